@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/* pacer.h - the whole public API of libpacer.
+ *
+ * libpacer sends many outbound HTTP requests under control: jobs go into a
+ * high- and a low-priority queue, a dispatcher starts them under a shared
+ * token-bucket rate limit, per-key limits, concurrency caps and a circuit
+ * breaker per key, retries what can be retried, and every accepted job ends
+ * in exactly one call of its own callback.
+ *
+ * Everything declared here is public; nothing else is. Names start with
+ * pacer_ / PACER_. Handles (pacer_t, pacer_stats_t) are opaque or allocated by
+ * the library; plain input structs (pacer_config_t, pacer_request_t) are filled
+ * with defaults by their _init() macro and may gain fields in later versions
+ * without breaking programs built against this header.
+ *
+ * Threads: unless a declaration says otherwise, any thread may call any
+ * function on a pacer_t at any time, concurrently. The exceptions are
+ * pacer_free(), which must be the last call on a handle, and the calls that
+ * wait (pacer_drain(), pacer_free(), a blocking pacer_submit()), which a
+ * callback must not make (see pacer_done_cb).
+ *
+ * libcurl: the first pacer_new() calls curl_global_init(CURL_GLOBAL_DEFAULT),
+ * once per process, in a thread-safe way. libpacer never calls
+ * curl_global_cleanup(); a program that calls it must do so after every
+ * pacer_t has been freed.
+ */
+#ifndef PACER_PACER_H
+#define PACER_PACER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PACER_STATIC)
+#define PACER_EXTERN
+#elif defined(__GNUC__)
+#define PACER_EXTERN __attribute__((visibility("default")))
+#else
+#define PACER_EXTERN
+#endif
+
+#define PACER_VERSION_MAJOR 0
+#define PACER_VERSION_MINOR 1
+#define PACER_VERSION_PATCH 0
+#define PACER_VERSION_HEX                                                      \
+  ((PACER_VERSION_MAJOR << 16) | (PACER_VERSION_MINOR << 8) |                  \
+   PACER_VERSION_PATCH)
+
+/* "0.1.0". The string is static. */
+PACER_EXTERN const char *pacer_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* 0 is success; every error is negative. Codes are only ever appended, never
+ * renumbered. The same list yields pacer_strerror() and pacer_err_name(). */
+#define PACER_ERRNO_MAP(XX)                                                    \
+  XX(EINVAL, -1, "invalid argument")                                           \
+  XX(ENOMEM, -2, "out of memory")                                              \
+  XX(EFULL, -3, "queue is full")                                               \
+  XX(ESHUTDOWN, -4, "dispatcher is shut down")                                 \
+  XX(ECANCELED, -5, "job cancelled")                                           \
+  XX(ETIMEDOUT, -6, "timed out")                                               \
+  XX(EDEADLINE, -7, "job deadline exceeded")                                   \
+  XX(EEXPIRED, -8, "job waited too long in the queue")                         \
+  XX(ETRANSPORT, -9, "transport error")                                        \
+  XX(EBREAKER, -10, "circuit breaker open")                                    \
+  XX(ERETRIES, -11, "retries exhausted")                                       \
+  XX(ETOOLARGE, -12, "response too large")                                     \
+  XX(ENOTFOUND, -13, "no such job")                                            \
+  XX(EURL, -14, "invalid URL")                                                 \
+  XX(ESCHEME, -15, "URL scheme not allowed")                                   \
+  XX(EHEADER, -16, "invalid header")                                           \
+  XX(EMETHOD, -17, "invalid method")                                           \
+  XX(ERATE, -18, "invalid rate or burst")                                      \
+  XX(ECONCURRENCY, -19, "invalid concurrency")                                 \
+  XX(EWORKERS, -20, "invalid number of workers")                               \
+  XX(EINCALLBACK, -21, "not allowed inside a pacer callback")                  \
+  XX(ESYSTEM, -22, "system resource unavailable")                              \
+  XX(EKEY, -23, "invalid limiter key")                                         \
+  XX(ETLS, -24, "TLS error")
+
+typedef enum pacer_errno {
+#define PACER__ERRNO_ENUM(name, val, msg) PACER_##name = (val),
+  PACER_ERRNO_MAP(PACER__ERRNO_ENUM)
+#undef PACER__ERRNO_ENUM
+} pacer_errno_t;
+
+/* A static English message for code: "invalid argument". 0 gives "success";
+ * an unknown code gives "unknown error". Never NULL. */
+PACER_EXTERN const char *pacer_strerror(int code);
+
+/* The code's name: "PACER_EINVAL"; 0 gives "PACER_OK"; an unknown code gives
+ * "PACER_EUNKNOWN". Static, never NULL. */
+PACER_EXTERN const char *pacer_err_name(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct pacer pacer_t;
+
+typedef enum pacer_priority {
+  PACER_PRIORITY_LOW = 0, /* the default */
+  PACER_PRIORITY_HIGH = 1
+} pacer_priority_t;
+
+/* Log levels for pacer_log_cb, most severe first. */
+typedef enum pacer_log_level {
+  PACER_LOG_ERROR = 0,
+  PACER_LOG_WARN = 1,
+  PACER_LOG_INFO = 2,
+  PACER_LOG_DEBUG = 3
+} pacer_log_level_t;
+
+/* Receives one log line, without a trailing newline. msg is borrowed until
+ * the call returns. Secret header values (Authorization, Proxy-Authorization,
+ * Cookie and those named in secret_headers) are already redacted. Called on
+ * any pacer thread, possibly concurrently: it must be thread-safe. */
+typedef void (*pacer_log_cb)(pacer_log_level_t level, const char *msg,
+                             void *user);
+
+/* Dispatcher settings. Fill with pacer_config_init(), then change fields.
+ * Every string and array is copied by pacer_new(). A field left at its
+ * default keeps the documented behaviour when later versions add fields. */
+typedef struct pacer_config {
+  size_t struct_size; /* set by pacer_config_init(); do not change */
+
+  /* Queue. */
+  size_t queue_max;        /* jobs queued or waiting to retry before submit
+                              blocks (or pacer_try_submit says PACER_EFULL).
+                              Default 100000; at least 1. */
+  unsigned weight_high;    /* while both queues hold startable work, high and */
+  unsigned weight_low;     /* low jobs start in this ratio. Default 4:1.      */
+  int64_t max_low_wait_ms; /* a low job queued this long goes next, whatever
+                              the weights. 0: no aging. Default 10000. */
+  int64_t max_queue_wait_ms; /* a job still queued after this long ends with
+                                PACER_EEXPIRED. 0: no limit (default). */
+
+  /* Global rate: one token per attempt, retries included. */
+  double rate;    /* tokens per second; 0: no limit (default). Finite, >= 0. */
+  unsigned burst; /* bucket size in tokens; the bucket starts full. 0
+                     (default): max(1, rate/100), which absorbs 10 ms of
+                     scheduling delay. Else >= 1. */
+
+  /* Per-key limits (the key is the URL's host unless a request names one).
+   * Overridden for one key by pacer_key_limits_set(). */
+  double key_rate;          /* per key; 0: no limit (default) */
+  unsigned key_burst;       /* 0: 1 token */
+  unsigned key_concurrency; /* in flight per key; 0: no cap (default) */
+  unsigned max_idle_keys;   /* keys with no job whose state is kept; the
+                               least recently used idle key beyond this is
+                               forgotten. Default 10000. */
+
+  /* Concurrency. */
+  unsigned concurrency; /* requests in flight at once, >= 1. Default 50. */
+  unsigned workers;     /* transport threads, >= 1. Default 2. */
+
+  /* Attempts and retries. */
+  unsigned max_attempts;   /* per job, >= 1. Default 3. */
+  int64_t backoff_base_ms; /* first retry waits up to this; doubles each
+                              time (full jitter). Default 200. */
+  int64_t backoff_max_ms;  /* cap of the exponential backoff. Default 30000 */
+  int64_t retry_after_max_ms; /* Retry-After longer than this is cut to it.
+                                 Default 3600000 (1 hour). */
+  int64_t timeout_ms;         /* per attempt, whole transfer. Default 30000;
+                                 at least 1. */
+  int64_t connect_timeout_ms; /* per attempt. Default 10000. */
+
+  /* Circuit breaker, one per key. */
+  unsigned breaker_window;     /* outcomes remembered. Default 20 (1..1024). */
+  unsigned breaker_min_calls;  /* fewer outcomes than this never open it.
+                                  Default 10. */
+  double breaker_threshold;    /* failure ratio that opens it, (0, 1].
+                                  Default 0.5. */
+  int64_t breaker_cooldown_ms; /* OPEN this long, then HALF_OPEN. Default
+                                  30000. */
+  unsigned breaker_probes;     /* HALF_OPEN lets exactly this many jobs through;
+                                  all succeed: CLOSED; one fails: OPEN.
+                                  Default 1. */
+  int64_t breaker_probe_timeout_ms; /* a probe with no outcome after this
+                                       counts as failed. Default: timeout_ms
+                                       plus connect_timeout_ms. */
+  int breaker_fail_fast; /* 0 (default): an OPEN breaker holds its key's
+                            jobs in the queue; 1: they end at once with
+                            PACER_EBREAKER. */
+  int breaker_enabled;   /* 1 (default); 0 turns breakers off. */
+
+  /* Transport safety. */
+  size_t max_response_bytes; /* body cap, counted as bytes arrive (decoded
+                                bytes when decompressing). Default 8 MiB. */
+  size_t max_header_bytes;   /* response header cap. Default 64 KiB. */
+  unsigned follow_redirects; /* redirects followed per attempt, at most 20;
+                                0: none (default). PACER_REQ_FOLLOW on a
+                                request allows 5 when this is 0. */
+  int decompress;            /* 1: ask for gzip/deflate and decode. Default 0 */
+  int tls_verify;            /* 1 (default). 0 disables peer and host checks
+                                and logs a warning. */
+  const char *ca_file;       /* PEM bundle; NULL: the system's. Copied. */
+  const char *ca_path;       /* directory of CA certificates. Copied. */
+  int64_t low_speed_bytes;   /* abort an attempt slower than this many */
+  int64_t low_speed_time_ms; /* bytes/s for this long. Default 1 B/s, 30 s;
+                                0 bytes: off. */
+  const char *const *secret_headers; /* NULL-terminated names (case-insensitive)
+                                        to redact in logs and drop on a
+                                        cross-host redirect, besides
+                                        Authorization, Proxy-Authorization and
+                                        Cookie. Copied. */
+  const char *user_agent;            /* default "pacer/VERSION". Copied. */
+
+  /* Logging. */
+  pacer_log_cb log_cb; /* NULL: no log */
+  void *log_user;
+  pacer_log_level_t log_level; /* lines above this level are dropped.
+                                  Default PACER_LOG_WARN. */
+} pacer_config_t;
+
+PACER_EXTERN void pacer_config_init_sized(pacer_config_t *cfg, size_t size);
+/* Fills every field of *cfg with its default. cfg is the caller's memory. */
+#define pacer_config_init(cfg) pacer_config_init_sized((cfg), sizeof *(cfg))
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Creates a dispatcher and starts its threads. cfg may be NULL for all
+ * defaults; it is copied and may be freed when this returns. On success
+ * returns 0 and *out owns the handle (free with pacer_free()); on error
+ * returns a negative code naming the first bad field (PACER_ERATE,
+ * PACER_ECONCURRENCY, PACER_EWORKERS, PACER_EHEADER, PACER_EINVAL, ...) and
+ * *out is NULL. A cfg whose struct_size is 0 (not initialised) or larger than
+ * this library's pacer_config_t (built against a newer header) is
+ * PACER_EINVAL. */
+PACER_EXTERN int pacer_new(const pacer_config_t *cfg, pacer_t **out);
+
+/* Ends every job that has not ended with PACER_ECANCELED (in-flight transfers
+ * are aborted), waits for their callbacks to return, stops the threads and
+ * frees everything. pacer_free(NULL) does nothing. Call it from a thread that
+ * is not a pacer callback, once, as the last call on p. */
+PACER_EXTERN void pacer_free(pacer_t *p);
+
+/* ------------------------------------------------------------------------ */
+/* Requests and results                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct pacer_header {
+  const char *name;
+  const char *value;
+} pacer_header_t;
+
+/* Request flags. */
+#define PACER_REQ_RETRY_UNSAFE 0x1u /* retry POST/PATCH too */
+#define PACER_REQ_INSECURE                                                     \
+  0x2u /* skip TLS verification for this job                                   \
+          (logs a warning) */
+#define PACER_REQ_FOLLOW                                                       \
+  0x4u /* follow redirects even if the                                         \
+          dispatcher does not (bounded) */
+
+/* One job. Fill with pacer_request_init(). Everything it points to is
+ * copied by pacer_submit(): the caller's buffers are free once it returns. */
+typedef struct pacer_request {
+  size_t struct_size;            /* set by pacer_request_init() */
+  const char *method;            /* NULL: "GET"; a token, no spaces */
+  const char *url;               /* http:// or https://; required */
+  const pacer_header_t *headers; /* header_count entries; names and values
+                                    with no CR, LF or NUL */
+  size_t header_count;
+  const void *body; /* body_len bytes; NULL with 0 for none */
+  size_t body_len;
+  pacer_priority_t priority; /* default PACER_PRIORITY_LOW */
+  const char *key;           /* limiter and breaker key; NULL: URL's host */
+  int64_t timeout_ms;        /* per attempt; 0: the dispatcher's */
+  int64_t deadline_ms;       /* the job ends with PACER_EDEADLINE this long
+                                after submit; 0: none */
+  unsigned max_attempts;     /* 0: the dispatcher's */
+  unsigned flags;            /* PACER_REQ_* */
+} pacer_request_t;
+
+PACER_EXTERN void pacer_request_init_sized(pacer_request_t *req, size_t size);
+#define pacer_request_init(req) pacer_request_init_sized((req), sizeof *(req))
+
+/* What a job ended with. Everything it points to is borrowed until the
+ * callback returns; copy what you keep. */
+typedef struct pacer_result {
+  uint64_t id;                   /* as returned by submit */
+  int error;                     /* 0: an HTTP response ended the job (look at
+                                    status); else a PACER_E code: ETRANSPORT,
+                                    ETIMEDOUT, ETOOLARGE, ERETRIES (the last
+                                    response was retryable and no attempt was
+                                    left), EDEADLINE, EEXPIRED, ECANCELED,
+                                    EBREAKER, ETLS, ESCHEME */
+  int status;                    /* last HTTP status, 0 if none was received */
+  int transport_code;            /* the transport's own code (a CURLcode) of the
+                                    last attempt, 0 if none */
+  const char *message;           /* detail, never NULL ("" on success) */
+  const pacer_header_t *headers; /* last response's headers, in order */
+  size_t header_count;
+  const void *body; /* last response's body; NUL-terminated for convenience
+                       (the NUL is not counted in body_len) */
+  size_t body_len;
+  unsigned attempts; /* attempts started */
+  pacer_priority_t priority;
+  const char *key;     /* the job's limiter key */
+  const char *url;     /* the job's URL */
+  int64_t queue_us;    /* submit to the first attempt's start (or to the
+                          end, if none started) */
+  int64_t transfer_us; /* the last attempt's duration; 0 if none */
+  int64_t total_us;    /* submit to the end */
+} pacer_result_t;
+
+/* Called exactly once for each job that submit accepted: with the response or
+ * the error that ended it, whatever ends it (completion, retries, cancel,
+ * shutdown, deadline, pacer_free). It runs on one of the dispatcher's threads,
+ * never inside the pacer_submit() that accepted the job, and never twice at
+ * once for the same job. Callbacks of different jobs may run concurrently on
+ * different threads.
+ *
+ * A callback may call pacer_submit() (which then never blocks: at the queue
+ * bound it accepts the job anyway, so a pipeline stage cannot deadlock),
+ * pacer_try_submit(), pacer_cancel(), pacer_shutdown(), the setters and
+ * pacer_stats_get(). It must not call pacer_drain() (PACER_EINCALLBACK) or
+ * pacer_free() (which aborts the process with a message). Keep it short:
+ * while it runs, its thread drives no other transfer. */
+typedef void (*pacer_done_cb)(const pacer_result_t *res, void *user);
+
+/* Queues a job. Blocks while the queue is at queue_max, until there is room
+ * or the dispatcher shuts down (called from a callback it never blocks).
+ * On success returns 0, stores the job id in *id (id may be NULL) and cb will
+ * be called exactly once with user. On error returns a negative code
+ * (PACER_EINVAL, PACER_EURL, PACER_ESCHEME, PACER_EHEADER, PACER_EMETHOD,
+ * PACER_EKEY, PACER_ESHUTDOWN, PACER_ENOMEM), nothing is queued and cb is
+ * never called. */
+PACER_EXTERN int pacer_submit(pacer_t *p, const pacer_request_t *req,
+                              pacer_done_cb cb, void *user, uint64_t *id);
+
+/* As pacer_submit(), but returns PACER_EFULL instead of blocking. */
+PACER_EXTERN int pacer_try_submit(pacer_t *p, const pacer_request_t *req,
+                                  pacer_done_cb cb, void *user, uint64_t *id);
+
+/* Ends job id with PACER_ECANCELED: a queued or retry-waiting job at once, an
+ * attempt in flight is aborted. Its callback runs on a pacer thread, maybe
+ * after this returns. Returns 0, or PACER_ENOTFOUND if the job has already
+ * ended (or its end is already decided: a completion won the race). */
+PACER_EXTERN int pacer_cancel(pacer_t *p, uint64_t id);
+
+typedef enum pacer_shutdown_mode {
+  PACER_SHUTDOWN_FINISH = 0, /* run every accepted job to its end */
+  PACER_SHUTDOWN_CANCEL = 1  /* end queued and retry-waiting jobs with
+                                PACER_ECANCELED; attempts in flight finish
+                                but are not retried */
+} pacer_shutdown_mode_t;
+
+/* Stops accepting jobs (submit returns PACER_ESHUTDOWN from now on, and
+ * submitters blocked on a full queue return it) and ends the queue as mode
+ * says. Does not wait: follow with pacer_drain(). A later call may turn
+ * FINISH into CANCEL, not back. Returns 0. */
+PACER_EXTERN int pacer_shutdown(pacer_t *p, pacer_shutdown_mode_t mode);
+
+/* Waits until every accepted job has ended and its callback has returned, or
+ * timeout_ms passes (negative: no limit). Returns 0, PACER_ETIMEDOUT, or
+ * PACER_EINCALLBACK when called from a pacer callback. Jobs submitted while
+ * it waits are waited for too. */
+PACER_EXTERN int pacer_drain(pacer_t *p, int64_t timeout_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Changing a running dispatcher                                            */
+/* ------------------------------------------------------------------------ */
+
+/* New global rate and burst (as in pacer_config_t), from the next token on.
+ * Returns 0 or PACER_ERATE. */
+PACER_EXTERN int pacer_set_rate(pacer_t *p, double rate, unsigned burst);
+
+/* New global cap on requests in flight (>= 1). Attempts above a lowered cap
+ * finish; no new one starts until in flight is below it. Returns 0 or
+ * PACER_ECONCURRENCY. */
+PACER_EXTERN int pacer_set_concurrency(pacer_t *p, unsigned concurrency);
+
+/* New number of transport threads (>= 1). A removed thread takes no new job
+ * and exits once its transfers end; no job is lost or repeated. Returns 0,
+ * PACER_EWORKERS or PACER_ESYSTEM (no thread could be started; the old
+ * number stays). */
+PACER_EXTERN int pacer_set_workers(pacer_t *p, unsigned workers);
+
+/* Limits for one key, overriding key_rate/key_burst/key_concurrency. Zero
+ * fields mean "no limit" (rate, concurrency) or 1 token (burst). A key with
+ * its own limits is never forgotten as idle. */
+typedef struct pacer_key_limits {
+  double rate;
+  unsigned burst;
+  unsigned concurrency;
+} pacer_key_limits_t;
+
+/* key is copied. Returns 0, PACER_EKEY (NULL or empty key), PACER_ERATE or
+ * PACER_ENOMEM. */
+PACER_EXTERN int pacer_key_limits_set(pacer_t *p, const char *key,
+                                      const pacer_key_limits_t *lim);
+
+/* ------------------------------------------------------------------------ */
+/* Statistics                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef enum pacer_breaker_state {
+  PACER_BREAKER_CLOSED = 0,
+  PACER_BREAKER_OPEN = 1,
+  PACER_BREAKER_HALF_OPEN = 2
+} pacer_breaker_state_t;
+
+/* Latency summary in microseconds (values within 1/32 of the truth). */
+typedef struct pacer_latency {
+  uint64_t count;
+  int64_t p50_us, p90_us, p99_us, max_us;
+} pacer_latency_t;
+
+typedef struct pacer_key_stats {
+  const char *key;
+  pacer_breaker_state_t breaker;
+  unsigned queued;
+  unsigned in_flight;
+  int64_t paused_ms; /* left of a Retry-After pause; 0 if none */
+} pacer_key_stats_t;
+
+/* A snapshot, allocated by pacer_stats_get(); free with pacer_stats_free().
+ * Counters count since pacer_new(). Fields are only ever appended. */
+typedef struct pacer_stats {
+  uint64_t submitted;   /* jobs accepted */
+  uint64_t started;     /* attempts started */
+  uint64_t succeeded;   /* jobs ended by a response with status < 400 */
+  uint64_t failed_http; /* jobs ended by a response with status >= 400 */
+  uint64_t failed_transport, failed_timeout, failed_too_large, failed_retries,
+      failed_deadline, failed_breaker, failed_other;
+  uint64_t retried; /* retries scheduled */
+  uint64_t cancelled;
+  uint64_t expired;         /* ended by max_queue_wait_ms */
+  uint64_t held_by_breaker; /* times a key's jobs were held by its breaker */
+  uint64_t queued_high, queued_low; /* now, waiting retries included */
+  uint64_t in_flight;               /* now */
+  pacer_latency_t queue_wait[2];    /* by pacer_priority_t */
+  pacer_latency_t transfer[2];
+  size_t key_count;
+  pacer_key_stats_t *keys; /* key_count entries */
+} pacer_stats_t;
+
+/* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or
+ * PACER_ENOMEM / PACER_EINVAL. */
+PACER_EXTERN int pacer_stats_get(pacer_t *p, pacer_stats_t **out);
+PACER_EXTERN void pacer_stats_free(pacer_stats_t *s); /* NULL: no-op */
+
+/* Renders a snapshot as one line of JSON. Returns 0 and *json (free with
+ * free()), or PACER_EINVAL / PACER_ENOMEM. Any thread. */
+PACER_EXTERN int pacer_stats_json(const pacer_stats_t *s, char **json);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PACER_PACER_H */
