@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* breaker.c - circuit breaker for one key, with time as a parameter.
+ *
+ * Invariants:
+ * - known <= window and pos < window; while known < window, pos == known
+ *   (the ring has not wrapped yet, so the slot at pos is unused).
+ * - failures is the number of ones in the first `window` bits; every bit at
+ *   or beyond window is 0, and so is every unused slot.
+ * - Outside CLOSED the ring is empty (known == failures == pos == 0): it is
+ *   cleared on opening, so a breaker always closes with an empty window.
+ * - In HALF_OPEN, probes_left + probes_out + probes_ok == probes and
+ *   probes_ok < probes (reaching probes closes it); outside HALF_OPEN all
+ *   three are 0. probe_deadline means something only while probes_out > 0:
+ *   admit() sets it whenever it finds none out.
+ * - gen changes at every state change and nowhere else, so a ticket equal
+ *   to gen was admitted in the current state. (It is a uint32_t: a ticket
+ *   could only be mistaken for current after 2^32 state changes.)
+ */
+#include "breaker.h"
+#include "clock.h"
+
+#include <string.h>
+
+#define WINDOW_MAX 1024u
+#define PROBES_MAX 1000000u
+
+int pacer__breaker_cfg_check(const pacer__breaker_cfg_t *cfg)
+{
+  if (cfg == NULL)
+    return PACER_EINVAL;
+  if (cfg->window < 1 || cfg->window > WINDOW_MAX)
+    return PACER_EINVAL;
+  if (cfg->min_calls < 1 || cfg->min_calls > cfg->window)
+    return PACER_EINVAL;
+  /* Written so that NaN fails it: every comparison with NaN is false. */
+  if (!(cfg->threshold > 0.0 && cfg->threshold <= 1.0))
+    return PACER_EINVAL;
+  if (cfg->cooldown_ns < 0)
+    return PACER_EINVAL;
+  if (cfg->probes < 1 || cfg->probes > PROBES_MAX)
+    return PACER_EINVAL;
+  if (cfg->probe_timeout_ns < 1)
+    return PACER_EINVAL;
+  return 0;
+}
+
+static void clear_ring(pacer__breaker_t *b)
+{
+  memset(b->bits, 0, sizeof b->bits);
+  b->pos = 0;
+  b->known = 0;
+  b->failures = 0;
+}
+
+static void clear_probes(pacer__breaker_t *b)
+{
+  b->probes_out = 0;
+  b->probes_left = 0;
+  b->probes_ok = 0;
+  b->probe_deadline = INT64_MAX;
+}
+
+void pacer__breaker_init(pacer__breaker_t *b, const pacer__breaker_cfg_t *cfg)
+{
+  memset(b, 0, sizeof *b);
+  b->cfg = cfg;
+  b->state = PACER_BREAKER_CLOSED;
+  clear_ring(b);
+  clear_probes(b);
+}
+
+static void trip(pacer__breaker_t *b, int64_t now)
+{
+  b->state = PACER_BREAKER_OPEN;
+  b->gen++;
+  b->opened++;
+  b->open_until = pacer__time_add(now, b->cfg->cooldown_ns);
+  clear_ring(b);
+  clear_probes(b);
+}
+
+static void half_open(pacer__breaker_t *b)
+{
+  b->state = PACER_BREAKER_HALF_OPEN;
+  b->gen++;
+  clear_probes(b);
+  b->probes_left = b->cfg->probes;
+}
+
+static void close_breaker(pacer__breaker_t *b)
+{
+  b->state = PACER_BREAKER_CLOSED;
+  b->gen++;
+  clear_ring(b);
+  clear_probes(b);
+}
+
+/* Applies the transitions that time alone makes due. The timeout comes first
+ * so that with cooldown_ns == 0 a reopened breaker half-opens in the same
+ * call, as it would on the next one anyway. */
+static void advance(pacer__breaker_t *b, int64_t now)
+{
+  if (b->state == PACER_BREAKER_HALF_OPEN && b->probes_out > 0 &&
+      now >= b->probe_deadline)
+    trip(b, now);
+  if (b->state == PACER_BREAKER_OPEN && now >= b->open_until)
+    half_open(b);
+}
+
+static void push(pacer__breaker_t *b, int failed)
+{
+  unsigned w = b->pos >> 6;
+  uint64_t mask = UINT64_C(1) << (b->pos & 63u);
+
+  /* Once full, the slot at pos holds the oldest outcome, which falls out. */
+  if (b->known == b->cfg->window) {
+    if (b->bits[w] & mask)
+      b->failures--;
+  } else {
+    b->known++;
+  }
+  if (failed) {
+    b->bits[w] |= mask;
+    b->failures++;
+  } else {
+    b->bits[w] &= ~mask;
+  }
+  b->pos = b->pos + 1 == b->cfg->window ? 0 : b->pos + 1;
+}
+
+static int should_open(const pacer__breaker_t *b)
+{
+  if (b->known < b->cfg->min_calls)
+    return 0;
+  /* Divide rather than multiply: failures / known is rounded once, to the
+   * double nearest the true ratio, just as the threshold literal was, so a
+   * ratio equal to the threshold compares equal (7 of 100 against 0.07).
+   * threshold * known rounds twice: 0.07 * 100 is 7.000000000000001, and 7
+   * failures would not open it. */
+  return (double)b->failures / (double)b->known >= b->cfg->threshold;
+}
+
+int pacer__breaker_allow(pacer__breaker_t *b, int64_t now, int64_t *retry_at)
+{
+  int64_t at;
+
+  advance(b, now);
+  switch (b->state) {
+  case PACER_BREAKER_CLOSED:
+    return 1;
+  case PACER_BREAKER_HALF_OPEN:
+    if (b->probes_left > 0)
+      return 1;
+    /* No slot is free, so probes are out (else they all succeeded and it
+     * closed): either an outcome or their deadline changes the answer. */
+    at = b->probe_deadline;
+    break;
+  case PACER_BREAKER_OPEN:
+  default:
+    at = b->open_until;
+    break;
+  }
+  if (retry_at != NULL)
+    *retry_at = at;
+  return 0;
+}
+
+uint32_t pacer__breaker_admit(pacer__breaker_t *b, int64_t now)
+{
+  if (b->state == PACER_BREAKER_CLOSED)
+    return b->gen;
+  /* Without the allow() this requires, there is no slot to take. A ticket
+   * from the previous state makes the call's outcome count for nothing,
+   * which is safer than letting it judge the breaker. */
+  if (b->state != PACER_BREAKER_HALF_OPEN || b->probes_left == 0)
+    return b->gen - 1u;
+  /* The deadline runs from the oldest probe still out: when none is out (the
+   * first probe, or after the others were judged or given back), a new one
+   * starts a full timeout of its own instead of inheriting a stale one. */
+  if (b->probes_out == 0)
+    b->probe_deadline = pacer__time_add(now, b->cfg->probe_timeout_ns);
+  b->probes_left--;
+  b->probes_out++;
+  return b->gen;
+}
+
+static int record_probe(pacer__breaker_t *b, pacer__outcome_kind_t kind,
+                        int64_t now)
+{
+  /* A current ticket with nothing out cannot come from admit(); ignore it
+   * rather than let the counters wrap. */
+  if (b->probes_out == 0)
+    return 0;
+  switch (kind) {
+  case PACER__OUTCOME_FAILURE:
+    trip(b, now);
+    return 1;
+  case PACER__OUTCOME_SUCCESS:
+    b->probes_out--;
+    b->probes_ok++;
+    if (b->probes_ok == b->cfg->probes) {
+      close_breaker(b);
+      return 1;
+    }
+    break;
+  case PACER__OUTCOME_IGNORE:
+  default:
+    /* It judged nothing, so another call may take its place. */
+    b->probes_out--;
+    b->probes_left++;
+    break;
+  }
+  return 0;
+}
+
+int pacer__breaker_record(pacer__breaker_t *b, uint32_t ticket,
+                          pacer__outcome_kind_t kind, int64_t now)
+{
+  if (ticket != b->gen)
+    return 0;
+  switch (b->state) {
+  case PACER_BREAKER_CLOSED:
+    if (kind != PACER__OUTCOME_SUCCESS && kind != PACER__OUTCOME_FAILURE)
+      return 0;
+    push(b, kind == PACER__OUTCOME_FAILURE);
+    if (!should_open(b))
+      return 0;
+    trip(b, now);
+    return 1;
+  case PACER_BREAKER_HALF_OPEN:
+    return record_probe(b, kind, now);
+  case PACER_BREAKER_OPEN:
+  default:
+    return 0;
+  }
+}
+
+pacer_breaker_state_t pacer__breaker_state(pacer__breaker_t *b, int64_t now)
+{
+  advance(b, now);
+  return b->state;
+}
+
+int pacer__breaker_pristine(const pacer__breaker_t *b)
+{
+  return b->state == PACER_BREAKER_CLOSED && b->known == 0;
+}

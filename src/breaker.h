@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* breaker.h - circuit breaker for one key, with time as a parameter.
+ *
+ * CLOSED: calls pass; the last `window` outcomes are kept, and once at least
+ * `min_calls` are known and failures/known >= threshold, it opens.
+ * OPEN: no call passes until `cooldown_ns` after opening; then HALF_OPEN.
+ * HALF_OPEN: exactly `probes` calls pass; when all of them succeed it closes
+ * (with an empty window); the first failure, or a probe with no outcome
+ * `probe_timeout_ns` after the first probe was admitted, opens it again.
+ *
+ * Every admitted call gets a ticket; an outcome whose ticket predates the
+ * last state change is ignored (a slow call admitted while CLOSED cannot
+ * close a breaker that has opened since). Time moves it only forward
+ * (OPEN -> HALF_OPEN, HALF_OPEN -> OPEN on probe timeout), and only when it is
+ * asked (allow/state).
+ *
+ * Not thread-safe: the caller serialises. */
+#ifndef PACER_BREAKER_H
+#define PACER_BREAKER_H
+
+#include <pacer/pacer.h>
+#include <stdint.h>
+
+typedef struct pacer__breaker_cfg {
+  unsigned window;    /* 1..1024 */
+  unsigned min_calls; /* 1..window */
+  double threshold;   /* (0, 1] */
+  int64_t cooldown_ns;
+  unsigned probes; /* >= 1 */
+  int64_t probe_timeout_ns;
+} pacer__breaker_cfg_t;
+
+typedef enum pacer__outcome_kind {
+  PACER__OUTCOME_SUCCESS = 0,
+  PACER__OUTCOME_FAILURE = 1,
+  PACER__OUTCOME_IGNORE = 2 /* e.g. cancelled: frees a probe, judges nothing */
+} pacer__outcome_kind_t;
+
+typedef struct pacer__breaker {
+  const pacer__breaker_cfg_t *cfg; /* borrowed; outlives the breaker */
+  pacer_breaker_state_t state;
+  uint32_t gen;           /* bumped at every state change */
+  uint64_t bits[16];      /* window ring: 1 = failure */
+  unsigned pos;           /* next slot in the ring */
+  unsigned known;         /* outcomes in the ring (<= window) */
+  unsigned failures;      /* ones in the ring */
+  int64_t open_until;     /* OPEN: when HALF_OPEN begins */
+  unsigned probes_out;    /* HALF_OPEN: admitted and not yet judged */
+  unsigned probes_left;   /* HALF_OPEN: may still be admitted */
+  unsigned probes_ok;     /* HALF_OPEN: succeeded */
+  int64_t probe_deadline; /* HALF_OPEN: first admitted probe + timeout */
+  uint64_t opened;        /* times it opened */
+} pacer__breaker_t;
+
+/* Validates a configuration. Returns 0 or PACER_EINVAL. */
+int pacer__breaker_cfg_check(const pacer__breaker_cfg_t *cfg);
+
+/* A CLOSED breaker with an empty window. cfg is borrowed. */
+void pacer__breaker_init(pacer__breaker_t *b, const pacer__breaker_cfg_t *cfg);
+
+/* May one call start at now? 1: yes (then call pacer__breaker_admit()
+ * before anything else changes it). 0: no, and *retry_at tells when asking
+ * again can change the answer (INT64_MAX: only when an admitted call's
+ * outcome arrives). May move OPEN -> HALF_OPEN or HALF_OPEN -> OPEN. */
+int pacer__breaker_allow(pacer__breaker_t *b, int64_t now, int64_t *retry_at);
+
+/* Admits one call. Precondition: pacer__breaker_allow() just returned 1.
+ * Returns the call's ticket. */
+uint32_t pacer__breaker_admit(pacer__breaker_t *b, int64_t now);
+
+/* Records the outcome of the call holding ticket. Returns 1 if this changed
+ * the state, else 0. */
+int pacer__breaker_record(pacer__breaker_t *b, uint32_t ticket,
+                          pacer__outcome_kind_t kind, int64_t now);
+
+/* The state at now (applies due time transitions). */
+pacer_breaker_state_t pacer__breaker_state(pacer__breaker_t *b, int64_t now);
+
+/* 1 when the breaker holds nothing worth keeping: CLOSED with an empty
+ * window. */
+int pacer__breaker_pristine(const pacer__breaker_t *b);
+
+#endif

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/* http.c - checks and parsing of request parts: URLs, methods, header fields,
+ * HTTP dates and Retry-After.
+ *
+ * URLs go through libcurl's own parser, so what passes here is exactly what
+ * the transport will later accept and send to the same host. Nothing here
+ * keeps state or touches locale: any thread may call any function. */
+#include "http.h"
+#include <curl/curl.h>
+#include <string.h>
+
+#define NS_PER_S INT64_C(1000000000)
+#define METHOD_MAX 32
+#define HEADER_NAME_MAX 256
+#define HEADER_VALUE_MAX ((size_t)64 * 1024)
+/* Longer than any of the three HTTP-date forms with room for sloppy servers;
+ * anything longer is not a date worth believing. */
+#define DATE_MAX 64
+
+/* RFC 9110 tchar, spelled out so the answer does not depend on the locale. */
+static int is_tchar(unsigned char c)
+{
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+      (c >= '0' && c <= '9'))
+    return 1;
+  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* 1 if s is a token of 1..max characters. Stops reading at max + 1 so a huge
+ * input costs nothing. */
+static int is_token(const char *s, size_t max)
+{
+  size_t i;
+
+  for (i = 0; s[i] != '\0'; i++) {
+    if (i >= max || !is_tchar((unsigned char)s[i]))
+      return 0;
+  }
+  return i > 0;
+}
+
+static char ascii_lower(char c)
+{
+  return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static int ascii_ieq(const char *a, const char *b)
+{
+  for (; *a && *b; a++, b++) {
+    if (ascii_lower(*a) != ascii_lower(*b))
+      return 0;
+  }
+  return *a == *b;
+}
+
+static int is_ows(char c)
+{
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int pacer__url_check(const char *url, char *host, size_t hostcap)
+{
+  CURLU *u;
+  CURLUcode uc;
+  char *scheme = NULL, *h = NULL;
+  int rc;
+
+  if (url == NULL || url[0] == '\0')
+    return PACER_EURL;
+  u = curl_url();
+  if (u == NULL)
+    return PACER_ENOMEM;
+  /* No CURLU_DEFAULT_SCHEME: "example.com" is a mistake to report, not a
+   * guess to make. CURLU_NON_SUPPORT_SCHEME lets "ftp://x" parse so that the
+   * caller learns the scheme is the problem, not the syntax. */
+  uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+  if (uc != CURLUE_OK) {
+    rc = uc == CURLUE_OUT_OF_MEMORY ? PACER_ENOMEM : PACER_EURL;
+    goto out;
+  }
+  uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+  if (uc != CURLUE_OK) {
+    rc = uc == CURLUE_OUT_OF_MEMORY ? PACER_ENOMEM : PACER_EURL;
+    goto out;
+  }
+  /* The scheme is checked before the host so that "file:///etc/passwd",
+   * which has no host, is refused for its scheme. */
+  if (!ascii_ieq(scheme, "http") && !ascii_ieq(scheme, "https")) {
+    rc = PACER_ESCHEME;
+    goto out;
+  }
+  uc = curl_url_get(u, CURLUPART_HOST, &h, 0);
+  if (uc != CURLUE_OK || h == NULL || h[0] == '\0') {
+    rc = uc == CURLUE_OUT_OF_MEMORY ? PACER_ENOMEM : PACER_EURL;
+    goto out;
+  }
+  rc = 0;
+  if (host != NULL) {
+    size_t n = strlen(h);
+    size_t i;
+
+    if (n >= hostcap) {
+      rc = PACER_EURL;
+      goto out;
+    }
+    /* Host names compare case-insensitively; one spelling per host keeps
+     * "Example.COM" and "example.com" under one limiter key. */
+    for (i = 0; i <= n; i++)
+      host[i] = ascii_lower(h[i]);
+  }
+out:
+  curl_free(h);
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+int pacer__method_check(const char *method)
+{
+  if (method == NULL || !is_token(method, METHOD_MAX))
+    return PACER_EMETHOD;
+  return 0;
+}
+
+int pacer__header_check(const char *name, const char *value)
+{
+  size_t i;
+
+  if (name == NULL || value == NULL || !is_token(name, HEADER_NAME_MAX))
+    return PACER_EHEADER;
+  /* CR or LF would let a value end its line and smuggle in another header
+   * or a whole request. */
+  for (i = 0; value[i] != '\0'; i++) {
+    if (i >= HEADER_VALUE_MAX || value[i] == '\r' || value[i] == '\n')
+      return PACER_EHEADER;
+  }
+  return 0;
+}
+
+int pacer__method_idempotent(const char *method)
+{
+  static const char *const idempotent[] = {"GET",   "HEAD", "OPTIONS",
+                                           "TRACE", "PUT",  "DELETE"};
+  size_t i;
+
+  if (method == NULL)
+    return 0;
+  for (i = 0; i < sizeof idempotent / sizeof idempotent[0]; i++) {
+    if (strcmp(method, idempotent[i]) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+int pacer__http_date(const char *s, int64_t *out)
+{
+  time_t t;
+
+  if (s == NULL || out == NULL)
+    return -1;
+  /* curl_getdate() keeps no state and reads all three forms (and a few
+   * looser ones, which RFC 9110 asks recipients to tolerate). */
+  t = curl_getdate(s, NULL);
+  if (t == (time_t)-1)
+    return -1;
+  *out = (int64_t)t;
+  return 0;
+}
+
+/* delay-seconds (1*DIGIT) in ns, saturating at INT64_MAX: a server that asks
+ * for forever gets the longest wait we can express, which the caller then
+ * cuts to retry_after_max_ms. */
+static int64_t seconds_ns(const char *s, size_t len)
+{
+  int64_t secs = 0;
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    int d = s[i] - '0';
+
+    if (secs > (INT64_MAX / NS_PER_S - d) / 10)
+      return INT64_MAX;
+    secs = secs * 10 + d;
+  }
+  return secs * NS_PER_S;
+}
+
+int64_t pacer__retry_after_ns(const char *value, int64_t wall_now_ns)
+{
+  const char *s;
+  size_t len;
+  char buf[DATE_MAX + 1];
+  int64_t date_s, date_ns;
+
+  if (value == NULL)
+    return -1;
+  s = value;
+  while (is_ows(*s))
+    s++;
+  if (*s == '\0')
+    return -1;
+  /* s[0] is not white space, so this stops at len >= 1. */
+  len = strlen(s);
+  while (is_ows(s[len - 1]))
+    len--;
+
+  if (strspn(s, "0123456789") == len)
+    return seconds_ns(s, len);
+  /* Every HTTP-date form starts with a day name. A value that starts with a
+   * digit or a sign is broken delay-seconds ("1.5", "-1"); curl's lenient
+   * parser must not get the chance to read a date out of it. */
+  if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-' || s[0] == '+')
+    return -1;
+  if (len > DATE_MAX)
+    return -1;
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  if (pacer__http_date(buf, &date_s) != 0)
+    return -1;
+
+  if (date_s > INT64_MAX / NS_PER_S)
+    date_ns = INT64_MAX;
+  else if (date_s < INT64_MIN / NS_PER_S)
+    date_ns = INT64_MIN;
+  else
+    date_ns = date_s * NS_PER_S;
+  if (date_ns <= wall_now_ns)
+    return 0;
+  /* wall_now_ns < date_ns here; only a negative wall clock can overflow. */
+  if (wall_now_ns < 0 && date_ns > INT64_MAX + wall_now_ns)
+    return INT64_MAX;
+  return date_ns - wall_now_ns;
+}

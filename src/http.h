@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* http.h - checks and parsing of request parts: URLs (through libcurl's URL
+ * API), methods, header names and values, HTTP dates and Retry-After.
+ *
+ * Pure functions; any thread. */
+#ifndef PACER_HTTP_H
+#define PACER_HTTP_H
+
+#include <pacer/pacer.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses url with curl_url(). Accepts only http and https with a host.
+ * On success returns 0 and, if host is not NULL, copies the host in lower
+ * case into host[hostcap] (PACER_EURL if it does not fit). Returns PACER_EURL
+ * (NULL, empty, unparsable, no host) or PACER_ESCHEME (any other scheme). */
+int pacer__url_check(const char *url, char *host, size_t hostcap);
+
+/* 0 if method is an HTTP token (RFC 9110 tchar, 1..32 chars), else
+ * PACER_EMETHOD. NULL is PACER_EMETHOD. */
+int pacer__method_check(const char *method);
+
+/* 0 if name is a non-empty token and value (may be empty) holds no CR, LF or
+ * NUL... (value is NUL-terminated so NUL cannot appear inside); else
+ * PACER_EHEADER. NULL name or value is PACER_EHEADER. */
+int pacer__header_check(const char *name, const char *value);
+
+/* 1 for methods that are idempotent by RFC 9110 (GET, HEAD, OPTIONS, TRACE,
+ * PUT, DELETE; case-sensitive as HTTP methods are), else 0. */
+int pacer__method_idempotent(const char *method);
+
+/* Parses an HTTP date (IMF-fixdate, RFC 850 or asctime form) to seconds
+ * since the epoch. Returns 0 and *out, or -1. */
+int pacer__http_date(const char *s, int64_t *out);
+
+/* Parses a Retry-After value: delay-seconds or an HTTP date, relative to
+ * wall_now_ns. Returns the delay in ns (0 for a date in the past), or -1 if
+ * value is NULL or not valid. Seconds saturate instead of overflowing. */
+int64_t pacer__retry_after_ns(const char *value, int64_t wall_now_ns);
+
+#endif

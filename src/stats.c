@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/* stats.c - releasing and rendering a pacer_stats_t snapshot as JSON.
+ *
+ * Allocation contract, which pacer_stats_get() follows and
+ * pacer_stats_free() relies on:
+ * - the pacer_stats_t itself comes from malloc/calloc;
+ * - keys is NULL or one malloc/calloc'd array; entries [0, key_count) are
+ *   filled in order, so a snapshot abandoned half-way (key_count below the
+ *   array's size) is still freed correctly;
+ * - each keys[i].key is NULL or a strdup'd string owned by the snapshot.
+ *
+ * Invariants of the rendering: every value is built with jansson, so the
+ * output is valid JSON whatever a key contains; the returned text comes from
+ * malloc, never from jansson's (possibly replaced) allocator, so the caller
+ * frees it with free(). */
+#include <pacer/pacer.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pacer_stats_free(pacer_stats_t *s)
+{
+  if (!s)
+    return;
+  for (size_t i = 0; i < s->key_count; i++)
+    free((void *)s->keys[i].key); /* strdup'd; const only for readers */
+  free(s->keys);
+  free(s);
+}
+
+#if JSON_INTEGER_IS_LONG_LONG
+#define JINT_MAX LLONG_MAX
+#else
+#define JINT_MAX LONG_MAX
+#endif
+
+/* A counter past JINT_MAX would need centuries at any real rate; clamping
+ * keeps the output a valid (if saturated) number instead of a negative one. */
+static json_int_t u64(uint64_t v)
+{
+  return v > (uint64_t)JINT_MAX ? (json_int_t)JINT_MAX : (json_int_t)v;
+}
+
+static const char *breaker_name(pacer_breaker_state_t b)
+{
+  switch (b) {
+  case PACER_BREAKER_CLOSED:
+    return "closed";
+  case PACER_BREAKER_OPEN:
+    return "open";
+  case PACER_BREAKER_HALF_OPEN:
+    return "half_open";
+  }
+  return "unknown"; /* a state added later must not break the output */
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s)
+{
+  unsigned c = s[0];
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0)
+      lo = 0xA0;
+    else if (c == 0xED)
+      hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0)
+      lo = 0x90;
+    else if (c == 0xF4)
+      hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
+    if (s[i] < 0x80 || s[i] > 0xBF)
+      return 0;
+  return n;
+}
+
+/* A JSON string for a key. Keys given to pacer_submit() are not checked for
+ * UTF-8, and jansson refuses invalid UTF-8; rather than fail the whole
+ * snapshot, each bad byte becomes U+FFFD. NULL only when out of memory. */
+static json_t *key_string(const char *key)
+{
+  if (!key)
+    return json_null();
+  const unsigned char *s = (const unsigned char *)key;
+  size_t len = strlen(key), bad = 0;
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_seq(s + i);
+    bad += n == 0;
+    i += n ? n : 1;
+  }
+  if (!bad)
+    return json_stringn(key, len);
+  if (bad > (SIZE_MAX - len - 1) / 2)
+    return NULL;
+  char *fixed = malloc(len + 2 * bad + 1); /* 1 byte becomes 3 */
+  if (!fixed)
+    return NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    size_t n = utf8_seq(s + i);
+    if (n) {
+      memcpy(fixed + o, key + i, n);
+      o += n;
+      i += n;
+    } else {
+      fixed[o++] = (char)0xEF; /* U+FFFD */
+      fixed[o++] = (char)0xBF;
+      fixed[o++] = (char)0xBD;
+      i++;
+    }
+  }
+  json_t *j = json_stringn(fixed, o);
+  free(fixed);
+  return j;
+}
+
+static json_t *latency(const pacer_latency_t *l)
+{
+  return json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", u64(l->count), "p50",
+                   (json_int_t)l->p50_us, "p90", (json_int_t)l->p90_us, "p99",
+                   (json_int_t)l->p99_us, "max", (json_int_t)l->max_us);
+}
+
+/* {"high": {...}, "low": {...}}. json_pack (jansson >= 2.11) steals every
+ * "o" argument even when it fails, and fails on a NULL one, so a failed
+ * inner call leaks nothing and needs no check here. */
+static json_t *by_priority(const pacer_latency_t l[2])
+{
+  return json_pack("{s:o,s:o}", "high", latency(&l[PACER_PRIORITY_HIGH]), "low",
+                   latency(&l[PACER_PRIORITY_LOW]));
+}
+
+static json_t *keys_array(const pacer_stats_t *s)
+{
+  json_t *arr = json_array();
+  if (!arr)
+    return NULL;
+  for (size_t i = 0; i < s->key_count; i++) {
+    const pacer_key_stats_t *k = &s->keys[i];
+    json_t *o = json_pack(
+        "{s:o,s:s,s:I,s:I,s:I}", "key", key_string(k->key), "breaker",
+        breaker_name(k->breaker), "queued", (json_int_t)k->queued, "in_flight",
+        (json_int_t)k->in_flight, "paused_ms", (json_int_t)k->paused_ms);
+    if (!o || json_array_append_new(arr, o)) {
+      json_decref(arr);
+      return NULL;
+    }
+  }
+  return arr;
+}
+
+static json_t *render(const pacer_stats_t *s)
+{
+  return json_pack(
+      "{s:I,s:I,s:I,"
+      "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
+      "s:I,s:I,s:I,s:I,"
+      "s:{s:I,s:I},"
+      "s:I,"
+      "s:{s:o,s:o},"
+      "s:o}",
+      "submitted", u64(s->submitted), "started", u64(s->started), "succeeded",
+      u64(s->succeeded),
+      /* failed */
+      "failed", "http", u64(s->failed_http), "transport",
+      u64(s->failed_transport), "timeout", u64(s->failed_timeout), "too_large",
+      u64(s->failed_too_large), "retries", u64(s->failed_retries), "deadline",
+      u64(s->failed_deadline), "breaker", u64(s->failed_breaker), "other",
+      u64(s->failed_other),
+      /* other counters */
+      "retried", u64(s->retried), "cancelled", u64(s->cancelled), "expired",
+      u64(s->expired), "held_by_breaker", u64(s->held_by_breaker),
+      /* gauges */
+      "queued", "high", u64(s->queued_high), "low", u64(s->queued_low),
+      "in_flight", u64(s->in_flight),
+      /* latency */
+      "latency_us", "queue_wait", by_priority(s->queue_wait), "transfer",
+      by_priority(s->transfer),
+      /* keys */
+      "keys", keys_array(s));
+}
+
+int pacer_stats_json(const pacer_stats_t *s, char **json)
+{
+  if (!json)
+    return PACER_EINVAL;
+  *json = NULL;
+  if (!s || (s->key_count && !s->keys))
+    return PACER_EINVAL;
+  json_t *root = render(s);
+  if (!root)
+    return PACER_ENOMEM;
+  /* Sized in two passes so the buffer is ours (malloc), not jansson's. */
+  size_t need = json_dumpb(root, NULL, 0, JSON_COMPACT);
+  char *out = need && need < SIZE_MAX ? malloc(need + 1) : NULL;
+  if (!out || json_dumpb(root, out, need, JSON_COMPACT) != need) {
+    free(out);
+    json_decref(root);
+    return PACER_ENOMEM;
+  }
+  out[need] = '\0';
+  json_decref(root);
+  *json = out;
+  return 0;
+}

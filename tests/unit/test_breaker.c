@@ -1,0 +1,723 @@
+/* SPDX-License-Identifier: MIT */
+/* test_breaker.c - circuit breaker; time is a parameter, nothing sleeps.
+ *
+ * Times are plain nanosecond counts chosen to make the arithmetic easy to
+ * follow: most tests use a cooldown of 1000 and a probe timeout of 500. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+
+#include "breaker.h"
+
+#define S PACER__OUTCOME_SUCCESS
+#define F PACER__OUTCOME_FAILURE
+#define I PACER__OUTCOME_IGNORE
+
+#define CLOSED PACER_BREAKER_CLOSED
+#define OPEN PACER_BREAKER_OPEN
+#define HALF PACER_BREAKER_HALF_OPEN
+
+static pacer__breaker_cfg_t make_cfg(unsigned window, unsigned min_calls,
+                                     double threshold, unsigned probes)
+{
+  pacer__breaker_cfg_t c;
+
+  c.window = window;
+  c.min_calls = min_calls;
+  c.threshold = threshold;
+  c.cooldown_ns = 1000;
+  c.probes = probes;
+  c.probe_timeout_ns = 500;
+  return c;
+}
+
+/* One call through the breaker at now: allow, admit, record. Returns what
+ * record() returned. */
+static int call(pacer__breaker_t *b, pacer__outcome_kind_t kind, int64_t now)
+{
+  int64_t at = -1;
+
+  assert_int_equal(pacer__breaker_allow(b, now, &at), 1);
+  return pacer__breaker_record(b, pacer__breaker_admit(b, now), kind, now);
+}
+
+/* Records n outcomes of one kind at now; none of them may change the
+ * state. */
+static void calls(pacer__breaker_t *b, pacer__outcome_kind_t kind, unsigned n,
+                  int64_t now)
+{
+  for (unsigned i = 0; i < n; i++)
+    assert_int_equal(call(b, kind, now), 0);
+}
+
+/* Fails calls at now until the breaker opens; it must be CLOSED first. */
+static void trip_at(pacer__breaker_t *b, int64_t now)
+{
+  unsigned n = 0;
+
+  assert_int_equal(pacer__breaker_state(b, now), CLOSED);
+  while (call(b, F, now) == 0) {
+    n++;
+    assert_true(n <= b->cfg->window);
+  }
+  assert_int_equal(pacer__breaker_state(b, now), OPEN);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void cfg_check_accepts_edges(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(20, 10, 0.5, 1);
+
+  assert_int_equal(pacer__breaker_cfg_check(&c), 0);
+  c = make_cfg(1, 1, 1.0, 1);
+  assert_int_equal(pacer__breaker_cfg_check(&c), 0);
+  c = make_cfg(1024, 1024, 1e-9, 1000000);
+  c.cooldown_ns = 0;
+  c.probe_timeout_ns = 1;
+  assert_int_equal(pacer__breaker_cfg_check(&c), 0);
+  c.cooldown_ns = INT64_MAX;
+  c.probe_timeout_ns = INT64_MAX;
+  assert_int_equal(pacer__breaker_cfg_check(&c), 0);
+}
+
+static void cfg_check_rejects_each_bad_field(void **state)
+{
+  const pacer__breaker_cfg_t good = make_cfg(10, 5, 0.5, 3);
+  pacer__breaker_cfg_t c;
+
+  assert_int_equal(pacer__breaker_cfg_check(NULL), PACER_EINVAL);
+
+  c = good;
+  c.window = 0;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+  c = good;
+  c.window = 1025;
+  c.min_calls = 1;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+
+  c = good;
+  c.min_calls = 0;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+  c = good;
+  c.min_calls = 11;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+
+  const double bad_thresholds[] = {0.0, -0.5,     1.0000001, 2.0,
+                                   NAN, INFINITY, -INFINITY};
+  for (size_t i = 0; i < sizeof bad_thresholds / sizeof *bad_thresholds; i++) {
+    c = good;
+    c.threshold = bad_thresholds[i];
+    assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+  }
+
+  c = good;
+  c.cooldown_ns = -1;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+  c = good;
+  c.cooldown_ns = INT64_MIN;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+
+  c = good;
+  c.probes = 0;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+  c = good;
+  c.probes = 1000001;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+
+  c = good;
+  c.probe_timeout_ns = 0;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+  c = good;
+  c.probe_timeout_ns = -1;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+
+  /* Each case above changed one field of a valid configuration. */
+  assert_int_equal(pacer__breaker_cfg_check(&good), 0);
+}
+
+static void init_is_closed_and_pristine(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 5, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(pacer__breaker_state(&b, 0), CLOSED);
+  assert_true(pacer__breaker_pristine(&b));
+  assert_int_equal(pacer__breaker_allow(&b, 0, &at), 1);
+  assert_int_equal(b.opened, 0);
+
+  assert_int_equal(call(&b, S, 0), 0);
+  assert_false(pacer__breaker_pristine(&b));
+}
+
+static void closed_below_min_calls_even_at_all_failures(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(20, 10, 0.5, 1);
+  pacer__breaker_t b;
+
+  pacer__breaker_init(&b, &c);
+  calls(&b, F, 9, 0);
+  assert_int_equal(pacer__breaker_state(&b, 0), CLOSED);
+  assert_int_equal(b.known, 9);
+  assert_int_equal(b.failures, 9);
+  /* The tenth outcome reaches min_calls: 10 of 10 failed. */
+  assert_int_equal(call(&b, F, 0), 1);
+  assert_int_equal(pacer__breaker_state(&b, 0), OPEN);
+  assert_int_equal(b.opened, 1);
+}
+
+static void opens_exactly_at_threshold(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 10, 0.5, 1);
+  pacer__breaker_t b;
+
+  /* 4 of 10: below. */
+  pacer__breaker_init(&b, &c);
+  calls(&b, F, 4, 0);
+  calls(&b, S, 6, 0);
+  assert_int_equal(pacer__breaker_state(&b, 0), CLOSED);
+
+  /* 5 of 10: at the threshold, which opens it; the call that makes the
+   * tenth outcome is the one that changes the state. */
+  pacer__breaker_init(&b, &c);
+  calls(&b, F, 5, 0);
+  calls(&b, S, 4, 0);
+  assert_int_equal(pacer__breaker_state(&b, 0), CLOSED);
+  assert_int_equal(call(&b, S, 0), 1);
+  assert_int_equal(pacer__breaker_state(&b, 0), OPEN);
+  /* Opening empties the window. */
+  assert_int_equal(b.known, 0);
+  assert_int_equal(b.failures, 0);
+}
+
+static void threshold_compares_without_float_error(void **state)
+{
+  /* 0.07 * 100 is 7.000000000000001 in double: comparing failures with
+   * threshold * known would keep 7 of 100 below a threshold of 0.07. */
+  pacer__breaker_cfg_t c = make_cfg(100, 100, 0.07, 1);
+  pacer__breaker_t b;
+
+  pacer__breaker_init(&b, &c);
+  calls(&b, F, 6, 0);
+  calls(&b, S, 94, 0);
+  assert_int_equal(pacer__breaker_state(&b, 0), CLOSED);
+
+  pacer__breaker_init(&b, &c);
+  calls(&b, F, 7, 0);
+  calls(&b, S, 92, 0);
+  assert_int_equal(call(&b, S, 0), 1);
+  assert_int_equal(pacer__breaker_state(&b, 0), OPEN);
+
+  /* A third cannot be written exactly; 1 of 3 must still meet it. */
+  c = make_cfg(3, 3, 1.0 / 3.0, 1);
+  pacer__breaker_init(&b, &c);
+  calls(&b, S, 2, 0);
+  assert_int_equal(call(&b, F, 0), 1);
+}
+
+static void threshold_one_needs_every_call_to_fail(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 10, 1.0, 1);
+  pacer__breaker_t b;
+
+  pacer__breaker_init(&b, &c);
+  calls(&b, S, 1, 0);
+  calls(&b, F, 9, 0);
+  /* The success is the oldest outcome; the next failure pushes it out. */
+  assert_int_equal(pacer__breaker_state(&b, 0), CLOSED);
+  assert_int_equal(call(&b, F, 0), 1);
+}
+
+static void window_slides(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 10, 0.5, 1);
+  pacer__breaker_t b;
+
+  pacer__breaker_init(&b, &c);
+  calls(&b, F, 4, 0);
+  calls(&b, S, 6, 0); /* 4 of 10 */
+  calls(&b, S, 4, 0); /* the 4 failures fall out */
+  assert_int_equal(b.known, 10);
+  assert_int_equal(b.failures, 0);
+  /* 8 failures recorded in all, but only 4 in the window. */
+  calls(&b, F, 4, 0);
+  assert_int_equal(pacer__breaker_state(&b, 0), CLOSED);
+  assert_int_equal(b.failures, 4);
+  assert_int_equal(call(&b, F, 0), 1);
+}
+
+static void ignore_in_closed_records_nothing(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 1);
+  pacer__breaker_t b;
+
+  pacer__breaker_init(&b, &c);
+  calls(&b, I, 50, 0);
+  assert_int_equal(b.known, 0);
+  assert_true(pacer__breaker_pristine(&b));
+  assert_int_equal(call(&b, F, 0), 1); /* min_calls 1: the first failure */
+}
+
+static void full_walk_closed_open_half_open_closed(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 10, 0.5, 3);
+  pacer__breaker_t b;
+  uint32_t t[3];
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  uint32_t gen0 = b.gen;
+  trip_at(&b, 100);
+  assert_int_equal(b.gen, gen0 + 1);
+  assert_int_equal(b.opened, 1);
+  assert_false(pacer__breaker_pristine(&b));
+
+  /* OPEN for the whole cooldown, and it says when to ask again. */
+  assert_int_equal(pacer__breaker_allow(&b, 100, &at), 0);
+  assert_int_equal(at, 1100);
+  at = -1;
+  assert_int_equal(pacer__breaker_allow(&b, 1099, &at), 0);
+  assert_int_equal(at, 1100);
+  assert_int_equal(pacer__breaker_state(&b, 1099), OPEN);
+
+  /* At the end of the cooldown: HALF_OPEN, exactly 3 probes. */
+  assert_int_equal(pacer__breaker_state(&b, 1100), HALF);
+  assert_int_equal(b.gen, gen0 + 2);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(pacer__breaker_allow(&b, 1100 + i, &at), 1);
+    t[i] = pacer__breaker_admit(&b, 1100 + i);
+    assert_int_equal(t[i], b.gen);
+  }
+  at = -1;
+  assert_int_equal(pacer__breaker_allow(&b, 1103, &at), 0);
+  /* The deadline runs from the first probe. */
+  assert_int_equal(at, 1600);
+
+  /* Every probe succeeds: only the last one closes it. */
+  assert_int_equal(pacer__breaker_record(&b, t[0], S, 1200), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[2], S, 1201), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1201), HALF);
+  assert_int_equal(pacer__breaker_allow(&b, 1201, &at), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[1], S, 1202), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1202), CLOSED);
+  assert_int_equal(b.gen, gen0 + 3);
+  assert_true(pacer__breaker_pristine(&b));
+  assert_int_equal(b.opened, 1);
+  assert_int_equal(pacer__breaker_allow(&b, 1202, &at), 1);
+
+  /* Again, and this time one probe fails: OPEN with a fresh cooldown. */
+  trip_at(&b, 2000);
+  assert_int_equal(b.opened, 2);
+  assert_int_equal(pacer__breaker_state(&b, 3000), HALF);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(pacer__breaker_allow(&b, 3000, &at), 1);
+    t[i] = pacer__breaker_admit(&b, 3000);
+  }
+  assert_int_equal(pacer__breaker_record(&b, t[0], S, 3050), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[1], F, 3100), 1);
+  assert_int_equal(pacer__breaker_state(&b, 3100), OPEN);
+  assert_int_equal(b.opened, 3);
+  at = -1;
+  assert_int_equal(pacer__breaker_allow(&b, 3100, &at), 0);
+  assert_int_equal(at, 4100);
+  /* The last probe's success comes too late to count. */
+  assert_int_equal(pacer__breaker_record(&b, t[2], S, 3200), 0);
+  assert_int_equal(pacer__breaker_state(&b, 4099), OPEN);
+  assert_int_equal(pacer__breaker_state(&b, 4100), HALF);
+  assert_int_equal(b.probes_left, 3);
+  assert_int_equal(b.probes_ok, 0);
+}
+
+static void probe_timeout_reopens_and_late_outcome_is_stale(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 2);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
+  uint32_t p1 = pacer__breaker_admit(&b, 1000);
+  assert_int_equal(pacer__breaker_allow(&b, 1010, &at), 1);
+  uint32_t p2 = pacer__breaker_admit(&b, 1010);
+
+  assert_int_equal(pacer__breaker_allow(&b, 1499, &at), 0);
+  assert_int_equal(at, 1500);
+  assert_int_equal(pacer__breaker_state(&b, 1499), HALF);
+
+  /* No outcome by the deadline: asking at it reopens, cooling down anew. */
+  at = -1;
+  assert_int_equal(pacer__breaker_allow(&b, 1500, &at), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1500), OPEN);
+  assert_int_equal(at, 2500);
+  assert_int_equal(b.opened, 2);
+
+  /* The hung probes finally succeed: their tickets are stale. */
+  assert_int_equal(pacer__breaker_record(&b, p1, S, 1600), 0);
+  assert_int_equal(pacer__breaker_record(&b, p2, S, 1601), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1601), OPEN);
+
+  /* Nor do they count once it half-opens again. */
+  assert_int_equal(pacer__breaker_state(&b, 2500), HALF);
+  assert_int_equal(pacer__breaker_record(&b, p1, S, 2500), 0);
+  assert_int_equal(pacer__breaker_record(&b, p2, S, 2500), 0);
+  assert_int_equal(pacer__breaker_state(&b, 2500), HALF);
+  assert_int_equal(b.probes_ok, 0);
+  assert_int_equal(b.probes_left, 2);
+}
+
+static void probe_timeout_applies_with_free_slots(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 3);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
+  (void)pacer__breaker_admit(&b, 1000);
+  /* Two slots are still free, but the admitted probe has hung: state()
+   * alone is enough to notice. */
+  assert_int_equal(pacer__breaker_state(&b, 1499), HALF);
+  assert_int_equal(pacer__breaker_state(&b, 1500), OPEN);
+  assert_int_equal(b.open_until, 2500);
+}
+
+static void half_open_without_probes_out_never_times_out(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  /* Nobody asks to be admitted for a long time: it keeps waiting for a
+   * probe instead of reopening. */
+  assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
+  assert_int_equal(pacer__breaker_state(&b, 1000000), HALF);
+  assert_int_equal(pacer__breaker_allow(&b, 2000000, &at), 1);
+  assert_int_equal(b.opened, 1);
+}
+
+static void stale_failure_from_closed_does_nothing(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 5, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(pacer__breaker_allow(&b, 0, &at), 1);
+  uint32_t slow = pacer__breaker_admit(&b, 0);
+  trip_at(&b, 10);
+  assert_int_equal(b.opened, 1);
+  assert_int_equal(b.open_until, 1010);
+
+  /* It neither opens it again nor extends the cooldown. */
+  assert_int_equal(pacer__breaker_record(&b, slow, F, 500), 0);
+  assert_int_equal(b.opened, 1);
+  assert_int_equal(b.open_until, 1010);
+  assert_int_equal(pacer__breaker_allow(&b, 500, &at), 0);
+  assert_int_equal(at, 1010);
+  /* Nor does it fail the probe stage. */
+  assert_int_equal(pacer__breaker_state(&b, 1010), HALF);
+  assert_int_equal(pacer__breaker_record(&b, slow, F, 1010), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1010), HALF);
+}
+
+static void stale_success_from_closed_is_not_a_probe(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 5, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(pacer__breaker_allow(&b, 0, &at), 1);
+  uint32_t slow = pacer__breaker_admit(&b, 0);
+  trip_at(&b, 0);
+  assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
+
+  /* Before any probe is admitted... */
+  assert_int_equal(pacer__breaker_record(&b, slow, S, 1000), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
+  assert_int_equal(b.probes_ok, 0);
+  assert_int_equal(b.probes_left, 1);
+
+  /* ...and while one is out: it does not stand in for the probe. */
+  assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
+  uint32_t probe = pacer__breaker_admit(&b, 1000);
+  assert_int_equal(pacer__breaker_record(&b, slow, S, 1001), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1001), HALF);
+  assert_int_equal(pacer__breaker_record(&b, probe, S, 1002), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1002), CLOSED);
+}
+
+static void ignore_gives_probe_slot_back(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
+  uint32_t p = pacer__breaker_admit(&b, 1000);
+  assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 0);
+
+  /* The probe was cancelled: it judged nothing, the slot is free again. */
+  assert_int_equal(pacer__breaker_record(&b, p, I, 1100), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1100), HALF);
+  assert_int_equal(b.probes_left, 1);
+  assert_int_equal(b.probes_out, 0);
+  assert_int_equal(pacer__breaker_allow(&b, 1100, &at), 1);
+  p = pacer__breaker_admit(&b, 1100);
+  assert_int_equal(pacer__breaker_allow(&b, 1100, &at), 0);
+  assert_int_equal(pacer__breaker_record(&b, p, S, 1200), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1200), CLOSED);
+}
+
+static void probe_after_ignore_gets_its_own_timeout(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
+  uint32_t p = pacer__breaker_admit(&b, 1000);
+  assert_int_equal(pacer__breaker_record(&b, p, I, 1499), 0);
+
+  /* The replacement starts at 1499; the first probe's deadline (1500) is
+   * not its own, so 1500 does not reopen it. */
+  assert_int_equal(pacer__breaker_allow(&b, 1499, &at), 1);
+  (void)pacer__breaker_admit(&b, 1499);
+  assert_int_equal(pacer__breaker_allow(&b, 1500, &at), 0);
+  assert_int_equal(at, 1999);
+  assert_int_equal(pacer__breaker_state(&b, 1998), HALF);
+  assert_int_equal(pacer__breaker_state(&b, 1999), OPEN);
+}
+
+static void probe_after_judged_ones_gets_its_own_timeout(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 2);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
+  uint32_t p1 = pacer__breaker_admit(&b, 1000);
+  assert_int_equal(pacer__breaker_record(&b, p1, S, 1100), 0);
+
+  /* Nothing is out: the first probe's deadline no longer means anything. */
+  assert_int_equal(pacer__breaker_state(&b, 1500), HALF);
+
+  /* The second probe, admitted just before it, gets a full timeout. */
+  assert_int_equal(pacer__breaker_allow(&b, 1499, &at), 1);
+  uint32_t p2 = pacer__breaker_admit(&b, 1499);
+  assert_int_equal(pacer__breaker_allow(&b, 1500, &at), 0);
+  assert_int_equal(at, 1999);
+  assert_int_equal(pacer__breaker_state(&b, 1998), HALF);
+  assert_int_equal(pacer__breaker_record(&b, p2, S, 1998), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1998), CLOSED);
+}
+
+static void eight_racing_callers_admit_exactly_k(void **state)
+{
+  /* Single-threaded by contract: the engine serialises callers, so a race
+   * is 8 allow()+admit() pairs at the same instant, one after another. */
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 2);
+  pacer__breaker_t b;
+  uint32_t tickets[8];
+  int admitted = 0;
+
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  for (int i = 0; i < 8; i++) {
+    int64_t at = -1;
+
+    if (pacer__breaker_allow(&b, 1000, &at)) {
+      tickets[admitted++] = pacer__breaker_admit(&b, 1000);
+    } else {
+      assert_int_equal(at, 1500);
+    }
+  }
+  assert_int_equal(admitted, 2);
+  assert_int_equal(b.probes_out, 2);
+  assert_int_equal(b.probes_left, 0);
+  assert_int_equal(pacer__breaker_record(&b, tickets[0], S, 1100), 0);
+  assert_int_equal(pacer__breaker_record(&b, tickets[1], S, 1100), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1100), CLOSED);
+}
+
+static void admit_without_allow_gets_a_stale_ticket(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  /* OPEN: a caller that skipped allow() gets a ticket that counts for
+   * nothing, and no probe slot. */
+  uint32_t t = pacer__breaker_admit(&b, 10);
+  assert_int_not_equal(t, b.gen);
+  assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
+  assert_int_equal(pacer__breaker_record(&b, t, S, 1000), 0);
+
+  /* HALF_OPEN with no slot left: the same. */
+  assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
+  uint32_t p = pacer__breaker_admit(&b, 1000);
+  t = pacer__breaker_admit(&b, 1000);
+  assert_int_not_equal(t, b.gen);
+  assert_int_equal(b.probes_out, 1);
+  assert_int_equal(pacer__breaker_record(&b, t, F, 1001), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1001), HALF);
+  assert_int_equal(pacer__breaker_record(&b, p, S, 1002), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1002), CLOSED);
+}
+
+static void window_1024_spans_words(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(1024, 1024, 0.5, 1);
+  pacer__breaker_t b;
+
+  pacer__breaker_init(&b, &c);
+  calls(&b, S, 1000, 0);
+  calls(&b, F, 24, 0); /* slots 1000..1023, the last word */
+  assert_int_equal(b.known, 1024);
+  assert_int_equal(b.failures, 24);
+  assert_int_equal(b.pos, 0);
+  calls(&b, S, 1000, 0);
+  assert_int_equal(b.failures, 24);
+  calls(&b, S, 24, 0); /* the failures fall out across the wrap */
+  assert_int_equal(b.failures, 0);
+  assert_int_equal(b.known, 1024);
+
+  /* 511 failures over words 0..7, then the 512th opens it. */
+  calls(&b, F, 511, 0);
+  assert_int_equal(b.failures, 511);
+  assert_int_equal(pacer__breaker_state(&b, 0), CLOSED);
+  assert_int_equal(call(&b, F, 0), 1);
+  assert_int_equal(pacer__breaker_state(&b, 0), OPEN);
+}
+
+static void window_one(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(1, 1, 1.0, 1);
+  pacer__breaker_t b;
+
+  pacer__breaker_init(&b, &c);
+  calls(&b, S, 5, 0);
+  assert_int_equal(b.known, 1);
+  assert_int_equal(b.pos, 0);
+  assert_int_equal(call(&b, F, 0), 1);
+
+  /* Recover, then a success followed by a failure: only the last counts. */
+  assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
+  assert_int_equal(call(&b, S, 1000), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1000), CLOSED);
+  calls(&b, S, 1, 1000);
+  assert_int_equal(call(&b, F, 1000), 1);
+  assert_int_equal(b.opened, 2);
+}
+
+static void zero_cooldown_half_opens_at_once(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  c.cooldown_ns = 0;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(call(&b, F, 50), 1);
+  assert_int_equal(pacer__breaker_allow(&b, 50, &at), 1);
+  assert_int_equal(pacer__breaker_state(&b, 50), HALF);
+
+  /* A probe timeout reopens it, and it half-opens in the same breath. */
+  (void)pacer__breaker_admit(&b, 50);
+  assert_int_equal(pacer__breaker_state(&b, 550), HALF);
+  assert_int_equal(b.opened, 2);
+  assert_int_equal(b.probes_left, 1);
+}
+
+static void times_saturate_instead_of_overflowing(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 1);
+  pacer__breaker_t b;
+  int64_t at = -1;
+
+  c.cooldown_ns = INT64_MAX;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(call(&b, F, 1000), 1);
+  assert_int_equal(b.open_until, INT64_MAX);
+  assert_int_equal(pacer__breaker_allow(&b, INT64_MAX - 1, &at), 0);
+  assert_int_equal(at, INT64_MAX);
+
+  c = make_cfg(10, 1, 0.5, 1);
+  c.probe_timeout_ns = INT64_MAX;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(call(&b, F, 0), 1);
+  assert_int_equal(pacer__breaker_allow(&b, INT64_MAX - 10, &at), 1);
+  uint32_t p = pacer__breaker_admit(&b, INT64_MAX - 10);
+  assert_int_equal(b.probe_deadline, INT64_MAX);
+  assert_int_equal(pacer__breaker_allow(&b, INT64_MAX - 1, &at), 0);
+  assert_int_equal(at, INT64_MAX);
+  assert_int_equal(pacer__breaker_state(&b, INT64_MAX - 1), HALF);
+
+  /* A failure this late opens it until the end of time. */
+  assert_int_equal(pacer__breaker_record(&b, p, F, INT64_MAX - 1), 1);
+  assert_int_equal(b.open_until, INT64_MAX);
+  assert_int_equal(pacer__breaker_allow(&b, INT64_MAX - 1, &at), 0);
+  assert_int_equal(at, INT64_MAX);
+}
+
+static void allow_accepts_null_retry_at(void **state)
+{
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 1);
+  pacer__breaker_t b;
+
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(call(&b, F, 0), 1);
+  assert_int_equal(pacer__breaker_allow(&b, 0, NULL), 0);
+  assert_int_equal(pacer__breaker_allow(&b, 1000, NULL), 1);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(cfg_check_accepts_edges),
+      cmocka_unit_test(cfg_check_rejects_each_bad_field),
+      cmocka_unit_test(init_is_closed_and_pristine),
+      cmocka_unit_test(closed_below_min_calls_even_at_all_failures),
+      cmocka_unit_test(opens_exactly_at_threshold),
+      cmocka_unit_test(threshold_compares_without_float_error),
+      cmocka_unit_test(threshold_one_needs_every_call_to_fail),
+      cmocka_unit_test(window_slides),
+      cmocka_unit_test(ignore_in_closed_records_nothing),
+      cmocka_unit_test(full_walk_closed_open_half_open_closed),
+      cmocka_unit_test(probe_timeout_reopens_and_late_outcome_is_stale),
+      cmocka_unit_test(probe_timeout_applies_with_free_slots),
+      cmocka_unit_test(half_open_without_probes_out_never_times_out),
+      cmocka_unit_test(stale_failure_from_closed_does_nothing),
+      cmocka_unit_test(stale_success_from_closed_is_not_a_probe),
+      cmocka_unit_test(ignore_gives_probe_slot_back),
+      cmocka_unit_test(probe_after_ignore_gets_its_own_timeout),
+      cmocka_unit_test(probe_after_judged_ones_gets_its_own_timeout),
+      cmocka_unit_test(eight_racing_callers_admit_exactly_k),
+      cmocka_unit_test(admit_without_allow_gets_a_stale_ticket),
+      cmocka_unit_test(window_1024_spans_words),
+      cmocka_unit_test(window_one),
+      cmocka_unit_test(zero_cooldown_half_opens_at_once),
+      cmocka_unit_test(times_saturate_instead_of_overflowing),
+      cmocka_unit_test(allow_accepts_null_retry_at),
+  };
+
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

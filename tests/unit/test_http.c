@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/* test_http.c - URL, method and header checks, HTTP dates and Retry-After.
+ * curl's URL API and curl_getdate() need no network; wall time is a
+ * parameter, so nothing here reads a clock. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "http.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define NS INT64_C(1000000000)
+/* "Sun, 06 Nov 1994 08:49:37 GMT", the RFC 9110 example. */
+#define RFC_EXAMPLE_S INT64_C(784111777)
+
+/* ---- URLs ---------------------------------------------------------------- */
+
+static void url_accepts_http_and_https(void **state)
+{
+  char host[64];
+
+  (void)state;
+  assert_int_equal(pacer__url_check("http://example.com/", host, sizeof host),
+                   0);
+  assert_string_equal(host, "example.com");
+  assert_int_equal(pacer__url_check("https://api.example.com:8443/v1?q=1#f",
+                                    host, sizeof host),
+                   0);
+  assert_string_equal(host, "api.example.com");
+  /* host may be NULL when the caller only wants the verdict. */
+  assert_int_equal(pacer__url_check("https://example.com", NULL, 0), 0);
+}
+
+static void url_scheme_and_host_case(void **state)
+{
+  char host[64];
+
+  (void)state;
+  assert_int_equal(
+      pacer__url_check("HTTP://Example.COM:8080/x", host, sizeof host), 0);
+  assert_string_equal(host, "example.com");
+  assert_int_equal(pacer__url_check("HtTpS://WWW.X.Y/", host, sizeof host), 0);
+  assert_string_equal(host, "www.x.y");
+  /* userinfo and port are not part of the host */
+  assert_int_equal(
+      pacer__url_check("https://user:pw@Host.Example:1/", host, sizeof host),
+      0);
+  assert_string_equal(host, "host.example");
+}
+
+static void url_ipv6_keeps_brackets(void **state)
+{
+  char host[64];
+
+  (void)state;
+  assert_int_equal(pacer__url_check("http://[::1]:80/", host, sizeof host), 0);
+  assert_string_equal(host, "[::1]");
+  assert_int_equal(pacer__url_check("http://[2001:DB8::A]/", host, sizeof host),
+                   0);
+  assert_string_equal(host, "[2001:db8::a]");
+}
+
+static void url_invalid(void **state)
+{
+  char host[64];
+
+  (void)state;
+  assert_int_equal(pacer__url_check(NULL, host, sizeof host), PACER_EURL);
+  assert_int_equal(pacer__url_check("", host, sizeof host), PACER_EURL);
+  assert_int_equal(pacer__url_check("http://", host, sizeof host), PACER_EURL);
+  assert_int_equal(pacer__url_check("http://:80/", host, sizeof host),
+                   PACER_EURL);
+  /* no scheme is not guessed */
+  assert_int_equal(pacer__url_check("example.com", host, sizeof host),
+                   PACER_EURL);
+  assert_int_equal(pacer__url_check("example.com/path", host, sizeof host),
+                   PACER_EURL);
+  assert_int_equal(pacer__url_check("//example.com/", host, sizeof host),
+                   PACER_EURL);
+  assert_int_equal(pacer__url_check("http://a b/", host, sizeof host),
+                   PACER_EURL);
+  assert_int_equal(pacer__url_check("http://x/\r\nHost: y", host, sizeof host),
+                   PACER_EURL);
+  assert_int_equal(pacer__url_check("http://x:99999/", host, sizeof host),
+                   PACER_EURL);
+}
+
+static void url_other_schemes(void **state)
+{
+  char host[64];
+
+  (void)state;
+  assert_int_equal(pacer__url_check("file:///etc/passwd", host, sizeof host),
+                   PACER_ESCHEME);
+  assert_int_equal(pacer__url_check("gopher://x", host, sizeof host),
+                   PACER_ESCHEME);
+  assert_int_equal(pacer__url_check("ftp://x", host, sizeof host),
+                   PACER_ESCHEME);
+  assert_int_equal(pacer__url_check("FTP://x/", host, sizeof host),
+                   PACER_ESCHEME);
+  assert_int_equal(pacer__url_check("httpx://x/", host, sizeof host),
+                   PACER_ESCHEME);
+  assert_int_equal(pacer__url_check("ws://x/", NULL, 0), PACER_ESCHEME);
+}
+
+static void url_host_buffer_too_small(void **state)
+{
+  char host[12];
+
+  (void)state;
+  memset(host, 'Z', sizeof host);
+  /* "example.com" needs 12 bytes with its NUL */
+  assert_int_equal(pacer__url_check("http://example.com/", host, 12), 0);
+  assert_string_equal(host, "example.com");
+  assert_int_equal(pacer__url_check("http://example.com/", host, 11),
+                   PACER_EURL);
+  assert_int_equal(pacer__url_check("http://example.com/", host, 0),
+                   PACER_EURL);
+}
+
+/* ---- methods ------------------------------------------------------------- */
+
+static void method_tokens(void **state)
+{
+  char m32[33], m33[34];
+
+  (void)state;
+  assert_int_equal(pacer__method_check("GET"), 0);
+  assert_int_equal(pacer__method_check("PATCH"), 0);
+  assert_int_equal(pacer__method_check("M-SEARCH"), 0);
+  assert_int_equal(pacer__method_check("x!#$%&'*+-.^_`|~9"), 0);
+  assert_int_equal(pacer__method_check(NULL), PACER_EMETHOD);
+  assert_int_equal(pacer__method_check(""), PACER_EMETHOD);
+  assert_int_equal(pacer__method_check("GE T"), PACER_EMETHOD);
+  assert_int_equal(pacer__method_check("GET\r\n"), PACER_EMETHOD);
+  assert_int_equal(pacer__method_check("GET/"), PACER_EMETHOD);
+  assert_int_equal(pacer__method_check("G:T"), PACER_EMETHOD);
+  assert_int_equal(pacer__method_check("G\xc3\x89T"), PACER_EMETHOD);
+
+  memset(m32, 'A', 32);
+  m32[32] = '\0';
+  memset(m33, 'A', 33);
+  m33[33] = '\0';
+  assert_int_equal(pacer__method_check(m32), 0);
+  assert_int_equal(pacer__method_check(m33), PACER_EMETHOD);
+}
+
+static void method_idempotent(void **state)
+{
+  (void)state;
+  assert_int_equal(pacer__method_idempotent("GET"), 1);
+  assert_int_equal(pacer__method_idempotent("HEAD"), 1);
+  assert_int_equal(pacer__method_idempotent("OPTIONS"), 1);
+  assert_int_equal(pacer__method_idempotent("TRACE"), 1);
+  assert_int_equal(pacer__method_idempotent("PUT"), 1);
+  assert_int_equal(pacer__method_idempotent("DELETE"), 1);
+  assert_int_equal(pacer__method_idempotent("POST"), 0);
+  assert_int_equal(pacer__method_idempotent("PATCH"), 0);
+  assert_int_equal(pacer__method_idempotent("CONNECT"), 0);
+  /* methods are case-sensitive */
+  assert_int_equal(pacer__method_idempotent("get"), 0);
+  assert_int_equal(pacer__method_idempotent(NULL), 0);
+}
+
+/* ---- headers ------------------------------------------------------------- */
+
+static void header_names(void **state)
+{
+  char n256[257], n257[258];
+
+  (void)state;
+  assert_int_equal(pacer__header_check("Content-Type", "text/plain"), 0);
+  assert_int_equal(pacer__header_check("X-A_b.c~1", ""), 0);
+  assert_int_equal(pacer__header_check(NULL, "v"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("", "v"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X Y", "v"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X:Y", "v"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("Host:", "v"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check(" X", "v"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X\r\nY", "v"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X(Y)", "v"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X\"", "v"), PACER_EHEADER);
+
+  memset(n256, 'h', 256);
+  n256[256] = '\0';
+  memset(n257, 'h', 257);
+  n257[257] = '\0';
+  assert_int_equal(pacer__header_check(n256, "v"), 0);
+  assert_int_equal(pacer__header_check(n257, "v"), PACER_EHEADER);
+}
+
+static void header_values(void **state)
+{
+  size_t max = (size_t)64 * 1024;
+  char *v;
+
+  (void)state;
+  assert_int_equal(pacer__header_check("X", "a b\tc \"q\" , ; = \x80\xff"), 0);
+  assert_int_equal(pacer__header_check("X", NULL), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X", "a\rb"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X", "a\nb"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X", "a\r\nEvil: 1"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X", "\n"), PACER_EHEADER);
+
+  v = malloc(max + 2);
+  assert_non_null(v);
+  memset(v, 'v', max + 1);
+  v[max] = '\0';
+  assert_int_equal(pacer__header_check("X", v), 0);
+  v[max] = 'v';
+  v[max + 1] = '\0';
+  assert_int_equal(pacer__header_check("X", v), PACER_EHEADER);
+  free(v);
+}
+
+/* ---- dates and Retry-After ----------------------------------------------- */
+
+static void http_date_three_forms(void **state)
+{
+  int64_t t = 0;
+
+  (void)state;
+  assert_int_equal(pacer__http_date("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0);
+  assert_int_equal(t, RFC_EXAMPLE_S);
+  t = 0;
+  assert_int_equal(pacer__http_date("Sunday, 06-Nov-94 08:49:37 GMT", &t), 0);
+  assert_int_equal(t, RFC_EXAMPLE_S);
+  t = 0;
+  assert_int_equal(pacer__http_date("Sun Nov  6 08:49:37 1994", &t), 0);
+  assert_int_equal(t, RFC_EXAMPLE_S);
+  assert_int_equal(pacer__http_date("Thu, 01 Jan 1970 00:00:00 GMT", &t), 0);
+  assert_int_equal(t, 0);
+}
+
+static void http_date_garbage(void **state)
+{
+  int64_t t = 42;
+
+  (void)state;
+  assert_int_equal(pacer__http_date(NULL, &t), -1);
+  assert_int_equal(pacer__http_date("", &t), -1);
+  assert_int_equal(pacer__http_date("abc", &t), -1);
+  assert_int_equal(pacer__http_date("Sun", &t), -1);
+  assert_int_equal(pacer__http_date("Sun, 32 Nov 1994 08:49:37 GMT", &t), -1);
+  assert_int_equal(pacer__http_date("Sun, 06 Nov 1994 25:49:37 GMT", &t), -1);
+  assert_int_equal(t, 42); /* untouched on failure */
+}
+
+static void retry_after_seconds(void **state)
+{
+  (void)state;
+  assert_int_equal(pacer__retry_after_ns("120", 0), 120 * NS);
+  assert_int_equal(pacer__retry_after_ns("  7 ", 0), 7 * NS);
+  assert_int_equal(pacer__retry_after_ns("\t3\t", 0), 3 * NS);
+  assert_int_equal(pacer__retry_after_ns("0", 0), 0);
+  assert_int_equal(pacer__retry_after_ns("007", 0), 7 * NS);
+  /* seconds do not depend on the wall clock */
+  assert_int_equal(pacer__retry_after_ns("5", INT64_C(1700000000) * NS),
+                   5 * NS);
+}
+
+static void retry_after_invalid(void **state)
+{
+  (void)state;
+  assert_int_equal(pacer__retry_after_ns(NULL, 0), -1);
+  assert_int_equal(pacer__retry_after_ns("", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("   ", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("-1", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("+1", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("1.5", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("abc", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("1 2", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("12s", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("0x10", 0), -1);
+  assert_int_equal(pacer__retry_after_ns("1e3", 0), -1);
+}
+
+static void retry_after_saturates(void **state)
+{
+  (void)state;
+  assert_int_equal(pacer__retry_after_ns("99999999999999999999", 0), INT64_MAX);
+  assert_int_equal(
+      pacer__retry_after_ns("999999999999999999999999999999999999999", 0),
+      INT64_MAX);
+  /* the largest whole second count that fits in ns is exact */
+  assert_int_equal(pacer__retry_after_ns("9223372036", 0),
+                   INT64_C(9223372036) * NS);
+  assert_int_equal(pacer__retry_after_ns("9223372037", 0), INT64_MAX);
+}
+
+static void retry_after_date(void **state)
+{
+  int64_t date_ns = RFC_EXAMPLE_S * NS;
+
+  (void)state;
+  /* 30 s before the date, the delay is 30 s */
+  assert_int_equal(
+      pacer__retry_after_ns("Sun, 06 Nov 1994 08:49:37 GMT", date_ns - 30 * NS),
+      30 * NS);
+  /* sub-second wall time is kept, the date is whole seconds */
+  assert_int_equal(pacer__retry_after_ns("Sun, 06 Nov 1994 08:49:37 GMT",
+                                         date_ns - 30 * NS + 250000000),
+                   30 * NS - 250000000);
+  assert_int_equal(
+      pacer__retry_after_ns("  Sunday, 06-Nov-94 08:49:37 GMT ", date_ns - NS),
+      NS);
+  assert_int_equal(
+      pacer__retry_after_ns("Sun Nov  6 08:49:37 1994", date_ns - 2 * NS),
+      2 * NS);
+}
+
+static void retry_after_date_past(void **state)
+{
+  int64_t date_ns = RFC_EXAMPLE_S * NS;
+
+  (void)state;
+  assert_int_equal(
+      pacer__retry_after_ns("Sun, 06 Nov 1994 08:49:37 GMT", date_ns), 0);
+  assert_int_equal(
+      pacer__retry_after_ns("Sun, 06 Nov 1994 08:49:37 GMT", date_ns + 1), 0);
+  assert_int_equal(pacer__retry_after_ns("Sun, 06 Nov 1994 08:49:37 GMT",
+                                         INT64_C(1700000000) * NS),
+                   0);
+  assert_int_equal(
+      pacer__retry_after_ns("Sun, 06 Nov 1994 08:49:37 GMT", INT64_MAX), 0);
+}
+
+static void retry_after_date_extremes(void **state)
+{
+  (void)state;
+  /* beyond 2262 a date no longer fits in int64 ns: saturate, no overflow */
+  assert_int_equal(pacer__retry_after_ns("Fri, 31 Dec 9999 23:59:59 GMT", 0),
+                   INT64_MAX);
+  /* a negative wall clock cannot overflow the difference either */
+  assert_int_equal(
+      pacer__retry_after_ns("Fri, 31 Dec 9999 23:59:59 GMT", INT64_MIN),
+      INT64_MAX);
+  assert_int_equal(pacer__retry_after_ns("Sun, 06 Nov 1994 08:49:37 GMT", -NS),
+                   RFC_EXAMPLE_S * NS + NS);
+  /* too long to be a date */
+  assert_int_equal(pacer__retry_after_ns("Sun, 06 Nov 1994 08:49:37 GMT "
+                                         "................................"
+                                         "................................",
+                                         0),
+                   -1);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(url_accepts_http_and_https),
+      cmocka_unit_test(url_scheme_and_host_case),
+      cmocka_unit_test(url_ipv6_keeps_brackets),
+      cmocka_unit_test(url_invalid),
+      cmocka_unit_test(url_other_schemes),
+      cmocka_unit_test(url_host_buffer_too_small),
+      cmocka_unit_test(method_tokens),
+      cmocka_unit_test(method_idempotent),
+      cmocka_unit_test(header_names),
+      cmocka_unit_test(header_values),
+      cmocka_unit_test(http_date_three_forms),
+      cmocka_unit_test(http_date_garbage),
+      cmocka_unit_test(retry_after_seconds),
+      cmocka_unit_test(retry_after_invalid),
+      cmocka_unit_test(retry_after_saturates),
+      cmocka_unit_test(retry_after_date),
+      cmocka_unit_test(retry_after_date_past),
+      cmocka_unit_test(retry_after_date_extremes),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
