@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c - defaults, checks and private copies of the caller's settings and
+ * requests.
+ *
+ * Public input structs carry struct_size, written by their _init() macro
+ * from the caller's own header: we start from our defaults and copy only the
+ * bytes the caller knows of, so a program built against an older, shorter
+ * struct keeps working. */
+#include "config.h"
+#include "clock.h"
+#include "http.h"
+#include "job.h"
+#include "limiter.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+unsigned pacer__auto_burst(double rate)
+{
+  double b = isfinite(rate) && rate > 0 ? floor(rate / 100) : 1;
+  return b < 1 ? 1 : b > 1e9 ? 1000000000u : (unsigned)b;
+}
+
+static void config_defaults(pacer_config_t *c)
+{
+  memset(c, 0, sizeof *c);
+  c->struct_size = sizeof *c;
+  c->queue_max = 100000;
+  c->weight_high = 4;
+  c->weight_low = 1;
+  c->max_low_wait_ms = 10000;
+  c->max_idle_keys = 10000;
+  c->concurrency = 50;
+  c->workers = 2;
+  c->max_attempts = 3;
+  c->backoff_base_ms = 200;
+  c->backoff_max_ms = 30000;
+  c->retry_after_max_ms = 3600000;
+  c->timeout_ms = 30000;
+  c->connect_timeout_ms = 10000;
+  c->breaker_window = 20;
+  c->breaker_min_calls = 10;
+  c->breaker_threshold = 0.5;
+  c->breaker_cooldown_ms = 30000;
+  c->breaker_probes = 1;
+  c->breaker_probe_timeout_ms = 0; /* resolved from the timeouts */
+  c->breaker_enabled = 1;
+  c->max_response_bytes = (size_t)8 << 20;
+  c->max_header_bytes = (size_t)64 << 10;
+  c->tls_verify = 1;
+  c->low_speed_bytes = 1;
+  c->low_speed_time_ms = 30000;
+  c->log_level = PACER_LOG_WARN;
+}
+
+void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
+{
+  if (!cfg)
+    return;
+  pacer_config_t d;
+  config_defaults(&d);
+  if (size > sizeof d)
+    size = sizeof d;
+  d.struct_size = size;
+  memcpy(cfg, &d, size);
+}
+
+void pacer_request_init_sized(pacer_request_t *req, size_t size)
+{
+  if (!req)
+    return;
+  pacer_request_t d;
+  memset(&d, 0, sizeof d);
+  d.priority = PACER_PRIORITY_LOW;
+  if (size > sizeof d)
+    size = sizeof d;
+  d.struct_size = size;
+  memcpy(req, &d, size);
+}
+
+/* Copies what the caller's struct holds over our defaults. */
+static int take_sized(void *dst, size_t dst_size, const void *src,
+                      size_t src_size)
+{
+  if (src_size < sizeof(size_t) || src_size > dst_size)
+    return PACER_EINVAL;
+  memcpy(dst, src, src_size);
+  return 0;
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+  if (!s)
+    return NULL;
+  char *d = strdup(s);
+  if (!d)
+    *oom = 1;
+  return d;
+}
+
+void pacer__config_release(pacer_config_t *c)
+{
+  free((char *)c->ca_file);
+  free((char *)c->ca_path);
+  free((char *)c->user_agent);
+  if (c->secret_headers) {
+    for (size_t i = 0; c->secret_headers[i]; i++)
+      free((char *)c->secret_headers[i]);
+    free((void *)c->secret_headers);
+  }
+  c->ca_file = c->ca_path = c->user_agent = NULL;
+  c->secret_headers = NULL;
+}
+
+static int check(const pacer_config_t *c, const char *const *secret_headers)
+{
+  if (c->queue_max < 1)
+    return PACER_EINVAL;
+  if ((uint64_t)c->weight_high + c->weight_low == 0 ||
+      c->weight_high > 1000000 || c->weight_low > 1000000)
+    return PACER_EINVAL;
+  if (c->max_low_wait_ms < 0 || c->max_queue_wait_ms < 0)
+    return PACER_EINVAL;
+  if (pacer__rate_check(c->rate, c->burst) ||
+      pacer__rate_check(c->key_rate, c->key_burst ? c->key_burst : 1))
+    return PACER_ERATE;
+  if (c->concurrency < 1)
+    return PACER_ECONCURRENCY;
+  if (c->workers < 1 || c->workers > PACER__MAX_WORKERS)
+    return PACER_EWORKERS;
+  if (c->max_attempts < 1 || c->max_attempts > 1000)
+    return PACER_EINVAL;
+  if (c->backoff_base_ms < 0 || c->backoff_max_ms < 0 ||
+      c->retry_after_max_ms < 0 || c->timeout_ms < 1 ||
+      c->connect_timeout_ms < 0 || c->breaker_cooldown_ms < 0 ||
+      c->breaker_probe_timeout_ms < 1 || c->low_speed_bytes < 0 ||
+      c->low_speed_time_ms < 0)
+    return PACER_EINVAL;
+  if (c->breaker_window < 1 || c->breaker_window > 1024 ||
+      c->breaker_min_calls < 1 || c->breaker_min_calls > c->breaker_window ||
+      !(c->breaker_threshold > 0.0 && c->breaker_threshold <= 1.0) ||
+      c->breaker_probes < 1 || c->breaker_probes > 1000000)
+    return PACER_EINVAL;
+  if (c->max_response_bytes < 1 || c->max_header_bytes < 256 ||
+      c->follow_redirects > 20)
+    return PACER_EINVAL;
+  if (c->log_level < PACER_LOG_ERROR || c->log_level > PACER_LOG_DEBUG)
+    return PACER_EINVAL;
+  if (secret_headers)
+    for (size_t i = 0; secret_headers[i]; i++)
+      if (pacer__header_check(secret_headers[i], ""))
+        return PACER_EHEADER;
+  return 0;
+}
+
+int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
+{
+  config_defaults(out);
+  if (in) {
+    int rc = take_sized(out, sizeof *out, in, in->struct_size);
+    if (rc)
+      return rc;
+    out->struct_size = sizeof *out;
+  }
+  /* Resolve "0 means automatic" before checking. */
+  if (out->burst == 0)
+    out->burst = pacer__auto_burst(out->rate);
+  if (out->breaker_probe_timeout_ms == 0)
+    out->breaker_probe_timeout_ms =
+        out->timeout_ms >= 1 && out->connect_timeout_ms >= 0
+            ? pacer__time_add(out->timeout_ms, out->connect_timeout_ms)
+            : 1; /* check() refuses the bad timeout anyway */
+  /* The strings are still the caller's: take them out of *out so that no
+   * path below, nor a caller releasing *out after an error, frees them. */
+  const char *ca_file = out->ca_file, *ca_path = out->ca_path,
+             *user_agent = out->user_agent;
+  const char *const *sh = out->secret_headers;
+  out->ca_file = out->ca_path = out->user_agent = NULL;
+  out->secret_headers = NULL;
+  int rc = check(out, sh);
+  if (rc)
+    return rc;
+  int oom = 0;
+  out->ca_file = dup_or_null(ca_file, &oom);
+  out->ca_path = dup_or_null(ca_path, &oom);
+  out->user_agent = dup_or_null(user_agent, &oom);
+  if (sh) {
+    size_t n = 0;
+    while (sh[n])
+      n++;
+    char **copy = calloc(n + 1, sizeof *copy);
+    if (!copy)
+      oom = 1;
+    /* Stop at the first failure: the copies stay contiguous for release. */
+    for (size_t i = 0; copy && i < n && !oom; i++)
+      copy[i] = dup_or_null(sh[i], &oom);
+    out->secret_headers = (const char *const *)copy;
+  }
+  if (oom) {
+    pacer__config_release(out);
+    return PACER_ENOMEM;
+  }
+  return 0;
+}
+
+/* ---- requests ---- */
+
+static int has_header(const pacer_request_t *r, const char *name)
+{
+  for (size_t i = 0; i < r->header_count; i++)
+    if (strcasecmp(r->headers[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
+int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
+                   int64_t now, pacer__job_t **out, char *key_name,
+                   size_t key_cap)
+{
+  *out = NULL;
+  if (!in)
+    return PACER_EINVAL;
+  pacer_request_t r;
+  pacer_request_init(&r);
+  int rc = take_sized(&r, sizeof r, in, in->struct_size);
+  if (rc)
+    return rc;
+  if (r.priority != PACER_PRIORITY_LOW && r.priority != PACER_PRIORITY_HIGH)
+    return PACER_EINVAL;
+  if (r.timeout_ms < 0 || r.deadline_ms < 0 || r.max_attempts > 1000 ||
+      (r.flags &
+       ~(PACER_REQ_RETRY_UNSAFE | PACER_REQ_INSECURE | PACER_REQ_FOLLOW)))
+    return PACER_EINVAL;
+  if ((r.header_count && !r.headers) || (r.body_len && !r.body))
+    return PACER_EINVAL;
+  /* The host is the key unless the request names one. */
+  rc = pacer__url_check(r.url, r.key ? NULL : key_name, key_cap);
+  if (rc)
+    return rc;
+  if (r.key) {
+    size_t kl = strlen(r.key);
+    if (kl == 0 || kl >= key_cap)
+      return PACER_EKEY;
+    memcpy(key_name, r.key, kl + 1);
+  }
+  const char *method = r.method ? r.method : "GET";
+  if ((rc = pacer__method_check(method)))
+    return rc;
+  size_t need = strlen(method) + 1 + strlen(r.url) + 1;
+  for (size_t i = 0; i < r.header_count; i++) {
+    if ((rc = pacer__header_check(r.headers[i].name, r.headers[i].value)))
+      return rc;
+    need += strlen(r.headers[i].name) + 2 + strlen(r.headers[i].value) + 1;
+  }
+  if (need > UINT32_MAX / 2 || r.body_len > UINT32_MAX / 2)
+    return PACER_EINVAL;
+  need += r.body_len + 1;
+
+  pacer__job_t *j = calloc(1, sizeof *j + need);
+  if (!j)
+    return PACER_ENOMEM;
+  char *p = j->data;
+  size_t n = strlen(method) + 1;
+  memcpy(p, method, n);
+  p += n;
+  j->url_off = (uint32_t)(p - j->data);
+  n = strlen(r.url) + 1;
+  memcpy(p, r.url, n);
+  p += n;
+  j->hdr_off = (uint32_t)(p - j->data);
+  j->hdr_count = (uint32_t)r.header_count;
+  for (size_t i = 0; i < r.header_count; i++) {
+    size_t nl = strlen(r.headers[i].name), vl = strlen(r.headers[i].value);
+    memcpy(p, r.headers[i].name, nl);
+    p += nl;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, r.headers[i].value, vl);
+    p += vl;
+    *p++ = '\0';
+  }
+  j->body_off = (uint32_t)(p - j->data);
+  j->body_len = r.body_len;
+  if (r.body_len)
+    memcpy(p, r.body, r.body_len);
+  p[r.body_len] = '\0';
+
+  pacer__list_init(&j->link);
+  j->prio = (uint8_t)r.priority;
+  j->max_attempts =
+      (uint16_t)(r.max_attempts ? r.max_attempts : cfg->max_attempts);
+  j->timeout_ns =
+      pacer__ms_to_ns(r.timeout_ms ? r.timeout_ms : cfg->timeout_ms);
+  j->submit_ns = now;
+  j->deadline_ns = r.deadline_ms
+                       ? pacer__time_add(now, pacer__ms_to_ns(r.deadline_ms))
+                       : INT64_MAX;
+  j->expire_ns = INT64_MAX;
+  j->retry_ok = pacer__method_idempotent(method) ||
+                (r.flags & PACER_REQ_RETRY_UNSAFE) ||
+                has_header(&r, "Idempotency-Key");
+  j->insecure = (r.flags & PACER_REQ_INSECURE) != 0;
+  j->follow = (r.flags & PACER_REQ_FOLLOW) != 0;
+  j->timer_pos = UINT32_MAX;
+  *out = j;
+  return 0;
+}
+
+void pacer__job_free(pacer__job_t *j)
+{
+  if (!j)
+    return;
+  if (j->resp) {
+    pacer__resp_reset(j->resp);
+    free(j->resp);
+  }
+  free(j);
+}
+
+void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
+{
+  memset(s, 0, sizeof *s);
+  s->weight[PACER_PRIORITY_HIGH] = c->weight_high;
+  s->weight[PACER_PRIORITY_LOW] = c->weight_low;
+  s->max_low_wait_ns = pacer__ms_to_ns(c->max_low_wait_ms);
+  s->max_queue_wait_ns = pacer__ms_to_ns(c->max_queue_wait_ms);
+  s->concurrency = c->concurrency;
+  s->rate = c->rate;
+  s->burst = c->burst;
+  s->key_rate = c->key_rate;
+  s->key_burst = c->key_burst;
+  s->key_concurrency = c->key_concurrency;
+  s->max_idle_keys = c->max_idle_keys;
+  s->backoff_base_ns = pacer__ms_to_ns(c->backoff_base_ms);
+  s->backoff_max_ns = pacer__ms_to_ns(c->backoff_max_ms);
+  s->retry_after_max_ns = pacer__ms_to_ns(c->retry_after_max_ms);
+  s->breaker_enabled = c->breaker_enabled != 0;
+  s->breaker_fail_fast = c->breaker_fail_fast != 0;
+  s->breaker.window = c->breaker_window;
+  s->breaker.min_calls = c->breaker_min_calls;
+  s->breaker.threshold = c->breaker_threshold;
+  s->breaker.cooldown_ns = pacer__ms_to_ns(c->breaker_cooldown_ms);
+  s->breaker.probes = c->breaker_probes;
+  s->breaker.probe_timeout_ns = pacer__ms_to_ns(c->breaker_probe_timeout_ms);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* keys.h - per-key state (limits, breaker, queues) in a table by name, with
+ * idle keys forgotten least recently used first.
+ *
+ * A key is "live" while any job refers to it (refs > 0) or it has limits of
+ * its own (pinned); live keys are never forgotten. A key whose last job is
+ * released joins the idle list; beyond max_idle idle keys, the oldest is
+ * freed with its breaker and bucket state. The scheduler keeps every idle key
+ * out of its heaps, so freeing one is always safe.
+ * Not thread-safe: the caller serialises. */
+#ifndef PACER_KEYS_H
+#define PACER_KEYS_H
+
+#include "breaker.h"
+#include "limiter.h"
+#include "list.h"
+#include <stddef.h>
+#include <uthash.h>
+
+typedef enum pacer__park {
+  PACER__PARK_NONE = 0, /* in the ready heaps for each non-empty queue */
+  PACER__PARK_TIME = 1, /* in the wake heap until wake_ns */
+  PACER__PARK_SLOT = 2  /* until one of its attempts ends */
+} pacer__park_t;
+
+typedef struct pacer__key {
+  UT_hash_handle hh;
+  char *name;
+  pacer__bucket_t bucket; /* unlimited when the key has no rate */
+  unsigned cap;           /* attempts in flight allowed; 0: no cap */
+  unsigned inflight;
+  unsigned refs;      /* jobs referring to this key */
+  unsigned queued[2]; /* QUEUED jobs by priority */
+  pacer__breaker_t breaker;
+  int64_t paused_until;  /* Retry-After pause */
+  pacer__link_t q[2];    /* QUEUED jobs by priority, oldest first */
+  uint32_t ready_pos[2]; /* slots in the scheduler's ready heaps */
+  uint32_t wake_pos;     /* slot in the wake heap */
+  int64_t wake_ns;
+  uint8_t parked;     /* pacer__park_t */
+  uint8_t pinned;     /* has limits of its own */
+  pacer__link_t idle; /* idle list membership */
+} pacer__key_t;
+
+typedef struct pacer__keys {
+  pacer__key_t *table;
+  pacer__link_t idle; /* front: least recently used */
+  size_t count, idle_count, max_idle;
+  const pacer__breaker_cfg_t *bcfg; /* borrowed */
+  double rate;                      /* defaults for new keys */
+  unsigned burst, cap;
+} pacer__keys_t;
+
+/* Defaults must be valid (checked by the caller). bcfg is borrowed. */
+void pacer__keys_init(pacer__keys_t *ks, size_t max_idle,
+                      const pacer__breaker_cfg_t *bcfg, double rate,
+                      unsigned burst, unsigned cap);
+/* Frees every key. */
+void pacer__keys_destroy(pacer__keys_t *ks);
+/* The key named name, or NULL. */
+pacer__key_t *pacer__keys_find(pacer__keys_t *ks, const char *name);
+/* The key named name, created with the defaults if needed, with one more
+ * reference. Returns NULL only when out of memory. */
+pacer__key_t *pacer__keys_acquire(pacer__keys_t *ks, const char *name);
+/* Drops one reference; the key may become idle and old idle keys may be
+ * freed (never k itself while it is live). */
+void pacer__keys_release(pacer__keys_t *ks, pacer__key_t *k);
+/* Gives name limits of its own and pins it. Returns 0, PACER_ENOMEM or
+ * PACER_ERATE (nothing changed). *out (if not NULL) gets the key. */
+int pacer__keys_set_limits(pacer__keys_t *ks, const char *name, double rate,
+                           unsigned burst, unsigned cap, int64_t now,
+                           pacer__key_t **out);
+
+#endif

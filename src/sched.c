@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/* sched.c - which job starts next, and what follows each attempt.
+ *
+ * Invariants (s->keys and every job are touched only under the engine lock):
+ * - a key is in ready[p] iff parked == NONE and q[p] is not empty;
+ * - a key is in the wake heap iff parked == TIME;
+ * - a key with no queued job is parked NONE (so idle keys are in no heap);
+ * - a job is in the timer heap iff it is QUEUED with a deadline or queue-wait
+ *   limit, or WAITING;
+ * - heaps have room reserved for every element they may hold, so nothing
+ *   past push() can fail for lack of memory. */
+#include "sched.h"
+#include "clock.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define HIGH PACER_PRIORITY_HIGH
+#define LOW PACER_PRIORITY_LOW
+
+/* ---- heap adapters ---- */
+
+static pacer__job_t *head_job(const pacer__key_t *k, int p)
+{
+  return pacer__job_of(k->q[p].next);
+}
+static int64_t ready_key_high(const void *e)
+{
+  return (int64_t)head_job(e, HIGH)->seq;
+}
+static int64_t ready_key_low(const void *e)
+{
+  return (int64_t)head_job(e, LOW)->seq;
+}
+static uint32_t *ready_pos_high(void *e)
+{
+  return &((pacer__key_t *)e)->ready_pos[HIGH];
+}
+static uint32_t *ready_pos_low(void *e)
+{
+  return &((pacer__key_t *)e)->ready_pos[LOW];
+}
+static int64_t wake_key(const void *e)
+{
+  return ((const pacer__key_t *)e)->wake_ns;
+}
+static uint32_t *wake_pos(void *e)
+{
+  return &((pacer__key_t *)e)->wake_pos;
+}
+static int64_t timer_key(const void *e)
+{
+  return ((const pacer__job_t *)e)->timer_ns;
+}
+static uint32_t *timer_pos(void *e)
+{
+  return &((pacer__job_t *)e)->timer_pos;
+}
+
+/* ---- setup ---- */
+
+int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
+{
+  memset(s, 0, sizeof *s);
+  s->cfg = *cfg;
+  if (cfg->concurrency < 1)
+    return PACER_ECONCURRENCY;
+  if (cfg->weight[HIGH] + cfg->weight[LOW] == 0 ||
+      cfg->weight[HIGH] > 1000000 || cfg->weight[LOW] > 1000000)
+    return PACER_EINVAL;
+  if (cfg->max_low_wait_ns < 0 || cfg->max_queue_wait_ns < 0 ||
+      cfg->backoff_base_ns < 0 || cfg->backoff_max_ns < 0 ||
+      cfg->retry_after_max_ns < 0)
+    return PACER_EINVAL;
+  int rc = pacer__bucket_init(&s->bucket, cfg->rate, cfg->burst);
+  if (rc)
+    return rc;
+  rc = pacer__rate_check(cfg->key_rate, cfg->key_burst ? cfg->key_burst : 1);
+  if (rc)
+    return rc;
+  if (cfg->breaker_enabled && pacer__breaker_cfg_check(&cfg->breaker))
+    return PACER_EINVAL;
+  pacer__keys_init(&s->keys, cfg->max_idle_keys, &s->cfg.breaker, cfg->key_rate,
+                   cfg->key_burst, cfg->key_concurrency);
+  pacer__heap_init(&s->ready[HIGH], ready_key_high, ready_pos_high);
+  pacer__heap_init(&s->ready[LOW], ready_key_low, ready_pos_low);
+  pacer__heap_init(&s->wake, wake_key, wake_pos);
+  pacer__heap_init(&s->timers, timer_key, timer_pos);
+  pacer__rng_seed(&s->rng, cfg->seed);
+  return 0;
+}
+
+void pacer__sched_destroy(pacer__sched_t *s)
+{
+  pacer__heap_destroy(&s->ready[HIGH]);
+  pacer__heap_destroy(&s->ready[LOW]);
+  pacer__heap_destroy(&s->wake);
+  pacer__heap_destroy(&s->timers);
+  pacer__keys_destroy(&s->keys);
+}
+
+/* ---- key placement ---- */
+
+static int key_has_queued(const pacer__key_t *k)
+{
+  return k->queued[HIGH] + k->queued[LOW] > 0;
+}
+
+/* Puts k where it belongs after its queues or park state changed. */
+static void key_place(pacer__sched_t *s, pacer__key_t *k)
+{
+  if (!key_has_queued(k) && k->parked != PACER__PARK_NONE) {
+    pacer__heap_remove(&s->wake, k);
+    k->parked = PACER__PARK_NONE;
+  }
+  for (int p = 0; p < 2; p++) {
+    int want = k->parked == PACER__PARK_NONE && k->queued[p] > 0;
+    int in = k->ready_pos[p] != PACER__HEAP_NONE;
+    if (want && in)
+      pacer__heap_update(&s->ready[p], k);
+    else if (want)
+      (void)pacer__heap_push(&s->ready[p], k); /* room reserved */
+    else if (in)
+      pacer__heap_remove(&s->ready[p], k);
+  }
+}
+
+static void park(pacer__sched_t *s, pacer__key_t *k, int64_t until)
+{
+  if (until == INT64_MAX) {
+    pacer__heap_remove(&s->wake, k);
+    k->parked = PACER__PARK_SLOT;
+  } else {
+    k->wake_ns = until;
+    if (k->parked == PACER__PARK_TIME)
+      pacer__heap_update(&s->wake, k);
+    else
+      (void)pacer__heap_push(&s->wake, k); /* room reserved */
+    k->parked = PACER__PARK_TIME;
+  }
+  key_place(s, k);
+}
+
+static void unpark(pacer__sched_t *s, pacer__key_t *k)
+{
+  if (k->parked == PACER__PARK_NONE)
+    return;
+  pacer__heap_remove(&s->wake, k);
+  k->parked = PACER__PARK_NONE;
+  key_place(s, k);
+}
+
+/* ---- job timers ---- */
+
+static void timer_set(pacer__sched_t *s, pacer__job_t *j, int64_t at)
+{
+  if (at == INT64_MAX) {
+    pacer__heap_remove(&s->timers, j);
+    return;
+  }
+  j->timer_ns = at;
+  if (j->timer_pos == PACER__HEAP_NONE)
+    (void)pacer__heap_push(&s->timers, j); /* room reserved */
+  else
+    pacer__heap_update(&s->timers, j);
+}
+
+static void end_job(pacer__job_t *j, int error, const char *msg,
+                    pacer__link_t *ended)
+{
+  j->state = PACER__JOB_ENDED;
+  j->error = error;
+  j->message = msg;
+  if (ended)
+    pacer__list_push_back(ended, &j->link);
+}
+
+/* Takes a QUEUED job out of its key's queue (not out of the timers). */
+static void dequeue(pacer__sched_t *s, pacer__job_t *j)
+{
+  pacer__key_t *k = j->key;
+  pacer__list_unlink(&j->link);
+  k->queued[j->prio]--;
+  s->queued[j->prio]--;
+  key_place(s, k);
+}
+
+/* ---- push ---- */
+
+int pacer__sched_push(pacer__sched_t *s, pacer__job_t *job,
+                      const char *key_name, int64_t now)
+{
+  size_t jobs = pacer__sched_backlog(s) + s->inflight + 1;
+  if (jobs > UINT32_MAX - 1 ||
+      pacer__heap_reserve(&s->timers, (uint32_t)jobs) != 0)
+    return PACER_ENOMEM;
+  pacer__key_t *k = pacer__keys_acquire(&s->keys, key_name);
+  if (!k)
+    return PACER_ENOMEM;
+  uint32_t nkeys = (uint32_t)s->keys.count;
+  if (pacer__heap_reserve(&s->ready[HIGH], nkeys) ||
+      pacer__heap_reserve(&s->ready[LOW], nkeys) ||
+      pacer__heap_reserve(&s->wake, nkeys)) {
+    pacer__keys_release(&s->keys, k);
+    return PACER_ENOMEM;
+  }
+  job->key = k;
+  job->seq = ++s->seq;
+  job->state = PACER__JOB_QUEUED;
+  job->queued_ns = now;
+  job->timer_pos = PACER__HEAP_NONE;
+  job->expire_ns = s->cfg.max_queue_wait_ns
+                       ? pacer__time_add(now, s->cfg.max_queue_wait_ns)
+                       : INT64_MAX;
+  pacer__list_push_back(&k->q[job->prio], &job->link);
+  k->queued[job->prio]++;
+  s->queued[job->prio]++;
+  key_place(s, k);
+  int64_t at =
+      job->deadline_ns < job->expire_ns ? job->deadline_ns : job->expire_ns;
+  timer_set(s, job, at);
+  return 0;
+}
+
+/* ---- time ---- */
+
+static void requeue(pacer__sched_t *s, pacer__job_t *j, int64_t now)
+{
+  pacer__key_t *k = j->key;
+  s->waiting[j->prio]--;
+  j->state = PACER__JOB_QUEUED;
+  j->queued_ns = now;
+  /* A retry goes first within its key and priority. */
+  pacer__list_push_front(&k->q[j->prio], &j->link);
+  k->queued[j->prio]++;
+  s->queued[j->prio]++;
+  key_place(s, k);
+  timer_set(s, j, j->deadline_ns);
+}
+
+void pacer__sched_tick(pacer__sched_t *s, int64_t now, pacer__link_t *ended)
+{
+  pacer__key_t *k;
+  while ((k = pacer__heap_top(&s->wake)) && k->wake_ns <= now)
+    unpark(s, k);
+
+  pacer__job_t *j;
+  while ((j = pacer__heap_top(&s->timers)) && j->timer_ns <= now) {
+    pacer__heap_pop(&s->timers);
+    if (j->state == PACER__JOB_QUEUED) {
+      dequeue(s, j);
+      if (j->deadline_ns <= now)
+        end_job(j, PACER_EDEADLINE, "deadline passed while queued", ended);
+      else
+        end_job(j, PACER_EEXPIRED, "queue wait limit passed", ended);
+    } else if (j->deadline_ns <= now) {
+      s->waiting[j->prio]--;
+      end_job(j, PACER_EDEADLINE, "deadline passed while waiting to retry",
+              ended);
+    } else {
+      requeue(s, j, now);
+    }
+  }
+}
+
+/* ---- starting ---- */
+
+enum { GATE_OPEN, GATE_BLOCKED, GATE_EMPTIED };
+
+static void fail_key_fast(pacer__sched_t *s, pacer__key_t *k,
+                          pacer__link_t *ended)
+{
+  for (int p = 0; p < 2; p++) {
+    pacer__link_t *l;
+    while ((l = pacer__list_pop_front(&k->q[p]))) {
+      pacer__job_t *j = pacer__job_of(l);
+      k->queued[p]--;
+      s->queued[p]--;
+      pacer__heap_remove(&s->timers, j);
+      end_job(j, PACER_EBREAKER, "circuit breaker open", ended);
+    }
+  }
+  key_place(s, k);
+}
+
+/* Can k's oldest job start as far as k is concerned? If not, *until is when
+ * to look again (INT64_MAX: when one of its attempts ends). */
+static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
+                    int64_t *until, pacer__link_t *ended)
+{
+  if (k->paused_until > now) {
+    *until = k->paused_until;
+    return GATE_BLOCKED;
+  }
+  if (k->cap && k->inflight >= k->cap) {
+    *until = INT64_MAX;
+    return GATE_BLOCKED;
+  }
+  if (s->cfg.breaker_enabled &&
+      !pacer__breaker_allow(&k->breaker, now, until)) {
+    if (s->cfg.breaker_fail_fast) {
+      fail_key_fast(s, k, ended);
+      return GATE_EMPTIED;
+    }
+    s->held_by_breaker++;
+    return GATE_BLOCKED;
+  }
+  int64_t w = pacer__bucket_wait(&k->bucket, now);
+  if (w > 0) {
+    *until = pacer__time_add(now, w);
+    return GATE_BLOCKED;
+  }
+  return GATE_OPEN;
+}
+
+static pacer__key_t *top_startable(pacer__sched_t *s, int p, int64_t now,
+                                   pacer__link_t *ended)
+{
+  pacer__key_t *k;
+  while ((k = pacer__heap_top(&s->ready[p]))) {
+    int64_t until = INT64_MAX;
+    int g = key_gate(s, k, now, &until, ended);
+    if (g == GATE_OPEN)
+      return k;
+    if (g == GATE_BLOCKED)
+      park(s, k, until);
+  }
+  return NULL;
+}
+
+/* Smooth weighted round robin between the two priorities, with aging. */
+static int choose(pacer__sched_t *s, pacer__key_t *kh, pacer__key_t *kl,
+                  int64_t now)
+{
+  if (!kl)
+    return HIGH;
+  if (!kh)
+    return LOW;
+  int64_t total = (int64_t)s->cfg.weight[HIGH] + s->cfg.weight[LOW];
+  s->swrr[HIGH] += s->cfg.weight[HIGH];
+  s->swrr[LOW] += s->cfg.weight[LOW];
+  int pick = s->swrr[HIGH] >= s->swrr[LOW] ? HIGH : LOW;
+  if (s->cfg.max_low_wait_ns &&
+      now - head_job(kl, LOW)->queued_ns >= s->cfg.max_low_wait_ns)
+    pick = LOW;
+  s->swrr[pick] -= total;
+  /* An aged pick can push the other side's credit far; keep it bounded so a
+   * long aging episode does not turn into a burst of high jobs later. */
+  if (s->swrr[HIGH] < -total)
+    s->swrr[HIGH] = -total;
+  if (s->swrr[LOW] < -total)
+    s->swrr[LOW] = -total;
+  return pick;
+}
+
+pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
+                                pacer__link_t *ended)
+{
+  if (s->inflight >= s->cfg.concurrency)
+    return NULL;
+  if (pacer__bucket_wait(&s->bucket, now) > 0)
+    return NULL;
+  pacer__key_t *kh = top_startable(s, HIGH, now, ended);
+  pacer__key_t *kl = top_startable(s, LOW, now, ended);
+  if (!kh && !kl)
+    return NULL;
+  int p = choose(s, kh, kl, now);
+  pacer__key_t *k = p == HIGH ? kh : kl;
+  pacer__job_t *j = head_job(k, p);
+
+  pacer__bucket_take(&s->bucket, now);
+  pacer__bucket_take(&k->bucket, now);
+  if (s->cfg.breaker_enabled)
+    j->breaker_ticket = pacer__breaker_admit(&k->breaker, now);
+  k->inflight++;
+  s->inflight++;
+  dequeue(s, j);
+  pacer__heap_remove(&s->timers, j);
+  j->state = PACER__JOB_INFLIGHT;
+  j->attempts++;
+  if (j->attempts == 1)
+    j->first_start_ns = now;
+  j->attempt_start_ns = now;
+  return j;
+}
+
+int64_t pacer__sched_wake(pacer__sched_t *s, int64_t now)
+{
+  int64_t t = INT64_MAX;
+  pacer__key_t *k = pacer__heap_top(&s->wake);
+  if (k && k->wake_ns < t)
+    t = k->wake_ns;
+  pacer__job_t *j = pacer__heap_top(&s->timers);
+  if (j && j->timer_ns < t)
+    t = j->timer_ns;
+  if (s->inflight < s->cfg.concurrency &&
+      (pacer__heap_len(&s->ready[HIGH]) || pacer__heap_len(&s->ready[LOW]))) {
+    int64_t w = pacer__bucket_wait(&s->bucket, now);
+    int64_t at = pacer__time_add(now, w);
+    if (at < t)
+      t = at;
+  }
+  return t;
+}
+
+/* ---- after an attempt ---- */
+
+static int is_deadline_hit(const pacer__job_t *j, int64_t now)
+{
+  return j->deadline_ns != INT64_MAX && now >= j->deadline_ns;
+}
+
+int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
+                      const pacer__attempt_end_t *end, int64_t now)
+{
+  pacer__key_t *k = j->key;
+  k->inflight--;
+  s->inflight--;
+  j->attempt_end_ns = now;
+
+  int cancelled = j->cancel_req || end->error == PACER_ECANCELED;
+  if (s->cfg.breaker_enabled) {
+    pacer__outcome_kind_t kind =
+        cancelled ? PACER__OUTCOME_IGNORE
+        : pacer__breaker_failure(end->error, end->status)
+            ? PACER__OUTCOME_FAILURE
+            : PACER__OUTCOME_SUCCESS;
+    pacer__breaker_record(&k->breaker, j->breaker_ticket, kind, now);
+  }
+  /* A freed slot or probe, or a breaker that changed, can open the key's
+   * gate; the gate parks it again if not. */
+  unpark(s, k);
+
+  int64_t ra = -1;
+  if (end->error == 0 && end->retry_after_ns >= 0 &&
+      (end->status == 429 || end->status == 503)) {
+    ra = end->retry_after_ns < s->cfg.retry_after_max_ns
+             ? end->retry_after_ns
+             : s->cfg.retry_after_max_ns;
+    int64_t until = pacer__time_add(now, ra);
+    if (until > k->paused_until) {
+      k->paused_until = until;
+      if (key_has_queued(k))
+        park(s, k, until);
+    }
+  }
+
+  if (cancelled) {
+    end_job(j, PACER_ECANCELED, "cancelled", NULL);
+    return PACER__SCHED_END;
+  }
+  int retryable = pacer__retryable(end->error, end->status);
+  if (retryable && j->retry_ok && !s->no_retry &&
+      j->attempts < j->max_attempts) {
+    int64_t delay = ra >= 0 ? ra
+                            : pacer__backoff_ns(&s->rng, j->attempts,
+                                                s->cfg.backoff_base_ns,
+                                                s->cfg.backoff_max_ns);
+    int64_t due = pacer__time_add(now, delay);
+    if (due >= j->deadline_ns) {
+      end_job(j, PACER_EDEADLINE, "next retry would start after the deadline",
+              NULL);
+      return PACER__SCHED_END;
+    }
+    j->state = PACER__JOB_WAITING;
+    j->due_ns = due;
+    s->waiting[j->prio]++;
+    s->retried++;
+    timer_set(s, j, due);
+    return PACER__SCHED_RETRY;
+  }
+
+  int error = end->error;
+  const char *msg = NULL;
+  if (error == PACER_ETIMEDOUT && is_deadline_hit(j, now)) {
+    error = PACER_EDEADLINE;
+    msg = "deadline passed during the attempt";
+  } else if (error == 0 && retryable && j->retry_ok && !s->no_retry) {
+    error = PACER_ERETRIES;
+    msg = "last response was retryable and no attempt is left";
+  }
+  end_job(j, error, msg, NULL);
+  return PACER__SCHED_END;
+}
+
+/* ---- cancel ---- */
+
+int pacer__sched_cancel(pacer__sched_t *s, pacer__job_t *j,
+                        pacer__link_t *ended)
+{
+  switch (j->state) {
+  case PACER__JOB_QUEUED:
+    dequeue(s, j);
+    pacer__heap_remove(&s->timers, j);
+    end_job(j, PACER_ECANCELED, "cancelled", ended);
+    return 1;
+  case PACER__JOB_WAITING:
+    s->waiting[j->prio]--;
+    pacer__heap_remove(&s->timers, j);
+    end_job(j, PACER_ECANCELED, "cancelled", ended);
+    return 1;
+  case PACER__JOB_INFLIGHT:
+    if (j->cancel_req)
+      return PACER_ENOTFOUND;
+    j->cancel_req = 1;
+    return 0;
+  default:
+    return PACER_ENOTFOUND;
+  }
+}
+
+void pacer__sched_cancel_all(pacer__sched_t *s, pacer__link_t *ended)
+{
+  s->no_retry = 1;
+  pacer__key_t *k, *tmp;
+  HASH_ITER(hh, s->keys.table, k, tmp)
+  {
+    for (int p = 0; p < 2; p++) {
+      pacer__link_t *l;
+      while ((l = pacer__list_pop_front(&k->q[p]))) {
+        pacer__job_t *j = pacer__job_of(l);
+        k->queued[p]--;
+        s->queued[p]--;
+        pacer__heap_remove(&s->timers, j);
+        end_job(j, PACER_ECANCELED, "cancelled by shutdown", ended);
+      }
+    }
+    key_place(s, k);
+  }
+  pacer__job_t *j;
+  while ((j = pacer__heap_pop(&s->timers))) {
+    s->waiting[j->prio]--;
+    end_job(j, PACER_ECANCELED, "cancelled by shutdown", ended);
+  }
+}
+
+void pacer__sched_release(pacer__sched_t *s, pacer__job_t *j)
+{
+  if (j->key) {
+    pacer__keys_release(&s->keys, j->key);
+    j->key = NULL;
+  }
+}
+
+/* ---- settings ---- */
+
+int pacer__sched_set_rate(pacer__sched_t *s, double rate, unsigned burst,
+                          int64_t now)
+{
+  int rc = pacer__bucket_set(&s->bucket, rate, burst, now);
+  if (rc == 0) {
+    s->cfg.rate = rate;
+    s->cfg.burst = burst;
+  }
+  return rc;
+}
+
+int pacer__sched_set_concurrency(pacer__sched_t *s, unsigned concurrency)
+{
+  if (concurrency < 1)
+    return PACER_ECONCURRENCY;
+  s->cfg.concurrency = concurrency;
+  return 0;
+}
+
+int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
+                                unsigned burst, unsigned cap, int64_t now)
+{
+  uint32_t n = (uint32_t)s->keys.count + 1;
+  if (pacer__heap_reserve(&s->ready[HIGH], n) ||
+      pacer__heap_reserve(&s->ready[LOW], n) ||
+      pacer__heap_reserve(&s->wake, n))
+    return PACER_ENOMEM;
+  pacer__key_t *k = NULL;
+  int rc = pacer__keys_set_limits(&s->keys, key, rate, burst, cap, now, &k);
+  if (rc == 0)
+    unpark(s, k); /* its gate may have changed */
+  return rc;
+}

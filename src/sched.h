@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/* sched.h - the dispatcher's decisions: which job starts next and when, and
+ * what follows an attempt (end, retry, pause, breaker).
+ *
+ * Single-threaded and clock-free: the engine serialises every call under its
+ * lock and passes `now` (monotonic ns), so every rule here is tested without
+ * threads or sleeps.
+ *
+ * Structure. Each key keeps a FIFO of queued jobs per priority. A key whose
+ * next job could start as far as the key is concerned sits in that
+ * priority's ready heap, ordered by the submit sequence of its oldest job,
+ * so jobs start in submit order across keys. A key that cannot start (paused,
+ * at its concurrency cap, breaker not admitting, no key token) is parked:
+ * until a time (wake heap) or until one of its attempts ends. Queued jobs
+ * with a deadline or queue-wait limit, and jobs waiting to retry, are in the
+ * timer heap. Nothing is ever found by scanning.
+ *
+ * Starting a job takes, all together or not at all: a global slot, a global
+ * token, a key slot, a key token and the breaker's admission. Between the
+ * priorities, a smooth weighted round robin over startable work spends those
+ * in weight_high:weight_low; a low job queued for max_low_wait goes first. */
+#ifndef PACER_SCHED_H
+#define PACER_SCHED_H
+
+#include "heap.h"
+#include "job.h"
+#include "keys.h"
+#include "limiter.h"
+#include "retry.h"
+#include <pacer/pacer.h>
+
+typedef struct pacer__sched_cfg {
+  unsigned weight[2];        /* by pacer_priority_t */
+  int64_t max_low_wait_ns;   /* 0: no aging */
+  int64_t max_queue_wait_ns; /* 0: no limit */
+  unsigned concurrency;
+  double rate;
+  unsigned burst;
+  double key_rate;
+  unsigned key_burst, key_concurrency;
+  size_t max_idle_keys;
+  int64_t backoff_base_ns, backoff_max_ns, retry_after_max_ns;
+  int breaker_enabled, breaker_fail_fast;
+  pacer__breaker_cfg_t breaker;
+  uint64_t seed; /* jitter */
+} pacer__sched_cfg_t;
+
+typedef struct pacer__sched {
+  pacer__sched_cfg_t cfg;
+  pacer__bucket_t bucket;
+  pacer__keys_t keys;
+  pacer__heap_t ready[2]; /* keys, by their oldest job's seq */
+  pacer__heap_t wake;     /* parked keys, by wake_ns */
+  pacer__heap_t timers;   /* jobs, by timer_ns */
+  int64_t swrr[2];
+  unsigned inflight;
+  size_t queued[2], waiting[2];
+  uint64_t seq;
+  pacer__rng_t rng;
+  int no_retry; /* shutdown in cancel mode */
+  uint64_t held_by_breaker;
+  uint64_t retried;
+} pacer__sched_t;
+
+/* How an attempt ended, as the scheduler needs it. */
+typedef struct pacer__attempt_end {
+  int error; /* 0: HTTP response; else PACER_E code */
+  int status;
+  int64_t retry_after_ns; /* parsed Retry-After; -1: none */
+} pacer__attempt_end_t;
+
+enum { PACER__SCHED_END = 0, PACER__SCHED_RETRY = 1 };
+
+/* Checks cfg (PACER_ERATE, PACER_ECONCURRENCY, PACER_EINVAL) and sets up s.
+ * Returns 0 or that code; s needs no destroy on error. */
+int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg);
+/* Frees the scheduler's own memory. Jobs still inside are not touched. */
+void pacer__sched_destroy(pacer__sched_t *s);
+
+/* Queues job under key_name (QUEUED; sets seq, key, queued_ns, expire_ns;
+ * submit_ns and deadline_ns must be set). Returns 0 or PACER_ENOMEM (job
+ * untouched, not queued). */
+int pacer__sched_push(pacer__sched_t *s, pacer__job_t *job,
+                      const char *key_name, int64_t now);
+
+/* Moves what time has made due: parked keys whose time came back to ready,
+ * due retries back to their queue (at the front), and queued or waiting jobs
+ * past their deadline or queue-wait limit to *ended (ENDED, error set). */
+void pacer__sched_tick(pacer__sched_t *s, int64_t now, pacer__link_t *ended);
+
+/* The next job that may start at now, with its tokens, slots and breaker
+ * admission taken (INFLIGHT, attempts counted), or NULL. Jobs failed fast by
+ * an open breaker go to *ended. Call tick() first. */
+pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
+                                pacer__link_t *ended);
+
+/* When tick() or next() may next have work, if nothing else happens (no
+ * push, no attempt end, no setting changed): INT64_MAX for never. Meaningful
+ * right after next() returned NULL. */
+int64_t pacer__sched_wake(pacer__sched_t *s, int64_t now);
+
+/* An INFLIGHT job's attempt ended. Frees its slots, feeds the breaker,
+ * applies a Retry-After pause to the key (429 and 503), then either ends the
+ * job (returns PACER__SCHED_END; ENDED, error and message set) or schedules
+ * a retry (PACER__SCHED_RETRY; WAITING). */
+int pacer__sched_done(pacer__sched_t *s, pacer__job_t *job,
+                      const pacer__attempt_end_t *end, int64_t now);
+
+/* Cancels job. A queued or waiting job ends (ECANCELED, appended to *ended)
+ * and 1 is returned; an INFLIGHT job is marked (cancel_req) and 0 is returned:
+ * the caller aborts the attempt and done() ends it. PACER_ENOTFOUND when the
+ * job has ended or its cancel was already asked. */
+int pacer__sched_cancel(pacer__sched_t *s, pacer__job_t *job,
+                        pacer__link_t *ended);
+
+/* Ends every queued and waiting job (ECANCELED, to *ended) and stops
+ * retries from now on. */
+void pacer__sched_cancel_all(pacer__sched_t *s, pacer__link_t *ended);
+
+/* Drops an ENDED job's hold on its key. Call before freeing the job. */
+void pacer__sched_release(pacer__sched_t *s, pacer__job_t *job);
+
+int pacer__sched_set_rate(pacer__sched_t *s, double rate, unsigned burst,
+                          int64_t now);
+int pacer__sched_set_concurrency(pacer__sched_t *s, unsigned concurrency);
+int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
+                                unsigned burst, unsigned cap, int64_t now);
+
+/* Jobs queued or waiting to retry. */
+static inline size_t pacer__sched_backlog(const pacer__sched_t *s)
+{
+  return s->queued[0] + s->queued[1] + s->waiting[0] + s->waiting[1];
+}
+
+#endif
