@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/* worker.c - transport threads: start the jobs the dispatcher hands over,
+ * run transfers, and settle each ended attempt with the scheduler.
+ *
+ * Invariants: only this worker's thread calls its transport instance (but
+ * wakeup); a job leaves w->inbox under p->mu and is then marked started, so
+ * a cancel knows whether to abort it or let the worker drop it at start; an
+ * attempt is settled (pacer__sched_done) by the worker that ran it, so no
+ * abort can race with the job being freed. */
+#include "engine.h"
+#include "http.h"
+#include <stdlib.h>
+
+static int64_t attempt_timeout(const pacer__job_t *j, int64_t now)
+{
+  int64_t t = j->timeout_ns;
+  if (j->deadline_ns != INT64_MAX && j->deadline_ns - now < t)
+    t = j->deadline_ns - now;
+  return t;
+}
+
+/* Settles every ended attempt on *done, then delivers the jobs that ended. */
+static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
+{
+  int64_t now = p->clock.now(p->clock.ctx);
+  int64_t wall = p->clock.wall(p->clock.ctx);
+  pacer__link_t ended;
+  pacer__list_init(&ended);
+  pthread_mutex_lock(&p->mu);
+  pacer__link_t *l;
+  while ((l = pacer__list_pop_front(done))) {
+    pacer__job_t *j = pacer__job_of(l);
+    pacer__attempt_end_t end = {PACER_ENOMEM, 0, -1};
+    if (j->resp) {
+      end.error = j->resp->error;
+      end.status = j->resp->status;
+      end.retry_after_ns = pacer__retry_after_ns(
+          pacer__resp_header(j->resp, "Retry-After"), wall);
+    }
+    pacer__hist_add(&p->xfer[j->prio], (now - j->attempt_start_ns) / 1000);
+    w->assigned--;
+    j->worker = NULL;
+    j->started = 0;
+    if (pacer__sched_done(&p->sched, j, &end, now) == PACER__SCHED_END)
+      pacer__list_push_back(&ended, &j->link);
+    p->settled++;
+  }
+  pthread_cond_broadcast(&p->pass_cond);
+  pacer__kick(p); /* slots are free, retries are due later */
+  pthread_mutex_unlock(&p->mu);
+  pacer__deliver(p, &ended);
+}
+
+/* A fresh outcome for the next attempt; NULL when out of memory. */
+static pacer__resp_t *fresh_resp(pacer__job_t *j)
+{
+  if (j->resp) {
+    pacer__resp_reset(j->resp);
+    return j->resp;
+  }
+  j->resp = malloc(sizeof *j->resp);
+  if (j->resp)
+    pacer__resp_init(j->resp);
+  return j->resp;
+}
+
+static void *worker_main(void *arg)
+{
+  pacer__worker_t *w = arg;
+  pacer_t *p = w->p;
+  pacer__link_t inbox, done;
+  pacer__list_init(&inbox);
+  pacer__list_init(&done);
+  uint64_t *aborts = NULL;
+  size_t naborts = 0, aborts_cap = 0;
+  /* Out of memory here only delays an abort: the attempt still ends at its
+   * timeout, and then as cancelled. */
+  pacer__job_t **to_abort = NULL;
+  size_t to_abort_cap = 0;
+
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    pacer__list_splice(&inbox, &w->inbox);
+    for (pacer__link_t *l = inbox.next; l != &inbox; l = l->next)
+      pacer__job_of(l)->started = 1;
+    /* Take the abort ids, keeping the jobs' identity checks under the lock. */
+    naborts = 0;
+    if (w->naborts) {
+      uint64_t *t = aborts;
+      aborts = w->aborts;
+      w->aborts = t;
+      naborts = w->naborts;
+      size_t c = aborts_cap;
+      aborts_cap = w->aborts_cap;
+      w->aborts_cap = c;
+      w->naborts = 0;
+    }
+    if ((w->retiring || p->stopping) && w->assigned == 0)
+      break;
+    size_t nto = 0;
+    if (naborts > to_abort_cap) {
+      pacer__job_t **t = realloc(to_abort, naborts * sizeof *t);
+      if (t) {
+        to_abort = t;
+        to_abort_cap = naborts;
+      }
+    }
+    for (size_t i = 0; i < naborts && nto < to_abort_cap; i++) {
+      uint64_t id = aborts[i];
+      uint64_t slot = (id & 0xffffffffu) - 1;
+      pacer__job_t *j = slot < p->nslots ? p->slots[slot] : NULL;
+      /* The job may have ended since the cancel; then there is no attempt. */
+      if (j && j->id == id && j->state == PACER__JOB_INFLIGHT &&
+          j->worker == w && j->started)
+        to_abort[nto++] = j;
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    int64_t now = p->clock.now(p->clock.ctx);
+    pacer__link_t *l;
+    while ((l = pacer__list_pop_front(&inbox))) {
+      pacer__job_t *j = pacer__job_of(l);
+      pacer__resp_t *r = fresh_resp(j);
+      int64_t t = attempt_timeout(j, now);
+      if (!r) {
+        pacer__list_push_back(&done, &j->link);
+      } else if (j->cancel_req) {
+        pacer__resp_fail(r, PACER_ECANCELED, 0, "cancelled");
+        pacer__list_push_back(&done, &j->link);
+      } else if (t <= 0) {
+        pacer__resp_fail(r, PACER_ETIMEDOUT, 0,
+                         "no time left before the "
+                         "deadline");
+        pacer__list_push_back(&done, &j->link);
+      } else {
+        p->tx.start(w->tx, j, t);
+      }
+    }
+    for (size_t i = 0; i < nto; i++)
+      p->tx.abort(w->tx, to_abort[i]);
+    p->tx.run(w->tx, pacer__list_empty(&done) ? INT64_MAX : 0, &done);
+    if (!pacer__list_empty(&done))
+      settle(p, w, &done);
+    pthread_mutex_lock(&p->mu);
+  }
+  w->exited = 1;
+  pthread_mutex_unlock(&p->mu);
+  free(aborts);
+  free(to_abort);
+  return NULL;
+}
+
+int pacer__worker_start(pacer_t *p, pacer__worker_t **out)
+{
+  pacer__worker_t *w = calloc(1, sizeof *w);
+  if (!w)
+    return PACER_ENOMEM;
+  w->p = p;
+  pacer__list_init(&w->inbox);
+  pacer__tx_opts_t opts = {&p->cfg};
+  int rc = p->tx.open(p->tx.ctx, &opts, &w->tx);
+  if (rc) {
+    free(w);
+    return rc;
+  }
+  if (pthread_create(&w->thread, NULL, worker_main, w)) {
+    p->tx.close(w->tx);
+    free(w);
+    return PACER_ESYSTEM;
+  }
+  *out = w;
+  p->nworkers++;
+  p->active++;
+  return 0;
+}
+
+void pacer__worker_join(pacer__worker_t *w)
+{
+  pthread_join(w->thread, NULL);
+  w->p->tx.close(w->tx);
+  free(w->aborts);
+  free(w);
+}

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/* fake_transport.c - scripted attempts; one lock guards every instance.
+ *
+ * Held attempts live in f->held (the job's own link is left to the engine,
+ * as the transport contract asks); an ended attempt moves to its instance's
+ * `ended` list and is handed to the engine by that instance's run(). */
+#include "fake_transport.h"
+#include "keys.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct inst inst_t;
+
+typedef struct held {
+  pacer__job_t *job;
+  inst_t *in;
+  int64_t deadline;
+} held_t;
+
+typedef struct keypeak {
+  char key[64];
+  unsigned cur, max;
+} keypeak_t;
+
+struct fake_tx {
+  pthread_mutex_t mu;
+  pthread_cond_t changed; /* a start or a hold happened */
+  int stop_waiting;
+  fake_clock_t *fclock;
+  pacer__clock_t clock;
+  fake_responder_fn fn;
+  void *user;
+  held_t *held;
+  size_t nheld, held_cap;
+  fake_start_t *log;
+  size_t nlog, log_cap;
+  unsigned inflight, max_inflight;
+  keypeak_t peaks[64];
+  size_t npeaks;
+};
+
+struct inst {
+  fake_tx_t *f;
+  pthread_cond_t cond;
+  pacer__link_t ended;
+  int woken;
+};
+
+fake_tx_t *fake_tx_new(fake_clock_t *clock, fake_responder_fn fn, void *user)
+{
+  fake_tx_t *f = calloc(1, sizeof *f);
+  pthread_mutex_init(&f->mu, NULL);
+  pthread_cond_init(&f->changed, NULL);
+  f->fclock = clock;
+  f->clock = clock ? fake_clock_iface(clock) : pacer__clock_real;
+  f->fn = fn;
+  f->user = user;
+  return f;
+}
+
+void fake_tx_free(fake_tx_t *f)
+{
+  if (!f)
+    return;
+  free(f->held);
+  free(f->log);
+  pthread_cond_destroy(&f->changed);
+  pthread_mutex_destroy(&f->mu);
+  free(f);
+}
+
+static keypeak_t *peak_of(fake_tx_t *f, const char *key)
+{
+  for (size_t i = 0; i < f->npeaks; i++)
+    if (strcmp(f->peaks[i].key, key) == 0)
+      return &f->peaks[i];
+  if (f->npeaks == 64)
+    return NULL;
+  keypeak_t *k = &f->peaks[f->npeaks++];
+  snprintf(k->key, sizeof k->key, "%s", key);
+  return k;
+}
+
+static void fill(pacer__job_t *j, const fake_reply_t *r)
+{
+  pacer__resp_t *resp = j->resp;
+  if (r->error) {
+    pacer__resp_fail(resp, r->error, 7, "fake transport error");
+    return;
+  }
+  resp->status = r->status ? r->status : 200;
+  if (r->retry_after)
+    pacer__resp_add_header(resp, "Retry-After", 11, r->retry_after,
+                           strlen(r->retry_after), 1 << 20);
+  if (r->body)
+    pacer__resp_append_body(resp, r->body, strlen(r->body), 1 << 20);
+}
+
+/* f->mu held. */
+static void end_attempt(fake_tx_t *f, inst_t *in, pacer__job_t *j)
+{
+  f->inflight--;
+  keypeak_t *k = peak_of(f, j->key->name);
+  if (k)
+    k->cur--;
+  pacer__list_push_back(&in->ended, &j->link);
+  pthread_cond_signal(&in->cond);
+}
+
+static int t_open(void *ctx, const pacer__tx_opts_t *opts, void **out)
+{
+  (void)opts;
+  inst_t *in = calloc(1, sizeof *in);
+  if (!in)
+    return PACER_ENOMEM;
+  in->f = ctx;
+  pthread_cond_init(&in->cond, NULL);
+  pacer__list_init(&in->ended);
+  *out = in;
+  return 0;
+}
+
+static void t_close(void *p)
+{
+  inst_t *in = p;
+  fake_tx_t *f = in->f;
+  pthread_mutex_lock(&f->mu);
+  for (size_t i = 0; i < f->nheld;)
+    if (f->held[i].in == in)
+      f->held[i] = f->held[--f->nheld];
+    else
+      i++;
+  pthread_mutex_unlock(&f->mu);
+  pthread_cond_destroy(&in->cond);
+  free(in);
+}
+
+static void t_start(void *p, pacer__job_t *j, int64_t timeout_ns)
+{
+  inst_t *in = p;
+  fake_tx_t *f = in->f;
+  fake_reply_t r = {0, 0, 200, NULL, NULL};
+  if (f->fn)
+    f->fn(f->user, j, &r);
+  pthread_mutex_lock(&f->mu);
+  int64_t now = f->clock.now(f->clock.ctx);
+  if (f->nlog == f->log_cap) {
+    f->log_cap = f->log_cap ? f->log_cap * 2 : 1024;
+    f->log = realloc(f->log, f->log_cap * sizeof *f->log);
+  }
+  fake_start_t *s = &f->log[f->nlog++];
+  s->id = j->id;
+  s->attempt = j->attempts;
+  s->prio = j->prio;
+  s->t = now;
+  snprintf(s->key, sizeof s->key, "%s", j->key->name);
+  if (++f->inflight > f->max_inflight)
+    f->max_inflight = f->inflight;
+  keypeak_t *k = peak_of(f, j->key->name);
+  if (k && ++k->cur > k->max)
+    k->max = k->cur;
+  if (r.hold) {
+    if (f->nheld == f->held_cap) {
+      f->held_cap = f->held_cap ? f->held_cap * 2 : 64;
+      f->held = realloc(f->held, f->held_cap * sizeof *f->held);
+    }
+    f->held[f->nheld++] = (held_t){j, in, pacer__time_add(now, timeout_ns)};
+  } else {
+    fill(j, &r);
+    end_attempt(f, in, j);
+  }
+  pthread_cond_broadcast(&f->changed);
+  pthread_mutex_unlock(&f->mu);
+}
+
+static void t_abort(void *p, pacer__job_t *j)
+{
+  inst_t *in = p;
+  fake_tx_t *f = in->f;
+  pthread_mutex_lock(&f->mu);
+  for (size_t i = 0; i < f->nheld; i++)
+    if (f->held[i].job == j) {
+      f->held[i] = f->held[--f->nheld];
+      pacer__resp_fail(j->resp, PACER_ECANCELED, 0, "aborted");
+      end_attempt(f, in, j);
+      break;
+    }
+  pthread_mutex_unlock(&f->mu);
+}
+
+static void t_run(void *p, int64_t timeout_ns, pacer__link_t *done)
+{
+  inst_t *in = p;
+  fake_tx_t *f = in->f;
+  pthread_mutex_lock(&f->mu);
+  int64_t end = pacer__time_add(f->clock.now(f->clock.ctx), timeout_ns);
+  for (;;) {
+    int64_t now = f->clock.now(f->clock.ctx);
+    int64_t next = end;
+    for (size_t i = 0; i < f->nheld;) {
+      held_t *h = &f->held[i];
+      if (h->in == in && h->deadline <= now) {
+        pacer__job_t *j = h->job;
+        *h = f->held[--f->nheld];
+        pacer__resp_fail(j->resp, PACER_ETIMEDOUT, 28, "fake timeout");
+        end_attempt(f, in, j);
+        continue;
+      }
+      if (h->in == in && h->deadline < next)
+        next = h->deadline;
+      i++;
+    }
+    if (!pacer__list_empty(&in->ended)) {
+      pacer__list_splice(done, &in->ended);
+      break;
+    }
+    if (in->woken || now >= end)
+      break;
+    f->clock.wait(f->clock.ctx, &in->cond, &f->mu, next);
+  }
+  in->woken = 0;
+  pthread_mutex_unlock(&f->mu);
+}
+
+static void t_wakeup(void *p)
+{
+  inst_t *in = p;
+  pthread_mutex_lock(&in->f->mu);
+  in->woken = 1;
+  pthread_cond_signal(&in->cond);
+  pthread_mutex_unlock(&in->f->mu);
+}
+
+pacer__transport_t fake_tx_iface(fake_tx_t *f)
+{
+  pacer__transport_t t = {t_open, t_close,  t_start, t_abort,
+                          t_run,  t_wakeup, f};
+  return t;
+}
+
+static int release_at(fake_tx_t *f, size_t i, const fake_reply_t *r)
+{
+  held_t h = f->held[i];
+  f->held[i] = f->held[--f->nheld];
+  fill(h.job, r);
+  end_attempt(f, h.in, h.job);
+  return 0;
+}
+
+int fake_tx_release(fake_tx_t *f, uint64_t id, const fake_reply_t *r)
+{
+  int rc = -1;
+  pthread_mutex_lock(&f->mu);
+  for (size_t i = 0; i < f->nheld; i++)
+    if (f->held[i].job->id == id) {
+      rc = release_at(f, i, r);
+      break;
+    }
+  pthread_mutex_unlock(&f->mu);
+  return rc;
+}
+
+size_t fake_tx_release_all(fake_tx_t *f, const fake_reply_t *r)
+{
+  size_t n = 0;
+  pthread_mutex_lock(&f->mu);
+  while (f->nheld) {
+    release_at(f, f->nheld - 1, r);
+    n++;
+  }
+  pthread_mutex_unlock(&f->mu);
+  return n;
+}
+
+#define GETTER(type, name, expr)                                               \
+  type name(fake_tx_t *f)                                                      \
+  {                                                                            \
+    pthread_mutex_lock(&f->mu);                                                \
+    type v = (expr);                                                           \
+    pthread_mutex_unlock(&f->mu);                                              \
+    return v;                                                                  \
+  }
+GETTER(size_t, fake_tx_held, f->nheld)
+GETTER(uint64_t, fake_tx_starts, f->nlog)
+GETTER(unsigned, fake_tx_max_inflight, f->max_inflight)
+
+void fake_tx_wait_held(fake_tx_t *f, size_t n)
+{
+  pthread_mutex_lock(&f->mu);
+  while (f->nheld < n && !f->stop_waiting)
+    pthread_cond_wait(&f->changed, &f->mu);
+  pthread_mutex_unlock(&f->mu);
+}
+
+void fake_tx_stop_waiting(fake_tx_t *f)
+{
+  pthread_mutex_lock(&f->mu);
+  f->stop_waiting = 1;
+  pthread_cond_broadcast(&f->changed);
+  pthread_mutex_unlock(&f->mu);
+}
+
+void fake_tx_wait_starts(fake_tx_t *f, uint64_t n)
+{
+  pthread_mutex_lock(&f->mu);
+  while (f->nlog < n)
+    pthread_cond_wait(&f->changed, &f->mu);
+  pthread_mutex_unlock(&f->mu);
+}
+
+unsigned fake_tx_key_max_inflight(fake_tx_t *f, const char *key)
+{
+  pthread_mutex_lock(&f->mu);
+  unsigned m = 0;
+  for (size_t i = 0; i < f->npeaks; i++)
+    if (strcmp(f->peaks[i].key, key) == 0)
+      m = f->peaks[i].max;
+  pthread_mutex_unlock(&f->mu);
+  return m;
+}
+
+size_t fake_tx_log(fake_tx_t *f, size_t from, fake_start_t *out, size_t cap)
+{
+  pthread_mutex_lock(&f->mu);
+  size_t n = 0;
+  for (size_t i = from; i < f->nlog && n < cap; i++)
+    out[n++] = f->log[i];
+  pthread_mutex_unlock(&f->mu);
+  return n;
+}

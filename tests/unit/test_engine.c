@@ -1,0 +1,804 @@
+/* SPDX-License-Identifier: MIT */
+/* test_engine.c - the dispatcher with its threads, over a fake transport:
+ * exactly one callback per job whatever ends it, exact rate with concurrent
+ * submitters, breaker probes under racing submitters, queue bounds, shutdown
+ * modes, live changes and re-entrant callbacks. Simulated time where time
+ * matters; results collected under a lock and asserted after joining. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "engine.h"
+#include "fake_clock.h"
+#include "fake_transport.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S PACER__NS_PER_S
+#define MS PACER__NS_PER_MS
+
+/* ---- fixtures ---- */
+
+typedef struct eng {
+  fake_clock_t clk;
+  int fake_time;
+  fake_tx_t *tx;
+  pacer_t *p;
+} eng_t;
+
+static void eng_new(eng_t *e, const pacer_config_t *cfg, int fake_time,
+                    fake_responder_fn fn, void *user)
+{
+  memset(e, 0, sizeof *e);
+  fake_clock_init(&e->clk, 1000 * S);
+  e->fake_time = fake_time;
+  e->tx = fake_tx_new(fake_time ? &e->clk : NULL, fn, user);
+  pacer__clock_t ci = fake_time ? fake_clock_iface(&e->clk) : pacer__clock_real;
+  pacer__transport_t ti = fake_tx_iface(e->tx);
+  assert_int_equal(pacer__new_with(cfg, &ci, &ti, &e->p), 0);
+}
+
+static void eng_free(eng_t *e)
+{
+  pacer_free(e->p);
+  fake_tx_free(e->tx);
+  fake_clock_destroy(&e->clk);
+}
+
+/* One record per submitted job; the callback fills it under the lock. */
+typedef struct rec {
+  uint64_t id;    /* written by the submitting thread */
+  uint64_t cb_id; /* the id the callback saw */
+  int calls;
+  int error;
+  int status;
+  unsigned attempts;
+  char body[16];
+} rec_t;
+
+typedef struct book {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  size_t done;
+} book_t;
+
+static book_t book = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void book_reset(void)
+{
+  pthread_mutex_lock(&book.mu);
+  book.done = 0;
+  pthread_mutex_unlock(&book.mu);
+}
+
+static void on_done(const pacer_result_t *res, void *user)
+{
+  rec_t *r = user;
+  pthread_mutex_lock(&book.mu);
+  r->calls++;
+  r->cb_id = res->id;
+  r->error = res->error;
+  r->status = res->status;
+  r->attempts = res->attempts;
+  snprintf(r->body, sizeof r->body, "%.*s", (int)res->body_len,
+           (const char *)res->body);
+  book.done++;
+  pthread_cond_broadcast(&book.cv);
+  pthread_mutex_unlock(&book.mu);
+}
+
+static void wait_done(size_t n)
+{
+  pthread_mutex_lock(&book.mu);
+  while (book.done < n)
+    pthread_cond_wait(&book.cv, &book.mu);
+  pthread_mutex_unlock(&book.mu);
+}
+
+static int submit_key(pacer_t *p, const char *key, int prio, rec_t *r)
+{
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/x";
+  q.key = key;
+  q.priority = (pacer_priority_t)prio;
+  uint64_t id = 0;
+  int rc = pacer_submit(p, &q, on_done, r, &id);
+  if (rc == 0)
+    r->id = id;
+  return rc;
+}
+
+static void reply_200_hi(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  (void)j;
+  r->status = 200;
+  r->body = "hi";
+}
+
+/* ---- basics ---- */
+
+static void submit_and_drain(void **state)
+{
+  (void)state;
+  book_reset();
+  eng_t e;
+  eng_new(&e, NULL, 0, reply_200_hi, NULL);
+  rec_t recs[100] = {{0}};
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(submit_key(e.p, NULL, i % 2, &recs[i]), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  for (int i = 0; i < 100; i++) {
+    assert_int_equal(recs[i].calls, 1);
+    assert_int_equal(recs[i].error, 0);
+    assert_int_equal(recs[i].status, 200);
+    assert_string_equal(recs[i].body, "hi");
+    assert_int_equal(recs[i].attempts, 1);
+  }
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->submitted, 100);
+  assert_int_equal(st->succeeded, 100);
+  assert_int_equal(st->started, 100);
+  assert_int_equal(st->queue_wait[0].count + st->queue_wait[1].count, 100);
+  char *json;
+  assert_int_equal(pacer_stats_json(st, &json), 0);
+  assert_non_null(strstr(json, "\"submitted\":100"));
+  free(json);
+  pacer_stats_free(st);
+  eng_free(&e);
+}
+
+static void bad_input_is_refused_and_harms_nothing(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  pacer_t *bad = NULL;
+  c.rate = -1;
+  assert_int_equal(pacer_new(&c, &bad), PACER_ERATE);
+  assert_null(bad);
+  pacer_config_init(&c);
+  c.concurrency = 0;
+  assert_int_equal(pacer_new(&c, &bad), PACER_ECONCURRENCY);
+  pacer_config_init(&c);
+  c.workers = 0;
+  assert_int_equal(pacer_new(&c, &bad), PACER_EWORKERS);
+  assert_int_equal(pacer_new(NULL, NULL), PACER_EINVAL);
+
+  eng_t e;
+  eng_new(&e, NULL, 0, reply_200_hi, NULL);
+  rec_t good[10] = {{0}};
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &good[i]), 0);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  rec_t never = {0};
+  q.url = "";
+  assert_int_equal(pacer_submit(e.p, &q, on_done, &never, NULL), PACER_EURL);
+  q.url = "gopher://example.test/";
+  assert_int_equal(pacer_submit(e.p, &q, on_done, &never, NULL), PACER_ESCHEME);
+  q.url = "http://example.test/";
+  pacer_header_t h = {"X-Bad", "a\r\nInjected: 1"};
+  q.headers = &h;
+  q.header_count = 1;
+  assert_int_equal(pacer_submit(e.p, &q, on_done, &never, NULL), PACER_EHEADER);
+  q.headers = NULL;
+  q.header_count = 0;
+  assert_int_equal(pacer_submit(e.p, &q, NULL, &never, NULL), PACER_EINVAL);
+  assert_int_equal(pacer_submit(NULL, &q, on_done, &never, NULL), PACER_EINVAL);
+  assert_int_equal(pacer_submit(e.p, NULL, on_done, &never, NULL),
+                   PACER_EINVAL);
+  assert_int_equal(pacer_set_rate(e.p, -5, 1), PACER_ERATE);
+  assert_int_equal(pacer_set_concurrency(e.p, 0), PACER_ECONCURRENCY);
+  assert_int_equal(pacer_set_workers(e.p, 0), PACER_EWORKERS);
+  pacer_key_limits_t lim = {1, 1, 1};
+  assert_int_equal(pacer_key_limits_set(e.p, "", &lim), PACER_EKEY);
+  assert_int_equal(pacer_cancel(e.p, 12345), PACER_ENOTFOUND);
+  for (int i = 5; i < 10; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &good[i]), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(good[i].calls, 1);
+  assert_int_equal(never.calls, 0);
+  eng_free(&e);
+  pacer_free(NULL);
+}
+
+/* ---- exact rate with 4 submitters ---- */
+
+typedef struct feeder {
+  pacer_t *p;
+  rec_t *recs;
+  int n;
+  pthread_barrier_t *first;
+} feeder_t;
+
+static void *feed(void *arg)
+{
+  feeder_t *f = arg;
+  for (int i = 0; i < f->n; i++) {
+    if (i == 100)
+      pthread_barrier_wait(f->first);
+    if (submit_key(f->p, "k", i % 2, &f->recs[i]) != 0)
+      return (void *)1;
+  }
+  return NULL;
+}
+
+static void four_submitters_get_exactly_burst_plus_rate_times_60(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.rate = 50;
+  c.burst = 5;
+  c.concurrency = 100000;
+  eng_t e;
+  eng_new(&e, &c, 1, NULL, NULL);
+  enum { PER = 1000 };
+  rec_t *recs = calloc(4 * PER, sizeof *recs);
+  pthread_barrier_t first;
+  pthread_barrier_init(&first, NULL, 5);
+  pthread_t th[4];
+  feeder_t fd[4];
+  for (int i = 0; i < 4; i++) {
+    fd[i] = (feeder_t){e.p, recs + i * PER, PER, &first};
+    pthread_create(&th[i], NULL, feed, &fd[i]);
+  }
+  pthread_barrier_wait(&first); /* 400 queued before time starts */
+  pacer__wait_idle(e.p);
+  for (int64_t t = 0; t < 60 * S; t += 2 * MS) {
+    fake_clock_advance(&e.clk, 2 * MS);
+    pacer__wait_idle(e.p);
+  }
+  void *ret;
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], &ret);
+    assert_null(ret);
+  }
+  pacer__wait_idle(e.p);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->started, 5 + 50 * 60);
+  assert_int_equal(st->submitted, 4 * PER);
+  pacer_stats_free(st);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  size_t cancelled = 0;
+  for (int i = 0; i < 4 * PER; i++) {
+    assert_int_equal(recs[i].calls, 1);
+    cancelled += recs[i].error == PACER_ECANCELED;
+  }
+  assert_int_equal(cancelled, 4 * PER - (5 + 50 * 60));
+  pthread_barrier_destroy(&first);
+  free(recs);
+  eng_free(&e);
+}
+
+/* ---- breaker probes under racing submitters ---- */
+
+static int breaker_phase; /* 0: fail; 1: hold; 2: succeed */
+
+static void breaker_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  (void)j;
+  int phase = __atomic_load_n(&breaker_phase, __ATOMIC_SEQ_CST);
+  if (phase == 0)
+    r->status = 500;
+  else if (phase == 1)
+    r->hold = 1;
+  else
+    r->status = 200;
+}
+
+typedef struct racer {
+  pacer_t *p;
+  rec_t *recs;
+  pthread_barrier_t *go;
+} racer_t;
+
+static void *race_submit(void *arg)
+{
+  racer_t *r = arg;
+  pthread_barrier_wait(r->go);
+  for (int i = 0; i < 10; i++)
+    if (submit_key(r->p, "bad", 0, &r->recs[i]) != 0)
+      return (void *)1;
+  return NULL;
+}
+
+static void breaker_admits_exactly_k_probes_under_8_racing_threads(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.breaker_window = 4;
+  c.breaker_min_calls = 4;
+  c.breaker_probes = 3;
+  c.breaker_cooldown_ms = 10000;
+  c.max_attempts = 1;
+  c.concurrency = 1000;
+  c.workers = 3;
+  eng_t e;
+  __atomic_store_n(&breaker_phase, 0, __ATOMIC_SEQ_CST);
+  eng_new(&e, &c, 1, breaker_reply, NULL);
+  rec_t opening[4] = {{0}};
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(submit_key(e.p, "bad", 0, &opening[i]), 0);
+  wait_done(4);
+  __atomic_store_n(&breaker_phase, 1, __ATOMIC_SEQ_CST);
+
+  /* 8 threads submit to the open key while time passes the cool-down. */
+  rec_t recs[80];
+  memset(recs, 0, sizeof recs);
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, 9);
+  pthread_t th[8];
+  racer_t rc[8];
+  for (int i = 0; i < 8; i++) {
+    rc[i] = (racer_t){e.p, recs + 10 * i, &go};
+    pthread_create(&th[i], NULL, race_submit, &rc[i]);
+  }
+  pthread_barrier_wait(&go);
+  fake_clock_advance(&e.clk, 10 * S);
+  void *ret;
+  for (int i = 0; i < 8; i++) {
+    pthread_join(th[i], &ret);
+    assert_null(ret);
+  }
+  pacer__wait_idle(e.p);
+  fake_tx_wait_held(e.tx, 3);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->started, 4 + 3); /* exactly K probes */
+  assert_int_equal(st->in_flight, 3);
+  assert_int_equal(st->key_count, 1);
+  assert_int_equal(st->keys[0].breaker, PACER_BREAKER_HALF_OPEN);
+  pacer_stats_free(st);
+  assert_int_equal(fake_tx_held(e.tx), 3);
+
+  /* The probes succeed: CLOSED, and every held job runs. */
+  __atomic_store_n(&breaker_phase, 2, __ATOMIC_SEQ_CST);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 3);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  for (int i = 0; i < 80; i++) {
+    assert_int_equal(recs[i].calls, 1);
+    assert_int_equal(recs[i].status, 200);
+  }
+  assert_int_equal(fake_tx_starts(e.tx), 84);
+  pthread_barrier_destroy(&go);
+  eng_free(&e);
+}
+
+/* ---- exactly one callback, whatever happens ---- */
+
+typedef struct chaos {
+  eng_t *e;
+  rec_t *recs;
+  int n;
+  volatile int stop;
+} chaos_t;
+
+static void chaos_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  switch ((j->id * 2654435761u + j->attempts) % 6) {
+  case 0:
+    r->status = 503; /* retried */
+    break;
+  case 1:
+    r->error = PACER_ETRANSPORT; /* retried */
+    break;
+  case 2:
+  case 3:
+    r->hold = 1; /* released, cancelled, timed out or past its deadline */
+    break;
+  default:
+    r->status = 200;
+  }
+}
+
+static void *chaos_releaser(void *arg)
+{
+  chaos_t *c = arg;
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  while (!__atomic_load_n(&c->stop, __ATOMIC_SEQ_CST)) {
+    fake_tx_wait_held(c->e->tx, 1);
+    fake_tx_release_all(c->e->tx, &okr);
+  }
+  return NULL;
+}
+
+static void *chaos_canceller(void *arg)
+{
+  chaos_t *c = arg;
+  for (int i = 0; i < c->n; i += 3) {
+    uint64_t id = __atomic_load_n(&c->recs[i].id, __ATOMIC_SEQ_CST);
+    if (id)
+      pacer_cancel(c->e->p, id); /* may race its completion */
+  }
+  return NULL;
+}
+
+static void every_job_gets_exactly_one_callback(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 16;
+  c.workers = 3;
+  c.backoff_base_ms = 1;
+  c.backoff_max_ms = 2;
+  c.timeout_ms = 20;
+  c.breaker_enabled = 0;
+  eng_t e;
+  eng_new(&e, &c, 0, chaos_reply, NULL);
+  enum { N = 3000 };
+  rec_t *recs = calloc(N, sizeof *recs);
+  chaos_t ch = {&e, recs, N, 0};
+  pthread_t rel, can;
+  pthread_create(&rel, NULL, chaos_releaser, &ch);
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < N; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/x";
+    q.key = i % 2 ? "a" : "b";
+    q.deadline_ms = i % 5 == 0 ? 3 : 0;
+    uint64_t id = 0;
+    int rc = pacer_submit(e.p, &q, on_done, &recs[i], &id);
+    __atomic_store_n(&recs[i].id, id, __ATOMIC_SEQ_CST);
+    if (i == N / 10)
+      pthread_create(&can, NULL, chaos_canceller, &ch);
+    if (i == N * 9 / 10)
+      pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL);
+    if (rc == 0)
+      accepted++;
+    else {
+      assert_int_equal(rc, PACER_ESHUTDOWN);
+      refused++;
+    }
+  }
+  pthread_join(can, NULL);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  __atomic_store_n(&ch.stop, 1, __ATOMIC_SEQ_CST);
+  fake_tx_stop_waiting(e.tx);
+  pthread_join(rel, NULL);
+  size_t calls = 0;
+  for (int i = 0; i < N; i++) {
+    if (recs[i].id) {
+      assert_int_equal(recs[i].calls, 1);
+      assert_int_equal(recs[i].cb_id, recs[i].id);
+      calls++;
+    } else {
+      assert_int_equal(recs[i].calls, 0);
+    }
+  }
+  assert_int_equal(calls, (size_t)accepted);
+  assert_int_equal(accepted + refused, N);
+  assert_true(refused > 0);
+  free(recs);
+  eng_free(&e);
+}
+
+/* ---- lifecycle ---- */
+
+static void reply_hold(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  (void)j;
+  r->hold = 1;
+}
+
+static void create_and_free_10000_times(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.workers = 1;
+  rec_t recs[1000];
+  memset(recs, 0, sizeof recs);
+  int submitted = 0;
+  for (int i = 0; i < 10000; i++) {
+    eng_t e;
+    eng_new(&e, &c, 0, reply_hold, NULL);
+    if (i % 10 == 0) /* with a job in flight or queued */
+      assert_int_equal(submit_key(e.p, "k", 0, &recs[submitted++]), 0);
+    eng_free(&e);
+  }
+  for (int i = 0; i < submitted; i++) {
+    assert_int_equal(recs[i].calls, 1);
+    assert_int_equal(recs[i].error, PACER_ECANCELED);
+  }
+}
+
+typedef struct blocked {
+  pacer_t *p;
+  rec_t *rec;
+  int rc;
+} blocked_t;
+
+static void *submit_blocking(void *arg)
+{
+  blocked_t *b = arg;
+  b->rc = submit_key(b->p, "k", 0, b->rec);
+  return NULL;
+}
+
+static void queue_bound_blocks_or_says_full(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.queue_max = 2;
+  c.concurrency = 1;
+  eng_t e;
+  eng_new(&e, &c, 0, reply_hold, NULL);
+  rec_t r[6];
+  memset(r, 0, sizeof r);
+  assert_int_equal(submit_key(e.p, "k", 0, &r[0]), 0);
+  fake_tx_wait_held(e.tx, 1); /* in flight: not in the queue */
+  assert_int_equal(submit_key(e.p, "k", 0, &r[1]), 0);
+  assert_int_equal(submit_key(e.p, "k", 0, &r[2]), 0);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/x";
+  assert_int_equal(pacer_try_submit(e.p, &q, on_done, &r[5], NULL),
+                   PACER_EFULL);
+  blocked_t b = {e.p, &r[3], 99};
+  pthread_t th;
+  pthread_create(&th, NULL, submit_blocking, &b);
+  /* Free one place: the blocked submit gets it. */
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
+  pthread_join(th, NULL);
+  assert_int_equal(b.rc, 0);
+  /* r[1] is in flight, r[2] and r[3] fill the queue. A submitter blocked
+   * there when the dispatcher shuts down gets PACER_ESHUTDOWN. */
+  assert_int_equal(pacer_try_submit(e.p, &q, on_done, &r[4], NULL),
+                   PACER_EFULL);
+  blocked_t b2 = {e.p, &r[4], 99};
+  pthread_create(&th, NULL, submit_blocking, &b2);
+  pacer_shutdown(e.p, PACER_SHUTDOWN_FINISH);
+  pthread_join(th, NULL);
+  assert_int_equal(b2.rc, PACER_ESHUTDOWN);
+  assert_int_equal(submit_key(e.p, "k", 0, &r[5]), PACER_ESHUTDOWN);
+  /* FINISH runs the queue to its end. */
+  for (int i = 1; i < 4; i++) {
+    fake_tx_wait_held(e.tx, 1);
+    assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
+  }
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(r[i].calls, 1);
+    assert_int_equal(r[i].status, 200);
+  }
+  assert_int_equal(r[4].calls, 0);
+  assert_int_equal(r[5].calls, 0);
+  eng_free(&e);
+}
+
+static void shutdown_cancel_ends_queue_not_flight(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 2;
+  eng_t e;
+  eng_new(&e, &c, 0, reply_hold, NULL);
+  rec_t r[6];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
+  fake_tx_wait_held(e.tx, 2);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  wait_done(4);
+  /* In flight: one answers 503 (not retried now), one 200. */
+  fake_reply_t r503 = {0, 0, 503, NULL, NULL};
+  fake_reply_t r200 = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release(e.tx, r[0].id, &r503), 0);
+  assert_int_equal(fake_tx_release(e.tx, r[1].id, &r200), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(r[0].status, 503);
+  assert_int_equal(r[0].attempts, 1);
+  assert_int_equal(r[1].status, 200);
+  for (int i = 2; i < 6; i++) {
+    assert_int_equal(r[i].calls, 1);
+    assert_int_equal(r[i].error, PACER_ECANCELED);
+  }
+  eng_free(&e);
+}
+
+/* ---- callbacks re-enter ---- */
+
+typedef struct fan {
+  pacer_t *p;
+  rec_t children[20];
+  int drain_rc, submit_rc[20], cancel_rc, stats_rc, rate_rc;
+  uint64_t victim;
+} fan_t;
+
+static fan_t fan;
+
+static void fan_out(const pacer_result_t *res, void *user)
+{
+  (void)res;
+  (void)user;
+  fan.drain_rc = pacer_drain(fan.p, 0);
+  for (int i = 0; i < 20; i++)
+    fan.submit_rc[i] = submit_key(fan.p, "child", 0, &fan.children[i]);
+  fan.cancel_rc = pacer_cancel(fan.p, fan.victim);
+  pacer_stats_t *st = NULL;
+  fan.stats_rc = pacer_stats_get(fan.p, &st);
+  pacer_stats_free(st);
+  fan.rate_rc = pacer_set_rate(fan.p, 1000, 10);
+  pacer_shutdown(fan.p, PACER_SHUTDOWN_FINISH);
+}
+
+static void callbacks_may_submit_cancel_and_shut_down(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.queue_max = 1; /* a callback's submit must not block on it */
+  c.concurrency = 1;
+  eng_t e;
+  eng_new(&e, &c, 0, reply_200_hi, NULL);
+  memset(&fan, 0, sizeof fan);
+  fan.p = e.p;
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/parent";
+  q.priority = PACER_PRIORITY_HIGH;
+  uint64_t parent;
+  assert_int_equal(pacer_submit(e.p, &q, fan_out, NULL, &parent), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(fan.drain_rc, PACER_EINCALLBACK);
+  for (int i = 0; i < 20; i++) {
+    assert_int_equal(fan.submit_rc[i], 0);
+    assert_int_equal(fan.children[i].calls, 1);
+  }
+  assert_int_equal(fan.stats_rc, 0);
+  assert_int_equal(fan.rate_rc, 0);
+  assert_int_equal(fan.cancel_rc, PACER_ENOTFOUND);
+  rec_t late = {0};
+  assert_int_equal(submit_key(e.p, "k", 0, &late), PACER_ESHUTDOWN);
+  eng_free(&e);
+}
+
+/* ---- live changes ---- */
+
+static void workers_and_concurrency_change_while_running(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.workers = 1;
+  c.concurrency = 4;
+  eng_t e;
+  eng_new(&e, &c, 0, reply_200_hi, NULL);
+  enum { N = 4000 };
+  rec_t *recs = calloc(N, sizeof *recs);
+  unsigned sizes[] = {4, 1, 8, 2, 3, 1};
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(submit_key(e.p, i % 3 ? "a" : "b", i % 2, &recs[i]), 0);
+    if (i % 500 == 250) {
+      assert_int_equal(pacer_set_workers(e.p, sizes[(i / 500) % 6]), 0);
+      assert_int_equal(pacer_set_concurrency(e.p, 1 + (unsigned)(i % 7)), 0);
+    }
+  }
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(recs[i].calls, 1);
+  assert_int_equal(fake_tx_starts(e.tx), N); /* none lost, none twice */
+  free(recs);
+  eng_free(&e);
+}
+
+/* ---- time: deadlines and Retry-After through the engine ---- */
+
+static void deadline_ends_a_held_attempt(void **state)
+{
+  (void)state;
+  book_reset();
+  eng_t e;
+  eng_new(&e, NULL, 1, reply_hold, NULL);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/slow";
+  q.deadline_ms = 100;
+  rec_t r = {0}, r2 = {0};
+  assert_int_equal(pacer_submit(e.p, &q, on_done, &r, NULL), 0);
+  q.deadline_ms = 0;
+  uint64_t id2;
+  assert_int_equal(pacer_submit(e.p, &q, on_done, &r2, &id2), 0);
+  fake_tx_wait_held(e.tx, 2);
+  fake_clock_advance(&e.clk, 100 * MS);
+  wait_done(1);
+  assert_int_equal(r.error, PACER_EDEADLINE);
+  assert_int_equal(pacer_cancel(e.p, id2), 0); /* aborts the attempt */
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(r2.error, PACER_ECANCELED);
+  assert_int_equal(pacer_cancel(e.p, id2), PACER_ENOTFOUND);
+  eng_free(&e);
+}
+
+static void ra_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  if (j->attempts == 1 &&
+      strcmp(pacer__job_url(j), "http://example.test/a") == 0) {
+    r->status = 429;
+    r->retry_after = "2";
+  } else {
+    r->status = 200;
+  }
+}
+
+static void retry_after_holds_the_key_through_the_engine(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1; /* b can only start once a's 429 has been settled */
+  eng_t e;
+  eng_new(&e, &c, 1, ra_reply, NULL);
+  int64_t t0 = fake_clock_now(&e.clk);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/a";
+  rec_t a = {0}, b = {0};
+  assert_int_equal(pacer_submit(e.p, &q, on_done, &a, NULL), 0);
+  q.url = "http://example.test/b";
+  assert_int_equal(pacer_submit(e.p, &q, on_done, &b, NULL), 0);
+  pacer__wait_settled(e.p, 1); /* a's 429 paused the key at t0 */
+  fake_clock_advance(&e.clk, 2 * S);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  fake_start_t log[3];
+  assert_int_equal(fake_tx_log(e.tx, 0, log, 3), 3);
+  assert_int_equal(log[0].t, t0);
+  assert_true(log[1].t >= t0 + 2 * S); /* the retry, first */
+  assert_true(log[2].t >= t0 + 2 * S); /* b: held by the pause */
+  assert_int_equal(log[1].id, log[0].id);
+  assert_int_equal(a.attempts, 2);
+  assert_int_equal(a.status, 200);
+  assert_int_equal(b.status, 200);
+  eng_free(&e);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(submit_and_drain),
+      cmocka_unit_test(bad_input_is_refused_and_harms_nothing),
+      cmocka_unit_test(four_submitters_get_exactly_burst_plus_rate_times_60),
+      cmocka_unit_test(breaker_admits_exactly_k_probes_under_8_racing_threads),
+      cmocka_unit_test(every_job_gets_exactly_one_callback),
+      cmocka_unit_test(create_and_free_10000_times),
+      cmocka_unit_test(queue_bound_blocks_or_says_full),
+      cmocka_unit_test(shutdown_cancel_ends_queue_not_flight),
+      cmocka_unit_test(callbacks_may_submit_cancel_and_shut_down),
+      cmocka_unit_test(workers_and_concurrency_change_while_running),
+      cmocka_unit_test(deadline_ends_a_held_attempt),
+      cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
