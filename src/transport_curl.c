@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: MIT */
+/* transport_curl.c - attempts over libcurl: one multi handle per worker,
+ * easy handles pooled and reused so connections stay alive across jobs.
+ *
+ * Safety is set here, on every attempt: http and https only, redirects
+ * followed by this module (never by libcurl) so that each hop is checked
+ * and secrets are dropped when the origin changes, TLS verification on
+ * unless asked off, connect and total timeouts, a low-speed abort, header
+ * and body caps counted as bytes arrive (decoded bytes when decompressing),
+ * and no signals (NOSIGNAL; pacer's threads block signals).
+ *
+ * Invariants: a conn is either in the pool (job NULL) or carries exactly one
+ * running attempt, added to the multi handle; a job reaches `done` once. */
+#include "engine.h"
+#include "http.h"
+#include "transport.h"
+#include "version.h"
+#include <curl/curl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct conn {
+  pacer__link_t link; /* tx->running while an attempt runs */
+  CURL *easy;
+  struct curl_slist *hdrs;
+  pacer__job_t *job;
+  struct tx *tx;
+  char *url;        /* current hop's URL (owned) */
+  int get_only;     /* a 301/302/303 turned the method into GET */
+  int drop_secrets; /* the origin changed: secrets stay behind */
+  int too_large;    /* a cap stopped the transfer */
+  int aborted;
+  unsigned redirects_left;
+  int64_t deadline_ns; /* end of the whole attempt */
+  char errbuf[CURL_ERROR_SIZE];
+} conn_t;
+
+typedef struct tx {
+  CURLM *multi;
+  const pacer_config_t *cfg;
+  conn_t **pool;
+  size_t npool, pool_cap;
+  atomic_int woken;
+  pacer__link_t running; /* conns with an attempt in the multi handle */
+  pacer__link_t failed;  /* attempts that could not start: report in run() */
+} tx_t;
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+static void global_init(void)
+{
+  global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int64_t mono_ns(void)
+{
+  return pacer__clock_real.now(NULL);
+}
+
+/* ---- secrets ---- */
+
+static int is_secret(const pacer_config_t *cfg, const char *name, size_t len)
+{
+  static const char *const fixed[] = {"Authorization", "Proxy-Authorization",
+                                      "Cookie"};
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+    if (strlen(fixed[i]) == len && strncasecmp(fixed[i], name, len) == 0)
+      return 1;
+  if (cfg->secret_headers)
+    for (size_t i = 0; cfg->secret_headers[i]; i++)
+      if (strlen(cfg->secret_headers[i]) == len &&
+          strncasecmp(cfg->secret_headers[i], name, len) == 0)
+        return 1;
+  return 0;
+}
+
+/* ---- callbacks ---- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+  conn_t *c = arg;
+  size_t len = size * n;
+  int rc = pacer__resp_append_body(c->job->resp, data, len,
+                                   c->tx->cfg->max_response_bytes);
+  if (rc) {
+    c->too_large = rc == PACER_ETOOLARGE;
+    return 0; /* aborts the transfer */
+  }
+  return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+  conn_t *c = arg;
+  size_t len = size * n;
+  int rc = pacer__resp_header_line(c->job->resp, data, len,
+                                   c->tx->cfg->max_header_bytes);
+  if (rc) {
+    c->too_large = rc == PACER_ETOOLARGE;
+    return 0;
+  }
+  return len;
+}
+
+/* ---- setting up one hop ---- */
+
+static int add_header_lines(conn_t *c)
+{
+  const pacer__job_t *j = c->job;
+  const char *h = pacer__job_headers(j);
+  for (uint32_t i = 0; i < j->hdr_count; i++, h += strlen(h) + 1) {
+    size_t nlen = strcspn(h, ":");
+    if (c->drop_secrets && is_secret(c->tx->cfg, h, nlen))
+      continue;
+    if (c->get_only && (strncasecmp(h, "Content-Type", nlen) == 0 ||
+                        strncasecmp(h, "Content-Length", nlen) == 0))
+      continue;
+    struct curl_slist *s = curl_slist_append(c->hdrs, h);
+    if (!s)
+      return PACER_ENOMEM;
+    c->hdrs = s;
+  }
+  /* No "Expect: 100-continue" round trip before bodies. */
+  struct curl_slist *s = curl_slist_append(c->hdrs, "Expect:");
+  if (!s)
+    return PACER_ENOMEM;
+  c->hdrs = s;
+  return 0;
+}
+
+static int setup(conn_t *c, int64_t now)
+{
+  const pacer_config_t *cfg = c->tx->cfg;
+  const pacer__job_t *j = c->job;
+  CURL *e = c->easy;
+  curl_easy_reset(e);
+  curl_slist_free_all(c->hdrs);
+  c->hdrs = NULL;
+  c->errbuf[0] = '\0';
+  c->too_large = 0;
+
+  int64_t left_ms = (c->deadline_ns - now) / PACER__NS_PER_MS;
+  if (left_ms < 1)
+    left_ms = 1;
+  int rc = add_header_lines(c);
+  if (rc)
+    return rc;
+  const char *method = pacer__job_method(j);
+  CURLcode cc = CURLE_OK;
+#define SET(opt, val)                                                          \
+  do {                                                                         \
+    if (cc == CURLE_OK)                                                        \
+      cc = curl_easy_setopt(e, opt, val);                                      \
+  } while (0)
+  SET(CURLOPT_URL, c->url);
+  SET(CURLOPT_PRIVATE, c);
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_FOLLOWLOCATION, 0L); /* this module follows, hop by hop */
+  SET(CURLOPT_ERRORBUFFER, c->errbuf);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_WRITEDATA, c);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  SET(CURLOPT_HEADERDATA, c);
+  SET(CURLOPT_HTTPHEADER, c->hdrs);
+  SET(CURLOPT_TIMEOUT_MS, (long)(left_ms > LONG_MAX ? LONG_MAX : left_ms));
+  SET(CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+  if (cfg->low_speed_bytes > 0 && cfg->low_speed_time_ms > 0) {
+    SET(CURLOPT_LOW_SPEED_LIMIT, (long)cfg->low_speed_bytes);
+    SET(CURLOPT_LOW_SPEED_TIME, (long)((cfg->low_speed_time_ms + 999) / 1000));
+  }
+  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes);
+  int verify = cfg->tls_verify && !j->insecure;
+  SET(CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+  SET(CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  if (cfg->ca_file)
+    SET(CURLOPT_CAINFO, cfg->ca_file);
+  if (cfg->ca_path)
+    SET(CURLOPT_CAPATH, cfg->ca_path);
+  if (cfg->decompress)
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+  SET(CURLOPT_USERAGENT,
+      cfg->user_agent ? cfg->user_agent : "pacer/" PACER__VERSION_STRING);
+  if (c->get_only || strcmp(method, "GET") == 0) {
+    SET(CURLOPT_HTTPGET, 1L);
+    if (!c->get_only && j->body_len) {
+      SET(CURLOPT_CUSTOMREQUEST, "GET");
+      SET(CURLOPT_POSTFIELDS, (const char *)pacer__job_body(j));
+      SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);
+    }
+  } else if (strcmp(method, "HEAD") == 0) {
+    SET(CURLOPT_NOBODY, 1L);
+  } else {
+    SET(CURLOPT_CUSTOMREQUEST, method);
+    if (j->body_len || strcmp(method, "POST") == 0 ||
+        strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
+      SET(CURLOPT_POSTFIELDS, (const char *)pacer__job_body(j));
+      SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);
+    }
+  }
+#undef SET
+  if (cc != CURLE_OK)
+    return PACER_ENOMEM;
+  return 0;
+}
+
+static void log_start(const conn_t *c)
+{
+  const pacer_config_t *cfg = c->tx->cfg;
+  if (!cfg->log_cb || cfg->log_level < PACER_LOG_DEBUG)
+    return;
+  char line[1024];
+  size_t n = (size_t)snprintf(
+      line, sizeof line, "attempt %u of job %llu: %s %s", c->job->attempts,
+      (unsigned long long)c->job->id, pacer__job_method(c->job), c->url);
+  const char *h = pacer__job_headers(c->job);
+  for (uint32_t i = 0; i < c->job->hdr_count && n < sizeof line;
+       i++, h += strlen(h) + 1) {
+    size_t nlen = strcspn(h, ":");
+    if (is_secret(cfg, h, nlen))
+      n += (size_t)snprintf(line + n, sizeof line - n, " | %.*s: [redacted]",
+                            (int)nlen, h);
+    else
+      n += (size_t)snprintf(line + n, sizeof line - n, " | %s", h);
+  }
+  pacer__logf(cfg, PACER_LOG_DEBUG, "%s", line);
+}
+
+/* ---- pool ---- */
+
+static conn_t *conn_get(tx_t *t)
+{
+  if (t->npool)
+    return t->pool[--t->npool];
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->easy = curl_easy_init();
+  if (!c->easy) {
+    free(c);
+    return NULL;
+  }
+  c->tx = t;
+  return c;
+}
+
+static void conn_free(conn_t *c)
+{
+  curl_easy_cleanup(c->easy);
+  curl_slist_free_all(c->hdrs);
+  free(c->url);
+  free(c);
+}
+
+static void conn_put(tx_t *t, conn_t *c)
+{
+  free(c->url);
+  c->url = NULL;
+  c->job = NULL;
+  curl_slist_free_all(c->hdrs);
+  c->hdrs = NULL;
+  if (t->npool == t->pool_cap) {
+    size_t cap = t->pool_cap ? t->pool_cap * 2 : 16;
+    conn_t **p = realloc(t->pool, cap * sizeof *p);
+    if (!p) {
+      conn_free(c);
+      return;
+    }
+    t->pool = p;
+    t->pool_cap = cap;
+  }
+  t->pool[t->npool++] = c;
+}
+
+/* ---- the interface ---- */
+
+static int tx_open(void *ctx, const pacer__tx_opts_t *opts, void **inst)
+{
+  (void)ctx;
+  pthread_once(&global_once, global_init);
+  if (global_rc != CURLE_OK)
+    return PACER_ESYSTEM;
+  tx_t *t = calloc(1, sizeof *t);
+  if (!t)
+    return PACER_ENOMEM;
+  t->multi = curl_multi_init();
+  if (!t->multi) {
+    free(t);
+    return PACER_ENOMEM;
+  }
+  t->cfg = opts->cfg;
+  atomic_init(&t->woken, 0);
+  pacer__list_init(&t->running);
+  pacer__list_init(&t->failed);
+  *inst = t;
+  return 0;
+}
+
+static void tx_close(void *inst)
+{
+  tx_t *t = inst;
+  pacer__link_t *l;
+  while ((l = pacer__list_pop_front(&t->running))) {
+    conn_t *c = pacer__container_of(l, conn_t, link);
+    curl_multi_remove_handle(t->multi, c->easy);
+    conn_free(c);
+  }
+  for (size_t i = 0; i < t->npool; i++)
+    conn_free(t->pool[i]);
+  free(t->pool);
+  curl_multi_cleanup(t->multi);
+  free(t);
+}
+
+static void fail_now(tx_t *t, pacer__job_t *j, int error, const char *msg)
+{
+  pacer__resp_fail(j->resp, error, 0, "%s", msg);
+  j->tx_data = NULL;
+  pacer__list_push_back(&t->failed, &j->link);
+}
+
+static void tx_start(void *inst, pacer__job_t *j, int64_t timeout_ns)
+{
+  tx_t *t = inst;
+  int64_t now = mono_ns();
+  conn_t *c = conn_get(t);
+  if (!c) {
+    fail_now(t, j, PACER_ENOMEM, "out of memory starting the attempt");
+    return;
+  }
+  c->job = j;
+  c->url = strdup(pacer__job_url(j));
+  c->get_only = c->drop_secrets = c->aborted = 0;
+  c->redirects_left = t->cfg->follow_redirects ? t->cfg->follow_redirects
+                                               : (j->follow ? 5u : 0u);
+  c->deadline_ns = pacer__time_add(now, timeout_ns);
+  if (!c->url || setup(c, now) != 0 ||
+      curl_multi_add_handle(t->multi, c->easy) != CURLM_OK) {
+    conn_put(t, c);
+    fail_now(t, j, PACER_ENOMEM, "out of memory starting the attempt");
+    return;
+  }
+  j->tx_data = c;
+  pacer__list_push_back(&t->running, &c->link);
+  if (j->insecure && t->cfg->tls_verify)
+    pacer__logf(t->cfg, PACER_LOG_WARN,
+                "job %llu: TLS verification is off for this request",
+                (unsigned long long)j->id);
+  log_start(c);
+}
+
+static void tx_abort(void *inst, pacer__job_t *j)
+{
+  (void)inst;
+  conn_t *c = j->tx_data;
+  if (c)
+    c->aborted = 1; /* reported by the next run() */
+}
+
+static int map_error(conn_t *c, CURLcode cc)
+{
+  if (c->too_large || cc == CURLE_FILESIZE_EXCEEDED)
+    return PACER_ETOOLARGE;
+  switch (cc) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return PACER_ETIMEDOUT;
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    return PACER_ESCHEME;
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+    return PACER_ETLS;
+  default:
+    return PACER_ETRANSPORT;
+  }
+}
+
+/* Same scheme, host and port? */
+static int same_origin(const char *a, const char *b)
+{
+  CURLU *ua = curl_url(), *ub = curl_url();
+  int same = 0;
+  if (ua && ub &&
+      curl_url_set(ua, CURLUPART_URL, a, CURLU_NON_SUPPORT_SCHEME) ==
+          CURLUE_OK &&
+      curl_url_set(ub, CURLUPART_URL, b, CURLU_NON_SUPPORT_SCHEME) ==
+          CURLUE_OK) {
+    same = 1;
+    static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST,
+                                      CURLUPART_PORT};
+    for (size_t i = 0; same && i < 3; i++) {
+      char *x = NULL, *y = NULL;
+      curl_url_get(ua, parts[i], &x, CURLU_DEFAULT_PORT);
+      curl_url_get(ub, parts[i], &y, CURLU_DEFAULT_PORT);
+      same = x && y && strcasecmp(x, y) == 0;
+      curl_free(x);
+      curl_free(y);
+    }
+  }
+  curl_url_cleanup(ua);
+  curl_url_cleanup(ub);
+  return same;
+}
+
+/* A finished hop answered a redirect we may follow: set up the next one.
+ * Returns 1 if the attempt goes on, 0 if it ended (resp filled). */
+static int follow(tx_t *t, conn_t *c, long status)
+{
+  char *target = NULL;
+  curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &target);
+  if (!target)
+    return 0;
+  pacer__resp_t *r = c->job->resp;
+  int rc = pacer__url_check(target, NULL, 0);
+  if (rc) {
+    pacer__resp_fail(r, rc, 0, "redirect to a refused URL (%s)",
+                     rc == PACER_ESCHEME ? "scheme not http or https"
+                                         : "invalid URL");
+    return 0;
+  }
+  char *next = strdup(target);
+  if (!next) {
+    pacer__resp_fail(r, PACER_ENOMEM, 0, "out of memory following a redirect");
+    return 0;
+  }
+  if (!same_origin(c->url, next))
+    c->drop_secrets = 1; /* and never back: a later hop may return */
+  const char *m = pacer__job_method(c->job);
+  if ((status == 303 && strcmp(m, "HEAD") != 0) ||
+      ((status == 301 || status == 302) && strcmp(m, "POST") == 0))
+    c->get_only = 1;
+  free(c->url);
+  c->url = next;
+  c->redirects_left--;
+  curl_multi_remove_handle(t->multi, c->easy);
+  pacer__resp_reset(r);
+  int64_t now = mono_ns();
+  if (setup(c, now) != 0 ||
+      curl_multi_add_handle(t->multi, c->easy) != CURLM_OK) {
+    pacer__resp_fail(r, PACER_ENOMEM, 0, "out of memory following a redirect");
+    return 0;
+  }
+  pacer__logf(t->cfg, PACER_LOG_DEBUG, "job %llu: redirect %ld to %s%s",
+              (unsigned long long)c->job->id, status, c->url,
+              c->drop_secrets ? " (secret headers dropped)" : "");
+  return 1;
+}
+
+static void finish(tx_t *t, conn_t *c, CURLcode cc, pacer__link_t *done)
+{
+  pacer__job_t *j = c->job;
+  pacer__resp_t *r = j->resp;
+  long status = 0;
+  curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+  int ended = 1;
+  if (c->aborted) {
+    pacer__resp_fail(r, PACER_ECANCELED, 0, "attempt aborted");
+  } else if (cc != CURLE_OK) {
+    pacer__resp_fail(r, map_error(c, cc), (int)cc, "%s",
+                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+    r->status = (int)status;
+  } else {
+    r->status = (int)status;
+    if (status >= 300 && status < 400 && status != 304 && c->redirects_left)
+      ended = !follow(t, c, status);
+  }
+  if (!ended)
+    return;
+  curl_multi_remove_handle(t->multi, c->easy);
+  pacer__list_unlink(&c->link);
+  j->tx_data = NULL;
+  conn_put(t, c);
+  pacer__list_push_back(done, &j->link);
+}
+
+static void reap(tx_t *t, pacer__link_t *done)
+{
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(t->multi, &left))) {
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    conn_t *c = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+    finish(t, c, m->data.result, done);
+  }
+}
+
+/* Aborted attempts leave the multi handle at once. */
+static void reap_aborted(tx_t *t, pacer__link_t *done)
+{
+  pacer__link_t *l = t->running.next;
+  while (l != &t->running) {
+    conn_t *c = pacer__container_of(l, conn_t, link);
+    l = l->next; /* finish() unlinks c */
+    if (c->aborted)
+      finish(t, c, CURLE_OK, done);
+  }
+}
+
+static void tx_run(void *inst, int64_t timeout_ns, pacer__link_t *done)
+{
+  tx_t *t = inst;
+  int64_t end = timeout_ns == INT64_MAX
+                    ? INT64_MAX
+                    : pacer__time_add(mono_ns(), timeout_ns);
+  pacer__list_splice(done, &t->failed);
+  for (;;) {
+    int running = 0;
+    reap_aborted(t, done);
+    curl_multi_perform(t->multi, &running);
+    reap(t, done);
+    if (!pacer__list_empty(done) || atomic_exchange(&t->woken, 0))
+      return;
+    int64_t now = mono_ns();
+    if (now >= end)
+      return;
+    /* libcurl shortens the wait to its own next timer. */
+    int64_t ms = end == INT64_MAX ? 3600000 : (end - now + 999999) / 1000000;
+    if (ms > 3600000)
+      ms = 3600000;
+    curl_multi_poll(t->multi, NULL, 0, (int)ms, NULL);
+  }
+}
+
+static void tx_wakeup(void *inst)
+{
+  tx_t *t = inst;
+  atomic_store(&t->woken, 1);
+  curl_multi_wakeup(t->multi);
+}
+
+const pacer__transport_t pacer__transport_curl = {
+    tx_open, tx_close, tx_start, tx_abort, tx_run, tx_wakeup, NULL};
