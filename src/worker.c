@@ -68,8 +68,9 @@ static void *worker_main(void *arg)
 {
   pacer__worker_t *w = arg;
   pacer_t *p = w->p;
-  pacer__link_t inbox, done;
+  pacer__link_t inbox, cancelled, done;
   pacer__list_init(&inbox);
+  pacer__list_init(&cancelled);
   pacer__list_init(&done);
   uint64_t *aborts = NULL;
   size_t naborts = 0, aborts_cap = 0;
@@ -80,9 +81,19 @@ static void *worker_main(void *arg)
 
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    pacer__list_splice(&inbox, &w->inbox);
-    for (pacer__link_t *l = inbox.next; l != &inbox; l = l->next)
-      pacer__job_of(l)->started = 1;
+    /* Jobs cancelled before their start are sorted out here, under the lock
+     * that guards cancel_req; a cancel from now on finds them started and
+     * asks for an abort instead. */
+    pacer__link_t *l;
+    while ((l = pacer__list_pop_front(&w->inbox))) {
+      pacer__job_t *j = pacer__job_of(l);
+      if (j->cancel_req) {
+        pacer__list_push_back(&cancelled, l);
+      } else {
+        j->started = 1;
+        pacer__list_push_back(&inbox, l);
+      }
+    }
     /* Take the abort ids, keeping the jobs' identity checks under the lock. */
     naborts = 0;
     if (w->naborts) {
@@ -117,15 +128,18 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&p->mu);
 
     int64_t now = p->clock.now(p->clock.ctx);
-    pacer__link_t *l;
+    while ((l = pacer__list_pop_front(&cancelled))) {
+      pacer__job_t *j = pacer__job_of(l);
+      pacer__resp_t *r = fresh_resp(j);
+      if (r)
+        pacer__resp_fail(r, PACER_ECANCELED, 0, "cancelled before it started");
+      pacer__list_push_back(&done, l);
+    }
     while ((l = pacer__list_pop_front(&inbox))) {
       pacer__job_t *j = pacer__job_of(l);
       pacer__resp_t *r = fresh_resp(j);
       int64_t t = attempt_timeout(j, now);
       if (!r) {
-        pacer__list_push_back(&done, &j->link);
-      } else if (j->cancel_req) {
-        pacer__resp_fail(r, PACER_ECANCELED, 0, "cancelled");
         pacer__list_push_back(&done, &j->link);
       } else if (t <= 0) {
         pacer__resp_fail(r, PACER_ETIMEDOUT, 0,
