@@ -3,7 +3,7 @@
 #ifndef PACER_CONFIG_H
 #define PACER_CONFIG_H
 
-#include "sched.h"
+#include "scheduler.h"
 #include <pacer/pacer.h>
 
 #define PACER__MAX_WORKERS 256

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_sched.c - the scheduling rules, driven step by step with time as a
+/* test_scheduler.c - the scheduling rules, driven step by step with time as a
  * number: priorities and aging, exact tokens, caps, breaker, retries,
  * Retry-After pauses, deadlines and cancel. No threads, no sleeps. */
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "job.h"
-#include "sched.h"
+#include "scheduler.h"
 #include <stdlib.h>
 #include <string.h>
 

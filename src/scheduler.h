@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sched.h - the dispatcher's decisions: which job starts next and when, and
+/* scheduler.h - the dispatcher's decisions: which job starts next and when, and
  * what follows an attempt (end, retry, pause, breaker).
  *
  * Single-threaded and clock-free: the engine serialises every call under its
@@ -19,8 +19,8 @@
  * token, a key slot, a key token and the breaker's admission. Between the
  * priorities, a smooth weighted round robin over startable work spends those
  * in weight_high:weight_low; a low job queued for max_low_wait goes first. */
-#ifndef PACER_SCHED_H
-#define PACER_SCHED_H
+#ifndef PACER_SCHEDULER_H
+#define PACER_SCHEDULER_H
 
 #include "heap.h"
 #include "job.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sched.c - which job starts next, and what follows each attempt.
+/* scheduler.c - which job starts next, and what follows each attempt.
  *
  * Invariants (s->keys and every job are touched only under the engine lock):
  * - a key is in ready[p] iff parked == NONE and q[p] is not empty;
@@ -9,7 +9,7 @@
  *   limit, or WAITING;
  * - heaps have room reserved for every element they may hold, so nothing
  *   past push() can fail for lack of memory. */
-#include "sched.h"
+#include "scheduler.h"
 #include "clock.h"
 #include <stdlib.h>
 #include <string.h>
@@ -266,8 +266,9 @@ void pacer__sched_tick(pacer__sched_t *s, int64_t now, pacer__link_t *ended)
 
 enum { GATE_OPEN, GATE_BLOCKED, GATE_EMPTIED };
 
-static void fail_key_fast(pacer__sched_t *s, pacer__key_t *k,
-                          pacer__link_t *ended)
+/* Ends every queued job of k with error. */
+static void end_key_queue(pacer__sched_t *s, pacer__key_t *k, int error,
+                          const char *msg, pacer__link_t *ended)
 {
   for (int p = 0; p < 2; p++) {
     pacer__link_t *l;
@@ -276,7 +277,7 @@ static void fail_key_fast(pacer__sched_t *s, pacer__key_t *k,
       k->queued[p]--;
       s->queued[p]--;
       pacer__heap_remove(&s->timers, j);
-      end_job(j, PACER_EBREAKER, "circuit breaker open", ended);
+      end_job(j, error, msg, ended);
     }
   }
   key_place(s, k);
@@ -298,7 +299,7 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
   if (s->cfg.breaker_enabled &&
       !pacer__breaker_allow(&k->breaker, now, until)) {
     if (s->cfg.breaker_fail_fast) {
-      fail_key_fast(s, k, ended);
+      end_key_queue(s, k, PACER_EBREAKER, "circuit breaker open", ended);
       return GATE_EMPTIED;
     }
     s->held_by_breaker++;
@@ -514,17 +515,7 @@ void pacer__sched_cancel_all(pacer__sched_t *s, pacer__link_t *ended)
   pacer__key_t *k, *tmp;
   HASH_ITER(hh, s->keys.table, k, tmp)
   {
-    for (int p = 0; p < 2; p++) {
-      pacer__link_t *l;
-      while ((l = pacer__list_pop_front(&k->q[p]))) {
-        pacer__job_t *j = pacer__job_of(l);
-        k->queued[p]--;
-        s->queued[p]--;
-        pacer__heap_remove(&s->timers, j);
-        end_job(j, PACER_ECANCELED, "cancelled by shutdown", ended);
-      }
-    }
-    key_place(s, k);
+    end_key_queue(s, k, PACER_ECANCELED, "cancelled by shutdown", ended);
   }
   pacer__job_t *j;
   while ((j = pacer__heap_pop(&s->timers))) {
