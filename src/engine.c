@@ -5,8 +5,10 @@
  * Invariants: live counts every accepted job until its callback returned;
  * a job's id resolves (slots) exactly while it is live; each job's callback
  * runs once, from pacer__deliver(), on the dispatcher or a worker thread. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "engine.h"
 #include "http.h"
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,22 @@ void pacer__logf(const pacer_config_t *cfg, pacer_log_level_t level,
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   cfg->log_cb(level, buf, cfg->log_user);
+}
+
+/* ---- threads ---- */
+
+int pacer__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+                        const char *name)
+{
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc)
+    return PACER_ESYSTEM;
+  pthread_setname_np(*t, name); /* cosmetic: a failure changes nothing */
+  return 0;
 }
 
 /* ---- job ids ---- */
@@ -353,10 +371,8 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
     rc = pacer__worker_start(p, &p->workers[p->nworkers]);
   pthread_mutex_unlock(&p->mu);
   if (rc == 0) {
-    if (pthread_create(&p->disp, NULL, dispatcher_main, p))
-      rc = PACER_ESYSTEM;
-    else
-      p->disp_started = 1;
+    rc = pacer__thread_start(&p->disp, dispatcher_main, p, "pacer-dispatch");
+    p->disp_started = rc == 0;
   }
   if (rc) {
     stop_threads(p);

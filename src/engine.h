@@ -19,7 +19,7 @@
 #include "clock.h"
 #include "config.h"
 #include "hist.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "transport.h"
 #include <pacer/pacer.h>
 #include <pthread.h>
@@ -91,6 +91,13 @@ void pacer__wait_settled(pacer_t *p, uint64_t n);
 /* Worker side (worker.c). */
 int pacer__worker_start(pacer_t *p, pacer__worker_t **out);
 void pacer__worker_join(pacer__worker_t *w);
+
+/* Starts a thread with every signal blocked, so that SIGPIPE from a socket
+ * cannot kill the process and the program's handlers run on its own threads,
+ * and names it (at most 15 bytes) for ps, top and debuggers. Returns 0 or
+ * PACER_ESYSTEM. */
+int pacer__thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+                        const char *name);
 
 /* Shared by engine.c and worker.c; called with p->mu held. */
 void pacer__kick(pacer_t *p);

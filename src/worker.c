@@ -177,10 +177,11 @@ int pacer__worker_start(pacer_t *p, pacer__worker_t **out)
     free(w);
     return rc;
   }
-  if (pthread_create(&w->thread, NULL, worker_main, w)) {
+  rc = pacer__thread_start(&w->thread, worker_main, w, "pacer-worker");
+  if (rc) {
     p->tx.close(w->tx);
     free(w);
-    return PACER_ESYSTEM;
+    return rc;
   }
   *out = w;
   p->nworkers++;

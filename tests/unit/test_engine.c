@@ -13,7 +13,9 @@
 #include "engine.h"
 #include "fake_clock.h"
 #include "fake_transport.h"
+#include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +211,55 @@ static void bad_input_is_refused_and_harms_nothing(void **state)
   assert_int_equal(never.calls, 0);
   eng_free(&e);
   pacer_free(NULL);
+}
+
+/* Reads the blocked-signal mask of every thread named pacer-*. Returns how
+ * many there are; *all_block is 1 if each blocks SIGPIPE, SIGINT, SIGTERM. */
+static int pacer_threads(int *all_block)
+{
+  int n = 0;
+  *all_block = 1;
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (de->d_name[0] == '.')
+      continue;
+    char path[300], line[256], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/status", de->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+      continue;
+    unsigned long long blk = 0;
+    while (fgets(line, sizeof line, f)) {
+      sscanf(line, "Name: %63s", comm);
+      sscanf(line, "SigBlk: %llx", &blk);
+    }
+    fclose(f);
+    if (strncmp(comm, "pacer-", 6) != 0)
+      continue;
+    n++;
+    unsigned long long want = (1ull << (SIGPIPE - 1)) | (1ull << (SIGINT - 1)) |
+                              (1ull << (SIGTERM - 1));
+    if ((blk & want) != want)
+      *all_block = 0;
+  }
+  if (d)
+    closedir(d);
+  return n;
+}
+
+static void threads_are_named_and_block_signals(void **state)
+{
+  (void)state;
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.workers = 3;
+  eng_t e;
+  eng_new(&e, &c, 0, reply_200_hi, NULL);
+  int all_block = 0;
+  assert_int_equal(pacer_threads(&all_block), 1 + 3);
+  assert_true(all_block);
+  eng_free(&e);
 }
 
 /* ---- exact rate with 4 submitters ---- */
@@ -789,6 +840,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(submit_and_drain),
       cmocka_unit_test(bad_input_is_refused_and_harms_nothing),
+      cmocka_unit_test(threads_are_named_and_block_signals),
       cmocka_unit_test(four_submitters_get_exactly_burst_plus_rate_times_60),
       cmocka_unit_test(breaker_admits_exactly_k_probes_under_8_racing_threads),
       cmocka_unit_test(every_job_gets_exactly_one_callback),
