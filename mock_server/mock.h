@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/* mock.h - private declarations shared by the pacer-mock modules.
+ *
+ * pacer-mock is a test referee, not part of libpacer: nothing here is
+ * installed. Modules: options (flags and per-request parameters), server
+ * (libmicrohttpd glue and request handling), score (statistics), limiter
+ * (server-side token bucket), journal (recorded request headers), delay
+ * (timer that resumes suspended connections), raw (raw socket writer for
+ * endless headers) and bomb (cached gzip bombs). */
+#ifndef PACER_MOCK_H
+#define PACER_MOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#define MOCK_NS_PER_MS UINT64_C(1000000)
+#define MOCK_NS_PER_S UINT64_C(1000000000)
+
+/* Monotonic nanoseconds; the one clock of the whole server. */
+static inline uint64_t mock_now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * MOCK_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- options.c: command-line flags and per-request behaviour ---------- */
+
+typedef enum {
+  REDIRECT_NONE,
+  REDIRECT_SAME,
+  REDIRECT_PORT,
+  REDIRECT_FILE,
+  REDIRECT_GOPHER,
+  REDIRECT_LOOP /* to /loop?redirect=loop on this host:port, forever */
+} redirect_kind_t;
+
+/* What one request asks for. Filled from the flag defaults, then each query
+ * parameter of the same name overrides its field. */
+typedef struct behaviour {
+  uint32_t latency_lo_ms, latency_hi_ms;
+  int status;
+  double fail_rate, fail503_rate, drop_rate, garbage_rate;
+  uint32_t fail_first;
+  int fail_status;
+  char retry_after[64]; /* "" = none */
+  bool has_retry_after_date;
+  int64_t retry_after_date; /* seconds from now, may be negative */
+  bool ratelimit_headers, drop, garbage, trickle;
+  uint32_t trickle_ms;
+  int64_t bytes;       /* -1 = the default short text body */
+  int endless_headers; /* 0 off, 1 many header lines, 2 one huge header */
+  uint64_t endless_bytes;
+  uint64_t gzip_bomb; /* inflated size, 0 = off */
+  redirect_kind_t redirect;
+  int to_port; /* 0 = unset */
+  int redirect_code;
+} behaviour_t;
+
+typedef struct mock_options {
+  char host[64];                /* as given, numeric */
+  struct sockaddr_storage addr; /* host and port, loopback only */
+  bool ipv6;
+  unsigned port;
+  const char *port_file;
+  unsigned threads;
+  unsigned max_connections;
+  bool has_limit;
+  double limit_rate, burst;
+  size_t max_arrivals, keep_requests;
+  const char *tls_cert, *tls_key;
+  bool has_seed;
+  uint64_t seed;
+  bool verbose;
+  behaviour_t defaults;
+} mock_options_t;
+
+/* Parses argv. Returns 0 to run, 1 when --help was printed (exit 0), -1
+ * after printing an error to stderr (exit 2). Strings point into argv. */
+int options_parse(int argc, char **argv, mock_options_t *o);
+
+/* Applies one behaviour parameter NAME=VALUE (query spelling, underscores).
+ * Returns 1 if applied, 0 if NAME is not a behaviour parameter, -1 if VALUE
+ * is invalid (err says why). Thread-safe; b is the caller's. */
+int behaviour_apply(behaviour_t *b, const char *name, const char *value,
+                    char *err, size_t errlen);
+
+/* ---- limiter.c: exact integer token bucket; time is a parameter ------- */
+
+typedef struct mock_bucket {
+  uint64_t rate_milli; /* tokens per 1000 s */
+  uint64_t cap;        /* burst in units */
+  uint64_t level;      /* tokens in units: 1 token = 1e12 units */
+  uint64_t last_ns;
+} mock_bucket_t;
+
+/* rate in tokens/s (resolution 0.001), burst >= 1 token. Starts full. */
+void bucket_init(mock_bucket_t *b, double rate, double burst, uint64_t now_ns);
+/* Takes one token if there is one at now_ns; returns true if it did. */
+bool bucket_take(mock_bucket_t *b, uint64_t now_ns);
+/* Whole tokens left (as of the last take). */
+uint64_t bucket_remaining(const mock_bucket_t *b);
+/* Whole seconds, rounded up, until the bucket is full again. */
+uint64_t bucket_secs_to_full(const mock_bucket_t *b);
+
+/* ---- score.c: statistics, exact under concurrency --------------------- */
+
+typedef enum {
+  OUTCOME_HTTP,    /* a normal HTTP response */
+  OUTCOME_DROP,    /* connection closed without a response */
+  OUTCOME_GARBAGE, /* a garbage status line, then close */
+  OUTCOME_ENDLESS  /* headers that never end, then close */
+} outcome_t;
+
+typedef struct score score_t;
+
+/* Per TCP connection state; lives in MHD's socket context. */
+typedef struct mock_conn {
+  uint64_t id;
+  uint64_t counted_gen; /* score generation in which it was last counted */
+} mock_conn_t;
+
+typedef struct arrival_in {
+  const char *path;
+  const char *job;  /* NULL if none */
+  const char *prio; /* NULL if none */
+  mock_conn_t *conn;
+} arrival_in_t;
+
+typedef struct arrival_out {
+  size_t slot;       /* where the arrival is listed, SIZE_MAX if not */
+  uint64_t gen;      /* score generation (bumped by each reset) */
+  uint64_t job_seen; /* arrivals of this job id so far, this one included */
+  bool limited;      /* over the server's bucket: answer 429 */
+  bool has_limit;
+  uint64_t remaining, reset_s; /* the bucket after this arrival */
+} arrival_out_t;
+
+score_t *score_new(size_t max_arrivals, bool has_limit, double rate,
+                   double burst, uint64_t now_ns);
+void score_free(score_t *s);
+/* Counts one request (not the control endpoints); reads the clock inside its
+ * lock so that arrivals are in time order. */
+void score_arrive(score_t *s, const arrival_in_t *in, arrival_out_t *out);
+/* Records what the server chose for an arrival; ignored if a reset came
+ * between. status is 0 for outcomes other than OUTCOME_HTTP. */
+void score_outcome(score_t *s, const arrival_out_t *a, outcome_t outcome,
+                   int status);
+/* A counted request finished (response sent, or connection gone). */
+void score_done(score_t *s);
+void score_conn_open(score_t *s, mock_conn_t *c);
+void score_conn_close(score_t *s);
+void score_reset(score_t *s, uint64_t now_ns);
+/* The /__stats JSON text, with extra's members added; free() it. NULL if out
+ * of memory. with_lists=false omits per_second, arrivals and duplicates. */
+char *score_dump(score_t *s, uint64_t now_ns, bool with_lists, json_t *extra);
+
+/* ---- journal.c: the last N requests' headers ------------------------- */
+
+typedef struct journal journal_t;
+
+journal_t *journal_new(size_t cap, uint64_t now_ns);
+void journal_free(journal_t *j);
+/* json_string(s), with bytes that are not valid UTF-8 replaced by '?'. */
+json_t *mock_json_str(const char *s);
+/* json_object_set_new(o, key, v), the key mended the same way if needed. */
+void mock_json_set(json_t *o, const char *key, json_t *v);
+void journal_add(journal_t *j, struct MHD_Connection *c, const char *method,
+                 const char *path, uint64_t now_ns);
+void journal_reset(journal_t *j, uint64_t now_ns);
+json_t *journal_json(journal_t *j); /* new reference */
+
+/* ---- delay.c: resumes suspended connections when they are due --------- */
+
+typedef struct delayer delayer_t;
+
+delayer_t *delayer_new(void);
+/* Suspends c (call only from MHD's access handler or a content reader) and
+ * resumes it at due_ns. Returns -1 without suspending once stopping. */
+int delayer_suspend_until(delayer_t *d, struct MHD_Connection *c,
+                          uint64_t due_ns);
+/* Resumes every waiting connection now, refuses new ones, joins. */
+void delayer_stop(delayer_t *d);
+void delayer_free(delayer_t *d);
+
+/* ---- raw.c: raw writer for responses MHD cannot produce --------------- */
+
+typedef struct raw raw_t;
+
+raw_t *raw_new(void);
+/* Suspends c and writes endless headers (mode 1 lines, 2 one long value) on
+ * fd until limit bytes or the peer goes; then resumes c, which the handler
+ * then closes. Returns -1 without suspending once stopping. */
+int raw_submit_endless(raw_t *r, struct MHD_Connection *c, int fd, int mode,
+                       uint64_t limit);
+void raw_stop(raw_t *r);
+void raw_free(raw_t *r);
+
+/* ---- bomb.c: gzip bodies that inflate to N zero bytes ----------------- */
+
+typedef struct bomb_cache bomb_cache_t;
+
+bomb_cache_t *bomb_cache_new(void);
+void bomb_cache_free(bomb_cache_t *bc);
+/* Finds or builds the gzip of n zero bytes. *data stays valid until
+ * bomb_cache_free. Returns 0, or -1 with err set. */
+int bomb_get(bomb_cache_t *bc, uint64_t n, const unsigned char **data,
+             size_t *len, char *err, size_t errlen);
+
+/* ---- server.c --------------------------------------------------------- */
+
+typedef struct server server_t;
+
+/* Starts listening; prints nothing. Returns 0 or -1 after a message. */
+int server_start(const mock_options_t *o, server_t **out);
+unsigned server_port(server_t *s);
+/* Resumes every suspended connection, stops the daemon, frees it all. */
+void server_stop(server_t *s);
+
+#endif

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test_mock.sh - black-box test of pacer-mock itself, over loopback, with
+# curl and jq. Usage: test_mock.sh PATH/TO/pacer-mock
+# Each server is started on a free port (--port 0); its startup line is read
+# from a FIFO (no polling), and it must exit 0 on SIGTERM. Every curl call
+# has --max-time, so the whole script is bounded in time.
+set -u
+
+MOCK=${1:?usage: test_mock.sh PATH/TO/pacer-mock}
+[ -x "$MOCK" ] || {
+  echo "test_mock: $MOCK is not an executable" >&2
+  exit 1
+}
+for tool in curl jq; do
+  command -v "$tool" >/dev/null || {
+    echo "test_mock: needs $tool on PATH" >&2
+    exit 1
+  }
+done
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+failures=0
+pass() { echo "ok   - $1"; }
+fail() {
+  echo "FAIL - $1" >&2
+  failures=$((failures + 1))
+}
+# check DESCRIPTION ACTUAL EXPECTED
+check() {
+  if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi
+}
+
+C=(curl -sS --max-time 10)
+
+# start NAME [FLAGS...]: sets PORT_<NAME>, PID_<NAME>, FD_<NAME>
+start() {
+  local name=$1
+  shift
+  local fifo=$tmp/$name.out
+  mkfifo "$fifo"
+  "$MOCK" --port 0 --port-file "$tmp/$name.port" "$@" >"$fifo" \
+    2>"$tmp/$name.err" &
+  local pid=$! fd line
+  pids+=("$pid")
+  exec {fd}<"$fifo" # keeps the read end open for the server's lifetime
+  if ! read -r -t 20 -u "$fd" line; then
+    echo "test_mock: $name did not start:" >&2
+    cat "$tmp/$name.err" >&2
+    exit 1
+  fi
+  local port=${line##*:}
+  check "$name: startup line" "$line" "pacer-mock listening on 127.0.0.1:$port"
+  check "$name: port file" "$(cat "$tmp/$name.port")" "$port"
+  printf -v "PORT_$name" '%s' "$port"
+  printf -v "PID_$name" '%s' "$pid"
+  printf -v "FD_$name" '%s' "$fd"
+}
+
+# stop NAME: SIGTERM, then the exit status must be 0 within 10 s
+stop() {
+  local pid_var=PID_$1
+  local pid=${!pid_var}
+  kill -TERM "$pid"
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    fail "$1: still running 10 s after SIGTERM"
+    return
+  fi
+  wait "$pid"
+  check "$1: exit status after SIGTERM" "$?" 0
+  if [ -s "$tmp/$1.err" ]; then
+    echo "--- $1 stderr:" >&2
+    cat "$tmp/$1.err" >&2
+  fi
+}
+
+code() { "${C[@]}" -o /dev/null -w '%{http_code}' "$@"; }
+header() { # header NAME URL [CURL ARGS...]: the value of one response header
+  local name=$1
+  shift
+  "${C[@]}" -o /dev/null -D - "$@" | tr -d '\r' |
+    sed -n "s/^$name: //Ip" | head -n 1
+}
+stats() { "${C[@]}" "$U/__stats" | jq -c "$1"; }
+
+# ---- flags ---------------------------------------------------------------
+"$MOCK" --host 192.0.2.1 >/dev/null 2>&1
+check "non-loopback --host refused" "$?" 2
+"$MOCK" --port abc >/dev/null 2>&1
+check "bad --port refused" "$?" 2
+"$MOCK" --fail-rate 2 >/dev/null 2>&1
+check "bad --fail-rate refused" "$?" 2
+"$MOCK" --help | grep -q -- '--latency-ms N|A-B'
+check "--help documents behaviour flags" "$?" 0
+
+# ---- server A: behaviour -------------------------------------------------
+start A
+U=http://127.0.0.1:$PORT_A
+
+check "bytes=10: status" "$(code "$U/a?bytes=10")" 200
+check "bytes=10: body" "$("${C[@]}" "$U/a?bytes=10")" abcdefghij
+check "status=503: status" "$(code "$U/b?status=503&retry_after=1")" 503
+check "status=503&retry_after=1: header" \
+  "$(header Retry-After "$U/b?status=503&retry_after=1")" 1
+date=$(header Retry-After "$U/b?status=429&retry_after_date=5")
+[[ $date =~ ^[A-Z][a-z]{2},\ [0-9]{2}\ [A-Z][a-z]{2}\ [0-9]{4}\ [0-9:]{8}\ GMT$ ]]
+check "retry_after_date: an HTTP date ($date)" "$?" 0
+check "bad parameter: 400" "$(code "$U/b?status=abc")" 400
+
+seq=""
+for _ in 1 2 3 4; do seq+="$(code "$U/f?job=J1&fail_first=2") "; done
+check "fail_first=2 by job= query" "$seq" "503 503 200 200 "
+seq=""
+for _ in 1 2 3; do
+  seq+="$(code -H 'X-Job-Id: J2' "$U/f?fail_first=2&fail_status=429") "
+done
+check "fail_first=2 by X-Job-Id header, fail_status=429" "$seq" "429 429 200 "
+
+check "redirect=file: status" "$(code "$U/r?redirect=file")" 302
+check "redirect=file: Location" \
+  "$(header Location "$U/r?redirect=file")" "file:///etc/passwd"
+check "redirect=gopher, redirect_code=307: status" \
+  "$(code "$U/r?redirect=gopher&redirect_code=307")" 307
+check "redirect=gopher: Location" \
+  "$(header Location "$U/r?redirect=gopher")" "gopher://127.0.0.1/"
+check "redirect=port: Location" \
+  "$(header Location "$U/r?redirect=port&to_port=9")" \
+  "http://127.0.0.1:9/final"
+check "ratelimit_headers=1: RateLimit" \
+  "$(header RateLimit "$U/h?ratelimit_headers=1")" \
+  "limit=10, remaining=9, reset=1"
+
+"${C[@]}" -o /dev/null "$U/d?drop=1" 2>/dev/null
+check "drop=1: empty reply (curl exit 52)" "$?" 52
+"${C[@]}" -o /dev/null "$U/g?garbage=1" 2>/dev/null
+rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 7 ] && [ "$rc" -ne 28 ]
+check "garbage=1: curl rejects the status line (exit $rc)" "$?" 0
+t=$("${C[@]}" -o /dev/null -w '%{time_total}' "$U/l?latency_ms=300")
+check "latency_ms=300 takes >= 0.3 s ($t)" \
+  "$(jq -n "$t >= 0.299")" true
+out=$("${C[@]}" -N -o /dev/null -w '%{time_total} %{size_download}' \
+  "$U/t?trickle=1&bytes=3&trickle_ms=100")
+check "trickle=1: 3 bytes over >= 0.2 s ($out)" \
+  "$(jq -n "${out% *} >= 0.199 and ${out#* } == 3")" true
+"${C[@]}" --compressed -o "$tmp/bomb" "$U/z?gzip_bomb=1000000"
+check "gzip_bomb=1000000 inflates to 1000000 bytes" \
+  "$(wc -c <"$tmp/bomb" | tr -d ' ')" 1000000
+check "gzip_bomb: small on the wire" \
+  "$("${C[@]}" -o /dev/null -w '%{size_download}' "$U/z?gzip_bomb=1000000" |
+    jq '. < 10000')" true
+"${C[@]}" -o /dev/null "$U/e?endless_headers=1&endless_bytes=1000000" \
+  2>/dev/null
+rc=$?
+check "endless_headers=1: curl gives up (exit $rc)" "$([ $rc -ne 0 ] && echo y)" y
+
+# Headers are recorded, so a test can see what followed a redirect.
+"${C[@]}" -o /dev/null -H 'Authorization: Bearer s3cret' -H 'X-Api-Key: k1' \
+  "$U/rec?job=R1"
+last=$("${C[@]}" "$U/__requests" | jq -c '.requests[-1]')
+check "/__requests: path" "$(jq -r .path <<<"$last")" /rec
+check "/__requests: query" "$(jq -r .query.job <<<"$last")" R1
+check "/__requests: Authorization" \
+  "$(jq -r .headers.Authorization <<<"$last")" "Bearer s3cret"
+check "/__requests: X-Api-Key" "$(jq -r '.headers["X-Api-Key"]' <<<"$last")" k1
+
+check "/__stats: duplicates before reset" "$(stats .duplicates)" '["J1","J2"]'
+check "/__stats: dropped" "$(stats .dropped)" 1
+check "/__stats: garbage" "$(stats .garbage)" 1
+
+# Reset, then exact counts.
+check "GET /__reset is refused" "$(code "$U/__reset")" 405
+check "POST /__reset" "$("${C[@]}" -X POST "$U/__reset")" '{"reset":true}'
+check "after reset: total" "$(stats .total)" 0
+check "after reset: arrivals" "$(stats '.arrivals | length')" 0
+check "after reset: /__requests empty" \
+  "$("${C[@]}" "$U/__requests" | jq '.requests | length')" 0
+
+urls=()
+for _ in 1 2 3 4 5 6 7; do urls+=("$U/w?job=W&prio=high"); done
+"${C[@]}" -o /dev/null -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
+  -o /dev/null -o /dev/null "${urls[@]}"
+check "7 requests: total" "$(stats .total)" 7
+check "7 requests: per path" "$(stats '.paths["/w"]')" 7
+check "7 requests: max_1s_window" "$(stats .max_1s_window)" 7
+check "7 requests on one keep-alive connection" "$(stats .connections)" 1
+check "7 requests: per_second sums to 7" "$(stats '.per_second | add')" 7
+check "7 requests: status_counts" "$(stats .status_counts)" '{"200":7}'
+check "7 requests: arrivals carry job and priority" \
+  "$(stats '[.arrivals[] | .job + ":" + .priority] | unique')" '["W:high"]'
+check "7 requests: duplicates" "$(stats .duplicates)" '["W"]'
+check "control endpoints are not counted" "$(stats .total)" 7
+sleep 1.1
+for _ in 1 2 3; do "${C[@]}" -o /dev/null "$U/w"; done
+check "3 more a second later: total" "$(stats .total)" 10
+check "3 more a second later: max_1s_window still 7" \
+  "$(stats .max_1s_window)" 7
+
+# Five requests at once, each held 1 s: all five in progress together.
+"${C[@]}" -X POST -o /dev/null "$U/__reset"
+purls=()
+for i in 1 2 3 4 5; do purls+=(-o /dev/null "$U/p?latency_ms=1000&job=P$i"); done
+t=$("${C[@]}" --no-progress-meter -Z --parallel-immediate --parallel-max 5 -w '%{time_total}\n' \
+  "${purls[@]}" | sort -n | tail -n 1)
+check "5 parallel latency_ms=1000: peak_concurrency" \
+  "$(stats .peak_concurrency)" 5
+check "5 parallel: 5 connections" "$(stats .connections)" 5
+check "5 parallel: none in flight afterwards" "$(stats .in_flight)" 0
+check "5 parallel: served together (slowest $t s)" \
+  "$(jq -n "$t < 1.9")" true
+
+# ---- server B: the server's own token bucket -----------------------------
+start B --limit 0.5 --burst 2
+UB=http://127.0.0.1:$PORT_B
+codes=$("${C[@]}" -w '%{http_code} ' -o /dev/null -o /dev/null -o /dev/null \
+  -o /dev/null -o /dev/null "$UB/x" "$UB/x" "$UB/x" "$UB/x" "$UB/x")
+check "limit 0.5/s burst 2: five at once" "$codes" "200 200 429 429 429 "
+check "limiter's 429 has Retry-After: 1" "$(header Retry-After "$UB/x")" 1
+U=$UB
+check "limiter: overshoot" "$(stats .overshoot)" 4
+check "limiter: status_counts" "$(stats .status_counts)" \
+  '{"200":2,"429":4}'
+check "control endpoints are never limited" "$(code "$UB/__stats")" 200
+"${C[@]}" -X POST -o /dev/null "$UB/__reset"
+check "reset refills the bucket" "$(code "$UB/x")" 200
+check "reset clears overshoot" "$(stats .overshoot)" 0
+
+stop A
+stop B
+
+# ---- optional: HTTPS with a self-signed certificate ----------------------
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" \
+    -out "$tmp/cert.pem" 2>/dev/null
+  start T --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
+  UT=https://127.0.0.1:$PORT_T
+  check "https with its CA" "$(code --cacert "$tmp/cert.pem" "$UT/s")" 200
+  "${C[@]}" -o /dev/null "$UT/s" 2>/dev/null
+  check "https without its CA is refused (curl exit 60)" "$?" 60
+  stop T
+else
+  echo "skip - https (no openssl command)"
+fi
+
+if [ "$failures" -ne 0 ]; then
+  echo "test_mock: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "test_mock: all checks passed"
