@@ -108,15 +108,34 @@ void pacer__kick(pacer_t *p)
     pthread_cond_signal(&p->disp_cond);
 }
 
+/* Each active worker owns a fixed share of the concurrency, the shares
+ * summing to it, and never runs more than its share. A worker's connection
+ * pool (libcurl cannot share one across threads) then never grows past its
+ * share, so the dispatcher as a whole opens no more connections to a host
+ * than its concurrency. Whenever a global slot is free some active worker is
+ * under its share, as retiring workers only hold slots. */
 void pacer__assign(pacer_t *p, pacer__job_t *j, int64_t now)
 {
+  unsigned conc = p->sched.cfg.concurrency, n = p->active, k = 0;
   pacer__worker_t *best = NULL;
+  uint64_t best_room = 0;
   for (unsigned i = 0; i < p->nworkers; i++) {
     pacer__worker_t *w = p->workers[i];
-    if (!w->retiring && (!best || w->assigned < best->assigned))
+    if (w->retiring)
+      continue;
+    unsigned share = conc / n + (k++ < conc % n);
+    /* Most room left, relative to share, breaks ties towards balance. */
+    uint64_t room = share > w->assigned ? share - w->assigned : 0;
+    if (room && (!best || room > best_room)) {
       best = w;
+      best_room = room;
+    }
   }
-  /* There is always an active worker: pacer_set_workers keeps >= 1. */
+  if (!best) /* only after a lowered concurrency: keep the job moving */
+    for (unsigned i = 0; i < p->nworkers; i++)
+      if (!p->workers[i]->retiring &&
+          (!best || p->workers[i]->assigned < best->assigned))
+        best = p->workers[i];
   j->worker = best;
   j->started = 0;
   best->assigned++;
@@ -599,6 +618,8 @@ int pacer_set_concurrency(pacer_t *p, unsigned concurrency)
   if (rc == 0) {
     p->cfg.concurrency = concurrency;
     pacer__kick(p);
+    for (unsigned i = 0; i < p->nworkers; i++)
+      p->tx.wakeup(p->workers[i]->tx); /* to pass on the new size */
   }
   pthread_mutex_unlock(&p->mu);
   return rc;

@@ -31,9 +31,10 @@ typedef struct pacer__worker {
   pacer__link_t inbox; /* jobs handed over, not yet started */
   uint64_t *aborts;    /* ids of started jobs to abort */
   size_t naborts, aborts_cap;
-  unsigned assigned; /* INFLIGHT jobs given to this worker */
-  int retiring;      /* takes no new job; exits when assigned is 0 */
-  int exited;        /* its thread has returned (join it) */
+  unsigned assigned;    /* INFLIGHT jobs given to this worker */
+  int retiring;         /* takes no new job; exits when assigned is 0 */
+  unsigned connections; /* the size last passed to the transport */
+  int exited;           /* its thread has returned (join it) */
 } pacer__worker_t;
 
 struct pacer {

@@ -40,6 +40,9 @@ typedef struct pacer__transport {
   void (*run)(void *inst, int64_t timeout_ns, pacer__link_t *done);
   /* Makes the current or next run() return soon. Any thread. */
   void (*wakeup)(void *inst);
+  /* How many connections the instance may keep open, idle ones included;
+   * called before the first start and when the concurrency changes. */
+  void (*set_connections)(void *inst, unsigned n);
   void *ctx;
 } pacer__transport_t;
 

@@ -33,6 +33,7 @@ typedef struct conn {
   int drop_secrets; /* the origin changed: secrets stay behind */
   int too_large;    /* a cap stopped the transfer */
   int aborted;
+  unsigned redirects_max; /* 0: redirects are answers, not followed */
   unsigned redirects_left;
   int64_t deadline_ns; /* end of the whole attempt */
   char errbuf[CURL_ERROR_SIZE];
@@ -335,8 +336,9 @@ static void tx_start(void *inst, pacer__job_t *j, int64_t timeout_ns)
   c->job = j;
   c->url = strdup(pacer__job_url(j));
   c->get_only = c->drop_secrets = c->aborted = 0;
-  c->redirects_left = t->cfg->follow_redirects ? t->cfg->follow_redirects
-                                               : (j->follow ? 5u : 0u);
+  c->redirects_max = t->cfg->follow_redirects ? t->cfg->follow_redirects
+                                              : (j->follow ? 5u : 0u);
+  c->redirects_left = c->redirects_max;
   c->deadline_ns = pacer__time_add(now, timeout_ns);
   if (!c->url || setup(c, now) != 0 ||
       curl_multi_add_handle(t->multi, c->easy) != CURLM_OK) {
@@ -471,8 +473,14 @@ static void finish(tx_t *t, conn_t *c, CURLcode cc, pacer__link_t *done)
     r->status = (int)status;
   } else {
     r->status = (int)status;
-    if (status >= 300 && status < 400 && status != 304 && c->redirects_left)
+    char *loc = NULL;
+    if (status >= 300 && status < 400 && status != 304 && c->redirects_max)
+      curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &loc);
+    if (loc && c->redirects_left)
       ended = !follow(t, c, status);
+    else if (loc)
+      pacer__resp_fail(r, PACER_ETRANSPORT, CURLE_TOO_MANY_REDIRECTS,
+                       "more than %u redirects", c->redirects_max);
   }
   if (!ended)
     return;
@@ -540,5 +548,21 @@ static void tx_wakeup(void *inst)
   curl_multi_wakeup(t->multi);
 }
 
-const pacer__transport_t pacer__transport_curl = {
-    tx_open, tx_close, tx_start, tx_abort, tx_run, tx_wakeup, NULL};
+/* libcurl's default cache is 4 connections per easy handle added at the
+ * time, so between bursts it shrinks and closes connections that the next
+ * burst opens again. */
+static void tx_set_connections(void *inst, unsigned n)
+{
+  tx_t *t = inst;
+  curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)(n ? n : 1));
+}
+
+const pacer__transport_t pacer__transport_curl = {.open = tx_open,
+                                                  .close = tx_close,
+                                                  .start = tx_start,
+                                                  .abort = tx_abort,
+                                                  .run = tx_run,
+                                                  .wakeup = tx_wakeup,
+                                                  .set_connections =
+                                                      tx_set_connections,
+                                                  .ctx = NULL};

@@ -108,6 +108,10 @@ static void *worker_main(void *arg)
     }
     if ((w->retiring || p->stopping) && w->assigned == 0)
       break;
+    /* Connections kept: the whole concurrency, for many hosts. */
+    unsigned conns = p->sched.cfg.concurrency;
+    int tell = conns != w->connections;
+    w->connections = conns;
     size_t nto = 0;
     if (naborts > to_abort_cap) {
       pacer__job_t **t = realloc(to_abort, naborts * sizeof *t);
@@ -127,6 +131,8 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&p->mu);
 
+    if (tell)
+      p->tx.set_connections(w->tx, conns);
     int64_t now = p->clock.now(p->clock.ctx);
     while ((l = pacer__list_pop_front(&cancelled))) {
       pacer__job_t *j = pacer__job_of(l);

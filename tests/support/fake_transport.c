@@ -232,10 +232,22 @@ static void t_wakeup(void *p)
   pthread_mutex_unlock(&in->f->mu);
 }
 
+static void t_set_connections(void *p, unsigned n)
+{
+  (void)p;
+  (void)n;
+}
+
 pacer__transport_t fake_tx_iface(fake_tx_t *f)
 {
-  pacer__transport_t t = {t_open, t_close,  t_start, t_abort,
-                          t_run,  t_wakeup, f};
+  pacer__transport_t t = {.open = t_open,
+                          .close = t_close,
+                          .start = t_start,
+                          .abort = t_abort,
+                          .run = t_run,
+                          .wakeup = t_wakeup,
+                          .set_connections = t_set_connections,
+                          .ctx = f};
   return t;
 }
 
