@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/* test_transport.c - the libcurl transport against a real pacer-mock on
+ * loopback: each safe default, connection reuse, and 1,000 requests in
+ * flight on a handful of threads. Every wait is pacer_drain(); every figure
+ * is counted by the server. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "mock_proc.h"
+#include <dirent.h>
+#include <pacer/pacer.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- results and logs, collected under a lock ---- */
+
+typedef struct res {
+  int calls, error, status, transport_code;
+  unsigned attempts;
+  size_t body_len;
+  char message[256];
+  char ctype[64];
+} res_t;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_done(const pacer_result_t *r, void *user)
+{
+  res_t *o = user;
+  pthread_mutex_lock(&lock);
+  o->calls++;
+  o->error = r->error;
+  o->status = r->status;
+  o->transport_code = r->transport_code;
+  o->attempts = r->attempts;
+  o->body_len = r->body_len;
+  snprintf(o->message, sizeof o->message, "%s", r->message);
+  for (size_t i = 0; i < r->header_count; i++)
+    if (strcmp(r->headers[i].name, "Content-Encoding") == 0)
+      snprintf(o->ctype, sizeof o->ctype, "%s", r->headers[i].value);
+  pthread_mutex_unlock(&lock);
+}
+
+static char logbuf[1 << 16];
+static size_t loglen;
+static int warnings;
+
+static void on_log(pacer_log_level_t level, const char *msg, void *user)
+{
+  (void)user;
+  pthread_mutex_lock(&lock);
+  warnings += level == PACER_LOG_WARN;
+  loglen +=
+      (size_t)snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
+  if (loglen >= sizeof logbuf)
+    loglen = sizeof logbuf - 1;
+  pthread_mutex_unlock(&lock);
+}
+
+static mock_proc_t mock;
+
+static int start_mock(void **state)
+{
+  (void)state;
+  raise_nofile();
+  return mock_start(&mock, NULL);
+}
+
+static int stop_mock(void **state)
+{
+  (void)state;
+  return mock_stop(&mock);
+}
+
+/* Sends one request with cfg (NULL: defaults) and waits for its end. */
+static res_t fetch(const pacer_config_t *cfg, const char *url,
+                   const pacer_header_t *h, size_t nh, unsigned flags)
+{
+  pacer_t *p;
+  res_t r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(pacer_new(cfg, &p), 0);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = url;
+  q.headers = h;
+  q.header_count = nh;
+  q.flags = flags;
+  assert_int_equal(pacer_submit(p, &q, on_done, &r, NULL), 0);
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  assert_int_equal(r.calls, 1);
+  return r;
+}
+
+static void url_of(char *out, size_t cap, const mock_proc_t *m,
+                   const char *path)
+{
+  snprintf(out, cap, "%s%s", m->base, path);
+}
+
+static pacer_config_t one_attempt(void)
+{
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = 1;
+  return c;
+}
+
+/* ---- basics ---- */
+
+static void get_returns_status_and_body(void **state)
+{
+  (void)state;
+  char u[256];
+  url_of(u, sizeof u, &mock, "/hello?bytes=10");
+  res_t r = fetch(NULL, u, NULL, 0, 0);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body_len, 10);
+}
+
+static void retryable_status_is_retried(void **state)
+{
+  (void)state;
+  char u[256];
+  url_of(u, sizeof u, &mock, "/flaky?job=retry-1&fail_first=2&fail_status=503");
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.backoff_base_ms = 1;
+  res_t r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.attempts, 3);
+}
+
+/* ---- redirects ---- */
+
+static void redirects_are_off_by_default(void **state)
+{
+  (void)state;
+  char u[256];
+  url_of(u, sizeof u, &mock, "/r?redirect=same");
+  res_t r = fetch(NULL, u, NULL, 0, 0);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 302);
+}
+
+static void redirects_followed_when_asked(void **state)
+{
+  (void)state;
+  char u[256];
+  url_of(u, sizeof u, &mock, "/r?redirect=same");
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.follow_redirects = 3;
+  res_t r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  r = fetch(NULL, u, NULL, 0, PACER_REQ_FOLLOW);
+  assert_int_equal(r.status, 200);
+}
+
+static void redirect_chain_is_bounded(void **state)
+{
+  (void)state;
+  char u[256];
+  url_of(u, sizeof u, &mock, "/r?redirect=loop");
+  pacer_config_t c = one_attempt();
+  c.follow_redirects = 5;
+  res_t r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, PACER_ETRANSPORT);
+  assert_non_null(strstr(r.message, "more than 5 redirects"));
+  /* Six hops reached the server: the request and five redirects. */
+  json_t *reqs = mock_get(&mock, "/__requests");
+  size_t hops = 0, i;
+  json_t *it;
+  json_array_foreach(json_object_get(reqs, "requests"), i, it)
+  {
+    json_t *q = json_object_get(json_object_get(it, "query"), "redirect");
+    hops += json_is_string(q) && strcmp(json_string_value(q), "loop") == 0;
+  }
+  json_decref(reqs);
+  assert_int_equal(hops, 6);
+}
+
+static void redirects_to_other_schemes_are_refused(void **state)
+{
+  (void)state;
+  const char *paths[] = {"/r?redirect=file", "/r?redirect=gopher"};
+  pacer_config_t c = one_attempt();
+  c.follow_redirects = 5;
+  for (int i = 0; i < 2; i++) {
+    char u[256];
+    url_of(u, sizeof u, &mock, paths[i]);
+    res_t r = fetch(&c, u, NULL, 0, 0);
+    assert_int_equal(r.error, PACER_ESCHEME);
+  }
+}
+
+static int header_seen(json_t *req, const char *name)
+{
+  json_t *h = json_object_get(req, "headers");
+  const char *k;
+  json_t *v;
+  json_object_foreach(h, k, v)
+  {
+    if (strcasecmp(k, name) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* The last request the server recorded whose path is path. */
+static json_t *last_request(const mock_proc_t *m, const char *path)
+{
+  json_t *all = mock_get(m, "/__requests");
+  json_t *found = NULL, *it;
+  size_t i;
+  json_array_foreach(json_object_get(all, "requests"), i, it)
+  {
+    const char *p = json_string_value(json_object_get(it, "path"));
+    if (p && strcmp(p, path) == 0)
+      found = it;
+  }
+  json_incref(found);
+  json_decref(all);
+  return found;
+}
+
+static void secrets_stay_behind_when_the_origin_changes(void **state)
+{
+  (void)state;
+  mock_proc_t other;
+  assert_int_equal(mock_start(&other, NULL), 0);
+  const char *secret_names[] = {"X-Api-Key", NULL};
+  pacer_config_t c = one_attempt();
+  c.follow_redirects = 5;
+  c.secret_headers = secret_names;
+  pacer_header_t h[] = {{"Authorization", "Bearer s3cret"},
+                        {"Cookie", "session=s3cret"},
+                        {"X-Api-Key", "s3cret"},
+                        {"X-Plain", "visible"}};
+  char u[256];
+  snprintf(u, sizeof u, "%s/r?redirect=port&to_port=%d", mock.base, other.port);
+  res_t r = fetch(&c, u, h, 4, 0);
+  assert_int_equal(r.status, 200);
+  json_t *there = last_request(&other, "/final");
+  assert_non_null(there);
+  assert_false(header_seen(there, "Authorization"));
+  assert_false(header_seen(there, "Cookie"));
+  assert_false(header_seen(there, "X-Api-Key"));
+  assert_true(header_seen(there, "X-Plain"));
+  json_decref(there);
+  assert_int_equal(mock_stop(&other), 0);
+  /* The same origin keeps them. */
+  url_of(u, sizeof u, &mock, "/r?redirect=same");
+  r = fetch(&c, u, h, 4, 0);
+  assert_int_equal(r.status, 200);
+  json_t *here = last_request(&mock, "/final");
+  assert_true(header_seen(here, "Authorization"));
+  assert_true(header_seen(here, "X-Api-Key"));
+  json_decref(here);
+}
+
+/* ---- TLS ---- */
+
+static void tls_is_verified_unless_told_otherwise(void **state)
+{
+  (void)state;
+  char dir[] = "/tmp/pacer-tls-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char cmd[1024], cert[300], key[300];
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+           "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s "
+           "-out %s 2>/dev/null",
+           key, cert);
+  assert_int_equal(system(cmd), 0);
+  const char *args[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+  mock_proc_t tls;
+  assert_int_equal(mock_start(&tls, args), 0);
+  char u[256];
+  snprintf(u, sizeof u, "https://127.0.0.1:%d/secure", tls.port);
+
+  pacer_config_t c = one_attempt();
+  res_t r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, PACER_ETLS);
+
+  c.ca_file = cert;
+  r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+
+  pacer_config_t w = one_attempt();
+  w.log_cb = on_log;
+  pthread_mutex_lock(&lock);
+  warnings = 0;
+  pthread_mutex_unlock(&lock);
+  r = fetch(&w, u, NULL, 0, PACER_REQ_INSECURE);
+  assert_int_equal(r.status, 200);
+  pthread_mutex_lock(&lock);
+  int warned = warnings;
+  pthread_mutex_unlock(&lock);
+  assert_true(warned >= 1);
+
+  assert_int_equal(mock_stop(&tls), 0);
+  unlink(cert);
+  unlink(key);
+  rmdir(dir);
+}
+
+/* ---- timeouts and caps ---- */
+
+static void attempt_timeout_and_low_speed_abort(void **state)
+{
+  (void)state;
+  char u[256];
+  pacer_config_t c = one_attempt();
+  c.timeout_ms = 300;
+  url_of(u, sizeof u, &mock, "/slow?latency_ms=3000");
+  res_t r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, PACER_ETIMEDOUT);
+
+  c = one_attempt();
+  c.low_speed_bytes = 50;
+  c.low_speed_time_ms = 1000;
+  url_of(u, sizeof u, &mock, "/trickle?trickle=1&trickle_ms=200&bytes=1000");
+  r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, PACER_ETIMEDOUT);
+  assert_int_equal(r.transport_code, 28); /* CURLE_OPERATION_TIMEDOUT */
+}
+
+static void body_and_header_caps(void **state)
+{
+  (void)state;
+  char u[256];
+  pacer_config_t c = one_attempt();
+  c.max_response_bytes = 1000;
+  url_of(u, sizeof u, &mock, "/big?bytes=1000");
+  res_t r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.body_len, 1000);
+  url_of(u, sizeof u, &mock, "/big?bytes=1001");
+  r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, PACER_ETOOLARGE);
+  url_of(u, sizeof u, &mock, "/big?bytes=50000000");
+  r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, PACER_ETOOLARGE);
+
+  c = one_attempt();
+  url_of(u, sizeof u, &mock, "/h?endless_headers=1");
+  r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, PACER_ETOOLARGE);
+}
+
+static void gzip_is_decoded_only_when_asked_and_capped(void **state)
+{
+  (void)state;
+  char u[256];
+  url_of(u, sizeof u, &mock, "/bomb?gzip_bomb=100000000");
+  pacer_config_t c = one_attempt();
+  res_t r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, 0); /* the raw, small, compressed body */
+  assert_true(r.body_len < 1000000);
+  assert_string_equal(r.ctype, "gzip");
+  c.decompress = 1;
+  c.max_response_bytes = 1 << 20;
+  r = fetch(&c, u, NULL, 0, 0);
+  assert_int_equal(r.error, PACER_ETOOLARGE); /* decoded bytes count */
+}
+
+/* ---- logs ---- */
+
+static void secret_headers_are_redacted_in_logs(void **state)
+{
+  (void)state;
+  const char *secret_names[] = {"X-Api-Key", NULL};
+  pacer_config_t c = one_attempt();
+  c.log_cb = on_log;
+  c.log_level = PACER_LOG_DEBUG;
+  c.secret_headers = secret_names;
+  pacer_header_t h[] = {{"Authorization", "Bearer tok-AAA"},
+                        {"Proxy-Authorization", "Basic tok-BBB"},
+                        {"Cookie", "sid=tok-CCC"},
+                        {"x-api-key", "tok-DDD"},
+                        {"X-Plain", "plain-EEE"}};
+  pthread_mutex_lock(&lock);
+  loglen = 0;
+  logbuf[0] = '\0';
+  pthread_mutex_unlock(&lock);
+  char u[256];
+  url_of(u, sizeof u, &mock, "/logged");
+  res_t r = fetch(&c, u, h, 5, 0);
+  assert_int_equal(r.status, 200);
+  pthread_mutex_lock(&lock);
+  char copy[sizeof logbuf];
+  memcpy(copy, logbuf, sizeof copy);
+  pthread_mutex_unlock(&lock);
+  assert_non_null(strstr(copy, "[redacted]"));
+  assert_non_null(strstr(copy, "plain-EEE"));
+  assert_null(strstr(copy, "tok-"));
+}
+
+/* ---- connections and scale ---- */
+
+static void connections_are_reused(void **state)
+{
+  (void)state;
+  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 10;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  enum { N = 1000 };
+  res_t *r = calloc(N, sizeof *r);
+  char u[256];
+  url_of(u, sizeof u, &mock, "/reuse");
+  for (int i = 0; i < N; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = u;
+    assert_int_equal(pacer_submit(p, &q, on_done, &r[i], NULL), 0);
+  }
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(r[i].status, 200);
+  free(r);
+  long long conns = mock_stat(&mock, "connections");
+  long long total = mock_stat(&mock, "total");
+  assert_int_equal(total, N);
+  if (!(conns >= 1 && conns <= 10))
+    fprintf(stderr, "connections: %lld (accepted %lld)\n", conns,
+            mock_stat(&mock, "connections_accepted"));
+  assert_true(conns >= 1 && conns <= 10);
+}
+
+static int thread_count(void)
+{
+  int n = 0;
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *de;
+  while (d && (de = readdir(d)))
+    n += de->d_name[0] != '.';
+  if (d)
+    closedir(d);
+  return n;
+}
+
+/* Each response waits 500 ms; sanitizer builds start connections far more
+ * slowly, so there each waits 3 s to keep all 1,000 at the server at once. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SLOW_PATH "/wait?latency_ms=3000"
+#else
+#define SLOW_PATH "/wait?latency_ms=500"
+#endif
+
+static void a_thousand_in_flight_on_few_threads(void **state)
+{
+  (void)state;
+  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  int before = thread_count();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1000;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  enum { N = 1000 };
+  res_t *r = calloc(N, sizeof *r);
+  char u[256];
+  url_of(u, sizeof u, &mock, SLOW_PATH);
+  for (int i = 0; i < N; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = u;
+    assert_int_equal(pacer_submit(p, &q, on_done, &r[i], NULL), 0);
+  }
+  int during = thread_count();
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(r[i].status, 200);
+  free(r);
+  /* All 1,000 were at the server at once... */
+  assert_true(mock_stat(&mock, "peak_concurrency") >= N);
+  /* ...driven by a dispatcher and two workers. */
+  assert_true(during <= 8);
+  assert_int_equal(during - before, 3);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(get_returns_status_and_body),
+      cmocka_unit_test(retryable_status_is_retried),
+      cmocka_unit_test(redirects_are_off_by_default),
+      cmocka_unit_test(redirects_followed_when_asked),
+      cmocka_unit_test(redirect_chain_is_bounded),
+      cmocka_unit_test(redirects_to_other_schemes_are_refused),
+      cmocka_unit_test(secrets_stay_behind_when_the_origin_changes),
+      cmocka_unit_test(tls_is_verified_unless_told_otherwise),
+      cmocka_unit_test(attempt_timeout_and_low_speed_abort),
+      cmocka_unit_test(body_and_header_caps),
+      cmocka_unit_test(gzip_is_decoded_only_when_asked_and_capped),
+      cmocka_unit_test(secret_headers_are_redacted_in_logs),
+      cmocka_unit_test(connections_are_reused),
+      cmocka_unit_test(a_thousand_in_flight_on_few_threads),
+  };
+  return cmocka_run_group_tests(tests, start_mock, stop_mock);
+}

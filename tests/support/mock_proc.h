@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* mock_proc.h - end-to-end tests start their own pacer-mock on a free
+ * loopback port, read its scorekeeping, and stop it. */
+#ifndef PACER_MOCK_PROC_H
+#define PACER_MOCK_PROC_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+typedef struct mock_proc {
+  pid_t pid;
+  void *out;     /* its stdout, kept open until it stops */
+  int port;
+  char base[64]; /* "http://127.0.0.1:PORT" */
+} mock_proc_t;
+
+/* Starts PACER_MOCK_PATH --port 0 plus args (NULL-terminated, may be NULL)
+ * and waits for its "listening" line. Returns 0, or -1 with a message on
+ * stderr. */
+int mock_start(mock_proc_t *m, const char *const *args);
+/* SIGTERM, then waits. Returns its exit status (0 on a clean stop). */
+int mock_stop(mock_proc_t *m);
+
+/* GET or POST base + path with plain libcurl; returns the parsed JSON body
+ * (free with json_decref) or NULL. */
+json_t *mock_get(const mock_proc_t *m, const char *path);
+int mock_post(const mock_proc_t *m, const char *path);
+
+/* Integer field of /__stats, or -1. */
+long long mock_stat(const mock_proc_t *m, const char *field);
+
+/* Raises the open-file soft limit to the hard limit (many connections). */
+void raise_nofile(void);
+
+#endif
