@@ -318,6 +318,10 @@ static void four_submitters_get_exactly_burst_plus_rate_times_60(void **state)
   pacer__wait_idle(e.p);
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  fprintf(stderr,
+          "4 submitters, rate 50/s burst 5, 60 simulated s: %llu "
+          "started\n",
+          (unsigned long long)st->started);
   assert_int_equal(st->started, 5 + 50 * 60);
   assert_int_equal(st->submitted, 4 * PER);
   pacer_stats_free(st);

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "job.h"
 #include "scheduler.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,8 @@ static void weights_4_to_1_under_saturation(void **state)
     ok(f, j);
   }
   double share = low / 2500.0;
+  fprintf(stderr, "weights 4:1, one slot: %d of 2500 starts low (%.2f%%)\n",
+          low, 100 * share);
   assert_true(share >= 0.19 && share <= 0.21);
   fx_free(f);
 }
@@ -185,6 +188,10 @@ static void weights_apply_to_tokens(void **state)
   }
   assert_int_equal(total, 1 + 100 * 10);
   double share = (double)low / total;
+  fprintf(stderr,
+          "weights 4:1, 100 tokens/s for 10 s: %d of %d tokens low "
+          "(%.2f%%)\n",
+          low, total, 100 * share);
   assert_true(share >= 0.19 && share <= 0.21);
   fx_free(f);
 }
@@ -254,10 +261,16 @@ static void aging_bounds_low_wait(void **state)
   (void)state;
   aging_on = 1;
   int64_t with = longest_low_wait();
+  fprintf(stderr,
+          "aging 500 ms, weights 1000:1, 10 tokens/s: longest low "
+          "wait %.1f ms\n",
+          with / 1e6);
   /* The limit, plus at most one token interval until the next start. */
   assert_true(with <= 500 * MS + 100 * MS);
   aging_on = 0;
   int64_t without = longest_low_wait();
+  fprintf(stderr, "same without aging: longest low wait %.1f ms\n",
+          without / 1e6);
   assert_true(without > 5 * S); /* weights alone starve low for long */
 }
 
@@ -285,6 +298,8 @@ static void bucket_admits_exactly_burst_plus_rate_times_60(void **state)
       ok(f, j);
     }
   }
+  fprintf(stderr, "rate 50/s burst 5 over 60 s in 1 ms steps: %d admitted\n",
+          n);
   assert_int_equal(n, 5 + 50 * 60);
   fx_free(f);
 }
