@@ -48,15 +48,18 @@ typedef struct pacer__job {
   uint32_t breaker_ticket;
 
   uint16_t attempts, max_attempts;
-  uint8_t prio;        /* pacer_priority_t */
-  uint8_t state;       /* pacer__job_state_t */
-  uint8_t cancel_req;  /* cancel asked while in flight */
-  uint8_t retry_ok;    /* method may be retried */
-  uint8_t started;     /* INFLIGHT: its worker took it from the inbox */
-  uint8_t insecure;    /* PACER_REQ_INSECURE */
-  uint8_t follow;      /* PACER_REQ_FOLLOW */
-  int error;           /* ENDED: final error (0 or PACER_E*) */
-  const char *message; /* ENDED: static detail for errors decided here */
+  uint8_t prio;         /* pacer_priority_t */
+  uint8_t state;        /* pacer__job_state_t */
+  uint8_t cancel_req;   /* cancel asked while in flight */
+  uint8_t retry_ok;     /* method may be retried */
+  uint8_t started;      /* INFLIGHT: its worker took it from the inbox */
+  uint8_t insecure;     /* PACER_REQ_INSECURE */
+  uint8_t follow;       /* PACER_REQ_FOLLOW */
+  uint8_t deadline_cut; /* this attempt's timeout is the job's deadline;
+                           written by its worker at start, read when the
+                           same worker settles it */
+  int error;            /* ENDED: final error (0 or PACER_E*) */
+  const char *message;  /* ENDED: static detail for errors decided here */
 
   /* Request bytes, after the struct: method\0 url\0 header lines\0... body */
   uint32_t url_off;

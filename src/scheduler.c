@@ -449,6 +449,11 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
     end_job(j, PACER_ECANCELED, "cancelled", NULL);
     return PACER__SCHED_END;
   }
+  if (end->error == PACER_ETIMEDOUT &&
+      (j->deadline_cut || is_deadline_hit(j, now))) {
+    end_job(j, PACER_EDEADLINE, "deadline passed during the attempt", NULL);
+    return PACER__SCHED_END;
+  }
   int retryable = pacer__retryable(end->error, end->status);
   if (retryable && j->retry_ok && !s->no_retry &&
       j->attempts < j->max_attempts) {
@@ -472,10 +477,7 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
 
   int error = end->error;
   const char *msg = NULL;
-  if (error == PACER_ETIMEDOUT && is_deadline_hit(j, now)) {
-    error = PACER_EDEADLINE;
-    msg = "deadline passed during the attempt";
-  } else if (error == 0 && retryable && j->retry_ok && !s->no_retry) {
+  if (error == 0 && retryable && j->retry_ok && !s->no_retry) {
     error = PACER_ERETRIES;
     msg = "last response was retryable and no attempt is left";
   }

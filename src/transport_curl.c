@@ -143,7 +143,10 @@ static int setup(conn_t *c, int64_t now)
   c->errbuf[0] = '\0';
   c->too_large = 0;
 
-  int64_t left_ms = (c->deadline_ns - now) / PACER__NS_PER_MS;
+  /* Rounded up: curl's timer never fires before the attempt's end. */
+  int64_t left_ns = c->deadline_ns - now;
+  int64_t left_ms =
+      left_ns / PACER__NS_PER_MS + (left_ns % PACER__NS_PER_MS > 0);
   if (left_ms < 1)
     left_ms = 1;
   int rc = add_header_lines(c);

@@ -11,11 +11,17 @@
 #include "http.h"
 #include <stdlib.h>
 
-static int64_t attempt_timeout(const pacer__job_t *j, int64_t now)
+/* The attempt's timeout: the job's own, or what is left before its
+ * deadline if that is sooner (then a timeout means the deadline passed,
+ * even if the transport's timer rounds and fires a little early). */
+static int64_t attempt_timeout(pacer__job_t *j, int64_t now)
 {
   int64_t t = j->timeout_ns;
-  if (j->deadline_ns != INT64_MAX && j->deadline_ns - now < t)
+  j->deadline_cut = 0;
+  if (j->deadline_ns != INT64_MAX && j->deadline_ns - now <= t) {
     t = j->deadline_ns - now;
+    j->deadline_cut = 1;
+  }
   return t;
 }
 

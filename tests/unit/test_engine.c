@@ -795,6 +795,33 @@ static void deadline_ends_a_held_attempt(void **state)
   eng_free(&e);
 }
 
+/* A transport whose timer fires a little before the deadline it was given
+ * (rounding) still ends the job with EDEADLINE, and does not retry it. */
+static void early_timeout_at_the_deadline_is_the_deadline(void **state)
+{
+  (void)state;
+  book_reset();
+  eng_t e;
+  eng_new(&e, NULL, 1, reply_hold, NULL);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/slow";
+  q.deadline_ms = 100;
+  q.max_attempts = 3;
+  rec_t r = {0};
+  uint64_t id;
+  assert_int_equal(pacer_submit(e.p, &q, on_done, &r, &id), 0);
+  fake_tx_wait_held(e.tx, 1);
+  fake_clock_advance(&e.clk, 99 * MS);
+  fake_reply_t to = {.error = PACER_ETIMEDOUT};
+  assert_int_equal(fake_tx_release(e.tx, id, &to), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(r.error, PACER_EDEADLINE);
+  assert_int_equal(r.attempts, 1);
+  assert_int_equal(fake_tx_starts(e.tx), 1);
+  eng_free(&e);
+}
+
 static void ra_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
 {
   (void)user;
@@ -854,6 +881,7 @@ int main(void)
       cmocka_unit_test(callbacks_may_submit_cancel_and_shut_down),
       cmocka_unit_test(workers_and_concurrency_change_while_running),
       cmocka_unit_test(deadline_ends_a_held_attempt),
+      cmocka_unit_test(early_timeout_at_the_deadline_is_the_deadline),
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
