@@ -48,6 +48,7 @@ typedef struct behaviour {
   int status;
   double fail_rate, fail503_rate, drop_rate, garbage_rate;
   uint32_t fail_first;
+  uint32_t fail_until_ms; /* 0 = off */
   int fail_status;
   char retry_after[64]; /* "" = none */
   bool has_retry_after_date;
@@ -137,6 +138,7 @@ typedef struct arrival_out {
   size_t slot;       /* where the arrival is listed, SIZE_MAX if not */
   uint64_t gen;      /* score generation (bumped by each reset) */
   uint64_t job_seen; /* arrivals of this job id so far, this one included */
+  uint64_t t_ns;     /* arrival time since start or the last reset */
   bool limited;      /* over the server's bucket: answer 429 */
   bool has_limit;
   uint64_t remaining, reset_s; /* the bucket after this arrival */

@@ -119,8 +119,12 @@ static const struct param params[] = {
     {"fail_first", P_U32, OFF(fail_first), 1000000000, "K",
      "the first K arrivals of each job id get fail_status, later ones the "
      "normal answer (default 0); arrivals without a job id count as one job"},
+    {"fail_until_ms", P_U32, OFF(fail_until_ms), 1000000000, "T",
+     "requests arriving less than T ms after the server started or was last "
+     "reset get fail_status, later ones the normal answer, so a path can "
+     "fail and then recover (default 0: off)"},
     {"fail_status", P_STATUS, OFF(fail_status), 0, "200..599",
-     "status used by fail_first (default 503)"},
+     "status used by fail_first and fail_until_ms (default 503)"},
     {"retry_after", P_RETRY_AFTER, 0, 0, "V",
      "add 'Retry-After: V' to a 429 or 503 (V verbatim, printable, <= 63 "
      "bytes, so malformed values can be tested too)"},
@@ -422,11 +426,10 @@ static void usage(FILE *f)
   fputs(
       "\nPrecedence: a bad parameter gives 400; over --limit gives 429; then\n"
       "drop/garbage; endless_headers; then the status: fail_first, then\n"
-      "fail_rate/fail503_rate, then redirect, then status. The body: "
-      "gzip_bomb,\n"
-      "else bytes, else a short text; trickle applies to it; latency_ms "
-      "delays\n"
-      "everything but the 400 and the limiter's 429.\n"
+      "fail_until_ms, then fail_rate/fail503_rate, then redirect, then "
+      "status.\n"
+      "The body: gzip_bomb, else bytes, else a short text; trickle applies to\n"
+      "it; latency_ms delays everything but the 400 and the limiter's 429.\n"
       "\nIdentity: job=ID (or header X-Job-Id) and prio=P or priority=P (or\n"
       "header X-Priority) are recorded with each arrival.\n"
       "\nControl endpoints (never limited, counted or recorded):\n"
@@ -443,7 +446,8 @@ static void usage(FILE *f)
       "                     open_connections; ?lists=0 leaves out the lists\n"
       "  GET  /__requests   the last --keep-requests requests: method, path,\n"
       "                     query, headers, t_ms\n"
-      "  POST /__reset      clears the score, the record and the bucket\n",
+      "  POST /__reset      clears the score, the record and the bucket, and\n"
+      "                     restarts the clock of t_ms and fail_until_ms\n",
       f);
 }
 

@@ -238,6 +238,7 @@ void score_arrive(score_t *s, const arrival_in_t *in, arrival_out_t *out)
   out->gen = s->gen;
   uint64_t now = mock_now_ns();
   uint64_t t = now > s->t0 ? now - s->t0 : 0;
+  out->t_ns = t;
 
   s->total++;
   s->in_flight++;

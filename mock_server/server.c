@@ -162,6 +162,10 @@ static void plan(server_t *s, req_t *r)
 
   if (b->fail_first > 0 && r->a.job_seen <= b->fail_first) {
     r->status = b->fail_status;
+  } else if (r->a.t_ns < (uint64_t)b->fail_until_ms * MOCK_NS_PER_MS) {
+    /* The arrival's own time, as /__stats lists it: a test can tell from
+     * t_ms alone which answer an arrival got. */
+    r->status = b->fail_status;
   } else {
     double u = (b->fail_rate > 0 || b->fail503_rate > 0) ? rng_unit() : 1.0;
     if (u < b->fail_rate)

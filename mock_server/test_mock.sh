@@ -103,6 +103,10 @@ check "bad --port refused" "$?" 2
 check "bad --fail-rate refused" "$?" 2
 "$MOCK" --help | grep -q -- '--latency-ms N|A-B'
 check "--help documents behaviour flags" "$?" 0
+"$MOCK" --help | grep -q -- '--fail-until-ms T'
+check "--help documents --fail-until-ms" "$?" 0
+"$MOCK" --fail-until-ms -1 >/dev/null 2>&1
+check "bad --fail-until-ms refused" "$?" 2
 
 # ---- server A: behaviour -------------------------------------------------
 start A
@@ -219,6 +223,26 @@ check "5 parallel: 5 connections" "$(stats .connections)" 5
 check "5 parallel: none in flight afterwards" "$(stats .in_flight)" 0
 check "5 parallel: served together (slowest $t s)" \
   "$(jq -n "$t < 1.9")" true
+
+# fail_until_ms: a path that fails until T ms after start or reset, then
+# recovers. Each arrival's status agrees with its t_ms.
+"${C[@]}" -X POST -o /dev/null "$U/__reset"
+seq="$(code "$U/u?fail_until_ms=600000") "
+seq+="$(code "$U/u?fail_until_ms=600000&fail_status=500") "
+seq+="$(code "$U/u?fail_until_ms=1")"
+check "fail_until_ms: 503, then fail_status=500, then recovered" "$seq" \
+  "503 500 200"
+check "fail_until_ms: /__stats lists those statuses" \
+  "$(stats '[.arrivals[].status]')" '[503,500,200]'
+check "fail_until_ms=abc: 400" "$(code "$U/u?fail_until_ms=abc")" 400
+sleep 0.3
+check "fail_until_ms=250, 0.3 s after the reset: 200" \
+  "$(code "$U/u?fail_until_ms=250")" 200
+"${C[@]}" -X POST -o /dev/null "$U/__reset"
+check "fail_until_ms=250 right after another reset: 503" \
+  "$(code "$U/u?fail_until_ms=250")" 503
+check "fail_until_ms: t_ms < 250 for that 503" \
+  "$(stats '.arrivals[0] | .t_ms < 250 and .status == 503')" true
 
 # ---- server B: the server's own token bucket -----------------------------
 start B --limit 0.5 --burst 2

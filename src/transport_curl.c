@@ -373,8 +373,10 @@ static int map_error(conn_t *c, CURLcode cc)
   switch (cc) {
   case CURLE_OPERATION_TIMEDOUT:
     return PACER_ETIMEDOUT;
-  case CURLE_UNSUPPORTED_PROTOCOL:
-    return PACER_ESCHEME;
+  /* CURLE_UNSUPPORTED_PROTOCOL is also libcurl's answer to a garbage
+   * status line ("Unsupported HTTP version"): a broken reply, retried like
+   * any transport error. Schemes are refused at submit and at each
+   * redirect, before libcurl sees them. */
   case CURLE_PEER_FAILED_VERIFICATION:
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_SSL_CERTPROBLEM:
