@@ -1,0 +1,949 @@
+/* SPDX-License-Identifier: MIT */
+/* test_lifecycle.c - how jobs end against a real pacer-mock on loopback:
+ * per-attempt timeouts, job deadlines, the low-speed abort against a
+ * trickling body, pacer_cancel() and both shutdown modes in the middle of a
+ * run, and callbacks that call back into the dispatcher.
+ *
+ * Results are collected under a lock in the callbacks and checked on the main
+ * thread after pacer_drain(). Nothing sleeps to wait: a run is caught
+ * "mid-way" by a callback after its Nth completion, and every wait is bounded
+ * (pacer_drain() or a timed condition wait). Time bounds are loose enough for
+ * sanitizer builds on a loaded two-core machine; the measured figures are
+ * printed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "mock_proc.h"
+#include <errno.h>
+#include <pacer/pacer.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- results, collected under a lock ---- */
+
+typedef struct res {
+  int calls, error, status, transport_code;
+  unsigned attempts;
+  size_t body_len;
+  uint64_t id;
+  int64_t queue_us, transfer_us, total_us;
+  char message[160];
+} res_t;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+
+/* lock held */
+static void record(res_t *o, const pacer_result_t *r)
+{
+  o->calls++;
+  o->id = r->id;
+  o->error = r->error;
+  o->status = r->status;
+  o->transport_code = r->transport_code;
+  o->attempts = r->attempts;
+  o->body_len = r->body_len;
+  o->queue_us = r->queue_us;
+  o->transfer_us = r->transfer_us;
+  o->total_us = r->total_us;
+  snprintf(o->message, sizeof o->message, "%s", r->message);
+}
+
+static void on_done(const pacer_result_t *r, void *user)
+{
+  pthread_mutex_lock(&lock);
+  record(user, r);
+  pthread_cond_broadcast(&changed);
+  pthread_mutex_unlock(&lock);
+}
+
+/* A copy of *r taken under the lock. */
+static res_t snap(const res_t *r)
+{
+  pthread_mutex_lock(&lock);
+  res_t c = *r;
+  pthread_mutex_unlock(&lock);
+  return c;
+}
+
+static int64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the server ---- */
+
+static mock_proc_t mock;
+
+static int start_mock(void **state)
+{
+  (void)state;
+  raise_nofile();
+  return mock_start(&mock, NULL);
+}
+
+static int stop_mock(void **state)
+{
+  (void)state;
+  return mock_stop(&mock);
+}
+
+static void reset_mock(void)
+{
+  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+}
+
+/* The server's arrival records since the last reset (free with
+ * json_decref). */
+static json_t *server_stats(void)
+{
+  json_t *s = mock_get(&mock, "/__stats");
+  assert_non_null(s);
+  assert_false(json_is_true(json_object_get(s, "arrivals_truncated")));
+  assert_true(json_is_array(json_object_get(s, "arrivals")));
+  return s;
+}
+
+/* Arrivals whose job id is prefix<i>, counted into counts[i] (n entries).
+ * Returns the number of all arrivals. */
+static long arrivals(const char *prefix, int *counts, int n)
+{
+  json_t *s = server_stats();
+  json_t *a = json_object_get(s, "arrivals"), *it;
+  for (int i = 0; i < n; i++)
+    counts[i] = 0;
+  size_t plen = strlen(prefix), k;
+  json_array_foreach(a, k, it)
+  {
+    const char *job = json_string_value(json_object_get(it, "job"));
+    if (!job || strncmp(job, prefix, plen) != 0 || job[plen] == '\0')
+      continue;
+    char *end;
+    long i = strtol(job + plen, &end, 10);
+    if (*end == '\0' && i >= 0 && i < n)
+      counts[i]++;
+  }
+  long total = (long)json_array_size(a);
+  json_decref(s);
+  return total;
+}
+
+/* Arrivals of one job id. */
+static int arrivals_of(const char *job)
+{
+  json_t *s = server_stats();
+  json_t *it;
+  size_t k;
+  int c = 0;
+  json_array_foreach(json_object_get(s, "arrivals"), k, it)
+  {
+    const char *j = json_string_value(json_object_get(it, "job"));
+    c += j && strcmp(j, job) == 0;
+  }
+  json_decref(s);
+  return c;
+}
+
+/* Runs one job with cfg and req (url filled in from path) and waits for its
+ * end. */
+static res_t fetch(const pacer_config_t *cfg, pacer_request_t *q,
+                   const char *path)
+{
+  char u[512];
+  snprintf(u, sizeof u, "%s%s", mock.base, path);
+  q->url = u;
+  res_t r;
+  memset(&r, 0, sizeof r);
+  pacer_t *p;
+  assert_int_equal(pacer_new(cfg, &p), 0);
+  assert_int_equal(pacer_submit(p, q, on_done, &r, NULL), 0);
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  res_t c = snap(&r);
+  assert_int_equal(c.calls, 1);
+  return c;
+}
+
+/* ---- per-attempt timeout ---- */
+
+static void request_timeout_ends_a_slow_attempt(void **state)
+{
+  (void)state;
+  reset_mock();
+  /* The dispatcher's timeout stays at its 30 s default: the request's own
+   * 300 ms is what ends each attempt. */
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = 1;
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.timeout_ms = 300;
+  res_t r = fetch(&c, &q, "/slow?latency_ms=2000&job=t-1");
+  printf("timeout, 1 attempt: %s after %lld ms (transfer %lld ms), "
+         "attempts %u, curl %d: %s\n",
+         pacer_err_name(r.error), (long long)(r.total_us / 1000),
+         (long long)(r.transfer_us / 1000), r.attempts, r.transport_code,
+         r.message);
+  assert_int_equal(r.error, PACER_ETIMEDOUT);
+  assert_int_equal(r.transport_code, 28); /* CURLE_OPERATION_TIMEDOUT */
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.attempts, 1);
+  assert_true(r.transfer_us >= 290 * 1000);
+  assert_true(r.total_us < 1500 * 1000);
+  assert_int_equal(arrivals_of("t-1"), 1);
+
+  /* A timeout is retryable: with 3 attempts each one times out after
+   * 300 ms, and the last one's error ends the job. */
+  c.max_attempts = 3;
+  c.backoff_base_ms = 10;
+  r = fetch(&c, &q, "/slow?latency_ms=2000&job=t-3");
+  printf("timeout, 3 attempts: %s after %lld ms, attempts %u\n",
+         pacer_err_name(r.error), (long long)(r.total_us / 1000), r.attempts);
+  assert_int_equal(r.error, PACER_ETIMEDOUT);
+  assert_int_equal(r.attempts, 3);
+  assert_true(r.total_us >= 3 * 290 * 1000);
+  assert_true(r.total_us < 2000 * 1000);
+  assert_int_equal(arrivals_of("t-3"), 3);
+}
+
+/* ---- job deadline ---- */
+
+static void deadline_cuts_retries_short(void **state)
+{
+  (void)state;
+  reset_mock();
+  /* Ten 503s in a row would need ten attempts and nine backoffs (200 ms
+   * base, doubling): far more than the 800 ms deadline. */
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = 10;
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.deadline_ms = 800;
+  res_t r = fetch(&c, &q, "/flaky?fail_first=10&fail_status=503&job=d-r");
+  printf("deadline over retries: %s after %lld ms, attempts %u, last status "
+         "%d: %s\n",
+         pacer_err_name(r.error), (long long)(r.total_us / 1000), r.attempts,
+         r.status, r.message);
+  assert_int_equal(r.error, PACER_EDEADLINE);
+  assert_true(r.attempts >= 1 && r.attempts < 10);
+  /* The last 503, or none if the deadline cut a last attempt short. */
+  assert_true(r.status == 503 || r.status == 0);
+  /* It ends at the deadline, or earlier when the next retry would start
+   * after it; never much later. */
+  assert_true(r.total_us < (800 + 1000) * 1000);
+  assert_int_equal(arrivals_of("d-r"), (int)r.attempts);
+}
+
+/* K jobs at once, each with an 800 ms deadline, against 3 s responses. */
+static void deadline_in_flight(unsigned max_attempts, const char *prefix)
+{
+  enum { K = 10 };
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = max_attempts;
+  c.concurrency = K;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  res_t r[K];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < K; i++) {
+    char u[256];
+    snprintf(u, sizeof u, "%s/slow?latency_ms=3000&job=%s%d", mock.base, prefix,
+             i);
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = u;
+    q.deadline_ms = 800;
+    assert_int_equal(pacer_submit(p, &q, on_done, &r[i], NULL), 0);
+  }
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  pthread_mutex_lock(&lock);
+  res_t c2[K];
+  memcpy(c2, r, sizeof c2);
+  pthread_mutex_unlock(&lock);
+  int deadline = 0;
+  int64_t lo = INT64_MAX, hi = 0;
+  for (int i = 0; i < K; i++) {
+    assert_int_equal(c2[i].calls, 1);
+    deadline += c2[i].error == PACER_EDEADLINE;
+    lo = c2[i].total_us < lo ? c2[i].total_us : lo;
+    hi = c2[i].total_us > hi ? c2[i].total_us : hi;
+    if (c2[i].error != PACER_EDEADLINE)
+      printf("  job %s%d: %s after %lld us, attempts %u: %s\n", prefix, i,
+             pacer_err_name(c2[i].error), (long long)c2[i].total_us,
+             c2[i].attempts, c2[i].message);
+  }
+  printf("deadline in flight (%u attempts allowed): %d of %d PACER_EDEADLINE, "
+         "ended after %lld..%lld ms: %s\n",
+         max_attempts, deadline, K, (long long)(lo / 1000),
+         (long long)(hi / 1000), c2[0].message);
+  for (int i = 0; i < K; i++) {
+    assert_int_equal(c2[i].error, PACER_EDEADLINE);
+    assert_int_equal(c2[i].attempts, 1);
+    assert_true(c2[i].total_us >= 790 * 1000);
+    assert_true(c2[i].total_us < (800 + 1000) * 1000);
+  }
+}
+
+static void deadline_cuts_an_attempt_in_flight(void **state)
+{
+  (void)state;
+  reset_mock();
+  /* The attempt's own timeout (30 s) is far away; the deadline ends it, and
+   * the job ends as a deadline, not as a timeout. Ten jobs at once, as the
+   * outcome used to depend on sub-millisecond timing. */
+  deadline_in_flight(1, "d-f1-");
+  /* With retries allowed too: no retry starts past the deadline. */
+  deadline_in_flight(3, "d-f3-");
+}
+
+static void deadline_ends_a_queued_job_unsent(void **state)
+{
+  (void)state;
+  reset_mock();
+  /* One slot, held by a 1.5 s request: the job behind it never starts. */
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1;
+  c.max_attempts = 1;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  char u1[256], u2[256];
+  snprintf(u1, sizeof u1, "%s/blk?latency_ms=1500&job=d-blocker", mock.base);
+  snprintf(u2, sizeof u2, "%s/q?job=d-q", mock.base);
+  res_t blocker, queued;
+  memset(&blocker, 0, sizeof blocker);
+  memset(&queued, 0, sizeof queued);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = u1;
+  assert_int_equal(pacer_submit(p, &q, on_done, &blocker, NULL), 0);
+  q.url = u2;
+  q.deadline_ms = 400;
+  assert_int_equal(pacer_submit(p, &q, on_done, &queued, NULL), 0);
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  blocker = snap(&blocker);
+  queued = snap(&queued);
+  printf("deadline while queued: %s after %lld ms, attempts %u: %s\n",
+         pacer_err_name(queued.error), (long long)(queued.total_us / 1000),
+         queued.attempts, queued.message);
+  assert_int_equal(blocker.calls, 1);
+  assert_int_equal(blocker.status, 200);
+  assert_int_equal(queued.calls, 1);
+  assert_int_equal(queued.error, PACER_EDEADLINE);
+  assert_int_equal(queued.attempts, 0);
+  assert_true(queued.total_us >= 390 * 1000);
+  assert_true(queued.total_us < (400 + 1000) * 1000);
+  assert_int_equal(arrivals_of("d-q"), 0);
+}
+
+/* ---- low-speed abort ---- */
+
+static void low_speed_aborts_a_trickle(void **state)
+{
+  (void)state;
+  reset_mock();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = 1;
+  c.low_speed_bytes = 1000; /* B/s */
+  c.low_speed_time_ms = 1000;
+  pacer_request_t q;
+  pacer_request_init(&q);
+  /* 5 B/s: the whole body would take 20,000 s. */
+  res_t r = fetch(&c, &q, "/trickle?trickle=1&trickle_ms=200&bytes=100000");
+  printf("low speed: %s after %lld ms, %zu of 100000 bytes, curl %d: %s\n",
+         pacer_err_name(r.error), (long long)(r.total_us / 1000), r.body_len,
+         r.transport_code, r.message);
+  /* A low-speed abort is the transport's timeout: PACER_ETIMEDOUT with
+   * CURLE_OPERATION_TIMEDOUT. */
+  assert_int_equal(r.error, PACER_ETIMEDOUT);
+  assert_int_equal(r.transport_code, 28);
+  assert_int_equal(r.attempts, 1);
+  assert_true(r.body_len < 100000);
+  assert_true(r.total_us >= 900 * 1000); /* not before the 1 s period */
+  assert_true(r.total_us < 10000 * 1000);
+
+  /* The same settings leave a fast body alone. */
+  pacer_request_init(&q);
+  r = fetch(&c, &q, "/fast?bytes=100000");
+  printf("low speed, fast body: %s, status %d, %zu bytes in %lld ms\n",
+         pacer_err_name(r.error), r.status, r.body_len,
+         (long long)(r.total_us / 1000));
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body_len, 100000);
+}
+
+/* ---- runs of many jobs ---- */
+
+enum { ACT_NONE, ACT_SHUTDOWN_FINISH, ACT_SHUTDOWN_CANCEL };
+
+typedef struct run run_t;
+typedef struct slot {
+  run_t *run;
+  int idx;
+} slot_t;
+
+struct run {
+  pacer_t *p;
+  int n;
+  res_t *r;
+  slot_t *slots;
+  uint64_t *ids;
+  int done;       /* callbacks so far */
+  int armed;      /* every job is submitted: the action may fire */
+  int trigger_at; /* fire after this many callbacks */
+  int action;
+  int acted;
+  int act_rc;
+  uint64_t queued_at_act, in_flight_at_act;
+};
+
+static run_t *run_new(int n, int action, int trigger_at)
+{
+  run_t *run = calloc(1, sizeof *run);
+  assert_non_null(run);
+  run->n = n;
+  run->r = calloc((size_t)n, sizeof *run->r);
+  run->slots = calloc((size_t)n, sizeof *run->slots);
+  run->ids = calloc((size_t)n, sizeof *run->ids);
+  assert_non_null(run->r);
+  assert_non_null(run->slots);
+  assert_non_null(run->ids);
+  for (int i = 0; i < n; i++)
+    run->slots[i] = (slot_t){run, i};
+  run->action = action;
+  run->trigger_at = trigger_at;
+  return run;
+}
+
+static void run_free(run_t *run)
+{
+  free(run->r);
+  free(run->slots);
+  free(run->ids);
+  free(run);
+}
+
+static void on_run_done(const pacer_result_t *r, void *user)
+{
+  slot_t *s = user;
+  run_t *run = s->run;
+  pthread_mutex_lock(&lock);
+  record(&run->r[s->idx], r);
+  run->done++;
+  int act = run->armed && !run->acted && run->done >= run->trigger_at &&
+            run->action != ACT_NONE;
+  if (act)
+    run->acted = 1;
+  pthread_cond_broadcast(&changed);
+  pthread_mutex_unlock(&lock);
+  if (!act)
+    return;
+  /* From inside a callback, the middle of the run. */
+  pacer_stats_t *st = NULL;
+  uint64_t queued = 0, in_flight = 0;
+  if (pacer_stats_get(run->p, &st) == 0) {
+    queued = st->queued_low + st->queued_high;
+    in_flight = st->in_flight;
+    pacer_stats_free(st);
+  }
+  int rc = pacer_shutdown(run->p, run->action == ACT_SHUTDOWN_FINISH
+                                      ? PACER_SHUTDOWN_FINISH
+                                      : PACER_SHUTDOWN_CANCEL);
+  pthread_mutex_lock(&lock);
+  run->act_rc = rc;
+  run->queued_at_act = queued;
+  run->in_flight_at_act = in_flight;
+  run->acted = 2; /* done */
+  pthread_cond_broadcast(&changed);
+  pthread_mutex_unlock(&lock);
+}
+
+/* Waits until pred(run) holds, at most timeout_ms. Returns whether it does. */
+static int wait_for(run_t *run, int (*pred)(const run_t *), int64_t timeout_ms)
+{
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(timeout_ms / 1000);
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&lock);
+  int ok;
+  while (!(ok = pred(run)))
+    if (pthread_cond_timedwait(&changed, &lock, &until) == ETIMEDOUT) {
+      ok = pred(run);
+      break;
+    }
+  pthread_mutex_unlock(&lock);
+  return ok;
+}
+
+static int reached_trigger(const run_t *run)
+{
+  return run->done >= run->trigger_at;
+}
+
+static int action_done(const run_t *run)
+{
+  return run->acted == 2;
+}
+
+/* Submits run->n jobs to path?...&job=<prefix><i>. */
+static void submit_all(run_t *run, const char *path, const char *prefix)
+{
+  for (int i = 0; i < run->n; i++) {
+    char u[512];
+    snprintf(u, sizeof u, "%s%s&job=%s%d", mock.base, path, prefix, i);
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = u;
+    assert_int_equal(
+        pacer_submit(run->p, &q, on_run_done, &run->slots[i], &run->ids[i]), 0);
+  }
+  pthread_mutex_lock(&lock);
+  run->armed = 1;
+  pthread_mutex_unlock(&lock);
+}
+
+/* Copies every result under the lock; checks one callback per job. */
+static res_t *collect(run_t *run)
+{
+  res_t *r = calloc((size_t)run->n, sizeof *r);
+  assert_non_null(r);
+  pthread_mutex_lock(&lock);
+  memcpy(r, run->r, (size_t)run->n * sizeof *r);
+  pthread_mutex_unlock(&lock);
+  for (int i = 0; i < run->n; i++) {
+    if (r[i].calls != 1)
+      fprintf(stderr, "job %d: %d callbacks\n", i, r[i].calls);
+    assert_int_equal(r[i].calls, 1);
+    assert_true(r[i].id == run->ids[i]);
+  }
+  return r;
+}
+
+/* ---- cancel in the middle of a run ---- */
+
+static void cancel_half_mid_run(void **state)
+{
+  (void)state;
+  reset_mock();
+  enum { N = 200, FIRST = 30 };
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 10;
+  c.max_attempts = 1;
+  run_t *run = run_new(N, ACT_NONE, FIRST);
+  assert_int_equal(pacer_new(&c, &run->p), 0);
+  int64_t t0 = mono_ms();
+  submit_all(run, "/c?latency_ms=100", "c-");
+  /* Caught mid-run: FIRST jobs have ended, 10 are in flight, the rest wait. */
+  assert_true(wait_for(run, reached_trigger, 60000));
+  int cancel_rc[N];
+  for (int i = 0; i < N; i++) {
+    cancel_rc[i] = 1; /* not asked */
+    if (i % 2 == 0)
+      cancel_rc[i] = pacer_cancel(run->p, run->ids[i]);
+  }
+  int64_t t_cancel = mono_ms();
+  assert_int_equal(pacer_drain(run->p, 60000), 0);
+  int64_t t_end = mono_ms();
+  /* A second cancel of any job, ended by now, finds nothing. */
+  for (int i = 0; i < N; i += 17)
+    assert_int_equal(pacer_cancel(run->p, run->ids[i]), PACER_ENOTFOUND);
+  pacer_free(run->p);
+  res_t *r = collect(run);
+
+  int counts[N];
+  long total = arrivals("c-", counts, N);
+  int cancelled_queued = 0, cancelled_started = 0, too_late = 0, ok = 0;
+  int cancelled_arrived = 0;
+  for (int i = 0; i < N; i++) {
+    if (cancel_rc[i] == 0) {
+      /* The cancel was accepted: the job ends cancelled, whatever its
+       * attempt was doing. */
+      assert_int_equal(r[i].error, PACER_ECANCELED);
+      if (r[i].attempts == 0) {
+        cancelled_queued++;
+        /* Cancelled while queued: never sent. */
+        assert_int_equal(counts[i], 0);
+      } else {
+        assert_int_equal(r[i].attempts, 1);
+        cancelled_started++;
+        cancelled_arrived += counts[i];
+        assert_true(counts[i] <= 1);
+      }
+    } else {
+      if (cancel_rc[i] == PACER_ENOTFOUND)
+        too_late++; /* its end was already decided: a completion */
+      else
+        assert_int_equal(cancel_rc[i], 1);
+      assert_int_equal(r[i].error, 0);
+      assert_int_equal(r[i].status, 200);
+      assert_int_equal(counts[i], 1);
+      ok++;
+    }
+  }
+  printf("cancel mid-run: after %d of %d ended (%lld ms), cancelled %d "
+         "queued + %d started (%d of those reached the server), %d too late, "
+         "%d completed; drain %lld ms after the cancels; server saw %ld\n",
+         FIRST, N, (long long)(t_cancel - t0), cancelled_queued,
+         cancelled_started, cancelled_arrived, too_late, ok,
+         (long long)(t_end - t_cancel), total);
+  assert_int_equal(cancelled_queued + cancelled_started + ok, N);
+  assert_true(cancelled_queued > 0);
+  assert_true(too_late > 0);
+  assert_true(cancelled_started > 0);
+  assert_int_equal(total, ok + cancelled_arrived);
+  free(r);
+  run_free(run);
+}
+
+/* ---- shutdown in the middle of a run ---- */
+
+static void shutdown_finish_mid_run(void **state)
+{
+  (void)state;
+  reset_mock();
+  enum { N = 300, FIRST = 20 };
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.rate = 100; /* 300 jobs take about 3 s */
+  c.max_attempts = 1;
+  run_t *run = run_new(N, ACT_SHUTDOWN_FINISH, FIRST);
+  assert_int_equal(pacer_new(&c, &run->p), 0);
+  int64_t t0 = mono_ms();
+  submit_all(run, "/f?latency_ms=10", "f-");
+  assert_true(wait_for(run, action_done, 60000));
+  int64_t t_shut = mono_ms();
+
+  /* Shut down: submit is refused and its callback never runs. */
+  res_t late, late2;
+  memset(&late, 0, sizeof late);
+  memset(&late2, 0, sizeof late2);
+  char u[256];
+  snprintf(u, sizeof u, "%s/late?job=f-late", mock.base);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = u;
+  uint64_t id = 42;
+  assert_int_equal(pacer_submit(run->p, &q, on_done, &late, &id),
+                   PACER_ESHUTDOWN);
+  assert_true(id == 0);
+  assert_int_equal(pacer_try_submit(run->p, &q, on_done, &late2, NULL),
+                   PACER_ESHUTDOWN);
+
+  assert_int_equal(pacer_drain(run->p, 120000), 0);
+  int64_t t_end = mono_ms();
+  assert_int_equal(pacer_submit(run->p, &q, on_done, &late, NULL),
+                   PACER_ESHUTDOWN);
+  pacer_free(run->p);
+  res_t *r = collect(run);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(r[i].error, 0);
+    assert_int_equal(r[i].status, 200);
+  }
+  int counts[N];
+  long total = arrivals("f-", counts, N);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(counts[i], 1);
+  late = snap(&late);
+  late2 = snap(&late2);
+  printf("shutdown finish: after %d of %d ended (%lld ms), %llu queued and "
+         "%llu in flight; all %d ended with 200 after %lld ms more; server "
+         "saw %ld\n",
+         FIRST, N, (long long)(t_shut - t0),
+         (unsigned long long)run->queued_at_act,
+         (unsigned long long)run->in_flight_at_act, N,
+         (long long)(t_end - t_shut), total);
+  assert_int_equal(run->act_rc, 0);
+  assert_true(run->queued_at_act > 0); /* it was mid-run */
+  assert_int_equal(late.calls, 0);
+  assert_int_equal(late2.calls, 0);
+  assert_int_equal(total, N);
+  free(r);
+  run_free(run);
+}
+
+static void shutdown_cancel_mid_run(void **state)
+{
+  (void)state;
+  reset_mock();
+  enum { N = 300, FIRST = 20 };
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.rate = 100;
+  /* Each response takes 200 ms, so about 20 are in flight at a time. */
+  run_t *run = run_new(N, ACT_SHUTDOWN_CANCEL, FIRST);
+  assert_int_equal(pacer_new(&c, &run->p), 0);
+  int64_t t0 = mono_ms();
+  submit_all(run, "/k?latency_ms=200", "k-");
+  assert_true(wait_for(run, action_done, 60000));
+  int64_t t_shut = mono_ms();
+  /* FINISH cannot undo CANCEL; both calls return 0. */
+  assert_int_equal(pacer_shutdown(run->p, PACER_SHUTDOWN_FINISH), 0);
+  res_t late;
+  memset(&late, 0, sizeof late);
+  char u[256];
+  snprintf(u, sizeof u, "%s/late?job=k-late", mock.base);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = u;
+  assert_int_equal(pacer_submit(run->p, &q, on_done, &late, NULL),
+                   PACER_ESHUTDOWN);
+  assert_int_equal(pacer_drain(run->p, 60000), 0);
+  int64_t t_end = mono_ms();
+  pacer_free(run->p);
+  res_t *r = collect(run);
+  int counts[N];
+  long total = arrivals("k-", counts, N);
+  int cancelled = 0, finished = 0;
+  for (int i = 0; i < N; i++) {
+    if (r[i].error == PACER_ECANCELED) {
+      /* Not started when the shutdown came: never sent. */
+      assert_int_equal(r[i].attempts, 0);
+      assert_int_equal(counts[i], 0);
+      cancelled++;
+    } else {
+      /* In flight (or already ended): it finished normally. */
+      assert_int_equal(r[i].error, 0);
+      assert_int_equal(r[i].status, 200);
+      assert_int_equal(r[i].attempts, 1);
+      assert_int_equal(counts[i], 1);
+      finished++;
+    }
+  }
+  late = snap(&late);
+  printf("shutdown cancel: after %d of %d ended (%lld ms), %llu queued and "
+         "%llu in flight; %d finished, %d cancelled, drained %lld ms later; "
+         "server saw %ld\n",
+         FIRST, N, (long long)(t_shut - t0),
+         (unsigned long long)run->queued_at_act,
+         (unsigned long long)run->in_flight_at_act, finished, cancelled,
+         (long long)(t_end - t_shut), total);
+  assert_int_equal(run->act_rc, 0);
+  assert_int_equal(late.calls, 0);
+  assert_true(finished >= FIRST);
+  assert_true(cancelled > 0);
+  assert_int_equal(finished + cancelled, N);
+  assert_int_equal(total, finished);
+  free(r);
+  run_free(run);
+}
+
+/* ---- callbacks that call back in ---- */
+
+enum { VICTIMS = 3, CHAIN = 6 };
+
+typedef struct reent reent_t;
+typedef struct rslot {
+  reent_t *ctx;
+  int idx;
+} rslot_t;
+
+struct reent {
+  pacer_t *p;
+  res_t first, victim[VICTIMS], chain[CHAIN], late;
+  rslot_t vslot[VICTIMS], cslot[CHAIN];
+  uint64_t vid[VICTIMS];
+  int chain_rc[CHAIN], cancel_rc[VICTIMS], cancel_self_rc, drain_rc, stats_rc;
+  int chain_done, shutdown_rc[2], late_rc;
+  int64_t submits_ms;
+  int first_done, last_done;
+};
+
+static void on_victim(const pacer_result_t *r, void *user)
+{
+  rslot_t *s = user;
+  pthread_mutex_lock(&lock);
+  record(&s->ctx->victim[s->idx], r);
+  pthread_mutex_unlock(&lock);
+}
+
+static void on_chain(const pacer_result_t *r, void *user)
+{
+  rslot_t *s = user;
+  reent_t *x = s->ctx;
+  pthread_mutex_lock(&lock);
+  record(&x->chain[s->idx], r);
+  int last = ++x->chain_done == CHAIN;
+  pthread_mutex_unlock(&lock);
+  if (!last)
+    return;
+  /* The last one shuts down from inside its callback, then is refused. */
+  int s0 = pacer_shutdown(x->p, PACER_SHUTDOWN_FINISH);
+  char u[256];
+  snprintf(u, sizeof u, "%s/late?job=r-late", mock.base);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = u;
+  int lrc = pacer_submit(x->p, &q, on_done, &x->late, NULL);
+  int s1 = pacer_shutdown(x->p, PACER_SHUTDOWN_CANCEL);
+  pthread_mutex_lock(&lock);
+  x->shutdown_rc[0] = s0;
+  x->shutdown_rc[1] = s1;
+  x->late_rc = lrc;
+  x->last_done = 1;
+  pthread_mutex_unlock(&lock);
+}
+
+static void on_first(const pacer_result_t *r, void *user)
+{
+  reent_t *x = user;
+  /* The main thread holds the lock until every id is stored. */
+  pthread_mutex_lock(&lock);
+  record(&x->first, r);
+  uint64_t vid[VICTIMS];
+  memcpy(vid, x->vid, sizeof vid);
+  pthread_mutex_unlock(&lock);
+
+  /* More jobs than queue_max: from a callback submit never blocks. */
+  int crc[CHAIN];
+  int64_t t0 = mono_ms();
+  for (int i = 0; i < CHAIN; i++) {
+    char u[256];
+    snprintf(u, sizeof u, "%s/chain?latency_ms=20&job=r-c%d", mock.base, i);
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = u;
+    crc[i] = pacer_submit(x->p, &q, on_chain, &x->cslot[i], NULL);
+  }
+  int64_t t1 = mono_ms();
+  int vrc[VICTIMS];
+  for (int i = 0; i < VICTIMS; i++)
+    vrc[i] = pacer_cancel(x->p, vid[i]);
+  int self = pacer_cancel(x->p, r->id); /* its end is decided */
+  int drc = pacer_drain(x->p, 1000);
+  pacer_stats_t *st = NULL;
+  int src = pacer_stats_get(x->p, &st);
+  pacer_stats_free(st);
+
+  pthread_mutex_lock(&lock);
+  memcpy(x->chain_rc, crc, sizeof crc);
+  memcpy(x->cancel_rc, vrc, sizeof vrc);
+  x->cancel_self_rc = self;
+  x->drain_rc = drc;
+  x->stats_rc = src;
+  x->submits_ms = t1 - t0;
+  x->first_done = 1;
+  pthread_mutex_unlock(&lock);
+}
+
+static void callbacks_may_call_back_in(void **state)
+{
+  (void)state;
+  reset_mock();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1;
+  c.queue_max = 4;
+  c.max_attempts = 1;
+  reent_t *x = calloc(1, sizeof *x);
+  assert_non_null(x);
+  for (int i = 0; i < VICTIMS; i++)
+    x->vslot[i] = (rslot_t){x, i};
+  for (int i = 0; i < CHAIN; i++)
+    x->cslot[i] = (rslot_t){x, i};
+  x->cancel_self_rc = x->drain_rc = x->stats_rc = 1;
+  assert_int_equal(pacer_new(&c, &x->p), 0);
+  int64_t t0 = mono_ms();
+
+  pthread_mutex_lock(&lock);
+  char u[256];
+  snprintf(u, sizeof u, "%s/first?latency_ms=50&job=r-first", mock.base);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = u;
+  assert_int_equal(pacer_submit(x->p, &q, on_first, x, NULL), 0);
+  for (int i = 0; i < VICTIMS; i++) {
+    snprintf(u, sizeof u, "%s/victim?latency_ms=50&job=r-v%d", mock.base, i);
+    q.url = u;
+    assert_int_equal(
+        pacer_submit(x->p, &q, on_victim, &x->vslot[i], &x->vid[i]), 0);
+  }
+  pthread_mutex_unlock(&lock);
+
+  /* Bounded: a deadlock fails here instead of hanging the suite. */
+  assert_int_equal(pacer_drain(x->p, 30000), 0);
+  int64_t t_end = mono_ms();
+  pacer_free(x->p);
+
+  pthread_mutex_lock(&lock);
+  reent_t y = *x;
+  pthread_mutex_unlock(&lock);
+  printf("re-entrant callbacks: %d submits past queue_max in %lld ms, "
+         "cancels %s/%s/%s, own cancel %s, drain %s, shutdown %s then %s, "
+         "late submit %s; drained in %lld ms\n",
+         CHAIN, (long long)y.submits_ms, pacer_err_name(y.cancel_rc[0]),
+         pacer_err_name(y.cancel_rc[1]), pacer_err_name(y.cancel_rc[2]),
+         pacer_err_name(y.cancel_self_rc), pacer_err_name(y.drain_rc),
+         pacer_err_name(y.shutdown_rc[0]), pacer_err_name(y.shutdown_rc[1]),
+         pacer_err_name(y.late_rc), (long long)(t_end - t0));
+  assert_true(y.first_done && y.last_done);
+  assert_int_equal(y.first.calls, 1);
+  assert_int_equal(y.first.status, 200);
+  for (int i = 0; i < CHAIN; i++) {
+    assert_int_equal(y.chain_rc[i], 0);
+    assert_int_equal(y.chain[i].calls, 1);
+    assert_int_equal(y.chain[i].error, 0);
+    assert_int_equal(y.chain[i].status, 200);
+  }
+  for (int i = 0; i < VICTIMS; i++) {
+    assert_int_equal(y.victim[i].calls, 1);
+    if (y.cancel_rc[i] == 0) {
+      assert_int_equal(y.victim[i].error, PACER_ECANCELED);
+    } else {
+      assert_int_equal(y.cancel_rc[i], PACER_ENOTFOUND);
+      assert_int_equal(y.victim[i].status, 200);
+    }
+  }
+  /* With one slot, the last victims were surely still queued. */
+  assert_int_equal(y.cancel_rc[VICTIMS - 1], 0);
+  assert_int_equal(y.victim[VICTIMS - 1].attempts, 0);
+  assert_int_equal(arrivals_of("r-v2"), 0);
+  assert_int_equal(y.cancel_self_rc, PACER_ENOTFOUND);
+  assert_int_equal(y.drain_rc, PACER_EINCALLBACK);
+  assert_int_equal(y.stats_rc, 0);
+  assert_int_equal(y.shutdown_rc[0], 0);
+  assert_int_equal(y.shutdown_rc[1], 0);
+  assert_int_equal(y.late_rc, PACER_ESHUTDOWN);
+  assert_int_equal(y.late.calls, 0);
+  free(x);
+}
+
+int main(void)
+{
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  /* LIFECYCLE_TEST=name_or_glob runs only the matching tests. */
+  const char *only = getenv("LIFECYCLE_TEST");
+  if (only && *only)
+    cmocka_set_test_filter(only);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(request_timeout_ends_a_slow_attempt),
+      cmocka_unit_test(deadline_cuts_retries_short),
+      cmocka_unit_test(deadline_cuts_an_attempt_in_flight),
+      cmocka_unit_test(deadline_ends_a_queued_job_unsent),
+      cmocka_unit_test(cancel_half_mid_run),
+      cmocka_unit_test(shutdown_finish_mid_run),
+      cmocka_unit_test(shutdown_cancel_mid_run),
+      cmocka_unit_test(callbacks_may_call_back_in),
+      cmocka_unit_test(low_speed_aborts_a_trickle),
+  };
+  return cmocka_run_group_tests(tests, start_mock, stop_mock);
+}
