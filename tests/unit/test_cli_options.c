@@ -1,0 +1,683 @@
+/* SPDX-License-Identifier: MIT */
+/* test_cli_options.c - the command's flags and --config keys (options.c).
+ *
+ * Every test parses an argv built here and checks the fields, or checks that
+ * a bad flag or key fails with -1 and a message naming it. Config files are
+ * written with mkstemp() and removed by the teardown; ASan checks that
+ * cli_opts_free() releases every copy. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ---- fixture ------------------------------------------------------------ */
+
+typedef struct fixture {
+  cli_opts_t o;
+  char err[512];
+  char path[4096]; /* a config file to remove, or "" */
+} fixture_t;
+
+static int setup(void **state)
+{
+  fixture_t *fx = calloc(1, sizeof *fx);
+  if (!fx)
+    return -1;
+  cli_opts_init(&fx->o);
+  *state = fx;
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  fixture_t *fx = *state;
+  cli_opts_free(&fx->o);
+  if (fx->path[0])
+    unlink(fx->path);
+  free(fx);
+  return 0;
+}
+
+/* Parses the NULL-terminated argument list (argv[0] is added) into freshly
+ * initialized options, so each call starts from the defaults. */
+static int parse_v(fixture_t *fx, const char *const *args)
+{
+  char *argv[64];
+  int argc = 0;
+  cli_opts_free(&fx->o);
+  cli_opts_init(&fx->o);
+  argv[argc++] = (char *)"pacer";
+  for (; *args; args++) {
+    assert_true(argc < 63);
+    argv[argc++] = (char *)*args;
+  }
+  argv[argc] = NULL;
+  fx->err[0] = 0;
+  return cli_opts_parse(&fx->o, argc, argv, fx->err, sizeof fx->err);
+}
+
+#define PARSE(fx, ...) parse_v((fx), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Parses args expecting failure; the message must contain want. */
+#define PARSE_FAILS(fx, want, ...)                                             \
+  do {                                                                         \
+    assert_int_equal(PARSE((fx), __VA_ARGS__), -1);                            \
+    if (!strstr((fx)->err, (want)))                                            \
+      fail_msg("error '%s' does not name '%s'", (fx)->err, (want));            \
+  } while (0)
+
+/* Writes text to a new temporary file remembered in fx->path. */
+static const char *write_config(fixture_t *fx, const char *text)
+{
+  const char *dir = getenv("TMPDIR");
+  if (!dir || !*dir)
+    dir = "/tmp";
+  if (fx->path[0])
+    unlink(fx->path);
+  snprintf(fx->path, sizeof fx->path, "%s/pacer-cli-cfg-XXXXXX", dir);
+  int fd = mkstemp(fx->path);
+  assert_true(fd >= 0);
+  size_t n = strlen(text);
+  assert_int_equal(write(fd, text, n), (ssize_t)n);
+  assert_int_equal(close(fd), 0);
+  return fx->path;
+}
+
+static void assert_near(double got, double want)
+{
+  if (fabs(got - want) > 1e-9)
+    fail_msg("%.17g != %.17g", got, want);
+}
+
+static void assert_header(const cli_opts_t *o, size_t i, const char *name,
+                          const char *value)
+{
+  assert_true(i < o->header_count);
+  assert_string_equal(o->headers[i].name, name);
+  assert_string_equal(o->headers[i].value, value);
+}
+
+/* ---- defaults and plain arguments --------------------------------------- */
+
+static void defaults(void **state)
+{
+  fixture_t *fx = *state;
+  const cli_opts_t *o = &fx->o;
+  assert_int_equal(o->cfg.queue_max, 10000);
+  assert_int_equal(o->cfg.concurrency, 50);
+  assert_int_equal(o->cfg.max_attempts, 3);
+  assert_true(o->cfg.rate == 0.0);
+  assert_int_equal(o->cfg.burst, 0);
+  assert_int_equal(o->cfg.weight_high, 4);
+  assert_int_equal(o->cfg.weight_low, 1);
+  assert_int_equal(o->cfg.workers, 2);
+  assert_true(o->cfg.breaker_threshold == 0.5);
+  assert_int_equal(o->cfg.breaker_enabled, 1);
+  assert_int_equal(o->cfg.breaker_fail_fast, 0);
+  assert_int_equal(o->cfg.tls_verify, 1);
+  assert_int_equal(o->cfg.follow_redirects, 0);
+  assert_int_equal(o->cfg.decompress, 0);
+  assert_null(o->cfg.ca_file);
+  assert_null(o->command);
+  assert_null(o->input);
+  assert_null(o->out_path);
+  assert_null(o->stats_path);
+  assert_null(o->config_path);
+  assert_null(o->ca_file);
+  assert_null(o->headers);
+  assert_int_equal(o->header_count, 0);
+  assert_int_equal(o->deadline_ms, 0);
+  assert_int_equal(o->body, 0);
+  assert_int_equal(o->quiet, 0);
+  assert_int_equal(o->help, 0);
+  assert_int_equal(o->version, 0);
+
+  /* The bare command changes nothing but the command and the input. */
+  assert_int_equal(PARSE(fx, "send", "jobs.jsonl"), 0);
+  assert_string_equal(o->command, "send");
+  assert_string_equal(o->input, "jobs.jsonl");
+  assert_int_equal(o->cfg.queue_max, 10000);
+  assert_int_equal(o->cfg.concurrency, 50);
+  assert_int_equal(o->cfg.max_attempts, 3);
+  assert_true(o->cfg.rate == 0.0);
+}
+
+static void stdin_and_positional_order(void **state)
+{
+  fixture_t *fx = *state;
+  /* Flags before, between and after the positional arguments. */
+  assert_int_equal(PARSE(fx, "--quiet", "send", "--rate", "5", "-"), 0);
+  assert_string_equal(fx->o.command, "send");
+  assert_string_equal(fx->o.input, "-");
+  assert_int_equal(fx->o.quiet, 1);
+  assert_near(fx->o.cfg.rate, 5);
+}
+
+static void double_dash_ends_flags(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "send", "--", "--odd-name.jsonl"), 0);
+  assert_string_equal(fx->o.input, "--odd-name.jsonl");
+}
+
+/* ---- every flag -----------------------------------------------------------
+ */
+
+static void every_flag_sets_its_field(void **state)
+{
+  fixture_t *fx = *state;
+  const cli_opts_t *o = &fx->o;
+  int rc = PARSE(fx, "send", "jobs.jsonl", "--rate", "100", "--burst", "7",
+                 "--concurrency", "9", "--per-key-rate", "30/m",
+                 "--per-key-burst", "4", "--per-key-concurrency", "2",
+                 "--workers", "3", "--weight", "3:2", "--max-low-wait", "1234",
+                 "--queue-max", "77", "--max-attempts", "5", "--backoff-base",
+                 "50", "--backoff-max", "900", "--retry-max-after", "60",
+                 "--timeout", "1500", "--connect-timeout", "250", "--deadline",
+                 "8000", "--breaker-window", "30", "--breaker-threshold", "0.3",
+                 "--breaker-cooldown", "4000", "--breaker-probes", "2",
+                 "--breaker-fail-fast", "--no-breaker", "--max-response-bytes",
+                 "4096", "--follow-redirects", "5", "--decompress", "--ca-file",
+                 "/etc/ca.pem", "--insecure", "--header", "X-A: 1", "--body",
+                 "--out", "out.jsonl", "--stats-json", "stats.json", "--quiet");
+  if (rc)
+    fail_msg("parse failed: %s", fx->err);
+  assert_near(o->cfg.rate, 100);
+  assert_int_equal(o->cfg.burst, 7);
+  assert_int_equal(o->cfg.concurrency, 9);
+  assert_near(o->cfg.key_rate, 0.5);
+  assert_int_equal(o->cfg.key_burst, 4);
+  assert_int_equal(o->cfg.key_concurrency, 2);
+  assert_int_equal(o->cfg.workers, 3);
+  assert_int_equal(o->cfg.weight_high, 3);
+  assert_int_equal(o->cfg.weight_low, 2);
+  assert_int_equal(o->cfg.max_low_wait_ms, 1234);
+  assert_int_equal(o->cfg.queue_max, 77);
+  assert_int_equal(o->cfg.max_attempts, 5);
+  assert_int_equal(o->cfg.backoff_base_ms, 50);
+  assert_int_equal(o->cfg.backoff_max_ms, 900);
+  assert_int_equal(o->cfg.retry_after_max_ms, 60000);
+  assert_int_equal(o->cfg.timeout_ms, 1500);
+  assert_int_equal(o->cfg.connect_timeout_ms, 250);
+  assert_int_equal(o->deadline_ms, 8000);
+  assert_int_equal(o->cfg.breaker_window, 30);
+  assert_near(o->cfg.breaker_threshold, 0.3);
+  assert_int_equal(o->cfg.breaker_cooldown_ms, 4000);
+  assert_int_equal(o->cfg.breaker_probes, 2);
+  assert_int_equal(o->cfg.breaker_fail_fast, 1);
+  assert_int_equal(o->cfg.breaker_enabled, 0);
+  assert_int_equal(o->cfg.max_response_bytes, 4096);
+  assert_int_equal(o->cfg.follow_redirects, 5);
+  assert_int_equal(o->cfg.decompress, 1);
+  assert_string_equal(o->ca_file, "/etc/ca.pem");
+  assert_ptr_equal(o->cfg.ca_file, o->ca_file);
+  assert_int_equal(o->cfg.tls_verify, 0);
+  assert_int_equal(o->header_count, 1);
+  assert_header(o, 0, "X-A", "1");
+  assert_int_equal(o->body, 1);
+  assert_string_equal(o->out_path, "out.jsonl");
+  assert_string_equal(o->stats_path, "stats.json");
+  assert_int_equal(o->quiet, 1);
+  assert_string_equal(o->command, "send");
+  assert_string_equal(o->input, "jobs.jsonl");
+}
+
+static void rate_units(void **state)
+{
+  fixture_t *fx = *state;
+  double d = -1;
+  assert_int_equal(cli_parse_rate("100", &d), 0);
+  assert_near(d, 100);
+  assert_int_equal(cli_parse_rate("100/s", &d), 0);
+  assert_near(d, 100);
+  assert_int_equal(cli_parse_rate("120/m", &d), 0);
+  assert_near(d, 2.0);
+  assert_int_equal(cli_parse_rate("7200/h", &d), 0);
+  assert_near(d, 2.0);
+  assert_int_equal(cli_parse_rate("1.5", &d), 0);
+  assert_near(d, 1.5);
+  assert_int_equal(cli_parse_rate("0", &d), 0);
+  assert_near(d, 0);
+
+  d = 42;
+  static const char *const bad[] = {"abc", "",      "/s",   "10/", "10/x",
+                                    "-1",  "1e999", "5/s/", "nan", "inf"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    if (cli_parse_rate(bad[i], &d) != -1)
+      fail_msg("rate '%s' accepted", bad[i]);
+  assert_near(d, 42); /* untouched on error */
+
+  assert_int_equal(PARSE(fx, "send", "x", "--rate", "120/m"), 0);
+  assert_near(fx->o.cfg.rate, 2.0);
+  assert_int_equal(PARSE(fx, "send", "x", "--rate", "7200/h"), 0);
+  assert_near(fx->o.cfg.rate, 2.0);
+  assert_int_equal(PARSE(fx, "send", "x", "--rate", "100/s"), 0);
+  assert_near(fx->o.cfg.rate, 100);
+}
+
+static void equals_form(void **state)
+{
+  fixture_t *fx = *state;
+  int rc = PARSE(fx, "send", "x", "--rate=50", "--weight=3:2",
+                 "--header=X-Eq: a=b", "--out=o.jsonl", "--quiet=true",
+                 "--body=false", "--breaker-fail-fast=1", "--decompress=0");
+  if (rc)
+    fail_msg("parse failed: %s", fx->err);
+  assert_near(fx->o.cfg.rate, 50);
+  assert_int_equal(fx->o.cfg.weight_high, 3);
+  assert_int_equal(fx->o.cfg.weight_low, 2);
+  assert_header(&fx->o, 0, "X-Eq", "a=b");
+  assert_string_equal(fx->o.out_path, "o.jsonl");
+  assert_int_equal(fx->o.quiet, 1);
+  assert_int_equal(fx->o.body, 0);
+  assert_int_equal(fx->o.cfg.breaker_fail_fast, 1);
+  assert_int_equal(fx->o.cfg.decompress, 0);
+}
+
+static void switches(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "send", "x", "--breaker-fail-fast", "--no-breaker",
+                         "--decompress", "--insecure", "--body", "-q"),
+                   0);
+  assert_int_equal(fx->o.cfg.breaker_fail_fast, 1);
+  assert_int_equal(fx->o.cfg.breaker_enabled, 0);
+  assert_int_equal(fx->o.cfg.decompress, 1);
+  assert_int_equal(fx->o.cfg.tls_verify, 0);
+  assert_int_equal(fx->o.body, 1);
+  assert_int_equal(fx->o.quiet, 1);
+  /* A switch does not take the next argument as its value. */
+  assert_string_equal(fx->o.input, "x");
+}
+
+static void headers_repeat(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "send", "x", "--header", "X-A: 1", "--header",
+                         "X-B:2", "--header", "Authorization: \t Bearer a b",
+                         "--header", "X-Empty:"),
+                   0);
+  assert_int_equal(fx->o.header_count, 4);
+  assert_header(&fx->o, 0, "X-A", "1");
+  assert_header(&fx->o, 1, "X-B", "2");
+  assert_header(&fx->o, 2, "Authorization", "Bearer a b");
+  assert_header(&fx->o, 3, "X-Empty", "");
+}
+
+static void breaker_threshold_forms(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "send", "x", "--breaker-threshold", "0.3"), 0);
+  assert_near(fx->o.cfg.breaker_threshold, 0.3);
+  assert_int_equal(PARSE(fx, "send", "x", "--breaker-threshold", "30%"), 0);
+  assert_near(fx->o.cfg.breaker_threshold, 0.3);
+  assert_int_equal(PARSE(fx, "send", "x", "--breaker-threshold", "100%"), 0);
+  assert_near(fx->o.cfg.breaker_threshold, 1.0);
+  assert_int_equal(PARSE(fx, "send", "x", "--breaker-threshold", "1"), 0);
+  assert_near(fx->o.cfg.breaker_threshold, 1.0);
+}
+
+static void breaker_window_caps_min_calls(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "send", "x", "--breaker-window", "5"), 0);
+  assert_int_equal(fx->o.cfg.breaker_window, 5);
+  assert_true(fx->o.cfg.breaker_min_calls <= 5);
+}
+
+/* ---- errors name the flag ----------------------------------------------- */
+
+static void flag_errors(void **state)
+{
+  fixture_t *fx = *state;
+  PARSE_FAILS(fx, "--rate", "send", "x", "--rate", "abc");
+  PARSE_FAILS(fx, "--rate", "send", "x", "--rate", "-5");
+  PARSE_FAILS(fx, "--per-key-rate", "send", "x", "--per-key-rate", "1/d");
+  PARSE_FAILS(fx, "--weight", "send", "x", "--weight", "4");
+  PARSE_FAILS(fx, "--weight", "send", "x", "--weight", "0:1");
+  PARSE_FAILS(fx, "--weight", "send", "x", "--weight", "4:x");
+  PARSE_FAILS(fx, "--burst", "send", "x", "--burst", "0");
+  PARSE_FAILS(fx, "--concurrency", "send", "x", "--concurrency", "-1");
+  PARSE_FAILS(fx, "--concurrency", "send", "x", "--concurrency", "12abc");
+  PARSE_FAILS(fx, "--workers", "send", "x", "--workers", "257");
+  PARSE_FAILS(fx, "--max-attempts", "send", "x", "--max-attempts", "1001");
+  PARSE_FAILS(fx, "--queue-max", "send", "x", "--queue-max", "0");
+  PARSE_FAILS(fx, "--timeout", "send", "x", "--timeout",
+              "99999999999999999999999");
+  PARSE_FAILS(fx, "--follow-redirects", "send", "x", "--follow-redirects",
+              "21");
+  PARSE_FAILS(fx, "--breaker-threshold", "send", "x", "--breaker-threshold",
+              "0");
+  PARSE_FAILS(fx, "--breaker-threshold", "send", "x", "--breaker-threshold",
+              "1.5");
+  PARSE_FAILS(fx, "--breaker-threshold", "send", "x", "--breaker-threshold",
+              "0%");
+  PARSE_FAILS(fx, "--breaker-threshold", "send", "x", "--breaker-threshold",
+              "150%");
+  PARSE_FAILS(fx, "--breaker-threshold", "send", "x", "--breaker-threshold",
+              "half");
+  PARSE_FAILS(fx, "--breaker-window", "send", "x", "--breaker-window", "1025");
+  PARSE_FAILS(fx, "--header", "send", "x", "--header", "NoColon");
+  PARSE_FAILS(fx, "--header", "send", "x", "--header", ": v");
+  PARSE_FAILS(fx, "--header", "send", "x", "--header", "Bad Name: v");
+  PARSE_FAILS(fx, "--quiet", "send", "x", "--quiet=maybe");
+  PARSE_FAILS(fx, "--out", "send", "x", "--out=");
+  PARSE_FAILS(fx, "--bogus", "send", "x", "--bogus");
+  PARSE_FAILS(fx, "--bogus", "send", "x", "--bogus=1");
+  PARSE_FAILS(fx, "-x", "send", "x", "-x");
+  /* A value-taking flag at the very end. */
+  PARSE_FAILS(fx, "--rate", "send", "x", "--rate");
+  PARSE_FAILS(fx, "--header", "send", "x", "--header");
+  PARSE_FAILS(fx, "--config", "send", "x", "--config");
+}
+
+static void follow_redirects_bounds(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "send", "x", "--follow-redirects", "20"), 0);
+  assert_int_equal(fx->o.cfg.follow_redirects, 20);
+  assert_int_equal(PARSE(fx, "send", "x", "--follow-redirects", "0"), 0);
+  assert_int_equal(fx->o.cfg.follow_redirects, 0);
+}
+
+static void command_and_input_errors(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "--rate", "5"), -1);
+  assert_non_null(strstr(fx->err, "no command"));
+
+  PARSE_FAILS(fx, "sned", "sned", "x");
+
+  assert_int_equal(PARSE(fx, "send"), -1);
+  assert_non_null(strstr(fx->err, "send"));
+  assert_non_null(strstr(fx->err, "job file"));
+
+  PARSE_FAILS(fx, "'b.jsonl'", "send", "a.jsonl", "b.jsonl");
+}
+
+static void help_and_version_need_no_command(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "--help"), 0);
+  assert_int_equal(fx->o.help, 1);
+  assert_null(fx->o.command);
+
+  assert_int_equal(PARSE(fx, "-h"), 0);
+  assert_int_equal(fx->o.help, 1);
+
+  assert_int_equal(PARSE(fx, "--version"), 0);
+  assert_int_equal(fx->o.version, 1);
+  assert_int_equal(fx->o.help, 0);
+
+  /* --help wins over a wrong command; a bad flag still fails. */
+  assert_int_equal(PARSE(fx, "sned", "--help"), 0);
+  assert_int_equal(fx->o.help, 1);
+  PARSE_FAILS(fx, "--rate", "--help", "--rate", "x");
+}
+
+/* ---- --config ------------------------------------------------------------ */
+
+static void config_keys_applied(void **state)
+{
+  fixture_t *fx = *state;
+  const char *path = write_config(
+      fx, "{\"rate\": \"120/m\", \"concurrency\": 7, \"max_attempts\": 5,\n"
+          " \"breaker_threshold\": 0.25, \"breaker-fail-fast\": true,\n"
+          " \"no_breaker\": false, \"weight\": \"3:2\", \"deadline\": 1500,\n"
+          " \"out\": \"o.jsonl\", \"ca_file\": \"/ca.pem\", \"body\": true,\n"
+          " \"per_key_rate\": 10, \"timeout\": \"900\", \"burst\": 4.0}\n");
+  int rc = PARSE(fx, "send", "x", "--config", path);
+  if (rc)
+    fail_msg("parse failed: %s", fx->err);
+  const cli_opts_t *o = &fx->o;
+  assert_string_equal(o->config_path, path);
+  assert_near(o->cfg.rate, 2.0);
+  assert_int_equal(o->cfg.concurrency, 7);
+  assert_int_equal(o->cfg.max_attempts, 5);
+  assert_near(o->cfg.breaker_threshold, 0.25);
+  assert_int_equal(o->cfg.breaker_fail_fast, 1);
+  assert_int_equal(o->cfg.breaker_enabled, 1);
+  assert_int_equal(o->cfg.weight_high, 3);
+  assert_int_equal(o->cfg.weight_low, 2);
+  assert_int_equal(o->deadline_ms, 1500);
+  assert_string_equal(o->out_path, "o.jsonl");
+  assert_string_equal(o->cfg.ca_file, "/ca.pem");
+  assert_int_equal(o->body, 1);
+  assert_near(o->cfg.key_rate, 10);
+  assert_int_equal(o->cfg.timeout_ms, 900);
+  assert_int_equal(o->cfg.burst, 4);
+  /* Untouched keys keep the command's defaults. */
+  assert_int_equal(o->cfg.queue_max, 10000);
+}
+
+static void config_equals_form(void **state)
+{
+  fixture_t *fx = *state;
+  char arg[4200];
+  snprintf(arg, sizeof arg, "--config=%s",
+           write_config(fx, "{\"queue-max\": 12}"));
+  assert_int_equal(PARSE(fx, "send", "x", arg), 0);
+  assert_int_equal(fx->o.cfg.queue_max, 12);
+}
+
+static void flags_override_config(void **state)
+{
+  fixture_t *fx = *state;
+  const char *path = write_config(
+      fx,
+      "{\"rate\": 10, \"concurrency\": 7, \"quiet\": true, \"out\": \"a\"}");
+  /* --config after the flags. */
+  assert_int_equal(PARSE(fx, "--rate", "20", "--quiet=false", "send", "x",
+                         "--out", "b", "--config", path),
+                   0);
+  assert_near(fx->o.cfg.rate, 20);
+  assert_int_equal(fx->o.cfg.concurrency, 7);
+  assert_int_equal(fx->o.quiet, 0);
+  assert_string_equal(fx->o.out_path, "b");
+
+  /* --config before the flags. */
+  assert_int_equal(PARSE(fx, "--config", path, "send", "x", "--rate", "20",
+                         "--quiet=false", "--out", "b"),
+                   0);
+  assert_near(fx->o.cfg.rate, 20);
+  assert_int_equal(fx->o.cfg.concurrency, 7);
+  assert_int_equal(fx->o.quiet, 0);
+  assert_string_equal(fx->o.out_path, "b");
+}
+
+static void config_unknown_key(void **state)
+{
+  fixture_t *fx = *state;
+  const char *path = write_config(fx, "{\"rate\": 1, \"rate_limit\": 5}");
+  PARSE_FAILS(fx, "rate_limit", "send", "x", "--config", path);
+  assert_non_null(strstr(fx->err, path));
+}
+
+static void config_wrong_types(void **state)
+{
+  fixture_t *fx = *state;
+  static const struct {
+    const char *json, *key;
+  } cases[] = {
+      {"{\"concurrency\": true}", "concurrency"},
+      {"{\"concurrency\": -3}", "concurrency"},
+      {"{\"concurrency\": 2.5}", "concurrency"},
+      {"{\"concurrency\": null}", "concurrency"},
+      {"{\"rate\": [1]}", "rate"},
+      {"{\"rate\": {\"n\": 1}}", "rate"},
+      {"{\"rate\": \"fast\"}", "rate"},
+      {"{\"quiet\": \"yes\"}", "quiet"},
+      {"{\"quiet\": 1}", "quiet"},
+      {"{\"header\": 5}", "header"},
+      {"{\"header\": [\"A: 1\", 2]}", "header"},
+      {"{\"header\": {\"A\": 1}}", "header"},
+      {"{\"header\": \"NoColon\"}", "header"},
+      {"{\"breaker-threshold\": 1.5}", "breaker-threshold"},
+      {"{\"follow-redirects\": 21}", "follow-redirects"},
+      {"{\"config\": \"other.json\"}", "config"},
+      {"{\"help\": true}", "help"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *path = write_config(fx, cases[i].json);
+    if (PARSE(fx, "send", "x", "--config", path) != -1)
+      fail_msg("config %s accepted", cases[i].json);
+    if (!strstr(fx->err, cases[i].key))
+      fail_msg("config %s: error '%s' does not name '%s'", cases[i].json,
+               fx->err, cases[i].key);
+  }
+}
+
+static void config_bad_files(void **state)
+{
+  fixture_t *fx = *state;
+  const char *path = write_config(fx, "{\"rate\": 1, \"rate\": 2}");
+  PARSE_FAILS(fx, "duplicate", "send", "x", "--config", path);
+
+  path = write_config(fx, "[1, 2]");
+  PARSE_FAILS(fx, "not a JSON object", "send", "x", "--config", path);
+
+  path = write_config(fx, "{\"rate\": ");
+  PARSE_FAILS(fx, path, "send", "x", "--config", path);
+
+  PARSE_FAILS(fx, "/nonexistent/pacer.json", "send", "x", "--config",
+              "/nonexistent/pacer.json");
+}
+
+static void config_header_forms(void **state)
+{
+  fixture_t *fx = *state;
+  const char *path = write_config(fx, "{\"header\": \"X-One: 1\"}");
+  assert_int_equal(PARSE(fx, "send", "x", "--config", path), 0);
+  assert_int_equal(fx->o.header_count, 1);
+  assert_header(&fx->o, 0, "X-One", "1");
+
+  path = write_config(fx, "{\"header\": [\"A: 1\", \"B: 2\"]}");
+  assert_int_equal(PARSE(fx, "send", "x", "--config", path), 0);
+  assert_int_equal(fx->o.header_count, 2);
+  assert_header(&fx->o, 0, "A", "1");
+  assert_header(&fx->o, 1, "B", "2");
+
+  path = write_config(fx, "{\"header\": {\"A\": \"1\", \"B\": \"two words\"}}");
+  assert_int_equal(PARSE(fx, "send", "x", "--config", path), 0);
+  assert_int_equal(fx->o.header_count, 2);
+  /* Object order is not guaranteed; look both up. */
+  int seen_a = 0, seen_b = 0;
+  for (size_t i = 0; i < fx->o.header_count; i++) {
+    if (!strcmp(fx->o.headers[i].name, "A")) {
+      assert_string_equal(fx->o.headers[i].value, "1");
+      seen_a++;
+    } else if (!strcmp(fx->o.headers[i].name, "B")) {
+      assert_string_equal(fx->o.headers[i].value, "two words");
+      seen_b++;
+    }
+  }
+  assert_int_equal(seen_a, 1);
+  assert_int_equal(seen_b, 1);
+
+  /* Headers of the config and of the command line add up. */
+  path = write_config(fx, "{\"header\": [\"A: 1\"]}");
+  assert_int_equal(PARSE(fx, "send", "x", "--header", "C: 3", "--config", path),
+                   0);
+  assert_int_equal(fx->o.header_count, 2);
+  assert_header(&fx->o, 0, "A", "1");
+  assert_header(&fx->o, 1, "C", "3");
+}
+
+/* ---- lifetime -------------------------------------------------------------
+ */
+
+static void free_then_init_again(void **state)
+{
+  fixture_t *fx = *state;
+  const char *path = write_config(fx, "{\"header\": [\"A: 1\"]}");
+  for (int round = 0; round < 3; round++) {
+    assert_int_equal(PARSE(fx, "send", "x", "--config", path, "--header",
+                           "B: 2", "--out", "o", "--out", "o2", "--stats-json",
+                           "s", "--ca-file", "c", "--ca-file", "c2"),
+                     0);
+    assert_int_equal(fx->o.header_count, 2);
+    assert_string_equal(fx->o.out_path, "o2");
+    assert_string_equal(fx->o.ca_file, "c2");
+    assert_ptr_equal(fx->o.cfg.ca_file, fx->o.ca_file);
+    cli_opts_free(&fx->o);
+    assert_null(fx->o.headers);
+    assert_int_equal(fx->o.header_count, 0);
+    assert_null(fx->o.out_path);
+    assert_null(fx->o.config_path);
+    cli_opts_free(&fx->o); /* twice is harmless */
+    cli_opts_init(&fx->o);
+    assert_int_equal(fx->o.cfg.queue_max, 10000);
+  }
+  /* A failed parse leaves nothing the teardown's free cannot release. */
+  assert_int_equal(
+      PARSE(fx, "send", "x", "--header", "A: 1", "--out", "o", "--rate", "bad"),
+      -1);
+}
+
+static void usage_lists_flags(void **state)
+{
+  (void)state;
+  char *text = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&text, &n);
+  assert_non_null(f);
+  cli_usage(f);
+  assert_int_equal(fclose(f), 0);
+  static const char *const want[] = {"pacer send",
+                                     "--rate",
+                                     "--burst",
+                                     "--weight",
+                                     "--queue-max",
+                                     "[10000]",
+                                     "--header",
+                                     "--config",
+                                     "--help",
+                                     "--version",
+                                     "--breaker-threshold",
+                                     "--follow-redirects"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    if (!strstr(text, want[i]))
+      fail_msg("usage lacks '%s'", want[i]);
+  free(text);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      T(defaults),
+      T(stdin_and_positional_order),
+      T(double_dash_ends_flags),
+      T(every_flag_sets_its_field),
+      T(rate_units),
+      T(equals_form),
+      T(switches),
+      T(headers_repeat),
+      T(breaker_threshold_forms),
+      T(breaker_window_caps_min_calls),
+      T(flag_errors),
+      T(follow_redirects_bounds),
+      T(command_and_input_errors),
+      T(help_and_version_need_no_command),
+      T(config_keys_applied),
+      T(config_equals_form),
+      T(flags_override_config),
+      T(config_unknown_key),
+      T(config_wrong_types),
+      T(config_bad_files),
+      T(config_header_forms),
+      T(free_then_init_again),
+      T(usage_lists_flags),
+  };
+#undef T
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

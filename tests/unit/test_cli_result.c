@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: MIT */
+/* test_cli_result.c - result lines, base64, the outcome tally and the
+ * summary (result.c).
+ *
+ * Result lines are parsed back with jansson and checked field by field; the
+ * order of the fields is checked on the text itself. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A finished job as the library would report it. */
+static pacer_result_t result(int status, int error, const char *message)
+{
+  pacer_result_t r;
+  memset(&r, 0, sizeof r);
+  r.id = 1;
+  r.status = status;
+  r.error = error;
+  r.message = message;
+  r.attempts = 1;
+  r.url = "http://127.0.0.1/";
+  r.key = "127.0.0.1";
+  return r;
+}
+
+/* Renders a result line and parses it back; *text gets the line. */
+static json_t *render(json_t *id, unsigned long lineno,
+                      const pacer_result_t *res, int code, const char *msg,
+                      int with_body, char **text)
+{
+  char *line = cli_result_line(id, lineno, res, code, msg, with_body);
+  assert_non_null(line);
+  assert_null(strchr(line, '\n'));
+  json_error_t je;
+  json_t *o = json_loads(line, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+  if (!o)
+    fail_msg("not JSON: %s: %s", line, je.text);
+  assert_true(json_is_object(o));
+  if (text)
+    *text = line;
+  else
+    free(line);
+  return o;
+}
+
+static void assert_number(json_t *o, const char *key, double want)
+{
+  json_t *v = json_object_get(o, key);
+  if (!v || !json_is_number(v))
+    fail_msg("\"%s\" is not a number", key);
+  if (fabs(json_number_value(v) - want) > 1e-9)
+    fail_msg("\"%s\": %.17g != %.17g", key, json_number_value(v), want);
+}
+
+static void assert_str(json_t *o, const char *key, const char *want)
+{
+  json_t *v = json_object_get(o, key);
+  if (!v || !json_is_string(v))
+    fail_msg("\"%s\" is not a string", key);
+  assert_string_equal(json_string_value(v), want);
+}
+
+/* Standard base64 decoding, for round trips; returns the byte count or -1. */
+static long unbase64(const char *s, unsigned char *out, size_t cap)
+{
+  size_t n = strlen(s), o = 0;
+  if (n % 4)
+    return -1;
+  for (size_t i = 0; i < n; i += 4) {
+    unsigned v = 0;
+    int pad = 0;
+    for (int j = 0; j < 4; j++) {
+      char c = s[i + j];
+      const char *tab =
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      const char *p = c ? strchr(tab, c) : NULL;
+      if (c == '=' && i + 4 == n && j >= 2) {
+        pad++;
+        v <<= 6;
+        continue;
+      }
+      if (!p || pad)
+        return -1;
+      v = v << 6 | (unsigned)(p - tab);
+    }
+    for (int j = 0; j < 3 - pad; j++) {
+      if (o >= cap)
+        return -1;
+      out[o++] = (unsigned char)(v >> (16 - 8 * j));
+    }
+  }
+  return (long)o;
+}
+
+/* ---- result lines -------------------------------------------------------- */
+
+static void success_line(void **state)
+{
+  (void)state;
+  pacer_result_t r = result(200, 0, "");
+  r.attempts = 2;
+  r.queue_us = 1500;
+  r.transfer_us = 2250;
+  r.total_us = 3750;
+  json_t *id = json_string("job-a");
+  char *text;
+  json_t *o = render(id, 3, &r, 0, NULL, 0, &text);
+
+  assert_str(o, "id", "job-a");
+  assert_number(o, "line", 3);
+  assert_true(json_is_integer(json_object_get(o, "line")));
+  assert_int_equal(json_integer_value(json_object_get(o, "status")), 200);
+  assert_true(json_is_null(json_object_get(o, "error")));
+  assert_int_equal(json_integer_value(json_object_get(o, "attempts")), 2);
+  assert_number(o, "queue_ms", 1.5);
+  assert_number(o, "transfer_ms", 2.25);
+  assert_number(o, "total_ms", 3.75);
+  assert_int_equal(json_object_size(o), 8);
+  assert_null(json_object_get(o, "body"));
+  assert_null(json_object_get(o, "headers"));
+
+  /* The fields come in this order. */
+  static const char *const order[] = {
+      "\"id\":",       "\"line\":",     "\"status\":",      "\"error\":",
+      "\"attempts\":", "\"queue_ms\":", "\"transfer_ms\":", "\"total_ms\":"};
+  const char *prev = text;
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    const char *at = strstr(text, order[i]);
+    if (!at || at < prev)
+      fail_msg("%s out of order in %s", order[i], text);
+    prev = at;
+  }
+  assert_memory_equal(text, "{\"id\":\"job-a\",\"line\":3,", 23);
+
+  /* The id is borrowed: still ours, refcount unchanged. */
+  assert_int_equal(id->refcount, 1);
+  json_decref(id);
+  json_decref(o);
+  free(text);
+}
+
+static void integer_id_and_big_times(void **state)
+{
+  (void)state;
+  pacer_result_t r = result(204, 0, "");
+  r.queue_us = INT64_C(86400000000); /* a day */
+  r.total_us = 1;
+  json_t *id = json_integer(77);
+  json_t *o = render(id, 77, &r, 0, NULL, 0, NULL);
+  assert_int_equal(json_integer_value(json_object_get(o, "id")), 77);
+  assert_number(o, "queue_ms", 86400000.0);
+  assert_number(o, "transfer_ms", 0);
+  assert_number(o, "total_ms", 0.001);
+  json_decref(id);
+  json_decref(o);
+}
+
+static void error_line(void **state)
+{
+  (void)state;
+  pacer_result_t r =
+      result(0, PACER_ETIMEDOUT, "Operation timed out after 100 ms");
+  r.attempts = 3;
+  json_t *id = json_string("t");
+  json_t *o = render(id, 5, &r, 0, NULL, 0, NULL);
+  assert_true(json_is_null(json_object_get(o, "status")));
+  json_t *e = json_object_get(o, "error");
+  assert_true(json_is_object(e));
+  assert_str(e, "code", "PACER_ETIMEDOUT");
+  assert_str(e, "message", "Operation timed out after 100 ms");
+  assert_int_equal(json_integer_value(json_object_get(o, "attempts")), 3);
+  json_decref(o);
+
+  /* An empty message falls back to the code's text. */
+  r = result(0, PACER_ETRANSPORT, "");
+  o = render(id, 5, &r, 0, NULL, 0, NULL);
+  e = json_object_get(o, "error");
+  assert_str(e, "code", "PACER_ETRANSPORT");
+  assert_str(e, "message", pacer_strerror(PACER_ETRANSPORT));
+  json_decref(o);
+
+  /* A message that is not UTF-8 cannot go into JSON: the code's text. */
+  r = result(0, PACER_ETLS, "bad \xff\xfe cert");
+  o = render(id, 5, &r, 0, NULL, 0, NULL);
+  assert_str(json_object_get(o, "error"), "message",
+             pacer_strerror(PACER_ETLS));
+  json_decref(o);
+
+  /* Retries exhausted on a 503: both the status and the error. */
+  r = result(503, PACER_ERETRIES, "HTTP 503");
+  o = render(id, 5, &r, 0, NULL, 0, NULL);
+  assert_int_equal(json_integer_value(json_object_get(o, "status")), 503);
+  assert_str(json_object_get(o, "error"), "code", "PACER_ERETRIES");
+  assert_str(json_object_get(o, "error"), "message", "HTTP 503");
+  json_decref(o);
+
+  /* A code outside the list still renders. */
+  r = result(0, -999, "odd");
+  o = render(id, 5, &r, 0, NULL, 0, NULL);
+  assert_str(json_object_get(o, "error"), "code", "PACER_EUNKNOWN");
+  json_decref(o);
+  json_decref(id);
+}
+
+static void never_accepted(void **state)
+{
+  (void)state;
+  json_t *id = json_integer(9);
+  char *text;
+  json_t *o = render(id, 9, NULL, PACER_EINVAL, "line 9: no \"url\"", 1, &text);
+  assert_int_equal(json_integer_value(json_object_get(o, "id")), 9);
+  assert_int_equal(json_integer_value(json_object_get(o, "line")), 9);
+  assert_true(json_is_null(json_object_get(o, "status")));
+  assert_int_equal(json_integer_value(json_object_get(o, "attempts")), 0);
+  assert_number(o, "queue_ms", 0);
+  assert_number(o, "transfer_ms", 0);
+  assert_number(o, "total_ms", 0);
+  json_t *e = json_object_get(o, "error");
+  assert_str(e, "code", "PACER_EINVAL");
+  assert_str(e, "message", "line 9: no \"url\"");
+  /* with_body has nothing to show. */
+  assert_null(json_object_get(o, "body"));
+  assert_null(json_object_get(o, "body_base64"));
+  assert_null(json_object_get(o, "headers"));
+  assert_int_equal(json_object_size(o), 8);
+  json_decref(o);
+  free(text);
+
+  /* No message: the code's text. No id: null. */
+  o = render(NULL, 2, NULL, PACER_ESHUTDOWN, NULL, 0, NULL);
+  assert_true(json_is_null(json_object_get(o, "id")));
+  assert_str(json_object_get(o, "error"), "code", "PACER_ESHUTDOWN");
+  assert_str(json_object_get(o, "error"), "message",
+             pacer_strerror(PACER_ESHUTDOWN));
+  json_decref(o);
+  json_decref(id);
+}
+
+static void body_utf8_and_headers(void **state)
+{
+  (void)state;
+  static const pacer_header_t hs[] = {
+      {"Content-Type", "text/plain; charset=utf-8"},
+      {"Set-Cookie", "a=1"},
+      {"X-Three", "1"},
+      {"Set-Cookie", "b=2"},
+      {"X-Three", "2"},
+      {"X-Three", "3"},
+      {"X-Latin1", "caf\xe9"}, /* not UTF-8: an empty string */
+  };
+  const char body[] = "h\xc3\xa9llo\n\"w\"";
+  pacer_result_t r = result(200, 0, "");
+  r.headers = hs;
+  r.header_count = sizeof hs / sizeof hs[0];
+  r.body = body;
+  r.body_len = sizeof body - 1;
+  json_t *id = json_string("b");
+
+  /* Without with_body: none of it. */
+  json_t *o = render(id, 1, &r, 0, NULL, 0, NULL);
+  assert_null(json_object_get(o, "headers"));
+  assert_null(json_object_get(o, "body"));
+  json_decref(o);
+
+  o = render(id, 1, &r, 0, NULL, 1, NULL);
+  json_t *b = json_object_get(o, "body");
+  assert_true(json_is_string(b));
+  assert_int_equal(json_string_length(b), sizeof body - 1);
+  assert_memory_equal(json_string_value(b), body, sizeof body - 1);
+  assert_null(json_object_get(o, "body_base64"));
+
+  json_t *h = json_object_get(o, "headers");
+  assert_true(json_is_object(h));
+  assert_int_equal(json_object_size(h), 4);
+  assert_str(h, "X-Latin1", "");
+  assert_str(h, "Content-Type", "text/plain; charset=utf-8");
+  json_t *sc = json_object_get(h, "Set-Cookie");
+  assert_true(json_is_array(sc));
+  assert_int_equal(json_array_size(sc), 2);
+  assert_string_equal(json_string_value(json_array_get(sc, 0)), "a=1");
+  assert_string_equal(json_string_value(json_array_get(sc, 1)), "b=2");
+  json_t *x3 = json_object_get(h, "X-Three");
+  assert_true(json_is_array(x3));
+  assert_int_equal(json_array_size(x3), 3);
+  for (size_t i = 0; i < 3; i++) {
+    char want[2] = {(char)('1' + i), 0};
+    assert_string_equal(json_string_value(json_array_get(x3, i)), want);
+  }
+  json_decref(o);
+
+  /* A body with a NUL byte is still UTF-8 text. */
+  const char nul[] = {'a', 0, 'b'};
+  r.body = nul;
+  r.body_len = 3;
+  r.header_count = 0;
+  o = render(id, 1, &r, 0, NULL, 1, NULL);
+  b = json_object_get(o, "body");
+  assert_true(json_is_string(b));
+  assert_int_equal(json_string_length(b), 3);
+  assert_memory_equal(json_string_value(b), nul, 3);
+  json_decref(o);
+
+  /* An empty 204: an empty body and no headers. */
+  r = result(204, 0, "");
+  o = render(id, 1, &r, 0, NULL, 1, NULL);
+  assert_str(o, "body", "");
+  assert_true(json_is_object(json_object_get(o, "headers")));
+  assert_int_equal(json_object_size(json_object_get(o, "headers")), 0);
+  json_decref(o);
+
+  /* A transport error with no response: nothing to show. */
+  r = result(0, PACER_ETRANSPORT, "refused");
+  o = render(id, 1, &r, 0, NULL, 1, NULL);
+  assert_null(json_object_get(o, "body"));
+  assert_null(json_object_get(o, "headers"));
+  json_decref(o);
+  json_decref(id);
+}
+
+static void body_binary(void **state)
+{
+  (void)state;
+  const unsigned char bytes[] = {0xff, 0x00, 0x80, 'a'};
+  pacer_result_t r = result(200, 0, "");
+  r.body = bytes;
+  r.body_len = sizeof bytes;
+  json_t *o = render(NULL, 1, &r, 0, NULL, 1, NULL);
+  assert_null(json_object_get(o, "body"));
+  assert_str(o, "body_base64", "/wCAYQ==");
+  unsigned char back[16];
+  assert_int_equal(
+      unbase64(json_string_value(json_object_get(o, "body_base64")), back,
+               sizeof back),
+      sizeof bytes);
+  assert_memory_equal(back, bytes, sizeof bytes);
+  json_decref(o);
+
+  /* Every byte value, and a truncated UTF-8 sequence at the end. */
+  unsigned char all[258];
+  for (int i = 0; i < 256; i++)
+    all[i] = (unsigned char)i;
+  all[256] = 0xc3;
+  all[257] = 0xa9;
+  r.body = all;
+  r.body_len = sizeof all;
+  o = render(NULL, 1, &r, 0, NULL, 1, NULL);
+  const char *b64 = json_string_value(json_object_get(o, "body_base64"));
+  assert_non_null(b64);
+  unsigned char back2[300];
+  assert_int_equal(unbase64(b64, back2, sizeof back2), sizeof all);
+  assert_memory_equal(back2, all, sizeof all);
+  json_decref(o);
+
+  const char cut[] = "ok \xc3";
+  r.body = cut;
+  r.body_len = sizeof cut - 1;
+  o = render(NULL, 1, &r, 0, NULL, 1, NULL);
+  assert_str(o, "body_base64", "b2sgww==");
+  json_decref(o);
+}
+
+/* ---- base64 ----------------------------------------------------------------
+ */
+
+static void base64_rfc4648_vectors(void **state)
+{
+  (void)state;
+  static const char *const in[] = {"",     "f",     "fo",    "foo",
+                                   "foob", "fooba", "foobar"};
+  static const char *const out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                    "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+  for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+    char *s = cli_base64(in[i], strlen(in[i]));
+    assert_non_null(s);
+    assert_string_equal(s, out[i]);
+    free(s);
+  }
+  /* NULL with length 0 is the empty string. */
+  char *s = cli_base64(NULL, 0);
+  assert_non_null(s);
+  assert_string_equal(s, "");
+  free(s);
+}
+
+static void base64_round_trip(void **state)
+{
+  (void)state;
+  unsigned char data[1027], back[1100];
+  for (size_t i = 0; i < sizeof data; i++)
+    data[i] = (unsigned char)(i * 131 + 7);
+  for (size_t len = 0; len <= sizeof data; len += (len < 16 ? 1 : 97)) {
+    char *s = cli_base64(data, len);
+    assert_non_null(s);
+    assert_int_equal(strlen(s), (len + 2) / 3 * 4);
+    assert_int_equal(unbase64(s, back, sizeof back), len);
+    assert_memory_equal(back, data, len);
+    free(s);
+  }
+}
+
+/* ---- tally and summary -----------------------------------------------------
+ */
+
+static void add_status(cli_tally_t *t, int status)
+{
+  pacer_result_t r = result(status, 0, "");
+  cli_tally_add(t, &r, 0);
+}
+
+static void add_error(cli_tally_t *t, int code, int status)
+{
+  pacer_result_t r = result(status, code, "x");
+  cli_tally_add(t, &r, 0);
+}
+
+/* The tally used by the summary test too: 14 jobs, 3 succeeded. */
+static void fill_tally(cli_tally_t *t)
+{
+  memset(t, 0, sizeof *t);
+  add_status(t, 200);
+  add_status(t, 201);
+  add_status(t, 302);
+  add_status(t, 404);
+  add_status(t, 429);
+  add_status(t, 500);
+  add_status(t, 503);
+  add_error(t, PACER_ETIMEDOUT, 0);
+  add_error(t, PACER_ETIMEDOUT, 0);
+  add_error(t, PACER_ETRANSPORT, 0);
+  add_error(t, PACER_ERETRIES, 503);       /* by its error, not as a 5xx */
+  cli_tally_add(t, NULL, PACER_EINVAL);    /* a bad line */
+  cli_tally_add(t, NULL, PACER_EURL);      /* refused by submit */
+  cli_tally_add(t, NULL, PACER_ESHUTDOWN); /* interrupted: not bad input */
+}
+
+static void tally_counts(void **state)
+{
+  (void)state;
+  cli_tally_t t;
+  memset(&t, 0, sizeof t);
+  assert_int_equal(cli_tally_failed(&t), 0);
+
+  fill_tally(&t);
+  assert_int_equal(t.jobs, 14);
+  assert_int_equal(t.succeeded, 3);
+  assert_int_equal(t.http_4xx, 2);
+  assert_int_equal(t.http_5xx, 2);
+  assert_int_equal(t.by_error[-PACER_ETIMEDOUT], 2);
+  assert_int_equal(t.by_error[-PACER_ETRANSPORT], 1);
+  assert_int_equal(t.by_error[-PACER_ERETRIES], 1);
+  assert_int_equal(t.by_error[-PACER_ESHUTDOWN], 1);
+  assert_int_equal(t.by_error[-PACER_EINVAL], 0);
+  assert_int_equal(t.bad_input, 2);
+  assert_int_equal(cli_tally_failed(&t), 11);
+
+  uint64_t errors = 0;
+  for (int i = 0; i < 32; i++)
+    errors += t.by_error[i];
+  assert_int_equal(t.succeeded + t.http_4xx + t.http_5xx + t.bad_input + errors,
+                   t.jobs);
+
+  /* A code beyond the table is counted, in slot 0. */
+  add_error(&t, -40, 0);
+  assert_int_equal(t.by_error[0], 1);
+  assert_int_equal(t.jobs, 15);
+  assert_int_equal(cli_tally_failed(&t), 12);
+}
+
+static char *summary_text(const cli_tally_t *t, const pacer_stats_t *st,
+                          double elapsed)
+{
+  char *text = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&text, &n);
+  assert_non_null(f);
+  cli_summary(f, t, st, elapsed);
+  assert_int_equal(fclose(f), 0);
+  assert_non_null(text);
+  return text;
+}
+
+static void assert_contains(const char *text, const char *want)
+{
+  if (!strstr(text, want))
+    fail_msg("summary lacks '%s':\n%s", want, text);
+}
+
+static void summary(void **state)
+{
+  (void)state;
+  cli_tally_t t;
+  fill_tally(&t);
+  char *text = summary_text(&t, NULL, 2.0);
+  assert_contains(text, "14 jobs in 2.00 s: 3 succeeded, 11 failed");
+  assert_contains(text, "HTTP 4xx");
+  assert_contains(text, "HTTP 5xx");
+  assert_contains(text, "PACER_ETIMEDOUT");
+  assert_contains(text, "PACER_ETRANSPORT");
+  assert_contains(text, "PACER_ERETRIES");
+  assert_contains(text, "PACER_ESHUTDOWN");
+  assert_contains(text, "not sent (bad line)");
+  assert_null(strstr(text, "PACER_EINVAL"));
+  assert_null(strstr(text, "requests/s")); /* no stats given */
+  free(text);
+
+  pacer_stats_t st;
+  memset(&st, 0, sizeof st);
+  st.started = 20;
+  st.retried = 4;
+  st.queue_wait[PACER_PRIORITY_HIGH] = (pacer_latency_t){.count = 5,
+                                                         .p50_us = 1500,
+                                                         .p90_us = 2000,
+                                                         .p99_us = 2500,
+                                                         .max_us = 3000};
+  text = summary_text(&t, &st, 2.0);
+  assert_contains(text, "20 requests (4 retries), 10.0 requests/s");
+  assert_contains(text, "queue high");
+  assert_contains(text, "p50 1.5 ms, p90 2.0 ms, p99 2.5 ms, max 3.0 ms (5)");
+  assert_contains(text, "queue low");
+  assert_contains(text, "transfer high");
+  assert_contains(text, "transfer low");
+  free(text);
+
+  /* Nothing done, no time elapsed: no division by zero, all counts 0. */
+  cli_tally_t zero;
+  memset(&zero, 0, sizeof zero);
+  memset(&st, 0, sizeof st);
+  text = summary_text(&zero, &st, 0.0);
+  assert_contains(text, "0 jobs in 0.00 s: 0 succeeded, 0 failed");
+  assert_contains(text, "0.0 requests/s");
+  assert_null(strstr(text, "HTTP 4xx"));
+  free(text);
+
+  /* A real FILE works too. */
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  cli_summary(f, &t, NULL, 1.0);
+  assert_true(ftell(f) > 0);
+  fclose(f);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(success_line),
+      cmocka_unit_test(integer_id_and_big_times),
+      cmocka_unit_test(error_line),
+      cmocka_unit_test(never_accepted),
+      cmocka_unit_test(body_utf8_and_headers),
+      cmocka_unit_test(body_binary),
+      cmocka_unit_test(base64_rfc4648_vectors),
+      cmocka_unit_test(base64_round_trip),
+      cmocka_unit_test(tally_counts),
+      cmocka_unit_test(summary),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
