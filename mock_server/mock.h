@@ -6,7 +6,8 @@
  * (libmicrohttpd glue and request handling), score (statistics), limiter
  * (server-side token bucket), journal (recorded request headers), delay
  * (timer that resumes suspended connections), raw (raw socket writer for
- * endless headers) and bomb (cached gzip bombs). */
+ * endless headers), bomb (cached gzip bombs) and site (generated pages and
+ * items for the examples). */
 #ifndef PACER_MOCK_H
 #define PACER_MOCK_H
 
@@ -79,6 +80,7 @@ typedef struct mock_options {
   bool has_seed;
   uint64_t seed;
   bool verbose;
+  unsigned site_pages; /* pages of /site/N without ?pages= (default 100) */
   behaviour_t defaults;
 } mock_options_t;
 
@@ -91,6 +93,9 @@ int options_parse(int argc, char **argv, mock_options_t *o);
  * is invalid (err says why). Thread-safe; b is the caller's. */
 int behaviour_apply(behaviour_t *b, const char *name, const char *value,
                     char *err, size_t errlen);
+
+/* Decimal digits only (no sign, no spaces), at most max. */
+bool mock_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /* ---- limiter.c: exact integer token bucket; time is a parameter ------- */
 
@@ -214,6 +219,27 @@ void bomb_cache_free(bomb_cache_t *bc);
  * bomb_cache_free. Returns 0, or -1 with err set. */
 int bomb_get(bomb_cache_t *bc, uint64_t n, const unsigned char **data,
              size_t *len, char *err, size_t errlen);
+
+/* ---- site.c: generated pages and items for the examples -------------- */
+
+typedef struct site_answer {
+  int status;       /* 200, 400 (bad pages/links/count), 404, 500 */
+  const char *type; /* Content-Type, static */
+  char *body;       /* free() it; NULL only when out of memory */
+  size_t len;
+} site_answer_t;
+
+/* The price /item/K answers with; a client can check a sum against it. */
+static inline uint64_t site_item_price(uint64_t k)
+{
+  return (k * 37) % 100 + 1;
+}
+
+/* If url is /site/N, /items or /item/K, fills *out with the generated answer
+ * (reading pages, links and count from c's query) and returns true; else
+ * returns false and *out holds nothing to free. Thread-safe. */
+bool site_answer(struct MHD_Connection *c, const char *url,
+                 unsigned default_pages, site_answer_t *out);
 
 /* ---- server.c --------------------------------------------------------- */
 

@@ -37,6 +37,11 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
   return true;
 }
 
+bool mock_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+  return parse_u64(s, max, out);
+}
+
 /* An optional '-', then digits; |value| <= max. */
 static bool parse_i64(const char *s, uint64_t max, int64_t *out)
 {
@@ -327,6 +332,7 @@ enum fkind {
   F_TLS_CERT,
   F_TLS_KEY,
   F_SEED,
+  F_SITE_PAGES,
   F_VERBOSE,
   F_HELP
 };
@@ -365,6 +371,9 @@ static const struct flag flags[] = {
     {"seed", F_SEED, "N",
      "seed of the random draws (default: from the clock); each worker "
      "thread draws from its own stream"},
+    {"site_pages", F_SITE_PAGES, "N",
+     "pages of the generated site /site/0 .. /site/N-1 when a request has no "
+     "pages= (default 100, at most 100000)"},
     {"verbose", F_VERBOSE, NULL, "log libmicrohttpd's errors to stderr"},
     {"help", F_HELP, NULL, "print this help and exit"},
 };
@@ -447,7 +456,19 @@ static void usage(FILE *f)
       "  GET  /__requests   the last --keep-requests requests: method, path,\n"
       "                     query, headers, t_ms\n"
       "  POST /__reset      clears the score, the record and the bucket, and\n"
-      "                     restarts the clock of t_ms and fail_until_ms\n",
+      "                     restarts the clock of t_ms and fail_until_ms\n"
+      "\nGenerated content (counted like any path; the behaviour parameters\n"
+      "still apply, and their failures, redirects or a status other than 200\n"
+      "replace it; bytes and gzip_bomb replace its body):\n"
+      "  GET /site/N        HTML page N (0 <= N < pages; else 404) with\n"
+      "                     `links` links: /site/(N+1)%pages first, then\n"
+      "                     /site/((N*7 + i*13 + 1)%pages), then /site/999999\n"
+      "                     (a 404); pages= (1..100000, default --site-pages)\n"
+      "                     and links= (0..100, default 5) are repeated in\n"
+      "                     the hrefs when given\n"
+      "  GET /items         ?count=N (0..100000, default 20):\n"
+      "                     {\"items\":[{\"id\":1,\"url\":\"/item/1\"},...]}\n"
+      "  GET /item/K        {\"id\":K,\"price\":(K*37)%100+1}\n",
       f);
 }
 
@@ -542,6 +563,11 @@ static int set_flag(mock_options_t *o, const struct flag *f, const char *v)
       return fail("--seed %s: expected an unsigned integer", v);
     o->has_seed = true;
     return 0;
+  case F_SITE_PAGES:
+    if (!parse_u64(v, 100000, &u) || u < 1)
+      return fail("--site-pages %s: expected 1..100000", v);
+    o->site_pages = (unsigned)u;
+    return 0;
   case F_VERBOSE:
     o->verbose = true;
     return 0;
@@ -560,6 +586,7 @@ int options_parse(int argc, char **argv, mock_options_t *o)
   o->max_connections = 10000;
   o->max_arrivals = 1000000;
   o->keep_requests = 1000;
+  o->site_pages = 100;
   o->burst = 0;
   if (set_host(o, "127.0.0.1") != 0)
     return -1;

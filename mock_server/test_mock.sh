@@ -244,6 +244,47 @@ check "fail_until_ms=250 right after another reset: 503" \
 check "fail_until_ms: t_ms < 250 for that 503" \
   "$(stats '.arrivals[0] | .t_ms < 250 and .status == 503')" true
 
+# ---- generated content (site.c) -----------------------------------------
+"${C[@]}" -X POST -o /dev/null "$U/__reset"
+page=$("${C[@]}" "$U/site/0")
+check "/site/0: heading" "$(grep -c '<h1>Page 0</h1>' <<<"$page")" 1
+check "/site/0: 5 links, then the missing page" \
+  "$(grep -o 'href="[^"]*"' <<<"$page" | tr '\n' ' ')" \
+  'href="/site/1" href="/site/14" href="/site/27" href="/site/40" href="/site/53" href="/site/999999" '
+check "/site/0: Content-Type" "$(header Content-Type "$U/site/0")" \
+  "text/html; charset=utf-8"
+check "/site/49?pages=50&links=2: hrefs keep the query" \
+  "$("${C[@]}" "$U/site/49?pages=50&links=2" | grep -o 'href="[^"]*"' |
+    tr '\n' ' ')" \
+  'href="/site/0?pages=50&links=2" href="/site/7?pages=50&links=2" href="/site/999999?pages=50&links=2" '
+check "/site/50?pages=50: 404" "$(code "$U/site/50?pages=50")" 404
+check "/site/999999: 404" "$(code "$U/site/999999")" 404
+check "/site/1?pages=0: 400" "$(code "$U/site/1?pages=0")" 400
+check "/site/1?status=503: behaviour still applies" \
+  "$(code "$U/site/1?status=503")" 503
+check "/items?count=3" "$("${C[@]}" "$U/items?count=3")" \
+  '{"items":[{"id":1,"url":"/item/1"},{"id":2,"url":"/item/2"},{"id":3,"url":"/item/3"}]}'
+check "/items: 20 by default" "$("${C[@]}" "$U/items" | jq '.items | length')" 20
+check "/item/7" "$("${C[@]}" "$U/item/7")" '{"id":7,"price":60}'
+check "/item/1../item/10: sum of prices" \
+  "$(for k in $(seq 10); do "${C[@]}" "$U/item/$k"; done | jq -s 'map(.price) | add')" \
+  "$(jq -n '[range(1;11) | (. * 37) % 100 + 1] | add')"
+check "generated paths are counted" \
+  "$(stats '[.paths["/site/0"], .paths["/site/999999"], .status_counts["404"]]')" \
+  '[2,1,2]'
+
+# ---- server S: --site-pages ------------------------------------------------
+"$MOCK" --site-pages 0 >/dev/null 2>&1
+check "bad --site-pages refused" "$?" 2
+start S --site-pages 10
+U=http://127.0.0.1:$PORT_S
+check "--site-pages 10: /site/9 exists" "$(code "$U/site/9")" 200
+check "--site-pages 10: /site/10 is 404" "$(code "$U/site/10")" 404
+check "--site-pages 10: links wrap" \
+  "$("${C[@]}" "$U/site/9" | grep -o 'href="[^"]*"' | head -n 2 | tr '\n' ' ')" \
+  'href="/site/0" href="/site/7" '
+stop S
+
 # ---- server B: the server's own token bucket -----------------------------
 start B --limit 0.5 --burst 2
 UB=http://127.0.0.1:$PORT_B
