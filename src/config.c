@@ -52,6 +52,7 @@ static void config_defaults(pacer_config_t *c)
   c->low_speed_bytes = 1;
   c->low_speed_time_ms = 30000;
   c->log_level = PACER_LOG_WARN;
+  c->spool_idempotency_keys = 1;
 }
 
 void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
@@ -104,12 +105,13 @@ void pacer__config_release(pacer_config_t *c)
   free((char *)c->ca_file);
   free((char *)c->ca_path);
   free((char *)c->user_agent);
+  free((char *)c->spool_path);
   if (c->secret_headers) {
     for (size_t i = 0; c->secret_headers[i]; i++)
       free((char *)c->secret_headers[i]);
     free((void *)c->secret_headers);
   }
-  c->ca_file = c->ca_path = c->user_agent = NULL;
+  c->ca_file = c->ca_path = c->user_agent = c->spool_path = NULL;
   c->secret_headers = NULL;
 }
 
@@ -147,6 +149,10 @@ static int check(const pacer_config_t *c, const char *const *secret_headers)
     return PACER_EINVAL;
   if (c->log_level < PACER_LOG_ERROR || c->log_level > PACER_LOG_DEBUG)
     return PACER_EINVAL;
+  if ((c->spool_sync != PACER_SPOOL_NORMAL &&
+       c->spool_sync != PACER_SPOOL_FULL) ||
+      (c->spool_path && !*c->spool_path))
+    return PACER_EINVAL;
   if (secret_headers)
     for (size_t i = 0; secret_headers[i]; i++)
       if (pacer__header_check(secret_headers[i], ""))
@@ -174,17 +180,21 @@ int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
   /* The strings are still the caller's: take them out of *out so that no
    * path below, nor a caller releasing *out after an error, frees them. */
   const char *ca_file = out->ca_file, *ca_path = out->ca_path,
-             *user_agent = out->user_agent;
+             *user_agent = out->user_agent, *spool_path = out->spool_path;
   const char *const *sh = out->secret_headers;
   out->ca_file = out->ca_path = out->user_agent = NULL;
+  out->spool_path = NULL;
   out->secret_headers = NULL;
+  out->spool_path = spool_path; /* checked, then copied below */
   int rc = check(out, sh);
+  out->spool_path = NULL;
   if (rc)
     return rc;
   int oom = 0;
   out->ca_file = dup_or_null(ca_file, &oom);
   out->ca_path = dup_or_null(ca_path, &oom);
   out->user_agent = dup_or_null(user_agent, &oom);
+  out->spool_path = dup_or_null(spool_path, &oom);
   if (sh) {
     size_t n = 0;
     while (sh[n])
@@ -205,6 +215,14 @@ int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
 }
 
 /* ---- requests ---- */
+
+int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src)
+{
+  pacer_request_init(dst);
+  if (!src)
+    return PACER_EINVAL;
+  return take_sized(dst, sizeof *dst, src, src->struct_size);
+}
 
 static int has_header(const pacer_request_t *r, const char *name)
 {
@@ -232,7 +250,8 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
       (r.flags &
        ~(PACER_REQ_RETRY_UNSAFE | PACER_REQ_INSECURE | PACER_REQ_FOLLOW)))
     return PACER_EINVAL;
-  if ((r.header_count && !r.headers) || (r.body_len && !r.body))
+  if ((r.header_count && !r.headers) || (r.body_len && !r.body) ||
+      (r.tag_len && !r.tag) || r.tag_len > 65536)
     return PACER_EINVAL;
   /* The host is the key unless the request names one. */
   rc = pacer__url_check(r.url, r.key ? NULL : key_name, key_cap);
@@ -255,7 +274,7 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
   }
   if (need > UINT32_MAX / 2 || r.body_len > UINT32_MAX / 2)
     return PACER_EINVAL;
-  need += r.body_len + 1;
+  need += r.body_len + 1 + r.tag_len;
 
   pacer__job_t *j = calloc(1, sizeof *j + need);
   if (!j)
@@ -285,6 +304,10 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
   if (r.body_len)
     memcpy(p, r.body, r.body_len);
   p[r.body_len] = '\0';
+  j->tag_off = (uint32_t)(p + r.body_len + 1 - j->data);
+  j->tag_len = (uint32_t)r.tag_len;
+  if (r.tag_len)
+    memcpy(j->data + j->tag_off, r.tag, r.tag_len);
 
   pacer__list_init(&j->link);
   j->prio = (uint8_t)r.priority;

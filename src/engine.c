@@ -7,6 +7,7 @@
  * runs once, from pacer__deliver(), on the dispatcher or a worker thread. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "engine.h"
+#include "spool.h"
 #include "http.h"
 #include <signal.h>
 #include <stdarg.h>
@@ -220,9 +221,16 @@ void pacer__deliver(pacer_t *p, pacer__link_t *ended)
                         ? (j->attempt_end_ns - j->attempt_start_ns) / 1000
                         : 0;
     r.total_us = (now - j->submit_ns) / 1000;
+    r.tag = pacer__job_tag(j);
+    r.tag_len = j->tag_len;
+    r.handler = j->handler ? j->handler->name : NULL;
+    r.kept = j->spool_id && j->error == PACER_ECANCELED && !j->user_cancel;
     in_callback = p;
     j->cb(&r, j->user);
     in_callback = outer;
+    /* After the callback: at least once. */
+    if (j->spool_id && !r.kept)
+      pacer__spool_done(p->spool, j->spool_id, j->error == 0 && r.status < 400);
   }
   pthread_mutex_lock(&p->mu);
   for (pacer__link_t *l = ended->next; l != ended; l = l->next) {
@@ -314,6 +322,12 @@ static void destroy(pacer_t *p)
 {
   for (unsigned i = 0; i < p->nworkers; i++)
     pacer__worker_join(p->workers[i]);
+  pacer__spool_close(p->spool); /* commits what is queued */
+  while (p->handlers) {
+    pacer__handler_t *h = p->handlers;
+    p->handlers = h->next;
+    free(h);
+  }
   free(p->workers);
   pacer__sched_destroy(&p->sched);
   pacer__config_release(&p->cfg);
@@ -385,6 +399,17 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
     destroy(p);
     return PACER_ENOMEM;
   }
+  if (p->cfg.spool_path) {
+    char err[512];
+    rc = pacer__spool_open(p->cfg.spool_path,
+                           p->cfg.spool_sync == PACER_SPOOL_FULL, &p->spool,
+                           err, sizeof err);
+    if (rc) {
+      pacer__logf(&p->cfg, PACER_LOG_ERROR, "%s", err);
+      destroy(p);
+      return rc;
+    }
+  }
   pthread_mutex_lock(&p->mu);
   for (unsigned i = 0; i < p->cfg.workers && rc == 0; i++)
     rc = pacer__worker_start(p, &p->workers[p->nworkers]);
@@ -436,64 +461,418 @@ void pacer_free(pacer_t *p)
 
 /* ---- submit ---- */
 
-static int submit(pacer_t *p, const pacer_request_t *req, pacer_done_cb cb,
-                  void *user, uint64_t *id, int block)
+/* mu held. The newest handler registered under name, or NULL. */
+static pacer__handler_t *handler_find(pacer_t *p, const char *name)
 {
-  if (id)
-    *id = 0;
-  if (!p || !req || !cb)
+  for (pacer__handler_t *h = p->handlers; h; h = h->next)
+    if (strcmp(h->name, name) == 0)
+      return h;
+  return NULL;
+}
+
+int pacer_register_handler(pacer_t *p, const char *name, pacer_done_cb cb,
+                           void *user)
+{
+  if (!p || !name || !*name || !cb)
     return PACER_EINVAL;
+  size_t n = strlen(name) + 1;
+  pacer__handler_t *h = malloc(sizeof *h + n);
+  if (!h)
+    return PACER_ENOMEM;
+  h->cb = cb;
+  h->user = user;
+  memcpy(h->name, name, n);
+  pthread_mutex_lock(&p->mu);
+  h->next = p->handlers;
+  p->handlers = h;
+  pthread_mutex_unlock(&p->mu);
+  return 0;
+}
+
+/* What one job of a submit needs until it is queued. */
+typedef struct pending {
+  pacer__job_t *job; /* NULL once queued */
+  uint64_t id;
   char key[PACER__KEY_MAX];
-  pacer__job_t *j;
-  int rc = pacer__job_new(req, &p->cfg, p->clock.now(p->clock.ctx), &j, key,
-                          sizeof key);
+} pending_t;
+
+static int64_t wall_ms(pacer_t *p)
+{
+  return p->clock.wall(p->clock.ctx) / PACER__NS_PER_MS;
+}
+
+/* Builds the job of req (and its spool record). */
+static int make_job(pacer_t *p, const pacer_request_t *in, pacer_done_cb cb,
+                    void *user, uint64_t spool_id, int64_t now, pending_t *pd,
+                    pacer__spool_rec_t *rec)
+{
+  pacer_request_t r;
+  int rc = pacer__request_copy(&r, in);
   if (rc)
     return rc;
-  j->cb = cb;
-  j->user = user;
-  int from_cb = in_callback == p;
+  pacer__handler_t *h = NULL;
+  if (r.handler) {
+    pthread_mutex_lock(&p->mu);
+    h = handler_find(p, r.handler);
+    pthread_mutex_unlock(&p->mu);
+    if (!h)
+      return PACER_EHANDLER;
+  } else if (p->spool) {
+    return PACER_EINVAL; /* a spooled job must name its handler */
+  }
+  if (!cb && !h)
+    return PACER_EINVAL;
 
-  pthread_mutex_lock(&p->mu);
-  while (!p->shutdown && pacer__sched_backlog(&p->sched) >= p->cfg.queue_max &&
-         !from_cb) {
-    if (!block) {
-      rc = PACER_EFULL;
+  /* A spooled job's Idempotency-Key, unless the request has one. */
+  pacer_header_t *hdrs = NULL;
+  char idem[64];
+  if (spool_id && p->cfg.spool_idempotency_keys) {
+    int has = 0;
+    for (size_t i = 0; i < r.header_count && r.headers; i++)
+      has |= strcasecmp(r.headers[i].name, "Idempotency-Key") == 0;
+    if (!has) {
+      hdrs = malloc((r.header_count + 1) * sizeof *hdrs);
+      if (!hdrs)
+        return PACER_ENOMEM;
+      if (r.header_count)
+        memcpy(hdrs, r.headers, r.header_count * sizeof *hdrs);
+      snprintf(idem, sizeof idem, "pacer-%s-%llu", pacer__spool_uuid(p->spool),
+               (unsigned long long)spool_id);
+      hdrs[r.header_count].name = "Idempotency-Key";
+      hdrs[r.header_count].value = idem;
+      r.headers = hdrs;
+      r.header_count++;
+    }
+  }
+  rc = pacer__job_new(&r, &p->cfg, now, &pd->job, pd->key, sizeof pd->key);
+  free(hdrs);
+  if (rc)
+    return rc;
+  pacer__job_t *j = pd->job;
+  j->cb = cb ? cb : h->cb;
+  j->user = cb ? user : h->user;
+  j->handler = h;
+  j->spool_id = spool_id;
+  if (rec) {
+    int64_t wall = wall_ms(p);
+    memset(rec, 0, sizeof *rec);
+    rec->id = spool_id;
+    rec->state = PACER__SPOOL_QUEUED;
+    rec->max_attempts = r.max_attempts;
+    rec->deadline_ms = r.deadline_ms ? wall + r.deadline_ms : 0;
+    rec->created_ms = wall;
+    rec->timeout_ms = r.timeout_ms;
+    rec->priority = (int)r.priority;
+    rec->flags = r.flags;
+    rec->handler = h->name;
+    rec->key = r.key;
+    rec->method = pacer__job_method(j);
+    rec->url = pacer__job_url(j);
+    rec->headers = pacer__job_headers(j);
+    rec->headers_len = j->body_off - j->hdr_off;
+    rec->body = j->body_len ? pacer__job_body(j) : NULL;
+    rec->body_len = j->body_len;
+    rec->tag = pacer__job_tag(j);
+    rec->tag_len = j->tag_len;
+  }
+  return 0;
+}
+
+/* mu held: queues pd's job. */
+static int enqueue(pacer_t *p, pending_t *pd, int64_t now)
+{
+  pacer__job_t *j = pd->job;
+  int rc = slot_alloc(p, j);
+  if (rc)
+    return rc;
+  rc = pacer__sched_push(&p->sched, j, pd->key, now);
+  if (rc) {
+    slot_free(p, j);
+    return rc;
+  }
+  p->live++;
+  p->submitted++;
+  pd->id = j->id;
+  pd->job = NULL;
+  return 0;
+}
+
+static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
+                       pacer_done_cb cb, void *const *users, uint64_t *ids,
+                       int block, size_t *bad, const char *mark)
+{
+  if (ids)
+    for (size_t i = 0; i < n; i++)
+      ids[i] = 0;
+  if (bad)
+    *bad = n;
+  if (!p || (!reqs && n) || (mark && strlen(mark) > 4095))
+    return PACER_EINVAL;
+  if (n == 0) {
+    if (!mark || !p->spool)
+      return 0;
+    char err[512];
+    int rc = pacer__spool_add(p->spool, NULL, 0, mark, err, sizeof err);
+    if (rc)
+      pacer__logf(&p->cfg, PACER_LOG_ERROR, "mark: %s", err);
+    return rc;
+  }
+  pending_t one, *pd = n == 1 ? &one : calloc(n, sizeof *pd);
+  pacer__spool_rec_t rec1, *recs = NULL;
+  if (!pd)
+    return PACER_ENOMEM;
+  pd[0].job = NULL;
+  if (p->spool) {
+    recs = n == 1 ? &rec1 : calloc(n, sizeof *recs);
+    if (!recs) {
+      free(pd);
+      return PACER_ENOMEM;
+    }
+  }
+  uint64_t base = p->spool ? pacer__spool_reserve(p->spool, n) : 0;
+  int64_t now = p->clock.now(p->clock.ctx);
+  int rc = 0;
+  size_t made = 0;
+  for (; made < n; made++) {
+    rc = make_job(p, &reqs[made], cb, users ? users[made] : NULL,
+                  base ? base + made : 0, now, &pd[made],
+                  recs ? &recs[made] : NULL);
+    if (rc) {
+      if (bad)
+        *bad = made;
       break;
     }
-    p->clock.wait(p->clock.ctx, &p->room_cond, &p->mu, INT64_MAX);
   }
-  if (rc == 0 && p->shutdown)
-    rc = PACER_ESHUTDOWN;
-  if (rc == 0)
-    rc = slot_alloc(p, j);
+  int from_cb = in_callback == p;
+  size_t queued = 0;
   if (rc == 0) {
-    rc = pacer__sched_push(&p->sched, j, key, p->clock.now(p->clock.ctx));
+    pthread_mutex_lock(&p->mu);
+    while (!p->shutdown &&
+           pacer__sched_backlog(&p->sched) >= p->cfg.queue_max && !from_cb) {
+      if (!block) {
+        rc = PACER_EFULL;
+        break;
+      }
+      p->clock.wait(p->clock.ctx, &p->room_cond, &p->mu, INT64_MAX);
+    }
+    if (rc == 0 && p->shutdown)
+      rc = PACER_ESHUTDOWN;
+    if (rc == 0 && p->spool) {
+      /* Durable before accepted; other submitters go on meanwhile. */
+      pthread_mutex_unlock(&p->mu);
+      char err[512];
+      rc = pacer__spool_add(p->spool, recs, n, mark, err, sizeof err);
+      if (rc)
+        pacer__logf(&p->cfg, PACER_LOG_ERROR, "submit: %s", err);
+      pthread_mutex_lock(&p->mu);
+      if (rc == 0 && p->shutdown) {
+        rc = PACER_ESHUTDOWN;
+        for (size_t i = 0; i < n; i++)
+          pacer__spool_forget(p->spool, base + i);
+      }
+    }
+    int stored = rc == 0 && p->spool; /* rows to forget on a late error */
+    now = p->clock.now(p->clock.ctx);
+    for (; rc == 0 && queued < n; queued++) {
+      if ((rc = enqueue(p, &pd[queued], now)))
+        break;
+      if (ids)
+        ids[queued] = pd[queued].id;
+    }
+    if (queued > 0)
+      pacer__kick(p);
+    pthread_mutex_unlock(&p->mu);
+    /* Only out of memory stops a batch part way: the jobs before it stay
+     * accepted, the spool forgets the others. */
+    if (rc && queued > 0 && bad)
+      *bad = queued;
+    if (rc && stored)
+      for (size_t i = queued; i < n; i++)
+        pacer__spool_forget(p->spool, base + i);
+  }
+  for (size_t i = 0; i < n; i++)
+    pacer__job_free(pd[i].job); /* the ones not queued */
+  if (pd != &one)
+    free(pd);
+  if (recs != &rec1)
+    free(recs);
+  return rc;
+}
+int pacer_submit(pacer_t *p, const pacer_request_t *req, pacer_done_cb cb,
+                 void *user, uint64_t *id)
+{
+  if (!req) {
+    if (id)
+      *id = 0;
+    return PACER_EINVAL;
+  }
+  return submit_many(p, req, 1, cb, &user, id, 1, NULL, NULL);
+}
+
+int pacer_try_submit(pacer_t *p, const pacer_request_t *req, pacer_done_cb cb,
+                     void *user, uint64_t *id)
+{
+  if (!req) {
+    if (id)
+      *id = 0;
+    return PACER_EINVAL;
+  }
+  return submit_many(p, req, 1, cb, &user, id, 0, NULL, NULL);
+}
+
+int pacer_submit_batch(pacer_t *p, const pacer_request_t *reqs, size_t n,
+                       pacer_done_cb cb, void *const *users, uint64_t *ids,
+                       size_t *bad)
+{
+  return submit_many(p, reqs, n, cb, users, ids, 1, bad, NULL);
+}
+
+int pacer_submit_batch_marked(pacer_t *p, const pacer_request_t *reqs, size_t n,
+                              pacer_done_cb cb, void *const *users,
+                              uint64_t *ids, size_t *bad, const char *mark)
+{
+  return submit_many(p, reqs, n, cb, users, ids, 1, bad, mark);
+}
+
+/* ---- resume ---- */
+
+typedef struct resume_ctx {
+  pacer_t *p;
+  pacer_resume_info_t info;
+  int64_t now, wall;
+} resume_ctx_t;
+
+/* A stored wall-clock time on the monotonic clock; the past is now. */
+static int64_t wall_to_now(const resume_ctx_t *c, int64_t ms)
+{
+  return ms <= c->wall ? c->now
+                       : pacer__time_add(c->now, pacer__ms_to_ns(ms - c->wall));
+}
+
+/* Schedules one stored job again. */
+static int resume_one(void *arg, const pacer__spool_rec_t *rec)
+{
+  resume_ctx_t *c = arg;
+  pacer_t *p = c->p;
+  pthread_mutex_lock(&p->mu);
+  pacer__handler_t *h = handler_find(p, rec->handler);
+  pthread_mutex_unlock(&p->mu);
+  if (!h) {
+    c->info.no_handler++;
+    pacer__logf(&p->cfg, PACER_LOG_WARN,
+                "spool: job %llu names handler \"%s\", which is not "
+                "registered; it stays in the spool",
+                (unsigned long long)rec->id, rec->handler);
+    return 0;
+  }
+  /* The header lines are stored NUL-terminated, as in the job. */
+  size_t nh = 0;
+  for (size_t i = 0; i < rec->headers_len; i++)
+    nh += rec->headers[i] == '\0';
+  pacer_header_t *hdrs = nh ? calloc(nh, sizeof *hdrs) : NULL;
+  char *lines = rec->headers_len ? malloc(rec->headers_len) : NULL;
+  if ((nh && !hdrs) || (rec->headers_len && !lines)) {
+    free(hdrs);
+    free(lines);
+    return PACER_ENOMEM;
+  }
+  if (lines)
+    memcpy(lines, rec->headers, rec->headers_len);
+  size_t k = 0;
+  if (lines && lines[rec->headers_len - 1] != '\0')
+    nh = 0; /* not the stored form: no headers rather than a bad read */
+  for (char *l = lines; l && l < lines + rec->headers_len && k < nh;) {
+    size_t len = strlen(l);
+    char *colon = strstr(l, ": ");
+    if (colon) {
+      *colon = '\0';
+      hdrs[k].name = l;
+      hdrs[k].value = colon + 2;
+      k++;
+    }
+    l += len + 1;
+  }
+  pacer_request_t r;
+  pacer_request_init(&r);
+  r.method = rec->method;
+  r.url = rec->url;
+  r.headers = hdrs;
+  r.header_count = k;
+  r.body = rec->body;
+  r.body_len = rec->body_len;
+  r.priority = rec->priority ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW;
+  r.key = rec->key;
+  r.timeout_ms = rec->timeout_ms;
+  r.max_attempts = rec->max_attempts;
+  r.flags = rec->flags;
+  r.handler = rec->handler;
+  r.tag = rec->tag;
+  r.tag_len = rec->tag_len;
+  pending_t pd;
+  pd.job = NULL;
+  int rc = pacer__job_new(&r, &p->cfg, c->now, &pd.job, pd.key, sizeof pd.key);
+  free(hdrs);
+  free(lines);
+  if (rc) {
+    pacer__logf(&p->cfg, PACER_LOG_ERROR,
+                "spool: job %llu cannot be rebuilt (%s); it stays in the spool",
+                (unsigned long long)rec->id, pacer_strerror(rc));
+    return rc == PACER_ENOMEM ? rc : 0;
+  }
+  pacer__job_t *j = pd.job;
+  j->cb = h->cb;
+  j->user = h->user;
+  j->handler = h;
+  j->spool_id = rec->id;
+  j->attempts = (uint16_t)(rec->attempts < j->max_attempts
+                               ? rec->attempts
+                               : (unsigned)j->max_attempts - 1u);
+  if (rec->deadline_ms)
+    j->deadline_ns = wall_to_now(c, rec->deadline_ms);
+  int64_t due = rec->state == PACER__SPOOL_WAITING && rec->due_ms > c->wall
+                    ? wall_to_now(c, rec->due_ms)
+                    : 0;
+  pthread_mutex_lock(&p->mu);
+  rc = slot_alloc(p, j);
+  if (rc == 0) {
+    rc = pacer__sched_push_due(&p->sched, j, pd.key, c->now, due);
     if (rc)
       slot_free(p, j);
   }
   if (rc == 0) {
     p->live++;
     p->submitted++;
-    if (id)
-      *id = j->id;
     pacer__kick(p);
   }
   pthread_mutex_unlock(&p->mu);
-  if (rc)
+  if (rc) {
     pacer__job_free(j);
+    return rc;
+  }
+  c->info.loaded++;
+  c->info.in_flight += rec->state == PACER__SPOOL_STARTED;
+  return 0;
+}
+
+int pacer_resume(pacer_t *p, pacer_resume_info_t *info)
+{
+  if (info)
+    memset(info, 0, sizeof *info);
+  if (!p || !p->spool)
+    return PACER_EINVAL;
+  pthread_mutex_lock(&p->mu);
+  int again = p->resumed || p->shutdown;
+  p->resumed = 1;
+  pthread_mutex_unlock(&p->mu);
+  if (again)
+    return PACER_EINVAL;
+  resume_ctx_t c = {.p = p};
+  c.now = p->clock.now(p->clock.ctx);
+  c.wall = wall_ms(p);
+  int rc = pacer__spool_load(p->spool, resume_one, &c);
+  if (info)
+    *info = c.info;
   return rc;
-}
-
-int pacer_submit(pacer_t *p, const pacer_request_t *req, pacer_done_cb cb,
-                 void *user, uint64_t *id)
-{
-  return submit(p, req, cb, user, id, 1);
-}
-
-int pacer_try_submit(pacer_t *p, const pacer_request_t *req, pacer_done_cb cb,
-                     void *user, uint64_t *id)
-{
-  return submit(p, req, cb, user, id, 0);
 }
 
 /* ---- cancel, shutdown, drain ---- */
@@ -531,11 +910,14 @@ int pacer_cancel(pacer_t *p, uint64_t id)
   if (!j || j->state == PACER__JOB_ENDED) {
     rc = PACER_ENOTFOUND;
   } else if (j->state == PACER__JOB_INFLIGHT) {
-    if (j->cancel_req)
+    if (j->cancel_req) {
       rc = PACER_ENOTFOUND;
-    else
+    } else {
+      j->user_cancel = 1;
       cancel_inflight(p, j);
+    }
   } else {
+    j->user_cancel = 1;
     pacer__sched_cancel(&p->sched, j, &p->ended);
     pthread_cond_broadcast(&p->room_cond);
     pacer__kick(p);

@@ -24,6 +24,17 @@
 #include <pacer/pacer.h>
 #include <pthread.h>
 
+struct pacer__spool;
+
+/* A named callback (pacer_register_handler). Entries are never freed
+ * before pacer_free(); a name registered again gets a new entry in front. */
+typedef struct pacer__handler {
+  struct pacer__handler *next;
+  pacer_done_cb cb;
+  void *user;
+  char name[];
+} pacer__handler_t;
+
 typedef struct pacer__worker {
   pacer_t *p;
   pthread_t thread;
@@ -70,6 +81,10 @@ struct pacer {
   pacer__worker_t **workers;
   unsigned nworkers; /* entries in workers (retiring ones included) */
   unsigned active;   /* workers not retiring */
+
+  struct pacer__spool *spool; /* NULL: no spool; immutable */
+  pacer__handler_t *handlers; /* newest first */
+  int resumed;                /* pacer_resume() ran */
 
   /* Counters for pacer_stats_get(). */
   uint64_t submitted, started, succeeded, failed_http, failed_transport,

@@ -58,13 +58,18 @@ typedef struct pacer__job {
   uint8_t deadline_cut; /* this attempt's timeout is the job's deadline;
                            written by its worker at start, read when the
                            same worker settles it */
+  uint8_t user_cancel;  /* ended by pacer_cancel() (not by a shutdown) */
   int error;            /* ENDED: final error (0 or PACER_E*) */
-  const char *message;  /* ENDED: static detail for errors decided here */
+  uint64_t spool_id;    /* its row in the spool; 0: not spooled */
+  const struct pacer__handler *handler; /* named handler, or NULL */
+  const char *message; /* ENDED: static detail for errors decided here */
 
-  /* Request bytes, after the struct: method\0 url\0 header lines\0... body */
+  /* Request bytes, after the struct: method\0 url\0 header lines\0...
+   * body\0 tag */
   uint32_t url_off;
   uint32_t hdr_off, hdr_count; /* hdr_count NUL-terminated "Name: value" */
   uint32_t body_off;
+  uint32_t tag_off, tag_len; /* the request's tag bytes */
   size_t body_len;
   char data[];
 } pacer__job_t;
@@ -84,6 +89,10 @@ static inline const char *pacer__job_headers(const pacer__job_t *j)
 static inline const void *pacer__job_body(const pacer__job_t *j)
 {
   return j->data + j->body_off;
+}
+static inline const void *pacer__job_tag(const pacer__job_t *j)
+{
+  return j->tag_len ? j->data + j->tag_off : NULL;
 }
 
 static inline pacer__job_t *pacer__job_of(pacer__link_t *l)

@@ -189,6 +189,12 @@ static void dequeue(pacer__sched_t *s, pacer__job_t *j)
 int pacer__sched_push(pacer__sched_t *s, pacer__job_t *job,
                       const char *key_name, int64_t now)
 {
+  return pacer__sched_push_due(s, job, key_name, now, 0);
+}
+
+int pacer__sched_push_due(pacer__sched_t *s, pacer__job_t *job,
+                          const char *key_name, int64_t now, int64_t due)
+{
   size_t jobs = pacer__sched_backlog(s) + s->inflight + 1;
   if (jobs > UINT32_MAX - 1 ||
       pacer__heap_reserve(&s->timers, (uint32_t)jobs) != 0)
@@ -205,6 +211,15 @@ int pacer__sched_push(pacer__sched_t *s, pacer__job_t *job,
   }
   job->key = k;
   job->seq = ++s->seq;
+  job->timer_pos = PACER__HEAP_NONE;
+  if (due > now) { /* a retry still to wait for (a resumed job) */
+    job->state = PACER__JOB_WAITING;
+    job->due_ns = due;
+    job->expire_ns = INT64_MAX;
+    s->waiting[job->prio]++;
+    timer_set(s, job, due < job->deadline_ns ? due : job->deadline_ns);
+    return 0;
+  }
   job->state = PACER__JOB_QUEUED;
   job->queued_ns = now;
   job->timer_pos = PACER__HEAP_NONE;

@@ -82,6 +82,10 @@ void pacer__sched_destroy(pacer__sched_t *s);
  * untouched, not queued). */
 int pacer__sched_push(pacer__sched_t *s, pacer__job_t *job,
                       const char *key_name, int64_t now);
+/* As push, but a job due later than now waits until due (WAITING, as a
+ * retry does): a resumed job keeps its backoff. */
+int pacer__sched_push_due(pacer__sched_t *s, pacer__job_t *job,
+                          const char *key_name, int64_t now, int64_t due);
 
 /* Moves what time has made due: parked keys whose time came back to ready,
  * due retries back to their queue (at the front), and queued or waiting jobs

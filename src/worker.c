@@ -9,6 +9,7 @@
  * abort can race with the job being freed. */
 #include "engine.h"
 #include "http.h"
+#include "spool.h"
 #include <stdlib.h>
 
 /* The attempt's timeout: the job's own, or what is left before its
@@ -49,12 +50,56 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
     j->started = 0;
     if (pacer__sched_done(&p->sched, j, &end, now) == PACER__SCHED_END)
       pacer__list_push_back(&ended, &j->link);
+    else if (j->spool_id) /* a retry: its time survives a restart */
+      pacer__spool_waiting(p->spool, j->spool_id, j->attempts,
+                           (wall + (j->due_ns - now)) / PACER__NS_PER_MS);
     p->settled++;
   }
   pthread_cond_broadcast(&p->pass_cond);
   pacer__kick(p); /* slots are free, retries are due later */
   pthread_mutex_unlock(&p->mu);
   pacer__deliver(p, &ended);
+}
+
+/* Ids and attempt numbers of the spooled jobs about to start. */
+typedef struct starts {
+  uint64_t *ids;
+  unsigned *attempts;
+  size_t cap;
+} starts_t;
+
+/* Records in the spool that the jobs on inbox start an attempt, before any
+ * request leaves: a job sent again after a crash is one the spool shows in
+ * flight. If the spool cannot be written the jobs still start (losing them
+ * would be worse); the error is logged. */
+static void record_starts(pacer_t *p, pacer__link_t *inbox, starts_t *st)
+{
+  size_t n = 0;
+  for (pacer__link_t *l = inbox->next; l != inbox; l = l->next) {
+    pacer__job_t *j = pacer__job_of(l);
+    if (!j->spool_id)
+      continue;
+    if (n == st->cap) {
+      size_t cap = st->cap ? st->cap * 2 : 64;
+      uint64_t *ids = realloc(st->ids, cap * sizeof *ids);
+      if (ids)
+        st->ids = ids;
+      unsigned *at = ids ? realloc(st->attempts, cap * sizeof *at) : NULL;
+      if (at)
+        st->attempts = at;
+      if (!ids || !at)
+        break;
+      st->cap = cap;
+    }
+    st->ids[n] = j->spool_id;
+    st->attempts[n] = j->attempts;
+    n++;
+  }
+  if (n && pacer__spool_started(p->spool, st->ids, st->attempts, n))
+    pacer__logf(&p->cfg, PACER_LOG_ERROR,
+                "spool: cannot record %zu attempts as started; sending them "
+                "anyway",
+                n);
 }
 
 /* A fresh outcome for the next attempt; NULL when out of memory. */
@@ -84,6 +129,7 @@ static void *worker_main(void *arg)
    * timeout, and then as cancelled. */
   pacer__job_t **to_abort = NULL;
   size_t to_abort_cap = 0;
+  starts_t starts = {NULL, NULL, 0};
 
   pthread_mutex_lock(&p->mu);
   for (;;) {
@@ -147,6 +193,8 @@ static void *worker_main(void *arg)
         pacer__resp_fail(r, PACER_ECANCELED, 0, "cancelled before it started");
       pacer__list_push_back(&done, l);
     }
+    if (p->spool)
+      record_starts(p, &inbox, &starts);
     while ((l = pacer__list_pop_front(&inbox))) {
       pacer__job_t *j = pacer__job_of(l);
       pacer__resp_t *r = fresh_resp(j);
@@ -173,6 +221,8 @@ static void *worker_main(void *arg)
   pthread_mutex_unlock(&p->mu);
   free(aborts);
   free(to_abort);
+  free(starts.ids);
+  free(starts.attempts);
   return NULL;
 }
 

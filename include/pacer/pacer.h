@@ -82,7 +82,11 @@ PACER_EXTERN const char *pacer_version(void);
   XX(EINCALLBACK, -21, "not allowed inside a pacer callback")                  \
   XX(ESYSTEM, -22, "system resource unavailable")                              \
   XX(EKEY, -23, "invalid limiter key")                                         \
-  XX(ETLS, -24, "TLS error")
+  XX(ETLS, -24, "TLS error")                                                   \
+  XX(ESPOOL, -25, "spool error")                                               \
+  XX(ESPOOLBUSY, -26, "spool is in use by another dispatcher")                 \
+  XX(ESPOOLVERSION, -27, "spool was written by a newer version")               \
+  XX(EHANDLER, -28, "no handler registered by this name")
 
 typedef enum pacer_errno {
 #define PACER__ERRNO_ENUM(name, val, msg) PACER_##name = (val),
@@ -217,7 +221,26 @@ typedef struct pacer_config {
   void *log_user;
   pacer_log_level_t log_level; /* lines above this level are dropped.
                                   Default PACER_LOG_WARN. */
+
+  /* Durable spool (see "Spool" below). */
+  const char *spool_path;     /* SQLite file, created 0600 if absent; NULL: no
+                                 spool (default). Copied. */
+  int spool_sync;             /* PACER_SPOOL_NORMAL (default) or
+                                 PACER_SPOOL_FULL */
+  int spool_idempotency_keys; /* 1 (default): each spooled job carries an
+                                 Idempotency-Key header derived from the
+                                 spool and the job, the same on every attempt
+                                 and after a resume, unless the request sets
+                                 one. 0: none is added. */
 } pacer_config_t;
+
+/* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
+ * NORMAL: a commit survives the process crashing or being killed at any
+ * moment; a power loss or kernel crash can lose the last commits (the spool
+ * stays consistent). FULL: a commit is fsync'ed before it returns, so it also
+ * survives a power loss, at the cost of one fsync per group commit. */
+#define PACER_SPOOL_NORMAL 0
+#define PACER_SPOOL_FULL 1
 
 PACER_EXTERN void pacer_config_init_sized(pacer_config_t *cfg, size_t size);
 /* Fills every field of *cfg with its default. cfg is the caller's memory. */
@@ -279,6 +302,14 @@ typedef struct pacer_request {
                                 after submit; 0: none */
   unsigned max_attempts;     /* 0: the dispatcher's */
   unsigned flags;            /* PACER_REQ_* */
+  const char *handler;       /* a name given to pacer_register_handler():
+                                its callback ends the job (submit's cb may
+                                then be NULL). Required with a spool, where
+                                it is how a resumed job finds its callback. */
+  const void *tag;           /* tag_len bytes of the program's own, kept with
+                                the job (in the spool too) and handed back
+                                in its result: an id, a row number. */
+  size_t tag_len;            /* at most 65536 */
 } pacer_request_t;
 
 PACER_EXTERN void pacer_request_init_sized(pacer_request_t *req, size_t size);
@@ -311,6 +342,13 @@ typedef struct pacer_result {
                           end, if none started) */
   int64_t transfer_us; /* the last attempt's duration; 0 if none */
   int64_t total_us;    /* submit to the end */
+  const void *tag;     /* the request's tag (NULL, 0 if none) */
+  size_t tag_len;
+  const char *handler; /* the request's handler name, or NULL */
+  int kept;            /* 1: a spooled job that the dispatcher stopped before it
+                          finished (error PACER_ECANCELED from pacer_free() or a
+                          cancelling shutdown, not from pacer_cancel()): it stays in the
+                          spool and runs again after pacer_resume() */
 } pacer_result_t;
 
 /* Called exactly once for each job that submit accepted: with the response or
@@ -341,6 +379,37 @@ PACER_EXTERN int pacer_submit(pacer_t *p, const pacer_request_t *req,
 /* As pacer_submit(), but returns PACER_EFULL instead of blocking. */
 PACER_EXTERN int pacer_try_submit(pacer_t *p, const pacer_request_t *req,
                                   pacer_done_cb cb, void *user, uint64_t *id);
+
+/* Submits n jobs at once: all are accepted or none (with a spool, in one
+ * transaction). users may be NULL (every user pointer NULL), else n entries;
+ * ids may be NULL, else receives n ids. Blocks while the queue is at
+ * queue_max, then accepts the whole batch even if it goes past the bound.
+ * On error returns the code of pacer_submit(), and *bad (may be NULL) is the
+ * index of the request at fault, or n when the fault is not one request's
+ * (shutdown, spool, memory). */
+PACER_EXTERN int pacer_submit_batch(pacer_t *p, const pacer_request_t *reqs,
+                                    size_t n, pacer_done_cb cb,
+                                    void *const *users, uint64_t *ids,
+                                    size_t *bad);
+
+/* As pacer_submit_batch(), and with a spool also stores mark (a string of
+ * the program's, at most 4095 bytes; NULL: none) in the same transaction as
+ * the batch, replacing the previous mark: a program that imports its input
+ * in batches records how far it got, and reads it back after a crash from
+ * pacer_spool_status(). n may be 0 to store the mark alone. Without a spool
+ * the mark is ignored. */
+PACER_EXTERN int pacer_submit_batch_marked(pacer_t *p,
+                                           const pacer_request_t *reqs,
+                                           size_t n, pacer_done_cb cb,
+                                           void *const *users, uint64_t *ids,
+                                           size_t *bad, const char *mark);
+
+/* Registers a named callback for jobs whose request names it (handler).
+ * name is copied; registering a name again replaces its callback for jobs
+ * submitted or resumed from then on. Handlers live until pacer_free().
+ * Returns 0, PACER_EINVAL (NULL or empty name, NULL cb) or PACER_ENOMEM. */
+PACER_EXTERN int pacer_register_handler(pacer_t *p, const char *name,
+                                        pacer_done_cb cb, void *user);
 
 /* Ends job id with PACER_ECANCELED: a queued or retry-waiting job at once, an
  * attempt in flight is aborted. Its callback runs on a pacer thread, maybe
@@ -399,6 +468,59 @@ typedef struct pacer_key_limits {
  * PACER_ENOMEM. */
 PACER_EXTERN int pacer_key_limits_set(pacer_t *p, const char *key,
                                       const pacer_key_limits_t *lim);
+
+/* ------------------------------------------------------------------------ */
+/* Spool                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* With cfg.spool_path set, pacer_new() opens (or creates) a SQLite spool and
+ * locks it (PACER_ESPOOLBUSY if another dispatcher has it, PACER_ESPOOL if it
+ * cannot be opened or is not a sound pacer spool, PACER_ESPOOLVERSION if a
+ * newer library wrote it; the detail goes to the log at PACER_LOG_ERROR).
+ *
+ * - A job is in the spool before submit returns (PACER_ESPOOL if it cannot
+ *   be written: then it was not accepted). Concurrent submitters share
+ *   commits; pacer_submit_batch() writes a batch in one.
+ * - An attempt is recorded before its request is sent; a retry's time and
+ *   attempt count are recorded when it is scheduled.
+ * - A job leaves the spool after its callback has returned (at least once:
+ *   a crash between the two runs it again on resume).
+ * - Jobs the dispatcher stopped before they finished (pacer_free(), a
+ *   cancelling shutdown) get their callback with kept = 1 and stay.
+ *
+ * pacer_resume() loads every job left in the spool, of this run or an
+ * earlier one, and schedules it again with its attempts and retry time: call
+ * it after registering the handlers. A job whose handler is not registered is
+ * logged, counted in no_handler and left in the spool. Returns 0,
+ * PACER_EINVAL (no spool, or called twice), PACER_ESPOOL or PACER_ENOMEM. */
+typedef struct pacer_resume_info {
+  uint64_t loaded;     /* jobs scheduled again */
+  uint64_t in_flight;  /* of those, jobs with an attempt sent and no outcome
+                          recorded: the server may have seen them already */
+  uint64_t no_handler; /* jobs left in the spool: handler not registered */
+} pacer_resume_info_t;
+
+PACER_EXTERN int pacer_resume(pacer_t *p, pacer_resume_info_t *info);
+
+/* What a spool file holds, read without locking it (a running dispatcher
+ * may be using it). */
+typedef struct pacer_spool_status {
+  uint64_t queued;     /* never started, or started and put back */
+  uint64_t waiting;    /* waiting to retry */
+  uint64_t in_flight;  /* an attempt sent, no outcome recorded: in flight at
+                          the last stop (or now) */
+  uint64_t done;       /* finished with a response below 400 */
+  uint64_t failed;     /* finished otherwise */
+  int version;         /* schema version */
+  char mark[4096];     /* the last mark stored (pacer_submit_batch_marked),
+                          or "" */
+  char integrity[128]; /* SQLite's integrity check: "ok" or its first line */
+  char message[256];   /* on error: what went wrong */
+} pacer_spool_status_t;
+
+/* Reads the spool at path. Returns 0, PACER_EINVAL, PACER_ESPOOL or
+ * PACER_ESPOOLVERSION (message says why). Any thread. */
+PACER_EXTERN int pacer_spool_status(const char *path, pacer_spool_status_t *st);
 
 /* ------------------------------------------------------------------------ */
 /* Statistics                                                                */

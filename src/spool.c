@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: MIT */
+/* spool.c - the durable spool on SQLite: schema, group commit writer,
+ * loading unfinished jobs, and pacer_spool_status(). */
+#include "spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+enum { OP_ADD, OP_STARTED, OP_WAITING, OP_DONE, OP_FORGET };
+
+typedef struct waiter {
+  int done, rc;
+  char *err;
+  size_t errlen;
+} waiter_t;
+
+typedef struct op {
+  int kind;
+  uint64_t id;
+  unsigned attempts;
+  int64_t due_ms;
+  int ok;
+  const pacer__spool_rec_t *recs; /* OP_ADD */
+  const char *mark;               /* OP_ADD: the program's mark, or NULL */
+  const uint64_t *ids;            /* OP_STARTED */
+  const unsigned *atts;
+  size_t n;
+  waiter_t *w; /* NULL: nobody waits */
+} op_t;
+
+typedef struct opvec {
+  op_t *v;
+  size_t n, cap;
+} opvec_t;
+
+struct pacer__spool {
+  sqlite3 *db;
+  int lock_fd;
+  char uuid[17];
+  pthread_mutex_t mu;  /* ops, stop, next_id, waiters */
+  pthread_cond_t work; /* the writer waits for operations */
+  pthread_cond_t done; /* waiters wait for their commit */
+  opvec_t ops;
+  int stop;
+  uint64_t next_id;
+  pthread_t writer;
+  int writer_started;
+  /* The writer's prepared statements; used by the writer thread only, and
+   * by load under db_mu. */
+  pthread_mutex_t db_mu;
+  sqlite3_stmt *ins, *started, *waiting, *del, *meta, *mark;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+  if (!err || !errlen)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+  return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* ---- schema ---- */
+
+static const char schema[] =
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+    "CREATE TABLE jobs("
+    " id INTEGER PRIMARY KEY,"
+    " state INTEGER NOT NULL,"        /* PACER__SPOOL_* */
+    " attempts INTEGER NOT NULL,"     /* attempts started */
+    " max_attempts INTEGER NOT NULL," /* 0: the dispatcher's */
+    " due_ms INTEGER NOT NULL,"       /* wall ms, a retry not before */
+    " deadline_ms INTEGER NOT NULL,"  /* wall ms, 0 none */
+    " created_ms INTEGER NOT NULL,"
+    " timeout_ms INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL,"
+    " flags INTEGER NOT NULL,"
+    " handler TEXT NOT NULL,"
+    " key TEXT,"
+    " method TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " headers BLOB,"
+    " body BLOB,"
+    " tag BLOB);";
+
+static int make_uuid(char out[17])
+{
+  unsigned char b[8];
+  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+    return -1;
+  for (int i = 0; i < 8; i++)
+    snprintf(out + 2 * i, 3, "%02x", b[i]);
+  return 0;
+}
+
+/* Reads the schema version into *out and refuses a file that is neither a
+ * spool nor a new, empty database. Runs before the file is switched to WAL,
+ * so a file refused here is left exactly as it was. */
+static int check_identity(pacer__spool_t *s, int *out, char *err, size_t errlen)
+{
+  sqlite3_stmt *st;
+  int version = -1;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) ==
+      SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW)
+      version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+  }
+  *out = version;
+  if (version < 0) {
+    set_err(err, errlen, "not a pacer spool, or corrupt: %s",
+            sqlite3_errmsg(s->db));
+    return PACER_ESPOOL;
+  }
+  if (version > PACER__SPOOL_VERSION) {
+    set_err(err, errlen,
+            "spool schema version %d is newer than this library's (%d)",
+            version, PACER__SPOOL_VERSION);
+    return PACER_ESPOOLVERSION;
+  }
+  if (version == 0) {
+    int tables = -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_schema", -1, &st,
+                           NULL) == SQLITE_OK) {
+      if (sqlite3_step(st) == SQLITE_ROW)
+        tables = sqlite3_column_int(st, 0);
+      sqlite3_finalize(st);
+    }
+    if (tables != 0) {
+      set_err(err, errlen, "not a pacer spool: the database has other tables");
+      return PACER_ESPOOL;
+    }
+  }
+  return 0;
+}
+
+/* Creates the schema in a new spool (version 0, checked empty); checks the
+ * file; reads the uuid and the next id. */
+static int prepare_schema(pacer__spool_t *s, int version, char *err,
+                          size_t errlen)
+{
+  sqlite3_stmt *st;
+  if (version == 0) {
+    char uuid[17], sql[256];
+    if (make_uuid(uuid)) {
+      set_err(err, errlen, "no random bytes for the spool's identity");
+      return PACER_ESPOOL;
+    }
+    snprintf(sql, sizeof sql,
+             "INSERT INTO meta VALUES('uuid','%s'),('next_id',1),"
+             "('done',0),('failed',0);PRAGMA user_version=%d;",
+             uuid, PACER__SPOOL_VERSION);
+    if (exec(s->db, "BEGIN IMMEDIATE") || exec(s->db, schema) ||
+        exec(s->db, sql) || exec(s->db, "COMMIT")) {
+      set_err(err, errlen, "cannot create the spool: %s",
+              sqlite3_errmsg(s->db));
+      exec(s->db, "ROLLBACK");
+      return PACER_ESPOOL;
+    }
+  }
+  /* A damaged file is refused before anything is read from it. */
+  if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) !=
+      SQLITE_OK) {
+    set_err(err, errlen, "spool is corrupt: %s", sqlite3_errmsg(s->db));
+    return PACER_ESPOOL;
+  }
+  int rc = sqlite3_step(st);
+  const char *res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0)
+                                     : sqlite3_errmsg(s->db);
+  if (!res || strcmp(res, "ok")) {
+    set_err(err, errlen, "spool is corrupt: %s", res ? res : "unknown");
+    sqlite3_finalize(st);
+    return PACER_ESPOOL;
+  }
+  sqlite3_finalize(st);
+
+  const char *q = "SELECT (SELECT v FROM meta WHERE k='uuid'),"
+                  " max((SELECT v FROM meta WHERE k='next_id'),"
+                  "     coalesce((SELECT max(id) FROM jobs), 0) + 1)";
+  rc = PACER_ESPOOL;
+  if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+        strlen((const char *)sqlite3_column_text(st, 0)) == 16) {
+      memcpy(s->uuid, sqlite3_column_text(st, 0), 17);
+      s->next_id = (uint64_t)sqlite3_column_int64(st, 1);
+      rc = 0;
+    }
+    sqlite3_finalize(st);
+  }
+  if (rc) {
+    set_err(err, errlen, "not a pacer spool (no identity): %s",
+            sqlite3_errmsg(s->db));
+    return rc;
+  }
+  static const struct {
+    size_t off;
+    const char *sql;
+  } stmts[] = {
+      {offsetof(pacer__spool_t, ins),
+       "INSERT INTO jobs(id,state,attempts,max_attempts,due_ms,deadline_ms,"
+       "created_ms,timeout_ms,priority,flags,handler,key,method,url,headers,"
+       "body,tag) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+      {offsetof(pacer__spool_t, started),
+       "UPDATE jobs SET state=2, attempts=? WHERE id=?"},
+      {offsetof(pacer__spool_t, waiting),
+       "UPDATE jobs SET state=1, attempts=?, due_ms=? WHERE id=?"},
+      {offsetof(pacer__spool_t, del), "DELETE FROM jobs WHERE id=?"},
+      {offsetof(pacer__spool_t, meta),
+       "UPDATE meta SET v = CASE k WHEN 'done' THEN v + ?1"
+       " WHEN 'failed' THEN v + ?2 WHEN 'next_id' THEN max(v, ?3) END"
+       " WHERE k IN ('done','failed','next_id')"},
+      {offsetof(pacer__spool_t, mark),
+       "INSERT INTO meta(k,v) VALUES('mark',?)"
+       " ON CONFLICT(k) DO UPDATE SET v=excluded.v"},
+  };
+  for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+    sqlite3_stmt **slot = (sqlite3_stmt **)((char *)s + stmts[i].off);
+    if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           slot, NULL) != SQLITE_OK) {
+      set_err(err, errlen, "not a pacer spool (schema): %s",
+              sqlite3_errmsg(s->db));
+      return PACER_ESPOOL;
+    }
+  }
+  return 0;
+}
+
+/* ---- the writer ---- */
+
+static int step_reset(sqlite3_stmt *st)
+{
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int insert(pacer__spool_t *s, const pacer__spool_rec_t *r)
+{
+  sqlite3_stmt *st = s->ins;
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)r->id);
+  sqlite3_bind_int(st, 2, r->state);
+  sqlite3_bind_int(st, 3, (int)r->attempts);
+  sqlite3_bind_int(st, 4, (int)r->max_attempts);
+  sqlite3_bind_int64(st, 5, r->due_ms);
+  sqlite3_bind_int64(st, 6, r->deadline_ms);
+  sqlite3_bind_int64(st, 7, r->created_ms);
+  sqlite3_bind_int64(st, 8, r->timeout_ms);
+  sqlite3_bind_int(st, 9, r->priority);
+  sqlite3_bind_int(st, 10, (int)r->flags);
+  sqlite3_bind_text(st, 11, r->handler, -1, SQLITE_STATIC);
+  if (r->key)
+    sqlite3_bind_text(st, 12, r->key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 13, r->method, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 14, r->url, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 15, r->headers, (int)r->headers_len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 16, r->body, (int)r->body_len, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 17, r->tag, (int)r->tag_len, SQLITE_STATIC);
+  return step_reset(st);
+}
+
+/* Runs a batch in one transaction. 0, or PACER_ESPOOL with err set. */
+static int run_batch(pacer__spool_t *s, const opvec_t *b, char *err,
+                     size_t errlen)
+{
+  int64_t ok = 0, failed = 0, max_id = 0;
+  if (exec(s->db, "BEGIN IMMEDIATE"))
+    goto fail;
+  for (size_t i = 0; i < b->n; i++) {
+    const op_t *o = &b->v[i];
+    sqlite3_stmt *st;
+    switch (o->kind) {
+    case OP_ADD:
+      if (o->mark) {
+        sqlite3_bind_text(s->mark, 1, o->mark, -1, SQLITE_STATIC);
+        if (step_reset(s->mark))
+          goto fail;
+      }
+      for (size_t k = 0; k < o->n; k++) {
+        if (insert(s, &o->recs[k]))
+          goto fail;
+        if ((int64_t)o->recs[k].id > max_id)
+          max_id = (int64_t)o->recs[k].id;
+      }
+      break;
+    case OP_STARTED:
+      st = s->started;
+      for (size_t k = 0; k < o->n; k++) {
+        sqlite3_bind_int(st, 1, (int)o->atts[k]);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)o->ids[k]);
+        if (step_reset(st))
+          goto fail;
+      }
+      break;
+    case OP_WAITING:
+      st = s->waiting;
+      sqlite3_bind_int(st, 1, (int)o->attempts);
+      sqlite3_bind_int64(st, 2, o->due_ms);
+      sqlite3_bind_int64(st, 3, (sqlite3_int64)o->id);
+      if (step_reset(st))
+        goto fail;
+      break;
+    case OP_DONE:
+    case OP_FORGET:
+      st = s->del;
+      sqlite3_bind_int64(st, 1, (sqlite3_int64)o->id);
+      if (step_reset(st))
+        goto fail;
+      if (o->kind == OP_DONE && sqlite3_changes(s->db) > 0)
+        *(o->ok ? &ok : &failed) += 1;
+      break;
+    }
+  }
+  sqlite3_bind_int64(s->meta, 1, ok);
+  sqlite3_bind_int64(s->meta, 2, failed);
+  sqlite3_bind_int64(s->meta, 3, max_id + 1);
+  if (step_reset(s->meta))
+    goto fail;
+  if (exec(s->db, "COMMIT"))
+    goto fail;
+  return 0;
+fail:
+  set_err(err, errlen, "spool write failed: %s", sqlite3_errmsg(s->db));
+  if (!sqlite3_get_autocommit(s->db))
+    exec(s->db, "ROLLBACK");
+  return PACER_ESPOOL;
+}
+
+static void *writer_main(void *arg)
+{
+  pacer__spool_t *s = arg;
+  opvec_t batch = {0};
+  char err[256];
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->ops.n && !s->stop)
+      pthread_cond_wait(&s->work, &s->mu);
+    if (!s->ops.n)
+      break;
+    opvec_t t = batch; /* take the queued operations, leave an empty vector */
+    batch = s->ops;
+    s->ops = t;
+    s->ops.n = 0;
+    pthread_mutex_unlock(&s->mu);
+
+    pthread_mutex_lock(&s->db_mu);
+    err[0] = 0;
+    int rc = run_batch(s, &batch, err, sizeof err);
+    pthread_mutex_unlock(&s->db_mu);
+
+    pthread_mutex_lock(&s->mu);
+    int waited = 0;
+    for (size_t i = 0; i < batch.n; i++) {
+      waiter_t *w = batch.v[i].w;
+      if (!w)
+        continue;
+      w->rc = rc;
+      if (rc)
+        set_err(w->err, w->errlen, "%s", err);
+      w->done = 1;
+      waited = 1;
+    }
+    if (waited)
+      pthread_cond_broadcast(&s->done);
+    if (rc && !waited)
+      fprintf(stderr, "pacer: %s (finished jobs may run again on resume)\n",
+              err);
+    batch.n = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+  free(batch.v);
+  return NULL;
+}
+
+/* Queues o (under mu); wakes the writer. */
+static int push_locked(pacer__spool_t *s, const op_t *o)
+{
+  if (s->ops.n == s->ops.cap) {
+    size_t cap = s->ops.cap ? s->ops.cap * 2 : 256;
+    op_t *v = realloc(s->ops.v, cap * sizeof *v);
+    if (!v)
+      return PACER_ENOMEM;
+    s->ops.v = v;
+    s->ops.cap = cap;
+  }
+  s->ops.v[s->ops.n++] = *o;
+  pthread_cond_signal(&s->work);
+  return 0;
+}
+
+static int submit_wait(pacer__spool_t *s, op_t *o, char *err, size_t errlen)
+{
+  waiter_t w = {0, 0, err, errlen};
+  o->w = &w;
+  pthread_mutex_lock(&s->mu);
+  int rc = push_locked(s, o);
+  while (rc == 0 && !w.done)
+    pthread_cond_wait(&s->done, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+  if (rc == PACER_ENOMEM)
+    set_err(err, errlen, "out of memory");
+  return rc ? rc : w.rc;
+}
+
+static void submit_async(pacer__spool_t *s, const op_t *o)
+{
+  pthread_mutex_lock(&s->mu);
+  if (push_locked(s, o))
+    fprintf(stderr,
+            "pacer: spool: out of memory; job %llu may run again on "
+            "resume\n",
+            (unsigned long long)o->id);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- public to the engine ---- */
+
+int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
+                      char *err, size_t errlen)
+{
+  *out = NULL;
+  pacer__spool_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return PACER_ENOMEM;
+  s->lock_fd = -1;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->db_mu, NULL);
+  pthread_cond_init(&s->work, NULL);
+  pthread_cond_init(&s->done, NULL);
+  int rc = PACER_ESPOOL;
+
+  /* The lock is a flock() on "<path>.lock", not on the database: closing
+   * any descriptor of the database would drop SQLite's own POSIX locks. */
+  char lock_path[4096];
+  if ((size_t)snprintf(lock_path, sizeof lock_path, "%s.lock", path) >=
+      sizeof lock_path) {
+    set_err(err, errlen, "spool path too long");
+    goto fail;
+  }
+  s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd < 0) {
+    set_err(err, errlen, "cannot open spool %s: %s", lock_path,
+            strerror(errno));
+    goto fail;
+  }
+  if (flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
+    if (errno == EWOULDBLOCK) {
+      set_err(err, errlen, "spool %s is in use by another dispatcher", path);
+      rc = PACER_ESPOOLBUSY;
+    } else {
+      set_err(err, errlen, "cannot lock spool %s: %s", path, strerror(errno));
+    }
+    goto fail;
+  }
+  /* Created here so that it is 0600 (SQLite gives its -wal and -shm files
+   * the database's mode); no SQLite lock exists yet to be dropped. */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    set_err(err, errlen, "cannot open spool %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  close(fd);
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    set_err(err, errlen, "cannot open spool %s: %s", path,
+            s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    goto fail;
+  }
+  sqlite3_busy_timeout(s->db, 5000);
+  int version;
+  if ((rc = check_identity(s, &version, err, errlen)))
+    goto fail;
+  rc = PACER_ESPOOL;
+  sqlite3_stmt *st;
+  const char *mode = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) ==
+      SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW)
+      mode = (const char *)sqlite3_column_text(st, 0);
+    int wal = mode && !strcmp(mode, "wal");
+    sqlite3_finalize(st);
+    mode = wal ? "wal" : NULL;
+  }
+  if (!mode) {
+    set_err(err, errlen, "spool %s: not a pacer spool, or corrupt: %s", path,
+            sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  if (exec(s->db, sync_full ? "PRAGMA synchronous=FULL"
+                            : "PRAGMA synchronous=NORMAL")) {
+    set_err(err, errlen, "spool %s: %s", path, sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  if ((rc = prepare_schema(s, version, err, errlen)))
+    goto fail;
+  if (pthread_create(&s->writer, NULL, writer_main, s)) {
+    set_err(err, errlen, "cannot start the spool's writer thread");
+    rc = PACER_ESYSTEM;
+    goto fail;
+  }
+  s->writer_started = 1;
+  *out = s;
+  return 0;
+fail:
+  pacer__spool_close(s);
+  return rc;
+}
+
+void pacer__spool_close(pacer__spool_t *s)
+{
+  if (!s)
+    return;
+  if (s->writer_started) {
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+  }
+  sqlite3_finalize(s->ins);
+  sqlite3_finalize(s->started);
+  sqlite3_finalize(s->waiting);
+  sqlite3_finalize(s->del);
+  sqlite3_finalize(s->meta);
+  sqlite3_finalize(s->mark);
+  if (s->db)
+    sqlite3_close(s->db);
+  if (s->lock_fd >= 0)
+    close(s->lock_fd); /* releases the flock */
+  free(s->ops.v);
+  pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->db_mu);
+  pthread_cond_destroy(&s->work);
+  pthread_cond_destroy(&s->done);
+  free(s);
+}
+
+const char *pacer__spool_uuid(const pacer__spool_t *s)
+{
+  return s->uuid;
+}
+
+uint64_t pacer__spool_reserve(pacer__spool_t *s, size_t n)
+{
+  pthread_mutex_lock(&s->mu);
+  uint64_t id = s->next_id;
+  s->next_id += n;
+  pthread_mutex_unlock(&s->mu);
+  return id;
+}
+
+int pacer__spool_add(pacer__spool_t *s, const pacer__spool_rec_t *recs,
+                     size_t n, const char *mark, char *err, size_t errlen)
+{
+  op_t o = {.kind = OP_ADD, .recs = recs, .n = n, .mark = mark};
+  return submit_wait(s, &o, err, errlen);
+}
+
+int pacer__spool_started(pacer__spool_t *s, const uint64_t *ids,
+                         const unsigned *attempts, size_t n)
+{
+  op_t o = {.kind = OP_STARTED, .ids = ids, .atts = attempts, .n = n};
+  return submit_wait(s, &o, NULL, 0);
+}
+
+void pacer__spool_waiting(pacer__spool_t *s, uint64_t id, unsigned attempts,
+                          int64_t due_ms)
+{
+  op_t o = {
+      .kind = OP_WAITING, .id = id, .attempts = attempts, .due_ms = due_ms};
+  submit_async(s, &o);
+}
+
+void pacer__spool_done(pacer__spool_t *s, uint64_t id, int ok)
+{
+  op_t o = {.kind = OP_DONE, .id = id, .ok = ok};
+  submit_async(s, &o);
+}
+
+void pacer__spool_forget(pacer__spool_t *s, uint64_t id)
+{
+  op_t o = {.kind = OP_FORGET, .id = id};
+  submit_async(s, &o);
+}
+
+static const char load_sql[] =
+    "SELECT id,state,attempts,max_attempts,due_ms,deadline_ms,created_ms,"
+    "timeout_ms,priority,flags,handler,key,method,url,headers,body,tag "
+    "FROM jobs ORDER BY id";
+
+int pacer__spool_load(pacer__spool_t *s,
+                      int (*fn)(void *ctx, const pacer__spool_rec_t *rec),
+                      void *ctx)
+{
+  pthread_mutex_lock(&s->db_mu);
+  sqlite3_stmt *st;
+  int rc = 0;
+  if (sqlite3_prepare_v2(s->db, load_sql, -1, &st, NULL) != SQLITE_OK) {
+    pthread_mutex_unlock(&s->db_mu);
+    return PACER_ESPOOL;
+  }
+  int step;
+  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    pacer__spool_rec_t r;
+    memset(&r, 0, sizeof r);
+    r.id = (uint64_t)sqlite3_column_int64(st, 0);
+    r.state = sqlite3_column_int(st, 1);
+    r.attempts = (unsigned)sqlite3_column_int(st, 2);
+    r.max_attempts = (unsigned)sqlite3_column_int(st, 3);
+    r.due_ms = sqlite3_column_int64(st, 4);
+    r.deadline_ms = sqlite3_column_int64(st, 5);
+    r.created_ms = sqlite3_column_int64(st, 6);
+    r.timeout_ms = sqlite3_column_int64(st, 7);
+    r.priority = sqlite3_column_int(st, 8);
+    r.flags = (unsigned)sqlite3_column_int(st, 9);
+    r.handler = (const char *)sqlite3_column_text(st, 10);
+    r.key = (const char *)sqlite3_column_text(st, 11);
+    r.method = (const char *)sqlite3_column_text(st, 12);
+    r.url = (const char *)sqlite3_column_text(st, 13);
+    r.headers = sqlite3_column_blob(st, 14);
+    r.headers_len = (size_t)sqlite3_column_bytes(st, 14);
+    r.body = sqlite3_column_blob(st, 15);
+    r.body_len = (size_t)sqlite3_column_bytes(st, 15);
+    r.tag = sqlite3_column_blob(st, 16);
+    r.tag_len = (size_t)sqlite3_column_bytes(st, 16);
+    if (!r.handler || !r.method || !r.url)
+      continue; /* NOT NULL columns: cannot happen in a sound file */
+    rc = fn(ctx, &r);
+  }
+  if (rc == 0 && step != SQLITE_DONE)
+    rc = PACER_ESPOOL;
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&s->db_mu);
+  return rc;
+}
+
+/* ---- pacer_spool_status ---- */
+
+int pacer_spool_status(const char *path, pacer_spool_status_t *out)
+{
+  if (!path || !out)
+    return PACER_EINVAL;
+  memset(out, 0, sizeof *out);
+  sqlite3 *db = NULL;
+  int rc = PACER_ESPOOL;
+  if (access(path, F_OK)) {
+    snprintf(out->message, sizeof out->message, "no spool at %s: %s", path,
+             strerror(errno));
+    return PACER_ESPOOL;
+  }
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    snprintf(out->message, sizeof out->message, "cannot open %s: %s", path,
+             db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return PACER_ESPOOL;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) ||
+      sqlite3_step(st) != SQLITE_ROW)
+    goto bad;
+  out->version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  if (out->version > PACER__SPOOL_VERSION) {
+    snprintf(out->message, sizeof out->message,
+             "spool schema version %d is newer than this library's (%d)",
+             out->version, PACER__SPOOL_VERSION);
+    sqlite3_close(db);
+    return PACER_ESPOOLVERSION;
+  }
+  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) ||
+      sqlite3_step(st) != SQLITE_ROW)
+    goto bad;
+  snprintf(out->integrity, sizeof out->integrity, "%s",
+           (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  st = NULL;
+  if (out->version != PACER__SPOOL_VERSION) {
+    snprintf(out->message, sizeof out->message, "not a pacer spool");
+    sqlite3_close(db);
+    return PACER_ESPOOL;
+  }
+  if (sqlite3_prepare_v2(db, "SELECT state, count(*) FROM jobs GROUP BY state",
+                         -1, &st, NULL))
+    goto bad;
+  int step;
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
+    switch (sqlite3_column_int(st, 0)) {
+    case PACER__SPOOL_QUEUED:
+      out->queued += n;
+      break;
+    case PACER__SPOOL_WAITING:
+      out->waiting += n;
+      break;
+    default:
+      out->in_flight += n;
+    }
+  }
+  if (step != SQLITE_DONE)
+    goto bad;
+  sqlite3_finalize(st);
+  st = NULL;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT (SELECT v FROM meta WHERE k='done'),"
+                         "(SELECT v FROM meta WHERE k='failed'),"
+                         "(SELECT v FROM meta WHERE k='mark')",
+                         -1, &st, NULL) ||
+      sqlite3_step(st) != SQLITE_ROW)
+    goto bad;
+  out->done = (uint64_t)sqlite3_column_int64(st, 0);
+  out->failed = (uint64_t)sqlite3_column_int64(st, 1);
+  if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
+    snprintf(out->mark, sizeof out->mark, "%s",
+             (const char *)sqlite3_column_text(st, 2));
+  rc = 0;
+bad:
+  if (rc)
+    snprintf(out->message, sizeof out->message,
+             "not a pacer spool, or corrupt: %s", sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rc;
+}

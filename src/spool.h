@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* spool.h - the durable spool: accepted jobs kept in SQLite until their
+ * callback has returned, so a dispatcher that dies loses none of them.
+ *
+ * One writer thread owns every write and runs them in group commits: all
+ * the operations queued while a transaction runs go into the next one, so
+ * concurrent submitters share a commit. Adding jobs and marking attempts as
+ * started wait for their commit (a job is durable before submit returns; an
+ * attempt is recorded before its request leaves, so a job sent again after a
+ * crash is always one the spool shows as in flight). Retry times and
+ * finished jobs are queued without waiting: losing them in a crash only
+ * sends a job again, never loses one. "<path>.lock" is flock()ed while
+ * a dispatcher has it open. */
+#ifndef PACER_SPOOL_H
+#define PACER_SPOOL_H
+
+#include <pacer/pacer.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pacer__spool pacer__spool_t;
+
+#define PACER__SPOOL_VERSION 1
+
+/* Row states. */
+enum {
+  PACER__SPOOL_QUEUED = 0,
+  PACER__SPOOL_WAITING = 1, /* waiting to retry */
+  PACER__SPOOL_STARTED = 2  /* an attempt was sent, no outcome recorded */
+};
+
+/* One job as stored. Strings and blobs are borrowed (by add, from the
+ * caller until it returns; by load, until the callback returns). */
+typedef struct pacer__spool_rec {
+  uint64_t id;
+  int state;
+  unsigned attempts, max_attempts;
+  int64_t due_ms;      /* wall clock ms: a retry not before; 0 */
+  int64_t deadline_ms; /* wall clock ms; 0: none */
+  int64_t created_ms;  /* wall clock ms */
+  int64_t timeout_ms;  /* per attempt; 0: the dispatcher's */
+  int priority;
+  unsigned flags;
+  const char *handler;
+  const char *key; /* NULL: the URL's host */
+  const char *method;
+  const char *url;
+  const char *headers; /* "Name: value" lines, each ended by a NUL */
+  size_t headers_len;
+  const void *body;
+  size_t body_len;
+  const void *tag;
+  size_t tag_len;
+} pacer__spool_rec_t;
+
+/* Opens or creates the spool at path (mode 0600, WAL). sync_full: 1 for
+ * synchronous=FULL, 0 for NORMAL. Returns 0, PACER_ESPOOL (cannot open or
+ * create, not a spool, corrupt), PACER_ESPOOLBUSY (another dispatcher has
+ * it), PACER_ESPOOLVERSION (a newer schema) or PACER_ENOMEM; err gets the
+ * detail. */
+int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
+                      char *err, size_t errlen);
+/* Commits every queued operation, stops the writer and closes. */
+void pacer__spool_close(pacer__spool_t *s);
+
+/* The spool's identity ("6f1c…", 16 hex digits), for Idempotency-Key. */
+const char *pacer__spool_uuid(const pacer__spool_t *s);
+/* Reserves n consecutive new job ids; returns the first. Any thread. */
+uint64_t pacer__spool_reserve(pacer__spool_t *s, size_t n);
+
+/* Stores n jobs (n may be 0), and mark unless NULL, in one group commit
+ * and waits for it. 0 or PACER_ESPOOL (nothing stored; err gets the
+ * detail). Any thread. */
+int pacer__spool_add(pacer__spool_t *s, const pacer__spool_rec_t *recs,
+                     size_t n, const char *mark, char *err, size_t errlen);
+/* Records that attempts[i] of job ids[i] is starting; waits for the commit.
+ * 0 or PACER_ESPOOL. */
+int pacer__spool_started(pacer__spool_t *s, const uint64_t *ids,
+                         const unsigned *attempts, size_t n);
+/* Queues: job id waits to retry from due_ms (wall clock) after attempts. */
+void pacer__spool_waiting(pacer__spool_t *s, uint64_t id, unsigned attempts,
+                          int64_t due_ms);
+/* Queues: job id has ended and its callback returned (ok: it succeeded). */
+void pacer__spool_done(pacer__spool_t *s, uint64_t id, int ok);
+/* Queues: job id was never accepted after all (submit failed late). */
+void pacer__spool_forget(pacer__spool_t *s, uint64_t id);
+
+/* Calls fn for every stored job, in id order; fn returns 0 to go on.
+ * Returns 0, fn's non-zero value, or PACER_ESPOOL. */
+int pacer__spool_load(pacer__spool_t *s,
+                      int (*fn)(void *ctx, const pacer__spool_rec_t *rec),
+                      void *ctx);
+
+#endif
