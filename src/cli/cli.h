@@ -28,6 +28,7 @@ typedef struct cli_opts {
   char *stats_path;        /* --stats-json */
   char *config_path;       /* --config */
   char *ca_file;           /* --ca-file (cfg.ca_file points here) */
+  char *spool_path;        /* --spool (cfg.spool_path points here) */
   pacer_header_t *headers; /* --header, added to every job; owned */
   size_t header_count;
   int64_t deadline_ms; /* --deadline: each job's default deadline; 0 none */
@@ -42,8 +43,9 @@ void cli_opts_init(cli_opts_t *o);
 /* Frees what cli_opts_parse() allocated; o can be parsed again after init. */
 void cli_opts_free(cli_opts_t *o);
 
-/* Parses argv (argv[0] is the program): the command, then flags and the
- * input in any order; --config FILE is read first and flags override it.
+/* Parses argv (argv[0] is the program): the command (send, resume,
+ * status), then flags and the input in any order; --config FILE is read
+ * first and flags override it.
  * Returns 0, or -1 with a message naming the flag or key in err. */
 int cli_opts_parse(cli_opts_t *o, int argc, char **argv, char *err,
                    size_t errlen);
@@ -98,6 +100,7 @@ typedef struct cli_lines {
   int fd, wake_fd;
   char *buf;
   size_t cap, start, end;
+  uint64_t base; /* input offset of buf[0] (set it after seeking fd) */
   size_t max_line;
   int eof, skipping;
 } cli_lines_t;
@@ -115,6 +118,10 @@ void cli_lines_free(cli_lines_t *r);
 /* Next line without its "\n" (a final "\r" is kept); *line is valid until
  * the next call. Returns one of the CLI_LINE codes. */
 int cli_lines_next(cli_lines_t *r, char **line, size_t *len);
+/* The input offset of the next line not yet returned. */
+uint64_t cli_lines_pos(const cli_lines_t *r);
+/* 1 if cli_lines_next() can return without waiting for input. */
+int cli_lines_ready(const cli_lines_t *r);
 
 /* ---- summary ------------------------------------------------------------ */
 

@@ -51,11 +51,14 @@ static int wait_input(cli_lines_t *r)
  * CLI_LINE_WOKEN. */
 static int fill(cli_lines_t *r)
 {
-  if (r->start > 0 && r->start == r->end)
+  if (r->start > 0 && r->start == r->end) {
+    r->base += r->end;
     r->start = r->end = 0;
+  }
   if (r->cap - r->end < BLOCK) {
     if (r->start > 0) {
       memmove(r->buf, r->buf + r->start, r->end - r->start);
+      r->base += r->start;
       r->end -= r->start;
       r->start = 0;
     }
@@ -129,4 +132,14 @@ int cli_lines_next(cli_lines_t *r, char **line, size_t *len)
     else if (rc < 0)
       return rc;
   }
+}
+
+int cli_lines_ready(const cli_lines_t *r)
+{
+  return r->eof || memchr(r->buf + r->start, '\n', r->end - r->start) != NULL;
+}
+
+uint64_t cli_lines_pos(const cli_lines_t *r)
+{
+  return r->base + r->start;
 }

@@ -7,6 +7,7 @@
  * write result lines under one lock; a signal thread turns SIGINT/SIGTERM
  * into a shutdown (the first finishes what was read, the second cancels);
  * a progress thread redraws the progress line when stderr is a terminal. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <errno.h>
@@ -22,6 +23,8 @@
 #include <unistd.h>
 
 #define MAX_LINE (16u << 20) /* longest job line */
+#define BATCH 256            /* job lines per spool transaction */
+#define HANDLER "pacer.send" /* the spooled jobs' handler */
 
 typedef struct app {
   cli_opts_t o;
@@ -37,9 +40,13 @@ typedef struct app {
   int wake[2];         /* the signal thread wakes the reader */
   atomic_ullong total; /* jobs in the input, when known */
   atomic_int total_known;
-  int progress;          /* 1: draw the progress line */
-  int progress_drawn;    /* a progress line is on the terminal */
-  pthread_mutex_t plock; /* progress thread stop */
+  int progress;           /* 1: draw the progress line */
+  int progress_drawn;     /* a progress line is on the terminal */
+  int spooled;            /* --spool: jobs carry their id and line as a tag */
+  unsigned char *written; /* resume: bitmap of lines already in --out */
+  size_t written_bits;
+  uint64_t kept, skipped; /* left in the spool; reported before a restart */
+  pthread_mutex_t plock;  /* progress thread stop */
   pthread_cond_t pcond;
   int pstop;
 } app_t;
@@ -82,7 +89,9 @@ static void emit(char *line, const pacer_result_t *res, int code)
   }
   cli_tally_add(&app.tally, res, code);
   double t = now_s();
-  if (t - app.last_flush > 0.2) { /* a reader of the file sees progress */
+  /* With a spool a line must reach the file before its job leaves the
+   * spool (after this callback returns). */
+  if (app.spooled || t - app.last_flush > 0.2) {
     app.last_flush = t;
     if (fflush(app.out) == EOF && !app.write_errno)
       app.write_errno = errno ? errno : EIO;
@@ -97,6 +106,29 @@ static void on_done(const pacer_result_t *r, void *user)
   emit(cli_result_line(j->id, j->line, r, 0, NULL, app.o.body), r, 0);
   json_decref(j->id);
   free(j);
+}
+
+static int line_written(unsigned long line)
+{
+  return line < app.written_bits && (app.written[line / 8] >> (line % 8)) & 1;
+}
+
+/* The handler of spooled jobs: the tag is [line, id]. */
+static void on_spooled(const pacer_result_t *r, void *user)
+{
+  (void)user;
+  json_t *tag = json_loadb(r->tag, r->tag_len, 0, NULL);
+  json_int_t line = json_integer_value(json_array_get(tag, 0));
+  json_t *id = json_array_get(tag, 1);
+  if (r->kept || line_written((unsigned long)line)) {
+    pthread_mutex_lock(&app.lock);
+    *(r->kept ? &app.kept : &app.skipped) += 1;
+    pthread_mutex_unlock(&app.lock);
+  } else {
+    emit(cli_result_line(id, (unsigned long)line, r, 0, NULL, app.o.body), r,
+         0);
+  }
+  json_decref(tag);
 }
 
 static void emit_error(json_t *id, unsigned long line, int code,
@@ -215,7 +247,7 @@ static void draw_progress(double *prev_t, uint64_t *prev_done, double *rate)
 static void *progress_main(void *arg)
 {
   (void)arg;
-  if (strcmp(app.o.input, "-")) {
+  if (app.o.input && strcmp(app.o.input, "-")) {
     struct stat sb;
     if (stat(app.o.input, &sb) == 0 && S_ISREG(sb.st_mode))
       count_jobs(app.o.input);
@@ -251,21 +283,178 @@ static int blank(const char *s, size_t n)
   return 1;
 }
 
+static char input_path[4096]; /* the input's absolute path, for the mark */
+
+/* How far the import got, stored with each batch: the offset and number of
+ * the next line to read. */
+static char *make_mark(uint64_t offset, unsigned long line, int complete)
+{
+  json_t *m = json_pack("{s:s, s:I, s:I, s:b}", "input", input_path, "offset",
+                        (json_int_t)offset, "line", (json_int_t)line,
+                        "complete", complete);
+  char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
+  json_decref(m);
+  return s;
+}
+
+/* Spooled jobs go in batches, one transaction each. */
+typedef struct batch {
+  cli_job_t *jobs;
+  pacer_request_t *reqs;
+  char **tags;
+  unsigned long *lines;
+  size_t n, cap;
+} batch_t;
+
+/* Writes an error line for every job in b and empties it. */
+static void batch_clear(batch_t *b, const char *why, int code)
+{
+  char err[512];
+  for (size_t i = 0; i < b->n; i++) {
+    if (why) {
+      snprintf(err, sizeof err, "line %lu: %s", b->lines[i], why);
+      emit_error(b->jobs[i].id, b->lines[i], code, err);
+    }
+    cli_job_clear(&b->jobs[i], 0);
+    free(b->tags[i]);
+  }
+  b->n = 0;
+}
+
+static int batch_add(batch_t *b, cli_job_t *job, unsigned long line)
+{
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 64;
+    cli_job_t *j = realloc(b->jobs, cap * sizeof *j);
+    if (j)
+      b->jobs = j;
+    pacer_request_t *r = j ? realloc(b->reqs, cap * sizeof *r) : NULL;
+    if (r)
+      b->reqs = r;
+    char **t = r ? realloc(b->tags, cap * sizeof *t) : NULL;
+    if (t)
+      b->tags = t;
+    unsigned long *l = t ? realloc(b->lines, cap * sizeof *l) : NULL;
+    if (l)
+      b->lines = l;
+    if (!l) {
+      emit_error(job->id, line, PACER_ENOMEM, "out of memory");
+      cli_job_clear(job, 0);
+      return -1;
+    }
+    b->cap = cap;
+  }
+  json_t *tag = json_pack("[IO]", (json_int_t)line, job->id);
+  char *t = tag ? json_dumps(tag, JSON_COMPACT) : NULL;
+  json_decref(tag);
+  if (!t) {
+    emit_error(job->id, line, PACER_ENOMEM, "out of memory");
+    cli_job_clear(job, 0);
+    return -1;
+  }
+  job->req.handler = HANDLER;
+  job->req.tag = t;
+  job->req.tag_len = strlen(t);
+  b->jobs[b->n] = *job;
+  b->tags[b->n] = t;
+  b->lines[b->n] = line;
+  b->n++;
+  return 0;
+}
+
+/* Submits the batch in one spool transaction. A bad request gets its error
+ * line and the rest go again. Returns 0, or -1 when reading must stop (a
+ * signal, or the spool cannot be written). */
+static int batch_send_marked(batch_t *b, const char *mark);
+
+static int batch_send(batch_t *b, uint64_t pos, unsigned long lineno,
+                      int complete)
+{
+  char *mark = make_mark(pos, lineno, complete);
+  if (!mark) {
+    batch_clear(b, "out of memory", PACER_ENOMEM);
+    return -1;
+  }
+  if (!b->n) { /* only the mark */
+    int rc =
+        pacer_submit_batch_marked(app.p, NULL, 0, NULL, NULL, NULL, NULL, mark);
+    free(mark);
+    return rc ? -1 : 0;
+  }
+  int ret = batch_send_marked(b, mark);
+  free(mark);
+  return ret;
+}
+
+static int batch_send_marked(batch_t *b, const char *mark)
+{
+  char err[512];
+  while (b->n) {
+    for (size_t i = 0; i < b->n; i++)
+      b->reqs[i] = b->jobs[i].req;
+    size_t bad = b->n;
+    int rc = pacer_submit_batch_marked(app.p, b->reqs, b->n, NULL, NULL, NULL,
+                                       &bad, mark);
+    if (rc == 0) {
+      for (size_t i = 0; i < b->n; i++) {
+        cli_job_clear(&b->jobs[i], 0);
+        free(b->tags[i]);
+      }
+      b->n = 0;
+      return 0;
+    }
+    if (bad < b->n) { /* that one job's fault: report it, send the rest */
+      snprintf(err, sizeof err, "line %lu: %s", b->lines[bad],
+               pacer_strerror(rc));
+      emit_error(b->jobs[bad].id, b->lines[bad], rc, err);
+      cli_job_clear(&b->jobs[bad], 0);
+      free(b->tags[bad]);
+      b->n--;
+      memmove(b->jobs + bad, b->jobs + bad + 1, (b->n - bad) * sizeof *b->jobs);
+      memmove(b->tags + bad, b->tags + bad + 1, (b->n - bad) * sizeof *b->tags);
+      memmove(b->lines + bad, b->lines + bad + 1,
+              (b->n - bad) * sizeof *b->lines);
+      continue;
+    }
+    if (rc == PACER_ESHUTDOWN) {
+      batch_clear(b, "not sent: interrupted", rc);
+    } else {
+      snprintf(err, sizeof err, "not sent: %s (see the log above)",
+               pacer_strerror(rc));
+      batch_clear(b, err, rc);
+      pthread_mutex_lock(&app.lock);
+      clear_progress_locked();
+      fprintf(stderr,
+              "pacer: the spool cannot take more jobs (%s); no more "
+              "are read, those accepted are finished\n",
+              pacer_strerror(rc));
+      pthread_mutex_unlock(&app.lock);
+    }
+    return -1;
+  }
+  return 0;
+}
+
 /* Reads and submits every job. Returns 0, or -1 after a read error. */
-static int send_all(int fd)
+/* Reads jobs from fd, whose next line is number lineno + 1 at offset base
+ * (a resumed import starts where the spool's mark says). */
+static int send_all(int fd, unsigned long lineno, uint64_t base)
 {
   cli_lines_t lr;
   if (cli_lines_init(&lr, fd, app.wake[0], MAX_LINE)) {
     fprintf(stderr, "pacer: out of memory\n");
     return -1;
   }
-  unsigned long lineno = 0;
+  lr.base = base;
+  int eof = 0;
   int rc = 0;
   char err[512];
+  batch_t b = {0};
   while (!atomic_load(&app.signals)) {
     char *line;
     size_t len;
     int r = cli_lines_next(&lr, &line, &len);
+    eof = r == CLI_LINE_EOF;
     if (r == CLI_LINE_EOF || r == CLI_LINE_WOKEN)
       break;
     if (r == CLI_LINE_ERR) {
@@ -279,6 +468,8 @@ static int send_all(int fd)
       break;
     }
     lineno++;
+    if (line_written(lineno))
+      continue; /* a resumed import: reported before the crash */
     if (r == CLI_LINE_LONG) {
       json_t *id = json_integer((json_int_t)lineno);
       snprintf(err, sizeof err, "line %lu: longer than %u bytes", lineno,
@@ -293,6 +484,14 @@ static int send_all(int fd)
     if (cli_job_parse(&job, line, len, lineno, &app.o, err, sizeof err)) {
       emit_error(job.id, lineno, PACER_EINVAL, err);
       cli_job_clear(&job, 0);
+      continue;
+    }
+    if (app.spooled) {
+      if (batch_add(&b, &job, lineno))
+        break;
+      if ((b.n == BATCH || !cli_lines_ready(&lr)) &&
+          batch_send(&b, cli_lines_pos(&lr), lineno, 0))
+        break;
       continue;
     }
     job_ctx_t *ctx = malloc(sizeof *ctx);
@@ -316,7 +515,139 @@ static int send_all(int fd)
     }
     cli_job_clear(&job, 1); /* the id now belongs to ctx */
   }
+  /* The last batch; after a signal each gets its "interrupted" line. At the
+   * end of the input the mark says the import is complete. */
+  if (app.spooled && (b.n || eof))
+    batch_send(&b, cli_lines_pos(&lr), lineno, eof);
+  free(b.jobs);
+  free(b.reqs);
+  free(b.tags);
+  free(b.lines);
   cli_lines_free(&lr);
+  return rc;
+}
+
+/* ---- spool: status, and what a resumed run already wrote ---- */
+
+static int cmd_status(void)
+{
+  pacer_spool_status_t st;
+  int rc = pacer_spool_status(app.o.spool_path, &st);
+  if (rc) {
+    fprintf(stderr, "pacer: status: %s\n", st.message);
+    return CLI_EXIT_USAGE;
+  }
+  printf("queued %llu\nwaiting %llu\nin_flight %llu\ndone %llu\n"
+         "failed %llu\nintegrity %s\n",
+         (unsigned long long)st.queued, (unsigned long long)st.waiting,
+         (unsigned long long)st.in_flight, (unsigned long long)st.done,
+         (unsigned long long)st.failed, st.integrity);
+  json_t *m = st.mark[0] ? json_loads(st.mark, 0, NULL) : NULL;
+  if (m)
+    printf("imported %s through line %lld%s\n",
+           json_string_value(json_object_get(m, "input")),
+           (long long)json_integer_value(json_object_get(m, "line")),
+           json_is_true(json_object_get(m, "complete")) ? ", complete"
+                                                        : ", not complete");
+  json_decref(m);
+  return strcmp(st.integrity, "ok") ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
+/* Resume: notes the line of every complete result line already in the
+ * --out file, and cuts a line the crash left half written. */
+static int scan_written(int fd, char *err, size_t errlen)
+{
+  int dfd = dup(fd);
+  FILE *f = dfd >= 0 ? fdopen(dfd, "r") : NULL;
+  if (!f) {
+    if (dfd >= 0)
+      close(dfd);
+    snprintf(err, errlen, "reading it: %s", strerror(errno));
+    return -1;
+  }
+  off_t good = 0;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int rc = 0;
+  while ((n = getline(&line, &cap, f)) > 0) {
+    if (line[n - 1] != '\n')
+      break; /* torn by the crash: only the last line can be */
+    json_t *o = json_loadb(line, (size_t)n - 1, 0, NULL);
+    json_t *ln = json_object_get(o, "line");
+    json_int_t l = json_is_integer(ln) ? json_integer_value(ln) : -1;
+    json_decref(o);
+    if (l < 0)
+      break;
+    if ((size_t)l >= app.written_bits) {
+      size_t bits = ((size_t)l + 1) * 2 + 1024;
+      unsigned char *w = realloc(app.written, (bits + 7) / 8);
+      if (!w) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+        break;
+      }
+      memset(w + (app.written_bits + 7) / 8, 0,
+             (bits + 7) / 8 - (app.written_bits + 7) / 8);
+      app.written = w;
+      app.written_bits = bits;
+    }
+    app.written[l / 8] |= (unsigned char)(1u << (l % 8));
+    good += (off_t)n;
+  }
+  if (rc == 0 && ferror(f)) {
+    snprintf(err, errlen, "reading it: %s", strerror(errno));
+    rc = -1;
+  }
+  free(line);
+  fclose(f);
+  /* Whatever follows the last complete line goes. */
+  if (rc == 0 && (ftruncate(fd, good) || lseek(fd, 0, SEEK_END) < 0)) {
+    snprintf(err, errlen, "cutting a torn line: %s", strerror(errno));
+    rc = -1;
+  }
+  return rc;
+}
+
+/* Resume: if the crash stopped the import, reads the rest of the input
+ * from where the spool's mark says. */
+static int resume_import(void)
+{
+  pacer_spool_status_t ss;
+  if (pacer_spool_status(app.o.spool_path, &ss) || !ss.mark[0])
+    return 0; /* a spool of another program, or nothing imported */
+  json_t *m = json_loads(ss.mark, 0, NULL);
+  const char *in = json_string_value(json_object_get(m, "input"));
+  json_int_t off = json_integer_value(json_object_get(m, "offset"));
+  json_int_t line = json_integer_value(json_object_get(m, "line"));
+  int complete = json_is_true(json_object_get(m, "complete"));
+  int rc = 0;
+  if (!in || complete) {
+    json_decref(m);
+    return 0;
+  }
+  snprintf(input_path, sizeof input_path, "%s", in);
+  json_decref(m);
+  if (!strcmp(input_path, "-")) {
+    fprintf(stderr,
+            "pacer: the import from stdin stopped after line %lld; what "
+            "followed cannot be read again\n",
+            (long long)line);
+    return -1;
+  }
+  int fd = open(input_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || lseek(fd, (off_t)off, SEEK_SET) != (off_t)off) {
+    fprintf(stderr, "pacer: resuming the import of %s: %s\n", input_path,
+            strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  if (!app.o.quiet)
+    fprintf(stderr, "pacer: reading %s again from line %lld\n", input_path,
+            (long long)line + 1);
+  rc = send_all(fd, (unsigned long)line, (uint64_t)off);
+  close(fd);
   return rc;
 }
 
@@ -363,9 +694,33 @@ int main(int argc, char **argv)
     cli_opts_free(&app.o);
     return 0;
   }
+  int resume = !strcmp(app.o.command, "resume");
+  if (!strcmp(app.o.command, "status")) {
+    int rc = cmd_status();
+    cli_opts_free(&app.o);
+    return rc;
+  }
+  app.spooled = app.o.spool_path != NULL;
+  if (app.spooled && !resume) {
+    pacer_spool_status_t ss;
+    if (pacer_spool_status(app.o.spool_path, &ss) == 0 &&
+        (ss.queued + ss.waiting + ss.in_flight > 0 ||
+         (ss.mark[0] && !strstr(ss.mark, "\"complete\":true")))) {
+      snprintf(err, sizeof err,
+               "--spool %s holds an unfinished run (%llu jobs left): finish "
+               "it with pacer resume, or use another spool",
+               app.o.spool_path,
+               (unsigned long long)(ss.queued + ss.waiting + ss.in_flight));
+      cli_opts_free(&app.o);
+      return usage_error(err);
+    }
+  }
 
-  int fd = 0;
-  if (strcmp(app.o.input, "-")) {
+  snprintf(input_path, sizeof input_path, "-");
+  if (!resume && strcmp(app.o.input, "-") && !realpath(app.o.input, input_path))
+    snprintf(input_path, sizeof input_path, "%s", app.o.input);
+  int fd = resume ? -1 : 0;
+  if (!resume && strcmp(app.o.input, "-")) {
     fd = open(app.o.input, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       snprintf(err, sizeof err, "%s: %s", app.o.input, strerror(errno));
@@ -374,7 +729,22 @@ int main(int argc, char **argv)
     }
   }
   app.out = stdout;
-  if (app.o.out_path) {
+  if (app.o.out_path && resume) {
+    /* Append after the lines already written (a torn last one cut). */
+    int ofd = open(app.o.out_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    char why[256] = "";
+    if (ofd < 0)
+      snprintf(why, sizeof why, "%s", strerror(errno));
+    else if (scan_written(ofd, why, sizeof why))
+      close(ofd), ofd = -1;
+    app.out = ofd >= 0 ? fdopen(ofd, "a") : NULL;
+    if (!app.out) {
+      snprintf(err, sizeof err, "--out %s: %s", app.o.out_path,
+               why[0] ? why : strerror(errno));
+      cli_opts_free(&app.o);
+      return usage_error(err);
+    }
+  } else if (app.o.out_path) {
     app.out = fopen(app.o.out_path, "w");
     if (!app.out) {
       snprintf(err, sizeof err, "--out %s: %s", app.o.out_path,
@@ -403,10 +773,17 @@ int main(int argc, char **argv)
   app.o.cfg.log_cb = on_log;
   int rc = pacer_new(&app.o.cfg, &app.p);
   if (rc) {
-    snprintf(err, sizeof err, "configuration: %s (%s)", pacer_strerror(rc),
+    snprintf(err, sizeof err, "%s: %s (%s)",
+             app.spooled ? "--spool" : "configuration", pacer_strerror(rc),
              pacer_err_name(rc));
     cli_opts_free(&app.o);
     return usage_error(err);
+  }
+  if (app.spooled &&
+      (rc = pacer_register_handler(app.p, HANDLER, on_spooled, NULL))) {
+    fprintf(stderr, "pacer: %s\n", pacer_strerror(rc));
+    pacer_free(app.p);
+    return CLI_EXIT_FAILED;
   }
   pthread_t sig_thread, prog_thread;
   if (pthread_create(&sig_thread, NULL, signal_main, &set)) {
@@ -419,7 +796,30 @@ int main(int argc, char **argv)
     app.progress = 0;
 
   app.start = app.last_flush = now_s();
-  int read_failed = send_all(fd) != 0;
+  int read_failed = 0;
+  if (resume) {
+    pacer_resume_info_t info;
+    rc = pacer_resume(app.p, &info);
+    atomic_store(&app.total, info.loaded);
+    atomic_store(&app.total_known, 1);
+    pthread_mutex_lock(&app.lock);
+    clear_progress_locked();
+    if (rc)
+      fprintf(stderr, "pacer: resume: %s\n", pacer_strerror(rc));
+    else if (!app.o.quiet)
+      fprintf(stderr,
+              "pacer: resuming %llu jobs from %s (%llu were in flight at the "
+              "last stop; %llu name an unknown handler and stay)\n",
+              (unsigned long long)info.loaded, app.o.spool_path,
+              (unsigned long long)info.in_flight,
+              (unsigned long long)info.no_handler);
+    pthread_mutex_unlock(&app.lock);
+    read_failed = rc != 0;
+    if (rc == 0)
+      read_failed = resume_import() != 0;
+  } else {
+    read_failed = send_all(fd, 0, 0) != 0;
+  }
 
   /* Finish what was accepted; a second signal cancels it (pacer_free then
    * aborts the transfers still in flight, each with its result line). */
@@ -455,10 +855,20 @@ int main(int argc, char **argv)
             app.o.out_path ? " to " : "", app.o.out_path ? app.o.out_path : "",
             strerror(app.write_errno));
 
-  if (!app.o.quiet)
+  if (!app.o.quiet) {
     cli_summary(stderr, &app.tally, st, elapsed);
+    if (app.kept)
+      fprintf(stderr, "pacer: %llu jobs stay in %s for pacer resume\n",
+              (unsigned long long)app.kept, app.o.spool_path);
+    if (app.skipped)
+      fprintf(stderr,
+              "pacer: %llu jobs ran again after the restart; their result "
+              "lines were already written\n",
+              (unsigned long long)app.skipped);
+  }
   int stats_failed = app.o.stats_path && st && write_stats(st);
   pacer_stats_free(st);
+  free(app.written);
   if (fd > 0)
     close(fd);
   close(app.wake[0]);

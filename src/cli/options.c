@@ -48,6 +48,9 @@ typedef enum flag_id {
   F_STATS_JSON,
   F_CONFIG,
   F_QUIET,
+  F_SPOOL,
+  F_SPOOL_SYNC,
+  F_NO_IDEMPOTENCY_KEYS,
   F_HELP,
   F_VERSION
 } flag_id_t;
@@ -116,6 +119,13 @@ static const flag_t flags[] = {
     {"config", F_CONFIG, "FILE.json", "none",
      "read these settings from a JSON object (flags override it)"},
     {"quiet", F_QUIET, NULL, "off", "no progress line and no summary"},
+    {"spool", F_SPOOL, "FILE.db", "none",
+     "keep every job in this SQLite spool until its result line is written; "
+     "needs --out (see pacer resume)"},
+    {"spool-sync", F_SPOOL_SYNC, "normal|full", "normal",
+     "normal survives a crash of pacer; full also a power loss (slower)"},
+    {"no-idempotency-keys", F_NO_IDEMPOTENCY_KEYS, NULL, "off",
+     "do not add an Idempotency-Key header to spooled jobs"},
     {"help", F_HELP, NULL, NULL, "print this help and exit"},
     {"version", F_VERSION, NULL, NULL, "print the version and exit"},
 };
@@ -149,6 +159,8 @@ void cli_opts_free(cli_opts_t *o)
   free(o->stats_path);
   free(o->config_path);
   free(o->ca_file);
+  free(o->spool_path);
+  o->spool_path = NULL;
   o->headers = NULL;
   o->header_count = 0;
   o->out_path = o->stats_path = o->config_path = o->ca_file = NULL;
@@ -177,6 +189,8 @@ static void wrap(FILE *f, const char *text, int indent, int width)
 void cli_usage(FILE *f)
 {
   fprintf(f, "usage: pacer send [FLAGS] JOBS.jsonl|-\n"
+             "       pacer resume --spool FILE.db --out FILE [FLAGS]\n"
+             "       pacer status --spool FILE.db\n"
              "       pacer --help | --version\n\n"
              "Sends every job of a JSON-lines file (or stdin) under the "
              "limits below and\n"
@@ -186,6 +200,11 @@ void cli_usage(FILE *f)
              "\"body\" or \"json\", \"priority\": \"high\"|\"low\", \"key\", "
              "\"deadline_ms\", \"timeout_ms\",\n"
              "\"max_attempts\"}.\n\n"
+             "With --spool every job is kept in a SQLite file until its result "
+             "line is\n"
+             "written: after a crash, pacer resume sends what is left and "
+             "pacer status\n"
+             "counts it.\n\n"
              "Exit status: 0 every job succeeded, 1 some failed, 2 usage or "
              "configuration\n"
              "error, 130/143 interrupted by SIGINT/SIGTERM.\n\nFlags:\n");
@@ -509,6 +528,24 @@ static int apply(cli_opts_t *o, const flag_t *f, const char *v, const char *who,
   case F_QUIET:
     o->quiet = on;
     break;
+  case F_SPOOL:
+    if (!*v)
+      return fail(err, errlen, "%s: needs a file name", who);
+    if (set_str(&o->spool_path, v))
+      return fail(err, errlen, "out of memory");
+    c->spool_path = o->spool_path;
+    break;
+  case F_SPOOL_SYNC:
+    if (!strcmp(v, "normal"))
+      c->spool_sync = PACER_SPOOL_NORMAL;
+    else if (!strcmp(v, "full"))
+      c->spool_sync = PACER_SPOOL_FULL;
+    else
+      return fail(err, errlen, "%s: '%s' is not normal or full", who, v);
+    break;
+  case F_NO_IDEMPOTENCY_KEYS:
+    c->spool_idempotency_keys = !on;
+    break;
   case F_HELP:
     o->help = on;
     break;
@@ -714,10 +751,21 @@ int cli_opts_parse(cli_opts_t *o, int argc, char **argv, char *err,
     return 0;
   if (!o->command)
     return fail(err, errlen, "no command (pacer send JOBS.jsonl; see --help)");
-  if (strcmp(o->command, "send"))
-    return fail(err, errlen, "unknown command '%s' (the command is 'send')",
+  if (!strcmp(o->command, "send")) {
+    if (!o->input)
+      return fail(err, errlen, "send: no job file (a path, or - for stdin)");
+  } else if (!strcmp(o->command, "resume") || !strcmp(o->command, "status")) {
+    if (o->input)
+      return fail(err, errlen, "%s: takes no job file (it reads the spool)",
+                  o->command);
+    if (!o->spool_path)
+      return fail(err, errlen, "%s: needs --spool FILE.db", o->command);
+  } else {
+    return fail(err, errlen, "unknown command '%s' (send, resume or status)",
                 o->command);
-  if (!o->input)
-    return fail(err, errlen, "send: no job file (a path, or - for stdin)");
+  }
+  if (o->spool_path && strcmp(o->command, "status") && !o->out_path)
+    return fail(err, errlen,
+                "--spool needs --out FILE: results must survive a crash too");
   return 0;
 }
