@@ -351,20 +351,17 @@ static int choose(pacer__sched_t *s, pacer__key_t *kh, pacer__key_t *kl,
     return HIGH;
   if (!kh)
     return LOW;
+  /* An aged low job goes first, outside the weighting: counting it would
+   * leave high with a credit it then spends in a run of high jobs, making
+   * fresh low jobs wait once the aging episode is over. */
+  if (s->cfg.max_low_wait_ns &&
+      now - head_job(kl, LOW)->queued_ns >= s->cfg.max_low_wait_ns)
+    return LOW;
   int64_t total = (int64_t)s->cfg.weight[HIGH] + s->cfg.weight[LOW];
   s->swrr[HIGH] += s->cfg.weight[HIGH];
   s->swrr[LOW] += s->cfg.weight[LOW];
   int pick = s->swrr[HIGH] >= s->swrr[LOW] ? HIGH : LOW;
-  if (s->cfg.max_low_wait_ns &&
-      now - head_job(kl, LOW)->queued_ns >= s->cfg.max_low_wait_ns)
-    pick = LOW;
   s->swrr[pick] -= total;
-  /* An aged pick can push the other side's credit far; keep it bounded so a
-   * long aging episode does not turn into a burst of high jobs later. */
-  if (s->swrr[HIGH] < -total)
-    s->swrr[HIGH] = -total;
-  if (s->swrr[LOW] < -total)
-    s->swrr[LOW] = -total;
   return pick;
 }
 

@@ -256,6 +256,54 @@ static int64_t longest_low_wait(void)
   return worst;
 }
 
+static void aging_after_cfg(pacer_config_t *c)
+{
+  c->rate = 50; /* a token every 20 ms; weights 4:1 */
+  c->burst = 1;
+  c->max_low_wait_ms = 2000;
+}
+
+/* Picks forced by aging do not count in the weighting: once the aged jobs
+ * are gone, a fresh low job gets its 1-in-5 share at once, not after a run
+ * of high jobs making up for the aging episode. */
+static void aging_leaves_no_high_burst(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(aging_after_cfg);
+  int64_t t0 = f->now, fresh_sub[5], worst = 0, last_old = 0;
+  for (int i = 0; i < 200; i++)
+    push(f, "old", LOW);
+  int fresh = 0;
+  for (int64_t t = 0; t <= 20 * S && fresh < 5; t += MS) {
+    f->now = t0 + t;
+    if (t == 100 * MS)
+      for (int i = 0; i < 400; i++)
+        push(f, "h", HIGH);
+    if (t == 7 * S)
+      for (int i = 0; i < 5; i++)
+        fresh_sub[i] = push(f, "fresh", LOW)->submit_ns;
+    pacer__job_t *j;
+    while ((j = next(f))) {
+      if (strcmp(j->key->name, "fresh") == 0) {
+        int64_t w = f->now - fresh_sub[fresh++];
+        worst = w > worst ? w : worst;
+      } else if (strcmp(j->key->name, "old") == 0) {
+        last_old = t;
+      }
+      ok(f, j);
+    }
+  }
+  fprintf(stderr,
+          "aging 2 s at 50/s, 4:1: old lows done at %.2f s; 5 fresh lows "
+          "at 7 s waited at most %.0f ms\n",
+          last_old / 1e9, worst / 1e6);
+  assert_true(last_old < 7 * S); /* the aging episode was over */
+  assert_int_equal(fresh, 5);
+  /* 5 fresh lows at 1 in 5 picks of 20 ms: 25 picks, plus one. */
+  assert_true(worst <= 26 * 20 * MS);
+  fx_free(f);
+}
+
 static void aging_bounds_low_wait(void **state)
 {
   (void)state;
@@ -820,6 +868,7 @@ int main(void)
       cmocka_unit_test(weights_apply_to_tokens),
       cmocka_unit_test(fifo_within_priority_across_keys),
       cmocka_unit_test(aging_bounds_low_wait),
+      cmocka_unit_test(aging_leaves_no_high_burst),
       cmocka_unit_test(bucket_admits_exactly_burst_plus_rate_times_60),
       cmocka_unit_test(wake_is_the_next_token_time),
       cmocka_unit_test(clock_jump_of_ten_years_leaves_burst),
