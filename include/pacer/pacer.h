@@ -276,7 +276,10 @@ typedef struct pacer_header {
 } pacer_header_t;
 
 /* Request flags. */
-#define PACER_REQ_RETRY_UNSAFE 0x1u /* retry POST/PATCH too */
+#define PACER_REQ_RETRY_UNSAFE                                                 \
+  0x1u /* retry POST/PATCH too (they are also                                  \
+          retried when the request has an                                      \
+          Idempotency-Key header) */
 #define PACER_REQ_INSECURE                                                     \
   0x2u /* skip TLS verification for this job                                   \
           (logs a warning) */
