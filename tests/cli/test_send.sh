@@ -5,11 +5,13 @@
 # succeed, exit codes, --config, SIGINT and a second signal mid-run losing no
 # result line, the progress line on a terminal, and a large input in bounded
 # memory (its peak RSS is printed).
-# Usage: test_send.sh PACER PACER_MOCK [BIG_LINES]
+# Usage: test_send.sh PACER PACER_MOCK [BIG_LINES [RSS_LIMIT_MIB]]
+# (RSS_LIMIT_MIB 0: peak memory printed, not checked, as under sanitizers)
 set -u
 PACER=$1
 MOCK=$2
 BIG=${3:-1000000}
+RSS_LIMIT=${4:-100}
 T=$(mktemp -d)
 MOCK_PID=
 fails=0
@@ -115,7 +117,10 @@ over=$(echo "$s" | jq .overshoot)
 span=$(echo "$s" | jq '[.arrivals[].t_ms] | (max - min) / 1000')
 echo "     rate: 400 jobs at 200/s burst 10: max 1 s window $win, overshoot $over, first to last arrival ${span} s (ideal 1.95 s), run $(awk "BEGIN { print $end - $start }") s"
 check "rate run exits 0" [ "$rc" -eq 0 ]
-check "max 1 s window $win <= 210" [ "$win" -le 210 ]
+# pacer starts at most 210 in any second; the server counts arrivals, which
+# a loaded machine can shift by a few ms, so one or two may cross a window
+# edge (tests/e2e/test_rate.c holds the exact 210 with concurrency 2).
+check "max 1 s window $win <= 210 + 2" [ "$win" -le 212 ]
 check "no overshoot at the server's 205/s" [ "$over" -eq 0 ]
 # Never faster than the rate; slower only by scheduling delays of a loaded
 # machine (the suite runs tests in parallel), bounded loosely here.
@@ -213,7 +218,9 @@ read -r rss secs <"$T/time"
 n=$(wc -l <"$T/big.out")
 echo "     large input: $BIG lines in $secs s, peak RSS $((rss / 1024)) MiB, $n result lines"
 check "large input: every job succeeded" bash -c "[ $rc -eq 0 ] && [ $n -eq $BIG ]"
-check "large input: peak RSS bounded (< 100 MiB)" [ "$rss" -lt 102400 ]
+if [ "$RSS_LIMIT" -gt 0 ]; then
+  check "large input: peak RSS bounded (< $RSS_LIMIT MiB)" [ "$rss" -lt $((RSS_LIMIT * 1024)) ]
+fi
 
 echo
 if [ "$fails" -ne 0 ]; then

@@ -115,6 +115,26 @@ rc=$?
 check "a spool from a newer version: exit 2, says so" \
   bash -c "[ $rc -eq 2 ] && grep -q 'newer' '$T/err'"
 
+# A read-only directory (as an unprivileged user: root writes anywhere).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null &&
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$PACER" --version >/dev/null 2>&1; then
+  mkdir -p "$T/pub/ro"
+  chmod 755 "$T"
+  chmod 777 "$T/pub"
+  chmod 555 "$T/pub/ro"
+  cp "$T/one.jsonl" "$T/pub/one.jsonl"
+  chmod 644 "$T/pub/one.jsonl"
+  setpriv --reuid=65534 --regid=65534 --clear-groups \
+    "$PACER" send --spool "$T/pub/ro/run.db" --out "$T/pub/o.jsonl" \
+    "$T/pub/one.jsonl" 2>"$T/err"
+  rc=$?
+  check "a read-only directory: exit 2, says why, nothing created" \
+    bash -c "[ $rc -eq 2 ] && grep -q 'Permission denied' '$T/err' && [ -z \"\$(ls -A '$T/pub/ro')\" ]"
+  chmod 700 "$T"
+else
+  echo "skip - a read-only directory (needs root, setpriv, and a pacer user 65534 can run)"
+fi
+
 # A spool in use by a running dispatcher.
 rm -f "$T"/b.db*
 printf '{"url": "%s/slow?latency_ms=3000"}\n' "$BASE" >"$T/slow.jsonl"
