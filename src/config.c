@@ -274,7 +274,8 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
   }
   if (need > UINT32_MAX / 2 || r.body_len > UINT32_MAX / 2)
     return PACER_EINVAL;
-  need += r.body_len + 1 + r.tag_len;
+  size_t hl = r.handler ? strlen(r.handler) : 0;
+  need += r.body_len + 1 + r.tag_len + (r.handler ? hl + 1 : 0);
 
   pacer__job_t *j = calloc(1, sizeof *j + need);
   if (!j)
@@ -300,7 +301,7 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
     *p++ = '\0';
   }
   j->body_off = (uint32_t)(p - j->data);
-  j->body_len = r.body_len;
+  j->body_len = (uint32_t)r.body_len;
   if (r.body_len)
     memcpy(p, r.body, r.body_len);
   p[r.body_len] = '\0';
@@ -308,6 +309,10 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
   j->tag_len = (uint32_t)r.tag_len;
   if (r.tag_len)
     memcpy(j->data + j->tag_off, r.tag, r.tag_len);
+  if (r.handler) {
+    j->handler_off = j->tag_off + j->tag_len;
+    memcpy(j->data + j->handler_off, r.handler, hl + 1);
+  }
 
   pacer__list_init(&j->link);
   j->prio = (uint8_t)r.priority;
@@ -319,7 +324,6 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
   j->deadline_ns = r.deadline_ms
                        ? pacer__time_add(now, pacer__ms_to_ns(r.deadline_ms))
                        : INT64_MAX;
-  j->expire_ns = INT64_MAX;
   j->retry_ok = pacer__method_idempotent(method) ||
                 (r.flags & PACER_REQ_RETRY_UNSAFE) ||
                 has_header(&r, "Idempotency-Key");

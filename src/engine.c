@@ -105,8 +105,12 @@ static void slot_free(pacer_t *p, pacer__job_t *j)
 void pacer__kick(pacer_t *p)
 {
   p->disp_kicked = 1;
-  if (p->disp_sleeping)
+  /* One wake-up is enough until the dispatcher runs again: the kicks in
+   * between (a burst of submits or completions) need no futex call. */
+  if (p->disp_sleeping && !p->disp_woken) {
+    p->disp_woken = 1;
     pthread_cond_signal(&p->disp_cond);
+  }
 }
 
 /* Each active worker owns a fixed share of the concurrency, the shares
@@ -223,7 +227,7 @@ void pacer__deliver(pacer_t *p, pacer__link_t *ended)
     r.total_us = (now - j->submit_ns) / 1000;
     r.tag = pacer__job_tag(j);
     r.tag_len = j->tag_len;
-    r.handler = j->handler ? j->handler->name : NULL;
+    r.handler = pacer__job_handler(j);
     r.kept = j->spool_id && j->error == PACER_ECANCELED && !j->user_cancel;
     in_callback = p;
     j->cb(&r, j->user);
@@ -284,6 +288,7 @@ static void *dispatcher_main(void *arg)
       continue;
     int64_t wake = pacer__sched_wake(&p->sched, now);
     p->disp_sleeping = 1;
+    p->disp_woken = 0;
     p->disp_wake = wake;
     pthread_cond_broadcast(&p->pass_cond);
     p->clock.wait(p->clock.ctx, &p->disp_cond, &p->mu, wake);
@@ -551,7 +556,6 @@ static int make_job(pacer_t *p, const pacer_request_t *in, pacer_done_cb cb,
   pacer__job_t *j = pd->job;
   j->cb = cb ? cb : h->cb;
   j->user = cb ? user : h->user;
-  j->handler = h;
   j->spool_id = spool_id;
   if (rec) {
     int64_t wall = wall_ms(p);
@@ -822,7 +826,6 @@ static int resume_one(void *arg, const pacer__spool_rec_t *rec)
   pacer__job_t *j = pd.job;
   j->cb = h->cb;
   j->user = h->user;
-  j->handler = h;
   j->spool_id = rec->id;
   j->attempts = (uint16_t)(rec->attempts < j->max_attempts
                                ? rec->attempts

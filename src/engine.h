@@ -75,6 +75,7 @@ struct pacer {
   pthread_t disp;
   int disp_started;
   int disp_sleeping, disp_kicked;
+  int disp_woken;    /* signalled since it went to sleep */
   int64_t disp_wake; /* while asleep: when it will wake by itself */
   uint64_t settled;  /* attempts settled by workers (tests wait on it) */
 

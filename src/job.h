@@ -39,9 +39,9 @@ typedef struct pacer__job {
   int64_t submit_ns;
   int64_t queued_ns;   /* last time it entered a queue (aging) */
   int64_t deadline_ns; /* INT64_MAX: none */
-  int64_t expire_ns;   /* queue-wait limit before the first start */
-  int64_t due_ns;      /* WAITING: when the retry may start */
-  int64_t timer_ns;    /* key in the scheduler's timer heap */
+  int64_t timer_ns;    /* key in the scheduler's timer heap: QUEUED, the
+                          deadline or queue-wait limit; WAITING, when the
+                          retry may start (or the deadline, if sooner) */
   int64_t timeout_ns;  /* per attempt */
   int64_t first_start_ns, attempt_start_ns, attempt_end_ns;
   uint32_t timer_pos; /* heap slot */
@@ -59,18 +59,17 @@ typedef struct pacer__job {
                            written by its worker at start, read when the
                            same worker settles it */
   uint8_t user_cancel;  /* ended by pacer_cancel() (not by a shutdown) */
-  int error;            /* ENDED: final error (0 or PACER_E*) */
+  int16_t error;        /* ENDED: final error (0 or PACER_E*) */
+  const char *message;  /* ENDED: static detail for errors decided here */
   uint64_t spool_id;    /* its row in the spool; 0: not spooled */
-  const struct pacer__handler *handler; /* named handler, or NULL */
-  const char *message; /* ENDED: static detail for errors decided here */
 
   /* Request bytes, after the struct: method\0 url\0 header lines\0...
-   * body\0 tag */
+   * body\0 tag handler\0. Offsets into data; handler_off 0: none. */
   uint32_t url_off;
   uint32_t hdr_off, hdr_count; /* hdr_count NUL-terminated "Name: value" */
-  uint32_t body_off;
-  uint32_t tag_off, tag_len; /* the request's tag bytes */
-  size_t body_len;
+  uint32_t body_off, body_len;
+  uint32_t tag_off, tag_len;
+  uint32_t handler_off;
   char data[];
 } pacer__job_t;
 
@@ -93,6 +92,10 @@ static inline const void *pacer__job_body(const pacer__job_t *j)
 static inline const void *pacer__job_tag(const pacer__job_t *j)
 {
   return j->tag_len ? j->data + j->tag_off : NULL;
+}
+static inline const char *pacer__job_handler(const pacer__job_t *j)
+{
+  return j->handler_off ? j->data + j->handler_off : NULL;
 }
 
 static inline pacer__job_t *pacer__job_of(pacer__link_t *l)

@@ -214,8 +214,6 @@ int pacer__sched_push_due(pacer__sched_t *s, pacer__job_t *job,
   job->timer_pos = PACER__HEAP_NONE;
   if (due > now) { /* a retry still to wait for (a resumed job) */
     job->state = PACER__JOB_WAITING;
-    job->due_ns = due;
-    job->expire_ns = INT64_MAX;
     s->waiting[job->prio]++;
     timer_set(s, job, due < job->deadline_ns ? due : job->deadline_ns);
     return 0;
@@ -223,15 +221,14 @@ int pacer__sched_push_due(pacer__sched_t *s, pacer__job_t *job,
   job->state = PACER__JOB_QUEUED;
   job->queued_ns = now;
   job->timer_pos = PACER__HEAP_NONE;
-  job->expire_ns = s->cfg.max_queue_wait_ns
+  int64_t expire = s->cfg.max_queue_wait_ns
                        ? pacer__time_add(now, s->cfg.max_queue_wait_ns)
                        : INT64_MAX;
   pacer__list_push_back(&k->q[job->prio], &job->link);
   k->queued[job->prio]++;
   s->queued[job->prio]++;
   key_place(s, k);
-  int64_t at =
-      job->deadline_ns < job->expire_ns ? job->deadline_ns : job->expire_ns;
+  int64_t at = job->deadline_ns < expire ? job->deadline_ns : expire;
   timer_set(s, job, at);
   return 0;
 }
@@ -480,7 +477,6 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
       return PACER__SCHED_END;
     }
     j->state = PACER__JOB_WAITING;
-    j->due_ns = due;
     s->waiting[j->prio]++;
     s->retried++;
     timer_set(s, j, due);

@@ -52,7 +52,7 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
       pacer__list_push_back(&ended, &j->link);
     else if (j->spool_id) /* a retry: its time survives a restart */
       pacer__spool_waiting(p->spool, j->spool_id, j->attempts,
-                           (wall + (j->due_ns - now)) / PACER__NS_PER_MS);
+                           (wall + (j->timer_ns - now)) / PACER__NS_PER_MS);
     p->settled++;
   }
   pthread_cond_broadcast(&p->pass_cond);

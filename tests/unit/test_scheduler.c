@@ -671,7 +671,7 @@ static void retry_after_is_capped(void **state)
   pacer__job_t *j = push(f, "k", LOW);
   assert_ptr_equal(next(f), j);
   assert_int_equal(done(f, j, 0, 503, 86400 * S), PACER__SCHED_RETRY);
-  assert_int_equal(j->due_ns, t0 + 3600 * S);
+  assert_int_equal(j->timer_ns, t0 + 3600 * S);
   f->now = t0 + 3600 * S;
   assert_ptr_equal(next(f), j);
   ok(f, j);
@@ -690,8 +690,8 @@ static void backoff_then_retries_exhausted(void **state)
     if (attempt < 3) {
       assert_int_equal(r, PACER__SCHED_RETRY);
       int64_t cap = 200 * MS << (attempt - 1);
-      assert_true(j->due_ns >= f->now && j->due_ns <= f->now + cap);
-      f->now = j->due_ns;
+      assert_true(j->timer_ns >= f->now && j->timer_ns <= f->now + cap);
+      f->now = j->timer_ns;
     } else {
       assert_int_equal(r, PACER__SCHED_END);
       assert_int_equal(j->error, PACER_ERETRIES);
@@ -709,7 +709,7 @@ static void transport_errors_retry_too_large_does_not(void **state)
   pacer__job_t *j = push(f, "k", LOW);
   assert_ptr_equal(next(f), j);
   assert_int_equal(done(f, j, PACER_ETRANSPORT, 0, -1), PACER__SCHED_RETRY);
-  f->now = j->due_ns;
+  f->now = j->timer_ns;
   assert_ptr_equal(next(f), j);
   assert_int_equal(done(f, j, PACER_ETOOLARGE, 200, -1), PACER__SCHED_END);
   assert_int_equal(j->error, PACER_ETOOLARGE);
