@@ -344,10 +344,13 @@ static pacer__key_t *top_startable(pacer__sched_t *s, int p, int64_t now,
 static int choose(pacer__sched_t *s, pacer__key_t *kh, pacer__key_t *kl,
                   int64_t now)
 {
-  if (!kl)
-    return HIGH;
-  if (!kh)
-    return LOW;
+  /* With one priority alone there is nothing to share: the credits start
+   * afresh, so a high job arriving at a busy low queue takes the next
+   * token rather than losing it to credit low saved up meanwhile. */
+  if (!kl || !kh) {
+    s->swrr[HIGH] = s->swrr[LOW] = 0;
+    return kl ? LOW : HIGH;
+  }
   /* An aged low job goes first, outside the weighting: counting it would
    * leave high with a credit it then spends in a run of high jobs, making
    * fresh low jobs wait once the aging episode is over. */

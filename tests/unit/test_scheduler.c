@@ -214,6 +214,48 @@ static void fifo_within_priority_across_keys(void **state)
   fx_free(f);
 }
 
+static void rate_1000_burst_1(pacer_config_t *c)
+{
+  c->rate = 1000; /* a token every ms */
+  c->burst = 1;
+}
+
+/* A high job arriving alone at a saturated low queue takes the next token:
+ * the weighting's credits start afresh whenever one priority was alone. */
+static void sparse_high_takes_the_next_token(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(rate_1000_burst_1);
+  int64_t t0 = f->now, worst = 0, sub = 0;
+  for (int i = 0; i < 3000; i++)
+    push(f, "l", LOW);
+  int highs = 0, waiting = 0;
+  /* 300 high jobs, one every 7.3 ms (not in step with the tokens). */
+  for (int64_t t = 0; t < 2200 * MS; t += 100 * 1000) {
+    f->now = t0 + t;
+    if (!waiting && highs < 300 && t >= (int64_t)highs * 7300 * 1000) {
+      sub = push(f, "h", HIGH)->submit_ns;
+      waiting = 1;
+    }
+    pacer__job_t *j;
+    while ((j = next(f))) {
+      if (j->prio == HIGH) {
+        worst = f->now - sub > worst ? f->now - sub : worst;
+        waiting = 0;
+        highs++;
+      }
+      ok(f, j);
+    }
+  }
+  fprintf(stderr,
+          "1000 tokens/s, lows saturated, %d lone highs: longest wait "
+          "%.2f ms\n",
+          highs, worst / 1e6);
+  assert_int_equal(highs, 300);
+  assert_true(worst <= 1 * MS); /* at most one token interval */
+  fx_free(f);
+}
+
 static int aging_on;
 static void aging_cfg(pacer_config_t *c)
 {
@@ -867,6 +909,7 @@ int main(void)
       cmocka_unit_test(weights_4_to_1_under_saturation),
       cmocka_unit_test(weights_apply_to_tokens),
       cmocka_unit_test(fifo_within_priority_across_keys),
+      cmocka_unit_test(sparse_high_takes_the_next_token),
       cmocka_unit_test(aging_bounds_low_wait),
       cmocka_unit_test(aging_leaves_no_high_burst),
       cmocka_unit_test(bucket_admits_exactly_burst_plus_rate_times_60),
