@@ -9,7 +9,7 @@
 
 typedef struct mock_proc {
   pid_t pid;
-  void *out;     /* its stdout, kept open until it stops */
+  void *out; /* its stdout, kept open until it stops */
   int port;
   char base[64]; /* "http://127.0.0.1:PORT" */
 } mock_proc_t;
