@@ -701,6 +701,14 @@ int main(int argc, char **argv)
     return rc;
   }
   app.spooled = app.o.spool_path != NULL;
+  if (resume && access(app.o.spool_path, F_OK)) {
+    snprintf(err, sizeof err,
+             "--spool %s: %s (pacer resume continues a run of pacer send "
+             "--spool)",
+             app.o.spool_path, strerror(errno));
+    cli_opts_free(&app.o);
+    return usage_error(err);
+  }
   if (app.spooled && !resume) {
     pacer_spool_status_t ss;
     if (pacer_spool_status(app.o.spool_path, &ss) == 0 &&

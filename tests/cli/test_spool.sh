@@ -99,6 +99,10 @@ sqlite3 "$T/run.db" "INSERT INTO jobs(state,attempts,max_attempts,due_ms,deadlin
 rc=$?
 check "send on a spool with jobs left exits 2 and says resume" \
   bash -c "[ $rc -eq 2 ] && grep -q 'pacer resume' '$T/err'"
+"$PACER" resume --spool "$T/typo.db" --out "$T/o.jsonl" 2>"$T/err"
+rc=$?
+check "resume of a spool that does not exist: exit 2, nothing created" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'No such file' '$T/err' && [ ! -e '$T/typo.db' ]"
 check "--spool without --out exits 2" \
   bash -c "'$PACER' send --spool '$T/x.db' '$T/one.jsonl' 2>/dev/null; [ \$? -eq 2 ]"
 head -c 8192 /dev/urandom >"$T/junk.db"
