@@ -56,7 +56,12 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
     p->settled++;
   }
   pthread_cond_broadcast(&p->pass_cond);
-  pacer__kick(p); /* slots are free, retries are due later */
+  /* Freed slots, retries and breaker changes matter to the dispatcher only
+   * if they bring its next start forward: at a fixed rate the next token is
+   * usually what it already sleeps until, and waking it would cost a futex
+   * call and two context switches per request for nothing. */
+  if (!p->disp_sleeping || pacer__sched_wake(&p->sched, now) < p->disp_wake)
+    pacer__kick(p);
   pthread_mutex_unlock(&p->mu);
   pacer__deliver(p, &ended);
 }
