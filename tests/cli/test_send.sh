@@ -12,42 +12,7 @@ PACER=$1
 MOCK=$2
 BIG=${3:-1000000}
 RSS_LIMIT=${4:-100}
-T=$(mktemp -d)
-MOCK_PID=
-fails=0
-
-cleanup() {
-  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { echo "ok   - $*"; }
-bad() {
-  echo "FAIL - $*"
-  fails=$((fails + 1))
-}
-check() { # check DESCRIPTION COMMAND... (the command's output is dropped)
-  local what=$1
-  shift
-  if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi
-}
-
-# Starts pacer-mock with extra flags; sets PORT and BASE.
-start_mock() {
-  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
-  rm -f "$T/port"
-  "$MOCK" --port 0 --port-file "$T/port" "$@" >"$T/mock.log" 2>&1 &
-  MOCK_PID=$!
-  for _ in $(seq 1 200); do
-    [ -s "$T/port" ] && break
-    sleep 0.05
-  done
-  PORT=$(cat "$T/port")
-  BASE="http://127.0.0.1:$PORT"
-}
-stats() { curl -s "$BASE/__stats"; }
-reset() { curl -s -X POST "$BASE/__reset" >/dev/null; }
+. "$(dirname "$0")/lib.sh"
 
 start_mock
 
@@ -222,9 +187,4 @@ if [ "$RSS_LIMIT" -gt 0 ]; then
   check "large input: peak RSS bounded (< $RSS_LIMIT MiB)" [ "$rss" -lt $((RSS_LIMIT * 1024)) ]
 fi
 
-echo
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+finish

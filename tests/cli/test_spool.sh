@@ -11,42 +11,15 @@ PACER=$1
 MOCK=$2
 N=${3:-50000}
 ROUNDS=${4:-5}
-T=$(mktemp -d)
-MOCK_PID=
-fails=0
-
-cleanup() {
-  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { echo "ok   - $*"; }
-bad() {
-  echo "FAIL - $*"
-  fails=$((fails + 1))
-}
-check() { # check DESCRIPTION COMMAND... (the command's output is dropped)
-  local what=$1
-  shift
-  if "$@" >/dev/null 2>&1; then ok "$what"; else bad "$what"; fi
-}
-
-"$MOCK" --port 0 --port-file "$T/port" >"$T/mock.log" 2>&1 &
-MOCK_PID=$!
-for _ in $(seq 1 200); do
-  [ -s "$T/port" ] && break
-  sleep 0.05
-done
-BASE="http://127.0.0.1:$(cat "$T/port")"
-stats() { curl -s "$BASE/__stats${1:-}"; }
+. "$(dirname "$0")/lib.sh"
+start_mock
 field() { "$PACER" status --spool "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 
 awk -v n="$N" -v b="$BASE" 'BEGIN {
   for (i = 1; i <= n; i++) printf "{\"id\": %d, \"url\": \"%s/k?job=%d\"}\n", i, b, i }' >"$T/jobs.jsonl"
 
 for round in $(seq 1 "$ROUNDS"); do
-  curl -s -X POST "$BASE/__reset" >/dev/null
+  reset
   rm -f "$T"/run.db* "$T/out.jsonl"
   # The kill moment: once the server has seen a random number of requests.
   target=$(((RANDOM * 32768 + RANDOM) % (N * 9 / 10) + N / 50))
@@ -154,7 +127,7 @@ wait $pid
 
 # SIGINT with a spool: what was read finishes, the rest of the file is
 # read by resume.
-curl -s -X POST "$BASE/__reset" >/dev/null
+reset
 rm -f "$T"/i.db* "$T/i.out"
 awk -v b="$BASE" 'BEGIN { for (i = 1; i <= 2000; i++) printf "{\"id\": %d, \"url\": \"%s/i?job=%d\"}\n", i, b, i }' >"$T/int.jsonl"
 "$PACER" send --spool "$T/i.db" --out "$T/i.out" --rate 1000 --queue-max 100 -q "$T/int.jsonl" &
@@ -171,9 +144,4 @@ echo "     SIGINT with a spool: exit $rc with $n1 result lines; resume exit $rc2
 check "SIGINT with a spool exits 130, resume completes the file" \
   bash -c "[ $rc -eq 130 ] && [ $n1 -lt 2000 ] && [ $rc2 -eq 0 ] && [ $n2 -eq 2000 ] && [ \$(wc -l <'$T/i.out') -eq 2000 ]"
 
-echo
-if [ "$fails" -ne 0 ]; then
-  echo "$fails check(s) failed"
-  exit 1
-fi
-echo "all checks passed"
+finish

@@ -106,43 +106,14 @@ static int stop(void **state)
   return mock_stop(&mock);
 }
 
-/* One arrival as the server recorded it. */
-typedef struct arrival {
-  double t_ms;  /* as recorded, to the microsecond */
-  int64_t t_us; /* the same, exact */
-  int status;
-  int high;
-  char path[32];
-  char job[32];
-} arrival_t;
+typedef mock_arrival_t arrival_t;
 
 /* The server's arrivals in order (free with free()); *stats gets the whole
  * /__stats object (free with json_decref). */
 static arrival_t *arrivals(json_t **stats, size_t *n)
 {
-  json_t *s = mock_get(&mock, "/__stats");
-  assert_non_null(s);
-  assert_false(json_is_true(json_object_get(s, "arrivals_truncated")));
-  json_t *list = json_object_get(s, "arrivals");
-  assert_true(json_is_array(list));
-  *n = json_array_size(list);
-  arrival_t *a = calloc(*n ? *n : 1, sizeof *a);
+  arrival_t *a = mock_arrivals(&mock, stats, n);
   assert_non_null(a);
-  size_t i;
-  json_t *it;
-  json_array_foreach(list, i, it)
-  {
-    const char *path = json_string_value(json_object_get(it, "path"));
-    const char *prio = json_string_value(json_object_get(it, "priority"));
-    const char *job = json_string_value(json_object_get(it, "job"));
-    a[i].t_ms = json_number_value(json_object_get(it, "t_ms"));
-    a[i].t_us = (int64_t)(a[i].t_ms * 1000.0 + 0.5);
-    a[i].status = (int)json_integer_value(json_object_get(it, "status"));
-    a[i].high = prio && strcmp(prio, "high") == 0;
-    snprintf(a[i].path, sizeof a[i].path, "%s", path ? path : "");
-    snprintf(a[i].job, sizeof a[i].job, "%s", job ? job : "");
-  }
-  *stats = s;
   return a;
 }
 

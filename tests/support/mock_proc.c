@@ -133,6 +133,44 @@ int mock_post(const mock_proc_t *m, const char *path)
   return body ? 0 : -1;
 }
 
+mock_arrival_t *mock_arrivals(const mock_proc_t *m, json_t **stats, size_t *n)
+{
+  *n = 0;
+  json_t *s = mock_get(m, "/__stats");
+  json_t *list = json_object_get(s, "arrivals");
+  if (!json_is_array(list) ||
+      json_is_true(json_object_get(s, "arrivals_truncated"))) {
+    json_decref(s);
+    return NULL;
+  }
+  size_t len = json_array_size(list);
+  mock_arrival_t *a = calloc(len ? len : 1, sizeof *a);
+  if (!a) {
+    json_decref(s);
+    return NULL;
+  }
+  size_t i;
+  json_t *it;
+  json_array_foreach(list, i, it)
+  {
+    const char *path = json_string_value(json_object_get(it, "path"));
+    const char *prio = json_string_value(json_object_get(it, "priority"));
+    const char *job = json_string_value(json_object_get(it, "job"));
+    a[i].t_ms = json_number_value(json_object_get(it, "t_ms"));
+    a[i].t_us = (int64_t)(a[i].t_ms * 1000.0 + 0.5);
+    a[i].status = (int)json_integer_value(json_object_get(it, "status"));
+    a[i].high = prio && strcmp(prio, "high") == 0;
+    snprintf(a[i].path, sizeof a[i].path, "%s", path ? path : "");
+    snprintf(a[i].job, sizeof a[i].job, "%s", job ? job : "");
+  }
+  *n = len;
+  if (stats)
+    *stats = s;
+  else
+    json_decref(s);
+  return a;
+}
+
 long long mock_stat(const mock_proc_t *m, const char *field)
 {
   json_t *j = mock_get(m, "/__stats");

@@ -5,6 +5,7 @@
 #define PACER_MOCK_PROC_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct mock_proc {
@@ -25,6 +26,21 @@ int mock_stop(mock_proc_t *m);
  * (free with json_decref) or NULL. */
 json_t *mock_get(const mock_proc_t *m, const char *path);
 int mock_post(const mock_proc_t *m, const char *path);
+
+/* One arrival as pacer-mock recorded it (the "arrivals" of /__stats). */
+typedef struct mock_arrival {
+  double t_ms;  /* since start or the last reset, to the microsecond */
+  int64_t t_us; /* the same, exact */
+  int status;   /* 0 for a drop or garbage */
+  int high;     /* its priority was "high" */
+  char path[32];
+  char job[32];
+} mock_arrival_t;
+
+/* The arrivals in order (free() them), *n their number; stats, unless NULL,
+ * gets the whole /__stats object (json_decref). NULL if the server cannot be
+ * read or kept only part of the list. */
+mock_arrival_t *mock_arrivals(const mock_proc_t *m, json_t **stats, size_t *n);
 
 /* Integer field of /__stats, or -1. */
 long long mock_stat(const mock_proc_t *m, const char *field);

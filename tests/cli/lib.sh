@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: MIT
+# Shared by the command's end-to-end tests (sourced, bash): a temporary
+# directory removed on exit, check/ok/bad with a failure count, and a
+# pacer-mock on a free loopback port. Needs MOCK set to pacer-mock's path.
+T=$(mktemp -d)
+MOCK_PID=
+fails=0
+
+stop_mock() {
+  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+  MOCK_PID=
+}
+cleanup() {
+  stop_mock
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { echo "ok   - $*"; }
+bad() {
+  echo "FAIL - $*"
+  fails=$((fails + 1))
+}
+check() { # check DESCRIPTION COMMAND... (the command's output is dropped)
+  local what=$1
+  shift
+  if "$@" >/dev/null; then ok "$what"; else bad "$what"; fi
+}
+
+# Starts pacer-mock with extra flags (stopping the one before); sets PORT
+# and BASE.
+start_mock() {
+  stop_mock
+  rm -f "$T/port"
+  "$MOCK" --port 0 --port-file "$T/port" "$@" >"$T/mock.log" 2>&1 &
+  MOCK_PID=$!
+  for _ in $(seq 1 200); do
+    [ -s "$T/port" ] && break
+    sleep 0.05
+  done
+  PORT=$(cat "$T/port")
+  BASE="http://127.0.0.1:$PORT"
+}
+stats() { curl -s "$BASE/__stats${1:-}"; }
+reset() { curl -s -X POST "$BASE/__reset" >/dev/null; }
+
+# Prints the outcome and exits with it.
+finish() {
+  echo
+  if [ "$fails" -ne 0 ]; then
+    echo "$fails check(s) failed"
+    exit 1
+  fi
+  echo "all checks passed"
+  exit 0
+}
