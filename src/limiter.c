@@ -389,3 +389,12 @@ int pacer__bucket_full(const pacer__bucket_t *b, int64_t now)
   /* Burst takes in a row need TAT - now <= 0 before the first. */
   return b->tat_ns < now || (b->tat_ns == now && b->tat_rem == 0);
 }
+
+int64_t pacer__bucket_full_at(const pacer__bucket_t *b)
+{
+  if (b->unlimited)
+    return INT64_MIN;
+  /* Full is TAT <= now: the nanosecond after tat_ns when TAT has a
+   * fraction. */
+  return b->tat_rem > 0 && b->tat_ns < INT64_MAX ? b->tat_ns + 1 : b->tat_ns;
+}

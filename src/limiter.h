@@ -59,4 +59,9 @@ int64_t pacer__bucket_try(pacer__bucket_t *b, int64_t now);
 /* 1 when burst tokens are available at now (the bucket is full). */
 int pacer__bucket_full(const pacer__bucket_t *b, int64_t now);
 
+/* The first time at which the bucket is full if nothing is taken:
+ * INT64_MIN for an unlimited bucket. pacer__bucket_full(b, t) holds for
+ * every t >= the result. */
+int64_t pacer__bucket_full_at(const pacer__bucket_t *b);
+
 #endif

@@ -96,6 +96,22 @@ static void new_bucket_full_at_any_time(void **state)
   assert_int_equal(drain(&b, INT64_MAX / 2), 3);
 }
 
+/* full_at() is the first nanosecond at which full() holds again. */
+static void full_at_is_when_full_holds_again(void **state)
+{
+  (void)state;
+  pacer__bucket_t b = make(3, 2); /* a token every 333,333,333.3 ns */
+  assert_true(pacer__bucket_full_at(&b) <= 0);
+  assert_int_equal(pacer__bucket_try(&b, 0), 0);
+  assert_int_equal(pacer__bucket_try(&b, 0), 0);
+  int64_t t = pacer__bucket_full_at(&b);
+  assert_int_equal(t, 666666667);
+  assert_false(pacer__bucket_full(&b, t - 1));
+  assert_true(pacer__bucket_full(&b, t));
+  pacer__bucket_t u = make(0, 1);
+  assert_int_equal(pacer__bucket_full_at(&u), INT64_MIN);
+}
+
 /* ---- rate as a fraction -----------------------------------------------------
  */
 
@@ -507,6 +523,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(new_bucket_is_full),
       cmocka_unit_test(new_bucket_full_at_any_time),
+      cmocka_unit_test(full_at_is_when_full_holds_again),
       cmocka_unit_test(rate_as_fraction),
       cmocka_unit_test(exact_over_a_minute),
       cmocka_unit_test(fallback_rate_over_a_minute),
