@@ -10,8 +10,9 @@
  *   cleared on opening, so a breaker always closes with an empty window.
  * - In HALF_OPEN, probes_left + probes_out + probes_ok == probes and
  *   probes_ok < probes (reaching probes closes it); outside HALF_OPEN all
- *   three are 0. probe_deadline means something only while probes_out > 0:
- *   admit() sets it whenever it finds none out.
+ *   three are 0. probes_out <= PACER__PROBES_OUT_MAX, and probe_at[0..out)
+ *   holds the admission times of the probes out, in admission order (so
+ *   ascending): the oldest probe's deadline is probe_at[0] + timeout.
  * - gen changes at every state change and nowhere else, so a ticket equal
  *   to gen was admitted in the current state. (It is a uint32_t: a ticket
  *   could only be mistaken for current after 2^32 state changes.)
@@ -57,7 +58,25 @@ static void clear_probes(pacer__breaker_t *b)
   b->probes_out = 0;
   b->probes_left = 0;
   b->probes_ok = 0;
-  b->probe_deadline = INT64_MAX;
+}
+
+static int64_t probe_deadline(const pacer__breaker_t *b)
+{
+  return b->probes_out
+             ? pacer__time_add(b->probe_at[0], b->cfg->probe_timeout_ns)
+             : INT64_MAX;
+}
+
+/* Forgets the probe admitted at t (any one of them if several were admitted
+ * at t: they share a deadline). */
+static void probe_forget(pacer__breaker_t *b, int64_t t)
+{
+  unsigned i = 0;
+  while (i + 1 < b->probes_out && b->probe_at[i] != t)
+    i++;
+  for (; i + 1 < b->probes_out; i++)
+    b->probe_at[i] = b->probe_at[i + 1];
+  b->probes_out--;
 }
 
 void pacer__breaker_init(pacer__breaker_t *b, const pacer__breaker_cfg_t *cfg)
@@ -101,7 +120,7 @@ static void close_breaker(pacer__breaker_t *b)
 static void advance(pacer__breaker_t *b, int64_t now)
 {
   if (b->state == PACER_BREAKER_HALF_OPEN && b->probes_out > 0 &&
-      now >= b->probe_deadline)
+      now >= probe_deadline(b))
     trip(b, now);
   if (b->state == PACER_BREAKER_OPEN && now >= b->open_until)
     half_open(b);
@@ -149,11 +168,11 @@ int pacer__breaker_allow(pacer__breaker_t *b, int64_t now, int64_t *retry_at)
   case PACER_BREAKER_CLOSED:
     return 1;
   case PACER_BREAKER_HALF_OPEN:
-    if (b->probes_left > 0)
+    if (b->probes_left > 0 && b->probes_out < PACER__PROBES_OUT_MAX)
       return 1;
     /* No slot is free, so probes are out (else they all succeeded and it
      * closed): either an outcome or their deadline changes the answer. */
-    at = b->probe_deadline;
+    at = probe_deadline(b);
     break;
   case PACER_BREAKER_OPEN:
   default:
@@ -172,20 +191,21 @@ uint32_t pacer__breaker_admit(pacer__breaker_t *b, int64_t now)
   /* Without the allow() this requires, there is no slot to take. A ticket
    * from the previous state makes the call's outcome count for nothing,
    * which is safer than letting it judge the breaker. */
-  if (b->state != PACER_BREAKER_HALF_OPEN || b->probes_left == 0)
+  if (b->state != PACER_BREAKER_HALF_OPEN || b->probes_left == 0 ||
+      b->probes_out == PACER__PROBES_OUT_MAX)
     return b->gen - 1u;
-  /* The deadline runs from the oldest probe still out: when none is out (the
-   * first probe, or after the others were judged or given back), a new one
-   * starts a full timeout of its own instead of inheriting a stale one. */
-  if (b->probes_out == 0)
-    b->probe_deadline = pacer__time_add(now, b->cfg->probe_timeout_ns);
+  /* Each probe gets a full timeout of its own from its admission: a later
+   * probe never inherits an earlier one's deadline. A clock that went back
+   * is held at the last admission so the times stay in order. */
+  int64_t last = b->probes_out ? b->probe_at[b->probes_out - 1] : INT64_MIN;
+  b->probe_at[b->probes_out] = now > last ? now : last;
   b->probes_left--;
   b->probes_out++;
   return b->gen;
 }
 
 static int record_probe(pacer__breaker_t *b, pacer__outcome_kind_t kind,
-                        int64_t now)
+                        int64_t admitted, int64_t now)
 {
   /* A current ticket with nothing out cannot come from admit(); ignore it
    * rather than let the counters wrap. */
@@ -196,7 +216,7 @@ static int record_probe(pacer__breaker_t *b, pacer__outcome_kind_t kind,
     trip(b, now);
     return 1;
   case PACER__OUTCOME_SUCCESS:
-    b->probes_out--;
+    probe_forget(b, admitted);
     b->probes_ok++;
     if (b->probes_ok == b->cfg->probes) {
       close_breaker(b);
@@ -206,7 +226,7 @@ static int record_probe(pacer__breaker_t *b, pacer__outcome_kind_t kind,
   case PACER__OUTCOME_IGNORE:
   default:
     /* It judged nothing, so another call may take its place. */
-    b->probes_out--;
+    probe_forget(b, admitted);
     b->probes_left++;
     break;
   }
@@ -214,7 +234,8 @@ static int record_probe(pacer__breaker_t *b, pacer__outcome_kind_t kind,
 }
 
 int pacer__breaker_record(pacer__breaker_t *b, uint32_t ticket,
-                          pacer__outcome_kind_t kind, int64_t now)
+                          pacer__outcome_kind_t kind, int64_t admitted_ns,
+                          int64_t now)
 {
   if (ticket != b->gen)
     return 0;
@@ -228,7 +249,7 @@ int pacer__breaker_record(pacer__breaker_t *b, uint32_t ticket,
     trip(b, now);
     return 1;
   case PACER_BREAKER_HALF_OPEN:
-    return record_probe(b, kind, now);
+    return record_probe(b, kind, admitted_ns, now);
   case PACER_BREAKER_OPEN:
   default:
     return 0;
@@ -244,4 +265,17 @@ pacer_breaker_state_t pacer__breaker_state(pacer__breaker_t *b, int64_t now)
 int pacer__breaker_pristine(const pacer__breaker_t *b)
 {
   return b->state == PACER_BREAKER_CLOSED && b->known == 0;
+}
+
+int64_t pacer__breaker_keep_until(const pacer__breaker_t *b, int64_t now)
+{
+  switch (b->state) {
+  case PACER_BREAKER_OPEN:
+    return pacer__time_add(b->open_until, b->cfg->cooldown_ns);
+  case PACER_BREAKER_HALF_OPEN:
+    return pacer__time_add(now, b->cfg->cooldown_ns);
+  case PACER_BREAKER_CLOSED:
+  default:
+    return b->failures ? pacer__time_add(now, b->cfg->cooldown_ns) : INT64_MIN;
+  }
 }

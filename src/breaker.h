@@ -4,9 +4,11 @@
  * CLOSED: calls pass; the last `window` outcomes are kept, and once at least
  * `min_calls` are known and failures/known >= threshold, it opens.
  * OPEN: no call passes until `cooldown_ns` after opening; then HALF_OPEN.
- * HALF_OPEN: exactly `probes` calls pass; when all of them succeed it closes
- * (with an empty window); the first failure, or a probe with no outcome
- * `probe_timeout_ns` after the first probe was admitted, opens it again.
+ * HALF_OPEN: exactly `probes` calls pass, at most PACER__PROBES_OUT_MAX of
+ * them out at once; when all of them succeed it closes (with an empty
+ * window); the first failure, or a probe with no outcome `probe_timeout_ns`
+ * after that probe was admitted, opens it again. Each probe has a deadline
+ * of its own: the caller hands back the admission time with the outcome.
  *
  * Every admitted call gets a ticket; an outcome whose ticket predates the
  * last state change is ignored (a slow call admitted while CLOSED cannot
@@ -36,20 +38,27 @@ typedef enum pacer__outcome_kind {
   PACER__OUTCOME_IGNORE = 2 /* e.g. cancelled: frees a probe, judges nothing */
 } pacer__outcome_kind_t;
 
+/* Probes out at once, each with its own deadline kept inline (a breaker
+ * lives in every key, so it stays small). More probes than this are admitted
+ * as earlier ones are judged. */
+#define PACER__PROBES_OUT_MAX 4
+
 typedef struct pacer__breaker {
   const pacer__breaker_cfg_t *cfg; /* borrowed; outlives the breaker */
   pacer_breaker_state_t state;
-  uint32_t gen;           /* bumped at every state change */
-  uint64_t bits[16];      /* window ring: 1 = failure */
-  unsigned pos;           /* next slot in the ring */
-  unsigned known;         /* outcomes in the ring (<= window) */
-  unsigned failures;      /* ones in the ring */
-  int64_t open_until;     /* OPEN: when HALF_OPEN begins */
-  unsigned probes_out;    /* HALF_OPEN: admitted and not yet judged */
-  unsigned probes_left;   /* HALF_OPEN: may still be admitted */
-  unsigned probes_ok;     /* HALF_OPEN: succeeded */
-  int64_t probe_deadline; /* HALF_OPEN: first admitted probe + timeout */
-  uint64_t opened;        /* times it opened */
+  uint32_t gen;         /* bumped at every state change */
+  uint64_t bits[16];    /* window ring: 1 = failure */
+  unsigned pos;         /* next slot in the ring */
+  unsigned known;       /* outcomes in the ring (<= window) */
+  unsigned failures;    /* ones in the ring */
+  int64_t open_until;   /* OPEN: when HALF_OPEN begins */
+  unsigned probes_out;  /* HALF_OPEN: admitted and not yet judged */
+  unsigned probes_left; /* HALF_OPEN: may still be admitted */
+  unsigned probes_ok;   /* HALF_OPEN: succeeded */
+  int64_t probe_at[PACER__PROBES_OUT_MAX]; /* HALF_OPEN: admission times
+                                              of the probes out, oldest
+                                              first */
+  uint64_t opened;                         /* times it opened */
 } pacer__breaker_t;
 
 /* Validates a configuration. Returns 0 or PACER_EINVAL. */
@@ -68,10 +77,12 @@ int pacer__breaker_allow(pacer__breaker_t *b, int64_t now, int64_t *retry_at);
  * Returns the call's ticket. */
 uint32_t pacer__breaker_admit(pacer__breaker_t *b, int64_t now);
 
-/* Records the outcome of the call holding ticket. Returns 1 if this changed
+/* Records the outcome of the call holding ticket, admitted at admitted_ns
+ * (the now given to its pacer__breaker_admit()). Returns 1 if this changed
  * the state, else 0. */
 int pacer__breaker_record(pacer__breaker_t *b, uint32_t ticket,
-                          pacer__outcome_kind_t kind, int64_t now);
+                          pacer__outcome_kind_t kind, int64_t admitted_ns,
+                          int64_t now);
 
 /* The state at now (applies due time transitions). */
 pacer_breaker_state_t pacer__breaker_state(pacer__breaker_t *b, int64_t now);
@@ -79,5 +90,13 @@ pacer_breaker_state_t pacer__breaker_state(pacer__breaker_t *b, int64_t now);
 /* 1 when the breaker holds nothing worth keeping: CLOSED with an empty
  * window. */
 int pacer__breaker_pristine(const pacer__breaker_t *b);
+
+/* Until when an idle breaker (no call out) holds something worth keeping,
+ * given that its last outcome came at or before now: INT64_MIN when nothing
+ * (CLOSED with no failure in its window); OPEN: one cooldown past the end
+ * of its cooldown (a key idle that long has had its chance to probe);
+ * HALF_OPEN, or CLOSED with failures in its window: one cooldown from now.
+ * Forgetting a breaker then costs at most what min_calls protects against. */
+int64_t pacer__breaker_keep_until(const pacer__breaker_t *b, int64_t now);
 
 #endif

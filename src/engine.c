@@ -240,7 +240,7 @@ void pacer__deliver(pacer_t *p, pacer__link_t *ended)
   for (pacer__link_t *l = ended->next; l != ended; l = l->next) {
     pacer__job_t *j = pacer__job_of(l);
     account_end(p, j);
-    pacer__sched_release(&p->sched, j);
+    pacer__sched_release(&p->sched, j, now);
     slot_free(p, j);
     p->live--;
   }

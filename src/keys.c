@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* keys.c - per-key state in a uthash table, idle keys kept LRU and bounded.
  *
- * Invariant: k is on ks->idle exactly when k->refs == 0 and !k->pinned. */
+ * Invariant: a key with refs == 0 and !pinned is either on ks->idle or in
+ * ks->remember, never both; any other key is in neither. The remembered
+ * heap has room for every key, so releasing a key cannot fail. */
 #include "keys.h"
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +14,22 @@ static void key_free(pacer__key_t *k)
   free(k);
 }
 
+static int64_t forget_key(const void *e)
+{
+  return ((const pacer__key_t *)e)->forget_at;
+}
+static uint32_t *forget_pos(void *e)
+{
+  return &((pacer__key_t *)e)->remember_pos;
+}
+
 void pacer__keys_init(pacer__keys_t *ks, size_t max_idle,
                       const pacer__breaker_cfg_t *bcfg, double rate,
                       unsigned burst, unsigned cap)
 {
   memset(ks, 0, sizeof *ks);
   pacer__list_init(&ks->idle);
+  pacer__heap_init(&ks->remember, forget_key, forget_pos);
   ks->max_idle = max_idle;
   ks->bcfg = bcfg;
   ks->rate = rate;
@@ -35,6 +47,7 @@ void pacer__keys_destroy(pacer__keys_t *ks)
   }
   ks->count = ks->idle_count = 0;
   pacer__list_init(&ks->idle);
+  pacer__heap_destroy(&ks->remember);
 }
 
 pacer__key_t *pacer__keys_find(pacer__keys_t *ks, const char *name)
@@ -46,6 +59,9 @@ pacer__key_t *pacer__keys_find(pacer__keys_t *ks, const char *name)
 
 static pacer__key_t *key_new(pacer__keys_t *ks, const char *name)
 {
+  if (ks->count >= UINT32_MAX - 1 ||
+      pacer__heap_reserve(&ks->remember, (uint32_t)ks->count + 1))
+    return NULL;
   pacer__key_t *k = calloc(1, sizeof *k);
   if (!k)
     return NULL;
@@ -63,14 +79,51 @@ static pacer__key_t *key_new(pacer__keys_t *ks, const char *name)
     k->ready_pos[p] = UINT32_MAX;
   }
   k->wake_pos = UINT32_MAX;
+  k->remember_pos = PACER__HEAP_NONE;
   pacer__list_init(&k->idle);
   HASH_ADD_KEYPTR(hh, ks->table, k->name, strlen(k->name), k);
   ks->count++;
   return k;
 }
 
-static void forget_idle(pacer__keys_t *ks)
+/* Until when idle k holds state worth keeping (<= now: nothing). */
+static int64_t keep_until(const pacer__key_t *k, int64_t now)
 {
+  int64_t t = k->paused_until;
+  int64_t b = pacer__bucket_full_at(&k->bucket);
+  if (b > t)
+    t = b;
+  b = pacer__breaker_keep_until(&k->breaker, now);
+  return b > t ? b : t;
+}
+
+static void idle_push(pacer__keys_t *ks, pacer__key_t *k)
+{
+  pacer__list_push_back(&ks->idle, &k->idle);
+  ks->idle_count++;
+}
+
+/* Takes idle k out of the idle list or the remembered heap. */
+static void idle_take(pacer__keys_t *ks, pacer__key_t *k)
+{
+  if (k->remember_pos != PACER__HEAP_NONE) {
+    pacer__heap_remove(&ks->remember, k);
+  } else if (pacer__linked(&k->idle)) {
+    pacer__list_unlink(&k->idle);
+    ks->idle_count--;
+  }
+}
+
+static void forget_idle(pacer__keys_t *ks, int64_t now)
+{
+  /* A remembered key whose state has passed has nothing left to keep. It
+   * is not asked again: a breaker with failures would always ask for one
+   * more cooldown. */
+  pacer__key_t *r;
+  while ((r = pacer__heap_top(&ks->remember)) && r->forget_at <= now) {
+    pacer__heap_pop(&ks->remember);
+    idle_push(ks, r);
+  }
   while (ks->idle_count > ks->max_idle) {
     pacer__link_t *l = pacer__list_pop_front(&ks->idle);
     pacer__key_t *k = pacer__container_of(l, pacer__key_t, idle);
@@ -88,21 +141,25 @@ pacer__key_t *pacer__keys_acquire(pacer__keys_t *ks, const char *name)
     k = key_new(ks, name);
     if (!k)
       return NULL;
-  } else if (pacer__linked(&k->idle)) {
-    pacer__list_unlink(&k->idle);
-    ks->idle_count--;
+  } else {
+    idle_take(ks, k);
   }
   k->refs++;
   return k;
 }
 
-void pacer__keys_release(pacer__keys_t *ks, pacer__key_t *k)
+void pacer__keys_release(pacer__keys_t *ks, pacer__key_t *k, int64_t now)
 {
   if (--k->refs > 0 || k->pinned)
     return;
-  pacer__list_push_back(&ks->idle, &k->idle);
-  ks->idle_count++;
-  forget_idle(ks);
+  int64_t until = keep_until(k, now);
+  if (until > now) {
+    k->forget_at = until;
+    (void)pacer__heap_push(&ks->remember, k); /* room reserved */
+  } else {
+    idle_push(ks, k);
+  }
+  forget_idle(ks, now);
 }
 
 int pacer__keys_set_limits(pacer__keys_t *ks, const char *name, double rate,
@@ -119,10 +176,7 @@ int pacer__keys_set_limits(pacer__keys_t *ks, const char *name, double rate,
   if (rc)
     return rc;
   k->cap = cap;
-  if (pacer__linked(&k->idle)) {
-    pacer__list_unlink(&k->idle);
-    ks->idle_count--;
-  }
+  idle_take(ks, k);
   k->pinned = 1;
   if (out)
     *out = k;

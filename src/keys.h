@@ -4,14 +4,21 @@
  *
  * A key is "live" while any job refers to it (refs > 0) or it has limits of
  * its own (pinned); live keys are never forgotten. A key whose last job is
- * released joins the idle list; beyond max_idle idle keys, the oldest is
- * freed with its breaker and bucket state. The scheduler keeps every idle key
- * out of its heaps, so freeing one is always safe.
+ * released is idle. An idle key whose state is worth keeping (a Retry-After
+ * pause still running, a bucket not yet full, a breaker with failures or
+ * not closed: see pacer__breaker_keep_until()) is remembered until that
+ * state has passed; then, or at once if there was nothing to keep, it joins
+ * the idle list, and beyond max_idle keys there, the least recently used is
+ * freed, losing nothing. Remembered keys are bounded by time, not count:
+ * they are the keys that ended an attempt within the longest of the pause
+ * cap, a key bucket's refill and two breaker cooldowns. The scheduler keeps
+ * every idle key out of its heaps, so freeing one is always safe.
  * Not thread-safe: the caller serialises. */
 #ifndef PACER_KEYS_H
 #define PACER_KEYS_H
 
 #include "breaker.h"
+#include "heap.h"
 #include "limiter.h"
 #include "list.h"
 #include <stddef.h>
@@ -37,14 +44,17 @@ typedef struct pacer__key {
   uint32_t ready_pos[2]; /* slots in the scheduler's ready heaps */
   uint32_t wake_pos;     /* slot in the wake heap */
   int64_t wake_ns;
-  uint8_t parked;     /* pacer__park_t */
-  uint8_t pinned;     /* has limits of its own */
-  pacer__link_t idle; /* idle list membership */
+  uint8_t parked;        /* pacer__park_t */
+  uint8_t pinned;        /* has limits of its own */
+  pacer__link_t idle;    /* idle list membership */
+  int64_t forget_at;     /* remembered: when its state has passed */
+  uint32_t remember_pos; /* slot in the remembered heap */
 } pacer__key_t;
 
 typedef struct pacer__keys {
   pacer__key_t *table;
-  pacer__link_t idle; /* front: least recently used */
+  pacer__link_t idle;     /* front: least recently used */
+  pacer__heap_t remember; /* idle keys with state to keep, by forget_at */
   size_t count, idle_count, max_idle;
   const pacer__breaker_cfg_t *bcfg; /* borrowed */
   double rate;                      /* defaults for new keys */
@@ -62,9 +72,15 @@ pacer__key_t *pacer__keys_find(pacer__keys_t *ks, const char *name);
 /* The key named name, created with the defaults if needed, with one more
  * reference. Returns NULL only when out of memory. */
 pacer__key_t *pacer__keys_acquire(pacer__keys_t *ks, const char *name);
-/* Drops one reference; the key may become idle and old idle keys may be
- * freed (never k itself while it is live). */
-void pacer__keys_release(pacer__keys_t *ks, pacer__key_t *k);
+/* Drops one reference at now; the key may become idle, and idle keys whose
+ * state has passed by now may be forgotten (never k itself while it is
+ * live). */
+void pacer__keys_release(pacer__keys_t *ks, pacer__key_t *k, int64_t now);
+/* Idle keys remembered for their state (not counted in idle_count). */
+static inline size_t pacer__keys_remembered(const pacer__keys_t *ks)
+{
+  return pacer__heap_len(&ks->remember);
+}
 /* Gives name limits of its own and pins it. Returns 0, PACER_ENOMEM or
  * PACER_ERATE (nothing changed). *out (if not NULL) gets the key. */
 int pacer__keys_set_limits(pacer__keys_t *ks, const char *name, double rate,

@@ -29,13 +29,19 @@ int pacer__retryable(int error, int status)
   }
 }
 
-int pacer__breaker_failure(int error, int status)
+pacer__outcome_kind_t pacer__breaker_outcome(int error, int status)
 {
-  if (error == PACER_ETRANSPORT || error == PACER_ETIMEDOUT)
-    return 1;
-  /* 429 says "slow down", not "broken": the limiter and Retry-After handle
-   * it; opening the breaker would punish a healthy host. */
-  return error == 0 && status >= 500 && status <= 599;
+  switch (error) {
+  case 0:
+    return status >= 500 && status <= 599 ? PACER__OUTCOME_FAILURE
+                                          : PACER__OUTCOME_SUCCESS;
+  case PACER_ETRANSPORT:
+  case PACER_ETIMEDOUT:
+  case PACER_ETLS: /* a failed handshake is the host's failure */
+    return PACER__OUTCOME_FAILURE;
+  default:
+    return PACER__OUTCOME_IGNORE;
+  }
 }
 
 void pacer__rng_seed(pacer__rng_t *r, uint64_t seed)

@@ -5,6 +5,7 @@
 #ifndef PACER_RETRY_H
 #define PACER_RETRY_H
 
+#include "breaker.h"
 #include <stdint.h>
 
 /* 1 if an attempt that ended with error (a PACER_E code, 0 for an HTTP
@@ -13,9 +14,14 @@
  * errors are final. */
 int pacer__retryable(int error, int status);
 
-/* 1 if the outcome counts as a failure for the circuit breaker: transport
- * errors, timeouts and 5xx. 429 and other 4xx are not failures. */
-int pacer__breaker_failure(int error, int status);
+/* What an attempt that ended with error and status says about its host, for
+ * the circuit breaker. FAILURE: transport errors, timeouts, TLS errors and
+ * 5xx. SUCCESS: any other HTTP response (429 says "slow down", not
+ * "broken"). IGNORE: everything that is not the host's doing or judges
+ * nothing: cancelled, deadline, too large (the host answered; the cap is
+ * ours), and local errors such as PACER_ENOMEM. The caller also ignores a
+ * timeout that the job's own deadline cut short. */
+pacer__outcome_kind_t pacer__breaker_outcome(int error, int status);
 
 /* xorshift64* state; never 0. */
 typedef struct pacer__rng {

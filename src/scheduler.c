@@ -206,7 +206,7 @@ int pacer__sched_push_due(pacer__sched_t *s, pacer__job_t *job,
   if (pacer__heap_reserve(&s->ready[HIGH], nkeys) ||
       pacer__heap_reserve(&s->ready[LOW], nkeys) ||
       pacer__heap_reserve(&s->wake, nkeys)) {
-    pacer__keys_release(&s->keys, k);
+    pacer__keys_release(&s->keys, k, now);
     return PACER_ENOMEM;
   }
   job->key = k;
@@ -340,7 +340,18 @@ static pacer__key_t *top_startable(pacer__sched_t *s, int p, int64_t now,
   return NULL;
 }
 
-/* Smooth weighted round robin between the two priorities, with aging. */
+/* Smooth weighted round robin between the two priorities. The weights are
+ * the contract both ways: while both classes have a startable job, high gets
+ * weight_high and low weight_low of every weight_high + weight_low starts,
+ * however old either backlog is. Aging only lifts a low weight of 0 (strict
+ * priority): once the oldest startable low job was submitted max_low_wait
+ * ago, low counts as weight 1, so high still keeps weight_high of every
+ * weight_high + 1 starts. With weight_low > 0 low cannot starve, and low jobs
+ * already start oldest first across keys (the ready heap's order), so aging
+ * has nothing to add there. The age is the head job's time since submit, not
+ * since it last entered a queue: a retry put back at the head of its key's
+ * queue was submitted before every job behind it, so it never hides their
+ * age. */
 static int choose(pacer__sched_t *s, pacer__key_t *kh, pacer__key_t *kl,
                   int64_t now)
 {
@@ -351,17 +362,19 @@ static int choose(pacer__sched_t *s, pacer__key_t *kh, pacer__key_t *kl,
     s->swrr[HIGH] = s->swrr[LOW] = 0;
     return kl ? LOW : HIGH;
   }
-  /* An aged low job goes first, outside the weighting: counting it would
-   * leave high with a credit it then spends in a run of high jobs, making
-   * fresh low jobs wait once the aging episode is over. */
-  if (s->cfg.max_low_wait_ns &&
-      now - head_job(kl, LOW)->queued_ns >= s->cfg.max_low_wait_ns)
-    return LOW;
-  int64_t total = (int64_t)s->cfg.weight[HIGH] + s->cfg.weight[LOW];
-  s->swrr[HIGH] += s->cfg.weight[HIGH];
-  s->swrr[LOW] += s->cfg.weight[LOW];
+  int64_t wh = s->cfg.weight[HIGH], wl = s->cfg.weight[LOW];
+  if (wl == 0 && s->cfg.max_low_wait_ns &&
+      now - head_job(kl, LOW)->submit_ns >= s->cfg.max_low_wait_ns)
+    wl = 1;
+  if (wl == 0) {
+    /* Strict priority: no credit builds up for an aging episode to come. */
+    s->swrr[HIGH] = s->swrr[LOW] = 0;
+    return HIGH;
+  }
+  s->swrr[HIGH] += wh;
+  s->swrr[LOW] += wl;
   int pick = s->swrr[HIGH] >= s->swrr[LOW] ? HIGH : LOW;
-  s->swrr[pick] -= total;
+  s->swrr[pick] -= wh + wl;
   return pick;
 }
 
@@ -431,13 +444,17 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
   j->attempt_end_ns = now;
 
   int cancelled = j->cancel_req || end->error == PACER_ECANCELED;
+  /* A timeout that the job's deadline caused (the attempt was cut to the
+   * time left, or had none and was never sent) says nothing of the host. */
+  int deadline_end = end->error == PACER_ETIMEDOUT &&
+                     (j->deadline_cut || is_deadline_hit(j, now));
   if (s->cfg.breaker_enabled) {
     pacer__outcome_kind_t kind =
-        cancelled ? PACER__OUTCOME_IGNORE
-        : pacer__breaker_failure(end->error, end->status)
-            ? PACER__OUTCOME_FAILURE
-            : PACER__OUTCOME_SUCCESS;
-    pacer__breaker_record(&k->breaker, j->breaker_ticket, kind, now);
+        cancelled || deadline_end
+            ? PACER__OUTCOME_IGNORE
+            : pacer__breaker_outcome(end->error, end->status);
+    pacer__breaker_record(&k->breaker, j->breaker_ticket, kind,
+                          j->attempt_start_ns, now);
   }
   /* A freed slot or probe, or a breaker that changed, can open the key's
    * gate; the gate parks it again if not. */
@@ -461,8 +478,7 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
     end_job(j, PACER_ECANCELED, "cancelled", NULL);
     return PACER__SCHED_END;
   }
-  if (end->error == PACER_ETIMEDOUT &&
-      (j->deadline_cut || is_deadline_hit(j, now))) {
+  if (deadline_end) {
     end_job(j, PACER_EDEADLINE, "deadline passed during the attempt", NULL);
     return PACER__SCHED_END;
   }
@@ -537,10 +553,10 @@ void pacer__sched_cancel_all(pacer__sched_t *s, pacer__link_t *ended)
   }
 }
 
-void pacer__sched_release(pacer__sched_t *s, pacer__job_t *j)
+void pacer__sched_release(pacer__sched_t *s, pacer__job_t *j, int64_t now)
 {
   if (j->key) {
-    pacer__keys_release(&s->keys, j->key);
+    pacer__keys_release(&s->keys, j->key, now);
     j->key = NULL;
   }
 }

@@ -18,7 +18,9 @@
  * Starting a job takes, all together or not at all: a global slot, a global
  * token, a key slot, a key token and the breaker's admission. Between the
  * priorities, a smooth weighted round robin over startable work spends those
- * in weight_high:weight_low; a low job queued for max_low_wait goes first. */
+ * in weight_high:weight_low, whatever the age of either backlog; aging only
+ * gives a low weight of 0 the weight 1 while the oldest startable low job is
+ * older than max_low_wait (see choose() in scheduler.c). */
 #ifndef PACER_SCHEDULER_H
 #define PACER_SCHEDULER_H
 
@@ -121,8 +123,9 @@ int pacer__sched_cancel(pacer__sched_t *s, pacer__job_t *job,
  * retries from now on. */
 void pacer__sched_cancel_all(pacer__sched_t *s, pacer__link_t *ended);
 
-/* Drops an ENDED job's hold on its key. Call before freeing the job. */
-void pacer__sched_release(pacer__sched_t *s, pacer__job_t *job);
+/* Drops an ENDED job's hold on its key at now. Call before freeing the
+ * job. */
+void pacer__sched_release(pacer__sched_t *s, pacer__job_t *job, int64_t now);
 
 int pacer__sched_set_rate(pacer__sched_t *s, double rate, unsigned burst,
                           int64_t now);

@@ -138,10 +138,20 @@ typedef struct pacer_config {
   size_t queue_max;        /* jobs queued or waiting to retry before submit
                               blocks (or pacer_try_submit says PACER_EFULL).
                               Default 100000; at least 1. */
-  unsigned weight_high;    /* while both queues hold startable work, high and */
-  unsigned weight_low;     /* low jobs start in this ratio. Default 4:1.      */
-  int64_t max_low_wait_ms; /* a low job queued this long goes next, whatever
-                              the weights. 0: no aging. Default 10000. */
+  /* Priorities. While both queues hold startable work, of every
+   * weight_high + weight_low starts, weight_high go to high jobs and
+   * weight_low to low jobs, however long either backlog has waited: a high
+   * job behind an old low backlog still starts within a few token intervals.
+   * Low jobs start oldest first across keys. Default 4:1; weight_low 0 is
+   * strict priority (then see max_low_wait_ms). At least one is nonzero. */
+  unsigned weight_high;
+  unsigned weight_low;
+  /* Aging for strict priority (weight_low 0): once the oldest startable low
+   * job was submitted this long ago, low jobs start as if weight_low were 1,
+   * so low gets 1 of every weight_high + 1 starts and high keeps the rest
+   * until no low job that old is left. With weight_low > 0 it has no effect:
+   * the weights already bound the wait of both. 0: no aging. Default 10000. */
+  int64_t max_low_wait_ms;
   int64_t max_queue_wait_ms; /* a job still queued after this long ends with
                                 PACER_EEXPIRED. 0: no limit (default). */
 
@@ -156,9 +166,16 @@ typedef struct pacer_config {
   double key_rate;          /* per key; 0: no limit (default) */
   unsigned key_burst;       /* 0: 1 token */
   unsigned key_concurrency; /* in flight per key; 0: no cap (default) */
-  unsigned max_idle_keys;   /* keys with no job whose state is kept; the
-                               least recently used idle key beyond this is
-                               forgotten. Default 10000. */
+  /* Keys with no job whose state is pristine (breaker closed with no
+   * failure, bucket full, no pause) that are kept; beyond this the least
+   * recently used one is forgotten, which loses nothing. A key with state
+   * to remember is kept until that state has passed: its Retry-After pause
+   * ends, its bucket is full again, and its breaker has no failure, open or
+   * half-open state younger than one breaker_cooldown_ms (see
+   * docs/DESIGN.md); then it counts as pristine. So memory is bounded by
+   * max_idle_keys plus the keys that ended an attempt within that horizon.
+   * Default 10000. */
+  unsigned max_idle_keys;
 
   /* Concurrency. */
   unsigned concurrency; /* requests in flight at once, >= 1. Default 50. */
@@ -183,12 +200,13 @@ typedef struct pacer_config {
                                   Default 0.5. */
   int64_t breaker_cooldown_ms; /* OPEN this long, then HALF_OPEN. Default
                                   30000. */
-  unsigned breaker_probes;     /* HALF_OPEN lets exactly this many jobs through;
-                                  all succeed: CLOSED; one fails: OPEN.
-                                  Default 1. */
-  int64_t breaker_probe_timeout_ms; /* a probe with no outcome after this
-                                       counts as failed. Default: timeout_ms
-                                       plus connect_timeout_ms. */
+  unsigned breaker_probes;     /* HALF_OPEN lets exactly this many jobs through,
+                                  at most 4 in flight at once; all succeed:
+                                  CLOSED; one fails: OPEN. Default 1. */
+  int64_t breaker_probe_timeout_ms; /* a probe with no outcome this long after
+                                       its own start counts as failed.
+                                       Default: timeout_ms plus
+                                       connect_timeout_ms. */
   int breaker_fail_fast; /* 0 (default): an OPEN breaker holds its key's
                             jobs in the queue; 1: they end at once with
                             PACER_EBREAKER. */

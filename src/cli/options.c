@@ -78,7 +78,7 @@ static const flag_t flags[] = {
     {"weight", F_WEIGHT, "H:L", "4:1",
      "high and low priority jobs start in this ratio while both wait"},
     {"max-low-wait", F_MAX_LOW_WAIT, "MS", "10000",
-     "a low job waiting this long goes next (0: never)"},
+     "with --weight H:0, low jobs this old start 1 in H+1 (0: never)"},
     {"queue-max", F_QUEUE_MAX, "N", "10000",
      "jobs read ahead of sending; bounds memory"},
     {"max-attempts", F_MAX_ATTEMPTS, "N", "3", "attempts per job"},

@@ -42,7 +42,7 @@ static int call(pacer__breaker_t *b, pacer__outcome_kind_t kind, int64_t now)
   int64_t at = -1;
 
   assert_int_equal(pacer__breaker_allow(b, now, &at), 1);
-  return pacer__breaker_record(b, pacer__breaker_admit(b, now), kind, now);
+  return pacer__breaker_record(b, pacer__breaker_admit(b, now), kind, now, now);
 }
 
 /* Records n outcomes of one kind at now; none of them may change the
@@ -300,11 +300,11 @@ static void full_walk_closed_open_half_open_closed(void **state)
   assert_int_equal(at, 1600);
 
   /* Every probe succeeds: only the last one closes it. */
-  assert_int_equal(pacer__breaker_record(&b, t[0], S, 1200), 0);
-  assert_int_equal(pacer__breaker_record(&b, t[2], S, 1201), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[0], S, 1100, 1200), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[2], S, 1102, 1201), 0);
   assert_int_equal(pacer__breaker_state(&b, 1201), HALF);
   assert_int_equal(pacer__breaker_allow(&b, 1201, &at), 0);
-  assert_int_equal(pacer__breaker_record(&b, t[1], S, 1202), 1);
+  assert_int_equal(pacer__breaker_record(&b, t[1], S, 1101, 1202), 1);
   assert_int_equal(pacer__breaker_state(&b, 1202), CLOSED);
   assert_int_equal(b.gen, gen0 + 3);
   assert_true(pacer__breaker_pristine(&b));
@@ -319,15 +319,15 @@ static void full_walk_closed_open_half_open_closed(void **state)
     assert_int_equal(pacer__breaker_allow(&b, 3000, &at), 1);
     t[i] = pacer__breaker_admit(&b, 3000);
   }
-  assert_int_equal(pacer__breaker_record(&b, t[0], S, 3050), 0);
-  assert_int_equal(pacer__breaker_record(&b, t[1], F, 3100), 1);
+  assert_int_equal(pacer__breaker_record(&b, t[0], S, 3000, 3050), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[1], F, 3000, 3100), 1);
   assert_int_equal(pacer__breaker_state(&b, 3100), OPEN);
   assert_int_equal(b.opened, 3);
   at = -1;
   assert_int_equal(pacer__breaker_allow(&b, 3100, &at), 0);
   assert_int_equal(at, 4100);
   /* The last probe's success comes too late to count. */
-  assert_int_equal(pacer__breaker_record(&b, t[2], S, 3200), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[2], S, 3000, 3200), 0);
   assert_int_equal(pacer__breaker_state(&b, 4099), OPEN);
   assert_int_equal(pacer__breaker_state(&b, 4100), HALF);
   assert_int_equal(b.probes_left, 3);
@@ -359,14 +359,14 @@ static void probe_timeout_reopens_and_late_outcome_is_stale(void **state)
   assert_int_equal(b.opened, 2);
 
   /* The hung probes finally succeed: their tickets are stale. */
-  assert_int_equal(pacer__breaker_record(&b, p1, S, 1600), 0);
-  assert_int_equal(pacer__breaker_record(&b, p2, S, 1601), 0);
+  assert_int_equal(pacer__breaker_record(&b, p1, S, 1000, 1600), 0);
+  assert_int_equal(pacer__breaker_record(&b, p2, S, 1010, 1601), 0);
   assert_int_equal(pacer__breaker_state(&b, 1601), OPEN);
 
   /* Nor do they count once it half-opens again. */
   assert_int_equal(pacer__breaker_state(&b, 2500), HALF);
-  assert_int_equal(pacer__breaker_record(&b, p1, S, 2500), 0);
-  assert_int_equal(pacer__breaker_record(&b, p2, S, 2500), 0);
+  assert_int_equal(pacer__breaker_record(&b, p1, S, 1000, 2500), 0);
+  assert_int_equal(pacer__breaker_record(&b, p2, S, 1010, 2500), 0);
   assert_int_equal(pacer__breaker_state(&b, 2500), HALF);
   assert_int_equal(b.probes_ok, 0);
   assert_int_equal(b.probes_left, 2);
@@ -419,14 +419,14 @@ static void stale_failure_from_closed_does_nothing(void **state)
   assert_int_equal(b.open_until, 1010);
 
   /* It neither opens it again nor extends the cooldown. */
-  assert_int_equal(pacer__breaker_record(&b, slow, F, 500), 0);
+  assert_int_equal(pacer__breaker_record(&b, slow, F, 0, 500), 0);
   assert_int_equal(b.opened, 1);
   assert_int_equal(b.open_until, 1010);
   assert_int_equal(pacer__breaker_allow(&b, 500, &at), 0);
   assert_int_equal(at, 1010);
   /* Nor does it fail the probe stage. */
   assert_int_equal(pacer__breaker_state(&b, 1010), HALF);
-  assert_int_equal(pacer__breaker_record(&b, slow, F, 1010), 0);
+  assert_int_equal(pacer__breaker_record(&b, slow, F, 0, 1010), 0);
   assert_int_equal(pacer__breaker_state(&b, 1010), HALF);
 }
 
@@ -443,7 +443,7 @@ static void stale_success_from_closed_is_not_a_probe(void **state)
   assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
 
   /* Before any probe is admitted... */
-  assert_int_equal(pacer__breaker_record(&b, slow, S, 1000), 0);
+  assert_int_equal(pacer__breaker_record(&b, slow, S, 0, 1000), 0);
   assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
   assert_int_equal(b.probes_ok, 0);
   assert_int_equal(b.probes_left, 1);
@@ -451,9 +451,9 @@ static void stale_success_from_closed_is_not_a_probe(void **state)
   /* ...and while one is out: it does not stand in for the probe. */
   assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
   uint32_t probe = pacer__breaker_admit(&b, 1000);
-  assert_int_equal(pacer__breaker_record(&b, slow, S, 1001), 0);
+  assert_int_equal(pacer__breaker_record(&b, slow, S, 0, 1001), 0);
   assert_int_equal(pacer__breaker_state(&b, 1001), HALF);
-  assert_int_equal(pacer__breaker_record(&b, probe, S, 1002), 1);
+  assert_int_equal(pacer__breaker_record(&b, probe, S, 1000, 1002), 1);
   assert_int_equal(pacer__breaker_state(&b, 1002), CLOSED);
 }
 
@@ -470,14 +470,14 @@ static void ignore_gives_probe_slot_back(void **state)
   assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 0);
 
   /* The probe was cancelled: it judged nothing, the slot is free again. */
-  assert_int_equal(pacer__breaker_record(&b, p, I, 1100), 0);
+  assert_int_equal(pacer__breaker_record(&b, p, I, 1000, 1100), 0);
   assert_int_equal(pacer__breaker_state(&b, 1100), HALF);
   assert_int_equal(b.probes_left, 1);
   assert_int_equal(b.probes_out, 0);
   assert_int_equal(pacer__breaker_allow(&b, 1100, &at), 1);
   p = pacer__breaker_admit(&b, 1100);
   assert_int_equal(pacer__breaker_allow(&b, 1100, &at), 0);
-  assert_int_equal(pacer__breaker_record(&b, p, S, 1200), 1);
+  assert_int_equal(pacer__breaker_record(&b, p, S, 1100, 1200), 1);
   assert_int_equal(pacer__breaker_state(&b, 1200), CLOSED);
 }
 
@@ -491,7 +491,7 @@ static void probe_after_ignore_gets_its_own_timeout(void **state)
   trip_at(&b, 0);
   assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
   uint32_t p = pacer__breaker_admit(&b, 1000);
-  assert_int_equal(pacer__breaker_record(&b, p, I, 1499), 0);
+  assert_int_equal(pacer__breaker_record(&b, p, I, 1000, 1499), 0);
 
   /* The replacement starts at 1499; the first probe's deadline (1500) is
    * not its own, so 1500 does not reopen it. */
@@ -513,7 +513,7 @@ static void probe_after_judged_ones_gets_its_own_timeout(void **state)
   trip_at(&b, 0);
   assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
   uint32_t p1 = pacer__breaker_admit(&b, 1000);
-  assert_int_equal(pacer__breaker_record(&b, p1, S, 1100), 0);
+  assert_int_equal(pacer__breaker_record(&b, p1, S, 1000, 1100), 0);
 
   /* Nothing is out: the first probe's deadline no longer means anything. */
   assert_int_equal(pacer__breaker_state(&b, 1500), HALF);
@@ -524,7 +524,7 @@ static void probe_after_judged_ones_gets_its_own_timeout(void **state)
   assert_int_equal(pacer__breaker_allow(&b, 1500, &at), 0);
   assert_int_equal(at, 1999);
   assert_int_equal(pacer__breaker_state(&b, 1998), HALF);
-  assert_int_equal(pacer__breaker_record(&b, p2, S, 1998), 1);
+  assert_int_equal(pacer__breaker_record(&b, p2, S, 1499, 1998), 1);
   assert_int_equal(pacer__breaker_state(&b, 1998), CLOSED);
 }
 
@@ -551,8 +551,8 @@ static void eight_racing_callers_admit_exactly_k(void **state)
   assert_int_equal(admitted, 2);
   assert_int_equal(b.probes_out, 2);
   assert_int_equal(b.probes_left, 0);
-  assert_int_equal(pacer__breaker_record(&b, tickets[0], S, 1100), 0);
-  assert_int_equal(pacer__breaker_record(&b, tickets[1], S, 1100), 1);
+  assert_int_equal(pacer__breaker_record(&b, tickets[0], S, 1000, 1100), 0);
+  assert_int_equal(pacer__breaker_record(&b, tickets[1], S, 1000, 1100), 1);
   assert_int_equal(pacer__breaker_state(&b, 1100), CLOSED);
 }
 
@@ -569,7 +569,7 @@ static void admit_without_allow_gets_a_stale_ticket(void **state)
   uint32_t t = pacer__breaker_admit(&b, 10);
   assert_int_not_equal(t, b.gen);
   assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
-  assert_int_equal(pacer__breaker_record(&b, t, S, 1000), 0);
+  assert_int_equal(pacer__breaker_record(&b, t, S, 10, 1000), 0);
 
   /* HALF_OPEN with no slot left: the same. */
   assert_int_equal(pacer__breaker_allow(&b, 1000, &at), 1);
@@ -577,9 +577,9 @@ static void admit_without_allow_gets_a_stale_ticket(void **state)
   t = pacer__breaker_admit(&b, 1000);
   assert_int_not_equal(t, b.gen);
   assert_int_equal(b.probes_out, 1);
-  assert_int_equal(pacer__breaker_record(&b, t, F, 1001), 0);
+  assert_int_equal(pacer__breaker_record(&b, t, F, 1000, 1001), 0);
   assert_int_equal(pacer__breaker_state(&b, 1001), HALF);
-  assert_int_equal(pacer__breaker_record(&b, p, S, 1002), 1);
+  assert_int_equal(pacer__breaker_record(&b, p, S, 1000, 1002), 1);
   assert_int_equal(pacer__breaker_state(&b, 1002), CLOSED);
 }
 
@@ -666,13 +666,14 @@ static void times_saturate_instead_of_overflowing(void **state)
   assert_int_equal(call(&b, F, 0), 1);
   assert_int_equal(pacer__breaker_allow(&b, INT64_MAX - 10, &at), 1);
   uint32_t p = pacer__breaker_admit(&b, INT64_MAX - 10);
-  assert_int_equal(b.probe_deadline, INT64_MAX);
+  assert_int_equal(b.probe_at[0], INT64_MAX - 10);
   assert_int_equal(pacer__breaker_allow(&b, INT64_MAX - 1, &at), 0);
   assert_int_equal(at, INT64_MAX);
   assert_int_equal(pacer__breaker_state(&b, INT64_MAX - 1), HALF);
 
   /* A failure this late opens it until the end of time. */
-  assert_int_equal(pacer__breaker_record(&b, p, F, INT64_MAX - 1), 1);
+  assert_int_equal(
+      pacer__breaker_record(&b, p, F, INT64_MAX - 10, INT64_MAX - 1), 1);
   assert_int_equal(b.open_until, INT64_MAX);
   assert_int_equal(pacer__breaker_allow(&b, INT64_MAX - 1, &at), 0);
   assert_int_equal(at, INT64_MAX);
@@ -689,9 +690,98 @@ static void allow_accepts_null_retry_at(void **state)
   assert_int_equal(pacer__breaker_allow(&b, 1000, NULL), 1);
 }
 
+/* Each probe is judged by its own deadline: probe B, admitted 30 after
+ * probe A with a timeout of 40, is still in time at 70 once A succeeded. */
+static void each_probe_has_its_own_deadline(void **state)
+{
+  (void)state;
+  pacer__breaker_t b;
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 2);
+  c.cooldown_ns = 10;
+  c.probe_timeout_ns = 40;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(call(&b, F, 0), 1); /* OPEN until 10 */
+  int64_t at;
+  assert_int_equal(pacer__breaker_allow(&b, 30, &at), 1);
+  uint32_t a = pacer__breaker_admit(&b, 30);
+  assert_int_equal(pacer__breaker_allow(&b, 60, &at), 1);
+  uint32_t p = pacer__breaker_admit(&b, 60);
+  assert_int_equal(pacer__breaker_allow(&b, 61, &at), 0);
+  assert_int_equal(at, 70); /* A's deadline */
+  assert_int_equal(pacer__breaker_record(&b, a, S, 30, 65), 0);
+  assert_int_equal(pacer__breaker_allow(&b, 70, &at), 0);
+  assert_int_equal(at, 100); /* B's own */
+  assert_int_equal(pacer__breaker_state(&b, 99), HALF);
+  assert_int_equal(pacer__breaker_state(&b, 100), OPEN);
+  (void)p;
+}
+
+/* More probes than can be out at once are let through as earlier ones are
+ * judged, each with its own deadline; the count stays exact. */
+static void many_probes_go_out_in_turns(void **state)
+{
+  (void)state;
+  pacer__breaker_t b;
+  pacer__breaker_cfg_t c = make_cfg(10, 1, 0.5, 6);
+  c.cooldown_ns = 10;
+  c.probe_timeout_ns = 1000;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(call(&b, F, 0), 1);
+  uint32_t t[6];
+  int64_t at;
+  for (int i = 0; i < PACER__PROBES_OUT_MAX; i++) {
+    assert_int_equal(pacer__breaker_allow(&b, 10 + i, &at), 1);
+    t[i] = pacer__breaker_admit(&b, 10 + i);
+  }
+  assert_int_equal(pacer__breaker_allow(&b, 20, &at), 0);
+  assert_int_equal(at, 1010); /* the oldest probe's deadline */
+  /* The second one succeeds: a fifth may go, and the oldest still rules. */
+  assert_int_equal(pacer__breaker_record(&b, t[1], S, 11, 30), 0);
+  assert_int_equal(pacer__breaker_allow(&b, 30, &at), 1);
+  t[4] = pacer__breaker_admit(&b, 30);
+  assert_int_equal(pacer__breaker_allow(&b, 31, &at), 0);
+  assert_int_equal(at, 1010);
+  /* The first one succeeds: now the third one's deadline rules. */
+  assert_int_equal(pacer__breaker_record(&b, t[0], S, 10, 40), 0);
+  assert_int_equal(pacer__breaker_allow(&b, 40, &at), 1);
+  t[5] = pacer__breaker_admit(&b, 40);
+  assert_int_equal(pacer__breaker_allow(&b, 41, &at), 0);
+  assert_int_equal(at, 1012);
+  assert_int_equal(pacer__breaker_record(&b, t[2], S, 12, 50), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[3], S, 13, 50), 0);
+  assert_int_equal(pacer__breaker_record(&b, t[4], S, 30, 50), 0);
+  assert_int_equal(pacer__breaker_allow(&b, 50, &at), 0); /* all 6 given */
+  assert_int_equal(at, 1040);
+  assert_int_equal(pacer__breaker_record(&b, t[5], S, 40, 60), 1);
+  assert_int_equal(pacer__breaker_state(&b, 60), CLOSED);
+}
+
+/* What an idle breaker asks to be kept for. */
+static void keep_until_follows_the_state(void **state)
+{
+  (void)state;
+  pacer__breaker_t b;
+  pacer__breaker_cfg_t c = make_cfg(4, 4, 0.5, 1);
+  c.cooldown_ns = 100;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(pacer__breaker_keep_until(&b, 5), INT64_MIN);
+  assert_int_equal(call(&b, S, 5), 0);
+  assert_int_equal(pacer__breaker_keep_until(&b, 5), INT64_MIN);
+  assert_int_equal(call(&b, F, 6), 0);
+  assert_int_equal(pacer__breaker_keep_until(&b, 6), 106);
+  assert_int_equal(call(&b, F, 7), 0);
+  assert_int_equal(call(&b, F, 8), 1); /* OPEN until 108 */
+  assert_int_equal(pacer__breaker_keep_until(&b, 8), 208);
+  assert_int_equal(pacer__breaker_state(&b, 108), HALF);
+  assert_int_equal(pacer__breaker_keep_until(&b, 150), 250);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(each_probe_has_its_own_deadline),
+      cmocka_unit_test(many_probes_go_out_in_turns),
+      cmocka_unit_test(keep_until_follows_the_state),
       cmocka_unit_test(cfg_check_accepts_edges),
       cmocka_unit_test(cfg_check_rejects_each_bad_field),
       cmocka_unit_test(init_is_closed_and_pristine),

@@ -40,7 +40,7 @@ static pacer__key_t *touch(pacer__keys_t *ks, const char *name)
 {
   pacer__key_t *k = pacer__keys_acquire(ks, name);
   assert_non_null(k);
-  pacer__keys_release(ks, k);
+  pacer__keys_release(ks, k, 0);
   return k;
 }
 
@@ -105,7 +105,7 @@ static void acquire_defaults_with_limits(void **state)
   for (int i = 0; i < 5; i++)
     assert_int_equal(pacer__bucket_try(&k->bucket, NOW), 0);
   assert_true(pacer__bucket_try(&k->bucket, NOW) > 0);
-  pacer__keys_release(&ks, k);
+  pacer__keys_release(&ks, k, 0);
   pacer__keys_destroy(&ks);
 }
 
@@ -123,12 +123,12 @@ static void acquire_again_same_key(void **state)
   assert_ptr_not_equal(c, a);
   assert_int_equal(ks->count, 2);
 
-  pacer__keys_release(ks, a);
+  pacer__keys_release(ks, a, 0);
   assert_int_equal(a->refs, 1);
   assert_false(pacer__linked(&a->idle));
   assert_int_equal(ks->idle_count, 0);
 
-  pacer__keys_release(ks, a);
+  pacer__keys_release(ks, a, 0);
   assert_int_equal(a->refs, 0);
   assert_true(pacer__linked(&a->idle));
   assert_int_equal(ks->idle_count, 1);
@@ -189,7 +189,7 @@ static void reacquired_key_leaves_idle_list(void **state)
   assert_int_equal(a->refs, 1);
 
   /* Released again, "a" is the most recently used idle key: "d" goes. */
-  pacer__keys_release(ks, a);
+  pacer__keys_release(ks, a, 0);
   assert_null(pacer__keys_find(ks, "d"));
   assert_ptr_equal(pacer__keys_find(ks, "a"), a);
   assert_non_null(pacer__keys_find(ks, "e"));
@@ -216,7 +216,7 @@ static void pinned_keys_are_kept(void **state)
   /* Used and released: still not idle. */
   assert_ptr_equal(pacer__keys_acquire(ks, "pinned"), p);
   assert_int_equal(p->refs, 1);
-  pacer__keys_release(ks, p);
+  pacer__keys_release(ks, p, 0);
   assert_int_equal(p->refs, 0);
   assert_false(pacer__linked(&p->idle));
   assert_int_equal(ks->idle_count, 0);
@@ -269,7 +269,7 @@ static void pinning_an_idle_key(void **state)
   assert_ptr_equal(got, e);
   assert_int_equal(e->bucket.burst, 1); /* burst 0 means 1 token */
   assert_int_equal(e->cap, 1);
-  pacer__keys_release(ks, e);
+  pacer__keys_release(ks, e, 0);
   assert_false(pacer__linked(&e->idle));
   touch(ks, "f");
   touch(ks, "g");
@@ -324,7 +324,7 @@ static void zero_idle_forgets_at_once(void **state)
   pacer__keys_init(&ks, 0, &bcfg, 0, 0, 0);
   pacer__key_t *k = pacer__keys_acquire(&ks, "x");
   assert_non_null(k);
-  pacer__keys_release(&ks, k);
+  pacer__keys_release(&ks, k, 0);
   assert_null(pacer__keys_find(&ks, "x"));
   assert_int_equal(ks.count, 0);
   assert_int_equal(ks.idle_count, 0);

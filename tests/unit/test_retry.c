@@ -52,28 +52,39 @@ static void retryable_errors(void **state)
   }
 }
 
+#define FAIL PACER__OUTCOME_FAILURE
+#define OK PACER__OUTCOME_SUCCESS
+#define IGN PACER__OUTCOME_IGNORE
+
 static void breaker_statuses(void **state)
 {
   int s;
 
   (void)state;
   for (s = 0; s <= 999; s++)
-    assert_int_equal(pacer__breaker_failure(0, s), s >= 500 && s <= 599);
+    assert_int_equal(pacer__breaker_outcome(0, s),
+                     s >= 500 && s <= 599 ? FAIL : OK);
   /* 429 is back-pressure, not a fault */
-  assert_int_equal(pacer__breaker_failure(0, 429), 0);
-  assert_int_equal(pacer__breaker_failure(0, 408), 0);
+  assert_int_equal(pacer__breaker_outcome(0, 429), OK);
+  assert_int_equal(pacer__breaker_outcome(0, 408), OK);
 }
 
+/* Each error is classified on purpose: the host's failures count, what is
+ * ours (a cap, a lack of memory, a cancel, a deadline) judges nothing. */
 static void breaker_errors(void **state)
 {
-  size_t i;
-
   (void)state;
-  assert_int_equal(pacer__breaker_failure(PACER_ETRANSPORT, 0), 1);
-  assert_int_equal(pacer__breaker_failure(PACER_ETIMEDOUT, 0), 1);
-  for (i = 0; i < sizeof final_errors / sizeof final_errors[0]; i++) {
-    assert_int_equal(pacer__breaker_failure(final_errors[i], 0), 0);
-    assert_int_equal(pacer__breaker_failure(final_errors[i], 500), 0);
+  assert_int_equal(pacer__breaker_outcome(PACER_ETRANSPORT, 0), FAIL);
+  assert_int_equal(pacer__breaker_outcome(PACER_ETIMEDOUT, 0), FAIL);
+  assert_int_equal(pacer__breaker_outcome(PACER_ETLS, 0), FAIL);
+  static const int ignored[] = {
+      PACER_ETOOLARGE, PACER_ENOMEM,    PACER_ESYSTEM, PACER_ECANCELED,
+      PACER_EDEADLINE, PACER_EEXPIRED,  PACER_EURL,    PACER_ESCHEME,
+      PACER_EHEADER,   PACER_EMETHOD,   PACER_EINVAL,  PACER_EBREAKER,
+      PACER_ERETRIES,  PACER_ESHUTDOWN, PACER_EHANDLER};
+  for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+    assert_int_equal(pacer__breaker_outcome(ignored[i], 0), IGN);
+    assert_int_equal(pacer__breaker_outcome(ignored[i], 500), IGN);
   }
 }
 

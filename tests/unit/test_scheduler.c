@@ -52,7 +52,7 @@ static fx_t *fx_new(tweak_fn tweak)
 
 static void free_job(fx_t *f, pacer__job_t *j)
 {
-  pacer__sched_release(&f->s, j);
+  pacer__sched_release(&f->s, j, f->now);
   pacer__job_free(j);
 }
 
@@ -110,6 +110,13 @@ static int done(fx_t *f, pacer__job_t *j, int error, int status,
   pacer__attempt_end_t e = {error, status, retry_after_ns};
   int r = pacer__sched_done(&f->s, j, &e, f->now);
   return r;
+}
+
+/* The next job, which must be j. */
+static pacer__job_t *next_of(fx_t *f, pacer__job_t *j)
+{
+  assert_ptr_equal(next(f), j);
+  return j;
 }
 
 static void ok(fx_t *f, pacer__job_t *j)
@@ -256,33 +263,140 @@ static void sparse_high_takes_the_next_token(void **state)
   fx_free(f);
 }
 
-static int aging_on;
-static void aging_cfg(pacer_config_t *c)
+/* ---- priorities behind an aged backlog ---- */
+
+static int64_t tweak_rate;
+static unsigned tweak_wl;
+static int64_t tweak_age_ms;
+/* The defaults (4:1, aging at 10 s) unless a test changes them. */
+static void rate_default_weights(pacer_config_t *c)
 {
-  c->weight_high = 1000;
-  c->weight_low = 1;
-  c->rate = 10; /* a token every 100 ms */
+  c->rate = (double)tweak_rate;
   c->burst = 1;
-  c->max_low_wait_ms = aging_on ? 500 : 0;
+  c->weight_low = tweak_wl;
+  c->max_low_wait_ms = tweak_age_ms;
+}
+
+static void set_tweak(int64_t rate, unsigned wl, int64_t age_ms)
+{
+  tweak_rate = rate;
+  tweak_wl = wl;
+  tweak_age_ms = age_ms;
+}
+
+/* The bulk sender's day: 5,000 low jobs queued at 0 (a newsletter) and, from
+ * 15 s on, when every low job is older than the 10 s aging limit, one high
+ * job a second (a password reset). Each high job takes the next token. */
+static void lone_highs_behind_aged_low_backlog(void **state)
+{
+  (void)state;
+  set_tweak(100, 1, 10000);
+  fx_t *f = fx_new(rate_default_weights);
+  int64_t t0 = f->now, worst = 0, sub = 0;
+  for (int i = 0; i < 5000; i++)
+    push(f, "news", LOW);
+  int highs = 0, lows = 0, waiting = 0;
+  for (int64_t t = 0; t < 46 * S; t += MS) {
+    f->now = t0 + t;
+    if (!waiting && highs < 30 && t >= 15 * S + highs * S) {
+      sub = push(f, "reset", HIGH)->submit_ns;
+      waiting = 1;
+    }
+    pacer__job_t *j;
+    while ((j = next(f))) {
+      if (j->prio == HIGH) {
+        worst = f->now - sub > worst ? f->now - sub : worst;
+        waiting = 0;
+        highs++;
+      } else {
+        lows++;
+      }
+      ok(f, j);
+    }
+  }
+  fprintf(stderr,
+          "100 tokens/s, 5000 lows aged 15 s, 30 lone highs: %d started, "
+          "longest high wait %.1f ms; %d lows started\n",
+          highs, worst / 1e6, lows);
+  assert_int_equal(highs, 30);
+  assert_true(worst <= 2 * 10 * MS); /* within 2 token intervals */
+  /* Low kept every token high did not need. */
+  assert_int_equal(lows + highs, 1 + 100 * 46 - 1);
+  fx_free(f);
+}
+
+/* 500 low jobs at 0, 20 high jobs at 15 s, 10 tokens/s: high gets 4 of
+ * every 5 starts and low 1, aged or not. */
+static void weights_hold_behind_aged_low_backlog(void **state)
+{
+  (void)state;
+  set_tweak(10, 1, 10000);
+  fx_t *f = fx_new(rate_default_weights);
+  int64_t t0 = f->now, first_high = -1, last_high = -1;
+  for (int i = 0; i < 500; i++)
+    push(f, "news", LOW);
+  char order[64];
+  int n = 0, highs = 0;
+  for (int64_t t = 0; t < 20 * S; t += MS) {
+    f->now = t0 + t;
+    if (t == 15 * S)
+      for (int i = 0; i < 20; i++)
+        push(f, "reset", HIGH);
+    pacer__job_t *j;
+    while ((j = next(f))) {
+      if (t >= 15 * S && highs < 20 && n < (int)sizeof order)
+        order[n++] = j->prio == HIGH ? 'H' : 'L';
+      if (j->prio == HIGH) {
+        if (first_high < 0)
+          first_high = t - 15 * S;
+        last_high = t - 15 * S;
+        highs++;
+      }
+      ok(f, j);
+    }
+  }
+  fprintf(stderr,
+          "10 tokens/s, 500 lows aged 15 s, 20 highs: first high after "
+          "%.0f ms, last after %.0f ms; starts %.*s\n",
+          first_high / 1e6, last_high / 1e6, n, order);
+  assert_int_equal(highs, 20);
+  assert_true(first_high <= 100 * MS); /* the next token */
+  /* 20 highs at 4 in 5 take 25 starts: 2.5 s at 10/s. */
+  assert_true(last_high <= 2500 * MS);
+  assert_int_equal(n, 25);
+  for (int w = 0; w + 5 <= n; w++) {
+    int h = 0;
+    for (int i = w; i < w + 5; i++)
+      h += order[i] == 'H';
+    assert_int_equal(h, 4); /* high 4, low 1, in every window of 5 */
+  }
+  fx_free(f);
 }
 
 /* Returns the longest queue wait of a low job, in ns, over 30 s with the
- * high queue saturated and a low job arriving every 500 ms; a low job still
- * queued at the end counts with its wait so far. */
-static int64_t longest_low_wait(void)
+ * high queue saturated and a low job arriving every second, at 10 tokens/s
+ * with strict priority (4:0); a low job still queued at the end counts with
+ * its wait so far. *most_lows: the most low starts in any 5 in a row. */
+static int64_t strict_longest_low_wait(int64_t age_ms, int *most_lows)
 {
-  fx_t *f = fx_new(aging_cfg);
+  set_tweak(10, 0, age_ms);
+  fx_t *f = fx_new(rate_default_weights);
   for (int i = 0; i < 400; i++)
     push(f, "h", HIGH);
   int64_t pushed[64];
   int npushed = 0, lows = 0;
   int64_t worst = 0;
+  unsigned window = 0; /* last 5 starts, 1 bit per low */
+  *most_lows = 0;
   for (int64_t t = 0; t <= 30 * S; t += MS) {
     f->now = 1000 * S + t;
-    if (t % (500 * MS) == 0)
+    if (t % S == 0)
       pushed[npushed++] = push(f, "l", LOW)->submit_ns;
     pacer__job_t *j;
     while ((j = next(f))) {
+      window = ((window << 1) | (j->prio == LOW)) & 0x1f;
+      int in5 = __builtin_popcount(window);
+      *most_lows = in5 > *most_lows ? in5 : *most_lows;
       if (j->prio == LOW) {
         assert_int_equal(j->submit_ns, pushed[lows]); /* FIFO */
         lows++;
@@ -298,70 +412,60 @@ static int64_t longest_low_wait(void)
   return worst;
 }
 
-static void aging_after_cfg(pacer_config_t *c)
-{
-  c->rate = 50; /* a token every 20 ms; weights 4:1 */
-  c->burst = 1;
-  c->max_low_wait_ms = 2000;
-}
-
-/* Picks forced by aging do not count in the weighting: once the aged jobs
- * are gone, a fresh low job gets its 1-in-5 share at once, not after a run
- * of high jobs making up for the aging episode. */
-static void aging_leaves_no_high_burst(void **state)
+/* Strict priority with aging: an aged low job gets 1 start in 5 (4:0 counts
+ * as 4:1 while it is aged), so its wait is bounded and high keeps 4 of 5. */
+static void strict_priority_aging_bounds_both(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(aging_after_cfg);
-  int64_t t0 = f->now, fresh_sub[5], worst = 0, last_old = 0;
-  for (int i = 0; i < 200; i++)
-    push(f, "old", LOW);
-  int fresh = 0;
-  for (int64_t t = 0; t <= 20 * S && fresh < 5; t += MS) {
+  int most_lows;
+  int64_t with = strict_longest_low_wait(500, &most_lows);
+  fprintf(stderr,
+          "aging 500 ms, weights 4:0, 10 tokens/s: longest low wait %.1f ms, "
+          "at most %d low in 5 starts\n",
+          with / 1e6, most_lows);
+  /* The limit, plus the 5 starts in which low gets its one. */
+  assert_true(with <= 500 * MS + 5 * 100 * MS);
+  assert_true(most_lows <= 1); /* high keeps 4 of every 5 */
+  int64_t without = strict_longest_low_wait(0, &most_lows);
+  fprintf(stderr, "same without aging: longest low wait %.1f ms\n",
+          without / 1e6);
+  assert_true(without > 5 * S); /* strict priority starves low */
+  assert_int_equal(most_lows, 0);
+}
+
+/* A retry put back at the head of a key's low queue does not hide the age
+ * of the jobs behind it: they were queued before the retry came back. */
+static void retry_at_head_does_not_hide_aged_lows(void **state)
+{
+  (void)state;
+  set_tweak(10, 0, 1000); /* strict priority, aging at 1 s */
+  fx_t *f = fx_new(rate_default_weights);
+  int64_t t0 = f->now;
+  pacer__job_t *first = push(f, "l", LOW);
+  pacer__job_t *j = next(f);
+  assert_ptr_equal(j, first);
+  push(f, "l", LOW); /* queued at 0, behind the one in flight */
+  for (int i = 0; i < 400; i++)
+    push(f, "h", HIGH);
+  /* 503 with Retry-After 5 s: the key pauses, the job retries at 5 s and
+   * goes back to the head of its key's queue. */
+  assert_int_equal(done(f, first, 0, 503, 5 * S), PACER__SCHED_RETRY);
+  int64_t low_at = -1;
+  for (int64_t t = 0; t < 8 * S && low_at < 0; t += MS) {
     f->now = t0 + t;
-    if (t == 100 * MS)
-      for (int i = 0; i < 400; i++)
-        push(f, "h", HIGH);
-    if (t == 7 * S)
-      for (int i = 0; i < 5; i++)
-        fresh_sub[i] = push(f, "fresh", LOW)->submit_ns;
-    pacer__job_t *j;
     while ((j = next(f))) {
-      if (strcmp(j->key->name, "fresh") == 0) {
-        int64_t w = f->now - fresh_sub[fresh++];
-        worst = w > worst ? w : worst;
-      } else if (strcmp(j->key->name, "old") == 0) {
-        last_old = t;
-      }
+      if (j->prio == LOW)
+        low_at = t;
       ok(f, j);
     }
   }
   fprintf(stderr,
-          "aging 2 s at 50/s, 4:1: old lows done at %.2f s; 5 fresh lows "
-          "at 7 s waited at most %.0f ms\n",
-          last_old / 1e9, worst / 1e6);
-  assert_true(last_old < 7 * S); /* the aging episode was over */
-  assert_int_equal(fresh, 5);
-  /* 5 fresh lows at 1 in 5 picks of 20 ms: 25 picks, plus one. */
-  assert_true(worst <= 26 * 20 * MS);
+          "aging 1 s, 4:0: a retry back at 5 s ahead of a low job queued at "
+          "0: first low start at %.1f s\n",
+          low_at / 1e9);
+  /* Aged since 1 s: low has its 1 in 5 as soon as the key is back. */
+  assert_true(low_at >= 5 * S && low_at <= 5 * S + 5 * 100 * MS);
   fx_free(f);
-}
-
-static void aging_bounds_low_wait(void **state)
-{
-  (void)state;
-  aging_on = 1;
-  int64_t with = longest_low_wait();
-  fprintf(stderr,
-          "aging 500 ms, weights 1000:1, 10 tokens/s: longest low "
-          "wait %.1f ms\n",
-          with / 1e6);
-  /* The limit, plus at most one token interval until the next start. */
-  assert_true(with <= 500 * MS + 100 * MS);
-  aging_on = 0;
-  int64_t without = longest_low_wait();
-  fprintf(stderr, "same without aging: longest low wait %.1f ms\n",
-          without / 1e6);
-  assert_true(without > 5 * S); /* weights alone starve low for long */
 }
 
 /* ---- tokens ---- */
@@ -660,6 +764,112 @@ static void breaker_probe_that_never_returns_times_out(void **state)
   fx_free(f);
 }
 
+/* Probe B, sent well after probe A, gets a timeout of its own: A's success
+ * does not leave B judged by A's deadline. */
+static void breaker_later_probe_keeps_its_own_deadline(void **state)
+{
+  (void)state;
+  fail_fast = 0;
+  fx_t *f = fx_new(breaker_cfg); /* 2 probes, probe timeout 5 s */
+  for (int i = 0; i < 8; i++)
+    push(f, "bad", LOW);
+  fail_four(f);
+  pacer__key_t *k = pacer__keys_find(&f->s.keys, "bad");
+  f->now += 10 * S;
+  pacer__job_t *a = next(f);
+  assert_non_null(a);
+  f->now += 3 * S;
+  pacer__job_t *b = next(f);
+  assert_non_null(b);
+  f->now += 1 * S;
+  ok(f, a);
+  f->now += 1 * S; /* 5 s after A, 2 s after B */
+  assert_null(next(f));
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_HALF_OPEN);
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 3 * S);
+  f->now += 2 * S;
+  ok(f, b); /* in time: it closes */
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_CLOSED);
+  fx_free(f);
+}
+
+/* Attempts that the job's own deadline cut short, or never sent, say
+ * nothing about the host: ten of them leave the breaker closed and the next
+ * job starts at once. */
+static void breaker_ignores_attempts_cut_by_the_deadline(void **state)
+{
+  (void)state;
+  fail_fast = 0;
+  fx_t *f = fx_new(breaker_cfg);
+  pacer__key_t *k = NULL;
+  for (int i = 0; i < 10; i++) {
+    pacer_request_t r;
+    pacer_request_init(&r);
+    r.url = "http://example.test/x";
+    r.key = "host";
+    r.deadline_ms = 1000;
+    push_req(f, &r);
+    pacer__job_t *j = next(f);
+    assert_non_null(j);
+    k = j->key;
+    /* Half the attempts were cut to the time left and timed out; the
+     * others had no time left and were never sent. The worker reports
+     * both as a timeout with deadline_cut set. */
+    j->deadline_cut = 1;
+    if (i % 2)
+      f->now += 1000 * MS;
+    assert_int_equal(done(f, j, PACER_ETIMEDOUT, 0, -1), PACER__SCHED_END);
+    assert_int_equal(j->error, PACER_EDEADLINE);
+    free_job(f, j);
+  }
+  /* Local errors and our own size cap judge nothing either. */
+  int local[] = {PACER_ENOMEM, PACER_ETOOLARGE, PACER_ESYSTEM, PACER_ENOMEM};
+  for (int i = 0; i < 4; i++) {
+    pacer__job_t *q = push(f, "host", LOW);
+    pacer__job_t *j = next(f);
+    assert_ptr_equal(j, q);
+    assert_int_equal(done(f, j, local[i], 0, -1), PACER__SCHED_END);
+    free_job(f, j);
+  }
+  k = pacer__keys_find(&f->s.keys, "host");
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_CLOSED);
+  assert_int_equal(k->breaker.known, 0);
+  pacer__job_t *g = push(f, "host", LOW);
+  assert_ptr_equal(next(f), g);
+  ok(f, g);
+  /* A TLS failure is the host's: with that success, three of four open
+   * it. */
+  for (int i = 0; i < 3; i++) {
+    push(f, "host", LOW);
+    pacer__job_t *j = next(f);
+    assert_int_equal(done(f, j, PACER_ETLS, 0, -1), PACER__SCHED_END);
+    free_job(f, j);
+  }
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_OPEN);
+  /* A half-open probe cut short by its deadline gives its place back. */
+  f->now += 10 * S;
+  pacer_request_t r;
+  pacer_request_init(&r);
+  r.url = "http://example.test/x";
+  r.key = "host";
+  r.deadline_ms = 1;
+  push_req(f, &r);
+  pacer__job_t *p = next(f);
+  assert_non_null(p);
+  p->deadline_cut = 1;
+  f->now += 1 * MS;
+  assert_int_equal(done(f, p, PACER_ETIMEDOUT, 0, -1), PACER__SCHED_END);
+  free_job(f, p);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_HALF_OPEN);
+  assert_int_equal(k->breaker.probes_left, 2);
+  fx_free(f);
+}
+
 static void breaker_fail_fast_ends_held_jobs(void **state)
 {
   (void)state;
@@ -702,6 +912,90 @@ static void retry_after_pauses_the_whole_key(void **state)
   ok(f, a);
   ok(f, b);
   ok(f, c);
+  fx_free(f);
+}
+
+static void crawler_cfg(pacer_config_t *c)
+{
+  c->key_rate = 1.0 / 60; /* one request a minute per host */
+  c->max_idle_keys = 2;
+  c->max_attempts = 1;
+  c->retry_after_max_ms = 7200 * 1000;
+}
+
+/* A host that said "come back in an hour" is not forgotten when other hosts
+ * push it out of the idle keys. */
+static void idle_key_with_a_pause_is_remembered(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(crawler_cfg);
+  int64_t t0 = f->now;
+  pacer__job_t *j = push(f, "a", LOW);
+  assert_ptr_equal(next(f), j);
+  assert_int_equal(done(f, j, 0, 429, 3600 * S), PACER__SCHED_END);
+  free_job(f, j);
+  const char *others[] = {"b", "c", "d"};
+  for (int i = 0; i < 3; i++) {
+    f->now += 1 * S;
+    ok(f, next_of(f, push(f, others[i], LOW)));
+  }
+  f->now = t0 + 5 * S;
+  j = push(f, "a", LOW);
+  assert_null(next(f)); /* still paused */
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), t0 + 3600 * S);
+  f->now = t0 + 3600 * S;
+  assert_ptr_equal(next(f), j);
+  ok(f, j);
+  fx_free(f);
+}
+
+/* A crawl over 100,000 hosts at 1,000 requests/s, one request per host a
+ * minute, every 1,000th host answering 429 with Retry-After: 3600. The
+ * table holds the pristine idle keys (at most max_idle_keys), the hosts
+ * whose bucket is still refilling (those of the last minute), and the
+ * paused ones; nothing else. */
+static void crawl_over_100000_keys_stays_bounded(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(crawler_cfg);
+  f->s.keys.max_idle = 100;
+  int64_t t0 = f->now;
+  size_t most = 0;
+  char name[32];
+  for (int i = 0; i < 100000; i++) {
+    f->now = t0 + (int64_t)i * MS;
+    snprintf(name, sizeof name, "host-%d", i);
+    pacer__job_t *j = next_of(f, push(f, name, LOW));
+    if (i % 1000 == 999) {
+      assert_int_equal(done(f, j, 0, 429, 3600 * S), PACER__SCHED_END);
+      free_job(f, j);
+    } else {
+      ok(f, j);
+    }
+    most = f->s.keys.count > most ? f->s.keys.count : most;
+    /* Pristine idle keys stay within the bound; the rest are the last
+     * minute's hosts and the paused ones. */
+    assert_true(f->s.keys.idle_count <= 100);
+    assert_true(f->s.keys.count <= 100 + 60000 + 100 + 1);
+  }
+  size_t at_end = f->s.keys.count;
+  /* A minute later the buckets are full again: only the paused remain. */
+  f->now = t0 + 100 * S + 61 * S;
+  ok(f, next_of(f, push(f, "late", LOW)));
+  size_t remembered = pacer__keys_remembered(&f->s.keys);
+  fprintf(stderr,
+          "100000 hosts at 1000/s, 1/min each: at most %zu keys held, %zu "
+          "at the end, %zu a minute later (%zu remembered, %zu idle)\n",
+          most, at_end, f->s.keys.count, remembered, f->s.keys.idle_count);
+  /* The hosts that asked for an hour, and the one just visited. */
+  assert_int_equal(remembered, 100 + 1);
+  assert_int_equal(f->s.keys.count, remembered + f->s.keys.idle_count);
+  assert_true(f->s.keys.idle_count <= 100);
+  /* After the hour, they are forgotten too. */
+  f->now += 3600 * S;
+  ok(f, next_of(f, push(f, "later", LOW)));
+  assert_int_equal(pacer__keys_remembered(&f->s.keys), 1); /* "later" */
+  assert_true(f->s.keys.count <= 100 + 1);
   fx_free(f);
 }
 
@@ -910,8 +1204,10 @@ int main(void)
       cmocka_unit_test(weights_apply_to_tokens),
       cmocka_unit_test(fifo_within_priority_across_keys),
       cmocka_unit_test(sparse_high_takes_the_next_token),
-      cmocka_unit_test(aging_bounds_low_wait),
-      cmocka_unit_test(aging_leaves_no_high_burst),
+      cmocka_unit_test(lone_highs_behind_aged_low_backlog),
+      cmocka_unit_test(weights_hold_behind_aged_low_backlog),
+      cmocka_unit_test(strict_priority_aging_bounds_both),
+      cmocka_unit_test(retry_at_head_does_not_hide_aged_lows),
       cmocka_unit_test(bucket_admits_exactly_burst_plus_rate_times_60),
       cmocka_unit_test(wake_is_the_next_token_time),
       cmocka_unit_test(clock_jump_of_ten_years_leaves_burst),
@@ -922,8 +1218,12 @@ int main(void)
       cmocka_unit_test(breaker_walks_closed_open_half_open_closed_open),
       cmocka_unit_test(breaker_probe_that_never_returns_times_out),
       cmocka_unit_test(breaker_fail_fast_ends_held_jobs),
+      cmocka_unit_test(breaker_later_probe_keeps_its_own_deadline),
+      cmocka_unit_test(breaker_ignores_attempts_cut_by_the_deadline),
       cmocka_unit_test(retry_after_pauses_the_whole_key),
       cmocka_unit_test(retry_after_is_capped),
+      cmocka_unit_test(idle_key_with_a_pause_is_remembered),
+      cmocka_unit_test(crawl_over_100000_keys_stays_bounded),
       cmocka_unit_test(backoff_then_retries_exhausted),
       cmocka_unit_test(transport_errors_retry_too_large_does_not),
       cmocka_unit_test(post_retried_only_when_allowed),
