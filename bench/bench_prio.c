@@ -2,16 +2,17 @@
 /* bench_prio.c - figure 7: how long a high-priority job waits behind a queue
  * saturated with low ones. A dispatcher at R tokens/s (weights 4:1, the
  * default) over the instant transport (null_transport.c) and the real clock
- * gets L low jobs at once, then K high jobs, one every G ms plus a random
- * fraction of a token interval (so arrivals fall at every phase of the
- * token grid). Reports the high jobs' queue wait (submit to start, from
- * pacer_result_t.queue_us): p50, p99 and max, the share that waited past
- * one token interval, and the token interval measured over the same span
- * (span / attempts started), the reference of the target p99 <= 2
- * intervals.
+ * gets L low jobs at once, waits until they are older than the aging
+ * limit (max_low_wait_ms, A ms), then gets K high jobs, one every G ms plus
+ * a random fraction of a token interval (so arrivals fall at every phase of
+ * the token grid): the high jobs meet an aged, saturated low backlog. Reports
+ * the high jobs' queue wait (submit to start, from pacer_result_t.queue_us):
+ * p50, p99 and max, the share that waited past one token interval, and the
+ * token interval measured over the same span (span / attempts started), the
+ * reference of the target p99 <= 2 intervals.
  *
  * usage: bench_prio [--rate R] [--low L] [--high K] [--gap-ms G]
- *                   [--weight-high H] [--weight-low L] */
+ *                   [--weight-high H] [--weight-low L] [--max-low-wait A] */
 #include "bench_util.h"
 #include "clock.h"
 #include "engine.h"
@@ -52,7 +53,7 @@ static uint64_t started(pacer_t *p)
 int main(int argc, char **argv)
 {
   double rate = bench_argf(argc, argv, "--rate", 1000);
-  unsigned long low = (unsigned long)bench_argf(argc, argv, "--low", 6000);
+  unsigned long low = (unsigned long)bench_argf(argc, argv, "--low", 10000);
   size_t high = (size_t)bench_argf(argc, argv, "--high", 300);
   double gap = bench_argf(argc, argv, "--gap-ms", 10) / 1000.0;
   waits = calloc(high, sizeof *waits);
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
   cfg.concurrency = 100;
   cfg.weight_high = (unsigned)bench_argf(argc, argv, "--weight-high", 4);
   cfg.weight_low = (unsigned)bench_argf(argc, argv, "--weight-low", 1);
+  cfg.max_low_wait_ms = (int64_t)bench_argf(argc, argv, "--max-low-wait", 1000);
   cfg.queue_max = low + high + 16;
   pacer_t *p;
   int rc = pacer__new_with(&cfg, &pacer__clock_real, &bench_null_transport, &p);
@@ -74,7 +76,8 @@ int main(int argc, char **argv)
   q.url = "http://127.0.0.1/low";
   for (unsigned long i = 0; i < low; i++)
     pacer_submit(p, &q, on_low, NULL, NULL);
-  bench_sleep(0.1); /* the burst is spent; from here one start per token */
+  /* The burst is spent, and every low job left is past the aging limit. */
+  bench_sleep(0.1 + (double)cfg.max_low_wait_ms / 1000.0);
   q.url = "http://127.0.0.1/high";
   q.priority = PACER_PRIORITY_HIGH;
   uint64_t s0 = started(p);
@@ -120,12 +123,13 @@ int main(int argc, char **argv)
   printf("{\"rate\":%g,\"high\":%zu,\"high_started\":%zu,\"low_left\":%llu,"
          "\"p50_us\":%lld,\"p99_us\":%lld,\"max_us\":%lld,"
          "\"interval_us\":%.1f,\"p99_intervals\":%.3f,"
-         "\"over_1_interval_pct\":%.1f,\"weights\":\"%u:%u\"}\n",
+         "\"over_1_interval_pct\":%.1f,\"weights\":\"%u:%u\","
+         "\"max_low_wait_ms\":%lld}\n",
          rate, high, n, (unsigned long long)low_left, (long long)p50,
          (long long)p99, (long long)max, interval_us,
          interval_us > 0 ? (double)p99 / interval_us : 0,
          n ? 100.0 * (double)over / (double)n : 0, cfg.weight_high,
-         cfg.weight_low);
+         cfg.weight_low, (long long)cfg.max_low_wait_ms);
   free(waits);
   return n == high && low_left > 0 ? 0 : 1;
 }
