@@ -106,22 +106,28 @@ for i in $(seq 1 10); do printf '{"url": "%s/c?latency_ms=300"}\n' "$BASE"; done
 peak=$(stats | jq .peak_concurrency)
 check "a flag overrides --config (peak concurrency $peak == 5)" [ "$peak" -eq 5 ]
 
-# ---- priority: one request at a time, 100 low jobs then 100 high ----
+# ---- priority behind an aged backlog: default weights (4:1) and aging
+# (10 s), one request at a time; 1,300 low jobs, and 100 high jobs only once
+# every queued low job is older than the aging limit ----
 start_mock
 {
-  for i in $(seq 1 100); do printf '{"id": "l%d", "url": "%s/p?job=l%d&prio=low"}\n' "$i" "$BASE" "$i"; done
+  for i in $(seq 1 1300); do printf '{"id": "l%d", "url": "%s/p?job=l%d&prio=low"}\n' "$i" "$BASE" "$i"; done
+  sleep 11
   for i in $(seq 1 100); do printf '{"id": "h%d", "url": "%s/p?job=h%d&prio=high", "priority": "high"}\n' "$i" "$BASE" "$i"; done
-} >"$T/prio.jsonl"
-"$PACER" send --concurrency 1 --rate 200 --burst 1 --weight 4:1 --max-low-wait 0 -q "$T/prio.jsonl" >"$T/prio.out"
+} | "$PACER" send --concurrency 1 --rate 100 --burst 1 -q - >"$T/prio.out"
 # While both kinds wait (from the first high arrival to the last), highs and
-# lows alternate 4:1.
+# lows alternate 4:1, however old the lows are.
 order=$(stats | jq -r '[.arrivals[].priority] | join("")' | sed 's/high/H/g; s/low/L/g')
+before=$(echo "$order" | sed 's/H.*//')
 span=$(echo "$order" | sed 's/^L*//') # from the first high on
 first50=${span:0:50}
 h=$(echo -n "$first50" | tr -cd H | wc -c)
-echo "     priority: first 50 arrivals after the first high: $h high, $((50 - h)) low (4:1 gives 40:10)"
-check "weight 4:1 holds once highs arrive (38..42 of 50)" [ "$h" -ge 38 -a "$h" -le 42 ]
-check "every job of the priority run succeeded" [ "$(jq -c 'select(.status == 200)' "$T/prio.out" | wc -l)" -eq 200 ]
+tail_lows=$(echo "$span" | sed 's/.*H//' | tr -cd L | wc -c)
+echo "     priority: ${#before} low arrivals before the first high (lows aged past 10 s); first 50 after it: $h high, $((50 - h)) low (4:1 gives 40:10); $tail_lows lows after the last high"
+check "the low backlog was older than the aging limit (>= 1000 lows first)" [ "${#before}" -ge 1000 ]
+check "weight 4:1 holds behind an aged backlog (38..42 of 50)" [ "$h" -ge 38 -a "$h" -le 42 ]
+check "lows were still queued after the last high" [ "$tail_lows" -gt 0 ]
+check "every job of the priority run succeeded" [ "$(jq -c 'select(.status == 200)' "$T/prio.out" | wc -l)" -eq 1400 ]
 
 # ---- SIGINT mid-run: every job read gets its result line ----
 start_mock --latency-ms 50
