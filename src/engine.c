@@ -597,8 +597,23 @@ static int enqueue(pacer_t *p, pending_t *pd, int64_t now)
   p->live++;
   p->submitted++;
   pd->id = j->id;
-  pd->job = NULL;
   return 0;
+}
+
+/* mu held, and held since pd's job was queued by enqueue(): takes it out
+ * again, unseen by any other thread, so a batch that fails part way accepts
+ * nothing. The job stays in pd, to be freed as never accepted. */
+static void unqueue(pacer_t *p, pending_t *pd)
+{
+  pacer__job_t *j = pd->job;
+  pacer__link_t gone;
+  pacer__list_init(&gone);
+  pacer__sched_cancel(&p->sched, j, &gone); /* QUEUED: ends it, to gone */
+  pacer__sched_release(&p->sched, j);
+  slot_free(p, j);
+  p->live--;
+  p->submitted--;
+  pd->id = 0;
 }
 
 static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
@@ -642,8 +657,8 @@ static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
                   base ? base + made : 0, now, &pd[made],
                   recs ? &recs[made] : NULL);
     if (rc) {
-      if (bad)
-        *bad = made;
+      if (bad) /* memory is no request's fault */
+        *bad = rc == PACER_ENOMEM ? n : made;
       break;
     }
   }
@@ -677,25 +692,30 @@ static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
     }
     int stored = rc == 0 && p->spool; /* rows to forget on a late error */
     now = p->clock.now(p->clock.ctx);
-    for (; rc == 0 && queued < n; queued++) {
+    for (; rc == 0 && queued < n; queued++)
       if ((rc = enqueue(p, &pd[queued], now)))
         break;
-      if (ids)
-        ids[queued] = pd[queued].id;
-    }
-    if (queued > 0)
+    /* Only out of memory stops a batch part way. The lock has been held
+     * since the first job was queued, so nothing has seen them: take them
+     * out again, and the batch accepts nothing, as documented. */
+    if (rc)
+      while (queued > 0)
+        unqueue(p, &pd[--queued]);
+    if (queued > 0) {
       pacer__kick(p);
+      for (size_t i = 0; i < n; i++) {
+        pd[i].job = NULL; /* the scheduler's now */
+        if (ids)
+          ids[i] = pd[i].id;
+      }
+    }
     pthread_mutex_unlock(&p->mu);
-    /* Only out of memory stops a batch part way: the jobs before it stay
-     * accepted, the spool forgets the others. */
-    if (rc && queued > 0 && bad)
-      *bad = queued;
     if (rc && stored)
-      for (size_t i = queued; i < n; i++)
+      for (size_t i = 0; i < n; i++)
         pacer__spool_forget(p->spool, base + i);
   }
   for (size_t i = 0; i < n; i++)
-    pacer__job_free(pd[i].job); /* the ones not queued */
+    pacer__job_free(pd[i].job); /* not accepted */
   if (pd != &one)
     free(pd);
   if (recs != &rec1)

@@ -384,9 +384,11 @@ PACER_EXTERN int pacer_try_submit(pacer_t *p, const pacer_request_t *req,
                                   pacer_done_cb cb, void *user, uint64_t *id);
 
 /* Submits n jobs at once: all are accepted or none (with a spool, in one
- * transaction). users may be NULL (every user pointer NULL), else n entries;
- * ids may be NULL, else receives n ids. Blocks while the queue is at
- * queue_max, then accepts the whole batch even if it goes past the bound.
+ * transaction); on any error, out of memory part way included, no job of
+ * the batch was accepted, no id is set and no callback will run. users may
+ * be NULL (every user pointer NULL), else n entries; ids may be NULL, else
+ * receives n ids. Blocks while the queue is at queue_max, then accepts the
+ * whole batch even if it goes past the bound.
  * On error returns the code of pacer_submit(), and *bad (may be NULL) is the
  * index of the request at fault, or n when the fault is not one request's
  * (shutdown, spool, memory). */

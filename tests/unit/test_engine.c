@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "fail_alloc.h"
 #include "fake_clock.h"
 #include "fake_transport.h"
 #include <dirent.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define S PACER__NS_PER_S
 #define MS PACER__NS_PER_MS
@@ -866,6 +868,220 @@ static void retry_after_holds_the_key_through_the_engine(void **state)
   eng_free(&e);
 }
 
+/* ---- spool, resume, waiting retries, batches ---- */
+
+/* Results of jobs told apart by their tag (one byte), under book.mu. */
+typedef struct seen {
+  char tag;
+  uint64_t id;
+  int error, status, kept;
+  unsigned attempts;
+  size_t body_len;
+  int retry_after; /* the Retry-After header came back */
+  char message[64];
+} seen_t;
+
+static seen_t seen[64];
+static size_t nseen;
+
+static void seen_reset(void)
+{
+  pthread_mutex_lock(&book.mu);
+  nseen = 0;
+  book.done = 0;
+  pthread_mutex_unlock(&book.mu);
+}
+
+static void on_seen(const pacer_result_t *res, void *user)
+{
+  (void)user;
+  pthread_mutex_lock(&book.mu);
+  if (nseen < 64) {
+    seen_t *s = &seen[nseen++];
+    s->tag = res->tag_len ? *(const char *)res->tag : 0;
+    s->id = res->id;
+    s->error = res->error;
+    s->status = res->status;
+    s->kept = res->kept;
+    s->attempts = res->attempts;
+    s->body_len = res->body_len;
+    s->retry_after = 0;
+    for (size_t i = 0; i < res->header_count; i++)
+      s->retry_after |= strcmp(res->headers[i].name, "Retry-After") == 0;
+    snprintf(s->message, sizeof s->message, "%s", res->message);
+  }
+  book.done++;
+  pthread_cond_broadcast(&book.cv);
+  pthread_mutex_unlock(&book.mu);
+}
+
+/* The result of the job tagged tag; fails unless exactly one came. */
+static seen_t seen_of(char tag)
+{
+  seen_t out = {0};
+  int n = 0;
+  pthread_mutex_lock(&book.mu);
+  for (size_t i = 0; i < nseen; i++)
+    if (seen[i].tag == tag) {
+      out = seen[i];
+      n++;
+    }
+  pthread_mutex_unlock(&book.mu);
+  assert_int_equal(n, 1);
+  return out;
+}
+
+static size_t seen_count(void)
+{
+  pthread_mutex_lock(&book.mu);
+  size_t n = nseen;
+  pthread_mutex_unlock(&book.mu);
+  return n;
+}
+
+static char tmp_dir[64];
+static char spool_path[128];
+
+static void tmp_make(void)
+{
+  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/pacer-engine-XXXXXX");
+  assert_non_null(mkdtemp(tmp_dir));
+  snprintf(spool_path, sizeof spool_path, "%s/s.db", tmp_dir);
+}
+
+static void tmp_remove(void)
+{
+  DIR *d = opendir(tmp_dir);
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, de->d_name);
+    unlink(path);
+  }
+  if (d)
+    closedir(d);
+  rmdir(tmp_dir);
+}
+
+static void spool_config(pacer_config_t *c)
+{
+  pacer_config_init(c);
+  c->spool_path = spool_path;
+}
+
+static void spool_status(pacer_spool_status_t *st)
+{
+  assert_int_equal(pacer_spool_status(spool_path, st), 0);
+}
+
+/* A spooled request named by handler, tagged with one byte. */
+static void tagged(pacer_request_t *q, const char *handler, const char *tag)
+{
+  pacer_request_init(q);
+  q->url = "http://example.test/x";
+  q->handler = handler;
+  q->tag = tag;
+  q->tag_len = 1;
+}
+
+/* Fails the k-th allocation, for k = 0, 1, ... until the batch no longer
+ * allocates that many, on the submitting thread during a batch of four
+ * jobs on four keys: an error accepts none (no id, no callback, nothing
+ * started, nothing in the spool), a success accepts all. */
+static void batch_out_of_memory(int spooled)
+{
+  static const char *tags[4] = {"0", "1", "2", "3"};
+  static const char *keys[4] = {"a", "b", "c", "d"};
+  int failures = 0, partial = 0;
+  for (long k = 0;; k++) {
+    seen_reset();
+    pacer_config_t c;
+    if (spooled) {
+      spool_config(&c);
+      snprintf(spool_path, sizeof spool_path, "%s/s%ld.db", tmp_dir, k);
+    } else {
+      pacer_config_init(&c);
+    }
+    eng_t e;
+    eng_new(&e, &c, 1, reply_200_hi, NULL);
+    if (spooled)
+      assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+    /* A first key, so the key table exists before the batch: uthash ends
+     * the process when it cannot allocate a table (src/keys.c does not yet
+     * make that failure an error), and the batch's keys only add to it. */
+    pacer_request_t q[4];
+    tagged(&q[0], spooled ? "h" : NULL, "w");
+    q[0].key = "warm";
+    assert_int_equal(pacer_submit(e.p, &q[0], on_seen, NULL, NULL), 0);
+    assert_int_equal(pacer_drain(e.p, -1), 0);
+    seen_reset();
+    for (int i = 0; i < 4; i++) {
+      tagged(&q[i], spooled ? "h" : NULL, tags[i]);
+      q[i].key = keys[i];
+      q[i].deadline_ms = 60000 * (i % 2); /* some with a timer */
+    }
+    uint64_t ids[4];
+    size_t bad = 99;
+    fail_alloc_arm(k);
+    int rc = pacer_submit_batch(e.p, q, 4, on_seen, NULL, ids, &bad);
+    int fired = fail_alloc_fired();
+    fail_alloc_arm(-1);
+    assert_int_equal(pacer_drain(e.p, -1), 0);
+    pacer_stats_t *st;
+    assert_int_equal(pacer_stats_get(e.p, &st), 0);
+    size_t calls = seen_count();
+    uint64_t submitted = st->submitted;
+    pacer_stats_free(st);
+    if (rc != 0 && calls > 0 && !partial) {
+      partial = 1;
+      printf("allocation %ld failed: rc %s, yet %zu of 4 jobs accepted\n", k,
+             pacer_err_name(rc), calls);
+    }
+    if (rc == 0) {
+      assert_int_equal(calls, 4);
+      assert_int_equal(submitted, 5);
+      for (int i = 0; i < 4; i++) {
+        assert_true(ids[i] != 0);
+        assert_int_equal(seen_of(tags[i][0]).status, 200);
+      }
+    } else {
+      failures++;
+      assert_int_equal(rc, PACER_ENOMEM);
+      assert_int_equal(calls, 0);
+      assert_int_equal(submitted, 1);
+      assert_int_equal(fake_tx_starts(e.tx), 1); /* the first key's */
+      for (int i = 0; i < 4; i++)
+        assert_int_equal(ids[i], 0);
+      assert_int_equal(bad, 4); /* memory is no request's fault */
+    }
+    eng_free(&e);
+    if (spooled) {
+      pacer_spool_status_t ss;
+      spool_status(&ss);
+      assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 0);
+      assert_int_equal(ss.done, rc == 0 ? 5 : 1);
+    }
+    if (!fired) {
+      assert_int_equal(rc, 0);
+      break;
+    }
+  }
+  printf("%s batch: %d allocations failed in turn\n",
+         spooled ? "spooled" : "plain", failures);
+  assert_true(failures >= 4);
+}
+
+static void batch_is_all_or_none_when_memory_runs_out(void **state)
+{
+  (void)state;
+  tmp_make();
+  batch_out_of_memory(0);
+  batch_out_of_memory(1);
+  tmp_remove();
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -883,6 +1099,7 @@ int main(void)
       cmocka_unit_test(deadline_ends_a_held_attempt),
       cmocka_unit_test(early_timeout_at_the_deadline_is_the_deadline),
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
+      cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
