@@ -414,6 +414,7 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
       destroy(p);
       return rc;
     }
+    p->spool_first = pacer__spool_reserve(p->spool, 0);
   }
   pthread_mutex_lock(&p->mu);
   for (unsigned i = 0; i < p->cfg.workers && rc == 0; i++)
@@ -773,11 +774,19 @@ static int64_t wall_to_now(const resume_ctx_t *c, int64_t ms)
                        : pacer__time_add(c->now, pacer__ms_to_ns(ms - c->wall));
 }
 
+/* resume_one(): the rows left are this run's own jobs. */
+#define RESUME_STOP 1
+
 /* Schedules one stored job again. */
 static int resume_one(void *arg, const pacer__spool_rec_t *rec)
 {
   resume_ctx_t *c = arg;
   pacer_t *p = c->p;
+  /* Rows come in id order, and this run's jobs took the ids from
+   * spool_first on: they are live here (or their row is about to go), and
+   * loading them would run them twice. */
+  if (rec->id >= p->spool_first)
+    return RESUME_STOP;
   pthread_mutex_lock(&p->mu);
   pacer__handler_t *h = handler_find(p, rec->handler);
   pthread_mutex_unlock(&p->mu);
@@ -856,7 +865,9 @@ static int resume_one(void *arg, const pacer__spool_rec_t *rec)
                     ? wall_to_now(c, rec->due_ms)
                     : 0;
   pthread_mutex_lock(&p->mu);
-  rc = slot_alloc(p, j);
+  /* Checked under the lock the shutdown takes: a job queued before it is
+   * ended by it, as a submitted one; none is queued after it. */
+  rc = p->shutdown ? PACER_ESHUTDOWN : slot_alloc(p, j);
   if (rc == 0) {
     rc = pacer__sched_push_due(&p->sched, j, pd.key, c->now, due);
     if (rc)
@@ -884,18 +895,18 @@ int pacer_resume(pacer_t *p, pacer_resume_info_t *info)
   if (!p || !p->spool)
     return PACER_EINVAL;
   pthread_mutex_lock(&p->mu);
-  int again = p->resumed || p->shutdown;
+  int rc = p->resumed ? PACER_EINVAL : p->shutdown ? PACER_ESHUTDOWN : 0;
   p->resumed = 1;
   pthread_mutex_unlock(&p->mu);
-  if (again)
-    return PACER_EINVAL;
+  if (rc)
+    return rc;
   resume_ctx_t c = {.p = p};
   c.now = p->clock.now(p->clock.ctx);
   c.wall = wall_ms(p);
-  int rc = pacer__spool_load(p->spool, resume_one, &c);
+  rc = pacer__spool_load(p->spool, resume_one, &c);
   if (info)
     *info = c.info;
-  return rc;
+  return rc == RESUME_STOP ? 0 : rc;
 }
 
 /* ---- cancel, shutdown, drain ---- */

@@ -84,6 +84,9 @@ struct pacer {
   unsigned active;   /* workers not retiring */
 
   struct pacer__spool *spool; /* NULL: no spool; immutable */
+  uint64_t spool_first;       /* the first spool id this dispatcher took:
+                                 rows below it are an earlier run's, the
+                                 ones pacer_resume() loads; immutable */
   pacer__handler_t *handlers; /* newest first */
   int resumed;                /* pacer_resume() ran */
 

@@ -493,11 +493,17 @@ PACER_EXTERN int pacer_key_limits_set(pacer_t *p, const char *key,
  * - Jobs the dispatcher stopped before they finished (pacer_free(), a
  *   cancelling shutdown) get their callback with kept = 1 and stay.
  *
- * pacer_resume() loads every job left in the spool, of this run or an
- * earlier one, and schedules it again with its attempts and retry time: call
- * it after registering the handlers. A job whose handler is not registered is
- * logged, counted in no_handler and left in the spool. Returns 0,
- * PACER_EINVAL (no spool, or called twice), PACER_ESPOOL or PACER_ENOMEM. */
+ * pacer_resume() loads the jobs an earlier run left in the spool (those it
+ * held when pacer_new() opened it) and schedules them again with their
+ * attempts and retry time: call it after registering the handlers. Jobs this
+ * dispatcher accepted are never loaded (they are already live here), so it
+ * may be called before or after submitting. A job whose handler is not
+ * registered is logged, counted in no_handler and left in the spool. Returns
+ * 0, PACER_EINVAL (no spool, or called a second time: the rows are loaded
+ * once), PACER_ESHUTDOWN (pacer_shutdown() came first, or came while it
+ * loaded: the jobs loaded before it are ended by it as submitted ones are,
+ * the rest stay in the spool; info counts the loaded ones), PACER_ESPOOL or
+ * PACER_ENOMEM. */
 typedef struct pacer_resume_info {
   uint64_t loaded;     /* jobs scheduled again */
   uint64_t in_flight;  /* of those, jobs with an attempt sent and no outcome

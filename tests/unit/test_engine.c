@@ -986,6 +986,139 @@ static void tagged(pacer_request_t *q, const char *handler, const char *tag)
   q->tag_len = 1;
 }
 
+static void submit_tagged(pacer_t *p, const char *handler, const char *tag)
+{
+  pacer_request_t q;
+  tagged(&q, handler, tag);
+  assert_int_equal(pacer_submit(p, &q, NULL, NULL, NULL), 0);
+}
+
+/* Jobs this run submitted are live here: resume must not load them again
+ * (that sent a second request with the same Idempotency-Key and ran a
+ * second callback), while an earlier run's rows still come back. */
+static void resume_loads_only_an_earlier_runs_jobs(void **state)
+{
+  (void)state;
+  tmp_make();
+  seen_reset();
+  pacer_config_t c;
+  spool_config(&c);
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  submit_tagged(e.p, "h", "a");
+  fake_tx_wait_held(e.tx, 1);
+  pacer_resume_info_t info;
+  int rc = pacer_resume(e.p, &info);
+  printf("submit then resume: rc %d, loaded %llu\n", rc,
+         (unsigned long long)info.loaded);
+  assert_int_equal(rc, 0);
+  assert_int_equal(info.loaded, 0);
+  assert_int_equal(info.in_flight, 0);
+  /* A second call loads nothing either. */
+  assert_int_equal(pacer_resume(e.p, &info), PACER_EINVAL);
+  assert_int_equal(info.loaded, 0);
+  pacer__wait_idle(e.p);
+  fake_reply_t r200 = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &r200), 1);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(fake_tx_starts(e.tx), 1);
+  assert_int_equal(seen_count(), 1);
+  assert_int_equal(seen_of('a').status, 200);
+  assert_int_equal(seen_of('a').kept, 0);
+
+  /* "b" is left in flight by this run... */
+  submit_tagged(e.p, "h", "b");
+  fake_tx_wait_held(e.tx, 1);
+  eng_free(&e);
+  assert_int_equal(seen_of('b').kept, 1);
+
+  /* ...and is the one job the next run resumes, not its own "c". */
+  seen_reset();
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  submit_tagged(e.p, "h", "c");
+  fake_tx_wait_held(e.tx, 1);
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(info.loaded, 1);
+  assert_int_equal(info.in_flight, 1);
+  fake_tx_wait_held(e.tx, 2);
+  assert_int_equal(fake_tx_release_all(e.tx, &r200), 2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(fake_tx_starts(e.tx), 2);
+  assert_int_equal(seen_count(), 2);
+  assert_int_equal(seen_of('b').attempts, 2);
+  assert_int_equal(seen_of('c').attempts, 1);
+  eng_free(&e);
+  pacer_spool_status_t st;
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
+  assert_int_equal(st.done, 3);
+  tmp_remove();
+}
+
+/* Shuts the dispatcher down (cancelling) when resume meets a job whose
+ * handler is not registered: a shutdown in the middle of a resume. */
+static void shut_on_log(pacer_log_level_t level, const char *msg, void *user)
+{
+  (void)level;
+  eng_t *e = user;
+  if (strstr(msg, "not registered"))
+    pacer_shutdown(e->p, PACER_SHUTDOWN_CANCEL);
+}
+
+static void resume_stops_at_a_shutdown(void **state)
+{
+  (void)state;
+  tmp_make();
+  seen_reset();
+  pacer_config_t c;
+  spool_config(&c);
+  eng_t e;
+  /* Three jobs left in flight: a (h), b (g), c (h). */
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  assert_int_equal(pacer_register_handler(e.p, "g", on_seen, NULL), 0);
+  submit_tagged(e.p, "h", "a");
+  submit_tagged(e.p, "g", "b");
+  submit_tagged(e.p, "h", "c");
+  fake_tx_wait_held(e.tx, 3);
+  eng_free(&e);
+  assert_int_equal(seen_count(), 3);
+
+  /* b's unknown handler shuts the dispatcher down: c is not loaded. */
+  seen_reset();
+  c.log_cb = shut_on_log;
+  c.log_user = &e;
+  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  pacer_resume_info_t info;
+  int rc = pacer_resume(e.p, &info);
+  printf("shutdown during resume: rc %d, loaded %llu\n", rc,
+         (unsigned long long)info.loaded);
+  assert_int_equal(rc, PACER_ESHUTDOWN);
+  assert_int_equal(info.loaded, 1);
+  assert_int_equal(info.no_handler, 1);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(seen_count(), 1);
+  seen_t a = seen_of('a'); /* ran before the shutdown, or was kept by it */
+  assert_true((a.error == 0 && a.kept == 0) ||
+              (a.error == PACER_ECANCELED && a.kept == 1));
+  eng_free(&e);
+  pacer_spool_status_t st;
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 2 + a.kept);
+
+  /* Resume after a shutdown says so. */
+  c.log_cb = NULL;
+  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_FINISH), 0);
+  assert_int_equal(pacer_resume(e.p, &info), PACER_ESHUTDOWN);
+  assert_int_equal(info.loaded, 0);
+  eng_free(&e);
+  tmp_remove();
+}
+
 /* Fails the k-th allocation, for k = 0, 1, ... until the batch no longer
  * allocates that many, on the submitting thread during a batch of four
  * jobs on four keys: an error accepts none (no id, no callback, nothing
@@ -1099,6 +1232,8 @@ int main(void)
       cmocka_unit_test(deadline_ends_a_held_attempt),
       cmocka_unit_test(early_timeout_at_the_deadline_is_the_deadline),
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
+      cmocka_unit_test(resume_loads_only_an_earlier_runs_jobs),
+      cmocka_unit_test(resume_stops_at_a_shutdown),
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
