@@ -316,6 +316,24 @@ void pacer__wait_settled(pacer_t *p, uint64_t n)
   pthread_mutex_unlock(&p->mu);
 }
 
+size_t pacer__waiting_resp_bytes(pacer_t *p, size_t *body)
+{
+  size_t all = 0, b = 0;
+  pthread_mutex_lock(&p->mu);
+  for (uint32_t i = 0; i < p->nslots; i++) {
+    const pacer__job_t *j = p->slots[i];
+    if (!j || j->state != PACER__JOB_WAITING || !j->resp)
+      continue;
+    const pacer__resp_t *r = j->resp;
+    b += r->body_cap;
+    all += r->body_cap + r->hmem_cap + r->header_cap * sizeof *r->headers;
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (body)
+    *body = b;
+  return all;
+}
+
 /* ---- lifecycle ---- */
 
 int pacer_new(const pacer_config_t *cfg, pacer_t **out)

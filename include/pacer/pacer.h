@@ -335,7 +335,10 @@ typedef struct pacer_result {
   const pacer_header_t *headers; /* last response's headers, in order */
   size_t header_count;
   const void *body; /* last response's body; NUL-terminated for convenience
-                       (the NUL is not counted in body_len) */
+                       (the NUL is not counted in body_len). Empty when the
+                       job ended while waiting to retry: a job scheduled to
+                       retry keeps its last status, headers and message but
+                       frees the body at once */
   size_t body_len;
   unsigned attempts; /* attempts started */
   pacer_priority_t priority;

@@ -1119,6 +1119,62 @@ static void resume_stops_at_a_shutdown(void **state)
   tmp_remove();
 }
 
+/* A large 503 with a long Retry-After, to every attempt. */
+static char big_body[256 * 1024];
+
+static void reply_big_503(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  (void)j;
+  r->status = 503;
+  r->retry_after = "600";
+  r->body = big_body;
+}
+
+static void waiting_retry_holds_no_body(void **state)
+{
+  (void)state;
+  seen_reset();
+  memset(big_body, 'x', sizeof big_body - 1);
+  eng_t e;
+  eng_new(&e, NULL, 1, reply_big_503, NULL);
+  char keys[40][8];
+  for (int i = 0; i < 40; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/x";
+    snprintf(keys[i], sizeof keys[i], "k%d", i); /* one pause per key */
+    q.key = keys[i];
+    q.tag = "w";
+    q.tag_len = 1;
+    assert_int_equal(pacer_submit(e.p, &q, on_seen, NULL, NULL), 0);
+  }
+  pacer__wait_settled(e.p, 40);
+  pacer__wait_idle(e.p);
+  size_t body = 0, held = pacer__waiting_resp_bytes(e.p, &body);
+  printf("40 jobs waiting to retry hold %zu response bytes, %zu of body\n",
+         held, body);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->retried, 40);
+  assert_int_equal(st->queued_low, 40); /* all waiting */
+  pacer_stats_free(st);
+  assert_int_equal(body, 0);
+  assert_true(held > 0);         /* status line and headers stay */
+  assert_true(held < 40 * 2048); /* against 40 x 256 KiB of bodies */
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(seen_count(), 40);
+  for (size_t i = 0; i < 40; i++) {
+    assert_int_equal(seen[i].error, PACER_ECANCELED);
+    assert_int_equal(seen[i].status, 503);
+    assert_int_equal(seen[i].retry_after, 1);
+    assert_int_equal(seen[i].body_len, 0);
+    assert_int_equal(seen[i].attempts, 1);
+  }
+  eng_free(&e);
+}
+
 /* Fails the k-th allocation, for k = 0, 1, ... until the batch no longer
  * allocates that many, on the submitting thread during a batch of four
  * jobs on four keys: an error accepts none (no id, no callback, nothing
@@ -1234,6 +1290,7 @@ int main(void)
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
       cmocka_unit_test(resume_loads_only_an_earlier_runs_jobs),
       cmocka_unit_test(resume_stops_at_a_shutdown),
+      cmocka_unit_test(waiting_retry_holds_no_body),
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
