@@ -38,6 +38,28 @@ static void drop_body(pacer__resp_t *r)
   r->body_len = r->body_cap = 0;
 }
 
+/* mu held; j has just ENDED after its attempt. After a cancelling shutdown
+ * (no_retry) the scheduler ends as it is an attempt it would have retried;
+ * the dispatcher stopped that job before it finished, which the result says
+ * as for the jobs it stopped while queued: PACER_ECANCELED, kept with a
+ * spool. One with no attempt left has finished, as it would have without
+ * the shutdown. */
+static void end_under_shutdown(const pacer_t *p, pacer__job_t *j,
+                               const pacer__attempt_end_t *end)
+{
+  if (!p->sched.no_retry || j->error != end->error || !j->retry_ok ||
+      end->error == PACER_ECANCELED ||
+      !pacer__retryable(end->error, end->status))
+    return; /* not the plain end of a retryable answer */
+  if (j->attempts < j->max_attempts) {
+    j->error = PACER_ECANCELED;
+    j->message = "cancelled by shutdown";
+  } else if (end->error == 0) {
+    j->error = PACER_ERETRIES;
+    j->message = "last response was retryable and no attempt is left";
+  }
+}
+
 /* Settles every ended attempt on *done, then delivers the jobs that ended. */
 static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
 {
@@ -61,6 +83,7 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
     j->worker = NULL;
     j->started = 0;
     if (pacer__sched_done(&p->sched, j, &end, now) == PACER__SCHED_END) {
+      end_under_shutdown(p, j, &end);
       pacer__list_push_back(&ended, &j->link);
     } else {
       drop_body(j->resp);

@@ -429,7 +429,11 @@ typedef enum pacer_shutdown_mode {
   PACER_SHUTDOWN_FINISH = 0, /* run every accepted job to its end */
   PACER_SHUTDOWN_CANCEL = 1  /* end queued and retry-waiting jobs with
                                 PACER_ECANCELED; attempts in flight finish
-                                but are not retried */
+                                but are not retried: one whose outcome would
+                                have been retried ends with PACER_ECANCELED
+                                too (its status and headers kept in the
+                                result; with a spool, kept = 1), one with no
+                                attempt left ends as it would have */
 } pacer_shutdown_mode_t;
 
 /* Stops accepting jobs (submit returns PACER_ESHUTDOWN from now on, and

@@ -1175,6 +1175,76 @@ static void waiting_retry_holds_no_body(void **state)
   eng_free(&e);
 }
 
+/* A cancelling shutdown lets attempts in flight finish but not retry: one
+ * whose answer would have been retried was stopped before it finished, so
+ * it ends PACER_ECANCELED, kept in the spool for resume; one with no attempt
+ * left has finished. */
+static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
+{
+  (void)state;
+  tmp_make();
+  seen_reset();
+  pacer_config_t c;
+  spool_config(&c);
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  uint64_t id[3];
+  pacer_request_t q;
+  tagged(&q, "h", "a"); /* answered 503 */
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id[0]), 0);
+  tagged(&q, "h", "b"); /* fails in the transport */
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id[1]), 0);
+  tagged(&q, "h", "c"); /* answered 503 on its last attempt */
+  q.max_attempts = 1;
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id[2]), 0);
+  fake_tx_wait_held(e.tx, 3);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  pacer__wait_idle(e.p); /* the shutdown has reached the queue */
+  fake_reply_t r503 = {0, 0, 503, NULL, NULL};
+  fake_reply_t rtx = {0, PACER_ETRANSPORT, 0, NULL, NULL};
+  assert_int_equal(fake_tx_release(e.tx, id[0], &r503), 0);
+  assert_int_equal(fake_tx_release(e.tx, id[1], &rtx), 0);
+  assert_int_equal(fake_tx_release(e.tx, id[2], &r503), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  seen_t a = seen_of('a'), b = seen_of('b'), cc = seen_of('c');
+  printf("503 in flight at a cancelling shutdown: error %s, kept %d\n",
+         pacer_err_name(a.error), a.kept);
+  printf("transport error in flight: error %s, kept %d\n",
+         pacer_err_name(b.error), b.kept);
+  assert_int_equal(a.error, PACER_ECANCELED);
+  assert_int_equal(a.kept, 1);
+  assert_int_equal(a.status, 503);
+  assert_int_equal(b.error, PACER_ECANCELED);
+  assert_int_equal(b.kept, 1);
+  assert_int_equal(cc.error, PACER_ERETRIES);
+  assert_int_equal(cc.kept, 0);
+  assert_int_equal(cc.status, 503);
+  eng_free(&e);
+  pacer_spool_status_t st;
+  spool_status(&st);
+  assert_int_equal(st.in_flight, 2);
+  assert_int_equal(st.queued + st.waiting, 0);
+  assert_int_equal(st.failed, 1);
+
+  /* The next run finishes a and b. */
+  seen_reset();
+  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  pacer_resume_info_t info;
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(info.loaded, 2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(seen_of('a').status, 200);
+  assert_int_equal(seen_of('a').attempts, 2);
+  assert_int_equal(seen_of('b').status, 200);
+  eng_free(&e);
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
+  assert_int_equal(st.done, 2);
+  tmp_remove();
+}
+
 /* Fails the k-th allocation, for k = 0, 1, ... until the batch no longer
  * allocates that many, on the submitting thread during a batch of four
  * jobs on four keys: an error accepts none (no id, no callback, nothing
@@ -1291,6 +1361,7 @@ int main(void)
       cmocka_unit_test(resume_loads_only_an_earlier_runs_jobs),
       cmocka_unit_test(resume_stops_at_a_shutdown),
       cmocka_unit_test(waiting_retry_holds_no_body),
+      cmocka_unit_test(cancel_shutdown_keeps_a_job_it_would_retry),
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
