@@ -316,6 +316,24 @@ void pacer__wait_settled(pacer_t *p, uint64_t n)
   pthread_mutex_unlock(&p->mu);
 }
 
+size_t pacer__waiting_resp_bytes(pacer_t *p, size_t *body)
+{
+  size_t all = 0, b = 0;
+  pthread_mutex_lock(&p->mu);
+  for (uint32_t i = 0; i < p->nslots; i++) {
+    const pacer__job_t *j = p->slots[i];
+    if (!j || j->state != PACER__JOB_WAITING || !j->resp)
+      continue;
+    const pacer__resp_t *r = j->resp;
+    b += r->body_cap;
+    all += r->body_cap + r->hmem_cap + r->header_cap * sizeof *r->headers;
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (body)
+    *body = b;
+  return all;
+}
+
 /* ---- lifecycle ---- */
 
 int pacer_new(const pacer_config_t *cfg, pacer_t **out)
@@ -414,6 +432,7 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
       destroy(p);
       return rc;
     }
+    p->spool_first = pacer__spool_reserve(p->spool, 0);
   }
   pthread_mutex_lock(&p->mu);
   for (unsigned i = 0; i < p->cfg.workers && rc == 0; i++)
@@ -597,8 +616,23 @@ static int enqueue(pacer_t *p, pending_t *pd, int64_t now)
   p->live++;
   p->submitted++;
   pd->id = j->id;
-  pd->job = NULL;
   return 0;
+}
+
+/* mu held, and held since pd's job was queued by enqueue(): takes it out
+ * again, unseen by any other thread, so a batch that fails part way accepts
+ * nothing. The job stays in pd, to be freed as never accepted. */
+static void unqueue(pacer_t *p, pending_t *pd)
+{
+  pacer__job_t *j = pd->job;
+  pacer__link_t gone;
+  pacer__list_init(&gone);
+  pacer__sched_cancel(&p->sched, j, &gone); /* QUEUED: ends it, to gone */
+  pacer__sched_release(&p->sched, j, p->clock.now(p->clock.ctx));
+  slot_free(p, j);
+  p->live--;
+  p->submitted--;
+  pd->id = 0;
 }
 
 static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
@@ -642,8 +676,8 @@ static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
                   base ? base + made : 0, now, &pd[made],
                   recs ? &recs[made] : NULL);
     if (rc) {
-      if (bad)
-        *bad = made;
+      if (bad) /* memory is no request's fault */
+        *bad = rc == PACER_ENOMEM ? n : made;
       break;
     }
   }
@@ -677,25 +711,30 @@ static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
     }
     int stored = rc == 0 && p->spool; /* rows to forget on a late error */
     now = p->clock.now(p->clock.ctx);
-    for (; rc == 0 && queued < n; queued++) {
+    for (; rc == 0 && queued < n; queued++)
       if ((rc = enqueue(p, &pd[queued], now)))
         break;
-      if (ids)
-        ids[queued] = pd[queued].id;
-    }
-    if (queued > 0)
+    /* Only out of memory stops a batch part way. The lock has been held
+     * since the first job was queued, so nothing has seen them: take them
+     * out again, and the batch accepts nothing, as documented. */
+    if (rc)
+      while (queued > 0)
+        unqueue(p, &pd[--queued]);
+    if (queued > 0) {
       pacer__kick(p);
+      for (size_t i = 0; i < n; i++) {
+        pd[i].job = NULL; /* the scheduler's now */
+        if (ids)
+          ids[i] = pd[i].id;
+      }
+    }
     pthread_mutex_unlock(&p->mu);
-    /* Only out of memory stops a batch part way: the jobs before it stay
-     * accepted, the spool forgets the others. */
-    if (rc && queued > 0 && bad)
-      *bad = queued;
     if (rc && stored)
-      for (size_t i = queued; i < n; i++)
+      for (size_t i = 0; i < n; i++)
         pacer__spool_forget(p->spool, base + i);
   }
   for (size_t i = 0; i < n; i++)
-    pacer__job_free(pd[i].job); /* the ones not queued */
+    pacer__job_free(pd[i].job); /* not accepted */
   if (pd != &one)
     free(pd);
   if (recs != &rec1)
@@ -753,11 +792,19 @@ static int64_t wall_to_now(const resume_ctx_t *c, int64_t ms)
                        : pacer__time_add(c->now, pacer__ms_to_ns(ms - c->wall));
 }
 
+/* resume_one(): the rows left are this run's own jobs. */
+#define RESUME_STOP 1
+
 /* Schedules one stored job again. */
 static int resume_one(void *arg, const pacer__spool_rec_t *rec)
 {
   resume_ctx_t *c = arg;
   pacer_t *p = c->p;
+  /* Rows come in id order, and this run's jobs took the ids from
+   * spool_first on: they are live here (or their row is about to go), and
+   * loading them would run them twice. */
+  if (rec->id >= p->spool_first)
+    return RESUME_STOP;
   pthread_mutex_lock(&p->mu);
   pacer__handler_t *h = handler_find(p, rec->handler);
   pthread_mutex_unlock(&p->mu);
@@ -836,7 +883,9 @@ static int resume_one(void *arg, const pacer__spool_rec_t *rec)
                     ? wall_to_now(c, rec->due_ms)
                     : 0;
   pthread_mutex_lock(&p->mu);
-  rc = slot_alloc(p, j);
+  /* Checked under the lock the shutdown takes: a job queued before it is
+   * ended by it, as a submitted one; none is queued after it. */
+  rc = p->shutdown ? PACER_ESHUTDOWN : slot_alloc(p, j);
   if (rc == 0) {
     rc = pacer__sched_push_due(&p->sched, j, pd.key, c->now, due);
     if (rc)
@@ -864,18 +913,18 @@ int pacer_resume(pacer_t *p, pacer_resume_info_t *info)
   if (!p || !p->spool)
     return PACER_EINVAL;
   pthread_mutex_lock(&p->mu);
-  int again = p->resumed || p->shutdown;
+  int rc = p->resumed ? PACER_EINVAL : p->shutdown ? PACER_ESHUTDOWN : 0;
   p->resumed = 1;
   pthread_mutex_unlock(&p->mu);
-  if (again)
-    return PACER_EINVAL;
+  if (rc)
+    return rc;
   resume_ctx_t c = {.p = p};
   c.now = p->clock.now(p->clock.ctx);
   c.wall = wall_ms(p);
-  int rc = pacer__spool_load(p->spool, resume_one, &c);
+  rc = pacer__spool_load(p->spool, resume_one, &c);
   if (info)
     *info = c.info;
-  return rc;
+  return rc == RESUME_STOP ? 0 : rc;
 }
 
 /* ---- cancel, shutdown, drain ---- */

@@ -84,6 +84,9 @@ struct pacer {
   unsigned active;   /* workers not retiring */
 
   struct pacer__spool *spool; /* NULL: no spool; immutable */
+  uint64_t spool_first;       /* the first spool id this dispatcher took:
+                                 rows below it are an earlier run's, the
+                                 ones pacer_resume() loads; immutable */
   pacer__handler_t *handlers; /* newest first */
   int resumed;                /* pacer_resume() ran */
 
@@ -104,6 +107,10 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
 void pacer__wait_idle(pacer_t *p);
 /* Tests: waits until at least n attempts have been settled. */
 void pacer__wait_settled(pacer_t *p, uint64_t n);
+/* Tests: the bytes of response held by jobs waiting to retry, as allocated
+ * (body, header arena and header array); *body (may be NULL) gets the body
+ * part. */
+size_t pacer__waiting_resp_bytes(pacer_t *p, size_t *body);
 
 /* Worker side (worker.c). */
 int pacer__worker_start(pacer_t *p, pacer__worker_t **out);

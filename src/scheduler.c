@@ -483,8 +483,13 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
     return PACER__SCHED_END;
   }
   int retryable = pacer__retryable(end->error, end->status);
-  if (retryable && j->retry_ok && !s->no_retry &&
-      j->attempts < j->max_attempts) {
+  if (retryable && j->retry_ok && j->attempts < j->max_attempts) {
+    /* A cancelling shutdown stopped a job that had more to do: it ends as
+     * the jobs it stopped while queued do (kept in a spool for resume). */
+    if (s->no_retry) {
+      end_job(j, PACER_ECANCELED, "cancelled by shutdown", NULL);
+      return PACER__SCHED_END;
+    }
     int64_t delay = ra >= 0 ? ra
                             : pacer__backoff_ns(&s->rng, j->attempts,
                                                 s->cfg.backoff_base_ns,
@@ -504,7 +509,7 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
 
   int error = end->error;
   const char *msg = NULL;
-  if (error == 0 && retryable && j->retry_ok && !s->no_retry) {
+  if (error == 0 && retryable && j->retry_ok) {
     error = PACER_ERETRIES;
     msg = "last response was retryable and no attempt is left";
   }

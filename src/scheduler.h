@@ -108,7 +108,8 @@ int64_t pacer__sched_wake(pacer__sched_t *s, int64_t now);
 /* An INFLIGHT job's attempt ended. Frees its slots, feeds the breaker,
  * applies a Retry-After pause to the key (429 and 503), then either ends the
  * job (returns PACER__SCHED_END; ENDED, error and message set) or schedules
- * a retry (PACER__SCHED_RETRY; WAITING). */
+ * a retry (PACER__SCHED_RETRY; WAITING). After cancel_all(), a job that
+ * would have been retried ends with PACER_ECANCELED instead. */
 int pacer__sched_done(pacer__sched_t *s, pacer__job_t *job,
                       const pacer__attempt_end_t *end, int64_t now);
 

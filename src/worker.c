@@ -26,6 +26,18 @@ static int64_t attempt_timeout(pacer__job_t *j, int64_t now)
   return t;
 }
 
+/* A job waiting to retry keeps what its result would show (status,
+ * headers, message) but not the body: the next attempt replaces it, and
+ * until then queue_max waiting jobs could each hold max_response_bytes. */
+static void drop_body(pacer__resp_t *r)
+{
+  if (!r)
+    return;
+  free(r->body);
+  r->body = NULL;
+  r->body_len = r->body_cap = 0;
+}
+
 /* Settles every ended attempt on *done, then delivers the jobs that ended. */
 static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
 {
@@ -48,11 +60,14 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
     w->assigned--;
     j->worker = NULL;
     j->started = 0;
-    if (pacer__sched_done(&p->sched, j, &end, now) == PACER__SCHED_END)
+    if (pacer__sched_done(&p->sched, j, &end, now) == PACER__SCHED_END) {
       pacer__list_push_back(&ended, &j->link);
-    else if (j->spool_id) /* a retry: its time survives a restart */
-      pacer__spool_waiting(p->spool, j->spool_id, j->attempts,
-                           (wall + (j->timer_ns - now)) / PACER__NS_PER_MS);
+    } else {
+      drop_body(j->resp);
+      if (j->spool_id) /* a retry: its time survives a restart */
+        pacer__spool_waiting(p->spool, j->spool_id, j->attempts,
+                             (wall + (j->timer_ns - now)) / PACER__NS_PER_MS);
+    }
     p->settled++;
   }
   pthread_cond_broadcast(&p->pass_cond);

@@ -353,7 +353,10 @@ typedef struct pacer_result {
   const pacer_header_t *headers; /* last response's headers, in order */
   size_t header_count;
   const void *body; /* last response's body; NUL-terminated for convenience
-                       (the NUL is not counted in body_len) */
+                       (the NUL is not counted in body_len). Empty when the
+                       job ended while waiting to retry: a job scheduled to
+                       retry keeps its last status, headers and message but
+                       frees the body at once */
   size_t body_len;
   unsigned attempts; /* attempts started */
   pacer_priority_t priority;
@@ -402,9 +405,11 @@ PACER_EXTERN int pacer_try_submit(pacer_t *p, const pacer_request_t *req,
                                   pacer_done_cb cb, void *user, uint64_t *id);
 
 /* Submits n jobs at once: all are accepted or none (with a spool, in one
- * transaction). users may be NULL (every user pointer NULL), else n entries;
- * ids may be NULL, else receives n ids. Blocks while the queue is at
- * queue_max, then accepts the whole batch even if it goes past the bound.
+ * transaction); on any error, out of memory part way included, no job of
+ * the batch was accepted, no id is set and no callback will run. users may
+ * be NULL (every user pointer NULL), else n entries; ids may be NULL, else
+ * receives n ids. Blocks while the queue is at queue_max, then accepts the
+ * whole batch even if it goes past the bound.
  * On error returns the code of pacer_submit(), and *bad (may be NULL) is the
  * index of the request at fault, or n when the fault is not one request's
  * (shutdown, spool, memory). */
@@ -442,7 +447,11 @@ typedef enum pacer_shutdown_mode {
   PACER_SHUTDOWN_FINISH = 0, /* run every accepted job to its end */
   PACER_SHUTDOWN_CANCEL = 1  /* end queued and retry-waiting jobs with
                                 PACER_ECANCELED; attempts in flight finish
-                                but are not retried */
+                                but are not retried: one whose outcome would
+                                have been retried ends with PACER_ECANCELED
+                                too (its status and headers kept in the
+                                result; with a spool, kept = 1), one with no
+                                attempt left ends as it would have */
 } pacer_shutdown_mode_t;
 
 /* Stops accepting jobs (submit returns PACER_ESHUTDOWN from now on, and
@@ -509,11 +518,17 @@ PACER_EXTERN int pacer_key_limits_set(pacer_t *p, const char *key,
  * - Jobs the dispatcher stopped before they finished (pacer_free(), a
  *   cancelling shutdown) get their callback with kept = 1 and stay.
  *
- * pacer_resume() loads every job left in the spool, of this run or an
- * earlier one, and schedules it again with its attempts and retry time: call
- * it after registering the handlers. A job whose handler is not registered is
- * logged, counted in no_handler and left in the spool. Returns 0,
- * PACER_EINVAL (no spool, or called twice), PACER_ESPOOL or PACER_ENOMEM. */
+ * pacer_resume() loads the jobs an earlier run left in the spool (those it
+ * held when pacer_new() opened it) and schedules them again with their
+ * attempts and retry time: call it after registering the handlers. Jobs this
+ * dispatcher accepted are never loaded (they are already live here), so it
+ * may be called before or after submitting. A job whose handler is not
+ * registered is logged, counted in no_handler and left in the spool. Returns
+ * 0, PACER_EINVAL (no spool, or called a second time: the rows are loaded
+ * once), PACER_ESHUTDOWN (pacer_shutdown() came first, or came while it
+ * loaded: the jobs loaded before it are ended by it as submitted ones are,
+ * the rest stay in the spool; info counts the loaded ones), PACER_ESPOOL or
+ * PACER_ENOMEM. */
 typedef struct pacer_resume_info {
   uint64_t loaded;     /* jobs scheduled again */
   uint64_t in_flight;  /* of those, jobs with an attempt sent and no outcome

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "fail_alloc.h"
 #include "fake_clock.h"
 #include "fake_transport.h"
 #include <dirent.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define S PACER__NS_PER_S
 #define MS PACER__NS_PER_MS
@@ -866,6 +868,479 @@ static void retry_after_holds_the_key_through_the_engine(void **state)
   eng_free(&e);
 }
 
+/* ---- spool, resume, waiting retries, batches ---- */
+
+/* Results of jobs told apart by their tag (one byte), under book.mu. */
+typedef struct seen {
+  char tag;
+  uint64_t id;
+  int error, status, kept;
+  unsigned attempts;
+  size_t body_len;
+  int retry_after; /* the Retry-After header came back */
+  char message[64];
+} seen_t;
+
+static seen_t seen[64];
+static size_t nseen;
+
+static void seen_reset(void)
+{
+  pthread_mutex_lock(&book.mu);
+  nseen = 0;
+  book.done = 0;
+  pthread_mutex_unlock(&book.mu);
+}
+
+static void on_seen(const pacer_result_t *res, void *user)
+{
+  (void)user;
+  pthread_mutex_lock(&book.mu);
+  if (nseen < 64) {
+    seen_t *s = &seen[nseen++];
+    s->tag = res->tag_len ? *(const char *)res->tag : 0;
+    s->id = res->id;
+    s->error = res->error;
+    s->status = res->status;
+    s->kept = res->kept;
+    s->attempts = res->attempts;
+    s->body_len = res->body_len;
+    s->retry_after = 0;
+    for (size_t i = 0; i < res->header_count; i++)
+      s->retry_after |= strcmp(res->headers[i].name, "Retry-After") == 0;
+    snprintf(s->message, sizeof s->message, "%s", res->message);
+  }
+  book.done++;
+  pthread_cond_broadcast(&book.cv);
+  pthread_mutex_unlock(&book.mu);
+}
+
+/* The result of the job tagged tag; fails unless exactly one came. */
+static seen_t seen_of(char tag)
+{
+  seen_t out = {0};
+  int n = 0;
+  pthread_mutex_lock(&book.mu);
+  for (size_t i = 0; i < nseen; i++)
+    if (seen[i].tag == tag) {
+      out = seen[i];
+      n++;
+    }
+  pthread_mutex_unlock(&book.mu);
+  assert_int_equal(n, 1);
+  return out;
+}
+
+static size_t seen_count(void)
+{
+  pthread_mutex_lock(&book.mu);
+  size_t n = nseen;
+  pthread_mutex_unlock(&book.mu);
+  return n;
+}
+
+static char tmp_dir[64];
+static char spool_path[128];
+
+static void tmp_make(void)
+{
+  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/pacer-engine-XXXXXX");
+  assert_non_null(mkdtemp(tmp_dir));
+  snprintf(spool_path, sizeof spool_path, "%s/s.db", tmp_dir);
+}
+
+static void tmp_remove(void)
+{
+  DIR *d = opendir(tmp_dir);
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, de->d_name);
+    unlink(path);
+  }
+  if (d)
+    closedir(d);
+  rmdir(tmp_dir);
+}
+
+static void spool_config(pacer_config_t *c)
+{
+  pacer_config_init(c);
+  c->spool_path = spool_path;
+}
+
+static void spool_status(pacer_spool_status_t *st)
+{
+  assert_int_equal(pacer_spool_status(spool_path, st), 0);
+}
+
+/* A spooled request named by handler, tagged with one byte. */
+static void tagged(pacer_request_t *q, const char *handler, const char *tag)
+{
+  pacer_request_init(q);
+  q->url = "http://example.test/x";
+  q->handler = handler;
+  q->tag = tag;
+  q->tag_len = 1;
+}
+
+static void submit_tagged(pacer_t *p, const char *handler, const char *tag)
+{
+  pacer_request_t q;
+  tagged(&q, handler, tag);
+  assert_int_equal(pacer_submit(p, &q, NULL, NULL, NULL), 0);
+}
+
+/* Jobs this run submitted are live here: resume must not load them again
+ * (that sent a second request with the same Idempotency-Key and ran a
+ * second callback), while an earlier run's rows still come back. */
+static void resume_loads_only_an_earlier_runs_jobs(void **state)
+{
+  (void)state;
+  tmp_make();
+  seen_reset();
+  pacer_config_t c;
+  spool_config(&c);
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  submit_tagged(e.p, "h", "a");
+  fake_tx_wait_held(e.tx, 1);
+  pacer_resume_info_t info;
+  int rc = pacer_resume(e.p, &info);
+  printf("submit then resume: rc %d, loaded %llu\n", rc,
+         (unsigned long long)info.loaded);
+  assert_int_equal(rc, 0);
+  assert_int_equal(info.loaded, 0);
+  assert_int_equal(info.in_flight, 0);
+  /* A second call loads nothing either. */
+  assert_int_equal(pacer_resume(e.p, &info), PACER_EINVAL);
+  assert_int_equal(info.loaded, 0);
+  pacer__wait_idle(e.p);
+  fake_reply_t r200 = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &r200), 1);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(fake_tx_starts(e.tx), 1);
+  assert_int_equal(seen_count(), 1);
+  assert_int_equal(seen_of('a').status, 200);
+  assert_int_equal(seen_of('a').kept, 0);
+
+  /* "b" is left in flight by this run... */
+  submit_tagged(e.p, "h", "b");
+  fake_tx_wait_held(e.tx, 1);
+  eng_free(&e);
+  assert_int_equal(seen_of('b').kept, 1);
+
+  /* ...and is the one job the next run resumes, not its own "c". */
+  seen_reset();
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  submit_tagged(e.p, "h", "c");
+  fake_tx_wait_held(e.tx, 1);
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(info.loaded, 1);
+  assert_int_equal(info.in_flight, 1);
+  fake_tx_wait_held(e.tx, 2);
+  assert_int_equal(fake_tx_release_all(e.tx, &r200), 2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(fake_tx_starts(e.tx), 2);
+  assert_int_equal(seen_count(), 2);
+  assert_int_equal(seen_of('b').attempts, 2);
+  assert_int_equal(seen_of('c').attempts, 1);
+  eng_free(&e);
+  pacer_spool_status_t st;
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
+  assert_int_equal(st.done, 3);
+  tmp_remove();
+}
+
+/* Shuts the dispatcher down (cancelling) when resume meets a job whose
+ * handler is not registered: a shutdown in the middle of a resume. */
+static void shut_on_log(pacer_log_level_t level, const char *msg, void *user)
+{
+  (void)level;
+  eng_t *e = user;
+  if (strstr(msg, "not registered"))
+    pacer_shutdown(e->p, PACER_SHUTDOWN_CANCEL);
+}
+
+static void resume_stops_at_a_shutdown(void **state)
+{
+  (void)state;
+  tmp_make();
+  seen_reset();
+  pacer_config_t c;
+  spool_config(&c);
+  eng_t e;
+  /* Three jobs left in flight: a (h), b (g), c (h). */
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  assert_int_equal(pacer_register_handler(e.p, "g", on_seen, NULL), 0);
+  submit_tagged(e.p, "h", "a");
+  submit_tagged(e.p, "g", "b");
+  submit_tagged(e.p, "h", "c");
+  fake_tx_wait_held(e.tx, 3);
+  eng_free(&e);
+  assert_int_equal(seen_count(), 3);
+
+  /* b's unknown handler shuts the dispatcher down: c is not loaded. */
+  seen_reset();
+  c.log_cb = shut_on_log;
+  c.log_user = &e;
+  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  pacer_resume_info_t info;
+  int rc = pacer_resume(e.p, &info);
+  printf("shutdown during resume: rc %d, loaded %llu\n", rc,
+         (unsigned long long)info.loaded);
+  assert_int_equal(rc, PACER_ESHUTDOWN);
+  assert_int_equal(info.loaded, 1);
+  assert_int_equal(info.no_handler, 1);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(seen_count(), 1);
+  seen_t a = seen_of('a'); /* ran before the shutdown, or was kept by it */
+  assert_true((a.error == 0 && a.kept == 0) ||
+              (a.error == PACER_ECANCELED && a.kept == 1));
+  eng_free(&e);
+  pacer_spool_status_t st;
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 2 + a.kept);
+
+  /* Resume after a shutdown says so. */
+  c.log_cb = NULL;
+  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_FINISH), 0);
+  assert_int_equal(pacer_resume(e.p, &info), PACER_ESHUTDOWN);
+  assert_int_equal(info.loaded, 0);
+  eng_free(&e);
+  tmp_remove();
+}
+
+/* A large 503 with a long Retry-After, to every attempt. */
+static char big_body[256 * 1024];
+
+static void reply_big_503(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  (void)j;
+  r->status = 503;
+  r->retry_after = "600";
+  r->body = big_body;
+}
+
+static void waiting_retry_holds_no_body(void **state)
+{
+  (void)state;
+  seen_reset();
+  memset(big_body, 'x', sizeof big_body - 1);
+  eng_t e;
+  eng_new(&e, NULL, 1, reply_big_503, NULL);
+  char keys[40][8];
+  for (int i = 0; i < 40; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/x";
+    snprintf(keys[i], sizeof keys[i], "k%d", i); /* one pause per key */
+    q.key = keys[i];
+    q.tag = "w";
+    q.tag_len = 1;
+    assert_int_equal(pacer_submit(e.p, &q, on_seen, NULL, NULL), 0);
+  }
+  pacer__wait_settled(e.p, 40);
+  pacer__wait_idle(e.p);
+  size_t body = 0, held = pacer__waiting_resp_bytes(e.p, &body);
+  printf("40 jobs waiting to retry hold %zu response bytes, %zu of body\n",
+         held, body);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->retried, 40);
+  assert_int_equal(st->queued_low, 40); /* all waiting */
+  pacer_stats_free(st);
+  assert_int_equal(body, 0);
+  assert_true(held > 0);         /* status line and headers stay */
+  assert_true(held < 40 * 2048); /* against 40 x 256 KiB of bodies */
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(seen_count(), 40);
+  for (size_t i = 0; i < 40; i++) {
+    assert_int_equal(seen[i].error, PACER_ECANCELED);
+    assert_int_equal(seen[i].status, 503);
+    assert_int_equal(seen[i].retry_after, 1);
+    assert_int_equal(seen[i].body_len, 0);
+    assert_int_equal(seen[i].attempts, 1);
+  }
+  eng_free(&e);
+}
+
+/* A cancelling shutdown lets attempts in flight finish but not retry: one
+ * whose answer would have been retried was stopped before it finished, so
+ * it ends PACER_ECANCELED, kept in the spool for resume; one with no attempt
+ * left has finished. */
+static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
+{
+  (void)state;
+  tmp_make();
+  seen_reset();
+  pacer_config_t c;
+  spool_config(&c);
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  uint64_t id[3];
+  pacer_request_t q;
+  tagged(&q, "h", "a"); /* answered 503 */
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id[0]), 0);
+  tagged(&q, "h", "b"); /* fails in the transport */
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id[1]), 0);
+  tagged(&q, "h", "c"); /* answered 503 on its last attempt */
+  q.max_attempts = 1;
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id[2]), 0);
+  fake_tx_wait_held(e.tx, 3);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  pacer__wait_idle(e.p); /* the shutdown has reached the queue */
+  fake_reply_t r503 = {0, 0, 503, NULL, NULL};
+  fake_reply_t rtx = {0, PACER_ETRANSPORT, 0, NULL, NULL};
+  assert_int_equal(fake_tx_release(e.tx, id[0], &r503), 0);
+  assert_int_equal(fake_tx_release(e.tx, id[1], &rtx), 0);
+  assert_int_equal(fake_tx_release(e.tx, id[2], &r503), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  seen_t a = seen_of('a'), b = seen_of('b'), cc = seen_of('c');
+  printf("503 in flight at a cancelling shutdown: error %s, kept %d\n",
+         pacer_err_name(a.error), a.kept);
+  printf("transport error in flight: error %s, kept %d\n",
+         pacer_err_name(b.error), b.kept);
+  assert_int_equal(a.error, PACER_ECANCELED);
+  assert_int_equal(a.kept, 1);
+  assert_int_equal(a.status, 503);
+  assert_int_equal(b.error, PACER_ECANCELED);
+  assert_int_equal(b.kept, 1);
+  assert_int_equal(cc.error, PACER_ERETRIES);
+  assert_int_equal(cc.kept, 0);
+  assert_int_equal(cc.status, 503);
+  eng_free(&e);
+  pacer_spool_status_t st;
+  spool_status(&st);
+  assert_int_equal(st.in_flight, 2);
+  assert_int_equal(st.queued + st.waiting, 0);
+  assert_int_equal(st.failed, 1);
+
+  /* The next run finishes a and b. */
+  seen_reset();
+  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  pacer_resume_info_t info;
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(info.loaded, 2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(seen_of('a').status, 200);
+  assert_int_equal(seen_of('a').attempts, 2);
+  assert_int_equal(seen_of('b').status, 200);
+  eng_free(&e);
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
+  assert_int_equal(st.done, 2);
+  tmp_remove();
+}
+
+/* Fails the k-th allocation, for k = 0, 1, ... until the batch no longer
+ * allocates that many, on the submitting thread during a batch of four
+ * jobs on four keys: an error accepts none (no id, no callback, nothing
+ * started, nothing in the spool), a success accepts all. */
+static void batch_out_of_memory(int spooled)
+{
+  static const char *tags[4] = {"0", "1", "2", "3"};
+  static const char *keys[4] = {"a", "b", "c", "d"};
+  int failures = 0, partial = 0;
+  for (long k = 0;; k++) {
+    seen_reset();
+    pacer_config_t c;
+    if (spooled) {
+      spool_config(&c);
+      snprintf(spool_path, sizeof spool_path, "%s/s%ld.db", tmp_dir, k);
+    } else {
+      pacer_config_init(&c);
+    }
+    eng_t e;
+    eng_new(&e, &c, 1, reply_200_hi, NULL);
+    if (spooled)
+      assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+    /* A first key, so the key table exists before the batch: uthash ends
+     * the process when it cannot allocate a table (src/keys.c does not yet
+     * make that failure an error), and the batch's keys only add to it. */
+    pacer_request_t q[4];
+    tagged(&q[0], spooled ? "h" : NULL, "w");
+    q[0].key = "warm";
+    assert_int_equal(pacer_submit(e.p, &q[0], on_seen, NULL, NULL), 0);
+    assert_int_equal(pacer_drain(e.p, -1), 0);
+    seen_reset();
+    for (int i = 0; i < 4; i++) {
+      tagged(&q[i], spooled ? "h" : NULL, tags[i]);
+      q[i].key = keys[i];
+      q[i].deadline_ms = 60000 * (i % 2); /* some with a timer */
+    }
+    uint64_t ids[4];
+    size_t bad = 99;
+    fail_alloc_arm(k);
+    int rc = pacer_submit_batch(e.p, q, 4, on_seen, NULL, ids, &bad);
+    int fired = fail_alloc_fired();
+    fail_alloc_arm(-1);
+    assert_int_equal(pacer_drain(e.p, -1), 0);
+    pacer_stats_t *st;
+    assert_int_equal(pacer_stats_get(e.p, &st), 0);
+    size_t calls = seen_count();
+    uint64_t submitted = st->submitted;
+    pacer_stats_free(st);
+    if (rc != 0 && calls > 0 && !partial) {
+      partial = 1;
+      printf("allocation %ld failed: rc %s, yet %zu of 4 jobs accepted\n", k,
+             pacer_err_name(rc), calls);
+    }
+    if (rc == 0) {
+      assert_int_equal(calls, 4);
+      assert_int_equal(submitted, 5);
+      for (int i = 0; i < 4; i++) {
+        assert_true(ids[i] != 0);
+        assert_int_equal(seen_of(tags[i][0]).status, 200);
+      }
+    } else {
+      failures++;
+      assert_int_equal(rc, PACER_ENOMEM);
+      assert_int_equal(calls, 0);
+      assert_int_equal(submitted, 1);
+      assert_int_equal(fake_tx_starts(e.tx), 1); /* the first key's */
+      for (int i = 0; i < 4; i++)
+        assert_int_equal(ids[i], 0);
+      assert_int_equal(bad, 4); /* memory is no request's fault */
+    }
+    eng_free(&e);
+    if (spooled) {
+      pacer_spool_status_t ss;
+      spool_status(&ss);
+      assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 0);
+      assert_int_equal(ss.done, rc == 0 ? 5 : 1);
+    }
+    if (!fired) {
+      assert_int_equal(rc, 0);
+      break;
+    }
+  }
+  printf("%s batch: %d allocations failed in turn\n",
+         spooled ? "spooled" : "plain", failures);
+  assert_true(failures >= 4);
+}
+
+static void batch_is_all_or_none_when_memory_runs_out(void **state)
+{
+  (void)state;
+  tmp_make();
+  batch_out_of_memory(0);
+  batch_out_of_memory(1);
+  tmp_remove();
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -883,6 +1358,11 @@ int main(void)
       cmocka_unit_test(deadline_ends_a_held_attempt),
       cmocka_unit_test(early_timeout_at_the_deadline_is_the_deadline),
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
+      cmocka_unit_test(resume_loads_only_an_earlier_runs_jobs),
+      cmocka_unit_test(resume_stops_at_a_shutdown),
+      cmocka_unit_test(waiting_retry_holds_no_body),
+      cmocka_unit_test(cancel_shutdown_keeps_a_job_it_would_retry),
+      cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
