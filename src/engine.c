@@ -414,6 +414,8 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
       destroy(p);
       return rc;
     }
+    pacer__spool_set_log(p->spool, p->cfg.log_cb, p->cfg.log_user,
+                         p->cfg.log_level);
   }
   pthread_mutex_lock(&p->mu);
   for (unsigned i = 0; i < p->cfg.workers && rc == 0; i++)

@@ -58,6 +58,10 @@ struct pacer__spool {
    * by load under db_mu. */
   pthread_mutex_t db_mu;
   sqlite3_stmt *ins, *started, *waiting, *del, *meta, *mark;
+  /* Where the writer's failures go (pacer__spool_set_log); under mu. */
+  pacer_log_cb log_cb;
+  void *log_user;
+  pacer_log_level_t log_level;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -68,6 +72,33 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
+}
+
+/* Where a failure nobody waits for is reported: the dispatcher's log.
+ * Copied under mu; the callback runs with no lock held, as it may call
+ * back into the dispatcher. */
+typedef struct logger {
+  pacer_log_cb cb;
+  void *user;
+  pacer_log_level_t level;
+} logger_t;
+
+static logger_t logger_locked(const pacer__spool_t *s)
+{
+  logger_t l = {s->log_cb, s->log_user, s->log_level};
+  return l;
+}
+
+static void log_error(const logger_t *l, const char *fmt, ...)
+{
+  if (!l->cb || l->level < PACER_LOG_ERROR)
+    return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  l->cb(PACER_LOG_ERROR, buf, l->user);
 }
 
 static int exec(sqlite3 *db, const char *sql)
@@ -377,10 +408,13 @@ static void *writer_main(void *arg)
     }
     if (waited)
       pthread_cond_broadcast(&s->done);
-    if (rc && !waited)
-      fprintf(stderr, "pacer: %s (finished jobs may run again on resume)\n",
-              err);
     batch.n = 0;
+    if (rc && !waited) {
+      logger_t l = logger_locked(s);
+      pthread_mutex_unlock(&s->mu);
+      log_error(&l, "spool: %s (finished jobs may run again on resume)", err);
+      pthread_mutex_lock(&s->mu);
+    }
   }
   pthread_mutex_unlock(&s->mu);
   free(batch.v);
@@ -420,12 +454,12 @@ static int submit_wait(pacer__spool_t *s, op_t *o, char *err, size_t errlen)
 static void submit_async(pacer__spool_t *s, const op_t *o)
 {
   pthread_mutex_lock(&s->mu);
-  if (push_locked(s, o))
-    fprintf(stderr,
-            "pacer: spool: out of memory; job %llu may run again on "
-            "resume\n",
-            (unsigned long long)o->id);
+  int rc = push_locked(s, o);
+  logger_t l = logger_locked(s);
   pthread_mutex_unlock(&s->mu);
+  if (rc)
+    log_error(&l, "spool: out of memory; job %llu may run again on resume",
+              (unsigned long long)o->id);
 }
 
 /* ---- public to the engine ---- */
@@ -548,6 +582,16 @@ void pacer__spool_close(pacer__spool_t *s)
   pthread_cond_destroy(&s->work);
   pthread_cond_destroy(&s->done);
   free(s);
+}
+
+void pacer__spool_set_log(pacer__spool_t *s, pacer_log_cb cb, void *user,
+                          pacer_log_level_t level)
+{
+  pthread_mutex_lock(&s->mu);
+  s->log_cb = cb;
+  s->log_user = user;
+  s->log_level = level;
+  pthread_mutex_unlock(&s->mu);
 }
 
 const char *pacer__spool_uuid(const pacer__spool_t *s)

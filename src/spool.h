@@ -63,6 +63,13 @@ int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
 /* Commits every queued operation, stops the writer and closes. */
 void pacer__spool_close(pacer__spool_t *s);
 
+/* Sends the writer's failures that nobody waits for (a finished job or a
+ * retry time not recorded) to cb at PACER_LOG_ERROR, if level lets them
+ * through; cb runs on the writer thread with no lock held. Without it they
+ * are dropped. Call it before the spool is shared. */
+void pacer__spool_set_log(pacer__spool_t *s, pacer_log_cb cb, void *user,
+                          pacer_log_level_t level);
+
 /* The spool's identity ("6f1c…", 16 hex digits), for Idempotency-Key. */
 const char *pacer__spool_uuid(const pacer__spool_t *s);
 /* Reserves n consecutive new job ids; returns the first. Any thread. */

@@ -1383,6 +1383,63 @@ static void batch_is_all_or_nothing(void **state)
   assert_int_equal(ss.done, N);
 }
 
+/* ---- 4. a callback keeps its job; failures reach the log; rows that do
+ * not fit; the program's values ---- */
+
+static struct {
+  pthread_mutex_t mu;
+  char lines[8][600];
+  int levels[8];
+  size_t n;
+} logs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void log_line(pacer_log_level_t level, const char *msg, void *user)
+{
+  (void)user;
+  pthread_mutex_lock(&logs.mu);
+  if (logs.n < 8) {
+    snprintf(logs.lines[logs.n], sizeof logs.lines[0], "%s", msg);
+    logs.levels[logs.n++] = (int)level;
+  }
+  pthread_mutex_unlock(&logs.mu);
+}
+
+static void writer_failure_goes_to_the_log(void **state)
+{
+  (void)state;
+  bk_reset(MODE_OK);
+  pthread_mutex_lock(&logs.mu);
+  logs.n = 0;
+  pthread_mutex_unlock(&logs.mu);
+  const char *path = in_dir("s.db");
+  pacer__spool_close(open_ok(path));
+  /* Deleting a finished job's row fails, as on a full disk. */
+  sql_on(path, "CREATE TRIGGER no_delete BEFORE DELETE ON jobs "
+               "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;");
+  pacer_config_t c;
+  spool_cfg(&c, path);
+  c.log_cb = log_line;
+  eng_t e;
+  eng_new(&e, &c, 1000 * S);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  pacer_request_t q;
+  request(&q, "h");
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
+  wait_seen(1);
+  eng_free(&e); /* commits what is queued: the delete fails */
+  pthread_mutex_lock(&logs.mu);
+  size_t n = logs.n;
+  pthread_mutex_unlock(&logs.mu);
+  assert_int_equal(n, 1);
+  fprintf(stderr, "logged: %s\n", logs.lines[0]);
+  assert_int_equal(logs.levels[0], PACER_LOG_ERROR);
+  assert_non_null(strstr(logs.lines[0], "spool write failed"));
+  assert_non_null(strstr(logs.lines[0], "the disk says no"));
+  pacer_spool_status_t ss;
+  status_of(path, &ss);
+  assert_int_equal(ss.in_flight, 1); /* runs again on resume, not lost */
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -1405,6 +1462,7 @@ int main(void)
       T(waiting_retry_resumes_at_its_time),
       T(cancel_deletes_the_row),
       T(batch_is_all_or_nothing),
+      T(writer_failure_goes_to_the_log),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
