@@ -580,6 +580,15 @@ static int make_job(pacer_t *p, const pacer_request_t *in, pacer_done_cb cb,
     rec->body_len = j->body_len;
     rec->tag = pacer__job_tag(j);
     rec->tag_len = j->tag_len;
+    /* Refused alone here: in the spool it would fail a whole commit. */
+    size_t size, max;
+    if (!pacer__spool_fits(p->spool, rec, &size, &max)) {
+      pacer__logf(&p->cfg, PACER_LOG_WARN,
+                  "submit: a job of up to %zu bytes does not fit the spool "
+                  "(SQLite's limit is %zu bytes a row)",
+                  size, max);
+      return PACER_ETOOLARGE;
+    }
   }
   return 0;
 }

@@ -58,11 +58,19 @@ struct pacer__spool {
    * by load under db_mu. */
   pthread_mutex_t db_mu;
   sqlite3_stmt *ins, *started, *waiting, *del, *meta, *mark;
+  /* SQLite's longest row (SQLITE_LIMIT_LENGTH) less ROW_OVERHEAD: the
+   * most a job's strings and blobs may hold together; under mu. */
+  size_t max_payload;
   /* Where the writer's failures go (pacer__spool_set_log); under mu. */
   pacer_log_cb log_cb;
   void *log_user;
   pacer_log_level_t log_level;
 };
+
+/* What a jobs row needs besides its strings and blobs, at most: SQLite's
+ * record header (a size of at most 9 bytes for each of 17 columns, and its
+ * own length) and 10 integers of at most 9 bytes each. */
+#define ROW_OVERHEAD 512
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -462,6 +470,12 @@ static void submit_async(pacer__spool_t *s, const op_t *o)
               (unsigned long long)o->id);
 }
 
+/* Under mu, or before the spool is shared. */
+static void set_max_payload(pacer__spool_t *s, int limit)
+{
+  s->max_payload = limit > ROW_OVERHEAD ? (size_t)limit - ROW_OVERHEAD : 0;
+}
+
 /* ---- public to the engine ---- */
 
 int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
@@ -542,6 +556,7 @@ int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
   }
   if ((rc = prepare_schema(s, version, err, errlen)))
     goto fail;
+  set_max_payload(s, sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1));
   if (pthread_create(&s->writer, NULL, writer_main, s)) {
     set_err(err, errlen, "cannot start the spool's writer thread");
     rc = PACER_ESYSTEM;
@@ -592,6 +607,35 @@ void pacer__spool_set_log(pacer__spool_t *s, pacer_log_cb cb, void *user,
   s->log_user = user;
   s->log_level = level;
   pthread_mutex_unlock(&s->mu);
+}
+
+int pacer__spool_fits(pacer__spool_t *s, const pacer__spool_rec_t *r,
+                      size_t *size, size_t *max)
+{
+  size_t n = strlen(r->handler) + (r->key ? strlen(r->key) : 0) +
+             strlen(r->method) + strlen(r->url);
+  /* Each part is below SIZE_MAX / 8 (they are in memory): no overflow. */
+  n += r->headers_len + r->body_len + r->tag_len;
+  pthread_mutex_lock(&s->mu);
+  size_t lim = s->max_payload;
+  pthread_mutex_unlock(&s->mu);
+  if (size)
+    *size = n + ROW_OVERHEAD;
+  if (max)
+    *max = lim + ROW_OVERHEAD;
+  return n <= lim;
+}
+
+int pacer__spool_limit_length(pacer__spool_t *s, int limit)
+{
+  pthread_mutex_lock(&s->db_mu);
+  int old = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, limit);
+  int now = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1);
+  pthread_mutex_unlock(&s->db_mu);
+  pthread_mutex_lock(&s->mu);
+  set_max_payload(s, now);
+  pthread_mutex_unlock(&s->mu);
+  return old;
 }
 
 const char *pacer__spool_uuid(const pacer__spool_t *s)

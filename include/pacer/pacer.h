@@ -374,7 +374,10 @@ typedef void (*pacer_done_cb)(const pacer_result_t *res, void *user);
  * On success returns 0, stores the job id in *id (id may be NULL) and cb will
  * be called exactly once with user. On error returns a negative code
  * (PACER_EINVAL, PACER_EURL, PACER_ESCHEME, PACER_EHEADER, PACER_EMETHOD,
- * PACER_EKEY, PACER_ESHUTDOWN, PACER_ENOMEM), nothing is queued and cb is
+ * PACER_EKEY, PACER_EHANDLER, PACER_ESHUTDOWN, PACER_ENOMEM; with a spool
+ * also PACER_ESPOOL, and PACER_ETOOLARGE for a job whose spool row would pass
+ * SQLite's length limit, SQLITE_LIMIT_LENGTH, 1,000,000,000 bytes by default:
+ * its URL, headers, body and tag together), nothing is queued and cb is
  * never called. */
 PACER_EXTERN int pacer_submit(pacer_t *p, const pacer_request_t *req,
                               pacer_done_cb cb, void *user, uint64_t *id);

@@ -405,7 +405,9 @@ static int batch_send_marked(batch_t *b, const char *mark)
     }
     if (bad < b->n) { /* that one job's fault: report it, send the rest */
       snprintf(err, sizeof err, "line %lu: %s", b->lines[bad],
-               pacer_strerror(rc));
+               rc == PACER_ETOOLARGE ? "too large for the spool (SQLite's "
+                                       "row limit)"
+                                     : pacer_strerror(rc));
       emit_error(b->jobs[bad].id, b->lines[bad], rc, err);
       cli_job_clear(&b->jobs[bad], 0);
       free(b->tags[bad]);

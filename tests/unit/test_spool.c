@@ -1440,6 +1440,72 @@ static void writer_failure_goes_to_the_log(void **state)
   assert_int_equal(ss.in_flight, 1); /* runs again on resume, not lost */
 }
 
+static void oversized_job_is_refused_alone(void **state)
+{
+  (void)state;
+  bk_reset(MODE_HOLD);
+  const char *path = in_dir("s.db");
+  pacer_config_t c;
+  spool_cfg(&c, path);
+  eng_t e;
+  eng_new(&e, &c, 1000 * S);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  enum { LIMIT = 64 * 1024 };
+  assert_true(pacer__spool_limit_length(e.p->spool, LIMIT) >= LIMIT);
+  static char body[2 * LIMIT];
+  memset(body, 'b', sizeof body);
+
+  /* A job in flight has its started mark to commit, and another submitter
+   * waits on the same writer: neither may fail with the big one. */
+  pacer_request_t q;
+  request(&q, "h");
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
+  fake_tx_wait_held(e.tx, 1);
+
+  /* One body over the limit (SQLite would bind it as NULL), and a row over
+   * it made of parts that each fit. */
+  size_t sizes[2] = {sizeof body, LIMIT - 1000};
+  for (int k = 0; k < 2; k++) {
+    request(&q, "h");
+    q.body = body;
+    q.body_len = sizes[k];
+    static char tag[2000];
+    memset(tag, 't', sizeof tag);
+    q.tag = tag;
+    q.tag_len = k ? sizeof tag : 0;
+    uint64_t id = 5;
+    assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id), PACER_ETOOLARGE);
+    assert_int_equal(id, 0);
+    pacer_request_t b[3];
+    request(&b[0], "h");
+    b[1] = q;
+    request(&b[2], "h");
+    size_t bad = 99;
+    assert_int_equal(pacer_submit_batch(e.p, b, 3, NULL, NULL, NULL, &bad),
+                     PACER_ETOOLARGE);
+    assert_int_equal(bad, 1);
+  }
+  /* The others go on: a job just under the limit is stored whole. */
+  request(&q, "h");
+  q.body = body;
+  q.body_len = LIMIT - 1024;
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
+  pacer_spool_status_t ss;
+  status_of(path, &ss);
+  assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 2);
+  eng_free(&e);
+  assert_int_equal(seen_count(), 2); /* both kept: no callback for the rest */
+  pacer__spool_t *sp = open_ok(path);
+  loaded_t l;
+  load_all(sp, &l);
+  assert_int_equal(l.n, 2);
+  assert_int_equal(l.v[0].state, PACER__SPOOL_STARTED);
+  assert_int_equal(l.v[1].body_len, LIMIT - 1024);
+  assert_memory_equal(l.v[1].body, body, LIMIT - 1024);
+  loaded_free(&l);
+  pacer__spool_close(sp);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -1463,6 +1529,7 @@ int main(void)
       T(cancel_deletes_the_row),
       T(batch_is_all_or_nothing),
       T(writer_failure_goes_to_the_log),
+      T(oversized_job_is_refused_alone),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
