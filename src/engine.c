@@ -17,6 +17,10 @@
 
 /* The dispatcher whose callback this thread is running, if any. */
 static _Thread_local pacer_t *in_callback;
+/* The job whose callback this thread is running, and whether the callback
+ * asked to keep it in the spool (pacer_keep()). */
+static _Thread_local pacer__job_t *cb_job;
+static _Thread_local int cb_keep;
 
 /* ---- logging ---- */
 
@@ -229,11 +233,18 @@ void pacer__deliver(pacer_t *p, pacer__link_t *ended)
     r.tag_len = j->tag_len;
     r.handler = pacer__job_handler(j);
     r.kept = j->spool_id && j->error == PACER_ECANCELED && !j->user_cancel;
+    pacer__job_t *outer_job = cb_job;
+    int outer_keep = cb_keep;
     in_callback = p;
+    cb_job = j;
+    cb_keep = 0;
     j->cb(&r, j->user);
+    int keep = r.kept || cb_keep;
     in_callback = outer;
+    cb_job = outer_job;
+    cb_keep = outer_keep;
     /* After the callback: at least once. */
-    if (j->spool_id && !r.kept)
+    if (j->spool_id && !keep)
       pacer__spool_done(p->spool, j->spool_id, j->error == 0 && r.status < 400);
   }
   pthread_mutex_lock(&p->mu);
@@ -250,6 +261,15 @@ void pacer__deliver(pacer_t *p, pacer__link_t *ended)
   pacer__link_t *l;
   while ((l = pacer__list_pop_front(ended)))
     pacer__job_free(pacer__job_of(l));
+}
+
+int pacer_keep(pacer_t *p, uint64_t id)
+{
+  if (!p || in_callback != p || !cb_job || cb_job->id != id ||
+      !cb_job->spool_id)
+    return PACER_EINVAL;
+  cb_keep = 1;
+  return 0;
 }
 
 /* ---- the dispatcher thread ---- */

@@ -410,6 +410,16 @@ PACER_EXTERN int pacer_submit_batch_marked(pacer_t *p,
                                            void *const *users, uint64_t *ids,
                                            size_t *bad, const char *mark);
 
+/* Keeps job id in the spool although its callback ran: called by that
+ * callback, on its thread, before it returns. The job still ends in this
+ * dispatcher (its callback is not run again here), but it is not deleted
+ * from the spool: pacer_resume() runs it again later, as a job ended with
+ * kept = 1. For a program that could not store the result it was handed (a
+ * full disk, a closed output) and must not lose the job.
+ * Returns 0, or PACER_EINVAL when p has no spool or this thread is not
+ * running the callback of job id. */
+PACER_EXTERN int pacer_keep(pacer_t *p, uint64_t id);
+
 /* Registers a named callback for jobs whose request names it (handler).
  * name is copied; registering a name again replaces its callback for jobs
  * submitted or resumed from then on. Handlers live until pacer_free().
@@ -492,7 +502,8 @@ PACER_EXTERN int pacer_key_limits_set(pacer_t *p, const char *key,
  * - A job leaves the spool after its callback has returned (at least once:
  *   a crash between the two runs it again on resume).
  * - Jobs the dispatcher stopped before they finished (pacer_free(), a
- *   cancelling shutdown) get their callback with kept = 1 and stay.
+ *   cancelling shutdown) get their callback with kept = 1 and stay, and so
+ *   do jobs whose callback called pacer_keep().
  *
  * pacer_resume() loads every job left in the spool, of this run or an
  * earlier one, and schedules it again with its attempts and retry time: call

@@ -32,10 +32,11 @@ typedef struct app {
   FILE *out;
   pthread_mutex_t lock; /* out, tally, stderr lines */
   cli_tally_t tally;
-  int write_errno;    /* first error writing results */
-  double last_flush;  /* when out was last flushed */
-  double start;       /* when sending started */
-  atomic_int signals; /* SIGINT/SIGTERM received */
+  int write_errno;         /* first error writing results */
+  double last_flush;       /* when out was last flushed */
+  double start;            /* when sending started */
+  atomic_int signals;      /* SIGINT/SIGTERM received */
+  atomic_int write_failed; /* spooled: a result line could not be written */
   atomic_int first_signal;
   int wake[2];         /* the signal thread wakes the reader */
   atomic_ullong total; /* jobs in the input, when known */
@@ -77,27 +78,80 @@ static void clear_progress_locked(void)
   }
 }
 
-/* Writes one result line and counts its outcome. */
-static void emit(char *line, const pacer_result_t *res, int code)
+/* Writes all n bytes to fd. Returns 0 or an errno value. */
+static int write_all(int fd, const char *b, size_t n)
 {
+  while (n) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno ? errno : EIO;
+    }
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* After the first result line that could not be written with a spool: no
+ * more are written (a torn line must stay the file's last, for resume to
+ * cut it), no more jobs are read, and the queued ones end kept in the
+ * spool instead of being sent for results that could not be written. */
+static void stop_writing(void)
+{
+  atomic_store(&app.write_failed, 1);
+  ssize_t w = write(app.wake[1], "x", 1);
+  (void)w;
+  pacer_shutdown(app.p, PACER_SHUTDOWN_CANCEL);
+}
+
+/* Writes one result line and counts its outcome. Returns 0, or -1 when the
+ * line could not be written. With a spool the line goes to the file with
+ * write(): it is written once that returns, before the callback returns and
+ * the job leaves the spool; a job whose line failed stays (pacer_keep). */
+static int emit(char *line, const pacer_result_t *res, int code)
+{
+  size_t n = line ? strlen(line) : 0;
+  if (line) {
+    char *l = realloc(line, n + 2);
+    if (!l)
+      free(line);
+    line = l;
+  }
+  if (line) {
+    line[n++] = '\n';
+    line[n] = 0;
+  }
+  int ok = 1, stop = 0;
   pthread_mutex_lock(&app.lock);
   if (!line && !app.write_errno)
     app.write_errno = ENOMEM;
-  if (line && !app.write_errno) {
-    if (fputs(line, app.out) == EOF || putc('\n', app.out) == EOF)
+  if (app.spooled) {
+    int e = app.write_errno;
+    if (!e && (e = write_all(fileno(app.out), line, n)))
+      app.write_errno = e;
+    ok = !e;
+    if (ok)
+      cli_tally_add(&app.tally, res, code);
+    stop = !ok && !atomic_load(&app.write_failed);
+  } else {
+    if (line && !app.write_errno && fputs(line, app.out) == EOF)
       app.write_errno = errno ? errno : EIO;
-  }
-  cli_tally_add(&app.tally, res, code);
-  double t = now_s();
-  /* With a spool a line must reach the file before its job leaves the
-   * spool (after this callback returns). */
-  if (app.spooled || t - app.last_flush > 0.2) {
-    app.last_flush = t;
-    if (fflush(app.out) == EOF && !app.write_errno)
-      app.write_errno = errno ? errno : EIO;
+    ok = !app.write_errno;
+    cli_tally_add(&app.tally, res, code);
+    double t = now_s();
+    if (t - app.last_flush > 0.2) {
+      app.last_flush = t;
+      if (fflush(app.out) == EOF && !app.write_errno)
+        app.write_errno = errno ? errno : EIO;
+    }
   }
   pthread_mutex_unlock(&app.lock);
   free(line);
+  if (stop)
+    stop_writing();
+  return ok ? 0 : -1;
 }
 
 static void on_done(const pacer_result_t *r, void *user)
@@ -120,13 +174,15 @@ static void on_spooled(const pacer_result_t *r, void *user)
   json_t *tag = json_loadb(r->tag, r->tag_len, 0, NULL);
   json_int_t line = json_integer_value(json_array_get(tag, 0));
   json_t *id = json_array_get(tag, 1);
-  if (r->kept || line_written((unsigned long)line)) {
+  int kept = r->kept, skipped = !kept && line_written((unsigned long)line);
+  if (!kept && !skipped &&
+      emit(cli_result_line(id, (unsigned long)line, r, 0, NULL, app.o.body), r,
+           0))
+    kept = pacer_keep(app.p, r->id) == 0; /* no line: the job stays */
+  if (kept || skipped) {
     pthread_mutex_lock(&app.lock);
-    *(r->kept ? &app.kept : &app.skipped) += 1;
+    *(kept ? &app.kept : &app.skipped) += 1;
     pthread_mutex_unlock(&app.lock);
-  } else {
-    emit(cli_result_line(id, (unsigned long)line, r, 0, NULL, app.o.body), r,
-         0);
   }
   json_decref(tag);
 }
@@ -452,7 +508,7 @@ static int send_all(int fd, unsigned long lineno, uint64_t base)
   int rc = 0;
   char err[512];
   batch_t b = {0};
-  while (!atomic_load(&app.signals)) {
+  while (!atomic_load(&app.signals) && !atomic_load(&app.write_failed)) {
     char *line;
     size_t len;
     int r = cli_lines_next(&lr, &line, &len);
@@ -743,8 +799,11 @@ int main(int argc, char **argv)
     /* Append after the lines already written (a torn last one cut). */
     int ofd = open(app.o.out_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     char why[256] = "";
+    struct stat sb;
     if (ofd < 0)
       snprintf(why, sizeof why, "%s", strerror(errno));
+    else if (fstat(ofd, &sb) == 0 && !S_ISREG(sb.st_mode))
+      ; /* a device or a pipe: nothing to read back (/dev/full reads zeros) */
     else if (scan_written(ofd, why, sizeof why))
       close(ofd), ofd = -1;
     app.out = ofd >= 0 ? fdopen(ofd, "a") : NULL;
@@ -766,6 +825,7 @@ int main(int argc, char **argv)
   static char outbuf[1 << 16];
   setvbuf(app.out, outbuf, _IOFBF, sizeof outbuf);
   signal(SIGPIPE, SIG_IGN); /* a closed stdout is a write error */
+  signal(SIGXFSZ, SIG_IGN); /* so is a file size limit (EFBIG) */
 
   /* Every thread started from here on has the signals blocked; the signal
    * thread takes them with sigwait(). */
@@ -861,13 +921,18 @@ int main(int argc, char **argv)
     app.write_errno = errno ? errno : EIO;
   pthread_mutex_unlock(&app.lock);
   if (app.write_errno)
-    fprintf(stderr, "pacer: writing results%s%s: %s\n",
-            app.o.out_path ? " to " : "", app.o.out_path ? app.o.out_path : "",
+    fprintf(stderr, "pacer: writing results to %s: %s\n",
+            app.o.out_path ? app.o.out_path : "stdout",
             strerror(app.write_errno));
+  if (app.write_errno && app.spooled)
+    fprintf(stderr,
+            "pacer: %llu jobs without a result line stay in %s: pacer resume "
+            "writes them\n",
+            (unsigned long long)app.kept, app.o.spool_path);
 
   if (!app.o.quiet) {
     cli_summary(stderr, &app.tally, st, elapsed);
-    if (app.kept)
+    if (app.kept && !(app.write_errno && app.spooled))
       fprintf(stderr, "pacer: %llu jobs stay in %s for pacer resume\n",
               (unsigned long long)app.kept, app.o.spool_path);
     if (app.skipped)

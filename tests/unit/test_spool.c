@@ -1386,6 +1386,88 @@ static void batch_is_all_or_nothing(void **state)
 /* ---- 4. a callback keeps its job; failures reach the log; rows that do
  * not fit; the program's values ---- */
 
+static pacer_t *keep_p; /* the dispatcher of keep_some() */
+
+/* A handler that keeps the jobs tagged "keep" in the spool (as a program
+ * that could not write their results), and records the others. */
+static void keep_some(const pacer_result_t *res, void *user)
+{
+  /* Kept: not recorded. A refused keep is recorded, for the main thread to
+   * see. */
+  if (res->tag_len == 4 && memcmp(res->tag, "keep", 4) == 0 &&
+      pacer_keep(keep_p, res->id) == 0)
+    return;
+  on_result(res, user);
+}
+
+static void callback_keeps_its_job(void **state)
+{
+  (void)state;
+  bk_reset(MODE_OK);
+  const char *path = in_dir("s.db");
+  pacer_config_t c;
+  spool_cfg(&c, path);
+  eng_t e;
+  eng_new(&e, &c, 1000 * S);
+  keep_p = e.p;
+  assert_int_equal(pacer_register_handler(e.p, "h", keep_some, NULL), 0);
+  pacer_request_t q[3];
+  const char *tags[3] = {"keep", "drop", "keep"};
+  for (int i = 0; i < 3; i++) {
+    request(&q[i], "h");
+    q[i].tag = tags[i];
+    q[i].tag_len = 4;
+  }
+  uint64_t ids[3];
+  assert_int_equal(pacer_submit_batch(e.p, q, 3, NULL, NULL, ids, NULL), 0);
+  /* Not from a callback, or not the callback's own job: refused. */
+  assert_int_equal(pacer_keep(e.p, ids[0]), PACER_EINVAL);
+  assert_int_equal(pacer_keep(NULL, ids[0]), PACER_EINVAL);
+  wait_seen(1); /* only "drop" records; the kept ones returned early */
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  eng_free(&e);
+  assert_int_equal(seen_count(), 1);
+  assert_memory_equal(seen_at(0).tag, "drop", 4);
+  pacer_spool_status_t ss;
+  status_of(path, &ss);
+  assert_int_equal(ss.done, 1);
+  assert_int_equal(ss.in_flight, 2); /* sent, their results not kept */
+
+  /* Resumed, they run again and now leave the spool. */
+  bk_reset(MODE_OK);
+  eng_new(&e, &c, 1000 * S);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  pacer_resume_info_t info;
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(info.loaded, 2);
+  wait_seen(2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  eng_free(&e);
+  for (size_t i = 0; i < 2; i++) {
+    seen_t s = seen_at(i);
+    assert_memory_equal(s.tag, "keep", 4);
+    assert_int_equal(s.status, 200);
+    assert_int_equal(s.attempts, 2);
+  }
+  status_of(path, &ss);
+  assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 0);
+  assert_int_equal(ss.done, 3);
+
+  /* No spool: nothing to keep. */
+  bk_reset(MODE_OK);
+  pacer_config_init(&c);
+  c.workers = 1;
+  eng_new(&e, &c, 1000 * S);
+  keep_p = e.p;
+  request(&q[0], NULL);
+  q[0].tag = "keep";
+  q[0].tag_len = 4;
+  assert_int_equal(pacer_submit(e.p, &q[0], keep_some, NULL, NULL), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  eng_free(&e);
+  assert_int_equal(seen_count(), 1); /* pacer_keep said PACER_EINVAL */
+}
+
 static struct {
   pthread_mutex_t mu;
   char lines[8][600];
@@ -1528,6 +1610,7 @@ int main(void)
       T(waiting_retry_resumes_at_its_time),
       T(cancel_deletes_the_row),
       T(batch_is_all_or_nothing),
+      T(callback_keeps_its_job),
       T(writer_failure_goes_to_the_log),
       T(oversized_job_is_refused_alone),
   };
