@@ -826,3 +826,116 @@ bad:
   sqlite3_close(db);
   return rc;
 }
+
+/* ---- values of the program's ---- */
+
+#define VALUE_MAX (1u << 20)
+#define NAME_MAX_LEN 64
+
+/* The meta key of a program's value: "value:" and the name. */
+static int value_key(const char *name, char out[8 + NAME_MAX_LEN])
+{
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > NAME_MAX_LEN)
+    return -1;
+  snprintf(out, 8 + NAME_MAX_LEN, "value:%s", name);
+  return 0;
+}
+
+int pacer_spool_set_value(const char *path, const char *name, const char *value,
+                          char *msg, size_t msglen)
+{
+  char key[8 + NAME_MAX_LEN];
+  set_err(msg, msglen, "%s", "");
+  if (!path || !value || value_key(name, key) || strlen(value) > VALUE_MAX) {
+    set_err(msg, msglen, "invalid argument");
+    return PACER_EINVAL;
+  }
+  pacer__spool_t *s;
+  int rc = pacer__spool_open(path, 0, &s, msg, msglen);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&s->db_mu); /* the writer is idle: nothing is queued */
+  sqlite3_stmt *st = NULL;
+  rc = PACER_ESPOOL;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO meta(k,v) VALUES(?,?)"
+                         " ON CONFLICT(k) DO UPDATE SET v=excluded.v",
+                         -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+      sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_DONE)
+    rc = 0;
+  else
+    set_err(msg, msglen, "spool %s: cannot store %s: %s", path, name,
+            sqlite3_errmsg(s->db));
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&s->db_mu);
+  pacer__spool_close(s);
+  return rc;
+}
+
+int pacer_spool_get_value(const char *path, const char *name, char **value,
+                          char *msg, size_t msglen)
+{
+  char key[8 + NAME_MAX_LEN];
+  set_err(msg, msglen, "%s", "");
+  if (value)
+    *value = NULL;
+  if (!path || !value || value_key(name, key)) {
+    set_err(msg, msglen, "invalid argument");
+    return PACER_EINVAL;
+  }
+  if (access(path, F_OK)) {
+    set_err(msg, msglen, "no spool at %s: %s", path, strerror(errno));
+    return PACER_ESPOOL;
+  }
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    set_err(msg, msglen, "cannot open %s: %s", path,
+            db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return PACER_ESPOOL;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt *st = NULL;
+  int rc = PACER_ESPOOL, version = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) ==
+          SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  if (version > PACER__SPOOL_VERSION) {
+    set_err(msg, msglen,
+            "spool schema version %d is newer than this library's (%d)",
+            version, PACER__SPOOL_VERSION);
+    rc = PACER_ESPOOLVERSION;
+  } else if (version != PACER__SPOOL_VERSION) {
+    set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+            version < 0 ? sqlite3_errmsg(db) : "no spool schema");
+  } else if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k=?", -1, &st,
+                                NULL) != SQLITE_OK ||
+             sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+    set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+            sqlite3_errmsg(db));
+  } else {
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+      set_err(msg, msglen, "spool %s holds no value named %s", path, name);
+      rc = PACER_ENOTFOUND;
+    } else if (step != SQLITE_ROW) {
+      set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+              sqlite3_errmsg(db));
+    } else {
+      const unsigned char *v = sqlite3_column_text(st, 0);
+      *value = strdup(v ? (const char *)v : "");
+      rc = *value ? 0 : PACER_ENOMEM;
+      if (rc)
+        set_err(msg, msglen, "out of memory");
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rc;
+}

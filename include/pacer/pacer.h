@@ -539,6 +539,30 @@ typedef struct pacer_spool_status {
  * PACER_ESPOOLVERSION (message says why). Any thread. */
 PACER_EXTERN int pacer_spool_status(const char *path, pacer_spool_status_t *st);
 
+/* Stores value (a NUL-terminated string of the program's, at most 1 MiB) in
+ * the spool at path under name (1 to 64 bytes), replacing what was stored
+ * under that name, in one commit: what a program needs to resume its run
+ * (its settings, where its results go) kept with the jobs. Creates the spool
+ * if there is none, as pacer_new() would. It opens and locks the spool, so
+ * call it when no dispatcher has it open: before pacer_new(), or after
+ * pacer_free(). Both strings are copied. Returns 0, PACER_EINVAL (a NULL or
+ * bad argument), PACER_ESPOOL, PACER_ESPOOLBUSY, PACER_ESPOOLVERSION or
+ * PACER_ENOMEM; msg (may be NULL) receives what went wrong, at most msglen
+ * bytes with the NUL. Any thread. */
+PACER_EXTERN int pacer_spool_set_value(const char *path, const char *name,
+                                       const char *value, char *msg,
+                                       size_t msglen);
+
+/* Reads what pacer_spool_set_value() stored under name in the spool at path,
+ * without locking it (a running dispatcher may be using it). Returns 0 and
+ * *value, a new string (free with free()); else *value is NULL and the
+ * return is PACER_ENOTFOUND (nothing stored under name: a spool written by
+ * an older version has no values), PACER_EINVAL, PACER_ESPOOL,
+ * PACER_ESPOOLVERSION or PACER_ENOMEM, and msg (may be NULL) receives what
+ * went wrong. Any thread. */
+PACER_EXTERN int pacer_spool_get_value(const char *path, const char *name,
+                                       char **value, char *msg, size_t msglen);
+
 /* ------------------------------------------------------------------------ */
 /* Statistics                                                                */
 /* ------------------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -709,6 +710,167 @@ static int resume_import(void)
   return rc;
 }
 
+/* ---- the run's settings, kept in the spool ---- */
+
+#define SETTINGS "pacer.send.settings" /* the spool value's name */
+
+/* path made absolute, its directory resolved (the file may not exist). */
+static void abs_path(const char *path, char *out, size_t cap)
+{
+  char buf[PATH_MAX], dir[PATH_MAX];
+  if (realpath(path, buf)) {
+    snprintf(out, cap, "%s", buf);
+    return;
+  }
+  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == path)
+    snprintf(dir, sizeof dir, "/");
+  else
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  if (realpath(dir, buf))
+    snprintf(out, cap, "%s/%s", strcmp(buf, "/") ? buf : "", base);
+  else
+    snprintf(out, cap, "%s", path);
+}
+
+/* Stores the run's settings and its output (an absolute path, or null for
+ * stdout) in the spool, before the dispatcher opens it: pacer resume uses
+ * them. Returns 0, or -1 with err set. */
+static int store_settings(char *err, size_t errlen)
+{
+  json_t *set = cli_opts_settings(&app.o);
+  char path[PATH_MAX + 1], msg[512];
+  if (set && app.o.ca_file) { /* found from any directory */
+    abs_path(app.o.ca_file, path, sizeof path);
+    json_object_set_new(set, "ca-file", json_string(path));
+  }
+  if (app.o.out_path)
+    abs_path(app.o.out_path, path, sizeof path);
+  json_t *v = json_pack("{s:i, s:o, s:o}", "version", 1, "settings", set, "out",
+                        app.o.out_path ? json_string(path) : json_null());
+  char *str = v ? json_dumps(v, JSON_COMPACT) : NULL;
+  json_decref(v);
+  if (!str) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  int rc =
+      pacer_spool_set_value(app.o.spool_path, SETTINGS, str, msg, sizeof msg);
+  free(str);
+  if (rc)
+    snprintf(err, errlen, "--spool %s: %s", app.o.spool_path, msg);
+  return rc ? -1 : 0;
+}
+
+/* Writes "--name value" of one setting, as --config spells it. */
+static void say_setting(FILE *f, const char *name, json_t *v)
+{
+  char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+  fprintf(f, "--%s %s", name, s ? s : "(default)");
+  free(s);
+}
+
+/* pacer resume: the run's settings from the spool, and on top of them the
+ * flags given now, each change said on stderr; the run's --out unless one is
+ * given, and another one only with --allow-out-change. Replaces app.o.
+ * Returns 0, or -1 with err set (a usage error). */
+static int resume_settings(int argc, char **argv, char *err, size_t errlen)
+{
+  char *stored = NULL, msg[512];
+  int rc = pacer_spool_get_value(app.o.spool_path, SETTINGS, &stored, msg,
+                                 sizeof msg);
+  if (rc == PACER_ENOTFOUND) {
+    if (!app.o.out_path) {
+      snprintf(err, errlen,
+               "--spool %s keeps no settings of its run (an older pacer "
+               "wrote it): give --out and the run's flags again",
+               app.o.spool_path);
+      return -1;
+    }
+    fprintf(stderr,
+            "pacer: --spool %s keeps no settings of its run (an older pacer "
+            "wrote it): the flags given are used\n",
+            app.o.spool_path);
+    return 0;
+  }
+  if (rc) {
+    snprintf(err, errlen, "--spool %s: %s", app.o.spool_path, msg);
+    return -1;
+  }
+  json_t *v = json_loads(stored, 0, NULL);
+  free(stored);
+  json_t *set = json_object_get(v, "settings");
+  json_t *out = json_object_get(v, "out");
+  if (!json_is_object(set) || !(json_is_string(out) || json_is_null(out))) {
+    snprintf(err, errlen, "--spool %s: the run's settings are damaged",
+             app.o.spool_path);
+    json_decref(v);
+    return -1;
+  }
+  char who[512];
+  snprintf(who, sizeof who, "--spool %s: the run's settings", app.o.spool_path);
+  cli_opts_t m;
+  cli_opts_init(&m);
+  if (cli_opts_apply_settings(&m, set, who, err, errlen) ||
+      cli_opts_parse(&m, argc, argv, err, errlen)) {
+    cli_opts_free(&m);
+    json_decref(v);
+    return -1;
+  }
+  json_t *now = cli_opts_settings(&m);
+  const char *k;
+  json_t *x;
+  json_object_foreach(now, k, x)
+  {
+    json_t *was = json_object_get(set, k);
+    if (was && json_equal(was, x))
+      continue;
+    fprintf(stderr, "pacer: resume: ");
+    say_setting(stderr, k, x);
+    fprintf(stderr, " overrides the run's ");
+    say_setting(stderr, k, was);
+    fputc('\n', stderr);
+  }
+  json_decref(now);
+
+  const char *run_out = json_is_string(out) ? json_string_value(out) : NULL;
+  rc = 0;
+  if (!m.out_path) {
+    if (run_out && !(m.out_path = strdup(run_out))) {
+      snprintf(err, errlen, "out of memory");
+      rc = -1;
+    }
+  } else {
+    char given[PATH_MAX + 1];
+    abs_path(m.out_path, given, sizeof given);
+    if (!run_out || strcmp(given, run_out)) {
+      if (!m.allow_out_change) {
+        snprintf(err, errlen,
+                 "--out %s is not the run's output (%s): the results would "
+                 "be split between two files; give --allow-out-change to "
+                 "write the rest there",
+                 m.out_path, run_out ? run_out : "stdout");
+        rc = -1;
+      } else {
+        fprintf(stderr,
+                "pacer: resume: the rest of the results go to %s, not to the "
+                "run's %s (--allow-out-change)\n",
+                given, run_out ? run_out : "stdout");
+      }
+    }
+  }
+  json_decref(v);
+  if (rc) {
+    cli_opts_free(&m);
+    return -1;
+  }
+  cli_opts_free(&app.o);
+  app.o = m;
+  return 0;
+}
+
 /* ---- main ---- */
 
 static int usage_error(const char *msg)
@@ -767,6 +929,10 @@ int main(int argc, char **argv)
     cli_opts_free(&app.o);
     return usage_error(err);
   }
+  if (resume && resume_settings(argc, argv, err, sizeof err)) {
+    cli_opts_free(&app.o);
+    return usage_error(err);
+  }
   if (app.spooled && !resume) {
     pacer_spool_status_t ss;
     if (pacer_spool_status(app.o.spool_path, &ss) == 0 &&
@@ -793,6 +959,10 @@ int main(int argc, char **argv)
       cli_opts_free(&app.o);
       return usage_error(err);
     }
+  }
+  if (resume && store_settings(err, sizeof err)) {
+    cli_opts_free(&app.o);
+    return usage_error(err);
   }
   app.out = stdout;
   if (app.o.out_path && resume) {
@@ -821,6 +991,16 @@ int main(int argc, char **argv)
       cli_opts_free(&app.o);
       return usage_error(err);
     }
+  }
+  /* Storing takes the spool's lock: resume stores first, so that a spool
+   * in use is refused before the output (another run's) is touched. */
+  if (app.spooled && !resume && store_settings(err, sizeof err)) {
+    if (app.out != stdout)
+      fclose(app.out);
+    if (fd > 0)
+      close(fd);
+    cli_opts_free(&app.o);
+    return usage_error(err);
   }
   static char outbuf[1 << 16];
   setvbuf(app.out, outbuf, _IOFBF, sizeof outbuf);

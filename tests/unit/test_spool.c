@@ -1588,6 +1588,75 @@ static void oversized_job_is_refused_alone(void **state)
   pacer__spool_close(sp);
 }
 
+static void program_values_are_kept(void **state)
+{
+  (void)state;
+  const char *path = in_dir("v.db");
+  char *v = (char *)"x", msg[256];
+  /* No spool yet: reading finds none; storing creates it. */
+  assert_int_equal(pacer_spool_get_value(path, "run", &v, msg, sizeof msg),
+                   PACER_ESPOOL);
+  assert_null(v);
+  assert_false(file_exists(path));
+  assert_int_equal(
+      pacer_spool_set_value(path, "run", "{\"rate\":50}", msg, sizeof msg), 0);
+  assert_int_equal(file_mode(path), 0600);
+  assert_int_equal(pacer_spool_get_value(path, "run", &v, msg, sizeof msg), 0);
+  assert_string_equal(v, "{\"rate\":50}");
+  free(v);
+  assert_int_equal(pacer_spool_set_value(path, "run", "two", NULL, 0), 0);
+  assert_int_equal(pacer_spool_get_value(path, "run", &v, NULL, 0), 0);
+  assert_string_equal(v, "two");
+  free(v);
+  assert_int_equal(pacer_spool_get_value(path, "other", &v, msg, sizeof msg),
+                   PACER_ENOTFOUND);
+  assert_null(v);
+  assert_int_equal(pacer_spool_set_value(path, "", "x", msg, sizeof msg),
+                   PACER_EINVAL);
+  assert_int_equal(pacer_spool_set_value(path, "run", NULL, msg, sizeof msg),
+                   PACER_EINVAL);
+  assert_int_equal(pacer_spool_get_value(path, "run", NULL, msg, sizeof msg),
+                   PACER_EINVAL);
+
+  /* A dispatcher has it: reading works, storing is refused. */
+  pacer__spool_t *s = open_ok(path);
+  assert_int_equal(pacer_spool_set_value(path, "run", "3", msg, sizeof msg),
+                   PACER_ESPOOLBUSY);
+  assert_non_null(strstr(msg, "in use"));
+  assert_int_equal(pacer_spool_get_value(path, "run", &v, NULL, 0), 0);
+  assert_string_equal(v, "two");
+  free(v);
+  /* Values are neither jobs nor the mark. */
+  pacer_spool_status_t ss;
+  pacer__spool_close(s);
+  status_of(path, &ss);
+  assert_int_equal(ss.queued, 0);
+  assert_string_equal(ss.mark, "");
+
+  /* A spool of the current version written without values: none found,
+   * and one can be added. */
+  const char *old = in_dir("old.db");
+  pacer__spool_close(open_ok(old));
+  assert_int_equal(pacer_spool_get_value(old, "run", &v, NULL, 0),
+                   PACER_ENOTFOUND);
+  assert_int_equal(pacer_spool_set_value(old, "run", "1", NULL, 0), 0);
+  status_of(old, &ss);
+
+  /* Newer and foreign files are refused, untouched. */
+  sql_on(old, "PRAGMA user_version=9");
+  assert_int_equal(pacer_spool_get_value(old, "run", &v, msg, sizeof msg),
+                   PACER_ESPOOLVERSION);
+  assert_int_equal(pacer_spool_set_value(old, "run", "2", msg, sizeof msg),
+                   PACER_ESPOOLVERSION);
+  const char *foreign = in_dir("f.db");
+  sql_on(foreign, "CREATE TABLE t(x)");
+  assert_int_equal(pacer_spool_get_value(foreign, "run", &v, msg, sizeof msg),
+                   PACER_ESPOOL);
+  assert_int_equal(pacer_spool_set_value(foreign, "run", "2", msg, sizeof msg),
+                   PACER_ESPOOL);
+  assert_null(v);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -1613,6 +1682,7 @@ int main(void)
       T(callback_keeps_its_job),
       T(writer_failure_goes_to_the_log),
       T(oversized_job_is_refused_alone),
+      T(program_values_are_kept),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
