@@ -98,6 +98,9 @@ static logger_t logger_locked(const pacer__spool_t *s)
 }
 
 static void log_error(const logger_t *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_error(const logger_t *l, const char *fmt, ...)
 {
   if (!l->cb || l->level < PACER_LOG_ERROR)
     return;
