@@ -17,6 +17,10 @@
 
 /* The dispatcher whose callback this thread is running, if any. */
 static _Thread_local pacer_t *in_callback;
+/* The job whose callback this thread is running, and whether the callback
+ * asked to keep it in the spool (pacer_keep()). */
+static _Thread_local pacer__job_t *cb_job;
+static _Thread_local int cb_keep;
 
 /* ---- logging ---- */
 
@@ -219,7 +223,7 @@ void pacer__deliver(pacer_t *p, pacer__link_t *ended)
     r.priority = (pacer_priority_t)j->prio;
     r.key = j->key->name;
     r.url = pacer__job_url(j);
-    int64_t first = j->attempts ? j->first_start_ns : now;
+    int64_t first = j->first_start_ns ? j->first_start_ns : now;
     r.queue_us = (first - j->submit_ns) / 1000;
     r.transfer_us = j->attempts && j->attempt_end_ns > j->attempt_start_ns
                         ? (j->attempt_end_ns - j->attempt_start_ns) / 1000
@@ -229,11 +233,18 @@ void pacer__deliver(pacer_t *p, pacer__link_t *ended)
     r.tag_len = j->tag_len;
     r.handler = pacer__job_handler(j);
     r.kept = j->spool_id && j->error == PACER_ECANCELED && !j->user_cancel;
+    pacer__job_t *outer_job = cb_job;
+    int outer_keep = cb_keep;
     in_callback = p;
+    cb_job = j;
+    cb_keep = 0;
     j->cb(&r, j->user);
+    int keep = r.kept || cb_keep;
     in_callback = outer;
+    cb_job = outer_job;
+    cb_keep = outer_keep;
     /* After the callback: at least once. */
-    if (j->spool_id && !r.kept)
+    if (j->spool_id && !keep)
       pacer__spool_done(p->spool, j->spool_id, j->error == 0 && r.status < 400);
   }
   pthread_mutex_lock(&p->mu);
@@ -250,6 +261,15 @@ void pacer__deliver(pacer_t *p, pacer__link_t *ended)
   pacer__link_t *l;
   while ((l = pacer__list_pop_front(ended)))
     pacer__job_free(pacer__job_of(l));
+}
+
+int pacer_keep(pacer_t *p, uint64_t id)
+{
+  if (!p || in_callback != p || !cb_job || cb_job->id != id ||
+      !cb_job->spool_id)
+    return PACER_EINVAL;
+  cb_keep = 1;
+  return 0;
 }
 
 /* ---- the dispatcher thread ---- */
@@ -433,6 +453,8 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
       return rc;
     }
     p->spool_first = pacer__spool_reserve(p->spool, 0);
+    pacer__spool_set_log(p->spool, p->cfg.log_cb, p->cfg.log_user,
+                         p->cfg.log_level);
   }
   pthread_mutex_lock(&p->mu);
   for (unsigned i = 0; i < p->cfg.workers && rc == 0; i++)
@@ -597,6 +619,15 @@ static int make_job(pacer_t *p, const pacer_request_t *in, pacer_done_cb cb,
     rec->body_len = j->body_len;
     rec->tag = pacer__job_tag(j);
     rec->tag_len = j->tag_len;
+    /* Refused alone here: in the spool it would fail a whole commit. */
+    size_t size, max;
+    if (!pacer__spool_fits(p->spool, rec, &size, &max)) {
+      pacer__logf(&p->cfg, PACER_LOG_WARN,
+                  "submit: a job of up to %zu bytes does not fit the spool "
+                  "(SQLite's limit is %zu bytes a row)",
+                  size, max);
+      return PACER_ETOOLARGE;
+    }
   }
   return 0;
 }

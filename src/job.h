@@ -37,13 +37,16 @@ typedef struct pacer__job {
   void *tx_data;                /* INFLIGHT: the transport's handle */
 
   int64_t submit_ns;
-  int64_t queued_ns;   /* last time it entered a queue (aging) */
-  int64_t deadline_ns; /* INT64_MAX: none */
-  int64_t timer_ns;    /* key in the scheduler's timer heap: QUEUED, the
-                          deadline or queue-wait limit; WAITING, when the
-                          retry may start (or the deadline, if sooner) */
-  int64_t timeout_ns;  /* per attempt */
-  int64_t first_start_ns, attempt_start_ns, attempt_end_ns;
+  int64_t queued_ns;      /* last time it entered a queue (aging) */
+  int64_t deadline_ns;    /* INT64_MAX: none */
+  int64_t timer_ns;       /* key in the scheduler's timer heap: QUEUED, the
+                             deadline or queue-wait limit; WAITING, when the
+                             retry may start (or the deadline, if sooner) */
+  int64_t timeout_ns;     /* per attempt */
+  int64_t first_start_ns; /* first start in this process; 0: none yet (a
+                             resumed job's earlier attempts were in another
+                             run, and its queue time counts from resume) */
+  int64_t attempt_start_ns, attempt_end_ns;
   uint32_t timer_pos; /* heap slot */
   uint32_t breaker_ticket;
 

@@ -403,7 +403,7 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
   pacer__heap_remove(&s->timers, j);
   j->state = PACER__JOB_INFLIGHT;
   j->attempts++;
-  if (j->attempts == 1)
+  if (!j->first_start_ns) /* a resumed job's first start in this run */
     j->first_start_ns = now;
   j->attempt_start_ns = now;
   return j;

@@ -58,7 +58,19 @@ struct pacer__spool {
    * by load under db_mu. */
   pthread_mutex_t db_mu;
   sqlite3_stmt *ins, *started, *waiting, *del, *meta, *mark;
+  /* SQLite's longest row (SQLITE_LIMIT_LENGTH) less ROW_OVERHEAD: the
+   * most a job's strings and blobs may hold together; under mu. */
+  size_t max_payload;
+  /* Where the writer's failures go (pacer__spool_set_log); under mu. */
+  pacer_log_cb log_cb;
+  void *log_user;
+  pacer_log_level_t log_level;
 };
+
+/* What a jobs row needs besides its strings and blobs, at most: SQLite's
+ * record header (a size of at most 9 bytes for each of 17 columns, and its
+ * own length) and 10 integers of at most 9 bytes each. */
+#define ROW_OVERHEAD 512
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -68,6 +80,36 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
+}
+
+/* Where a failure nobody waits for is reported: the dispatcher's log.
+ * Copied under mu; the callback runs with no lock held, as it may call
+ * back into the dispatcher. */
+typedef struct logger {
+  pacer_log_cb cb;
+  void *user;
+  pacer_log_level_t level;
+} logger_t;
+
+static logger_t logger_locked(const pacer__spool_t *s)
+{
+  logger_t l = {s->log_cb, s->log_user, s->log_level};
+  return l;
+}
+
+static void log_error(const logger_t *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_error(const logger_t *l, const char *fmt, ...)
+{
+  if (!l->cb || l->level < PACER_LOG_ERROR)
+    return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  l->cb(PACER_LOG_ERROR, buf, l->user);
 }
 
 static int exec(sqlite3 *db, const char *sql)
@@ -377,10 +419,13 @@ static void *writer_main(void *arg)
     }
     if (waited)
       pthread_cond_broadcast(&s->done);
-    if (rc && !waited)
-      fprintf(stderr, "pacer: %s (finished jobs may run again on resume)\n",
-              err);
     batch.n = 0;
+    if (rc && !waited) {
+      logger_t l = logger_locked(s);
+      pthread_mutex_unlock(&s->mu);
+      log_error(&l, "spool: %s (finished jobs may run again on resume)", err);
+      pthread_mutex_lock(&s->mu);
+    }
   }
   pthread_mutex_unlock(&s->mu);
   free(batch.v);
@@ -420,12 +465,18 @@ static int submit_wait(pacer__spool_t *s, op_t *o, char *err, size_t errlen)
 static void submit_async(pacer__spool_t *s, const op_t *o)
 {
   pthread_mutex_lock(&s->mu);
-  if (push_locked(s, o))
-    fprintf(stderr,
-            "pacer: spool: out of memory; job %llu may run again on "
-            "resume\n",
-            (unsigned long long)o->id);
+  int rc = push_locked(s, o);
+  logger_t l = logger_locked(s);
   pthread_mutex_unlock(&s->mu);
+  if (rc)
+    log_error(&l, "spool: out of memory; job %llu may run again on resume",
+              (unsigned long long)o->id);
+}
+
+/* Under mu, or before the spool is shared. */
+static void set_max_payload(pacer__spool_t *s, int limit)
+{
+  s->max_payload = limit > ROW_OVERHEAD ? (size_t)limit - ROW_OVERHEAD : 0;
 }
 
 /* ---- public to the engine ---- */
@@ -508,6 +559,7 @@ int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
   }
   if ((rc = prepare_schema(s, version, err, errlen)))
     goto fail;
+  set_max_payload(s, sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1));
   if (pthread_create(&s->writer, NULL, writer_main, s)) {
     set_err(err, errlen, "cannot start the spool's writer thread");
     rc = PACER_ESYSTEM;
@@ -548,6 +600,45 @@ void pacer__spool_close(pacer__spool_t *s)
   pthread_cond_destroy(&s->work);
   pthread_cond_destroy(&s->done);
   free(s);
+}
+
+void pacer__spool_set_log(pacer__spool_t *s, pacer_log_cb cb, void *user,
+                          pacer_log_level_t level)
+{
+  pthread_mutex_lock(&s->mu);
+  s->log_cb = cb;
+  s->log_user = user;
+  s->log_level = level;
+  pthread_mutex_unlock(&s->mu);
+}
+
+int pacer__spool_fits(pacer__spool_t *s, const pacer__spool_rec_t *r,
+                      size_t *size, size_t *max)
+{
+  size_t n = strlen(r->handler) + (r->key ? strlen(r->key) : 0) +
+             strlen(r->method) + strlen(r->url);
+  /* Each part is below SIZE_MAX / 8 (they are in memory): no overflow. */
+  n += r->headers_len + r->body_len + r->tag_len;
+  pthread_mutex_lock(&s->mu);
+  size_t lim = s->max_payload;
+  pthread_mutex_unlock(&s->mu);
+  if (size)
+    *size = n + ROW_OVERHEAD;
+  if (max)
+    *max = lim + ROW_OVERHEAD;
+  return n <= lim;
+}
+
+int pacer__spool_limit_length(pacer__spool_t *s, int limit)
+{
+  pthread_mutex_lock(&s->db_mu);
+  int old = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, limit);
+  int now = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1);
+  pthread_mutex_unlock(&s->db_mu);
+  pthread_mutex_lock(&s->mu);
+  set_max_payload(s, now);
+  pthread_mutex_unlock(&s->mu);
+  return old;
 }
 
 const char *pacer__spool_uuid(const pacer__spool_t *s)
@@ -734,6 +825,119 @@ bad:
   if (rc)
     snprintf(out->message, sizeof out->message,
              "not a pacer spool, or corrupt: %s", sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rc;
+}
+
+/* ---- values of the program's ---- */
+
+#define VALUE_MAX (1u << 20)
+#define NAME_MAX_LEN 64
+
+/* The meta key of a program's value: "value:" and the name. */
+static int value_key(const char *name, char out[8 + NAME_MAX_LEN])
+{
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > NAME_MAX_LEN)
+    return -1;
+  snprintf(out, 8 + NAME_MAX_LEN, "value:%s", name);
+  return 0;
+}
+
+int pacer_spool_set_value(const char *path, const char *name, const char *value,
+                          char *msg, size_t msglen)
+{
+  char key[8 + NAME_MAX_LEN];
+  set_err(msg, msglen, "%s", "");
+  if (!path || !value || value_key(name, key) || strlen(value) > VALUE_MAX) {
+    set_err(msg, msglen, "invalid argument");
+    return PACER_EINVAL;
+  }
+  pacer__spool_t *s;
+  int rc = pacer__spool_open(path, 0, &s, msg, msglen);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&s->db_mu); /* the writer is idle: nothing is queued */
+  sqlite3_stmt *st = NULL;
+  rc = PACER_ESPOOL;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT INTO meta(k,v) VALUES(?,?)"
+                         " ON CONFLICT(k) DO UPDATE SET v=excluded.v",
+                         -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+      sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_DONE)
+    rc = 0;
+  else
+    set_err(msg, msglen, "spool %s: cannot store %s: %s", path, name,
+            sqlite3_errmsg(s->db));
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&s->db_mu);
+  pacer__spool_close(s);
+  return rc;
+}
+
+int pacer_spool_get_value(const char *path, const char *name, char **value,
+                          char *msg, size_t msglen)
+{
+  char key[8 + NAME_MAX_LEN];
+  set_err(msg, msglen, "%s", "");
+  if (value)
+    *value = NULL;
+  if (!path || !value || value_key(name, key)) {
+    set_err(msg, msglen, "invalid argument");
+    return PACER_EINVAL;
+  }
+  if (access(path, F_OK)) {
+    set_err(msg, msglen, "no spool at %s: %s", path, strerror(errno));
+    return PACER_ESPOOL;
+  }
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    set_err(msg, msglen, "cannot open %s: %s", path,
+            db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return PACER_ESPOOL;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt *st = NULL;
+  int rc = PACER_ESPOOL, version = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) ==
+          SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  if (version > PACER__SPOOL_VERSION) {
+    set_err(msg, msglen,
+            "spool schema version %d is newer than this library's (%d)",
+            version, PACER__SPOOL_VERSION);
+    rc = PACER_ESPOOLVERSION;
+  } else if (version != PACER__SPOOL_VERSION) {
+    set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+            version < 0 ? sqlite3_errmsg(db) : "no spool schema");
+  } else if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k=?", -1, &st,
+                                NULL) != SQLITE_OK ||
+             sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+    set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+            sqlite3_errmsg(db));
+  } else {
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+      set_err(msg, msglen, "spool %s holds no value named %s", path, name);
+      rc = PACER_ENOTFOUND;
+    } else if (step != SQLITE_ROW) {
+      set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+              sqlite3_errmsg(db));
+    } else {
+      const unsigned char *v = sqlite3_column_text(st, 0);
+      *value = strdup(v ? (const char *)v : "");
+      rc = *value ? 0 : PACER_ENOMEM;
+      if (rc)
+        set_err(msg, msglen, "out of memory");
+    }
+  }
   sqlite3_finalize(st);
   sqlite3_close(db);
   return rc;

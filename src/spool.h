@@ -63,6 +63,24 @@ int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
 /* Commits every queued operation, stops the writer and closes. */
 void pacer__spool_close(pacer__spool_t *s);
 
+/* Sends the writer's failures that nobody waits for (a finished job or a
+ * retry time not recorded) to cb at PACER_LOG_ERROR, if level lets them
+ * through; cb runs on the writer thread with no lock held. Without it they
+ * are dropped. Call it before the spool is shared. */
+void pacer__spool_set_log(pacer__spool_t *s, pacer_log_cb cb, void *user,
+                          pacer_log_level_t level);
+
+/* 1 if the row of r fits SQLite's length limit, else 0: such a job must be
+ * refused alone at submit, as a row over the limit fails its whole group
+ * commit (other submitters' jobs and the started marks with it). size and
+ * max (each may be NULL) get the row's size, at most, and the limit, in
+ * bytes. Any thread. */
+int pacer__spool_fits(pacer__spool_t *s, const pacer__spool_rec_t *r,
+                      size_t *size, size_t *max);
+/* Sets SQLite's length limit (SQLITE_LIMIT_LENGTH; it can only be lowered)
+ * and returns the old one: lets tests reach the limit without gigabytes. */
+int pacer__spool_limit_length(pacer__spool_t *s, int limit);
+
 /* The spool's identity ("6f1c…", 16 hex digits), for Idempotency-Key. */
 const char *pacer__spool_uuid(const pacer__spool_t *s);
 /* Reserves n consecutive new job ids; returns the first. Any thread. */

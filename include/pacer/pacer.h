@@ -395,7 +395,10 @@ typedef void (*pacer_done_cb)(const pacer_result_t *res, void *user);
  * On success returns 0, stores the job id in *id (id may be NULL) and cb will
  * be called exactly once with user. On error returns a negative code
  * (PACER_EINVAL, PACER_EURL, PACER_ESCHEME, PACER_EHEADER, PACER_EMETHOD,
- * PACER_EKEY, PACER_ESHUTDOWN, PACER_ENOMEM), nothing is queued and cb is
+ * PACER_EKEY, PACER_EHANDLER, PACER_ESHUTDOWN, PACER_ENOMEM; with a spool
+ * also PACER_ESPOOL, and PACER_ETOOLARGE for a job whose spool row would pass
+ * SQLite's length limit, SQLITE_LIMIT_LENGTH, 1,000,000,000 bytes by default:
+ * its URL, headers, body and tag together), nothing is queued and cb is
  * never called. */
 PACER_EXTERN int pacer_submit(pacer_t *p, const pacer_request_t *req,
                               pacer_done_cb cb, void *user, uint64_t *id);
@@ -429,6 +432,16 @@ PACER_EXTERN int pacer_submit_batch_marked(pacer_t *p,
                                            size_t n, pacer_done_cb cb,
                                            void *const *users, uint64_t *ids,
                                            size_t *bad, const char *mark);
+
+/* Keeps job id in the spool although its callback ran: called by that
+ * callback, on its thread, before it returns. The job still ends in this
+ * dispatcher (its callback is not run again here), but it is not deleted
+ * from the spool: pacer_resume() runs it again later, as a job ended with
+ * kept = 1. For a program that could not store the result it was handed (a
+ * full disk, a closed output) and must not lose the job.
+ * Returns 0, or PACER_EINVAL when p has no spool or this thread is not
+ * running the callback of job id. */
+PACER_EXTERN int pacer_keep(pacer_t *p, uint64_t id);
 
 /* Registers a named callback for jobs whose request names it (handler).
  * name is copied; registering a name again replaces its callback for jobs
@@ -516,7 +529,8 @@ PACER_EXTERN int pacer_key_limits_set(pacer_t *p, const char *key,
  * - A job leaves the spool after its callback has returned (at least once:
  *   a crash between the two runs it again on resume).
  * - Jobs the dispatcher stopped before they finished (pacer_free(), a
- *   cancelling shutdown) get their callback with kept = 1 and stay.
+ *   cancelling shutdown) get their callback with kept = 1 and stay, and so
+ *   do jobs whose callback called pacer_keep().
  *
  * pacer_resume() loads the jobs an earlier run left in the spool (those it
  * held when pacer_new() opened it) and schedules them again with their
@@ -557,6 +571,30 @@ typedef struct pacer_spool_status {
 /* Reads the spool at path. Returns 0, PACER_EINVAL, PACER_ESPOOL or
  * PACER_ESPOOLVERSION (message says why). Any thread. */
 PACER_EXTERN int pacer_spool_status(const char *path, pacer_spool_status_t *st);
+
+/* Stores value (a NUL-terminated string of the program's, at most 1 MiB) in
+ * the spool at path under name (1 to 64 bytes), replacing what was stored
+ * under that name, in one commit: what a program needs to resume its run
+ * (its settings, where its results go) kept with the jobs. Creates the spool
+ * if there is none, as pacer_new() would. It opens and locks the spool, so
+ * call it when no dispatcher has it open: before pacer_new(), or after
+ * pacer_free(). Both strings are copied. Returns 0, PACER_EINVAL (a NULL or
+ * bad argument), PACER_ESPOOL, PACER_ESPOOLBUSY, PACER_ESPOOLVERSION or
+ * PACER_ENOMEM; msg (may be NULL) receives what went wrong, at most msglen
+ * bytes with the NUL. Any thread. */
+PACER_EXTERN int pacer_spool_set_value(const char *path, const char *name,
+                                       const char *value, char *msg,
+                                       size_t msglen);
+
+/* Reads what pacer_spool_set_value() stored under name in the spool at path,
+ * without locking it (a running dispatcher may be using it). Returns 0 and
+ * *value, a new string (free with free()); else *value is NULL and the
+ * return is PACER_ENOTFOUND (nothing stored under name: a spool written by
+ * an older version has no values), PACER_EINVAL, PACER_ESPOOL,
+ * PACER_ESPOOLVERSION or PACER_ENOMEM, and msg (may be NULL) receives what
+ * went wrong. Any thread. */
+PACER_EXTERN int pacer_spool_get_value(const char *path, const char *name,
+                                       char **value, char *msg, size_t msglen);
 
 /* ------------------------------------------------------------------------ */
 /* Statistics                                                                */

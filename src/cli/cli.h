@@ -31,10 +31,13 @@ typedef struct cli_opts {
   char *spool_path;        /* --spool (cfg.spool_path points here) */
   pacer_header_t *headers; /* --header, added to every job; owned */
   size_t header_count;
-  int64_t deadline_ms; /* --deadline: each job's default deadline; 0 none */
-  int body;            /* --body: results carry the response */
-  int quiet;           /* --quiet: no progress line, no summary */
-  int help, version;   /* --help, --version */
+  int64_t deadline_ms;   /* --deadline: each job's default deadline; 0 none */
+  int body;              /* --body: results carry the response */
+  int quiet;             /* --quiet: no progress line, no summary */
+  int allow_out_change;  /* --allow-out-change: resume may write elsewhere */
+  int help, version;     /* --help, --version */
+  int headers_from_base; /* headers came from cli_opts_apply_settings(): a
+                            --header given later replaces them */
 } cli_opts_t;
 
 /* Fills o with the command's defaults (the library's, except a queue bound
@@ -49,6 +52,21 @@ void cli_opts_free(cli_opts_t *o);
  * Returns 0, or -1 with a message naming the flag or key in err. */
 int cli_opts_parse(cli_opts_t *o, int argc, char **argv, char *err,
                    size_t errlen);
+
+/* The settings of a spooled run that pacer resume uses again: every flag
+ * that shapes how jobs are sent and what result lines say (limits, retries,
+ * breaker, transport, added headers, --deadline, --body, spool settings),
+ * as a JSON object in the form of a --config file. Not --out (the command
+ * keeps it apart, as an absolute path), --config (its keys are in here),
+ * --quiet or --stats-json. Returns a new reference, NULL on out of memory. */
+json_t *cli_opts_settings(const cli_opts_t *o);
+
+/* Applies settings from cli_opts_settings() to o (borrowed), before the
+ * command line is parsed onto o again: a flag given then overrides its
+ * stored value, and --header replaces the stored headers. who names the
+ * source in messages. Returns 0, or -1 with a message in err. */
+int cli_opts_apply_settings(cli_opts_t *o, json_t *settings, const char *who,
+                            char *err, size_t errlen);
 
 /* Writes the usage text with every flag and its default. */
 void cli_usage(FILE *f);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,10 +33,11 @@ typedef struct app {
   FILE *out;
   pthread_mutex_t lock; /* out, tally, stderr lines */
   cli_tally_t tally;
-  int write_errno;    /* first error writing results */
-  double last_flush;  /* when out was last flushed */
-  double start;       /* when sending started */
-  atomic_int signals; /* SIGINT/SIGTERM received */
+  int write_errno;         /* first error writing results */
+  double last_flush;       /* when out was last flushed */
+  double start;            /* when sending started */
+  atomic_int signals;      /* SIGINT/SIGTERM received */
+  atomic_int write_failed; /* spooled: a result line could not be written */
   atomic_int first_signal;
   int wake[2];         /* the signal thread wakes the reader */
   atomic_ullong total; /* jobs in the input, when known */
@@ -77,27 +79,80 @@ static void clear_progress_locked(void)
   }
 }
 
-/* Writes one result line and counts its outcome. */
-static void emit(char *line, const pacer_result_t *res, int code)
+/* Writes all n bytes to fd. Returns 0 or an errno value. */
+static int write_all(int fd, const char *b, size_t n)
 {
+  while (n) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno ? errno : EIO;
+    }
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* After the first result line that could not be written with a spool: no
+ * more are written (a torn line must stay the file's last, for resume to
+ * cut it), no more jobs are read, and the queued ones end kept in the
+ * spool instead of being sent for results that could not be written. */
+static void stop_writing(void)
+{
+  atomic_store(&app.write_failed, 1);
+  ssize_t w = write(app.wake[1], "x", 1);
+  (void)w;
+  pacer_shutdown(app.p, PACER_SHUTDOWN_CANCEL);
+}
+
+/* Writes one result line and counts its outcome. Returns 0, or -1 when the
+ * line could not be written. With a spool the line goes to the file with
+ * write(): it is written once that returns, before the callback returns and
+ * the job leaves the spool; a job whose line failed stays (pacer_keep). */
+static int emit(char *line, const pacer_result_t *res, int code)
+{
+  size_t n = line ? strlen(line) : 0;
+  if (line) {
+    char *l = realloc(line, n + 2);
+    if (!l)
+      free(line);
+    line = l;
+  }
+  if (line) {
+    line[n++] = '\n';
+    line[n] = 0;
+  }
+  int ok = 1, stop = 0;
   pthread_mutex_lock(&app.lock);
   if (!line && !app.write_errno)
     app.write_errno = ENOMEM;
-  if (line && !app.write_errno) {
-    if (fputs(line, app.out) == EOF || putc('\n', app.out) == EOF)
+  if (app.spooled) {
+    int e = app.write_errno;
+    if (!e && (e = write_all(fileno(app.out), line, n)))
+      app.write_errno = e;
+    ok = !e;
+    if (ok)
+      cli_tally_add(&app.tally, res, code);
+    stop = !ok && !atomic_load(&app.write_failed);
+  } else {
+    if (line && !app.write_errno && fputs(line, app.out) == EOF)
       app.write_errno = errno ? errno : EIO;
-  }
-  cli_tally_add(&app.tally, res, code);
-  double t = now_s();
-  /* With a spool a line must reach the file before its job leaves the
-   * spool (after this callback returns). */
-  if (app.spooled || t - app.last_flush > 0.2) {
-    app.last_flush = t;
-    if (fflush(app.out) == EOF && !app.write_errno)
-      app.write_errno = errno ? errno : EIO;
+    ok = !app.write_errno;
+    cli_tally_add(&app.tally, res, code);
+    double t = now_s();
+    if (t - app.last_flush > 0.2) {
+      app.last_flush = t;
+      if (fflush(app.out) == EOF && !app.write_errno)
+        app.write_errno = errno ? errno : EIO;
+    }
   }
   pthread_mutex_unlock(&app.lock);
   free(line);
+  if (stop)
+    stop_writing();
+  return ok ? 0 : -1;
 }
 
 static void on_done(const pacer_result_t *r, void *user)
@@ -120,13 +175,15 @@ static void on_spooled(const pacer_result_t *r, void *user)
   json_t *tag = json_loadb(r->tag, r->tag_len, 0, NULL);
   json_int_t line = json_integer_value(json_array_get(tag, 0));
   json_t *id = json_array_get(tag, 1);
-  if (r->kept || line_written((unsigned long)line)) {
+  int kept = r->kept, skipped = !kept && line_written((unsigned long)line);
+  if (!kept && !skipped &&
+      emit(cli_result_line(id, (unsigned long)line, r, 0, NULL, app.o.body), r,
+           0))
+    kept = pacer_keep(app.p, r->id) == 0; /* no line: the job stays */
+  if (kept || skipped) {
     pthread_mutex_lock(&app.lock);
-    *(r->kept ? &app.kept : &app.skipped) += 1;
+    *(kept ? &app.kept : &app.skipped) += 1;
     pthread_mutex_unlock(&app.lock);
-  } else {
-    emit(cli_result_line(id, (unsigned long)line, r, 0, NULL, app.o.body), r,
-         0);
   }
   json_decref(tag);
 }
@@ -405,7 +462,9 @@ static int batch_send_marked(batch_t *b, const char *mark)
     }
     if (bad < b->n) { /* that one job's fault: report it, send the rest */
       snprintf(err, sizeof err, "line %lu: %s", b->lines[bad],
-               pacer_strerror(rc));
+               rc == PACER_ETOOLARGE ? "too large for the spool (SQLite's "
+                                       "row limit)"
+                                     : pacer_strerror(rc));
       emit_error(b->jobs[bad].id, b->lines[bad], rc, err);
       cli_job_clear(&b->jobs[bad], 0);
       free(b->tags[bad]);
@@ -450,7 +509,7 @@ static int send_all(int fd, unsigned long lineno, uint64_t base)
   int rc = 0;
   char err[512];
   batch_t b = {0};
-  while (!atomic_load(&app.signals)) {
+  while (!atomic_load(&app.signals) && !atomic_load(&app.write_failed)) {
     char *line;
     size_t len;
     int r = cli_lines_next(&lr, &line, &len);
@@ -651,6 +710,167 @@ static int resume_import(void)
   return rc;
 }
 
+/* ---- the run's settings, kept in the spool ---- */
+
+#define SETTINGS "pacer.send.settings" /* the spool value's name */
+
+/* path made absolute, its directory resolved (the file may not exist). */
+static void abs_path(const char *path, char *out, size_t cap)
+{
+  char buf[PATH_MAX], dir[PATH_MAX];
+  if (realpath(path, buf)) {
+    snprintf(out, cap, "%s", buf);
+    return;
+  }
+  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == path)
+    snprintf(dir, sizeof dir, "/");
+  else
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  if (realpath(dir, buf))
+    snprintf(out, cap, "%s/%s", strcmp(buf, "/") ? buf : "", base);
+  else
+    snprintf(out, cap, "%s", path);
+}
+
+/* Stores the run's settings and its output (an absolute path, or null for
+ * stdout) in the spool, before the dispatcher opens it: pacer resume uses
+ * them. Returns 0, or -1 with err set. */
+static int store_settings(char *err, size_t errlen)
+{
+  json_t *set = cli_opts_settings(&app.o);
+  char path[PATH_MAX + 1], msg[512];
+  if (set && app.o.ca_file) { /* found from any directory */
+    abs_path(app.o.ca_file, path, sizeof path);
+    json_object_set_new(set, "ca-file", json_string(path));
+  }
+  if (app.o.out_path)
+    abs_path(app.o.out_path, path, sizeof path);
+  json_t *v = json_pack("{s:i, s:o, s:o}", "version", 1, "settings", set, "out",
+                        app.o.out_path ? json_string(path) : json_null());
+  char *str = v ? json_dumps(v, JSON_COMPACT) : NULL;
+  json_decref(v);
+  if (!str) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  int rc =
+      pacer_spool_set_value(app.o.spool_path, SETTINGS, str, msg, sizeof msg);
+  free(str);
+  if (rc)
+    snprintf(err, errlen, "--spool %s: %s", app.o.spool_path, msg);
+  return rc ? -1 : 0;
+}
+
+/* Writes "--name value" of one setting, as --config spells it. */
+static void say_setting(FILE *f, const char *name, json_t *v)
+{
+  char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+  fprintf(f, "--%s %s", name, s ? s : "(default)");
+  free(s);
+}
+
+/* pacer resume: the run's settings from the spool, and on top of them the
+ * flags given now, each change said on stderr; the run's --out unless one is
+ * given, and another one only with --allow-out-change. Replaces app.o.
+ * Returns 0, or -1 with err set (a usage error). */
+static int resume_settings(int argc, char **argv, char *err, size_t errlen)
+{
+  char *stored = NULL, msg[512];
+  int rc = pacer_spool_get_value(app.o.spool_path, SETTINGS, &stored, msg,
+                                 sizeof msg);
+  if (rc == PACER_ENOTFOUND) {
+    if (!app.o.out_path) {
+      snprintf(err, errlen,
+               "--spool %s keeps no settings of its run (an older pacer "
+               "wrote it): give --out and the run's flags again",
+               app.o.spool_path);
+      return -1;
+    }
+    fprintf(stderr,
+            "pacer: --spool %s keeps no settings of its run (an older pacer "
+            "wrote it): the flags given are used\n",
+            app.o.spool_path);
+    return 0;
+  }
+  if (rc) {
+    snprintf(err, errlen, "--spool %s: %s", app.o.spool_path, msg);
+    return -1;
+  }
+  json_t *v = json_loads(stored, 0, NULL);
+  free(stored);
+  json_t *set = json_object_get(v, "settings");
+  json_t *out = json_object_get(v, "out");
+  if (!json_is_object(set) || !(json_is_string(out) || json_is_null(out))) {
+    snprintf(err, errlen, "--spool %s: the run's settings are damaged",
+             app.o.spool_path);
+    json_decref(v);
+    return -1;
+  }
+  char who[512];
+  snprintf(who, sizeof who, "--spool %s: the run's settings", app.o.spool_path);
+  cli_opts_t m;
+  cli_opts_init(&m);
+  if (cli_opts_apply_settings(&m, set, who, err, errlen) ||
+      cli_opts_parse(&m, argc, argv, err, errlen)) {
+    cli_opts_free(&m);
+    json_decref(v);
+    return -1;
+  }
+  json_t *now = cli_opts_settings(&m);
+  const char *k;
+  json_t *x;
+  json_object_foreach(now, k, x)
+  {
+    json_t *was = json_object_get(set, k);
+    if (was && json_equal(was, x))
+      continue;
+    fprintf(stderr, "pacer: resume: ");
+    say_setting(stderr, k, x);
+    fprintf(stderr, " overrides the run's ");
+    say_setting(stderr, k, was);
+    fputc('\n', stderr);
+  }
+  json_decref(now);
+
+  const char *run_out = json_is_string(out) ? json_string_value(out) : NULL;
+  rc = 0;
+  if (!m.out_path) {
+    if (run_out && !(m.out_path = strdup(run_out))) {
+      snprintf(err, errlen, "out of memory");
+      rc = -1;
+    }
+  } else {
+    char given[PATH_MAX + 1];
+    abs_path(m.out_path, given, sizeof given);
+    if (!run_out || strcmp(given, run_out)) {
+      if (!m.allow_out_change) {
+        snprintf(err, errlen,
+                 "--out %s is not the run's output (%s): the results would "
+                 "be split between two files; give --allow-out-change to "
+                 "write the rest there",
+                 m.out_path, run_out ? run_out : "stdout");
+        rc = -1;
+      } else {
+        fprintf(stderr,
+                "pacer: resume: the rest of the results go to %s, not to the "
+                "run's %s (--allow-out-change)\n",
+                given, run_out ? run_out : "stdout");
+      }
+    }
+  }
+  json_decref(v);
+  if (rc) {
+    cli_opts_free(&m);
+    return -1;
+  }
+  cli_opts_free(&app.o);
+  app.o = m;
+  return 0;
+}
+
 /* ---- main ---- */
 
 static int usage_error(const char *msg)
@@ -709,6 +929,10 @@ int main(int argc, char **argv)
     cli_opts_free(&app.o);
     return usage_error(err);
   }
+  if (resume && resume_settings(argc, argv, err, sizeof err)) {
+    cli_opts_free(&app.o);
+    return usage_error(err);
+  }
   if (app.spooled && !resume) {
     pacer_spool_status_t ss;
     if (pacer_spool_status(app.o.spool_path, &ss) == 0 &&
@@ -736,13 +960,20 @@ int main(int argc, char **argv)
       return usage_error(err);
     }
   }
+  if (resume && store_settings(err, sizeof err)) {
+    cli_opts_free(&app.o);
+    return usage_error(err);
+  }
   app.out = stdout;
   if (app.o.out_path && resume) {
     /* Append after the lines already written (a torn last one cut). */
     int ofd = open(app.o.out_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     char why[256] = "";
+    struct stat sb;
     if (ofd < 0)
       snprintf(why, sizeof why, "%s", strerror(errno));
+    else if (fstat(ofd, &sb) == 0 && !S_ISREG(sb.st_mode))
+      ; /* a device or a pipe: nothing to read back (/dev/full reads zeros) */
     else if (scan_written(ofd, why, sizeof why))
       close(ofd), ofd = -1;
     app.out = ofd >= 0 ? fdopen(ofd, "a") : NULL;
@@ -761,9 +992,20 @@ int main(int argc, char **argv)
       return usage_error(err);
     }
   }
+  /* Storing takes the spool's lock: resume stores first, so that a spool
+   * in use is refused before the output (another run's) is touched. */
+  if (app.spooled && !resume && store_settings(err, sizeof err)) {
+    if (app.out != stdout)
+      fclose(app.out);
+    if (fd > 0)
+      close(fd);
+    cli_opts_free(&app.o);
+    return usage_error(err);
+  }
   static char outbuf[1 << 16];
   setvbuf(app.out, outbuf, _IOFBF, sizeof outbuf);
   signal(SIGPIPE, SIG_IGN); /* a closed stdout is a write error */
+  signal(SIGXFSZ, SIG_IGN); /* so is a file size limit (EFBIG) */
 
   /* Every thread started from here on has the signals blocked; the signal
    * thread takes them with sigwait(). */
@@ -859,13 +1101,18 @@ int main(int argc, char **argv)
     app.write_errno = errno ? errno : EIO;
   pthread_mutex_unlock(&app.lock);
   if (app.write_errno)
-    fprintf(stderr, "pacer: writing results%s%s: %s\n",
-            app.o.out_path ? " to " : "", app.o.out_path ? app.o.out_path : "",
+    fprintf(stderr, "pacer: writing results to %s: %s\n",
+            app.o.out_path ? app.o.out_path : "stdout",
             strerror(app.write_errno));
+  if (app.write_errno && app.spooled)
+    fprintf(stderr,
+            "pacer: %llu jobs without a result line stay in %s: pacer resume "
+            "writes them\n",
+            (unsigned long long)app.kept, app.o.spool_path);
 
   if (!app.o.quiet) {
     cli_summary(stderr, &app.tally, st, elapsed);
-    if (app.kept)
+    if (app.kept && !(app.write_errno && app.spooled))
       fprintf(stderr, "pacer: %llu jobs stay in %s for pacer resume\n",
               (unsigned long long)app.kept, app.o.spool_path);
     if (app.skipped)

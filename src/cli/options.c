@@ -51,6 +51,7 @@ typedef enum flag_id {
   F_SPOOL,
   F_SPOOL_SYNC,
   F_NO_IDEMPOTENCY_KEYS,
+  F_ALLOW_OUT_CHANGE,
   F_HELP,
   F_VERSION
 } flag_id_t;
@@ -126,6 +127,9 @@ static const flag_t flags[] = {
      "normal survives a crash of pacer; full also a power loss (slower)"},
     {"no-idempotency-keys", F_NO_IDEMPOTENCY_KEYS, NULL, "off",
      "do not add an Idempotency-Key header to spooled jobs"},
+    {"allow-out-change", F_ALLOW_OUT_CHANGE, NULL, "off",
+     "pacer resume: write the rest of the results to an --out other than "
+     "the run's (the results are then split between two files)"},
     {"help", F_HELP, NULL, NULL, "print this help and exit"},
     {"version", F_VERSION, NULL, NULL, "print the version and exit"},
 };
@@ -161,6 +165,7 @@ void cli_opts_free(cli_opts_t *o)
   free(o->ca_file);
   free(o->spool_path);
   o->spool_path = NULL;
+  o->headers_from_base = 0;
   o->headers = NULL;
   o->header_count = 0;
   o->out_path = o->stats_path = o->config_path = o->ca_file = NULL;
@@ -189,7 +194,7 @@ static void wrap(FILE *f, const char *text, int indent, int width)
 void cli_usage(FILE *f)
 {
   fprintf(f, "usage: pacer send [FLAGS] JOBS.jsonl|-\n"
-             "       pacer resume --spool FILE.db --out FILE [FLAGS]\n"
+             "       pacer resume --spool FILE.db [--out FILE] [FLAGS]\n"
              "       pacer status --spool FILE.db\n"
              "       pacer --help | --version\n\n"
              "Sends every job of a JSON-lines file (or stdin) under the "
@@ -204,7 +209,11 @@ void cli_usage(FILE *f)
              "line is\n"
              "written: after a crash, pacer resume sends what is left and "
              "pacer status\n"
-             "counts it.\n\n"
+             "counts it. The spool keeps the run's settings and --out: "
+             "pacer resume uses\n"
+             "them, a flag given again overrides its setting (said on "
+             "stderr), and an --out\n"
+             "other than the run's is refused without --allow-out-change.\n\n"
              "Exit status: 0 every job succeeded, 1 some failed, 2 usage or "
              "configuration\n"
              "error, 130/143 interrupted by SIGINT/SIGTERM.\n\nFlags:\n");
@@ -495,6 +504,14 @@ static int apply(cli_opts_t *o, const flag_t *f, const char *v, const char *who,
     c->tls_verify = !on;
     break;
   case F_HEADER: {
+    if (o->headers_from_base) { /* given again: replaces the stored list */
+      for (size_t i = 0; i < o->header_count; i++) {
+        free((char *)o->headers[i].name);
+        free((char *)o->headers[i].value);
+      }
+      o->header_count = 0;
+      o->headers_from_base = 0;
+    }
     char *name, *value;
     if (parse_header(v, &name, &value))
       return fail(err, errlen, "%s: '%s' is not 'Name: value'", who, v);
@@ -546,6 +563,9 @@ static int apply(cli_opts_t *o, const flag_t *f, const char *v, const char *who,
   case F_NO_IDEMPOTENCY_KEYS:
     c->spool_idempotency_keys = !on;
     break;
+  case F_ALLOW_OUT_CHANGE:
+    o->allow_out_change = on;
+    break;
   case F_HELP:
     o->help = on;
     break;
@@ -582,7 +602,8 @@ static int apply_json(cli_opts_t *o, const flag_t *f, const char *key,
 {
   char who[512], buf[64];
   snprintf(who, sizeof who, "%s: key \"%s\"", path, key);
-  if (f->id == F_CONFIG || f->id == F_HELP || f->id == F_VERSION)
+  if (f->id == F_CONFIG || f->id == F_HELP || f->id == F_VERSION ||
+      f->id == F_ALLOW_OUT_CHANGE)
     return fail(err, errlen, "%s is not allowed in a config file", who);
   if (f->id == F_HEADER) {
     if (json_is_string(v))
@@ -764,8 +785,156 @@ int cli_opts_parse(cli_opts_t *o, int argc, char **argv, char *err,
     return fail(err, errlen, "unknown command '%s' (send, resume or status)",
                 o->command);
   }
-  if (o->spool_path && strcmp(o->command, "status") && !o->out_path)
+  /* pacer resume takes --out from the spool when it is not given. */
+  if (o->spool_path && !strcmp(o->command, "send") && !o->out_path)
     return fail(err, errlen,
                 "--spool needs --out FILE: results must survive a crash too");
+  return 0;
+}
+
+/* ---- the settings a spooled run keeps ---- */
+
+/* The flags a spooled run keeps for pacer resume: everything that shapes
+ * how its jobs are sent and what their result lines say. Not kept: where
+ * the output goes (kept apart, see cli.h), and what only concerns one
+ * invocation (--config is read into the others, --quiet, --stats-json). */
+static int kept_flag(flag_id_t id)
+{
+  switch (id) {
+  case F_OUT:
+  case F_STATS_JSON:
+  case F_CONFIG:
+  case F_QUIET:
+  case F_SPOOL:
+  case F_ALLOW_OUT_CHANGE:
+  case F_HELP:
+  case F_VERSION:
+    return 0;
+  default:
+    return 1;
+  }
+}
+
+/* The flag's value in o, in the form --config takes; NULL when the value is
+ * the default that no flag can name (an automatic burst, no CA file). */
+static json_t *flag_value(const cli_opts_t *o, const flag_t *f)
+{
+  const pacer_config_t *c = &o->cfg;
+  char buf[64];
+  switch (f->id) {
+  case F_RATE:
+    return json_real(c->rate);
+  case F_BURST:
+    return c->burst ? json_integer(c->burst) : NULL;
+  case F_CONCURRENCY:
+    return json_integer(c->concurrency);
+  case F_PER_KEY_RATE:
+    return json_real(c->key_rate);
+  case F_PER_KEY_BURST:
+    return c->key_burst ? json_integer(c->key_burst) : NULL;
+  case F_PER_KEY_CONCURRENCY:
+    return json_integer(c->key_concurrency);
+  case F_WORKERS:
+    return json_integer(c->workers);
+  case F_WEIGHT:
+    snprintf(buf, sizeof buf, "%u:%u", c->weight_high, c->weight_low);
+    return json_string(buf);
+  case F_MAX_LOW_WAIT:
+    return json_integer(c->max_low_wait_ms);
+  case F_QUEUE_MAX:
+    return json_integer((json_int_t)c->queue_max);
+  case F_MAX_ATTEMPTS:
+    return json_integer(c->max_attempts);
+  case F_BACKOFF_BASE:
+    return json_integer(c->backoff_base_ms);
+  case F_BACKOFF_MAX:
+    return json_integer(c->backoff_max_ms);
+  case F_RETRY_MAX_AFTER:
+    return json_integer(c->retry_after_max_ms / 1000);
+  case F_TIMEOUT:
+    return json_integer(c->timeout_ms);
+  case F_CONNECT_TIMEOUT:
+    return json_integer(c->connect_timeout_ms);
+  case F_DEADLINE:
+    return json_integer(o->deadline_ms);
+  case F_BREAKER_WINDOW:
+    return json_integer(c->breaker_window);
+  case F_BREAKER_THRESHOLD:
+    return json_real(c->breaker_threshold);
+  case F_BREAKER_COOLDOWN:
+    return json_integer(c->breaker_cooldown_ms);
+  case F_BREAKER_PROBES:
+    return json_integer(c->breaker_probes);
+  case F_BREAKER_FAIL_FAST:
+    return json_boolean(c->breaker_fail_fast);
+  case F_NO_BREAKER:
+    return json_boolean(!c->breaker_enabled);
+  case F_MAX_RESPONSE_BYTES:
+    return json_integer((json_int_t)c->max_response_bytes);
+  case F_FOLLOW_REDIRECTS:
+    return json_integer(c->follow_redirects);
+  case F_DECOMPRESS:
+    return json_boolean(c->decompress);
+  case F_CA_FILE:
+    return c->ca_file ? json_string(c->ca_file) : NULL;
+  case F_INSECURE:
+    return json_boolean(!c->tls_verify);
+  case F_HEADER: {
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < o->header_count; i++) {
+      char *line = NULL;
+      size_t n = strlen(o->headers[i].name) + strlen(o->headers[i].value) + 3;
+      if ((line = malloc(n)) == NULL ||
+          (snprintf(line, n, "%s: %s", o->headers[i].name, o->headers[i].value),
+           json_array_append_new(a, json_string(line)))) {
+        json_decref(a);
+        a = NULL;
+      }
+      free(line);
+    }
+    return a;
+  }
+  case F_BODY:
+    return json_boolean(o->body);
+  case F_SPOOL_SYNC:
+    return json_string(c->spool_sync == PACER_SPOOL_FULL ? "full" : "normal");
+  case F_NO_IDEMPOTENCY_KEYS:
+    return json_boolean(!c->spool_idempotency_keys);
+  default:
+    return NULL;
+  }
+}
+
+json_t *cli_opts_settings(const cli_opts_t *o)
+{
+  json_t *s = json_object();
+  for (size_t i = 0; s && i < NFLAGS; i++) {
+    if (!kept_flag(flags[i].id))
+      continue;
+    json_t *v = flag_value(o, &flags[i]);
+    if (v && json_object_set_new(s, flags[i].name, v)) {
+      json_decref(s);
+      s = NULL;
+    }
+  }
+  return s;
+}
+
+int cli_opts_apply_settings(cli_opts_t *o, json_t *settings, const char *who,
+                            char *err, size_t errlen)
+{
+  if (!json_is_object(settings))
+    return fail(err, errlen, "%s: not a JSON object", who);
+  const char *k;
+  json_t *v;
+  json_object_foreach(settings, k, v)
+  {
+    const flag_t *f = find_flag(k, strlen(k));
+    if (!f || !kept_flag(f->id))
+      return fail(err, errlen, "%s: unknown setting \"%s\"", who, k);
+    if (apply_json(o, f, k, v, who, err, errlen))
+      return -1;
+  }
+  o->headers_from_base = 1;
   return 0;
 }

@@ -118,7 +118,7 @@ printf '{"url": "%s/slow?latency_ms=3000"}\n' "$BASE" >"$T/slow.jsonl"
 "$PACER" send --spool "$T/b.db" --out "$T/b.out" -q "$T/slow.jsonl" &
 pid=$!
 for _ in $(seq 1 100); do [ "$(stats "?lists=0" | jq .in_flight)" -ge 1 ] && break; sleep 0.05; done
-"$PACER" resume --spool "$T/b.db" --out "$T/o.jsonl" 2>"$T/err"
+"$PACER" resume --spool "$T/b.db" 2>"$T/err"
 rc=$?
 check "a spool in use by another dispatcher: exit 2, says so" \
   bash -c "[ $rc -eq 2 ] && grep -q 'in use' '$T/err'"

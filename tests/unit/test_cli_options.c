@@ -650,6 +650,142 @@ static void usage_lists_flags(void **state)
   free(text);
 }
 
+/* ---- the settings a spooled run keeps ----------------------------------- */
+
+/* Parses args onto options that start from settings, as pacer resume does;
+ * the result is in fx->o. */
+static int parse_over(fixture_t *fx, json_t *settings, const char *const *args)
+{
+  char *argv[64];
+  int argc = 0;
+  cli_opts_free(&fx->o);
+  cli_opts_init(&fx->o);
+  argv[argc++] = (char *)"pacer";
+  for (; *args; args++) {
+    assert_true(argc < 63);
+    argv[argc++] = (char *)*args;
+  }
+  argv[argc] = NULL;
+  fx->err[0] = 0;
+  if (cli_opts_apply_settings(&fx->o, settings, "stored", fx->err,
+                              sizeof fx->err))
+    return -1;
+  return cli_opts_parse(&fx->o, argc, argv, fx->err, sizeof fx->err);
+}
+
+#define PARSE_OVER(fx, set, ...)                                               \
+  parse_over((fx), (set), (const char *const[]){__VA_ARGS__, NULL})
+
+static void settings_round_trip(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(
+      PARSE(fx, "send", "x", "--spool=s.db", "--out=o", "--rate=50/s",
+            "--burst=3", "--concurrency=9", "--per-key-rate=100/m",
+            "--per-key-concurrency=2", "--workers=3", "--weight=5:2",
+            "--max-low-wait=7", "--queue-max=11", "--max-attempts=4",
+            "--backoff-base=13", "--backoff-max=17", "--retry-max-after=19",
+            "--timeout=23", "--connect-timeout=29", "--deadline=31",
+            "--breaker-window=8", "--breaker-threshold=30%",
+            "--breaker-cooldown=37", "--breaker-probes=2",
+            "--breaker-fail-fast", "--no-breaker", "--max-response-bytes=4096",
+            "--follow-redirects=3", "--decompress", "--ca-file=/ca.pem",
+            "--insecure", "--header=A: 1", "--header=B: two words", "--body",
+            "--spool-sync=full", "--no-idempotency-keys", "--quiet",
+            "--stats-json=st"),
+      0);
+  json_t *set = cli_opts_settings(&fx->o);
+  assert_non_null(set);
+  /* Not kept: where results go, and what only concerns one invocation. */
+  assert_null(json_object_get(set, "out"));
+  assert_null(json_object_get(set, "spool"));
+  assert_null(json_object_get(set, "quiet"));
+  assert_null(json_object_get(set, "stats-json"));
+  assert_near(json_real_value(json_object_get(set, "rate")), 50);
+
+  /* Applied to fresh options, with no flag given: the same settings. */
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db"), 0);
+  json_t *again = cli_opts_settings(&fx->o);
+  if (!json_equal(set, again)) {
+    char *a = json_dumps(set, JSON_SORT_KEYS);
+    char *b = json_dumps(again, JSON_SORT_KEYS);
+    fail_msg("settings changed:\n%s\n%s", a, b);
+  }
+  json_decref(again);
+  const cli_opts_t *o = &fx->o;
+  assert_near(o->cfg.rate, 50);
+  assert_int_equal(o->cfg.burst, 3);
+  assert_near(o->cfg.key_rate, 100.0 / 60);
+  assert_int_equal(o->cfg.weight_high, 5);
+  assert_int_equal(o->cfg.retry_after_max_ms, 19000);
+  assert_near(o->cfg.breaker_threshold, 0.3);
+  assert_int_equal(o->cfg.breaker_min_calls, 8);
+  assert_int_equal(o->cfg.breaker_enabled, 0);
+  assert_int_equal(o->cfg.tls_verify, 0);
+  assert_int_equal(o->cfg.spool_sync, PACER_SPOOL_FULL);
+  assert_int_equal(o->cfg.spool_idempotency_keys, 0);
+  assert_int_equal(o->deadline_ms, 31);
+  assert_int_equal(o->body, 1);
+  assert_string_equal(o->cfg.ca_file, "/ca.pem");
+  assert_int_equal(o->header_count, 2);
+  assert_header(o, 1, "B", "two words");
+  assert_null(o->out_path); /* resume takes it from the spool */
+  json_decref(set);
+
+  /* The defaults make a settings object too, and an unknown or a not kept
+   * key is refused. */
+  assert_int_equal(PARSE(fx, "send", "x"), 0);
+  set = cli_opts_settings(&fx->o);
+  assert_near(json_real_value(json_object_get(set, "rate")), 0);
+  assert_null(json_object_get(set, "burst")); /* automatic */
+  assert_int_equal(json_integer_value(json_object_get(set, "concurrency")), 50);
+  json_object_set_new(set, "rate-limit", json_integer(5));
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db"), -1);
+  assert_non_null(strstr(fx->err, "rate-limit"));
+  json_object_del(set, "rate-limit");
+  json_object_set_new(set, "out", json_string("o"));
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db"), -1);
+  json_decref(set);
+}
+
+static void flags_override_kept_settings(void **state)
+{
+  fixture_t *fx = *state;
+  json_t *set = json_pack("{s:f, s:i, s:[s], s:b}", "rate", 50.0, "concurrency",
+                          4, "header", "A: 1", "body", 1);
+  assert_non_null(set);
+  /* Only the flags given change. */
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db", "--rate",
+                              "20", "--out", "o"),
+                   0);
+  assert_near(fx->o.cfg.rate, 20);
+  assert_int_equal(fx->o.cfg.concurrency, 4);
+  assert_int_equal(fx->o.body, 1);
+  assert_int_equal(fx->o.header_count, 1);
+  assert_header(&fx->o, 0, "A", "1");
+  assert_string_equal(fx->o.out_path, "o");
+  /* --header given again replaces the kept ones (it does not add). */
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db", "--header",
+                              "B: 2", "--header", "C: 3"),
+                   0);
+  assert_int_equal(fx->o.header_count, 2);
+  assert_header(&fx->o, 0, "B", "2");
+  assert_header(&fx->o, 1, "C", "3");
+  assert_near(fx->o.cfg.rate, 50);
+  /* --allow-out-change is a flag of the command line only. */
+  assert_int_equal(
+      PARSE_OVER(fx, set, "resume", "--spool", "s.db", "--allow-out-change"),
+      0);
+  assert_int_equal(fx->o.allow_out_change, 1);
+  const char *path = write_config(fx, "{\"allow-out-change\": true}");
+  assert_int_equal(PARSE(fx, "resume", "--spool", "s.db", "--config", path),
+                   -1);
+  assert_non_null(strstr(fx->err, "not allowed"));
+  /* send still needs --out with --spool. */
+  PARSE_FAILS(fx, "--out", "send", "x", "--spool", "s.db");
+  json_decref(set);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -677,6 +813,8 @@ int main(void)
       T(config_header_forms),
       T(free_then_init_again),
       T(usage_lists_flags),
+      T(settings_round_trip),
+      T(flags_override_kept_settings),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

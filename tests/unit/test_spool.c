@@ -1383,6 +1383,280 @@ static void batch_is_all_or_nothing(void **state)
   assert_int_equal(ss.done, N);
 }
 
+/* ---- 4. a callback keeps its job; failures reach the log; rows that do
+ * not fit; the program's values ---- */
+
+static pacer_t *keep_p; /* the dispatcher of keep_some() */
+
+/* A handler that keeps the jobs tagged "keep" in the spool (as a program
+ * that could not write their results), and records the others. */
+static void keep_some(const pacer_result_t *res, void *user)
+{
+  /* Kept: not recorded. A refused keep is recorded, for the main thread to
+   * see. */
+  if (res->tag_len == 4 && memcmp(res->tag, "keep", 4) == 0 &&
+      pacer_keep(keep_p, res->id) == 0)
+    return;
+  on_result(res, user);
+}
+
+static void callback_keeps_its_job(void **state)
+{
+  (void)state;
+  bk_reset(MODE_OK);
+  const char *path = in_dir("s.db");
+  pacer_config_t c;
+  spool_cfg(&c, path);
+  eng_t e;
+  eng_new(&e, &c, 1000 * S);
+  keep_p = e.p;
+  assert_int_equal(pacer_register_handler(e.p, "h", keep_some, NULL), 0);
+  pacer_request_t q[3];
+  const char *tags[3] = {"keep", "drop", "keep"};
+  for (int i = 0; i < 3; i++) {
+    request(&q[i], "h");
+    q[i].tag = tags[i];
+    q[i].tag_len = 4;
+  }
+  uint64_t ids[3];
+  assert_int_equal(pacer_submit_batch(e.p, q, 3, NULL, NULL, ids, NULL), 0);
+  /* Not from a callback, or not the callback's own job: refused. */
+  assert_int_equal(pacer_keep(e.p, ids[0]), PACER_EINVAL);
+  assert_int_equal(pacer_keep(NULL, ids[0]), PACER_EINVAL);
+  wait_seen(1); /* only "drop" records; the kept ones returned early */
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  eng_free(&e);
+  assert_int_equal(seen_count(), 1);
+  assert_memory_equal(seen_at(0).tag, "drop", 4);
+  pacer_spool_status_t ss;
+  status_of(path, &ss);
+  assert_int_equal(ss.done, 1);
+  assert_int_equal(ss.in_flight, 2); /* sent, their results not kept */
+
+  /* Resumed, they run again and now leave the spool. */
+  bk_reset(MODE_OK);
+  eng_new(&e, &c, 1000 * S);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  pacer_resume_info_t info;
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(info.loaded, 2);
+  wait_seen(2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  eng_free(&e);
+  for (size_t i = 0; i < 2; i++) {
+    seen_t s = seen_at(i);
+    assert_memory_equal(s.tag, "keep", 4);
+    assert_int_equal(s.status, 200);
+    assert_int_equal(s.attempts, 2);
+  }
+  status_of(path, &ss);
+  assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 0);
+  assert_int_equal(ss.done, 3);
+
+  /* No spool: nothing to keep. */
+  bk_reset(MODE_OK);
+  pacer_config_init(&c);
+  c.workers = 1;
+  eng_new(&e, &c, 1000 * S);
+  keep_p = e.p;
+  request(&q[0], NULL);
+  q[0].tag = "keep";
+  q[0].tag_len = 4;
+  assert_int_equal(pacer_submit(e.p, &q[0], keep_some, NULL, NULL), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  eng_free(&e);
+  assert_int_equal(seen_count(), 1); /* pacer_keep said PACER_EINVAL */
+}
+
+static struct {
+  pthread_mutex_t mu;
+  char lines[8][600];
+  int levels[8];
+  size_t n;
+} logs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void log_line(pacer_log_level_t level, const char *msg, void *user)
+{
+  (void)user;
+  pthread_mutex_lock(&logs.mu);
+  if (logs.n < 8) {
+    snprintf(logs.lines[logs.n], sizeof logs.lines[0], "%s", msg);
+    logs.levels[logs.n++] = (int)level;
+  }
+  pthread_mutex_unlock(&logs.mu);
+}
+
+static void writer_failure_goes_to_the_log(void **state)
+{
+  (void)state;
+  bk_reset(MODE_OK);
+  pthread_mutex_lock(&logs.mu);
+  logs.n = 0;
+  pthread_mutex_unlock(&logs.mu);
+  const char *path = in_dir("s.db");
+  pacer__spool_close(open_ok(path));
+  /* Deleting a finished job's row fails, as on a full disk. */
+  sql_on(path, "CREATE TRIGGER no_delete BEFORE DELETE ON jobs "
+               "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;");
+  pacer_config_t c;
+  spool_cfg(&c, path);
+  c.log_cb = log_line;
+  eng_t e;
+  eng_new(&e, &c, 1000 * S);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  pacer_request_t q;
+  request(&q, "h");
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
+  wait_seen(1);
+  eng_free(&e); /* commits what is queued: the delete fails */
+  pthread_mutex_lock(&logs.mu);
+  size_t n = logs.n;
+  pthread_mutex_unlock(&logs.mu);
+  assert_int_equal(n, 1);
+  fprintf(stderr, "logged: %s\n", logs.lines[0]);
+  assert_int_equal(logs.levels[0], PACER_LOG_ERROR);
+  assert_non_null(strstr(logs.lines[0], "spool write failed"));
+  assert_non_null(strstr(logs.lines[0], "the disk says no"));
+  pacer_spool_status_t ss;
+  status_of(path, &ss);
+  assert_int_equal(ss.in_flight, 1); /* runs again on resume, not lost */
+}
+
+static void oversized_job_is_refused_alone(void **state)
+{
+  (void)state;
+  bk_reset(MODE_HOLD);
+  const char *path = in_dir("s.db");
+  pacer_config_t c;
+  spool_cfg(&c, path);
+  eng_t e;
+  eng_new(&e, &c, 1000 * S);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  enum { LIMIT = 64 * 1024 };
+  assert_true(pacer__spool_limit_length(e.p->spool, LIMIT) >= LIMIT);
+  static char body[2 * LIMIT];
+  memset(body, 'b', sizeof body);
+
+  /* A job in flight has its started mark to commit, and another submitter
+   * waits on the same writer: neither may fail with the big one. */
+  pacer_request_t q;
+  request(&q, "h");
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
+  fake_tx_wait_held(e.tx, 1);
+
+  /* One body over the limit (SQLite would bind it as NULL), and a row over
+   * it made of parts that each fit. */
+  size_t sizes[2] = {sizeof body, LIMIT - 1000};
+  for (int k = 0; k < 2; k++) {
+    request(&q, "h");
+    q.body = body;
+    q.body_len = sizes[k];
+    static char tag[2000];
+    memset(tag, 't', sizeof tag);
+    q.tag = tag;
+    q.tag_len = k ? sizeof tag : 0;
+    uint64_t id = 5;
+    assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id), PACER_ETOOLARGE);
+    assert_int_equal(id, 0);
+    pacer_request_t b[3];
+    request(&b[0], "h");
+    b[1] = q;
+    request(&b[2], "h");
+    size_t bad = 99;
+    assert_int_equal(pacer_submit_batch(e.p, b, 3, NULL, NULL, NULL, &bad),
+                     PACER_ETOOLARGE);
+    assert_int_equal(bad, 1);
+  }
+  /* The others go on: a job just under the limit is stored whole. */
+  request(&q, "h");
+  q.body = body;
+  q.body_len = LIMIT - 1024;
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
+  pacer_spool_status_t ss;
+  status_of(path, &ss);
+  assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 2);
+  eng_free(&e);
+  assert_int_equal(seen_count(), 2); /* both kept: no callback for the rest */
+  pacer__spool_t *sp = open_ok(path);
+  loaded_t l;
+  load_all(sp, &l);
+  assert_int_equal(l.n, 2);
+  assert_int_equal(l.v[0].state, PACER__SPOOL_STARTED);
+  assert_int_equal(l.v[1].body_len, LIMIT - 1024);
+  assert_memory_equal(l.v[1].body, body, LIMIT - 1024);
+  loaded_free(&l);
+  pacer__spool_close(sp);
+}
+
+static void program_values_are_kept(void **state)
+{
+  (void)state;
+  const char *path = in_dir("v.db");
+  char *v = (char *)"x", msg[256];
+  /* No spool yet: reading finds none; storing creates it. */
+  assert_int_equal(pacer_spool_get_value(path, "run", &v, msg, sizeof msg),
+                   PACER_ESPOOL);
+  assert_null(v);
+  assert_false(file_exists(path));
+  assert_int_equal(
+      pacer_spool_set_value(path, "run", "{\"rate\":50}", msg, sizeof msg), 0);
+  assert_int_equal(file_mode(path), 0600);
+  assert_int_equal(pacer_spool_get_value(path, "run", &v, msg, sizeof msg), 0);
+  assert_string_equal(v, "{\"rate\":50}");
+  free(v);
+  assert_int_equal(pacer_spool_set_value(path, "run", "two", NULL, 0), 0);
+  assert_int_equal(pacer_spool_get_value(path, "run", &v, NULL, 0), 0);
+  assert_string_equal(v, "two");
+  free(v);
+  assert_int_equal(pacer_spool_get_value(path, "other", &v, msg, sizeof msg),
+                   PACER_ENOTFOUND);
+  assert_null(v);
+  assert_int_equal(pacer_spool_set_value(path, "", "x", msg, sizeof msg),
+                   PACER_EINVAL);
+  assert_int_equal(pacer_spool_set_value(path, "run", NULL, msg, sizeof msg),
+                   PACER_EINVAL);
+  assert_int_equal(pacer_spool_get_value(path, "run", NULL, msg, sizeof msg),
+                   PACER_EINVAL);
+
+  /* A dispatcher has it: reading works, storing is refused. */
+  pacer__spool_t *s = open_ok(path);
+  assert_int_equal(pacer_spool_set_value(path, "run", "3", msg, sizeof msg),
+                   PACER_ESPOOLBUSY);
+  assert_non_null(strstr(msg, "in use"));
+  assert_int_equal(pacer_spool_get_value(path, "run", &v, NULL, 0), 0);
+  assert_string_equal(v, "two");
+  free(v);
+  /* Values are neither jobs nor the mark. */
+  pacer_spool_status_t ss;
+  pacer__spool_close(s);
+  status_of(path, &ss);
+  assert_int_equal(ss.queued, 0);
+  assert_string_equal(ss.mark, "");
+
+  /* A spool of the current version written without values: none found,
+   * and one can be added. */
+  const char *old = in_dir("old.db");
+  pacer__spool_close(open_ok(old));
+  assert_int_equal(pacer_spool_get_value(old, "run", &v, NULL, 0),
+                   PACER_ENOTFOUND);
+  assert_int_equal(pacer_spool_set_value(old, "run", "1", NULL, 0), 0);
+  status_of(old, &ss);
+
+  /* Newer and foreign files are refused, untouched. */
+  sql_on(old, "PRAGMA user_version=9");
+  assert_int_equal(pacer_spool_get_value(old, "run", &v, msg, sizeof msg),
+                   PACER_ESPOOLVERSION);
+  assert_int_equal(pacer_spool_set_value(old, "run", "2", msg, sizeof msg),
+                   PACER_ESPOOLVERSION);
+  const char *foreign = in_dir("f.db");
+  sql_on(foreign, "CREATE TABLE t(x)");
+  assert_int_equal(pacer_spool_get_value(foreign, "run", &v, msg, sizeof msg),
+                   PACER_ESPOOL);
+  assert_int_equal(pacer_spool_set_value(foreign, "run", "2", msg, sizeof msg),
+                   PACER_ESPOOL);
+  assert_null(v);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -1405,6 +1679,10 @@ int main(void)
       T(waiting_retry_resumes_at_its_time),
       T(cancel_deletes_the_row),
       T(batch_is_all_or_nothing),
+      T(callback_keeps_its_job),
+      T(writer_failure_goes_to_the_log),
+      T(oversized_job_is_refused_alone),
+      T(program_values_are_kept),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
