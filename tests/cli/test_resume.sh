@@ -36,6 +36,10 @@ echo "     resume to a file: exit $rc, $(lines "$T/full.out") lines, $(ids "$T/f
 check "resume writes both missing lines" \
   bash -c "[ $rc -eq 0 ] && [ $(lines "$T/full.out") -eq 2 ] && [ $(ids "$T/full.out") -eq 2 ] && [ $(ok200 "$T/full.out") -eq 2 ]"
 check "and empties the spool" [ "$(left "$T/full.db")" -eq 0 ]
+# Both jobs were sent before the crash-free stop: their queue time counts
+# from the resume, never below 0.
+check "resumed jobs that were sent before report queue_ms >= 0" \
+  [ "$(jq -c 'select(.queue_ms < 0)' "$T/full.out" | wc -l)" -eq 0 ]
 
 # A file size limit (RLIMIT_FSIZE, 2 MiB: the spool's files stay well below
 # it) and result lines of about 270 KiB: the output fills after a few. First
