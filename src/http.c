@@ -122,16 +122,53 @@ int pacer__method_check(const char *method)
   return 0;
 }
 
+/* Framing and hop-by-hop fields, and Host: the transport writes these from
+ * the URL, the method and the body. A job's own Content-Length or
+ * Transfer-Encoding would be sent beside the real body, so a server would
+ * read the rest as a second request on a pooled connection (smuggling); its
+ * Connection, Keep-Alive, Upgrade, TE, Trailer or Proxy-Connection would
+ * change how that shared connection behaves for later jobs; and a Host that
+ * differs from the URL's would name another origin than the one the limiter
+ * key, the TLS name and the redirect checks were decided for. */
+static const char *const reserved_names[] = {
+    "Content-Length", "Transfer-Encoding", "Connection",
+    "Keep-Alive",     "Upgrade",           "TE",
+    "Trailer",        "Proxy-Connection",  "Host"};
+
+int pacer__header_reserved(const char *name, size_t len)
+{
+  size_t i, j;
+
+  if (name == NULL)
+    return 0;
+  for (i = 0; i < sizeof reserved_names / sizeof reserved_names[0]; i++) {
+    const char *r = reserved_names[i];
+
+    for (j = 0; j < len && r[j] != '\0'; j++) {
+      if (ascii_lower(name[j]) != ascii_lower(r[j]))
+        break;
+    }
+    if (j == len && r[j] == '\0')
+      return 1;
+  }
+  return 0;
+}
+
 int pacer__header_check(const char *name, const char *value)
 {
   size_t i;
 
-  if (name == NULL || value == NULL || !is_token(name, HEADER_NAME_MAX))
+  if (name == NULL || value == NULL || !is_token(name, HEADER_NAME_MAX) ||
+      pacer__header_reserved(name, strlen(name)))
     return PACER_EHEADER;
-  /* CR or LF would let a value end its line and smuggle in another header
-   * or a whole request. */
+  /* RFC 9110 5.5: a field value is visible characters, SP and HTAB (and
+   * obs-text, bytes 0x80-0xff). CR or LF would end the line and smuggle in
+   * another header or a whole request; the other controls are refused as
+   * servers and proxies disagree on what they mean. */
   for (i = 0; value[i] != '\0'; i++) {
-    if (i >= HEADER_VALUE_MAX || value[i] == '\r' || value[i] == '\n')
+    unsigned char c = (unsigned char)value[i];
+
+    if (i >= HEADER_VALUE_MAX || (c < 0x20 && c != '\t') || c == 0x7f)
       return PACER_EHEADER;
   }
   return 0;

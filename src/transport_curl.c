@@ -22,6 +22,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* Room for an empty-valued header's "Name;" without an allocation. */
+#define HEADER_LINE_SMALL 128
+
 typedef struct conn {
   pacer__link_t link; /* tx->running while an attempt runs */
   CURL *easy;
@@ -108,28 +111,62 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 
 /* ---- setting up one hop ---- */
 
-static int add_header_lines(conn_t *c)
+/* 1 if the len bytes at name are the whole name want, case-insensitively:
+ * "Content" is not "Content-Type". */
+static int name_is(const char *name, size_t len, const char *want)
 {
-  const pacer__job_t *j = c->job;
-  const char *h = pacer__job_headers(j);
-  for (uint32_t i = 0; i < j->hdr_count; i++, h += strlen(h) + 1) {
-    size_t nlen = strcspn(h, ":");
-    if (c->drop_secrets && is_secret(c->tx->cfg, h, nlen))
-      continue;
-    if (c->get_only && (strncasecmp(h, "Content-Type", nlen) == 0 ||
-                        strncasecmp(h, "Content-Length", nlen) == 0))
-      continue;
-    struct curl_slist *s = curl_slist_append(c->hdrs, h);
-    if (!s)
-      return PACER_ENOMEM;
-    c->hdrs = s;
-  }
-  /* No "Expect: 100-continue" round trip before bodies. */
-  struct curl_slist *s = curl_slist_append(c->hdrs, "Expect:");
+  return strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
+static int append(conn_t *c, const char *line)
+{
+  struct curl_slist *s = curl_slist_append(c->hdrs, line);
   if (!s)
     return PACER_ENOMEM;
   c->hdrs = s;
   return 0;
+}
+
+/* The job's header lines, "Name: value", as libcurl should send them.
+ * Framing, hop-by-hop fields and Host never get here (pacer__header_check()
+ * refuses them when the job is made); they are skipped here as well so that
+ * no path into a job can hand libcurl a second Content-Length. */
+static int add_header_lines(conn_t *c)
+{
+  const pacer__job_t *j = c->job;
+  const char *h = pacer__job_headers(j);
+  char small[HEADER_LINE_SMALL];
+  for (uint32_t i = 0; i < j->hdr_count; i++, h += strlen(h) + 1) {
+    size_t nlen = strcspn(h, ":");
+    if (h[nlen] != ':' || pacer__header_reserved(h, nlen))
+      continue;
+    if (c->drop_secrets && is_secret(c->tx->cfg, h, nlen))
+      continue;
+    if (c->get_only && name_is(h, nlen, "Content-Type"))
+      continue;
+    /* libcurl reads "Name:" with nothing but blanks after it as "do not
+     * send Name, not even your own": a job with an empty value must send the
+     * field empty, not remove User-Agent or Accept. "Name;" is libcurl's
+     * spelling of a field sent with an empty value. */
+    if (h[nlen + strspn(h + nlen + 1, " \t") + 1] == '\0') {
+      char *line = nlen + 2 <= sizeof small ? small : malloc(nlen + 2);
+      if (!line)
+        return PACER_ENOMEM;
+      memcpy(line, h, nlen);
+      line[nlen] = ';';
+      line[nlen + 1] = '\0';
+      int rc = append(c, line);
+      if (line != small)
+        free(line);
+      if (rc)
+        return rc;
+      continue;
+    }
+    if (append(c, h))
+      return PACER_ENOMEM;
+  }
+  /* No "Expect: 100-continue" round trip before bodies. */
+  return append(c, "Expect:");
 }
 
 static int setup(conn_t *c, int64_t now)

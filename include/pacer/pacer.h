@@ -213,7 +213,10 @@ typedef struct pacer_config {
                                         to redact in logs and drop on a
                                         cross-host redirect, besides
                                         Authorization, Proxy-Authorization and
-                                        Cookie. Copied. */
+                                        Cookie. Copied. A name that is not a
+                                        token, or one the transport owns (see
+                                        pacer_request_t.headers), makes
+                                        pacer_new() fail with PACER_EHEADER. */
   const char *user_agent;            /* default "pacer/VERSION". Copied. */
 
   /* Logging. */
@@ -293,8 +296,15 @@ typedef struct pacer_request {
   size_t struct_size;            /* set by pacer_request_init() */
   const char *method;            /* NULL: "GET"; a token, no spaces */
   const char *url;               /* http:// or https://; required */
-  const pacer_header_t *headers; /* header_count entries; names and values
-                                    with no CR, LF or NUL */
+  const pacer_header_t *headers; /* header_count entries. Names are RFC 9110
+                                    tokens; values have no control character
+                                    but HTAB. Content-Length,
+                                    Transfer-Encoding, Connection,
+                                    Keep-Alive, Upgrade, TE, Trailer,
+                                    Proxy-Connection and Host (any case)
+                                    belong to the transport and are refused
+                                    (PACER_EHEADER). An empty value is sent
+                                    as an empty field. */
   size_t header_count;
   const void *body; /* body_len bytes; NULL with 0 for none */
   size_t body_len;

@@ -216,6 +216,76 @@ static void header_values(void **state)
   free(v);
 }
 
+/* Framing, hop-by-hop fields and Host belong to the transport, in any case
+ * of spelling; names that only start like them are the caller's. */
+static void header_transport_owned_names(void **state)
+{
+  static const char *const owned[] = {"Content-Length",
+                                      "content-length",
+                                      "CONTENT-LENGTH",
+                                      "Transfer-Encoding",
+                                      "transfer-encoding",
+                                      "Connection",
+                                      "cOnNeCtIoN",
+                                      "Keep-Alive",
+                                      "Upgrade",
+                                      "TE",
+                                      "te",
+                                      "Trailer",
+                                      "Proxy-Connection",
+                                      "Host",
+                                      "HOST"};
+  static const char *const theirs[] = {"Content",
+                                       "Content-Type",
+                                       "Content-Length2",
+                                       "X-Content-Length",
+                                       "T",
+                                       "TEs",
+                                       "Hosts",
+                                       "Upgrade-Insecure-Requests",
+                                       "Trailers",
+                                       "Keep"};
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+    assert_int_equal(pacer__header_check(owned[i], "0"), PACER_EHEADER);
+    /* An empty value must not slip through either: libcurl reads "Name:"
+     * as "remove Name". */
+    assert_int_equal(pacer__header_check(owned[i], ""), PACER_EHEADER);
+    assert_true(pacer__header_reserved(owned[i], strlen(owned[i])));
+  }
+  for (i = 0; i < sizeof theirs / sizeof theirs[0]; i++) {
+    assert_int_equal(pacer__header_check(theirs[i], "v"), 0);
+    assert_false(pacer__header_reserved(theirs[i], strlen(theirs[i])));
+  }
+  /* By length, without a NUL: "Content-Length: 0" as a stored line. */
+  assert_true(pacer__header_reserved("Content-Length: 0", 14));
+  assert_false(pacer__header_reserved("Content-Length: 0", 13));
+  assert_false(pacer__header_reserved(NULL, 0));
+}
+
+/* RFC 9110 field values: no control character but HTAB. */
+static void header_value_controls(void **state)
+{
+  char v[4];
+  int c;
+
+  (void)state;
+  for (c = 1; c < 0x20; c++) {
+    v[0] = 'a';
+    v[1] = (char)c;
+    v[2] = 'b';
+    v[3] = '\0';
+    assert_int_equal(pacer__header_check("X", v),
+                     c == '\t' ? 0 : PACER_EHEADER);
+  }
+  assert_int_equal(pacer__header_check("X", "a\x7f"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X", "\x1b[31m"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X", "\tvalue\t"), 0);
+  assert_int_equal(pacer__header_check("X", "~ \x80\xfe"), 0);
+}
+
 /* ---- dates and Retry-After ----------------------------------------------- */
 
 static void http_date_three_forms(void **state)
@@ -361,6 +431,8 @@ int main(void)
       cmocka_unit_test(method_idempotent),
       cmocka_unit_test(header_names),
       cmocka_unit_test(header_values),
+      cmocka_unit_test(header_transport_owned_names),
+      cmocka_unit_test(header_value_controls),
       cmocka_unit_test(http_date_three_forms),
       cmocka_unit_test(http_date_garbage),
       cmocka_unit_test(retry_after_seconds),
