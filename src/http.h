@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* http.h - checks and parsing of request parts: URLs (through libcurl's URL
- * API), methods, header names and values, HTTP dates and Retry-After.
+ * API), methods, header names and values, HTTP dates and Retry-After, and
+ * URLs redacted for log lines.
  *
  * Pure functions; any thread. */
 #ifndef PACER_HTTP_H
@@ -34,6 +35,14 @@ int pacer__header_check(const char *name, const char *value);
  * Connection, Keep-Alive, Upgrade, TE, Trailer, Proxy-Connection, Host.
  * Else 0 (also for NULL). */
 int pacer__header_reserved(const char *name, size_t len);
+
+/* Copies url into out[cap] for a log line, with the userinfo replaced by
+ * "[redacted]" and every query value too ("?a=[redacted]&b=[redacted]"; a
+ * query item without '=' is replaced whole); the fragment is left out.
+ * Parsed with curl_url(), as the transport does. A URL that does not parse
+ * gives "[unparsable URL]". Output longer than cap is cut (always
+ * NUL-terminated when cap > 0). Returns out. */
+char *pacer__url_redact(const char *url, char *out, size_t cap);
 
 /* 1 for methods that are idempotent by RFC 9110 (GET, HEAD, OPTIONS, TRACE,
  * PUT, DELETE; case-sensitive as HTTP methods are), else 0. */

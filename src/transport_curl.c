@@ -24,6 +24,8 @@
 
 /* Room for an empty-valued header's "Name;" without an allocation. */
 #define HEADER_LINE_SMALL 128
+/* A URL as it appears in a log line, redacted; longer ones are cut. */
+#define LOG_URL_MAX 512
 
 typedef struct conn {
   pacer__link_t link; /* tx->running while an attempt runs */
@@ -254,10 +256,11 @@ static void log_start(const conn_t *c)
   const pacer_config_t *cfg = c->tx->cfg;
   if (!cfg->log_cb || cfg->log_level < PACER_LOG_DEBUG)
     return;
-  char line[1024];
+  char line[1024], url[LOG_URL_MAX];
   size_t n = (size_t)snprintf(
       line, sizeof line, "attempt %u of job %llu: %s %s", c->job->attempts,
-      (unsigned long long)c->job->id, pacer__job_method(c->job), c->url);
+      (unsigned long long)c->job->id, pacer__job_method(c->job),
+      pacer__url_redact(c->url, url, sizeof url));
   const char *h = pacer__job_headers(c->job);
   for (uint32_t i = 0; i < c->job->hdr_count && n < sizeof line;
        i++, h += strlen(h) + 1) {
@@ -494,9 +497,13 @@ static int follow(tx_t *t, conn_t *c, long status)
     pacer__resp_fail(r, PACER_ENOMEM, 0, "out of memory following a redirect");
     return 0;
   }
-  pacer__logf(t->cfg, PACER_LOG_DEBUG, "job %llu: redirect %ld to %s%s",
-              (unsigned long long)c->job->id, status, c->url,
-              c->drop_secrets ? " (secret headers dropped)" : "");
+  if (t->cfg->log_cb && t->cfg->log_level >= PACER_LOG_DEBUG) {
+    char url[LOG_URL_MAX];
+    pacer__logf(t->cfg, PACER_LOG_DEBUG, "job %llu: redirect %ld to %s%s",
+                (unsigned long long)c->job->id, status,
+                pacer__url_redact(c->url, url, sizeof url),
+                c->drop_secrets ? " (secret headers dropped)" : "");
+  }
   return 1;
 }
 

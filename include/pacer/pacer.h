@@ -123,7 +123,9 @@ typedef enum pacer_log_level {
 
 /* Receives one log line, without a trailing newline. msg is borrowed until
  * the call returns. Secret header values (Authorization, Proxy-Authorization,
- * Cookie and those named in secret_headers) are already redacted. Called on
+ * Cookie and those named in secret_headers) are already redacted, and so are
+ * the userinfo and query values of URLs ("http://[redacted]@host/p?a=
+ * [redacted]"; the fragment is left out). Called on
  * any pacer thread, possibly concurrently: it must be thread-safe. */
 typedef void (*pacer_log_cb)(pacer_log_level_t level, const char *msg,
                              void *user);

@@ -2,8 +2,8 @@
 /* test_headers.c - what a job's headers can and cannot do on the wire,
  * against a real pacer-mock on loopback: framing stays the transport's on a
  * pooled connection, empty values are sent empty, a redirect drops only the
- * headers it names. Every wait is pacer_drain(); every arrival is counted
- * by the server. */
+ * headers it names, and URLs in logs are redacted. Every wait is pacer_drain();
+ * every arrival is counted by the server. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +33,21 @@ static void on_done(const pacer_result_t *r, void *user)
   o->error = r->error;
   o->status = r->status;
   o->body_len = r->body_len;
+  pthread_mutex_unlock(&lock);
+}
+
+static char logbuf[1 << 16];
+static size_t loglen;
+
+static void on_log(pacer_log_level_t level, const char *msg, void *user)
+{
+  (void)level;
+  (void)user;
+  pthread_mutex_lock(&lock);
+  loglen +=
+      (size_t)snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
+  if (loglen >= sizeof logbuf)
+    loglen = sizeof logbuf - 1;
   pthread_mutex_unlock(&lock);
 }
 
@@ -315,12 +330,47 @@ static void redirect_drops_only_whole_names(void **state)
   json_decref(req);
 }
 
+/* ---- logs ---- */
+
+/* Debug lines name the URL of each attempt and redirect without its
+ * userinfo or query values. */
+static void urls_in_logs_are_redacted(void **state)
+{
+  (void)state;
+  pacer_config_t c = one_attempt();
+  c.log_cb = on_log;
+  c.log_level = PACER_LOG_DEBUG;
+  c.follow_redirects = 5;
+  pthread_mutex_lock(&lock);
+  loglen = 0;
+  logbuf[0] = '\0';
+  pthread_mutex_unlock(&lock);
+  char u[256];
+  snprintf(u, sizeof u,
+           "http://alice:pw-AAA@127.0.0.1:%d/logged?token=tok-BBB&redirect="
+           "same",
+           mock.port);
+  res_t r = fetch(&c, NULL, u, NULL, 0, NULL);
+  assert_int_equal(r.status, 200);
+  pthread_mutex_lock(&lock);
+  char copy[sizeof logbuf];
+  memcpy(copy, logbuf, sizeof copy);
+  pthread_mutex_unlock(&lock);
+  fprintf(stderr, "%s", copy);
+  assert_non_null(strstr(copy, "/logged?token=[redacted]&redirect=[redacted]"));
+  assert_non_null(strstr(copy, "redirect 302 to http://"));
+  assert_null(strstr(copy, "alice"));
+  assert_null(strstr(copy, "-AAA"));
+  assert_null(strstr(copy, "tok-"));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(one_request_per_job_on_a_pooled_connection),
       cmocka_unit_test(empty_values_are_sent_empty),
       cmocka_unit_test(redirect_drops_only_whole_names),
+      cmocka_unit_test(urls_in_logs_are_redacted),
   };
   return cmocka_run_group_tests(tests, start_mocks, stop_mocks);
 }

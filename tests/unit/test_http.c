@@ -286,6 +286,45 @@ static void header_value_controls(void **state)
   assert_int_equal(pacer__header_check("X", "~ \x80\xfe"), 0);
 }
 
+/* ---- URLs in logs -------------------------------------------------------- */
+
+static void url_redact_hides_userinfo_and_query_values(void **state)
+{
+  char out[256];
+
+  (void)state;
+  assert_string_equal(
+      pacer__url_redact("https://user:pa55@api.example/v1/x?key=s3cret&b=2",
+                        out, sizeof out),
+      "https://[redacted]@api.example/v1/x?key=[redacted]&b=[redacted]");
+  assert_string_equal(
+      pacer__url_redact("http://tok3n@h.example:8080/p", out, sizeof out),
+      "http://[redacted]@h.example:8080/p");
+  assert_string_equal(
+      pacer__url_redact("http://:pw@h.example/", out, sizeof out),
+      "http://[redacted]@h.example/");
+  /* A bare item may be the secret itself; empty items stay empty. */
+  assert_string_equal(
+      pacer__url_redact("http://h.example/?s3cret&&a=&=v", out, sizeof out),
+      "http://h.example/?[redacted]&&a=[redacted]&=[redacted]");
+  /* No userinfo, no query: as curl spells it; the fragment is dropped. */
+  assert_string_equal(
+      pacer__url_redact("http://[::1]:9/a/b#frag", out, sizeof out),
+      "http://[::1]:9/a/b");
+  assert_string_equal(pacer__url_redact("HTTP://Example.com", out, sizeof out),
+                      "http://Example.com/");
+  assert_string_equal(pacer__url_redact("not a url", out, sizeof out),
+                      "[unparsable URL]");
+  assert_string_equal(pacer__url_redact(NULL, out, sizeof out),
+                      "[unparsable URL]");
+  /* Cut to the buffer, always terminated. */
+  assert_string_equal(pacer__url_redact("http://u:p@h.example/?k=v", out, 12),
+                      "http://[red");
+  out[0] = 'x';
+  pacer__url_redact("http://h.example/", out, 0);
+  assert_int_equal(out[0], 'x');
+}
+
 /* ---- dates and Retry-After ----------------------------------------------- */
 
 static void http_date_three_forms(void **state)
@@ -433,6 +472,7 @@ int main(void)
       cmocka_unit_test(header_values),
       cmocka_unit_test(header_transport_owned_names),
       cmocka_unit_test(header_value_controls),
+      cmocka_unit_test(url_redact_hides_userinfo_and_query_values),
       cmocka_unit_test(http_date_three_forms),
       cmocka_unit_test(http_date_garbage),
       cmocka_unit_test(retry_after_seconds),
