@@ -491,6 +491,9 @@ static int follow(tx_t *t, conn_t *c, long status)
   c->redirects_left--;
   curl_multi_remove_handle(t->multi, c->easy);
   pacer__resp_reset(r);
+  /* Whether the next response speaks for the job's own origin: a
+   * Retry-After from another one must not pause the job's key. */
+  r->other_origin = !same_origin(pacer__job_url(c->job), c->url);
   int64_t now = mono_ns();
   if (setup(c, now) != 0 ||
       curl_multi_add_handle(t->multi, c->easy) != CURLM_OK) {

@@ -172,7 +172,13 @@ typedef struct pacer_config {
                               time (full jitter). Default 200. */
   int64_t backoff_max_ms;  /* cap of the exponential backoff. Default 30000 */
   int64_t retry_after_max_ms; /* Retry-After longer than this is cut to it.
-                                 Default 3600000 (1 hour). */
+                                 Default 3600000 (1 hour). A 429 or 503 with
+                                 Retry-After delays the job's retry and
+                                 pauses its whole key, when it comes from the
+                                 job's own origin (scheme, host, port of its
+                                 URL); from another origin, at the end of a
+                                 followed redirect, it delays that job's
+                                 retry only and pauses no key. */
   int64_t timeout_ms;         /* per attempt, whole transfer. Default 30000;
                                  at least 1. */
   int64_t connect_timeout_ms; /* per attempt. Default 10000. */

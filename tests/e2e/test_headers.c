@@ -2,8 +2,9 @@
 /* test_headers.c - what a job's headers can and cannot do on the wire,
  * against a real pacer-mock on loopback: framing stays the transport's on a
  * pooled connection, empty values are sent empty, a redirect drops only the
- * headers it names, and URLs in logs are redacted. Every wait is pacer_drain();
- * every arrival is counted by the server. */
+ * headers it names, URLs in logs are redacted, and a Retry-After from another
+ * origin pauses no key. Every wait is pacer_drain(); every arrival is counted
+ * by the server. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,17 +53,31 @@ static void on_log(pacer_log_level_t level, const char *msg, void *user)
 }
 
 static mock_proc_t mock;
+/* Another origin on the same host (so the same key): every answer is 429
+ * with Retry-After: 30. Started with the group, so that a failed assertion
+ * leaves no server behind. */
+static mock_proc_t busy;
 
 static int start_mocks(void **state)
 {
   (void)state;
-  return mock_start(&mock, NULL);
+  static const char *const args[] = {"--status", "429", "--retry-after", "30",
+                                     NULL};
+  if (mock_start(&mock, NULL) != 0)
+    return -1;
+  if (mock_start(&busy, args) != 0) {
+    mock_stop(&mock);
+    return -1;
+  }
+  return 0;
 }
 
 static int stop_mocks(void **state)
 {
   (void)state;
-  return mock_stop(&mock);
+  int a = mock_stop(&busy);
+  int b = mock_stop(&mock);
+  return a || b;
 }
 
 /* The value of header name in a /__requests entry, or NULL if absent. */
@@ -364,6 +379,57 @@ static void urls_in_logs_are_redacted(void **state)
   assert_null(strstr(copy, "tok-"));
 }
 
+/* ---- Retry-After ---- */
+
+static int64_t paused_ms(pacer_t *p, const char *key)
+{
+  pacer_stats_t *st;
+  int64_t ms = -1;
+  assert_int_equal(pacer_stats_get(p, &st), 0);
+  for (size_t i = 0; i < st->key_count; i++)
+    if (strcmp(st->keys[i].key, key) == 0)
+      ms = st->keys[i].paused_ms;
+  pacer_stats_free(st);
+  return ms;
+}
+
+/* The job's URL is on this mock; a redirect takes it to another origin
+ * (busy: same host, so the same key, another port) that answers 429 with
+ * Retry-After: 30. That host never spoke for the key: the key is
+ * not paused. The job's own origin saying the same pauses it. */
+static void retry_after_from_another_origin_pauses_no_key(void **state)
+{
+  (void)state;
+  pacer_config_t c = one_attempt();
+  c.follow_redirects = 5;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  char u[256];
+  snprintf(u, sizeof u, "%s/r?redirect=port&to_port=%d", mock.base, busy.port);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = u;
+  res_t r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(pacer_submit(p, &q, on_done, &r, NULL), 0);
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  assert_int_equal(r.status, 429);
+  int64_t ms = paused_ms(p, "127.0.0.1");
+  fprintf(stderr, "key paused for %lld ms after a cross-origin 429\n",
+          (long long)ms);
+  assert_int_equal(ms, 0);
+
+  /* The same answer from the job's own origin pauses the key. */
+  snprintf(u, sizeof u, "%s/x?status=429&retry_after=30", mock.base);
+  memset(&r, 0, sizeof r);
+  assert_int_equal(pacer_submit(p, &q, on_done, &r, NULL), 0);
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  assert_int_equal(r.status, 429);
+  ms = paused_ms(p, "127.0.0.1");
+  assert_true(ms > 20000 && ms <= 30000);
+  pacer_free(p);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -371,6 +437,7 @@ int main(void)
       cmocka_unit_test(empty_values_are_sent_empty),
       cmocka_unit_test(redirect_drops_only_whole_names),
       cmocka_unit_test(urls_in_logs_are_redacted),
+      cmocka_unit_test(retry_after_from_another_origin_pauses_no_key),
   };
   return cmocka_run_group_tests(tests, start_mocks, stop_mocks);
 }
