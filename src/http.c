@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* http.c - checks and parsing of request parts: URLs, methods, header fields,
- * HTTP dates and Retry-After.
+ * HTTP dates and Retry-After, and URLs made fit for a log line.
  *
  * URLs go through libcurl's own parser, so what passes here is exactly what
  * the transport will later accept and send to the same host. Nothing here
  * keeps state or touches locale: any thread may call any function. */
 #include "http.h"
 #include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NS_PER_S INT64_C(1000000000)
@@ -122,16 +124,53 @@ int pacer__method_check(const char *method)
   return 0;
 }
 
+/* Framing and hop-by-hop fields, and Host: the transport writes these from
+ * the URL, the method and the body. A job's own Content-Length or
+ * Transfer-Encoding would be sent beside the real body, so a server would
+ * read the rest as a second request on a pooled connection (smuggling); its
+ * Connection, Keep-Alive, Upgrade, TE, Trailer or Proxy-Connection would
+ * change how that shared connection behaves for later jobs; and a Host that
+ * differs from the URL's would name another origin than the one the limiter
+ * key, the TLS name and the redirect checks were decided for. */
+static const char *const reserved_names[] = {
+    "Content-Length", "Transfer-Encoding", "Connection",
+    "Keep-Alive",     "Upgrade",           "TE",
+    "Trailer",        "Proxy-Connection",  "Host"};
+
+int pacer__header_reserved(const char *name, size_t len)
+{
+  size_t i, j;
+
+  if (name == NULL)
+    return 0;
+  for (i = 0; i < sizeof reserved_names / sizeof reserved_names[0]; i++) {
+    const char *r = reserved_names[i];
+
+    for (j = 0; j < len && r[j] != '\0'; j++) {
+      if (ascii_lower(name[j]) != ascii_lower(r[j]))
+        break;
+    }
+    if (j == len && r[j] == '\0')
+      return 1;
+  }
+  return 0;
+}
+
 int pacer__header_check(const char *name, const char *value)
 {
   size_t i;
 
-  if (name == NULL || value == NULL || !is_token(name, HEADER_NAME_MAX))
+  if (name == NULL || value == NULL || !is_token(name, HEADER_NAME_MAX) ||
+      pacer__header_reserved(name, strlen(name)))
     return PACER_EHEADER;
-  /* CR or LF would let a value end its line and smuggle in another header
-   * or a whole request. */
+  /* RFC 9110 5.5: a field value is visible characters, SP and HTAB (and
+   * obs-text, bytes 0x80-0xff). CR or LF would end the line and smuggle in
+   * another header or a whole request; the other controls are refused as
+   * servers and proxies disagree on what they mean. */
   for (i = 0; value[i] != '\0'; i++) {
-    if (i >= HEADER_VALUE_MAX || value[i] == '\r' || value[i] == '\n')
+    unsigned char c = (unsigned char)value[i];
+
+    if (i >= HEADER_VALUE_MAX || (c < 0x20 && c != '\t') || c == 0x7f)
       return PACER_EHEADER;
   }
   return 0;
@@ -230,4 +269,84 @@ int64_t pacer__retry_after_ns(const char *value, int64_t wall_now_ns)
   if (wall_now_ns < 0 && date_ns > INT64_MAX + wall_now_ns)
     return INT64_MAX;
   return date_ns - wall_now_ns;
+}
+
+/* The query with every value replaced: names tell a reader which parameter
+ * was sent, values are where API keys and signatures travel. */
+static char *redact_query(const char *q)
+{
+  static const char mark[] = "[redacted]";
+  size_t items = 1, i, n = 0;
+  char *out;
+
+  for (i = 0; q[i] != '\0'; i++)
+    items += q[i] == '&';
+  /* Each item keeps at most its name, then '=', the mark and a '&'. */
+  out = malloc(strlen(q) + items * (sizeof mark + 1) + 1);
+  if (out == NULL)
+    return NULL;
+  for (;;) {
+    size_t len = strcspn(q, "&");
+    const char *eq = memchr(q, '=', len);
+
+    if (eq != NULL) {
+      memcpy(out + n, q, (size_t)(eq - q) + 1);
+      n += (size_t)(eq - q) + 1;
+      memcpy(out + n, mark, sizeof mark - 1);
+      n += sizeof mark - 1;
+    } else if (len > 0) {
+      /* "?token" alone: the whole item may be the secret. */
+      memcpy(out + n, mark, sizeof mark - 1);
+      n += sizeof mark - 1;
+    }
+    if (q[len] == '\0')
+      break;
+    out[n++] = '&';
+    q += len + 1;
+  }
+  out[n] = '\0';
+  return out;
+}
+
+char *pacer__url_redact(const char *url, char *out, size_t cap)
+{
+  CURLU *u;
+  char *user = NULL, *pass = NULL, *query = NULL, *rq = NULL, *full = NULL;
+  const char *text = "[unparsable URL]";
+
+  if (cap == 0)
+    return out;
+  u = curl_url();
+  if (u == NULL || url == NULL ||
+      curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) !=
+          CURLUE_OK)
+    goto done;
+  curl_url_get(u, CURLUPART_USER, &user, 0);
+  curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+  if (user != NULL || pass != NULL) {
+    if (curl_url_set(u, CURLUPART_USER, "[redacted]", 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK)
+      goto done;
+  }
+  /* Login options (";opt") belong to the userinfo too. */
+  if (curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) != CURLUE_OK ||
+      curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK)
+    goto done;
+  if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK &&
+      query != NULL) {
+    rq = redact_query(query);
+    if (rq == NULL || curl_url_set(u, CURLUPART_QUERY, rq, 0) != CURLUE_OK)
+      goto done;
+  }
+  if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK && full != NULL)
+    text = full;
+done:
+  snprintf(out, cap, "%s", text);
+  curl_free(full);
+  free(rq);
+  curl_free(query);
+  curl_free(pass);
+  curl_free(user);
+  curl_url_cleanup(u);
+  return out;
 }

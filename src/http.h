@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* http.h - checks and parsing of request parts: URLs (through libcurl's URL
- * API), methods, header names and values, HTTP dates and Retry-After.
+ * API), methods, header names and values, HTTP dates and Retry-After, and
+ * URLs redacted for log lines.
  *
  * Pure functions; any thread. */
 #ifndef PACER_HTTP_H
@@ -20,10 +21,28 @@ int pacer__url_check(const char *url, char *host, size_t hostcap);
  * PACER_EMETHOD. NULL is PACER_EMETHOD. */
 int pacer__method_check(const char *method);
 
-/* 0 if name is a non-empty token and value (may be empty) holds no CR, LF or
- * NUL... (value is NUL-terminated so NUL cannot appear inside); else
- * PACER_EHEADER. NULL name or value is PACER_EHEADER. */
+/* 0 if name is a non-empty token (RFC 9110 tchar, at most 256 chars) that
+ * the transport does not own, and value (may be empty) holds at most 64 KiB
+ * of visible characters, SP, HTAB and bytes 0x80-0xff: no other control
+ * character (0x00-0x08, 0x0a-0x1f, 0x7f). Else PACER_EHEADER, also for a
+ * NULL name or value and for every name pacer__header_reserved() owns.
+ * Every header that enters a job (pacer_submit, batches, the spool on
+ * resume, the command's job lines and --header) passes here. */
 int pacer__header_check(const char *name, const char *value);
+
+/* 1 if the len bytes at name (no NUL needed) spell, case-insensitively, a
+ * field the transport writes itself: Content-Length, Transfer-Encoding,
+ * Connection, Keep-Alive, Upgrade, TE, Trailer, Proxy-Connection, Host.
+ * Else 0 (also for NULL). */
+int pacer__header_reserved(const char *name, size_t len);
+
+/* Copies url into out[cap] for a log line, with the userinfo replaced by
+ * "[redacted]" and every query value too ("?a=[redacted]&b=[redacted]"; a
+ * query item without '=' is replaced whole); the fragment is left out.
+ * Parsed with curl_url(), as the transport does. A URL that does not parse
+ * gives "[unparsable URL]". Output longer than cap is cut (always
+ * NUL-terminated when cap > 0). Returns out. */
+char *pacer__url_redact(const char *url, char *out, size_t cap);
 
 /* 1 for methods that are idempotent by RFC 9110 (GET, HEAD, OPTIONS, TRACE,
  * PUT, DELETE; case-sensitive as HTTP methods are), else 0. */

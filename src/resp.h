@@ -17,6 +17,9 @@ typedef struct pacer__resp {
   int status;         /* HTTP status, 0 if none */
   int transport_code; /* e.g. a CURLcode; 0 if none */
   char message[256];  /* NUL-terminated detail; "" if none */
+  int other_origin;   /* 1: the response came, through a followed redirect,
+                         from another origin (scheme, host, port) than the
+                         job's URL; 0: from the job's own origin */
 
   pacer_header_t *headers; /* header_count entries pointing into hmem */
   size_t header_count, header_cap;

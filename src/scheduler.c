@@ -467,7 +467,9 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
              ? end->retry_after_ns
              : s->cfg.retry_after_max_ns;
     int64_t until = pacer__time_add(now, ra);
-    if (until > k->paused_until) {
+    /* A host reached through a cross-origin redirect speaks for itself, not
+     * for the key's host: its Retry-After delays this job only. */
+    if (!end->other_origin && until > k->paused_until) {
       k->paused_until = until;
       if (key_has_queued(k))
         park(s, k, until);

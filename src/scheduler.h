@@ -69,6 +69,8 @@ typedef struct pacer__attempt_end {
   int error; /* 0: HTTP response; else PACER_E code */
   int status;
   int64_t retry_after_ns; /* parsed Retry-After; -1: none */
+  int other_origin;       /* 1: the response came from another origin than
+                             the job's URL (a followed redirect) */
 } pacer__attempt_end_t;
 
 enum { PACER__SCHED_END = 0, PACER__SCHED_RETRY = 1 };
@@ -106,7 +108,8 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
 int64_t pacer__sched_wake(pacer__sched_t *s, int64_t now);
 
 /* An INFLIGHT job's attempt ended. Frees its slots, feeds the breaker,
- * applies a Retry-After pause to the key (429 and 503), then either ends the
+ * applies a Retry-After pause to the key (429 and 503, unless other_origin:
+ * then it only delays this job's retry), then either ends the
  * job (returns PACER__SCHED_END; ENDED, error and message set) or schedules
  * a retry (PACER__SCHED_RETRY; WAITING). After cancel_all(), a job that
  * would have been retried ends with PACER_ECANCELED instead. */

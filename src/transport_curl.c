@@ -22,6 +22,11 @@
 #include <string.h>
 #include <strings.h>
 
+/* Room for an empty-valued header's "Name;" without an allocation. */
+#define HEADER_LINE_SMALL 128
+/* A URL as it appears in a log line, redacted; longer ones are cut. */
+#define LOG_URL_MAX 512
+
 typedef struct conn {
   pacer__link_t link; /* tx->running while an attempt runs */
   CURL *easy;
@@ -108,28 +113,62 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 
 /* ---- setting up one hop ---- */
 
-static int add_header_lines(conn_t *c)
+/* 1 if the len bytes at name are the whole name want, case-insensitively:
+ * "Content" is not "Content-Type". */
+static int name_is(const char *name, size_t len, const char *want)
 {
-  const pacer__job_t *j = c->job;
-  const char *h = pacer__job_headers(j);
-  for (uint32_t i = 0; i < j->hdr_count; i++, h += strlen(h) + 1) {
-    size_t nlen = strcspn(h, ":");
-    if (c->drop_secrets && is_secret(c->tx->cfg, h, nlen))
-      continue;
-    if (c->get_only && (strncasecmp(h, "Content-Type", nlen) == 0 ||
-                        strncasecmp(h, "Content-Length", nlen) == 0))
-      continue;
-    struct curl_slist *s = curl_slist_append(c->hdrs, h);
-    if (!s)
-      return PACER_ENOMEM;
-    c->hdrs = s;
-  }
-  /* No "Expect: 100-continue" round trip before bodies. */
-  struct curl_slist *s = curl_slist_append(c->hdrs, "Expect:");
+  return strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
+static int append(conn_t *c, const char *line)
+{
+  struct curl_slist *s = curl_slist_append(c->hdrs, line);
   if (!s)
     return PACER_ENOMEM;
   c->hdrs = s;
   return 0;
+}
+
+/* The job's header lines, "Name: value", as libcurl should send them.
+ * Framing, hop-by-hop fields and Host never get here (pacer__header_check()
+ * refuses them when the job is made); they are skipped here as well so that
+ * no path into a job can hand libcurl a second Content-Length. */
+static int add_header_lines(conn_t *c)
+{
+  const pacer__job_t *j = c->job;
+  const char *h = pacer__job_headers(j);
+  char small[HEADER_LINE_SMALL];
+  for (uint32_t i = 0; i < j->hdr_count; i++, h += strlen(h) + 1) {
+    size_t nlen = strcspn(h, ":");
+    if (h[nlen] != ':' || pacer__header_reserved(h, nlen))
+      continue;
+    if (c->drop_secrets && is_secret(c->tx->cfg, h, nlen))
+      continue;
+    if (c->get_only && name_is(h, nlen, "Content-Type"))
+      continue;
+    /* libcurl reads "Name:" with nothing but blanks after it as "do not
+     * send Name, not even your own": a job with an empty value must send the
+     * field empty, not remove User-Agent or Accept. "Name;" is libcurl's
+     * spelling of a field sent with an empty value. */
+    if (h[nlen + strspn(h + nlen + 1, " \t") + 1] == '\0') {
+      char *line = nlen + 2 <= sizeof small ? small : malloc(nlen + 2);
+      if (!line)
+        return PACER_ENOMEM;
+      memcpy(line, h, nlen);
+      line[nlen] = ';';
+      line[nlen + 1] = '\0';
+      int rc = append(c, line);
+      if (line != small)
+        free(line);
+      if (rc)
+        return rc;
+      continue;
+    }
+    if (append(c, h))
+      return PACER_ENOMEM;
+  }
+  /* No "Expect: 100-continue" round trip before bodies. */
+  return append(c, "Expect:");
 }
 
 static int setup(conn_t *c, int64_t now)
@@ -217,10 +256,11 @@ static void log_start(const conn_t *c)
   const pacer_config_t *cfg = c->tx->cfg;
   if (!cfg->log_cb || cfg->log_level < PACER_LOG_DEBUG)
     return;
-  char line[1024];
+  char line[1024], url[LOG_URL_MAX];
   size_t n = (size_t)snprintf(
       line, sizeof line, "attempt %u of job %llu: %s %s", c->job->attempts,
-      (unsigned long long)c->job->id, pacer__job_method(c->job), c->url);
+      (unsigned long long)c->job->id, pacer__job_method(c->job),
+      pacer__url_redact(c->url, url, sizeof url));
   const char *h = pacer__job_headers(c->job);
   for (uint32_t i = 0; i < c->job->hdr_count && n < sizeof line;
        i++, h += strlen(h) + 1) {
@@ -451,15 +491,22 @@ static int follow(tx_t *t, conn_t *c, long status)
   c->redirects_left--;
   curl_multi_remove_handle(t->multi, c->easy);
   pacer__resp_reset(r);
+  /* Whether the next response speaks for the job's own origin: a
+   * Retry-After from another one must not pause the job's key. */
+  r->other_origin = !same_origin(pacer__job_url(c->job), c->url);
   int64_t now = mono_ns();
   if (setup(c, now) != 0 ||
       curl_multi_add_handle(t->multi, c->easy) != CURLM_OK) {
     pacer__resp_fail(r, PACER_ENOMEM, 0, "out of memory following a redirect");
     return 0;
   }
-  pacer__logf(t->cfg, PACER_LOG_DEBUG, "job %llu: redirect %ld to %s%s",
-              (unsigned long long)c->job->id, status, c->url,
-              c->drop_secrets ? " (secret headers dropped)" : "");
+  if (t->cfg->log_cb && t->cfg->log_level >= PACER_LOG_DEBUG) {
+    char url[LOG_URL_MAX];
+    pacer__logf(t->cfg, PACER_LOG_DEBUG, "job %llu: redirect %ld to %s%s",
+                (unsigned long long)c->job->id, status,
+                pacer__url_redact(c->url, url, sizeof url),
+                c->drop_secrets ? " (secret headers dropped)" : "");
+  }
   return 1;
 }
 

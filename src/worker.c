@@ -49,10 +49,11 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
   pacer__link_t *l;
   while ((l = pacer__list_pop_front(done))) {
     pacer__job_t *j = pacer__job_of(l);
-    pacer__attempt_end_t end = {PACER_ENOMEM, 0, -1};
+    pacer__attempt_end_t end = {PACER_ENOMEM, 0, -1, 0};
     if (j->resp) {
       end.error = j->resp->error;
       end.status = j->resp->status;
+      end.other_origin = j->resp->other_origin;
       end.retry_after_ns = pacer__retry_after_ns(
           pacer__resp_header(j->resp, "Retry-After"), wall);
     }

@@ -123,7 +123,9 @@ typedef enum pacer_log_level {
 
 /* Receives one log line, without a trailing newline. msg is borrowed until
  * the call returns. Secret header values (Authorization, Proxy-Authorization,
- * Cookie and those named in secret_headers) are already redacted. Called on
+ * Cookie and those named in secret_headers) are already redacted, and so are
+ * the userinfo and query values of URLs ("http://[redacted]@host/p?a=
+ * [redacted]"; the fragment is left out). Called on
  * any pacer thread, possibly concurrently: it must be thread-safe. */
 typedef void (*pacer_log_cb)(pacer_log_level_t level, const char *msg,
                              void *user);
@@ -187,7 +189,13 @@ typedef struct pacer_config {
                               time (full jitter). Default 200. */
   int64_t backoff_max_ms;  /* cap of the exponential backoff. Default 30000 */
   int64_t retry_after_max_ms; /* Retry-After longer than this is cut to it.
-                                 Default 3600000 (1 hour). */
+                                 Default 3600000 (1 hour). A 429 or 503 with
+                                 Retry-After delays the job's retry and
+                                 pauses its whole key, when it comes from the
+                                 job's own origin (scheme, host, port of its
+                                 URL); from another origin, at the end of a
+                                 followed redirect, it delays that job's
+                                 retry only and pauses no key. */
   int64_t timeout_ms;         /* per attempt, whole transfer. Default 30000;
                                  at least 1. */
   int64_t connect_timeout_ms; /* per attempt. Default 10000. */
@@ -231,7 +239,10 @@ typedef struct pacer_config {
                                         to redact in logs and drop on a
                                         cross-host redirect, besides
                                         Authorization, Proxy-Authorization and
-                                        Cookie. Copied. */
+                                        Cookie. Copied. A name that is not a
+                                        token, or one the transport owns (see
+                                        pacer_request_t.headers), makes
+                                        pacer_new() fail with PACER_EHEADER. */
   const char *user_agent;            /* default "pacer/VERSION". Copied. */
 
   /* Logging. */
@@ -311,8 +322,15 @@ typedef struct pacer_request {
   size_t struct_size;            /* set by pacer_request_init() */
   const char *method;            /* NULL: "GET"; a token, no spaces */
   const char *url;               /* http:// or https://; required */
-  const pacer_header_t *headers; /* header_count entries; names and values
-                                    with no CR, LF or NUL */
+  const pacer_header_t *headers; /* header_count entries. Names are RFC 9110
+                                    tokens; values have no control character
+                                    but HTAB. Content-Length,
+                                    Transfer-Encoding, Connection,
+                                    Keep-Alive, Upgrade, TE, Trailer,
+                                    Proxy-Connection and Host (any case)
+                                    belong to the transport and are refused
+                                    (PACER_EHEADER). An empty value is sent
+                                    as an empty field. */
   size_t header_count;
   const void *body; /* body_len bytes; NULL with 0 for none */
   size_t body_len;

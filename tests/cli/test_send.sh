@@ -180,6 +180,27 @@ if command -v script >/dev/null; then
   check "a progress line on a terminal" grep -q "/1 done," "$T/tty.err"
 fi
 
+# ---- headers the transport owns are refused, whatever the case ----
+reset
+cat >"$T/hdr.jsonl" <<EOF
+{"id": "cl", "method": "POST", "url": "$BASE/cl", "headers": {"content-length": "0"}, "body": "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"}
+{"id": "te", "method": "POST", "url": "$BASE/te", "headers": {"Transfer-Encoding": "chunked"}, "body": "x"}
+{"id": "host", "url": "$BASE/host", "headers": {"Host": "victim"}}
+{"id": "ctl", "url": "$BASE/ctl", "headers": {"X-A": "a\u001bb"}}
+{"id": "fine", "url": "$BASE/fine", "headers": {"X-A": "a\tb", "X-Empty": ""}}
+EOF
+"$PACER" send "$T/hdr.jsonl" --out "$T/hdr.out" 2>"$T/hdr.err"
+rc=$?
+check "refused headers: exits 1 (got $rc)" [ "$rc" -eq 1 ]
+check "refused headers: four PACER_EHEADER lines, each with its line number" \
+  jq -e -s '[.[] | select(.error.code == "PACER_EHEADER" and (.error.message | test("^line [1-4]: ")))] | length == 4' "$T/hdr.out"
+check "refused headers: the clean job succeeded" \
+  jq -e -s 'map(select(.id == "fine"))[0].status == 200' "$T/hdr.out"
+check "refused headers: the server saw only the clean job" [ "$(stats | jq .total)" -eq 1 ]
+printf '{"url": "%s/c"}\n' "$BASE" | "$PACER" send - --header "Connection: close" >"$T/hdr2.out" 2>/dev/null
+check "--header Connection: the job line is PACER_EHEADER" \
+  jq -e '.error.code == "PACER_EHEADER" and .line == 1' "$T/hdr2.out"
+
 # ---- a large input in bounded memory ----
 start_mock
 awk -v n="$BIG" -v b="$BASE" 'BEGIN { for (i = 1; i <= n; i++) printf "{\"id\": %d, \"url\": \"%s/m\"}\n", i, b }' >"$T/big.jsonl"

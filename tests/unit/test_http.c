@@ -216,6 +216,115 @@ static void header_values(void **state)
   free(v);
 }
 
+/* Framing, hop-by-hop fields and Host belong to the transport, in any case
+ * of spelling; names that only start like them are the caller's. */
+static void header_transport_owned_names(void **state)
+{
+  static const char *const owned[] = {"Content-Length",
+                                      "content-length",
+                                      "CONTENT-LENGTH",
+                                      "Transfer-Encoding",
+                                      "transfer-encoding",
+                                      "Connection",
+                                      "cOnNeCtIoN",
+                                      "Keep-Alive",
+                                      "Upgrade",
+                                      "TE",
+                                      "te",
+                                      "Trailer",
+                                      "Proxy-Connection",
+                                      "Host",
+                                      "HOST"};
+  static const char *const theirs[] = {"Content",
+                                       "Content-Type",
+                                       "Content-Length2",
+                                       "X-Content-Length",
+                                       "T",
+                                       "TEs",
+                                       "Hosts",
+                                       "Upgrade-Insecure-Requests",
+                                       "Trailers",
+                                       "Keep"};
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+    assert_int_equal(pacer__header_check(owned[i], "0"), PACER_EHEADER);
+    /* An empty value must not slip through either: libcurl reads "Name:"
+     * as "remove Name". */
+    assert_int_equal(pacer__header_check(owned[i], ""), PACER_EHEADER);
+    assert_true(pacer__header_reserved(owned[i], strlen(owned[i])));
+  }
+  for (i = 0; i < sizeof theirs / sizeof theirs[0]; i++) {
+    assert_int_equal(pacer__header_check(theirs[i], "v"), 0);
+    assert_false(pacer__header_reserved(theirs[i], strlen(theirs[i])));
+  }
+  /* By length, without a NUL: "Content-Length: 0" as a stored line. */
+  assert_true(pacer__header_reserved("Content-Length: 0", 14));
+  assert_false(pacer__header_reserved("Content-Length: 0", 13));
+  assert_false(pacer__header_reserved(NULL, 0));
+}
+
+/* RFC 9110 field values: no control character but HTAB. */
+static void header_value_controls(void **state)
+{
+  char v[4];
+  int c;
+
+  (void)state;
+  for (c = 1; c < 0x20; c++) {
+    v[0] = 'a';
+    v[1] = (char)c;
+    v[2] = 'b';
+    v[3] = '\0';
+    assert_int_equal(pacer__header_check("X", v),
+                     c == '\t' ? 0 : PACER_EHEADER);
+  }
+  assert_int_equal(pacer__header_check("X", "a\x7f"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X", "\x1b[31m"), PACER_EHEADER);
+  assert_int_equal(pacer__header_check("X", "\tvalue\t"), 0);
+  assert_int_equal(pacer__header_check("X", "~ \x80\xfe"), 0);
+}
+
+/* ---- URLs in logs -------------------------------------------------------- */
+
+static void url_redact_hides_userinfo_and_query_values(void **state)
+{
+  char out[256];
+
+  (void)state;
+  assert_string_equal(
+      pacer__url_redact("https://user:pa55@api.example/v1/x?key=s3cret&b=2",
+                        out, sizeof out),
+      "https://[redacted]@api.example/v1/x?key=[redacted]&b=[redacted]");
+  assert_string_equal(
+      pacer__url_redact("http://tok3n@h.example:8080/p", out, sizeof out),
+      "http://[redacted]@h.example:8080/p");
+  assert_string_equal(
+      pacer__url_redact("http://:pw@h.example/", out, sizeof out),
+      "http://[redacted]@h.example/");
+  /* A bare item may be the secret itself; empty items stay empty. */
+  assert_string_equal(
+      pacer__url_redact("http://h.example/?s3cret&&a=&=v", out, sizeof out),
+      "http://h.example/?[redacted]&&a=[redacted]&=[redacted]");
+  /* No userinfo, no query: as curl spells it; the fragment is dropped. */
+  assert_string_equal(
+      pacer__url_redact("http://[::1]:9/a/b#frag", out, sizeof out),
+      "http://[::1]:9/a/b");
+  assert_string_equal(pacer__url_redact("HTTP://Example.com", out, sizeof out),
+                      "http://Example.com/");
+  assert_string_equal(pacer__url_redact("not a url", out, sizeof out),
+                      "[unparsable URL]");
+  assert_string_equal(pacer__url_redact(NULL, out, sizeof out),
+                      "[unparsable URL]");
+  /* Cut to the buffer, always terminated. */
+  assert_string_equal(pacer__url_redact("http://u:p@h.example/?k=v", out, 12),
+                      "http://[red");
+  out[0] = 'x';
+  pacer__url_redact("http://h.example/", out, 0);
+  assert_int_equal(out[0], 'x');
+}
+
 /* ---- dates and Retry-After ----------------------------------------------- */
 
 static void http_date_three_forms(void **state)
@@ -361,6 +470,9 @@ int main(void)
       cmocka_unit_test(method_idempotent),
       cmocka_unit_test(header_names),
       cmocka_unit_test(header_values),
+      cmocka_unit_test(header_transport_owned_names),
+      cmocka_unit_test(header_value_controls),
+      cmocka_unit_test(url_redact_hides_userinfo_and_query_values),
       cmocka_unit_test(http_date_three_forms),
       cmocka_unit_test(http_date_garbage),
       cmocka_unit_test(retry_after_seconds),

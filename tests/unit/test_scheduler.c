@@ -107,7 +107,7 @@ static pacer__job_t *next(fx_t *f)
 static int done(fx_t *f, pacer__job_t *j, int error, int status,
                 int64_t retry_after_ns)
 {
-  pacer__attempt_end_t e = {error, status, retry_after_ns};
+  pacer__attempt_end_t e = {error, status, retry_after_ns, 0};
   int r = pacer__sched_done(&f->s, j, &e, f->now);
   return r;
 }
@@ -1198,6 +1198,41 @@ static void cancel_all_ends_queue_and_stops_retries(void **state)
   fx_free(f);
 }
 
+/* A 429 with Retry-After that came from another origin, at the end of a
+ * followed redirect: that host never spoke for the key, so the key goes on;
+ * the job's own retry still waits as asked. */
+static void retry_after_from_another_origin_pauses_no_key(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  int64_t t0 = f->now;
+  pacer__job_t *j1 = push(f, "k", LOW);
+  assert_ptr_equal(next(f), j1);
+  pacer__job_t *j2 = push(f, "k", LOW);
+  pacer__attempt_end_t e = {
+      .error = 0, .status = 429, .retry_after_ns = 2 * S, .other_origin = 1};
+  assert_int_equal(pacer__sched_done(&f->s, j1, &e, f->now),
+                   PACER__SCHED_RETRY);
+  assert_int_equal(j1->timer_ns, t0 + 2 * S); /* this job waits */
+  assert_ptr_equal(next(f), j2);              /* its key does not */
+  ok(f, j2);
+  f->now = t0 + 2 * S;
+  assert_ptr_equal(next(f), j1);
+  /* The job's own origin answering the same pauses the key. */
+  pacer__job_t *j3 = push(f, "k", LOW);
+  e.other_origin = 0;
+  assert_int_equal(pacer__sched_done(&f->s, j1, &e, f->now),
+                   PACER__SCHED_RETRY);
+  assert_null(next(f));
+  f->now = t0 + 4 * S;
+  pacer__job_t *a = next(f), *b = next(f);
+  assert_ptr_equal(a, j1);
+  assert_ptr_equal(b, j3);
+  ok(f, a);
+  ok(f, b);
+  fx_free(f);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1232,6 +1267,7 @@ int main(void)
       cmocka_unit_test(deadline_while_waiting_and_in_flight),
       cmocka_unit_test(cancel_in_each_state),
       cmocka_unit_test(cancel_all_ends_queue_and_stops_retries),
+      cmocka_unit_test(retry_after_from_another_origin_pauses_no_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1657,6 +1657,58 @@ static void program_values_are_kept(void **state)
   assert_null(v);
 }
 
+/* A spool written before transport-owned headers were refused may hold a
+ * job with Content-Length or Host: resume rebuilds jobs through the same
+ * check as submit, so such a job is not sent; it stays in the spool, and
+ * the clean job next to it runs. */
+static void resume_refuses_transport_owned_headers(void **state)
+{
+  (void)state;
+  bk_reset(MODE_OK);
+  const char *path = in_dir("s.db");
+  pacer__spool_t *s = open_ok(path);
+  static const char smuggle[] = "Content-Length: 0\0X-Ok: 1\0";
+  static const char host[] = "host: victim\0";
+  static const char clean[] = "X-Ok: 1\0";
+  static const char body[] = "GET /smuggled HTTP/1.1\r\nHost: v\r\n\r\n";
+  pacer__spool_rec_t r[3] = {simple_rec(pacer__spool_reserve(s, 3)),
+                             simple_rec(0), simple_rec(0)};
+  r[1].id = r[0].id + 1;
+  r[2].id = r[0].id + 2;
+  r[0].method = "POST";
+  r[0].headers = smuggle;
+  r[0].headers_len = sizeof smuggle - 1;
+  r[0].body = body;
+  r[0].body_len = sizeof body - 1;
+  r[1].headers = host;
+  r[1].headers_len = sizeof host - 1;
+  r[2].headers = clean;
+  r[2].headers_len = sizeof clean - 1;
+  add_ok(s, r, 3);
+  pacer__spool_close(s);
+
+  pacer_config_t c;
+  spool_cfg(&c, path);
+  eng_t e;
+  eng_new(&e, &c, 1000 * S);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  pacer_resume_info_t info;
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  eng_free(&e);
+  assert_int_equal(info.loaded, 1);
+  assert_int_equal(seen_count(), 1);
+  assert_int_equal(seen_at(0).status, 200);
+  pthread_mutex_lock(&bk.mu);
+  size_t starts = bk.nstarts;
+  pthread_mutex_unlock(&bk.mu);
+  assert_int_equal(starts, 1);
+  pacer_spool_status_t ss;
+  status_of(path, &ss);
+  assert_int_equal(ss.queued, 2);
+  assert_int_equal(ss.done, 1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -1683,6 +1735,7 @@ int main(void)
       T(writer_failure_goes_to_the_log),
       T(oversized_job_is_refused_alone),
       T(program_values_are_kept),
+      T(resume_refuses_transport_owned_headers),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
