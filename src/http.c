@@ -60,6 +60,14 @@ static int is_ows(char c)
   return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+static int is_ascii(const char *s)
+{
+  for (; *s != '\0'; s++)
+    if ((unsigned char)*s >= 0x80)
+      return 0;
+  return 1;
+}
+
 int pacer__url_check(const char *url, char *host, size_t hostcap)
 {
   CURLU *u;
@@ -95,6 +103,24 @@ int pacer__url_check(const char *url, char *host, size_t hostcap)
   if (uc != CURLUE_OK || h == NULL || h[0] == '\0') {
     rc = uc == CURLUE_OUT_OF_MEMORY ? PACER_ENOMEM : PACER_EURL;
     goto out;
+  }
+  /* An international name is what libcurl converts to punycode before it
+   * resolves, through libidn2 in the process's locale: ask for that form
+   * now, so the limiter key is the name actually contacted (bücher.example
+   * and xn--bcher-kva.example are one host), and a name it cannot convert
+   * (no IDN support, a locale that is not UTF-8, not a valid IDN) is refused
+   * here instead of costing an attempt. libcurl reports every failure of the
+   * conversion as out of memory, so none is taken for one. */
+  if (!is_ascii(h)) {
+    char *puny = NULL;
+
+    uc = curl_url_get(u, CURLUPART_HOST, &puny, CURLU_PUNYCODE);
+    curl_free(h);
+    h = puny;
+    if (uc != CURLUE_OK || h == NULL || h[0] == '\0' || !is_ascii(h)) {
+      rc = PACER_EURL;
+      goto out;
+    }
   }
   rc = 0;
   if (host != NULL) {

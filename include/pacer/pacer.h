@@ -321,7 +321,12 @@ typedef struct pacer_header {
 typedef struct pacer_request {
   size_t struct_size;            /* set by pacer_request_init() */
   const char *method;            /* NULL: "GET"; a token, no spaces */
-  const char *url;               /* http:// or https://; required */
+  const char *url; /* http:// or https://; required. An international host
+                      name (UTF-8) is sent and keyed in its punycode form,
+                      which libcurl makes in the process's locale: with
+                      LC_CTYPE not UTF-8 (a program that never called
+                      setlocale()), give the xn-- form or the submit fails
+                      with PACER_EURL. */
   const pacer_header_t *headers; /* header_count entries. Names are RFC 9110
                                     tokens; values have no control character
                                     but HTAB. Content-Length,

@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "http.h"
+#include <locale.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -457,9 +459,47 @@ static void retry_after_date_extremes(void **state)
                    -1);
 }
 
+/* An international host is checked and keyed as the punycode name libcurl
+ * contacts; one it cannot convert is refused at submit. libcurl converts in
+ * the process's locale: a UTF-8 one converts, "C" cannot. */
+static void url_idn_host_is_keyed_as_punycode(void **state)
+{
+  char host[256], host2[256];
+
+  (void)state;
+  assert_non_null(setlocale(LC_CTYPE, "C"));
+  assert_int_equal(pacer__url_check("http://b\xc3\xbc"
+                                    "cher.example/",
+                                    host, sizeof host),
+                   PACER_EURL);
+  if (!setlocale(LC_CTYPE, "C.UTF-8")) {
+    fprintf(stderr, "no C.UTF-8 locale: the conversion is not tried\n");
+    return;
+  }
+  assert_int_equal(pacer__url_check("http://b\xc3\xbc"
+                                    "cher.example:8080/x",
+                                    host, sizeof host),
+                   0);
+  assert_string_equal(host, "xn--bcher-kva.example");
+  assert_int_equal(
+      pacer__url_check("http://XN--BCHER-KVA.example/", host2, sizeof host2),
+      0);
+  assert_string_equal(host2, host);
+  /* Bytes that are not UTF-8, and a label IDNA refuses. */
+  assert_int_equal(
+      pacer__url_check("http://\xff\xfe.example/", host, sizeof host),
+      PACER_EURL);
+  assert_int_equal(pacer__url_check("http://a\xe2\x80\xa8"
+                                    "b.example/",
+                                    host, sizeof host),
+                   PACER_EURL);
+  setlocale(LC_CTYPE, "C");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(url_idn_host_is_keyed_as_punycode),
       cmocka_unit_test(url_accepts_http_and_https),
       cmocka_unit_test(url_scheme_and_host_case),
       cmocka_unit_test(url_ipv6_keeps_brackets),
