@@ -137,9 +137,9 @@ typedef struct pacer_config {
   size_t struct_size; /* set by pacer_config_init(); do not change */
 
   /* Queue. */
-  size_t queue_max;        /* jobs queued or waiting to retry before submit
-                              blocks (or pacer_try_submit says PACER_EFULL).
-                              Default 100000; at least 1. */
+  size_t queue_max; /* jobs queued or waiting to retry before submit
+                       blocks (or pacer_try_submit says PACER_EFULL).
+                       Default 100000; at least 1. */
   /* Priorities. While both queues hold startable work, of every
    * weight_high + weight_low starts, weight_high go to high jobs and
    * weight_low to low jobs, however long either backlog has waited: a high
@@ -319,14 +319,14 @@ typedef struct pacer_header {
 /* One job. Fill with pacer_request_init(). Everything it points to is
  * copied by pacer_submit(): the caller's buffers are free once it returns. */
 typedef struct pacer_request {
-  size_t struct_size;            /* set by pacer_request_init() */
-  const char *method;            /* NULL: "GET"; a token, no spaces */
-  const char *url; /* http:// or https://; required. An international host
-                      name (UTF-8) is sent and keyed in its punycode form,
-                      which libcurl makes in the process's locale: with
-                      LC_CTYPE not UTF-8 (a program that never called
-                      setlocale()), give the xn-- form or the submit fails
-                      with PACER_EURL. */
+  size_t struct_size; /* set by pacer_request_init() */
+  const char *method; /* NULL: "GET"; a token, no spaces */
+  const char *url;    /* http:// or https://; required. An international host
+                         name (UTF-8) is sent and keyed in its punycode form,
+                         which libcurl makes in the process's locale: with
+                         LC_CTYPE not UTF-8 (a program that never called
+                         setlocale()), give the xn-- form or the submit fails
+                         with PACER_EURL. */
   const pacer_header_t *headers; /* header_count entries. Names are RFC 9110
                                     tokens; values have no control character
                                     but HTAB. Content-Length,
