@@ -438,7 +438,8 @@ static int batch_add(batch_t *b, cli_job_t *job, unsigned long line)
 /* Submits the batch in one spool transaction. A bad request gets its error
  * line and the rest go again; out of memory gives every job of the batch
  * its error line and reading goes on. Returns 0, or -1 when reading must
- * stop (a signal, or the spool cannot be written), with a message. */
+ * stop (a signal, or the spool cannot be written), with a message;
+ * batch_send_marked() returns 1 when out of memory emptied the batch. */
 static int batch_send_marked(batch_t *b, const char *mark);
 
 static int batch_send(batch_t *b, uint64_t pos, unsigned long lineno,
@@ -448,7 +449,9 @@ static int batch_send(batch_t *b, uint64_t pos, unsigned long lineno,
   int rc = mark ? 0 : PACER_ENOMEM;
   if (!mark && b->n) {
     batch_clear(b, NULL, PACER_ENOMEM);
-    return 0; /* the next batch's mark covers these lines */
+    /* The next batch's mark covers these lines; at the end, the mark alone
+     * must still say the import is complete. */
+    return complete ? batch_send(b, pos, lineno, complete) : 0;
   }
   if (!b->n) { /* only the mark */
     if (mark)
@@ -471,6 +474,8 @@ static int batch_send(batch_t *b, uint64_t pos, unsigned long lineno,
   }
   int ret = batch_send_marked(b, mark);
   free(mark);
+  if (ret > 0) /* out of memory: the batch and its mark were not stored */
+    return complete ? batch_send(b, pos, lineno, complete) : 0;
   return ret;
 }
 
@@ -508,7 +513,7 @@ static int batch_send_marked(batch_t *b, const char *mark)
     }
     if (rc == PACER_ENOMEM) {
       batch_clear(b, NULL, rc);
-      return 0;
+      return 1;
     }
     if (rc == PACER_ESHUTDOWN) {
       batch_clear(b, "not sent: interrupted", rc);

@@ -9,8 +9,9 @@
  * 127.0.0.1 port 1, refused at once: nothing leaves the machine and
  * nothing waits. The parent checks that the command never stops in silence:
  * every line has at most one result line, a line not sent for lack of
- * memory says so with its "line N:", and if any line has no result line the
- * command said why on stderr and exited non-zero. */
+ * memory says so with its "line N:", and if any line has no result line or
+ * the spool does not record the input as read to its end, the command said
+ * why on stderr (and exited non-zero). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "fail_alloc.h"
+#include <pacer/pacer.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -141,6 +143,17 @@ static int check(long n, int from, int st)
     print_error("allocation %ld (%s): %d of %d lines have no result line, "
                 "exit status %d, and nothing on stderr\n",
                 n, mode, missing, LINES, code);
+    fail();
+  }
+  /* Nothing said: the spool's mark must say the import is complete, or
+   * pacer send with this spool would find an unfinished run. */
+  pacer_spool_status_t ss;
+  if (code != 2 && file_size(errp) == 0 &&
+      (pacer_spool_status(spool, &ss) != 0 ||
+       !strstr(ss.mark, "\"complete\":true"))) {
+    print_error("allocation %ld (%s): nothing on stderr, yet the spool's mark "
+                "does not say the import is complete\n",
+                n, mode);
     fail();
   }
   return missing;
