@@ -22,6 +22,18 @@
 #include "limiter.h"
 #include "list.h"
 #include <stddef.h>
+
+/* A library never ends its host: uthash's default out-of-memory handler
+ * calls exit(). In its non-fatal mode an add that cannot allocate (the
+ * table, or its buckets when they double) leaves the table as it was,
+ * without the item, and calls uthash_nonfatal_oom(item), which marks the
+ * key so key_new() can return the failure (PACER_ENOMEM to the caller).
+ * These must be seen before uthash.h: include it through this header only. */
+#ifdef UTHASH_H
+#error "include keys.h before uthash.h: its out-of-memory mode is set here"
+#endif
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(k) ((k)->oom = 1)
 #include <uthash.h>
 
 typedef enum pacer__park {
@@ -49,6 +61,7 @@ typedef struct pacer__key {
   pacer__link_t idle;    /* idle list membership */
   int64_t forget_at;     /* remembered: when its state has passed */
   uint32_t remember_pos; /* slot in the remembered heap */
+  uint8_t oom;           /* set by uthash: adding it to the table failed */
 } pacer__key_t;
 
 typedef struct pacer__keys {

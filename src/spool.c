@@ -686,7 +686,22 @@ void pacer__spool_done(pacer__spool_t *s, uint64_t id, int ok)
 void pacer__spool_forget(pacer__spool_t *s, uint64_t id)
 {
   op_t o = {.kind = OP_FORGET, .id = id};
-  submit_async(s, &o);
+  pthread_mutex_lock(&s->mu);
+  int rc = push_locked(s, &o);
+  logger_t l = logger_locked(s);
+  pthread_mutex_unlock(&s->mu);
+  if (rc == 0)
+    return;
+  /* No memory to queue it: a row left behind would run on resume although
+   * its submit failed. Delete it here instead; its insert was committed
+   * before the submit went on, and no queued operation names it. */
+  pthread_mutex_lock(&s->db_mu);
+  sqlite3_bind_int64(s->del, 1, (sqlite3_int64)id);
+  rc = step_reset(s->del);
+  pthread_mutex_unlock(&s->db_mu);
+  if (rc)
+    log_error(&l, "spool: out of memory; job %llu may run again on resume",
+              (unsigned long long)id);
 }
 
 static const char load_sql[] =

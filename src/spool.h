@@ -100,7 +100,8 @@ void pacer__spool_waiting(pacer__spool_t *s, uint64_t id, unsigned attempts,
                           int64_t due_ms);
 /* Queues: job id has ended and its callback returned (ok: it succeeded). */
 void pacer__spool_done(pacer__spool_t *s, uint64_t id, int ok);
-/* Queues: job id was never accepted after all (submit failed late). */
+/* Queues: job id was never accepted after all (submit failed late). Out
+ * of memory to queue it, deletes the row at once instead. */
 void pacer__spool_forget(pacer__spool_t *s, uint64_t id);
 
 /* Calls fn for every stored job, in id order; fn returns 0 to go on.

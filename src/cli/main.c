@@ -48,6 +48,7 @@ typedef struct app {
   unsigned char *written; /* resume: bitmap of lines already in --out */
   size_t written_bits;
   uint64_t kept, skipped; /* left in the spool; reported before a restart */
+  uint64_t nomem;         /* job lines not sent for lack of memory */
   pthread_mutex_t plock;  /* progress thread stop */
   pthread_cond_t pcond;
   int pstop;
@@ -192,6 +193,19 @@ static void emit_error(json_t *id, unsigned long line, int code,
                        const char *msg)
 {
   emit(cli_result_line(id, line, NULL, code, msg, 0), NULL, code);
+}
+
+/* Out of memory is not the end of the input: the line gets its result line
+ * (PACER_ENOMEM, "line N: not sent: out of memory"), reading goes on, and
+ * the summary says how many were not sent; the exit status is 1. */
+static void emit_nomem(json_t *id, unsigned long line)
+{
+  char err[128];
+  snprintf(err, sizeof err, "line %lu: not sent: out of memory", line);
+  emit_error(id, line, PACER_ENOMEM, err);
+  pthread_mutex_lock(&app.lock);
+  app.nomem++;
+  pthread_mutex_unlock(&app.lock);
 }
 
 static void on_log(pacer_log_level_t level, const char *msg, void *user)
@@ -368,7 +382,9 @@ static void batch_clear(batch_t *b, const char *why, int code)
 {
   char err[512];
   for (size_t i = 0; i < b->n; i++) {
-    if (why) {
+    if (code == PACER_ENOMEM) {
+      emit_nomem(b->jobs[i].id, b->lines[i]);
+    } else if (why) {
       snprintf(err, sizeof err, "line %lu: %s", b->lines[i], why);
       emit_error(b->jobs[i].id, b->lines[i], code, err);
     }
@@ -395,7 +411,7 @@ static int batch_add(batch_t *b, cli_job_t *job, unsigned long line)
     if (l)
       b->lines = l;
     if (!l) {
-      emit_error(job->id, line, PACER_ENOMEM, "out of memory");
+      emit_nomem(job->id, line);
       cli_job_clear(job, 0);
       return -1;
     }
@@ -405,7 +421,7 @@ static int batch_add(batch_t *b, cli_job_t *job, unsigned long line)
   char *t = tag ? json_dumps(tag, JSON_COMPACT) : NULL;
   json_decref(tag);
   if (!t) {
-    emit_error(job->id, line, PACER_ENOMEM, "out of memory");
+    emit_nomem(job->id, line);
     cli_job_clear(job, 0);
     return -1;
   }
@@ -420,26 +436,46 @@ static int batch_add(batch_t *b, cli_job_t *job, unsigned long line)
 }
 
 /* Submits the batch in one spool transaction. A bad request gets its error
- * line and the rest go again. Returns 0, or -1 when reading must stop (a
- * signal, or the spool cannot be written). */
+ * line and the rest go again; out of memory gives every job of the batch
+ * its error line and reading goes on. Returns 0, or -1 when reading must
+ * stop (a signal, or the spool cannot be written), with a message;
+ * batch_send_marked() returns 1 when out of memory emptied the batch. */
 static int batch_send_marked(batch_t *b, const char *mark);
 
 static int batch_send(batch_t *b, uint64_t pos, unsigned long lineno,
                       int complete)
 {
   char *mark = make_mark(pos, lineno, complete);
-  if (!mark) {
-    batch_clear(b, "out of memory", PACER_ENOMEM);
-    return -1;
+  int rc = mark ? 0 : PACER_ENOMEM;
+  if (!mark && b->n) {
+    batch_clear(b, NULL, PACER_ENOMEM);
+    /* The next batch's mark covers these lines; at the end, the mark alone
+     * must still say the import is complete. */
+    return complete ? batch_send(b, pos, lineno, complete) : 0;
   }
   if (!b->n) { /* only the mark */
-    int rc =
-        pacer_submit_batch_marked(app.p, NULL, 0, NULL, NULL, NULL, NULL, mark);
+    if (mark)
+      rc = pacer_submit_batch_marked(app.p, NULL, 0, NULL, NULL, NULL, NULL,
+                                     mark);
     free(mark);
-    return rc ? -1 : 0;
+    if (rc == 0 || (rc == PACER_ENOMEM && !complete))
+      return 0; /* a later mark says it */
+    if (rc != PACER_ESHUTDOWN) {
+      pthread_mutex_lock(&app.lock);
+      clear_progress_locked();
+      fprintf(stderr,
+              "pacer: the spool could not record how far the input was read "
+              "(%s)%s\n",
+              pacer_strerror(rc),
+              complete ? "; it does not say the import is complete" : "");
+      pthread_mutex_unlock(&app.lock);
+    }
+    return -1;
   }
   int ret = batch_send_marked(b, mark);
   free(mark);
+  if (ret > 0) /* out of memory: the batch and its mark were not stored */
+    return complete ? batch_send(b, pos, lineno, complete) : 0;
   return ret;
 }
 
@@ -474,6 +510,10 @@ static int batch_send_marked(batch_t *b, const char *mark)
       memmove(b->lines + bad, b->lines + bad + 1,
               (b->n - bad) * sizeof *b->lines);
       continue;
+    }
+    if (rc == PACER_ENOMEM) {
+      batch_clear(b, NULL, rc);
+      return 1;
     }
     if (rc == PACER_ESHUTDOWN) {
       batch_clear(b, "not sent: interrupted", rc);
@@ -546,8 +586,7 @@ static int send_all(int fd, unsigned long lineno, uint64_t base)
       continue;
     }
     if (app.spooled) {
-      if (batch_add(&b, &job, lineno))
-        break;
+      (void)batch_add(&b, &job, lineno); /* out of memory: reported */
       if ((b.n == BATCH || !cli_lines_ready(&lr)) &&
           batch_send(&b, cli_lines_pos(&lr), lineno, 0))
         break;
@@ -565,7 +604,10 @@ static int send_all(int fd, unsigned long lineno, uint64_t base)
         snprintf(err, sizeof err, "line %lu: not sent: interrupted", lineno);
       else
         snprintf(err, sizeof err, "line %lu: %s", lineno, pacer_strerror(sr));
-      emit_error(job.id, lineno, sr, err);
+      if (sr == PACER_ENOMEM)
+        emit_nomem(job.id, lineno);
+      else
+        emit_error(job.id, lineno, sr, err);
       free(ctx);
       cli_job_clear(&job, 0);
       if (sr == PACER_ESHUTDOWN)
@@ -576,8 +618,9 @@ static int send_all(int fd, unsigned long lineno, uint64_t base)
   }
   /* The last batch; after a signal each gets its "interrupted" line. At the
    * end of the input the mark says the import is complete. */
-  if (app.spooled && (b.n || eof))
-    batch_send(&b, cli_lines_pos(&lr), lineno, eof);
+  if (app.spooled && (b.n || eof) &&
+      batch_send(&b, cli_lines_pos(&lr), lineno, eof) && eof)
+    rc = -1; /* the end of the input could not be recorded */
   free(b.jobs);
   free(b.reqs);
   free(b.tags);
@@ -1110,6 +1153,11 @@ int main(int argc, char **argv)
             "writes them\n",
             (unsigned long long)app.kept, app.o.spool_path);
 
+  if (app.nomem)
+    fprintf(stderr,
+            "pacer: %llu job lines were not sent for lack of memory (each "
+            "has its result line)\n",
+            (unsigned long long)app.nomem);
   if (!app.o.quiet) {
     cli_summary(stderr, &app.tally, st, elapsed);
     if (app.kept && !(app.write_errno && app.spooled))
