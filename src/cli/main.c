@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -942,6 +943,10 @@ static int write_stats(const pacer_stats_t *st)
 int main(int argc, char **argv)
 {
   char err[1024];
+  /* The character type of the user's locale, so that libcurl can turn an
+   * international host name (UTF-8) into its punycode form. Only LC_CTYPE:
+   * numbers in job lines and result lines stay in the C locale's format. */
+  setlocale(LC_CTYPE, "");
   cli_opts_init(&app.o);
   if (cli_opts_parse(&app.o, argc, argv, err, sizeof err)) {
     cli_opts_free(&app.o);
