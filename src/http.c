@@ -202,6 +202,11 @@ int pacer__header_check(const char *name, const char *value)
   return 0;
 }
 
+int pacer_header_check(const char *name, const char *value)
+{
+  return pacer__header_check(name, value);
+}
+
 int pacer__method_idempotent(const char *method)
 {
   static const char *const idempotent[] = {"GET",   "HEAD", "OPTIONS",

@@ -359,6 +359,14 @@ typedef struct pacer_request {
 PACER_EXTERN void pacer_request_init_sized(pacer_request_t *req, size_t size);
 #define pacer_request_init(req) pacer_request_init_sized((req), sizeof *(req))
 
+/* The check pacer_submit() makes of each request header, for a program that
+ * validates its input up front (a flag, a config file). Returns 0 when
+ * name: value may be sent, else PACER_EHEADER: a NULL, empty or non-token
+ * name (RFC 9110: no spaces, no colon), a name the transport owns (see
+ * headers above), or a value with a control character other than HTAB.
+ * Any thread. */
+PACER_EXTERN int pacer_header_check(const char *name, const char *value);
+
 /* What a job ended with. Everything it points to is borrowed until the
  * callback returns; copy what you keep. */
 typedef struct pacer_result {

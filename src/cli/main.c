@@ -378,6 +378,28 @@ typedef struct batch {
   size_t n, cap;
 } batch_t;
 
+/* Why submit refused r with rc, for its result line: the header at fault
+ * by name, the spool's limit in words, else the code's message. */
+static const char *refusal(const pacer_request_t *r, int rc, char *buf,
+                           size_t cap)
+{
+  if (rc == PACER_ETOOLARGE)
+    return "too large for the spool (SQLite's row limit)";
+  if (rc == PACER_EHEADER) {
+    for (size_t i = 0; i < r->header_count; i++) {
+      const pacer_header_t *h = &r->headers[i];
+      if (pacer_header_check(h->name, h->value) == 0)
+        continue;
+      const char *what = pacer_header_check(h->name, "") == 0
+                             ? "has a control character in its value"
+                             : "is not a name that may be sent";
+      snprintf(buf, cap, "invalid header: \"%.64s\" %s", h->name, what);
+      return buf;
+    }
+  }
+  return pacer_strerror(rc);
+}
+
 /* Writes an error line for every job in b and empties it. */
 static void batch_clear(batch_t *b, const char *why, int code)
 {
@@ -498,10 +520,9 @@ static int batch_send_marked(batch_t *b, const char *mark)
       return 0;
     }
     if (bad < b->n) { /* that one job's fault: report it, send the rest */
+      char why[160];
       snprintf(err, sizeof err, "line %lu: %s", b->lines[bad],
-               rc == PACER_ETOOLARGE ? "too large for the spool (SQLite's "
-                                       "row limit)"
-                                     : pacer_strerror(rc));
+               refusal(&b->reqs[bad], rc, why, sizeof why));
       emit_error(b->jobs[bad].id, b->lines[bad], rc, err);
       cli_job_clear(&b->jobs[bad], 0);
       free(b->tags[bad]);
@@ -603,8 +624,11 @@ static int send_all(int fd, unsigned long lineno, uint64_t base)
     if (sr) {
       if (sr == PACER_ESHUTDOWN)
         snprintf(err, sizeof err, "line %lu: not sent: interrupted", lineno);
-      else
-        snprintf(err, sizeof err, "line %lu: %s", lineno, pacer_strerror(sr));
+      else {
+        char why[160];
+        snprintf(err, sizeof err, "line %lu: %s", lineno,
+                 refusal(&job.req, sr, why, sizeof why));
+      }
       if (sr == PACER_ENOMEM)
         emit_nomem(job.id, lineno);
       else

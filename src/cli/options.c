@@ -515,6 +515,18 @@ static int apply(cli_opts_t *o, const flag_t *f, const char *v, const char *who,
     char *name, *value;
     if (parse_header(v, &name, &value))
       return fail(err, errlen, "%s: '%s' is not 'Name: value'", who, v);
+    /* Checked now as every job's would be, so a bad header is one usage
+     * error, not a refusal of every job. */
+    if (pacer_header_check(name, value)) {
+      int bad_name = pacer_header_check(name, "") != 0;
+      int rc = fail(err, errlen, "%s: '%s': %s \"%s\"", who, v,
+                    bad_name ? "not a header name that may be sent:"
+                             : "a control character in the value of",
+                    name);
+      free(name);
+      free(value);
+      return rc;
+    }
     pacer_header_t *h =
         realloc(o->headers, (o->header_count + 1) * sizeof *o->headers);
     if (!h) {

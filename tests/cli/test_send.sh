@@ -197,9 +197,18 @@ check "refused headers: four PACER_EHEADER lines, each with its line number" \
 check "refused headers: the clean job succeeded" \
   jq -e -s 'map(select(.id == "fine"))[0].status == 200' "$T/hdr.out"
 check "refused headers: the server saw only the clean job" [ "$(stats | jq .total)" -eq 1 ]
-printf '{"url": "%s/c"}\n' "$BASE" | "$PACER" send - --header "Connection: close" >"$T/hdr2.out" 2>/dev/null
-check "--header Connection: the job line is PACER_EHEADER" \
-  jq -e '.error.code == "PACER_EHEADER" and .line == 1' "$T/hdr2.out"
+check "refused headers: each message names the header" \
+  jq -e -s '[.[] | select(.error.code == "PACER_EHEADER") | .error.message] | (map(select(test("\"(content-length|Transfer-Encoding|Host|X-A)\""))) | length) == 4' "$T/hdr.out"
+# A bad --header is a usage error at once (exit 2, naming the flag and the
+# header), not a refusal of every job.
+for h in "Connection: close" "X(y: v"; do
+  printf '{"url": "%s/c"}\n' "$BASE" | "$PACER" send - --header "$h" >"$T/hdr2.out" 2>"$T/hdr2.err"
+  rc=$?
+  echo "     --header '$h': exit $rc: $(head -n 1 "$T/hdr2.err")"
+  check "--header '$h': exit 2 naming --header and the header, nothing sent" \
+    bash -c "[ $rc -eq 2 ] && grep -q -- '--header' '$T/hdr2.err' && grep -qF '\"${h%%:*}\"' '$T/hdr2.err' && [ ! -s '$T/hdr2.out' ]"
+done
+check "refused --header: the server saw nothing more" [ "$(stats | jq .total)" -eq 1 ]
 
 # ---- a large input in bounded memory ----
 start_mock

@@ -459,6 +459,18 @@ static void retry_after_date_extremes(void **state)
                    -1);
 }
 
+/* The public check is the one submit makes. */
+static void public_header_check(void **state)
+{
+  (void)state;
+  assert_int_equal(pacer_header_check("X-Ok", "v"), 0);
+  assert_int_equal(pacer_header_check("X-Ok", ""), 0);
+  assert_int_equal(pacer_header_check("X(y", "v"), PACER_EHEADER);
+  assert_int_equal(pacer_header_check("connection", "close"), PACER_EHEADER);
+  assert_int_equal(pacer_header_check("X-A", "a\x7f"), PACER_EHEADER);
+  assert_int_equal(pacer_header_check(NULL, "v"), PACER_EHEADER);
+}
+
 /* An international host is checked and keyed as the punycode name libcurl
  * contacts; one it cannot convert is refused at submit. libcurl converts in
  * the process's locale: a UTF-8 one converts, "C" cannot. */
@@ -499,6 +511,7 @@ static void url_idn_host_is_keyed_as_punycode(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(public_header_check),
       cmocka_unit_test(url_idn_host_is_keyed_as_punycode),
       cmocka_unit_test(url_accepts_http_and_https),
       cmocka_unit_test(url_scheme_and_host_case),
