@@ -37,6 +37,7 @@ typedef struct conn {
   int get_only;     /* a 301/302/303 turned the method into GET */
   int drop_secrets; /* the origin changed: secrets stay behind */
   int too_large;    /* a cap stopped the transfer */
+  int headers_done; /* the current response's empty line has arrived */
   int aborted;
   unsigned redirects_max; /* 0: redirects are answers, not followed */
   unsigned redirects_left;
@@ -102,6 +103,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
   conn_t *c = arg;
   size_t len = size * n;
+  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    c->headers_done = 0; /* after a 1xx, another head follows */
+  else if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n'))
+    c->headers_done = 1;
   int rc = pacer__resp_header_line(c->job->resp, data, len,
                                    c->tx->cfg->max_header_bytes);
   if (rc) {
@@ -181,6 +186,7 @@ static int setup(conn_t *c, int64_t now)
   c->hdrs = NULL;
   c->errbuf[0] = '\0';
   c->too_large = 0;
+  c->headers_done = 0;
 
   /* Rounded up: curl's timer never fires before the attempt's end. */
   int64_t left_ns = c->deadline_ns - now;
@@ -410,6 +416,17 @@ static int map_error(conn_t *c, CURLcode cc)
 {
   if (c->too_large || cc == CURLE_FILESIZE_EXCEEDED)
     return PACER_ETOOLARGE;
+  /* A header line longer than CURL_MAX_HTTP_HEADER (100 KiB) never reaches
+   * on_header: libcurl gives up on it with CURLE_OUT_OF_MEMORY (before
+   * 8.6.0) or CURLE_TOO_LARGE. Within the head that is a header too large,
+   * not a failure worth retrying (a true lack of memory there is reported
+   * the same way). */
+  if (!c->headers_done && (cc == CURLE_OUT_OF_MEMORY
+#if LIBCURL_VERSION_NUM >= 0x080600
+                           || cc == CURLE_TOO_LARGE
+#endif
+                           ))
+    return PACER_ETOOLARGE;
   switch (cc) {
   case CURLE_OPERATION_TIMEDOUT:
     return PACER_ETIMEDOUT;
@@ -520,8 +537,16 @@ static void finish(tx_t *t, conn_t *c, CURLcode cc, pacer__link_t *done)
   if (c->aborted) {
     pacer__resp_fail(r, PACER_ECANCELED, 0, "attempt aborted");
   } else if (cc != CURLE_OK) {
-    pacer__resp_fail(r, map_error(c, cc), (int)cc, "%s",
-                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+    int error = map_error(c, cc);
+    if (error == PACER_ETOOLARGE && !c->too_large && !c->errbuf[0] &&
+        cc != CURLE_FILESIZE_EXCEEDED)
+      pacer__resp_fail(r, error, (int)cc,
+                       "a response header line passed libcurl's limit "
+                       "of %d bytes",
+                       CURL_MAX_HTTP_HEADER);
+    else
+      pacer__resp_fail(r, error, (int)cc, "%s",
+                       c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
     r->status = (int)status;
   } else {
     r->status = (int)status;

@@ -223,7 +223,10 @@ typedef struct pacer_config {
   /* Transport safety. */
   size_t max_response_bytes; /* body cap, counted as bytes arrive (decoded
                                 bytes when decompressing). Default 8 MiB. */
-  size_t max_header_bytes;   /* response header cap. Default 64 KiB. */
+  size_t max_header_bytes;   /* response header cap. Default 64 KiB. One
+                                line longer than libcurl's own limit
+                                (100 KiB) ends the attempt with
+                                PACER_ETOOLARGE too. */
   unsigned follow_redirects; /* redirects followed per attempt, at most 20;
                                 0: none (default). PACER_REQ_FOLLOW on a
                                 request allows 5 when this is 0. */
