@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_hostile.c - servers that fight back.
+/* test_hostile.c - servers that fight back, and the SSRF guard.
  *
  * Each hostile server ends its job with the documented error within a
  * bound, and the worker is free afterwards: every case runs on a dispatcher
@@ -10,6 +10,9 @@
  * so not repeated here: the error codes of a slow answer, a body or header
  * past its cap and a bomb on a fresh dispatcher (test_transport.c), and a
  * drop or garbage with retries (test_faults.c).
+ *
+ * The SSRF guard (deny_private) is tried on loopback addresses only: the
+ * only addresses these tests ever connect to, whatever the guard does.
  *
  * `e2e_hostile --unresolvable` runs the one case that resolves a name, a
  * .invalid host, inside a new network namespace holding nothing but
@@ -23,6 +26,7 @@
 #include <cmocka.h>
 
 #include "mock_proc.h"
+#include "netguard.h"
 #include "raw_peer.h"
 #include <curl/curl.h>
 #include <errno.h>
@@ -260,6 +264,204 @@ static void garbage_is_a_transport_error(void **state)
   hostile("garbage", one_lane(2), u, PACER_ETRANSPORT, 2, 3000);
 }
 
+/* ---- the SSRF guard ---- */
+
+static pacer_config_t guard(int on)
+{
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.deny_private = on;
+  c.backoff_base_ms = 1;
+  return c; /* max_attempts 3: a refusal must not be retried */
+}
+
+static res_t fetch(const pacer_config_t *c, const char *url)
+{
+  pacer_t *p;
+  res_t r;
+  assert_int_equal(pacer_new(c, &p), 0);
+  submit(p, url, &r);
+  assert_int_equal(pacer_drain(p, 30000), 0);
+  pacer_free(p);
+  assert_int_equal(r.calls, 1);
+  return r;
+}
+
+/* Arrivals pacer-mock m counted since its last reset. */
+static long long arrivals(const mock_proc_t *m)
+{
+  return mock_stat(m, "total");
+}
+
+/* Refused with the guard on, served with it off, on 127.0.0.1, on [::1]
+ * and through a name that resolves to loopback; a refused job reaches the
+ * server not once. */
+static void loopback_refused_when_denied(mock_proc_t *m, const char *url)
+{
+  assert_int_equal(mock_post(m, "/__reset"), 0);
+  pacer_config_t c = guard(1);
+  res_t r = fetch(&c, url);
+  printf("# deny_private on, %s: %s (%s), %u attempts\n", url,
+         pacer_err_name(r.error), r.message, r.attempts);
+  assert_int_equal(r.error, PACER_EDENIED);
+  assert_int_equal(r.attempts, 1);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.message, "not allowed"));
+  assert_int_equal(arrivals(m), 0);
+
+  c = guard(0);
+  r = fetch(&c, url);
+  printf("# deny_private off, %s: status %d\n", url, r.status);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(arrivals(m), 1);
+}
+
+static void ipv4_loopback_is_refused(void **state)
+{
+  (void)state;
+  char u[128];
+  snprintf(u, sizeof u, "http://127.0.0.1:%d/ssrf?bytes=3", mock.port);
+  loopback_refused_when_denied(&mock, u);
+}
+
+/* "localhost" is answered by libcurl itself, never by a DNS query: a name
+ * whose address is loopback is refused by its address. */
+static void a_name_resolving_to_loopback_is_refused(void **state)
+{
+  (void)state;
+  /* Seen to resolve "localhost" without a lookup from 7.88.0 on; an older
+   * one might ask the system's resolver. */
+  if (curl_version_info(CURLVERSION_NOW)->version_num < 0x075800) {
+    printf("# skipped: libcurl older than 7.88.0 may look localhost up\n");
+    skip();
+  }
+  char u[128];
+  snprintf(u, sizeof u, "http://localhost:%d/ssrf?bytes=3", mock.port);
+  loopback_refused_when_denied(&mock, u);
+}
+
+/* A second pacer-mock, started and stopped around one test, so that a
+ * failed assertion does not leave it running. */
+static mock_proc_t other;
+
+static int start_other(const char *host, const char *url_host)
+{
+  const char *const args[] = {"--host", host, NULL};
+  if (mock_start(&other, args) != 0)
+    return -1;
+  snprintf(other.base, sizeof other.base, "http://%s:%d", url_host, other.port);
+  return 0;
+}
+
+static int start_v6(void **state)
+{
+  (void)state;
+  if (start_other("::1", "[::1]") != 0)
+    memset(&other, 0, sizeof other); /* the test skips */
+  return 0;
+}
+
+static int stop_other(void **state)
+{
+  (void)state;
+  pacer__netguard_allow_for_tests(0);
+  return other.pid > 0 ? mock_stop(&other) : 0;
+}
+
+static void ipv6_loopback_is_refused(void **state)
+{
+  (void)state;
+  if (other.pid <= 0) {
+    printf("# skipped: pacer-mock cannot listen on [::1] here\n");
+    skip();
+  }
+  char u[128];
+  snprintf(u, sizeof u, "%s/ssrf?bytes=3", other.base);
+  loopback_refused_when_denied(&other, u);
+}
+
+/* Many refusals leave the key's breaker closed: a refusal says nothing
+ * about the host, which was never asked. */
+static void refusals_do_not_open_the_breaker(void **state)
+{
+  (void)state;
+  pacer_config_t c = guard(1);
+  c.breaker_window = 4;
+  c.breaker_min_calls = 2;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  char u[128];
+  snprintf(u, sizeof u, "http://127.0.0.1:%d/ssrf", mock.port);
+  res_t r[8];
+  for (size_t i = 0; i < 8; i++)
+    submit(p, u, &r[i]);
+  assert_int_equal(pacer_drain(p, 30000), 0);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(p, &st), 0);
+  int seen = 0;
+  for (size_t i = 0; i < st->key_count; i++)
+    if (strcmp(st->keys[i].key, "127.0.0.1") == 0) {
+      seen = 1;
+      assert_int_equal(st->keys[i].breaker, PACER_BREAKER_CLOSED);
+    }
+  assert_int_equal(st->started, 8); /* one attempt each */
+  pacer_stats_free(st);
+  pacer_free(p);
+  (void)seen; /* a key with nothing to remember may be forgotten */
+  for (size_t i = 0; i < 8; i++) {
+    assert_int_equal(r[i].error, PACER_EDENIED);
+    assert_int_equal(r[i].attempts, 1);
+  }
+}
+
+/* The first hop goes to 127.0.0.2, allowed for this test only; it
+ * redirects to 127.0.0.1, which the guard must refuse before connecting:
+ * the server there records no arrival. With the guard off the same chain
+ * reaches it. */
+static int start_first_hop(void **state)
+{
+  (void)state;
+  return start_other("127.0.0.2", "127.0.0.2");
+}
+
+static void a_redirect_to_a_denied_address_is_refused(void **state)
+{
+  (void)state;
+  mock_proc_t *first = &other; /* on 127.0.0.2 */
+  char u[256];
+  snprintf(u, sizeof u, "%s/hop?redirect=port&to_port=%d", first->base,
+           mock.port);
+  pacer__netguard_allow_for_tests(0x7f000002);
+
+  pacer_config_t c = guard(1);
+  c.follow_redirects = 5;
+  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  long long conns = mock_stat(&mock, "connections_accepted");
+  res_t r = fetch(&c, u);
+  /* Each /__stats read is a connection of its own: one more, no other. */
+  long long conns_after = mock_stat(&mock, "connections_accepted");
+  printf("# redirect 127.0.0.2 -> 127.0.0.1, deny_private on: %s (%s); "
+         "arrivals: first %lld, second %lld; connections to the second: "
+         "%lld\n",
+         pacer_err_name(r.error), r.message, arrivals(first), arrivals(&mock),
+         conns_after - conns - 1);
+  assert_int_equal(conns_after - conns, 1);
+  assert_int_equal(r.error, PACER_EDENIED);
+  assert_int_equal(r.attempts, 1);
+  assert_non_null(strstr(r.message, "127.0.0.1"));
+  assert_int_equal(arrivals(first), 1); /* the allowed first hop */
+  assert_int_equal(arrivals(&mock), 0); /* nothing reached the second */
+
+  c = guard(0);
+  c.follow_redirects = 5;
+  r = fetch(&c, u);
+  assert_int_equal(r.error, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(arrivals(first), 2);
+  assert_int_equal(arrivals(&mock), 1);
+}
+
 /* ---- an unresolvable host, in a network namespace of its own ---- */
 
 /* Why the namespace cannot keep every query in, or NULL when it can: a
@@ -367,6 +569,13 @@ int main(int argc, char **argv)
       cmocka_unit_test(resets_are_transport_errors),
       cmocka_unit_test(oversized_answers_are_cut),
       cmocka_unit_test(garbage_is_a_transport_error),
+      cmocka_unit_test(ipv4_loopback_is_refused),
+      cmocka_unit_test(a_name_resolving_to_loopback_is_refused),
+      cmocka_unit_test_setup_teardown(ipv6_loopback_is_refused, start_v6,
+                                      stop_other),
+      cmocka_unit_test(refusals_do_not_open_the_breaker),
+      cmocka_unit_test_setup_teardown(a_redirect_to_a_denied_address_is_refused,
+                                      start_first_hop, stop_other),
   };
   return cmocka_run_group_tests(tests, start_mock, stop_mock);
 }
