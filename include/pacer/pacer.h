@@ -238,7 +238,9 @@ typedef struct pacer_config {
   const char *ca_path;       /* directory of CA certificates. Copied. */
   int64_t low_speed_bytes;   /* abort an attempt slower than this many */
   int64_t low_speed_time_ms; /* bytes/s for this long. Default 1 B/s, 30 s;
-                                0 bytes: off. */
+                                0 bytes: off. An attempt this slow (a
+                                server dripping its headers or body) ends
+                                with PACER_ETIMEDOUT, as at timeout_ms. */
   const char *const *secret_headers; /* NULL-terminated names (case-insensitive)
                                         to redact in logs and drop on a
                                         cross-host redirect, besides

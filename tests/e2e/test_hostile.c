@@ -172,9 +172,10 @@ static void silent_server_times_out(void **state)
   raw_stop(&rp);
 }
 
-/* Slowloris: the headers come one byte every 2 s. The low-speed limit
- * counts body bytes only, so here the attempt's timeout must end it. */
-static void dripped_headers_hit_the_timeout(void **state)
+/* Slowloris: the headers come one byte every 2 s. Either bound ends it:
+ * the attempt's timeout, or the low-speed limit (1 B/s over 3 s) under a
+ * generous timeout. Both are PACER_ETIMEDOUT. */
+static void dripped_headers_hit_a_time_limit(void **state)
 {
   (void)state;
   raw_peer_t rp;
@@ -184,8 +185,16 @@ static void dripped_headers_hit_the_timeout(void **state)
   pacer_config_t c = one_lane(1);
   c.timeout_ms = 3000;
   c.low_speed_bytes = 0; /* the timeout alone */
-  res_t r =
-      hostile("headers, a byte every 2 s", c, u, PACER_ETIMEDOUT, 1, 4500);
+  res_t r = hostile("headers, a byte every 2 s, timeout 3 s", c, u,
+                    PACER_ETIMEDOUT, 1, 4500);
+  assert_int_equal(r.transport_code, 28);
+
+  c = one_lane(1);
+  c.timeout_ms = 60000;
+  c.low_speed_bytes = 1;
+  c.low_speed_time_ms = 3000;
+  r = hostile("headers, a byte every 2 s, low speed 1 B/s over 3 s", c, u,
+              PACER_ETIMEDOUT, 1, 7000);
   assert_int_equal(r.transport_code, 28);
   raw_stop(&rp);
 }
@@ -564,7 +573,7 @@ int main(int argc, char **argv)
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(silent_server_times_out),
-      cmocka_unit_test(dripped_headers_hit_the_timeout),
+      cmocka_unit_test(dripped_headers_hit_a_time_limit),
       cmocka_unit_test(dripped_body_hits_the_low_speed_limit),
       cmocka_unit_test(resets_are_transport_errors),
       cmocka_unit_test(oversized_answers_are_cut),
