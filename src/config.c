@@ -53,6 +53,8 @@ static void config_defaults(pacer_config_t *c)
   c->low_speed_time_ms = 30000;
   c->log_level = PACER_LOG_WARN;
   c->spool_idempotency_keys = 1;
+  c->deny_private = 0; /* a guard for crawlers; most callers talk to their
+                          own services, often on private addresses */
 }
 
 void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
@@ -153,6 +155,8 @@ static int check(const pacer_config_t *c, const char *const *secret_headers)
        c->spool_sync != PACER_SPOOL_FULL) ||
       (c->spool_path && !*c->spool_path))
     return PACER_EINVAL;
+  if (c->deny_private != 0 && c->deny_private != 1)
+    return PACER_EINVAL; /* room for finer settings later */
   if (secret_headers)
     for (size_t i = 0; secret_headers[i]; i++)
       if (pacer__header_check(secret_headers[i], ""))

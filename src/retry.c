@@ -14,7 +14,7 @@ int pacer__retryable(int error, int status)
 {
   if (error == PACER_ETRANSPORT || error == PACER_ETIMEDOUT)
     return 1;
-  if (error != 0)
+  if (error != 0) /* PACER_EDENIED too: the address will not change */
     return 0;
   switch (status) {
   case 408: /* Request Timeout */
@@ -39,6 +39,8 @@ pacer__outcome_kind_t pacer__breaker_outcome(int error, int status)
   case PACER_ETIMEDOUT:
   case PACER_ETLS: /* a failed handshake is the host's failure */
     return PACER__OUTCOME_FAILURE;
+  case PACER_EDENIED: /* our own refusal; the host was never asked */
+    return PACER__OUTCOME_IGNORE;
   default:
     return PACER__OUTCOME_IGNORE;
   }

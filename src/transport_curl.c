@@ -7,20 +7,26 @@
  * and secrets are dropped when the origin changes, TLS verification on
  * unless asked off, connect and total timeouts, a low-speed abort, header
  * and body caps counted as bytes arrive (decoded bytes when decompressing),
- * and no signals (NOSIGNAL; pacer's threads block signals).
+ * and no signals (NOSIGNAL; pacer's threads block signals). With
+ * deny_private, each socket's address is checked (netguard.h) before the
+ * socket is made: after resolution and on every hop, so neither a name that
+ * resolves to a private address nor a redirect to one gets through.
  *
  * Invariants: a conn is either in the pool (job NULL) or carries exactly one
  * running attempt, added to the multi handle; a job reaches `done` once. */
 #include "engine.h"
 #include "http.h"
+#include "netguard.h"
 #include "transport.h"
 #include "version.h"
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 /* Room for an empty-valued header's "Name;" without an allocation. */
 #define HEADER_LINE_SMALL 128
@@ -37,7 +43,10 @@ typedef struct conn {
   int get_only;     /* a 301/302/303 turned the method into GET */
   int drop_secrets; /* the origin changed: secrets stay behind */
   int too_large;    /* a cap stopped the transfer */
+  int headers_done; /* the current response's empty line has arrived */
   int aborted;
+  int denied; /* the guard refused an address of this hop */
+  char denied_addr[INET6_ADDRSTRLEN]; /* the last one refused */
   unsigned redirects_max; /* 0: redirects are answers, not followed */
   unsigned redirects_left;
   int64_t deadline_ns; /* end of the whole attempt */
@@ -102,6 +111,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
   conn_t *c = arg;
   size_t len = size * n;
+  if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    c->headers_done = 0; /* after a 1xx, another head follows */
+  else if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n'))
+    c->headers_done = 1;
   int rc = pacer__resp_header_line(c->job->resp, data, len,
                                    c->tx->cfg->max_header_bytes);
   if (rc) {
@@ -109,6 +122,33 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     return 0;
   }
   return len;
+}
+
+/* libcurl asks for each socket it would connect: with deny_private, a
+ * refused address gets no socket at all, so not one packet goes to it;
+ * libcurl then tries the name's other addresses, if any. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose,
+                                 struct curl_sockaddr *a)
+{
+  conn_t *c = arg;
+  if (purpose != CURLSOCKTYPE_IPCXN ||
+      pacer__netguard_denied(&a->addr, a->addrlen)) {
+    c->denied = 1;
+    const void *ip = NULL;
+    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in))
+      ip = &((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr;
+    else if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))
+      ip = &((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr;
+    if (!ip || !inet_ntop(a->family, ip, c->denied_addr, sizeof c->denied_addr))
+      snprintf(c->denied_addr, sizeof c->denied_addr, "family %d", a->family);
+    return CURL_SOCKET_BAD;
+  }
+  /* Close-on-exec: a program that forks and execs must not inherit it. */
+#ifdef SOCK_CLOEXEC
+  return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+#else
+  return socket(a->family, a->socktype, a->protocol);
+#endif
 }
 
 /* ---- setting up one hop ---- */
@@ -181,6 +221,8 @@ static int setup(conn_t *c, int64_t now)
   c->hdrs = NULL;
   c->errbuf[0] = '\0';
   c->too_large = 0;
+  c->headers_done = 0;
+  c->denied = 0;
 
   /* Rounded up: curl's timer never fires before the attempt's end. */
   int64_t left_ns = c->deadline_ns - now;
@@ -210,6 +252,10 @@ static int setup(conn_t *c, int64_t now)
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, c);
   SET(CURLOPT_HTTPHEADER, c->hdrs);
+  if (cfg->deny_private) {
+    SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, c);
+  }
   SET(CURLOPT_TIMEOUT_MS, (long)(left_ms > LONG_MAX ? LONG_MAX : left_ms));
   SET(CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
   if (cfg->low_speed_bytes > 0 && cfg->low_speed_time_ms > 0) {
@@ -410,6 +456,21 @@ static int map_error(conn_t *c, CURLcode cc)
 {
   if (c->too_large || cc == CURLE_FILESIZE_EXCEEDED)
     return PACER_ETOOLARGE;
+  /* A header line longer than CURL_MAX_HTTP_HEADER (100 KiB) never reaches
+   * on_header: libcurl gives up on it with CURLE_OUT_OF_MEMORY (before
+   * 8.6.0) or CURLE_TOO_LARGE. Within the head that is a header too large,
+   * not a failure worth retrying (a true lack of memory there is reported
+   * the same way). */
+  if (!c->headers_done && (cc == CURLE_OUT_OF_MEMORY
+#if LIBCURL_VERSION_NUM >= 0x080600
+                           || cc == CURLE_TOO_LARGE
+#endif
+                           ))
+    return PACER_ETOOLARGE;
+  /* A refused socket is libcurl's "could not connect"; when every address
+   * failed and the guard refused one, the guard is the reason. */
+  if (c->denied && cc == CURLE_COULDNT_CONNECT)
+    return PACER_EDENIED;
   switch (cc) {
   case CURLE_OPERATION_TIMEDOUT:
     return PACER_ETIMEDOUT;
@@ -520,8 +581,20 @@ static void finish(tx_t *t, conn_t *c, CURLcode cc, pacer__link_t *done)
   if (c->aborted) {
     pacer__resp_fail(r, PACER_ECANCELED, 0, "attempt aborted");
   } else if (cc != CURLE_OK) {
-    pacer__resp_fail(r, map_error(c, cc), (int)cc, "%s",
-                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+    int error = map_error(c, cc);
+    if (error == PACER_EDENIED)
+      pacer__resp_fail(r, error, (int)cc,
+                       "destination address %s not allowed (deny_private)",
+                       c->denied_addr);
+    else if (error == PACER_ETOOLARGE && !c->too_large && !c->errbuf[0] &&
+             cc != CURLE_FILESIZE_EXCEEDED)
+      pacer__resp_fail(r, error, (int)cc,
+                       "a response header line passed libcurl's limit "
+                       "of %d bytes",
+                       CURL_MAX_HTTP_HEADER);
+    else
+      pacer__resp_fail(r, error, (int)cc, "%s",
+                       c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
     r->status = (int)status;
   } else {
     r->status = (int)status;

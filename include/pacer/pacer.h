@@ -86,7 +86,8 @@ PACER_EXTERN const char *pacer_version(void);
   XX(ESPOOL, -25, "spool error")                                               \
   XX(ESPOOLBUSY, -26, "spool is in use by another dispatcher")                 \
   XX(ESPOOLVERSION, -27, "spool was written by a newer version")               \
-  XX(EHANDLER, -28, "no handler registered by this name")
+  XX(EHANDLER, -28, "no handler registered by this name")                      \
+  XX(EDENIED, -29, "destination address not allowed")
 
 typedef enum pacer_errno {
 #define PACER__ERRNO_ENUM(name, val, msg) PACER_##name = (val),
@@ -223,7 +224,10 @@ typedef struct pacer_config {
   /* Transport safety. */
   size_t max_response_bytes; /* body cap, counted as bytes arrive (decoded
                                 bytes when decompressing). Default 8 MiB. */
-  size_t max_header_bytes;   /* response header cap. Default 64 KiB. */
+  size_t max_header_bytes;   /* response header cap. Default 64 KiB. One
+                                line longer than libcurl's own limit
+                                (100 KiB) ends the attempt with
+                                PACER_ETOOLARGE too. */
   unsigned follow_redirects; /* redirects followed per attempt, at most 20;
                                 0: none (default). PACER_REQ_FOLLOW on a
                                 request allows 5 when this is 0. */
@@ -234,7 +238,9 @@ typedef struct pacer_config {
   const char *ca_path;       /* directory of CA certificates. Copied. */
   int64_t low_speed_bytes;   /* abort an attempt slower than this many */
   int64_t low_speed_time_ms; /* bytes/s for this long. Default 1 B/s, 30 s;
-                                0 bytes: off. */
+                                0 bytes: off. An attempt this slow (a
+                                server dripping its headers or body) ends
+                                with PACER_ETIMEDOUT, as at timeout_ms. */
   const char *const *secret_headers; /* NULL-terminated names (case-insensitive)
                                         to redact in logs and drop on a
                                         cross-host redirect, besides
@@ -261,6 +267,20 @@ typedef struct pacer_config {
                                  spool and the job, the same on every attempt
                                  and after a resume, unless the request sets
                                  one. 0: none is added. */
+
+  /* SSRF guard for crawlers. 1: every connection is checked on the socket
+   * address it is about to be made to, after name resolution and on every
+   * redirect hop, and refused before any socket exists (nothing is sent)
+   * when the address is loopback (127/8, ::1), unspecified (0/8, ::),
+   * private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16,
+   * the cloud metadata address 169.254.169.254 among them, fe80::/10),
+   * shared (100.64/10), multicast, reserved or broadcast (224/4, 240/4,
+   * ff00::/8), or one of these IPv4 addresses written as IPv6 (::ffff:a.b.c.d,
+   * ::a.b.c.d, 64:ff9b::a.b.c.d). A job whose every address is refused ends
+   * with PACER_EDENIED, is not retried and counts for no breaker. With a
+   * proxy (libcurl reads http_proxy and the like from the environment) the
+   * address checked is the proxy's. 0: no check (default). */
+  int deny_private;
 } pacer_config_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
@@ -376,7 +396,8 @@ typedef struct pacer_result {
                                     ETIMEDOUT, ETOOLARGE, ERETRIES (the last
                                     response was retryable and no attempt was
                                     left), EDEADLINE, EEXPIRED, ECANCELED,
-                                    EBREAKER, ETLS, ESCHEME */
+                                    EBREAKER, ETLS, ESCHEME, EDENIED (see
+                                    deny_private) */
   int status;                    /* last HTTP status, 0 if none was received */
   int transport_code;            /* the transport's own code (a CURLcode) of the
                                     last attempt, 0 if none */

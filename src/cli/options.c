@@ -42,6 +42,7 @@ typedef enum flag_id {
   F_DECOMPRESS,
   F_CA_FILE,
   F_INSECURE,
+  F_DENY_PRIVATE,
   F_HEADER,
   F_BODY,
   F_OUT,
@@ -111,6 +112,9 @@ static const flag_t flags[] = {
     {"ca-file", F_CA_FILE, "FILE", "system CAs", "PEM bundle to verify TLS"},
     {"insecure", F_INSECURE, NULL, "off",
      "do not verify TLS certificates (warns)"},
+    {"deny-private", F_DENY_PRIVATE, NULL, "off",
+     "refuse to connect to loopback, private, link-local and other "
+     "non-public addresses (checked after DNS and on every redirect)"},
     {"header", F_HEADER, "'K: V'", "none",
      "added to every job (repeatable); a job's own header wins"},
     {"body", F_BODY, NULL, "off", "put response bodies and headers in results"},
@@ -503,6 +507,9 @@ static int apply(cli_opts_t *o, const flag_t *f, const char *v, const char *who,
   case F_INSECURE:
     c->tls_verify = !on;
     break;
+  case F_DENY_PRIVATE:
+    c->deny_private = on;
+    break;
   case F_HEADER: {
     if (o->headers_from_base) { /* given again: replaces the stored list */
       for (size_t i = 0; i < o->header_count; i++) {
@@ -891,6 +898,8 @@ static json_t *flag_value(const cli_opts_t *o, const flag_t *f)
     return c->ca_file ? json_string(c->ca_file) : NULL;
   case F_INSECURE:
     return json_boolean(!c->tls_verify);
+  case F_DENY_PRIVATE:
+    return json_boolean(c->deny_private);
   case F_HEADER: {
     json_t *a = json_array();
     for (size_t i = 0; a && i < o->header_count; i++) {

@@ -287,8 +287,10 @@ static void switches(void **state)
 {
   fixture_t *fx = *state;
   assert_int_equal(PARSE(fx, "send", "x", "--breaker-fail-fast", "--no-breaker",
-                         "--decompress", "--insecure", "--body", "-q"),
+                         "--decompress", "--insecure", "--deny-private",
+                         "--body", "-q"),
                    0);
+  assert_int_equal(fx->o.cfg.deny_private, 1);
   assert_int_equal(fx->o.cfg.breaker_fail_fast, 1);
   assert_int_equal(fx->o.cfg.breaker_enabled, 0);
   assert_int_equal(fx->o.cfg.decompress, 1);
@@ -690,9 +692,9 @@ static void settings_round_trip(void **state)
             "--breaker-cooldown=37", "--breaker-probes=2",
             "--breaker-fail-fast", "--no-breaker", "--max-response-bytes=4096",
             "--follow-redirects=3", "--decompress", "--ca-file=/ca.pem",
-            "--insecure", "--header=A: 1", "--header=B: two words", "--body",
-            "--spool-sync=full", "--no-idempotency-keys", "--quiet",
-            "--stats-json=st"),
+            "--insecure", "--deny-private", "--header=A: 1",
+            "--header=B: two words", "--body", "--spool-sync=full",
+            "--no-idempotency-keys", "--quiet", "--stats-json=st"),
       0);
   json_t *set = cli_opts_settings(&fx->o);
   assert_non_null(set);
@@ -717,6 +719,7 @@ static void settings_round_trip(void **state)
   assert_int_equal(o->cfg.burst, 3);
   assert_near(o->cfg.key_rate, 100.0 / 60);
   assert_int_equal(o->cfg.weight_high, 5);
+  assert_int_equal(o->cfg.deny_private, 1);
   assert_int_equal(o->cfg.retry_after_max_ms, 19000);
   assert_near(o->cfg.breaker_threshold, 0.3);
   assert_int_equal(o->cfg.breaker_min_calls, 8);

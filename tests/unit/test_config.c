@@ -59,6 +59,7 @@ static void assert_defaults(const pacer_config_t *c, int resolved)
   assert_int_equal(c->follow_redirects, 0);
   assert_int_equal(c->decompress, 0);
   assert_int_equal(c->tls_verify, 1);
+  assert_int_equal(c->deny_private, 0);
   assert_null(c->ca_file);
   assert_null(c->ca_path);
   assert_int_equal(c->low_speed_bytes, 1);
@@ -236,6 +237,8 @@ static void bad_transport(void **state)
   EXPECT_CFG(0, c.follow_redirects = 20);
   EXPECT_CFG(PACER_EINVAL, c.max_response_bytes = 0);
   EXPECT_CFG(PACER_EINVAL, c.log_level = (pacer_log_level_t)4);
+  EXPECT_CFG(PACER_EINVAL, c.deny_private = 2);
+  EXPECT_CFG(PACER_EINVAL, c.deny_private = -1);
 }
 
 static void bad_secret_header(void **state)

@@ -20,7 +20,7 @@ static const int final_errors[] = {
     PACER_EINVAL,    PACER_ENOMEM,   PACER_ECANCELED, PACER_EDEADLINE,
     PACER_EEXPIRED,  PACER_EBREAKER, PACER_ERETRIES,  PACER_ETOOLARGE,
     PACER_EURL,      PACER_ESCHEME,  PACER_EHEADER,   PACER_ETLS,
-    PACER_ESHUTDOWN, PACER_ESYSTEM,
+    PACER_ESHUTDOWN, PACER_ESYSTEM,  PACER_EDENIED,
 };
 
 /* ---- classification ------------------------------------------------------ */
@@ -78,10 +78,10 @@ static void breaker_errors(void **state)
   assert_int_equal(pacer__breaker_outcome(PACER_ETIMEDOUT, 0), FAIL);
   assert_int_equal(pacer__breaker_outcome(PACER_ETLS, 0), FAIL);
   static const int ignored[] = {
-      PACER_ETOOLARGE, PACER_ENOMEM,    PACER_ESYSTEM, PACER_ECANCELED,
-      PACER_EDEADLINE, PACER_EEXPIRED,  PACER_EURL,    PACER_ESCHEME,
-      PACER_EHEADER,   PACER_EMETHOD,   PACER_EINVAL,  PACER_EBREAKER,
-      PACER_ERETRIES,  PACER_ESHUTDOWN, PACER_EHANDLER};
+      PACER_ETOOLARGE, PACER_ENOMEM,    PACER_ESYSTEM,  PACER_ECANCELED,
+      PACER_EDEADLINE, PACER_EEXPIRED,  PACER_EURL,     PACER_ESCHEME,
+      PACER_EHEADER,   PACER_EMETHOD,   PACER_EINVAL,   PACER_EBREAKER,
+      PACER_ERETRIES,  PACER_ESHUTDOWN, PACER_EHANDLER, PACER_EDENIED};
   for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
     assert_int_equal(pacer__breaker_outcome(ignored[i], 0), IGN);
     assert_int_equal(pacer__breaker_outcome(ignored[i], 500), IGN);
