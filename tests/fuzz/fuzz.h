@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -32,6 +33,17 @@ static inline int fuzz_strict(void)
 {
   const char *v = getenv("PACER_FUZZ_STRICT");
   return v && !strcmp(v, "1");
+}
+
+/* Where a target keeps its scratch files: $TMPDIR (scripts/fuzz gives
+ * each run its own and removes it, as libFuzzer may end the process without
+ * running atexit handlers), else /dev/shm, else /tmp. */
+static inline const char *fuzz_tmpdir(void)
+{
+  const char *t = getenv("TMPDIR");
+  if (t && *t && strlen(t) < 32)
+    return t;
+  return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 }
 
 typedef struct fuzz_in {

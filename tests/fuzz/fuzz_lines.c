@@ -18,7 +18,7 @@ static int fd = -1;
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   char path[64];
-  const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  const char *dir = fuzz_tmpdir();
   snprintf(path, sizeof path, "%s/pacer-fuzz-lines-XXXXXX", dir);
   fd = mkstemp(path);
   if (fd < 0)

@@ -34,7 +34,7 @@ static void remove_config(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-  const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  const char *dir = fuzz_tmpdir();
   snprintf(config_path, sizeof config_path, "%s/pacer-fuzz-cfg-XXXXXX", dir);
   int fd = mkstemp(config_path);
   if (fd < 0) {

@@ -58,7 +58,7 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-  const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  const char *base = fuzz_tmpdir();
   snprintf(dir, sizeof dir, "%s/pacer-fuzz-spool-XXXXXX", base);
   if (!mkdtemp(dir)) {
     perror("fuzz_spool: mkdtemp");
