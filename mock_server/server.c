@@ -591,6 +591,10 @@ static void on_connection(void *cls, struct MHD_Connection *c,
   }
 }
 
+/* libmicrohttpd hands over its own format and arguments. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
   server_t *s = cls;

@@ -73,6 +73,9 @@ struct pacer__spool {
 #define ROW_OVERHEAD 512
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
   if (!err || !errlen)
     return;

@@ -9,6 +9,9 @@
 #include <strings.h>
 
 static int fail(char *err, size_t errlen, unsigned long lineno, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, unsigned long lineno, const char *fmt,
                 ...)
 {
   va_list ap;

@@ -140,6 +140,9 @@ static const flag_t flags[] = {
 #define NFLAGS (sizeof flags / sizeof flags[0])
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
