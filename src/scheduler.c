@@ -215,7 +215,11 @@ int pacer__sched_push_due(pacer__sched_t *s, pacer__job_t *job,
   if (due > now) { /* a retry still to wait for (a resumed job) */
     job->state = PACER__JOB_WAITING;
     s->waiting[job->prio]++;
-    timer_set(s, job, due < job->deadline_ns ? due : job->deadline_ns);
+    /* A waiting job must be in the timer heap, where cancel_all() and the
+     * clock find it; INT64_MAX means "no timer", so a due time saturated
+     * there (a stored retry centuries ahead) waits just short of it. */
+    int64_t at = due < job->deadline_ns ? due : job->deadline_ns;
+    timer_set(s, job, at < INT64_MAX ? at : INT64_MAX - 1);
     return 0;
   }
   job->state = PACER__JOB_QUEUED;

@@ -326,6 +326,14 @@ static int parse_header(const char *s, char **name, char **value)
   return 0;
 }
 
+/* 1 if s is valid UTF-8 (jansson refuses a string that is not). */
+static int is_utf8(const char *s)
+{
+  json_t *t = json_string(s);
+  json_decref(t);
+  return t != NULL;
+}
+
 static int set_str(char **dst, const char *v)
 {
   char *c = strdup(v);
@@ -503,6 +511,8 @@ static int apply(cli_opts_t *o, const flag_t *f, const char *v, const char *who,
     c->decompress = on;
     break;
   case F_CA_FILE:
+    if (!is_utf8(v)) /* the spool keeps settings as JSON text */
+      return fail(err, errlen, "%s: the path is not UTF-8", who);
     if (set_str(&o->ca_file, v))
       return fail(err, errlen, "out of memory");
     c->ca_file = o->ca_file;
@@ -523,6 +533,8 @@ static int apply(cli_opts_t *o, const flag_t *f, const char *v, const char *who,
       o->headers_from_base = 0;
     }
     char *name, *value;
+    if (!is_utf8(v)) /* the spool keeps settings as JSON text */
+      return fail(err, errlen, "%s: the header is not UTF-8", who);
     if (parse_header(v, &name, &value))
       return fail(err, errlen, "%s: '%s' is not 'Name: value'", who, v);
     /* Checked now as every job's would be, so a bad header is one usage
@@ -936,7 +948,12 @@ json_t *cli_opts_settings(const cli_opts_t *o)
     if (!kept_flag(flags[i].id))
       continue;
     json_t *v = flag_value(o, &flags[i]);
-    if (v && json_object_set_new(s, flags[i].name, v)) {
+    /* Only out of memory makes a set value NULL: fail the whole rather than
+     * store settings that silently lack it. */
+    int set = flags[i].id == F_HEADER    ? o->header_count > 0
+              : flags[i].id == F_CA_FILE ? o->ca_file != NULL
+                                         : 0;
+    if ((v && json_object_set_new(s, flags[i].name, v)) || (!v && set)) {
       json_decref(s);
       s = NULL;
     }

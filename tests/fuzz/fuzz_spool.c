@@ -23,17 +23,6 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-/* A waiting row due more than about 292 years after now (due_ms - wall
- * past INT64_MAX ns) is scheduled at INT64_MAX, which the scheduler takes
- * for "no timer": the job is in no queue and no timer, never runs, and
- * pacer_free() waits for it forever. Until that is fixed every due_ms is
- * cut below that (unless PACER_FUZZ_STRICT=1), so runs go on; the
- * reproducer is corpus/spool/crash-spool-due-far-hangs-free (replay it
- * with -timeout=10). The fake wall clock starts at 1.7e12 ms and 292 years
- * are 9.2e12 ms: 1e13 stays below. (The bug cannot be probed here as the
- * others are: the probe would hang.) */
-#define DUE_MS_SAFE "10000000000000"
-
 static char dir[64];
 static char path[96];
 static unsigned char *tmpl; /* an empty spool file's bytes */
@@ -66,12 +55,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
   }
   snprintf(path, sizeof path, "%s/s.db", dir);
   atexit(cleanup);
-  if (!fuzz_strict())
-    fprintf(stderr,
-            "fuzz_spool: KNOWN BUG: a waiting row due more than 292 years "
-            "ahead makes pacer_free() hang; due_ms is cut to " DUE_MS_SAFE
-            " (reproducer: tests/fuzz/corpus/spool/"
-            "crash-spool-due-far-hangs-free)\n");
   pacer__spool_t *s;
   char err[256];
   if (pacer__spool_open(path, 0, &s, err, sizeof err)) {
@@ -158,11 +141,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   fuzz_in_t in = {data, size};
   if (add_row(db, &in))
     add_row(db, &in);
-  if (!fuzz_strict())
-    sqlite3_exec(db,
-                 "UPDATE jobs SET due_ms = " DUE_MS_SAFE
-                 " WHERE CAST(due_ms AS INTEGER) > " DUE_MS_SAFE,
-                 NULL, NULL, NULL);
   sqlite3_close(db);
 
   fake_clock_t clk;

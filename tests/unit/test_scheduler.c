@@ -1233,6 +1233,28 @@ static void retry_after_from_another_origin_pauses_no_key(void **state)
   fx_free(f);
 }
 
+/* A resumed job due centuries ahead (its time saturated at INT64_MAX)
+ * still waits in the timer heap, so a shutdown ends it. */
+static void job_due_at_the_end_of_time_still_ends(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  pacer_request_t r;
+  pacer_request_init(&r);
+  r.url = "http://example.test/x";
+  char key[PACER__KEY_MAX];
+  pacer__job_t *j;
+  assert_int_equal(pacer__job_new(&r, &f->cfg, f->now, &j, key, sizeof key), 0);
+  assert_int_equal(pacer__sched_push_due(&f->s, j, key, f->now, INT64_MAX), 0);
+  assert_int_equal(j->state, PACER__JOB_WAITING);
+  assert_int_equal(pacer__sched_backlog(&f->s), 1);
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), INT64_MAX - 1);
+  pacer__sched_cancel_all(&f->s, &f->ended);
+  assert_int_equal(free_ended_count_errors(f, PACER_ECANCELED), 1);
+  assert_int_equal(pacer__sched_backlog(&f->s), 0);
+  fx_free(f);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1267,6 +1289,7 @@ int main(void)
       cmocka_unit_test(deadline_while_waiting_and_in_flight),
       cmocka_unit_test(cancel_in_each_state),
       cmocka_unit_test(cancel_all_ends_queue_and_stops_retries),
+      cmocka_unit_test(job_due_at_the_end_of_time_still_ends),
       cmocka_unit_test(retry_after_from_another_origin_pauses_no_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
