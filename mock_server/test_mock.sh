@@ -121,6 +121,9 @@ date=$(header Retry-After "$U/b?status=429&retry_after_date=5")
 [[ $date =~ ^[A-Z][a-z]{2},\ [0-9]{2}\ [A-Z][a-z]{2}\ [0-9]{4}\ [0-9:]{8}\ GMT$ ]]
 check "retry_after_date: an HTTP date ($date)" "$?" 0
 check "bad parameter: 400" "$(code "$U/b?status=abc")" 400
+# A single digit above a maximum below 9 (endless_headers is 0..2).
+check "endless_headers=7: 400" "$(code "$U/b?endless_headers=7")" 400
+check "endless_headers=3: 400" "$(code "$U/b?endless_headers=3")" 400
 
 seq=""
 for _ in 1 2 3 4; do seq+="$(code "$U/f?job=J1&fail_first=2") "; done
