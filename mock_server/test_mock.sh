@@ -182,6 +182,22 @@ check "/__requests: Authorization" \
   "$(jq -r .headers.Authorization <<<"$last")" "Bearer s3cret"
 check "/__requests: X-Api-Key" "$(jq -r '.headers["X-Api-Key"]' <<<"$last")" k1
 
+# What was sent: method, body length and FNV-1a 64 of the body.
+check "/__requests: GET body_bytes" "$(jq -r .body_bytes <<<"$last")" 0
+check "/__requests: empty body hash" "$(jq -r .body_fnv1a <<<"$last")" \
+  cbf29ce484222325
+"${C[@]}" -o /dev/null -X POST -H 'Content-Type: application/json' \
+  --data-binary '{"a":1}' "$U/body"
+printf '\x00\xff\x01\r\n\x80' >"$tmp/bin"
+"${C[@]}" -o /dev/null -X PUT --data-binary "@$tmp/bin" "$U/body"
+"${C[@]}" -o /dev/null -X PATCH --data-binary '' "$U/body"
+bodies=$("${C[@]}" "$U/__requests" | jq -c '[.requests[-3:][] |
+  [.method, .body_bytes, .body_fnv1a, .headers["Content-Type"]]]')
+check "/__requests: POST, PUT, PATCH bodies" "$bodies" \
+  '[["POST",7,"9c3e82dd6fcae8b1","application/json"],'\
+'["PUT",6,"6089f94f376d0630","application/x-www-form-urlencoded"],'\
+'["PATCH",0,"cbf29ce484222325","application/x-www-form-urlencoded"]]'
+
 check "/__stats: duplicates before reset" "$(stats .duplicates)" '["J1","J2"]'
 check "/__stats: dropped" "$(stats .dropped)" 1
 check "/__stats: garbage" "$(stats .garbage)" 1
