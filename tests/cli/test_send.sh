@@ -64,6 +64,51 @@ check "a missing job file exits 2" [ $? -eq 2 ]
 check "--help lists every flag with its default" \
   bash -c "grep -q -- '--per-key-concurrency' '$T/help.out' && grep -q '\[50\]' '$T/help.out'"
 
+# ---- what is sent: method, body and headers as the server journals them ----
+# The reference hash is what the server saw from curl sending the same bytes,
+# so the check does not depend on a second FNV-1a implementation.
+reset
+sent_ref() { # sent_ref JOB FILE: curl POSTs FILE's bytes; prints the hash
+  curl -s -o /dev/null -X POST --data-binary "@$2" "$BASE/ref?job=$1"
+  curl -s "$BASE/__requests" |
+    jq -r --arg j "$1" '[.requests[] | select(.query.job == $j)][0].body_fnv1a'
+}
+printf '%s' 'line one\r\n\u0001 caf\u00e9 "q"' >"$T/body.json-string"
+printf 'line one\r\n\001 caf\303\251 "q"' >"$T/body.bytes"
+printf '%s' '{"a":[1,"x",null]}' >"$T/json.bytes"
+cat >"$T/sent.jsonl" <<EOF
+{"id": "post-json", "method": "POST", "url": "$BASE/s?job=sj", "json": {"a": [1, "x", null]}}
+{"id": "put-body", "method": "PUT", "url": "$BASE/s?job=sb", "body": "$(sed 's/"/\\"/g' "$T/body.json-string")", "headers": {"Content-Type": "text/plain; charset=utf-8", "X-Check": "kept"}}
+{"id": "patch-json", "method": "PATCH", "url": "$BASE/s?job=pj", "json": {"a": [1, "x", null]}, "headers": {"Content-Type": "application/merge-patch+json"}}
+{"id": "post-empty", "method": "POST", "url": "$BASE/s?job=pe", "body": ""}
+{"id": "get", "url": "$BASE/s?job=g0"}
+EOF
+"$PACER" send "$T/sent.jsonl" -q >"$T/sent.out" 2>"$T/sent.err"
+rc=$?
+check "5 jobs with methods and bodies exit 0 (got $rc)" [ "$rc" -eq 0 ]
+curl -s "$BASE/__requests" >"$T/sent.journal"
+journal() { # journal JOB JQ-FILTER: of the request with ?job=JOB
+  jq -r --arg j "$1" "[.requests[] | select(.query.job == \$j)][0] | $2" \
+    "$T/sent.journal"
+}
+empty=cbf29ce484222325
+body_hash=$(sent_ref rb "$T/body.bytes")
+json_hash=$(sent_ref rj "$T/json.bytes")
+echo "sent: $(jq -c '[.requests[] | [.method, .query.job, .body_bytes,
+  .body_fnv1a, .headers["Content-Type"]]]' "$T/sent.journal")"
+f='[.method, .body_bytes, .body_fnv1a, .headers["Content-Type"]] | @tsv'
+check "POST json: method, compact body, Content-Type" [ "$(journal sj "$f")" = \
+  "$(printf 'POST\t%s\t%s\tapplication/json' "$(wc -c <"$T/json.bytes")" "$json_hash")" ]
+check "PUT body: method, every byte (CR, LF, U+0001, UTF-8), Content-Type" \
+  [ "$(journal sb "$f")" = \
+  "$(printf 'PUT\t%s\t%s\ttext/plain; charset=utf-8' "$(wc -c <"$T/body.bytes")" "$body_hash")" ]
+check "PUT body: the job's other header" [ "$(journal sb '.headers["X-Check"]')" = kept ]
+check "PATCH json: the job's Content-Type wins" [ "$(journal pj "$f")" = \
+  "$(printf 'PATCH\t%s\t%s\tapplication/merge-patch+json' "$(wc -c <"$T/json.bytes")" "$json_hash")" ]
+f='[.method, .body_bytes, .body_fnv1a] | @tsv'
+check "POST with an empty body: nothing sent" [ "$(journal pe "$f")" = "$(printf 'POST\t0\t%s' $empty)" ]
+check "no method: GET without a body" [ "$(journal g0 "$f")" = "$(printf 'GET\t0\t%s' $empty)" ]
+
 # ---- rate held: 400 jobs at 200/s burst 10 against a server limit of 205/s
 # burst 12: the first burst opens 10 new connections, which can reach the
 # server up to a few ms later than the 11th request on a reused one; two

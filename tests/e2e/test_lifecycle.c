@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* test_lifecycle.c - how jobs end against a real pacer-mock on loopback:
- * per-attempt timeouts, job deadlines, the low-speed abort against a
+/* test_lifecycle.c - how jobs go out and end against a real pacer-mock on
+ * loopback: what is sent (method, body, headers, as the server journals
+ * them), per-attempt timeouts, job deadlines, the low-speed abort against a
  * trickling body, pacer_cancel() and both shutdown modes in the middle of a
  * run, and callbacks that call back into the dispatcher.
  *
@@ -170,6 +171,125 @@ static res_t fetch(const pacer_config_t *cfg, pacer_request_t *q,
   res_t c = snap(&r);
   assert_int_equal(c.calls, 1);
   return c;
+}
+
+/* ---- what is sent ---- */
+
+/* FNV-1a 64, as pacer-mock's journal hashes request bodies. */
+static void fnv1a_hex(const void *data, size_t n, char out[17])
+{
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= UINT64_C(0x100000001b3);
+  }
+  snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* The journal entry of the request whose query has job=JOB (new reference),
+ * or NULL. */
+static json_t *journal_entry(const char *job)
+{
+  json_t *j = mock_get(&mock, "/__requests");
+  assert_non_null(j);
+  json_t *it, *found = NULL;
+  size_t k;
+  json_array_foreach(json_object_get(j, "requests"), k, it)
+  {
+    const char *v =
+        json_string_value(json_object_get(json_object_get(it, "query"), "job"));
+    if (v && strcmp(v, job) == 0) {
+      found = json_incref(it);
+    }
+  }
+  json_decref(j);
+  return found;
+}
+
+/* Every method and body arrives as given: a transport that sent every job as
+ * an empty GET, or cut a binary body at its first NUL, fails here. */
+static void methods_and_bodies_arrive_intact(void **state)
+{
+  (void)state;
+  reset_mock();
+  static const char json_body[] =
+      "{\"user\":\"ada\",\"n\":[1,2,3],\"ok\":true}";
+  unsigned char bin[4096];
+  for (size_t i = 0; i < sizeof bin; i++)
+    bin[i] = (unsigned char)((i * 131 + 7) & 0xff); /* NULs, CR, LF, 0xff */
+  bin[0] = 0;
+  struct {
+    const char *method, *type;
+    const void *body;
+    size_t len;
+  } cases[] = {
+      {"POST", "application/json", json_body, sizeof json_body - 1},
+      {"PUT", "application/octet-stream", bin, sizeof bin},
+      {"PATCH", "application/json", json_body, sizeof json_body - 1},
+      {"POST", NULL, NULL, 0}, /* empty */
+      {"PUT", NULL, NULL, 0},
+      {"DELETE", NULL, NULL, 0},
+      {NULL, NULL, NULL, 0}, /* NULL: GET */
+  };
+  enum { N = sizeof cases / sizeof cases[0] };
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = 1;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  res_t r[N];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < N; i++) {
+    char u[256];
+    snprintf(u, sizeof u, "%s/sent?job=s-%d", mock.base, i);
+    pacer_header_t h[2] = {{"Content-Type", cases[i].type},
+                           {"X-Sent-Check", "kept"}};
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.method = cases[i].method;
+    q.url = u;
+    q.body = cases[i].body;
+    q.body_len = cases[i].len;
+    q.headers = cases[i].type ? h : h + 1;
+    q.header_count = cases[i].type ? 2 : 1;
+    assert_int_equal(pacer_submit(p, &q, on_done, &r[i], NULL), 0);
+  }
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  for (int i = 0; i < N; i++) {
+    res_t got = snap(&r[i]);
+    assert_int_equal(got.calls, 1);
+    assert_int_equal(got.error, 0);
+    assert_int_equal(got.status, 200);
+    char job[16], want_hash[17];
+    snprintf(job, sizeof job, "s-%d", i);
+    json_t *e = journal_entry(job);
+    assert_non_null(e);
+    const char *method = json_string_value(json_object_get(e, "method"));
+    json_int_t bytes = json_integer_value(json_object_get(e, "body_bytes"));
+    const char *hash = json_string_value(json_object_get(e, "body_fnv1a"));
+    json_t *hd = json_object_get(e, "headers");
+    const char *type = json_string_value(json_object_get(hd, "Content-Type"));
+    const char *mark = json_string_value(json_object_get(hd, "X-Sent-Check"));
+    printf("%-6s %-24s sent %5zu bytes: server saw %s, %lld bytes, %s\n",
+           cases[i].method ? cases[i].method : "(GET)",
+           cases[i].type ? cases[i].type : "-", cases[i].len,
+           method ? method : "?", (long long)bytes, hash ? hash : "?");
+    fnv1a_hex(cases[i].body, cases[i].len, want_hash);
+    assert_non_null(method);
+    assert_string_equal(method, cases[i].method ? cases[i].method : "GET");
+    assert_int_equal(bytes, (json_int_t)cases[i].len);
+    assert_non_null(hash);
+    assert_string_equal(hash, want_hash);
+    assert_non_null(mark);
+    assert_string_equal(mark, "kept");
+    if (cases[i].type) {
+      assert_non_null(type);
+      assert_string_equal(type, cases[i].type);
+    }
+    json_decref(e);
+  }
 }
 
 /* ---- per-attempt timeout ---- */
@@ -935,6 +1055,7 @@ int main(void)
   if (only && *only)
     cmocka_set_test_filter(only);
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(methods_and_bodies_arrive_intact),
       cmocka_unit_test(request_timeout_ends_a_slow_attempt),
       cmocka_unit_test(deadline_cuts_retries_short),
       cmocka_unit_test(deadline_cuts_an_attempt_in_flight),
