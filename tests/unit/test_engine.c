@@ -16,10 +16,12 @@
 #include "fake_transport.h"
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define S PACER__NS_PER_S
@@ -250,6 +252,20 @@ static int pacer_threads(int *all_block)
   return n;
 }
 
+/* The number of pacer-* threads once it equals want, or what it is after
+ * 10 s. A thread that has ended (retired, or joined by an earlier test)
+ * leaves /proc/self/task a little after, so the count is waited for. */
+static int threads_settle(int want)
+{
+  int all_block = 0, n = 0;
+  for (int tries = 0; tries < 10000; tries++) {
+    if ((n = pacer_threads(&all_block)) == want)
+      break;
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+  }
+  return n;
+}
+
 static void threads_are_named_and_block_signals(void **state)
 {
   (void)state;
@@ -259,6 +275,7 @@ static void threads_are_named_and_block_signals(void **state)
   eng_t e;
   eng_new(&e, &c, 0, reply_200_hi, NULL);
   int all_block = 0;
+  assert_int_equal(threads_settle(1 + 3), 1 + 3);
   assert_int_equal(pacer_threads(&all_block), 1 + 3);
   assert_true(all_block);
   eng_free(&e);
@@ -466,13 +483,19 @@ static void chaos_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
   }
 }
 
+/* Releases what is held and moves simulated time on by 1 ms a round, so
+ * backoffs end, and held attempts meet their 20 ms timeout or 3 ms
+ * deadline when the releaser does not get to them first. */
 static void *chaos_releaser(void *arg)
 {
   chaos_t *c = arg;
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
-  while (!__atomic_load_n(&c->stop, __ATOMIC_SEQ_CST)) {
-    fake_tx_wait_held(c->e->tx, 1);
-    fake_tx_release_all(c->e->tx, &okr);
+  for (unsigned round = 0; !__atomic_load_n(&c->stop, __ATOMIC_SEQ_CST);
+       round++) {
+    if (round % 4 == 0)
+      fake_tx_release_all(c->e->tx, &okr);
+    fake_clock_advance(&c->e->clk, 1 * MS);
+    sched_yield();
   }
   return NULL;
 }
@@ -501,7 +524,7 @@ static void every_job_gets_exactly_one_callback(void **state)
   c.timeout_ms = 20;
   c.breaker_enabled = 0;
   eng_t e;
-  eng_new(&e, &c, 0, chaos_reply, NULL);
+  eng_new(&e, &c, 1, chaos_reply, NULL);
   enum { N = 3000 };
   rec_t *recs = calloc(N, sizeof *recs);
   chaos_t ch = {&e, recs, N, 0};
@@ -538,6 +561,9 @@ static void every_job_gets_exactly_one_callback(void **state)
     if (recs[i].id) {
       assert_int_equal(recs[i].calls, 1);
       assert_int_equal(recs[i].cb_id, recs[i].id);
+      /* Only a job with a deadline can end with PACER_EDEADLINE. */
+      if (i % 5 != 0)
+        assert_int_not_equal(recs[i].error, PACER_EDEADLINE);
       calls++;
     } else {
       assert_int_equal(recs[i].calls, 0);
@@ -546,6 +572,113 @@ static void every_job_gets_exactly_one_callback(void **state)
   assert_int_equal(calls, (size_t)accepted);
   assert_int_equal(accepted + refused, N);
   assert_true(refused > 0);
+  free(recs);
+  eng_free(&e);
+}
+
+/* Six scripts, by i % 6, on the fake clock: each job's end is known in
+ * advance and checked exactly, so a job that met the wrong end (a timeout
+ * taken for a deadline, a retry that never ran, a cancel that did not
+ * abort) fails here. */
+enum {
+  END_RETRY_503,
+  END_RETRY_TX,
+  END_RELEASED,
+  END_TIMEOUT,
+  END_DEADLINE,
+  END_CANCEL
+};
+
+static void script_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  int kind = j->key->name[0] - '0';
+  if (kind == END_RETRY_503 && j->attempts == 1)
+    r->status = 503;
+  else if (kind == END_RETRY_TX && j->attempts == 1)
+    r->error = PACER_ETRANSPORT;
+  else if (kind >= END_RELEASED)
+    r->hold = 1;
+  else
+    reply_200_hi(user, j, r);
+}
+
+static void each_job_meets_the_end_its_script_gives(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1000;
+  c.workers = 3;
+  c.backoff_base_ms = 1; /* full jitter: the retry waits 0..1 ms */
+  c.backoff_max_ms = 1;
+  c.breaker_enabled = 0;
+  eng_t e;
+  eng_new(&e, &c, 1, script_reply, NULL);
+  enum { N = 600, PER = N / 6 };
+  rec_t *recs = calloc(N, sizeof *recs);
+  assert_non_null(recs);
+  for (int i = 0; i < N; i++) {
+    char key[2] = {(char)('0' + i % 6), 0};
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/x";
+    q.key = key;
+    q.max_attempts = i % 6 == END_TIMEOUT ? 1 : 3;
+    q.timeout_ms = i % 6 == END_TIMEOUT ? 20 : 1000;
+    q.deadline_ms = i % 6 == END_DEADLINE ? 3 : 0;
+    uint64_t id = 0;
+    assert_int_equal(pacer_submit(e.p, &q, on_done, &recs[i], &id), 0);
+    recs[i].id = id;
+  }
+  /* t = 0: every held script is in flight; the retries wait for time. */
+  fake_tx_wait_held(e.tx, 4 * PER);
+  for (int i = END_CANCEL; i < N; i += 6)
+    assert_int_equal(pacer_cancel(e.p, recs[i].id), 0);
+  wait_done(PER);
+  fake_reply_t okr = {0, 0, 200, NULL, "released"};
+  for (int i = END_RELEASED; i < N; i += 6)
+    assert_int_equal(fake_tx_release(e.tx, recs[i].id, &okr), 0);
+  wait_done(2 * PER);
+  /* t = 3 ms: the retries have run, the deadlines have passed. */
+  fake_clock_advance(&e.clk, 3 * MS);
+  wait_done(5 * PER);
+  pthread_mutex_lock(&book.mu);
+  for (int i = END_TIMEOUT; i < N; i += 6)
+    assert_int_equal(recs[i].calls, 0); /* 17 ms of its 20 left */
+  pthread_mutex_unlock(&book.mu);
+  /* t = 20 ms: the per-attempt timeouts. */
+  fake_clock_advance(&e.clk, 17 * MS);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  static const struct {
+    int error, status;
+    unsigned attempts;
+    const char *body;
+  } want[6] = {
+      [END_RETRY_503] = {0, 200, 2, "hi"},
+      [END_RETRY_TX] = {0, 200, 2, "hi"},
+      [END_RELEASED] = {0, 200, 1, "released"},
+      [END_TIMEOUT] = {PACER_ETIMEDOUT, 0, 1, ""},
+      [END_DEADLINE] = {PACER_EDEADLINE, 0, 1, ""},
+      [END_CANCEL] = {PACER_ECANCELED, 0, 1, ""},
+  };
+  for (int i = 0; i < N; i++) {
+    int k = i % 6;
+    if (recs[i].calls != 1 || recs[i].error != want[k].error ||
+        recs[i].attempts != want[k].attempts)
+      printf("job %d (script %d): %d calls, %s, status %d, %u attempts\n", i, k,
+             recs[i].calls, pacer_err_name(recs[i].error), recs[i].status,
+             recs[i].attempts);
+    assert_int_equal(recs[i].calls, 1);
+    assert_int_equal(recs[i].cb_id, recs[i].id);
+    assert_int_equal(recs[i].error, want[k].error);
+    assert_int_equal(recs[i].attempts, want[k].attempts);
+    if (want[k].error == 0) {
+      assert_int_equal(recs[i].status, want[k].status);
+      assert_string_equal(recs[i].body, want[k].body);
+    }
+  }
   free(recs);
   eng_free(&e);
 }
@@ -707,16 +840,26 @@ static void fan_out(const pacer_result_t *res, void *user)
   pacer_shutdown(fan.p, PACER_SHUTDOWN_FINISH);
 }
 
+/* Jobs of key "victim" are held until cancelled; the others answer 200. */
+static void reply_hold_victim(void *user, const pacer__job_t *j,
+                              fake_reply_t *r)
+{
+  if (strcmp(j->key->name, "victim") == 0)
+    r->hold = 1;
+  else
+    reply_200_hi(user, j, r);
+}
+
 static void callbacks_may_submit_cancel_and_shut_down(void **state)
 {
   (void)state;
   book_reset();
   pacer_config_t c;
   pacer_config_init(&c);
-  c.queue_max = 1; /* a callback's submit must not block on it */
-  c.concurrency = 1;
+  c.queue_max = 2; /* a callback's submit must not block on it */
+  c.concurrency = 2;
   eng_t e;
-  eng_new(&e, &c, 0, reply_200_hi, NULL);
+  eng_new(&e, &c, 0, reply_hold_victim, NULL);
   memset(&fan, 0, sizeof fan);
   fan.p = e.p;
   pacer_request_t q;
@@ -724,6 +867,11 @@ static void callbacks_may_submit_cancel_and_shut_down(void **state)
   q.url = "http://example.test/parent";
   q.priority = PACER_PRIORITY_HIGH;
   uint64_t parent;
+  /* The victim is held in flight until the parent's callback cancels it. */
+  rec_t victim = {0};
+  assert_int_equal(submit_key(e.p, "victim", 0, &victim), 0);
+  fan.victim = victim.id;
+  fake_tx_wait_held(e.tx, 1);
   assert_int_equal(pacer_submit(e.p, &q, fan_out, NULL, &parent), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(fan.drain_rc, PACER_EINCALLBACK);
@@ -733,7 +881,10 @@ static void callbacks_may_submit_cancel_and_shut_down(void **state)
   }
   assert_int_equal(fan.stats_rc, 0);
   assert_int_equal(fan.rate_rc, 0);
-  assert_int_equal(fan.cancel_rc, PACER_ENOTFOUND);
+  assert_int_equal(fan.cancel_rc, 0);
+  assert_int_equal(victim.calls, 1);
+  assert_int_equal(victim.error, PACER_ECANCELED);
+  assert_int_equal(pacer_cancel(e.p, victim.id), PACER_ENOTFOUND);
   rec_t late = {0};
   assert_int_equal(submit_key(e.p, "k", 0, &late), PACER_ESHUTDOWN);
   eng_free(&e);
@@ -766,6 +917,91 @@ static void workers_and_concurrency_change_while_running(void **state)
     assert_int_equal(recs[i].calls, 1);
   assert_int_equal(fake_tx_starts(e.tx), N); /* none lost, none twice */
   free(recs);
+  eng_free(&e);
+}
+
+/* Releases held attempts until total have ended; each round waits until n
+ * are held (fewer in the last one), so a broken cap ends in fewer rounds
+ * rather than a hang. */
+static void release_rounds(eng_t *e, unsigned n, unsigned total)
+{
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  for (unsigned done = 0; done < total;) {
+    fake_tx_wait_held(e->tx, total - done < n ? total - done : n);
+    done += (unsigned)fake_tx_release_all(e->tx, &okr);
+  }
+}
+
+static void reply_hold(void *user, const pacer__job_t *j, fake_reply_t *r);
+
+/* The cap set while running is what limits: 8 attempts of key "a" are in
+ * flight when it drops to 3, so the 12 of key "b" queued behind them start
+ * at most 3 at a time; raised to 6, key "c" reaches 6. The fake transport
+ * counts each key's peak in flight. */
+static void set_concurrency_caps_what_starts_next(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 8;
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  rec_t r[8 + 12 + 18];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(submit_key(e.p, "a", 0, &r[i]), 0);
+  fake_tx_wait_held(e.tx, 8);
+  assert_int_equal(pacer_set_concurrency(e.p, 3), 0);
+  for (int i = 8; i < 20; i++)
+    assert_int_equal(submit_key(e.p, "b", 0, &r[i]), 0);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 8); /* only a's */
+  release_rounds(&e, 3, 12);
+  wait_done(20);
+  assert_int_equal(fake_tx_key_max_inflight(e.tx, "a"), 8);
+  assert_int_equal(fake_tx_key_max_inflight(e.tx, "b"), 3);
+
+  assert_int_equal(pacer_set_concurrency(e.p, 6), 0);
+  for (int i = 20; i < 38; i++)
+    assert_int_equal(submit_key(e.p, "c", 0, &r[i]), 0);
+  release_rounds(&e, 6, 18);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(fake_tx_key_max_inflight(e.tx, "c"), 6);
+  for (int i = 0; i < 38; i++) {
+    assert_int_equal(r[i].calls, 1);
+    assert_int_equal(r[i].status, 200);
+  }
+  eng_free(&e);
+}
+
+/* pacer_set_workers() changes the number of transport threads: more at once,
+ * fewer once the retired ones have ended their transfers; jobs still run on
+ * the threads that stay. */
+static void set_workers_changes_the_thread_count(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.workers = 2;
+  eng_t e;
+  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  assert_int_equal(threads_settle(1 + 2), 1 + 2);
+  assert_int_equal(pacer_set_workers(e.p, 5), 0);
+  assert_int_equal(threads_settle(1 + 5), 1 + 5);
+  rec_t r[20];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(pacer_set_workers(e.p, 1), 0);
+  assert_int_equal(threads_settle(1 + 1), 1 + 1);
+  for (int i = 10; i < 20; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  for (int i = 0; i < 20; i++)
+    assert_int_equal(r[i].status, 200);
   eng_free(&e);
 }
 
@@ -1350,11 +1586,14 @@ int main(void)
       cmocka_unit_test(four_submitters_get_exactly_burst_plus_rate_times_60),
       cmocka_unit_test(breaker_admits_exactly_k_probes_under_8_racing_threads),
       cmocka_unit_test(every_job_gets_exactly_one_callback),
+      cmocka_unit_test(each_job_meets_the_end_its_script_gives),
       cmocka_unit_test(create_and_free_10000_times),
       cmocka_unit_test(queue_bound_blocks_or_says_full),
       cmocka_unit_test(shutdown_cancel_ends_queue_not_flight),
       cmocka_unit_test(callbacks_may_submit_cancel_and_shut_down),
       cmocka_unit_test(workers_and_concurrency_change_while_running),
+      cmocka_unit_test(set_concurrency_caps_what_starts_next),
+      cmocka_unit_test(set_workers_changes_the_thread_count),
       cmocka_unit_test(deadline_ends_a_held_attempt),
       cmocka_unit_test(early_timeout_at_the_deadline_is_the_deadline),
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
