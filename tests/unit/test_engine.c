@@ -1104,6 +1104,383 @@ static void retry_after_holds_the_key_through_the_engine(void **state)
   eng_free(&e);
 }
 
+/* ---- promises of the header: drain, batches, handlers, stats ---- */
+
+typedef struct drainer {
+  pacer_t *p;
+  int64_t timeout_ms;
+  int rc;
+  size_t done_at_return; /* book.done when drain returned */
+  int returned;
+} drainer_t;
+
+static void *drain_thread(void *arg)
+{
+  drainer_t *d = arg;
+  int rc = pacer_drain(d->p, d->timeout_ms);
+  pthread_mutex_lock(&book.mu);
+  d->rc = rc;
+  d->done_at_return = book.done;
+  d->returned = 1;
+  pthread_cond_broadcast(&book.cv);
+  pthread_mutex_unlock(&book.mu);
+  return NULL;
+}
+
+static int drainer_returned(drainer_t *d)
+{
+  pthread_mutex_lock(&book.mu);
+  int r = d->returned;
+  pthread_mutex_unlock(&book.mu);
+  return r;
+}
+
+/* pacer_drain(timeout) gives PACER_ETIMEDOUT once that much (simulated)
+ * time has passed with a job still running, and leaves the job alone; a
+ * drain without limit also waits for jobs submitted while it waits. */
+static void drain_times_out_and_waits_for_late_jobs(void **state)
+{
+  (void)state;
+  book_reset();
+  eng_t e;
+  eng_new(&e, NULL, 1, reply_hold, NULL);
+  rec_t r[2];
+  memset(r, 0, sizeof r);
+  assert_int_equal(submit_key(e.p, "k", 0, &r[0]), 0);
+  fake_tx_wait_held(e.tx, 1);
+  assert_int_equal(pacer_drain(e.p, 0), PACER_ETIMEDOUT);
+
+  drainer_t d = {e.p, 100, 0, 0, 0};
+  pthread_t t;
+  int64_t t0 = fake_clock_now(&e.clk);
+  pthread_create(&t, NULL, drain_thread, &d);
+  /* Time moves 1 ms at a time until the drain gives up (bounded). */
+  for (int i = 0; i < 1000 && !drainer_returned(&d); i++) {
+    fake_clock_advance(&e.clk, 1 * MS);
+    sched_yield();
+  }
+  pthread_join(t, NULL);
+  int64_t waited = fake_clock_now(&e.clk) - t0;
+  assert_int_equal(d.rc, PACER_ETIMEDOUT);
+  assert_true(waited >= 100 * MS);
+  assert_int_equal(r[0].calls, 0); /* still in flight: not ended by it */
+  assert_int_equal(fake_tx_held(e.tx), 1);
+
+  drainer_t d2 = {e.p, -1, 0, 0, 0};
+  pthread_create(&t, NULL, drain_thread, &d2);
+  assert_int_equal(submit_key(e.p, "k", 0, &r[1]), 0); /* while it waits */
+  fake_tx_wait_held(e.tx, 2);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release(e.tx, r[0].id, &okr), 0);
+  wait_done(1);
+  assert_int_equal(fake_tx_release(e.tx, r[1].id, &okr), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(d2.rc, 0);
+  assert_int_equal(d2.done_at_return, 2); /* the late job too */
+  eng_free(&e);
+}
+
+/* Counts callbacks by id, for jobs submitted with a NULL user. */
+static uint64_t null_user_ids[16];
+static size_t null_user_calls;
+
+static void on_null_user(const pacer_result_t *res, void *user)
+{
+  pthread_mutex_lock(&book.mu);
+  if (user == NULL && null_user_calls < 16)
+    null_user_ids[null_user_calls] = res->id;
+  null_user_calls++;
+  book.done++;
+  pthread_cond_broadcast(&book.cv);
+  pthread_mutex_unlock(&book.mu);
+}
+
+/* Batches without a spool: NULL users and ids, all or none on a bad
+ * request (with its index), past queue_max as the header says, and
+ * pacer_submit_batch_marked() ignoring its mark. */
+static void batches_without_a_spool(void **state)
+{
+  (void)state;
+  book_reset();
+  null_user_calls = 0;
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.queue_max = 2;
+  c.concurrency = 1;
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  pacer_request_t q[5];
+  for (int i = 0; i < 5; i++) {
+    pacer_request_init(&q[i]);
+    q[i].url = "http://example.test/b";
+  }
+  /* A bad request: nothing accepted, its index reported. */
+  q[3].url = "ftp://example.test/b";
+  size_t bad = 99;
+  assert_int_equal(
+      pacer_submit_batch(e.p, q, 5, on_null_user, NULL, NULL, &bad),
+      PACER_ESCHEME);
+  assert_int_equal(bad, 3);
+  q[3].url = "http://example.test/b";
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->submitted, 0);
+  pacer_stats_free(st);
+
+  /* users NULL, ids NULL: five jobs, all past queue_max = 2 at once. */
+  assert_int_equal(
+      pacer_submit_batch(e.p, q, 5, on_null_user, NULL, NULL, NULL), 0);
+  fake_tx_wait_held(e.tx, 1);
+  pacer__wait_idle(e.p);
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->submitted, 5);
+  assert_int_equal(st->queued_low, 4); /* twice queue_max */
+  assert_int_equal(st->in_flight, 1);
+  pacer_stats_free(st);
+  rec_t full = {0};
+  pacer_request_t one;
+  pacer_request_init(&one);
+  one.url = "http://example.test/b";
+  assert_int_equal(pacer_try_submit(e.p, &one, on_done, &full, NULL),
+                   PACER_EFULL);
+
+  /* The marked form without a spool: the mark is ignored; ids filled. */
+  uint64_t ids[2] = {0, 0};
+  rec_t users_r[2] = {{0}, {0}};
+  void *users[2] = {&users_r[0], &users_r[1]};
+  /* Blocks while the queue is at its bound: free it first. */
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  for (int i = 0; i < 5; i++) {
+    fake_tx_wait_held(e.tx, 1);
+    assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
+  }
+  wait_done(5);
+  assert_int_equal(pacer_submit_batch_marked(e.p, q, 2, on_done, users, ids,
+                                             NULL, "line 42"),
+                   0);
+  assert_int_equal(pacer_submit_batch_marked(e.p, q, 0, on_done, NULL, NULL,
+                                             NULL, "line 43"),
+                   0);
+  assert_true(ids[0] != 0 && ids[1] != 0 && ids[0] != ids[1]);
+  for (int i = 0; i < 2; i++) {
+    fake_tx_wait_held(e.tx, 1);
+    assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
+  }
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  /* Each NULL-user job called back once, with NULL, under its own id. */
+  assert_int_equal(null_user_calls, 5);
+  for (size_t i = 0; i < 5; i++)
+    for (size_t k = i + 1; k < 5; k++)
+      assert_true(null_user_ids[i] != null_user_ids[k]);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(users_r[i].calls, 1);
+    assert_int_equal(users_r[i].cb_id, ids[i]);
+    assert_int_equal(users_r[i].status, 200);
+  }
+  assert_int_equal(full.calls, 0);
+  eng_free(&e);
+}
+
+static rec_t handler_a[2], handler_b[2];
+
+static void on_handler_a(const pacer_result_t *res, void *user)
+{
+  on_done(res, &handler_a[*(int *)user]);
+}
+
+static void on_handler_b(const pacer_result_t *res, void *user)
+{
+  on_done(res, &handler_b[*(int *)user]);
+}
+
+/* Registering a name again replaces its callback for jobs submitted from
+ * then on; jobs submitted before keep the old one. */
+static void registering_a_handler_again_replaces_it(void **state)
+{
+  (void)state;
+  book_reset();
+  memset(handler_a, 0, sizeof handler_a);
+  memset(handler_b, 0, sizeof handler_b);
+  eng_t e;
+  eng_new(&e, NULL, 1, reply_hold, NULL);
+  static int zero = 0, one = 1;
+  assert_int_equal(pacer_register_handler(e.p, "h", on_handler_a, &zero), 0);
+  assert_int_equal(pacer_register_handler(e.p, "h", NULL, &zero), PACER_EINVAL);
+  assert_int_equal(pacer_register_handler(e.p, "", on_handler_a, &zero),
+                   PACER_EINVAL);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/h";
+  q.handler = "h";
+  uint64_t first, second;
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &first), 0);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_handler_b, &one), 0);
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &second), 0);
+  fake_tx_wait_held(e.tx, 2);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(handler_a[0].calls, 1);
+  assert_int_equal(handler_a[0].cb_id, first);
+  assert_int_equal(handler_b[1].calls, 1);
+  assert_int_equal(handler_b[1].cb_id, second);
+  assert_int_equal(handler_a[1].calls + handler_b[0].calls, 0);
+  eng_free(&e);
+}
+
+/* Scripts by key for the statistics run. */
+static void stats_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  const char *k = j->key->name;
+  if (!strcmp(k, "h404"))
+    r->status = 404;
+  else if (!strcmp(k, "tx"))
+    r->error = PACER_ETRANSPORT;
+  else if (!strcmp(k, "r503"))
+    r->status = 503;
+  else if (!strcmp(k, "brk"))
+    r->status = 501; /* a breaker failure, not retried */
+  else if (!strcmp(k, "pz") && j->attempts == 1) {
+    r->status = 429;
+    r->retry_after = "2";
+  } else if (!strcmp(k, "to") || !strcmp(k, "dl") || !strcmp(k, "cx") ||
+             !strcmp(k, "exp"))
+    r->hold = 1;
+  else
+    r->status = 200;
+}
+
+static const pacer_key_stats_t *key_stats(const pacer_stats_t *st,
+                                          const char *key)
+{
+  for (size_t i = 0; i < st->key_count; i++)
+    if (!strcmp(st->keys[i].key, key))
+      return &st->keys[i];
+  fail_msg("no statistics for key %s", key);
+  return NULL;
+}
+
+/* Each counter of pacer_stats_t counts its own kind of end, and the per-key
+ * figures (queued, in flight, paused_ms) show what the key is doing. Also
+ * goes through breaker_fail_fast (EBREAKER at once) and max_queue_wait_ms
+ * (EEXPIRED) in the engine. */
+static void stats_count_each_kind_of_end(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 100;
+  c.backoff_base_ms = 1;
+  c.backoff_max_ms = 1;
+  c.breaker_window = 2;
+  c.breaker_min_calls = 2;
+  c.breaker_threshold = 1.0;
+  c.breaker_fail_fast = 1;
+  c.max_queue_wait_ms = 50;
+  eng_t e;
+  eng_new(&e, &c, 1, stats_reply, NULL);
+  pacer_key_limits_t one_at_a_time = {0, 1, 1};
+  assert_int_equal(pacer_key_limits_set(e.p, "exp", &one_at_a_time), 0);
+  rec_t brk[3], r[11];
+  memset(brk, 0, sizeof brk);
+  memset(r, 0, sizeof r);
+  /* Two 501s open key brk's breaker; with fail_fast the third ends at
+   * once, never started. */
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(submit_key(e.p, "brk", 0, &brk[i]), 0);
+  wait_done(2);
+  assert_int_equal(submit_key(e.p, "brk", 0, &brk[2]), 0);
+  wait_done(3);
+  assert_int_equal(brk[2].error, PACER_EBREAKER);
+  assert_int_equal(brk[2].attempts, 0);
+
+  const char *keys[11] = {"ok", "h404", "tx",  "to",  "r503", "dl",
+                          "cx", "pz",   "exp", "exp", "ok"};
+  for (int i = 0; i < 11; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/s";
+    q.key = keys[i];
+    q.max_attempts = !strcmp(keys[i], "r503") || !strcmp(keys[i], "pz") ? 2 : 1;
+    q.timeout_ms = !strcmp(keys[i], "to") ? 10 : 1000;
+    q.deadline_ms = !strcmp(keys[i], "dl") ? 5 : 0;
+    assert_int_equal(pacer_submit(e.p, &q, on_done, &r[i], &r[i].id), 0);
+  }
+  fake_tx_wait_held(e.tx, 4);      /* to, dl, cx, the first exp */
+  pacer__wait_settled(e.p, 2 + 6); /* brk x2, ok x2, h404, tx, r503, pz */
+  pacer__wait_idle(e.p);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  const pacer_key_stats_t *ks = key_stats(st, "exp");
+  assert_int_equal(ks->queued, 1);
+  assert_int_equal(ks->in_flight, 1);
+  ks = key_stats(st, "pz");
+  printf("at t=0: key pz paused %lld ms, in flight %llu\n",
+         (long long)ks->paused_ms, (unsigned long long)st->in_flight);
+  assert_int_equal(ks->paused_ms, 2000);
+  /* Its retry waits out the pause: counted in the global queued figure,
+   * with the second exp (r503's retry may be waiting too, jitter 0..1 ms). */
+  assert_true(st->queued_low >= 2 && st->queued_low <= 3);
+  assert_int_equal(key_stats(st, "brk")->breaker, PACER_BREAKER_OPEN);
+  assert_int_equal(st->in_flight, 4);
+  pacer_stats_free(st);
+
+  assert_int_equal(pacer_cancel(e.p, r[6].id), 0);
+  fake_clock_advance(&e.clk, 5 * MS);  /* dl's deadline */
+  fake_clock_advance(&e.clk, 5 * MS);  /* to's timeout */
+  fake_clock_advance(&e.clk, 40 * MS); /* the second exp waited 50 ms */
+  wait_done(3 + 9);
+  /* The first exp answers before its 1 s timeout; then pz's pause ends. */
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release(e.tx, r[8].id, &okr), 0);
+  wait_done(3 + 10);
+  fake_clock_advance(&e.clk, 2 * S);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+
+  static const int want_error[11] = {0,
+                                     0,
+                                     PACER_ETRANSPORT,
+                                     PACER_ETIMEDOUT,
+                                     PACER_ERETRIES,
+                                     PACER_EDEADLINE,
+                                     PACER_ECANCELED,
+                                     0,
+                                     0,
+                                     PACER_EEXPIRED,
+                                     0};
+  for (int i = 0; i < 11; i++) {
+    if (r[i].error != want_error[i])
+      printf("job %d (key %s): %s, status %d\n", i, keys[i],
+             pacer_err_name(r[i].error), r[i].status);
+    assert_int_equal(r[i].calls, 1);
+    assert_int_equal(r[i].error, want_error[i]);
+  }
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  char *json = NULL;
+  assert_int_equal(pacer_stats_json(st, &json), 0);
+  printf("%s\n", json);
+  free(json);
+  assert_int_equal(st->submitted, 14);
+  assert_int_equal(st->succeeded, 4);   /* ok x2, pz, the first exp */
+  assert_int_equal(st->failed_http, 3); /* h404, brk's two 501s */
+  assert_int_equal(st->failed_transport, 1);
+  assert_int_equal(st->failed_timeout, 1);
+  assert_int_equal(st->failed_retries, 1);
+  assert_int_equal(st->failed_deadline, 1);
+  assert_int_equal(st->failed_breaker, 1);
+  assert_int_equal(st->failed_too_large, 0);
+  assert_int_equal(st->failed_other, 0);
+  assert_int_equal(st->cancelled, 1);
+  assert_int_equal(st->expired, 1);
+  assert_int_equal(st->retried, 2); /* r503 and pz, once each */
+  assert_int_equal(st->queued_high + st->queued_low, 0);
+  assert_int_equal(st->in_flight, 0);
+  pacer_stats_free(st);
+  eng_free(&e);
+}
+
 /* ---- spool, resume, waiting retries, batches ---- */
 
 /* Results of jobs told apart by their tag (one byte), under book.mu. */
@@ -1597,6 +1974,10 @@ int main(void)
       cmocka_unit_test(deadline_ends_a_held_attempt),
       cmocka_unit_test(early_timeout_at_the_deadline_is_the_deadline),
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
+      cmocka_unit_test(drain_times_out_and_waits_for_late_jobs),
+      cmocka_unit_test(batches_without_a_spool),
+      cmocka_unit_test(registering_a_handler_again_replaces_it),
+      cmocka_unit_test(stats_count_each_kind_of_end),
       cmocka_unit_test(resume_loads_only_an_earlier_runs_jobs),
       cmocka_unit_test(resume_stops_at_a_shutdown),
       cmocka_unit_test(waiting_retry_holds_no_body),
