@@ -223,6 +223,8 @@ check "no progress line when stderr is not a terminal" bash -c "! grep -q done, 
 if command -v script >/dev/null; then
   script -qec "'$PACER' send '$T/one.jsonl' >/dev/null" /dev/null >"$T/tty.err" 2>&1
   check "a progress line on a terminal" grep -q "/1 done," "$T/tty.err"
+else
+  skip "a progress line on a terminal (needs script from util-linux)"
 fi
 
 # ---- a large input in bounded memory ----

@@ -259,7 +259,10 @@ static void rate_and_burst_hold_against_a_strict_server(void **state)
   assert_int_equal(over, 0);
   assert_all_ok(rs, RATE_JOBS);
   free(rs);
-  assert_true(off_abs <= 0.02);
+  /* Within 2% over 10 s: never faster (that would break the limit); the
+   * slow side looser under the sanitizers (timing_scale()). */
+  assert_true(off >= -0.02);
+  assert_true(off_abs <= 0.02 * timing_scale());
 }
 
 /* ---- 2. priorities ---- */
@@ -501,7 +504,8 @@ static void aging_bounds_the_wait_of_low_jobs(void **state)
   /* The bound: the aging limit, then at most AGE_WH + 1 token intervals
    * until its start, plus slack for a loaded machine's thread wake-ups (the
    * high job in flight must end first, and its worker may be descheduled). */
-  const int64_t interval_us = 1000000 / AGE_RATE, slack_us = 200000;
+  const int64_t interval_us = 1000000 / AGE_RATE,
+                slack_us = (int64_t)(200000 * timing_scale());
   const int64_t bound_us =
       AGE_MS * 1000 + (AGE_WH + 1) * interval_us + slack_us;
   int64_t wmin = INT64_MAX, wmax = 0;
@@ -653,6 +657,8 @@ static void key_limits_hold_per_key(void **state)
 
 int main(void)
 {
+  if (!mock_available())
+    return MOCK_SKIP;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
           rate_and_burst_hold_against_a_strict_server, start_limited, stop),
