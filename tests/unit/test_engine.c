@@ -1104,6 +1104,92 @@ static void retry_after_holds_the_key_through_the_engine(void **state)
   eng_free(&e);
 }
 
+/* ---- settings reach the transport; the log level filters ---- */
+
+typedef struct log_book {
+  pthread_mutex_t mu;
+  int lines[4]; /* by pacer_log_level_t */
+  char tls_warning[160];
+} log_book_t;
+
+static log_book_t logs = {PTHREAD_MUTEX_INITIALIZER, {0}, ""};
+
+static void on_log(pacer_log_level_t level, const char *msg, void *user)
+{
+  log_book_t *b = user;
+  pthread_mutex_lock(&b->mu);
+  if ((int)level >= 0 && (int)level < 4)
+    b->lines[level]++;
+  if (strstr(msg, "TLS") || strstr(msg, "tls") || strstr(msg, "verif"))
+    snprintf(b->tls_warning, sizeof b->tls_warning, "%s", msg);
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* user_agent, connect_timeout_ms, ca_file, ca_path, max_header_bytes and
+ * tls_verify = 0 reach every worker's transport as given (copies, as the
+ * caller's strings are gone); tls_verify = 0 logs a warning, which
+ * log_level ERROR drops. */
+static void settings_reach_the_transport(void **state)
+{
+  (void)state;
+  for (int level = PACER_LOG_ERROR; level <= PACER_LOG_WARN; level++) {
+    book_reset();
+    pthread_mutex_lock(&logs.mu);
+    memset(logs.lines, 0, sizeof logs.lines);
+    logs.tls_warning[0] = 0;
+    pthread_mutex_unlock(&logs.mu);
+    char ua[] = "tester/2.0", ca_file[] = "/nonexistent/ca.pem",
+         ca_path[] = "/nonexistent/certs";
+    pacer_config_t c;
+    pacer_config_init(&c);
+    c.workers = 3;
+    c.user_agent = ua;
+    c.ca_file = ca_file;
+    c.ca_path = ca_path;
+    c.connect_timeout_ms = 1234;
+    c.timeout_ms = 5678;
+    c.max_header_bytes = 4096;
+    c.max_response_bytes = 99999;
+    c.tls_verify = 0;
+    c.log_cb = on_log;
+    c.log_user = &logs;
+    c.log_level = (pacer_log_level_t)level;
+    eng_t e;
+    eng_new(&e, &c, 1, reply_200_hi, NULL);
+    memset(ua, 'x', sizeof ua - 1); /* copied at pacer_new() */
+    memset(ca_path, 'x', sizeof ca_path - 1);
+    rec_t r = {0};
+    assert_int_equal(submit_key(e.p, "k", 0, &r), 0);
+    assert_int_equal(pacer_drain(e.p, -1), 0);
+    fake_tx_opened_t o;
+    fake_tx_opened(e.tx, &o);
+    assert_int_equal(o.opens, 3); /* one per worker */
+    assert_string_equal(o.user_agent, "tester/2.0");
+    assert_string_equal(o.ca_file, "/nonexistent/ca.pem");
+    assert_string_equal(o.ca_path, "/nonexistent/certs");
+    assert_int_equal(o.connect_timeout_ms, 1234);
+    assert_int_equal(o.timeout_ms, 5678);
+    assert_int_equal(o.max_header_bytes, 4096);
+    assert_int_equal(o.max_response_bytes, 99999);
+    assert_int_equal(o.tls_verify, 0);
+    eng_free(&e);
+    pthread_mutex_lock(&logs.mu);
+    printf("log_level %d: %d error, %d warn, %d info, %d debug lines; TLS "
+           "warning '%s'\n",
+           level, logs.lines[0], logs.lines[1], logs.lines[2], logs.lines[3],
+           logs.tls_warning);
+    if (level == PACER_LOG_WARN) {
+      assert_true(logs.lines[PACER_LOG_WARN] >= 1);
+      assert_true(logs.tls_warning[0] != 0);
+    } else {
+      assert_int_equal(logs.lines[PACER_LOG_WARN], 0); /* filtered */
+    }
+    assert_int_equal(logs.lines[PACER_LOG_INFO] + logs.lines[PACER_LOG_DEBUG],
+                     0);
+    pthread_mutex_unlock(&logs.mu);
+  }
+}
+
 /* ---- promises of the header: drain, batches, handlers, stats ---- */
 
 typedef struct drainer {
@@ -1978,6 +2064,7 @@ int main(void)
       cmocka_unit_test(batches_without_a_spool),
       cmocka_unit_test(registering_a_handler_again_replaces_it),
       cmocka_unit_test(stats_count_each_kind_of_end),
+      cmocka_unit_test(settings_reach_the_transport),
       cmocka_unit_test(resume_loads_only_an_earlier_runs_jobs),
       cmocka_unit_test(resume_stops_at_a_shutdown),
       cmocka_unit_test(waiting_retry_holds_no_body),
