@@ -1948,6 +1948,58 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
  * allocates that many, on the submitting thread during a batch of four
  * jobs on four keys: an error accepts none (no id, no callback, nothing
  * started, nothing in the spool), a success accepts all. */
+/* With a spool, the mark goes in with its batch and replaces the one
+ * before; n = 0 stores it alone; a refused batch stores nothing. */
+static void batch_marks_are_stored_with_their_batch(void **state)
+{
+  (void)state;
+  tmp_make();
+  seen_reset();
+  pacer_config_t c;
+  spool_config(&c);
+  c.spool_sync = PACER_SPOOL_FULL;
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  pacer_request_t q[2];
+  tagged(&q[0], "h", "a");
+  tagged(&q[1], "h", "b");
+  pacer_spool_status_t st;
+  spool_status(&st);
+  assert_string_equal(st.mark, "");
+  assert_int_equal(
+      pacer_submit_batch_marked(e.p, q, 2, NULL, NULL, NULL, NULL, "line 2"),
+      0);
+  spool_status(&st);
+  assert_string_equal(st.mark, "line 2");
+  assert_int_equal(st.queued + st.in_flight, 2);
+  assert_int_equal(
+      pacer_submit_batch_marked(e.p, q, 0, NULL, NULL, NULL, NULL, "line 3"),
+      0);
+  spool_status(&st);
+  assert_string_equal(st.mark, "line 3");
+  /* A bad request refuses the batch and its mark. */
+  q[1].url = "ftp://example.test/x";
+  size_t bad = 99;
+  assert_int_equal(
+      pacer_submit_batch_marked(e.p, q, 2, NULL, NULL, NULL, &bad, "line 9"),
+      PACER_ESCHEME);
+  assert_int_equal(bad, 1);
+  spool_status(&st);
+  assert_string_equal(st.mark, "line 3");
+  assert_int_equal(st.queued + st.in_flight, 2);
+  fake_tx_wait_held(e.tx, 2);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(seen_count(), 2);
+  eng_free(&e);
+  spool_status(&st);
+  assert_string_equal(st.mark, "line 3"); /* kept after the jobs ended */
+  assert_int_equal(st.queued + st.in_flight + st.waiting, 0);
+  tmp_remove();
+}
+
 static void batch_out_of_memory(int spooled)
 {
   static const char *tags[4] = {"0", "1", "2", "3"};
@@ -2070,6 +2122,7 @@ int main(void)
       cmocka_unit_test(waiting_retry_holds_no_body),
       cmocka_unit_test(cancel_shutdown_keeps_a_job_it_would_retry),
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
+      cmocka_unit_test(batch_marks_are_stored_with_their_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
