@@ -13,6 +13,10 @@ MOCK=$2
 BIG=${3:-1000000}
 RSS_LIMIT=${4:-100}
 . "$(dirname "$0")/lib.sh"
+# Slack of time bounds: 1, more under the sanitizers (set by CMake; whole
+# numbers only here).
+SCALE=${PACER_TIMING_SCALE:-1}
+case $SCALE in '' | *[!0-9]* | 0) SCALE=1 ;; esac
 
 start_mock
 
@@ -136,8 +140,8 @@ check "no overshoot at the server's 205/s" [ "$over" -eq 0 ]
 # machine (the suite runs tests in parallel), bounded loosely here.
 check "span no shorter than 1.95 s less 2% (never too fast)" \
   awk "BEGIN { exit !($span >= 1.911) }"
-check "span no longer than 1.95 s plus 10%" \
-  awk "BEGIN { exit !($span <= 2.145) }"
+check "span no longer than 1.95 s plus 10% (x $SCALE under the sanitizers)" \
+  awk "BEGIN { exit !($span <= 1.95 + 0.195 * $SCALE) }"
 check "--stats-json wrote the dispatcher's statistics" \
   jq -e '.submitted == 400' "$T/stats.json"
 check "--config header sent" \
@@ -169,7 +173,10 @@ first50=${span:0:50}
 h=$(echo -n "$first50" | tr -cd H | wc -c)
 tail_lows=$(echo "$span" | sed 's/.*H//' | tr -cd L | wc -c)
 echo "     priority: ${#before} low arrivals before the first high (lows aged past 10 s); first 50 after it: $h high, $((50 - h)) low (4:1 gives 40:10); $tail_lows lows after the last high"
-check "the low backlog was older than the aging limit (>= 1000 lows first)" [ "${#before}" -ge 1000 ]
+# 1,100 lows can start in the 11 s before the highs; a sanitizer build
+# sends fewer in that time (1000 / SCALE), all still older than the limit.
+check "the low backlog was older than the aging limit (>= $((1000 / SCALE)) lows first)" \
+  [ "${#before}" -ge $((1000 / SCALE)) ]
 check "weight 4:1 holds behind an aged backlog (38..42 of 50)" [ "$h" -ge 38 -a "$h" -le 42 ]
 check "lows were still queued after the last high" [ "$tail_lows" -gt 0 ]
 check "every job of the priority run succeeded" [ "$(jq -c 'select(.status == 200)' "$T/prio.out" | wc -l)" -eq 1400 ]
