@@ -173,10 +173,13 @@ first50=${span:0:50}
 h=$(echo -n "$first50" | tr -cd H | wc -c)
 tail_lows=$(echo "$span" | sed 's/.*H//' | tr -cd L | wc -c)
 echo "     priority: ${#before} low arrivals before the first high (lows aged past 10 s); first 50 after it: $h high, $((50 - h)) low (4:1 gives 40:10); $tail_lows lows after the last high"
-# 1,100 lows can start in the 11 s before the highs; a sanitizer build
-# sends fewer in that time (1000 / SCALE), all still older than the limit.
-check "the low backlog was older than the aging limit (>= $((1000 / SCALE)) lows first)" \
-  [ "${#before}" -ge $((1000 / SCALE)) ]
+# The lows were all read at the start, so when the first high arrives
+# every low still queued is at least as old as the gap since the first low
+# arrival. (How many lows went first only measured the machine's speed:
+# 798 of 1,100 on a loaded one.)
+gap=$(stats | jq '[.arrivals[] | select(.priority == "high")][0].t_ms - .arrivals[0].t_ms | floor')
+check "the low backlog was older than the 10 s aging limit (first high ${gap} ms after the first low)" \
+  awk "BEGIN { exit !($gap >= 10000) }"
 check "weight 4:1 holds behind an aged backlog (38..42 of 50)" [ "$h" -ge 38 -a "$h" -le 42 ]
 check "lows were still queued after the last high" [ "$tail_lows" -gt 0 ]
 check "every job of the priority run succeeded" [ "$(jq -c 'select(.status == 200)' "$T/prio.out" | wc -l)" -eq 1400 ]
