@@ -733,8 +733,10 @@ static void cancel_half_mid_run(void **state)
          (unsigned long long)f.pacer_queued, f.server_in_flight,
          (long long)(t_flight - t0));
   assert_true(f.reached);
+  /* Last job first: aborting one in flight frees its place at once, and a
+   * queued even job must not start in it before its own cancel. */
   int cancel_rc[N];
-  for (int i = 0; i < N; i++) {
+  for (int i = N - 1; i >= 0; i--) {
     cancel_rc[i] = 1; /* not asked */
     if (i % 2 == 0)
       cancel_rc[i] = pacer_cancel(run->p, run->ids[i]);
@@ -752,6 +754,11 @@ static void cancel_half_mid_run(void **state)
   long total = arrivals("c-", counts, N);
   int cancelled_queued = 0, cancelled_started = 0, too_late = 0, ok = 0;
   for (int i = 0; i < N; i++) {
+    if (r[i].error != (i % 2 || i < FIRST ? 0 : PACER_ECANCELED) ||
+        r[i].attempts != (unsigned)(i % 2 || i < FIRST + CONC))
+      printf("job %d: cancel %s, %s, %u attempts, %d arrivals\n", i,
+             cancel_rc[i] == 1 ? "not asked" : pacer_err_name(cancel_rc[i]),
+             pacer_err_name(r[i].error), r[i].attempts, counts[i]);
     if (i % 2 == 1) {
       assert_int_equal(cancel_rc[i], 1);
       assert_int_equal(r[i].error, 0);
