@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* journal.c - pacer-mock's record of the last N requests and their headers.
+/* journal.c - pacer-mock's record of the last N requests: headers, body.
  *
  * So a test can see what a client really sent (did Authorization follow a
- * redirect to another port?). Each entry is one allocation holding the
+ * redirect to another port? did a POST carry its body?). Bodies are not
+ * kept, only their length and FNV-1a 64 hash, so a test compares what it
+ * meant to send with what arrived without the server holding megabytes. Each
+ * entry is one allocation holding the
  * method, path, query arguments and headers, copied outside the lock; the
  * lock only swaps it into a ring, oldest out. JSON is built on demand. */
 #include "mock.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +21,7 @@ typedef struct kv {
 
 typedef struct jentry {
   uint64_t t_ns; /* since t0 */
+  journal_body_t body;
   const char *method, *path;
   size_t nq, nh;
   kv_t *q, *h;
@@ -207,13 +212,14 @@ void journal_free(journal_t *j)
 }
 
 void journal_add(journal_t *j, struct MHD_Connection *c, const char *method,
-                 const char *path, uint64_t now_ns)
+                 const char *path, uint64_t now_ns, const journal_body_t *body)
 {
   if (j->cap == 0)
     return;
   jentry_t *e = entry_new(c, method, path), *old = NULL;
   if (e == NULL)
     return;
+  e->body = body ? *body : (journal_body_t){0, MOCK_FNV_OFFSET};
   pthread_mutex_lock(&j->mu);
   e->t_ns = now_ns > j->t0 ? now_ns - j->t0 : 0;
   if (j->len == j->cap) {
@@ -273,6 +279,11 @@ json_t *journal_json(journal_t *j)
     json_object_set_new(r, "path", mock_json_str(e->path));
     json_object_set_new(r, "query", pairs_json(e->q, e->nq));
     json_object_set_new(r, "headers", pairs_json(e->h, e->nh));
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)e->body.fnv1a);
+    json_object_set_new(r, "body_bytes",
+                        json_integer((json_int_t)e->body.bytes));
+    json_object_set_new(r, "body_fnv1a", json_string(hex));
     json_array_append_new(arr, r);
   }
   json_t *o = json_pack("{s:o, s:I, s:I}", "requests", arr, "seen",

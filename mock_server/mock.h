@@ -168,9 +168,27 @@ void score_reset(score_t *s, uint64_t now_ns);
  * of memory. with_lists=false omits per_second, arrivals and duplicates. */
 char *score_dump(score_t *s, uint64_t now_ns, bool with_lists, json_t *extra);
 
-/* ---- journal.c: the last N requests' headers ------------------------- */
+/* ---- journal.c: the last N requests' headers and bodies -------------- */
 
 typedef struct journal journal_t;
+
+#define MOCK_FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+
+/* FNV-1a 64 of n more bytes, continuing from h (start at MOCK_FNV_OFFSET). */
+static inline uint64_t mock_fnv1a(uint64_t h, const unsigned char *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= UINT64_C(0x100000001b3);
+  }
+  return h;
+}
+
+/* What arrived as the request body: its length and FNV-1a 64 hash. */
+typedef struct journal_body {
+  uint64_t bytes;
+  uint64_t fnv1a;
+} journal_body_t;
 
 journal_t *journal_new(size_t cap, uint64_t now_ns);
 void journal_free(journal_t *j);
@@ -178,8 +196,9 @@ void journal_free(journal_t *j);
 json_t *mock_json_str(const char *s);
 /* json_object_set_new(o, key, v), the key mended the same way if needed. */
 void mock_json_set(json_t *o, const char *key, json_t *v);
+/* Records one request that arrived at now_ns; body may be NULL (none). */
 void journal_add(journal_t *j, struct MHD_Connection *c, const char *method,
-                 const char *path, uint64_t now_ns);
+                 const char *path, uint64_t now_ns, const journal_body_t *body);
 void journal_reset(journal_t *j, uint64_t now_ns);
 json_t *journal_json(journal_t *j); /* new reference */
 

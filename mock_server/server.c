@@ -58,6 +58,12 @@ typedef struct req {
   const char *site_type; /* its Content-Type when it is the body */
   bool gzip;
   uint64_t next_byte_ns; /* trickle: when the next byte may go */
+  /* request body, for the journal: what the client really sent */
+  const char *method;  /* MHD's, valid for the request's lifetime */
+  uint64_t arrive_ns;  /* when the headers were complete */
+  uint64_t body_bytes; /* request body bytes read so far */
+  uint64_t body_fnv;   /* FNV-1a 64 of those bytes */
+  bool journaled;
 } req_t;
 
 /* ---- random draws: one splitmix64 stream per thread ------------------- */
@@ -237,7 +243,10 @@ static void arrive(server_t *s, req_t *r, const char *url, const char *method)
 
   arrival_in_t in = {url, r->job, r->prio, ci ? ci->socket_context : NULL};
   score_arrive(s->score, &in, &r->a);
-  journal_add(s->journal, c, method, url, mock_now_ns());
+  /* The journal entry waits for the body (see record()). */
+  r->method = method;
+  r->arrive_ns = mock_now_ns();
+  r->body_fnv = MOCK_FNV_OFFSET;
   plan(s, r, url);
   score_outcome(s->score, &r->a, r->outcome,
                 r->outcome == OUTCOME_HTTP ? r->status : 0);
@@ -443,9 +452,21 @@ static enum MHD_Result deliver(server_t *s, req_t *r)
   return ret;
 }
 
-/* Later calls of the handler for a counted request. */
-static enum MHD_Result proceed(server_t *s, req_t *r)
+/* Journals a counted request once its whole body has been read, so that a
+ * test can check what was sent, not only where. */
+static void record(server_t *s, req_t *r, const char *url)
 {
+  if (r->journaled)
+    return;
+  r->journaled = true;
+  journal_body_t body = {r->body_bytes, r->body_fnv};
+  journal_add(s->journal, r->conn, r->method, url, r->arrive_ns, &body);
+}
+
+/* Later calls of the handler for a counted request. */
+static enum MHD_Result proceed(server_t *s, req_t *r, const char *url)
+{
+  record(s, r, url);
   if (r->stage == ST_PLANNED && r->delay_ms > 0) {
     r->stage = ST_DELAYED;
     uint64_t due = mock_now_ns() + (uint64_t)r->delay_ms * MOCK_NS_PER_MS;
@@ -550,14 +571,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     return MHD_YES;
   }
   if (*upload_size > 0) {
-    *upload_size = 0; /* request bodies are read and ignored */
+    /* Request bodies are read, counted and hashed, then dropped. */
+    if (!r->control) {
+      r->body_fnv =
+          mock_fnv1a(r->body_fnv, (const unsigned char *)upload, *upload_size);
+      r->body_bytes += *upload_size;
+    }
+    *upload_size = 0;
     return MHD_YES;
   }
   if (atomic_load(&s->stopping))
     return MHD_NO;
   if (r->control)
     return control(s, c, url, method);
-  return proceed(s, r);
+  return proceed(s, r, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,

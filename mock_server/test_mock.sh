@@ -121,6 +121,9 @@ date=$(header Retry-After "$U/b?status=429&retry_after_date=5")
 [[ $date =~ ^[A-Z][a-z]{2},\ [0-9]{2}\ [A-Z][a-z]{2}\ [0-9]{4}\ [0-9:]{8}\ GMT$ ]]
 check "retry_after_date: an HTTP date ($date)" "$?" 0
 check "bad parameter: 400" "$(code "$U/b?status=abc")" 400
+# A single digit above a maximum below 9 (endless_headers is 0..2).
+check "endless_headers=7: 400" "$(code "$U/b?endless_headers=7")" 400
+check "endless_headers=3: 400" "$(code "$U/b?endless_headers=3")" 400
 
 seq=""
 for _ in 1 2 3 4; do seq+="$(code "$U/f?job=J1&fail_first=2") "; done
@@ -178,6 +181,22 @@ check "/__requests: query" "$(jq -r .query.job <<<"$last")" R1
 check "/__requests: Authorization" \
   "$(jq -r .headers.Authorization <<<"$last")" "Bearer s3cret"
 check "/__requests: X-Api-Key" "$(jq -r '.headers["X-Api-Key"]' <<<"$last")" k1
+
+# What was sent: method, body length and FNV-1a 64 of the body.
+check "/__requests: GET body_bytes" "$(jq -r .body_bytes <<<"$last")" 0
+check "/__requests: empty body hash" "$(jq -r .body_fnv1a <<<"$last")" \
+  cbf29ce484222325
+"${C[@]}" -o /dev/null -X POST -H 'Content-Type: application/json' \
+  --data-binary '{"a":1}' "$U/body"
+printf '\x00\xff\x01\r\n\x80' >"$tmp/bin"
+"${C[@]}" -o /dev/null -X PUT --data-binary "@$tmp/bin" "$U/body"
+"${C[@]}" -o /dev/null -X PATCH --data-binary '' "$U/body"
+bodies=$("${C[@]}" "$U/__requests" | jq -c '[.requests[-3:][] |
+  [.method, .body_bytes, .body_fnv1a, .headers["Content-Type"]]]')
+check "/__requests: POST, PUT, PATCH bodies" "$bodies" \
+  '[["POST",7,"9c3e82dd6fcae8b1","application/json"],'\
+'["PUT",6,"6089f94f376d0630","application/x-www-form-urlencoded"],'\
+'["PATCH",0,"cbf29ce484222325","application/x-www-form-urlencoded"]]'
 
 check "/__stats: duplicates before reset" "$(stats .duplicates)" '["J1","J2"]'
 check "/__stats: dropped" "$(stats .dropped)" 1

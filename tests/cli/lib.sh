@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
 # Shared by the command's end-to-end tests (sourced, bash): a temporary
-# directory removed on exit, check/ok/bad with a failure count, and a
-# pacer-mock on a free loopback port. Needs MOCK set to pacer-mock's path.
+# directory removed on exit, check/ok/bad with a failure count, skip for a
+# check that cannot run here, and a pacer-mock on a free loopback port.
+# Needs MOCK set to pacer-mock's path.
 T=$(mktemp -d)
 MOCK_PID=
 fails=0
+skips=0
 
 stop_mock() {
   [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
@@ -21,6 +23,13 @@ bad() {
   echo "FAIL - $*"
   fails=$((fails + 1))
 }
+# A check that cannot run here (a tool or a privilege missing): said, and
+# the script ends with CTest's skip code (77, SKIP_RETURN_CODE) unless a
+# check failed, so a missing check is never reported as a pass.
+skip() {
+  echo "SKIP - $*"
+  skips=$((skips + 1))
+}
 check() { # check DESCRIPTION COMMAND... (the command's output is dropped)
   local what=$1
   shift
@@ -30,6 +39,10 @@ check() { # check DESCRIPTION COMMAND... (the command's output is dropped)
 # Starts pacer-mock with extra flags (stopping the one before); sets PORT
 # and BASE.
 start_mock() {
+  if [ ! -x "$MOCK" ]; then
+    skip "no pacer-mock at '$MOCK': nothing can run"
+    finish
+  fi
   stop_mock
   rm -f "$T/port"
   "$MOCK" --port 0 --port-file "$T/port" "$@" >"$T/mock.log" 2>&1 &
@@ -44,12 +57,17 @@ start_mock() {
 stats() { curl -s "$BASE/__stats${1:-}"; }
 reset() { curl -s -X POST "$BASE/__reset" >/dev/null; }
 
-# Prints the outcome and exits with it.
+# Prints the outcome and exits with it: 1 if a check failed, else 77 if a
+# check was skipped, else 0.
 finish() {
   echo
   if [ "$fails" -ne 0 ]; then
     echo "$fails check(s) failed"
     exit 1
+  fi
+  if [ "$skips" -ne 0 ]; then
+    echo "every check that ran passed; $skips could not run (SKIP above)"
+    exit 77
   fi
   echo "all checks passed"
   exit 0

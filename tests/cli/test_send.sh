@@ -13,6 +13,10 @@ MOCK=$2
 BIG=${3:-1000000}
 RSS_LIMIT=${4:-100}
 . "$(dirname "$0")/lib.sh"
+# Slack of time bounds: 1, more under the sanitizers (set by CMake; whole
+# numbers only here).
+SCALE=${PACER_TIMING_SCALE:-1}
+case $SCALE in '' | *[!0-9]* | 0) SCALE=1 ;; esac
 
 start_mock
 
@@ -64,6 +68,51 @@ check "a missing job file exits 2" [ $? -eq 2 ]
 check "--help lists every flag with its default" \
   bash -c "grep -q -- '--per-key-concurrency' '$T/help.out' && grep -q '\[50\]' '$T/help.out'"
 
+# ---- what is sent: method, body and headers as the server journals them ----
+# The reference hash is what the server saw from curl sending the same bytes,
+# so the check does not depend on a second FNV-1a implementation.
+reset
+sent_ref() { # sent_ref JOB FILE: curl POSTs FILE's bytes; prints the hash
+  curl -s -o /dev/null -X POST --data-binary "@$2" "$BASE/ref?job=$1"
+  curl -s "$BASE/__requests" |
+    jq -r --arg j "$1" '[.requests[] | select(.query.job == $j)][0].body_fnv1a'
+}
+printf '%s' 'line one\r\n\u0001 caf\u00e9 "q"' >"$T/body.json-string"
+printf 'line one\r\n\001 caf\303\251 "q"' >"$T/body.bytes"
+printf '%s' '{"a":[1,"x",null]}' >"$T/json.bytes"
+cat >"$T/sent.jsonl" <<EOF
+{"id": "post-json", "method": "POST", "url": "$BASE/s?job=sj", "json": {"a": [1, "x", null]}}
+{"id": "put-body", "method": "PUT", "url": "$BASE/s?job=sb", "body": "$(sed 's/"/\\"/g' "$T/body.json-string")", "headers": {"Content-Type": "text/plain; charset=utf-8", "X-Check": "kept"}}
+{"id": "patch-json", "method": "PATCH", "url": "$BASE/s?job=pj", "json": {"a": [1, "x", null]}, "headers": {"Content-Type": "application/merge-patch+json"}}
+{"id": "post-empty", "method": "POST", "url": "$BASE/s?job=pe", "body": ""}
+{"id": "get", "url": "$BASE/s?job=g0"}
+EOF
+"$PACER" send "$T/sent.jsonl" -q >"$T/sent.out" 2>"$T/sent.err"
+rc=$?
+check "5 jobs with methods and bodies exit 0 (got $rc)" [ "$rc" -eq 0 ]
+curl -s "$BASE/__requests" >"$T/sent.journal"
+journal() { # journal JOB JQ-FILTER: of the request with ?job=JOB
+  jq -r --arg j "$1" "[.requests[] | select(.query.job == \$j)][0] | $2" \
+    "$T/sent.journal"
+}
+empty=cbf29ce484222325
+body_hash=$(sent_ref rb "$T/body.bytes")
+json_hash=$(sent_ref rj "$T/json.bytes")
+echo "sent: $(jq -c '[.requests[] | [.method, .query.job, .body_bytes,
+  .body_fnv1a, .headers["Content-Type"]]]' "$T/sent.journal")"
+f='[.method, .body_bytes, .body_fnv1a, .headers["Content-Type"]] | @tsv'
+check "POST json: method, compact body, Content-Type" [ "$(journal sj "$f")" = \
+  "$(printf 'POST\t%s\t%s\tapplication/json' "$(wc -c <"$T/json.bytes")" "$json_hash")" ]
+check "PUT body: method, every byte (CR, LF, U+0001, UTF-8), Content-Type" \
+  [ "$(journal sb "$f")" = \
+  "$(printf 'PUT\t%s\t%s\ttext/plain; charset=utf-8' "$(wc -c <"$T/body.bytes")" "$body_hash")" ]
+check "PUT body: the job's other header" [ "$(journal sb '.headers["X-Check"]')" = kept ]
+check "PATCH json: the job's Content-Type wins" [ "$(journal pj "$f")" = \
+  "$(printf 'PATCH\t%s\t%s\tapplication/merge-patch+json' "$(wc -c <"$T/json.bytes")" "$json_hash")" ]
+f='[.method, .body_bytes, .body_fnv1a] | @tsv'
+check "POST with an empty body: nothing sent" [ "$(journal pe "$f")" = "$(printf 'POST\t0\t%s' $empty)" ]
+check "no method: GET without a body" [ "$(journal g0 "$f")" = "$(printf 'GET\t0\t%s' $empty)" ]
+
 # ---- rate held: 400 jobs at 200/s burst 10 against a server limit of 205/s
 # burst 12: the first burst opens 10 new connections, which can reach the
 # server up to a few ms later than the 11th request on a reused one; two
@@ -91,8 +140,8 @@ check "no overshoot at the server's 205/s" [ "$over" -eq 0 ]
 # machine (the suite runs tests in parallel), bounded loosely here.
 check "span no shorter than 1.95 s less 2% (never too fast)" \
   awk "BEGIN { exit !($span >= 1.911) }"
-check "span no longer than 1.95 s plus 10%" \
-  awk "BEGIN { exit !($span <= 2.145) }"
+check "span no longer than 1.95 s plus 10% (x $SCALE under the sanitizers)" \
+  awk "BEGIN { exit !($span <= 1.95 + 0.195 * $SCALE) }"
 check "--stats-json wrote the dispatcher's statistics" \
   jq -e '.submitted == 400' "$T/stats.json"
 check "--config header sent" \
@@ -124,11 +173,14 @@ first50=${span:0:50}
 h=$(echo -n "$first50" | tr -cd H | wc -c)
 tail_lows=$(echo "$span" | sed 's/.*H//' | tr -cd L | wc -c)
 echo "     priority: ${#before} low arrivals before the first high (lows aged past 10 s); first 50 after it: $h high, $((50 - h)) low (4:1 gives 40:10); $tail_lows lows after the last high"
-# Every low job was read at once and the highs only 11 s later, so each low
-# job still queued then was past the 10 s aging limit, however fast this
-# machine sent the ones before.
-check "lows were sent before the highs came, and some were still queued" \
-  bash -c "[ ${#before} -gt 0 ] && [ $tail_lows -gt 0 ]"
+# The lows were all read at the start, so when the first high arrives
+# every low still queued is at least as old as the gap since the first low
+# arrival. (How many lows went first only measured the machine's speed:
+# 798 of 1,100 on a loaded one.)
+gap=$(stats | jq '[.arrivals[] | select(.priority == "high")][0].t_ms - .arrivals[0].t_ms | floor')
+check "the low backlog was older than the 10 s aging limit (first high ${gap} ms after the first low)" \
+  awk "BEGIN { exit !($gap >= 10000) }"
+check "some lows were still queued after the last high" [ "$tail_lows" -gt 0 ]
 check "weight 4:1 holds behind an aged backlog (38..42 of 50)" [ "$h" -ge 38 -a "$h" -le 42 ]
 check "every job of the priority run succeeded" [ "$(jq -c 'select(.status == 200)' "$T/prio.out" | wc -l)" -eq 1400 ]
 
@@ -181,6 +233,8 @@ check "no progress line when stderr is not a terminal" bash -c "! grep -q done, 
 if command -v script >/dev/null; then
   script -qec "'$PACER' send '$T/one.jsonl' >/dev/null" /dev/null >"$T/tty.err" 2>&1
   check "a progress line on a terminal" grep -q "/1 done," "$T/tty.err"
+else
+  skip "a progress line on a terminal (needs script from util-linux)"
 fi
 
 # ---- headers the transport owns are refused, whatever the case ----

@@ -686,6 +686,8 @@ static void every_job_ends_once_under_faults(void **state)
 
 int main(void)
 {
+  if (!mock_available())
+    return MOCK_SKIP;
   setvbuf(stdout, NULL, _IOLBF, 0);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(breaker_opens_holds_probes_and_recovers),

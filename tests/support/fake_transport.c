@@ -38,6 +38,7 @@ struct fake_tx {
   unsigned inflight, max_inflight;
   keypeak_t peaks[64];
   size_t npeaks;
+  fake_tx_opened_t opened;
 };
 
 struct inst {
@@ -110,11 +111,25 @@ static void end_attempt(fake_tx_t *f, inst_t *in, pacer__job_t *j)
 
 static int t_open(void *ctx, const pacer__tx_opts_t *opts, void **out)
 {
-  (void)opts;
   inst_t *in = calloc(1, sizeof *in);
   if (!in)
     return PACER_ENOMEM;
   in->f = ctx;
+  fake_tx_t *f = ctx;
+  const pacer_config_t *c = opts->cfg;
+  pthread_mutex_lock(&f->mu);
+  fake_tx_opened_t *o = &f->opened;
+  o->opens++;
+  snprintf(o->user_agent, sizeof o->user_agent, "%s",
+           c->user_agent ? c->user_agent : "");
+  snprintf(o->ca_file, sizeof o->ca_file, "%s", c->ca_file ? c->ca_file : "");
+  snprintf(o->ca_path, sizeof o->ca_path, "%s", c->ca_path ? c->ca_path : "");
+  o->timeout_ms = c->timeout_ms;
+  o->connect_timeout_ms = c->connect_timeout_ms;
+  o->max_header_bytes = c->max_header_bytes;
+  o->max_response_bytes = c->max_response_bytes;
+  o->tls_verify = c->tls_verify;
+  pthread_mutex_unlock(&f->mu);
   pthread_cond_init(&in->cond, NULL);
   pacer__list_init(&in->ended);
   *out = in;
@@ -340,4 +355,11 @@ size_t fake_tx_log(fake_tx_t *f, size_t from, fake_start_t *out, size_t cap)
     out[n++] = f->log[i];
   pthread_mutex_unlock(&f->mu);
   return n;
+}
+
+void fake_tx_opened(fake_tx_t *f, fake_tx_opened_t *out)
+{
+  pthread_mutex_lock(&f->mu);
+  *out = f->opened;
+  pthread_mutex_unlock(&f->mu);
 }

@@ -54,6 +54,19 @@ uint64_t fake_tx_starts(fake_tx_t *f);
 unsigned fake_tx_max_inflight(fake_tx_t *f);
 /* Peak in flight for one key (0 if never seen). */
 unsigned fake_tx_key_max_inflight(fake_tx_t *f, const char *key);
+/* What the engine handed the transport's open() (the last one), copied:
+ * the settings an attempt would use. */
+typedef struct fake_tx_opened {
+  unsigned opens;
+  char user_agent[128]; /* "" when NULL */
+  char ca_file[256], ca_path[256];
+  int64_t timeout_ms, connect_timeout_ms;
+  size_t max_header_bytes, max_response_bytes;
+  int tls_verify;
+} fake_tx_opened_t;
+
+void fake_tx_opened(fake_tx_t *f, fake_tx_opened_t *out);
+
 /* Copies up to cap start records from index from; returns how many. */
 size_t fake_tx_log(fake_tx_t *f, size_t from, fake_start_t *out, size_t cap);
 

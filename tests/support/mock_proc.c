@@ -188,3 +188,27 @@ void raise_nofile(void)
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 }
+
+double timing_scale(void)
+{
+#ifndef PACER_TIMING_SCALE
+#define PACER_TIMING_SCALE 1
+#endif
+  const char *env = getenv("PACER_TIMING_SCALE");
+  if (env && *env) {
+    char *end;
+    double v = strtod(env, &end);
+    if (*end == '\0' && v >= 1 && v <= 100)
+      return v;
+  }
+  return PACER_TIMING_SCALE;
+}
+
+int mock_available(void)
+{
+  if (access(PACER_MOCK_PATH, X_OK) == 0)
+    return 1;
+  printf("SKIP: no pacer-mock at %s: the end-to-end tests cannot run\n",
+         PACER_MOCK_PATH);
+  return 0;
+}

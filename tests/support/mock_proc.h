@@ -15,6 +15,13 @@ typedef struct mock_proc {
   char base[64]; /* "http://127.0.0.1:PORT" */
 } mock_proc_t;
 
+/* CTest's skip code (SKIP_RETURN_CODE in tests/CMakeLists.txt). */
+#define MOCK_SKIP 77
+
+/* Whether PACER_MOCK_PATH is an executable. If not, a test says SKIP and
+ * returns MOCK_SKIP from main: a check that cannot run is not a pass. */
+int mock_available(void);
+
 /* Starts PACER_MOCK_PATH --port 0 plus args (NULL-terminated, may be NULL)
  * and waits for its "listening" line. Returns 0, or -1 with a message on
  * stderr. */
@@ -44,6 +51,14 @@ mock_arrival_t *mock_arrivals(const mock_proc_t *m, json_t **stats, size_t *n);
 
 /* Integer field of /__stats, or -1. */
 long long mock_stat(const mock_proc_t *m, const char *field);
+
+/* How much looser a time bound must be in this build: 1 in a plain build,
+ * more under the sanitizers (PACER_TIMING_SCALE, set by CMake for ASan and
+ * TSan builds, which run several times slower on a loaded machine). The
+ * environment variable PACER_TIMING_SCALE (a number >= 1) overrides it. A
+ * bound that is a count or a lower limit set by the code under test is not
+ * scaled; only the slack a test allows for a slow machine is. */
+double timing_scale(void);
 
 /* Raises the open-file soft limit to the hard limit (many connections). */
 void raise_nofile(void);

@@ -231,6 +231,179 @@ static void every_flag_sets_its_field(void **state)
   assert_string_equal(o->input, "jobs.jsonl");
 }
 
+/* ---- each flag the usage lists, one at a time --------------------------- */
+
+/* One check per flag: the value given and what it must change. */
+#define OK(id, expr)                                                           \
+  static int ok_##id(const cli_opts_t *o)                                      \
+  {                                                                            \
+    return (expr);                                                             \
+  }
+OK(rate, fabs(o->cfg.rate - 120) < 1e-9)
+OK(burst, o->cfg.burst == 7)
+OK(concurrency, o->cfg.concurrency == 9)
+OK(key_rate, fabs(o->cfg.key_rate - 0.5) < 1e-9)
+OK(key_burst, o->cfg.key_burst == 4)
+OK(key_conc, o->cfg.key_concurrency == 2)
+OK(workers, o->cfg.workers == 3)
+OK(weight, o->cfg.weight_high == 3 && o->cfg.weight_low == 2)
+OK(max_low_wait, o->cfg.max_low_wait_ms == 1234)
+OK(queue_max, o->cfg.queue_max == 77)
+OK(max_attempts, o->cfg.max_attempts == 5)
+OK(backoff_base, o->cfg.backoff_base_ms == 50)
+OK(backoff_max, o->cfg.backoff_max_ms == 900)
+OK(retry_max_after, o->cfg.retry_after_max_ms == 60000)
+OK(timeout, o->cfg.timeout_ms == 1500)
+OK(connect_timeout, o->cfg.connect_timeout_ms == 250)
+OK(deadline, o->deadline_ms == 8000)
+OK(breaker_window, o->cfg.breaker_window == 30)
+OK(breaker_threshold, fabs(o->cfg.breaker_threshold - 0.3) < 1e-9)
+OK(breaker_cooldown, o->cfg.breaker_cooldown_ms == 4000)
+OK(breaker_probes, o->cfg.breaker_probes == 2)
+OK(breaker_fail_fast, o->cfg.breaker_fail_fast == 1)
+OK(no_breaker, o->cfg.breaker_enabled == 0)
+OK(max_response_bytes, o->cfg.max_response_bytes == 4096)
+OK(follow_redirects, o->cfg.follow_redirects == 5)
+OK(decompress, o->cfg.decompress == 1)
+OK(ca_file, o->ca_file && !strcmp(o->ca_file, "/etc/ca.pem") &&
+                o->cfg.ca_file == o->ca_file)
+OK(insecure, o->cfg.tls_verify == 0)
+OK(deny_private, o->cfg.deny_private == 1)
+OK(header, o->header_count == 1 && !strcmp(o->headers[0].name, "X-A") &&
+               !strcmp(o->headers[0].value, "1"))
+OK(body, o->body == 1)
+OK(out, o->out_path && !strcmp(o->out_path, "out.jsonl"))
+OK(stats_json, o->stats_path && !strcmp(o->stats_path, "stats.json"))
+OK(config, o->config_path != NULL && o->cfg.concurrency == 11)
+OK(quiet, o->quiet == 1)
+OK(spool, o->spool_path && !strcmp(o->spool_path, "s.db") &&
+              o->cfg.spool_path == o->spool_path)
+OK(spool_sync, o->cfg.spool_sync == PACER_SPOOL_FULL)
+OK(no_idem, o->cfg.spool_idempotency_keys == 0)
+OK(allow_out_change, o->allow_out_change == 1)
+OK(help, o->help == 1)
+OK(version, o->version == 1)
+#undef OK
+
+typedef struct flag_case {
+  const char *name;  /* without "--" */
+  const char *value; /* NULL: a switch; "@config" for a config file */
+  int (*ok)(const cli_opts_t *o);
+  int (*was)(const cli_opts_t *o); /* must be false on the defaults */
+} flag_case_t;
+
+#define C(name, value, id)                                                     \
+  {                                                                            \
+    name, value, ok_##id, ok_##id                                              \
+  }
+static const flag_case_t flag_cases[] = {
+    C("rate", "120", rate),
+    C("burst", "7", burst),
+    C("concurrency", "9", concurrency),
+    C("per-key-rate", "30/m", key_rate),
+    C("per-key-burst", "4", key_burst),
+    C("per-key-concurrency", "2", key_conc),
+    C("workers", "3", workers),
+    C("weight", "3:2", weight),
+    C("max-low-wait", "1234", max_low_wait),
+    C("queue-max", "77", queue_max),
+    C("max-attempts", "5", max_attempts),
+    C("backoff-base", "50", backoff_base),
+    C("backoff-max", "900", backoff_max),
+    C("retry-max-after", "60", retry_max_after),
+    C("timeout", "1500", timeout),
+    C("connect-timeout", "250", connect_timeout),
+    C("deadline", "8000", deadline),
+    C("breaker-window", "30", breaker_window),
+    C("breaker-threshold", "0.3", breaker_threshold),
+    C("breaker-cooldown", "4000", breaker_cooldown),
+    C("breaker-probes", "2", breaker_probes),
+    C("breaker-fail-fast", NULL, breaker_fail_fast),
+    C("no-breaker", NULL, no_breaker),
+    C("max-response-bytes", "4096", max_response_bytes),
+    C("follow-redirects", "5", follow_redirects),
+    C("decompress", NULL, decompress),
+    C("ca-file", "/etc/ca.pem", ca_file),
+    C("insecure", NULL, insecure),
+    C("deny-private", NULL, deny_private),
+    C("header", "X-A: 1", header),
+    C("body", NULL, body),
+    C("out", "out.jsonl", out),
+    C("stats-json", "stats.json", stats_json),
+    C("config", "@config", config),
+    C("quiet", NULL, quiet),
+    C("spool", "s.db", spool),
+    C("spool-sync", "full", spool_sync),
+    C("no-idempotency-keys", NULL, no_idem),
+    C("allow-out-change", NULL, allow_out_change),
+    C("help", NULL, help),
+    C("version", NULL, version),
+};
+#undef C
+#define N_FLAG_CASES (sizeof flag_cases / sizeof flag_cases[0])
+
+/* Every flag the usage lists (the option table, as printed) is given alone,
+ * in both spellings (--name value and --name=value for flags with a value),
+ * and must change its own field from the default; a flag the usage lists
+ * without a case here fails, so a new flag cannot go untested. */
+static void each_listed_flag_sets_its_field(void **state)
+{
+  fixture_t *fx = *state;
+  char *text = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&text, &n);
+  assert_non_null(f);
+  cli_usage(f);
+  assert_int_equal(fclose(f), 0);
+  size_t listed = 0;
+  int seen[N_FLAG_CASES] = {0};
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char name[64];
+    if (sscanf(line, "  --%63[a-z-]", name) != 1 || strncmp(line, "  --", 4))
+      continue;
+    listed++;
+    size_t k = 0;
+    while (k < N_FLAG_CASES && strcmp(flag_cases[k].name, name) != 0)
+      k++;
+    if (k == N_FLAG_CASES)
+      fail_msg("--%s is listed by the usage but has no case here", name);
+    seen[k]++;
+    const flag_case_t *fc = &flag_cases[k];
+    char flag[80], joined[160];
+    snprintf(flag, sizeof flag, "--%s", name);
+    const char *value = fc->value;
+    if (value && !strcmp(value, "@config"))
+      value = write_config(fx, "{\"concurrency\": 11}");
+    /* --out comes first in each parse (--spool needs it): the flag wins. */
+    for (int form = 0; form < (value ? 2 : 1); form++) {
+      int rc;
+      if (!value)
+        rc = PARSE(fx, "send", "in.jsonl", "--out", "o.jsonl", flag);
+      else if (form == 0)
+        rc = PARSE(fx, "send", "in.jsonl", "--out", "o.jsonl", flag, value);
+      else {
+        snprintf(joined, sizeof joined, "%s=%s", flag, value);
+        rc = PARSE(fx, "send", "in.jsonl", "--out", "o.jsonl", joined);
+      }
+      if (rc)
+        fail_msg("%s %s: parse failed: %s", flag, value ? value : "", fx->err);
+      if (!fc->ok(&fx->o))
+        fail_msg("%s %s (form %d) did not set its field", flag,
+                 value ? value : "", form);
+    }
+    /* On the defaults the same check is false: it looks at the field. */
+    assert_int_equal(PARSE(fx, "send", "in.jsonl", "--out", "o.jsonl"), 0);
+    if (fc->was(&fx->o))
+      fail_msg("%s: its check already holds on the defaults", flag);
+  }
+  free(text);
+  for (size_t k = 0; k < N_FLAG_CASES; k++)
+    if (seen[k] != 1)
+      fail_msg("--%s is listed %d times by the usage", flag_cases[k].name,
+               seen[k]);
+  assert_int_equal(listed, N_FLAG_CASES);
+}
+
 static void rate_units(void **state)
 {
   fixture_t *fx = *state;
@@ -797,6 +970,7 @@ int main(void)
       T(stdin_and_positional_order),
       T(double_dash_ends_flags),
       T(every_flag_sets_its_field),
+      T(each_listed_flag_sets_its_field),
       T(rate_units),
       T(equals_form),
       T(switches),

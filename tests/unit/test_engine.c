@@ -16,10 +16,12 @@
 #include "fake_transport.h"
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define S PACER__NS_PER_S
@@ -250,6 +252,20 @@ static int pacer_threads(int *all_block)
   return n;
 }
 
+/* The number of pacer-* threads once it equals want, or what it is after
+ * 10 s. A thread that has ended (retired, or joined by an earlier test)
+ * leaves /proc/self/task a little after, so the count is waited for. */
+static int threads_settle(int want)
+{
+  int all_block = 0, n = 0;
+  for (int tries = 0; tries < 10000; tries++) {
+    if ((n = pacer_threads(&all_block)) == want)
+      break;
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+  }
+  return n;
+}
+
 static void threads_are_named_and_block_signals(void **state)
 {
   (void)state;
@@ -259,6 +275,7 @@ static void threads_are_named_and_block_signals(void **state)
   eng_t e;
   eng_new(&e, &c, 0, reply_200_hi, NULL);
   int all_block = 0;
+  assert_int_equal(threads_settle(1 + 3), 1 + 3);
   assert_int_equal(pacer_threads(&all_block), 1 + 3);
   assert_true(all_block);
   eng_free(&e);
@@ -466,13 +483,19 @@ static void chaos_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
   }
 }
 
+/* Releases what is held and moves simulated time on by 1 ms a round, so
+ * backoffs end, and held attempts meet their 20 ms timeout or 3 ms
+ * deadline when the releaser does not get to them first. */
 static void *chaos_releaser(void *arg)
 {
   chaos_t *c = arg;
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
-  while (!__atomic_load_n(&c->stop, __ATOMIC_SEQ_CST)) {
-    fake_tx_wait_held(c->e->tx, 1);
-    fake_tx_release_all(c->e->tx, &okr);
+  for (unsigned round = 0; !__atomic_load_n(&c->stop, __ATOMIC_SEQ_CST);
+       round++) {
+    if (round % 4 == 0)
+      fake_tx_release_all(c->e->tx, &okr);
+    fake_clock_advance(&c->e->clk, 1 * MS);
+    sched_yield();
   }
   return NULL;
 }
@@ -501,7 +524,7 @@ static void every_job_gets_exactly_one_callback(void **state)
   c.timeout_ms = 20;
   c.breaker_enabled = 0;
   eng_t e;
-  eng_new(&e, &c, 0, chaos_reply, NULL);
+  eng_new(&e, &c, 1, chaos_reply, NULL);
   enum { N = 3000 };
   rec_t *recs = calloc(N, sizeof *recs);
   chaos_t ch = {&e, recs, N, 0};
@@ -538,6 +561,9 @@ static void every_job_gets_exactly_one_callback(void **state)
     if (recs[i].id) {
       assert_int_equal(recs[i].calls, 1);
       assert_int_equal(recs[i].cb_id, recs[i].id);
+      /* Only a job with a deadline can end with PACER_EDEADLINE. */
+      if (i % 5 != 0)
+        assert_int_not_equal(recs[i].error, PACER_EDEADLINE);
       calls++;
     } else {
       assert_int_equal(recs[i].calls, 0);
@@ -546,6 +572,113 @@ static void every_job_gets_exactly_one_callback(void **state)
   assert_int_equal(calls, (size_t)accepted);
   assert_int_equal(accepted + refused, N);
   assert_true(refused > 0);
+  free(recs);
+  eng_free(&e);
+}
+
+/* Six scripts, by i % 6, on the fake clock: each job's end is known in
+ * advance and checked exactly, so a job that met the wrong end (a timeout
+ * taken for a deadline, a retry that never ran, a cancel that did not
+ * abort) fails here. */
+enum {
+  END_RETRY_503,
+  END_RETRY_TX,
+  END_RELEASED,
+  END_TIMEOUT,
+  END_DEADLINE,
+  END_CANCEL
+};
+
+static void script_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  int kind = j->key->name[0] - '0';
+  if (kind == END_RETRY_503 && j->attempts == 1)
+    r->status = 503;
+  else if (kind == END_RETRY_TX && j->attempts == 1)
+    r->error = PACER_ETRANSPORT;
+  else if (kind >= END_RELEASED)
+    r->hold = 1;
+  else
+    reply_200_hi(user, j, r);
+}
+
+static void each_job_meets_the_end_its_script_gives(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1000;
+  c.workers = 3;
+  c.backoff_base_ms = 1; /* full jitter: the retry waits 0..1 ms */
+  c.backoff_max_ms = 1;
+  c.breaker_enabled = 0;
+  eng_t e;
+  eng_new(&e, &c, 1, script_reply, NULL);
+  enum { N = 600, PER = N / 6 };
+  rec_t *recs = calloc(N, sizeof *recs);
+  assert_non_null(recs);
+  for (int i = 0; i < N; i++) {
+    char key[2] = {(char)('0' + i % 6), 0};
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/x";
+    q.key = key;
+    q.max_attempts = i % 6 == END_TIMEOUT ? 1 : 3;
+    q.timeout_ms = i % 6 == END_TIMEOUT ? 20 : 1000;
+    q.deadline_ms = i % 6 == END_DEADLINE ? 3 : 0;
+    uint64_t id = 0;
+    assert_int_equal(pacer_submit(e.p, &q, on_done, &recs[i], &id), 0);
+    recs[i].id = id;
+  }
+  /* t = 0: every held script is in flight; the retries wait for time. */
+  fake_tx_wait_held(e.tx, 4 * PER);
+  for (int i = END_CANCEL; i < N; i += 6)
+    assert_int_equal(pacer_cancel(e.p, recs[i].id), 0);
+  wait_done(PER);
+  fake_reply_t okr = {0, 0, 200, NULL, "released"};
+  for (int i = END_RELEASED; i < N; i += 6)
+    assert_int_equal(fake_tx_release(e.tx, recs[i].id, &okr), 0);
+  wait_done(2 * PER);
+  /* t = 3 ms: the retries have run, the deadlines have passed. */
+  fake_clock_advance(&e.clk, 3 * MS);
+  wait_done(5 * PER);
+  pthread_mutex_lock(&book.mu);
+  for (int i = END_TIMEOUT; i < N; i += 6)
+    assert_int_equal(recs[i].calls, 0); /* 17 ms of its 20 left */
+  pthread_mutex_unlock(&book.mu);
+  /* t = 20 ms: the per-attempt timeouts. */
+  fake_clock_advance(&e.clk, 17 * MS);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  static const struct {
+    int error, status;
+    unsigned attempts;
+    const char *body;
+  } want[6] = {
+      [END_RETRY_503] = {0, 200, 2, "hi"},
+      [END_RETRY_TX] = {0, 200, 2, "hi"},
+      [END_RELEASED] = {0, 200, 1, "released"},
+      [END_TIMEOUT] = {PACER_ETIMEDOUT, 0, 1, ""},
+      [END_DEADLINE] = {PACER_EDEADLINE, 0, 1, ""},
+      [END_CANCEL] = {PACER_ECANCELED, 0, 1, ""},
+  };
+  for (int i = 0; i < N; i++) {
+    int k = i % 6;
+    if (recs[i].calls != 1 || recs[i].error != want[k].error ||
+        recs[i].attempts != want[k].attempts)
+      printf("job %d (script %d): %d calls, %s, status %d, %u attempts\n", i, k,
+             recs[i].calls, pacer_err_name(recs[i].error), recs[i].status,
+             recs[i].attempts);
+    assert_int_equal(recs[i].calls, 1);
+    assert_int_equal(recs[i].cb_id, recs[i].id);
+    assert_int_equal(recs[i].error, want[k].error);
+    assert_int_equal(recs[i].attempts, want[k].attempts);
+    if (want[k].error == 0) {
+      assert_int_equal(recs[i].status, want[k].status);
+      assert_string_equal(recs[i].body, want[k].body);
+    }
+  }
   free(recs);
   eng_free(&e);
 }
@@ -707,16 +840,26 @@ static void fan_out(const pacer_result_t *res, void *user)
   pacer_shutdown(fan.p, PACER_SHUTDOWN_FINISH);
 }
 
+/* Jobs of key "victim" are held until cancelled; the others answer 200. */
+static void reply_hold_victim(void *user, const pacer__job_t *j,
+                              fake_reply_t *r)
+{
+  if (strcmp(j->key->name, "victim") == 0)
+    r->hold = 1;
+  else
+    reply_200_hi(user, j, r);
+}
+
 static void callbacks_may_submit_cancel_and_shut_down(void **state)
 {
   (void)state;
   book_reset();
   pacer_config_t c;
   pacer_config_init(&c);
-  c.queue_max = 1; /* a callback's submit must not block on it */
-  c.concurrency = 1;
+  c.queue_max = 2; /* a callback's submit must not block on it */
+  c.concurrency = 2;
   eng_t e;
-  eng_new(&e, &c, 0, reply_200_hi, NULL);
+  eng_new(&e, &c, 0, reply_hold_victim, NULL);
   memset(&fan, 0, sizeof fan);
   fan.p = e.p;
   pacer_request_t q;
@@ -724,6 +867,11 @@ static void callbacks_may_submit_cancel_and_shut_down(void **state)
   q.url = "http://example.test/parent";
   q.priority = PACER_PRIORITY_HIGH;
   uint64_t parent;
+  /* The victim is held in flight until the parent's callback cancels it. */
+  rec_t victim = {0};
+  assert_int_equal(submit_key(e.p, "victim", 0, &victim), 0);
+  fan.victim = victim.id;
+  fake_tx_wait_held(e.tx, 1);
   assert_int_equal(pacer_submit(e.p, &q, fan_out, NULL, &parent), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(fan.drain_rc, PACER_EINCALLBACK);
@@ -733,7 +881,10 @@ static void callbacks_may_submit_cancel_and_shut_down(void **state)
   }
   assert_int_equal(fan.stats_rc, 0);
   assert_int_equal(fan.rate_rc, 0);
-  assert_int_equal(fan.cancel_rc, PACER_ENOTFOUND);
+  assert_int_equal(fan.cancel_rc, 0);
+  assert_int_equal(victim.calls, 1);
+  assert_int_equal(victim.error, PACER_ECANCELED);
+  assert_int_equal(pacer_cancel(e.p, victim.id), PACER_ENOTFOUND);
   rec_t late = {0};
   assert_int_equal(submit_key(e.p, "k", 0, &late), PACER_ESHUTDOWN);
   eng_free(&e);
@@ -766,6 +917,91 @@ static void workers_and_concurrency_change_while_running(void **state)
     assert_int_equal(recs[i].calls, 1);
   assert_int_equal(fake_tx_starts(e.tx), N); /* none lost, none twice */
   free(recs);
+  eng_free(&e);
+}
+
+/* Releases held attempts until total have ended; each round waits until n
+ * are held (fewer in the last one), so a broken cap ends in fewer rounds
+ * rather than a hang. */
+static void release_rounds(eng_t *e, unsigned n, unsigned total)
+{
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  for (unsigned done = 0; done < total;) {
+    fake_tx_wait_held(e->tx, total - done < n ? total - done : n);
+    done += (unsigned)fake_tx_release_all(e->tx, &okr);
+  }
+}
+
+static void reply_hold(void *user, const pacer__job_t *j, fake_reply_t *r);
+
+/* The cap set while running is what limits: 8 attempts of key "a" are in
+ * flight when it drops to 3, so the 12 of key "b" queued behind them start
+ * at most 3 at a time; raised to 6, key "c" reaches 6. The fake transport
+ * counts each key's peak in flight. */
+static void set_concurrency_caps_what_starts_next(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 8;
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  rec_t r[8 + 12 + 18];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(submit_key(e.p, "a", 0, &r[i]), 0);
+  fake_tx_wait_held(e.tx, 8);
+  assert_int_equal(pacer_set_concurrency(e.p, 3), 0);
+  for (int i = 8; i < 20; i++)
+    assert_int_equal(submit_key(e.p, "b", 0, &r[i]), 0);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 8); /* only a's */
+  release_rounds(&e, 3, 12);
+  wait_done(20);
+  assert_int_equal(fake_tx_key_max_inflight(e.tx, "a"), 8);
+  assert_int_equal(fake_tx_key_max_inflight(e.tx, "b"), 3);
+
+  assert_int_equal(pacer_set_concurrency(e.p, 6), 0);
+  for (int i = 20; i < 38; i++)
+    assert_int_equal(submit_key(e.p, "c", 0, &r[i]), 0);
+  release_rounds(&e, 6, 18);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(fake_tx_key_max_inflight(e.tx, "c"), 6);
+  for (int i = 0; i < 38; i++) {
+    assert_int_equal(r[i].calls, 1);
+    assert_int_equal(r[i].status, 200);
+  }
+  eng_free(&e);
+}
+
+/* pacer_set_workers() changes the number of transport threads: more at once,
+ * fewer once the retired ones have ended their transfers; jobs still run on
+ * the threads that stay. */
+static void set_workers_changes_the_thread_count(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.workers = 2;
+  eng_t e;
+  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  assert_int_equal(threads_settle(1 + 2), 1 + 2);
+  assert_int_equal(pacer_set_workers(e.p, 5), 0);
+  assert_int_equal(threads_settle(1 + 5), 1 + 5);
+  rec_t r[20];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(pacer_set_workers(e.p, 1), 0);
+  assert_int_equal(threads_settle(1 + 1), 1 + 1);
+  for (int i = 10; i < 20; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  for (int i = 0; i < 20; i++)
+    assert_int_equal(r[i].status, 200);
   eng_free(&e);
 }
 
@@ -865,6 +1101,469 @@ static void retry_after_holds_the_key_through_the_engine(void **state)
   assert_int_equal(a.attempts, 2);
   assert_int_equal(a.status, 200);
   assert_int_equal(b.status, 200);
+  eng_free(&e);
+}
+
+/* ---- settings reach the transport; the log level filters ---- */
+
+typedef struct log_book {
+  pthread_mutex_t mu;
+  int lines[4]; /* by pacer_log_level_t */
+  char tls_warning[160];
+} log_book_t;
+
+static log_book_t logs = {PTHREAD_MUTEX_INITIALIZER, {0}, ""};
+
+static void on_log(pacer_log_level_t level, const char *msg, void *user)
+{
+  log_book_t *b = user;
+  pthread_mutex_lock(&b->mu);
+  if ((int)level >= 0 && (int)level < 4)
+    b->lines[level]++;
+  if (strstr(msg, "TLS") || strstr(msg, "tls") || strstr(msg, "verif"))
+    snprintf(b->tls_warning, sizeof b->tls_warning, "%s", msg);
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* user_agent, connect_timeout_ms, ca_file, ca_path, max_header_bytes and
+ * tls_verify = 0 reach every worker's transport as given (copies, as the
+ * caller's strings are gone); tls_verify = 0 logs a warning, which
+ * log_level ERROR drops. */
+static void settings_reach_the_transport(void **state)
+{
+  (void)state;
+  for (int level = PACER_LOG_ERROR; level <= PACER_LOG_WARN; level++) {
+    book_reset();
+    pthread_mutex_lock(&logs.mu);
+    memset(logs.lines, 0, sizeof logs.lines);
+    logs.tls_warning[0] = 0;
+    pthread_mutex_unlock(&logs.mu);
+    char ua[] = "tester/2.0", ca_file[] = "/nonexistent/ca.pem",
+         ca_path[] = "/nonexistent/certs";
+    pacer_config_t c;
+    pacer_config_init(&c);
+    c.workers = 3;
+    c.user_agent = ua;
+    c.ca_file = ca_file;
+    c.ca_path = ca_path;
+    c.connect_timeout_ms = 1234;
+    c.timeout_ms = 5678;
+    c.max_header_bytes = 4096;
+    c.max_response_bytes = 99999;
+    c.tls_verify = 0;
+    c.log_cb = on_log;
+    c.log_user = &logs;
+    c.log_level = (pacer_log_level_t)level;
+    eng_t e;
+    eng_new(&e, &c, 1, reply_200_hi, NULL);
+    memset(ua, 'x', sizeof ua - 1); /* copied at pacer_new() */
+    memset(ca_path, 'x', sizeof ca_path - 1);
+    rec_t r = {0};
+    assert_int_equal(submit_key(e.p, "k", 0, &r), 0);
+    assert_int_equal(pacer_drain(e.p, -1), 0);
+    fake_tx_opened_t o;
+    fake_tx_opened(e.tx, &o);
+    assert_int_equal(o.opens, 3); /* one per worker */
+    assert_string_equal(o.user_agent, "tester/2.0");
+    assert_string_equal(o.ca_file, "/nonexistent/ca.pem");
+    assert_string_equal(o.ca_path, "/nonexistent/certs");
+    assert_int_equal(o.connect_timeout_ms, 1234);
+    assert_int_equal(o.timeout_ms, 5678);
+    assert_int_equal(o.max_header_bytes, 4096);
+    assert_int_equal(o.max_response_bytes, 99999);
+    assert_int_equal(o.tls_verify, 0);
+    eng_free(&e);
+    pthread_mutex_lock(&logs.mu);
+    printf("log_level %d: %d error, %d warn, %d info, %d debug lines; TLS "
+           "warning '%s'\n",
+           level, logs.lines[0], logs.lines[1], logs.lines[2], logs.lines[3],
+           logs.tls_warning);
+    if (level == PACER_LOG_WARN) {
+      assert_true(logs.lines[PACER_LOG_WARN] >= 1);
+      assert_true(logs.tls_warning[0] != 0);
+    } else {
+      assert_int_equal(logs.lines[PACER_LOG_WARN], 0); /* filtered */
+    }
+    assert_int_equal(logs.lines[PACER_LOG_INFO] + logs.lines[PACER_LOG_DEBUG],
+                     0);
+    pthread_mutex_unlock(&logs.mu);
+  }
+}
+
+/* ---- promises of the header: drain, batches, handlers, stats ---- */
+
+typedef struct drainer {
+  pacer_t *p;
+  int64_t timeout_ms;
+  int rc;
+  size_t done_at_return; /* book.done when drain returned */
+  int returned;
+} drainer_t;
+
+static void *drain_thread(void *arg)
+{
+  drainer_t *d = arg;
+  int rc = pacer_drain(d->p, d->timeout_ms);
+  pthread_mutex_lock(&book.mu);
+  d->rc = rc;
+  d->done_at_return = book.done;
+  d->returned = 1;
+  pthread_cond_broadcast(&book.cv);
+  pthread_mutex_unlock(&book.mu);
+  return NULL;
+}
+
+static int drainer_returned(drainer_t *d)
+{
+  pthread_mutex_lock(&book.mu);
+  int r = d->returned;
+  pthread_mutex_unlock(&book.mu);
+  return r;
+}
+
+/* pacer_drain(timeout) gives PACER_ETIMEDOUT once that much (simulated)
+ * time has passed with a job still running, and leaves the job alone; a
+ * drain without limit also waits for jobs submitted while it waits. */
+static void drain_times_out_and_waits_for_late_jobs(void **state)
+{
+  (void)state;
+  book_reset();
+  eng_t e;
+  eng_new(&e, NULL, 1, reply_hold, NULL);
+  rec_t r[2];
+  memset(r, 0, sizeof r);
+  assert_int_equal(submit_key(e.p, "k", 0, &r[0]), 0);
+  fake_tx_wait_held(e.tx, 1);
+  assert_int_equal(pacer_drain(e.p, 0), PACER_ETIMEDOUT);
+
+  drainer_t d = {e.p, 100, 0, 0, 0};
+  pthread_t t;
+  int64_t t0 = fake_clock_now(&e.clk);
+  pthread_create(&t, NULL, drain_thread, &d);
+  /* Time moves 1 ms at a time until the drain gives up (bounded). */
+  for (int i = 0; i < 1000 && !drainer_returned(&d); i++) {
+    fake_clock_advance(&e.clk, 1 * MS);
+    sched_yield();
+  }
+  pthread_join(t, NULL);
+  int64_t waited = fake_clock_now(&e.clk) - t0;
+  assert_int_equal(d.rc, PACER_ETIMEDOUT);
+  assert_true(waited >= 100 * MS);
+  assert_int_equal(r[0].calls, 0); /* still in flight: not ended by it */
+  assert_int_equal(fake_tx_held(e.tx), 1);
+
+  drainer_t d2 = {e.p, -1, 0, 0, 0};
+  pthread_create(&t, NULL, drain_thread, &d2);
+  assert_int_equal(submit_key(e.p, "k", 0, &r[1]), 0); /* while it waits */
+  fake_tx_wait_held(e.tx, 2);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release(e.tx, r[0].id, &okr), 0);
+  wait_done(1);
+  assert_int_equal(fake_tx_release(e.tx, r[1].id, &okr), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(d2.rc, 0);
+  assert_int_equal(d2.done_at_return, 2); /* the late job too */
+  eng_free(&e);
+}
+
+/* Counts callbacks by id, for jobs submitted with a NULL user. */
+static uint64_t null_user_ids[16];
+static size_t null_user_calls;
+
+static void on_null_user(const pacer_result_t *res, void *user)
+{
+  pthread_mutex_lock(&book.mu);
+  if (user == NULL && null_user_calls < 16)
+    null_user_ids[null_user_calls] = res->id;
+  null_user_calls++;
+  book.done++;
+  pthread_cond_broadcast(&book.cv);
+  pthread_mutex_unlock(&book.mu);
+}
+
+/* Batches without a spool: NULL users and ids, all or none on a bad
+ * request (with its index), past queue_max as the header says, and
+ * pacer_submit_batch_marked() ignoring its mark. */
+static void batches_without_a_spool(void **state)
+{
+  (void)state;
+  book_reset();
+  null_user_calls = 0;
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.queue_max = 2;
+  c.concurrency = 1;
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  pacer_request_t q[5];
+  for (int i = 0; i < 5; i++) {
+    pacer_request_init(&q[i]);
+    q[i].url = "http://example.test/b";
+  }
+  /* A bad request: nothing accepted, its index reported. */
+  q[3].url = "ftp://example.test/b";
+  size_t bad = 99;
+  assert_int_equal(
+      pacer_submit_batch(e.p, q, 5, on_null_user, NULL, NULL, &bad),
+      PACER_ESCHEME);
+  assert_int_equal(bad, 3);
+  q[3].url = "http://example.test/b";
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->submitted, 0);
+  pacer_stats_free(st);
+
+  /* users NULL, ids NULL: five jobs, all past queue_max = 2 at once. */
+  assert_int_equal(
+      pacer_submit_batch(e.p, q, 5, on_null_user, NULL, NULL, NULL), 0);
+  fake_tx_wait_held(e.tx, 1);
+  pacer__wait_idle(e.p);
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->submitted, 5);
+  assert_int_equal(st->queued_low, 4); /* twice queue_max */
+  assert_int_equal(st->in_flight, 1);
+  pacer_stats_free(st);
+  rec_t full = {0};
+  pacer_request_t one;
+  pacer_request_init(&one);
+  one.url = "http://example.test/b";
+  assert_int_equal(pacer_try_submit(e.p, &one, on_done, &full, NULL),
+                   PACER_EFULL);
+
+  /* The marked form without a spool: the mark is ignored; ids filled. */
+  uint64_t ids[2] = {0, 0};
+  rec_t users_r[2] = {{0}, {0}};
+  void *users[2] = {&users_r[0], &users_r[1]};
+  /* Blocks while the queue is at its bound: free it first. */
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  for (int i = 0; i < 5; i++) {
+    fake_tx_wait_held(e.tx, 1);
+    assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
+  }
+  wait_done(5);
+  assert_int_equal(pacer_submit_batch_marked(e.p, q, 2, on_done, users, ids,
+                                             NULL, "line 42"),
+                   0);
+  assert_int_equal(pacer_submit_batch_marked(e.p, q, 0, on_done, NULL, NULL,
+                                             NULL, "line 43"),
+                   0);
+  assert_true(ids[0] != 0 && ids[1] != 0 && ids[0] != ids[1]);
+  for (int i = 0; i < 2; i++) {
+    fake_tx_wait_held(e.tx, 1);
+    assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
+  }
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  /* Each NULL-user job called back once, with NULL, under its own id. */
+  assert_int_equal(null_user_calls, 5);
+  for (size_t i = 0; i < 5; i++)
+    for (size_t k = i + 1; k < 5; k++)
+      assert_true(null_user_ids[i] != null_user_ids[k]);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(users_r[i].calls, 1);
+    assert_int_equal(users_r[i].cb_id, ids[i]);
+    assert_int_equal(users_r[i].status, 200);
+  }
+  assert_int_equal(full.calls, 0);
+  eng_free(&e);
+}
+
+static rec_t handler_a[2], handler_b[2];
+
+static void on_handler_a(const pacer_result_t *res, void *user)
+{
+  on_done(res, &handler_a[*(int *)user]);
+}
+
+static void on_handler_b(const pacer_result_t *res, void *user)
+{
+  on_done(res, &handler_b[*(int *)user]);
+}
+
+/* Registering a name again replaces its callback for jobs submitted from
+ * then on; jobs submitted before keep the old one. */
+static void registering_a_handler_again_replaces_it(void **state)
+{
+  (void)state;
+  book_reset();
+  memset(handler_a, 0, sizeof handler_a);
+  memset(handler_b, 0, sizeof handler_b);
+  eng_t e;
+  eng_new(&e, NULL, 1, reply_hold, NULL);
+  static int zero = 0, one = 1;
+  assert_int_equal(pacer_register_handler(e.p, "h", on_handler_a, &zero), 0);
+  assert_int_equal(pacer_register_handler(e.p, "h", NULL, &zero), PACER_EINVAL);
+  assert_int_equal(pacer_register_handler(e.p, "", on_handler_a, &zero),
+                   PACER_EINVAL);
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/h";
+  q.handler = "h";
+  uint64_t first, second;
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &first), 0);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_handler_b, &one), 0);
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &second), 0);
+  fake_tx_wait_held(e.tx, 2);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(handler_a[0].calls, 1);
+  assert_int_equal(handler_a[0].cb_id, first);
+  assert_int_equal(handler_b[1].calls, 1);
+  assert_int_equal(handler_b[1].cb_id, second);
+  assert_int_equal(handler_a[1].calls + handler_b[0].calls, 0);
+  eng_free(&e);
+}
+
+/* Scripts by key for the statistics run. */
+static void stats_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  const char *k = j->key->name;
+  if (!strcmp(k, "h404"))
+    r->status = 404;
+  else if (!strcmp(k, "tx"))
+    r->error = PACER_ETRANSPORT;
+  else if (!strcmp(k, "r503"))
+    r->status = 503;
+  else if (!strcmp(k, "brk"))
+    r->status = 501; /* a breaker failure, not retried */
+  else if (!strcmp(k, "pz") && j->attempts == 1) {
+    r->status = 429;
+    r->retry_after = "2";
+  } else if (!strcmp(k, "to") || !strcmp(k, "dl") || !strcmp(k, "cx") ||
+             !strcmp(k, "exp"))
+    r->hold = 1;
+  else
+    r->status = 200;
+}
+
+static const pacer_key_stats_t *key_stats(const pacer_stats_t *st,
+                                          const char *key)
+{
+  for (size_t i = 0; i < st->key_count; i++)
+    if (!strcmp(st->keys[i].key, key))
+      return &st->keys[i];
+  fail_msg("no statistics for key %s", key);
+  return NULL;
+}
+
+/* Each counter of pacer_stats_t counts its own kind of end, and the per-key
+ * figures (queued, in flight, paused_ms) show what the key is doing. Also
+ * goes through breaker_fail_fast (EBREAKER at once) and max_queue_wait_ms
+ * (EEXPIRED) in the engine. */
+static void stats_count_each_kind_of_end(void **state)
+{
+  (void)state;
+  book_reset();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 100;
+  c.backoff_base_ms = 1;
+  c.backoff_max_ms = 1;
+  c.breaker_window = 2;
+  c.breaker_min_calls = 2;
+  c.breaker_threshold = 1.0;
+  c.breaker_fail_fast = 1;
+  c.max_queue_wait_ms = 50;
+  eng_t e;
+  eng_new(&e, &c, 1, stats_reply, NULL);
+  pacer_key_limits_t one_at_a_time = {0, 1, 1};
+  assert_int_equal(pacer_key_limits_set(e.p, "exp", &one_at_a_time), 0);
+  rec_t brk[3], r[11];
+  memset(brk, 0, sizeof brk);
+  memset(r, 0, sizeof r);
+  /* Two 501s open key brk's breaker; with fail_fast the third ends at
+   * once, never started. */
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(submit_key(e.p, "brk", 0, &brk[i]), 0);
+  wait_done(2);
+  assert_int_equal(submit_key(e.p, "brk", 0, &brk[2]), 0);
+  wait_done(3);
+  assert_int_equal(brk[2].error, PACER_EBREAKER);
+  assert_int_equal(brk[2].attempts, 0);
+
+  const char *keys[11] = {"ok", "h404", "tx",  "to",  "r503", "dl",
+                          "cx", "pz",   "exp", "exp", "ok"};
+  for (int i = 0; i < 11; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/s";
+    q.key = keys[i];
+    q.max_attempts = !strcmp(keys[i], "r503") || !strcmp(keys[i], "pz") ? 2 : 1;
+    q.timeout_ms = !strcmp(keys[i], "to") ? 10 : 1000;
+    q.deadline_ms = !strcmp(keys[i], "dl") ? 5 : 0;
+    assert_int_equal(pacer_submit(e.p, &q, on_done, &r[i], &r[i].id), 0);
+  }
+  fake_tx_wait_held(e.tx, 4);      /* to, dl, cx, the first exp */
+  pacer__wait_settled(e.p, 2 + 6); /* brk x2, ok x2, h404, tx, r503, pz */
+  pacer__wait_idle(e.p);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  const pacer_key_stats_t *ks = key_stats(st, "exp");
+  assert_int_equal(ks->queued, 1);
+  assert_int_equal(ks->in_flight, 1);
+  ks = key_stats(st, "pz");
+  printf("at t=0: key pz paused %lld ms, in flight %llu\n",
+         (long long)ks->paused_ms, (unsigned long long)st->in_flight);
+  assert_int_equal(ks->paused_ms, 2000);
+  /* Its retry waits out the pause: counted in the global queued figure,
+   * with the second exp (r503's retry may be waiting too, jitter 0..1 ms). */
+  assert_true(st->queued_low >= 2 && st->queued_low <= 3);
+  assert_int_equal(key_stats(st, "brk")->breaker, PACER_BREAKER_OPEN);
+  assert_int_equal(st->in_flight, 4);
+  pacer_stats_free(st);
+
+  assert_int_equal(pacer_cancel(e.p, r[6].id), 0);
+  fake_clock_advance(&e.clk, 5 * MS);  /* dl's deadline */
+  fake_clock_advance(&e.clk, 5 * MS);  /* to's timeout */
+  fake_clock_advance(&e.clk, 40 * MS); /* the second exp waited 50 ms */
+  wait_done(3 + 9);
+  /* The first exp answers before its 1 s timeout; then pz's pause ends. */
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release(e.tx, r[8].id, &okr), 0);
+  wait_done(3 + 10);
+  fake_clock_advance(&e.clk, 2 * S);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+
+  static const int want_error[11] = {0,
+                                     0,
+                                     PACER_ETRANSPORT,
+                                     PACER_ETIMEDOUT,
+                                     PACER_ERETRIES,
+                                     PACER_EDEADLINE,
+                                     PACER_ECANCELED,
+                                     0,
+                                     0,
+                                     PACER_EEXPIRED,
+                                     0};
+  for (int i = 0; i < 11; i++) {
+    if (r[i].error != want_error[i])
+      printf("job %d (key %s): %s, status %d\n", i, keys[i],
+             pacer_err_name(r[i].error), r[i].status);
+    assert_int_equal(r[i].calls, 1);
+    assert_int_equal(r[i].error, want_error[i]);
+  }
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  char *json = NULL;
+  assert_int_equal(pacer_stats_json(st, &json), 0);
+  printf("%s\n", json);
+  free(json);
+  assert_int_equal(st->submitted, 14);
+  assert_int_equal(st->succeeded, 4);   /* ok x2, pz, the first exp */
+  assert_int_equal(st->failed_http, 3); /* h404, brk's two 501s */
+  assert_int_equal(st->failed_transport, 1);
+  assert_int_equal(st->failed_timeout, 1);
+  assert_int_equal(st->failed_retries, 1);
+  assert_int_equal(st->failed_deadline, 1);
+  assert_int_equal(st->failed_breaker, 1);
+  assert_int_equal(st->failed_too_large, 0);
+  assert_int_equal(st->failed_other, 0);
+  assert_int_equal(st->cancelled, 1);
+  assert_int_equal(st->expired, 1);
+  assert_int_equal(st->retried, 2); /* r503 and pz, once each */
+  assert_int_equal(st->queued_high + st->queued_low, 0);
+  assert_int_equal(st->in_flight, 0);
+  pacer_stats_free(st);
   eng_free(&e);
 }
 
@@ -1249,6 +1948,58 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
  * allocates that many, on the submitting thread during a batch of four
  * jobs on four keys: an error accepts none (no id, no callback, nothing
  * started, nothing in the spool), a success accepts all. */
+/* With a spool, the mark goes in with its batch and replaces the one
+ * before; n = 0 stores it alone; a refused batch stores nothing. */
+static void batch_marks_are_stored_with_their_batch(void **state)
+{
+  (void)state;
+  tmp_make();
+  seen_reset();
+  pacer_config_t c;
+  spool_config(&c);
+  c.spool_sync = PACER_SPOOL_FULL;
+  eng_t e;
+  eng_new(&e, &c, 1, reply_hold, NULL);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  pacer_request_t q[2];
+  tagged(&q[0], "h", "a");
+  tagged(&q[1], "h", "b");
+  pacer_spool_status_t st;
+  spool_status(&st);
+  assert_string_equal(st.mark, "");
+  assert_int_equal(
+      pacer_submit_batch_marked(e.p, q, 2, NULL, NULL, NULL, NULL, "line 2"),
+      0);
+  spool_status(&st);
+  assert_string_equal(st.mark, "line 2");
+  assert_int_equal(st.queued + st.in_flight, 2);
+  assert_int_equal(
+      pacer_submit_batch_marked(e.p, q, 0, NULL, NULL, NULL, NULL, "line 3"),
+      0);
+  spool_status(&st);
+  assert_string_equal(st.mark, "line 3");
+  /* A bad request refuses the batch and its mark. */
+  q[1].url = "ftp://example.test/x";
+  size_t bad = 99;
+  assert_int_equal(
+      pacer_submit_batch_marked(e.p, q, 2, NULL, NULL, NULL, &bad, "line 9"),
+      PACER_ESCHEME);
+  assert_int_equal(bad, 1);
+  spool_status(&st);
+  assert_string_equal(st.mark, "line 3");
+  assert_int_equal(st.queued + st.in_flight, 2);
+  fake_tx_wait_held(e.tx, 2);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 2);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(seen_count(), 2);
+  eng_free(&e);
+  spool_status(&st);
+  assert_string_equal(st.mark, "line 3"); /* kept after the jobs ended */
+  assert_int_equal(st.queued + st.in_flight + st.waiting, 0);
+  tmp_remove();
+}
+
 static void batch_out_of_memory(int spooled)
 {
   static const char *tags[4] = {"0", "1", "2", "3"};
@@ -1343,19 +2094,28 @@ int main(void)
       cmocka_unit_test(four_submitters_get_exactly_burst_plus_rate_times_60),
       cmocka_unit_test(breaker_admits_exactly_k_probes_under_8_racing_threads),
       cmocka_unit_test(every_job_gets_exactly_one_callback),
+      cmocka_unit_test(each_job_meets_the_end_its_script_gives),
       cmocka_unit_test(create_and_free_10000_times),
       cmocka_unit_test(queue_bound_blocks_or_says_full),
       cmocka_unit_test(shutdown_cancel_ends_queue_not_flight),
       cmocka_unit_test(callbacks_may_submit_cancel_and_shut_down),
       cmocka_unit_test(workers_and_concurrency_change_while_running),
+      cmocka_unit_test(set_concurrency_caps_what_starts_next),
+      cmocka_unit_test(set_workers_changes_the_thread_count),
       cmocka_unit_test(deadline_ends_a_held_attempt),
       cmocka_unit_test(early_timeout_at_the_deadline_is_the_deadline),
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
+      cmocka_unit_test(drain_times_out_and_waits_for_late_jobs),
+      cmocka_unit_test(batches_without_a_spool),
+      cmocka_unit_test(registering_a_handler_again_replaces_it),
+      cmocka_unit_test(stats_count_each_kind_of_end),
+      cmocka_unit_test(settings_reach_the_transport),
       cmocka_unit_test(resume_loads_only_an_earlier_runs_jobs),
       cmocka_unit_test(resume_stops_at_a_shutdown),
       cmocka_unit_test(waiting_retry_holds_no_body),
       cmocka_unit_test(cancel_shutdown_keeps_a_job_it_would_retry),
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
+      cmocka_unit_test(batch_marks_are_stored_with_their_batch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
