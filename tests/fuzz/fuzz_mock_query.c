@@ -35,7 +35,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fprintf(stderr, "fuzz_mock_query: KNOWN BUG: mock_parse_u64(\"3\", 2) "
                     "accepts 3; range properties are off until it is fixed "
                     "(reproducer: tests/fuzz/corpus/mock_query/"
-                    "crash-mock_query-u64-over-bound)\n");
+                    "regress-u64-over-bound)\n");
   return 0;
 }
 
