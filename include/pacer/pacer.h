@@ -667,7 +667,9 @@ typedef struct pacer_latency {
 typedef struct pacer_key_stats {
   const char *key;
   pacer_breaker_state_t breaker;
-  unsigned queued;
+  unsigned queued; /* in this key's queues now; unlike queued_high and
+                      queued_low below, not counting jobs waiting to retry
+                      (they are in no key's queue until their time) */
   unsigned in_flight;
   int64_t paused_ms; /* left of a Retry-After pause; 0 if none */
 } pacer_key_stats_t;
