@@ -972,8 +972,9 @@ static void cancel_inflight(pacer_t *p, pacer__job_t *j)
     size_t cap = w->aborts_cap ? w->aborts_cap * 2 : 16;
     uint64_t *a = realloc(w->aborts, cap * sizeof *a);
     if (!a) {
-      /* The cancel stands: the attempt ends on its own (it has a timeout)
-       * and then ends the job as cancelled. */
+      /* No room to list it: the worker finds it by its cancel mark. */
+      w->abort_scan = 1;
+      p->tx.wakeup(w->tx);
       return;
     }
     w->aborts = a;

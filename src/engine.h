@@ -42,6 +42,8 @@ typedef struct pacer__worker {
   pacer__link_t inbox; /* jobs handed over, not yet started */
   uint64_t *aborts;    /* ids of started jobs to abort */
   size_t naborts, aborts_cap;
+  int abort_scan;       /* an abort could not be listed (out of memory): the
+                           worker looks for its cancelled started jobs itself */
   unsigned assigned;    /* INFLIGHT jobs given to this worker */
   int retiring;         /* takes no new job; exits when assigned is 0 */
   unsigned connections; /* the size last passed to the transport */

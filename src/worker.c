@@ -146,10 +146,12 @@ static void *worker_main(void *arg)
   pacer__list_init(&done);
   uint64_t *aborts = NULL;
   size_t naborts = 0, aborts_cap = 0;
-  /* Out of memory here only delays an abort: the attempt still ends at its
-   * timeout, and then as cancelled. */
+  /* The jobs to abort this round: the listed ones, or, when memory ran out
+   * to list them, what a scan of the job table finds (in turns of the
+   * fixed array, which needs no memory). */
   pacer__job_t **to_abort = NULL;
   size_t to_abort_cap = 0;
+  pacer__job_t *scanned[32];
   starts_t starts = {NULL, NULL, 0};
 
   pthread_mutex_lock(&p->mu);
@@ -186,21 +188,44 @@ static void *worker_main(void *arg)
     int tell = conns != w->connections;
     w->connections = conns;
     size_t nto = 0;
+    int scan = w->abort_scan, more = 0;
+    w->abort_scan = 0;
     if (naborts > to_abort_cap) {
       pacer__job_t **t = realloc(to_abort, naborts * sizeof *t);
       if (t) {
         to_abort = t;
         to_abort_cap = naborts;
+      } else {
+        scan = 1; /* the listed ids cannot all be held: find them instead */
       }
     }
-    for (size_t i = 0; i < naborts && nto < to_abort_cap; i++) {
-      uint64_t id = aborts[i];
-      uint64_t slot = (id & 0xffffffffu) - 1;
-      pacer__job_t *j = slot < p->nslots ? p->slots[slot] : NULL;
-      /* The job may have ended since the cancel; then there is no attempt. */
-      if (j && j->id == id && j->state == PACER__JOB_INFLIGHT &&
-          j->worker == w && j->started)
-        to_abort[nto++] = j;
+    pacer__job_t **abort_list = to_abort;
+    if (scan) {
+      /* Out of memory on the way: every started job of this worker that
+       * carries a cancel mark and has no outcome yet, up to the array's
+       * size; the rest in the next round, which then does not sleep. */
+      abort_list = scanned;
+      for (uint32_t i = 0; i < p->nslots && !more; i++) {
+        pacer__job_t *j = p->slots[i];
+        if (j && j->state == PACER__JOB_INFLIGHT && j->worker == w &&
+            j->started && j->cancel_req) {
+          if (nto == sizeof scanned / sizeof scanned[0])
+            more = w->abort_scan = 1;
+          else
+            scanned[nto++] = j;
+        }
+      }
+    } else {
+      for (size_t i = 0; i < naborts && nto < to_abort_cap; i++) {
+        uint64_t id = aborts[i];
+        uint64_t slot = (id & 0xffffffffu) - 1;
+        pacer__job_t *j = slot < p->nslots ? p->slots[slot] : NULL;
+        /* The job may have ended since the cancel: then there is no
+         * attempt. */
+        if (j && j->id == id && j->state == PACER__JOB_INFLIGHT &&
+            j->worker == w && j->started)
+          to_abort[nto++] = j;
+      }
     }
     pthread_mutex_unlock(&p->mu);
 
@@ -232,8 +257,8 @@ static void *worker_main(void *arg)
       }
     }
     for (size_t i = 0; i < nto; i++)
-      p->tx.abort(w->tx, to_abort[i]);
-    p->tx.run(w->tx, pacer__list_empty(&done) ? INT64_MAX : 0, &done);
+      p->tx.abort(w->tx, abort_list[i]);
+    p->tx.run(w->tx, pacer__list_empty(&done) && !more ? INT64_MAX : 0, &done);
     if (!pacer__list_empty(&done))
       settle(p, w, &done);
     pthread_mutex_lock(&p->mu);
