@@ -37,7 +37,6 @@ typedef struct pacer__job {
   void *tx_data;                /* INFLIGHT: the transport's handle */
 
   int64_t submit_ns;
-  int64_t queued_ns;      /* last time it entered a queue (aging) */
   int64_t deadline_ns;    /* INT64_MAX: none */
   int64_t timer_ns;       /* key in the scheduler's timer heap: QUEUED, the
                              deadline or queue-wait limit; WAITING, when the

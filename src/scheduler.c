@@ -223,7 +223,6 @@ int pacer__sched_push_due(pacer__sched_t *s, pacer__job_t *job,
     return 0;
   }
   job->state = PACER__JOB_QUEUED;
-  job->queued_ns = now;
   job->timer_pos = PACER__HEAP_NONE;
   int64_t expire = s->cfg.max_queue_wait_ns
                        ? pacer__time_add(now, s->cfg.max_queue_wait_ns)
@@ -244,7 +243,6 @@ static void requeue(pacer__sched_t *s, pacer__job_t *j, int64_t now)
   pacer__key_t *k = j->key;
   s->waiting[j->prio]--;
   j->state = PACER__JOB_QUEUED;
-  j->queued_ns = now;
   /* A retry goes first within its key and priority. */
   pacer__list_push_front(&k->q[j->prio], &j->link);
   k->queued[j->prio]++;

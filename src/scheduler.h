@@ -81,7 +81,7 @@ int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg);
 /* Frees the scheduler's own memory. Jobs still inside are not touched. */
 void pacer__sched_destroy(pacer__sched_t *s);
 
-/* Queues job under key_name (QUEUED; sets seq, key, queued_ns, its timer;
+/* Queues job under key_name (QUEUED; sets seq, key, its timer;
  * submit_ns and deadline_ns must be set). Returns 0 or PACER_ENOMEM (job
  * untouched, not queued). */
 int pacer__sched_push(pacer__sched_t *s, pacer__job_t *job,
