@@ -46,8 +46,9 @@ typedef struct pacer__transport {
   void *ctx;
 } pacer__transport_t;
 
-/* The libcurl transport. Its open() calls curl_global_init() once per
- * process (pthread_once), before the first worker starts. */
+/* The libcurl transport. Its open() calls curl_global_init() the first time
+ * it succeeds in the process (a failed one is tried again by the next open),
+ * before the first worker starts. */
 extern const pacer__transport_t pacer__transport_curl;
 
 #endif

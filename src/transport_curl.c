@@ -63,11 +63,19 @@ typedef struct tx {
   pacer__link_t failed;  /* attempts that could not start: report in run() */
 } tx_t;
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc;
-static void global_init(void)
+/* curl_global_init() once per process, but tried again by the next open
+ * after a failure (out of memory, say), not remembered as pthread_once()
+ * would: a program that gets PACER_ESYSTEM from one pacer_new() may retry. */
+static pthread_mutex_t global_mu = PTHREAD_MUTEX_INITIALIZER;
+static int global_ok; /* under global_mu */
+static int global_init(void)
 {
-  global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+  pthread_mutex_lock(&global_mu);
+  if (!global_ok)
+    global_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  int ok = global_ok;
+  pthread_mutex_unlock(&global_mu);
+  return ok;
 }
 
 static int64_t mono_ns(void)
@@ -371,8 +379,7 @@ static void conn_put(tx_t *t, conn_t *c)
 static int tx_open(void *ctx, const pacer__tx_opts_t *opts, void **inst)
 {
   (void)ctx;
-  pthread_once(&global_once, global_init);
-  if (global_rc != CURLE_OK)
+  if (!global_init())
     return PACER_ESYSTEM;
   tx_t *t = calloc(1, sizeof *t);
   if (!t)

@@ -20,7 +20,8 @@
  * callback must not make (see pacer_done_cb).
  *
  * libcurl: the first pacer_new() calls curl_global_init(CURL_GLOBAL_DEFAULT),
- * once per process, in a thread-safe way. libpacer never calls
+ * once per process, in a thread-safe way (if it fails, that pacer_new()
+ * returns PACER_ESYSTEM and the next one tries again). libpacer never calls
  * curl_global_cleanup(); a program that calls it must do so after every
  * pacer_t has been freed.
  */
