@@ -1709,6 +1709,202 @@ static void resume_refuses_transport_owned_headers(void **state)
   assert_int_equal(ss.done, 1);
 }
 
+/* ---- spool_sync: what reaches the disk ---- */
+
+/* A VFS over the default one that counts xSync on write-ahead logs: in WAL
+ * mode, synchronous=NORMAL syncs the log only at checkpoints, FULL at every
+ * commit. The spool's writer thread syncs, the test thread reads. */
+typedef struct {
+  sqlite3_file base;
+  sqlite3_file *real; /* right after this struct, szOsFile of the real VFS */
+  int wal;
+} cnt_file_t;
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs cnt_vfs;
+static sqlite3_io_methods cnt_io;
+static pthread_mutex_t cnt_mu = PTHREAD_MUTEX_INITIALIZER;
+static int cnt_wal_syncs;
+
+#define REAL(f) (((cnt_file_t *)(f))->real)
+static int c_close(sqlite3_file *f)
+{
+  return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int c_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+  return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int c_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+  return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int c_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+  return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+static int c_sync(sqlite3_file *f, int flags)
+{
+  if (((cnt_file_t *)f)->wal) {
+    pthread_mutex_lock(&cnt_mu);
+    cnt_wal_syncs++;
+    pthread_mutex_unlock(&cnt_mu);
+  }
+  return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int c_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+  return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+static int c_lock(sqlite3_file *f, int l)
+{
+  return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int c_unlock(sqlite3_file *f, int l)
+{
+  return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int c_check(sqlite3_file *f, int *out)
+{
+  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int c_fcntl(sqlite3_file *f, int op, void *arg)
+{
+  return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int c_sector(sqlite3_file *f)
+{
+  return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int c_caps(sqlite3_file *f)
+{
+  return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int c_shm_map(sqlite3_file *f, int pg, int sz, int ext,
+                     void volatile **out)
+{
+  return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, out);
+}
+static int c_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+  return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void c_shm_barrier(sqlite3_file *f)
+{
+  REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int c_shm_unmap(sqlite3_file *f, int del)
+{
+  return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+#undef REAL
+
+static int c_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
+                  int flags, int *out_flags)
+{
+  (void)vfs;
+  cnt_file_t *cf = (cnt_file_t *)f;
+  cf->real = (sqlite3_file *)(cf + 1);
+  cf->wal = (flags & SQLITE_OPEN_WAL) != 0;
+  int rc = real_vfs->xOpen(real_vfs, name, cf->real, flags, out_flags);
+  /* Our methods only over a real file that opened (SQLite calls xClose
+   * whenever pMethods is set). */
+  cf->base.pMethods = cf->real->pMethods ? &cnt_io : NULL;
+  return rc;
+}
+
+/* Makes the counting VFS the default, over the one that was. */
+static void cnt_vfs_install(void)
+{
+  real_vfs = sqlite3_vfs_find(NULL);
+  assert_non_null(real_vfs);
+  assert_true(real_vfs->iVersion >= 2);
+  cnt_io = (sqlite3_io_methods){
+      .iVersion = 2,
+      .xClose = c_close,
+      .xRead = c_read,
+      .xWrite = c_write,
+      .xTruncate = c_truncate,
+      .xSync = c_sync,
+      .xFileSize = c_size,
+      .xLock = c_lock,
+      .xUnlock = c_unlock,
+      .xCheckReservedLock = c_check,
+      .xFileControl = c_fcntl,
+      .xSectorSize = c_sector,
+      .xDeviceCharacteristics = c_caps,
+      .xShmMap = c_shm_map,
+      .xShmLock = c_shm_lock,
+      .xShmBarrier = c_shm_barrier,
+      .xShmUnmap = c_shm_unmap,
+  };
+  cnt_vfs = *real_vfs;  /* delete, access, randomness, time: the real ones */
+  cnt_vfs.iVersion = 2; /* no xSetSystemCall & co. to pass through */
+  cnt_vfs.zName = "pacer-test-count";
+  cnt_vfs.szOsFile = (int)sizeof(cnt_file_t) + real_vfs->szOsFile;
+  cnt_vfs.pNext = NULL;
+  cnt_vfs.pAppData = real_vfs->pAppData;
+  cnt_vfs.xOpen = c_open;
+  assert_int_equal(sqlite3_vfs_register(&cnt_vfs, 1), SQLITE_OK);
+}
+
+static void cnt_vfs_remove(void)
+{
+  assert_int_equal(sqlite3_vfs_unregister(&cnt_vfs), SQLITE_OK);
+  assert_int_equal(sqlite3_vfs_register(real_vfs, 1), SQLITE_OK);
+}
+
+static int wal_syncs(void)
+{
+  pthread_mutex_lock(&cnt_mu);
+  int n = cnt_wal_syncs;
+  pthread_mutex_unlock(&cnt_mu);
+  return n;
+}
+
+/* The write-ahead log syncs to run one job through a new spool opened with
+ * sync, before the spool closes (closing checkpoints, which syncs). */
+static int wal_syncs_for_one_job(int sync, const char *name)
+{
+  bk_reset(MODE_OK);
+  pacer_config_t c;
+  spool_cfg(&c, in_dir(name));
+  c.spool_sync = sync;
+  eng_t e;
+  eng_new(&e, &c, 1000 * S);
+  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  pacer_request_t q;
+  request(&q, "h");
+  int before = wal_syncs();
+  assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
+  int at_submit = wal_syncs() - before; /* the submit waited for its row */
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  int n = wal_syncs() - before;
+  eng_free(&e);
+  printf("spool_sync %s: %d WAL syncs by the time the submit returned, %d "
+         "by the end of the job\n",
+         sync == PACER_SPOOL_FULL ? "FULL" : "NORMAL", at_submit, n);
+  if (sync == PACER_SPOOL_FULL)
+    assert_true(at_submit >= 1); /* on disk before pacer_submit() returns */
+  return n;
+}
+
+/* spool_sync = FULL syncs the log at every commit, so an accepted job
+ * survives a power cut; NORMAL (the default) leaves that to the
+ * checkpoint, surviving a crash of the process only. */
+static void spool_sync_full_syncs_every_commit(void **state)
+{
+  (void)state;
+  cnt_vfs_install();
+  int normal = wal_syncs_for_one_job(PACER_SPOOL_NORMAL, "normal.db");
+  int full = wal_syncs_for_one_job(PACER_SPOOL_FULL, "full.db");
+  cnt_vfs_remove();
+  assert_int_equal(normal, 0);
+  /* The add, then started and done (one group commit or two): each
+   * commit synced. */
+  assert_true(full >= 2);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
@@ -1736,6 +1932,7 @@ int main(void)
       T(oversized_job_is_refused_alone),
       T(program_values_are_kept),
       T(resume_refuses_transport_owned_headers),
+      T(spool_sync_full_syncs_every_commit),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
