@@ -194,31 +194,33 @@ static int check_identity(pacer__spool_t *s, int *out, char *err, size_t errlen)
   return 0;
 }
 
-/* Creates the schema in a new spool (version 0, checked empty); checks the
- * file; reads the uuid and the next id. */
-static int prepare_schema(pacer__spool_t *s, int version, char *err,
-                          size_t errlen)
+/* Creates the tables, the identity and the counters of a new spool in one
+ * transaction, so that a spool is either whole or still empty. */
+static int create_schema(pacer__spool_t *s, char *err, size_t errlen)
+{
+  char uuid[17], sql[256];
+  if (make_uuid(uuid)) {
+    set_err(err, errlen, "no random bytes for the spool's identity");
+    return PACER_ESPOOL;
+  }
+  snprintf(sql, sizeof sql,
+           "INSERT INTO meta VALUES('uuid','%s'),('next_id',1),"
+           "('done',0),('failed',0);PRAGMA user_version=%d;",
+           uuid, PACER__SPOOL_VERSION);
+  if (exec(s->db, "BEGIN IMMEDIATE") || exec(s->db, schema) ||
+      exec(s->db, sql) || exec(s->db, "COMMIT")) {
+    set_err(err, errlen, "cannot create the spool: %s", sqlite3_errmsg(s->db));
+    exec(s->db, "ROLLBACK");
+    return PACER_ESPOOL;
+  }
+  return 0;
+}
+
+/* Runs SQLite's quick check: a damaged file is refused before anything is
+ * read from it. */
+static int check_integrity(pacer__spool_t *s, char *err, size_t errlen)
 {
   sqlite3_stmt *st;
-  if (version == 0) {
-    char uuid[17], sql[256];
-    if (make_uuid(uuid)) {
-      set_err(err, errlen, "no random bytes for the spool's identity");
-      return PACER_ESPOOL;
-    }
-    snprintf(sql, sizeof sql,
-             "INSERT INTO meta VALUES('uuid','%s'),('next_id',1),"
-             "('done',0),('failed',0);PRAGMA user_version=%d;",
-             uuid, PACER__SPOOL_VERSION);
-    if (exec(s->db, "BEGIN IMMEDIATE") || exec(s->db, schema) ||
-        exec(s->db, sql) || exec(s->db, "COMMIT")) {
-      set_err(err, errlen, "cannot create the spool: %s",
-              sqlite3_errmsg(s->db));
-      exec(s->db, "ROLLBACK");
-      return PACER_ESPOOL;
-    }
-  }
-  /* A damaged file is refused before anything is read from it. */
   if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) !=
       SQLITE_OK) {
     set_err(err, errlen, "spool is corrupt: %s", sqlite3_errmsg(s->db));
@@ -233,11 +235,18 @@ static int prepare_schema(pacer__spool_t *s, int version, char *err,
     return PACER_ESPOOL;
   }
   sqlite3_finalize(st);
+  return 0;
+}
 
+/* Reads the spool's uuid and the next job id into s. The next id is past
+ * every stored job's as well, whatever the meta row says. */
+static int read_identity(pacer__spool_t *s, char *err, size_t errlen)
+{
+  sqlite3_stmt *st;
   const char *q = "SELECT (SELECT v FROM meta WHERE k='uuid'),"
                   " max((SELECT v FROM meta WHERE k='next_id'),"
                   "     coalesce((SELECT max(id) FROM jobs), 0) + 1)";
-  rc = PACER_ESPOOL;
+  int rc = PACER_ESPOOL;
   if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) == SQLITE_OK) {
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
         strlen((const char *)sqlite3_column_text(st, 0)) == 16) {
@@ -247,11 +256,16 @@ static int prepare_schema(pacer__spool_t *s, int version, char *err,
     }
     sqlite3_finalize(st);
   }
-  if (rc) {
+  if (rc)
     set_err(err, errlen, "not a pacer spool (no identity): %s",
             sqlite3_errmsg(s->db));
-    return rc;
-  }
+  return rc;
+}
+
+/* Prepares the writer's statements once, for the spool's life; a file
+ * whose tables do not fit them is not a spool. */
+static int prepare_statements(pacer__spool_t *s, char *err, size_t errlen)
+{
   static const struct {
     size_t off;
     const char *sql;
@@ -283,6 +297,20 @@ static int prepare_schema(pacer__spool_t *s, int version, char *err,
     }
   }
   return 0;
+}
+
+/* Creates the schema in a new spool (version 0, checked empty); checks the
+ * file; reads the uuid and the next id; prepares the writer's statements. */
+static int prepare_schema(pacer__spool_t *s, int version, char *err,
+                          size_t errlen)
+{
+  int rc;
+  if (version == 0 && (rc = create_schema(s, err, errlen)))
+    return rc;
+  if ((rc = check_integrity(s, err, errlen)) ||
+      (rc = read_identity(s, err, errlen)))
+    return rc;
+  return prepare_statements(s, err, errlen);
 }
 
 /* ---- the writer ---- */
@@ -482,6 +510,87 @@ static void set_max_payload(pacer__spool_t *s, int limit)
   s->max_payload = limit > ROW_OVERHEAD ? (size_t)limit - ROW_OVERHEAD : 0;
 }
 
+/* ---- opening ---- */
+
+/* Takes the spool's lock: an flock() on "<path>.lock", not on the database,
+ * as closing any descriptor of the database would drop SQLite's own POSIX
+ * locks. PACER_ESPOOLBUSY when another dispatcher holds it. */
+static int lock_spool(pacer__spool_t *s, const char *path, char *err,
+                      size_t errlen)
+{
+  char lock_path[4096];
+  if ((size_t)snprintf(lock_path, sizeof lock_path, "%s.lock", path) >=
+      sizeof lock_path) {
+    set_err(err, errlen, "spool path too long");
+    return PACER_ESPOOL;
+  }
+  s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd < 0) {
+    set_err(err, errlen, "cannot open spool %s: %s", lock_path,
+            strerror(errno));
+    return PACER_ESPOOL;
+  }
+  if (flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
+    if (errno == EWOULDBLOCK) {
+      set_err(err, errlen, "spool %s is in use by another dispatcher", path);
+      return PACER_ESPOOLBUSY;
+    }
+    set_err(err, errlen, "cannot lock spool %s: %s", path, strerror(errno));
+    return PACER_ESPOOL;
+  }
+  return 0;
+}
+
+/* Opens the database into s->db, creating the file first so that it is
+ * 0600 (SQLite gives its -wal and -shm files the database's mode); no
+ * SQLite lock exists yet to be dropped by that descriptor's close. */
+static int open_db(pacer__spool_t *s, const char *path, char *err,
+                   size_t errlen)
+{
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    set_err(err, errlen, "cannot open spool %s: %s", path, strerror(errno));
+    return PACER_ESPOOL;
+  }
+  close(fd);
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    set_err(err, errlen, "cannot open spool %s: %s", path,
+            s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    return PACER_ESPOOL;
+  }
+  sqlite3_busy_timeout(s->db, 5000);
+  return 0;
+}
+
+/* Switches the spool to WAL and the asked sync level. Runs after
+ * check_identity(), so that a file that is not a spool stays as it was. */
+static int set_journal(pacer__spool_t *s, const char *path, int sync_full,
+                       char *err, size_t errlen)
+{
+  sqlite3_stmt *st;
+  const char *mode = NULL;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) ==
+      SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW)
+      mode = (const char *)sqlite3_column_text(st, 0);
+    int wal = mode && !strcmp(mode, "wal");
+    sqlite3_finalize(st);
+    mode = wal ? "wal" : NULL;
+  }
+  if (!mode) {
+    set_err(err, errlen, "spool %s: not a pacer spool, or corrupt: %s", path,
+            sqlite3_errmsg(s->db));
+    return PACER_ESPOOL;
+  }
+  if (exec(s->db, sync_full ? "PRAGMA synchronous=FULL"
+                            : "PRAGMA synchronous=NORMAL")) {
+    set_err(err, errlen, "spool %s: %s", path, sqlite3_errmsg(s->db));
+    return PACER_ESPOOL;
+  }
+  return 0;
+}
+
 /* ---- public to the engine ---- */
 
 int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
@@ -496,71 +605,13 @@ int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
   pthread_mutex_init(&s->db_mu, NULL);
   pthread_cond_init(&s->work, NULL);
   pthread_cond_init(&s->done, NULL);
-  int rc = PACER_ESPOOL;
 
-  /* The lock is a flock() on "<path>.lock", not on the database: closing
-   * any descriptor of the database would drop SQLite's own POSIX locks. */
-  char lock_path[4096];
-  if ((size_t)snprintf(lock_path, sizeof lock_path, "%s.lock", path) >=
-      sizeof lock_path) {
-    set_err(err, errlen, "spool path too long");
-    goto fail;
-  }
-  s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (s->lock_fd < 0) {
-    set_err(err, errlen, "cannot open spool %s: %s", lock_path,
-            strerror(errno));
-    goto fail;
-  }
-  if (flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
-    if (errno == EWOULDBLOCK) {
-      set_err(err, errlen, "spool %s is in use by another dispatcher", path);
-      rc = PACER_ESPOOLBUSY;
-    } else {
-      set_err(err, errlen, "cannot lock spool %s: %s", path, strerror(errno));
-    }
-    goto fail;
-  }
-  /* Created here so that it is 0600 (SQLite gives its -wal and -shm files
-   * the database's mode); no SQLite lock exists yet to be dropped. */
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    set_err(err, errlen, "cannot open spool %s: %s", path, strerror(errno));
-    goto fail;
-  }
-  close(fd);
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                      NULL) != SQLITE_OK) {
-    set_err(err, errlen, "cannot open spool %s: %s", path,
-            s->db ? sqlite3_errmsg(s->db) : "out of memory");
-    goto fail;
-  }
-  sqlite3_busy_timeout(s->db, 5000);
-  int version;
-  if ((rc = check_identity(s, &version, err, errlen)))
-    goto fail;
-  rc = PACER_ESPOOL;
-  sqlite3_stmt *st;
-  const char *mode = NULL;
-  if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) ==
-      SQLITE_OK) {
-    if (sqlite3_step(st) == SQLITE_ROW)
-      mode = (const char *)sqlite3_column_text(st, 0);
-    int wal = mode && !strcmp(mode, "wal");
-    sqlite3_finalize(st);
-    mode = wal ? "wal" : NULL;
-  }
-  if (!mode) {
-    set_err(err, errlen, "spool %s: not a pacer spool, or corrupt: %s", path,
-            sqlite3_errmsg(s->db));
-    goto fail;
-  }
-  if (exec(s->db, sync_full ? "PRAGMA synchronous=FULL"
-                            : "PRAGMA synchronous=NORMAL")) {
-    set_err(err, errlen, "spool %s: %s", path, sqlite3_errmsg(s->db));
-    goto fail;
-  }
-  if ((rc = prepare_schema(s, version, err, errlen)))
+  int rc, version;
+  if ((rc = lock_spool(s, path, err, errlen)) ||
+      (rc = open_db(s, path, err, errlen)) ||
+      (rc = check_identity(s, &version, err, errlen)) ||
+      (rc = set_journal(s, path, sync_full, err, errlen)) ||
+      (rc = prepare_schema(s, version, err, errlen)))
     goto fail;
   set_max_payload(s, sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1));
   if (pthread_create(&s->writer, NULL, writer_main, s)) {
@@ -760,54 +811,89 @@ int pacer__spool_load(pacer__spool_t *s,
 
 /* ---- pacer_spool_status ---- */
 
-int pacer_spool_status(const char *path, pacer_spool_status_t *out)
+/* Says in out->message that db is not a spool or is damaged, from SQLite's
+ * latest error; call it before finalizing the failed statement, which may
+ * change that error. PACER_ESPOOL. */
+static int status_corrupt(sqlite3 *db, pacer_spool_status_t *out)
 {
-  if (!path || !out)
-    return PACER_EINVAL;
-  memset(out, 0, sizeof *out);
-  sqlite3 *db = NULL;
-  int rc = PACER_ESPOOL;
+  snprintf(out->message, sizeof out->message,
+           "not a pacer spool, or corrupt: %s", sqlite3_errmsg(db));
+  return PACER_ESPOOL;
+}
+
+/* Opens path read-only into *db, without the spool's lock: a running
+ * dispatcher may be using the file. */
+static int status_open(const char *path, sqlite3 **db,
+                       pacer_spool_status_t *out)
+{
   if (access(path, F_OK)) {
     snprintf(out->message, sizeof out->message, "no spool at %s: %s", path,
              strerror(errno));
     return PACER_ESPOOL;
   }
-  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+  if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
     snprintf(out->message, sizeof out->message, "cannot open %s: %s", path,
-             db ? sqlite3_errmsg(db) : "out of memory");
-    sqlite3_close(db);
+             *db ? sqlite3_errmsg(*db) : "out of memory");
+    sqlite3_close(*db);
+    *db = NULL;
     return PACER_ESPOOL;
   }
-  sqlite3_busy_timeout(db, 5000);
+  sqlite3_busy_timeout(*db, 5000);
+  return 0;
+}
+
+/* Reads the schema version into out and refuses a newer one, whose tables
+ * this library cannot read. */
+static int status_version(sqlite3 *db, pacer_spool_status_t *out)
+{
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) ||
-      sqlite3_step(st) != SQLITE_ROW)
-    goto bad;
+      sqlite3_step(st) != SQLITE_ROW) {
+    int rc = status_corrupt(db, out);
+    sqlite3_finalize(st);
+    return rc;
+  }
   out->version = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
-  st = NULL;
   if (out->version > PACER__SPOOL_VERSION) {
     snprintf(out->message, sizeof out->message,
              "spool schema version %d is newer than this library's (%d)",
              out->version, PACER__SPOOL_VERSION);
-    sqlite3_close(db);
     return PACER_ESPOOLVERSION;
   }
+  return 0;
+}
+
+/* Runs SQLite's full integrity check into out->integrity; then refuses a
+ * database without the spool's schema (the check says something of any
+ * SQLite file, so it comes first). */
+static int status_integrity(sqlite3 *db, pacer_spool_status_t *out)
+{
+  sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) ||
-      sqlite3_step(st) != SQLITE_ROW)
-    goto bad;
+      sqlite3_step(st) != SQLITE_ROW) {
+    int rc = status_corrupt(db, out);
+    sqlite3_finalize(st);
+    return rc;
+  }
   snprintf(out->integrity, sizeof out->integrity, "%s",
            (const char *)sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
-  st = NULL;
   if (out->version != PACER__SPOOL_VERSION) {
     snprintf(out->message, sizeof out->message, "not a pacer spool");
-    sqlite3_close(db);
     return PACER_ESPOOL;
   }
+  return 0;
+}
+
+/* Counts the stored jobs by state into out: queued, waiting to retry, and
+ * in flight when the dispatcher stopped (or now, if one runs). */
+static int status_count_jobs(sqlite3 *db, pacer_spool_status_t *out)
+{
+  sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db, "SELECT state, count(*) FROM jobs GROUP BY state",
                          -1, &st, NULL))
-    goto bad;
+    return status_corrupt(db, out);
   int step;
   while ((step = sqlite3_step(st)) == SQLITE_ROW) {
     uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
@@ -822,28 +908,50 @@ int pacer_spool_status(const char *path, pacer_spool_status_t *out)
       out->in_flight += n;
     }
   }
-  if (step != SQLITE_DONE)
-    goto bad;
+  int rc = step != SQLITE_DONE ? status_corrupt(db, out) : 0;
   sqlite3_finalize(st);
-  st = NULL;
+  return rc;
+}
+
+/* Reads the finished-job counters and the program's mark into out. */
+static int status_totals(sqlite3 *db, pacer_spool_status_t *out)
+{
+  sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(db,
                          "SELECT (SELECT v FROM meta WHERE k='done'),"
                          "(SELECT v FROM meta WHERE k='failed'),"
                          "(SELECT v FROM meta WHERE k='mark')",
                          -1, &st, NULL) ||
-      sqlite3_step(st) != SQLITE_ROW)
-    goto bad;
+      sqlite3_step(st) != SQLITE_ROW) {
+    int rc = status_corrupt(db, out);
+    sqlite3_finalize(st);
+    return rc;
+  }
   out->done = (uint64_t)sqlite3_column_int64(st, 0);
   out->failed = (uint64_t)sqlite3_column_int64(st, 1);
   if (sqlite3_column_type(st, 2) == SQLITE_TEXT)
     snprintf(out->mark, sizeof out->mark, "%s",
              (const char *)sqlite3_column_text(st, 2));
-  rc = 0;
-bad:
-  if (rc)
-    snprintf(out->message, sizeof out->message,
-             "not a pacer spool, or corrupt: %s", sqlite3_errmsg(db));
   sqlite3_finalize(st);
+  return 0;
+}
+
+int pacer_spool_status(const char *path, pacer_spool_status_t *out)
+{
+  if (!path || !out)
+    return PACER_EINVAL;
+  memset(out, 0, sizeof *out);
+  sqlite3 *db = NULL;
+  int rc = status_open(path, &db, out);
+  if (rc)
+    return rc;
+  rc = status_version(db, out);
+  if (!rc)
+    rc = status_integrity(db, out);
+  if (!rc)
+    rc = status_count_jobs(db, out);
+  if (!rc)
+    rc = status_totals(db, out);
   sqlite3_close(db);
   return rc;
 }
