@@ -219,35 +219,34 @@ static int add_header_lines(conn_t *c)
   return append(c, "Expect:");
 }
 
-static int setup(conn_t *c, int64_t now)
+/* Clears what the previous attempt or hop left in c: libcurl's options,
+ * the header list and the per-hop flags. */
+static void reset_conn(conn_t *c)
 {
-  const pacer_config_t *cfg = c->tx->cfg;
-  const pacer__job_t *j = c->job;
-  CURL *e = c->easy;
-  curl_easy_reset(e);
+  curl_easy_reset(c->easy);
   curl_slist_free_all(c->hdrs);
   c->hdrs = NULL;
   c->errbuf[0] = '\0';
   c->too_large = 0;
   c->headers_done = 0;
   c->denied = 0;
+}
 
-  /* Rounded up: curl's timer never fires before the attempt's end. */
-  int64_t left_ns = c->deadline_ns - now;
-  int64_t left_ms =
-      left_ns / PACER__NS_PER_MS + (left_ns % PACER__NS_PER_MS > 0);
-  if (left_ms < 1)
-    left_ms = 1;
-  int rc = add_header_lines(c);
-  if (rc)
-    return rc;
-  const char *method = pacer__job_method(j);
-  CURLcode cc = CURLE_OK;
+/* Sets an option on e unless an earlier one failed: cc keeps the first
+ * failure and the options after it are skipped. */
 #define SET(opt, val)                                                          \
   do {                                                                         \
     if (cc == CURLE_OK)                                                        \
       cc = curl_easy_setopt(e, opt, val);                                      \
   } while (0)
+
+/* Points the transfer at the hop's URL and this module's callbacks: http
+ * and https only, no redirect followed by libcurl, no signals, and with
+ * deny_private the address guard. */
+static CURLcode set_wiring(conn_t *c)
+{
+  CURL *e = c->easy;
+  CURLcode cc = CURLE_OK;
   SET(CURLOPT_URL, c->url);
   SET(CURLOPT_PRIVATE, c);
   SET(CURLOPT_NOSIGNAL, 1L);
@@ -260,10 +259,26 @@ static int setup(conn_t *c, int64_t now)
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, c);
   SET(CURLOPT_HTTPHEADER, c->hdrs);
-  if (cfg->deny_private) {
+  if (c->tx->cfg->deny_private) {
     SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
     SET(CURLOPT_OPENSOCKETDATA, c);
   }
+  return cc;
+}
+
+/* Bounds the transfer: the time left of the attempt at now, the connect
+ * timeout, the low-speed abort and the response size cap. */
+static CURLcode set_limits(conn_t *c, int64_t now)
+{
+  const pacer_config_t *cfg = c->tx->cfg;
+  CURL *e = c->easy;
+  CURLcode cc = CURLE_OK;
+  /* Rounded up: curl's timer never fires before the attempt's end. */
+  int64_t left_ns = c->deadline_ns - now;
+  int64_t left_ms =
+      left_ns / PACER__NS_PER_MS + (left_ns % PACER__NS_PER_MS > 0);
+  if (left_ms < 1)
+    left_ms = 1;
   SET(CURLOPT_TIMEOUT_MS, (long)(left_ms > LONG_MAX ? LONG_MAX : left_ms));
   SET(CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
   if (cfg->low_speed_bytes > 0 && cfg->low_speed_time_ms > 0) {
@@ -271,13 +286,36 @@ static int setup(conn_t *c, int64_t now)
     SET(CURLOPT_LOW_SPEED_TIME, (long)((cfg->low_speed_time_ms + 999) / 1000));
   }
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes);
-  int verify = cfg->tls_verify && !j->insecure;
+  return cc;
+}
+
+/* TLS verification, on unless the configuration or the job asks it off,
+ * and the configured certificate authorities. */
+static CURLcode set_tls(conn_t *c)
+{
+  const pacer_config_t *cfg = c->tx->cfg;
+  CURL *e = c->easy;
+  CURLcode cc = CURLE_OK;
+  int verify = cfg->tls_verify && !c->job->insecure;
   SET(CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
   SET(CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
   if (cfg->ca_file)
     SET(CURLOPT_CAINFO, cfg->ca_file);
   if (cfg->ca_path)
     SET(CURLOPT_CAPATH, cfg->ca_path);
+  return cc;
+}
+
+/* What is sent: the accepted encodings, the User-Agent, the method and the
+ * body. A GET with a body keeps it; a 301/302/303 hop (get_only) is a plain
+ * GET; POST, PUT and PATCH send their body even when it is empty. */
+static CURLcode set_request(conn_t *c)
+{
+  const pacer_config_t *cfg = c->tx->cfg;
+  const pacer__job_t *j = c->job;
+  const char *method = pacer__job_method(j);
+  CURL *e = c->easy;
+  CURLcode cc = CURLE_OK;
   if (cfg->decompress)
     SET(CURLOPT_ACCEPT_ENCODING, "");
   SET(CURLOPT_USERAGENT,
@@ -299,7 +337,27 @@ static int setup(conn_t *c, int64_t now)
       SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);
     }
   }
+  return cc;
+}
+
 #undef SET
+
+/* Makes c's easy handle ready for the current hop of its job at now. The
+ * option groups are set in this order and stop at the first failure, which
+ * is reported as PACER_ENOMEM. */
+static int setup(conn_t *c, int64_t now)
+{
+  reset_conn(c);
+  int rc = add_header_lines(c);
+  if (rc)
+    return rc;
+  CURLcode cc = set_wiring(c);
+  if (cc == CURLE_OK)
+    cc = set_limits(c, now);
+  if (cc == CURLE_OK)
+    cc = set_tls(c);
+  if (cc == CURLE_OK)
+    cc = set_request(c);
   if (cc != CURLE_OK)
     return PACER_ENOMEM;
   return 0;
