@@ -437,6 +437,94 @@ static int is_deadline_hit(const pacer__job_t *j, int64_t now)
   return j->deadline_ns != INT64_MAX && now >= j->deadline_ns;
 }
 
+/* Tells the key's breaker how the attempt went. An attempt that was
+ * cancelled or cut by its job's deadline (ignore) says nothing of the host:
+ * it frees its probe, if it was one, and judges nothing. */
+static void record_outcome(pacer__sched_t *s, pacer__job_t *j,
+                           const pacer__attempt_end_t *end, int64_t now,
+                           int ignore)
+{
+  if (!s->cfg.breaker_enabled)
+    return;
+  pacer__outcome_kind_t kind =
+      ignore ? PACER__OUTCOME_IGNORE
+             : pacer__breaker_outcome(end->error, end->status);
+  pacer__breaker_record(&j->key->breaker, j->breaker_ticket, kind,
+                        j->attempt_start_ns, now);
+}
+
+/* The Retry-After of a 429 or 503, capped at retry_after_max, in ns; -1
+ * when the answer has none. It also pauses the key, unless the answer
+ * came from another origin through a redirect. */
+static int64_t honour_retry_after(pacer__sched_t *s, pacer__key_t *k,
+                                  const pacer__attempt_end_t *end, int64_t now)
+{
+  if (end->error != 0 || end->retry_after_ns < 0 ||
+      (end->status != 429 && end->status != 503))
+    return -1;
+  int64_t ra = end->retry_after_ns < s->cfg.retry_after_max_ns
+                   ? end->retry_after_ns
+                   : s->cfg.retry_after_max_ns;
+  int64_t until = pacer__time_add(now, ra);
+  /* A host reached through a cross-origin redirect speaks for itself, not
+   * for the key's host: its Retry-After delays this job only. */
+  if (!end->other_origin && until > k->paused_until) {
+    k->paused_until = until;
+    if (key_has_queued(k))
+      park(s, k, until);
+  }
+  return ra;
+}
+
+/* Puts j back to wait for its next attempt, after ra (the server's
+ * Retry-After, or -1: the backoff), unless a cancelling shutdown stops
+ * retries or the retry would start after the job's deadline. */
+static int schedule_retry(pacer__sched_t *s, pacer__job_t *j, int64_t now,
+                          int64_t ra)
+{
+  /* A cancelling shutdown stopped a job that had more to do: it ends as
+   * the jobs it stopped while queued do (kept in a spool for resume). */
+  if (s->no_retry) {
+    end_job(j, PACER_ECANCELED, "cancelled by shutdown", NULL);
+    return PACER__SCHED_END;
+  }
+  int64_t delay =
+      ra >= 0 ? ra
+              : pacer__backoff_ns(&s->rng, j->attempts, s->cfg.backoff_base_ns,
+                                  s->cfg.backoff_max_ns);
+  int64_t due = pacer__time_add(now, delay);
+  if (due >= j->deadline_ns) {
+    end_job(j, PACER_EDEADLINE, "next retry would start after the deadline",
+            NULL);
+    return PACER__SCHED_END;
+  }
+  j->state = PACER__JOB_WAITING;
+  s->waiting[j->prio]++;
+  s->retried++;
+  timer_set(s, j, due);
+  return PACER__SCHED_RETRY;
+}
+
+/* Retries j if its answer is retryable and attempts are left; else ends it
+ * with the attempt's error, or PACER_ERETRIES when a retryable answer used
+ * up the attempts. */
+static int retry_or_end(pacer__sched_t *s, pacer__job_t *j,
+                        const pacer__attempt_end_t *end, int64_t now,
+                        int64_t ra)
+{
+  int retryable = pacer__retryable(end->error, end->status);
+  if (retryable && j->retry_ok && j->attempts < j->max_attempts)
+    return schedule_retry(s, j, now, ra);
+  int error = end->error;
+  const char *msg = NULL;
+  if (error == 0 && retryable && j->retry_ok) {
+    error = PACER_ERETRIES;
+    msg = "last response was retryable and no attempt is left";
+  }
+  end_job(j, error, msg, NULL);
+  return PACER__SCHED_END;
+}
+
 int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
                       const pacer__attempt_end_t *end, int64_t now)
 {
@@ -450,33 +538,11 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
    * time left, or had none and was never sent) says nothing of the host. */
   int deadline_end = end->error == PACER_ETIMEDOUT &&
                      (j->deadline_cut || is_deadline_hit(j, now));
-  if (s->cfg.breaker_enabled) {
-    pacer__outcome_kind_t kind =
-        cancelled || deadline_end
-            ? PACER__OUTCOME_IGNORE
-            : pacer__breaker_outcome(end->error, end->status);
-    pacer__breaker_record(&k->breaker, j->breaker_ticket, kind,
-                          j->attempt_start_ns, now);
-  }
+  record_outcome(s, j, end, now, cancelled || deadline_end);
   /* A freed slot or probe, or a breaker that changed, can open the key's
    * gate; the gate parks it again if not. */
   unpark(s, k);
-
-  int64_t ra = -1;
-  if (end->error == 0 && end->retry_after_ns >= 0 &&
-      (end->status == 429 || end->status == 503)) {
-    ra = end->retry_after_ns < s->cfg.retry_after_max_ns
-             ? end->retry_after_ns
-             : s->cfg.retry_after_max_ns;
-    int64_t until = pacer__time_add(now, ra);
-    /* A host reached through a cross-origin redirect speaks for itself, not
-     * for the key's host: its Retry-After delays this job only. */
-    if (!end->other_origin && until > k->paused_until) {
-      k->paused_until = until;
-      if (key_has_queued(k))
-        park(s, k, until);
-    }
-  }
+  int64_t ra = honour_retry_after(s, k, end, now);
 
   if (cancelled) {
     end_job(j, PACER_ECANCELED, "cancelled", NULL);
@@ -486,39 +552,7 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
     end_job(j, PACER_EDEADLINE, "deadline passed during the attempt", NULL);
     return PACER__SCHED_END;
   }
-  int retryable = pacer__retryable(end->error, end->status);
-  if (retryable && j->retry_ok && j->attempts < j->max_attempts) {
-    /* A cancelling shutdown stopped a job that had more to do: it ends as
-     * the jobs it stopped while queued do (kept in a spool for resume). */
-    if (s->no_retry) {
-      end_job(j, PACER_ECANCELED, "cancelled by shutdown", NULL);
-      return PACER__SCHED_END;
-    }
-    int64_t delay = ra >= 0 ? ra
-                            : pacer__backoff_ns(&s->rng, j->attempts,
-                                                s->cfg.backoff_base_ns,
-                                                s->cfg.backoff_max_ns);
-    int64_t due = pacer__time_add(now, delay);
-    if (due >= j->deadline_ns) {
-      end_job(j, PACER_EDEADLINE, "next retry would start after the deadline",
-              NULL);
-      return PACER__SCHED_END;
-    }
-    j->state = PACER__JOB_WAITING;
-    s->waiting[j->prio]++;
-    s->retried++;
-    timer_set(s, j, due);
-    return PACER__SCHED_RETRY;
-  }
-
-  int error = end->error;
-  const char *msg = NULL;
-  if (error == 0 && retryable && j->retry_ok) {
-    error = PACER_ERETRIES;
-    msg = "last response was retryable and no attempt is left";
-  }
-  end_job(j, error, msg, NULL);
-  return PACER__SCHED_END;
+  return retry_or_end(s, j, end, now, ra);
 }
 
 /* ---- cancel ---- */
