@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.h - the pieces of the `pacer` command, each testable alone: options
- * (flags and --config), job lines (JSON in), result lines (JSON out), the
- * line reader and the summary. */
+ * (one table for flags, --config, the spool's settings and --help), job
+ * lines (JSON in), result lines (JSON out), the line reader and the
+ * summary. A run of the command puts them together (app.h). */
 #ifndef PACER_CLI_H
 #define PACER_CLI_H
 

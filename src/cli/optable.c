@@ -3,9 +3,9 @@
  * parsed from a flag or a --config value, written back in --config's form
  * for the spool's settings, and shown as --help's default.
  *
- * Every row names its field by offsetof(); a value is checked whole (no
- * sign, no trailing bytes, within the row's bounds) before it is stored, so
- * a refused value leaves the field as it was. */
+ * Every row names its field by offsetof(); a value is checked whole (an
+ * integer is digits only, nothing may trail, bounds are the row's) before
+ * it is stored, so a refused value leaves the field as it was. */
 #include "cli.h"
 
 #include <errno.h>
@@ -530,8 +530,13 @@ static int set_choice(int *field, const cli_opt_t *opt, const char *v,
       *field = i;
       return 0;
     }
-  return fail(err, errlen, "%s: '%s' is not %s or %s", who, v, opt->choices[0],
-              opt->choices[1]);
+  char names[128] = ""; /* "a, b or c" */
+  for (int i = 0; opt->choices[i]; i++) {
+    size_t n = strlen(names);
+    const char *sep = i == 0 ? "" : opt->choices[i + 1] ? ", " : " or ";
+    snprintf(names + n, sizeof names - n, "%s%s", sep, opt->choices[i]);
+  }
+  return fail(err, errlen, "%s: '%s' is not %s", who, v, names);
 }
 
 static int set_switch(int *field, const cli_opt_t *opt, const char *v,
