@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.h - the pieces of the `pacer` command, each testable alone: options
- * (flags and --config), job lines (JSON in), result lines (JSON out), the
- * line reader and the summary. */
+ * (one table for flags, --config, the spool's settings and --help), job
+ * lines (JSON in), result lines (JSON out), the line reader and the
+ * summary. A run of the command puts them together (app.h). */
 #ifndef PACER_CLI_H
 #define PACER_CLI_H
 
@@ -40,6 +41,87 @@ typedef struct cli_opts {
                             --header given later replaces them */
 } cli_opts_t;
 
+/* ---- the option table ---------------------------------------------------
+ * One row per option says everything the command does with it: the flag,
+ * the --config key, where the value lands, its bounds, what --help says and
+ * whether a spooled run keeps it for pacer resume. Parsing flags, reading
+ * --config and the spool's settings, and printing --help all walk it. */
+
+/* How a value is read, stored, written back as JSON and shown by --help. */
+typedef enum cli_opt_kind {
+  CLI_OPT_SWITCH,  /* int 0/1: --x, --x=true|false|1|0, a JSON boolean */
+  CLI_OPT_UINT,    /* unsigned, in [min, max] */
+  CLI_OPT_SIZE,    /* size_t, in [min, max] */
+  CLI_OPT_MS,      /* int64_t milliseconds, in [min, max] */
+  CLI_OPT_SECONDS, /* int64_t milliseconds, given in seconds in [min, max] */
+  CLI_OPT_RATE,    /* double per second, from N, N/s, N/m or N/h */
+  CLI_OPT_RATIO,   /* double in (0, 1], from 0.5 or 50% */
+  CLI_OPT_PATH,    /* char *, owned; an empty name is refused */
+  CLI_OPT_CHOICE,  /* int, the index of one of choices[] */
+  CLI_OPT_LIST,    /* repeatable; a JSON string, array or object */
+  CLI_OPT_CUSTOM   /* set and get say it all */
+} cli_opt_kind_t;
+
+/* Bits of cli_opt_t.flags. */
+enum {
+  CLI_OPT_INVERT = 1,    /* a switch that clears its field (--no-breaker) */
+  CLI_OPT_KEPT = 2,      /* a spooled run keeps it for pacer resume */
+  CLI_OPT_ZERO_AUTO = 4, /* 0 is an automatic value no flag can name: it is
+                            not kept, and --help shows unset for it */
+  CLI_OPT_ACTION = 8     /* --help, --version: no default to show */
+};
+
+typedef struct cli_opt cli_opt_t;
+struct cli_opt {
+  const char *name; /* the flag, without "--" */
+  char short_name;  /* -x, or 0 */
+  cli_opt_kind_t kind;
+  size_t off;                  /* offsetof(cli_opts_t, ...) of its field */
+  unsigned long long min, max; /* bounds of UINT, SIZE, MS, SECONDS */
+  unsigned flags;              /* CLI_OPT_... bits */
+  const char *key;             /* its --config key (and its name in the
+                                  spool's settings); NULL: a flag only */
+  const char *arg;             /* the value as --help names it; NULL: a
+                                  switch */
+  const char *what;            /* "a number of ...": said of a bad value */
+  const char *unset;           /* --help's default for 0, NULL or empty */
+  const char *const *choices;  /* CHOICE: the names, NULL-terminated */
+  const char *help;
+  /* Optional: parses v (NULL: a switch given bare) onto o instead of the
+   * kind's parser. Returns 0, or -1 with a message starting with who. */
+  int (*set)(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+             const char *who, char *err, size_t errlen);
+  /* Optional: the value in --config's form instead of the kind's. Returns
+   * 0 with a new reference in *out (NULL: unset), or -1 out of memory. */
+  int (*get)(const cli_opts_t *o, const cli_opt_t *opt, json_t **out);
+};
+
+/* The table, in --help's order; *n gets its length. Never fails. */
+const cli_opt_t *cli_opt_table(size_t *n);
+
+/* The option whose flag is name (len bytes; "_" matches "-" when loose),
+ * or NULL. */
+const cli_opt_t *cli_opt_by_name(const char *name, size_t len, int loose);
+
+/* The option whose --config key is key ("_" matches "-"), or NULL. */
+const cli_opt_t *cli_opt_by_key(const char *key);
+
+/* Parses v (NULL: a switch given bare) into the option's field of o.
+ * who starts any message ("--rate", or the config file and key). Returns 0,
+ * or -1 with a message in err; o stays valid for cli_opts_free(). */
+int cli_opt_set(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                const char *who, char *err, size_t errlen);
+
+/* The option's value in o, in the form a --config file takes: 0 with a
+ * new reference in *out, NULL when the value is an automatic default no flag
+ * can name (an automatic burst, no CA file, no --out); -1 out of memory. */
+int cli_opt_get(const cli_opts_t *o, const cli_opt_t *opt, json_t **out);
+
+/* The option's value in o as --help shows it ("50", "off", "none"), into buf
+ * of cap bytes; "" for an action (--help, --version). */
+void cli_opt_show(const cli_opts_t *o, const cli_opt_t *opt, char *buf,
+                  size_t cap);
+
 /* Fills o with the command's defaults (the library's, except a queue bound
  * of 10000 jobs so memory stays bounded on any input). */
 void cli_opts_init(cli_opts_t *o);
@@ -68,7 +150,8 @@ json_t *cli_opts_settings(const cli_opts_t *o);
 int cli_opts_apply_settings(cli_opts_t *o, json_t *settings, const char *who,
                             char *err, size_t errlen);
 
-/* Writes the usage text with every flag and its default. */
+/* Writes the usage text: every flag with its default, taken at run time
+ * from cli_opts_init() (so from pacer_config_init()). */
 void cli_usage(FILE *f);
 
 /* Parses a rate: "N", "N/s", "N/m" or "N/h" into per second. Returns 0 or

@@ -69,14 +69,12 @@ static int get_ms(json_t *root, const char *name, long long max, long long *out,
   return 0;
 }
 
-int cli_job_parse(cli_job_t *job, const char *line, size_t len,
-                  unsigned long lineno, const cli_opts_t *o, char *err,
-                  size_t errlen)
+/* The line as a JSON object with known keys only; job->id is set (the
+ * line's, else the line number) whatever the outcome. */
+static int parse_root(cli_job_t *job, const char *line, size_t len,
+                      unsigned long lineno, char *err, size_t errlen)
 {
   json_error_t je;
-  memset(job, 0, sizeof *job);
-  pacer_request_init(&job->req);
-
   job->root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
   if (!job->root) {
     job->id = json_integer((json_int_t)lineno);
@@ -104,7 +102,13 @@ int cli_job_parse(cli_job_t *job, const char *line, size_t len,
     if (!known_key(k))
       return fail(err, errlen, lineno, "unknown key \"%s\"", k);
   }
+  return 0;
+}
 
+/* url, method, priority and key. */
+static int parse_target(cli_job_t *job, json_t *root, unsigned long lineno,
+                        char *err, size_t errlen)
+{
   json_t *url = json_object_get(root, "url");
   if (!url)
     return fail(err, errlen, lineno, "no \"url\"");
@@ -139,7 +143,13 @@ int cli_job_parse(cli_job_t *job, const char *line, size_t len,
       return fail(err, errlen, lineno, "\"key\" must be a non-empty string");
     job->req.key = json_string_value(key);
   }
+  return 0;
+}
 
+/* deadline_ms (else --deadline), timeout_ms and max_attempts. */
+static int parse_limits(cli_job_t *job, json_t *root, unsigned long lineno,
+                        const cli_opts_t *o, char *err, size_t errlen)
+{
   long long n;
   if (get_ms(root, "deadline_ms", INT64_MAX / 1000, &n, lineno, err, errlen))
     return -1;
@@ -150,7 +160,13 @@ int cli_job_parse(cli_job_t *job, const char *line, size_t len,
   if (get_ms(root, "max_attempts", 1000, &n, lineno, err, errlen))
     return -1;
   job->req.max_attempts = (unsigned)n;
+  return 0;
+}
 
+/* "body" as given, or "json" serialized. */
+static int parse_body(cli_job_t *job, json_t *root, unsigned long lineno,
+                      char *err, size_t errlen)
+{
   json_t *body = json_object_get(root, "body");
   json_t *jbody = json_object_get(root, "json");
   if (body && jbody)
@@ -167,9 +183,25 @@ int cli_job_parse(cli_job_t *job, const char *line, size_t len,
     job->req.body = job->json_body;
     job->req.body_len = strlen(job->json_body);
   }
+  return 0;
+}
 
-  /* Headers: the line's own, then the --header ones it does not name, then
-   * Content-Type for a "json" body unless one is given. */
+/* 1 if the line's own headers (hdrs, may be NULL) name name. */
+static int own_header(json_t *hdrs, const char *name)
+{
+  const char *k;
+  json_t *v;
+  int own = 0;
+  if (hdrs)
+    json_object_foreach(hdrs, k, v) own |= !strcasecmp(k, name);
+  return own;
+}
+
+/* Headers: the line's own, then the --header ones it does not name, then
+ * Content-Type for a "json" body unless one is given. */
+static int parse_headers(cli_job_t *job, json_t *root, unsigned long lineno,
+                         const cli_opts_t *o, char *err, size_t errlen)
+{
   json_t *hdrs = json_object_get(root, "headers");
   if (hdrs && !json_is_object(hdrs))
     return fail(err, errlen, lineno, "\"headers\" must be an object");
@@ -179,6 +211,8 @@ int cli_job_parse(cli_job_t *job, const char *line, size_t len,
     return fail(err, errlen, lineno, "out of memory");
   size_t nh = 0;
   int has_ctype = 0;
+  const char *k;
+  json_t *v;
   if (hdrs) {
     json_object_foreach(hdrs, k, v)
     {
@@ -192,21 +226,34 @@ int cli_job_parse(cli_job_t *job, const char *line, size_t len,
     }
   }
   for (size_t i = 0; i < o->header_count; i++) {
-    if (hdrs) {
-      int own = 0;
-      json_object_foreach(hdrs, k, v) own |= !strcasecmp(k, o->headers[i].name);
-      if (own)
-        continue;
-    }
+    if (own_header(hdrs, o->headers[i].name))
+      continue;
     job->headers[nh++] = o->headers[i];
     has_ctype |= !strcasecmp(o->headers[i].name, "Content-Type");
   }
-  if (jbody && !has_ctype) {
+  if (json_object_get(root, "json") && !has_ctype) {
     job->headers[nh].name = "Content-Type";
     job->headers[nh].value = "application/json";
     nh++;
   }
   job->req.headers = job->headers;
   job->req.header_count = nh;
+  return 0;
+}
+
+int cli_job_parse(cli_job_t *job, const char *line, size_t len,
+                  unsigned long lineno, const cli_opts_t *o, char *err,
+                  size_t errlen)
+{
+  memset(job, 0, sizeof *job);
+  pacer_request_init(&job->req);
+  if (parse_root(job, line, len, lineno, err, errlen))
+    return -1;
+  json_t *root = job->root;
+  if (parse_target(job, root, lineno, err, errlen) ||
+      parse_limits(job, root, lineno, o, err, errlen) ||
+      parse_body(job, root, lineno, err, errlen) ||
+      parse_headers(job, root, lineno, o, err, errlen))
+    return -1;
   return 0;
 }

@@ -962,6 +962,252 @@ static void flags_override_kept_settings(void **state)
   json_decref(set);
 }
 
+/* ---- the option table, row by row -------------------------------------- */
+
+static const flag_case_t *case_of(const char *name)
+{
+  for (size_t k = 0; k < N_FLAG_CASES; k++)
+    if (!strcmp(flag_cases[k].name, name))
+      return &flag_cases[k];
+  fail_msg("--%s is in the option table but has no case here", name);
+  return NULL;
+}
+
+/* The options a --config file may not name, and why: --config (a config
+ * file does not name another one), --help and --version (actions, not
+ * settings), --allow-out-change (consent to split a resumed run's results
+ * between two files is given on that resume's command line, never taken
+ * from a file). */
+static int flag_only(const char *name)
+{
+  return !strcmp(name, "config") || !strcmp(name, "help") ||
+         !strcmp(name, "version") || !strcmp(name, "allow-out-change");
+}
+
+/* The row's sample value as a --config file writes it. */
+static json_t *config_value(const flag_case_t *fc)
+{
+  return fc->value ? json_string(fc->value) : json_true();
+}
+
+/* From the config file, in the key's own spelling and with "_" for "-". */
+static void row_from_config(fixture_t *fx, const cli_opt_t *opt,
+                            const flag_case_t *fc)
+{
+  for (int underscores = 0; underscores < 2; underscores++) {
+    char key[64];
+    snprintf(key, sizeof key, "%s", opt->key);
+    for (char *c = key; underscores && *c; c++)
+      if (*c == '-')
+        *c = '_';
+    json_t *obj = json_object();
+    json_object_set_new(obj, key, config_value(fc));
+    char *text = json_dumps(obj, 0);
+    json_decref(obj);
+    const char *path = write_config(fx, text);
+    free(text);
+    /* --out on the command line (--spool needs it) would win over the
+     * file's "out": not given when that is the row. */
+    int rc = strcmp(opt->name, "out")
+                 ? PARSE(fx, "send", "in.jsonl", "--out", "o.jsonl", "--config",
+                         path)
+                 : PARSE(fx, "send", "in.jsonl", "--config", path);
+    if (rc)
+      fail_msg("config key \"%s\": parse failed: %s", key, fx->err);
+    if (!fc->ok(&fx->o))
+      fail_msg("config key \"%s\" did not set the field of --%s", key,
+               opt->name);
+  }
+}
+
+/* Through the settings a spooled run keeps, onto fresh options. */
+static void row_through_settings(fixture_t *fx, const cli_opt_t *opt,
+                                 const flag_case_t *fc)
+{
+  json_t *set = cli_opts_settings(&fx->o);
+  assert_non_null(set);
+  if (!json_object_get(set, opt->key))
+    fail_msg("--%s is kept but not in the settings", opt->name);
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db"), 0);
+  json_decref(set);
+  if (!fc->ok(&fx->o))
+    fail_msg("--%s did not survive the spool's settings", opt->name);
+}
+
+/* Every row of the table is reached from its flag (and its short name) and,
+ * unless it is a flag only, from a --config key; a kept row also survives
+ * the spool's settings. Each lands in its own field: the check reads the
+ * named field of cli_opts_t, not the row's offset. */
+static void table_rows_reach_their_fields(void **state)
+{
+  fixture_t *fx = *state;
+  size_t n;
+  const cli_opt_t *t = cli_opt_table(&n);
+  assert_int_equal(n, N_FLAG_CASES);
+  for (size_t i = 0; i < n; i++) {
+    const cli_opt_t *opt = &t[i];
+    const flag_case_t *fc = case_of(opt->name);
+    assert_ptr_equal(cli_opt_by_name(opt->name, strlen(opt->name), 0), opt);
+    if ((opt->arg == NULL) != (fc->value == NULL))
+      fail_msg("--%s: the table and the case disagree on a value", opt->name);
+    char flag[80];
+    snprintf(flag, sizeof flag, "--%s", opt->name);
+    const char *value = fc->value;
+    if (value && !strcmp(value, "@config"))
+      value = write_config(fx, "{\"concurrency\": 11}");
+    int rc =
+        value ? PARSE(fx, "send", "in.jsonl", "--out", "o.jsonl", flag, value)
+              : PARSE(fx, "send", "in.jsonl", "--out", "o.jsonl", flag);
+    if (rc || !fc->ok(&fx->o))
+      fail_msg("%s did not set its field (%s)", flag, fx->err);
+    if (opt->short_name) {
+      char s[3] = {'-', opt->short_name, 0};
+      assert_int_equal(PARSE(fx, "send", "in.jsonl", s), 0);
+      if (!fc->ok(&fx->o))
+        fail_msg("%s did not set the field of %s", s, flag);
+    }
+    if (flag_only(opt->name) != (opt->key == NULL))
+      fail_msg("--%s: the table says %s", opt->name,
+               opt->key ? "it may be in a config file" : "it is a flag only");
+    if (opt->key) {
+      assert_string_equal(opt->key, opt->name); /* the documented rule */
+      assert_ptr_equal(cli_opt_by_key(opt->key), opt);
+      row_from_config(fx, opt, fc);
+    } else {
+      char text[128];
+      snprintf(text, sizeof text, "{\"%s\": %s}", opt->name,
+               fc->value ? "\"x\"" : "true");
+      const char *path = write_config(fx, text);
+      PARSE_FAILS(fx, "is not allowed in a config file", "send", "in.jsonl",
+                  "--config", path);
+    }
+    if (opt->flags & CLI_OPT_KEPT) {
+      assert_int_equal(rc = PARSE(fx, "send", "in.jsonl", "--out", "o.jsonl",
+                                  flag, fc->value),
+                       0);
+      row_through_settings(fx, opt, fc);
+    }
+  }
+}
+
+/* The defaults --help shows, by flag name, from the usage text: the last
+ * "[...]" of each flag's help, whose wrapped lines are joined again. */
+static void help_default(const char *usage, const char *name, char *out,
+                         size_t cap)
+{
+  char head[80], text[1024] = "";
+  snprintf(head, sizeof head, "\n  --%s", name);
+  const char *p = usage;
+  size_t hl = strlen(head);
+  while ((p = strstr(p, head)) && p[hl] != ' ' && p[hl] != '\n')
+    p += hl;
+  if (!p)
+    fail_msg("--help does not list --%s", name);
+  p = strchr(p + 1, '\n');
+  while (p && !strncmp(p, "\n        ", 9)) {
+    const char *line = p + 9, *end = strchr(line, '\n');
+    size_t len = strlen(text);
+    snprintf(text + len, sizeof text - len, "%s%.*s", len ? " " : "",
+             (int)(end - line), line);
+    p = end;
+  }
+  const char *open = strrchr(text, '[');
+  size_t len = strlen(text);
+  if (!open || len == 0 || text[len - 1] != ']')
+    snprintf(out, cap, "%s", "");
+  else
+    snprintf(out, cap, "%.*s", (int)(text + len - 1 - open - 1), open + 1);
+}
+
+/* The defaults --help shows are pacer_config_init()'s (and, for the queue
+ * bound, the command's own), written out here from the struct's fields. */
+static void help_defaults_are_the_library_defaults(void **state)
+{
+  (void)state;
+  pacer_config_t c;
+  pacer_config_init(&c);
+  cli_opts_t cmd;
+  cli_opts_init(&cmd);
+  char want[64][2][64];
+  size_t n = 0;
+#define WANT(name, ...)                                                        \
+  do {                                                                         \
+    snprintf(want[n][0], sizeof want[n][0], "%s", name);                       \
+    snprintf(want[n][1], sizeof want[n][1], __VA_ARGS__);                      \
+    n++;                                                                       \
+  } while (0)
+#define ONOFF(b) ((b) ? "on" : "off")
+  if (c.rate == 0)
+    WANT("rate", "none");
+  else
+    WANT("rate", "%g", c.rate);
+  if (c.burst == 0)
+    WANT("burst", "rate/100, at least 1");
+  else
+    WANT("burst", "%u", c.burst);
+  WANT("concurrency", "%u", c.concurrency);
+  if (c.key_rate == 0)
+    WANT("per-key-rate", "none");
+  else
+    WANT("per-key-rate", "%g", c.key_rate);
+  WANT("per-key-burst", "%u", c.key_burst ? c.key_burst : 1);
+  if (c.key_concurrency == 0)
+    WANT("per-key-concurrency", "none");
+  else
+    WANT("per-key-concurrency", "%u", c.key_concurrency);
+  WANT("workers", "%u", c.workers);
+  WANT("weight", "%u:%u", c.weight_high, c.weight_low);
+  WANT("max-low-wait", "%lld", (long long)c.max_low_wait_ms);
+  WANT("queue-max", "%zu", cmd.cfg.queue_max); /* the command's own */
+  WANT("max-attempts", "%u", c.max_attempts);
+  WANT("backoff-base", "%lld", (long long)c.backoff_base_ms);
+  WANT("backoff-max", "%lld", (long long)c.backoff_max_ms);
+  WANT("retry-max-after", "%lld", (long long)c.retry_after_max_ms / 1000);
+  WANT("timeout", "%lld", (long long)c.timeout_ms);
+  WANT("connect-timeout", "%lld", (long long)c.connect_timeout_ms);
+  WANT("breaker-window", "%u", c.breaker_window);
+  WANT("breaker-threshold", "%g", c.breaker_threshold);
+  WANT("breaker-cooldown", "%lld", (long long)c.breaker_cooldown_ms);
+  WANT("breaker-probes", "%u", c.breaker_probes);
+  WANT("breaker-fail-fast", "%s", ONOFF(c.breaker_fail_fast));
+  WANT("no-breaker", "%s", ONOFF(!c.breaker_enabled));
+  WANT("max-response-bytes", "%zu", c.max_response_bytes);
+  WANT("follow-redirects", "%u", c.follow_redirects);
+  WANT("decompress", "%s", ONOFF(c.decompress));
+  WANT("insecure", "%s", ONOFF(!c.tls_verify));
+  WANT("deny-private", "%s", ONOFF(c.deny_private));
+  WANT("spool-sync", "%s",
+       c.spool_sync == PACER_SPOOL_FULL ? "full" : "normal");
+  WANT("no-idempotency-keys", "%s", ONOFF(!c.spool_idempotency_keys));
+#undef ONOFF
+#undef WANT
+  cli_opts_free(&cmd);
+
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  assert_non_null(f);
+  cli_usage(f);
+  assert_int_equal(fclose(f), 0);
+  for (size_t i = 0; i < n; i++) {
+    char got[256];
+    help_default(text, want[i][0], got, sizeof got);
+    if (strcmp(got, want[i][1]))
+      fail_msg("--help shows [%s] for --%s; pacer_config_init() gives %s", got,
+               want[i][0], want[i][1]);
+  }
+  /* Every row but the actions shows a default. */
+  size_t rows;
+  const cli_opt_t *t = cli_opt_table(&rows);
+  for (size_t i = 0; i < rows; i++) {
+    char got[256];
+    help_default(text, t[i].name, got, sizeof got);
+    if (!got[0] != !!(t[i].flags & CLI_OPT_ACTION))
+      fail_msg("--%s: --help shows the default [%s]", t[i].name, got);
+  }
+  free(text);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -971,6 +1217,8 @@ int main(void)
       T(double_dash_ends_flags),
       T(every_flag_sets_its_field),
       T(each_listed_flag_sets_its_field),
+      T(table_rows_reach_their_fields),
+      T(help_defaults_are_the_library_defaults),
       T(rate_units),
       T(equals_form),
       T(switches),

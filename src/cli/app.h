@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* app.h - one run of the `pacer` command, as its modules share it: main.c
+ * (the run's steps and its one cleanup path), output.c (result lines, the
+ * callbacks, messages and the end report), send.c (reading and submitting
+ * job lines), resume.c (pacer resume and pacer status), progress.c and
+ * signals.c (the two helper threads).
+ *
+ * Threads: the main thread reads and submits (blocking at the queue bound,
+ * which bounds memory); the dispatcher's threads run the callbacks, which
+ * write result lines under app_t.lock; the signal thread turns
+ * SIGINT/SIGTERM into a shutdown (the first finishes what was read, the
+ * second cancels); the progress thread redraws the progress line when
+ * stderr is a terminal. Both helper threads use app_t.p: they are stopped
+ * before it is freed. */
+#ifndef PACER_CLI_APP_H
+#define PACER_CLI_APP_H
+
+#include "cli.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#define CLI_MAX_LINE (16u << 20) /* longest job line */
+#define CLI_HANDLER "pacer.send" /* the spooled jobs' handler */
+#define CLI_INPUT_PATH_MAX 4096
+
+typedef struct app {
+  cli_opts_t o;
+  pacer_t *p;
+  FILE *out;            /* result lines; NULL before it is opened */
+  int in_fd;            /* the job file opened by the command, or -1 */
+  pthread_mutex_t lock; /* out, tally, the counts below, stderr lines */
+  cli_tally_t tally;
+  int write_errno;         /* first error writing results */
+  double last_flush;       /* when out was last flushed */
+  double start;            /* when sending started */
+  atomic_int signals;      /* SIGINT/SIGTERM received */
+  atomic_int write_failed; /* spooled: a result line could not be written */
+  atomic_int first_signal;
+  int wake[2];         /* the signal thread wakes the reader; -1: none */
+  atomic_ullong total; /* jobs in the input, when known */
+  atomic_int total_known;
+  int spooled;            /* --spool: jobs carry their id and line as a tag */
+  unsigned char *written; /* resume: bitmap of lines already in --out */
+  size_t written_bits;
+  uint64_t kept, skipped; /* left in the spool; reported before a restart */
+  uint64_t nomem;         /* job lines not sent for lack of memory */
+  char input_path[CLI_INPUT_PATH_MAX]; /* absolute, for the spool's mark */
+  /* The helper threads. */
+  sigset_t sigs; /* blocked in every thread; the signal thread takes them */
+  pthread_t sig_thread, prog_thread;
+  int sig_started;
+  int progress;          /* 1: the progress thread draws the progress line */
+  int progress_drawn;    /* a progress line is on the terminal (under lock) */
+  pthread_mutex_t plock; /* progress thread stop */
+  pthread_cond_t pcond;
+  int pstop;
+} app_t;
+
+/* A new app_t's initializer: nothing open, nothing started. */
+#define CLI_APP_INIT                                                           \
+  {                                                                            \
+    .in_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,                            \
+    .plock = PTHREAD_MUTEX_INITIALIZER, .pcond = PTHREAD_COND_INITIALIZER,     \
+    .wake = {                                                                  \
+      -1,                                                                      \
+      -1                                                                       \
+    }                                                                          \
+  }
+
+/* ---- output.c: result lines, callbacks, messages ---- */
+
+/* Monotonic seconds. Any thread. */
+double cli_now_s(void);
+
+/* Writes a message line (fmt has its "pacer: " and "\n") to stderr under
+ * a->lock, erasing the progress line first. Any thread. */
+void cli_say(app_t *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Under a->lock: erases the progress line before other stderr output. */
+void cli_clear_progress_locked(app_t *a);
+
+/* Writes one result line (line: malloc'd, taken; NULL: out of memory) and
+ * counts its outcome (res, or code for a job never accepted). Returns 0, or
+ * -1 when it could not be written. Any thread. */
+int cli_emit(app_t *a, char *line, const pacer_result_t *res, int code);
+/* The result line of a job line that was never accepted. */
+void cli_emit_error(app_t *a, json_t *id, unsigned long line, int code,
+                    const char *msg);
+/* The result line of a job line not sent for lack of memory; counted for
+ * the report. */
+void cli_emit_nomem(app_t *a, json_t *id, unsigned long line);
+
+/* 1 if line already has its result line in --out (pacer resume). */
+int cli_line_written(const app_t *a, unsigned long line);
+
+/* The context of a job submitted without a spool; cli_on_done frees it. */
+typedef struct cli_job_ctx {
+  app_t *app;
+  json_t *id; /* owned */
+  unsigned long line;
+} cli_job_ctx_t;
+
+/* pacer_done_cb of a job without a spool (user: a cli_job_ctx_t). */
+void cli_on_done(const pacer_result_t *r, void *user);
+/* The handler of spooled jobs (user: the app_t); the tag is [line, id]. */
+void cli_on_spooled(const pacer_result_t *r, void *user);
+/* pacer_log_cb (user: the app_t). */
+void cli_on_log(pacer_log_level_t level, const char *msg, void *user);
+
+/* Writes the end of a run on stderr: write errors, lines not sent for lack
+ * of memory, the summary (st may be NULL), jobs kept in the spool. */
+void cli_report(app_t *a, const pacer_stats_t *st, double elapsed);
+/* --stats-json: writes st there. Returns 0, or -1 with a message said. */
+int cli_write_stats(app_t *a, const pacer_stats_t *st);
+
+/* ---- send.c: reading and submitting ---- */
+
+/* Reads jobs from fd, whose next line is number lineno + 1 at input offset
+ * base (a resumed import starts where the spool's mark says), and submits
+ * each, one spool transaction per batch when spooled. Every line that is
+ * not sent gets its result line. Returns 0, or -1 after a read error or
+ * when the end of the input could not be recorded in the spool. */
+int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base);
+
+/* ---- resume.c: pacer status and pacer resume ---- */
+
+/* pacer status: prints the spool's counts. Returns the exit code. */
+int cli_cmd_status(app_t *a);
+
+/* pacer resume: the run's settings from the spool, and on top of them the
+ * flags given now (argv), each change said on stderr; the run's --out
+ * unless one is given, and another one only with --allow-out-change.
+ * Replaces a->o. Returns 0, or -1 with err set (a usage error). */
+int cli_resume_settings(app_t *a, int argc, char **argv, char *err,
+                        size_t errlen);
+
+/* Stores the run's settings and its output in the spool, before the
+ * dispatcher opens it. Returns 0, or -1 with err set. */
+int cli_store_settings(app_t *a, char *err, size_t errlen);
+
+/* pacer resume: notes the line of every complete result line already in
+ * the --out file fd, and cuts a line the crash left half written. Returns
+ * 0, or -1 with err set. */
+int cli_scan_written(app_t *a, int fd, char *err, size_t errlen);
+
+/* pacer resume, once the dispatcher runs: takes up the spooled jobs, then
+ * reads the rest of an import the crash stopped. Returns 0, or -1 when a
+ * part failed (said on stderr). */
+int cli_resume_jobs(app_t *a);
+
+/* ---- progress.c and signals.c: the helper threads ---- */
+
+/* Starts the progress thread when stderr is a terminal and not --quiet. */
+void cli_progress_start(app_t *a);
+/* Stops and joins it; a no-op when it did not start. */
+void cli_progress_stop(app_t *a);
+
+/* Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread, so in every
+ * thread it starts from then on. */
+void cli_signals_block(app_t *a);
+/* Starts the signal thread. Returns 0 or -1. */
+int cli_signals_start(app_t *a);
+/* Stops and joins it; a no-op when it did not start. */
+void cli_signals_stop(app_t *a);
+
+#endif

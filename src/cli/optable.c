@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+/* optable.c - the command's option table and the value of each option:
+ * parsed from a flag or a --config value, written back in --config's form
+ * for the spool's settings, and shown as --help's default.
+ *
+ * Every row names its field by offsetof(); a value is checked whole (an
+ * integer is digits only, nothing may trail, bounds are the row's) before
+ * it is stored, so a refused value leaves the field as it was. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLI_MS_MAX (INT64_MAX / 1000) /* any later * 1000 (to ns) fits */
+#define CFG(f) offsetof(cli_opts_t, cfg.f)
+#define OWN(f) offsetof(cli_opts_t, f)
+#define KEPT CLI_OPT_KEPT
+
+_Static_assert(PACER_SPOOL_NORMAL == 0 && PACER_SPOOL_FULL == 1,
+               "--spool-sync stores the index of its choice");
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* ---- value parsers ---- */
+
+static int parse_double(const char *s, double *out)
+{
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (end == s || errno || !isfinite(v))
+    return -1;
+  while (*end == ' ')
+    end++;
+  if (*end)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_u64(const char *s, unsigned long long max,
+                     unsigned long long *out)
+{
+  char *end;
+  if (*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+int cli_parse_rate(const char *s, double *per_second)
+{
+  char num[64];
+  const char *slash = strchr(s, '/');
+  size_t n = slash ? (size_t)(slash - s) : strlen(s);
+  double div = 1;
+  if (n == 0 || n >= sizeof num)
+    return -1;
+  memcpy(num, s, n);
+  num[n] = 0;
+  if (slash) {
+    const char *u = slash + 1;
+    if (!strcmp(u, "s") || !strcmp(u, "sec"))
+      div = 1;
+    else if (!strcmp(u, "m") || !strcmp(u, "min"))
+      div = 60;
+    else if (!strcmp(u, "h") || !strcmp(u, "hour"))
+      div = 3600;
+    else
+      return -1;
+  }
+  double v;
+  if (parse_double(num, &v) || v < 0)
+    return -1;
+  *per_second = v / div;
+  return 0;
+}
+
+static int parse_header(const char *s, char **name, char **value)
+{
+  const char *colon = strchr(s, ':');
+  if (!colon || colon == s)
+    return -1;
+  size_t nlen = (size_t)(colon - s);
+  for (size_t i = 0; i < nlen; i++)
+    if (s[i] <= ' ' || s[i] == 0x7f)
+      return -1;
+  const char *v = colon + 1;
+  while (*v == ' ' || *v == '\t')
+    v++;
+  if (strpbrk(v, "\r\n"))
+    return -1;
+  *name = strndup(s, nlen);
+  *value = strdup(v);
+  if (!*name || !*value) {
+    free(*name);
+    free(*value);
+    return -1;
+  }
+  return 0;
+}
+
+/* 1 if s is valid UTF-8 (jansson refuses a string that is not). */
+static int is_utf8(const char *s)
+{
+  json_t *t = json_string(s);
+  json_decref(t);
+  return t != NULL;
+}
+
+static int set_str(char **dst, const char *v)
+{
+  char *c = strdup(v);
+  if (!c)
+    return -1;
+  free(*dst);
+  *dst = c;
+  return 0;
+}
+
+/* ---- setters and getters of the options the kinds do not cover ---- */
+
+static int set_weight(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                      const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  unsigned long long h, l;
+  char hs[32], ls[32];
+  const char *colon = strchr(v, ':');
+  if (!colon || (size_t)(colon - v) >= sizeof hs ||
+      strlen(colon + 1) >= sizeof ls)
+    return fail(err, errlen, "%s: '%s' is not H:L (like 4:1)", who, v);
+  memcpy(hs, v, (size_t)(colon - v));
+  hs[colon - v] = 0;
+  strcpy(ls, colon + 1);
+  if (parse_u64(hs, 1000000, &h) || parse_u64(ls, 1000000, &l) || !h || !l)
+    return fail(err, errlen,
+                "%s: '%s' is not H:L with both at least 1 (like 4:1)", who, v);
+  o->cfg.weight_high = (unsigned)h;
+  o->cfg.weight_low = (unsigned)l;
+  return 0;
+}
+
+static int get_weight(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
+{
+  (void)opt;
+  char buf[64];
+  snprintf(buf, sizeof buf, "%u:%u", o->cfg.weight_high, o->cfg.weight_low);
+  *out = json_string(buf);
+  return *out ? 0 : -1;
+}
+
+/* A window smaller than the minimum of calls would never open. */
+static int set_breaker_window(cli_opts_t *o, const cli_opt_t *opt,
+                              const char *v, const char *who, char *err,
+                              size_t errlen)
+{
+  cli_opt_t plain = *opt;
+  plain.set = NULL;
+  if (cli_opt_set(o, &plain, v, who, err, errlen))
+    return -1;
+  if (o->cfg.breaker_min_calls > o->cfg.breaker_window)
+    o->cfg.breaker_min_calls = o->cfg.breaker_window;
+  return 0;
+}
+
+/* The path is kept in o and lent to the dispatcher's settings. An empty
+ * --ca-file is passed on as given (the library says what it makes of it). */
+static int set_ca_file(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                       const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  if (!is_utf8(v)) /* the spool keeps settings as JSON text */
+    return fail(err, errlen, "%s: the path is not UTF-8", who);
+  if (set_str(&o->ca_file, v))
+    return fail(err, errlen, "out of memory");
+  o->cfg.ca_file = o->ca_file;
+  return 0;
+}
+
+static int set_spool(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                     const char *who, char *err, size_t errlen)
+{
+  cli_opt_t plain = *opt;
+  plain.set = NULL;
+  if (cli_opt_set(o, &plain, v, who, err, errlen))
+    return -1;
+  o->cfg.spool_path = o->spool_path;
+  return 0;
+}
+
+/* Checks one --header value now, as every job's would be, so that a bad
+ * header is one usage error and not a refusal of every job. Returns 0 with
+ * the parts (free them), or -1 with a message. */
+static int check_header(const char *v, char **name, char **value,
+                        const char *who, char *err, size_t errlen)
+{
+  if (!is_utf8(v)) /* the spool keeps settings as JSON text */
+    return fail(err, errlen, "%s: the header is not UTF-8", who);
+  if (parse_header(v, name, value))
+    return fail(err, errlen, "%s: '%s' is not 'Name: value'", who, v);
+  if (pacer_header_check(*name, *value) == 0)
+    return 0;
+  int bad_name = pacer_header_check(*name, "") != 0;
+  fail(err, errlen, "%s: '%s': %s \"%s\"", who, v,
+       bad_name ? "not a header name that may be sent:"
+                : "a control character in the value of",
+       *name);
+  free(*name);
+  free(*value);
+  return -1;
+}
+
+static int set_header(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                      const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  if (o->headers_from_base) { /* given again: replaces the stored list */
+    for (size_t i = 0; i < o->header_count; i++) {
+      free((char *)o->headers[i].name);
+      free((char *)o->headers[i].value);
+    }
+    o->header_count = 0;
+    o->headers_from_base = 0;
+  }
+  char *name = NULL, *value = NULL;
+  if (check_header(v, &name, &value, who, err, errlen))
+    return -1;
+  pacer_header_t *h =
+      realloc(o->headers, (o->header_count + 1) * sizeof *o->headers);
+  if (!h) {
+    free(name);
+    free(value);
+    return fail(err, errlen, "out of memory");
+  }
+  o->headers = h;
+  h[o->header_count].name = name;
+  h[o->header_count].value = value;
+  o->header_count++;
+  return 0;
+}
+
+/* The headers as an array of "Name: value" strings. */
+static int get_headers(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
+{
+  (void)opt;
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < o->header_count; i++) {
+    char *line = NULL;
+    size_t n = strlen(o->headers[i].name) + strlen(o->headers[i].value) + 3;
+    if ((line = malloc(n)) == NULL ||
+        (snprintf(line, n, "%s: %s", o->headers[i].name, o->headers[i].value),
+         json_array_append_new(a, json_string(line)))) {
+      json_decref(a);
+      a = NULL;
+    }
+    free(line);
+  }
+  *out = a;
+  return a ? 0 : -1;
+}
+
+/* ---- the table ---- */
+
+static const char *const spool_syncs[] = {"normal", "full", NULL};
+
+/* One row per option, in --help's order; clang-format would put each field
+ * of a row on a line of its own. */
+/* clang-format off */
+static const cli_opt_t table[] = {
+    {.name = "rate", .kind = CLI_OPT_RATE, .off = CFG(rate), .flags = KEPT,
+     .key = "rate", .arg = "N[/s|/m|/h]", .unset = "none",
+     .help = "requests started per second (or minute, hour), retries "
+             "included"},
+    {.name = "burst", .kind = CLI_OPT_UINT, .off = CFG(burst), .min = 1,
+     .max = 1000000000, .flags = KEPT | CLI_OPT_ZERO_AUTO, .key = "burst",
+     .arg = "N", .what = "a burst of 1 or more",
+     .unset = "rate/100, at least 1",
+     .help = "requests that may start at once after a quiet spell"},
+    {.name = "concurrency", .kind = CLI_OPT_UINT, .off = CFG(concurrency),
+     .min = 1, .max = 1000000, .flags = KEPT, .key = "concurrency", .arg = "N",
+     .what = "a number of requests", .help = "requests in flight at once"},
+    {.name = "per-key-rate", .kind = CLI_OPT_RATE, .off = CFG(key_rate),
+     .flags = KEPT, .key = "per-key-rate", .arg = "N[/s|/m|/h]",
+     .unset = "none",
+     .help = "rate of each key (a job's \"key\", else its URL's host)"},
+    {.name = "per-key-burst", .kind = CLI_OPT_UINT, .off = CFG(key_burst),
+     .min = 1, .max = 1000000000, .flags = KEPT | CLI_OPT_ZERO_AUTO,
+     .key = "per-key-burst", .arg = "N", .what = "a burst of 1 or more",
+     .unset = "1", .help = "burst of each key"},
+    {.name = "per-key-concurrency", .kind = CLI_OPT_UINT,
+     .off = CFG(key_concurrency), .max = 1000000, .flags = KEPT,
+     .key = "per-key-concurrency", .arg = "N", .what = "a number of requests",
+     .unset = "none", .help = "requests in flight per key"},
+    {.name = "workers", .kind = CLI_OPT_UINT, .off = CFG(workers), .min = 1,
+     .max = 256, .flags = KEPT, .key = "workers", .arg = "N",
+     .what = "a number of threads (1..256)", .help = "transport threads"},
+    {.name = "weight", .kind = CLI_OPT_CUSTOM, .off = CFG(weight_high),
+     .flags = KEPT, .key = "weight", .arg = "H:L", .set = set_weight,
+     .get = get_weight,
+     .help = "high and low priority jobs start in this ratio while both "
+             "wait"},
+    {.name = "max-low-wait", .kind = CLI_OPT_MS, .off = CFG(max_low_wait_ms),
+     .max = CLI_MS_MAX, .flags = KEPT, .key = "max-low-wait", .arg = "MS",
+     .what = "a number of milliseconds",
+     .help = "with --weight H:0, low jobs this old start 1 in H+1 (0: "
+             "never)"},
+    {.name = "queue-max", .kind = CLI_OPT_SIZE, .off = CFG(queue_max),
+     .min = 1, .max = 100000000, .flags = KEPT, .key = "queue-max", .arg = "N",
+     .what = "a number of jobs",
+     .help = "jobs read ahead of sending; bounds memory"},
+    {.name = "max-attempts", .kind = CLI_OPT_UINT, .off = CFG(max_attempts),
+     .min = 1, .max = 1000, .flags = KEPT, .key = "max-attempts", .arg = "N",
+     .what = "a number of attempts (1..1000)", .help = "attempts per job"},
+    {.name = "backoff-base", .kind = CLI_OPT_MS, .off = CFG(backoff_base_ms),
+     .min = 1, .max = CLI_MS_MAX, .flags = KEPT, .key = "backoff-base",
+     .arg = "MS", .what = "a number of milliseconds",
+     .help = "first retry waits up to this, doubling each time"},
+    {.name = "backoff-max", .kind = CLI_OPT_MS, .off = CFG(backoff_max_ms),
+     .min = 1, .max = CLI_MS_MAX, .flags = KEPT, .key = "backoff-max",
+     .arg = "MS", .what = "a number of milliseconds",
+     .help = "cap of the backoff"},
+    {.name = "retry-max-after", .kind = CLI_OPT_SECONDS,
+     .off = CFG(retry_after_max_ms), .max = INT64_MAX / 1000000, .flags = KEPT,
+     .key = "retry-max-after", .arg = "S", .what = "a number of seconds",
+     .help = "a longer Retry-After is cut to this many seconds"},
+    {.name = "timeout", .kind = CLI_OPT_MS, .off = CFG(timeout_ms), .min = 1,
+     .max = CLI_MS_MAX, .flags = KEPT, .key = "timeout", .arg = "MS",
+     .what = "a number of milliseconds",
+     .help = "per attempt, whole transfer"},
+    {.name = "connect-timeout", .kind = CLI_OPT_MS,
+     .off = CFG(connect_timeout_ms), .min = 1, .max = CLI_MS_MAX,
+     .flags = KEPT, .key = "connect-timeout", .arg = "MS",
+     .what = "a number of milliseconds", .help = "per attempt"},
+    {.name = "deadline", .kind = CLI_OPT_MS, .off = OWN(deadline_ms),
+     .max = CLI_MS_MAX, .flags = KEPT, .key = "deadline", .arg = "MS",
+     .what = "a number of milliseconds", .unset = "none",
+     .help = "each job's deadline from when it is read (a job's deadline_ms "
+             "wins)"},
+    {.name = "breaker-window", .kind = CLI_OPT_UINT,
+     .off = CFG(breaker_window), .min = 1, .max = 1024, .flags = KEPT,
+     .key = "breaker-window", .arg = "N",
+     .what = "a window of 1..1024 outcomes", .set = set_breaker_window,
+     .help = "outcomes each key's breaker remembers"},
+    {.name = "breaker-threshold", .kind = CLI_OPT_RATIO,
+     .off = CFG(breaker_threshold), .flags = KEPT, .key = "breaker-threshold",
+     .arg = "P",
+     .help = "failure ratio (0..1, or a percentage like 50%) that opens a "
+             "breaker"},
+    {.name = "breaker-cooldown", .kind = CLI_OPT_MS,
+     .off = CFG(breaker_cooldown_ms), .min = 1, .max = CLI_MS_MAX,
+     .flags = KEPT, .key = "breaker-cooldown", .arg = "MS",
+     .what = "a number of milliseconds",
+     .help = "an open breaker waits this long before probing"},
+    {.name = "breaker-probes", .kind = CLI_OPT_UINT,
+     .off = CFG(breaker_probes), .min = 1, .max = 1000000, .flags = KEPT,
+     .key = "breaker-probes", .arg = "N", .what = "a number of probes",
+     .help = "jobs a half-open breaker lets through"},
+    {.name = "breaker-fail-fast", .kind = CLI_OPT_SWITCH,
+     .off = CFG(breaker_fail_fast), .flags = KEPT, .key = "breaker-fail-fast",
+     .help = "jobs of an open breaker fail at once instead of waiting"},
+    {.name = "no-breaker", .kind = CLI_OPT_SWITCH, .off = CFG(breaker_enabled),
+     .flags = KEPT | CLI_OPT_INVERT, .key = "no-breaker",
+     .help = "turn the breakers off"},
+    {.name = "max-response-bytes", .kind = CLI_OPT_SIZE,
+     .off = CFG(max_response_bytes), .min = 1, .max = SIZE_MAX / 2,
+     .flags = KEPT, .key = "max-response-bytes", .arg = "N",
+     .what = "a number of bytes",
+     .help = "response body cap; a larger body fails the job"},
+    {.name = "follow-redirects", .kind = CLI_OPT_UINT,
+     .off = CFG(follow_redirects), .max = 20, .flags = KEPT,
+     .key = "follow-redirects", .arg = "N",
+     .what = "a number of redirects (0..20)",
+     .help = "redirects followed per attempt (0..20)"},
+    {.name = "decompress", .kind = CLI_OPT_SWITCH, .off = CFG(decompress),
+     .flags = KEPT, .key = "decompress", .help = "ask for gzip and decode it"},
+    {.name = "ca-file", .kind = CLI_OPT_PATH, .off = OWN(ca_file),
+     .flags = KEPT, .key = "ca-file", .arg = "FILE", .unset = "system CAs",
+     .set = set_ca_file, .help = "PEM bundle to verify TLS"},
+    {.name = "insecure", .kind = CLI_OPT_SWITCH, .off = CFG(tls_verify),
+     .flags = KEPT | CLI_OPT_INVERT, .key = "insecure",
+     .help = "do not verify TLS certificates (warns)"},
+    {.name = "deny-private", .kind = CLI_OPT_SWITCH, .off = CFG(deny_private),
+     .flags = KEPT, .key = "deny-private",
+     .help = "refuse to connect to loopback, private, link-local and other "
+             "non-public addresses (checked after DNS and on every "
+             "redirect)"},
+    {.name = "header", .kind = CLI_OPT_LIST, .off = OWN(headers),
+     .flags = KEPT, .key = "header", .arg = "'K: V'", .unset = "none",
+     .set = set_header, .get = get_headers,
+     .help = "added to every job (repeatable); a job's own header wins"},
+    {.name = "body", .kind = CLI_OPT_SWITCH, .off = OWN(body), .flags = KEPT,
+     .key = "body", .help = "put response bodies and headers in results"},
+    {.name = "out", .kind = CLI_OPT_PATH, .off = OWN(out_path), .key = "out",
+     .arg = "FILE", .unset = "stdout", .help = "write result lines here"},
+    {.name = "stats-json", .kind = CLI_OPT_PATH, .off = OWN(stats_path),
+     .key = "stats-json", .arg = "FILE", .unset = "none",
+     .help = "write the final statistics as JSON here"},
+    /* Flag only: a config file does not name another one. */
+    {.name = "config", .kind = CLI_OPT_PATH, .off = OWN(config_path),
+     .arg = "FILE.json", .unset = "none",
+     .help = "read these settings from a JSON object (flags override it)"},
+    {.name = "quiet", .short_name = 'q', .kind = CLI_OPT_SWITCH,
+     .off = OWN(quiet), .key = "quiet",
+     .help = "no progress line and no summary"},
+    {.name = "spool", .kind = CLI_OPT_PATH, .off = OWN(spool_path),
+     .key = "spool", .arg = "FILE.db", .unset = "none", .set = set_spool,
+     .help = "keep every job in this SQLite spool until its result line is "
+             "written; needs --out (see pacer resume)"},
+    {.name = "spool-sync", .kind = CLI_OPT_CHOICE, .off = CFG(spool_sync),
+     .flags = KEPT, .key = "spool-sync", .arg = "normal|full",
+     .choices = spool_syncs,
+     .help = "normal survives a crash of pacer; full also a power loss "
+             "(slower)"},
+    {.name = "no-idempotency-keys", .kind = CLI_OPT_SWITCH,
+     .off = CFG(spool_idempotency_keys), .flags = KEPT | CLI_OPT_INVERT,
+     .key = "no-idempotency-keys",
+     .help = "do not add an Idempotency-Key header to spooled jobs"},
+    /* Flag only: splitting a run's results between two files is consent
+     * given on the command line of that resume, never from a file. */
+    {.name = "allow-out-change", .kind = CLI_OPT_SWITCH,
+     .off = OWN(allow_out_change),
+     .help = "pacer resume: write the rest of the results to an --out other "
+             "than the run's (the results are then split between two "
+             "files)"},
+    /* Flag only: actions, not settings. */
+    {.name = "help", .short_name = 'h', .kind = CLI_OPT_SWITCH,
+     .off = OWN(help), .flags = CLI_OPT_ACTION,
+     .help = "print this help and exit"},
+    {.name = "version", .kind = CLI_OPT_SWITCH, .off = OWN(version),
+     .flags = CLI_OPT_ACTION, .help = "print the version and exit"},
+};
+/* clang-format on */
+#define NOPTS (sizeof table / sizeof table[0])
+
+const cli_opt_t *cli_opt_table(size_t *n)
+{
+  *n = NOPTS;
+  return table;
+}
+
+/* name (len bytes) is s; loose: "_" in name matches "-" in s. */
+static int same_name(const char *name, size_t len, const char *s, int loose)
+{
+  if (strlen(s) != len)
+    return 0;
+  for (size_t j = 0; j < len; j++) {
+    char a = loose && name[j] == '_' ? '-' : name[j];
+    if (a != s[j])
+      return 0;
+  }
+  return 1;
+}
+
+const cli_opt_t *cli_opt_by_name(const char *name, size_t len, int loose)
+{
+  for (size_t i = 0; i < NOPTS; i++)
+    if (same_name(name, len, table[i].name, loose))
+      return &table[i];
+  return NULL;
+}
+
+const cli_opt_t *cli_opt_by_key(const char *key)
+{
+  for (size_t i = 0; i < NOPTS; i++)
+    if (table[i].key && same_name(key, strlen(key), table[i].key, 1))
+      return &table[i];
+  return NULL;
+}
+
+/* ---- values by kind ---- */
+
+/* An integer within the row's bounds. */
+static int parse_bounded(const cli_opt_t *opt, const char *v,
+                         unsigned long long *u, const char *who, char *err,
+                         size_t errlen)
+{
+  if (parse_u64(v, opt->max, u))
+    return fail(err, errlen, "%s: '%s' is not %s", who, v, opt->what);
+  if (*u < opt->min)
+    return fail(err, errlen, "%s: must be at least %llu", who, opt->min);
+  return 0;
+}
+
+/* A failure ratio: 0.5 or 50%, above 0 and at most 1. */
+static int parse_ratio(const char *v, double *d, const char *who, char *err,
+                       size_t errlen)
+{
+  char buf[64];
+  size_t n = strlen(v);
+  int pct = n > 0 && v[n - 1] == '%';
+  if (n >= sizeof buf)
+    return fail(err, errlen, "%s: '%s' is not a ratio", who, v);
+  memcpy(buf, v, n + 1);
+  if (pct)
+    buf[n - 1] = 0;
+  if (parse_double(buf, d))
+    return fail(err, errlen, "%s: '%s' is not a ratio (0.5 or 50%%)", who, v);
+  if (pct)
+    *d /= 100;
+  if (!(*d > 0 && *d <= 1))
+    return fail(err, errlen, "%s: '%s' must be above 0 and at most 1 (100%%)",
+                who, v);
+  return 0;
+}
+
+static int set_choice(int *field, const cli_opt_t *opt, const char *v,
+                      const char *who, char *err, size_t errlen)
+{
+  for (int i = 0; opt->choices[i]; i++)
+    if (!strcmp(v, opt->choices[i])) {
+      *field = i;
+      return 0;
+    }
+  char names[128] = ""; /* "a, b or c" */
+  for (int i = 0; opt->choices[i]; i++) {
+    size_t n = strlen(names);
+    const char *sep = i == 0 ? "" : opt->choices[i + 1] ? ", " : " or ";
+    snprintf(names + n, sizeof names - n, "%s%s", sep, opt->choices[i]);
+  }
+  return fail(err, errlen, "%s: '%s' is not %s", who, v, names);
+}
+
+static int set_switch(int *field, const cli_opt_t *opt, const char *v,
+                      const char *who, char *err, size_t errlen)
+{
+  int on = 1;
+  if (v) {
+    if (!strcmp(v, "true") || !strcmp(v, "1"))
+      on = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0"))
+      on = 0;
+    else
+      return fail(err, errlen, "%s: expects true or false, not '%s'", who, v);
+  }
+  *field = opt->flags & CLI_OPT_INVERT ? !on : on;
+  return 0;
+}
+
+int cli_opt_set(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                const char *who, char *err, size_t errlen)
+{
+  void *field = (char *)o + opt->off;
+  unsigned long long u = 0;
+  double d = 0;
+  if (opt->set)
+    return opt->set(o, opt, v, who, err, errlen);
+  if (opt->kind == CLI_OPT_SWITCH)
+    return set_switch(field, opt, v, who, err, errlen);
+  switch (opt->kind) {
+  case CLI_OPT_UINT:
+  case CLI_OPT_SIZE:
+  case CLI_OPT_MS:
+  case CLI_OPT_SECONDS:
+    if (parse_bounded(opt, v, &u, who, err, errlen))
+      return -1;
+    if (opt->kind == CLI_OPT_UINT)
+      *(unsigned *)field = (unsigned)u;
+    else if (opt->kind == CLI_OPT_SIZE)
+      *(size_t *)field = (size_t)u;
+    else
+      *(int64_t *)field =
+          (int64_t)u * (opt->kind == CLI_OPT_SECONDS ? 1000 : 1);
+    return 0;
+  case CLI_OPT_RATE:
+    if (cli_parse_rate(v, &d))
+      return fail(err, errlen,
+                  "%s: '%s' is not a rate (N, N/s, N/m or N/h, N >= 0)", who,
+                  v);
+    *(double *)field = d;
+    return 0;
+  case CLI_OPT_RATIO:
+    if (parse_ratio(v, &d, who, err, errlen))
+      return -1;
+    *(double *)field = d;
+    return 0;
+  case CLI_OPT_PATH:
+    if (!*v)
+      return fail(err, errlen, "%s: needs a file name", who);
+    if (set_str(field, v))
+      return fail(err, errlen, "out of memory");
+    return 0;
+  case CLI_OPT_CHOICE:
+    return set_choice(field, opt, v, who, err, errlen);
+  default: /* LIST and CUSTOM rows have a setter */
+    return fail(err, errlen, "%s: cannot be set", who);
+  }
+}
+
+/* An integer row's value as --config gives it (seconds for SECONDS). */
+static json_int_t int_value(const cli_opt_t *opt, const void *field)
+{
+  switch (opt->kind) {
+  case CLI_OPT_UINT:
+    return *(const unsigned *)field;
+  case CLI_OPT_SIZE:
+    return (json_int_t) * (const size_t *)field;
+  case CLI_OPT_SECONDS:
+    return *(const int64_t *)field / 1000;
+  default:
+    return *(const int64_t *)field;
+  }
+}
+
+int cli_opt_get(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
+{
+  const void *field = (const char *)o + opt->off;
+  *out = NULL;
+  if (opt->get)
+    return opt->get(o, opt, out);
+  switch (opt->kind) {
+  case CLI_OPT_SWITCH:
+    *out = json_boolean(*(const int *)field ^ !!(opt->flags & CLI_OPT_INVERT));
+    break;
+  case CLI_OPT_UINT:
+  case CLI_OPT_SIZE:
+  case CLI_OPT_MS:
+  case CLI_OPT_SECONDS: {
+    json_int_t n = int_value(opt, field);
+    if (n == 0 && (opt->flags & CLI_OPT_ZERO_AUTO))
+      return 0;
+    *out = json_integer(n);
+    break;
+  }
+  case CLI_OPT_RATE:
+  case CLI_OPT_RATIO:
+    *out = json_real(*(const double *)field);
+    break;
+  case CLI_OPT_PATH:
+    if (!*(char *const *)field)
+      return 0;
+    *out = json_string(*(char *const *)field);
+    break;
+  case CLI_OPT_CHOICE:
+    *out = json_string(opt->choices[*(const int *)field]);
+    break;
+  default: /* LIST and CUSTOM rows have a getter */
+    return 0;
+  }
+  return *out ? 0 : -1;
+}
+
+void cli_opt_show(const cli_opts_t *o, const cli_opt_t *opt, char *buf,
+                  size_t cap)
+{
+  json_t *v = NULL;
+  snprintf(buf, cap, "%s", "");
+  if (opt->flags & CLI_OPT_ACTION)
+    return;
+  if (cli_opt_get(o, opt, &v))
+    v = NULL; /* out of memory: shown as unset */
+  int zero = !v || (json_is_integer(v) && json_integer_value(v) == 0) ||
+             (json_is_real(v) && json_real_value(v) == 0) ||
+             (json_is_array(v) && json_array_size(v) == 0);
+  if (zero && opt->unset)
+    snprintf(buf, cap, "%s", opt->unset);
+  else if (json_is_boolean(v))
+    snprintf(buf, cap, "%s", json_is_true(v) ? "on" : "off");
+  else if (json_is_integer(v))
+    snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+  else if (json_is_real(v))
+    snprintf(buf, cap, "%g", json_real_value(v));
+  else if (json_is_string(v))
+    snprintf(buf, cap, "%s", json_string_value(v));
+  json_decref(v);
+}

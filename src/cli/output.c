@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* output.c - what the command writes: result lines (from the callbacks and
+ * for lines never sent), messages on stderr, and the end-of-run report.
+ *
+ * Every write to the output, the tally and stderr is under app_t.lock, so
+ * lines from the dispatcher's threads never interleave. */
+#include "app.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double cli_now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void cli_clear_progress_locked(app_t *a)
+{
+  if (a->progress_drawn) {
+    fputs("\r\033[K", stderr);
+    a->progress_drawn = 0;
+  }
+}
+
+void cli_say(app_t *a, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  pthread_mutex_lock(&a->lock);
+  cli_clear_progress_locked(a);
+  vfprintf(stderr, fmt, ap);
+  pthread_mutex_unlock(&a->lock);
+  va_end(ap);
+}
+
+/* Writes all n bytes to fd. Returns 0 or an errno value. */
+static int write_all(int fd, const char *b, size_t n)
+{
+  while (n) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno ? errno : EIO;
+    }
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* After the first result line that could not be written with a spool: no
+ * more are written (a torn line must stay the file's last, for resume to
+ * cut it), no more jobs are read, and the queued ones end kept in the
+ * spool instead of being sent for results that could not be written. */
+static void stop_writing(app_t *a)
+{
+  atomic_store(&a->write_failed, 1);
+  ssize_t w = write(a->wake[1], "x", 1);
+  (void)w;
+  pacer_shutdown(a->p, PACER_SHUTDOWN_CANCEL);
+}
+
+/* Under a->lock: with a spool the line goes to the file with write(): it is
+ * written once that returns, before the callback returns and the job leaves
+ * the spool; a job whose line failed stays (pacer_keep). Returns 1 when
+ * this is the first line that failed. */
+static int emit_spooled_locked(app_t *a, const char *line, size_t n,
+                               const pacer_result_t *res, int code, int *ok)
+{
+  int e = a->write_errno;
+  if (!e && (e = write_all(fileno(a->out), line, n)))
+    a->write_errno = e;
+  *ok = !e;
+  if (*ok)
+    cli_tally_add(&a->tally, res, code);
+  return !*ok && !atomic_load(&a->write_failed);
+}
+
+/* Under a->lock: buffered, flushed every 0.2 s. */
+static void emit_plain_locked(app_t *a, const char *line,
+                              const pacer_result_t *res, int code, int *ok)
+{
+  if (line && !a->write_errno && fputs(line, a->out) == EOF)
+    a->write_errno = errno ? errno : EIO;
+  *ok = !a->write_errno;
+  cli_tally_add(&a->tally, res, code);
+  double t = cli_now_s();
+  if (t - a->last_flush > 0.2) {
+    a->last_flush = t;
+    if (fflush(a->out) == EOF && !a->write_errno)
+      a->write_errno = errno ? errno : EIO;
+  }
+}
+
+int cli_emit(app_t *a, char *line, const pacer_result_t *res, int code)
+{
+  size_t n = line ? strlen(line) : 0;
+  if (line) {
+    char *l = realloc(line, n + 2);
+    if (!l)
+      free(line);
+    line = l;
+  }
+  if (line) {
+    line[n++] = '\n';
+    line[n] = 0;
+  }
+  int ok = 1, stop = 0;
+  pthread_mutex_lock(&a->lock);
+  if (!line && !a->write_errno)
+    a->write_errno = ENOMEM;
+  if (a->spooled)
+    stop = emit_spooled_locked(a, line, n, res, code, &ok);
+  else
+    emit_plain_locked(a, line, res, code, &ok);
+  pthread_mutex_unlock(&a->lock);
+  free(line);
+  if (stop)
+    stop_writing(a);
+  return ok ? 0 : -1;
+}
+
+void cli_emit_error(app_t *a, json_t *id, unsigned long line, int code,
+                    const char *msg)
+{
+  cli_emit(a, cli_result_line(id, line, NULL, code, msg, 0), NULL, code);
+}
+
+/* Out of memory is not the end of the input: the line gets its result line
+ * (PACER_ENOMEM, "line N: not sent: out of memory"), reading goes on, and
+ * the summary says how many were not sent; the exit status is 1. */
+void cli_emit_nomem(app_t *a, json_t *id, unsigned long line)
+{
+  char err[128];
+  snprintf(err, sizeof err, "line %lu: not sent: out of memory", line);
+  cli_emit_error(a, id, line, PACER_ENOMEM, err);
+  pthread_mutex_lock(&a->lock);
+  a->nomem++;
+  pthread_mutex_unlock(&a->lock);
+}
+
+int cli_line_written(const app_t *a, unsigned long line)
+{
+  return line < a->written_bits && (a->written[line / 8] >> (line % 8)) & 1;
+}
+
+/* ---- the callbacks ---- */
+
+void cli_on_done(const pacer_result_t *r, void *user)
+{
+  cli_job_ctx_t *j = user;
+  app_t *a = j->app;
+  cli_emit(a, cli_result_line(j->id, j->line, r, 0, NULL, a->o.body), r, 0);
+  json_decref(j->id);
+  free(j);
+}
+
+void cli_on_spooled(const pacer_result_t *r, void *user)
+{
+  app_t *a = user;
+  json_t *tag = json_loadb(r->tag, r->tag_len, 0, NULL);
+  json_int_t line = json_integer_value(json_array_get(tag, 0));
+  json_t *id = json_array_get(tag, 1);
+  int kept = r->kept,
+      skipped = !kept && cli_line_written(a, (unsigned long)line);
+  if (!kept && !skipped &&
+      cli_emit(a,
+               cli_result_line(id, (unsigned long)line, r, 0, NULL, a->o.body),
+               r, 0))
+    kept = pacer_keep(a->p, r->id) == 0; /* no line: the job stays */
+  if (kept || skipped) {
+    pthread_mutex_lock(&a->lock);
+    *(kept ? &a->kept : &a->skipped) += 1;
+    pthread_mutex_unlock(&a->lock);
+  }
+  json_decref(tag);
+}
+
+void cli_on_log(pacer_log_level_t level, const char *msg, void *user)
+{
+  static const char *const names[] = {"error", "warning", "info", "debug"};
+  cli_say(user, "pacer: %s: %s\n", names[level & 3], msg);
+}
+
+/* ---- the end of a run ---- */
+
+void cli_report(app_t *a, const pacer_stats_t *st, double elapsed)
+{
+  if (a->write_errno)
+    fprintf(stderr, "pacer: writing results to %s: %s\n",
+            a->o.out_path ? a->o.out_path : "stdout", strerror(a->write_errno));
+  if (a->write_errno && a->spooled)
+    fprintf(stderr,
+            "pacer: %llu jobs without a result line stay in %s: pacer resume "
+            "writes them\n",
+            (unsigned long long)a->kept, a->o.spool_path);
+  if (a->nomem)
+    fprintf(stderr,
+            "pacer: %llu job lines were not sent for lack of memory (each "
+            "has its result line)\n",
+            (unsigned long long)a->nomem);
+  if (a->o.quiet)
+    return;
+  cli_summary(stderr, &a->tally, st, elapsed);
+  if (a->kept && !(a->write_errno && a->spooled))
+    fprintf(stderr, "pacer: %llu jobs stay in %s for pacer resume\n",
+            (unsigned long long)a->kept, a->o.spool_path);
+  if (a->skipped)
+    fprintf(stderr,
+            "pacer: %llu jobs ran again after the restart; their result "
+            "lines were already written\n",
+            (unsigned long long)a->skipped);
+}
+
+int cli_write_stats(app_t *a, const pacer_stats_t *st)
+{
+  char *json = NULL;
+  if (pacer_stats_json(st, &json))
+    return -1;
+  FILE *f = fopen(a->o.stats_path, "w");
+  int ok = f && fputs(json, f) != EOF && putc('\n', f) != EOF;
+  if (f && fclose(f))
+    ok = 0;
+  free(json);
+  if (!ok)
+    fprintf(stderr, "pacer: --stats-json %s: %s\n", a->o.stats_path,
+            strerror(errno));
+  return ok ? 0 : -1;
+}

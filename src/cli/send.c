@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/* send.c - reading job lines and submitting them: one by one without a
+ * spool, in batches of one spool transaction each with one.
+ *
+ * Every line read ends in exactly one result line: its job's (written by
+ * the callback), or an error line written here when it is blank-free but
+ * never accepted (bad JSON, refused, interrupted, out of memory). A spooled
+ * batch stores with it how far the input was read (the mark), so that
+ * pacer resume can read on from there. */
+#include "app.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH 256 /* job lines per spool transaction */
+
+static int blank(const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+      return 0;
+  return 1;
+}
+
+/* How far the import got, stored with each batch: the offset and number of
+ * the next line to read. */
+static char *make_mark(const app_t *a, uint64_t offset, unsigned long line,
+                       int complete)
+{
+  json_t *m = json_pack("{s:s, s:I, s:I, s:b}", "input", a->input_path,
+                        "offset", (json_int_t)offset, "line", (json_int_t)line,
+                        "complete", complete);
+  char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
+  json_decref(m);
+  return s;
+}
+
+/* Why submit refused r with rc, for its result line: the header at fault
+ * by name, the spool's limit in words, else the code's message. */
+static const char *refusal(const pacer_request_t *r, int rc, char *buf,
+                           size_t cap)
+{
+  if (rc == PACER_ETOOLARGE)
+    return "too large for the spool (SQLite's row limit)";
+  if (rc == PACER_EHEADER) {
+    for (size_t i = 0; i < r->header_count; i++) {
+      const pacer_header_t *h = &r->headers[i];
+      if (pacer_header_check(h->name, h->value) == 0)
+        continue;
+      const char *what = pacer_header_check(h->name, "") == 0
+                             ? "has a control character in its value"
+                             : "is not a name that may be sent";
+      snprintf(buf, cap, "invalid header: \"%.64s\" %s", h->name, what);
+      return buf;
+    }
+  }
+  return pacer_strerror(rc);
+}
+
+/* ---- spooled: batches ---- */
+
+/* Spooled jobs go in batches, one transaction each. */
+typedef struct batch {
+  app_t *app;
+  cli_job_t *jobs;
+  pacer_request_t *reqs;
+  char **tags;
+  unsigned long *lines;
+  size_t n, cap;
+} batch_t;
+
+/* Writes an error line for every job in b and empties it. */
+static void batch_clear(batch_t *b, const char *why, int code)
+{
+  char err[512];
+  for (size_t i = 0; i < b->n; i++) {
+    if (code == PACER_ENOMEM) {
+      cli_emit_nomem(b->app, b->jobs[i].id, b->lines[i]);
+    } else if (why) {
+      snprintf(err, sizeof err, "line %lu: %s", b->lines[i], why);
+      cli_emit_error(b->app, b->jobs[i].id, b->lines[i], code, err);
+    }
+    cli_job_clear(&b->jobs[i], 0);
+    free(b->tags[i]);
+  }
+  b->n = 0;
+}
+
+static void batch_free(batch_t *b)
+{
+  free(b->jobs);
+  free(b->reqs);
+  free(b->tags);
+  free(b->lines);
+}
+
+static int batch_grow(batch_t *b)
+{
+  size_t cap = b->cap ? b->cap * 2 : 64;
+  cli_job_t *j = realloc(b->jobs, cap * sizeof *j);
+  if (j)
+    b->jobs = j;
+  pacer_request_t *r = j ? realloc(b->reqs, cap * sizeof *r) : NULL;
+  if (r)
+    b->reqs = r;
+  char **t = r ? realloc(b->tags, cap * sizeof *t) : NULL;
+  if (t)
+    b->tags = t;
+  unsigned long *l = t ? realloc(b->lines, cap * sizeof *l) : NULL;
+  if (l)
+    b->lines = l;
+  if (!l)
+    return -1;
+  b->cap = cap;
+  return 0;
+}
+
+/* Takes job (line number line) into b with its tag [line, id]; out of
+ * memory gives it its error line. Returns 0 or -1. */
+static int batch_add(batch_t *b, cli_job_t *job, unsigned long line)
+{
+  char *t = NULL;
+  if (b->n < b->cap || batch_grow(b) == 0) {
+    json_t *tag = json_pack("[IO]", (json_int_t)line, job->id);
+    t = tag ? json_dumps(tag, JSON_COMPACT) : NULL;
+    json_decref(tag);
+  }
+  if (!t) {
+    cli_emit_nomem(b->app, job->id, line);
+    cli_job_clear(job, 0);
+    return -1;
+  }
+  job->req.handler = CLI_HANDLER;
+  job->req.tag = t;
+  job->req.tag_len = strlen(t);
+  b->jobs[b->n] = *job;
+  b->tags[b->n] = t;
+  b->lines[b->n] = line;
+  b->n++;
+  return 0;
+}
+
+/* Drops job i of b after its error line. */
+static void batch_refuse(batch_t *b, size_t i, int rc)
+{
+  char err[512], why[160];
+  snprintf(err, sizeof err, "line %lu: %s", b->lines[i],
+           refusal(&b->reqs[i], rc, why, sizeof why));
+  cli_emit_error(b->app, b->jobs[i].id, b->lines[i], rc, err);
+  cli_job_clear(&b->jobs[i], 0);
+  free(b->tags[i]);
+  b->n--;
+  memmove(b->jobs + i, b->jobs + i + 1, (b->n - i) * sizeof *b->jobs);
+  memmove(b->tags + i, b->tags + i + 1, (b->n - i) * sizeof *b->tags);
+  memmove(b->lines + i, b->lines + i + 1, (b->n - i) * sizeof *b->lines);
+}
+
+/* Submits the batch in one spool transaction. A bad request gets its error
+ * line and the rest go again; out of memory gives every job of the batch
+ * its error line and reading goes on. Returns 0, 1 when out of memory
+ * emptied the batch, or -1 when reading must stop (a signal, or the spool
+ * cannot be written), with a message. */
+static int batch_send_marked(batch_t *b, const char *mark)
+{
+  char err[512];
+  while (b->n) {
+    for (size_t i = 0; i < b->n; i++)
+      b->reqs[i] = b->jobs[i].req;
+    size_t bad = b->n;
+    int rc = pacer_submit_batch_marked(b->app->p, b->reqs, b->n, NULL, NULL,
+                                       NULL, &bad, mark);
+    if (rc == 0) {
+      batch_clear(b, NULL, 0);
+      return 0;
+    }
+    if (bad < b->n) { /* that one job's fault: report it, send the rest */
+      batch_refuse(b, bad, rc);
+      continue;
+    }
+    if (rc == PACER_ENOMEM) {
+      batch_clear(b, NULL, rc);
+      return 1;
+    }
+    if (rc == PACER_ESHUTDOWN) {
+      batch_clear(b, "not sent: interrupted", rc);
+    } else {
+      snprintf(err, sizeof err, "not sent: %s (see the log above)",
+               pacer_strerror(rc));
+      batch_clear(b, err, rc);
+      cli_say(b->app,
+              "pacer: the spool cannot take more jobs (%s); no more "
+              "are read, those accepted are finished\n",
+              pacer_strerror(rc));
+    }
+    return -1;
+  }
+  return 0;
+}
+
+/* Stores only the mark. Returns 0, or -1 when reading must stop. */
+static int mark_send(batch_t *b, char *mark, int complete)
+{
+  int rc = PACER_ENOMEM;
+  if (mark)
+    rc = pacer_submit_batch_marked(b->app->p, NULL, 0, NULL, NULL, NULL, NULL,
+                                   mark);
+  free(mark);
+  if (rc == 0 || (rc == PACER_ENOMEM && !complete))
+    return 0; /* a later mark says it */
+  if (rc != PACER_ESHUTDOWN)
+    cli_say(b->app,
+            "pacer: the spool could not record how far the input was read "
+            "(%s)%s\n",
+            pacer_strerror(rc),
+            complete ? "; it does not say the import is complete" : "");
+  return -1;
+}
+
+/* Submits the batch with the mark of the input read so far (pos, lineno;
+ * complete at its end). Returns 0, or -1 when reading must stop. */
+static int batch_send(batch_t *b, uint64_t pos, unsigned long lineno,
+                      int complete)
+{
+  char *mark = make_mark(b->app, pos, lineno, complete);
+  if (!mark && b->n) {
+    batch_clear(b, NULL, PACER_ENOMEM);
+    /* The next batch's mark covers these lines; at the end, the mark alone
+     * must still say the import is complete. */
+    return complete ? batch_send(b, pos, lineno, complete) : 0;
+  }
+  if (!b->n)
+    return mark_send(b, mark, complete);
+  int ret = batch_send_marked(b, mark);
+  free(mark);
+  if (ret > 0) /* out of memory: the batch and its mark were not stored */
+    return complete ? batch_send(b, pos, lineno, complete) : 0;
+  return ret;
+}
+
+/* ---- without a spool: one by one ---- */
+
+/* Submits job; a refusal gets its error line. Returns 0, or -1 when
+ * reading must stop (interrupted). */
+static int submit_one(app_t *a, cli_job_t *job, unsigned long lineno)
+{
+  char err[512];
+  cli_job_ctx_t *ctx = malloc(sizeof *ctx);
+  int sr = PACER_ENOMEM;
+  if (ctx) {
+    ctx->app = a;
+    ctx->id = job->id;
+    ctx->line = lineno;
+    sr = pacer_submit(a->p, &job->req, cli_on_done, ctx, NULL);
+  }
+  if (sr == 0) {
+    cli_job_clear(job, 1); /* the id now belongs to ctx */
+    return 0;
+  }
+  if (sr == PACER_ESHUTDOWN)
+    snprintf(err, sizeof err, "line %lu: not sent: interrupted", lineno);
+  else {
+    char why[160];
+    snprintf(err, sizeof err, "line %lu: %s", lineno,
+             refusal(&job->req, sr, why, sizeof why));
+  }
+  if (sr == PACER_ENOMEM)
+    cli_emit_nomem(a, job->id, lineno);
+  else
+    cli_emit_error(a, job->id, lineno, sr, err);
+  free(ctx);
+  cli_job_clear(job, 0);
+  return sr == PACER_ESHUTDOWN ? -1 : 0;
+}
+
+/* ---- the reading loop ---- */
+
+/* One line read (r from cli_lines_next): parsed and submitted, or given its
+ * error line. Returns 0, or -1 when reading must stop. */
+static int take_line(app_t *a, batch_t *b, cli_lines_t *lr, int r, char *line,
+                     size_t len, unsigned long lineno)
+{
+  char err[512];
+  if (cli_line_written(a, lineno))
+    return 0; /* a resumed import: reported before the crash */
+  if (r == CLI_LINE_LONG) {
+    json_t *id = json_integer((json_int_t)lineno);
+    snprintf(err, sizeof err, "line %lu: longer than %u bytes", lineno,
+             CLI_MAX_LINE);
+    cli_emit_error(a, id, lineno, PACER_EINVAL, err);
+    json_decref(id);
+    return 0;
+  }
+  if (blank(line, len))
+    return 0;
+  cli_job_t job;
+  if (cli_job_parse(&job, line, len, lineno, &a->o, err, sizeof err)) {
+    cli_emit_error(a, job.id, lineno, PACER_EINVAL, err);
+    cli_job_clear(&job, 0);
+    return 0;
+  }
+  if (!a->spooled)
+    return submit_one(a, &job, lineno);
+  (void)batch_add(b, &job, lineno); /* out of memory: reported */
+  if (b->n == BATCH || !cli_lines_ready(lr))
+    return batch_send(b, cli_lines_pos(lr), lineno, 0);
+  return 0;
+}
+
+int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base)
+{
+  cli_lines_t lr;
+  if (cli_lines_init(&lr, fd, a->wake[0], CLI_MAX_LINE)) {
+    fprintf(stderr, "pacer: out of memory\n");
+    return -1;
+  }
+  lr.base = base;
+  int eof = 0, rc = 0;
+  batch_t b = {.app = a};
+  while (!atomic_load(&a->signals) && !atomic_load(&a->write_failed)) {
+    char *line;
+    size_t len;
+    int r = cli_lines_next(&lr, &line, &len);
+    eof = r == CLI_LINE_EOF;
+    if (r == CLI_LINE_EOF || r == CLI_LINE_WOKEN)
+      break;
+    if (r == CLI_LINE_ERR) {
+      cli_say(a, "pacer: reading %s: %s\n",
+              strcmp(a->o.input, "-") ? a->o.input : "stdin", strerror(errno));
+      rc = -1;
+      break;
+    }
+    if (take_line(a, &b, &lr, r, line, len, ++lineno))
+      break;
+  }
+  /* The last batch; after a signal each gets its "interrupted" line. At the
+   * end of the input the mark says the import is complete. */
+  if (a->spooled && (b.n || eof) &&
+      batch_send(&b, cli_lines_pos(&lr), lineno, eof) && eof)
+    rc = -1; /* the end of the input could not be recorded */
+  batch_free(&b);
+  cli_lines_free(&lr);
+  return rc;
+}
