@@ -2,6 +2,7 @@
 /* spool.c - the durable spool on SQLite: schema, group commit writer,
  * loading unfinished jobs, and pacer_spool_status(). */
 #include "spool.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -760,7 +761,7 @@ int pacer__spool_load(pacer__spool_t *s,
 
 /* ---- pacer_spool_status ---- */
 
-int pacer_spool_status(const char *path, pacer_spool_status_t *out)
+static int status_read(const char *path, pacer_spool_status_t *out)
 {
   if (!path || !out)
     return PACER_EINVAL;
@@ -845,6 +846,17 @@ bad:
              "not a pacer spool, or corrupt: %s", sqlite3_errmsg(db));
   sqlite3_finalize(st);
   sqlite3_close(db);
+  return rc;
+}
+
+int pacer_spool_status(const char *path, pacer_spool_status_t *st)
+{
+  pacer_spool_status_t full = {0};
+  int rc = path ? pacer__spool_status_check(st) : PACER_EINVAL;
+  if (rc == 0) {
+    rc = status_read(path, &full);
+    pacer__spool_status_give(st, &full);
+  }
   return rc;
 }
 

@@ -658,7 +658,7 @@ static int send_all(int fd, unsigned long lineno, uint64_t base)
 
 static int cmd_status(void)
 {
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   int rc = pacer_spool_status(app.o.spool_path, &st);
   if (rc) {
     fprintf(stderr, "pacer: status: %s\n", st.message);
@@ -740,7 +740,7 @@ static int scan_written(int fd, char *err, size_t errlen)
  * from where the spool's mark says. */
 static int resume_import(void)
 {
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   if (pacer_spool_status(app.o.spool_path, &ss) || !ss.mark[0])
     return 0; /* a spool of another program, or nothing imported */
   json_t *m = json_loads(ss.mark, 0, NULL);
@@ -1006,7 +1006,7 @@ int main(int argc, char **argv)
     return usage_error(err);
   }
   if (app.spooled && !resume) {
-    pacer_spool_status_t ss;
+    pacer_spool_status_t ss = {.struct_size = sizeof ss};
     if (pacer_spool_status(app.o.spool_path, &ss) == 0 &&
         (ss.queued + ss.waiting + ss.in_flight > 0 ||
          (ss.mark[0] && !strstr(ss.mark, "\"complete\":true")))) {
@@ -1120,7 +1120,7 @@ int main(int argc, char **argv)
   app.start = app.last_flush = now_s();
   int read_failed = 0;
   if (resume) {
-    pacer_resume_info_t info;
+    pacer_resume_info_t info = {.struct_size = sizeof info};
     rc = pacer_resume(app.p, &info);
     atomic_store(&app.total, info.loaded);
     atomic_store(&app.total_known, 1);
