@@ -5,7 +5,10 @@
  * Public input structs carry struct_size, written by their _init() macro
  * from the caller's own header: we start from our defaults and copy only the
  * bytes the caller knows of, so a program built against an older, shorter
- * struct keeps working. */
+ * struct keeps working. The structs the library fills for the caller
+ * (pacer_resume_info_t, pacer_spool_status_t) carry it too: the library
+ * fills its own full struct, then hands over only the bytes the caller's
+ * struct_size covers. */
 #include "config.h"
 #include "clock.h"
 #include "http.h"
@@ -82,14 +85,61 @@ void pacer_request_init_sized(pacer_request_t *req, size_t size)
   memcpy(req, &d, size);
 }
 
+/* The _init() of a struct whose every field defaults to zero: struct_size,
+ * then zeros, as far as the caller's size reaches. */
+static void init_zeroed(void *dst, size_t size, void *full, size_t full_size)
+{
+  memset(full, 0, full_size);
+  if (size > full_size)
+    size = full_size;
+  memcpy(full, &size, sizeof size); /* struct_size comes first */
+  memcpy(dst, full, size);
+}
+
+void pacer_key_limits_init_sized(pacer_key_limits_t *lim, size_t size)
+{
+  pacer_key_limits_t d;
+  if (lim)
+    init_zeroed(lim, size, &d, sizeof d);
+}
+
+void pacer_resume_info_init_sized(pacer_resume_info_t *info, size_t size)
+{
+  pacer_resume_info_t d;
+  if (info)
+    init_zeroed(info, size, &d, sizeof d);
+}
+
+void pacer_spool_status_init_sized(pacer_spool_status_t *st, size_t size)
+{
+  pacer_spool_status_t d;
+  if (st)
+    init_zeroed(st, size, &d, sizeof d);
+}
+
+/* A caller's struct_size this library can serve: at least the field itself,
+ * at most our own struct. */
+static int size_ok(size_t size, size_t ours)
+{
+  return size >= sizeof(size_t) && size <= ours;
+}
+
 /* Copies what the caller's struct holds over our defaults. */
 static int take_sized(void *dst, size_t dst_size, const void *src,
                       size_t src_size)
 {
-  if (src_size < sizeof(size_t) || src_size > dst_size)
+  if (!size_ok(src_size, dst_size))
     return PACER_EINVAL;
   memcpy(dst, src, src_size);
   return 0;
+}
+
+/* Hands our filled struct src to the caller's dst: the fields after
+ * struct_size, as far as dst's struct_size (already checked) reaches. */
+static void give_sized(void *dst, size_t dst_size, const void *src)
+{
+  memcpy((char *)dst + sizeof dst_size, (const char *)src + sizeof dst_size,
+         dst_size - sizeof dst_size);
 }
 
 static char *dup_or_null(const char *s, int *oom)
@@ -226,6 +276,48 @@ int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src)
   if (!src)
     return PACER_EINVAL;
   return take_sized(dst, sizeof *dst, src, src->struct_size);
+}
+
+/* ---- the caller's structs of the other calls ---- */
+
+int pacer__key_limits_copy(pacer_key_limits_t *dst,
+                           const pacer_key_limits_t *src)
+{
+  pacer_key_limits_init(dst);
+  if (!src)
+    return PACER_EINVAL;
+  int rc = take_sized(dst, sizeof *dst, src, src->struct_size);
+  dst->struct_size = sizeof *dst;
+  return rc;
+}
+
+int pacer__resume_info_clear(pacer_resume_info_t *info)
+{
+  if (!info)
+    return 0;
+  if (!size_ok(info->struct_size, sizeof *info))
+    return PACER_EINVAL;
+  pacer_resume_info_t zero = {0};
+  give_sized(info, info->struct_size, &zero);
+  return 0;
+}
+
+void pacer__resume_info_give(pacer_resume_info_t *dst,
+                             const pacer_resume_info_t *src)
+{
+  if (dst)
+    give_sized(dst, dst->struct_size, src);
+}
+
+int pacer__spool_status_check(const pacer_spool_status_t *st)
+{
+  return st && size_ok(st->struct_size, sizeof *st) ? 0 : PACER_EINVAL;
+}
+
+void pacer__spool_status_give(pacer_spool_status_t *dst,
+                              const pacer_spool_status_t *src)
+{
+  give_sized(dst, dst->struct_size, src);
 }
 
 static int has_header(const pacer_request_t *r, const char *name)

@@ -20,6 +20,28 @@ void pacer__config_release(pacer_config_t *c);
  * PACER_EINVAL. */
 int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src);
 
+/* Key limits as this library's struct, like pacer__request_copy(): 0 or
+ * PACER_EINVAL (NULL src, or a struct_size of 0 or larger than ours). */
+int pacer__key_limits_copy(pacer_key_limits_t *dst,
+                           const pacer_key_limits_t *src);
+
+/* The caller's pacer_resume_info_t, before pacer_resume() does anything:
+ * NULL is fine (0); a bad struct_size is PACER_EINVAL; else the fields it
+ * covers are zeroed (struct_size kept) and it returns 0. */
+int pacer__resume_info_clear(pacer_resume_info_t *info);
+/* Copies the counts of src (ours, whole) into dst (checked by
+ * pacer__resume_info_clear(); NULL: nothing), only the fields dst covers. */
+void pacer__resume_info_give(pacer_resume_info_t *dst,
+                             const pacer_resume_info_t *src);
+
+/* 0 when st is not NULL and its struct_size is one we can fill, else
+ * PACER_EINVAL. */
+int pacer__spool_status_check(const pacer_spool_status_t *st);
+/* Copies the status src (ours, whole) into dst (checked by
+ * pacer__spool_status_check()), only the fields dst covers. */
+void pacer__spool_status_give(pacer_spool_status_t *dst,
+                              const pacer_spool_status_t *src);
+
 /* The automatic burst for rate: max(1, rate/100), 10 ms of tokens. */
 unsigned pacer__auto_burst(double rate);
 

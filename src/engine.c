@@ -939,8 +939,8 @@ static int resume_one(void *arg, const pacer__spool_rec_t *rec)
 
 int pacer_resume(pacer_t *p, pacer_resume_info_t *info)
 {
-  if (info)
-    memset(info, 0, sizeof *info);
+  if (pacer__resume_info_clear(info))
+    return PACER_EINVAL;
   if (!p || !p->spool)
     return PACER_EINVAL;
   pthread_mutex_lock(&p->mu);
@@ -953,8 +953,7 @@ int pacer_resume(pacer_t *p, pacer_resume_info_t *info)
   c.now = p->clock.now(p->clock.ctx);
   c.wall = wall_ms(p);
   rc = pacer__spool_load(p->spool, resume_one, &c);
-  if (info)
-    *info = c.info;
+  pacer__resume_info_give(info, &c.info);
   return rc == RESUME_STOP ? 0 : rc;
 }
 
@@ -1132,9 +1131,10 @@ int pacer_set_workers(pacer_t *p, unsigned workers)
 }
 
 int pacer_key_limits_set(pacer_t *p, const char *key,
-                         const pacer_key_limits_t *lim)
+                         const pacer_key_limits_t *given)
 {
-  if (!p || !lim)
+  pacer_key_limits_t l, *lim = &l;
+  if (!p || pacer__key_limits_copy(lim, given))
     return PACER_EINVAL;
   if (!key || !*key || strlen(key) >= PACER__KEY_MAX)
     return PACER_EKEY;

@@ -9,6 +9,11 @@ const char *pacer_version(void)
   return PACER__VERSION_STRING;
 }
 
+unsigned pacer_version_hex(void)
+{
+  return PACER_VERSION_HEX;
+}
+
 const char *pacer_strerror(int code)
 {
   switch (code) {

@@ -40,7 +40,6 @@ pacer__outcome_kind_t pacer__breaker_outcome(int error, int status)
   case PACER_ETLS: /* a failed handshake is the host's failure */
     return PACER__OUTCOME_FAILURE;
   case PACER_EDENIED: /* our own refusal; the host was never asked */
-    return PACER__OUTCOME_IGNORE;
   default:
     return PACER__OUTCOME_IGNORE;
   }

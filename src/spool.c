@@ -2,6 +2,7 @@
 /* spool.c - the durable spool on SQLite: schema, group commit writer,
  * loading unfinished jobs, and pacer_spool_status(). */
 #include "spool.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -936,7 +937,7 @@ static int status_totals(sqlite3 *db, pacer_spool_status_t *out)
   return 0;
 }
 
-int pacer_spool_status(const char *path, pacer_spool_status_t *out)
+static int status_read(const char *path, pacer_spool_status_t *out)
 {
   if (!path || !out)
     return PACER_EINVAL;
@@ -953,6 +954,17 @@ int pacer_spool_status(const char *path, pacer_spool_status_t *out)
   if (!rc)
     rc = status_totals(db, out);
   sqlite3_close(db);
+  return rc;
+}
+
+int pacer_spool_status(const char *path, pacer_spool_status_t *st)
+{
+  pacer_spool_status_t full = {0};
+  int rc = path ? pacer__spool_status_check(st) : PACER_EINVAL;
+  if (rc == 0) {
+    rc = status_read(path, &full);
+    pacer__spool_status_give(st, &full);
+  }
   return rc;
 }
 

@@ -9,9 +9,14 @@
  *
  * Everything declared here is public; nothing else is. Names start with
  * pacer_ / PACER_. Handles (pacer_t, pacer_stats_t) are opaque or allocated by
- * the library; plain input structs (pacer_config_t, pacer_request_t) are filled
- * with defaults by their _init() macro and may gain fields in later versions
- * without breaking programs built against this header.
+ * the library. The structs a caller allocates (pacer_config_t,
+ * pacer_request_t, pacer_key_limits_t, pacer_resume_info_t,
+ * pacer_spool_status_t) start with struct_size, set by their _init() macro
+ * from the caller's own header; they may gain fields at their end in later
+ * versions, and the library reads or writes only the part the caller's
+ * struct_size covers, so a program built against an older header keeps
+ * working with a newer library. A struct_size of 0 (never initialised) or
+ * larger than the library's own struct is PACER_EINVAL.
  *
  * Threads: unless a declaration says otherwise, any thread may call any
  * function on a pacer_t at any time, concurrently. The exceptions are
@@ -43,6 +48,11 @@ extern "C" {
 #define PACER_EXTERN
 #endif
 
+/* The version of this header. PACER_VERSION_HEX is 0xMMmmpp, one byte each
+ * for major, minor and patch (0x000100 for 0.1.0), so versions compare as
+ * numbers: #if PACER_VERSION_HEX >= 0x000200. The library a program runs
+ * with may be newer than the header it was built with: pacer_version() and
+ * pacer_version_hex() say which it is. */
 #define PACER_VERSION_MAJOR 0
 #define PACER_VERSION_MINOR 1
 #define PACER_VERSION_PATCH 0
@@ -50,8 +60,13 @@ extern "C" {
   ((PACER_VERSION_MAJOR << 16) | (PACER_VERSION_MINOR << 8) |                  \
    PACER_VERSION_PATCH)
 
-/* "0.1.0". The string is static. */
+/* The running library's version, "0.1.0". The string is static. Any
+ * thread. */
 PACER_EXTERN const char *pacer_version(void);
+
+/* The running library's version as a number, in the form of
+ * PACER_VERSION_HEX (0x000100 for 0.1.0). Any thread. */
+PACER_EXTERN unsigned pacer_version_hex(void);
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                    */
@@ -325,17 +340,20 @@ typedef struct pacer_header {
   const char *value;
 } pacer_header_t;
 
-/* Request flags. */
-#define PACER_REQ_RETRY_UNSAFE                                                 \
-  0x1u /* retry POST/PATCH too (they are also                                  \
-          retried when the request has an                                      \
-          Idempotency-Key header) */
-#define PACER_REQ_INSECURE                                                     \
-  0x2u /* skip TLS verification for this job                                   \
-          (logs a warning) */
-#define PACER_REQ_FOLLOW                                                       \
-  0x4u /* follow redirects even if the                                         \
-          dispatcher does not (bounded) */
+/* Request flags: bits or-ed together into pacer_request_t.flags. Values
+ * are fixed; new flags take new bits. A bit this library does not know makes
+ * submit fail with PACER_EINVAL. */
+typedef enum pacer_req_flag {
+  /* Retry a method that is not idempotent (POST, PATCH, any but GET, HEAD,
+   * OPTIONS, TRACE, PUT and DELETE) too. Without it such a request is
+   * retried only when it has an Idempotency-Key header. */
+  PACER_REQ_RETRY_UNSAFE = 0x1,
+  /* Skip TLS peer and host verification for this job (logs a warning). */
+  PACER_REQ_INSECURE = 0x2,
+  /* Follow redirects (at most 5) even if the dispatcher's follow_redirects
+   * is 0. */
+  PACER_REQ_FOLLOW = 0x4
+} pacer_req_flag_t;
 
 /* One job. Fill with pacer_request_init(). Everything it points to is
  * copied by pacer_submit(): the caller's buffers are free once it returns. */
@@ -366,7 +384,7 @@ typedef struct pacer_request {
   int64_t deadline_ms;       /* the job ends with PACER_EDEADLINE this long
                                 after submit; 0: none */
   unsigned max_attempts;     /* 0: the dispatcher's */
-  unsigned flags;            /* PACER_REQ_* */
+  unsigned flags;            /* PACER_REQ_* (pacer_req_flag_t), or-ed */
   const char *handler;       /* a name given to pacer_register_handler():
                                 its callback ends the job (submit's cb may
                                 then be NULL). Required with a spool, where
@@ -551,17 +569,27 @@ PACER_EXTERN int pacer_set_concurrency(pacer_t *p, unsigned concurrency);
  * number stays). */
 PACER_EXTERN int pacer_set_workers(pacer_t *p, unsigned workers);
 
-/* Limits for one key, overriding key_rate/key_burst/key_concurrency. Zero
+/* Limits for one key, overriding key_rate/key_burst/key_concurrency. Fill
+ * with pacer_key_limits_init() (every limit off), then set fields. Zero
  * fields mean "no limit" (rate, concurrency) or 1 token (burst). A key with
  * its own limits is never forgotten as idle. */
 typedef struct pacer_key_limits {
-  double rate;
-  unsigned burst;
-  unsigned concurrency;
+  size_t struct_size;   /* set by pacer_key_limits_init(); do not change */
+  double rate;          /* tokens per second; 0: no limit. Finite, >= 0. */
+  unsigned burst;       /* bucket size in tokens; 0: 1 */
+  unsigned concurrency; /* in flight for this key; 0: no cap */
 } pacer_key_limits_t;
 
-/* key is copied. Returns 0, PACER_EKEY (NULL or empty key), PACER_ERATE or
- * PACER_ENOMEM. */
+PACER_EXTERN void pacer_key_limits_init_sized(pacer_key_limits_t *lim,
+                                              size_t size);
+/* Fills *lim with "no limit" and its struct_size. lim is the caller's
+ * memory; NULL does nothing. */
+#define pacer_key_limits_init(lim)                                             \
+  pacer_key_limits_init_sized((lim), sizeof *(lim))
+
+/* key and *lim are copied. Returns 0, PACER_EINVAL (NULL p or lim, or a
+ * struct_size of 0 or larger than this library's pacer_key_limits_t),
+ * PACER_EKEY (NULL or empty key), PACER_ERATE or PACER_ENOMEM. */
 PACER_EXTERN int pacer_key_limits_set(pacer_t *p, const char *key,
                                       const pacer_key_limits_t *lim);
 
@@ -595,19 +623,32 @@ PACER_EXTERN int pacer_key_limits_set(pacer_t *p, const char *key,
  * once), PACER_ESHUTDOWN (pacer_shutdown() came first, or came while it
  * loaded: the jobs loaded before it are ended by it as submitted ones are,
  * the rest stay in the spool; info counts the loaded ones), PACER_ESPOOL or
- * PACER_ENOMEM. */
+ * PACER_ENOMEM. info may be NULL; else fill it with pacer_resume_info_init()
+ * first: a struct_size of 0 or larger than this library's struct is
+ * PACER_EINVAL (and nothing is loaded). The library writes only the fields
+ * the caller's struct_size covers, and zeroes them before loading. */
 typedef struct pacer_resume_info {
+  size_t struct_size;  /* set by pacer_resume_info_init(); do not change */
   uint64_t loaded;     /* jobs scheduled again */
   uint64_t in_flight;  /* of those, jobs with an attempt sent and no outcome
                           recorded: the server may have seen them already */
   uint64_t no_handler; /* jobs left in the spool: handler not registered */
 } pacer_resume_info_t;
 
+PACER_EXTERN void pacer_resume_info_init_sized(pacer_resume_info_t *info,
+                                               size_t size);
+/* Zeroes *info and sets its struct_size. NULL does nothing. */
+#define pacer_resume_info_init(info)                                           \
+  pacer_resume_info_init_sized((info), sizeof *(info))
+
 PACER_EXTERN int pacer_resume(pacer_t *p, pacer_resume_info_t *info);
 
 /* What a spool file holds, read without locking it (a running dispatcher
- * may be using it). */
+ * may be using it). Fill with pacer_spool_status_init() before passing it to
+ * pacer_spool_status(), which writes only the fields its struct_size
+ * covers. */
 typedef struct pacer_spool_status {
+  size_t struct_size;  /* set by pacer_spool_status_init(); do not change */
   uint64_t queued;     /* never started, or started and put back */
   uint64_t waiting;    /* waiting to retry */
   uint64_t in_flight;  /* an attempt sent, no outcome recorded: in flight at
@@ -621,7 +662,15 @@ typedef struct pacer_spool_status {
   char message[256];   /* on error: what went wrong */
 } pacer_spool_status_t;
 
-/* Reads the spool at path. Returns 0, PACER_EINVAL, PACER_ESPOOL or
+PACER_EXTERN void pacer_spool_status_init_sized(pacer_spool_status_t *st,
+                                                size_t size);
+/* Zeroes *st and sets its struct_size. NULL does nothing. */
+#define pacer_spool_status_init(st)                                            \
+  pacer_spool_status_init_sized((st), sizeof *(st))
+
+/* Reads the spool at path into *st (filled by pacer_spool_status_init()).
+ * Returns 0, PACER_EINVAL (NULL path or st, or a struct_size of 0 or larger
+ * than this library's struct: then *st is left as it was), PACER_ESPOOL or
  * PACER_ESPOOLVERSION (message says why). Any thread. */
 PACER_EXTERN int pacer_spool_status(const char *path, pacer_spool_status_t *st);
 

@@ -34,6 +34,7 @@ static int usage_error(const char *msg)
 static int check_fresh_spool(app_t *a, char *err, size_t errlen)
 {
   pacer_spool_status_t ss;
+  pacer_spool_status_init(&ss);
   if (pacer_spool_status(a->o.spool_path, &ss) == 0 &&
       (ss.queued + ss.waiting + ss.in_flight > 0 ||
        (ss.mark[0] && !strstr(ss.mark, "\"complete\":true")))) {

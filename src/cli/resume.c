@@ -17,6 +17,7 @@
 int cli_cmd_status(app_t *a)
 {
   pacer_spool_status_t st;
+  pacer_spool_status_init(&st);
   int rc = pacer_spool_status(a->o.spool_path, &st);
   if (rc) {
     fprintf(stderr, "pacer: status: %s\n", st.message);
@@ -107,6 +108,7 @@ int cli_scan_written(app_t *a, int fd, char *err, size_t errlen)
 static int resume_import(app_t *a)
 {
   pacer_spool_status_t ss;
+  pacer_spool_status_init(&ss);
   if (pacer_spool_status(a->o.spool_path, &ss) || !ss.mark[0])
     return 0; /* a spool of another program, or nothing imported */
   json_t *m = json_loads(ss.mark, 0, NULL);
@@ -146,6 +148,7 @@ static int resume_import(app_t *a)
 int cli_resume_jobs(app_t *a)
 {
   pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
   int rc = pacer_resume(a->p, &info);
   atomic_store(&a->total, info.loaded);
   atomic_store(&a->total_known, 1);

@@ -74,7 +74,7 @@ static void submit(pacer_t *p, const char *path, const char *key,
 static void set_key_limits(pacer_t *p, const char *key, double rate,
                            unsigned burst, unsigned concurrency)
 {
-  pacer_key_limits_t lim = {rate, burst, concurrency};
+  pacer_key_limits_t lim = {sizeof lim, rate, burst, concurrency};
   assert_int_equal(pacer_key_limits_set(p, key, &lim), 0);
 }
 

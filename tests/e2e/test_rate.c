@@ -593,9 +593,9 @@ static void key_limits_hold_per_key(void **state)
   (void)state;
   enum { NK = 3 };
   key_case_t ks[NK] = {
-      {"a", "/a", {50, 1, 0}, 200, 2},
-      {"b", "/b", {20, 1, 0}, 80, 2},
-      {"c", "/c", {0, 1, 2}, 60, 50},
+      {"a", "/a", {sizeof(pacer_key_limits_t), 50, 1, 0}, 200, 2},
+      {"b", "/b", {sizeof(pacer_key_limits_t), 20, 1, 0}, 80, 2},
+      {"c", "/c", {sizeof(pacer_key_limits_t), 0, 1, 2}, 60, 50},
   };
   pacer_config_t c;
   pacer_config_init(&c);

@@ -156,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   ended = 0;
   if (tx && pacer__new_with(&cfg, &ci, &ti, &p) == 0) {
     FUZZ_CHECK(pacer_register_handler(p, "h", on_done, NULL) == 0);
-    pacer_resume_info_t info;
+    pacer_resume_info_t info = {.struct_size = sizeof info};
     int rc = pacer_resume(p, &info);
     FUZZ_CHECK(rc <= 0);
     FUZZ_CHECK(info.loaded <= 2 && info.in_flight <= info.loaded);

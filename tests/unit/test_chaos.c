@@ -183,7 +183,7 @@ static void still_works(fx_t *f, int i)
 
 static void spool_left(uint64_t *left)
 {
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   assert_int_equal(pacer_spool_status(spool_path, &st), 0);
   *left = st.queued + st.waiting + st.in_flight;
 }
@@ -388,7 +388,7 @@ static int run_resume(const char *name, long n, int from, long *seen)
   rec_reset();
 
   fx_new(&f, 1, 0);
-  pacer_resume_info_t info = {0};
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   arm(n, from);
   int rc = pacer_resume(f.p, &info);
   int fired = disarm(seen);
@@ -469,7 +469,7 @@ static int run_setter(const char *name, long n, int from, long *seen, int which)
   assert_int_equal(submit(&f, 0), 0);
   fake_tx_wait_held(f.tx, 1);
   int rc;
-  pacer_key_limits_t lim = {5.0, 2, 1};
+  pacer_key_limits_t lim = {sizeof lim, 5.0, 2, 1};
   arm(n, from);
   switch (which) {
   case SET_RATE:
@@ -580,7 +580,7 @@ static void key_table_grows_through_failures(void **state)
   fx_t f;
   fx_new(&f, 0, 0);
   pacer__keys_t *ks = &f.p->sched.keys;
-  pacer_key_limits_t lim = {0, 0, 0};
+  pacer_key_limits_t lim = {sizeof lim, 0, 0, 0};
   long failures = 0;
   char name[32];
   for (int i = 0; i < KEYS; i++) {

@@ -147,7 +147,7 @@ static int check(long n, int from, int st)
   }
   /* Nothing said: the spool's mark must say the import is complete, or
    * pacer send with this spool would find an unfinished run. */
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   if (code != 2 && file_size(errp) == 0 &&
       (pacer_spool_status(spool, &ss) != 0 ||
        !strstr(ss.mark, "\"complete\":true"))) {

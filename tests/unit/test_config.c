@@ -2,7 +2,10 @@
 /* test_config.c - config defaults, resolution and checks; requests into jobs.
  *
  * Nothing here sends anything: pacer__config_resolve() and pacer__job_new()
- * are pure apart from memory, and ASan checks that every copy is released. */
+ * are pure apart from memory, and ASan checks that every copy is released.
+ * The struct_size handling of the other caller-allocated structs is checked
+ * through their helpers and, once, through the public entry points on a
+ * dispatcher that is given no job. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,8 +13,10 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "job.h"
@@ -390,6 +395,243 @@ static void newer_size_clamped_by_init(void **state)
   assert_defaults(&c, 0);
 }
 
+/* ---- the caller's structs of the other calls ------------------------------
+ * pacer_key_limits_t (read), pacer_resume_info_t and pacer_spool_status_t
+ * (filled): struct_size from the _init() macro; a struct from an older,
+ * shorter header is read or written only as far as it reaches. "Older" here
+ * is the struct without its last field, in a buffer of exactly that size,
+ * so ASan sees any byte the library touches past it. */
+
+#define OLD_LIMITS offsetof(pacer_key_limits_t, concurrency)
+#define OLD_INFO offsetof(pacer_resume_info_t, no_handler)
+#define OLD_STATUS offsetof(pacer_spool_status_t, integrity)
+
+static void key_limits_init(void **state)
+{
+  pacer_key_limits_t l;
+  memset(&l, 0xA5, sizeof l);
+  pacer_key_limits_init(&l);
+  assert_int_equal(l.struct_size, sizeof l);
+  assert_true(l.rate == 0.0);
+  assert_int_equal(l.burst, 0);
+  assert_int_equal(l.concurrency, 0);
+  memset(&l, 0xA5, sizeof l);
+  pacer_key_limits_init_sized(&l, sizeof l + 64); /* a newer header's */
+  assert_int_equal(l.struct_size, sizeof l);
+  pacer_key_limits_init(NULL);
+}
+
+static void key_limits_copy(void **state)
+{
+  pacer_key_limits_t in, out;
+  pacer_key_limits_init(&in);
+  in.rate = 2.5;
+  in.burst = 3;
+  in.concurrency = 4;
+  assert_int_equal(pacer__key_limits_copy(&out, &in), 0);
+  assert_int_equal(out.struct_size, sizeof out);
+  assert_true(out.rate == 2.5);
+  assert_int_equal(out.burst, 3);
+  assert_int_equal(out.concurrency, 4);
+
+  assert_int_equal(pacer__key_limits_copy(&out, NULL), PACER_EINVAL);
+  in.struct_size = 0; /* never initialised */
+  assert_int_equal(pacer__key_limits_copy(&out, &in), PACER_EINVAL);
+  in.struct_size = sizeof in + 8; /* a newer header than this library */
+  assert_int_equal(pacer__key_limits_copy(&out, &in), PACER_EINVAL);
+  in.struct_size = sizeof(size_t) - 1;
+  assert_int_equal(pacer__key_limits_copy(&out, &in), PACER_EINVAL);
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
+static void key_limits_older_caller(void **state)
+{
+  pacer_key_limits_t *old = malloc(OLD_LIMITS), out;
+  assert_non_null(old);
+  pacer_key_limits_init_sized(old, OLD_LIMITS);
+  assert_int_equal(old->struct_size, OLD_LIMITS);
+  old->rate = 7;
+  old->burst = 2;
+  assert_int_equal(pacer__key_limits_copy(&out, old), 0);
+  free(old);
+  assert_true(out.rate == 7);
+  assert_int_equal(out.burst, 2);
+  assert_int_equal(out.concurrency, 0); /* unknown to the caller: no cap */
+}
+
+static void resume_info_sizes(void **state)
+{
+  pacer_resume_info_t full, got;
+  memset(&got, 0xA5, sizeof got);
+  pacer_resume_info_init(&got);
+  assert_int_equal(got.struct_size, sizeof got);
+  assert_int_equal(got.loaded + got.in_flight + got.no_handler, 0);
+  pacer_resume_info_init(NULL);
+
+  /* Cleared before use, then handed the counts. */
+  got.loaded = got.in_flight = got.no_handler = 9;
+  assert_int_equal(pacer__resume_info_clear(&got), 0);
+  assert_int_equal(got.struct_size, sizeof got);
+  assert_int_equal(got.loaded + got.in_flight + got.no_handler, 0);
+  full = (pacer_resume_info_t){.loaded = 5, .in_flight = 2, .no_handler = 1};
+  pacer__resume_info_give(&got, &full);
+  assert_int_equal(got.struct_size, sizeof got);
+  assert_int_equal(got.loaded, 5);
+  assert_int_equal(got.in_flight, 2);
+  assert_int_equal(got.no_handler, 1);
+
+  assert_int_equal(pacer__resume_info_clear(NULL), 0); /* info is optional */
+  pacer__resume_info_give(NULL, &full);
+  got.struct_size = 0;
+  assert_int_equal(pacer__resume_info_clear(&got), PACER_EINVAL);
+  got.struct_size = sizeof got + 8;
+  assert_int_equal(pacer__resume_info_clear(&got), PACER_EINVAL);
+
+  /* An older caller's: only the fields it has are written. */
+  pacer_resume_info_t *old = malloc(OLD_INFO);
+  assert_non_null(old);
+  memset(old, 0xA5, OLD_INFO);
+  pacer_resume_info_init_sized(old, OLD_INFO);
+  assert_int_equal(old->struct_size, OLD_INFO);
+  old->loaded = 3;
+  assert_int_equal(pacer__resume_info_clear(old), 0);
+  assert_int_equal(old->loaded, 0);
+  pacer__resume_info_give(old, &full);
+  assert_int_equal(old->struct_size, OLD_INFO);
+  assert_int_equal(old->loaded, 5);
+  assert_int_equal(old->in_flight, 2);
+  free(old);
+}
+
+static void spool_status_sizes(void **state)
+{
+  pacer_spool_status_t full, got;
+  memset(&got, 0xA5, sizeof got);
+  pacer_spool_status_init(&got);
+  assert_int_equal(got.struct_size, sizeof got);
+  assert_int_equal(got.queued + got.done + got.failed, 0);
+  assert_int_equal(got.version, 0);
+  assert_string_equal(got.mark, "");
+  assert_string_equal(got.message, "");
+  pacer_spool_status_init(NULL);
+
+  assert_int_equal(pacer__spool_status_check(&got), 0);
+  assert_int_equal(pacer__spool_status_check(NULL), PACER_EINVAL);
+  got.struct_size = 0;
+  assert_int_equal(pacer__spool_status_check(&got), PACER_EINVAL);
+  got.struct_size = sizeof got + 1;
+  assert_int_equal(pacer__spool_status_check(&got), PACER_EINVAL);
+
+  memset(&full, 0, sizeof full);
+  full.queued = 4;
+  full.done = 6;
+  full.version = 3;
+  snprintf(full.mark, sizeof full.mark, "line 42");
+  snprintf(full.integrity, sizeof full.integrity, "ok");
+  pacer_spool_status_init(&got);
+  pacer__spool_status_give(&got, &full);
+  assert_int_equal(got.struct_size, sizeof got);
+  assert_int_equal(got.queued, 4);
+  assert_int_equal(got.done, 6);
+  assert_string_equal(got.mark, "line 42");
+  assert_string_equal(got.integrity, "ok");
+
+  pacer_spool_status_t *old = malloc(OLD_STATUS);
+  assert_non_null(old);
+  pacer_spool_status_init_sized(old, OLD_STATUS);
+  assert_int_equal(pacer__spool_status_check(old), 0);
+  pacer__spool_status_give(old, &full);
+  assert_int_equal(old->struct_size, OLD_STATUS);
+  assert_int_equal(old->done, 6);
+  assert_int_equal(old->version, 3);
+  assert_string_equal(old->mark, "line 42");
+  free(old);
+}
+
+/* The entry points, through the public API: a bad struct_size is refused
+ * before anything happens (the spool is still resumable, the key still
+ * unset), and an older caller's struct works. The dispatcher sends nothing:
+ * no job is submitted. */
+static void entry_points_honour_struct_size(void **state)
+{
+  char dir[] = "/tmp/pacer-test-config-XXXXXX", path[64];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/spool.db", dir);
+
+  pacer_spool_status_t st;
+  pacer_spool_status_init(&st);
+  assert_int_equal(pacer_spool_status(path, &st), PACER_ESPOOL); /* none */
+  assert_non_null(strstr(st.message, "no spool at"));
+  st.struct_size = 0;
+  st.message[0] = '\0';
+  assert_int_equal(pacer_spool_status(path, &st), PACER_EINVAL);
+  assert_string_equal(st.message, ""); /* left as it was */
+  st.struct_size = sizeof st + 8;
+  assert_int_equal(pacer_spool_status(path, &st), PACER_EINVAL);
+  assert_int_equal(pacer_spool_status(NULL, &st), PACER_EINVAL);
+
+  pacer_config_t cfg;
+  pacer_config_init(&cfg);
+  cfg.spool_path = path;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&cfg, &p), 0);
+
+  pacer_key_limits_t lim;
+  pacer_key_limits_init(&lim);
+  lim.rate = 10;
+  lim.struct_size = 0;
+  assert_int_equal(pacer_key_limits_set(p, "k", &lim), PACER_EINVAL);
+  lim.struct_size = sizeof lim + 8;
+  assert_int_equal(pacer_key_limits_set(p, "k", &lim), PACER_EINVAL);
+  assert_int_equal(pacer_key_limits_set(p, "k", NULL), PACER_EINVAL);
+  lim.struct_size = sizeof lim;
+  assert_int_equal(pacer_key_limits_set(p, "k", &lim), 0);
+  pacer_key_limits_t *old_lim = malloc(OLD_LIMITS);
+  assert_non_null(old_lim);
+  pacer_key_limits_init_sized(old_lim, OLD_LIMITS);
+  old_lim->rate = 5;
+  assert_int_equal(pacer_key_limits_set(p, "old", old_lim), 0);
+  free(old_lim);
+  /* A bad rate is still checked after the copy. */
+  lim.rate = -1;
+  assert_int_equal(pacer_key_limits_set(p, "k", &lim), PACER_ERATE);
+
+  pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
+  info.struct_size = 0;
+  assert_int_equal(pacer_resume(p, &info), PACER_EINVAL);
+  info.struct_size = sizeof info + 8;
+  assert_int_equal(pacer_resume(p, &info), PACER_EINVAL);
+  /* Refused before loading: the one resume still comes, with an older
+   * caller's struct. */
+  pacer_resume_info_t *old_info = malloc(OLD_INFO);
+  assert_non_null(old_info);
+  memset(old_info, 0xA5, OLD_INFO);
+  pacer_resume_info_init_sized(old_info, OLD_INFO);
+  assert_int_equal(pacer_resume(p, old_info), 0);
+  assert_int_equal(old_info->loaded, 0);
+  assert_int_equal(old_info->in_flight, 0);
+  free(old_info);
+  assert_int_equal(pacer_resume(p, NULL), PACER_EINVAL); /* only once */
+  pacer_free(p);
+
+  /* The spool pacer_new() made, read into an older caller's struct. */
+  pacer_spool_status_t *old_st = malloc(OLD_STATUS);
+  assert_non_null(old_st);
+  pacer_spool_status_init_sized(old_st, OLD_STATUS);
+  assert_int_equal(pacer_spool_status(path, old_st), 0);
+  assert_true(old_st->version > 0);
+  assert_int_equal(old_st->queued + old_st->waiting + old_st->in_flight, 0);
+  assert_string_equal(old_st->mark, "");
+  free(old_st);
+
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+#pragma GCC diagnostic pop
+
 /* ---- requests into jobs ---------------------------------------------------
  */
 
@@ -740,6 +982,12 @@ int main(void)
       cmocka_unit_test(older_caller_exact_buffer),
       cmocka_unit_test(older_caller_garbage_tail),
       cmocka_unit_test(newer_size_clamped_by_init),
+      cmocka_unit_test(key_limits_init),
+      cmocka_unit_test(key_limits_copy),
+      cmocka_unit_test(key_limits_older_caller),
+      cmocka_unit_test(resume_info_sizes),
+      cmocka_unit_test(spool_status_sizes),
+      cmocka_unit_test(entry_points_honour_struct_size),
       cmocka_unit_test_setup_teardown(job_get_defaults, cfg_setup,
                                       cfg_teardown),
       cmocka_unit_test_setup_teardown(job_key_from_host, cfg_setup,

@@ -204,7 +204,7 @@ static void bad_input_is_refused_and_harms_nothing(void **state)
   assert_int_equal(pacer_set_rate(e.p, -5, 1), PACER_ERATE);
   assert_int_equal(pacer_set_concurrency(e.p, 0), PACER_ECONCURRENCY);
   assert_int_equal(pacer_set_workers(e.p, 0), PACER_EWORKERS);
-  pacer_key_limits_t lim = {1, 1, 1};
+  pacer_key_limits_t lim = {sizeof lim, 1, 1, 1};
   assert_int_equal(pacer_key_limits_set(e.p, "", &lim), PACER_EKEY);
   assert_int_equal(pacer_cancel(e.p, 12345), PACER_ENOTFOUND);
   for (int i = 5; i < 10; i++)
@@ -1467,7 +1467,7 @@ static void stats_count_each_kind_of_end(void **state)
   c.max_queue_wait_ms = 50;
   eng_t e;
   eng_new(&e, &c, 1, stats_reply, NULL);
-  pacer_key_limits_t one_at_a_time = {0, 1, 1};
+  pacer_key_limits_t one_at_a_time = {sizeof one_at_a_time, 0, 1, 1};
   assert_int_equal(pacer_key_limits_set(e.p, "exp", &one_at_a_time), 0);
   rec_t brk[3], r[11];
   memset(brk, 0, sizeof brk);
@@ -1707,7 +1707,7 @@ static void resume_loads_only_an_earlier_runs_jobs(void **state)
   assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
   submit_tagged(e.p, "h", "a");
   fake_tx_wait_held(e.tx, 1);
-  pacer_resume_info_t info;
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   int rc = pacer_resume(e.p, &info);
   printf("submit then resume: rc %d, loaded %llu\n", rc,
          (unsigned long long)info.loaded);
@@ -1749,7 +1749,7 @@ static void resume_loads_only_an_earlier_runs_jobs(void **state)
   assert_int_equal(seen_of('b').attempts, 2);
   assert_int_equal(seen_of('c').attempts, 1);
   eng_free(&e);
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   spool_status(&st);
   assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
   assert_int_equal(st.done, 3);
@@ -1791,7 +1791,7 @@ static void resume_stops_at_a_shutdown(void **state)
   c.log_user = &e;
   eng_new(&e, &c, 1, reply_200_hi, NULL);
   assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
-  pacer_resume_info_t info;
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   int rc = pacer_resume(e.p, &info);
   printf("shutdown during resume: rc %d, loaded %llu\n", rc,
          (unsigned long long)info.loaded);
@@ -1804,7 +1804,7 @@ static void resume_stops_at_a_shutdown(void **state)
   assert_true((a.error == 0 && a.kept == 0) ||
               (a.error == PACER_ECANCELED && a.kept == 1));
   eng_free(&e);
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   spool_status(&st);
   assert_int_equal(st.queued + st.waiting + st.in_flight, 2 + a.kept);
 
@@ -1920,7 +1920,7 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
   assert_int_equal(cc.kept, 0);
   assert_int_equal(cc.status, 503);
   eng_free(&e);
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   spool_status(&st);
   assert_int_equal(st.in_flight, 2);
   assert_int_equal(st.queued + st.waiting, 0);
@@ -1930,7 +1930,7 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
   seen_reset();
   eng_new(&e, &c, 1, reply_200_hi, NULL);
   assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
-  pacer_resume_info_t info;
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 2);
   assert_int_equal(pacer_drain(e.p, -1), 0);
@@ -1964,7 +1964,7 @@ static void batch_marks_are_stored_with_their_batch(void **state)
   pacer_request_t q[2];
   tagged(&q[0], "h", "a");
   tagged(&q[1], "h", "b");
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   spool_status(&st);
   assert_string_equal(st.mark, "");
   assert_int_equal(
@@ -2061,7 +2061,7 @@ static void batch_out_of_memory(int spooled)
     }
     eng_free(&e);
     if (spooled) {
-      pacer_spool_status_t ss;
+      pacer_spool_status_t ss = {.struct_size = sizeof ss};
       spool_status(&ss);
       assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 0);
       assert_int_equal(ss.done, rc == 0 ? 4 : 0);

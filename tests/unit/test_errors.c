@@ -143,6 +143,29 @@ static void version_hex(void **state)
                                           PACER_VERSION_PATCH);
 }
 
+/* The number the running library reports is the header's, and orders
+ * versions as numbers do. */
+static void version_hex_function(void **state)
+{
+  assert_int_equal(pacer_version_hex(), PACER_VERSION_HEX);
+  char want[64];
+  snprintf(want, sizeof want, "%u.%u.%u", pacer_version_hex() >> 16,
+           (pacer_version_hex() >> 8) & 0xff, pacer_version_hex() & 0xff);
+  assert_string_equal(pacer_version(), want);
+}
+
+/* The request flags' published values: programs store them, so they never
+ * change; each is its own bit. */
+static void request_flags_pinned(void **state)
+{
+  assert_int_equal(PACER_REQ_RETRY_UNSAFE, 0x1);
+  assert_int_equal(PACER_REQ_INSECURE, 0x2);
+  assert_int_equal(PACER_REQ_FOLLOW, 0x4);
+  pacer_req_flag_t f = PACER_REQ_FOLLOW;
+  unsigned flags = PACER_REQ_RETRY_UNSAFE | PACER_REQ_INSECURE | f;
+  assert_int_equal(flags, 0x7u);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -154,6 +177,8 @@ int main(void)
       cmocka_unit_test(unknown_codes),
       cmocka_unit_test(version_string),
       cmocka_unit_test(version_hex),
+      cmocka_unit_test(version_hex_function),
+      cmocka_unit_test(request_flags_pinned),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

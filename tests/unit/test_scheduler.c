@@ -609,7 +609,7 @@ static void blocked_key_takes_no_global_token(void **state)
 {
   (void)state;
   fx_t *f = fx_new(global_10_burst_1);
-  pacer_key_limits_t lim = {1, 1, 0};
+  pacer_key_limits_t lim = {sizeof lim, 1, 1, 0};
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "slow", lim.rate,
                                                lim.burst, 0, f->now),
                    0);

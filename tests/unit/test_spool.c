@@ -403,7 +403,7 @@ static void ids_increase_and_are_never_reused(void **state)
   loaded_free(&l);
   assert_true(pacer__spool_reserve(s, 1) > c);
   pacer__spool_close(s);
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   status_of(path, &st);
   assert_int_equal(st.done, 5);
   assert_int_equal(st.failed, 1);
@@ -419,7 +419,7 @@ static void started_waiting_done_and_status(void **state)
   for (int i = 0; i < 6; i++)
     r[i] = simple_rec(id + (uint64_t)i);
   add_ok(s, r, 6);
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   status_of(path, &st); /* while the spool is open */
   assert_int_equal(st.queued, 6);
 
@@ -532,7 +532,7 @@ static void group_commit_under_4_threads(void **state)
   free(ids);
   loaded_free(&l);
   pacer__spool_close(s);
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   status_of(path, &st);
   assert_int_equal(st.queued, 2000);
   pthread_mutex_destroy(&mu);
@@ -595,7 +595,7 @@ static void garbage_file_is_refused_untouched(void **state)
   assert_false(file_exists(in_dir("junk-wal")));
   assert_false(file_exists(in_dir("junk-shm")));
 
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   assert_int_equal(pacer_spool_status(path, &st), PACER_ESPOOL);
   assert_true(st.message[0] != 0);
   after = read_all(path, &len);
@@ -631,7 +631,7 @@ static void foreign_database_is_refused_untouched(void **state)
   sql_text(path, "SELECT count(*) FROM users", n, sizeof n);
   assert_string_equal(n, "2");
 
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   assert_int_equal(pacer_spool_status(path, &st), PACER_ESPOOL);
   assert_true(st.message[0] != 0);
 }
@@ -652,7 +652,7 @@ static void newer_schema_is_refused(void **state)
                    PACER_ESPOOLVERSION);
   assert_null(s);
   assert_non_null(strstr(err, "99"));
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   assert_int_equal(pacer_spool_status(path, &st), PACER_ESPOOLVERSION);
   assert_int_equal(st.version, 99);
   assert_non_null(strstr(st.message, "newer"));
@@ -676,7 +676,7 @@ static void missing_directory_is_refused(void **state)
                    PACER_ESPOOL);
   assert_null(s);
   assert_non_null(strstr(err, path));
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   assert_int_equal(pacer_spool_status(path, &st), PACER_ESPOOL);
   assert_true(st.message[0] != 0);
   /* And through pacer_new, which names the detail in the log. */
@@ -752,7 +752,7 @@ static void full_disk_loses_nothing(void **state)
   assert_true(accepted < CHILD_MAX);
   assert_true(accepted > 0);
 
-  pacer_spool_status_t st;
+  pacer_spool_status_t st = {.struct_size = sizeof st};
   status_of(path, &st);
   assert_int_equal(st.queued, (uint64_t)accepted);
 
@@ -1042,7 +1042,7 @@ static void handler_needed_and_key_added(void **state)
   assert_true(idem_number(st.idem, pacer__spool_uuid(e.p->spool)) > n1);
   eng_free(&e);
 
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 0);
   assert_int_equal(ss.done, 3);
@@ -1078,7 +1078,7 @@ static void kept_job_resumes_with_its_next_attempt(void **state)
   q.tag_len = 2;
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
   fake_tx_wait_held(e.tx, 1);
-  pacer_resume_info_t info;
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   eng_free(&e); /* stops the held attempt */
   assert_int_equal(seen_count(), 1);
   seen_t s = seen_at(0);
@@ -1088,7 +1088,7 @@ static void kept_job_resumes_with_its_next_attempt(void **state)
   start_t first = start_at(0);
   assert_int_equal(first.idem_count, 1);
 
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.in_flight, 1);
   assert_int_equal(ss.queued + ss.waiting, 0);
@@ -1150,7 +1150,7 @@ static void unregistered_handler_leaves_job_in_spool(void **state)
   eng_free(&e);
   assert_int_equal(seen_count(), 2);
   assert_int_equal(seen_at(0).kept + seen_at(1).kept, 2);
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.in_flight, 1);
   assert_int_equal(ss.queued, 1);
@@ -1159,7 +1159,7 @@ static void unregistered_handler_leaves_job_in_spool(void **state)
   bk_reset(MODE_OK);
   eng_new(&e, &c, 1000 * S);
   assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  pacer_resume_info_t info;
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 1);
   assert_int_equal(info.in_flight, 1);
@@ -1216,7 +1216,7 @@ static void waiting_retry_resumes_at_its_time(void **state)
   assert_int_equal(s.error, PACER_ECANCELED);
   assert_int_equal(s.kept, 1);
   assert_int_equal(s.attempts, 1);
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.waiting, 1);
   assert_int_equal(ss.queued + ss.in_flight, 0);
@@ -1227,7 +1227,7 @@ static void waiting_retry_resumes_at_its_time(void **state)
   int64_t t0 = 1030 * S;
   eng_new(&e, &c, t0);
   assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  pacer_resume_info_t info;
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 1);
   assert_int_equal(info.in_flight, 0);
@@ -1302,7 +1302,7 @@ static void cancel_deletes_the_row(void **state)
   assert_int_equal(pacer_drain(e.p, -1), 0);
   eng_free(&e);
   assert_int_equal(seen_count(), 2);
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.queued + ss.in_flight + ss.waiting, 0);
   assert_int_equal(ss.done, 0);
@@ -1343,7 +1343,7 @@ static void batch_is_all_or_nothing(void **state)
   assert_int_equal(stats->submitted, 0);
   assert_int_equal(stats->queued_low + stats->queued_high, 0);
   pacer_stats_free(stats);
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss); /* an add would have committed before returning */
   assert_int_equal(ss.queued + ss.in_flight + ss.waiting, 0);
 
@@ -1428,7 +1428,7 @@ static void callback_keeps_its_job(void **state)
   eng_free(&e);
   assert_int_equal(seen_count(), 1);
   assert_memory_equal(seen_at(0).tag, "drop", 4);
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.done, 1);
   assert_int_equal(ss.in_flight, 2); /* sent, their results not kept */
@@ -1437,7 +1437,7 @@ static void callback_keeps_its_job(void **state)
   bk_reset(MODE_OK);
   eng_new(&e, &c, 1000 * S);
   assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  pacer_resume_info_t info;
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 2);
   wait_seen(2);
@@ -1517,7 +1517,7 @@ static void writer_failure_goes_to_the_log(void **state)
   assert_int_equal(logs.levels[0], PACER_LOG_ERROR);
   assert_non_null(strstr(logs.lines[0], "spool write failed"));
   assert_non_null(strstr(logs.lines[0], "the disk says no"));
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.in_flight, 1); /* runs again on resume, not lost */
 }
@@ -1572,7 +1572,7 @@ static void oversized_job_is_refused_alone(void **state)
   q.body = body;
   q.body_len = LIMIT - 1024;
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 2);
   eng_free(&e);
@@ -1627,7 +1627,7 @@ static void program_values_are_kept(void **state)
   assert_string_equal(v, "two");
   free(v);
   /* Values are neither jobs nor the mark. */
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   pacer__spool_close(s);
   status_of(path, &ss);
   assert_int_equal(ss.queued, 0);
@@ -1692,7 +1692,7 @@ static void resume_refuses_transport_owned_headers(void **state)
   eng_t e;
   eng_new(&e, &c, 1000 * S);
   assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  pacer_resume_info_t info;
+  pacer_resume_info_t info = {.struct_size = sizeof info};
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   eng_free(&e);
@@ -1703,7 +1703,7 @@ static void resume_refuses_transport_owned_headers(void **state)
   size_t starts = bk.nstarts;
   pthread_mutex_unlock(&bk.mu);
   assert_int_equal(starts, 1);
-  pacer_spool_status_t ss;
+  pacer_spool_status_t ss = {.struct_size = sizeof ss};
   status_of(path, &ss);
   assert_int_equal(ss.queued, 2);
   assert_int_equal(ss.done, 1);
