@@ -113,6 +113,7 @@ static int parse_header(const char *s, char **name, char **value)
   if (!*name || !*value) {
     free(*name);
     free(*value);
+    *name = *value = NULL;
     return -1;
   }
   return 0;
@@ -150,7 +151,7 @@ static int set_weight(cli_opts_t *o, const cli_opt_t *opt, const char *v,
     return fail(err, errlen, "%s: '%s' is not H:L (like 4:1)", who, v);
   memcpy(hs, v, (size_t)(colon - v));
   hs[colon - v] = 0;
-  strcpy(ls, colon + 1);
+  memcpy(ls, colon + 1, strlen(colon + 1) + 1); /* fits: checked above */
   if (parse_u64(hs, 1000000, &h) || parse_u64(ls, 1000000, &l) || !h || !l)
     return fail(err, errlen,
                 "%s: '%s' is not H:L with both at least 1 (like 4:1)", who, v);
@@ -226,6 +227,7 @@ static int check_header(const char *v, char **name, char **value,
        *name);
   free(*name);
   free(*value);
+  *name = *value = NULL;
   return -1;
 }
 
