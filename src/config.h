@@ -15,11 +15,6 @@
 int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out);
 void pacer__config_release(pacer_config_t *c);
 
-/* A request as this library's struct: the caller's fields over the
- * defaults (a caller built against an older header has fewer). 0 or
- * PACER_EINVAL. */
-int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src);
-
 /* The automatic burst for rate: max(1, rate/100), 10 ms of tokens. */
 unsigned pacer__auto_burst(double rate);
 
