@@ -81,10 +81,11 @@ int main(int argc, char **argv)
     /* Where the bytes go: the last job's malloc chunk (usable size plus the
      * 8-byte chunk header), and the id tables (slots, gens, free_slots). */
     pthread_mutex_lock(&p->mu);
-    if (p->nslots)
-      job_chunk = malloc_usable_size(p->slots[p->nslots - 1]) + 8;
-    slot_table = (size_t)p->slots_cap *
-                 (sizeof *p->slots + sizeof *p->gens + sizeof *p->free_slots);
+    const pacer__jobs_t *t = &p->jobs;
+    if (t->nslots)
+      job_chunk = malloc_usable_size(t->slots[t->nslots - 1]) + 8;
+    slot_table = (size_t)t->cap *
+                 (sizeof *t->slots + sizeof *t->gens + sizeof *t->free_slots);
     pthread_mutex_unlock(&p->mu);
     pacer_stats_t *st;
     if (pacer_stats_get(p, &st) == 0) {

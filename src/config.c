@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* config.c - defaults, checks and private copies of the caller's settings and
- * requests.
+/* config.c - defaults, checks and private copies of the caller's settings.
  *
  * Public input structs carry struct_size, written by their _init() macro
  * from the caller's own header: we start from our defaults and copy only the
@@ -12,12 +11,10 @@
 #include "config.h"
 #include "clock.h"
 #include "http.h"
-#include "job.h"
 #include "limiter.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 unsigned pacer__auto_burst(double rate)
 {
@@ -70,19 +67,6 @@ void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
     size = sizeof d;
   d.struct_size = size;
   memcpy(cfg, &d, size);
-}
-
-void pacer_request_init_sized(pacer_request_t *req, size_t size)
-{
-  if (!req)
-    return;
-  pacer_request_t d;
-  memset(&d, 0, sizeof d);
-  d.priority = PACER_PRIORITY_LOW;
-  if (size > sizeof d)
-    size = sizeof d;
-  d.struct_size = size;
-  memcpy(req, &d, size);
 }
 
 /* The _init() of a struct whose every field defaults to zero: struct_size,
@@ -268,16 +252,6 @@ int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
   return 0;
 }
 
-/* ---- requests ---- */
-
-int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src)
-{
-  pacer_request_init(dst);
-  if (!src)
-    return PACER_EINVAL;
-  return take_sized(dst, sizeof *dst, src, src->struct_size);
-}
-
 /* ---- the caller's structs of the other calls ---- */
 
 int pacer__key_limits_copy(pacer_key_limits_t *dst,
@@ -318,127 +292,6 @@ void pacer__spool_status_give(pacer_spool_status_t *dst,
                               const pacer_spool_status_t *src)
 {
   give_sized(dst, dst->struct_size, src);
-}
-
-static int has_header(const pacer_request_t *r, const char *name)
-{
-  for (size_t i = 0; i < r->header_count; i++)
-    if (strcasecmp(r->headers[i].name, name) == 0)
-      return 1;
-  return 0;
-}
-
-int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
-                   int64_t now, pacer__job_t **out, char *key_name,
-                   size_t key_cap)
-{
-  *out = NULL;
-  if (!in)
-    return PACER_EINVAL;
-  pacer_request_t r;
-  pacer_request_init(&r);
-  int rc = take_sized(&r, sizeof r, in, in->struct_size);
-  if (rc)
-    return rc;
-  if (r.priority != PACER_PRIORITY_LOW && r.priority != PACER_PRIORITY_HIGH)
-    return PACER_EINVAL;
-  if (r.timeout_ms < 0 || r.deadline_ms < 0 || r.max_attempts > 1000 ||
-      (r.flags &
-       ~(PACER_REQ_RETRY_UNSAFE | PACER_REQ_INSECURE | PACER_REQ_FOLLOW)))
-    return PACER_EINVAL;
-  if ((r.header_count && !r.headers) || (r.body_len && !r.body) ||
-      (r.tag_len && !r.tag) || r.tag_len > 65536)
-    return PACER_EINVAL;
-  /* The host is the key unless the request names one. */
-  rc = pacer__url_check(r.url, r.key ? NULL : key_name, key_cap);
-  if (rc)
-    return rc;
-  if (r.key) {
-    size_t kl = strlen(r.key);
-    if (kl == 0 || kl >= key_cap)
-      return PACER_EKEY;
-    memcpy(key_name, r.key, kl + 1);
-  }
-  const char *method = r.method ? r.method : "GET";
-  if ((rc = pacer__method_check(method)))
-    return rc;
-  size_t need = strlen(method) + 1 + strlen(r.url) + 1;
-  for (size_t i = 0; i < r.header_count; i++) {
-    if ((rc = pacer__header_check(r.headers[i].name, r.headers[i].value)))
-      return rc;
-    need += strlen(r.headers[i].name) + 2 + strlen(r.headers[i].value) + 1;
-  }
-  if (need > UINT32_MAX / 2 || r.body_len > UINT32_MAX / 2)
-    return PACER_EINVAL;
-  size_t hl = r.handler ? strlen(r.handler) : 0;
-  need += r.body_len + 1 + r.tag_len + (r.handler ? hl + 1 : 0);
-
-  pacer__job_t *j = calloc(1, sizeof *j + need);
-  if (!j)
-    return PACER_ENOMEM;
-  char *p = j->data;
-  size_t n = strlen(method) + 1;
-  memcpy(p, method, n);
-  p += n;
-  j->url_off = (uint32_t)(p - j->data);
-  n = strlen(r.url) + 1;
-  memcpy(p, r.url, n);
-  p += n;
-  j->hdr_off = (uint32_t)(p - j->data);
-  j->hdr_count = (uint32_t)r.header_count;
-  for (size_t i = 0; i < r.header_count; i++) {
-    size_t nl = strlen(r.headers[i].name), vl = strlen(r.headers[i].value);
-    memcpy(p, r.headers[i].name, nl);
-    p += nl;
-    *p++ = ':';
-    *p++ = ' ';
-    memcpy(p, r.headers[i].value, vl);
-    p += vl;
-    *p++ = '\0';
-  }
-  j->body_off = (uint32_t)(p - j->data);
-  j->body_len = (uint32_t)r.body_len;
-  if (r.body_len)
-    memcpy(p, r.body, r.body_len);
-  p[r.body_len] = '\0';
-  j->tag_off = (uint32_t)(p + r.body_len + 1 - j->data);
-  j->tag_len = (uint32_t)r.tag_len;
-  if (r.tag_len)
-    memcpy(j->data + j->tag_off, r.tag, r.tag_len);
-  if (r.handler) {
-    j->handler_off = j->tag_off + j->tag_len;
-    memcpy(j->data + j->handler_off, r.handler, hl + 1);
-  }
-
-  pacer__list_init(&j->link);
-  j->prio = (uint8_t)r.priority;
-  j->max_attempts =
-      (uint16_t)(r.max_attempts ? r.max_attempts : cfg->max_attempts);
-  j->timeout_ns =
-      pacer__ms_to_ns(r.timeout_ms ? r.timeout_ms : cfg->timeout_ms);
-  j->submit_ns = now;
-  j->deadline_ns = r.deadline_ms
-                       ? pacer__time_add(now, pacer__ms_to_ns(r.deadline_ms))
-                       : INT64_MAX;
-  j->retry_ok = pacer__method_idempotent(method) ||
-                (r.flags & PACER_REQ_RETRY_UNSAFE) ||
-                has_header(&r, "Idempotency-Key");
-  j->insecure = (r.flags & PACER_REQ_INSECURE) != 0;
-  j->follow = (r.flags & PACER_REQ_FOLLOW) != 0;
-  j->timer_pos = UINT32_MAX;
-  *out = j;
-  return 0;
-}
-
-void pacer__job_free(pacer__job_t *j)
-{
-  if (!j)
-    return;
-  if (j->resp) {
-    pacer__resp_reset(j->resp);
-    free(j->resp);
-  }
-  free(j);
 }
 
 void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)

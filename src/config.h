@@ -15,11 +15,6 @@
 int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out);
 void pacer__config_release(pacer_config_t *c);
 
-/* A request as this library's struct: the caller's fields over the
- * defaults (a caller built against an older header has fewer). 0 or
- * PACER_EINVAL. */
-int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src);
-
 /* Key limits as this library's struct, like pacer__request_copy(): 0 or
  * PACER_EINVAL (NULL src, or a struct_size of 0 or larger than ours). */
 int pacer__key_limits_copy(pacer_key_limits_t *dst,

@@ -105,13 +105,24 @@ static inline pacer__job_t *pacer__job_of(pacer__link_t *l)
   return pacer__container_of(l, pacer__job_t, link);
 }
 
-/* Checks req and builds its job, submitted at now, with the dispatcher's
- * defaults from cfg. key_name[key_cap] receives the limiter key (the
- * request's, or the URL's host). Returns 0 and *out (free with
- * pacer__job_free()), or PACER_ENOMEM or the first validation error. */
+/* A request as this library's struct: the caller's fields over the
+ * defaults (a caller built against an older header has fewer); strings
+ * are still the caller's. 0 or PACER_EINVAL (src NULL or its struct_size
+ * not one an _init() wrote). Any thread. */
+int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src);
+
+/* Checks req as pacer_submit() does and builds its job, submitted at now,
+ * with the dispatcher's defaults from cfg (job.c). req may be a caller's
+ * struct of any struct_size its _init() wrote; its strings and bytes are
+ * copied. key_name[key_cap] receives the limiter key (the request's, or
+ * the URL's host). Returns 0 and *out (free with pacer__job_free()), or
+ * PACER_ENOMEM or the first validation error (*out NULL). Any thread;
+ * touches nothing shared. */
 int pacer__job_new(const pacer_request_t *req, const pacer_config_t *cfg,
                    int64_t now, pacer__job_t **out, char *key_name,
                    size_t key_cap);
+/* Frees j and its last outcome. NULL is a no-op. The job must be in no
+ * list, heap or table any more. */
 void pacer__job_free(pacer__job_t *j);
 
 #endif

@@ -639,3 +639,37 @@ int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
     unpark(s, k); /* its gate may have changed */
   return rc;
 }
+
+/* ---- snapshot ---- */
+
+int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
+{
+  st->retried = s->retried;
+  st->held_by_breaker = s->held_by_breaker;
+  st->queued_high =
+      s->queued[PACER_PRIORITY_HIGH] + s->waiting[PACER_PRIORITY_HIGH];
+  st->queued_low =
+      s->queued[PACER_PRIORITY_LOW] + s->waiting[PACER_PRIORITY_LOW];
+  st->in_flight = s->inflight;
+  size_t n = s->keys.count;
+  st->keys = n ? calloc(n, sizeof *st->keys) : NULL;
+  if (n && !st->keys)
+    return PACER_ENOMEM;
+  pacer__key_t *k, *tmp;
+  HASH_ITER(hh, s->keys.table, k, tmp)
+  {
+    pacer_key_stats_t *ks = &st->keys[st->key_count];
+    ks->key = strdup(k->name);
+    if (!ks->key)
+      return PACER_ENOMEM;
+    st->key_count++;
+    ks->breaker = s->cfg.breaker_enabled
+                      ? pacer__breaker_state(&k->breaker, now)
+                      : PACER_BREAKER_CLOSED;
+    ks->queued = k->queued[0] + k->queued[1];
+    ks->in_flight = k->inflight;
+    ks->paused_ms =
+        k->paused_until > now ? (k->paused_until - now + 999999) / 1000000 : 0;
+  }
+  return 0;
+}

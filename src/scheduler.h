@@ -137,6 +137,15 @@ int pacer__sched_set_concurrency(pacer__sched_t *s, unsigned concurrency);
 int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
                                 unsigned burst, unsigned cap, int64_t now);
 
+/* Fills the scheduler's part of a pacer_stats_get() snapshot at now:
+ * retried, held_by_breaker, queued_high and queued_low (waiting retries
+ * included), in_flight, and one keys[] entry for each key held (its name
+ * strdup'd), as stats.c's allocation contract says; st->keys must be NULL.
+ * Returns 0, or PACER_ENOMEM with the entries filled so far (free the
+ * snapshot with pacer_stats_free()). The only walk of the key table
+ * outside the scheduler's own rules. */
+int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st);
+
 /* Jobs queued or waiting to retry. */
 static inline size_t pacer__sched_backlog(const pacer__sched_t *s)
 {

@@ -1080,3 +1080,93 @@ int pacer_spool_get_value(const char *path, const char *name, char **value,
   sqlite3_close(db);
   return rc;
 }
+
+/* ---- rows and requests ---- */
+
+void pacer__spool_rec_from_request(pacer__spool_rec_t *rec, uint64_t id,
+                                   const pacer_request_t *r, const char *lines,
+                                   size_t lines_len, int64_t wall_ms)
+{
+  memset(rec, 0, sizeof *rec);
+  rec->id = id;
+  rec->state = PACER__SPOOL_QUEUED;
+  rec->max_attempts = r->max_attempts;
+  rec->deadline_ms = r->deadline_ms ? wall_ms + r->deadline_ms : 0;
+  rec->created_ms = wall_ms;
+  rec->timeout_ms = r->timeout_ms;
+  rec->priority = (int)r->priority;
+  rec->flags = r->flags;
+  rec->handler = r->handler;
+  rec->key = r->key;
+  rec->method = r->method ? r->method : "GET";
+  rec->url = r->url;
+  rec->headers = lines;
+  rec->headers_len = lines_len;
+  rec->body = r->body_len ? r->body : NULL;
+  rec->body_len = r->body_len;
+  rec->tag = r->tag_len ? r->tag : NULL;
+  rec->tag_len = r->tag_len;
+}
+
+/* Splits the NUL-ended "Name: value" lines of out->lines[len] into
+ * out->headers (room for nh); returns how many were found. */
+static size_t split_lines(pacer__spool_req_t *out, size_t len, size_t nh)
+{
+  size_t k = 0;
+  for (char *l = out->lines; l && l < out->lines + len && k < nh;) {
+    size_t n = strlen(l);
+    char *colon = strstr(l, ": ");
+    if (colon) {
+      *colon = '\0';
+      out->headers[k].name = l;
+      out->headers[k].value = colon + 2;
+      k++;
+    }
+    l += n + 1;
+  }
+  return k;
+}
+
+int pacer__spool_rec_request(const pacer__spool_rec_t *rec,
+                             pacer__spool_req_t *out)
+{
+  memset(out, 0, sizeof *out);
+  size_t nh = 0, len = rec->headers_len;
+  for (size_t i = 0; i < len; i++)
+    nh += rec->headers[i] == '\0';
+  out->headers = nh ? calloc(nh, sizeof *out->headers) : NULL;
+  out->lines = len ? malloc(len) : NULL;
+  if ((nh && !out->headers) || (len && !out->lines)) {
+    pacer__spool_req_release(out);
+    return PACER_ENOMEM;
+  }
+  if (out->lines)
+    memcpy(out->lines, rec->headers, len);
+  if (out->lines && out->lines[len - 1] != '\0')
+    nh = 0; /* not the stored form: no headers rather than a bad read */
+  pacer_request_t *r = &out->req;
+  pacer_request_init(r);
+  r->method = rec->method;
+  r->url = rec->url;
+  r->headers = out->headers;
+  r->header_count = split_lines(out, len, nh);
+  r->body = rec->body;
+  r->body_len = rec->body_len;
+  r->priority = rec->priority ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW;
+  r->key = rec->key;
+  r->timeout_ms = rec->timeout_ms;
+  r->max_attempts = rec->max_attempts;
+  r->flags = rec->flags;
+  r->handler = rec->handler;
+  r->tag = rec->tag;
+  r->tag_len = rec->tag_len;
+  return 0;
+}
+
+void pacer__spool_req_release(pacer__spool_req_t *r)
+{
+  free(r->headers);
+  free(r->lines);
+  r->headers = NULL;
+  r->lines = NULL;
+}

@@ -110,4 +110,30 @@ int pacer__spool_load(pacer__spool_t *s,
                       int (*fn)(void *ctx, const pacer__spool_rec_t *rec),
                       void *ctx);
 
+/* The row of request r, accepted as job id at wall_ms (wall clock ms):
+ * fills *rec, borrowing r's strings and bytes. lines[lines_len] are the
+ * job's headers as the row stores them ("Name: value" lines, each ended by
+ * a NUL: the job's own copy, pacer__job_headers()). Any thread. */
+void pacer__spool_rec_from_request(pacer__spool_rec_t *rec, uint64_t id,
+                                   const pacer_request_t *r, const char *lines,
+                                   size_t lines_len, int64_t wall_ms);
+
+/* A stored job as a request again. req borrows from the row it was made
+ * from and from the memory here: release it with pacer__spool_req_release()
+ * before the row goes. */
+typedef struct pacer__spool_req {
+  pacer_request_t req;
+  pacer_header_t *headers; /* req.headers */
+  char *lines;             /* the row's header lines, split in place */
+} pacer__spool_req_t;
+
+/* Makes *out from rec (a row given by pacer__spool_load()): its fields,
+ * and its header lines parsed into name and value. Lines without ": " are
+ * left out, and a header block not ended by a NUL gives no header rather
+ * than a bad read. 0 or PACER_ENOMEM (nothing to release). Any thread. */
+int pacer__spool_rec_request(const pacer__spool_rec_t *rec,
+                             pacer__spool_req_t *out);
+/* Frees what pacer__spool_rec_request() allocated. */
+void pacer__spool_req_release(pacer__spool_req_t *r);
+
 #endif

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* stats.c - releasing and rendering a pacer_stats_t snapshot as JSON.
+/* stats.c - pacer_stats_t snapshots: taking one, releasing it, rendering it
+ * as JSON.
  *
- * Allocation contract, which pacer_stats_get() follows and
+ * Allocation contract, which pacer_stats_get() (and the scheduler's part,
+ * pacer__sched_stats()) follows and
  * pacer_stats_free() relies on:
  * - the pacer_stats_t itself comes from malloc/calloc;
  * - keys is NULL or one malloc/calloc'd array; entries [0, key_count) are
@@ -13,11 +15,48 @@
  * output is valid JSON whatever a key contains; the returned text comes from
  * malloc, never from jansson's (possibly replaced) allocator, so the caller
  * frees it with free(). */
+#include "dispatch.h"
 #include <pacer/pacer.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+int pacer_stats_get(pacer_t *p, pacer_stats_t **out)
+{
+  if (!p || !out)
+    return PACER_EINVAL;
+  *out = NULL;
+  pacer_stats_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return PACER_ENOMEM;
+  pthread_mutex_lock(&p->mu);
+  s->submitted = p->submitted;
+  s->started = p->started;
+  s->succeeded = p->succeeded;
+  s->failed_http = p->failed_http;
+  s->failed_transport = p->failed_transport;
+  s->failed_timeout = p->failed_timeout;
+  s->failed_too_large = p->failed_too_large;
+  s->failed_retries = p->failed_retries;
+  s->failed_deadline = p->failed_deadline;
+  s->failed_breaker = p->failed_breaker;
+  s->failed_other = p->failed_other;
+  s->cancelled = p->cancelled;
+  s->expired = p->expired;
+  for (int i = 0; i < 2; i++) {
+    pacer__hist_summary(&p->qwait[i], &s->queue_wait[i]);
+    pacer__hist_summary(&p->xfer[i], &s->transfer[i]);
+  }
+  int rc = pacer__sched_stats(&p->sched, p->clock.now(p->clock.ctx), s);
+  pthread_mutex_unlock(&p->mu);
+  if (rc) {
+    pacer_stats_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
 
 void pacer_stats_free(pacer_stats_t *s)
 {

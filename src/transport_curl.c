@@ -14,14 +14,16 @@
  *
  * Invariants: a conn is either in the pool (job NULL) or carries exactly one
  * running attempt, added to the multi handle; a job reaches `done` once. */
-#include "engine.h"
+#include "clock.h"
 #include "http.h"
+#include "log.h"
 #include "netguard.h"
 #include "transport.h"
 #include "version.h"
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,10 +7,14 @@
  * a cancel knows whether to abort it or let the worker drop it at start; an
  * attempt is settled (pacer__sched_done) by the worker that ran it, so no
  * abort can race with the job being freed. */
-#include "engine.h"
+#include "worker.h"
+#include "deliver.h"
 #include "http.h"
+#include "log.h"
 #include "spool.h"
+#include "thread.h"
 #include <stdlib.h>
+#include <string.h>
 
 /* The attempt's timeout: the job's own, or what is left before its
  * deadline if that is sooner (then a timeout means the deadline passed,
@@ -136,139 +140,192 @@ static pacer__resp_t *fresh_resp(pacer__job_t *j)
   return j->resp;
 }
 
+/* What the worker thread holds between rounds. */
+typedef struct local {
+  pacer__link_t inbox;     /* jobs to start this round */
+  pacer__link_t cancelled; /* jobs cancelled before their start */
+  pacer__link_t done;      /* attempts ended, to settle */
+  uint64_t *aborts;        /* the abort ids taken from the worker */
+  size_t naborts, aborts_cap;
+  /* The jobs to abort this round: the listed ones, or, when memory ran out
+   * to list them, what a scan of the job table finds (in turns of the
+   * fixed array, which needs no memory). */
+  pacer__job_t **to_abort;
+  size_t to_abort_cap;
+  pacer__job_t *scanned[32];
+  pacer__job_t **abort_list; /* to_abort or scanned */
+  size_t nto;
+  int more;       /* the scan found more than scanned holds */
+  unsigned conns; /* connections to keep */
+  int tell;       /* conns changed: pass it on to the transport */
+  starts_t starts;
+} local_t;
+
+/* mu held. Jobs cancelled before their start are sorted out here, under
+ * the lock that guards cancel_req; a cancel from now on finds them started
+ * and asks for an abort instead. */
+static void take_inbox(pacer__worker_t *w, local_t *t)
+{
+  pacer__link_t *l;
+  while ((l = pacer__list_pop_front(&w->inbox))) {
+    pacer__job_t *j = pacer__job_of(l);
+    if (j->cancel_req) {
+      pacer__list_push_back(&t->cancelled, l);
+    } else {
+      j->started = 1;
+      pacer__list_push_back(&t->inbox, l);
+    }
+  }
+}
+
+/* mu held. Takes the abort ids by swapping arrays, so listing more never
+ * waits for this round. */
+static void take_abort_ids(pacer__worker_t *w, local_t *t)
+{
+  t->naborts = 0;
+  if (!w->naborts)
+    return;
+  uint64_t *a = t->aborts;
+  t->aborts = w->aborts;
+  w->aborts = a;
+  t->naborts = w->naborts;
+  size_t c = t->aborts_cap;
+  t->aborts_cap = w->aborts_cap;
+  w->aborts_cap = c;
+  w->naborts = 0;
+}
+
+/* mu held. Out of memory on the way: every started job of this worker
+ * that carries a cancel mark and has no outcome yet, up to the array's
+ * size; the rest in the next round, which then does not sleep. */
+static void scan_aborts(pacer__worker_t *w, local_t *t)
+{
+  t->abort_list = t->scanned;
+  uint32_t pos = 0;
+  pacer__job_t *j;
+  while (!t->more && (j = pacer__jobs_next(&w->p->jobs, &pos))) {
+    if (j->state == PACER__JOB_INFLIGHT && j->worker == w && j->started &&
+        j->cancel_req) {
+      if (t->nto == sizeof t->scanned / sizeof t->scanned[0])
+        t->more = w->abort_scan = 1;
+      else
+        t->scanned[t->nto++] = j;
+    }
+  }
+}
+
+/* mu held. The jobs whose attempt this round aborts, checked under the
+ * lock: a job may have ended since its cancel, and then has no attempt. */
+static void find_aborts(pacer__worker_t *w, local_t *t)
+{
+  t->nto = 0;
+  t->more = 0;
+  int scan = w->abort_scan;
+  w->abort_scan = 0;
+  if (t->naborts > t->to_abort_cap) {
+    pacer__job_t **a = realloc(t->to_abort, t->naborts * sizeof *a);
+    if (a) {
+      t->to_abort = a;
+      t->to_abort_cap = t->naborts;
+    } else {
+      scan = 1; /* the listed ids cannot all be held: find them instead */
+    }
+  }
+  t->abort_list = t->to_abort;
+  if (scan) {
+    scan_aborts(w, t);
+    return;
+  }
+  for (size_t i = 0; i < t->naborts && t->nto < t->to_abort_cap; i++) {
+    pacer__job_t *j = pacer__jobs_find(&w->p->jobs, t->aborts[i]);
+    if (j && j->state == PACER__JOB_INFLIGHT && j->worker == w && j->started)
+      t->to_abort[t->nto++] = j;
+  }
+}
+
+/* mu held. Takes this round's work; returns 0 when the thread is to exit
+ * (retiring or stopping, with nothing assigned). */
+static int take_work(pacer__worker_t *w, local_t *t)
+{
+  pacer_t *p = w->p;
+  take_inbox(w, t);
+  take_abort_ids(w, t);
+  if ((w->retiring || p->stopping) && w->assigned == 0)
+    return 0;
+  /* Connections kept: the whole concurrency, for many hosts. */
+  t->conns = p->sched.cfg.concurrency;
+  t->tell = t->conns != w->connections;
+  w->connections = t->conns;
+  find_aborts(w, t);
+  return 1;
+}
+
+/* Starts this round's jobs on the transport; those that cannot start
+ * (cancelled, out of memory, no time left) go to done with their outcome. */
+static void start_jobs(pacer__worker_t *w, local_t *t, int64_t now)
+{
+  pacer_t *p = w->p;
+  pacer__link_t *l;
+  while ((l = pacer__list_pop_front(&t->cancelled))) {
+    pacer__resp_t *r = fresh_resp(pacer__job_of(l));
+    if (r)
+      pacer__resp_fail(r, PACER_ECANCELED, 0, "cancelled before it started");
+    pacer__list_push_back(&t->done, l);
+  }
+  if (p->spool)
+    record_starts(p, &t->inbox, &t->starts);
+  while ((l = pacer__list_pop_front(&t->inbox))) {
+    pacer__job_t *j = pacer__job_of(l);
+    pacer__resp_t *r = fresh_resp(j);
+    int64_t left = attempt_timeout(j, now);
+    if (!r) {
+      pacer__list_push_back(&t->done, &j->link);
+    } else if (left <= 0) {
+      pacer__resp_fail(r, PACER_ETIMEDOUT, 0,
+                       "no time left before the deadline");
+      pacer__list_push_back(&t->done, &j->link);
+    } else {
+      p->tx.start(w->tx, j, left);
+    }
+  }
+}
+
+/* mu NOT held: one round of work taken by take_work(). */
+static void run_round(pacer__worker_t *w, local_t *t)
+{
+  pacer_t *p = w->p;
+  if (t->tell)
+    p->tx.set_connections(w->tx, t->conns);
+  start_jobs(w, t, p->clock.now(p->clock.ctx));
+  for (size_t i = 0; i < t->nto; i++)
+    p->tx.abort(w->tx, t->abort_list[i]);
+  p->tx.run(w->tx, pacer__list_empty(&t->done) && !t->more ? INT64_MAX : 0,
+            &t->done);
+  if (!pacer__list_empty(&t->done))
+    settle(p, w, &t->done);
+}
+
 static void *worker_main(void *arg)
 {
   pacer__worker_t *w = arg;
   pacer_t *p = w->p;
-  pacer__link_t inbox, cancelled, done;
-  pacer__list_init(&inbox);
-  pacer__list_init(&cancelled);
-  pacer__list_init(&done);
-  uint64_t *aborts = NULL;
-  size_t naborts = 0, aborts_cap = 0;
-  /* The jobs to abort this round: the listed ones, or, when memory ran out
-   * to list them, what a scan of the job table finds (in turns of the
-   * fixed array, which needs no memory). */
-  pacer__job_t **to_abort = NULL;
-  size_t to_abort_cap = 0;
-  pacer__job_t *scanned[32];
-  starts_t starts = {NULL, NULL, 0};
-
+  local_t t;
+  memset(&t, 0, sizeof t);
+  pacer__list_init(&t.inbox);
+  pacer__list_init(&t.cancelled);
+  pacer__list_init(&t.done);
   pthread_mutex_lock(&p->mu);
-  for (;;) {
-    /* Jobs cancelled before their start are sorted out here, under the lock
-     * that guards cancel_req; a cancel from now on finds them started and
-     * asks for an abort instead. */
-    pacer__link_t *l;
-    while ((l = pacer__list_pop_front(&w->inbox))) {
-      pacer__job_t *j = pacer__job_of(l);
-      if (j->cancel_req) {
-        pacer__list_push_back(&cancelled, l);
-      } else {
-        j->started = 1;
-        pacer__list_push_back(&inbox, l);
-      }
-    }
-    /* Take the abort ids, keeping the jobs' identity checks under the lock. */
-    naborts = 0;
-    if (w->naborts) {
-      uint64_t *t = aborts;
-      aborts = w->aborts;
-      w->aborts = t;
-      naborts = w->naborts;
-      size_t c = aborts_cap;
-      aborts_cap = w->aborts_cap;
-      w->aborts_cap = c;
-      w->naborts = 0;
-    }
-    if ((w->retiring || p->stopping) && w->assigned == 0)
-      break;
-    /* Connections kept: the whole concurrency, for many hosts. */
-    unsigned conns = p->sched.cfg.concurrency;
-    int tell = conns != w->connections;
-    w->connections = conns;
-    size_t nto = 0;
-    int scan = w->abort_scan, more = 0;
-    w->abort_scan = 0;
-    if (naborts > to_abort_cap) {
-      pacer__job_t **t = realloc(to_abort, naborts * sizeof *t);
-      if (t) {
-        to_abort = t;
-        to_abort_cap = naborts;
-      } else {
-        scan = 1; /* the listed ids cannot all be held: find them instead */
-      }
-    }
-    pacer__job_t **abort_list = to_abort;
-    if (scan) {
-      /* Out of memory on the way: every started job of this worker that
-       * carries a cancel mark and has no outcome yet, up to the array's
-       * size; the rest in the next round, which then does not sleep. */
-      abort_list = scanned;
-      for (uint32_t i = 0; i < p->nslots && !more; i++) {
-        pacer__job_t *j = p->slots[i];
-        if (j && j->state == PACER__JOB_INFLIGHT && j->worker == w &&
-            j->started && j->cancel_req) {
-          if (nto == sizeof scanned / sizeof scanned[0])
-            more = w->abort_scan = 1;
-          else
-            scanned[nto++] = j;
-        }
-      }
-    } else {
-      for (size_t i = 0; i < naborts && nto < to_abort_cap; i++) {
-        uint64_t id = aborts[i];
-        uint64_t slot = (id & 0xffffffffu) - 1;
-        pacer__job_t *j = slot < p->nslots ? p->slots[slot] : NULL;
-        /* The job may have ended since the cancel: then there is no
-         * attempt. */
-        if (j && j->id == id && j->state == PACER__JOB_INFLIGHT &&
-            j->worker == w && j->started)
-          to_abort[nto++] = j;
-      }
-    }
+  while (take_work(w, &t)) {
     pthread_mutex_unlock(&p->mu);
-
-    if (tell)
-      p->tx.set_connections(w->tx, conns);
-    int64_t now = p->clock.now(p->clock.ctx);
-    while ((l = pacer__list_pop_front(&cancelled))) {
-      pacer__job_t *j = pacer__job_of(l);
-      pacer__resp_t *r = fresh_resp(j);
-      if (r)
-        pacer__resp_fail(r, PACER_ECANCELED, 0, "cancelled before it started");
-      pacer__list_push_back(&done, l);
-    }
-    if (p->spool)
-      record_starts(p, &inbox, &starts);
-    while ((l = pacer__list_pop_front(&inbox))) {
-      pacer__job_t *j = pacer__job_of(l);
-      pacer__resp_t *r = fresh_resp(j);
-      int64_t t = attempt_timeout(j, now);
-      if (!r) {
-        pacer__list_push_back(&done, &j->link);
-      } else if (t <= 0) {
-        pacer__resp_fail(r, PACER_ETIMEDOUT, 0,
-                         "no time left before the "
-                         "deadline");
-        pacer__list_push_back(&done, &j->link);
-      } else {
-        p->tx.start(w->tx, j, t);
-      }
-    }
-    for (size_t i = 0; i < nto; i++)
-      p->tx.abort(w->tx, abort_list[i]);
-    p->tx.run(w->tx, pacer__list_empty(&done) && !more ? INT64_MAX : 0, &done);
-    if (!pacer__list_empty(&done))
-      settle(p, w, &done);
+    run_round(w, &t);
     pthread_mutex_lock(&p->mu);
   }
   w->exited = 1;
   pthread_mutex_unlock(&p->mu);
-  free(aborts);
-  free(to_abort);
-  free(starts.ids);
-  free(starts.attempts);
+  free(t.aborts);
+  free(t.to_abort);
+  free(t.starts.ids);
+  free(t.starts.attempts);
   return NULL;
 }
 
@@ -292,8 +349,6 @@ int pacer__worker_start(pacer_t *p, pacer__worker_t **out)
     return rc;
   }
   *out = w;
-  p->nworkers++;
-  p->active++;
   return 0;
 }
 
@@ -303,4 +358,35 @@ void pacer__worker_join(pacer__worker_t *w)
   w->p->tx.close(w->tx);
   free(w->aborts);
   free(w);
+}
+
+void pacer__worker_give(pacer__worker_t *w, pacer__job_t *j)
+{
+  j->worker = w;
+  j->started = 0;
+  w->assigned++;
+  pacer__list_push_back(&w->inbox, &j->link);
+}
+
+void pacer__worker_abort(pacer__worker_t *w, uint64_t id)
+{
+  if (w->naborts == w->aborts_cap) {
+    size_t cap = w->aborts_cap ? w->aborts_cap * 2 : 16;
+    uint64_t *a = realloc(w->aborts, cap * sizeof *a);
+    if (!a) {
+      /* No room to list it: the worker finds it by its cancel mark. */
+      w->abort_scan = 1;
+      pacer__worker_wake(w);
+      return;
+    }
+    w->aborts = a;
+    w->aborts_cap = cap;
+  }
+  w->aborts[w->naborts++] = id;
+  pacer__worker_wake(w);
+}
+
+void pacer__worker_wake(pacer__worker_t *w)
+{
+  w->p->tx.wakeup(w->tx);
 }
