@@ -12,42 +12,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mock_proc.h"
-#include "recorder.h"
+#include "e2e.h"
 #include <pacer/pacer.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static recorder_t rec;
-
-static int setup(void **state)
-{
-  rec_init(&rec, 0);
-  return mock_setup(state);
-}
-
-static int teardown(void **state)
-{
-  rec_free(&rec);
-  return mock_teardown(state);
-}
-
-/* Queues GET base+path under key (NULL: the host); *id gets its job id. */
-static void submit(pacer_t *p, const char *path, const char *key,
-                   unsigned max_attempts, uint64_t *id)
-{
-  char url[512];
-  mock_url(url, sizeof url, &mock, path);
-  pacer_request_t q;
-  pacer_request_init(&q);
-  q.url = url;
-  q.key = key;
-  q.max_attempts = max_attempts;
-  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, id), 0);
-}
 
 static void set_key_limits(pacer_t *p, const char *key, double rate,
                            unsigned burst, unsigned concurrency)
@@ -91,13 +62,6 @@ static size_t count_between(const arrival_t *a, size_t n, double from,
   for (size_t i = 0; i < n; i++)
     c += a[i].t_ms > from && a[i].t_ms < to;
   return c;
-}
-
-static double now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* ---- 3. the circuit breaker ---- */
@@ -147,10 +111,10 @@ static void breaker_opens_holds_probes_and_recovers(void **state)
     if (i < N_BAD) {
       snprintf(path, sizeof path, "/bad?job=bad%d&fail_until_ms=%d", i,
                FAIL_UNTIL_MS);
-      submit(p, path, "bad", 0, &bad[i]);
+      bad[i] = submit_path(p, path, "bad", PACER_PRIORITY_LOW, 0);
     }
     snprintf(path, sizeof path, "/good?job=good%d", i);
-    submit(p, path, "good", 0, &good[i]);
+    good[i] = submit_path(p, path, "good", PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 120000), 0);
 
@@ -298,16 +262,17 @@ static void retry_after_pauses_the_key(void **state)
   uint64_t first, same[N_SAME], other[N_OTHER];
   assert_int_equal(mock_reset(&mock), 0);
   rec_reset(&rec);
-  submit(p, "/ra?job=ra-429&fail_first=1&fail_status=429&retry_after=1", "ra",
-         0, &first);
+  first = submit_path(
+      p, "/ra?job=ra-429&fail_first=1&fail_status=429&retry_after=1", "ra",
+      PACER_PRIORITY_LOW, 0);
   char path[64];
   for (int i = 0; i < N_SAME; i++) {
     snprintf(path, sizeof path, "/ra?job=ra%d", i);
-    submit(p, path, "ra", 0, &same[i]);
+    same[i] = submit_path(p, path, "ra", PACER_PRIORITY_LOW, 0);
   }
   for (int i = 0; i < N_OTHER; i++) {
     snprintf(path, sizeof path, "/other?job=other%d", i);
-    submit(p, path, "other", 0, &other[i]);
+    other[i] = submit_path(p, path, "other", PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
@@ -380,7 +345,7 @@ static void retries_back_off_exponentially(void **state)
   char path[96];
   for (int i = 0; i < N; i++) {
     snprintf(path, sizeof path, "/bo?job=bo%d&fail_first=2&fail_status=503", i);
-    submit(p, path, NULL, 0, &r[i]);
+    r[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
@@ -438,8 +403,10 @@ static void retries_stop_at_max_attempts(void **state)
   uint64_t ids[2];
   assert_int_equal(mock_reset(&mock), 0);
   rec_reset(&rec);
-  submit(p, "/ex?job=ex-a&fail_first=100", NULL, 0, &ids[0]);
-  submit(p, "/ex?job=ex-b&fail_first=100&fail_status=500", NULL, 2, &ids[1]);
+  ids[0] = submit_path(p, "/ex?job=ex-a&fail_first=100", NULL,
+                       PACER_PRIORITY_LOW, 0);
+  ids[1] = submit_path(p, "/ex?job=ex-b&fail_first=100&fail_status=500", NULL,
+                       PACER_PRIORITY_LOW, 2);
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
   rec_assert_once(&rec, ids, 2);
@@ -486,7 +453,7 @@ static void broken_replies_are_transport_errors(void **state)
     assert_int_equal(pacer_new(&c, &p), 0);
     uint64_t id;
     rec_reset(&rec);
-    submit(p, paths[i], NULL, 0, &id);
+    id = submit_path(p, paths[i], NULL, PACER_PRIORITY_LOW, 0);
     assert_int_equal(pacer_drain(p, 60000), 0);
     pacer_free(p);
     rec_assert_once(&rec, &id, 1);
@@ -533,7 +500,7 @@ static void every_job_ends_once_under_faults(void **state)
   assert_int_equal(pacer_new(&c, &p), 0);
   assert_int_equal(mock_reset(&mock), 0);
   rec_reset(&rec);
-  double t0 = now_ms();
+  double t0 = (double)rec_now_ns() / 1e6;
   for (size_t i = 0; i < N_STORM; i++) {
     char url[256];
     snprintf(url, sizeof url,
@@ -547,7 +514,7 @@ static void every_job_ends_once_under_faults(void **state)
         pacer_submit(p, &q, on_storm, (void *)(uintptr_t)i, &ids[i]), 0);
   }
   assert_int_equal(pacer_drain(p, 400000), 0);
-  double elapsed = now_ms() - t0;
+  double elapsed = (double)rec_now_ns() / 1e6 - t0;
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(p, &st), 0);
   char *json;
@@ -658,5 +625,5 @@ int main(void)
       cmocka_unit_test(broken_replies_are_transport_errors),
       cmocka_unit_test(every_job_ends_once_under_faults),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

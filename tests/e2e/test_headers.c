@@ -11,9 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "fetch.h"
 #include "logcap.h"
-#include "mock_proc.h"
+#include "e2e.h"
 #include <pacer/pacer.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-static recorder_t rec;
 static logcap_t logs = LOGCAP_INITIALIZER;
 
 /* Another origin on the same host (so the same key) than the group's
@@ -33,11 +31,10 @@ static int start_mocks(void **state)
 {
   static const char *const args[] = {"--status", "429", "--retry-after", "30",
                                      NULL};
-  rec_init(&rec, 0);
-  if (mock_setup(state) != 0)
+  if (e2e_setup(state) != 0)
     return -1;
   if (mock_start(&busy, args) != 0) {
-    mock_teardown(state);
+    e2e_teardown(state);
     return -1;
   }
   return 0;
@@ -45,26 +42,9 @@ static int start_mocks(void **state)
 
 static int stop_mocks(void **state)
 {
-  rec_free(&rec);
   int a = mock_stop(&busy);
-  int b = mock_teardown(state);
+  int b = e2e_teardown(state);
   return a || b;
-}
-
-/* Sends one request and waits for its end. */
-static const rec_entry_t *fetch(const pacer_config_t *cfg, const char *method,
-                                const char *url, const pacer_header_t *h,
-                                size_t nh, const char *body)
-{
-  pacer_request_t q;
-  pacer_request_init(&q);
-  q.method = method;
-  q.url = url;
-  q.headers = h;
-  q.header_count = nh;
-  q.body = body;
-  q.body_len = body ? strlen(body) : 0;
-  return fetch_one(&rec, cfg, &q, 60000);
 }
 
 /* ---- framing belongs to the transport ---- */
@@ -218,7 +198,7 @@ static void empty_values_are_sent_empty(void **state)
       {"User-Agent", ""}, {"Accept", " "}, {"X-Empty", ""}, {"X-Full", "1"}};
   char u[256];
   mock_url(u, sizeof u, &mock, "/empty");
-  const rec_entry_t *r = fetch(&c, NULL, u, h, 4, NULL);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, h, 4, NULL, 0);
   assert_int_equal(r->status, 200);
   json_t *req = mock_last_request(&mock, "/empty");
   assert_non_null(req);
@@ -252,7 +232,7 @@ static void redirect_drops_only_whole_names(void **state)
                         {"Content-Type", "text/plain"}};
   char u[256];
   mock_url(u, sizeof u, &mock, "/r?redirect=same&redirect_code=302");
-  const rec_entry_t *r = fetch(&c, "POST", u, h, 4, "body");
+  const rec_entry_t *r = fetch_req(&c, "POST", u, h, 4, "body", 0);
   assert_int_equal(r->status, 200);
   json_t *req = mock_last_request(&mock, "/final");
   assert_non_null(req);
@@ -288,7 +268,7 @@ static void urls_in_logs_are_redacted(void **state)
            "http://alice:pw-AAA@127.0.0.1:%d/logged?token=tok-BBB&redirect="
            "same",
            mock.port);
-  const rec_entry_t *r = fetch(&c, NULL, u, NULL, 0, NULL);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->status, 200);
   static logcap_t seen;
   logcap_take(&logs, &seen);

@@ -25,8 +25,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "fetch.h"
-#include "mock_proc.h"
+#include "e2e.h"
 #include "netguard.h"
 #include "raw_peer.h"
 #include <curl/curl.h>
@@ -44,27 +43,6 @@
 #include <unistd.h>
 
 #define SKIP_CODE 77
-
-static int64_t now_us(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static recorder_t rec;
-
-static int setup(void **state)
-{
-  rec_init(&rec, 0);
-  return mock_setup(state);
-}
-
-static int teardown(void **state)
-{
-  rec_free(&rec);
-  return mock_teardown(state);
-}
 
 static void submit(pacer_t *p, const char *url, uint64_t *id)
 {
@@ -106,7 +84,7 @@ static rec_entry_t hostile(const char *name, pacer_config_t c, const char *url,
   assert_int_equal(pacer_new(&c, &p), 0);
   rec_reset(&rec);
   uint64_t id[2];
-  int64_t t0 = now_us();
+  int64_t t0 = rec_now_ns() / 1000;
   submit(p, url, &id[0]);
   submit(p, ok, &id[1]);
   assert_int_equal(pacer_drain(p, bound_ms + 10000), 0);
@@ -264,7 +242,7 @@ static pacer_config_t guard(int on)
 
 static const rec_entry_t *fetch(const pacer_config_t *c, const char *url)
 {
-  return fetch_url(&rec, c, url, 30000);
+  return fetch_url(c, url, 30000);
 }
 
 /* Arrivals pacer-mock m counted since its last reset. */
@@ -542,7 +520,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest t[] = {
         cmocka_unit_test(unresolvable_host_is_a_transport_error),
     };
-    return cmocka_run_group_tests(t, setup, teardown);
+    return cmocka_run_group_tests(t, e2e_setup, e2e_teardown);
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(silent_server_times_out),
@@ -559,5 +537,5 @@ int main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(a_redirect_to_a_denied_address_is_refused,
                                       start_first_hop, stop_other),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

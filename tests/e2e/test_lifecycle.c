@@ -17,8 +17,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "fetch.h"
-#include "mock_proc.h"
+#include "e2e.h"
 #include <errno.h>
 #include <pacer/pacer.h>
 #include <pthread.h>
@@ -27,7 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-static recorder_t rec;
 /* The state of a run or of the re-entrant callbacks (below), which their
  * callbacks change and the test waits on. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -36,26 +34,7 @@ static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
 /* Slack for a slow machine, in ms: larger under the sanitizers. */
 #define SLACK_MS(ms) ((int64_t)((ms)*timing_scale()))
 
-static int64_t mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the server ---- */
-
-static int setup(void **state)
-{
-  rec_init(&rec, 0);
-  return mock_setup(state);
-}
-
-static int teardown(void **state)
-{
-  rec_free(&rec);
-  return mock_teardown(state);
-}
 
 static void reset_mock(void)
 {
@@ -122,7 +101,7 @@ static const rec_entry_t *fetch(const pacer_config_t *cfg, pacer_request_t *q,
   char u[512];
   mock_url(u, sizeof u, &mock, path);
   q->url = u;
-  return fetch_one(&rec, cfg, q, 60000);
+  return fetch_one(cfg, q, 60000);
 }
 
 /* ---- what is sent ---- */
@@ -603,7 +582,7 @@ static flight_t wait_in_flight(pacer_t *p, uint64_t want_flight,
                                uint64_t want_queued, int64_t timeout_ms)
 {
   flight_t f = {0, 0, -1, 0};
-  int64_t until = mono_ms() + timeout_ms;
+  int64_t until = rec_now_ns() / 1000000 + timeout_ms;
   do {
     pacer_stats_t *st = NULL;
     assert_int_equal(pacer_stats_get(p, &st), 0);
@@ -617,7 +596,7 @@ static flight_t wait_in_flight(pacer_t *p, uint64_t want_flight,
       break;
     }
     nanosleep(&(struct timespec){0, 2 * 1000000}, NULL);
-  } while (mono_ms() < until);
+  } while (rec_now_ns() / 1000000 < until);
   return f;
 }
 
@@ -640,7 +619,7 @@ static void cancel_half_mid_run(void **state)
   c.max_attempts = 1;
   run_t *run = run_new(N, ACT_NONE, FIRST);
   assert_int_equal(pacer_new(&c, &run->p), 0);
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
   for (int i = 0; i < N; i++) {
     char u[512];
     snprintf(u, sizeof u, "%s/c?latency_ms=%d&job=c-%d", mock.base,
@@ -653,7 +632,7 @@ static void cancel_half_mid_run(void **state)
   }
   assert_true(wait_for(run, reached_trigger, 60000));
   flight_t f = wait_in_flight(run->p, CONC, N - FIRST - CONC, 30000);
-  int64_t t_flight = mono_ms();
+  int64_t t_flight = rec_now_ns() / 1000000;
   printf("cancel mid-run: %d ended, pacer %llu in flight and %llu queued, "
          "server %lld in flight after %lld ms\n",
          FIRST, (unsigned long long)f.pacer_in_flight,
@@ -668,9 +647,9 @@ static void cancel_half_mid_run(void **state)
     if (i % 2 == 0)
       cancel_rc[i] = pacer_cancel(run->p, run->ids[i]);
   }
-  int64_t t_cancel = mono_ms();
+  int64_t t_cancel = rec_now_ns() / 1000000;
   assert_int_equal(pacer_drain(run->p, 60000), 0);
-  int64_t t_end = mono_ms();
+  int64_t t_end = rec_now_ns() / 1000000;
   /* A second cancel of any job, ended by now, finds nothing. */
   for (int i = 0; i < N; i += 17)
     assert_int_equal(pacer_cancel(run->p, run->ids[i]), PACER_ENOTFOUND);
@@ -741,10 +720,10 @@ static void shutdown_finish_mid_run(void **state)
   c.max_attempts = 1;
   run_t *run = run_new(N, ACT_SHUTDOWN_FINISH, FIRST);
   assert_int_equal(pacer_new(&c, &run->p), 0);
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
   submit_all(run, "/f?latency_ms=10", "f-");
   assert_true(wait_for(run, action_done, 60000));
-  int64_t t_shut = mono_ms();
+  int64_t t_shut = rec_now_ns() / 1000000;
 
   /* Shut down: submit is refused and its callback never runs. */
   char u[256];
@@ -760,7 +739,7 @@ static void shutdown_finish_mid_run(void **state)
                    PACER_ESHUTDOWN);
 
   assert_int_equal(pacer_drain(run->p, 120000), 0);
-  int64_t t_end = mono_ms();
+  int64_t t_end = rec_now_ns() / 1000000;
   assert_int_equal(pacer_submit(run->p, &q, rec_on_done, &rec, NULL),
                    PACER_ESHUTDOWN);
   pacer_free(run->p);
@@ -799,10 +778,10 @@ static void shutdown_cancel_mid_run(void **state)
   /* Each response takes 200 ms, so about 20 are in flight at a time. */
   run_t *run = run_new(N, ACT_SHUTDOWN_CANCEL, FIRST);
   assert_int_equal(pacer_new(&c, &run->p), 0);
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
   submit_all(run, "/k?latency_ms=200", "k-");
   assert_true(wait_for(run, action_done, 60000));
-  int64_t t_shut = mono_ms();
+  int64_t t_shut = rec_now_ns() / 1000000;
   /* FINISH cannot undo CANCEL; both calls return 0. */
   assert_int_equal(pacer_shutdown(run->p, PACER_SHUTDOWN_FINISH), 0);
   char u[256];
@@ -813,7 +792,7 @@ static void shutdown_cancel_mid_run(void **state)
   assert_int_equal(pacer_submit(run->p, &q, rec_on_done, &rec, NULL),
                    PACER_ESHUTDOWN);
   assert_int_equal(pacer_drain(run->p, 60000), 0);
-  int64_t t_end = mono_ms();
+  int64_t t_end = rec_now_ns() / 1000000;
   pacer_free(run->p);
   rec_entry_t *r = collect(run);
   int counts[N];
@@ -903,7 +882,7 @@ static void on_first(const pacer_result_t *r, void *user)
   /* More jobs than queue_max: from a callback submit never blocks. */
   int crc[CHAIN];
   uint64_t cid[CHAIN];
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
   for (int i = 0; i < CHAIN; i++) {
     char u[256];
     snprintf(u, sizeof u, "%s/chain?latency_ms=20&job=r-c%d", mock.base, i);
@@ -912,7 +891,7 @@ static void on_first(const pacer_result_t *r, void *user)
     q.url = u;
     crc[i] = pacer_submit(x->p, &q, on_chain, x, &cid[i]);
   }
-  int64_t t1 = mono_ms();
+  int64_t t1 = rec_now_ns() / 1000000;
   int vrc[VICTIMS];
   for (int i = 0; i < VICTIMS; i++)
     vrc[i] = pacer_cancel(x->p, vid[i]);
@@ -947,7 +926,7 @@ static void callbacks_may_call_back_in(void **state)
   assert_non_null(x);
   x->cancel_self_rc = x->drain_rc = x->stats_rc = 1;
   assert_int_equal(pacer_new(&c, &x->p), 0);
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
 
   pthread_mutex_lock(&lock);
   char u[256];
@@ -965,7 +944,7 @@ static void callbacks_may_call_back_in(void **state)
 
   /* Bounded: a deadlock fails here instead of hanging the suite. */
   assert_int_equal(pacer_drain(x->p, 30000), 0);
-  int64_t t_end = mono_ms();
+  int64_t t_end = rec_now_ns() / 1000000;
   pacer_free(x->p);
 
   pthread_mutex_lock(&lock);
@@ -1035,5 +1014,5 @@ int main(void)
       cmocka_unit_test(callbacks_may_call_back_in),
       cmocka_unit_test(low_speed_aborts_a_trickle),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

@@ -13,16 +13,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mock_proc.h"
-#include "recorder.h"
+#include "e2e.h"
 #include <pacer/pacer.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static recorder_t rec;
 
 /* Every job of ids[0..n) ended once, with a 200. */
 static void assert_all_ok(const uint64_t *ids, size_t n)
@@ -83,20 +80,6 @@ static int start_limited(void **state)
   return mock_start(&mock, args);
 }
 
-static int rec_setup(void **state)
-{
-  (void)state;
-  rec_init(&rec, 0);
-  return 0;
-}
-
-static int rec_teardown(void **state)
-{
-  (void)state;
-  rec_free(&rec);
-  return 0;
-}
-
 typedef mock_arrival_t arrival_t;
 
 /* The server's arrivals in order (free with free()); *stats gets the whole
@@ -112,21 +95,6 @@ static long long stat_int(json_t *stats, const char *field)
 {
   json_t *v = json_object_get(stats, field);
   return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
-/* Submits GET base + path with prio and key (NULL: the host); the submit
- * must succeed. *id gets its job id. */
-static void submit_one(pacer_t *p, const char *path, pacer_priority_t prio,
-                       const char *key, uint64_t *id)
-{
-  char u[256];
-  mock_url(u, sizeof u, &mock, path);
-  pacer_request_t q;
-  pacer_request_init(&q);
-  q.url = u;
-  q.priority = prio;
-  q.key = key;
-  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, id), 0);
 }
 
 /* Most of t[0..m) (ascending) in any (x - 1 s, x]; *lo and *hi get the first
@@ -178,7 +146,7 @@ static void rate_and_burst_hold_against_a_strict_server(void **state)
   for (int i = 0; i < RATE_CONC; i++) {
     char path[64];
     snprintf(path, sizeof path, "/warm?job=warm-%d&latency_ms=50", i);
-    submit_one(p, path, PACER_PRIORITY_LOW, NULL, &warm[i]);
+    warm[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 30000), 0);
   assert_all_ok(warm, RATE_CONC);
@@ -290,7 +258,7 @@ static void weights_share_starts_four_to_one(void **state)
   /* The gate takes the day's token; both queues then fill before anything
    * else starts, so every start below is a choice between two queues. */
   uint64_t gate;
-  submit_one(p, "/gate", PACER_PRIORITY_LOW, NULL, &gate);
+  gate = submit_path(p, "/gate", NULL, PACER_PRIORITY_LOW, 0);
   assert_int_equal(pacer_drain(p, 30000), 0);
   assert_all_ok(&gate, 1);
 
@@ -301,8 +269,8 @@ static void weights_share_starts_four_to_one(void **state)
     char path[64];
     snprintf(path, sizeof path, "/prio?job=%d&prio=%s", i,
              high ? "high" : "low");
-    submit_one(p, path, high ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW, NULL,
-               &rs[i]);
+    rs[i] = submit_path(p, path, NULL,
+                        high ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW, 0);
   }
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(p, &st), 0);
@@ -362,14 +330,6 @@ static void weights_share_starts_four_to_one(void **state)
   assert_true(wmin >= 3 && wmax <= 5);
 }
 
-/* CLOCK_MONOTONIC, the clock pacer schedules by, in nanoseconds. */
-static int64_t now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A flood of high jobs and, now and then, one low job submitted from a
  * high job's callback, so each low job waits alone and no two age at once.
  * Around each submit the test reads the clock, so with each job's queue_us
@@ -405,10 +365,10 @@ static void on_flood_done(const pacer_result_t *r, void *user)
   pacer_request_init(&q);
   q.url = u;
   q.priority = PACER_PRIORITY_LOW;
-  int64_t before = now_ns();
+  int64_t before = rec_now_ns();
   uint64_t id = 0;
   int rc = pacer_submit(aging_p, &q, rec_on_done, &rec, &id);
-  int64_t after = now_ns();
+  int64_t after = rec_now_ns();
   pthread_mutex_lock(&lock);
   aged_at[low] = (timed_t){before, after};
   aged_id[low] = id;
@@ -447,9 +407,9 @@ static void aging_bounds_the_wait_of_low_jobs(void **state)
     pacer_request_init(&q);
     q.url = u;
     q.priority = PACER_PRIORITY_HIGH;
-    at[i].before = now_ns();
+    at[i].before = rec_now_ns();
     assert_int_equal(pacer_submit(aging_p, &q, on_flood_done, NULL, &rs[i]), 0);
-    at[i].after = now_ns();
+    at[i].after = rec_now_ns();
   }
   assert_int_equal(pacer_drain(aging_p, 120000), 0);
   pacer_free(aging_p);
@@ -615,7 +575,7 @@ static void key_limits_hold_per_key(void **state)
       snprintf(path, sizeof path, "%s?job=%s-%d&latency_ms=%d", ks[k].path,
                ks[k].key, sent[k], ks[k].lat_ms);
       sent[k]++;
-      submit_one(p, path, PACER_PRIORITY_LOW, ks[k].key, &rs[i++]);
+      rs[i++] = submit_path(p, path, ks[k].key, PACER_PRIORITY_LOW, 0);
     }
   }
   assert_int_equal(i, total);
@@ -674,5 +634,5 @@ int main(void)
       cmocka_unit_test_setup_teardown(key_limits_hold_per_key, start_plain,
                                       mock_teardown),
   };
-  return cmocka_run_group_tests(tests, rec_setup, rec_teardown);
+  return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);
 }

@@ -9,9 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "fetch.h"
 #include "logcap.h"
-#include "mock_proc.h"
+#include "e2e.h"
 #include <dirent.h>
 #include <pacer/pacer.h>
 #include <pthread.h>
@@ -22,34 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static recorder_t rec; /* with bodies and headers */
 static logcap_t logs = LOGCAP_INITIALIZER;
-
-static int setup(void **state)
-{
-  rec_init(&rec, REC_BODY | REC_HEADERS);
-  return mock_setup(state);
-}
-
-static int teardown(void **state)
-{
-  rec_free(&rec);
-  return mock_teardown(state);
-}
-
-/* Sends one request with cfg (NULL: defaults) and waits for its end. */
-static const rec_entry_t *fetch(const pacer_config_t *cfg, const char *url,
-                                const pacer_header_t *h, size_t nh,
-                                unsigned flags)
-{
-  pacer_request_t q;
-  pacer_request_init(&q);
-  q.url = url;
-  q.headers = h;
-  q.header_count = nh;
-  q.flags = flags;
-  return fetch_one(&rec, cfg, &q, 60000);
-}
 
 /* ---- basics ---- */
 
@@ -58,7 +30,7 @@ static void get_returns_status_and_body(void **state)
   (void)state;
   char u[256];
   mock_url(u, sizeof u, &mock, "/hello?bytes=10");
-  const rec_entry_t *r = fetch(NULL, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(NULL, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, 0);
   assert_int_equal(r->status, 200);
   assert_int_equal(r->body_len, 10);
@@ -73,7 +45,7 @@ static void retryable_status_is_retried(void **state)
   pacer_config_t c;
   pacer_config_init(&c);
   c.backoff_base_ms = 1;
-  const rec_entry_t *r = fetch(&c, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, 0);
   assert_int_equal(r->status, 200);
   assert_int_equal(r->attempts, 3);
@@ -86,7 +58,7 @@ static void redirects_are_off_by_default(void **state)
   (void)state;
   char u[256];
   mock_url(u, sizeof u, &mock, "/r?redirect=same");
-  const rec_entry_t *r = fetch(NULL, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(NULL, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, 0);
   assert_int_equal(r->status, 302);
 }
@@ -99,10 +71,10 @@ static void redirects_followed_when_asked(void **state)
   pacer_config_t c;
   pacer_config_init(&c);
   c.follow_redirects = 3;
-  const rec_entry_t *r = fetch(&c, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, 0);
   assert_int_equal(r->status, 200);
-  r = fetch(NULL, u, NULL, 0, PACER_REQ_FOLLOW);
+  r = fetch_req(NULL, NULL, u, NULL, 0, NULL, PACER_REQ_FOLLOW);
   assert_int_equal(r->status, 200);
 }
 
@@ -113,7 +85,7 @@ static void redirect_chain_is_bounded(void **state)
   mock_url(u, sizeof u, &mock, "/r?redirect=loop");
   pacer_config_t c = one_attempt();
   c.follow_redirects = 5;
-  const rec_entry_t *r = fetch(&c, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, PACER_ETRANSPORT);
   assert_non_null(strstr(r->message, "more than 5 redirects"));
   /* Six hops reached the server: the request and five redirects. */
@@ -138,7 +110,7 @@ static void redirects_to_other_schemes_are_refused(void **state)
   for (int i = 0; i < 2; i++) {
     char u[256];
     mock_url(u, sizeof u, &mock, paths[i]);
-    const rec_entry_t *r = fetch(&c, u, NULL, 0, 0);
+    const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
     assert_int_equal(r->error, PACER_ESCHEME);
   }
 }
@@ -158,7 +130,7 @@ static void secrets_stay_behind_when_the_origin_changes(void **state)
                         {"X-Plain", "visible"}};
   char u[256];
   snprintf(u, sizeof u, "%s/r?redirect=port&to_port=%d", mock.base, other.port);
-  const rec_entry_t *r = fetch(&c, u, h, 4, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, h, 4, NULL, 0);
   assert_int_equal(r->status, 200);
   json_t *there = mock_last_request(&other, "/final");
   assert_non_null(there);
@@ -170,7 +142,7 @@ static void secrets_stay_behind_when_the_origin_changes(void **state)
   assert_int_equal(mock_stop(&other), 0);
   /* The same origin keeps them. */
   mock_url(u, sizeof u, &mock, "/r?redirect=same");
-  r = fetch(&c, u, h, 4, 0);
+  r = fetch_req(&c, NULL, u, h, 4, NULL, 0);
   assert_int_equal(r->status, 200);
   json_t *here = mock_last_request(&mock, "/final");
   assert_non_null(mock_header(here, "Authorization"));
@@ -201,11 +173,11 @@ static void tls_is_verified_unless_told_otherwise(void **state)
   snprintf(u, sizeof u, "https://127.0.0.1:%d/secure", tls.port);
 
   pacer_config_t c = one_attempt();
-  const rec_entry_t *r = fetch(&c, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, PACER_ETLS);
 
   c.ca_file = cert;
-  r = fetch(&c, u, NULL, 0, 0);
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, 0);
   assert_int_equal(r->status, 200);
 
@@ -213,7 +185,7 @@ static void tls_is_verified_unless_told_otherwise(void **state)
   w.log_cb = logcap_on_log;
   w.log_user = &logs;
   logcap_reset(&logs);
-  r = fetch(&w, u, NULL, 0, PACER_REQ_INSECURE);
+  r = fetch_req(&w, NULL, u, NULL, 0, NULL, PACER_REQ_INSECURE);
   assert_int_equal(r->status, 200);
   static logcap_t seen;
   logcap_take(&logs, &seen);
@@ -234,14 +206,14 @@ static void attempt_timeout_and_low_speed_abort(void **state)
   pacer_config_t c = one_attempt();
   c.timeout_ms = 300;
   mock_url(u, sizeof u, &mock, "/slow?latency_ms=3000");
-  const rec_entry_t *r = fetch(&c, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, PACER_ETIMEDOUT);
 
   c = one_attempt();
   c.low_speed_bytes = 50;
   c.low_speed_time_ms = 1000;
   mock_url(u, sizeof u, &mock, "/trickle?trickle=1&trickle_ms=200&bytes=1000");
-  r = fetch(&c, u, NULL, 0, 0);
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, PACER_ETIMEDOUT);
   assert_int_equal(r->transport_code, 28); /* CURLE_OPERATION_TIMEDOUT */
 }
@@ -253,19 +225,19 @@ static void body_and_header_caps(void **state)
   pacer_config_t c = one_attempt();
   c.max_response_bytes = 1000;
   mock_url(u, sizeof u, &mock, "/big?bytes=1000");
-  const rec_entry_t *r = fetch(&c, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, 0);
   assert_int_equal(r->body_len, 1000);
   mock_url(u, sizeof u, &mock, "/big?bytes=1001");
-  r = fetch(&c, u, NULL, 0, 0);
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, PACER_ETOOLARGE);
   mock_url(u, sizeof u, &mock, "/big?bytes=50000000");
-  r = fetch(&c, u, NULL, 0, 0);
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, PACER_ETOOLARGE);
 
   c = one_attempt();
   mock_url(u, sizeof u, &mock, "/h?endless_headers=1");
-  r = fetch(&c, u, NULL, 0, 0);
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, PACER_ETOOLARGE);
 }
 
@@ -275,13 +247,13 @@ static void gzip_is_decoded_only_when_asked_and_capped(void **state)
   char u[256];
   mock_url(u, sizeof u, &mock, "/bomb?gzip_bomb=100000000");
   pacer_config_t c = one_attempt();
-  const rec_entry_t *r = fetch(&c, u, NULL, 0, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, 0); /* the raw, small, compressed body */
   assert_true(r->body_len < 1000000);
   assert_string_equal(rec_header(r, "Content-Encoding"), "gzip");
   c.decompress = 1;
   c.max_response_bytes = 1 << 20;
-  r = fetch(&c, u, NULL, 0, 0);
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
   assert_int_equal(r->error, PACER_ETOOLARGE); /* decoded bytes count */
 }
 
@@ -304,7 +276,7 @@ static void secret_headers_are_redacted_in_logs(void **state)
   logcap_reset(&logs);
   char u[256];
   mock_url(u, sizeof u, &mock, "/logged");
-  const rec_entry_t *r = fetch(&c, u, h, 5, 0);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, h, 5, NULL, 0);
   assert_int_equal(r->status, 200);
   static logcap_t seen;
   logcap_take(&logs, &seen);
@@ -428,5 +400,5 @@ int main(void)
       cmocka_unit_test(connections_are_reused),
       cmocka_unit_test(a_thousand_in_flight_on_few_threads),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

@@ -29,7 +29,7 @@ struct rec_block {
   rec_block_t *next;
 };
 
-static int64_t mono_ns(void)
+int64_t rec_now_ns(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -129,7 +129,7 @@ size_t rec_add(recorder_t *r, const pacer_result_t *res, void *user)
 {
   rec_entry_t e;
   memset(&e, 0, sizeof e);
-  e.end_ns = mono_ns();
+  e.end_ns = rec_now_ns();
   e.id = res->id;
   e.error = res->error;
   e.status = res->status;
@@ -181,6 +181,38 @@ size_t rec_add(recorder_t *r, const pacer_result_t *res, void *user)
 void rec_on_done(const pacer_result_t *res, void *user)
 {
   rec_add(user, res, user);
+}
+
+recorder_t rec;
+
+int rec_group_setup(void **state)
+{
+  (void)state;
+  rec_init(&rec, REC_BODY | REC_HEADERS);
+  rec_any_to(&rec);
+  return 0;
+}
+
+int rec_group_teardown(void **state)
+{
+  (void)state;
+  rec_any_to(NULL);
+  rec_free(&rec);
+  return 0;
+}
+
+static recorder_t *any; /* rec_on_any()'s recorder; atomic */
+
+void rec_any_to(recorder_t *r)
+{
+  __atomic_store_n(&any, r, __ATOMIC_SEQ_CST);
+}
+
+void rec_on_any(const pacer_result_t *res, void *user)
+{
+  recorder_t *r = __atomic_load_n(&any, __ATOMIC_SEQ_CST);
+  if (r)
+    rec_add(r, res, user);
 }
 
 size_t rec_count(recorder_t *r)

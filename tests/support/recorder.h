@@ -61,6 +61,16 @@ typedef struct recorder {
   rec_block_t *first, *last;
 } recorder_t;
 
+/* The recorder of the test executable, shared by its callbacks and
+ * checks: rec_group_setup() makes it (bodies and headers copied) and sends
+ * rec_on_any() to it; rec_group_teardown() frees it. As CMocka group setup
+ * and teardown, or called from them. A test whose allocations fail on
+ * purpose makes it with rec_init(&rec, 0) instead: its callbacks then
+ * allocate nothing. */
+extern recorder_t rec;
+int rec_group_setup(void **state);
+int rec_group_teardown(void **state);
+
 /* Makes an empty recorder; flags: REC_BODY | REC_HEADERS, or 0. Room for
  * the first 1024 entries is made here, not in callbacks. */
 void rec_init(recorder_t *r, unsigned flags);
@@ -72,9 +82,20 @@ void rec_reset(recorder_t *r);
 
 /* A pacer_done_cb: user is the recorder_t. */
 void rec_on_done(const pacer_result_t *res, void *user);
+/* A pacer_done_cb for jobs whose user pointer is not a recorder (a
+ * handler's own, NULL users of a batch): records into the recorder last
+ * given to rec_any_to(), with the user pointer it got. */
+void rec_on_any(const pacer_result_t *res, void *user);
+/* Where rec_on_any() records from now on (NULL: nowhere). Set it before
+ * the jobs are submitted; the test's thread. */
+void rec_any_to(recorder_t *r);
 /* Records res as seen by a callback that got user; for a test's own
  * callback. Any thread. Returns the number of entries now. */
 size_t rec_add(recorder_t *r, const pacer_result_t *res, void *user);
+
+/* CLOCK_MONOTONIC in ns: the clock of end_ns, and the one pacer schedules
+ * by. Any thread. */
+int64_t rec_now_ns(void);
 
 /* Entries so far (any thread). */
 size_t rec_count(recorder_t *r);
