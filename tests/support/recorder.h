@@ -10,8 +10,8 @@
  * asserts: each job ended exactly once, and how. Entries never move once
  * added, so a pointer to one stays valid until rec_reset() or rec_free(),
  * even while other jobs still end. The callback allocates nothing unless
- * bodies or headers are asked for, so a test whose own allocations fail on
- * purpose can record too. */
+ * bodies or headers are asked for (or past each 1024th entry), so a test
+ * whose own allocations fail on purpose can record too. */
 #ifndef PACER_RECORDER_H
 #define PACER_RECORDER_H
 
