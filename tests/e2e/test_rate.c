@@ -21,23 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Every job of ids[0..n) ended once, with a 200. */
-static void assert_all_ok(const uint64_t *ids, size_t n)
-{
-  size_t bad = n;
-  for (size_t i = 0; i < n && bad == n; i++) {
-    const rec_entry_t *r =
-        rec_calls(&rec, ids[i]) == 1 ? rec_of(&rec, ids[i]) : NULL;
-    if (!r || r->error != 0 || r->status != 200) {
-      bad = i;
-      fprintf(stderr, "job %zu: %zu calls, error %s, status %d\n", i,
-              rec_calls(&rec, ids[i]), pacer_err_name(r ? r->error : 0),
-              r ? r->status : 0);
-    }
-  }
-  assert_int_equal(bad, n);
-}
-
 /* ---- the server ---- */
 
 static int start_plain(void **state)
@@ -149,19 +132,16 @@ static void rate_and_burst_hold_against_a_strict_server(void **state)
     warm[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 30000), 0);
-  assert_all_ok(warm, RATE_CONC);
+  rec_assert_all(&rec, warm, RATE_CONC, 0, 200);
   assert_int_equal(mock_reset(&mock), 0);
   assert_int_equal(pacer_set_rate(p, RATE, BURST), 0);
 
   uint64_t *rs = calloc(RATE_JOBS, sizeof *rs);
   assert_non_null(rs);
   for (int i = 0; i < RATE_JOBS; i++) {
-    char u[256];
-    snprintf(u, sizeof u, "%s/rate?job=%d", mock.base, i);
-    pacer_request_t q;
-    pacer_request_init(&q);
-    q.url = u;
-    assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &rs[i]), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/rate?job=%d", i);
+    rs[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 120000), 0);
   pacer_free(p);
@@ -224,7 +204,7 @@ static void rate_and_burst_hold_against_a_strict_server(void **state)
   assert_int_equal(n, RATE_JOBS);
   assert_true(window >= 0 && window <= bound);
   assert_int_equal(over, 0);
-  assert_all_ok(rs, RATE_JOBS);
+  rec_assert_all(&rec, rs, RATE_JOBS, 0, 200);
   free(rs);
   /* Within 2% over 10 s: never faster (that would break the limit); the
    * slow side looser under the sanitizers (timing_scale()). */
@@ -260,7 +240,7 @@ static void weights_share_starts_four_to_one(void **state)
   uint64_t gate;
   gate = submit_path(p, "/gate", NULL, PACER_PRIORITY_LOW, 0);
   assert_int_equal(pacer_drain(p, 30000), 0);
-  assert_all_ok(&gate, 1);
+  rec_assert_all(&rec, &gate, 1, 0, 200);
 
   uint64_t *rs = calloc(PRIO_LOWS + PRIO_HIGHS, sizeof *rs);
   assert_non_null(rs);
@@ -281,7 +261,7 @@ static void weights_share_starts_four_to_one(void **state)
   assert_int_equal(pacer_set_rate(p, 100, 1), 0);
   assert_int_equal(pacer_drain(p, 120000), 0);
   pacer_free(p);
-  assert_all_ok(rs, PRIO_LOWS + PRIO_HIGHS);
+  rec_assert_all(&rec, rs, PRIO_LOWS + PRIO_HIGHS, 0, 200);
   free(rs);
 
   json_t *s;
@@ -414,13 +394,13 @@ static void aging_bounds_the_wait_of_low_jobs(void **state)
   assert_int_equal(pacer_drain(aging_p, 120000), 0);
   pacer_free(aging_p);
   aging_p = NULL;
-  assert_all_ok(rs, FLOOD);
+  rec_assert_all(&rec, rs, FLOOD, 0, 200);
   pthread_mutex_lock(&lock);
   int errors = low_submit_errors, lows = next_low;
   pthread_mutex_unlock(&lock);
   assert_int_equal(errors, 0);
   assert_int_equal(lows, AGED);
-  assert_all_ok(aged_id, AGED);
+  rec_assert_all(&rec, aged_id, AGED, 0, 200);
 
   /* Each low job started while high jobs were still queued: the flood goes
    * on after the last one, so aging, not an empty high queue, let it go. */
@@ -583,7 +563,7 @@ static void key_limits_hold_per_key(void **state)
     assert_int_equal(sent[k], ks[k].jobs);
   assert_int_equal(pacer_drain(p, 120000), 0);
   pacer_free(p);
-  assert_all_ok(rs, (size_t)total);
+  rec_assert_all(&rec, rs, (size_t)total, 0, 200);
   free(rs);
 
   json_t *s;

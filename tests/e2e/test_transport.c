@@ -300,19 +300,12 @@ static void connections_are_reused(void **state)
   uint64_t *ids = calloc(N, sizeof *ids);
   assert_non_null(ids);
   rec_reset(&rec);
-  char u[256];
-  mock_url(u, sizeof u, &mock, "/reuse");
-  for (int i = 0; i < N; i++) {
-    pacer_request_t q;
-    pacer_request_init(&q);
-    q.url = u;
-    assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &ids[i]), 0);
-  }
+  for (int i = 0; i < N; i++)
+    ids[i] = submit_path(p, "/reuse", NULL, PACER_PRIORITY_LOW, 0);
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
   rec_assert_once(&rec, ids, N);
-  for (int i = 0; i < N; i++)
-    assert_int_equal(rec_of(&rec, ids[i])->status, 200);
+  rec_assert_all(&rec, ids, N, 0, 200);
   free(ids);
   long long conns = mock_stat(&mock, "connections");
   long long total = mock_stat(&mock, "total");
@@ -338,12 +331,9 @@ static int thread_count(void)
 /* Each response waits 1 s, times timing_scale() (3 s under ASan, 4 s under
  * TSan, which start connections far more slowly): long enough for all 1,000
  * to be at the server at once even on a loaded machine. */
-static void slow_url(char *u, size_t n)
+static void slow_path(char *path, size_t n)
 {
-  char path[64];
-  snprintf(path, sizeof path, "/wait?latency_ms=%d",
-           (int)(1000 * timing_scale()));
-  mock_url(u, n, &mock, path);
+  snprintf(path, n, "/wait?latency_ms=%d", (int)(1000 * timing_scale()));
 }
 
 static void a_thousand_in_flight_on_few_threads(void **state)
@@ -360,20 +350,15 @@ static void a_thousand_in_flight_on_few_threads(void **state)
   uint64_t *ids = calloc(N, sizeof *ids);
   assert_non_null(ids);
   rec_reset(&rec);
-  char u[256];
-  slow_url(u, sizeof u);
-  for (int i = 0; i < N; i++) {
-    pacer_request_t q;
-    pacer_request_init(&q);
-    q.url = u;
-    assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &ids[i]), 0);
-  }
+  char path[64];
+  slow_path(path, sizeof path);
+  for (int i = 0; i < N; i++)
+    ids[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   int during = thread_count();
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
   rec_assert_once(&rec, ids, N);
-  for (int i = 0; i < N; i++)
-    assert_int_equal(rec_of(&rec, ids[i])->status, 200);
+  rec_assert_all(&rec, ids, N, 0, 200);
   free(ids);
   /* All 1,000 were at the server at once... */
   assert_true(mock_stat(&mock, "peak_concurrency") >= N);

@@ -412,6 +412,23 @@ void rec_assert_once(recorder_t *r, const uint64_t *ids, size_t n)
   assert_int_equal(i, want_n);
 }
 
+void rec_assert_all(recorder_t *r, const uint64_t *ids, size_t n, int error,
+                    int status)
+{
+  size_t bad = n;
+  for (size_t i = 0; i < n && bad == n; i++) {
+    const rec_entry_t *e;
+    size_t c = find_id(r, ids[i], &e);
+    if (c != 1 || e->error != error || e->status != status) {
+      bad = i;
+      fprintf(stderr, "job %zu (id %llu): %zu ends, error %s, status %d\n", i,
+              (unsigned long long)ids[i], c, pacer_err_name(e ? e->error : 0),
+              e ? e->status : 0);
+    }
+  }
+  assert_int_equal(bad, n);
+}
+
 const char *rec_header(const rec_entry_t *e, const char *name)
 {
   for (size_t i = 0; i < e->header_count; i++)

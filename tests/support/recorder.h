@@ -126,6 +126,10 @@ const char *rec_header(const rec_entry_t *e, const char *name);
  * exactly once, no other job ended, and nothing was lost. A 0 in ids (a
  * submit that was refused) must have no entry: it is skipped. */
 void rec_assert_once(recorder_t *r, const uint64_t *ids, size_t n);
+/* Every job of ids[0..n) ended exactly once, each with error and status
+ * (other jobs may have ended too); names the first that did not. */
+void rec_assert_all(recorder_t *r, const uint64_t *ids, size_t n, int error,
+                    int status);
 /* Every entry carries a different job id, and nothing was lost. */
 void rec_assert_distinct(recorder_t *r);
 
