@@ -12,64 +12,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mock_proc.h"
+#include "e2e.h"
 #include <pacer/pacer.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- results, collected under a lock ---- */
-
-typedef struct res {
-  int calls, error, status;
-  unsigned attempts;
-  uint64_t id;
-} res_t;
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void on_done(const pacer_result_t *r, void *user)
-{
-  res_t *o = user;
-  pthread_mutex_lock(&lock);
-  o->calls++;
-  o->error = r->error;
-  o->status = r->status;
-  o->attempts = r->attempts;
-  o->id = r->id;
-  pthread_mutex_unlock(&lock);
-}
-
-static mock_proc_t mock;
-
-static int start_mock(void **state)
-{
-  (void)state;
-  raise_nofile();
-  return mock_start(&mock, NULL);
-}
-
-static int stop_mock(void **state)
-{
-  (void)state;
-  return mock_stop(&mock);
-}
-
-/* Queues GET base+path under key (NULL: the host) with user res. */
-static void submit(pacer_t *p, const char *path, const char *key,
-                   unsigned max_attempts, res_t *r)
-{
-  char url[512];
-  snprintf(url, sizeof url, "%s%s", mock.base, path);
-  pacer_request_t q;
-  pacer_request_init(&q);
-  q.url = url;
-  q.key = key;
-  q.max_attempts = max_attempts;
-  assert_int_equal(pacer_submit(p, &q, on_done, r, NULL), 0);
-}
 
 static void set_key_limits(pacer_t *p, const char *key, double rate,
                            unsigned burst, unsigned concurrency)
@@ -115,13 +64,6 @@ static size_t count_between(const arrival_t *a, size_t n, double from,
   return c;
 }
 
-static double now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* ---- 3. the circuit breaker ---- */
 
 /* Key "bad" (/bad) answers 503 until FAIL_UNTIL_MS after the reset, then 200;
@@ -161,18 +103,18 @@ static void breaker_opens_holds_probes_and_recovers(void **state)
   set_key_limits(p, "bad", 0, 0, PROBES);
   set_key_limits(p, "good", GOOD_RATE, 1, 0);
 
-  res_t *bad = calloc(N_BAD, sizeof *bad);
-  res_t *good = calloc(N_GOOD, sizeof *good);
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  uint64_t bad[N_BAD], good[N_GOOD];
+  assert_int_equal(mock_reset(&mock), 0);
+  rec_reset(&rec);
   char path[128];
   for (int i = 0; i < N_GOOD; i++) {
     if (i < N_BAD) {
       snprintf(path, sizeof path, "/bad?job=bad%d&fail_until_ms=%d", i,
                FAIL_UNTIL_MS);
-      submit(p, path, "bad", 0, &bad[i]);
+      bad[i] = submit_path(p, path, "bad", PACER_PRIORITY_LOW, 0);
     }
     snprintf(path, sizeof path, "/good?job=good%d", i);
-    submit(p, path, "good", 0, &good[i]);
+    good[i] = submit_path(p, path, "good", PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 120000), 0);
 
@@ -187,20 +129,20 @@ static void breaker_opens_holds_probes_and_recovers(void **state)
   pacer_free(p);
 
   /* Every held job ended once, with 200, once the path had recovered. */
+  assert_int_equal(rec_count(&rec), N_BAD + N_GOOD);
+  rec_assert_distinct(&rec);
   unsigned bad_attempts = 0;
   for (int i = 0; i < N_BAD; i++) {
-    assert_int_equal(bad[i].calls, 1);
-    assert_int_equal(bad[i].error, 0);
-    assert_int_equal(bad[i].status, 200);
-    bad_attempts += bad[i].attempts;
+    const rec_entry_t *r = rec_of(&rec, bad[i]);
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->status, 200);
+    bad_attempts += r->attempts;
   }
   for (int i = 0; i < N_GOOD; i++) {
-    assert_int_equal(good[i].calls, 1);
-    assert_int_equal(good[i].status, 200);
-    assert_int_equal(good[i].attempts, 1);
+    const rec_entry_t *r = rec_of(&rec, good[i]);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->attempts, 1);
   }
-  free(bad);
-  free(good);
   assert_true(held > 0);
   if (bad_state >= 0) /* a key that went idle may have been forgotten */
     assert_int_equal(bad_state, PACER_BREAKER_CLOSED);
@@ -317,36 +259,35 @@ static void retry_after_pauses_the_key(void **state)
   assert_int_equal(pacer_new(&c, &p), 0);
   set_key_limits(p, "ra", 0, 0, 1);
   set_key_limits(p, "other", 10, 1, 0);
-  res_t first, same[N_SAME], other[N_OTHER];
-  memset(&first, 0, sizeof first);
-  memset(same, 0, sizeof same);
-  memset(other, 0, sizeof other);
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
-  submit(p, "/ra?job=ra-429&fail_first=1&fail_status=429&retry_after=1", "ra",
-         0, &first);
+  uint64_t first, same[N_SAME], other[N_OTHER];
+  assert_int_equal(mock_reset(&mock), 0);
+  rec_reset(&rec);
+  first = submit_path(
+      p, "/ra?job=ra-429&fail_first=1&fail_status=429&retry_after=1", "ra",
+      PACER_PRIORITY_LOW, 0);
   char path[64];
   for (int i = 0; i < N_SAME; i++) {
     snprintf(path, sizeof path, "/ra?job=ra%d", i);
-    submit(p, path, "ra", 0, &same[i]);
+    same[i] = submit_path(p, path, "ra", PACER_PRIORITY_LOW, 0);
   }
   for (int i = 0; i < N_OTHER; i++) {
     snprintf(path, sizeof path, "/other?job=other%d", i);
-    submit(p, path, "other", 0, &other[i]);
+    other[i] = submit_path(p, path, "other", PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
 
-  assert_int_equal(first.calls, 1);
-  assert_int_equal(first.error, 0);
-  assert_int_equal(first.status, 200);
-  assert_int_equal(first.attempts, 2);
+  assert_int_equal(rec_count(&rec), 1 + N_SAME + N_OTHER);
+  rec_assert_distinct(&rec);
+  assert_int_equal(rec_of(&rec, first)->error, 0);
+  assert_int_equal(rec_of(&rec, first)->status, 200);
+  assert_int_equal(rec_of(&rec, first)->attempts, 2);
   for (int i = 0; i < N_SAME; i++) {
-    assert_int_equal(same[i].calls, 1);
-    assert_int_equal(same[i].status, 200);
-    assert_int_equal(same[i].attempts, 1);
+    assert_int_equal(rec_of(&rec, same[i])->status, 200);
+    assert_int_equal(rec_of(&rec, same[i])->attempts, 1);
   }
   for (int i = 0; i < N_OTHER; i++)
-    assert_int_equal(other[i].status, 200);
+    assert_int_equal(rec_of(&rec, other[i])->status, 200);
 
   size_t n, nra, no;
   arrival_t *all = arrivals(&n);
@@ -397,20 +338,22 @@ static void retries_back_off_exponentially(void **state)
   c.breaker_enabled = 0; /* 200 failures in a row are the point here */
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
-  res_t *r = calloc(N, sizeof *r);
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  uint64_t *r = calloc(N, sizeof *r);
+  assert_non_null(r);
+  assert_int_equal(mock_reset(&mock), 0);
+  rec_reset(&rec);
   char path[96];
   for (int i = 0; i < N; i++) {
     snprintf(path, sizeof path, "/bo?job=bo%d&fail_first=2&fail_status=503", i);
-    submit(p, path, NULL, 0, &r[i]);
+    r[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
+  rec_assert_once(&rec, r, N);
   for (int i = 0; i < N; i++) {
-    assert_int_equal(r[i].calls, 1);
-    assert_int_equal(r[i].error, 0);
-    assert_int_equal(r[i].status, 200);
-    assert_int_equal(r[i].attempts, 3);
+    assert_int_equal(rec_of(&rec, r[i])->error, 0);
+    assert_int_equal(rec_of(&rec, r[i])->status, 200);
+    assert_int_equal(rec_of(&rec, r[i])->attempts, 3);
   }
   free(r);
 
@@ -457,14 +400,17 @@ static void retries_stop_at_max_attempts(void **state)
   c.backoff_base_ms = 10;
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
-  res_t a, b;
-  memset(&a, 0, sizeof a);
-  memset(&b, 0, sizeof b);
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
-  submit(p, "/ex?job=ex-a&fail_first=100", NULL, 0, &a);
-  submit(p, "/ex?job=ex-b&fail_first=100&fail_status=500", NULL, 2, &b);
+  uint64_t ids[2];
+  assert_int_equal(mock_reset(&mock), 0);
+  rec_reset(&rec);
+  ids[0] = submit_path(p, "/ex?job=ex-a&fail_first=100", NULL,
+                       PACER_PRIORITY_LOW, 0);
+  ids[1] = submit_path(p, "/ex?job=ex-b&fail_first=100&fail_status=500", NULL,
+                       PACER_PRIORITY_LOW, 2);
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
+  rec_assert_once(&rec, ids, 2);
+  rec_entry_t a = *rec_of(&rec, ids[0]), b = *rec_of(&rec, ids[1]);
 
   size_t n;
   arrival_t *all = arrivals(&n);
@@ -477,12 +423,10 @@ static void retries_stop_at_max_attempts(void **state)
          "arrivals\n",
          pacer_err_name(a.error), a.status, a.attempts, na,
          pacer_err_name(b.error), b.status, b.attempts, nb);
-  assert_int_equal(a.calls, 1);
   assert_int_equal(a.error, PACER_ERETRIES);
   assert_int_equal(a.status, 503);
   assert_int_equal(a.attempts, 4);
   assert_int_equal(na, 4);
-  assert_int_equal(b.calls, 1);
   assert_int_equal(b.error, PACER_ERETRIES);
   assert_int_equal(b.status, 500);
   assert_int_equal(b.attempts, 2);
@@ -503,17 +447,19 @@ static void broken_replies_are_transport_errors(void **state)
   c.breaker_enabled = 0;
   const char *paths[] = {"/broken?job=drop&drop=1",
                          "/broken?job=garbage&garbage=1"};
-  res_t r[2];
+  rec_entry_t r[2];
   for (int i = 0; i < 2; i++) {
     pacer_t *p;
     assert_int_equal(pacer_new(&c, &p), 0);
-    memset(&r[i], 0, sizeof r[i]);
-    submit(p, paths[i], NULL, 0, &r[i]);
+    uint64_t id;
+    rec_reset(&rec);
+    id = submit_path(p, paths[i], NULL, PACER_PRIORITY_LOW, 0);
     assert_int_equal(pacer_drain(p, 60000), 0);
     pacer_free(p);
+    rec_assert_once(&rec, &id, 1);
+    r[i] = *rec_of(&rec, id);
     printf("# %s -> %s, %u attempts\n", paths[i], pacer_err_name(r[i].error),
            r[i].attempts);
-    assert_int_equal(r[i].calls, 1);
   }
   assert_int_equal(r[0].error, PACER_ETRANSPORT);
   assert_int_equal(r[0].attempts, 3);
@@ -531,33 +477,10 @@ static void broken_replies_are_transport_errors(void **state)
  * twice. */
 enum { N_STORM = 20000, N_CODES = 32 };
 
-static unsigned char storm_seen[N_STORM];
-static uint64_t storm_id[N_STORM];
-static unsigned char storm_attempts[N_STORM];
-static unsigned storm_codes[N_CODES]; /* by -error */
-static unsigned storm_status[600];    /* of jobs that ended with error 0 */
-static unsigned storm_calls;
-static unsigned storm_tc[N_CODES][100]; /* by -error, then transport_code */
-
+/* The job's index is its user pointer: a callback must get its own. */
 static void on_storm(const pacer_result_t *r, void *user)
 {
-  size_t i = (size_t)(uintptr_t)user;
-  pthread_mutex_lock(&lock);
-  storm_calls++;
-  if (i < N_STORM) {
-    if (storm_seen[i] < 255)
-      storm_seen[i]++;
-    storm_id[i] = r->id;
-    storm_attempts[i] = (unsigned char)(r->attempts < 255 ? r->attempts : 255);
-  }
-  if (r->error <= 0 && -r->error < N_CODES) {
-    storm_codes[-r->error]++;
-    if (r->transport_code >= 0 && r->transport_code < 100)
-      storm_tc[-r->error][r->transport_code]++;
-  }
-  if (r->error == 0 && r->status >= 0 && r->status < 600)
-    storm_status[r->status]++;
-  pthread_mutex_unlock(&lock);
+  rec_add(&rec, r, user);
 }
 
 static void every_job_ends_once_under_faults(void **state)
@@ -575,8 +498,9 @@ static void every_job_ends_once_under_faults(void **state)
   c.breaker_cooldown_ms = 100; /* it may open by chance; keep holds short */
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
-  double t0 = now_ms();
+  assert_int_equal(mock_reset(&mock), 0);
+  rec_reset(&rec);
+  double t0 = (double)rec_now_ns() / 1e6;
   for (size_t i = 0; i < N_STORM; i++) {
     char url[256];
     snprintf(url, sizeof url,
@@ -590,7 +514,7 @@ static void every_job_ends_once_under_faults(void **state)
         pacer_submit(p, &q, on_storm, (void *)(uintptr_t)i, &ids[i]), 0);
   }
   assert_int_equal(pacer_drain(p, 400000), 0);
-  double elapsed = now_ms() - t0;
+  double elapsed = (double)rec_now_ns() / 1e6 - t0;
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(p, &st), 0);
   char *json;
@@ -600,30 +524,34 @@ static void every_job_ends_once_under_faults(void **state)
   pacer_stats_free(st);
   pacer_free(p);
 
-  pthread_mutex_lock(&lock);
-  unsigned calls = storm_calls;
-  pthread_mutex_unlock(&lock);
   /* Exactly one callback per job, with that job's id: none lost, none
    * twice. */
-  assert_int_equal(calls, N_STORM);
+  size_t calls = rec_count(&rec);
   uint64_t attempts = 0;
-  size_t missing = 0, twice = 0, wrong_id = 0;
-  for (size_t i = 0; i < N_STORM; i++) {
-    missing += storm_seen[i] == 0;
-    twice += storm_seen[i] > 1;
-    wrong_id += storm_seen[i] && storm_id[i] != ids[i];
-    attempts += storm_attempts[i];
+  size_t wrong_id = 0;
+  static unsigned storm_codes[N_CODES];   /* by -error */
+  static unsigned storm_status[600];      /* of jobs that ended with error 0 */
+  static unsigned storm_tc[N_CODES][100]; /* by -error, then transport_code */
+  for (size_t i = 0; i < calls; i++) {
+    const rec_entry_t *r = rec_at(&rec, i);
+    size_t job = (size_t)(uintptr_t)r->user;
+    wrong_id += job >= N_STORM || ids[job] != r->id;
+    assert_true(r->attempts >= 1);
+    assert_true(r->attempts <= 2);
+    attempts += r->attempts;
+    if (r->error <= 0 && -r->error < N_CODES) {
+      storm_codes[-r->error]++;
+      if (r->transport_code >= 0 && r->transport_code < 100)
+        storm_tc[-r->error][r->transport_code]++;
+    }
+    if (r->error == 0 && r->status >= 0 && r->status < 600)
+      storm_status[r->status]++;
   }
-  printf("# storm: %d jobs in %.0f ms: %zu without a callback, %zu with more "
-         "than one, %zu with another job's id\n",
-         N_STORM, elapsed, missing, twice, wrong_id);
-  assert_int_equal(missing, 0);
-  assert_int_equal(twice, 0);
+  printf("# storm: %d jobs in %.0f ms: %zu callbacks, %zu with another job's "
+         "id\n",
+         N_STORM, elapsed, calls, wrong_id);
+  rec_assert_once(&rec, ids, N_STORM);
   assert_int_equal(wrong_id, 0);
-  for (size_t i = 0; i < N_STORM; i++) {
-    assert_true(storm_attempts[i] >= 1);
-    assert_true(storm_attempts[i] <= 2);
-  }
   assert_int_equal(attempts, started);
 
   printf("#   outcomes by error code:");
@@ -697,5 +625,5 @@ int main(void)
       cmocka_unit_test(broken_replies_are_transport_errors),
       cmocka_unit_test(every_job_ends_once_under_faults),
   };
-  return cmocka_run_group_tests(tests, start_mock, stop_mock);
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

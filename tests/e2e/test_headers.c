@@ -11,7 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mock_proc.h"
+#include "logcap.h"
+#include "e2e.h"
 #include <pacer/pacer.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,54 +20,21 @@
 #include <string.h>
 #include <strings.h>
 
-typedef struct res {
-  int calls, error, status;
-  size_t body_len;
-} res_t;
+static logcap_t logs = LOGCAP_INITIALIZER;
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void on_done(const pacer_result_t *r, void *user)
-{
-  res_t *o = user;
-  pthread_mutex_lock(&lock);
-  o->calls++;
-  o->error = r->error;
-  o->status = r->status;
-  o->body_len = r->body_len;
-  pthread_mutex_unlock(&lock);
-}
-
-static char logbuf[1 << 16];
-static size_t loglen;
-
-static void on_log(pacer_log_level_t level, const char *msg, void *user)
-{
-  (void)level;
-  (void)user;
-  pthread_mutex_lock(&lock);
-  loglen +=
-      (size_t)snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
-  if (loglen >= sizeof logbuf)
-    loglen = sizeof logbuf - 1;
-  pthread_mutex_unlock(&lock);
-}
-
-static mock_proc_t mock;
-/* Another origin on the same host (so the same key): every answer is 429
- * with Retry-After: 30. Started with the group, so that a failed assertion
- * leaves no server behind. */
+/* Another origin on the same host (so the same key) than the group's
+ * server: every answer is 429 with Retry-After: 30. Started with the group,
+ * so that a failed assertion leaves no server behind. */
 static mock_proc_t busy;
 
 static int start_mocks(void **state)
 {
-  (void)state;
   static const char *const args[] = {"--status", "429", "--retry-after", "30",
                                      NULL};
-  if (mock_start(&mock, NULL) != 0)
+  if (e2e_setup(state) != 0)
     return -1;
   if (mock_start(&busy, args) != 0) {
-    mock_stop(&mock);
+    e2e_teardown(state);
     return -1;
   }
   return 0;
@@ -74,73 +42,9 @@ static int start_mocks(void **state)
 
 static int stop_mocks(void **state)
 {
-  (void)state;
   int a = mock_stop(&busy);
-  int b = mock_stop(&mock);
+  int b = e2e_teardown(state);
   return a || b;
-}
-
-/* The value of header name in a /__requests entry, or NULL if absent. */
-static const char *header_value(json_t *req, const char *name)
-{
-  json_t *h = json_object_get(req, "headers");
-  const char *k;
-  json_t *v;
-  json_object_foreach(h, k, v)
-  {
-    if (strcasecmp(k, name) == 0)
-      return json_string_value(v);
-  }
-  return NULL;
-}
-
-/* The last request the server recorded whose path is path (json_decref). */
-static json_t *last_request(const mock_proc_t *m, const char *path)
-{
-  json_t *all = mock_get(m, "/__requests");
-  json_t *found = NULL, *it;
-  size_t i;
-  json_array_foreach(json_object_get(all, "requests"), i, it)
-  {
-    const char *p = json_string_value(json_object_get(it, "path"));
-    if (p && strcmp(p, path) == 0)
-      found = it;
-  }
-  json_incref(found);
-  json_decref(all);
-  return found;
-}
-
-/* Sends one request and waits for its end. */
-static res_t fetch(const pacer_config_t *cfg, const char *method,
-                   const char *url, const pacer_header_t *h, size_t nh,
-                   const char *body)
-{
-  pacer_t *p;
-  res_t r;
-  memset(&r, 0, sizeof r);
-  assert_int_equal(pacer_new(cfg, &p), 0);
-  pacer_request_t q;
-  pacer_request_init(&q);
-  q.method = method;
-  q.url = url;
-  q.headers = h;
-  q.header_count = nh;
-  q.body = body;
-  q.body_len = body ? strlen(body) : 0;
-  assert_int_equal(pacer_submit(p, &q, on_done, &r, NULL), 0);
-  assert_int_equal(pacer_drain(p, 60000), 0);
-  pacer_free(p);
-  assert_int_equal(r.calls, 1);
-  return r;
-}
-
-static pacer_config_t one_attempt(void)
-{
-  pacer_config_t c;
-  pacer_config_init(&c);
-  c.max_attempts = 1;
-  return c;
 }
 
 /* ---- framing belongs to the transport ---- */
@@ -164,7 +68,7 @@ typedef struct job_case {
 static void one_request_per_job_on_a_pooled_connection(void **state)
 {
   (void)state;
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  assert_int_equal(mock_reset(&mock), 0);
   const job_case_t cases[] = {
       {"POST",
        "/a?bytes=11",
@@ -230,12 +134,12 @@ static void one_request_per_job_on_a_pooled_connection(void **state)
   c.concurrency = 1;
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
-  res_t r[N];
+  uint64_t id[N] = {0};
   int rc[N];
-  memset(r, 0, sizeof r);
+  rec_reset(&rec);
   for (size_t i = 0; i < N; i++) {
     char u[256];
-    snprintf(u, sizeof u, "%s%s", mock.base, cases[i].path);
+    mock_url(u, sizeof u, &mock, cases[i].path);
     pacer_request_t q;
     pacer_request_init(&q);
     q.method = cases[i].method;
@@ -244,7 +148,7 @@ static void one_request_per_job_on_a_pooled_connection(void **state)
     q.header_count = cases[i].nh;
     q.body = cases[i].body;
     q.body_len = cases[i].body ? strlen(cases[i].body) : 0;
-    rc[i] = pacer_submit(p, &q, on_done, &r[i], NULL);
+    rc[i] = pacer_submit(p, &q, rec_on_done, &rec, &id[i]);
   }
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
@@ -271,15 +175,16 @@ static void one_request_per_job_on_a_pooled_connection(void **state)
   assert_int_equal(mock_stat(&mock, "connections"), 1);
 
   /* Each accepted job got its own response; the others were refused. */
+  rec_assert_once(&rec, id, N);
   for (size_t i = 0; i < N; i++) {
     assert_int_equal(rc[i], cases[i].want_rc);
     if (rc[i] != 0) {
-      assert_int_equal(r[i].calls, 0);
+      assert_int_equal(id[i], 0);
       continue;
     }
-    assert_int_equal(r[i].calls, 1);
-    assert_int_equal(r[i].status, 200);
-    assert_int_equal(r[i].body_len, cases[i].want_len);
+    const rec_entry_t *r = rec_of(&rec, id[i]);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(r->body_len, cases[i].want_len);
   }
 }
 
@@ -292,14 +197,14 @@ static void empty_values_are_sent_empty(void **state)
   pacer_header_t h[] = {
       {"User-Agent", ""}, {"Accept", " "}, {"X-Empty", ""}, {"X-Full", "1"}};
   char u[256];
-  snprintf(u, sizeof u, "%s/empty", mock.base);
-  res_t r = fetch(&c, NULL, u, h, 4, NULL);
-  assert_int_equal(r.status, 200);
-  json_t *req = last_request(&mock, "/empty");
+  mock_url(u, sizeof u, &mock, "/empty");
+  const rec_entry_t *r = fetch_req(&c, NULL, u, h, 4, NULL, 0);
+  assert_int_equal(r->status, 200);
+  json_t *req = mock_last_request(&mock, "/empty");
   assert_non_null(req);
-  const char *ua = header_value(req, "User-Agent");
-  const char *acc = header_value(req, "Accept");
-  const char *xe = header_value(req, "X-Empty");
+  const char *ua = mock_header(req, "User-Agent");
+  const char *acc = mock_header(req, "Accept");
+  const char *xe = mock_header(req, "X-Empty");
   fprintf(stderr, "User-Agent %s, Accept %s, X-Empty %s\n",
           ua ? ua : "(absent)", acc ? acc : "(absent)", xe ? xe : "(absent)");
   assert_non_null(ua);
@@ -308,7 +213,7 @@ static void empty_values_are_sent_empty(void **state)
   assert_string_equal(acc, "");
   assert_non_null(xe);
   assert_string_equal(xe, "");
-  assert_string_equal(header_value(req, "X-Full"), "1");
+  assert_string_equal(mock_header(req, "X-Full"), "1");
   json_decref(req);
 }
 
@@ -326,22 +231,22 @@ static void redirect_drops_only_whole_names(void **state)
                         {"Content-T", "kept-3"},
                         {"Content-Type", "text/plain"}};
   char u[256];
-  snprintf(u, sizeof u, "%s/r?redirect=same&redirect_code=302", mock.base);
-  res_t r = fetch(&c, "POST", u, h, 4, "body");
-  assert_int_equal(r.status, 200);
-  json_t *req = last_request(&mock, "/final");
+  mock_url(u, sizeof u, &mock, "/r?redirect=same&redirect_code=302");
+  const rec_entry_t *r = fetch_req(&c, "POST", u, h, 4, "body", 0);
+  assert_int_equal(r->status, 200);
+  json_t *req = mock_last_request(&mock, "/final");
   assert_non_null(req);
   assert_string_equal(json_string_value(json_object_get(req, "method")), "GET");
-  const char *v1 = header_value(req, "Content");
-  const char *v2 = header_value(req, "C");
+  const char *v1 = mock_header(req, "Content");
+  const char *v2 = mock_header(req, "C");
   fprintf(stderr, "Content %s, C %s\n", v1 ? v1 : "(absent)",
           v2 ? v2 : "(absent)");
   assert_non_null(v1);
   assert_string_equal(v1, "kept-1");
   assert_non_null(v2);
   assert_string_equal(v2, "kept-2");
-  assert_non_null(header_value(req, "Content-T"));
-  assert_null(header_value(req, "Content-Type"));
+  assert_non_null(mock_header(req, "Content-T"));
+  assert_null(mock_header(req, "Content-Type"));
   json_decref(req);
 }
 
@@ -353,24 +258,21 @@ static void urls_in_logs_are_redacted(void **state)
 {
   (void)state;
   pacer_config_t c = one_attempt();
-  c.log_cb = on_log;
+  c.log_cb = logcap_on_log;
+  c.log_user = &logs;
   c.log_level = PACER_LOG_DEBUG;
   c.follow_redirects = 5;
-  pthread_mutex_lock(&lock);
-  loglen = 0;
-  logbuf[0] = '\0';
-  pthread_mutex_unlock(&lock);
+  logcap_reset(&logs);
   char u[256];
   snprintf(u, sizeof u,
            "http://alice:pw-AAA@127.0.0.1:%d/logged?token=tok-BBB&redirect="
            "same",
            mock.port);
-  res_t r = fetch(&c, NULL, u, NULL, 0, NULL);
-  assert_int_equal(r.status, 200);
-  pthread_mutex_lock(&lock);
-  char copy[sizeof logbuf];
-  memcpy(copy, logbuf, sizeof copy);
-  pthread_mutex_unlock(&lock);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->status, 200);
+  static logcap_t seen;
+  logcap_take(&logs, &seen);
+  const char *copy = seen.text;
   fprintf(stderr, "%s", copy);
   assert_non_null(strstr(copy, "/logged?token=[redacted]&redirect=[redacted]"));
   assert_non_null(strstr(copy, "redirect 302 to http://"));
@@ -409,22 +311,21 @@ static void retry_after_from_another_origin_pauses_no_key(void **state)
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = u;
-  res_t r;
-  memset(&r, 0, sizeof r);
-  assert_int_equal(pacer_submit(p, &q, on_done, &r, NULL), 0);
+  uint64_t id;
+  rec_reset(&rec);
+  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id), 0);
   assert_int_equal(pacer_drain(p, 60000), 0);
-  assert_int_equal(r.status, 429);
+  assert_int_equal(rec_of(&rec, id)->status, 429);
   int64_t ms = paused_ms(p, "127.0.0.1");
   fprintf(stderr, "key paused for %lld ms after a cross-origin 429\n",
           (long long)ms);
   assert_int_equal(ms, 0);
 
   /* The same answer from the job's own origin pauses the key. */
-  snprintf(u, sizeof u, "%s/x?status=429&retry_after=30", mock.base);
-  memset(&r, 0, sizeof r);
-  assert_int_equal(pacer_submit(p, &q, on_done, &r, NULL), 0);
+  mock_url(u, sizeof u, &mock, "/x?status=429&retry_after=30");
+  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id), 0);
   assert_int_equal(pacer_drain(p, 60000), 0);
-  assert_int_equal(r.status, 429);
+  assert_int_equal(rec_of(&rec, id)->status, 429);
   ms = paused_ms(p, "127.0.0.1");
   assert_true(ms > 20000 && ms <= 30000);
   pacer_free(p);

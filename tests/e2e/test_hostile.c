@@ -25,7 +25,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mock_proc.h"
+#include "e2e.h"
 #include "netguard.h"
 #include "raw_peer.h"
 #include <curl/curl.h>
@@ -44,61 +44,12 @@
 
 #define SKIP_CODE 77
 
-static int64_t now_us(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* ---- results, collected under a lock ---- */
-
-typedef struct res {
-  int calls, error, status, transport_code;
-  unsigned attempts;
-  size_t body_len;
-  int64_t end_us; /* monotonic time the callback ran */
-  char message[256];
-} res_t;
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void on_done(const pacer_result_t *r, void *user)
-{
-  res_t *o = user;
-  pthread_mutex_lock(&lock);
-  o->calls++;
-  o->error = r->error;
-  o->status = r->status;
-  o->transport_code = r->transport_code;
-  o->attempts = r->attempts;
-  o->body_len = r->body_len;
-  o->end_us = now_us();
-  snprintf(o->message, sizeof o->message, "%s", r->message);
-  pthread_mutex_unlock(&lock);
-}
-
-static mock_proc_t mock; /* 127.0.0.1 */
-
-static int start_mock(void **state)
-{
-  (void)state;
-  return mock_start(&mock, NULL);
-}
-
-static int stop_mock(void **state)
-{
-  (void)state;
-  return mock_stop(&mock);
-}
-
-static void submit(pacer_t *p, const char *url, res_t *r)
+static void submit(pacer_t *p, const char *url, uint64_t *id)
 {
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = url;
-  memset(r, 0, sizeof *r);
-  assert_int_equal(pacer_submit(p, &q, on_done, r, NULL), 0);
+  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, id), 0);
 }
 
 /* ---- hostile servers ---- */
@@ -123,31 +74,33 @@ static pacer_config_t one_lane(unsigned attempts)
  * pacer-mock right behind it. The hostile job must end with want_error
  * after want_attempts attempts, within bound_ms of its submit; the normal
  * one with a 200, within 2 s after it. Returns the hostile result. */
-static res_t hostile(const char *name, pacer_config_t c, const char *url,
-                     int want_error, unsigned want_attempts, int64_t bound_ms)
+static rec_entry_t hostile(const char *name, pacer_config_t c, const char *url,
+                           int want_error, unsigned want_attempts,
+                           int64_t bound_ms)
 {
   pacer_t *p;
-  res_t bad, next;
   char ok[256];
-  snprintf(ok, sizeof ok, "%s/after?bytes=5", mock.base);
+  mock_url(ok, sizeof ok, &mock, "/after?bytes=5");
   assert_int_equal(pacer_new(&c, &p), 0);
-  int64_t t0 = now_us();
-  submit(p, url, &bad);
-  submit(p, ok, &next);
+  rec_reset(&rec);
+  uint64_t id[2];
+  int64_t t0 = rec_now_ns() / 1000;
+  submit(p, url, &id[0]);
+  submit(p, ok, &id[1]);
   assert_int_equal(pacer_drain(p, bound_ms + 10000), 0);
   pacer_free(p);
-  int64_t took_ms = (bad.end_us - t0) / 1000;
-  int64_t after_ms = (next.end_us - bad.end_us) / 1000;
+  rec_assert_once(&rec, id, 2);
+  rec_entry_t bad = *rec_of(&rec, id[0]), next = *rec_of(&rec, id[1]);
+  int64_t took_ms = (bad.end_ns / 1000 - t0) / 1000;
+  int64_t after_ms = (next.end_ns - bad.end_ns) / 1000000;
   printf("# %s: %s (curl %d, \"%s\"), %u attempts, %lld ms (bound %lld); "
          "next job %d in %lld ms after it\n",
          name, pacer_err_name(bad.error), bad.transport_code, bad.message,
          bad.attempts, (long long)took_ms, (long long)bound_ms, next.status,
          (long long)after_ms);
-  assert_int_equal(bad.calls, 1);
   assert_int_equal(bad.error, want_error);
   assert_int_equal(bad.attempts, want_attempts);
   assert_true(took_ms <= bound_ms);
-  assert_int_equal(next.calls, 1);
   assert_int_equal(next.error, 0);
   assert_int_equal(next.status, 200);
   assert_int_equal(next.body_len, 5);
@@ -166,7 +119,8 @@ static void silent_server_times_out(void **state)
   snprintf(u, sizeof u, "http://127.0.0.1:%d/silent", rp.port);
   pacer_config_t c = one_lane(2);
   c.timeout_ms = 700;
-  res_t r = hostile("accepts, never answers", c, u, PACER_ETIMEDOUT, 2, 4000);
+  rec_entry_t r =
+      hostile("accepts, never answers", c, u, PACER_ETIMEDOUT, 2, 4000);
   assert_int_equal(r.transport_code, 28); /* CURLE_OPERATION_TIMEDOUT */
   assert_int_equal(atomic_load(&rp.accepted), 2);
   raw_stop(&rp);
@@ -185,8 +139,8 @@ static void dripped_headers_hit_a_time_limit(void **state)
   pacer_config_t c = one_lane(1);
   c.timeout_ms = 3000;
   c.low_speed_bytes = 0; /* the timeout alone */
-  res_t r = hostile("headers, a byte every 2 s, timeout 3 s", c, u,
-                    PACER_ETIMEDOUT, 1, 4500);
+  rec_entry_t r = hostile("headers, a byte every 2 s, timeout 3 s", c, u,
+                          PACER_ETIMEDOUT, 1, 4500);
   assert_int_equal(r.transport_code, 28);
 
   c = one_lane(1);
@@ -211,7 +165,8 @@ static void dripped_body_hits_the_low_speed_limit(void **state)
   c.timeout_ms = 60000;
   c.low_speed_bytes = 1;
   c.low_speed_time_ms = 3000;
-  res_t r = hostile("body, a byte every 2 s", c, u, PACER_ETIMEDOUT, 1, 7000);
+  rec_entry_t r =
+      hostile("body, a byte every 2 s", c, u, PACER_ETIMEDOUT, 1, 7000);
   assert_int_equal(r.transport_code, 28);
 }
 
@@ -233,7 +188,8 @@ static void resets_are_transport_errors(void **state)
     assert_int_equal(raw_start(&rp, cases[i].mode, 0), 0);
     char u[128];
     snprintf(u, sizeof u, "http://127.0.0.1:%d/reset", rp.port);
-    res_t r = hostile(cases[i].name, one_lane(2), u, PACER_ETRANSPORT, 2, 3000);
+    rec_entry_t r =
+        hostile(cases[i].name, one_lane(2), u, PACER_ETRANSPORT, 2, 3000);
     assert_int_not_equal(r.transport_code, 0);
     assert_int_equal(atomic_load(&rp.accepted), 2);
     raw_stop(&rp);
@@ -248,18 +204,18 @@ static void oversized_answers_are_cut(void **state)
   (void)state;
   char u[256];
   pacer_config_t c = one_lane(3);
-  snprintf(u, sizeof u, "%s/h?endless_headers=1", mock.base);
+  mock_url(u, sizeof u, &mock, "/h?endless_headers=1");
   hostile("endless header lines", c, u, PACER_ETOOLARGE, 1, 3000);
-  snprintf(u, sizeof u, "%s/h?endless_headers=2", mock.base);
+  mock_url(u, sizeof u, &mock, "/h?endless_headers=2");
   hostile("one endless header value", c, u, PACER_ETOOLARGE, 1, 3000);
 
   c.max_response_bytes = 1 << 20;
-  snprintf(u, sizeof u, "%s/big?bytes=50000000", mock.base);
+  mock_url(u, sizeof u, &mock, "/big?bytes=50000000");
   hostile("body past the cap", c, u, PACER_ETOOLARGE, 1, 3000);
 
   c.decompress = 1;
-  snprintf(u, sizeof u, "%s/bomb?gzip_bomb=100000000", mock.base);
-  res_t r =
+  mock_url(u, sizeof u, &mock, "/bomb?gzip_bomb=100000000");
+  rec_entry_t r =
       hostile("gzip bomb, 100 MB decoded", c, u, PACER_ETOOLARGE, 1, 5000);
   (void)r;
 }
@@ -269,7 +225,7 @@ static void garbage_is_a_transport_error(void **state)
 {
   (void)state;
   char u[256];
-  snprintf(u, sizeof u, "%s/g?garbage=1", mock.base);
+  mock_url(u, sizeof u, &mock, "/g?garbage=1");
   hostile("garbage", one_lane(2), u, PACER_ETRANSPORT, 2, 3000);
 }
 
@@ -284,16 +240,9 @@ static pacer_config_t guard(int on)
   return c; /* max_attempts 3: a refusal must not be retried */
 }
 
-static res_t fetch(const pacer_config_t *c, const char *url)
+static const rec_entry_t *fetch(const pacer_config_t *c, const char *url)
 {
-  pacer_t *p;
-  res_t r;
-  assert_int_equal(pacer_new(c, &p), 0);
-  submit(p, url, &r);
-  assert_int_equal(pacer_drain(p, 30000), 0);
-  pacer_free(p);
-  assert_int_equal(r.calls, 1);
-  return r;
+  return fetch_url(c, url, 30000);
 }
 
 /* Arrivals pacer-mock m counted since its last reset. */
@@ -307,22 +256,22 @@ static long long arrivals(const mock_proc_t *m)
  * server not once. */
 static void loopback_refused_when_denied(mock_proc_t *m, const char *url)
 {
-  assert_int_equal(mock_post(m, "/__reset"), 0);
+  assert_int_equal(mock_reset(m), 0);
   pacer_config_t c = guard(1);
-  res_t r = fetch(&c, url);
+  const rec_entry_t *r = fetch(&c, url);
   printf("# deny_private on, %s: %s (%s), %u attempts\n", url,
-         pacer_err_name(r.error), r.message, r.attempts);
-  assert_int_equal(r.error, PACER_EDENIED);
-  assert_int_equal(r.attempts, 1);
-  assert_int_equal(r.status, 0);
-  assert_non_null(strstr(r.message, "not allowed"));
+         pacer_err_name(r->error), r->message, r->attempts);
+  assert_int_equal(r->error, PACER_EDENIED);
+  assert_int_equal(r->attempts, 1);
+  assert_int_equal(r->status, 0);
+  assert_non_null(strstr(r->message, "not allowed"));
   assert_int_equal(arrivals(m), 0);
 
   c = guard(0);
   r = fetch(&c, url);
-  printf("# deny_private off, %s: status %d\n", url, r.status);
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.status, 200);
+  printf("# deny_private off, %s: status %d\n", url, r->status);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 200);
   assert_int_equal(arrivals(m), 1);
 }
 
@@ -402,9 +351,10 @@ static void refusals_do_not_open_the_breaker(void **state)
   assert_int_equal(pacer_new(&c, &p), 0);
   char u[128];
   snprintf(u, sizeof u, "http://127.0.0.1:%d/ssrf", mock.port);
-  res_t r[8];
+  uint64_t id[8];
+  rec_reset(&rec);
   for (size_t i = 0; i < 8; i++)
-    submit(p, u, &r[i]);
+    submit(p, u, &id[i]);
   assert_int_equal(pacer_drain(p, 30000), 0);
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(p, &st), 0);
@@ -418,9 +368,10 @@ static void refusals_do_not_open_the_breaker(void **state)
   pacer_stats_free(st);
   pacer_free(p);
   (void)seen; /* a key with nothing to remember may be forgotten */
+  rec_assert_once(&rec, id, 8);
   for (size_t i = 0; i < 8; i++) {
-    assert_int_equal(r[i].error, PACER_EDENIED);
-    assert_int_equal(r[i].attempts, 1);
+    assert_int_equal(rec_of(&rec, id[i])->error, PACER_EDENIED);
+    assert_int_equal(rec_of(&rec, id[i])->attempts, 1);
   }
 }
 
@@ -445,28 +396,28 @@ static void a_redirect_to_a_denied_address_is_refused(void **state)
 
   pacer_config_t c = guard(1);
   c.follow_redirects = 5;
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  assert_int_equal(mock_reset(&mock), 0);
   long long conns = mock_stat(&mock, "connections_accepted");
-  res_t r = fetch(&c, u);
+  const rec_entry_t *r = fetch(&c, u);
   /* Each /__stats read is a connection of its own: one more, no other. */
   long long conns_after = mock_stat(&mock, "connections_accepted");
   printf("# redirect 127.0.0.2 -> 127.0.0.1, deny_private on: %s (%s); "
          "arrivals: first %lld, second %lld; connections to the second: "
          "%lld\n",
-         pacer_err_name(r.error), r.message, arrivals(first), arrivals(&mock),
+         pacer_err_name(r->error), r->message, arrivals(first), arrivals(&mock),
          conns_after - conns - 1);
   assert_int_equal(conns_after - conns, 1);
-  assert_int_equal(r.error, PACER_EDENIED);
-  assert_int_equal(r.attempts, 1);
-  assert_non_null(strstr(r.message, "127.0.0.1"));
+  assert_int_equal(r->error, PACER_EDENIED);
+  assert_int_equal(r->attempts, 1);
+  assert_non_null(strstr(r->message, "127.0.0.1"));
   assert_int_equal(arrivals(first), 1); /* the allowed first hop */
   assert_int_equal(arrivals(&mock), 0); /* nothing reached the second */
 
   c = guard(0);
   c.follow_redirects = 5;
   r = fetch(&c, u);
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.status, 200);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 200);
   assert_int_equal(arrivals(first), 2);
   assert_int_equal(arrivals(&mock), 1);
 }
@@ -569,7 +520,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest t[] = {
         cmocka_unit_test(unresolvable_host_is_a_transport_error),
     };
-    return cmocka_run_group_tests(t, start_mock, stop_mock);
+    return cmocka_run_group_tests(t, e2e_setup, e2e_teardown);
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(silent_server_times_out),
@@ -586,5 +537,5 @@ int main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(a_redirect_to_a_denied_address_is_refused,
                                       start_first_hop, stop_other),
   };
-  return cmocka_run_group_tests(tests, start_mock, stop_mock);
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

@@ -17,7 +17,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mock_proc.h"
+#include "e2e.h"
 #include <errno.h>
 #include <pacer/pacer.h>
 #include <pthread.h>
@@ -26,83 +26,20 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- results, collected under a lock ---- */
-
-typedef struct res {
-  int calls, error, status, transport_code;
-  unsigned attempts;
-  size_t body_len;
-  uint64_t id;
-  int64_t queue_us, transfer_us, total_us;
-  char message[160];
-} res_t;
-
+/* The state of a run or of the re-entrant callbacks (below), which their
+ * callbacks change and the test waits on. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
-
-/* lock held */
-static void record(res_t *o, const pacer_result_t *r)
-{
-  o->calls++;
-  o->id = r->id;
-  o->error = r->error;
-  o->status = r->status;
-  o->transport_code = r->transport_code;
-  o->attempts = r->attempts;
-  o->body_len = r->body_len;
-  o->queue_us = r->queue_us;
-  o->transfer_us = r->transfer_us;
-  o->total_us = r->total_us;
-  snprintf(o->message, sizeof o->message, "%s", r->message);
-}
-
-static void on_done(const pacer_result_t *r, void *user)
-{
-  pthread_mutex_lock(&lock);
-  record(user, r);
-  pthread_cond_broadcast(&changed);
-  pthread_mutex_unlock(&lock);
-}
-
-/* A copy of *r taken under the lock. */
-static res_t snap(const res_t *r)
-{
-  pthread_mutex_lock(&lock);
-  res_t c = *r;
-  pthread_mutex_unlock(&lock);
-  return c;
-}
 
 /* Slack for a slow machine, in ms: larger under the sanitizers. */
 #define SLACK_MS(ms) ((int64_t)((ms)*timing_scale()))
 
-static int64_t mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the server ---- */
-
-static mock_proc_t mock;
-
-static int start_mock(void **state)
-{
-  (void)state;
-  raise_nofile();
-  return mock_start(&mock, NULL);
-}
-
-static int stop_mock(void **state)
-{
-  (void)state;
-  return mock_stop(&mock);
-}
 
 static void reset_mock(void)
 {
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  assert_int_equal(mock_reset(&mock), 0);
+  rec_reset(&rec);
 }
 
 /* The server's arrival records since the last reset (free with
@@ -158,22 +95,13 @@ static int arrivals_of(const char *job)
 
 /* Runs one job with cfg and req (url filled in from path) and waits for its
  * end. */
-static res_t fetch(const pacer_config_t *cfg, pacer_request_t *q,
-                   const char *path)
+static const rec_entry_t *fetch(const pacer_config_t *cfg, pacer_request_t *q,
+                                const char *path)
 {
   char u[512];
-  snprintf(u, sizeof u, "%s%s", mock.base, path);
+  mock_url(u, sizeof u, &mock, path);
   q->url = u;
-  res_t r;
-  memset(&r, 0, sizeof r);
-  pacer_t *p;
-  assert_int_equal(pacer_new(cfg, &p), 0);
-  assert_int_equal(pacer_submit(p, q, on_done, &r, NULL), 0);
-  assert_int_equal(pacer_drain(p, 60000), 0);
-  pacer_free(p);
-  res_t c = snap(&r);
-  assert_int_equal(c.calls, 1);
-  return c;
+  return fetch_one(cfg, q, 60000);
 }
 
 /* ---- what is sent ---- */
@@ -241,8 +169,7 @@ static void methods_and_bodies_arrive_intact(void **state)
   c.max_attempts = 1;
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
-  res_t r[N];
-  memset(r, 0, sizeof r);
+  uint64_t id[N];
   for (int i = 0; i < N; i++) {
     char u[256];
     snprintf(u, sizeof u, "%s/sent?job=s-%d", mock.base, i);
@@ -256,15 +183,14 @@ static void methods_and_bodies_arrive_intact(void **state)
     q.body_len = cases[i].len;
     q.headers = cases[i].type ? h : h + 1;
     q.header_count = cases[i].type ? 2 : 1;
-    assert_int_equal(pacer_submit(p, &q, on_done, &r[i], NULL), 0);
+    assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id[i]), 0);
   }
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
+  rec_assert_once(&rec, id, N);
   for (int i = 0; i < N; i++) {
-    res_t got = snap(&r[i]);
-    assert_int_equal(got.calls, 1);
-    assert_int_equal(got.error, 0);
-    assert_int_equal(got.status, 200);
+    assert_int_equal(rec_of(&rec, id[i])->error, 0);
+    assert_int_equal(rec_of(&rec, id[i])->status, 200);
     char job[16], want_hash[17];
     snprintf(job, sizeof job, "s-%d", i);
     json_t *e = journal_entry(job);
@@ -309,18 +235,18 @@ static void request_timeout_ends_a_slow_attempt(void **state)
   pacer_request_t q;
   pacer_request_init(&q);
   q.timeout_ms = 300;
-  res_t r = fetch(&c, &q, "/slow?latency_ms=2000&job=t-1");
+  const rec_entry_t *r = fetch(&c, &q, "/slow?latency_ms=2000&job=t-1");
   printf("timeout, 1 attempt: %s after %lld ms (transfer %lld ms), "
          "attempts %u, curl %d: %s\n",
-         pacer_err_name(r.error), (long long)(r.total_us / 1000),
-         (long long)(r.transfer_us / 1000), r.attempts, r.transport_code,
-         r.message);
-  assert_int_equal(r.error, PACER_ETIMEDOUT);
-  assert_int_equal(r.transport_code, 28); /* CURLE_OPERATION_TIMEDOUT */
-  assert_int_equal(r.status, 0);
-  assert_int_equal(r.attempts, 1);
-  assert_true(r.transfer_us >= 290 * 1000);
-  assert_true(r.total_us < (300 + SLACK_MS(1200)) * 1000);
+         pacer_err_name(r->error), (long long)(r->total_us / 1000),
+         (long long)(r->transfer_us / 1000), r->attempts, r->transport_code,
+         r->message);
+  assert_int_equal(r->error, PACER_ETIMEDOUT);
+  assert_int_equal(r->transport_code, 28); /* CURLE_OPERATION_TIMEDOUT */
+  assert_int_equal(r->status, 0);
+  assert_int_equal(r->attempts, 1);
+  assert_true(r->transfer_us >= 290 * 1000);
+  assert_true(r->total_us < (300 + SLACK_MS(1200)) * 1000);
   assert_int_equal(arrivals_of("t-1"), 1);
 
   /* A timeout is retryable: with 3 attempts each one times out after
@@ -329,11 +255,12 @@ static void request_timeout_ends_a_slow_attempt(void **state)
   c.backoff_base_ms = 10;
   r = fetch(&c, &q, "/slow?latency_ms=2000&job=t-3");
   printf("timeout, 3 attempts: %s after %lld ms, attempts %u\n",
-         pacer_err_name(r.error), (long long)(r.total_us / 1000), r.attempts);
-  assert_int_equal(r.error, PACER_ETIMEDOUT);
-  assert_int_equal(r.attempts, 3);
-  assert_true(r.total_us >= 3 * 290 * 1000);
-  assert_true(r.total_us < (900 + SLACK_MS(1100)) * 1000);
+         pacer_err_name(r->error), (long long)(r->total_us / 1000),
+         r->attempts);
+  assert_int_equal(r->error, PACER_ETIMEDOUT);
+  assert_int_equal(r->attempts, 3);
+  assert_true(r->total_us >= 3 * 290 * 1000);
+  assert_true(r->total_us < (900 + SLACK_MS(1100)) * 1000);
   assert_int_equal(arrivals_of("t-3"), 3);
 }
 
@@ -351,19 +278,20 @@ static void deadline_cuts_retries_short(void **state)
   pacer_request_t q;
   pacer_request_init(&q);
   q.deadline_ms = 800;
-  res_t r = fetch(&c, &q, "/flaky?fail_first=10&fail_status=503&job=d-r");
+  const rec_entry_t *r =
+      fetch(&c, &q, "/flaky?fail_first=10&fail_status=503&job=d-r");
   printf("deadline over retries: %s after %lld ms, attempts %u, last status "
          "%d: %s\n",
-         pacer_err_name(r.error), (long long)(r.total_us / 1000), r.attempts,
-         r.status, r.message);
-  assert_int_equal(r.error, PACER_EDEADLINE);
-  assert_true(r.attempts >= 1 && r.attempts < 10);
+         pacer_err_name(r->error), (long long)(r->total_us / 1000), r->attempts,
+         r->status, r->message);
+  assert_int_equal(r->error, PACER_EDEADLINE);
+  assert_true(r->attempts >= 1 && r->attempts < 10);
   /* The last 503, or none if the deadline cut a last attempt short. */
-  assert_true(r.status == 503 || r.status == 0);
+  assert_true(r->status == 503 || r->status == 0);
   /* It ends at the deadline, or earlier when the next retry would start
    * after it; never much later. */
-  assert_true(r.total_us < (800 + SLACK_MS(1000)) * 1000);
-  assert_int_equal(arrivals_of("d-r"), (int)r.attempts);
+  assert_true(r->total_us < (800 + SLACK_MS(1000)) * 1000);
+  assert_int_equal(arrivals_of("d-r"), (int)r->attempts);
 }
 
 /* K jobs at once, each with an 800 ms deadline, against 3 s responses. */
@@ -376,8 +304,8 @@ static void deadline_in_flight(unsigned max_attempts, const char *prefix)
   c.concurrency = K;
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
-  res_t r[K];
-  memset(r, 0, sizeof r);
+  uint64_t id[K];
+  rec_reset(&rec);
   for (int i = 0; i < K; i++) {
     char u[256];
     snprintf(u, sizeof u, "%s/slow?latency_ms=3000&job=%s%d", mock.base, prefix,
@@ -386,18 +314,17 @@ static void deadline_in_flight(unsigned max_attempts, const char *prefix)
     pacer_request_init(&q);
     q.url = u;
     q.deadline_ms = 800;
-    assert_int_equal(pacer_submit(p, &q, on_done, &r[i], NULL), 0);
+    assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id[i]), 0);
   }
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
-  pthread_mutex_lock(&lock);
-  res_t c2[K];
-  memcpy(c2, r, sizeof c2);
-  pthread_mutex_unlock(&lock);
+  rec_assert_once(&rec, id, K);
+  rec_entry_t c2[K];
+  for (int i = 0; i < K; i++)
+    c2[i] = *rec_of(&rec, id[i]);
   int deadline = 0;
   int64_t lo = INT64_MAX, hi = 0;
   for (int i = 0; i < K; i++) {
-    assert_int_equal(c2[i].calls, 1);
     deadline += c2[i].error == PACER_EDEADLINE;
     lo = c2[i].total_us < lo ? c2[i].total_us : lo;
     hi = c2[i].total_us > hi ? c2[i].total_us : hi;
@@ -442,28 +369,24 @@ static void deadline_ends_a_queued_job_unsent(void **state)
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
   char u1[256], u2[256];
-  snprintf(u1, sizeof u1, "%s/blk?latency_ms=1500&job=d-blocker", mock.base);
-  snprintf(u2, sizeof u2, "%s/q?job=d-q", mock.base);
-  res_t blocker, queued;
-  memset(&blocker, 0, sizeof blocker);
-  memset(&queued, 0, sizeof queued);
+  mock_url(u1, sizeof u1, &mock, "/blk?latency_ms=1500&job=d-blocker");
+  mock_url(u2, sizeof u2, &mock, "/q?job=d-q");
+  uint64_t id[2];
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = u1;
-  assert_int_equal(pacer_submit(p, &q, on_done, &blocker, NULL), 0);
+  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id[0]), 0);
   q.url = u2;
   q.deadline_ms = 400;
-  assert_int_equal(pacer_submit(p, &q, on_done, &queued, NULL), 0);
+  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id[1]), 0);
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
-  blocker = snap(&blocker);
-  queued = snap(&queued);
+  rec_assert_once(&rec, id, 2);
+  rec_entry_t blocker = *rec_of(&rec, id[0]), queued = *rec_of(&rec, id[1]);
   printf("deadline while queued: %s after %lld ms, attempts %u: %s\n",
          pacer_err_name(queued.error), (long long)(queued.total_us / 1000),
          queued.attempts, queued.message);
-  assert_int_equal(blocker.calls, 1);
   assert_int_equal(blocker.status, 200);
-  assert_int_equal(queued.calls, 1);
   assert_int_equal(queued.error, PACER_EDEADLINE);
   assert_int_equal(queued.attempts, 0);
   assert_true(queued.total_us >= 390 * 1000);
@@ -485,45 +408,38 @@ static void low_speed_aborts_a_trickle(void **state)
   pacer_request_t q;
   pacer_request_init(&q);
   /* 5 B/s: the whole body would take 20,000 s. */
-  res_t r = fetch(&c, &q, "/trickle?trickle=1&trickle_ms=200&bytes=100000");
+  const rec_entry_t *r =
+      fetch(&c, &q, "/trickle?trickle=1&trickle_ms=200&bytes=100000");
   printf("low speed: %s after %lld ms, %zu of 100000 bytes, curl %d: %s\n",
-         pacer_err_name(r.error), (long long)(r.total_us / 1000), r.body_len,
-         r.transport_code, r.message);
+         pacer_err_name(r->error), (long long)(r->total_us / 1000), r->body_len,
+         r->transport_code, r->message);
   /* A low-speed abort is the transport's timeout: PACER_ETIMEDOUT with
    * CURLE_OPERATION_TIMEDOUT. */
-  assert_int_equal(r.error, PACER_ETIMEDOUT);
-  assert_int_equal(r.transport_code, 28);
-  assert_int_equal(r.attempts, 1);
-  assert_true(r.body_len < 100000);
-  assert_true(r.total_us >= 900 * 1000); /* not before the 1 s period */
-  assert_true(r.total_us < SLACK_MS(10000) * 1000);
+  assert_int_equal(r->error, PACER_ETIMEDOUT);
+  assert_int_equal(r->transport_code, 28);
+  assert_int_equal(r->attempts, 1);
+  assert_true(r->body_len < 100000);
+  assert_true(r->total_us >= 900 * 1000); /* not before the 1 s period */
+  assert_true(r->total_us < SLACK_MS(10000) * 1000);
 
   /* The same settings leave a fast body alone. */
   pacer_request_init(&q);
   r = fetch(&c, &q, "/fast?bytes=100000");
   printf("low speed, fast body: %s, status %d, %zu bytes in %lld ms\n",
-         pacer_err_name(r.error), r.status, r.body_len,
-         (long long)(r.total_us / 1000));
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.status, 200);
-  assert_int_equal(r.body_len, 100000);
+         pacer_err_name(r->error), r->status, r->body_len,
+         (long long)(r->total_us / 1000));
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 200);
+  assert_int_equal(r->body_len, 100000);
 }
 
 /* ---- runs of many jobs ---- */
 
 enum { ACT_NONE, ACT_SHUTDOWN_FINISH, ACT_SHUTDOWN_CANCEL };
 
-typedef struct run run_t;
-typedef struct slot {
-  run_t *run;
-  int idx;
-} slot_t;
-
-struct run {
+typedef struct run {
   pacer_t *p;
   int n;
-  res_t *r;
-  slot_t *slots;
   uint64_t *ids;
   int done;       /* callbacks so far */
   int armed;      /* every job is submitted: the action may fire */
@@ -532,21 +448,16 @@ struct run {
   int acted;
   int act_rc;
   uint64_t queued_at_act, in_flight_at_act;
-};
+} run_t;
 
 static run_t *run_new(int n, int action, int trigger_at)
 {
+  rec_reset(&rec);
   run_t *run = calloc(1, sizeof *run);
   assert_non_null(run);
   run->n = n;
-  run->r = calloc((size_t)n, sizeof *run->r);
-  run->slots = calloc((size_t)n, sizeof *run->slots);
   run->ids = calloc((size_t)n, sizeof *run->ids);
-  assert_non_null(run->r);
-  assert_non_null(run->slots);
   assert_non_null(run->ids);
-  for (int i = 0; i < n; i++)
-    run->slots[i] = (slot_t){run, i};
   run->action = action;
   run->trigger_at = trigger_at;
   return run;
@@ -554,18 +465,15 @@ static run_t *run_new(int n, int action, int trigger_at)
 
 static void run_free(run_t *run)
 {
-  free(run->r);
-  free(run->slots);
   free(run->ids);
   free(run);
 }
 
 static void on_run_done(const pacer_result_t *r, void *user)
 {
-  slot_t *s = user;
-  run_t *run = s->run;
+  run_t *run = user;
+  rec_add(&rec, r, user);
   pthread_mutex_lock(&lock);
-  record(&run->r[s->idx], r);
   run->done++;
   int act = run->armed && !run->acted && run->done >= run->trigger_at &&
             run->action != ACT_NONE;
@@ -636,27 +544,25 @@ static void submit_all(run_t *run, const char *path, const char *prefix)
     pacer_request_t q;
     pacer_request_init(&q);
     q.url = u;
-    assert_int_equal(
-        pacer_submit(run->p, &q, on_run_done, &run->slots[i], &run->ids[i]), 0);
+    assert_int_equal(pacer_submit(run->p, &q, on_run_done, run, &run->ids[i]),
+                     0);
   }
   pthread_mutex_lock(&lock);
   run->armed = 1;
   pthread_mutex_unlock(&lock);
 }
 
-/* Copies every result under the lock; checks one callback per job. */
-static res_t *collect(run_t *run)
+/* Checks that every job of the run, and no other, ended exactly once, with
+ * the run as its user pointer; returns their results in submit order
+ * (free()). */
+static rec_entry_t *collect(run_t *run)
 {
-  res_t *r = calloc((size_t)run->n, sizeof *r);
+  rec_assert_once(&rec, run->ids, (size_t)run->n);
+  rec_entry_t *r = calloc((size_t)run->n, sizeof *r);
   assert_non_null(r);
-  pthread_mutex_lock(&lock);
-  memcpy(r, run->r, (size_t)run->n * sizeof *r);
-  pthread_mutex_unlock(&lock);
   for (int i = 0; i < run->n; i++) {
-    if (r[i].calls != 1)
-      fprintf(stderr, "job %d: %d callbacks\n", i, r[i].calls);
-    assert_int_equal(r[i].calls, 1);
-    assert_true(r[i].id == run->ids[i]);
+    r[i] = *rec_of(&rec, run->ids[i]);
+    assert_ptr_equal(r[i].user, run);
   }
   return r;
 }
@@ -676,7 +582,7 @@ static flight_t wait_in_flight(pacer_t *p, uint64_t want_flight,
                                uint64_t want_queued, int64_t timeout_ms)
 {
   flight_t f = {0, 0, -1, 0};
-  int64_t until = mono_ms() + timeout_ms;
+  int64_t until = rec_now_ns() / 1000000 + timeout_ms;
   do {
     pacer_stats_t *st = NULL;
     assert_int_equal(pacer_stats_get(p, &st), 0);
@@ -690,7 +596,7 @@ static flight_t wait_in_flight(pacer_t *p, uint64_t want_flight,
       break;
     }
     nanosleep(&(struct timespec){0, 2 * 1000000}, NULL);
-  } while (mono_ms() < until);
+  } while (rec_now_ns() / 1000000 < until);
   return f;
 }
 
@@ -713,7 +619,7 @@ static void cancel_half_mid_run(void **state)
   c.max_attempts = 1;
   run_t *run = run_new(N, ACT_NONE, FIRST);
   assert_int_equal(pacer_new(&c, &run->p), 0);
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
   for (int i = 0; i < N; i++) {
     char u[512];
     snprintf(u, sizeof u, "%s/c?latency_ms=%d&job=c-%d", mock.base,
@@ -721,12 +627,12 @@ static void cancel_half_mid_run(void **state)
     pacer_request_t q;
     pacer_request_init(&q);
     q.url = u;
-    assert_int_equal(
-        pacer_submit(run->p, &q, on_run_done, &run->slots[i], &run->ids[i]), 0);
+    assert_int_equal(pacer_submit(run->p, &q, on_run_done, run, &run->ids[i]),
+                     0);
   }
   assert_true(wait_for(run, reached_trigger, 60000));
   flight_t f = wait_in_flight(run->p, CONC, N - FIRST - CONC, 30000);
-  int64_t t_flight = mono_ms();
+  int64_t t_flight = rec_now_ns() / 1000000;
   printf("cancel mid-run: %d ended, pacer %llu in flight and %llu queued, "
          "server %lld in flight after %lld ms\n",
          FIRST, (unsigned long long)f.pacer_in_flight,
@@ -741,14 +647,14 @@ static void cancel_half_mid_run(void **state)
     if (i % 2 == 0)
       cancel_rc[i] = pacer_cancel(run->p, run->ids[i]);
   }
-  int64_t t_cancel = mono_ms();
+  int64_t t_cancel = rec_now_ns() / 1000000;
   assert_int_equal(pacer_drain(run->p, 60000), 0);
-  int64_t t_end = mono_ms();
+  int64_t t_end = rec_now_ns() / 1000000;
   /* A second cancel of any job, ended by now, finds nothing. */
   for (int i = 0; i < N; i += 17)
     assert_int_equal(pacer_cancel(run->p, run->ids[i]), PACER_ENOTFOUND);
   pacer_free(run->p);
-  res_t *r = collect(run);
+  rec_entry_t *r = collect(run);
 
   int counts[N];
   long total = arrivals("c-", counts, N);
@@ -814,33 +720,30 @@ static void shutdown_finish_mid_run(void **state)
   c.max_attempts = 1;
   run_t *run = run_new(N, ACT_SHUTDOWN_FINISH, FIRST);
   assert_int_equal(pacer_new(&c, &run->p), 0);
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
   submit_all(run, "/f?latency_ms=10", "f-");
   assert_true(wait_for(run, action_done, 60000));
-  int64_t t_shut = mono_ms();
+  int64_t t_shut = rec_now_ns() / 1000000;
 
   /* Shut down: submit is refused and its callback never runs. */
-  res_t late, late2;
-  memset(&late, 0, sizeof late);
-  memset(&late2, 0, sizeof late2);
   char u[256];
-  snprintf(u, sizeof u, "%s/late?job=f-late", mock.base);
+  mock_url(u, sizeof u, &mock, "/late?job=f-late");
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = u;
   uint64_t id = 42;
-  assert_int_equal(pacer_submit(run->p, &q, on_done, &late, &id),
+  assert_int_equal(pacer_submit(run->p, &q, rec_on_done, &rec, &id),
                    PACER_ESHUTDOWN);
   assert_true(id == 0);
-  assert_int_equal(pacer_try_submit(run->p, &q, on_done, &late2, NULL),
+  assert_int_equal(pacer_try_submit(run->p, &q, rec_on_done, &rec, NULL),
                    PACER_ESHUTDOWN);
 
   assert_int_equal(pacer_drain(run->p, 120000), 0);
-  int64_t t_end = mono_ms();
-  assert_int_equal(pacer_submit(run->p, &q, on_done, &late, NULL),
+  int64_t t_end = rec_now_ns() / 1000000;
+  assert_int_equal(pacer_submit(run->p, &q, rec_on_done, &rec, NULL),
                    PACER_ESHUTDOWN);
   pacer_free(run->p);
-  res_t *r = collect(run);
+  rec_entry_t *r = collect(run);
   for (int i = 0; i < N; i++) {
     assert_int_equal(r[i].error, 0);
     assert_int_equal(r[i].status, 200);
@@ -849,8 +752,6 @@ static void shutdown_finish_mid_run(void **state)
   long total = arrivals("f-", counts, N);
   for (int i = 0; i < N; i++)
     assert_int_equal(counts[i], 1);
-  late = snap(&late);
-  late2 = snap(&late2);
   printf("shutdown finish: after %d of %d ended (%lld ms), %llu queued and "
          "%llu in flight; all %d ended with 200 after %lld ms more; server "
          "saw %ld\n",
@@ -860,8 +761,7 @@ static void shutdown_finish_mid_run(void **state)
          (long long)(t_end - t_shut), total);
   assert_int_equal(run->act_rc, 0);
   assert_true(run->queued_at_act > 0); /* it was mid-run */
-  assert_int_equal(late.calls, 0);
-  assert_int_equal(late2.calls, 0);
+  /* collect() found no end of the refused jobs. */
   assert_int_equal(total, N);
   free(r);
   run_free(run);
@@ -878,25 +778,23 @@ static void shutdown_cancel_mid_run(void **state)
   /* Each response takes 200 ms, so about 20 are in flight at a time. */
   run_t *run = run_new(N, ACT_SHUTDOWN_CANCEL, FIRST);
   assert_int_equal(pacer_new(&c, &run->p), 0);
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
   submit_all(run, "/k?latency_ms=200", "k-");
   assert_true(wait_for(run, action_done, 60000));
-  int64_t t_shut = mono_ms();
+  int64_t t_shut = rec_now_ns() / 1000000;
   /* FINISH cannot undo CANCEL; both calls return 0. */
   assert_int_equal(pacer_shutdown(run->p, PACER_SHUTDOWN_FINISH), 0);
-  res_t late;
-  memset(&late, 0, sizeof late);
   char u[256];
-  snprintf(u, sizeof u, "%s/late?job=k-late", mock.base);
+  mock_url(u, sizeof u, &mock, "/late?job=k-late");
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = u;
-  assert_int_equal(pacer_submit(run->p, &q, on_done, &late, NULL),
+  assert_int_equal(pacer_submit(run->p, &q, rec_on_done, &rec, NULL),
                    PACER_ESHUTDOWN);
   assert_int_equal(pacer_drain(run->p, 60000), 0);
-  int64_t t_end = mono_ms();
+  int64_t t_end = rec_now_ns() / 1000000;
   pacer_free(run->p);
-  res_t *r = collect(run);
+  rec_entry_t *r = collect(run);
   int counts[N];
   long total = arrivals("k-", counts, N);
   int cancelled = 0, finished = 0;
@@ -915,7 +813,6 @@ static void shutdown_cancel_mid_run(void **state)
       finished++;
     }
   }
-  late = snap(&late);
   printf("shutdown cancel: after %d of %d ended (%lld ms), %llu queued and "
          "%llu in flight; %d finished, %d cancelled, drained %lld ms later; "
          "server saw %ld\n",
@@ -924,7 +821,7 @@ static void shutdown_cancel_mid_run(void **state)
          (unsigned long long)run->in_flight_at_act, finished, cancelled,
          (long long)(t_end - t_shut), total);
   assert_int_equal(run->act_rc, 0);
-  assert_int_equal(late.calls, 0);
+  /* collect() found no end of the refused job. */
   assert_true(finished >= FIRST);
   assert_true(cancelled > 0);
   assert_int_equal(finished + cancelled, N);
@@ -937,37 +834,20 @@ static void shutdown_cancel_mid_run(void **state)
 
 enum { VICTIMS = 3, CHAIN = 6 };
 
-typedef struct reent reent_t;
-typedef struct rslot {
-  reent_t *ctx;
-  int idx;
-} rslot_t;
-
-struct reent {
+typedef struct reent {
   pacer_t *p;
-  res_t first, victim[VICTIMS], chain[CHAIN], late;
-  rslot_t vslot[VICTIMS], cslot[CHAIN];
-  uint64_t vid[VICTIMS];
+  uint64_t first_id, vid[VICTIMS], cid[CHAIN];
   int chain_rc[CHAIN], cancel_rc[VICTIMS], cancel_self_rc, drain_rc, stats_rc;
   int chain_done, shutdown_rc[2], late_rc;
   int64_t submits_ms;
   int first_done, last_done;
-};
-
-static void on_victim(const pacer_result_t *r, void *user)
-{
-  rslot_t *s = user;
-  pthread_mutex_lock(&lock);
-  record(&s->ctx->victim[s->idx], r);
-  pthread_mutex_unlock(&lock);
-}
+} reent_t;
 
 static void on_chain(const pacer_result_t *r, void *user)
 {
-  rslot_t *s = user;
-  reent_t *x = s->ctx;
+  reent_t *x = user;
+  rec_add(&rec, r, user);
   pthread_mutex_lock(&lock);
-  record(&x->chain[s->idx], r);
   int last = ++x->chain_done == CHAIN;
   pthread_mutex_unlock(&lock);
   if (!last)
@@ -975,11 +855,11 @@ static void on_chain(const pacer_result_t *r, void *user)
   /* The last one shuts down from inside its callback, then is refused. */
   int s0 = pacer_shutdown(x->p, PACER_SHUTDOWN_FINISH);
   char u[256];
-  snprintf(u, sizeof u, "%s/late?job=r-late", mock.base);
+  mock_url(u, sizeof u, &mock, "/late?job=r-late");
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = u;
-  int lrc = pacer_submit(x->p, &q, on_done, &x->late, NULL);
+  int lrc = pacer_submit(x->p, &q, rec_on_done, &rec, NULL);
   int s1 = pacer_shutdown(x->p, PACER_SHUTDOWN_CANCEL);
   pthread_mutex_lock(&lock);
   x->shutdown_rc[0] = s0;
@@ -992,25 +872,26 @@ static void on_chain(const pacer_result_t *r, void *user)
 static void on_first(const pacer_result_t *r, void *user)
 {
   reent_t *x = user;
+  rec_add(&rec, r, user);
   /* The main thread holds the lock until every id is stored. */
   pthread_mutex_lock(&lock);
-  record(&x->first, r);
   uint64_t vid[VICTIMS];
   memcpy(vid, x->vid, sizeof vid);
   pthread_mutex_unlock(&lock);
 
   /* More jobs than queue_max: from a callback submit never blocks. */
   int crc[CHAIN];
-  int64_t t0 = mono_ms();
+  uint64_t cid[CHAIN];
+  int64_t t0 = rec_now_ns() / 1000000;
   for (int i = 0; i < CHAIN; i++) {
     char u[256];
     snprintf(u, sizeof u, "%s/chain?latency_ms=20&job=r-c%d", mock.base, i);
     pacer_request_t q;
     pacer_request_init(&q);
     q.url = u;
-    crc[i] = pacer_submit(x->p, &q, on_chain, &x->cslot[i], NULL);
+    crc[i] = pacer_submit(x->p, &q, on_chain, x, &cid[i]);
   }
-  int64_t t1 = mono_ms();
+  int64_t t1 = rec_now_ns() / 1000000;
   int vrc[VICTIMS];
   for (int i = 0; i < VICTIMS; i++)
     vrc[i] = pacer_cancel(x->p, vid[i]);
@@ -1022,6 +903,7 @@ static void on_first(const pacer_result_t *r, void *user)
 
   pthread_mutex_lock(&lock);
   memcpy(x->chain_rc, crc, sizeof crc);
+  memcpy(x->cid, cid, sizeof cid);
   memcpy(x->cancel_rc, vrc, sizeof vrc);
   x->cancel_self_rc = self;
   x->drain_rc = drc;
@@ -1042,32 +924,27 @@ static void callbacks_may_call_back_in(void **state)
   c.max_attempts = 1;
   reent_t *x = calloc(1, sizeof *x);
   assert_non_null(x);
-  for (int i = 0; i < VICTIMS; i++)
-    x->vslot[i] = (rslot_t){x, i};
-  for (int i = 0; i < CHAIN; i++)
-    x->cslot[i] = (rslot_t){x, i};
   x->cancel_self_rc = x->drain_rc = x->stats_rc = 1;
   assert_int_equal(pacer_new(&c, &x->p), 0);
-  int64_t t0 = mono_ms();
+  int64_t t0 = rec_now_ns() / 1000000;
 
   pthread_mutex_lock(&lock);
   char u[256];
-  snprintf(u, sizeof u, "%s/first?latency_ms=50&job=r-first", mock.base);
+  mock_url(u, sizeof u, &mock, "/first?latency_ms=50&job=r-first");
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = u;
-  assert_int_equal(pacer_submit(x->p, &q, on_first, x, NULL), 0);
+  assert_int_equal(pacer_submit(x->p, &q, on_first, x, &x->first_id), 0);
   for (int i = 0; i < VICTIMS; i++) {
     snprintf(u, sizeof u, "%s/victim?latency_ms=50&job=r-v%d", mock.base, i);
     q.url = u;
-    assert_int_equal(
-        pacer_submit(x->p, &q, on_victim, &x->vslot[i], &x->vid[i]), 0);
+    assert_int_equal(pacer_submit(x->p, &q, rec_on_done, &rec, &x->vid[i]), 0);
   }
   pthread_mutex_unlock(&lock);
 
   /* Bounded: a deadlock fails here instead of hanging the suite. */
   assert_int_equal(pacer_drain(x->p, 30000), 0);
-  int64_t t_end = mono_ms();
+  int64_t t_end = rec_now_ns() / 1000000;
   pacer_free(x->p);
 
   pthread_mutex_lock(&lock);
@@ -1082,26 +959,30 @@ static void callbacks_may_call_back_in(void **state)
          pacer_err_name(y.shutdown_rc[0]), pacer_err_name(y.shutdown_rc[1]),
          pacer_err_name(y.late_rc), (long long)(t_end - t0));
   assert_true(y.first_done && y.last_done);
-  assert_int_equal(y.first.calls, 1);
-  assert_int_equal(y.first.status, 200);
+  /* Every job ended once; the late one, refused, never. */
+  uint64_t all[1 + VICTIMS + CHAIN] = {y.first_id};
+  memcpy(all + 1, y.vid, sizeof y.vid);
+  memcpy(all + 1 + VICTIMS, y.cid, sizeof y.cid);
+  rec_assert_once(&rec, all, 1 + VICTIMS + CHAIN);
+  assert_int_equal(rec_of(&rec, y.first_id)->status, 200);
   for (int i = 0; i < CHAIN; i++) {
     assert_int_equal(y.chain_rc[i], 0);
-    assert_int_equal(y.chain[i].calls, 1);
-    assert_int_equal(y.chain[i].error, 0);
-    assert_int_equal(y.chain[i].status, 200);
+    assert_int_equal(rec_of(&rec, y.cid[i])->error, 0);
+    assert_int_equal(rec_of(&rec, y.cid[i])->status, 200);
+    assert_ptr_equal(rec_of(&rec, y.cid[i])->user, x);
   }
   for (int i = 0; i < VICTIMS; i++) {
-    assert_int_equal(y.victim[i].calls, 1);
+    const rec_entry_t *v = rec_of(&rec, y.vid[i]);
     if (y.cancel_rc[i] == 0) {
-      assert_int_equal(y.victim[i].error, PACER_ECANCELED);
+      assert_int_equal(v->error, PACER_ECANCELED);
     } else {
       assert_int_equal(y.cancel_rc[i], PACER_ENOTFOUND);
-      assert_int_equal(y.victim[i].status, 200);
+      assert_int_equal(v->status, 200);
     }
   }
   /* With one slot, the last victims were surely still queued. */
   assert_int_equal(y.cancel_rc[VICTIMS - 1], 0);
-  assert_int_equal(y.victim[VICTIMS - 1].attempts, 0);
+  assert_int_equal(rec_of(&rec, y.vid[VICTIMS - 1])->attempts, 0);
   assert_int_equal(arrivals_of("r-v2"), 0);
   assert_int_equal(y.cancel_self_rc, PACER_ENOTFOUND);
   assert_int_equal(y.drain_rc, PACER_EINCALLBACK);
@@ -1109,7 +990,6 @@ static void callbacks_may_call_back_in(void **state)
   assert_int_equal(y.shutdown_rc[0], 0);
   assert_int_equal(y.shutdown_rc[1], 0);
   assert_int_equal(y.late_rc, PACER_ESHUTDOWN);
-  assert_int_equal(y.late.calls, 0);
   free(x);
 }
 
@@ -1134,5 +1014,5 @@ int main(void)
       cmocka_unit_test(callbacks_may_call_back_in),
       cmocka_unit_test(low_speed_aborts_a_trickle),
   };
-  return cmocka_run_group_tests(tests, start_mock, stop_mock);
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

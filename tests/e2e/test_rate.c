@@ -13,7 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mock_proc.h"
+#include "e2e.h"
 #include <pacer/pacer.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,50 +21,12 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- results, collected under a lock ---- */
-
-typedef struct res {
-  int calls, error, status;
-  int64_t queue_us;
-} res_t;
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void on_done(const pacer_result_t *r, void *user)
-{
-  res_t *o = user;
-  pthread_mutex_lock(&lock);
-  o->calls++;
-  o->error = r->error;
-  o->status = r->status;
-  o->queue_us = r->queue_us;
-  pthread_mutex_unlock(&lock);
-}
-
-/* Every job of rs[0..n) ended once, with a 200. */
-static void assert_all_ok(const res_t *rs, size_t n)
-{
-  pthread_mutex_lock(&lock);
-  size_t bad = n;
-  for (size_t i = 0; i < n && bad == n; i++)
-    if (rs[i].calls != 1 || rs[i].error != 0 || rs[i].status != 200)
-      bad = i;
-  res_t r = bad < n ? rs[bad] : (res_t){0};
-  pthread_mutex_unlock(&lock);
-  if (bad < n)
-    fprintf(stderr, "job %zu: %d calls, error %s, status %d\n", bad, r.calls,
-            pacer_err_name(r.error), r.status);
-  assert_int_equal(bad, n);
-}
-
 /* ---- the server ---- */
-
-static mock_proc_t mock;
 
 static int start_plain(void **state)
 {
-  (void)state;
-  return mock_start(&mock, NULL);
+  rec_reset(&rec);
+  return mock_setup(state);
 }
 
 /* The referee for the global rate: a token bucket 5 tokens a second faster
@@ -95,15 +57,10 @@ static const char *server_burst(void)
 static int start_limited(void **state)
 {
   (void)state;
+  rec_reset(&rec);
   const char *args[] = {"--limit", SERVER_LIMIT, "--burst", server_burst(),
                         NULL};
   return mock_start(&mock, args);
-}
-
-static int stop(void **state)
-{
-  (void)state;
-  return mock_stop(&mock);
 }
 
 typedef mock_arrival_t arrival_t;
@@ -121,21 +78,6 @@ static long long stat_int(json_t *stats, const char *field)
 {
   json_t *v = json_object_get(stats, field);
   return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
-/* Submits GET base + path with prio and key (NULL: the host); the submit
- * must succeed. */
-static void submit_one(pacer_t *p, const char *path, pacer_priority_t prio,
-                       const char *key, res_t *r)
-{
-  char u[256];
-  snprintf(u, sizeof u, "%s%s", mock.base, path);
-  pacer_request_t q;
-  pacer_request_init(&q);
-  q.url = u;
-  q.priority = prio;
-  q.key = key;
-  assert_int_equal(pacer_submit(p, &q, on_done, r, NULL), 0);
 }
 
 /* Most of t[0..m) (ascending) in any (x - 1 s, x]; *lo and *hi get the first
@@ -183,27 +125,23 @@ static void rate_and_burst_hold_against_a_strict_server(void **state)
    * then held the burst and 201-203 more. Then the server forgets them and
    * refills its bucket, and the client gets its limit with a full bucket (a
    * bucket set from unlimited starts full), as if new. */
-  res_t warm[RATE_CONC];
-  memset(warm, 0, sizeof warm);
+  uint64_t warm[RATE_CONC];
   for (int i = 0; i < RATE_CONC; i++) {
     char path[64];
     snprintf(path, sizeof path, "/warm?job=warm-%d&latency_ms=50", i);
-    submit_one(p, path, PACER_PRIORITY_LOW, NULL, &warm[i]);
+    warm[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 30000), 0);
-  assert_all_ok(warm, RATE_CONC);
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  rec_assert_all(&rec, warm, RATE_CONC, 0, 200);
+  assert_int_equal(mock_reset(&mock), 0);
   assert_int_equal(pacer_set_rate(p, RATE, BURST), 0);
 
-  res_t *rs = calloc(RATE_JOBS, sizeof *rs);
+  uint64_t *rs = calloc(RATE_JOBS, sizeof *rs);
   assert_non_null(rs);
   for (int i = 0; i < RATE_JOBS; i++) {
-    char u[256];
-    snprintf(u, sizeof u, "%s/rate?job=%d", mock.base, i);
-    pacer_request_t q;
-    pacer_request_init(&q);
-    q.url = u;
-    assert_int_equal(pacer_submit(p, &q, on_done, &rs[i], NULL), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/rate?job=%d", i);
+    rs[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   }
   assert_int_equal(pacer_drain(p, 120000), 0);
   pacer_free(p);
@@ -266,7 +204,7 @@ static void rate_and_burst_hold_against_a_strict_server(void **state)
   assert_int_equal(n, RATE_JOBS);
   assert_true(window >= 0 && window <= bound);
   assert_int_equal(over, 0);
-  assert_all_ok(rs, RATE_JOBS);
+  rec_assert_all(&rec, rs, RATE_JOBS, 0, 200);
   free(rs);
   /* Within 2% over 10 s: never faster (that would break the limit); the
    * slow side looser under the sanitizers (timing_scale()). */
@@ -299,20 +237,20 @@ static void weights_share_starts_four_to_one(void **state)
 
   /* The gate takes the day's token; both queues then fill before anything
    * else starts, so every start below is a choice between two queues. */
-  res_t gate = {0};
-  submit_one(p, "/gate", PACER_PRIORITY_LOW, NULL, &gate);
+  uint64_t gate;
+  gate = submit_path(p, "/gate", NULL, PACER_PRIORITY_LOW, 0);
   assert_int_equal(pacer_drain(p, 30000), 0);
-  assert_all_ok(&gate, 1);
+  rec_assert_all(&rec, &gate, 1, 0, 200);
 
-  res_t *rs = calloc(PRIO_LOWS + PRIO_HIGHS, sizeof *rs);
+  uint64_t *rs = calloc(PRIO_LOWS + PRIO_HIGHS, sizeof *rs);
   assert_non_null(rs);
   for (int i = 0; i < PRIO_LOWS + PRIO_HIGHS; i++) {
     int high = i >= PRIO_LOWS;
     char path[64];
     snprintf(path, sizeof path, "/prio?job=%d&prio=%s", i,
              high ? "high" : "low");
-    submit_one(p, path, high ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW, NULL,
-               &rs[i]);
+    rs[i] = submit_path(p, path, NULL,
+                        high ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW, 0);
   }
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(p, &st), 0);
@@ -323,7 +261,7 @@ static void weights_share_starts_four_to_one(void **state)
   assert_int_equal(pacer_set_rate(p, 100, 1), 0);
   assert_int_equal(pacer_drain(p, 120000), 0);
   pacer_free(p);
-  assert_all_ok(rs, PRIO_LOWS + PRIO_HIGHS);
+  rec_assert_all(&rec, rs, PRIO_LOWS + PRIO_HIGHS, 0, 200);
   free(rs);
 
   json_t *s;
@@ -372,14 +310,6 @@ static void weights_share_starts_four_to_one(void **state)
   assert_true(wmin >= 3 && wmax <= 5);
 }
 
-/* CLOCK_MONOTONIC, the clock pacer schedules by, in nanoseconds. */
-static int64_t now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A flood of high jobs and, now and then, one low job submitted from a
  * high job's callback, so each low job waits alone and no two age at once.
  * Around each submit the test reads the clock, so with each job's queue_us
@@ -391,13 +321,14 @@ typedef struct timed {
 } timed_t;
 
 static pacer_t *aging_p;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int flood_done, low_submit_errors, next_low;
-static res_t aged_res[AGED];
+static uint64_t aged_id[AGED];
 static timed_t aged_at[AGED];
 
 static void on_flood_done(const pacer_result_t *r, void *user)
 {
-  on_done(r, user);
+  rec_add(&rec, r, user);
   pthread_mutex_lock(&lock);
   int k = ++flood_done;
   int low = -1;
@@ -414,11 +345,13 @@ static void on_flood_done(const pacer_result_t *r, void *user)
   pacer_request_init(&q);
   q.url = u;
   q.priority = PACER_PRIORITY_LOW;
-  int64_t before = now_ns();
-  int rc = pacer_submit(aging_p, &q, on_done, &aged_res[low], NULL);
-  int64_t after = now_ns();
+  int64_t before = rec_now_ns();
+  uint64_t id = 0;
+  int rc = pacer_submit(aging_p, &q, rec_on_done, &rec, &id);
+  int64_t after = rec_now_ns();
   pthread_mutex_lock(&lock);
   aged_at[low] = (timed_t){before, after};
+  aged_id[low] = id;
   low_submit_errors += rc != 0;
   pthread_mutex_unlock(&lock);
 }
@@ -440,10 +373,10 @@ static void aging_bounds_the_wait_of_low_jobs(void **state)
   assert_int_equal(pacer_new(&c, &aging_p), 0);
   pthread_mutex_lock(&lock);
   flood_done = low_submit_errors = next_low = 0;
-  memset(aged_res, 0, sizeof aged_res);
+  memset(aged_id, 0, sizeof aged_id);
   memset(aged_at, 0, sizeof aged_at);
   pthread_mutex_unlock(&lock);
-  res_t *rs = calloc(FLOOD, sizeof *rs);
+  uint64_t *rs = calloc(FLOOD, sizeof *rs);
   timed_t *at = calloc(FLOOD, sizeof *at);
   assert_non_null(rs);
   assert_non_null(at);
@@ -454,20 +387,20 @@ static void aging_bounds_the_wait_of_low_jobs(void **state)
     pacer_request_init(&q);
     q.url = u;
     q.priority = PACER_PRIORITY_HIGH;
-    at[i].before = now_ns();
-    assert_int_equal(pacer_submit(aging_p, &q, on_flood_done, &rs[i], NULL), 0);
-    at[i].after = now_ns();
+    at[i].before = rec_now_ns();
+    assert_int_equal(pacer_submit(aging_p, &q, on_flood_done, NULL, &rs[i]), 0);
+    at[i].after = rec_now_ns();
   }
   assert_int_equal(pacer_drain(aging_p, 120000), 0);
   pacer_free(aging_p);
   aging_p = NULL;
-  assert_all_ok(rs, FLOOD);
+  rec_assert_all(&rec, rs, FLOOD, 0, 200);
   pthread_mutex_lock(&lock);
   int errors = low_submit_errors, lows = next_low;
   pthread_mutex_unlock(&lock);
   assert_int_equal(errors, 0);
   assert_int_equal(lows, AGED);
-  assert_all_ok(aged_res, AGED);
+  rec_assert_all(&rec, aged_id, AGED, 0, 200);
 
   /* Each low job started while high jobs were still queued: the flood goes
    * on after the last one, so aging, not an empty high queue, let it go. */
@@ -497,11 +430,13 @@ static void aging_bounds_the_wait_of_low_jobs(void **state)
   pthread_mutex_lock(&lock);
   for (int k = 0; k < AGED; k++) {
     int64_t aged_hi = aged_at[k].after + (int64_t)AGE_MS * 1000000;
-    int64_t start_lo = aged_at[k].before + aged_res[k].queue_us * 1000;
+    int64_t start_lo =
+        aged_at[k].before + rec_of(&rec, aged_id[k])->queue_us * 1000;
     ahead[k] = 0;
     for (int i = 0; i < FLOOD; i++) {
-      int64_t lo = at[i].before + rs[i].queue_us * 1000;
-      int64_t hi = at[i].after + rs[i].queue_us * 1000 + 1000;
+      int64_t queue_us = rec_of(&rec, rs[i])->queue_us;
+      int64_t lo = at[i].before + queue_us * 1000;
+      int64_t hi = at[i].after + queue_us * 1000 + 1000;
       late += lo >= aged_hi && hi <= start_lo;
       ahead[k] += lo >= aged_at[k].after && hi <= start_lo;
     }
@@ -522,7 +457,7 @@ static void aging_bounds_the_wait_of_low_jobs(void **state)
   size_t wl = 0, bl = 0;
   pthread_mutex_lock(&lock);
   for (int i = 0; i < AGED; i++) {
-    int64_t w = aged_res[i].queue_us;
+    int64_t w = rec_of(&rec, aged_id[i])->queue_us;
     wmin = w < wmin ? w : wmin;
     wmax = w > wmax ? w : wmax;
     wl += (size_t)snprintf(waits + wl, sizeof waits - wl, "%s%.1f",
@@ -607,7 +542,7 @@ static void key_limits_hold_per_key(void **state)
   int total = 0;
   for (int k = 0; k < NK; k++)
     total += ks[k].jobs;
-  res_t *rs = calloc((size_t)total, sizeof *rs);
+  uint64_t *rs = calloc((size_t)total, sizeof *rs);
   assert_non_null(rs);
   /* Interleaved: each of 200 rounds sends one a, 2 in 5 rounds a b and 3 in
    * 10 rounds a c: 200, 80 and 60. */
@@ -620,7 +555,7 @@ static void key_limits_hold_per_key(void **state)
       snprintf(path, sizeof path, "%s?job=%s-%d&latency_ms=%d", ks[k].path,
                ks[k].key, sent[k], ks[k].lat_ms);
       sent[k]++;
-      submit_one(p, path, PACER_PRIORITY_LOW, ks[k].key, &rs[i++]);
+      rs[i++] = submit_path(p, path, ks[k].key, PACER_PRIORITY_LOW, 0);
     }
   }
   assert_int_equal(i, total);
@@ -628,7 +563,7 @@ static void key_limits_hold_per_key(void **state)
     assert_int_equal(sent[k], ks[k].jobs);
   assert_int_equal(pacer_drain(p, 120000), 0);
   pacer_free(p);
-  assert_all_ok(rs, (size_t)total);
+  rec_assert_all(&rec, rs, (size_t)total, 0, 200);
   free(rs);
 
   json_t *s;
@@ -670,13 +605,14 @@ int main(void)
     return MOCK_SKIP;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(
-          rate_and_burst_hold_against_a_strict_server, start_limited, stop),
+          rate_and_burst_hold_against_a_strict_server, start_limited,
+          mock_teardown),
       cmocka_unit_test_setup_teardown(weights_share_starts_four_to_one,
-                                      start_plain, stop),
+                                      start_plain, mock_teardown),
       cmocka_unit_test_setup_teardown(aging_bounds_the_wait_of_low_jobs,
-                                      start_plain, stop),
+                                      start_plain, mock_teardown),
       cmocka_unit_test_setup_teardown(key_limits_hold_per_key, start_plain,
-                                      stop),
+                                      mock_teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);
 }

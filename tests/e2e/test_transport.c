@@ -9,7 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "mock_proc.h"
+#include "logcap.h"
+#include "e2e.h"
 #include <dirent.h>
 #include <pacer/pacer.h>
 #include <pthread.h>
@@ -20,100 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- results and logs, collected under a lock ---- */
-
-typedef struct res {
-  int calls, error, status, transport_code;
-  unsigned attempts;
-  size_t body_len;
-  char message[256];
-  char ctype[64];
-} res_t;
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void on_done(const pacer_result_t *r, void *user)
-{
-  res_t *o = user;
-  pthread_mutex_lock(&lock);
-  o->calls++;
-  o->error = r->error;
-  o->status = r->status;
-  o->transport_code = r->transport_code;
-  o->attempts = r->attempts;
-  o->body_len = r->body_len;
-  snprintf(o->message, sizeof o->message, "%s", r->message);
-  for (size_t i = 0; i < r->header_count; i++)
-    if (strcmp(r->headers[i].name, "Content-Encoding") == 0)
-      snprintf(o->ctype, sizeof o->ctype, "%s", r->headers[i].value);
-  pthread_mutex_unlock(&lock);
-}
-
-static char logbuf[1 << 16];
-static size_t loglen;
-static int warnings;
-
-static void on_log(pacer_log_level_t level, const char *msg, void *user)
-{
-  (void)user;
-  pthread_mutex_lock(&lock);
-  warnings += level == PACER_LOG_WARN;
-  loglen +=
-      (size_t)snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
-  if (loglen >= sizeof logbuf)
-    loglen = sizeof logbuf - 1;
-  pthread_mutex_unlock(&lock);
-}
-
-static mock_proc_t mock;
-
-static int start_mock(void **state)
-{
-  (void)state;
-  raise_nofile();
-  return mock_start(&mock, NULL);
-}
-
-static int stop_mock(void **state)
-{
-  (void)state;
-  return mock_stop(&mock);
-}
-
-/* Sends one request with cfg (NULL: defaults) and waits for its end. */
-static res_t fetch(const pacer_config_t *cfg, const char *url,
-                   const pacer_header_t *h, size_t nh, unsigned flags)
-{
-  pacer_t *p;
-  res_t r;
-  memset(&r, 0, sizeof r);
-  assert_int_equal(pacer_new(cfg, &p), 0);
-  pacer_request_t q;
-  pacer_request_init(&q);
-  q.url = url;
-  q.headers = h;
-  q.header_count = nh;
-  q.flags = flags;
-  assert_int_equal(pacer_submit(p, &q, on_done, &r, NULL), 0);
-  assert_int_equal(pacer_drain(p, 60000), 0);
-  pacer_free(p);
-  assert_int_equal(r.calls, 1);
-  return r;
-}
-
-static void url_of(char *out, size_t cap, const mock_proc_t *m,
-                   const char *path)
-{
-  snprintf(out, cap, "%s%s", m->base, path);
-}
-
-static pacer_config_t one_attempt(void)
-{
-  pacer_config_t c;
-  pacer_config_init(&c);
-  c.max_attempts = 1;
-  return c;
-}
+static logcap_t logs = LOGCAP_INITIALIZER;
 
 /* ---- basics ---- */
 
@@ -121,25 +29,26 @@ static void get_returns_status_and_body(void **state)
 {
   (void)state;
   char u[256];
-  url_of(u, sizeof u, &mock, "/hello?bytes=10");
-  res_t r = fetch(NULL, u, NULL, 0, 0);
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.status, 200);
-  assert_int_equal(r.body_len, 10);
+  mock_url(u, sizeof u, &mock, "/hello?bytes=10");
+  const rec_entry_t *r = fetch_req(NULL, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 200);
+  assert_int_equal(r->body_len, 10);
 }
 
 static void retryable_status_is_retried(void **state)
 {
   (void)state;
   char u[256];
-  url_of(u, sizeof u, &mock, "/flaky?job=retry-1&fail_first=2&fail_status=503");
+  mock_url(u, sizeof u, &mock,
+           "/flaky?job=retry-1&fail_first=2&fail_status=503");
   pacer_config_t c;
   pacer_config_init(&c);
   c.backoff_base_ms = 1;
-  res_t r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.status, 200);
-  assert_int_equal(r.attempts, 3);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 200);
+  assert_int_equal(r->attempts, 3);
 }
 
 /* ---- redirects ---- */
@@ -148,37 +57,37 @@ static void redirects_are_off_by_default(void **state)
 {
   (void)state;
   char u[256];
-  url_of(u, sizeof u, &mock, "/r?redirect=same");
-  res_t r = fetch(NULL, u, NULL, 0, 0);
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.status, 302);
+  mock_url(u, sizeof u, &mock, "/r?redirect=same");
+  const rec_entry_t *r = fetch_req(NULL, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 302);
 }
 
 static void redirects_followed_when_asked(void **state)
 {
   (void)state;
   char u[256];
-  url_of(u, sizeof u, &mock, "/r?redirect=same");
+  mock_url(u, sizeof u, &mock, "/r?redirect=same");
   pacer_config_t c;
   pacer_config_init(&c);
   c.follow_redirects = 3;
-  res_t r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.status, 200);
-  r = fetch(NULL, u, NULL, 0, PACER_REQ_FOLLOW);
-  assert_int_equal(r.status, 200);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 200);
+  r = fetch_req(NULL, NULL, u, NULL, 0, NULL, PACER_REQ_FOLLOW);
+  assert_int_equal(r->status, 200);
 }
 
 static void redirect_chain_is_bounded(void **state)
 {
   (void)state;
   char u[256];
-  url_of(u, sizeof u, &mock, "/r?redirect=loop");
+  mock_url(u, sizeof u, &mock, "/r?redirect=loop");
   pacer_config_t c = one_attempt();
   c.follow_redirects = 5;
-  res_t r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, PACER_ETRANSPORT);
-  assert_non_null(strstr(r.message, "more than 5 redirects"));
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETRANSPORT);
+  assert_non_null(strstr(r->message, "more than 5 redirects"));
   /* Six hops reached the server: the request and five redirects. */
   json_t *reqs = mock_get(&mock, "/__requests");
   size_t hops = 0, i;
@@ -200,40 +109,10 @@ static void redirects_to_other_schemes_are_refused(void **state)
   c.follow_redirects = 5;
   for (int i = 0; i < 2; i++) {
     char u[256];
-    url_of(u, sizeof u, &mock, paths[i]);
-    res_t r = fetch(&c, u, NULL, 0, 0);
-    assert_int_equal(r.error, PACER_ESCHEME);
+    mock_url(u, sizeof u, &mock, paths[i]);
+    const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+    assert_int_equal(r->error, PACER_ESCHEME);
   }
-}
-
-static int header_seen(json_t *req, const char *name)
-{
-  json_t *h = json_object_get(req, "headers");
-  const char *k;
-  json_t *v;
-  json_object_foreach(h, k, v)
-  {
-    if (strcasecmp(k, name) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-/* The last request the server recorded whose path is path. */
-static json_t *last_request(const mock_proc_t *m, const char *path)
-{
-  json_t *all = mock_get(m, "/__requests");
-  json_t *found = NULL, *it;
-  size_t i;
-  json_array_foreach(json_object_get(all, "requests"), i, it)
-  {
-    const char *p = json_string_value(json_object_get(it, "path"));
-    if (p && strcmp(p, path) == 0)
-      found = it;
-  }
-  json_incref(found);
-  json_decref(all);
-  return found;
 }
 
 static void secrets_stay_behind_when_the_origin_changes(void **state)
@@ -251,23 +130,23 @@ static void secrets_stay_behind_when_the_origin_changes(void **state)
                         {"X-Plain", "visible"}};
   char u[256];
   snprintf(u, sizeof u, "%s/r?redirect=port&to_port=%d", mock.base, other.port);
-  res_t r = fetch(&c, u, h, 4, 0);
-  assert_int_equal(r.status, 200);
-  json_t *there = last_request(&other, "/final");
+  const rec_entry_t *r = fetch_req(&c, NULL, u, h, 4, NULL, 0);
+  assert_int_equal(r->status, 200);
+  json_t *there = mock_last_request(&other, "/final");
   assert_non_null(there);
-  assert_false(header_seen(there, "Authorization"));
-  assert_false(header_seen(there, "Cookie"));
-  assert_false(header_seen(there, "X-Api-Key"));
-  assert_true(header_seen(there, "X-Plain"));
+  assert_null(mock_header(there, "Authorization"));
+  assert_null(mock_header(there, "Cookie"));
+  assert_null(mock_header(there, "X-Api-Key"));
+  assert_non_null(mock_header(there, "X-Plain"));
   json_decref(there);
   assert_int_equal(mock_stop(&other), 0);
   /* The same origin keeps them. */
-  url_of(u, sizeof u, &mock, "/r?redirect=same");
-  r = fetch(&c, u, h, 4, 0);
-  assert_int_equal(r.status, 200);
-  json_t *here = last_request(&mock, "/final");
-  assert_true(header_seen(here, "Authorization"));
-  assert_true(header_seen(here, "X-Api-Key"));
+  mock_url(u, sizeof u, &mock, "/r?redirect=same");
+  r = fetch_req(&c, NULL, u, h, 4, NULL, 0);
+  assert_int_equal(r->status, 200);
+  json_t *here = mock_last_request(&mock, "/final");
+  assert_non_null(mock_header(here, "Authorization"));
+  assert_non_null(mock_header(here, "X-Api-Key"));
   json_decref(here);
 }
 
@@ -294,25 +173,23 @@ static void tls_is_verified_unless_told_otherwise(void **state)
   snprintf(u, sizeof u, "https://127.0.0.1:%d/secure", tls.port);
 
   pacer_config_t c = one_attempt();
-  res_t r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, PACER_ETLS);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETLS);
 
   c.ca_file = cert;
-  r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.status, 200);
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 200);
 
   pacer_config_t w = one_attempt();
-  w.log_cb = on_log;
-  pthread_mutex_lock(&lock);
-  warnings = 0;
-  pthread_mutex_unlock(&lock);
-  r = fetch(&w, u, NULL, 0, PACER_REQ_INSECURE);
-  assert_int_equal(r.status, 200);
-  pthread_mutex_lock(&lock);
-  int warned = warnings;
-  pthread_mutex_unlock(&lock);
-  assert_true(warned >= 1);
+  w.log_cb = logcap_on_log;
+  w.log_user = &logs;
+  logcap_reset(&logs);
+  r = fetch_req(&w, NULL, u, NULL, 0, NULL, PACER_REQ_INSECURE);
+  assert_int_equal(r->status, 200);
+  static logcap_t seen;
+  logcap_take(&logs, &seen);
+  assert_true(seen.levels[PACER_LOG_WARN] >= 1);
 
   assert_int_equal(mock_stop(&tls), 0);
   unlink(cert);
@@ -328,17 +205,17 @@ static void attempt_timeout_and_low_speed_abort(void **state)
   char u[256];
   pacer_config_t c = one_attempt();
   c.timeout_ms = 300;
-  url_of(u, sizeof u, &mock, "/slow?latency_ms=3000");
-  res_t r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, PACER_ETIMEDOUT);
+  mock_url(u, sizeof u, &mock, "/slow?latency_ms=3000");
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETIMEDOUT);
 
   c = one_attempt();
   c.low_speed_bytes = 50;
   c.low_speed_time_ms = 1000;
-  url_of(u, sizeof u, &mock, "/trickle?trickle=1&trickle_ms=200&bytes=1000");
-  r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, PACER_ETIMEDOUT);
-  assert_int_equal(r.transport_code, 28); /* CURLE_OPERATION_TIMEDOUT */
+  mock_url(u, sizeof u, &mock, "/trickle?trickle=1&trickle_ms=200&bytes=1000");
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETIMEDOUT);
+  assert_int_equal(r->transport_code, 28); /* CURLE_OPERATION_TIMEDOUT */
 }
 
 static void body_and_header_caps(void **state)
@@ -347,37 +224,37 @@ static void body_and_header_caps(void **state)
   char u[256];
   pacer_config_t c = one_attempt();
   c.max_response_bytes = 1000;
-  url_of(u, sizeof u, &mock, "/big?bytes=1000");
-  res_t r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, 0);
-  assert_int_equal(r.body_len, 1000);
-  url_of(u, sizeof u, &mock, "/big?bytes=1001");
-  r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, PACER_ETOOLARGE);
-  url_of(u, sizeof u, &mock, "/big?bytes=50000000");
-  r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, PACER_ETOOLARGE);
+  mock_url(u, sizeof u, &mock, "/big?bytes=1000");
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->body_len, 1000);
+  mock_url(u, sizeof u, &mock, "/big?bytes=1001");
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETOOLARGE);
+  mock_url(u, sizeof u, &mock, "/big?bytes=50000000");
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETOOLARGE);
 
   c = one_attempt();
-  url_of(u, sizeof u, &mock, "/h?endless_headers=1");
-  r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, PACER_ETOOLARGE);
+  mock_url(u, sizeof u, &mock, "/h?endless_headers=1");
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETOOLARGE);
 }
 
 static void gzip_is_decoded_only_when_asked_and_capped(void **state)
 {
   (void)state;
   char u[256];
-  url_of(u, sizeof u, &mock, "/bomb?gzip_bomb=100000000");
+  mock_url(u, sizeof u, &mock, "/bomb?gzip_bomb=100000000");
   pacer_config_t c = one_attempt();
-  res_t r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, 0); /* the raw, small, compressed body */
-  assert_true(r.body_len < 1000000);
-  assert_string_equal(r.ctype, "gzip");
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, 0); /* the raw, small, compressed body */
+  assert_true(r->body_len < 1000000);
+  assert_string_equal(rec_header(r, "Content-Encoding"), "gzip");
   c.decompress = 1;
   c.max_response_bytes = 1 << 20;
-  r = fetch(&c, u, NULL, 0, 0);
-  assert_int_equal(r.error, PACER_ETOOLARGE); /* decoded bytes count */
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETOOLARGE); /* decoded bytes count */
 }
 
 /* ---- logs ---- */
@@ -387,7 +264,8 @@ static void secret_headers_are_redacted_in_logs(void **state)
   (void)state;
   const char *secret_names[] = {"X-Api-Key", NULL};
   pacer_config_t c = one_attempt();
-  c.log_cb = on_log;
+  c.log_cb = logcap_on_log;
+  c.log_user = &logs;
   c.log_level = PACER_LOG_DEBUG;
   c.secret_headers = secret_names;
   pacer_header_t h[] = {{"Authorization", "Bearer tok-AAA"},
@@ -395,21 +273,16 @@ static void secret_headers_are_redacted_in_logs(void **state)
                         {"Cookie", "sid=tok-CCC"},
                         {"x-api-key", "tok-DDD"},
                         {"X-Plain", "plain-EEE"}};
-  pthread_mutex_lock(&lock);
-  loglen = 0;
-  logbuf[0] = '\0';
-  pthread_mutex_unlock(&lock);
+  logcap_reset(&logs);
   char u[256];
-  url_of(u, sizeof u, &mock, "/logged");
-  res_t r = fetch(&c, u, h, 5, 0);
-  assert_int_equal(r.status, 200);
-  pthread_mutex_lock(&lock);
-  char copy[sizeof logbuf];
-  memcpy(copy, logbuf, sizeof copy);
-  pthread_mutex_unlock(&lock);
-  assert_non_null(strstr(copy, "[redacted]"));
-  assert_non_null(strstr(copy, "plain-EEE"));
-  assert_null(strstr(copy, "tok-"));
+  mock_url(u, sizeof u, &mock, "/logged");
+  const rec_entry_t *r = fetch_req(&c, NULL, u, h, 5, NULL, 0);
+  assert_int_equal(r->status, 200);
+  static logcap_t seen;
+  logcap_take(&logs, &seen);
+  assert_non_null(strstr(seen.text, "[redacted]"));
+  assert_non_null(strstr(seen.text, "plain-EEE"));
+  assert_null(strstr(seen.text, "tok-"));
 }
 
 /* ---- connections and scale ---- */
@@ -417,27 +290,23 @@ static void secret_headers_are_redacted_in_logs(void **state)
 static void connections_are_reused(void **state)
 {
   (void)state;
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  assert_int_equal(mock_reset(&mock), 0);
   pacer_config_t c;
   pacer_config_init(&c);
   c.concurrency = 10;
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
   enum { N = 1000 };
-  res_t *r = calloc(N, sizeof *r);
-  char u[256];
-  url_of(u, sizeof u, &mock, "/reuse");
-  for (int i = 0; i < N; i++) {
-    pacer_request_t q;
-    pacer_request_init(&q);
-    q.url = u;
-    assert_int_equal(pacer_submit(p, &q, on_done, &r[i], NULL), 0);
-  }
+  uint64_t *ids = calloc(N, sizeof *ids);
+  assert_non_null(ids);
+  rec_reset(&rec);
+  for (int i = 0; i < N; i++)
+    ids[i] = submit_path(p, "/reuse", NULL, PACER_PRIORITY_LOW, 0);
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
-  for (int i = 0; i < N; i++)
-    assert_int_equal(r[i].status, 200);
-  free(r);
+  rec_assert_once(&rec, ids, N);
+  rec_assert_all(&rec, ids, N, 0, 200);
+  free(ids);
   long long conns = mock_stat(&mock, "connections");
   long long total = mock_stat(&mock, "total");
   assert_int_equal(total, N);
@@ -462,18 +331,15 @@ static int thread_count(void)
 /* Each response waits 1 s, times timing_scale() (3 s under ASan, 4 s under
  * TSan, which start connections far more slowly): long enough for all 1,000
  * to be at the server at once even on a loaded machine. */
-static void slow_url(char *u, size_t n)
+static void slow_path(char *path, size_t n)
 {
-  char path[64];
-  snprintf(path, sizeof path, "/wait?latency_ms=%d",
-           (int)(1000 * timing_scale()));
-  url_of(u, n, &mock, path);
+  snprintf(path, n, "/wait?latency_ms=%d", (int)(1000 * timing_scale()));
 }
 
 static void a_thousand_in_flight_on_few_threads(void **state)
 {
   (void)state;
-  assert_int_equal(mock_post(&mock, "/__reset"), 0);
+  assert_int_equal(mock_reset(&mock), 0);
   int before = thread_count();
   pacer_config_t c;
   pacer_config_init(&c);
@@ -481,21 +347,19 @@ static void a_thousand_in_flight_on_few_threads(void **state)
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
   enum { N = 1000 };
-  res_t *r = calloc(N, sizeof *r);
-  char u[256];
-  slow_url(u, sizeof u);
-  for (int i = 0; i < N; i++) {
-    pacer_request_t q;
-    pacer_request_init(&q);
-    q.url = u;
-    assert_int_equal(pacer_submit(p, &q, on_done, &r[i], NULL), 0);
-  }
+  uint64_t *ids = calloc(N, sizeof *ids);
+  assert_non_null(ids);
+  rec_reset(&rec);
+  char path[64];
+  slow_path(path, sizeof path);
+  for (int i = 0; i < N; i++)
+    ids[i] = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   int during = thread_count();
   assert_int_equal(pacer_drain(p, 60000), 0);
   pacer_free(p);
-  for (int i = 0; i < N; i++)
-    assert_int_equal(r[i].status, 200);
-  free(r);
+  rec_assert_once(&rec, ids, N);
+  rec_assert_all(&rec, ids, N, 0, 200);
+  free(ids);
   /* All 1,000 were at the server at once... */
   assert_true(mock_stat(&mock, "peak_concurrency") >= N);
   /* ...driven by a dispatcher and two workers. */
@@ -521,5 +385,5 @@ int main(void)
       cmocka_unit_test(connections_are_reused),
       cmocka_unit_test(a_thousand_in_flight_on_few_threads),
   };
-  return cmocka_run_group_tests(tests, start_mock, stop_mock);
+  return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

@@ -363,3 +363,10 @@ void fake_tx_opened(fake_tx_t *f, fake_tx_opened_t *out)
   *out = f->opened;
   pthread_mutex_unlock(&f->mu);
 }
+
+void fake_reply_hold(void *user, const pacer__job_t *job, fake_reply_t *reply)
+{
+  (void)user;
+  (void)job;
+  reply->hold = 1;
+}

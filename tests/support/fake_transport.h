@@ -24,6 +24,10 @@ typedef struct fake_reply {
 typedef void (*fake_responder_fn)(void *user, const pacer__job_t *job,
                                   fake_reply_t *reply);
 
+/* A responder that holds every attempt (until released, aborted or timed
+ * out). */
+void fake_reply_hold(void *user, const pacer__job_t *job, fake_reply_t *reply);
+
 typedef struct fake_start {
   uint64_t id;
   unsigned attempt;

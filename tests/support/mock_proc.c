@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -211,4 +212,58 @@ int mock_available(void)
   printf("SKIP: no pacer-mock at %s: the end-to-end tests cannot run\n",
          PACER_MOCK_PATH);
   return 0;
+}
+
+mock_proc_t mock;
+
+int mock_setup(void **state)
+{
+  (void)state;
+  raise_nofile();
+  return mock_start(&mock, NULL);
+}
+
+int mock_teardown(void **state)
+{
+  (void)state;
+  return mock_stop(&mock);
+}
+
+void mock_url(char *out, size_t cap, const mock_proc_t *m, const char *path)
+{
+  snprintf(out, cap, "%s%s", m->base, path);
+}
+
+int mock_reset(const mock_proc_t *m)
+{
+  return mock_post(m, "/__reset");
+}
+
+json_t *mock_last_request(const mock_proc_t *m, const char *path)
+{
+  json_t *all = mock_get(m, "/__requests");
+  json_t *found = NULL, *it;
+  size_t i;
+  json_array_foreach(json_object_get(all, "requests"), i, it)
+  {
+    const char *p = json_string_value(json_object_get(it, "path"));
+    if (p && strcmp(p, path) == 0)
+      found = it;
+  }
+  json_incref(found);
+  json_decref(all);
+  return found;
+}
+
+const char *mock_header(json_t *req, const char *name)
+{
+  json_t *h = json_object_get(req, "headers");
+  const char *k;
+  json_t *v;
+  json_object_foreach(h, k, v)
+  {
+    if (strcasecmp(k, name) == 0)
+      return json_string_value(v);
+  }
+  return NULL;
 }

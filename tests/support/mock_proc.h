@@ -5,6 +5,7 @@
 #define PACER_MOCK_PROC_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -28,6 +29,26 @@ int mock_available(void);
 int mock_start(mock_proc_t *m, const char *const *args);
 /* SIGTERM, then waits. Returns its exit status (0 on a clean stop). */
 int mock_stop(mock_proc_t *m);
+
+/* The group's server, shared by the tests of one executable:
+ * mock_setup() raises the open-file limit (many connections) and starts it
+ * with no arguments, mock_teardown() stops it; as CMocka group setup and
+ * teardown. */
+extern mock_proc_t mock;
+int mock_setup(void **state);
+int mock_teardown(void **state);
+
+/* base + path into out (cap bytes). */
+void mock_url(char *out, size_t cap, const mock_proc_t *m, const char *path);
+/* Forgets what the server counted and recorded (POST /__reset): 0 or -1. */
+int mock_reset(const mock_proc_t *m);
+
+/* The last request the server recorded (its /__requests) whose path is
+ * path, or NULL; free with json_decref. */
+json_t *mock_last_request(const mock_proc_t *m, const char *path);
+/* The value of header name (any case) in such a request, or NULL; borrowed
+ * from req. */
+const char *mock_header(json_t *req, const char *name);
 
 /* GET or POST base + path with plain libcurl; returns the parsed JSON body
  * (free with json_decref) or NULL. */

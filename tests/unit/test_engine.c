@@ -10,10 +10,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "engine.h"
+#include "engine_fixture.h"
 #include "fail_alloc.h"
-#include "fake_clock.h"
-#include "fake_transport.h"
+#include "logcap.h"
+#include "recorder.h"
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
@@ -27,96 +27,19 @@
 #define S PACER__NS_PER_S
 #define MS PACER__NS_PER_MS
 
-/* ---- fixtures ---- */
+/* ---- rec (recorder.h) holds every job's end; the engine fixture
+ * (engine_fixture.h) runs the dispatcher over simulated time ---- */
 
-typedef struct eng {
-  fake_clock_t clk;
-  int fake_time;
-  fake_tx_t *tx;
-  pacer_t *p;
-} eng_t;
-
-static void eng_new(eng_t *e, const pacer_config_t *cfg, int fake_time,
-                    fake_responder_fn fn, void *user)
-{
-  memset(e, 0, sizeof *e);
-  fake_clock_init(&e->clk, 1000 * S);
-  e->fake_time = fake_time;
-  e->tx = fake_tx_new(fake_time ? &e->clk : NULL, fn, user);
-  pacer__clock_t ci = fake_time ? fake_clock_iface(&e->clk) : pacer__clock_real;
-  pacer__transport_t ti = fake_tx_iface(e->tx);
-  assert_int_equal(pacer__new_with(cfg, &ci, &ti, &e->p), 0);
-}
-
-static void eng_free(eng_t *e)
-{
-  pacer_free(e->p);
-  fake_tx_free(e->tx);
-  fake_clock_destroy(&e->clk);
-}
-
-/* One record per submitted job; the callback fills it under the lock. */
-typedef struct rec {
-  uint64_t id;    /* written by the submitting thread */
-  uint64_t cb_id; /* the id the callback saw */
-  int calls;
-  int error;
-  int status;
-  unsigned attempts;
-  char body[16];
-} rec_t;
-
-typedef struct book {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  size_t done;
-} book_t;
-
-static book_t book = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-
-static void book_reset(void)
-{
-  pthread_mutex_lock(&book.mu);
-  book.done = 0;
-  pthread_mutex_unlock(&book.mu);
-}
-
-static void on_done(const pacer_result_t *res, void *user)
-{
-  rec_t *r = user;
-  pthread_mutex_lock(&book.mu);
-  r->calls++;
-  r->cb_id = res->id;
-  r->error = res->error;
-  r->status = res->status;
-  r->attempts = res->attempts;
-  snprintf(r->body, sizeof r->body, "%.*s", (int)res->body_len,
-           (const char *)res->body);
-  book.done++;
-  pthread_cond_broadcast(&book.cv);
-  pthread_mutex_unlock(&book.mu);
-}
-
-static void wait_done(size_t n)
-{
-  pthread_mutex_lock(&book.mu);
-  while (book.done < n)
-    pthread_cond_wait(&book.cv, &book.mu);
-  pthread_mutex_unlock(&book.mu);
-}
-
-static int submit_key(pacer_t *p, const char *key, int prio, rec_t *r)
+/* A GET under key with priority prio, ending in rec; *id gets its id (0 if
+ * refused). Returns pacer_submit()'s code. */
+static int submit_key(pacer_t *p, const char *key, int prio, uint64_t *id)
 {
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = "http://example.test/x";
   q.key = key;
   q.priority = (pacer_priority_t)prio;
-  uint64_t id = 0;
-  int rc = pacer_submit(p, &q, on_done, r, &id);
-  if (rc == 0)
-    r->id = id;
-  return rc;
+  return pacer_submit(p, &q, rec_on_done, &rec, id);
 }
 
 static void reply_200_hi(void *user, const pacer__job_t *j, fake_reply_t *r)
@@ -132,19 +55,20 @@ static void reply_200_hi(void *user, const pacer__job_t *j, fake_reply_t *r)
 static void submit_and_drain(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   eng_t e;
-  eng_new(&e, NULL, 0, reply_200_hi, NULL);
-  rec_t recs[100] = {{0}};
+  eng_new(&e, NULL, &(eng_opts_t){.real_clock = 1, .reply = reply_200_hi});
+  uint64_t ids[100];
   for (int i = 0; i < 100; i++)
-    assert_int_equal(submit_key(e.p, NULL, i % 2, &recs[i]), 0);
+    assert_int_equal(submit_key(e.p, NULL, i % 2, &ids[i]), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, ids, 100);
   for (int i = 0; i < 100; i++) {
-    assert_int_equal(recs[i].calls, 1);
-    assert_int_equal(recs[i].error, 0);
-    assert_int_equal(recs[i].status, 200);
-    assert_string_equal(recs[i].body, "hi");
-    assert_int_equal(recs[i].attempts, 1);
+    const rec_entry_t *r = rec_of(&rec, ids[i]);
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(r->body, "hi");
+    assert_int_equal(r->attempts, 1);
   }
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(e.p, &st), 0);
@@ -163,7 +87,7 @@ static void submit_and_drain(void **state)
 static void bad_input_is_refused_and_harms_nothing(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   pacer_t *bad = NULL;
@@ -179,27 +103,29 @@ static void bad_input_is_refused_and_harms_nothing(void **state)
   assert_int_equal(pacer_new(NULL, NULL), PACER_EINVAL);
 
   eng_t e;
-  eng_new(&e, NULL, 0, reply_200_hi, NULL);
-  rec_t good[10] = {{0}};
+  eng_new(&e, NULL, &(eng_opts_t){.real_clock = 1, .reply = reply_200_hi});
+  uint64_t good[10];
   for (int i = 0; i < 5; i++)
     assert_int_equal(submit_key(e.p, "k", 0, &good[i]), 0);
   pacer_request_t q;
   pacer_request_init(&q);
-  rec_t never = {0};
   q.url = "";
-  assert_int_equal(pacer_submit(e.p, &q, on_done, &never, NULL), PACER_EURL);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, NULL), PACER_EURL);
   q.url = "gopher://example.test/";
-  assert_int_equal(pacer_submit(e.p, &q, on_done, &never, NULL), PACER_ESCHEME);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, NULL),
+                   PACER_ESCHEME);
   q.url = "http://example.test/";
   pacer_header_t h = {"X-Bad", "a\r\nInjected: 1"};
   q.headers = &h;
   q.header_count = 1;
-  assert_int_equal(pacer_submit(e.p, &q, on_done, &never, NULL), PACER_EHEADER);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, NULL),
+                   PACER_EHEADER);
   q.headers = NULL;
   q.header_count = 0;
-  assert_int_equal(pacer_submit(e.p, &q, NULL, &never, NULL), PACER_EINVAL);
-  assert_int_equal(pacer_submit(NULL, &q, on_done, &never, NULL), PACER_EINVAL);
-  assert_int_equal(pacer_submit(e.p, NULL, on_done, &never, NULL),
+  assert_int_equal(pacer_submit(e.p, &q, NULL, &rec, NULL), PACER_EINVAL);
+  assert_int_equal(pacer_submit(NULL, &q, rec_on_done, &rec, NULL),
+                   PACER_EINVAL);
+  assert_int_equal(pacer_submit(e.p, NULL, rec_on_done, &rec, NULL),
                    PACER_EINVAL);
   assert_int_equal(pacer_set_rate(e.p, -5, 1), PACER_ERATE);
   assert_int_equal(pacer_set_concurrency(e.p, 0), PACER_ECONCURRENCY);
@@ -210,9 +136,7 @@ static void bad_input_is_refused_and_harms_nothing(void **state)
   for (int i = 5; i < 10; i++)
     assert_int_equal(submit_key(e.p, "k", 0, &good[i]), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  for (int i = 0; i < 10; i++)
-    assert_int_equal(good[i].calls, 1);
-  assert_int_equal(never.calls, 0);
+  rec_assert_once(&rec, good, 10); /* and none of the refused */
   eng_free(&e);
   pacer_free(NULL);
 }
@@ -273,7 +197,7 @@ static void threads_are_named_and_block_signals(void **state)
   pacer_config_init(&c);
   c.workers = 3;
   eng_t e;
-  eng_new(&e, &c, 0, reply_200_hi, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.real_clock = 1, .reply = reply_200_hi});
   int all_block = 0;
   assert_int_equal(threads_settle(1 + 3), 1 + 3);
   assert_int_equal(pacer_threads(&all_block), 1 + 3);
@@ -285,7 +209,7 @@ static void threads_are_named_and_block_signals(void **state)
 
 typedef struct feeder {
   pacer_t *p;
-  rec_t *recs;
+  uint64_t *ids;
   int n;
   pthread_barrier_t *first;
 } feeder_t;
@@ -296,7 +220,7 @@ static void *feed(void *arg)
   for (int i = 0; i < f->n; i++) {
     if (i == 100)
       pthread_barrier_wait(f->first);
-    if (submit_key(f->p, "k", i % 2, &f->recs[i]) != 0)
+    if (submit_key(f->p, "k", i % 2, &f->ids[i]) != 0)
       return (void *)1;
   }
   return NULL;
@@ -305,22 +229,23 @@ static void *feed(void *arg)
 static void four_submitters_get_exactly_burst_plus_rate_times_60(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.rate = 50;
   c.burst = 5;
   c.concurrency = 100000;
   eng_t e;
-  eng_new(&e, &c, 1, NULL, NULL);
+  eng_new(&e, &c, NULL);
   enum { PER = 1000 };
-  rec_t *recs = calloc(4 * PER, sizeof *recs);
+  uint64_t *ids = calloc(4 * PER, sizeof *ids);
+  assert_non_null(ids);
   pthread_barrier_t first;
   pthread_barrier_init(&first, NULL, 5);
   pthread_t th[4];
   feeder_t fd[4];
   for (int i = 0; i < 4; i++) {
-    fd[i] = (feeder_t){e.p, recs + i * PER, PER, &first};
+    fd[i] = (feeder_t){e.p, ids + i * PER, PER, &first};
     pthread_create(&th[i], NULL, feed, &fd[i]);
   }
   pthread_barrier_wait(&first); /* 400 queued before time starts */
@@ -346,14 +271,13 @@ static void four_submitters_get_exactly_burst_plus_rate_times_60(void **state)
   pacer_stats_free(st);
   assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, ids, 4 * PER);
   size_t cancelled = 0;
-  for (int i = 0; i < 4 * PER; i++) {
-    assert_int_equal(recs[i].calls, 1);
-    cancelled += recs[i].error == PACER_ECANCELED;
-  }
+  for (size_t i = 0; i < 4 * PER; i++)
+    cancelled += rec_at(&rec, i)->error == PACER_ECANCELED;
   assert_int_equal(cancelled, 4 * PER - (5 + 50 * 60));
   pthread_barrier_destroy(&first);
-  free(recs);
+  free(ids);
   eng_free(&e);
 }
 
@@ -376,7 +300,7 @@ static void breaker_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
 
 typedef struct racer {
   pacer_t *p;
-  rec_t *recs;
+  uint64_t *ids;
   pthread_barrier_t *go;
 } racer_t;
 
@@ -385,7 +309,7 @@ static void *race_submit(void *arg)
   racer_t *r = arg;
   pthread_barrier_wait(r->go);
   for (int i = 0; i < 10; i++)
-    if (submit_key(r->p, "bad", 0, &r->recs[i]) != 0)
+    if (submit_key(r->p, "bad", 0, &r->ids[i]) != 0)
       return (void *)1;
   return NULL;
 }
@@ -393,7 +317,7 @@ static void *race_submit(void *arg)
 static void breaker_admits_exactly_k_probes_under_8_racing_threads(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.breaker_window = 4;
@@ -405,22 +329,20 @@ static void breaker_admits_exactly_k_probes_under_8_racing_threads(void **state)
   c.workers = 3;
   eng_t e;
   __atomic_store_n(&breaker_phase, 0, __ATOMIC_SEQ_CST);
-  eng_new(&e, &c, 1, breaker_reply, NULL);
-  rec_t opening[4] = {{0}};
+  eng_new(&e, &c, &(eng_opts_t){.reply = breaker_reply});
+  uint64_t ids[4 + 80]; /* 4 that open the breaker, 80 from 8 threads */
   for (int i = 0; i < 4; i++)
-    assert_int_equal(submit_key(e.p, "bad", 0, &opening[i]), 0);
-  wait_done(4);
+    assert_int_equal(submit_key(e.p, "bad", 0, &ids[i]), 0);
+  rec_wait(&rec, 4);
   __atomic_store_n(&breaker_phase, 1, __ATOMIC_SEQ_CST);
 
   /* 8 threads submit to the open key while time passes the cool-down. */
-  rec_t recs[80];
-  memset(recs, 0, sizeof recs);
   pthread_barrier_t go;
   pthread_barrier_init(&go, NULL, 9);
   pthread_t th[8];
   racer_t rc[8];
   for (int i = 0; i < 8; i++) {
-    rc[i] = (racer_t){e.p, recs + 10 * i, &go};
+    rc[i] = (racer_t){e.p, ids + 4 + 10 * i, &go};
     pthread_create(&th[i], NULL, race_submit, &rc[i]);
   }
   pthread_barrier_wait(&go);
@@ -446,10 +368,9 @@ static void breaker_admits_exactly_k_probes_under_8_racing_threads(void **state)
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 3);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  for (int i = 0; i < 80; i++) {
-    assert_int_equal(recs[i].calls, 1);
-    assert_int_equal(recs[i].status, 200);
-  }
+  rec_assert_once(&rec, ids, 4 + 80);
+  for (int i = 4; i < 4 + 80; i++)
+    assert_int_equal(rec_of(&rec, ids[i])->status, 200);
   assert_int_equal(fake_tx_starts(e.tx), 84);
   pthread_barrier_destroy(&go);
   eng_free(&e);
@@ -459,7 +380,7 @@ static void breaker_admits_exactly_k_probes_under_8_racing_threads(void **state)
 
 typedef struct chaos {
   eng_t *e;
-  rec_t *recs;
+  uint64_t *ids; /* 0 until submitted, or refused */
   int n;
   volatile int stop;
 } chaos_t;
@@ -504,7 +425,7 @@ static void *chaos_canceller(void *arg)
 {
   chaos_t *c = arg;
   for (int i = 0; i < c->n; i += 3) {
-    uint64_t id = __atomic_load_n(&c->recs[i].id, __ATOMIC_SEQ_CST);
+    uint64_t id = __atomic_load_n(&c->ids[i], __ATOMIC_SEQ_CST);
     if (id)
       pacer_cancel(c->e->p, id); /* may race its completion */
   }
@@ -514,7 +435,7 @@ static void *chaos_canceller(void *arg)
 static void every_job_gets_exactly_one_callback(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.concurrency = 16;
@@ -524,10 +445,11 @@ static void every_job_gets_exactly_one_callback(void **state)
   c.timeout_ms = 20;
   c.breaker_enabled = 0;
   eng_t e;
-  eng_new(&e, &c, 1, chaos_reply, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.reply = chaos_reply});
   enum { N = 3000 };
-  rec_t *recs = calloc(N, sizeof *recs);
-  chaos_t ch = {&e, recs, N, 0};
+  uint64_t *ids = calloc(N, sizeof *ids);
+  assert_non_null(ids);
+  chaos_t ch = {&e, ids, N, 0};
   pthread_t rel, can;
   pthread_create(&rel, NULL, chaos_releaser, &ch);
   int accepted = 0, refused = 0;
@@ -538,8 +460,8 @@ static void every_job_gets_exactly_one_callback(void **state)
     q.key = i % 2 ? "a" : "b";
     q.deadline_ms = i % 5 == 0 ? 3 : 0;
     uint64_t id = 0;
-    int rc = pacer_submit(e.p, &q, on_done, &recs[i], &id);
-    __atomic_store_n(&recs[i].id, id, __ATOMIC_SEQ_CST);
+    int rc = pacer_submit(e.p, &q, rec_on_done, &rec, &id);
+    __atomic_store_n(&ids[i], id, __ATOMIC_SEQ_CST);
     if (i == N / 10)
       pthread_create(&can, NULL, chaos_canceller, &ch);
     if (i == N * 9 / 10)
@@ -556,23 +478,15 @@ static void every_job_gets_exactly_one_callback(void **state)
   __atomic_store_n(&ch.stop, 1, __ATOMIC_SEQ_CST);
   fake_tx_stop_waiting(e.tx);
   pthread_join(rel, NULL);
-  size_t calls = 0;
-  for (int i = 0; i < N; i++) {
-    if (recs[i].id) {
-      assert_int_equal(recs[i].calls, 1);
-      assert_int_equal(recs[i].cb_id, recs[i].id);
-      /* Only a job with a deadline can end with PACER_EDEADLINE. */
-      if (i % 5 != 0)
-        assert_int_not_equal(recs[i].error, PACER_EDEADLINE);
-      calls++;
-    } else {
-      assert_int_equal(recs[i].calls, 0);
-    }
-  }
-  assert_int_equal(calls, (size_t)accepted);
+  /* Each accepted job once, under its own id; a refused one never. */
+  rec_assert_once(&rec, ids, N);
+  assert_int_equal(rec_count(&rec), (size_t)accepted);
+  for (int i = 0; i < N; i++)
+    if (ids[i] && i % 5 != 0) /* only a job with a deadline can end so */
+      assert_int_not_equal(rec_of(&rec, ids[i])->error, PACER_EDEADLINE);
   assert_int_equal(accepted + refused, N);
   assert_true(refused > 0);
-  free(recs);
+  free(ids);
   eng_free(&e);
 }
 
@@ -606,7 +520,7 @@ static void script_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
 static void each_job_meets_the_end_its_script_gives(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.concurrency = 1000;
@@ -615,10 +529,10 @@ static void each_job_meets_the_end_its_script_gives(void **state)
   c.backoff_max_ms = 1;
   c.breaker_enabled = 0;
   eng_t e;
-  eng_new(&e, &c, 1, script_reply, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.reply = script_reply});
   enum { N = 600, PER = N / 6 };
-  rec_t *recs = calloc(N, sizeof *recs);
-  assert_non_null(recs);
+  uint64_t *ids = calloc(N, sizeof *ids);
+  assert_non_null(ids);
   for (int i = 0; i < N; i++) {
     char key[2] = {(char)('0' + i % 6), 0};
     pacer_request_t q;
@@ -628,26 +542,22 @@ static void each_job_meets_the_end_its_script_gives(void **state)
     q.max_attempts = i % 6 == END_TIMEOUT ? 1 : 3;
     q.timeout_ms = i % 6 == END_TIMEOUT ? 20 : 1000;
     q.deadline_ms = i % 6 == END_DEADLINE ? 3 : 0;
-    uint64_t id = 0;
-    assert_int_equal(pacer_submit(e.p, &q, on_done, &recs[i], &id), 0);
-    recs[i].id = id;
+    assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, &ids[i]), 0);
   }
   /* t = 0: every held script is in flight; the retries wait for time. */
   fake_tx_wait_held(e.tx, 4 * PER);
   for (int i = END_CANCEL; i < N; i += 6)
-    assert_int_equal(pacer_cancel(e.p, recs[i].id), 0);
-  wait_done(PER);
+    assert_int_equal(pacer_cancel(e.p, ids[i]), 0);
+  rec_wait(&rec, PER);
   fake_reply_t okr = {0, 0, 200, NULL, "released"};
   for (int i = END_RELEASED; i < N; i += 6)
-    assert_int_equal(fake_tx_release(e.tx, recs[i].id, &okr), 0);
-  wait_done(2 * PER);
+    assert_int_equal(fake_tx_release(e.tx, ids[i], &okr), 0);
+  rec_wait(&rec, 2 * PER);
   /* t = 3 ms: the retries have run, the deadlines have passed. */
   fake_clock_advance(&e.clk, 3 * MS);
-  wait_done(5 * PER);
-  pthread_mutex_lock(&book.mu);
+  rec_wait(&rec, 5 * PER);
   for (int i = END_TIMEOUT; i < N; i += 6)
-    assert_int_equal(recs[i].calls, 0); /* 17 ms of its 20 left */
-  pthread_mutex_unlock(&book.mu);
+    assert_int_equal(rec_calls(&rec, ids[i]), 0); /* 17 ms of its 20 left */
   /* t = 20 ms: the per-attempt timeouts. */
   fake_clock_advance(&e.clk, 17 * MS);
   assert_int_equal(pacer_drain(e.p, -1), 0);
@@ -663,83 +573,75 @@ static void each_job_meets_the_end_its_script_gives(void **state)
       [END_DEADLINE] = {PACER_EDEADLINE, 0, 1, ""},
       [END_CANCEL] = {PACER_ECANCELED, 0, 1, ""},
   };
+  rec_assert_once(&rec, ids, N);
   for (int i = 0; i < N; i++) {
     int k = i % 6;
-    if (recs[i].calls != 1 || recs[i].error != want[k].error ||
-        recs[i].attempts != want[k].attempts)
-      printf("job %d (script %d): %d calls, %s, status %d, %u attempts\n", i, k,
-             recs[i].calls, pacer_err_name(recs[i].error), recs[i].status,
-             recs[i].attempts);
-    assert_int_equal(recs[i].calls, 1);
-    assert_int_equal(recs[i].cb_id, recs[i].id);
-    assert_int_equal(recs[i].error, want[k].error);
-    assert_int_equal(recs[i].attempts, want[k].attempts);
+    const rec_entry_t *r = rec_of(&rec, ids[i]);
+    if (r->error != want[k].error || r->attempts != want[k].attempts)
+      printf("job %d (script %d): %s, status %d, %u attempts\n", i, k,
+             pacer_err_name(r->error), r->status, r->attempts);
+    assert_int_equal(r->error, want[k].error);
+    assert_int_equal(r->attempts, want[k].attempts);
     if (want[k].error == 0) {
-      assert_int_equal(recs[i].status, want[k].status);
-      assert_string_equal(recs[i].body, want[k].body);
+      assert_int_equal(r->status, want[k].status);
+      assert_string_equal(r->body, want[k].body);
     }
   }
-  free(recs);
+  free(ids);
   eng_free(&e);
 }
 
 /* ---- lifecycle ---- */
 
-static void reply_hold(void *user, const pacer__job_t *j, fake_reply_t *r)
-{
-  (void)user;
-  (void)j;
-  r->hold = 1;
-}
-
 static void create_and_free_10000_times(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.workers = 1;
-  rec_t recs[1000];
-  memset(recs, 0, sizeof recs);
+  uint64_t ids[1000];
   int submitted = 0;
   for (int i = 0; i < 10000; i++) {
     eng_t e;
-    eng_new(&e, &c, 0, reply_hold, NULL);
+    eng_new(&e, &c, &(eng_opts_t){.real_clock = 1, .reply = fake_reply_hold});
     if (i % 10 == 0) /* with a job in flight or queued */
-      assert_int_equal(submit_key(e.p, "k", 0, &recs[submitted++]), 0);
+      assert_int_equal(submit_key(e.p, "k", 0, &ids[submitted++]), 0);
     eng_free(&e);
   }
+  /* Ids are per dispatcher: the same id may come back from another one, so
+   * each job's end is found by its order. */
+  assert_int_equal(rec_count(&rec), (size_t)submitted);
   for (int i = 0; i < submitted; i++) {
-    assert_int_equal(recs[i].calls, 1);
-    assert_int_equal(recs[i].error, PACER_ECANCELED);
+    assert_int_equal(rec_at(&rec, (size_t)i)->id, ids[i]);
+    assert_int_equal(rec_at(&rec, (size_t)i)->error, PACER_ECANCELED);
   }
 }
 
 typedef struct blocked {
   pacer_t *p;
-  rec_t *rec;
+  uint64_t *id;
   int rc;
 } blocked_t;
 
 static void *submit_blocking(void *arg)
 {
   blocked_t *b = arg;
-  b->rc = submit_key(b->p, "k", 0, b->rec);
+  b->rc = submit_key(b->p, "k", 0, b->id);
   return NULL;
 }
 
 static void queue_bound_blocks_or_says_full(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.queue_max = 2;
   c.concurrency = 1;
   eng_t e;
-  eng_new(&e, &c, 0, reply_hold, NULL);
-  rec_t r[6];
-  memset(r, 0, sizeof r);
+  eng_new(&e, &c, &(eng_opts_t){.real_clock = 1, .reply = fake_reply_hold});
+  uint64_t r[6] = {0};
   assert_int_equal(submit_key(e.p, "k", 0, &r[0]), 0);
   fake_tx_wait_held(e.tx, 1); /* in flight: not in the queue */
   assert_int_equal(submit_key(e.p, "k", 0, &r[1]), 0);
@@ -747,7 +649,7 @@ static void queue_bound_blocks_or_says_full(void **state)
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = "http://example.test/x";
-  assert_int_equal(pacer_try_submit(e.p, &q, on_done, &r[5], NULL),
+  assert_int_equal(pacer_try_submit(e.p, &q, rec_on_done, &rec, NULL),
                    PACER_EFULL);
   blocked_t b = {e.p, &r[3], 99};
   pthread_t th;
@@ -759,7 +661,7 @@ static void queue_bound_blocks_or_says_full(void **state)
   assert_int_equal(b.rc, 0);
   /* r[1] is in flight, r[2] and r[3] fill the queue. A submitter blocked
    * there when the dispatcher shuts down gets PACER_ESHUTDOWN. */
-  assert_int_equal(pacer_try_submit(e.p, &q, on_done, &r[4], NULL),
+  assert_int_equal(pacer_try_submit(e.p, &q, rec_on_done, &rec, NULL),
                    PACER_EFULL);
   blocked_t b2 = {e.p, &r[4], 99};
   pthread_create(&th, NULL, submit_blocking, &b2);
@@ -773,44 +675,41 @@ static void queue_bound_blocks_or_says_full(void **state)
     assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
   }
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  for (int i = 0; i < 4; i++) {
-    assert_int_equal(r[i].calls, 1);
-    assert_int_equal(r[i].status, 200);
-  }
-  assert_int_equal(r[4].calls, 0);
-  assert_int_equal(r[5].calls, 0);
+  assert_int_equal(r[4], 0);
+  assert_int_equal(r[5], 0);
+  rec_assert_once(&rec, r, 6); /* r[0..3]; the refused ones never */
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(rec_of(&rec, r[i])->status, 200);
   eng_free(&e);
 }
 
 static void shutdown_cancel_ends_queue_not_flight(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.concurrency = 2;
   eng_t e;
-  eng_new(&e, &c, 0, reply_hold, NULL);
-  rec_t r[6];
-  memset(r, 0, sizeof r);
+  eng_new(&e, &c, &(eng_opts_t){.real_clock = 1, .reply = fake_reply_hold});
+  uint64_t r[6];
   for (int i = 0; i < 6; i++)
     assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
   fake_tx_wait_held(e.tx, 2);
   assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
-  wait_done(4);
+  rec_wait(&rec, 4);
   /* In flight: one answers 503 (not retried now), one 200. */
   fake_reply_t r503 = {0, 0, 503, NULL, NULL};
   fake_reply_t r200 = {0, 0, 200, NULL, NULL};
-  assert_int_equal(fake_tx_release(e.tx, r[0].id, &r503), 0);
-  assert_int_equal(fake_tx_release(e.tx, r[1].id, &r200), 0);
+  assert_int_equal(fake_tx_release(e.tx, r[0], &r503), 0);
+  assert_int_equal(fake_tx_release(e.tx, r[1], &r200), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  assert_int_equal(r[0].status, 503);
-  assert_int_equal(r[0].attempts, 1);
-  assert_int_equal(r[1].status, 200);
-  for (int i = 2; i < 6; i++) {
-    assert_int_equal(r[i].calls, 1);
-    assert_int_equal(r[i].error, PACER_ECANCELED);
-  }
+  rec_assert_once(&rec, r, 6);
+  assert_int_equal(rec_of(&rec, r[0])->status, 503);
+  assert_int_equal(rec_of(&rec, r[0])->attempts, 1);
+  assert_int_equal(rec_of(&rec, r[1])->status, 200);
+  for (int i = 2; i < 6; i++)
+    assert_int_equal(rec_of(&rec, r[i])->error, PACER_ECANCELED);
   eng_free(&e);
 }
 
@@ -818,7 +717,7 @@ static void shutdown_cancel_ends_queue_not_flight(void **state)
 
 typedef struct fan {
   pacer_t *p;
-  rec_t children[20];
+  uint64_t children[20];
   int drain_rc, submit_rc[20], cancel_rc, stats_rc, rate_rc;
   uint64_t victim;
 } fan_t;
@@ -853,13 +752,13 @@ static void reply_hold_victim(void *user, const pacer__job_t *j,
 static void callbacks_may_submit_cancel_and_shut_down(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.queue_max = 2; /* a callback's submit must not block on it */
   c.concurrency = 2;
   eng_t e;
-  eng_new(&e, &c, 0, reply_hold_victim, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.real_clock = 1, .reply = reply_hold_victim});
   memset(&fan, 0, sizeof fan);
   fan.p = e.p;
   pacer_request_t q;
@@ -868,24 +767,23 @@ static void callbacks_may_submit_cancel_and_shut_down(void **state)
   q.priority = PACER_PRIORITY_HIGH;
   uint64_t parent;
   /* The victim is held in flight until the parent's callback cancels it. */
-  rec_t victim = {0};
-  assert_int_equal(submit_key(e.p, "victim", 0, &victim), 0);
-  fan.victim = victim.id;
+  uint64_t all[1 + 20]; /* the victim, then the children */
+  assert_int_equal(submit_key(e.p, "victim", 0, &all[0]), 0);
+  fan.victim = all[0];
   fake_tx_wait_held(e.tx, 1);
   assert_int_equal(pacer_submit(e.p, &q, fan_out, NULL, &parent), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(fan.drain_rc, PACER_EINCALLBACK);
-  for (int i = 0; i < 20; i++) {
+  for (int i = 0; i < 20; i++)
     assert_int_equal(fan.submit_rc[i], 0);
-    assert_int_equal(fan.children[i].calls, 1);
-  }
+  memcpy(all + 1, fan.children, sizeof fan.children);
+  rec_assert_once(&rec, all, 1 + 20);
   assert_int_equal(fan.stats_rc, 0);
   assert_int_equal(fan.rate_rc, 0);
   assert_int_equal(fan.cancel_rc, 0);
-  assert_int_equal(victim.calls, 1);
-  assert_int_equal(victim.error, PACER_ECANCELED);
-  assert_int_equal(pacer_cancel(e.p, victim.id), PACER_ENOTFOUND);
-  rec_t late = {0};
+  assert_int_equal(rec_of(&rec, all[0])->error, PACER_ECANCELED);
+  assert_int_equal(pacer_cancel(e.p, all[0]), PACER_ENOTFOUND);
+  uint64_t late;
   assert_int_equal(submit_key(e.p, "k", 0, &late), PACER_ESHUTDOWN);
   eng_free(&e);
 }
@@ -895,28 +793,28 @@ static void callbacks_may_submit_cancel_and_shut_down(void **state)
 static void workers_and_concurrency_change_while_running(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.workers = 1;
   c.concurrency = 4;
   eng_t e;
-  eng_new(&e, &c, 0, reply_200_hi, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.real_clock = 1, .reply = reply_200_hi});
   enum { N = 4000 };
-  rec_t *recs = calloc(N, sizeof *recs);
+  uint64_t *ids = calloc(N, sizeof *ids);
+  assert_non_null(ids);
   unsigned sizes[] = {4, 1, 8, 2, 3, 1};
   for (int i = 0; i < N; i++) {
-    assert_int_equal(submit_key(e.p, i % 3 ? "a" : "b", i % 2, &recs[i]), 0);
+    assert_int_equal(submit_key(e.p, i % 3 ? "a" : "b", i % 2, &ids[i]), 0);
     if (i % 500 == 250) {
       assert_int_equal(pacer_set_workers(e.p, sizes[(i / 500) % 6]), 0);
       assert_int_equal(pacer_set_concurrency(e.p, 1 + (unsigned)(i % 7)), 0);
     }
   }
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  for (int i = 0; i < N; i++)
-    assert_int_equal(recs[i].calls, 1);
+  rec_assert_once(&rec, ids, N);
   assert_int_equal(fake_tx_starts(e.tx), N); /* none lost, none twice */
-  free(recs);
+  free(ids);
   eng_free(&e);
 }
 
@@ -932,8 +830,6 @@ static void release_rounds(eng_t *e, unsigned n, unsigned total)
   }
 }
 
-static void reply_hold(void *user, const pacer__job_t *j, fake_reply_t *r);
-
 /* The cap set while running is what limits: 8 attempts of key "a" are in
  * flight when it drops to 3, so the 12 of key "b" queued behind them start
  * at most 3 at a time; raised to 6, key "c" reaches 6. The fake transport
@@ -941,14 +837,13 @@ static void reply_hold(void *user, const pacer__job_t *j, fake_reply_t *r);
 static void set_concurrency_caps_what_starts_next(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.concurrency = 8;
   eng_t e;
-  eng_new(&e, &c, 1, reply_hold, NULL);
-  rec_t r[8 + 12 + 18];
-  memset(r, 0, sizeof r);
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  uint64_t r[8 + 12 + 18];
   for (int i = 0; i < 8; i++)
     assert_int_equal(submit_key(e.p, "a", 0, &r[i]), 0);
   fake_tx_wait_held(e.tx, 8);
@@ -958,7 +853,7 @@ static void set_concurrency_caps_what_starts_next(void **state)
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 8); /* only a's */
   release_rounds(&e, 3, 12);
-  wait_done(20);
+  rec_wait(&rec, 20);
   assert_int_equal(fake_tx_key_max_inflight(e.tx, "a"), 8);
   assert_int_equal(fake_tx_key_max_inflight(e.tx, "b"), 3);
 
@@ -968,10 +863,9 @@ static void set_concurrency_caps_what_starts_next(void **state)
   release_rounds(&e, 6, 18);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(fake_tx_key_max_inflight(e.tx, "c"), 6);
-  for (int i = 0; i < 38; i++) {
-    assert_int_equal(r[i].calls, 1);
-    assert_int_equal(r[i].status, 200);
-  }
+  rec_assert_once(&rec, r, 38);
+  for (int i = 0; i < 38; i++)
+    assert_int_equal(rec_of(&rec, r[i])->status, 200);
   eng_free(&e);
 }
 
@@ -981,17 +875,16 @@ static void set_concurrency_caps_what_starts_next(void **state)
 static void set_workers_changes_the_thread_count(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.workers = 2;
   eng_t e;
-  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_200_hi});
   assert_int_equal(threads_settle(1 + 2), 1 + 2);
   assert_int_equal(pacer_set_workers(e.p, 5), 0);
   assert_int_equal(threads_settle(1 + 5), 1 + 5);
-  rec_t r[20];
-  memset(r, 0, sizeof r);
+  uint64_t r[20];
   for (int i = 0; i < 10; i++)
     assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
@@ -1000,8 +893,9 @@ static void set_workers_changes_the_thread_count(void **state)
   for (int i = 10; i < 20; i++)
     assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, r, 20);
   for (int i = 0; i < 20; i++)
-    assert_int_equal(r[i].status, 200);
+    assert_int_equal(rec_of(&rec, r[i])->status, 200);
   eng_free(&e);
 }
 
@@ -1010,25 +904,27 @@ static void set_workers_changes_the_thread_count(void **state)
 static void deadline_ends_a_held_attempt(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   eng_t e;
-  eng_new(&e, NULL, 1, reply_hold, NULL);
+  eng_new(&e, NULL, &(eng_opts_t){.reply = fake_reply_hold});
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = "http://example.test/slow";
   q.deadline_ms = 100;
-  rec_t r = {0}, r2 = {0};
-  assert_int_equal(pacer_submit(e.p, &q, on_done, &r, NULL), 0);
+  uint64_t id[2];
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, &id[0]), 0);
   q.deadline_ms = 0;
   uint64_t id2;
-  assert_int_equal(pacer_submit(e.p, &q, on_done, &r2, &id2), 0);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, &id2), 0);
+  id[1] = id2;
   fake_tx_wait_held(e.tx, 2);
   fake_clock_advance(&e.clk, 100 * MS);
-  wait_done(1);
-  assert_int_equal(r.error, PACER_EDEADLINE);
+  rec_wait(&rec, 1);
+  assert_int_equal(rec_of(&rec, id[0])->error, PACER_EDEADLINE);
   assert_int_equal(pacer_cancel(e.p, id2), 0); /* aborts the attempt */
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  assert_int_equal(r2.error, PACER_ECANCELED);
+  rec_assert_once(&rec, id, 2);
+  assert_int_equal(rec_of(&rec, id2)->error, PACER_ECANCELED);
   assert_int_equal(pacer_cancel(e.p, id2), PACER_ENOTFOUND);
   eng_free(&e);
 }
@@ -1038,24 +934,24 @@ static void deadline_ends_a_held_attempt(void **state)
 static void early_timeout_at_the_deadline_is_the_deadline(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   eng_t e;
-  eng_new(&e, NULL, 1, reply_hold, NULL);
+  eng_new(&e, NULL, &(eng_opts_t){.reply = fake_reply_hold});
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = "http://example.test/slow";
   q.deadline_ms = 100;
   q.max_attempts = 3;
-  rec_t r = {0};
   uint64_t id;
-  assert_int_equal(pacer_submit(e.p, &q, on_done, &r, &id), 0);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, &id), 0);
   fake_tx_wait_held(e.tx, 1);
   fake_clock_advance(&e.clk, 99 * MS);
   fake_reply_t to = {.error = PACER_ETIMEDOUT};
   assert_int_equal(fake_tx_release(e.tx, id, &to), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  assert_int_equal(r.error, PACER_EDEADLINE);
-  assert_int_equal(r.attempts, 1);
+  rec_assert_once(&rec, &id, 1);
+  assert_int_equal(rec_of(&rec, id)->error, PACER_EDEADLINE);
+  assert_int_equal(rec_of(&rec, id)->attempts, 1);
   assert_int_equal(fake_tx_starts(e.tx), 1);
   eng_free(&e);
 }
@@ -1075,20 +971,20 @@ static void ra_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
 static void retry_after_holds_the_key_through_the_engine(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.concurrency = 1; /* b can only start once a's 429 has been settled */
   eng_t e;
-  eng_new(&e, &c, 1, ra_reply, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.reply = ra_reply});
   int64_t t0 = fake_clock_now(&e.clk);
   pacer_request_t q;
   pacer_request_init(&q);
   q.url = "http://example.test/a";
-  rec_t a = {0}, b = {0};
-  assert_int_equal(pacer_submit(e.p, &q, on_done, &a, NULL), 0);
+  uint64_t ab[2];
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, &ab[0]), 0);
   q.url = "http://example.test/b";
-  assert_int_equal(pacer_submit(e.p, &q, on_done, &b, NULL), 0);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, &ab[1]), 0);
   pacer__wait_settled(e.p, 1); /* a's 429 paused the key at t0 */
   fake_clock_advance(&e.clk, 2 * S);
   assert_int_equal(pacer_drain(e.p, -1), 0);
@@ -1098,32 +994,16 @@ static void retry_after_holds_the_key_through_the_engine(void **state)
   assert_true(log[1].t >= t0 + 2 * S); /* the retry, first */
   assert_true(log[2].t >= t0 + 2 * S); /* b: held by the pause */
   assert_int_equal(log[1].id, log[0].id);
-  assert_int_equal(a.attempts, 2);
-  assert_int_equal(a.status, 200);
-  assert_int_equal(b.status, 200);
+  rec_assert_once(&rec, ab, 2);
+  assert_int_equal(rec_of(&rec, ab[0])->attempts, 2);
+  assert_int_equal(rec_of(&rec, ab[0])->status, 200);
+  assert_int_equal(rec_of(&rec, ab[1])->status, 200);
   eng_free(&e);
 }
 
 /* ---- settings reach the transport; the log level filters ---- */
 
-typedef struct log_book {
-  pthread_mutex_t mu;
-  int lines[4]; /* by pacer_log_level_t */
-  char tls_warning[160];
-} log_book_t;
-
-static log_book_t logs = {PTHREAD_MUTEX_INITIALIZER, {0}, ""};
-
-static void on_log(pacer_log_level_t level, const char *msg, void *user)
-{
-  log_book_t *b = user;
-  pthread_mutex_lock(&b->mu);
-  if ((int)level >= 0 && (int)level < 4)
-    b->lines[level]++;
-  if (strstr(msg, "TLS") || strstr(msg, "tls") || strstr(msg, "verif"))
-    snprintf(b->tls_warning, sizeof b->tls_warning, "%s", msg);
-  pthread_mutex_unlock(&b->mu);
-}
+static logcap_t logs = LOGCAP_INITIALIZER;
 
 /* user_agent, connect_timeout_ms, ca_file, ca_path, max_header_bytes and
  * tls_verify = 0 reach every worker's transport as given (copies, as the
@@ -1133,11 +1013,8 @@ static void settings_reach_the_transport(void **state)
 {
   (void)state;
   for (int level = PACER_LOG_ERROR; level <= PACER_LOG_WARN; level++) {
-    book_reset();
-    pthread_mutex_lock(&logs.mu);
-    memset(logs.lines, 0, sizeof logs.lines);
-    logs.tls_warning[0] = 0;
-    pthread_mutex_unlock(&logs.mu);
+    rec_reset(&rec);
+    logcap_reset(&logs);
     char ua[] = "tester/2.0", ca_file[] = "/nonexistent/ca.pem",
          ca_path[] = "/nonexistent/certs";
     pacer_config_t c;
@@ -1151,16 +1028,17 @@ static void settings_reach_the_transport(void **state)
     c.max_header_bytes = 4096;
     c.max_response_bytes = 99999;
     c.tls_verify = 0;
-    c.log_cb = on_log;
+    c.log_cb = logcap_on_log;
     c.log_user = &logs;
     c.log_level = (pacer_log_level_t)level;
     eng_t e;
-    eng_new(&e, &c, 1, reply_200_hi, NULL);
+    eng_new(&e, &c, &(eng_opts_t){.reply = reply_200_hi});
     memset(ua, 'x', sizeof ua - 1); /* copied at pacer_new() */
     memset(ca_path, 'x', sizeof ca_path - 1);
-    rec_t r = {0};
-    assert_int_equal(submit_key(e.p, "k", 0, &r), 0);
+    uint64_t id;
+    assert_int_equal(submit_key(e.p, "k", 0, &id), 0);
     assert_int_equal(pacer_drain(e.p, -1), 0);
+    rec_assert_once(&rec, &id, 1);
     fake_tx_opened_t o;
     fake_tx_opened(e.tx, &o);
     assert_int_equal(o.opens, 3); /* one per worker */
@@ -1173,20 +1051,21 @@ static void settings_reach_the_transport(void **state)
     assert_int_equal(o.max_response_bytes, 99999);
     assert_int_equal(o.tls_verify, 0);
     eng_free(&e);
-    pthread_mutex_lock(&logs.mu);
-    printf("log_level %d: %d error, %d warn, %d info, %d debug lines; TLS "
-           "warning '%s'\n",
-           level, logs.lines[0], logs.lines[1], logs.lines[2], logs.lines[3],
-           logs.tls_warning);
+    static logcap_t got;
+    logcap_take(&logs, &got);
+    int tls_warning = strstr(got.text, "TLS") || strstr(got.text, "tls") ||
+                      strstr(got.text, "verif");
+    printf("log_level %d: %d error, %d warn, %d info, %d debug lines:\n%s",
+           level, got.levels[0], got.levels[1], got.levels[2], got.levels[3],
+           got.text);
     if (level == PACER_LOG_WARN) {
-      assert_true(logs.lines[PACER_LOG_WARN] >= 1);
-      assert_true(logs.tls_warning[0] != 0);
+      assert_true(got.levels[PACER_LOG_WARN] >= 1);
+      assert_true(tls_warning);
     } else {
-      assert_int_equal(logs.lines[PACER_LOG_WARN], 0); /* filtered */
+      assert_int_equal(got.levels[PACER_LOG_WARN], 0); /* filtered */
     }
-    assert_int_equal(logs.lines[PACER_LOG_INFO] + logs.lines[PACER_LOG_DEBUG],
+    assert_int_equal(got.levels[PACER_LOG_INFO] + got.levels[PACER_LOG_DEBUG],
                      0);
-    pthread_mutex_unlock(&logs.mu);
   }
 }
 
@@ -1196,29 +1075,22 @@ typedef struct drainer {
   pacer_t *p;
   int64_t timeout_ms;
   int rc;
-  size_t done_at_return; /* book.done when drain returned */
-  int returned;
+  size_t done_at_return; /* results recorded when drain returned */
+  int returned;          /* atomic */
 } drainer_t;
 
 static void *drain_thread(void *arg)
 {
   drainer_t *d = arg;
-  int rc = pacer_drain(d->p, d->timeout_ms);
-  pthread_mutex_lock(&book.mu);
-  d->rc = rc;
-  d->done_at_return = book.done;
-  d->returned = 1;
-  pthread_cond_broadcast(&book.cv);
-  pthread_mutex_unlock(&book.mu);
+  d->rc = pacer_drain(d->p, d->timeout_ms);
+  d->done_at_return = rec_count(&rec);
+  __atomic_store_n(&d->returned, 1, __ATOMIC_SEQ_CST);
   return NULL;
 }
 
 static int drainer_returned(drainer_t *d)
 {
-  pthread_mutex_lock(&book.mu);
-  int r = d->returned;
-  pthread_mutex_unlock(&book.mu);
-  return r;
+  return __atomic_load_n(&d->returned, __ATOMIC_SEQ_CST);
 }
 
 /* pacer_drain(timeout) gives PACER_ETIMEDOUT once that much (simulated)
@@ -1227,11 +1099,10 @@ static int drainer_returned(drainer_t *d)
 static void drain_times_out_and_waits_for_late_jobs(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   eng_t e;
-  eng_new(&e, NULL, 1, reply_hold, NULL);
-  rec_t r[2];
-  memset(r, 0, sizeof r);
+  eng_new(&e, NULL, &(eng_opts_t){.reply = fake_reply_hold});
+  uint64_t r[2];
   assert_int_equal(submit_key(e.p, "k", 0, &r[0]), 0);
   fake_tx_wait_held(e.tx, 1);
   assert_int_equal(pacer_drain(e.p, 0), PACER_ETIMEDOUT);
@@ -1249,7 +1120,7 @@ static void drain_times_out_and_waits_for_late_jobs(void **state)
   int64_t waited = fake_clock_now(&e.clk) - t0;
   assert_int_equal(d.rc, PACER_ETIMEDOUT);
   assert_true(waited >= 100 * MS);
-  assert_int_equal(r[0].calls, 0); /* still in flight: not ended by it */
+  assert_int_equal(rec_count(&rec), 0); /* in flight: not ended by it */
   assert_int_equal(fake_tx_held(e.tx), 1);
 
   drainer_t d2 = {e.p, -1, 0, 0, 0};
@@ -1257,28 +1128,14 @@ static void drain_times_out_and_waits_for_late_jobs(void **state)
   assert_int_equal(submit_key(e.p, "k", 0, &r[1]), 0); /* while it waits */
   fake_tx_wait_held(e.tx, 2);
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
-  assert_int_equal(fake_tx_release(e.tx, r[0].id, &okr), 0);
-  wait_done(1);
-  assert_int_equal(fake_tx_release(e.tx, r[1].id, &okr), 0);
+  assert_int_equal(fake_tx_release(e.tx, r[0], &okr), 0);
+  rec_wait(&rec, 1);
+  assert_int_equal(fake_tx_release(e.tx, r[1], &okr), 0);
   pthread_join(t, NULL);
   assert_int_equal(d2.rc, 0);
   assert_int_equal(d2.done_at_return, 2); /* the late job too */
+  rec_assert_once(&rec, r, 2);
   eng_free(&e);
-}
-
-/* Counts callbacks by id, for jobs submitted with a NULL user. */
-static uint64_t null_user_ids[16];
-static size_t null_user_calls;
-
-static void on_null_user(const pacer_result_t *res, void *user)
-{
-  pthread_mutex_lock(&book.mu);
-  if (user == NULL && null_user_calls < 16)
-    null_user_ids[null_user_calls] = res->id;
-  null_user_calls++;
-  book.done++;
-  pthread_cond_broadcast(&book.cv);
-  pthread_mutex_unlock(&book.mu);
 }
 
 /* Batches without a spool: NULL users and ids, all or none on a bad
@@ -1287,14 +1144,13 @@ static void on_null_user(const pacer_result_t *res, void *user)
 static void batches_without_a_spool(void **state)
 {
   (void)state;
-  book_reset();
-  null_user_calls = 0;
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.queue_max = 2;
   c.concurrency = 1;
   eng_t e;
-  eng_new(&e, &c, 1, reply_hold, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
   pacer_request_t q[5];
   for (int i = 0; i < 5; i++) {
     pacer_request_init(&q[i]);
@@ -1303,9 +1159,8 @@ static void batches_without_a_spool(void **state)
   /* A bad request: nothing accepted, its index reported. */
   q[3].url = "ftp://example.test/b";
   size_t bad = 99;
-  assert_int_equal(
-      pacer_submit_batch(e.p, q, 5, on_null_user, NULL, NULL, &bad),
-      PACER_ESCHEME);
+  assert_int_equal(pacer_submit_batch(e.p, q, 5, rec_on_any, NULL, NULL, &bad),
+                   PACER_ESCHEME);
   assert_int_equal(bad, 3);
   q[3].url = "http://example.test/b";
   pacer_stats_t *st;
@@ -1314,8 +1169,8 @@ static void batches_without_a_spool(void **state)
   pacer_stats_free(st);
 
   /* users NULL, ids NULL: five jobs, all past queue_max = 2 at once. */
-  assert_int_equal(
-      pacer_submit_batch(e.p, q, 5, on_null_user, NULL, NULL, NULL), 0);
+  assert_int_equal(pacer_submit_batch(e.p, q, 5, rec_on_any, NULL, NULL, NULL),
+                   0);
   fake_tx_wait_held(e.tx, 1);
   pacer__wait_idle(e.p);
   assert_int_equal(pacer_stats_get(e.p, &st), 0);
@@ -1323,28 +1178,27 @@ static void batches_without_a_spool(void **state)
   assert_int_equal(st->queued_low, 4); /* twice queue_max */
   assert_int_equal(st->in_flight, 1);
   pacer_stats_free(st);
-  rec_t full = {0};
   pacer_request_t one;
   pacer_request_init(&one);
   one.url = "http://example.test/b";
-  assert_int_equal(pacer_try_submit(e.p, &one, on_done, &full, NULL),
+  assert_int_equal(pacer_try_submit(e.p, &one, rec_on_done, &rec, NULL),
                    PACER_EFULL);
 
   /* The marked form without a spool: the mark is ignored; ids filled. */
   uint64_t ids[2] = {0, 0};
-  rec_t users_r[2] = {{0}, {0}};
-  void *users[2] = {&users_r[0], &users_r[1]};
+  static int marks[2];
+  void *users[2] = {&marks[0], &marks[1]};
   /* Blocks while the queue is at its bound: free it first. */
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
   for (int i = 0; i < 5; i++) {
     fake_tx_wait_held(e.tx, 1);
     assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
   }
-  wait_done(5);
-  assert_int_equal(pacer_submit_batch_marked(e.p, q, 2, on_done, users, ids,
+  rec_wait(&rec, 5);
+  assert_int_equal(pacer_submit_batch_marked(e.p, q, 2, rec_on_any, users, ids,
                                              NULL, "line 42"),
                    0);
-  assert_int_equal(pacer_submit_batch_marked(e.p, q, 0, on_done, NULL, NULL,
+  assert_int_equal(pacer_submit_batch_marked(e.p, q, 0, rec_on_any, NULL, NULL,
                                              NULL, "line 43"),
                    0);
   assert_true(ids[0] != 0 && ids[1] != 0 && ids[0] != ids[1]);
@@ -1353,30 +1207,17 @@ static void batches_without_a_spool(void **state)
     assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
   }
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  /* Each NULL-user job called back once, with NULL, under its own id. */
-  assert_int_equal(null_user_calls, 5);
+  /* Each NULL-user job called back once, with NULL, under its own id; the
+   * two with users once each with its own; the refused one never. */
+  assert_int_equal(rec_count(&rec), 5 + 2);
+  rec_assert_distinct(&rec);
   for (size_t i = 0; i < 5; i++)
-    for (size_t k = i + 1; k < 5; k++)
-      assert_true(null_user_ids[i] != null_user_ids[k]);
+    assert_null(rec_at(&rec, i)->user);
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(users_r[i].calls, 1);
-    assert_int_equal(users_r[i].cb_id, ids[i]);
-    assert_int_equal(users_r[i].status, 200);
+    assert_ptr_equal(rec_of(&rec, ids[i])->user, users[i]);
+    assert_int_equal(rec_of(&rec, ids[i])->status, 200);
   }
-  assert_int_equal(full.calls, 0);
   eng_free(&e);
-}
-
-static rec_t handler_a[2], handler_b[2];
-
-static void on_handler_a(const pacer_result_t *res, void *user)
-{
-  on_done(res, &handler_a[*(int *)user]);
-}
-
-static void on_handler_b(const pacer_result_t *res, void *user)
-{
-  on_done(res, &handler_b[*(int *)user]);
 }
 
 /* Registering a name again replaces its callback for jobs submitted from
@@ -1384,15 +1225,14 @@ static void on_handler_b(const pacer_result_t *res, void *user)
 static void registering_a_handler_again_replaces_it(void **state)
 {
   (void)state;
-  book_reset();
-  memset(handler_a, 0, sizeof handler_a);
-  memset(handler_b, 0, sizeof handler_b);
+  recorder_t a, b; /* the first callback's ends, the second's */
+  rec_init(&a, 0);
+  rec_init(&b, 0);
   eng_t e;
-  eng_new(&e, NULL, 1, reply_hold, NULL);
-  static int zero = 0, one = 1;
-  assert_int_equal(pacer_register_handler(e.p, "h", on_handler_a, &zero), 0);
-  assert_int_equal(pacer_register_handler(e.p, "h", NULL, &zero), PACER_EINVAL);
-  assert_int_equal(pacer_register_handler(e.p, "", on_handler_a, &zero),
+  eng_new(&e, NULL, &(eng_opts_t){.reply = fake_reply_hold});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &a), 0);
+  assert_int_equal(pacer_register_handler(e.p, "h", NULL, &a), PACER_EINVAL);
+  assert_int_equal(pacer_register_handler(e.p, "", rec_on_done, &a),
                    PACER_EINVAL);
   pacer_request_t q;
   pacer_request_init(&q);
@@ -1400,18 +1240,19 @@ static void registering_a_handler_again_replaces_it(void **state)
   q.handler = "h";
   uint64_t first, second;
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &first), 0);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_handler_b, &one), 0);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &b), 0);
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &second), 0);
   fake_tx_wait_held(e.tx, 2);
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 2);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  assert_int_equal(handler_a[0].calls, 1);
-  assert_int_equal(handler_a[0].cb_id, first);
-  assert_int_equal(handler_b[1].calls, 1);
-  assert_int_equal(handler_b[1].cb_id, second);
-  assert_int_equal(handler_a[1].calls + handler_b[0].calls, 0);
+  rec_assert_once(&a, &first, 1);
+  rec_assert_once(&b, &second, 1);
+  assert_ptr_equal(rec_of(&a, first)->user, &a);
+  assert_ptr_equal(rec_of(&b, second)->user, &b);
   eng_free(&e);
+  rec_free(&a);
+  rec_free(&b);
 }
 
 /* Scripts by key for the statistics run. */
@@ -1454,7 +1295,7 @@ static const pacer_key_stats_t *key_stats(const pacer_stats_t *st,
 static void stats_count_each_kind_of_end(void **state)
 {
   (void)state;
-  book_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   pacer_config_init(&c);
   c.concurrency = 100;
@@ -1466,21 +1307,19 @@ static void stats_count_each_kind_of_end(void **state)
   c.breaker_fail_fast = 1;
   c.max_queue_wait_ms = 50;
   eng_t e;
-  eng_new(&e, &c, 1, stats_reply, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.reply = stats_reply});
   pacer_key_limits_t one_at_a_time = {sizeof one_at_a_time, 0, 1, 1};
   assert_int_equal(pacer_key_limits_set(e.p, "exp", &one_at_a_time), 0);
-  rec_t brk[3], r[11];
-  memset(brk, 0, sizeof brk);
-  memset(r, 0, sizeof r);
+  uint64_t brk[3], r[11];
   /* Two 501s open key brk's breaker; with fail_fast the third ends at
    * once, never started. */
   for (int i = 0; i < 2; i++)
     assert_int_equal(submit_key(e.p, "brk", 0, &brk[i]), 0);
-  wait_done(2);
+  rec_wait(&rec, 2);
   assert_int_equal(submit_key(e.p, "brk", 0, &brk[2]), 0);
-  wait_done(3);
-  assert_int_equal(brk[2].error, PACER_EBREAKER);
-  assert_int_equal(brk[2].attempts, 0);
+  rec_wait(&rec, 3);
+  assert_int_equal(rec_of(&rec, brk[2])->error, PACER_EBREAKER);
+  assert_int_equal(rec_of(&rec, brk[2])->attempts, 0);
 
   const char *keys[11] = {"ok", "h404", "tx",  "to",  "r503", "dl",
                           "cx", "pz",   "exp", "exp", "ok"};
@@ -1492,7 +1331,7 @@ static void stats_count_each_kind_of_end(void **state)
     q.max_attempts = !strcmp(keys[i], "r503") || !strcmp(keys[i], "pz") ? 2 : 1;
     q.timeout_ms = !strcmp(keys[i], "to") ? 10 : 1000;
     q.deadline_ms = !strcmp(keys[i], "dl") ? 5 : 0;
-    assert_int_equal(pacer_submit(e.p, &q, on_done, &r[i], &r[i].id), 0);
+    assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, &r[i]), 0);
   }
   fake_tx_wait_held(e.tx, 4);      /* to, dl, cx, the first exp */
   pacer__wait_settled(e.p, 2 + 6); /* brk x2, ok x2, h404, tx, r503, pz */
@@ -1513,15 +1352,15 @@ static void stats_count_each_kind_of_end(void **state)
   assert_int_equal(st->in_flight, 4);
   pacer_stats_free(st);
 
-  assert_int_equal(pacer_cancel(e.p, r[6].id), 0);
+  assert_int_equal(pacer_cancel(e.p, r[6]), 0);
   fake_clock_advance(&e.clk, 5 * MS);  /* dl's deadline */
   fake_clock_advance(&e.clk, 5 * MS);  /* to's timeout */
   fake_clock_advance(&e.clk, 40 * MS); /* the second exp waited 50 ms */
-  wait_done(3 + 9);
+  rec_wait(&rec, 3 + 9);
   /* The first exp answers before its 1 s timeout; then pz's pause ends. */
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
-  assert_int_equal(fake_tx_release(e.tx, r[8].id, &okr), 0);
-  wait_done(3 + 10);
+  assert_int_equal(fake_tx_release(e.tx, r[8], &okr), 0);
+  rec_wait(&rec, 3 + 10);
   fake_clock_advance(&e.clk, 2 * S);
   assert_int_equal(pacer_drain(e.p, -1), 0);
 
@@ -1536,12 +1375,14 @@ static void stats_count_each_kind_of_end(void **state)
                                      0,
                                      PACER_EEXPIRED,
                                      0};
+  assert_int_equal(rec_count(&rec), 3 + 11);
+  rec_assert_distinct(&rec);
   for (int i = 0; i < 11; i++) {
-    if (r[i].error != want_error[i])
+    const rec_entry_t *e_i = rec_of(&rec, r[i]);
+    if (e_i->error != want_error[i])
       printf("job %d (key %s): %s, status %d\n", i, keys[i],
-             pacer_err_name(r[i].error), r[i].status);
-    assert_int_equal(r[i].calls, 1);
-    assert_int_equal(r[i].error, want_error[i]);
+             pacer_err_name(e_i->error), e_i->status);
+    assert_int_equal(e_i->error, want_error[i]);
   }
   assert_int_equal(pacer_stats_get(e.p, &st), 0);
   char *json = NULL;
@@ -1569,99 +1410,15 @@ static void stats_count_each_kind_of_end(void **state)
 
 /* ---- spool, resume, waiting retries, batches ---- */
 
-/* Results of jobs told apart by their tag (one byte), under book.mu. */
-typedef struct seen {
-  char tag;
-  uint64_t id;
-  int error, status, kept;
-  unsigned attempts;
-  size_t body_len;
-  int retry_after; /* the Retry-After header came back */
-  char message[64];
-} seen_t;
-
-static seen_t seen[64];
-static size_t nseen;
-
-static void seen_reset(void)
-{
-  pthread_mutex_lock(&book.mu);
-  nseen = 0;
-  book.done = 0;
-  pthread_mutex_unlock(&book.mu);
-}
-
-static void on_seen(const pacer_result_t *res, void *user)
-{
-  (void)user;
-  pthread_mutex_lock(&book.mu);
-  if (nseen < 64) {
-    seen_t *s = &seen[nseen++];
-    s->tag = res->tag_len ? *(const char *)res->tag : 0;
-    s->id = res->id;
-    s->error = res->error;
-    s->status = res->status;
-    s->kept = res->kept;
-    s->attempts = res->attempts;
-    s->body_len = res->body_len;
-    s->retry_after = 0;
-    for (size_t i = 0; i < res->header_count; i++)
-      s->retry_after |= strcmp(res->headers[i].name, "Retry-After") == 0;
-    snprintf(s->message, sizeof s->message, "%s", res->message);
-  }
-  book.done++;
-  pthread_cond_broadcast(&book.cv);
-  pthread_mutex_unlock(&book.mu);
-}
-
-/* The result of the job tagged tag; fails unless exactly one came. */
-static seen_t seen_of(char tag)
-{
-  seen_t out = {0};
-  int n = 0;
-  pthread_mutex_lock(&book.mu);
-  for (size_t i = 0; i < nseen; i++)
-    if (seen[i].tag == tag) {
-      out = seen[i];
-      n++;
-    }
-  pthread_mutex_unlock(&book.mu);
-  assert_int_equal(n, 1);
-  return out;
-}
-
-static size_t seen_count(void)
-{
-  pthread_mutex_lock(&book.mu);
-  size_t n = nseen;
-  pthread_mutex_unlock(&book.mu);
-  return n;
-}
-
+/* Jobs are told apart by their tag (one byte): rec_of_tag(). The spool
+ * lives in a scratch directory of its own. */
 static char tmp_dir[64];
 static char spool_path[128];
 
 static void tmp_make(void)
 {
-  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/pacer-engine-XXXXXX");
-  assert_non_null(mkdtemp(tmp_dir));
+  scratch_make(tmp_dir, sizeof tmp_dir);
   snprintf(spool_path, sizeof spool_path, "%s/s.db", tmp_dir);
-}
-
-static void tmp_remove(void)
-{
-  DIR *d = opendir(tmp_dir);
-  struct dirent *de;
-  while (d && (de = readdir(d))) {
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-      continue;
-    char path[400];
-    snprintf(path, sizeof path, "%s/%s", tmp_dir, de->d_name);
-    unlink(path);
-  }
-  if (d)
-    closedir(d);
-  rmdir(tmp_dir);
 }
 
 static void spool_config(pacer_config_t *c)
@@ -1699,12 +1456,12 @@ static void resume_loads_only_an_earlier_runs_jobs(void **state)
 {
   (void)state;
   tmp_make();
-  seen_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   spool_config(&c);
   eng_t e;
-  eng_new(&e, &c, 1, reply_hold, NULL);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
   submit_tagged(e.p, "h", "a");
   fake_tx_wait_held(e.tx, 1);
   pacer_resume_info_t info = {.struct_size = sizeof info};
@@ -1722,20 +1479,20 @@ static void resume_loads_only_an_earlier_runs_jobs(void **state)
   assert_int_equal(fake_tx_release_all(e.tx, &r200), 1);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(fake_tx_starts(e.tx), 1);
-  assert_int_equal(seen_count(), 1);
-  assert_int_equal(seen_of('a').status, 200);
-  assert_int_equal(seen_of('a').kept, 0);
+  assert_int_equal(rec_count(&rec), 1);
+  assert_int_equal(rec_of_tag(&rec, "a", 1)->status, 200);
+  assert_int_equal(rec_of_tag(&rec, "a", 1)->kept, 0);
 
   /* "b" is left in flight by this run... */
   submit_tagged(e.p, "h", "b");
   fake_tx_wait_held(e.tx, 1);
   eng_free(&e);
-  assert_int_equal(seen_of('b').kept, 1);
+  assert_int_equal(rec_of_tag(&rec, "b", 1)->kept, 1);
 
   /* ...and is the one job the next run resumes, not its own "c". */
-  seen_reset();
-  eng_new(&e, &c, 1, reply_hold, NULL);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  rec_reset(&rec);
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
   submit_tagged(e.p, "h", "c");
   fake_tx_wait_held(e.tx, 1);
   assert_int_equal(pacer_resume(e.p, &info), 0);
@@ -1745,15 +1502,15 @@ static void resume_loads_only_an_earlier_runs_jobs(void **state)
   assert_int_equal(fake_tx_release_all(e.tx, &r200), 2);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(fake_tx_starts(e.tx), 2);
-  assert_int_equal(seen_count(), 2);
-  assert_int_equal(seen_of('b').attempts, 2);
-  assert_int_equal(seen_of('c').attempts, 1);
+  assert_int_equal(rec_count(&rec), 2);
+  assert_int_equal(rec_of_tag(&rec, "b", 1)->attempts, 2);
+  assert_int_equal(rec_of_tag(&rec, "c", 1)->attempts, 1);
   eng_free(&e);
   pacer_spool_status_t st = {.struct_size = sizeof st};
   spool_status(&st);
   assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
   assert_int_equal(st.done, 3);
-  tmp_remove();
+  assert_int_equal(scratch_remove(tmp_dir), 0);
 }
 
 /* Shuts the dispatcher down (cancelling) when resume meets a job whose
@@ -1770,28 +1527,29 @@ static void resume_stops_at_a_shutdown(void **state)
 {
   (void)state;
   tmp_make();
-  seen_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   spool_config(&c);
   eng_t e;
   /* Three jobs left in flight: a (h), b (g), c (h). */
-  eng_new(&e, &c, 1, reply_hold, NULL);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
-  assert_int_equal(pacer_register_handler(e.p, "g", on_seen, NULL), 0);
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
+  assert_int_equal(pacer_register_handler(e.p, "g", rec_on_done, &rec), 0);
   submit_tagged(e.p, "h", "a");
   submit_tagged(e.p, "g", "b");
   submit_tagged(e.p, "h", "c");
   fake_tx_wait_held(e.tx, 3);
   eng_free(&e);
-  assert_int_equal(seen_count(), 3);
+  assert_int_equal(rec_count(&rec), 3);
 
   /* b's unknown handler shuts the dispatcher down: c is not loaded. */
-  seen_reset();
+  rec_reset(&rec);
   c.log_cb = shut_on_log;
   c.log_user = &e;
-  eng_new(&e, &c, 1, reply_200_hi, NULL);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
-  pacer_resume_info_t info = {.struct_size = sizeof info};
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_200_hi});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
+  pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
   int rc = pacer_resume(e.p, &info);
   printf("shutdown during resume: rc %d, loaded %llu\n", rc,
          (unsigned long long)info.loaded);
@@ -1799,8 +1557,9 @@ static void resume_stops_at_a_shutdown(void **state)
   assert_int_equal(info.loaded, 1);
   assert_int_equal(info.no_handler, 1);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  assert_int_equal(seen_count(), 1);
-  seen_t a = seen_of('a'); /* ran before the shutdown, or was kept by it */
+  assert_int_equal(rec_count(&rec), 1);
+  rec_entry_t a = *rec_of_tag(
+      &rec, "a", 1); /* ran before the shutdown, or was kept by it */
   assert_true((a.error == 0 && a.kept == 0) ||
               (a.error == PACER_ECANCELED && a.kept == 1));
   eng_free(&e);
@@ -1810,12 +1569,12 @@ static void resume_stops_at_a_shutdown(void **state)
 
   /* Resume after a shutdown says so. */
   c.log_cb = NULL;
-  eng_new(&e, &c, 1, reply_200_hi, NULL);
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_200_hi});
   assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_FINISH), 0);
   assert_int_equal(pacer_resume(e.p, &info), PACER_ESHUTDOWN);
   assert_int_equal(info.loaded, 0);
   eng_free(&e);
-  tmp_remove();
+  assert_int_equal(scratch_remove(tmp_dir), 0);
 }
 
 /* A large 503 with a long Retry-After, to every attempt. */
@@ -1833,10 +1592,10 @@ static void reply_big_503(void *user, const pacer__job_t *j, fake_reply_t *r)
 static void waiting_retry_holds_no_body(void **state)
 {
   (void)state;
-  seen_reset();
+  rec_reset(&rec);
   memset(big_body, 'x', sizeof big_body - 1);
   eng_t e;
-  eng_new(&e, NULL, 1, reply_big_503, NULL);
+  eng_new(&e, NULL, &(eng_opts_t){.reply = reply_big_503});
   char keys[40][8];
   for (int i = 0; i < 40; i++) {
     pacer_request_t q;
@@ -1846,7 +1605,7 @@ static void waiting_retry_holds_no_body(void **state)
     q.key = keys[i];
     q.tag = "w";
     q.tag_len = 1;
-    assert_int_equal(pacer_submit(e.p, &q, on_seen, NULL, NULL), 0);
+    assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, NULL), 0);
   }
   pacer__wait_settled(e.p, 40);
   pacer__wait_idle(e.p);
@@ -1863,13 +1622,15 @@ static void waiting_retry_holds_no_body(void **state)
   assert_true(held < 40 * 2048); /* against 40 x 256 KiB of bodies */
   assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  assert_int_equal(seen_count(), 40);
+  assert_int_equal(rec_count(&rec), 40);
+  rec_assert_distinct(&rec);
   for (size_t i = 0; i < 40; i++) {
-    assert_int_equal(seen[i].error, PACER_ECANCELED);
-    assert_int_equal(seen[i].status, 503);
-    assert_int_equal(seen[i].retry_after, 1);
-    assert_int_equal(seen[i].body_len, 0);
-    assert_int_equal(seen[i].attempts, 1);
+    const rec_entry_t *r = rec_at(&rec, i);
+    assert_int_equal(r->error, PACER_ECANCELED);
+    assert_int_equal(r->status, 503);
+    assert_non_null(rec_header(r, "Retry-After"));
+    assert_int_equal(r->body_len, 0);
+    assert_int_equal(r->attempts, 1);
   }
   eng_free(&e);
 }
@@ -1882,12 +1643,12 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
 {
   (void)state;
   tmp_make();
-  seen_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   spool_config(&c);
   eng_t e;
-  eng_new(&e, &c, 1, reply_hold, NULL);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
   uint64_t id[3];
   pacer_request_t q;
   tagged(&q, "h", "a"); /* answered 503 */
@@ -1906,7 +1667,8 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
   assert_int_equal(fake_tx_release(e.tx, id[1], &rtx), 0);
   assert_int_equal(fake_tx_release(e.tx, id[2], &r503), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  seen_t a = seen_of('a'), b = seen_of('b'), cc = seen_of('c');
+  rec_entry_t a = *rec_of_tag(&rec, "a", 1), b = *rec_of_tag(&rec, "b", 1),
+              cc = *rec_of_tag(&rec, "c", 1);
   printf("503 in flight at a cancelling shutdown: error %s, kept %d\n",
          pacer_err_name(a.error), a.kept);
   printf("transport error in flight: error %s, kept %d\n",
@@ -1927,21 +1689,22 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
   assert_int_equal(st.failed, 1);
 
   /* The next run finishes a and b. */
-  seen_reset();
-  eng_new(&e, &c, 1, reply_200_hi, NULL);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
-  pacer_resume_info_t info = {.struct_size = sizeof info};
+  rec_reset(&rec);
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_200_hi});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
+  pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 2);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  assert_int_equal(seen_of('a').status, 200);
-  assert_int_equal(seen_of('a').attempts, 2);
-  assert_int_equal(seen_of('b').status, 200);
+  assert_int_equal(rec_of_tag(&rec, "a", 1)->status, 200);
+  assert_int_equal(rec_of_tag(&rec, "a", 1)->attempts, 2);
+  assert_int_equal(rec_of_tag(&rec, "b", 1)->status, 200);
   eng_free(&e);
   spool_status(&st);
   assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
   assert_int_equal(st.done, 2);
-  tmp_remove();
+  assert_int_equal(scratch_remove(tmp_dir), 0);
 }
 
 /* Fails the k-th allocation, for k = 0, 1, ... until the batch no longer
@@ -1954,13 +1717,13 @@ static void batch_marks_are_stored_with_their_batch(void **state)
 {
   (void)state;
   tmp_make();
-  seen_reset();
+  rec_reset(&rec);
   pacer_config_t c;
   spool_config(&c);
   c.spool_sync = PACER_SPOOL_FULL;
   eng_t e;
-  eng_new(&e, &c, 1, reply_hold, NULL);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
   pacer_request_t q[2];
   tagged(&q[0], "h", "a");
   tagged(&q[1], "h", "b");
@@ -1992,12 +1755,12 @@ static void batch_marks_are_stored_with_their_batch(void **state)
   fake_reply_t okr = {0, 0, 200, NULL, NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 2);
   assert_int_equal(pacer_drain(e.p, -1), 0);
-  assert_int_equal(seen_count(), 2);
+  assert_int_equal(rec_count(&rec), 2);
   eng_free(&e);
   spool_status(&st);
   assert_string_equal(st.mark, "line 3"); /* kept after the jobs ended */
   assert_int_equal(st.queued + st.in_flight + st.waiting, 0);
-  tmp_remove();
+  assert_int_equal(scratch_remove(tmp_dir), 0);
 }
 
 static void batch_out_of_memory(int spooled)
@@ -2006,7 +1769,7 @@ static void batch_out_of_memory(int spooled)
   static const char *keys[4] = {"a", "b", "c", "d"};
   int failures = 0, partial = 0;
   for (long k = 0;; k++) {
-    seen_reset();
+    rec_reset(&rec);
     pacer_config_t c;
     if (spooled) {
       spool_config(&c);
@@ -2015,9 +1778,9 @@ static void batch_out_of_memory(int spooled)
       pacer_config_init(&c);
     }
     eng_t e;
-    eng_new(&e, &c, 1, reply_200_hi, NULL);
+    eng_new(&e, &c, &(eng_opts_t){.reply = reply_200_hi});
     if (spooled)
-      assert_int_equal(pacer_register_handler(e.p, "h", on_seen, NULL), 0);
+      assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
     /* No key exists yet: the batch's first one makes the key table. */
     pacer_request_t q[4];
     for (int i = 0; i < 4; i++) {
@@ -2028,13 +1791,13 @@ static void batch_out_of_memory(int spooled)
     uint64_t ids[4];
     size_t bad = 99;
     fail_alloc_arm(k);
-    int rc = pacer_submit_batch(e.p, q, 4, on_seen, NULL, ids, &bad);
+    int rc = pacer_submit_batch(e.p, q, 4, rec_on_any, NULL, ids, &bad);
     int fired = fail_alloc_fired();
     fail_alloc_arm(-1);
     assert_int_equal(pacer_drain(e.p, -1), 0);
     pacer_stats_t *st;
     assert_int_equal(pacer_stats_get(e.p, &st), 0);
-    size_t calls = seen_count();
+    size_t calls = rec_count(&rec);
     uint64_t submitted = st->submitted;
     pacer_stats_free(st);
     if (rc != 0 && calls > 0 && !partial) {
@@ -2047,7 +1810,7 @@ static void batch_out_of_memory(int spooled)
       assert_int_equal(submitted, 4);
       for (int i = 0; i < 4; i++) {
         assert_true(ids[i] != 0);
-        assert_int_equal(seen_of(tags[i][0]).status, 200);
+        assert_int_equal(rec_of_tag(&rec, tags[i], 1)->status, 200);
       }
     } else {
       failures++;
@@ -2082,7 +1845,7 @@ static void batch_is_all_or_none_when_memory_runs_out(void **state)
   tmp_make();
   batch_out_of_memory(0);
   batch_out_of_memory(1);
-  tmp_remove();
+  assert_int_equal(scratch_remove(tmp_dir), 0);
 }
 
 int main(void)
@@ -2117,5 +1880,5 @@ int main(void)
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
       cmocka_unit_test(batch_marks_are_stored_with_their_batch),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);
 }

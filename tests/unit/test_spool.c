@@ -14,11 +14,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "engine.h"
-#include "fake_clock.h"
-#include "fake_transport.h"
+#include "engine_fixture.h"
+#include "logcap.h"
+#include "recorder.h"
 #include "spool.h"
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -41,25 +40,14 @@ static char dir[64];
 static int make_dir(void **state)
 {
   (void)state;
-  snprintf(dir, sizeof dir, "/tmp/pacer-spool-XXXXXX");
-  return mkdtemp(dir) ? 0 : -1;
+  scratch_make(dir, sizeof dir);
+  return 0;
 }
 
 static int remove_dir(void **state)
 {
   (void)state;
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  while (d && (de = readdir(d))) {
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-      continue;
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-    unlink(p);
-  }
-  if (d)
-    closedir(d);
-  return rmdir(dir);
+  return scratch_remove(dir);
 }
 
 /* dir/name in a static buffer (one of 4, so a few can be held at once). */
@@ -172,7 +160,7 @@ typedef struct loaded {
   size_t n, cap;
 } loaded_t;
 
-static int collect(void *ctx, const pacer__spool_rec_t *rec)
+static int collect(void *ctx, const pacer__spool_rec_t *row)
 {
   loaded_t *l = ctx;
   if (l->n == l->cap) {
@@ -182,14 +170,14 @@ static int collect(void *ctx, const pacer__spool_rec_t *rec)
       return -1;
   }
   pacer__spool_rec_t *c = &l->v[l->n++];
-  *c = *rec;
-  c->handler = dup_str(rec->handler);
-  c->key = dup_str(rec->key);
-  c->method = dup_str(rec->method);
-  c->url = dup_str(rec->url);
-  c->headers = dup_bytes(rec->headers, rec->headers_len);
-  c->body = dup_bytes(rec->body, rec->body_len);
-  c->tag = dup_bytes(rec->tag, rec->tag_len);
+  *c = *row;
+  c->handler = dup_str(row->handler);
+  c->key = dup_str(row->key);
+  c->method = dup_str(row->method);
+  c->url = dup_str(row->url);
+  c->headers = dup_bytes(row->headers, row->headers_len);
+  c->body = dup_bytes(row->body, row->body_len);
+  c->tag = dup_bytes(row->tag, row->tag_len);
   return 0;
 }
 
@@ -778,17 +766,8 @@ static void full_disk_loses_nothing(void **state)
 
 /* ---- 3. the engine over a spool ---- */
 
-/* What every callback saw, in order; filled under the lock. */
-typedef struct seen {
-  uint64_t id;
-  int error, status, kept;
-  unsigned attempts;
-  void *user;
-  char tag[32];
-  size_t tag_len;
-  int tag_null;
-  char handler[32]; /* "" for NULL */
-} seen_t;
+/* What every callback saw is in rec (recorder.h), in order; rec_on_any()
+ * records there with the user pointer each callback got. */
 
 /* What the transport saw at each start. */
 typedef struct start {
@@ -802,70 +781,19 @@ enum { MODE_OK, MODE_HOLD, MODE_503_ONCE };
 
 static struct {
   pthread_mutex_t mu;
-  pthread_cond_t cv;
-  seen_t seen[256];
-  size_t nseen;
   start_t starts[256];
   size_t nstarts;
   int mode;
-} bk = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} bk = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* Forgets every result and start; the transport answers as mode says. */
 static void bk_reset(int mode)
 {
+  rec_reset(&rec);
   pthread_mutex_lock(&bk.mu);
-  bk.nseen = bk.nstarts = 0;
+  bk.nstarts = 0;
   bk.mode = mode;
   pthread_mutex_unlock(&bk.mu);
-}
-
-static void on_result(const pacer_result_t *res, void *user)
-{
-  pthread_mutex_lock(&bk.mu);
-  if (bk.nseen < 256) {
-    seen_t *s = &bk.seen[bk.nseen++];
-    memset(s, 0, sizeof *s);
-    s->id = res->id;
-    s->error = res->error;
-    s->status = res->status;
-    s->kept = res->kept;
-    s->attempts = res->attempts;
-    s->user = user;
-    s->tag_null = res->tag == NULL;
-    s->tag_len = res->tag_len;
-    if (res->tag && res->tag_len <= sizeof s->tag)
-      memcpy(s->tag, res->tag, res->tag_len);
-    snprintf(s->handler, sizeof s->handler, "%s",
-             res->handler ? res->handler : "");
-  }
-  pthread_cond_broadcast(&bk.cv);
-  pthread_mutex_unlock(&bk.mu);
-}
-
-/* Waits until n callbacks in all have been seen. */
-static void wait_seen(size_t n)
-{
-  pthread_mutex_lock(&bk.mu);
-  while (bk.nseen < n)
-    pthread_cond_wait(&bk.cv, &bk.mu);
-  pthread_mutex_unlock(&bk.mu);
-}
-
-static seen_t seen_at(size_t i)
-{
-  pthread_mutex_lock(&bk.mu);
-  size_t n = bk.nseen;
-  seen_t s = i < n ? bk.seen[i] : (seen_t){0};
-  pthread_mutex_unlock(&bk.mu);
-  assert_true(i < n);
-  return s;
-}
-
-static size_t seen_count(void)
-{
-  pthread_mutex_lock(&bk.mu);
-  size_t n = bk.nseen;
-  pthread_mutex_unlock(&bk.mu);
-  return n;
 }
 
 static start_t start_at(size_t i)
@@ -908,38 +836,8 @@ static void responder(void *user, const pacer__job_t *j, fake_reply_t *r)
   }
 }
 
-typedef struct eng {
-  fake_clock_t clk;
-  fake_tx_t *tx;
-  pacer_t *p;
-} eng_t;
-
-static int eng_try(eng_t *e, const pacer_config_t *cfg, int64_t start_ns)
-{
-  memset(e, 0, sizeof *e);
-  fake_clock_init(&e->clk, start_ns);
-  e->tx = fake_tx_new(&e->clk, responder, NULL);
-  pacer__clock_t ci = fake_clock_iface(&e->clk);
-  pacer__transport_t ti = fake_tx_iface(e->tx);
-  int rc = pacer__new_with(cfg, &ci, &ti, &e->p);
-  if (rc) {
-    fake_tx_free(e->tx);
-    fake_clock_destroy(&e->clk);
-  }
-  return rc;
-}
-
-static void eng_new(eng_t *e, const pacer_config_t *cfg, int64_t start_ns)
-{
-  assert_int_equal(eng_try(e, cfg, start_ns), 0);
-}
-
-static void eng_free(eng_t *e)
-{
-  pacer_free(e->p);
-  fake_tx_free(e->tx);
-  fake_clock_destroy(&e->clk);
-}
+/* The engine fixture at 1000 s, answered by responder(). */
+static const eng_opts_t answers = {.reply = responder};
 
 static void spool_cfg(pacer_config_t *c, const char *path)
 {
@@ -980,21 +878,22 @@ static void handler_needed_and_key_added(void **state)
   pacer_config_t c;
   spool_cfg(&c, path);
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
+  eng_new(&e, &c, &answers);
   eng_t busy;
-  assert_int_equal(eng_try(&busy, &c, 1000 * S), PACER_ESPOOLBUSY);
+  assert_int_equal(eng_try(&busy, &c, &answers), PACER_ESPOOLBUSY);
 
   pacer_request_t q;
   request(&q, NULL);
   uint64_t id = 99;
-  assert_int_equal(pacer_submit(e.p, &q, on_result, NULL, &id), PACER_EINVAL);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_any, NULL, &id), PACER_EINVAL);
   assert_int_equal(id, 0);
   q.handler = "nope";
-  assert_int_equal(pacer_submit(e.p, &q, on_result, NULL, &id), PACER_EHANDLER);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_any, NULL, &id),
+                   PACER_EHANDLER);
   assert_int_equal(pacer_register_handler(e.p, "h", NULL, NULL), PACER_EINVAL);
-  assert_int_equal(pacer_register_handler(e.p, "", on_result, NULL),
+  assert_int_equal(pacer_register_handler(e.p, "", rec_on_any, NULL),
                    PACER_EINVAL);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, &h_user), 0);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, &h_user), 0);
 
   /* The handler's callback ends a job submitted with no callback. */
   q.handler = "h";
@@ -1003,8 +902,8 @@ static void handler_needed_and_key_added(void **state)
   q.tag_len = sizeof tag - 1;
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &id), 0);
   assert_true(id != 0);
-  wait_seen(1);
-  seen_t s = seen_at(0);
+  rec_wait(&rec, 1);
+  rec_entry_t s = *rec_at(&rec, 0);
   assert_int_equal(s.id, id);
   assert_int_equal(s.error, 0);
   assert_int_equal(s.status, 200);
@@ -1023,9 +922,9 @@ static void handler_needed_and_key_added(void **state)
   q.header_count = 1;
   q.tag = NULL;
   q.tag_len = 0;
-  assert_int_equal(pacer_submit(e.p, &q, on_result, &id, &id), 0);
-  wait_seen(2);
-  s = seen_at(1);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_any, &id, &id), 0);
+  rec_wait(&rec, 2);
+  s = *rec_at(&rec, 1);
   assert_ptr_equal(s.user, &id); /* submit's callback, not the handler's */
   assert_true(s.tag_null);
   st = start_at(1);
@@ -1036,7 +935,7 @@ static void handler_needed_and_key_added(void **state)
   q.headers = NULL;
   q.header_count = 0;
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
-  wait_seen(3);
+  rec_wait(&rec, 3);
   st = start_at(2);
   assert_int_equal(st.idem_count, 1);
   assert_true(idem_number(st.idem, pacer__spool_uuid(e.p->spool)) > n1);
@@ -1052,10 +951,10 @@ static void handler_needed_and_key_added(void **state)
   bk_reset(MODE_OK);
   c.spool_path = in_dir("nokeys.db");
   c.spool_idempotency_keys = 0;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
-  wait_seen(1);
+  rec_wait(&rec, 1);
   assert_int_equal(start_at(0).idem_count, 0);
   eng_free(&e);
   status_of(c.spool_path, &ss);
@@ -1070,8 +969,8 @@ static void kept_job_resumes_with_its_next_attempt(void **state)
   pacer_config_t c;
   spool_cfg(&c, path);
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   pacer_request_t q;
   request(&q, "h");
   q.tag = "t1";
@@ -1080,8 +979,8 @@ static void kept_job_resumes_with_its_next_attempt(void **state)
   fake_tx_wait_held(e.tx, 1);
   pacer_resume_info_t info = {.struct_size = sizeof info};
   eng_free(&e); /* stops the held attempt */
-  assert_int_equal(seen_count(), 1);
-  seen_t s = seen_at(0);
+  assert_int_equal(rec_count(&rec), 1);
+  rec_entry_t s = *rec_at(&rec, 0);
   assert_int_equal(s.error, PACER_ECANCELED);
   assert_int_equal(s.kept, 1);
   assert_int_equal(s.attempts, 1);
@@ -1095,14 +994,14 @@ static void kept_job_resumes_with_its_next_attempt(void **state)
   assert_int_equal(ss.done + ss.failed, 0);
 
   bk_reset(MODE_OK);
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, &h_user), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, &h_user), 0);
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 1);
   assert_int_equal(info.in_flight, 1);
   assert_int_equal(info.no_handler, 0);
-  wait_seen(1);
-  s = seen_at(0);
+  rec_wait(&rec, 1);
+  s = *rec_at(&rec, 0);
   assert_int_equal(s.error, 0);
   assert_int_equal(s.status, 200);
   assert_int_equal(s.kept, 0);
@@ -1123,7 +1022,7 @@ static void kept_job_resumes_with_its_next_attempt(void **state)
   assert_int_equal(ss.done, 1);
 
   /* No spool: nothing to resume. */
-  eng_new(&e, NULL, 1000 * S);
+  eng_new(&e, NULL, &answers);
   assert_int_equal(pacer_resume(e.p, &info), PACER_EINVAL);
   assert_int_equal(pacer_resume(NULL, NULL), PACER_EINVAL);
   eng_free(&e);
@@ -1138,9 +1037,9 @@ static void unregistered_handler_leaves_job_in_spool(void **state)
   spool_cfg(&c, path);
   c.concurrency = 1;
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  assert_int_equal(pacer_register_handler(e.p, "g", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
+  assert_int_equal(pacer_register_handler(e.p, "g", rec_on_any, NULL), 0);
   pacer_request_t q;
   request(&q, "h");
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
@@ -1148,27 +1047,29 @@ static void unregistered_handler_leaves_job_in_spool(void **state)
   q.handler = "g"; /* queued behind the held one */
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
   eng_free(&e);
-  assert_int_equal(seen_count(), 2);
-  assert_int_equal(seen_at(0).kept + seen_at(1).kept, 2);
-  pacer_spool_status_t ss = {.struct_size = sizeof ss};
+  assert_int_equal(rec_count(&rec), 2);
+  assert_int_equal(rec_at(&rec, 0)->kept + rec_at(&rec, 1)->kept, 2);
+  pacer_spool_status_t ss;
+  pacer_spool_status_init(&ss);
   status_of(path, &ss);
   assert_int_equal(ss.in_flight, 1);
   assert_int_equal(ss.queued, 1);
 
   /* Only "h" is known: "g"'s job stays. */
   bk_reset(MODE_OK);
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  pacer_resume_info_t info = {.struct_size = sizeof info};
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
+  pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 1);
   assert_int_equal(info.in_flight, 1);
   assert_int_equal(info.no_handler, 1);
-  wait_seen(1);
-  assert_string_equal(seen_at(0).handler, "h");
+  rec_wait(&rec, 1);
+  assert_string_equal(rec_at(&rec, 0)->handler, "h");
   assert_int_equal(pacer_drain(e.p, -1), 0);
   eng_free(&e);
-  assert_int_equal(seen_count(), 1);
+  assert_int_equal(rec_count(&rec), 1);
   status_of(path, &ss);
   assert_int_equal(ss.queued, 1);
   assert_int_equal(ss.in_flight + ss.waiting, 0);
@@ -1176,14 +1077,14 @@ static void unregistered_handler_leaves_job_in_spool(void **state)
 
   /* Now "g" is known too. */
   bk_reset(MODE_OK);
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "g", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "g", rec_on_any, NULL), 0);
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 1);
   assert_int_equal(info.in_flight, 0);
   assert_int_equal(info.no_handler, 0);
-  wait_seen(1);
-  seen_t s = seen_at(0);
+  rec_wait(&rec, 1);
+  rec_entry_t s = *rec_at(&rec, 0);
   assert_string_equal(s.handler, "g");
   assert_int_equal(s.attempts, 1);
   assert_int_equal(s.status, 200);
@@ -1201,8 +1102,8 @@ static void waiting_retry_resumes_at_its_time(void **state)
   pacer_config_t c;
   spool_cfg(&c, path);
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   pacer_request_t q;
   request(&q, "h");
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
@@ -1211,8 +1112,8 @@ static void waiting_retry_resumes_at_its_time(void **state)
   pacer__wait_idle(e.p);
   assert_int_equal(fake_tx_starts(e.tx), 1);
   eng_free(&e); /* 90 s before the retry */
-  assert_int_equal(seen_count(), 1);
-  seen_t s = seen_at(0);
+  assert_int_equal(rec_count(&rec), 1);
+  rec_entry_t s = *rec_at(&rec, 0);
   assert_int_equal(s.error, PACER_ECANCELED);
   assert_int_equal(s.kept, 1);
   assert_int_equal(s.attempts, 1);
@@ -1225,9 +1126,10 @@ static void waiting_retry_resumes_at_its_time(void **state)
    * constant): the retry is due in 70 s. */
   bk_reset(MODE_OK);
   int64_t t0 = 1030 * S;
-  eng_new(&e, &c, t0);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  pacer_resume_info_t info = {.struct_size = sizeof info};
+  eng_new(&e, &c, &(eng_opts_t){.start_ns = t0, .reply = responder});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
+  pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 1);
   assert_int_equal(info.in_flight, 0);
@@ -1238,8 +1140,8 @@ static void waiting_retry_resumes_at_its_time(void **state)
   assert_int_equal(fake_tx_starts(e.tx), 0);
   fake_clock_advance(&e.clk, 1 * MS);
   fake_tx_wait_starts(e.tx, 1);
-  wait_seen(1);
-  s = seen_at(0);
+  rec_wait(&rec, 1);
+  s = *rec_at(&rec, 0);
   assert_int_equal(s.error, 0);
   assert_int_equal(s.status, 200);
   assert_int_equal(s.attempts, 2);
@@ -1254,18 +1156,18 @@ static void waiting_retry_resumes_at_its_time(void **state)
 
   /* A retry time already past when resumed: at once. */
   bk_reset(MODE_503_ONCE);
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
   pacer__wait_settled(e.p, 1);
   eng_free(&e);
   bk_reset(MODE_OK);
-  eng_new(&e, &c, 1200 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &(eng_opts_t){.start_ns = 1200 * S, .reply = responder});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 1);
-  wait_seen(1);
-  assert_int_equal(seen_at(0).attempts, 2);
+  rec_wait(&rec, 1);
+  assert_int_equal(rec_at(&rec, 0)->attempts, 2);
   eng_free(&e);
   status_of(path, &ss);
   assert_int_equal(ss.waiting, 0);
@@ -1281,8 +1183,8 @@ static void cancel_deletes_the_row(void **state)
   spool_cfg(&c, path);
   c.concurrency = 1;
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   pacer_request_t q;
   request(&q, "h");
   uint64_t flying, queued;
@@ -1290,19 +1192,20 @@ static void cancel_deletes_the_row(void **state)
   fake_tx_wait_held(e.tx, 1);
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &queued), 0);
   assert_int_equal(pacer_cancel(e.p, queued), 0);
-  wait_seen(1);
+  rec_wait(&rec, 1);
   assert_int_equal(pacer_cancel(e.p, flying), 0); /* aborts the attempt */
-  wait_seen(2);
+  rec_wait(&rec, 2);
   for (size_t i = 0; i < 2; i++) {
-    seen_t s = seen_at(i);
+    rec_entry_t s = *rec_at(&rec, i);
     assert_int_equal(s.id, i == 0 ? queued : flying);
     assert_int_equal(s.error, PACER_ECANCELED);
     assert_int_equal(s.kept, 0);
   }
   assert_int_equal(pacer_drain(e.p, -1), 0);
   eng_free(&e);
-  assert_int_equal(seen_count(), 2);
-  pacer_spool_status_t ss = {.struct_size = sizeof ss};
+  assert_int_equal(rec_count(&rec), 2);
+  pacer_spool_status_t ss;
+  pacer_spool_status_init(&ss);
   status_of(path, &ss);
   assert_int_equal(ss.queued + ss.in_flight + ss.waiting, 0);
   assert_int_equal(ss.done, 0);
@@ -1317,8 +1220,8 @@ static void batch_is_all_or_nothing(void **state)
   pacer_config_t c;
   spool_cfg(&c, path);
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   enum { N = 100 };
   pacer_request_t reqs[N];
   void *users[N];
@@ -1333,7 +1236,7 @@ static void batch_is_all_or_nothing(void **state)
   for (int i = 0; i < N; i++)
     ids[i] = 77;
   assert_int_equal(
-      pacer_submit_batch(e.p, reqs, N, on_result, users, ids, &bad),
+      pacer_submit_batch(e.p, reqs, N, rec_on_any, users, ids, &bad),
       PACER_EURL);
   assert_int_equal(bad, 37);
   for (int i = 0; i < N; i++)
@@ -1349,9 +1252,9 @@ static void batch_is_all_or_nothing(void **state)
 
   reqs[37].url = "http://example.test/37";
   assert_int_equal(
-      pacer_submit_batch(e.p, reqs, N, on_result, users, ids, &bad), 0);
+      pacer_submit_batch(e.p, reqs, N, rec_on_any, users, ids, &bad), 0);
   assert_int_equal(bad, N);
-  wait_seen(N);
+  rec_wait(&rec, N);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   uint64_t sorted[N];
   memcpy(sorted, ids, sizeof ids);
@@ -1361,7 +1264,7 @@ static void batch_is_all_or_nothing(void **state)
     assert_true(sorted[i] != sorted[i - 1]);
   /* Each callback got its own user pointer and id; keys are all distinct. */
   for (size_t k = 0; k < N; k++) {
-    seen_t s = seen_at(k);
+    rec_entry_t s = *rec_at(&rec, k);
     int i = (int)((int *)s.user - marks);
     assert_true(i >= 0 && i < N);
     assert_int_equal(s.id, ids[i]);
@@ -1377,7 +1280,7 @@ static void batch_is_all_or_nothing(void **state)
       assert_string_not_equal(keys[m], keys[k]);
   }
   eng_free(&e);
-  assert_int_equal(seen_count(), N);
+  assert_int_equal(rec_count(&rec), N);
   status_of(path, &ss);
   assert_int_equal(ss.queued + ss.in_flight + ss.waiting, 0);
   assert_int_equal(ss.done, N);
@@ -1397,7 +1300,7 @@ static void keep_some(const pacer_result_t *res, void *user)
   if (res->tag_len == 4 && memcmp(res->tag, "keep", 4) == 0 &&
       pacer_keep(keep_p, res->id) == 0)
     return;
-  on_result(res, user);
+  rec_on_any(res, user);
 }
 
 static void callback_keeps_its_job(void **state)
@@ -1408,7 +1311,7 @@ static void callback_keeps_its_job(void **state)
   pacer_config_t c;
   spool_cfg(&c, path);
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
+  eng_new(&e, &c, &answers);
   keep_p = e.p;
   assert_int_equal(pacer_register_handler(e.p, "h", keep_some, NULL), 0);
   pacer_request_t q[3];
@@ -1423,28 +1326,30 @@ static void callback_keeps_its_job(void **state)
   /* Not from a callback, or not the callback's own job: refused. */
   assert_int_equal(pacer_keep(e.p, ids[0]), PACER_EINVAL);
   assert_int_equal(pacer_keep(NULL, ids[0]), PACER_EINVAL);
-  wait_seen(1); /* only "drop" records; the kept ones returned early */
+  rec_wait(&rec, 1); /* only "drop" records; the kept ones returned early */
   assert_int_equal(pacer_drain(e.p, -1), 0);
   eng_free(&e);
-  assert_int_equal(seen_count(), 1);
-  assert_memory_equal(seen_at(0).tag, "drop", 4);
-  pacer_spool_status_t ss = {.struct_size = sizeof ss};
+  assert_int_equal(rec_count(&rec), 1);
+  assert_memory_equal(rec_at(&rec, 0)->tag, "drop", 4);
+  pacer_spool_status_t ss;
+  pacer_spool_status_init(&ss);
   status_of(path, &ss);
   assert_int_equal(ss.done, 1);
   assert_int_equal(ss.in_flight, 2); /* sent, their results not kept */
 
   /* Resumed, they run again and now leave the spool. */
   bk_reset(MODE_OK);
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  pacer_resume_info_t info = {.struct_size = sizeof info};
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
+  pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(info.loaded, 2);
-  wait_seen(2);
+  rec_wait(&rec, 2);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   eng_free(&e);
   for (size_t i = 0; i < 2; i++) {
-    seen_t s = seen_at(i);
+    rec_entry_t s = *rec_at(&rec, i);
     assert_memory_equal(s.tag, "keep", 4);
     assert_int_equal(s.status, 200);
     assert_int_equal(s.attempts, 2);
@@ -1457,7 +1362,7 @@ static void callback_keeps_its_job(void **state)
   bk_reset(MODE_OK);
   pacer_config_init(&c);
   c.workers = 1;
-  eng_new(&e, &c, 1000 * S);
+  eng_new(&e, &c, &answers);
   keep_p = e.p;
   request(&q[0], NULL);
   q[0].tag = "keep";
@@ -1465,34 +1370,16 @@ static void callback_keeps_its_job(void **state)
   assert_int_equal(pacer_submit(e.p, &q[0], keep_some, NULL, NULL), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   eng_free(&e);
-  assert_int_equal(seen_count(), 1); /* pacer_keep said PACER_EINVAL */
+  assert_int_equal(rec_count(&rec), 1); /* pacer_keep said PACER_EINVAL */
 }
 
-static struct {
-  pthread_mutex_t mu;
-  char lines[8][600];
-  int levels[8];
-  size_t n;
-} logs = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static void log_line(pacer_log_level_t level, const char *msg, void *user)
-{
-  (void)user;
-  pthread_mutex_lock(&logs.mu);
-  if (logs.n < 8) {
-    snprintf(logs.lines[logs.n], sizeof logs.lines[0], "%s", msg);
-    logs.levels[logs.n++] = (int)level;
-  }
-  pthread_mutex_unlock(&logs.mu);
-}
+static logcap_t logs = LOGCAP_INITIALIZER;
 
 static void writer_failure_goes_to_the_log(void **state)
 {
   (void)state;
   bk_reset(MODE_OK);
-  pthread_mutex_lock(&logs.mu);
-  logs.n = 0;
-  pthread_mutex_unlock(&logs.mu);
+  logcap_reset(&logs);
   const char *path = in_dir("s.db");
   pacer__spool_close(open_ok(path));
   /* Deleting a finished job's row fails, as on a full disk. */
@@ -1500,24 +1387,25 @@ static void writer_failure_goes_to_the_log(void **state)
                "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;");
   pacer_config_t c;
   spool_cfg(&c, path);
-  c.log_cb = log_line;
+  c.log_cb = logcap_on_log;
+  c.log_user = &logs;
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   pacer_request_t q;
   request(&q, "h");
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, NULL), 0);
-  wait_seen(1);
+  rec_wait(&rec, 1);
   eng_free(&e); /* commits what is queued: the delete fails */
-  pthread_mutex_lock(&logs.mu);
-  size_t n = logs.n;
-  pthread_mutex_unlock(&logs.mu);
-  assert_int_equal(n, 1);
-  fprintf(stderr, "logged: %s\n", logs.lines[0]);
-  assert_int_equal(logs.levels[0], PACER_LOG_ERROR);
-  assert_non_null(strstr(logs.lines[0], "spool write failed"));
-  assert_non_null(strstr(logs.lines[0], "the disk says no"));
-  pacer_spool_status_t ss = {.struct_size = sizeof ss};
+  static logcap_t got;
+  logcap_take(&logs, &got);
+  assert_int_equal(got.count, 1);
+  fprintf(stderr, "logged: %s\n", got.first[0]);
+  assert_int_equal(got.first_level[0], PACER_LOG_ERROR);
+  assert_non_null(strstr(got.first[0], "spool write failed"));
+  assert_non_null(strstr(got.first[0], "the disk says no"));
+  pacer_spool_status_t ss;
+  pacer_spool_status_init(&ss);
   status_of(path, &ss);
   assert_int_equal(ss.in_flight, 1); /* runs again on resume, not lost */
 }
@@ -1530,8 +1418,8 @@ static void oversized_job_is_refused_alone(void **state)
   pacer_config_t c;
   spool_cfg(&c, path);
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   enum { LIMIT = 64 * 1024 };
   assert_true(pacer__spool_limit_length(e.p->spool, LIMIT) >= LIMIT);
   static char body[2 * LIMIT];
@@ -1576,7 +1464,8 @@ static void oversized_job_is_refused_alone(void **state)
   status_of(path, &ss);
   assert_int_equal(ss.queued + ss.waiting + ss.in_flight, 2);
   eng_free(&e);
-  assert_int_equal(seen_count(), 2); /* both kept: no callback for the rest */
+  assert_int_equal(rec_count(&rec),
+                   2); /* both kept: no callback for the rest */
   pacer__spool_t *sp = open_ok(path);
   loaded_t l;
   load_all(sp, &l);
@@ -1690,15 +1579,16 @@ static void resume_refuses_transport_owned_headers(void **state)
   pacer_config_t c;
   spool_cfg(&c, path);
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
-  pacer_resume_info_t info = {.struct_size = sizeof info};
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
+  pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
   assert_int_equal(pacer_resume(e.p, &info), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   eng_free(&e);
   assert_int_equal(info.loaded, 1);
-  assert_int_equal(seen_count(), 1);
-  assert_int_equal(seen_at(0).status, 200);
+  assert_int_equal(rec_count(&rec), 1);
+  assert_int_equal(rec_at(&rec, 0)->status, 200);
   pthread_mutex_lock(&bk.mu);
   size_t starts = bk.nstarts;
   pthread_mutex_unlock(&bk.mu);
@@ -1871,8 +1761,8 @@ static int wal_syncs_for_one_job(int sync, const char *name)
   spool_cfg(&c, in_dir(name));
   c.spool_sync = sync;
   eng_t e;
-  eng_new(&e, &c, 1000 * S);
-  assert_int_equal(pacer_register_handler(e.p, "h", on_result, NULL), 0);
+  eng_new(&e, &c, &answers);
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_any, NULL), 0);
   pacer_request_t q;
   request(&q, "h");
   int before = wal_syncs();
@@ -1935,5 +1825,5 @@ int main(void)
       T(spool_sync_full_syncs_every_commit),
   };
 #undef T
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);
 }
