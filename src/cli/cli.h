@@ -128,6 +128,11 @@ void cli_opts_init(cli_opts_t *o);
 /* Frees what cli_opts_parse() allocated; o can be parsed again after init. */
 void cli_opts_free(cli_opts_t *o);
 
+/* Writes the message fmt into err (errlen bytes, cut if longer) and returns
+ * -1: the error return of the option parsers. */
+int cli_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Parses argv (argv[0] is the program): the command (send, resume,
  * status), then flags and the input in any order; --config FILE is read
  * first and flags override it.

@@ -23,18 +23,6 @@
 _Static_assert(PACER_SPOOL_NORMAL == 0 && PACER_SPOOL_FULL == 1,
                "--spool-sync stores the index of its choice");
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 /* ---- value parsers ---- */
 
 static int parse_double(const char *s, double *out)
@@ -148,13 +136,14 @@ static int set_weight(cli_opts_t *o, const cli_opt_t *opt, const char *v,
   const char *colon = strchr(v, ':');
   if (!colon || (size_t)(colon - v) >= sizeof hs ||
       strlen(colon + 1) >= sizeof ls)
-    return fail(err, errlen, "%s: '%s' is not H:L (like 4:1)", who, v);
+    return cli_fail(err, errlen, "%s: '%s' is not H:L (like 4:1)", who, v);
   memcpy(hs, v, (size_t)(colon - v));
   hs[colon - v] = 0;
   memcpy(ls, colon + 1, strlen(colon + 1) + 1); /* fits: checked above */
   if (parse_u64(hs, 1000000, &h) || parse_u64(ls, 1000000, &l) || !h || !l)
-    return fail(err, errlen,
-                "%s: '%s' is not H:L with both at least 1 (like 4:1)", who, v);
+    return cli_fail(err, errlen,
+                    "%s: '%s' is not H:L with both at least 1 (like 4:1)", who,
+                    v);
   o->cfg.weight_high = (unsigned)h;
   o->cfg.weight_low = (unsigned)l;
   return 0;
@@ -190,9 +179,9 @@ static int set_ca_file(cli_opts_t *o, const cli_opt_t *opt, const char *v,
 {
   (void)opt;
   if (!is_utf8(v)) /* the spool keeps settings as JSON text */
-    return fail(err, errlen, "%s: the path is not UTF-8", who);
+    return cli_fail(err, errlen, "%s: the path is not UTF-8", who);
   if (set_str(&o->ca_file, v))
-    return fail(err, errlen, "out of memory");
+    return cli_fail(err, errlen, "out of memory");
   o->cfg.ca_file = o->ca_file;
   return 0;
 }
@@ -215,16 +204,16 @@ static int check_header(const char *v, char **name, char **value,
                         const char *who, char *err, size_t errlen)
 {
   if (!is_utf8(v)) /* the spool keeps settings as JSON text */
-    return fail(err, errlen, "%s: the header is not UTF-8", who);
+    return cli_fail(err, errlen, "%s: the header is not UTF-8", who);
   if (parse_header(v, name, value))
-    return fail(err, errlen, "%s: '%s' is not 'Name: value'", who, v);
+    return cli_fail(err, errlen, "%s: '%s' is not 'Name: value'", who, v);
   if (pacer_header_check(*name, *value) == 0)
     return 0;
   int bad_name = pacer_header_check(*name, "") != 0;
-  fail(err, errlen, "%s: '%s': %s \"%s\"", who, v,
-       bad_name ? "not a header name that may be sent:"
-                : "a control character in the value of",
-       *name);
+  cli_fail(err, errlen, "%s: '%s': %s \"%s\"", who, v,
+           bad_name ? "not a header name that may be sent:"
+                    : "a control character in the value of",
+           *name);
   free(*name);
   free(*value);
   *name = *value = NULL;
@@ -251,7 +240,7 @@ static int set_header(cli_opts_t *o, const cli_opt_t *opt, const char *v,
   if (!h) {
     free(name);
     free(value);
-    return fail(err, errlen, "out of memory");
+    return cli_fail(err, errlen, "out of memory");
   }
   o->headers = h;
   h[o->header_count].name = name;
@@ -496,9 +485,9 @@ static int parse_bounded(const cli_opt_t *opt, const char *v,
                          size_t errlen)
 {
   if (parse_u64(v, opt->max, u))
-    return fail(err, errlen, "%s: '%s' is not %s", who, v, opt->what);
+    return cli_fail(err, errlen, "%s: '%s' is not %s", who, v, opt->what);
   if (*u < opt->min)
-    return fail(err, errlen, "%s: must be at least %llu", who, opt->min);
+    return cli_fail(err, errlen, "%s: must be at least %llu", who, opt->min);
   return 0;
 }
 
@@ -510,17 +499,18 @@ static int parse_ratio(const char *v, double *d, const char *who, char *err,
   size_t n = strlen(v);
   int pct = n > 0 && v[n - 1] == '%';
   if (n >= sizeof buf)
-    return fail(err, errlen, "%s: '%s' is not a ratio", who, v);
+    return cli_fail(err, errlen, "%s: '%s' is not a ratio", who, v);
   memcpy(buf, v, n + 1);
   if (pct)
     buf[n - 1] = 0;
   if (parse_double(buf, d))
-    return fail(err, errlen, "%s: '%s' is not a ratio (0.5 or 50%%)", who, v);
+    return cli_fail(err, errlen, "%s: '%s' is not a ratio (0.5 or 50%%)", who,
+                    v);
   if (pct)
     *d /= 100;
   if (!(*d > 0 && *d <= 1))
-    return fail(err, errlen, "%s: '%s' must be above 0 and at most 1 (100%%)",
-                who, v);
+    return cli_fail(err, errlen,
+                    "%s: '%s' must be above 0 and at most 1 (100%%)", who, v);
   return 0;
 }
 
@@ -538,7 +528,7 @@ static int set_choice(int *field, const cli_opt_t *opt, const char *v,
     const char *sep = i == 0 ? "" : opt->choices[i + 1] ? ", " : " or ";
     snprintf(names + n, sizeof names - n, "%s%s", sep, opt->choices[i]);
   }
-  return fail(err, errlen, "%s: '%s' is not %s", who, v, names);
+  return cli_fail(err, errlen, "%s: '%s' is not %s", who, v, names);
 }
 
 static int set_switch(int *field, const cli_opt_t *opt, const char *v,
@@ -551,7 +541,8 @@ static int set_switch(int *field, const cli_opt_t *opt, const char *v,
     else if (!strcmp(v, "false") || !strcmp(v, "0"))
       on = 0;
     else
-      return fail(err, errlen, "%s: expects true or false, not '%s'", who, v);
+      return cli_fail(err, errlen, "%s: expects true or false, not '%s'", who,
+                      v);
   }
   *field = opt->flags & CLI_OPT_INVERT ? !on : on;
   return 0;
@@ -584,9 +575,9 @@ int cli_opt_set(cli_opts_t *o, const cli_opt_t *opt, const char *v,
     return 0;
   case CLI_OPT_RATE:
     if (cli_parse_rate(v, &d))
-      return fail(err, errlen,
-                  "%s: '%s' is not a rate (N, N/s, N/m or N/h, N >= 0)", who,
-                  v);
+      return cli_fail(err, errlen,
+                      "%s: '%s' is not a rate (N, N/s, N/m or N/h, N >= 0)",
+                      who, v);
     *(double *)field = d;
     return 0;
   case CLI_OPT_RATIO:
@@ -596,14 +587,14 @@ int cli_opt_set(cli_opts_t *o, const cli_opt_t *opt, const char *v,
     return 0;
   case CLI_OPT_PATH:
     if (!*v)
-      return fail(err, errlen, "%s: needs a file name", who);
+      return cli_fail(err, errlen, "%s: needs a file name", who);
     if (set_str(field, v))
-      return fail(err, errlen, "out of memory");
+      return cli_fail(err, errlen, "out of memory");
     return 0;
   case CLI_OPT_CHOICE:
     return set_choice(field, opt, v, who, err, errlen);
   default: /* LIST and CUSTOM rows have a setter */
-    return fail(err, errlen, "%s: cannot be set", who);
+    return cli_fail(err, errlen, "%s: cannot be set", who);
   }
 }
 

@@ -11,10 +11,7 @@
 
 #define CLI_QUEUE_MAX 10000
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int cli_fail(char *err, size_t errlen, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -135,23 +132,23 @@ static int apply_json_list(cli_opts_t *o, const cli_opt_t *opt, json_t *v,
     json_array_foreach(v, i, e)
     {
       if (!json_is_string(e))
-        return fail(err, errlen, "%s: entries must be strings", who);
+        return cli_fail(err, errlen, "%s: entries must be strings", who);
       if (cli_opt_set(o, opt, json_string_value(e), who, err, errlen))
         return -1;
     }
     return 0;
   }
   if (!json_is_object(v))
-    return fail(err, errlen, "%s: expects a string, an array or an object",
-                who);
+    return cli_fail(err, errlen, "%s: expects a string, an array or an object",
+                    who);
   json_object_foreach(v, k, e)
   {
     if (!json_is_string(e))
-      return fail(err, errlen, "%s: values must be strings", who);
+      return cli_fail(err, errlen, "%s: values must be strings", who);
     char line[4096];
     if ((size_t)snprintf(line, sizeof line, "%s: %s", k,
                          json_string_value(e)) >= sizeof line)
-      return fail(err, errlen, "%s: header too long", who);
+      return cli_fail(err, errlen, "%s: header too long", who);
     if (cli_opt_set(o, opt, line, who, err, errlen))
       return -1;
   }
@@ -167,12 +164,12 @@ static int apply_json(cli_opts_t *o, const cli_opt_t *opt, const char *key,
   char who[512], buf[64];
   snprintf(who, sizeof who, "%s: key \"%s\"", path, key);
   if (!opt->key)
-    return fail(err, errlen, "%s is not allowed in a config file", who);
+    return cli_fail(err, errlen, "%s is not allowed in a config file", who);
   if (opt->kind == CLI_OPT_LIST)
     return apply_json_list(o, opt, v, who, err, errlen);
   if (!opt->arg) {
     if (!json_is_boolean(v))
-      return fail(err, errlen, "%s: expects true or false", who);
+      return cli_fail(err, errlen, "%s: expects true or false", who);
     return cli_opt_set(o, opt, json_is_true(v) ? "true" : "false", who, err,
                        errlen);
   }
@@ -180,7 +177,7 @@ static int apply_json(cli_opts_t *o, const cli_opt_t *opt, const char *key,
     return cli_opt_set(o, opt, json_string_value(v), who, err, errlen);
   if (json_is_integer(v)) {
     if (json_integer_value(v) < 0)
-      return fail(err, errlen, "%s: must not be negative", who);
+      return cli_fail(err, errlen, "%s: must not be negative", who);
     snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     return cli_opt_set(o, opt, buf, who, err, errlen);
   }
@@ -188,7 +185,7 @@ static int apply_json(cli_opts_t *o, const cli_opt_t *opt, const char *key,
     snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
     return cli_opt_set(o, opt, buf, who, err, errlen);
   }
-  return fail(err, errlen, "%s: expects a number or a string", who);
+  return cli_fail(err, errlen, "%s: expects a number or a string", who);
 }
 
 /* The option a key names: its --config key, or a flag-only option's name so
@@ -205,11 +202,11 @@ static int load_config(cli_opts_t *o, const char *path, char *err,
   json_error_t je;
   json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
   if (!root)
-    return fail(err, errlen, "--config %s: line %d: %s", path, je.line,
-                je.text);
+    return cli_fail(err, errlen, "--config %s: line %d: %s", path, je.line,
+                    je.text);
   if (!json_is_object(root)) {
     json_decref(root);
-    return fail(err, errlen, "--config %s: not a JSON object", path);
+    return cli_fail(err, errlen, "--config %s: not a JSON object", path);
   }
   const char *k;
   json_t *v;
@@ -218,7 +215,7 @@ static int load_config(cli_opts_t *o, const char *path, char *err,
   {
     const cli_opt_t *opt = opt_of_key(k);
     if (!opt) {
-      rc = fail(err, errlen, "--config %s: unknown key \"%s\"", path, k);
+      rc = cli_fail(err, errlen, "--config %s: unknown key \"%s\"", path, k);
       break;
     }
     if ((rc = apply_json(o, opt, k, v, path, err, errlen)))
@@ -250,7 +247,7 @@ static int read_config_flag(cli_opts_t *o, int argc, char **argv, char *err,
     const char *v = NULL;
     if (!strcmp(argv[i], config)) {
       if (i + 1 >= argc)
-        return fail(err, errlen, "--config: needs a file name");
+        return cli_fail(err, errlen, "--config: needs a file name");
       v = argv[++i];
     } else if (!strncmp(argv[i], config, 8) && argv[i][8] == '=') {
       v = argv[i] + 9;
@@ -258,7 +255,7 @@ static int read_config_flag(cli_opts_t *o, int argc, char **argv, char *err,
     if (v) { /* an empty name is left to the loader to refuse */
       char *c = strdup(v);
       if (!c)
-        return fail(err, errlen, "out of memory");
+        return cli_fail(err, errlen, "out of memory");
       free(o->config_path);
       o->config_path = c;
     }
@@ -278,7 +275,7 @@ static int parse_flag(cli_opts_t *o, const char *a, int argc, char **argv,
   char who[96];
   snprintf(who, sizeof who, "--%.*s", (int)(nlen < 64 ? nlen : 64), name);
   if (!opt)
-    return fail(err, errlen, "unknown flag '%s' (see pacer --help)", who);
+    return cli_fail(err, errlen, "unknown flag '%s' (see pacer --help)", who);
   const char *v = NULL;
   if (opt->arg) {
     if (eq)
@@ -286,7 +283,7 @@ static int parse_flag(cli_opts_t *o, const char *a, int argc, char **argv,
     else if (*i + 1 < argc)
       v = argv[++*i];
     else
-      return fail(err, errlen, "%s: needs a value (%s)", who, opt->arg);
+      return cli_fail(err, errlen, "%s: needs a value (%s)", who, opt->arg);
   } else if (eq) {
     v = eq + 1;
   }
@@ -314,24 +311,28 @@ static int check_command(const cli_opts_t *o, char *err, size_t errlen)
   if (o->help || o->version)
     return 0;
   if (!o->command)
-    return fail(err, errlen, "no command (pacer send JOBS.jsonl; see --help)");
+    return cli_fail(err, errlen,
+                    "no command (pacer send JOBS.jsonl; see --help)");
   if (!strcmp(o->command, "send")) {
     if (!o->input)
-      return fail(err, errlen, "send: no job file (a path, or - for stdin)");
+      return cli_fail(err, errlen,
+                      "send: no job file (a path, or - for stdin)");
   } else if (!strcmp(o->command, "resume") || !strcmp(o->command, "status")) {
     if (o->input)
-      return fail(err, errlen, "%s: takes no job file (it reads the spool)",
-                  o->command);
+      return cli_fail(err, errlen, "%s: takes no job file (it reads the spool)",
+                      o->command);
     if (!o->spool_path)
-      return fail(err, errlen, "%s: needs --spool FILE.db", o->command);
+      return cli_fail(err, errlen, "%s: needs --spool FILE.db", o->command);
   } else {
-    return fail(err, errlen, "unknown command '%s' (send, resume or status)",
-                o->command);
+    return cli_fail(err, errlen,
+                    "unknown command '%s' (send, resume or status)",
+                    o->command);
   }
   /* pacer resume takes --out from the spool when it is not given. */
   if (o->spool_path && !strcmp(o->command, "send") && !o->out_path)
-    return fail(err, errlen,
-                "--spool needs --out FILE: results must survive a crash too");
+    return cli_fail(
+        err, errlen,
+        "--spool needs --out FILE: results must survive a crash too");
   return 0;
 }
 
@@ -350,7 +351,8 @@ int cli_opts_parse(cli_opts_t *o, int argc, char **argv, char *err,
       else if (!o->input)
         o->input = a;
       else
-        return fail(err, errlen, "unexpected argument '%s' (one job file)", a);
+        return cli_fail(err, errlen, "unexpected argument '%s' (one job file)",
+                        a);
       continue;
     }
     if (!strcmp(a, "--")) {
@@ -358,7 +360,8 @@ int cli_opts_parse(cli_opts_t *o, int argc, char **argv, char *err,
       continue;
     }
     if (a[1] != '-' && !(a = long_form(a, buf, sizeof buf)))
-      return fail(err, errlen, "unknown flag '%s' (see pacer --help)", argv[i]);
+      return cli_fail(err, errlen, "unknown flag '%s' (see pacer --help)",
+                      argv[i]);
     if (parse_flag(o, a, argc, argv, &i, err, errlen))
       return -1;
   }
@@ -395,14 +398,14 @@ int cli_opts_apply_settings(cli_opts_t *o, json_t *settings, const char *who,
                             char *err, size_t errlen)
 {
   if (!json_is_object(settings))
-    return fail(err, errlen, "%s: not a JSON object", who);
+    return cli_fail(err, errlen, "%s: not a JSON object", who);
   const char *k;
   json_t *v;
   json_object_foreach(settings, k, v)
   {
     const cli_opt_t *opt = cli_opt_by_key(k);
     if (!opt || !(opt->flags & CLI_OPT_KEPT))
-      return fail(err, errlen, "%s: unknown setting \"%s\"", who, k);
+      return cli_fail(err, errlen, "%s: unknown setting \"%s\"", who, k);
     if (apply_json(o, opt, k, v, who, err, errlen))
       return -1;
   }
