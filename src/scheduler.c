@@ -353,17 +353,10 @@ static pacer__key_t *top_startable(pacer__sched_t *s, int p, int64_t now,
  * has nothing to add there. The age is the head job's time since submit, not
  * since it last entered a queue: a retry put back at the head of its key's
  * queue was submitted before every job behind it, so it never hides their
- * age. */
+ * age. Both kh and kl are startable keys (not NULL). */
 static int choose(pacer__sched_t *s, pacer__key_t *kh, pacer__key_t *kl,
                   int64_t now)
 {
-  /* With one priority alone there is nothing to share: the credits start
-   * afresh, so a high job arriving at a busy low queue takes the next
-   * token rather than losing it to credit low saved up meanwhile. */
-  if (!kl || !kh) {
-    s->swrr[HIGH] = s->swrr[LOW] = 0;
-    return kl ? LOW : HIGH;
-  }
   int64_t wh = s->cfg.weight[HIGH], wl = s->cfg.weight[LOW];
   if (wl == 0 && s->cfg.max_low_wait_ns &&
       now - head_job(kl, LOW)->submit_ns >= s->cfg.max_low_wait_ns)
@@ -391,7 +384,16 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
   pacer__key_t *kl = top_startable(s, LOW, now, ended);
   if (!kh && !kl)
     return NULL;
-  int p = choose(s, kh, kl, now);
+  int p;
+  if (kh && kl) {
+    p = choose(s, kh, kl, now);
+  } else {
+    /* With one priority alone there is nothing to share: the credits start
+     * afresh, so a high job arriving at a busy low queue takes the next
+     * token rather than losing it to credit low saved up meanwhile. */
+    s->swrr[HIGH] = s->swrr[LOW] = 0;
+    p = kh ? HIGH : LOW;
+  }
   pacer__key_t *k = p == HIGH ? kh : kl;
   pacer__job_t *j = head_job(k, p);
 
@@ -652,8 +654,11 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
       s->queued[PACER_PRIORITY_LOW] + s->waiting[PACER_PRIORITY_LOW];
   st->in_flight = s->inflight;
   size_t n = s->keys.count;
-  st->keys = n ? calloc(n, sizeof *st->keys) : NULL;
-  if (n && !st->keys)
+  st->keys = NULL;
+  if (n == 0)
+    return 0;
+  st->keys = calloc(n, sizeof *st->keys);
+  if (!st->keys)
     return PACER_ENOMEM;
   pacer__key_t *k, *tmp;
   HASH_ITER(hh, s->keys.table, k, tmp)

@@ -149,7 +149,7 @@ static int make_uuid(char out[17])
   unsigned char b[8];
   if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
     return -1;
-  for (int i = 0; i < 8; i++)
+  for (size_t i = 0; i < sizeof b; i++)
     snprintf(out + 2 * i, 3, "%02x", b[i]);
   return 0;
 }
@@ -489,6 +489,7 @@ static int submit_wait(pacer__spool_t *s, op_t *o, char *err, size_t errlen)
   while (rc == 0 && !w.done)
     pthread_cond_wait(&s->done, &s->mu);
   pthread_mutex_unlock(&s->mu);
+  o->w = NULL; /* the writer is done with w (or never had it) */
   if (rc == PACER_ENOMEM)
     set_err(err, errlen, "out of memory");
   return rc ? rc : w.rc;

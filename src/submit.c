@@ -81,7 +81,7 @@ static int add_idempotency_key(pacer_t *p, pacer_request_t *r,
   *hdrs = malloc((r->header_count + 1) * sizeof **hdrs);
   if (!*hdrs)
     return PACER_ENOMEM;
-  if (r->header_count)
+  if (r->header_count && r->headers)
     memcpy(*hdrs, r->headers, r->header_count * sizeof **hdrs);
   snprintf(idem, 64, "pacer-%s-%llu", pacer__spool_uuid(p->spool),
            (unsigned long long)spool_id);

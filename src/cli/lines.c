@@ -17,7 +17,7 @@ int cli_lines_init(cli_lines_t *r, int fd, int wake_fd, size_t max_line)
   r->fd = fd;
   r->wake_fd = wake_fd;
   r->max_line = max_line;
-  r->cap = BLOCK * 2;
+  r->cap = (size_t)BLOCK * 2;
   r->buf = malloc(r->cap);
   return r->buf ? 0 : -1;
 }

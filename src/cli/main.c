@@ -42,7 +42,7 @@ static int check_fresh_spool(app_t *a, char *err, size_t errlen)
              "--spool %s holds an unfinished run (%llu jobs left): finish "
              "it with pacer resume, or use another spool",
              a->o.spool_path,
-             (unsigned long long)(ss.queued + ss.waiting + ss.in_flight));
+             (unsigned long long)ss.queued + ss.waiting + ss.in_flight);
     return -1;
   }
   return 0;
@@ -112,7 +112,8 @@ static int prepare(app_t *a, int resume, int argc, char **argv, char *err,
                    size_t errlen)
 {
   a->spooled = a->o.spool_path != NULL;
-  if (resume && access(a->o.spool_path, F_OK)) {
+  /* cli_opts_parse() refused resume without --spool. */
+  if (resume && (!a->spooled || access(a->o.spool_path, F_OK))) {
     snprintf(err, errlen,
              "--spool %s: %s (pacer resume continues a run of pacer send "
              "--spool)",

@@ -40,7 +40,8 @@ char *cli_base64(const void *data, size_t len)
 
 static json_t *ms(int64_t us)
 {
-  return json_real((double)(us / 1000) + (double)(us % 1000) / 1000.0);
+  int64_t whole = us / 1000; /* whole ms, then the fraction: exact digits */
+  return json_real((double)whole + (double)(us % 1000) / 1000.0);
 }
 
 /* Response headers as an object; a repeated name gets an array of values. */
