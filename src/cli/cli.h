@@ -188,9 +188,35 @@ void cli_job_clear(cli_job_t *job, int take_id);
 
 /* ---- result lines ------------------------------------------------------- */
 
-/* One result line, without the newline, as a malloc'd string (NULL on out
- * of memory). res is the library's result, or NULL for a job that was never
- * accepted: then code and message say why. */
+/* A growing byte buffer that starts in its own bytes, so that a result
+ * line of ordinary size is written without an allocation. p is always
+ * NUL-terminated; after an allocation failed, failed is set and nothing
+ * more is added. */
+typedef struct cli_buf {
+  char *p; /* inl, or malloc'd once it outgrew it */
+  size_t len, cap;
+  int failed;
+  char inl[512];
+} cli_buf_t;
+
+/* Empties b (no allocation). cli_buf_free() frees what it grew into and
+ * leaves it empty and usable. */
+void cli_buf_init(cli_buf_t *b);
+void cli_buf_free(cli_buf_t *b);
+/* Appends n bytes of s. */
+void cli_buf_put(cli_buf_t *b, const char *s, size_t n);
+
+/* Appends one result line, without the newline, to b. res is the library's
+ * result, or NULL for a job that was never accepted: then code and message
+ * say why. id (borrowed) may be NULL. The bytes are those of jansson's
+ * compact dump of the line's object, fields in order, numbers of
+ * milliseconds as JSON_REAL_PRECISION(12) writes them. Returns 0, or -1
+ * out of memory. */
+int cli_result_append(cli_buf_t *b, json_t *id, unsigned long lineno,
+                      const pacer_result_t *res, int code, const char *message,
+                      int with_body);
+
+/* The same line as a malloc'd string (NULL on out of memory). */
 char *cli_result_line(json_t *id, unsigned long lineno,
                       const pacer_result_t *res, int code, const char *message,
                       int with_body);

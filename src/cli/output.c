@@ -83,15 +83,25 @@ static int emit_spooled_locked(app_t *a, const char *line, size_t n,
   return !*ok && !atomic_load(&a->write_failed);
 }
 
+/* Seconds on a clock that is read without a system call or a time-stamp
+ * read: only for the flush interval, which needs no finer than a few
+ * milliseconds. */
+static double coarse_now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Under a->lock: buffered, flushed every 0.2 s. */
-static void emit_plain_locked(app_t *a, const char *line,
+static void emit_plain_locked(app_t *a, const char *line, size_t n,
                               const pacer_result_t *res, int code, int *ok)
 {
-  if (line && !a->write_errno && fputs(line, a->out) == EOF)
+  if (line && !a->write_errno && fwrite(line, 1, n, a->out) != n)
     a->write_errno = errno ? errno : EIO;
   *ok = !a->write_errno;
   cli_tally_add(&a->tally, res, code);
-  double t = cli_now_s();
+  double t = coarse_now_s();
   if (t - a->last_flush > 0.2) {
     a->last_flush = t;
     if (fflush(a->out) == EOF && !a->write_errno)
@@ -99,19 +109,20 @@ static void emit_plain_locked(app_t *a, const char *line,
   }
 }
 
-int cli_emit(app_t *a, char *line, const pacer_result_t *res, int code)
+int cli_emit(app_t *a, json_t *id, unsigned long lineno,
+             const pacer_result_t *res, int code, const char *message,
+             int with_body)
 {
-  size_t n = line ? strlen(line) : 0;
-  if (line) {
-    char *l = realloc(line, n + 2);
-    if (!l)
-      free(line);
-    line = l;
+  /* Formatted outside the lock, into the buffer's own bytes: an ordinary
+   * line costs no allocation. */
+  cli_buf_t b;
+  cli_buf_init(&b);
+  const char *line = NULL;
+  if (cli_result_append(&b, id, lineno, res, code, message, with_body) == 0) {
+    cli_buf_put(&b, "\n", 1);
+    line = b.failed ? NULL : b.p;
   }
-  if (line) {
-    line[n++] = '\n';
-    line[n] = 0;
-  }
+  size_t n = line ? b.len : 0;
   int ok = 1, stop = 0;
   pthread_mutex_lock(&a->lock);
   if (!line && !a->write_errno)
@@ -119,9 +130,9 @@ int cli_emit(app_t *a, char *line, const pacer_result_t *res, int code)
   if (a->spooled)
     stop = emit_spooled_locked(a, line, n, res, code, &ok);
   else
-    emit_plain_locked(a, line, res, code, &ok);
+    emit_plain_locked(a, line, n, res, code, &ok);
   pthread_mutex_unlock(&a->lock);
-  free(line);
+  cli_buf_free(&b);
   if (stop)
     stop_writing(a);
   return ok ? 0 : -1;
@@ -130,7 +141,7 @@ int cli_emit(app_t *a, char *line, const pacer_result_t *res, int code)
 void cli_emit_error(app_t *a, json_t *id, unsigned long line, int code,
                     const char *msg)
 {
-  cli_emit(a, cli_result_line(id, line, NULL, code, msg, 0), NULL, code);
+  cli_emit(a, id, line, NULL, code, msg, 0);
 }
 
 /* Out of memory is not the end of the input: the line gets its result line
@@ -157,7 +168,7 @@ void cli_on_done(const pacer_result_t *r, void *user)
 {
   cli_job_ctx_t *j = user;
   app_t *a = j->app;
-  cli_emit(a, cli_result_line(j->id, j->line, r, 0, NULL, a->o.body), r, 0);
+  cli_emit(a, j->id, j->line, r, 0, NULL, a->o.body);
   json_decref(j->id);
   free(j);
 }
@@ -171,9 +182,7 @@ void cli_on_spooled(const pacer_result_t *r, void *user)
   int kept = r->kept,
       skipped = !kept && cli_line_written(a, (unsigned long)line);
   if (!kept && !skipped &&
-      cli_emit(a,
-               cli_result_line(id, (unsigned long)line, r, 0, NULL, a->o.body),
-               r, 0))
+      cli_emit(a, id, (unsigned long)line, r, 0, NULL, a->o.body))
     kept = pacer_keep(a->p, r->id) == 0; /* no line: the job stays */
   if (kept || skipped) {
     pthread_mutex_lock(&a->lock);

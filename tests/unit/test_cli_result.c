@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,6 +371,268 @@ static void body_binary(void **state)
   json_decref(o);
 }
 
+/* ---- byte for byte as jansson's dump ---------------------------------- */
+
+/* The result line as jansson's compact dump of the whole object writes it:
+ * how the command built the line before it wrote it field by field. */
+static json_t *ref_ms(int64_t us)
+{
+  int64_t whole = us / 1000;
+  return json_real((double)whole + (double)(us % 1000) / 1000.0);
+}
+
+static json_t *ref_headers(const pacer_result_t *r)
+{
+  json_t *h = json_object();
+  for (size_t i = 0; h && i < r->header_count; i++) {
+    json_t *val = json_string(r->headers[i].value);
+    if (!val)
+      val = json_string("");
+    json_t *old = json_object_get(h, r->headers[i].name);
+    if (!old) {
+      json_object_set_new(h, r->headers[i].name, val);
+    } else if (json_is_array(old)) {
+      json_array_append_new(old, val);
+    } else {
+      json_t *arr = json_array();
+      json_array_append(arr, old);
+      json_array_append_new(arr, val);
+      json_object_set_new(h, r->headers[i].name, arr);
+    }
+  }
+  return h;
+}
+
+static char *ref_line(json_t *id, unsigned long lineno,
+                      const pacer_result_t *res, int code, const char *message,
+                      int with_body)
+{
+  json_t *o = json_object();
+  json_object_set(o, "id", id ? id : json_null());
+  json_object_set_new(o, "line", json_integer((json_int_t)lineno));
+  if (res)
+    code = res->error;
+  json_object_set_new(o, "status",
+                      res && res->status ? json_integer(res->status)
+                                         : json_null());
+  if (code) {
+    const char *msg = res ? res->message : message;
+    if (!msg || !*msg)
+      msg = pacer_strerror(code);
+    json_t *m = json_string(msg);
+    if (!m)
+      m = json_string(pacer_strerror(code));
+    json_object_set_new(
+        o, "error",
+        json_pack("{s:s, s:o}", "code", pacer_err_name(code), "message", m));
+  } else {
+    json_object_set_new(o, "error", json_null());
+  }
+  json_object_set_new(o, "attempts", json_integer(res ? res->attempts : 0));
+  json_object_set_new(o, "queue_ms", ref_ms(res ? res->queue_us : 0));
+  json_object_set_new(o, "transfer_ms", ref_ms(res ? res->transfer_us : 0));
+  json_object_set_new(o, "total_ms", ref_ms(res ? res->total_us : 0));
+  if (with_body && res && (res->status || res->body_len)) {
+    json_object_set_new(o, "headers", ref_headers(res));
+    json_t *b = json_stringn(res->body ? res->body : "", res->body_len);
+    if (b) {
+      json_object_set_new(o, "body", b);
+    } else {
+      char *b64 = cli_base64(res->body, res->body_len);
+      json_object_set_new(o, "body_base64", b64 ? json_string(b64) : NULL);
+      free(b64);
+    }
+  }
+  char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                 JSON_REAL_PRECISION(12));
+  json_decref(o);
+  return line;
+}
+
+static void assert_same_line(json_t *id, unsigned long lineno,
+                             const pacer_result_t *res, int code,
+                             const char *msg, int with_body)
+{
+  char *want = ref_line(id, lineno, res, code, msg, with_body);
+  char *got = cli_result_line(id, lineno, res, code, msg, with_body);
+  assert_non_null(want);
+  assert_non_null(got);
+  if (strcmp(want, got))
+    fail_msg("result line differs:\n want %s\n got  %s", want, got);
+  /* Appended to what a buffer already holds, past its own bytes. */
+  cli_buf_t b;
+  cli_buf_init(&b);
+  char pad[700];
+  memset(pad, 'x', sizeof pad);
+  cli_buf_put(&b, pad, sizeof pad);
+  assert_int_equal(cli_result_append(&b, id, lineno, res, code, msg, with_body),
+                   0);
+  assert_int_equal(b.len, sizeof pad + strlen(want));
+  assert_memory_equal(b.p + sizeof pad, want, strlen(want) + 1);
+  cli_buf_free(&b);
+  free(want);
+  free(got);
+}
+
+/* Every millisecond figure is written as "%.12g" of the double (jansson) writes
+ * it: every value up to 30 ms, then values spread over every magnitude, the
+ * edges of the exact range, negative ones and the int64 extremes. */
+static void same_bytes_milliseconds(void **state)
+{
+  (void)state;
+  pacer_result_t r = result(200, 0, "");
+  json_t *id = json_string("ms");
+  for (int64_t us = 0; us < 30000; us += 3) {
+    r.queue_us = us;
+    r.transfer_us = us + 1;
+    r.total_us = us + 2;
+    assert_same_line(id, 1, &r, 0, NULL, 0);
+  }
+  uint64_t x = 88172645463325252ULL; /* xorshift64 */
+  for (int i = 0; i < 6000; i++) {
+    int64_t v[3];
+    for (int k = 0; k < 3; k++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      int digits = (int)(x % 19); /* 1 to 10^18 */
+      uint64_t m = 1;
+      for (int d = 0; d < digits; d++)
+        m *= 10;
+      v[k] = (int64_t)((x >> 7) % m);
+    }
+    r.queue_us = v[0];
+    r.transfer_us = v[1];
+    r.total_us = v[2];
+    assert_same_line(id, (unsigned long)i, &r, 0, NULL, 0);
+  }
+  static const int64_t edge[] = {999,
+                                 1000,
+                                 1001,
+                                 999999999999,
+                                 999999999990,
+                                 999999999000,
+                                 1000000000000,
+                                 1000000000001,
+                                 1000000000500,
+                                 9999999999999,
+                                 123456789012345,
+                                 INT64_MAX,
+                                 INT64_MAX - 999,
+                                 -1,
+                                 -999,
+                                 -1000,
+                                 -1500,
+                                 -123456789,
+                                 INT64_MIN,
+                                 INT64_MIN + 1};
+  for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+    r.queue_us = r.transfer_us = r.total_us = edge[i];
+    assert_same_line(id, 1, &r, 0, NULL, 0);
+  }
+  json_decref(id);
+}
+
+/* Ids, messages, statuses and bodies that need escapes, are not UTF-8, or
+ * are at the edges of their types. */
+static void same_bytes_fields(void **state)
+{
+  (void)state;
+  static const char *const ids[] = {
+      "",
+      "plain-id",
+      "quote\" backslash\\ slash/",
+      "ctl \b\f\n\r\t \x01\x1f end",
+      "utf8 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8",
+  };
+  static const char *const msgs[] = {
+      NULL,
+      "",
+      "connection refused",
+      "bad \"quote\" and \\ and \n newline \x02",
+      "not utf-8 \xff\xfe here",
+      "utf8 \xc3\xa9",
+  };
+  static const int codes[] = {
+      0, PACER_ETRANSPORT, PACER_ETIMEDOUT, PACER_EINVAL, -31, -999};
+  static const int statuses[] = {0, 200, 404, 503, 999, -1};
+  static const long long ints[] = {0, 1, -1, 42, INT64_MAX, INT64_MIN};
+  static const unsigned long linenos[] = {0, 1, 4294967295UL, ULONG_MAX};
+
+  json_t *idv[sizeof ids / sizeof ids[0] + sizeof ints / sizeof ints[0] + 3];
+  size_t nid = 0;
+  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+    idv[nid++] = json_string(ids[i]);
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+    idv[nid++] = json_integer((json_int_t)ints[i]);
+  idv[nid++] = NULL;
+  idv[nid++] = json_null();
+  idv[nid++] = json_pack("[i,s]", 7, "x\"y");
+
+  for (size_t i = 0; i < nid; i++)
+    for (size_t l = 0; l < sizeof linenos / sizeof linenos[0]; l++)
+      for (size_t m = 0; m < sizeof msgs / sizeof msgs[0]; m++)
+        for (size_t c = 0; c < sizeof codes / sizeof codes[0]; c++) {
+          assert_same_line(idv[i], linenos[l], NULL, codes[c], msgs[m], 0);
+          for (size_t s = 0; s < sizeof statuses / sizeof statuses[0]; s++) {
+            pacer_result_t r =
+                result(statuses[s], codes[c], msgs[m] ? msgs[m] : "");
+            r.attempts = (unsigned)(c * 1000000007u);
+            r.queue_us = 17;
+            r.transfer_us = 1000;
+            r.total_us = 1234567;
+            assert_same_line(idv[i], linenos[l], &r, 0, NULL, 0);
+            assert_same_line(idv[i], linenos[l], &r, 0, NULL, 1);
+          }
+        }
+  for (size_t i = 0; i < nid; i++)
+    json_decref(idv[i]);
+}
+
+/* --body: headers (repeated, not UTF-8, with escapes) and bodies (text,
+ * empty, with NUL bytes, not UTF-8, larger than the buffer's own bytes). */
+static void same_bytes_body(void **state)
+{
+  (void)state;
+  static const pacer_header_t hdrs[] = {{"Content-Type", "text/plain"},
+                                        {"Set-Cookie", "a=1"},
+                                        {"Set-Cookie", "b=\"2\""},
+                                        {"Set-Cookie", "c=3"},
+                                        {"X-Bad", "\xff value"},
+                                        {"X-Esc", "tab\there \\ /"},
+                                        {"\xfe-name", "v"},
+                                        {"set-cookie", "lower"}};
+  static char big[5000];
+  for (size_t i = 0; i < sizeof big; i++)
+    big[i] = (char)('a' + i % 26);
+  big[100] = '"';
+  big[200] = '\n';
+  struct {
+    const char *body;
+    size_t len;
+  } bodies[] = {{"", 0},
+                {"hello", 5},
+                {"nul\0inside", 10},
+                {"\xff\xfe\x00\x01 binary", 11},
+                {"\xc3\xa9t\xc3\xa9 \"q\" \\ \x1b", 14},
+                {big, sizeof big}};
+  json_t *id = json_string("b");
+  for (size_t h = 0; h <= sizeof hdrs / sizeof hdrs[0]; h++)
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+      for (int status = 0; status <= 200; status += 200) {
+        pacer_result_t r = result(status, 0, "");
+        r.headers = hdrs;
+        r.header_count = h;
+        r.body = bodies[i].body;
+        r.body_len = bodies[i].len;
+        assert_same_line(id, 9, &r, 0, NULL, 1);
+        r.error = PACER_ETRANSPORT;
+        r.message = "reset";
+        assert_same_line(id, 9, &r, 0, NULL, 1);
+      }
+  json_decref(id);
+}
+
 /* ---- base64 ----------------------------------------------------------------
  */
 
@@ -559,6 +822,9 @@ int main(void)
       cmocka_unit_test(never_accepted),
       cmocka_unit_test(body_utf8_and_headers),
       cmocka_unit_test(body_binary),
+      cmocka_unit_test(same_bytes_milliseconds),
+      cmocka_unit_test(same_bytes_fields),
+      cmocka_unit_test(same_bytes_body),
       cmocka_unit_test(base64_rfc4648_vectors),
       cmocka_unit_test(base64_round_trip),
       cmocka_unit_test(tally_counts),
