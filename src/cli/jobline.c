@@ -34,16 +34,37 @@ void cli_job_clear(cli_job_t *job, int take_id)
   memset(job, 0, sizeof *job);
 }
 
-static const char *const keys[] = {
+/* The keys of a job line, in the order of keys[]. */
+enum {
+  K_ID,
+  K_METHOD,
+  K_URL,
+  K_HEADERS,
+  K_BODY,
+  K_JSON,
+  K_PRIORITY,
+  K_KEY,
+  K_DEADLINE,
+  K_TIMEOUT,
+  K_MAX_ATTEMPTS,
+  K_COUNT
+};
+
+static const char *const keys[K_COUNT] = {
     "id",       "method", "url",         "headers",    "body",        "json",
     "priority", "key",    "deadline_ms", "timeout_ms", "max_attempts"};
 
-static int known_key(const char *k)
+/* The line's values by key (NULL: absent), found in one pass over the
+ * object rather than a hash lookup for each key the parse asks about. */
+typedef json_t *fields_t[K_COUNT];
+
+/* The index of k in keys[], or K_COUNT for an unknown key. */
+static int key_index(const char *k)
 {
-  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+  for (int i = 0; i < K_COUNT; i++)
     if (!strcmp(k, keys[i]))
-      return 1;
-  return 0;
+      return i;
+  return K_COUNT;
 }
 
 /* A JSON string usable as a C string: no NUL inside. */
@@ -54,10 +75,9 @@ static int cstr(json_t *v)
 }
 
 /* A non-negative integer field, or 0 when absent. */
-static int get_ms(json_t *root, const char *name, long long max, long long *out,
+static int get_ms(json_t *v, const char *name, long long max, long long *out,
                   unsigned long lineno, char *err, size_t errlen)
 {
-  json_t *v = json_object_get(root, name);
   *out = 0;
   if (!v || json_is_null(v))
     return 0;
@@ -69,9 +89,9 @@ static int get_ms(json_t *root, const char *name, long long max, long long *out,
   return 0;
 }
 
-/* The line as a JSON object with known keys only; job->id is set (the
- * line's, else the line number) whatever the outcome. */
-static int parse_root(cli_job_t *job, const char *line, size_t len,
+/* The line as a JSON object with known keys only, its values in f; job->id
+ * is set (the line's, else the line number) whatever the outcome. */
+static int parse_root(cli_job_t *job, fields_t f, const char *line, size_t len,
                       unsigned long lineno, char *err, size_t errlen)
 {
   json_error_t je;
@@ -87,7 +107,18 @@ static int parse_root(cli_job_t *job, const char *line, size_t len,
     return fail(err, errlen, lineno, "not a JSON object");
   }
 
-  json_t *id = json_object_get(root, "id");
+  const char *k, *unknown = NULL;
+  json_t *v;
+  json_object_foreach(root, k, v)
+  {
+    int i = key_index(k);
+    if (i < K_COUNT)
+      f[i] = v;
+    else if (!unknown)
+      unknown = k;
+  }
+
+  json_t *id = f[K_ID];
   if (id && (json_is_string(id) || json_is_integer(id)))
     job->id = json_copy(id);
   else
@@ -95,21 +126,16 @@ static int parse_root(cli_job_t *job, const char *line, size_t len,
   if (id && !json_is_string(id) && !json_is_integer(id))
     return fail(err, errlen, lineno, "\"id\" must be a string or an integer");
 
-  const char *k;
-  json_t *v;
-  json_object_foreach(root, k, v)
-  {
-    if (!known_key(k))
-      return fail(err, errlen, lineno, "unknown key \"%s\"", k);
-  }
+  if (unknown)
+    return fail(err, errlen, lineno, "unknown key \"%s\"", unknown);
   return 0;
 }
 
 /* url, method, priority and key. */
-static int parse_target(cli_job_t *job, json_t *root, unsigned long lineno,
+static int parse_target(cli_job_t *job, fields_t f, unsigned long lineno,
                         char *err, size_t errlen)
 {
-  json_t *url = json_object_get(root, "url");
+  json_t *url = f[K_URL];
   if (!url)
     return fail(err, errlen, lineno, "no \"url\"");
   if (!cstr(url))
@@ -117,7 +143,7 @@ static int parse_target(cli_job_t *job, json_t *root, unsigned long lineno,
                 "\"url\" must be a string without NUL bytes");
   job->req.url = json_string_value(url);
 
-  json_t *method = json_object_get(root, "method");
+  json_t *method = f[K_METHOD];
   if (method) {
     if (!cstr(method))
       return fail(err, errlen, lineno,
@@ -125,7 +151,7 @@ static int parse_target(cli_job_t *job, json_t *root, unsigned long lineno,
     job->req.method = json_string_value(method);
   }
 
-  json_t *prio = json_object_get(root, "priority");
+  json_t *prio = f[K_PRIORITY];
   if (prio) {
     const char *p = json_is_string(prio) ? json_string_value(prio) : "";
     if (!strcmp(p, "high"))
@@ -137,7 +163,7 @@ static int parse_target(cli_job_t *job, json_t *root, unsigned long lineno,
                   "\"priority\" must be \"high\" or \"low\"");
   }
 
-  json_t *key = json_object_get(root, "key");
+  json_t *key = f[K_KEY];
   if (key) {
     if (!cstr(key) || !*json_string_value(key))
       return fail(err, errlen, lineno, "\"key\" must be a non-empty string");
@@ -147,28 +173,30 @@ static int parse_target(cli_job_t *job, json_t *root, unsigned long lineno,
 }
 
 /* deadline_ms (else --deadline), timeout_ms and max_attempts. */
-static int parse_limits(cli_job_t *job, json_t *root, unsigned long lineno,
+static int parse_limits(cli_job_t *job, fields_t f, unsigned long lineno,
                         const cli_opts_t *o, char *err, size_t errlen)
 {
   long long n;
-  if (get_ms(root, "deadline_ms", INT64_MAX / 1000, &n, lineno, err, errlen))
+  if (get_ms(f[K_DEADLINE], "deadline_ms", INT64_MAX / 1000, &n, lineno, err,
+             errlen))
     return -1;
   job->req.deadline_ms = n ? n : o->deadline_ms;
-  if (get_ms(root, "timeout_ms", INT64_MAX / 1000, &n, lineno, err, errlen))
+  if (get_ms(f[K_TIMEOUT], "timeout_ms", INT64_MAX / 1000, &n, lineno, err,
+             errlen))
     return -1;
   job->req.timeout_ms = n;
-  if (get_ms(root, "max_attempts", 1000, &n, lineno, err, errlen))
+  if (get_ms(f[K_MAX_ATTEMPTS], "max_attempts", 1000, &n, lineno, err, errlen))
     return -1;
   job->req.max_attempts = (unsigned)n;
   return 0;
 }
 
 /* "body" as given, or "json" serialized. */
-static int parse_body(cli_job_t *job, json_t *root, unsigned long lineno,
+static int parse_body(cli_job_t *job, fields_t f, unsigned long lineno,
                       char *err, size_t errlen)
 {
-  json_t *body = json_object_get(root, "body");
-  json_t *jbody = json_object_get(root, "json");
+  json_t *body = f[K_BODY];
+  json_t *jbody = f[K_JSON];
   if (body && jbody)
     return fail(err, errlen, lineno, "both \"body\" and \"json\"");
   if (body) {
@@ -199,10 +227,10 @@ static int own_header(json_t *hdrs, const char *name)
 
 /* Headers: the line's own, then the --header ones it does not name, then
  * Content-Type for a "json" body unless one is given. */
-static int parse_headers(cli_job_t *job, json_t *root, unsigned long lineno,
+static int parse_headers(cli_job_t *job, fields_t f, unsigned long lineno,
                          const cli_opts_t *o, char *err, size_t errlen)
 {
-  json_t *hdrs = json_object_get(root, "headers");
+  json_t *hdrs = f[K_HEADERS];
   if (hdrs && !json_is_object(hdrs))
     return fail(err, errlen, lineno, "\"headers\" must be an object");
   size_t cap = (hdrs ? json_object_size(hdrs) : 0) + o->header_count + 1;
@@ -231,7 +259,7 @@ static int parse_headers(cli_job_t *job, json_t *root, unsigned long lineno,
     job->headers[nh++] = o->headers[i];
     has_ctype |= !strcasecmp(o->headers[i].name, "Content-Type");
   }
-  if (json_object_get(root, "json") && !has_ctype) {
+  if (f[K_JSON] && !has_ctype) {
     job->headers[nh].name = "Content-Type";
     job->headers[nh].value = "application/json";
     nh++;
@@ -247,13 +275,13 @@ int cli_job_parse(cli_job_t *job, const char *line, size_t len,
 {
   memset(job, 0, sizeof *job);
   pacer_request_init(&job->req);
-  if (parse_root(job, line, len, lineno, err, errlen))
+  fields_t f = {NULL};
+  if (parse_root(job, f, line, len, lineno, err, errlen))
     return -1;
-  json_t *root = job->root;
-  if (parse_target(job, root, lineno, err, errlen) ||
-      parse_limits(job, root, lineno, o, err, errlen) ||
-      parse_body(job, root, lineno, err, errlen) ||
-      parse_headers(job, root, lineno, o, err, errlen))
+  if (parse_target(job, f, lineno, err, errlen) ||
+      parse_limits(job, f, lineno, o, err, errlen) ||
+      parse_body(job, f, lineno, err, errlen) ||
+      parse_headers(job, f, lineno, o, err, errlen))
     return -1;
   return 0;
 }
