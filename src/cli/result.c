@@ -93,7 +93,7 @@ void cli_buf_put(cli_buf_t *b, const char *s, size_t n)
   b->p[b->len] = 0;
 }
 
-#define PUT_LIT(b, lit) cli_buf_put((b), lit, sizeof lit - 1)
+#define PUT_LIT(b, lit) cli_buf_put((b), (lit), sizeof(lit) - 1)
 
 /* Decimal digits of v, as jansson writes an integer. */
 static void put_int(cli_buf_t *b, long long v)
