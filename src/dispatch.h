@@ -16,7 +16,10 @@
  * until the scheduler's next due time or a kick. A worker thread starts
  * the jobs in its inbox on its transport instance, runs transfers, and for
  * each ended attempt asks the scheduler what follows, delivering the
- * callback itself when the job ended. Callbacks run with no lock held.
+ * callback itself when the job ended; right after settling it starts
+ * what may start in the slots it freed, up to its share (worker.c,
+ * pull()), so a busy dispatcher at fixed concurrency needs no pass per
+ * completion. Callbacks run with no lock held.
  *
  * Lock. mu guards every field except those marked immutable; it is never
  * held while a callback or a transport call (but wakeup) runs. */

@@ -58,6 +58,7 @@ static void assign(pacer_t *p, pacer__job_t *j, int64_t now)
 static void *dispatcher_main(void *arg)
 {
   pacer_t *p = arg;
+  pacer__worker_t *towake[PACER__MAX_WORKERS];
   pthread_mutex_lock(&p->mu);
   while (!p->stopping) {
     int64_t now = p->clock.now(p->clock.ctx);
@@ -74,18 +75,32 @@ static void *dispatcher_main(void *arg)
     pacer__job_t *j;
     while ((j = pacer__sched_next(&p->sched, now, &ended)))
       assign(p, j, now);
+    /* The workers handed jobs are woken after mu is released: woken under
+     * it, a worker would run straight into the held lock and sleep again
+     * (two more context switches and futex calls per hand-off). waking
+     * keeps a worker from being reaped meanwhile. */
+    unsigned nwake = 0;
     for (unsigned i = 0; i < p->nworkers; i++)
-      if (!pacer__list_empty(&p->workers[i]->inbox))
-        pacer__worker_wake(p->workers[i]);
+      if (!pacer__list_empty(&p->workers[i]->inbox)) {
+        towake[nwake++] = p->workers[i];
+        p->workers[i]->waking = 1;
+      }
     if (pacer__sched_backlog(&p->sched) < backlog)
       pthread_cond_broadcast(&p->room_cond);
-    if (!pacer__list_empty(&ended)) {
+    int deliver = !pacer__list_empty(&ended);
+    if (nwake || deliver) {
       pthread_mutex_unlock(&p->mu);
-      pacer__deliver(p, &ended);
+      for (unsigned i = 0; i < nwake; i++)
+        pacer__worker_wake(towake[i]);
+      if (deliver)
+        pacer__deliver(p, &ended);
       pthread_mutex_lock(&p->mu);
-      continue;
+      for (unsigned i = 0; i < nwake; i++)
+        towake[i]->waking = 0;
+      if (deliver)
+        continue;
     }
-    if (p->disp_kicked)
+    if (p->disp_kicked || p->stopping) /* stopping: set while mu was free */
       continue;
     int64_t wake = pacer__sched_wake(&p->sched, now);
     p->disp_sleeping = 1;
@@ -441,7 +456,7 @@ int pacer_set_workers(pacer_t *p, unsigned workers)
   unsigned n = 0;
   for (unsigned i = 0; i < p->nworkers; i++) {
     pacer__worker_t *w = p->workers[i];
-    if (w->exited) {
+    if (w->exited && !w->waking) {
       pacer__worker_join(w);
     } else {
       p->workers[n++] = w;

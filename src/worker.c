@@ -42,7 +42,55 @@ static void drop_body(pacer__resp_t *r)
   r->body_len = r->body_cap = 0;
 }
 
-/* Settles every ended attempt on *done, then delivers the jobs that ended. */
+/* w's fixed share of the concurrency, as the dispatcher's hand-off
+ * (engine.c) counts it: the active workers' shares sum to the concurrency. */
+static unsigned share_of(pacer_t *p, pacer__worker_t *w)
+{
+  unsigned conc = p->sched.cfg.concurrency, n = p->active, k = 0;
+  for (unsigned i = 0; i < p->nworkers; i++) {
+    if (p->workers[i] == w)
+      break;
+    k += !p->workers[i]->retiring;
+  }
+  return conc / n + (k < conc % n);
+}
+
+/* mu held, right after a settle: w starts for itself the jobs that may
+ * start now, up to its share, as a dispatcher pass would. The slots just
+ * freed are refilled by the thread already awake, without waking the
+ * dispatcher (a futex call and two context switches) for it to wake this
+ * worker back (a write to the transport's wakeup). What needs the
+ * dispatcher's thread stays there: a pending cancel of the queue, and the
+ * callbacks of jobs that ended while waiting (handed over on p->ended). */
+static void pull(pacer_t *p, pacer__worker_t *w, int64_t now)
+{
+  if (w->retiring || p->stopping || p->cancel_pending)
+    return;
+  unsigned share = share_of(p, w);
+  if (w->assigned >= share)
+    return;
+  size_t backlog = pacer__sched_backlog(&p->sched);
+  pacer__link_t ended;
+  pacer__list_init(&ended);
+  pacer__sched_tick(&p->sched, now, &ended);
+  pacer__job_t *j;
+  while (w->assigned < share &&
+         (j = pacer__sched_next(&p->sched, now, &ended))) {
+    pacer__worker_give(w, j);
+    p->started++;
+    if (j->attempts == 1)
+      pacer__hist_add(&p->qwait[j->prio], (now - j->submit_ns) / 1000);
+  }
+  if (pacer__sched_backlog(&p->sched) < backlog)
+    pthread_cond_broadcast(&p->room_cond);
+  if (!pacer__list_empty(&ended)) {
+    pacer__list_splice(&p->ended, &ended);
+    pacer__kick(p);
+  }
+}
+
+/* Settles every ended attempt on *done, starts what may start in the
+ * slots freed (pull()), then delivers the jobs that ended. */
 static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
 {
   int64_t now = p->clock.now(p->clock.ctx);
@@ -75,6 +123,7 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
     }
     p->settled++;
   }
+  pull(p, w, now);
   pthread_cond_broadcast(&p->pass_cond);
   /* Freed slots, retries and breaker changes matter to the dispatcher only
    * if they bring its next start forward: at a fixed rate the next token is

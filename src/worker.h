@@ -24,6 +24,7 @@ typedef struct pacer__worker {
                            the dispatcher */
   unsigned connections; /* the size last passed to the transport */
   int exited;           /* its thread has returned (join it) */
+  int waking; /* the dispatcher wakes it with mu released: not to be joined */
 } pacer__worker_t;
 
 /* Opens a transport instance for a new worker and starts its thread.
@@ -43,7 +44,8 @@ void pacer__worker_give(pacer__worker_t *w, pacer__job_t *j);
  * of memory to list the id, w looks for its cancelled jobs itself. */
 void pacer__worker_abort(pacer__worker_t *w, uint64_t id);
 /* Makes w's thread look at its inbox, aborts and settings soon. Any
- * thread, any lock. */
+ * thread, any lock; without mu, the caller keeps w from being joined
+ * meanwhile (w->waking). */
 void pacer__worker_wake(pacer__worker_t *w);
 
 #endif
