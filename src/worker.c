@@ -62,10 +62,15 @@ static unsigned share_of(pacer_t *p, pacer__worker_t *w)
  * worker back (a write to the transport's wakeup). What needs the
  * dispatcher's thread stays there: a pending cancel of the queue, and the
  * callbacks of jobs that ended while waiting (handed over on p->ended). */
-static void pull(pacer_t *p, pacer__worker_t *w, int64_t now)
+static void pull(pacer_t *p, pacer__worker_t *w)
 {
   if (w->retiring || p->stopping || p->cancel_pending)
     return;
+  /* The time is read under mu, as the dispatcher reads it: a token taken at
+   * a time read before a wait for the lock would be booked earlier than it
+   * is spent, and the bucket would then allow that much more in the next
+   * second than its rate. */
+  int64_t now = p->clock.now(p->clock.ctx);
   unsigned share = share_of(p, w);
   if (w->assigned >= share)
     return;
@@ -123,7 +128,7 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
     }
     p->settled++;
   }
-  pull(p, w, now);
+  pull(p, w);
   pthread_cond_broadcast(&p->pass_cond);
   /* Freed slots, retries and breaker changes matter to the dispatcher only
    * if they bring its next start forward: at a fixed rate the next token is
