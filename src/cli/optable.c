@@ -23,6 +23,15 @@
 _Static_assert(PACER_SPOOL_NORMAL == 0 && PACER_SPOOL_FULL == 1,
                "--spool-sync stores the index of its choice");
 
+int cli_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
 /* ---- value parsers ---- */
 
 static int parse_double(const char *s, double *out)
