@@ -99,14 +99,14 @@ void cli_emit_nomem(app_t *a, json_t *id, unsigned long line);
 /* 1 if line already has its result line in --out (pacer resume). */
 int cli_line_written(const app_t *a, unsigned long line);
 
-/* The context of a job submitted without a spool; cli_on_done frees it. */
-typedef struct cli_job_ctx {
-  app_t *app;
-  json_t *id; /* owned */
-  unsigned long line;
-} cli_job_ctx_t;
-
-/* pacer_done_cb of a job without a spool (user: a cli_job_ctx_t). */
+/* The tag of a job submitted without a spool: its line number (8 bytes, as
+ * this process writes a uint64_t) and then its id as the result line
+ * writes it. The callback writes the line from the library's copy of it,
+ * so nothing allocated by the reading thread is kept for, or freed on, the
+ * dispatcher's threads. Returns 0, or -1 out of memory. */
+int cli_plain_tag(cli_buf_t *b, json_t *id, unsigned long line);
+/* pacer_done_cb of a job without a spool (user: the app_t; the tag is
+ * cli_plain_tag()'s). */
 void cli_on_done(const pacer_result_t *r, void *user);
 /* The handler of spooled jobs (user: the app_t); the tag is [line, id]. */
 void cli_on_spooled(const pacer_result_t *r, void *user);

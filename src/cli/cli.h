@@ -216,6 +216,15 @@ int cli_result_append(cli_buf_t *b, json_t *id, unsigned long lineno,
                       const pacer_result_t *res, int code, const char *message,
                       int with_body);
 
+/* Appends id (borrowed; NULL is null) as the result line writes it. */
+void cli_id_append(cli_buf_t *b, json_t *id);
+/* As cli_result_append(), with the id already written as JSON text (id_len
+ * bytes, as cli_id_append() wrote them): a job's callback writes its line
+ * without a jansson object made on another thread. */
+int cli_result_append_text(cli_buf_t *b, const char *id, size_t id_len,
+                           unsigned long lineno, const pacer_result_t *res,
+                           int code, const char *message, int with_body);
+
 /* The same line as a malloc'd string (NULL on out of memory). */
 char *cli_result_line(json_t *id, unsigned long lineno,
                       const pacer_result_t *res, int code, const char *message,

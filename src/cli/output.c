@@ -7,6 +7,7 @@
 #include "app.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,20 +110,17 @@ static void emit_plain_locked(app_t *a, const char *line, size_t n,
   }
 }
 
-int cli_emit(app_t *a, json_t *id, unsigned long lineno,
-             const pacer_result_t *res, int code, const char *message,
-             int with_body)
+/* Writes the line formatted in b (rc: the formatter's return) and counts
+ * res (or code). Frees b. */
+static int emit_buf(app_t *a, cli_buf_t *b, int rc, const pacer_result_t *res,
+                    int code)
 {
-  /* Formatted outside the lock, into the buffer's own bytes: an ordinary
-   * line costs no allocation. */
-  cli_buf_t b;
-  cli_buf_init(&b);
   const char *line = NULL;
-  if (cli_result_append(&b, id, lineno, res, code, message, with_body) == 0) {
-    cli_buf_put(&b, "\n", 1);
-    line = b.failed ? NULL : b.p;
+  if (rc == 0) {
+    cli_buf_put(b, "\n", 1);
+    line = b->failed ? NULL : b->p;
   }
-  size_t n = line ? b.len : 0;
+  size_t n = line ? b->len : 0;
   int ok = 1, stop = 0;
   pthread_mutex_lock(&a->lock);
   if (!line && !a->write_errno)
@@ -132,10 +130,22 @@ int cli_emit(app_t *a, json_t *id, unsigned long lineno,
   else
     emit_plain_locked(a, line, n, res, code, &ok);
   pthread_mutex_unlock(&a->lock);
-  cli_buf_free(&b);
+  cli_buf_free(b);
   if (stop)
     stop_writing(a);
   return ok ? 0 : -1;
+}
+
+/* Lines are formatted outside the lock, into the buffer's own bytes: an
+ * ordinary line costs no allocation. */
+int cli_emit(app_t *a, json_t *id, unsigned long lineno,
+             const pacer_result_t *res, int code, const char *message,
+             int with_body)
+{
+  cli_buf_t b;
+  cli_buf_init(&b);
+  int rc = cli_result_append(&b, id, lineno, res, code, message, with_body);
+  return emit_buf(a, &b, rc, res, code);
 }
 
 void cli_emit_error(app_t *a, json_t *id, unsigned long line, int code,
@@ -164,13 +174,25 @@ int cli_line_written(const app_t *a, unsigned long line)
 
 /* ---- the callbacks ---- */
 
+int cli_plain_tag(cli_buf_t *b, json_t *id, unsigned long line)
+{
+  uint64_t l = line;
+  cli_buf_put(b, (const char *)&l, sizeof l);
+  cli_id_append(b, id);
+  return b->failed ? -1 : 0;
+}
+
 void cli_on_done(const pacer_result_t *r, void *user)
 {
-  cli_job_ctx_t *j = user;
-  app_t *a = j->app;
-  cli_emit(a, j->id, j->line, r, 0, NULL, a->o.body);
-  json_decref(j->id);
-  free(j);
+  app_t *a = user;
+  uint64_t line;
+  memcpy(&line, r->tag, sizeof line);
+  cli_buf_t b;
+  cli_buf_init(&b);
+  int rc = cli_result_append_text(&b, (const char *)r->tag + sizeof line,
+                                  r->tag_len - sizeof line, (unsigned long)line,
+                                  r, 0, NULL, a->o.body);
+  emit_buf(a, &b, rc, r, 0);
 }
 
 void cli_on_spooled(const pacer_result_t *r, void *user)

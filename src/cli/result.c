@@ -237,15 +237,41 @@ static void put_body(cli_buf_t *b, const pacer_result_t *res)
  * object and dumped: that cost a dozen allocations and three printf()s of
  * a double per line, more CPU than the rest of the command per request.
  * The bytes are the same as that dump's (test_cli_result.c compares). */
+static int append_rest(cli_buf_t *b, unsigned long lineno,
+                       const pacer_result_t *res, int code, const char *message,
+                       int with_body);
+
+void cli_id_append(cli_buf_t *b, json_t *id)
+{
+  if (id)
+    put_value(b, id);
+  else
+    PUT_LIT(b, "null");
+}
+
 int cli_result_append(cli_buf_t *b, json_t *id, unsigned long lineno,
                       const pacer_result_t *res, int code, const char *message,
                       int with_body)
 {
   PUT_LIT(b, "{\"id\":");
-  if (id)
-    put_value(b, id);
-  else
-    PUT_LIT(b, "null");
+  cli_id_append(b, id);
+  return append_rest(b, lineno, res, code, message, with_body);
+}
+
+int cli_result_append_text(cli_buf_t *b, const char *id, size_t id_len,
+                           unsigned long lineno, const pacer_result_t *res,
+                           int code, const char *message, int with_body)
+{
+  PUT_LIT(b, "{\"id\":");
+  cli_buf_put(b, id, id_len);
+  return append_rest(b, lineno, res, code, message, with_body);
+}
+
+/* The line after its id. */
+static int append_rest(cli_buf_t *b, unsigned long lineno,
+                       const pacer_result_t *res, int code, const char *message,
+                       int with_body)
+{
   PUT_LIT(b, ",\"line\":");
   put_int(b, (long long)(json_int_t)lineno);
   if (res)

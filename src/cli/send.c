@@ -43,6 +43,8 @@ static const char *refusal(const pacer_request_t *r, int rc, char *buf,
 {
   if (rc == PACER_ETOOLARGE)
     return "too large for the spool (SQLite's row limit)";
+  if (rc == PACER_EINVAL && r->tag_len > 65536)
+    return "id too long (a job carries at most 64 KiB of it)";
   if (rc == PACER_EHEADER) {
     for (size_t i = 0; i < r->header_count; i++) {
       const pacer_header_t *h = &r->headers[i];
@@ -245,16 +247,18 @@ static int batch_send(batch_t *b, uint64_t pos, unsigned long lineno,
 static int submit_one(app_t *a, cli_job_t *job, unsigned long lineno)
 {
   char err[512];
-  cli_job_ctx_t *ctx = malloc(sizeof *ctx);
+  cli_buf_t tag;
+  cli_buf_init(&tag);
   int sr = PACER_ENOMEM;
-  if (ctx) {
-    ctx->app = a;
-    ctx->id = job->id;
-    ctx->line = lineno;
-    sr = pacer_submit(a->p, &job->req, cli_on_done, ctx, NULL);
+  if (cli_plain_tag(&tag, job->id, lineno) == 0) {
+    job->req.tag = tag.p;
+    job->req.tag_len = tag.len;
+    sr = pacer_submit(a->p, &job->req, cli_on_done, a, NULL);
+    job->req.tag = NULL; /* tag_len stays, for refusal() */
   }
+  cli_buf_free(&tag);
   if (sr == 0) {
-    cli_job_clear(job, 1); /* the id now belongs to ctx */
+    cli_job_clear(job, 0);
     return 0;
   }
   if (sr == PACER_ESHUTDOWN)
@@ -268,7 +272,6 @@ static int submit_one(app_t *a, cli_job_t *job, unsigned long lineno)
     cli_emit_nomem(a, job->id, lineno);
   else
     cli_emit_error(a, job->id, lineno, sr, err);
-  free(ctx);
   cli_job_clear(job, 0);
   return sr == PACER_ESHUTDOWN ? -1 : 0;
 }

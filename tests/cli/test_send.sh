@@ -46,6 +46,21 @@ check "the unsupported scheme is PACER_ESCHEME" \
 check "the server saw exactly the 3 good jobs" [ "$(stats | jq .total)" -eq 3 ]
 check "summary on stderr counts 3 succeeded, 4 failed" grep -q "7 jobs in .* 3 succeeded, 4 failed" "$T/mixed.err"
 
+# Ids (strings with escapes, negative integers) come back as they were written; an id too long to
+# carry (over 64 KiB) is refused with a clear message, and the others run.
+long=$(head -c 70000 /dev/zero | tr '\0' 'x')
+{
+  printf '{"id": "caf\\u00e9 \\"q\\"", "url": "%s/i1"}\n' "$BASE"
+  printf '{"id": -7, "url": "%s/i2"}\n' "$BASE"
+  printf '{"id": 9007199254740993, "url": "%s/i3"}\n' "$BASE"
+  printf '{"id": "%s", "url": "%s/i4"}\n' "$long" "$BASE"
+} >"$T/ids.jsonl"
+"$PACER" send -q "$T/ids.jsonl" >"$T/ids.out"
+check "each id back as jansson writes it" [ "$(grep -v PACER_EINVAL "$T/ids.out" | grep -o '^{"id":[^,]*' | cut -c7- | sort | tr '\n' ' ')" = '"café \"q\"" -7 9007199254740993 ' ]
+check "a 70,000-byte id is refused with a clear message" \
+  jq -e -s 'map(select(.line == 4))[0] | .error.code == "PACER_EINVAL" and (.error.message | test("^line 4: id too long"))' "$T/ids.out"
+check "and the other three ran" [ "$(jq -s 'map(select(.status == 200)) | length' "$T/ids.out")" -eq 3 ]
+
 printf '{"url": "%s/ok"}\n' "$BASE" "$BASE" | "$PACER" send - -q >"$T/ok.out"
 rc=$?
 check "all jobs succeeded exits 0 (got $rc), from stdin, --quiet" [ "$rc" -eq 0 ]

@@ -470,6 +470,18 @@ static void assert_same_line(json_t *id, unsigned long lineno,
   assert_int_equal(b.len, sizeof pad + strlen(want));
   assert_memory_equal(b.p + sizeof pad, want, strlen(want) + 1);
   cli_buf_free(&b);
+  /* From the id's text, as a job's callback writes it from its tag. */
+  cli_buf_t idt, t;
+  cli_buf_init(&idt);
+  cli_buf_init(&t);
+  cli_id_append(&idt, id);
+  assert_false(idt.failed);
+  assert_int_equal(cli_result_append_text(&t, idt.p, idt.len, lineno, res, code,
+                                          msg, with_body),
+                   0);
+  assert_string_equal(t.p, want);
+  cli_buf_free(&idt);
+  cli_buf_free(&t);
   free(want);
   free(got);
 }
