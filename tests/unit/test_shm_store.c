@@ -159,6 +159,19 @@ static void exact_over_a_long_span(void **state)
   assert_int_equal(pacer__shm_unlink(n), 0);
 }
 
+/* iv x rate >= 1e9, exactly: rate is m x 2^(ex - 53) with m an integer
+ * below 2^53, so the test is iv x m >= 1e9 x 2^(53 - ex), in 128 bits (no
+ * long double: valgrind computes those with 64 bits). */
+static int covers_exactly(int64_t iv, double rate)
+{
+  int ex;
+  double f = frexp(rate, &ex);
+  assert_true(ex <= 53 && ex >= -20);
+  __extension__ typedef unsigned __int128 u128;
+  u128 m = (u128)(uint64_t)ldexp(f, 53);
+  return (u128)iv * m >= ((u128)1000000000 << (53 - ex));
+}
+
 /* The interval is the least whole ns with interval x rate >= 1e9, for rates
  * whose quotient lands on either side of an integer in floating point. */
 static void interval_rounds_up_exactly(void **state)
@@ -179,10 +192,9 @@ static void interval_rounds_up_exactly(void **state)
     assert_int_equal(pacer__shm_take(s, key, rate, 1, T0), 0);
     int64_t iv = pacer__shm_take(s, key, rate, 1, T0);
     assert_true(iv >= 1);
-    long double r = rate;
-    assert_true((long double)iv * r >= 1e9L);
+    assert_true(covers_exactly(iv, rate));
     if (iv > 1)
-      assert_true((long double)(iv - 1) * r < 1e9L);
+      assert_false(covers_exactly(iv - 1, rate));
   }
   pacer__shm_close(s);
   assert_int_equal(pacer__shm_unlink(n), 0);
@@ -289,6 +301,7 @@ static void four_processes_fixed_now(void **state)
           got++;
       atomic_store(&sh->count[c], got);
       pacer__shm_close(mine);
+      pacer__shm_close(s); /* the parent's, inherited */
       _exit(0);
     }
   }
@@ -323,6 +336,7 @@ static void four_processes_monotonic(void **state)
         if (pacer__shm_take(s, "hot", 20000, 10, mono_now()) == 0)
           got++;
       atomic_store(&sh->count[c], got);
+      pacer__shm_close(s);
       _exit(0);
     }
   }
@@ -849,6 +863,7 @@ static void processes_race_claims(void **state)
       racer_t r = {mine, sh, i};
       race(&r);
       pacer__shm_close(mine);
+      pacer__shm_close(s);
       _exit(0);
     }
   }
