@@ -545,13 +545,19 @@ static int check_head(const head_t *h, off_t size, char *why, size_t whylen)
   return -1;
 }
 
-static int all_zero(const void *p, size_t n)
+/* 1 for a header this version's creator had not finished: the magic, which
+ * it writes last, still 0, and every other field 0 or what it writes. Such
+ * a segment was never used (opening needs the magic), so it is made anew;
+ * anything else without the magic is not ours, and is refused. */
+static int unfinished(const head_t *h)
 {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++)
-    if (b[i])
-      return 0;
-  return 1;
+  return atomic_load(&h->magic) == 0 &&
+         (h->version == 0 || h->version == LAYOUT_VERSION) &&
+         (h->slot_size == 0 || h->slot_size == sizeof(slot_t)) &&
+         h->slots <= PACER__SHM_MAX_SLOTS &&
+         (h->window == 0 || h->window == PACER__SHM_WINDOW) &&
+         (h->head_size == 0 || h->head_size == HEAD_SIZE) &&
+         (h->idle_ns == 0 || h->idle_ns == PACER__SHM_IDLE_NS);
 }
 
 /* Under the flock: maps the segment of fd, writing a new header if it has
@@ -582,7 +588,7 @@ static int map_locked(int fd, const char *path, uint64_t slots, pacer__shm_t *s,
       return PACER_ESYSTEM;
     }
   }
-  int fresh = all_zero(&h, sizeof h);
+  int fresh = unfinished(&h);
   char why[128];
   if (!fresh && check_head(&h, st.st_size, why, sizeof why)) {
     set_err(err, errlen, "shared memory %s has another layout or version (%s)",
@@ -594,9 +600,8 @@ static int map_locked(int fd, const char *path, uint64_t slots, pacer__shm_t *s,
   s->n = slots;
   s->window = slots < PACER__SHM_WINDOW ? slots : PACER__SHM_WINDOW;
   s->len = seg_size(slots);
-  /* A zero header with data behind it cannot happen (the header comes
-   * first and slots are only written after it), so a new header starts a
-   * zero table: ftruncate to 0 first clears whatever size was there. */
+  /* Slots are only written once the magic is there, but ftruncate to 0
+   * first makes sure a new header starts a zero table. */
   if (fresh && (ftruncate(fd, 0) || ftruncate(fd, (off_t)s->len))) {
     set_err(err, errlen, "cannot size shared memory %s: %s", path,
             strerror(errno));

@@ -511,11 +511,32 @@ static void foreign_segments_refused(void **state)
   close(fd);
   expect_refused(n, "200 bytes, 8 slots need 576");
 
-  /* An empty one (its creator died before sizing it) is simply created. */
+  /* A real segment without its magic, which is written last, but with
+   * another version: not ours, refused. */
+  pacer__shm_close(open_new(n, 8));
+  uint64_t zero = 0;
+  patch(n, 0, &zero, sizeof zero);
+  v = 2;
+  patch(n, 8, &v, sizeof v);
+  expect_refused(n, "magic 0");
+
+  /* One whose creator died before sizing it (empty), or before writing the
+   * magic, is made anew, with the slot count asked for. */
   write_foreign(n, "", 0);
   pacer__shm_t *s = open_again(n);
   assert_int_equal(drain(s, "", 1, 2, T0), 2);
   pacer__shm_close(s);
+  pacer__shm_close(open_new(n, 8));
+  patch(n, 0, &zero, sizeof zero);
+  assert_int_equal(pacer__shm_open(n, 16, &s, NULL, 0), 0);
+  assert_int_equal(drain(s, "", 1, 2, T0), 2);
+  pacer__shm_close(s);
+  struct stat st;
+  fd = shm_open(path, O_RDONLY, 0);
+  assert_true(fd >= 0);
+  assert_int_equal(fstat(fd, &st), 0);
+  close(fd);
+  assert_int_equal(st.st_size, 64 + 16 * 64);
   assert_int_equal(pacer__shm_unlink(n), 0);
 }
 
