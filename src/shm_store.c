@@ -18,8 +18,9 @@
  *   after the CAS on its TAT, the slot still holds the same id word and is
  *   still that first slot ("canonical"); otherwise the take is void (the TAT
  *   it raised only makes that slot stricter) and is done again.
- * - Two claims of one name racing each other can leave it in two slots. The
- *   lower one wins: completing a pending slot releases it if a slot below
+ * - Two claims of one name that race the freeing of another slot of the
+ *   window can land in two slots (each saw a different first free slot).
+ *   The lower one wins: completing a pending slot releases it if a slot below
  *   holds the tag, and otherwise first raises its TAT and pause to those of
  *   every slot above holding the tag. Takes from a slot above are valid only
  *   while no slot below holds the tag, i.e. before the claim, so the
