@@ -540,11 +540,13 @@ static void lapse(pacer__redis_t *r, bucket_t *b, int64_t now, int all)
   }
 }
 
-/* Whether the store thread should send a reserve call for b at now. */
+/* Whether the store thread should send a reserve call for b at now: when
+ * half of what it should hold is gone (one call per few takes would cost
+ * a round trip each at high rates), or the horizon has moved on. */
 static int reserve_due(const bucket_t *b, int64_t now)
 {
   return (b->demand || b->waiting) && !b->inflight &&
-         (int64_t)b->res_n < b->target && now >= b->next_at &&
+         2 * (int64_t)b->res_n <= b->target && now >= b->next_at &&
          b->paused_until <= now;
 }
 
@@ -604,8 +606,6 @@ void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until)
       b->paused_until = until;
     if (until > b->pause_send)
       b->pause_send = until;
-    if (b->rate == 0) /* never taken from: sends need parameters */
-      set_params(r, b, 1, 1, now_of(r));
     b->last_take = now_of(r);
     if (!pacer__linked(&b->active))
       pacer__list_push_back(&r->active, &b->active);
@@ -668,7 +668,7 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     }
     int reserve = reserve_due(b, now);
     if (!pause && !reserve) {
-      if ((b->demand || b->waiting) && (int64_t)b->res_n < b->target) {
+      if ((b->demand || b->waiting) && 2 * (int64_t)b->res_n <= b->target) {
         int64_t due =
             b->next_at > b->paused_until ? b->next_at : b->paused_until;
         if (due < *next)
@@ -685,8 +685,11 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     if (reserve)
       b->demand = 0;
     b->pause_send = 0;
-    snprintf(x->num[0], sizeof x->num[0], "%lld", (long long)b->interval_us);
-    snprintf(x->num[1], sizeof x->num[1], "%lld", (long long)b->burst);
+    /* a bucket only paused, never taken from, has no rate: n is 0 */
+    snprintf(x->num[0], sizeof x->num[0], "%lld",
+             (long long)(b->interval_us ? b->interval_us : 1));
+    snprintf(x->num[1], sizeof x->num[1], "%lld",
+             (long long)(b->burst ? b->burst : 1));
     snprintf(x->num[2], sizeof x->num[2], "%lld", (long long)x->n);
     snprintf(x->num[3], sizeof x->num[3], "%lld",
              (long long)(b->ahead_ns / NS_PER_US));
