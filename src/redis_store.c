@@ -79,7 +79,8 @@ void pacer__redis_close(pacer__redis_t *r) {}
 #define AHEAD_MIN (20 * MS)    /* default horizon: max(this, 2 intervals) */
 #define AHEAD_MAX (1000 * MS)  /* ... and at most this */
 #define GRACE_MIN (1 * MS)     /* a reservation lapses after its start + */
-#define GRACE_MAX (5 * MS)     /* one interval, within these */
+#define GRACE_MAX (5 * MS)     /* two intervals, within these, or ... */
+#define GRACE_SLOW (50 * MS)   /* ... a tenth of one up to this if longer */
 #define IDLE_NS (2000 * MS)    /* no take for this long: no more reserving */
 #define BACKOFF_MIN (50 * MS)  /* reconnect after this, doubling ... */
 #define BACKOFF_MAX (500 * MS) /* ... up to this */
@@ -435,7 +436,11 @@ static void set_params(const pacer__redis_t *r, bucket_t *b, double rate,
           ? r->ahead_ns
           : clamp64(interval_ns > AHEAD_MIN / 2 ? 2 * interval_ns : AHEAD_MIN,
                     AHEAD_MIN, AHEAD_MAX);
-  b->grace_ns = clamp64(interval_ns, GRACE_MIN, GRACE_MAX);
+  /* late use moves a grant off its slot: at most 2 tokens' worth at high
+   * rates, a tenth of one at low rates, where a few ms mean nothing */
+  b->grace_ns = clamp64(2 * interval_ns, GRACE_MIN, GRACE_MAX);
+  if (interval_ns / 10 > b->grace_ns)
+    b->grace_ns = interval_ns / 10 < GRACE_SLOW ? interval_ns / 10 : GRACE_SLOW;
   /* the horizon's tokens, and a full bucket's burst at once */
   int64_t cap = b->ahead_ns / interval_ns + b->burst;
   b->cap = cap > MAX_N ? MAX_N : cap;
@@ -939,10 +944,15 @@ void pacer__redis_close(pacer__redis_t *r)
   pthread_join(r->thread, NULL);
   if (r->c)
     redisFree(r->c);
-  bucket_t *b, *tmp;
-  HASH_ITER(hh, r->buckets, b, tmp)
-  {
-    bucket_free(r, b);
+  /* the table first, then the buckets along its own links */
+  bucket_t *b = r->buckets;
+  HASH_CLEAR(hh, r->buckets);
+  while (b) {
+    bucket_t *next = b->hh.next;
+    free(b->res);
+    free(b->name);
+    free(b);
+    b = next;
   }
   pthread_cond_destroy(&r->cond);
   pthread_mutex_destroy(&r->mu);

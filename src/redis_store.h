@@ -20,8 +20,9 @@
  * How far ahead: a process holds reservations at most ahead_ms into the
  * future (default max(20 ms, 2 token intervals), at most 1 s), and only for
  * buckets it took from lately, so it cannot take the quota from the others.
- * A reservation not taken within its grace (one token interval, at least
- * 1 ms and at most 5 ms, after its start) lapses: it is dropped and counted.
+ * A reservation not taken within its grace after its start (two token
+ * intervals within 1..5 ms, or a tenth of one up to 50 ms if that is
+ * longer) lapses: it is dropped and counted.
  *
  * When Redis cannot be reached the store holds: take returns a wait or
  * PACER__STORE_PENDING, never a token without a grant; the store thread
@@ -43,8 +44,9 @@
 
 /* pacer__redis_stats_t.state */
 #define PACER__REDIS_CONNECTED 0 /* connected, reserving on demand */
-#define PACER__REDIS_HOLDING 1   /* Redis unreachable: no grants, reconnecting \
-                                  */
+#define PACER__REDIS_HOLDING                                                   \
+  1 /* Redis unreachable: no grants, reconnecting                              \
+     */
 
 typedef struct pacer__redis pacer__redis_t;
 

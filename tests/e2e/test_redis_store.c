@@ -272,6 +272,13 @@ static int cmp64(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+/* The fewest grants 2 s at 400/s must bring: 97% of 800 (776); the
+ * shortfall a slow machine may add is scaled under the sanitizers. */
+static size_t min_grants(void)
+{
+  return (size_t)(800 * (1 - 0.03 * timing_scale()));
+}
+
 /* The most grants in any window of span ns (t sorted). */
 static size_t max_window(const int64_t *t, size_t n, int64_t span)
 {
@@ -290,7 +297,7 @@ static size_t max_window(const int64_t *t, size_t n, int64_t span)
 /* At 400/s, burst 10, taking as fast as allowed for 2 s: every window of
  * the grant times holds at most burst + rate x span (exactly: the store
  * gates its own grants with a local exact bucket as well), and the count
- * reaches 97% of the rate. */
+ * reaches 97% of the rate (min_grants()). */
 static void one_process(void **state)
 {
   NEED_REDIS();
@@ -326,7 +333,7 @@ static void one_process(void **state)
         fail_msg("grants %zu..%zu: %zu in %lld ns, allowed %lld", i, j,
                  j - i + 1, (long long)(t[j] - t[i]), (long long)allowed);
     }
-  assert_true(k >= 776); /* 97% of 400/s over 2 s */
+  assert_true(k >= min_grants());
   assert_int_equal(st.grants, k);
   assert_int_equal(st.state, PACER__REDIS_CONNECTED);
   free(t);
@@ -382,10 +389,11 @@ static const char *self_exe;
 /* The largest 1-s window of everyone's grant times may exceed burst + rate
  * by this much. Each process turns the server's offsets into local time
  * with its own reply's delay, and may use a reservation up to its grace
- * (2.5 ms here) after its start: both shift a grant later than its slot on
+ * (5 ms here) after its start: both shift a grant later than its slot on
  * the server's timeline, never earlier, and a window can gain (delay spread
- * + grace) x rate grants from it. Four grants is 10 ms at 400/s; the
- * allowance grows with the sanitizers' timing scale. */
+ * + grace) x rate grants from it. Four grants is 10 ms at 400/s: the grace
+ * and 5 ms of spread; the allowance grows with the sanitizers' timing
+ * scale. */
 #define JITTER_GRANTS 4
 
 static void four_processes(void **state)
@@ -444,7 +452,7 @@ static void four_processes(void **state)
          k, per[0], per[1], per[2], per[3], k / 2.0, win, allow);
   assert_true(k <= SHARED_BURST + 2 * SHARED_RATE +
                        (size_t)(JITTER_GRANTS * timing_scale()));
-  assert_true(k >= 776); /* 97% of 400/s over 2 s */
+  assert_true(k >= min_grants());
   assert_true(win <= allow);
   for (int i = 0; i < PROCS; i++)
     assert_true(per[i] > 0); /* nobody took the whole quota */
@@ -581,7 +589,7 @@ static void keys_expire(void **state)
   sleep_ns(300 * MS);
   assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "app/x:{e}:tat:host.example"),
                    0);
-  assert_int_equal(rint_cmd(sv.port, "DBSIZE%s", ""), 0);
+  assert_int_equal(rint_cmd(sv.port, "DBSIZE", NULL), 0);
   pacer__redis_close(r);
   notifier_destroy(&n);
   server_stop(&sv, SIGTERM);
