@@ -6,8 +6,9 @@
  *   a bucket's reservations are local start times in ascending order;
  *   a bucket with inflight set is in the batch the store thread is
  *   exchanging, so it is neither freed nor sent again until the reply;
- *   a bucket is freed only by the store thread, when it has been idle a
- *   while, holds nothing and knows of no pause;
+ *   a bucket is in r->active from its first take or pause until the store
+ *   thread frees it, when it has been idle a while, holds nothing and
+ *   knows of no pause;
  *   r->c is touched only by the store thread (and by open and close, before
  *   it starts and after it ends).
  * A take uses a reservation only if the bucket's local exact GCRA (same rate
@@ -666,9 +667,12 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     if (!pause)
       b->pause_send = 0;
     if (!pause && !b->waiting && now - b->last_take > IDLE_NS) {
-      pacer__list_unlink(&b->active);
+      /* nobody asks: freed once it holds nothing and its pause is over
+       * (a take recreates it as it was: the state is on the server) */
       if (!b->res_n && b->paused_until <= now)
         bucket_free(r, b);
+      else if (b->paused_until > now && b->paused_until < *next)
+        *next = b->paused_until;
       continue;
     }
     int reserve = reserve_due(b, now);
@@ -775,7 +779,7 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
   for (size_t i = 0; i < k; i++)
     if (res_push(b, t0 + rep->element[i + 2]->integer * NS_PER_US))
       break; /* out of memory: the rest lapse on the server */
-  if (k) {
+  if (k && b->res_n) {
     int64_t last = res_at(b, b->res_n - 1) - b->ahead_ns / 2;
     b->next_at = last > t0 ? last : t0;
     int w = b->waiting;

@@ -503,6 +503,48 @@ static void independent(void **state)
   server_stop(&sv, SIGTERM);
 }
 
+/* 100 buckets at once, more than one pipeline holds (64): each gets its
+ * burst of 3 (one script call each when nothing lapses). */
+static void many_buckets(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *r;
+  char err[256];
+  assert_int_equal(store_open(&r, sv.port, "?name=m", &n, err, sizeof err), 0);
+  enum { NB = 100 };
+  int got[NB] = {0}, done = 0;
+  int64_t end = now_ns() + (int64_t)(2 * S * timing_scale());
+  while (done < NB && now_ns() < end) {
+    uint64_t g = notifier_gen(&n);
+    int pending = 0;
+    for (int i = 0; i < NB; i++) {
+      if (got[i] == 3)
+        continue;
+      char name[16];
+      snprintf(name, sizeof name, "host%d", i);
+      int64_t w = pacer__redis_take(r, name, 10, 3, now_ns());
+      if (w == 0 && ++got[i] == 3)
+        done++;
+      pending |= w == PACER__STORE_PENDING;
+    }
+    if (pending)
+      notifier_wait(&n, g, now_ns() + 10 * MS);
+  }
+  pacer__redis_stats_t st;
+  pacer__redis_stats(r, &st);
+  pacer__redis_close(r);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+  printf("many buckets: %d of %d got their burst, %llu script calls\n", done,
+         NB, (unsigned long long)st.reserve_calls);
+  assert_int_equal(done, NB);
+  assert_int_equal(st.grants, 3 * NB);
+}
+
 /* A pause set through one handle holds the bucket for another handle on the
  * same quota: its take gives nothing, paused_until says when, and grants
  * come again after it. */
@@ -701,10 +743,10 @@ int main(int argc, char **argv)
   self_exe = argv[0];
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(open_errors),  cmocka_unit_test(independent),
-      cmocka_unit_test(pause_shared), cmocka_unit_test(keys_expire),
-      cmocka_unit_test(one_process),  cmocka_unit_test(four_processes),
-      cmocka_unit_test(redis_down),
+      cmocka_unit_test(open_errors),    cmocka_unit_test(independent),
+      cmocka_unit_test(many_buckets),   cmocka_unit_test(pause_shared),
+      cmocka_unit_test(keys_expire),    cmocka_unit_test(one_process),
+      cmocka_unit_test(four_processes), cmocka_unit_test(redis_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
