@@ -42,11 +42,10 @@
  * succeed". */
 #define PACER__STORE_PENDING INT64_MAX
 
-/* pacer__redis_stats_t.state */
-#define PACER__REDIS_CONNECTED 0 /* connected, reserving on demand */
-#define PACER__REDIS_HOLDING                                                   \
-  1 /* Redis unreachable: no grants, reconnecting                              \
-     */
+/* pacer__redis_stats_t.state: connected, reserving on demand; or Redis
+ * unreachable, nothing granted, reconnecting. */
+#define PACER__REDIS_CONNECTED 0
+#define PACER__REDIS_HOLDING 1
 
 typedef struct pacer__redis pacer__redis_t;
 
@@ -79,7 +78,8 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
 
 /* One token of bucket name ("" global, else a limiter key; copied when the
  * bucket is new) at rate tokens/s (> 0) and burst (>= 1), at the caller's
- * monotonic now. Returns 0 (a reservation due at or before now was taken),
+ * monotonic now. Returns 0 (a reservation due at or before now was taken,
+ * and this process's own exact bucket of that rate and burst allowed it),
  * > 0 (ns until the next reservation is due: ask again then), or
  * PACER__STORE_PENDING (nothing reserved: the demand is recorded, the store
  * thread reserves and calls notify). While the bucket is known to be
