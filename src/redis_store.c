@@ -1,0 +1,966 @@
+/* SPDX-License-Identifier: MIT */
+/* redis_store.c - shared GCRA buckets on Redis: reservations made ahead of
+ * need on the store's own thread, taken locally without network I/O.
+ *
+ * Invariants (under r->mu):
+ *   a bucket's reservations are local start times in ascending order;
+ *   a bucket with inflight set is in the batch the store thread is
+ *   exchanging, so it is neither freed nor sent again until the reply;
+ *   a bucket is in r->active from its first take or pause until the store
+ *   thread frees it, when it has been idle a while, holds nothing and
+ *   knows of no pause;
+ *   r->c is touched only by the store thread (and by open and close, before
+ *   it starts and after it ends).
+ * A take uses a reservation only if the bucket's local exact GCRA (same rate
+ * and burst) allows it too: the offsets of different replies are converted
+ * with different reply delays, and the local gate keeps one process's own
+ * grants within burst + rate x span even when a later reply arrived
+ * faster. */
+#include "redis_store.h"
+
+#include <pacer/pacer.h>
+#include <stdio.h>
+
+#ifndef PACER_HAVE_HIREDIS
+
+/* Built without hiredis: the interface stays, open refuses. */
+int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
+                      char *err, size_t errlen)
+{
+  if (out)
+    *out = NULL;
+  if (err && errlen)
+    snprintf(err, errlen, "built without Redis support");
+  return PACER_EINVAL;
+}
+int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
+                          int64_t burst, int64_t now)
+{
+  return PACER__STORE_PENDING;
+}
+void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until) {}
+int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
+                                  int64_t now)
+{
+  return 0;
+}
+void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st)
+{
+  if (st) {
+    pacer__redis_stats_t z = {0};
+    z.state = PACER__REDIS_HOLDING;
+    *st = z;
+  }
+}
+void pacer__redis_close(pacer__redis_t *r) {}
+
+#else
+
+#include "limiter.h"
+#include "list.h"
+#include "thread.h"
+
+#include <hiredis/hiredis.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+/* uthash must not exit() on out-of-memory (keys.h says why). */
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(b) ((b)->oom = 1)
+#include <uthash.h>
+
+#define NS_PER_US INT64_C(1000)
+#define MS PACER__NS_PER_MS
+#define MAX_N 512              /* tokens one script call reserves at most */
+#define MAX_BATCH 64           /* buckets sent in one round trip at most */
+#define AHEAD_MIN (20 * MS)    /* default horizon: max(this, 2 intervals) */
+#define AHEAD_MAX (1000 * MS)  /* ... and at most this */
+#define GRACE_MIN (1 * MS)     /* a reservation lapses after its start + */
+#define GRACE_MAX (5 * MS)     /* two intervals, within these, or ... */
+#define GRACE_SLOW (50 * MS)   /* ... a tenth of one up to this if longer */
+#define IDLE_NS (2000 * MS)    /* no take for this long: no more reserving */
+#define BACKOFF_MIN (50 * MS)  /* reconnect after this, doubling ... */
+#define BACKOFF_MAX (500 * MS) /* ... up to this */
+#define ERROR_RETRY (50 * MS)  /* a bucket whose call failed waits this */
+#define OPEN_TIMEOUT_MS 2000
+#define IO_TIMEOUT_MS 1000
+#define NAME_MAX_LEN 128
+
+/* The GCRA, on the server's clock, in integer microseconds (exact in Lua's
+ * doubles up to 2^53 us, 285 years). KEYS: TAT, pause. ARGV: token interval
+ * (us, rounded up), burst, n tokens wanted, horizon (us), pause to set (us,
+ * 0 none). Returns {pause left (us, 0 none), offset of the next token after
+ * these, offsets of the tokens reserved...}: offsets from the server's now,
+ * each token starting at max(now, TAT - (burst - 1) x interval) and moving
+ * TAT one interval on, for as long as it starts within the horizon. The TAT
+ * key expires when the bucket would be full again, the pause key when the
+ * pause ends. replicate_commands: TIME before a write, on Redis < 5. */
+static const char SCRIPT[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local T = tonumber(ARGV[1])\n"
+    "local tau = (tonumber(ARGV[2]) - 1) * T\n"
+    "local n = tonumber(ARGV[3])\n"
+    "local ahead = tonumber(ARGV[4])\n"
+    "local pause = tonumber(ARGV[5])\n"
+    "local p = tonumber(redis.call('GET', KEYS[2]) or 0)\n"
+    "if pause > 0 and now + pause > p then\n"
+    "  p = now + pause\n"
+    "  redis.call('SET', KEYS[2], string.format('%d', p))\n"
+    "  redis.call('PEXPIREAT', KEYS[2], math.ceil(p / 1000))\n"
+    "end\n"
+    "if p > now then return {p - now, 0} end\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or now)\n"
+    "if tat < now then tat = now end\n"
+    "local out = {0, 0}\n"
+    "local k = 0\n"
+    "while k < n do\n"
+    "  local s = tat - tau\n"
+    "  if s < now then s = now end\n"
+    "  if s - now > ahead then break end\n"
+    "  k = k + 1\n"
+    "  out[k + 2] = s - now\n"
+    "  tat = tat + T\n"
+    "end\n"
+    "local s = tat - tau\n"
+    "if s < now then s = now end\n"
+    "out[2] = s - now\n"
+    "if k > 0 then\n"
+    "  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX',\n"
+    "             math.ceil((tat - now) / 1000))\n"
+    "end\n"
+    "return out\n";
+
+typedef struct bucket {
+  UT_hash_handle hh;
+  pacer__link_t active; /* in r->active while taken from lately */
+  char *name;           /* the three strings in one allocation */
+  size_t name_len;
+  char *tat_key, *pause_key;
+  size_t tat_len, pause_len;
+  double rate;
+  int64_t burst;
+  int64_t interval_us; /* ceil(1e6 / rate) */
+  int64_t ahead_ns;    /* horizon */
+  int64_t grace_ns;
+  int64_t cap;           /* most reservations asked for at once */
+  int64_t target;        /* reservations to hold, 1..cap */
+  pacer__bucket_t local; /* the local gate (file comment) */
+  int64_t *res;          /* ring of local start times */
+  size_t res_cap, res_head, res_n;
+  int64_t last_take;
+  int64_t next_at;       /* no reserve call before this local time */
+  int64_t pause_send;    /* a pause to write to Redis (local end), or 0 */
+  int64_t paused_until;  /* local end of the pause known, or 0 */
+  int64_t waiting_since; /* first PENDING take not yet followed by a grant */
+  int demand;            /* taken from since the last reserve call */
+  int waiting; /* a take returned PENDING: keep reserving, then notify */
+  int inflight;
+  int oom;
+} bucket_t;
+
+struct pacer__redis {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  const pacer__clock_t *clock;
+  void (*notify)(void *arg);
+  void *notify_arg;
+  char host[256];
+  int port;
+  long db;
+  char quota[NAME_MAX_LEN + 1];
+  char prefix[NAME_MAX_LEN + 1];
+  int64_t ahead_ns; /* from the URL, or 0: each bucket's default */
+  redisContext *c;
+  char sha[41];
+  bucket_t *buckets;
+  pacer__link_t active;
+  int stop;
+  int64_t reconnect_at, backoff;
+  pacer__redis_stats_t st;
+  pthread_t thread;
+};
+
+/* err, when wanted, says why an open failed. */
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+}
+
+/* ---- the URL ---- */
+
+static int name_ok(const char *s, size_t n, int slash)
+{
+  if (n > NAME_MAX_LEN)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' ||
+          ch == ':' || (slash && ch == '/')))
+      return 0;
+  }
+  return 1;
+}
+
+/* Digits only, value in [lo, hi]: 0 with *v, or -1. */
+static int parse_num(const char *s, size_t n, long lo, long hi, long *v)
+{
+  if (n == 0 || n > 9)
+    return -1;
+  long x = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    x = x * 10 + (s[i] - '0');
+  }
+  if (x < lo || x > hi)
+    return -1;
+  *v = x;
+  return 0;
+}
+
+static int parse_url(pacer__redis_t *r, const char *url, char *err,
+                     size_t errlen)
+{
+  static const char scheme[] = "redis://";
+  if (!url || strncmp(url, scheme, sizeof scheme - 1) != 0) {
+    seterr(err, errlen, "%s: not a redis:// URL", url ? url : "(null)");
+    return PACER_EINVAL;
+  }
+  const char *p = url + sizeof scheme - 1;
+  const char *h = p, *he;
+  if (*p == '[') { /* IPv6 literal */
+    h = ++p;
+    he = strchr(p, ']');
+    if (!he) {
+      seterr(err, errlen, "%s: unclosed [ in the host", url);
+      return PACER_EINVAL;
+    }
+    p = he + 1;
+    for (const char *q = h; q < he; q++)
+      if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') ||
+            (*q >= 'A' && *q <= 'F') || *q == ':' || *q == '.'))
+        he = h; /* makes it empty: refused below */
+  } else {
+    while (*p && *p != ':' && *p != '/' && *p != '?')
+      p++;
+    he = p;
+    for (const char *q = h; q < he; q++)
+      if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+            (*q >= '0' && *q <= '9') || *q == '.' || *q == '-' || *q == '_'))
+        he = h;
+  }
+  if (he == h || (size_t)(he - h) >= sizeof r->host) {
+    seterr(err, errlen, "%s: bad or missing host", url);
+    return PACER_EINVAL;
+  }
+  memcpy(r->host, h, (size_t)(he - h));
+  r->host[he - h] = '\0';
+  r->port = 6379;
+  if (*p == ':') {
+    const char *s = ++p;
+    while (*p && *p != '/' && *p != '?')
+      p++;
+    long v;
+    if (parse_num(s, (size_t)(p - s), 1, 65535, &v)) {
+      seterr(err, errlen, "%s: bad port", url);
+      return PACER_EINVAL;
+    }
+    r->port = (int)v;
+  }
+  r->db = 0;
+  if (*p == '/') {
+    const char *s = ++p;
+    while (*p && *p != '?')
+      p++;
+    if (p > s && parse_num(s, (size_t)(p - s), 0, 1000000, &r->db)) {
+      seterr(err, errlen, "%s: bad database number", url);
+      return PACER_EINVAL;
+    }
+  }
+  strcpy(r->quota, "default");
+  strcpy(r->prefix, "pacer:");
+  r->ahead_ns = 0;
+  if (*p == '?') {
+    p++;
+    while (*p) {
+      const char *k = p, *eq = NULL;
+      while (*p && *p != '&') {
+        if (*p == '=' && !eq)
+          eq = p;
+        p++;
+      }
+      if (!eq) {
+        seterr(err, errlen, "%s: a query parameter without '='", url);
+        return PACER_EINVAL;
+      }
+      const char *v = eq + 1;
+      size_t kn = (size_t)(eq - k), vn = (size_t)(p - v);
+      if (kn == 4 && !memcmp(k, "name", 4)) {
+        if (vn == 0 || !name_ok(v, vn, 0)) {
+          seterr(err, errlen, "%s: bad name (letters, digits, . _ - :)", url);
+          return PACER_EINVAL;
+        }
+        memcpy(r->quota, v, vn);
+        r->quota[vn] = '\0';
+      } else if (kn == 6 && !memcmp(k, "prefix", 6)) {
+        if (!name_ok(v, vn, 1)) {
+          seterr(err, errlen, "%s: bad prefix (letters, digits, . _ - : /)",
+                 url);
+          return PACER_EINVAL;
+        }
+        memcpy(r->prefix, v, vn);
+        r->prefix[vn] = '\0';
+      } else if (kn == 8 && !memcmp(k, "ahead_ms", 8)) {
+        long ms;
+        if (parse_num(v, vn, 1, 1000, &ms)) {
+          seterr(err, errlen, "%s: ahead_ms must be 1..1000", url);
+          return PACER_EINVAL;
+        }
+        r->ahead_ns = ms * MS;
+      } else {
+        seterr(err, errlen, "%s: unknown parameter", url);
+        return PACER_EINVAL;
+      }
+      if (*p == '&')
+        p++;
+    }
+  }
+  return 0;
+}
+
+/* ---- the connection (store thread, or open before it starts) ---- */
+
+static struct timeval tv_ms(long ms)
+{
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  return tv;
+}
+
+/* Connects, selects the database and loads the script (its SHA1 into
+ * r->sha). Returns the context, or NULL with err set. */
+static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
+                                      char *err, size_t errlen)
+{
+  char where[300];
+  snprintf(where, sizeof where, "redis %s:%d", r->host, r->port);
+  redisContext *c =
+      redisConnectWithTimeout(r->host, r->port, tv_ms(timeout_ms));
+  if (!c) {
+    seterr(err, errlen, "%s: out of memory", where);
+    return NULL;
+  }
+  if (c->err) {
+    seterr(err, errlen, "%s: %s", where, c->errstr);
+    redisFree(c);
+    return NULL;
+  }
+  if (redisSetTimeout(c, tv_ms(IO_TIMEOUT_MS)) != REDIS_OK) {
+    seterr(err, errlen, "%s: cannot set the I/O timeout", where);
+    redisFree(c);
+    return NULL;
+  }
+  redisReply *rep;
+  if (r->db) {
+    rep = redisCommand(c, "SELECT %ld", r->db);
+    int ok = rep && rep->type == REDIS_REPLY_STATUS;
+    if (!ok)
+      seterr(err, errlen, "%s: SELECT failed: %s", where,
+             rep && rep->type == REDIS_REPLY_ERROR
+                 ? rep->str
+                 : (c->err ? c->errstr : "?"));
+    if (rep)
+      freeReplyObject(rep);
+    if (!ok) {
+      redisFree(c);
+      return NULL;
+    }
+  }
+  rep = redisCommand(c, "SCRIPT LOAD %s", SCRIPT);
+  int ok = rep && rep->type == REDIS_REPLY_STRING && rep->len == 40;
+  if (ok)
+    memcpy(r->sha, rep->str, 41);
+  else
+    seterr(err, errlen, "%s: SCRIPT LOAD failed: %s", where,
+           rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                 : (c->err ? c->errstr : "?"));
+  if (rep)
+    freeReplyObject(rep);
+  if (!ok) {
+    redisFree(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* ---- buckets (under r->mu) ---- */
+
+static int64_t now_of(const pacer__redis_t *r)
+{
+  return r->clock->now(r->clock->ctx);
+}
+
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Sets rate and burst and what follows from them. */
+static void set_params(const pacer__redis_t *r, bucket_t *b, double rate,
+                       int64_t burst, int64_t now)
+{
+  if (b->rate == rate && b->burst == burst)
+    return;
+  int fresh = b->rate == 0;
+  b->rate = rate;
+  b->burst = burst < 1 ? 1 : burst;
+  double us = ceil(1e6 / rate); /* rounded up: never faster than rate */
+  b->interval_us = us >= 1 && us < 1e15 ? (int64_t)us
+                   : us < 1             ? 1
+                                        : INT64_C(1000000000000000);
+  int64_t interval_ns = b->interval_us * NS_PER_US;
+  b->ahead_ns =
+      r->ahead_ns
+          ? r->ahead_ns
+          : clamp64(interval_ns > AHEAD_MIN / 2 ? 2 * interval_ns : AHEAD_MIN,
+                    AHEAD_MIN, AHEAD_MAX);
+  /* late use moves a grant off its slot: at most 2 tokens' worth at high
+   * rates, a tenth of one at low rates, where a few ms mean nothing */
+  b->grace_ns = clamp64(2 * interval_ns, GRACE_MIN, GRACE_MAX);
+  if (interval_ns / 10 > b->grace_ns)
+    b->grace_ns = interval_ns / 10 < GRACE_SLOW ? interval_ns / 10 : GRACE_SLOW;
+  /* the horizon's tokens, and a full bucket's burst at once */
+  int64_t cap = b->ahead_ns / interval_ns + b->burst;
+  b->cap = cap > MAX_N ? MAX_N : cap;
+  if (fresh || b->target > b->cap)
+    b->target = b->cap;
+  int rc = fresh ? pacer__bucket_init(&b->local, rate, b->burst)
+                 : pacer__bucket_set(&b->local, rate, b->burst, now);
+  if (rc) /* a rate the local gate refuses: the server alone limits */
+    (void)pacer__bucket_init(&b->local, 0, 1);
+}
+
+static bucket_t *bucket_get(pacer__redis_t *r, const char *name)
+{
+  size_t n = strlen(name);
+  bucket_t *b;
+  HASH_FIND(hh, r->buckets, name, n, b);
+  if (b)
+    return b;
+  size_t pl = strlen(r->prefix), ql = strlen(r->quota);
+  /* PREFIX{QUOTA}:tat:NAME and PREFIX{QUOTA}:pause:NAME */
+  size_t tl = pl + ql + 7 + n, sl = pl + ql + 9 + n;
+  b = calloc(1, sizeof *b);
+  char *s = malloc(n + 1 + tl + 1 + sl + 1);
+  if (!b || !s) {
+    free(b);
+    free(s);
+    return NULL;
+  }
+  b->name = s;
+  b->name_len = n;
+  memcpy(s, name, n + 1);
+  b->tat_key = s + n + 1;
+  b->tat_len = tl;
+  snprintf(b->tat_key, tl + 1, "%s{%s}:tat:%s", r->prefix, r->quota, name);
+  b->pause_key = b->tat_key + tl + 1;
+  b->pause_len = sl;
+  snprintf(b->pause_key, sl + 1, "%s{%s}:pause:%s", r->prefix, r->quota, name);
+  pacer__list_init(&b->active);
+  HASH_ADD_KEYPTR(hh, r->buckets, b->name, b->name_len, b);
+  if (b->oom) {
+    free(s);
+    free(b);
+    return NULL;
+  }
+  return b;
+}
+
+static void bucket_free(pacer__redis_t *r, bucket_t *b)
+{
+  HASH_DEL(r->buckets, b);
+  pacer__list_unlink(&b->active);
+  free(b->res);
+  free(b->name);
+  free(b);
+}
+
+static int64_t res_at(const bucket_t *b, size_t i)
+{
+  return b->res[(b->res_head + i) % b->res_cap];
+}
+
+static void res_pop(bucket_t *b)
+{
+  b->res_head = (b->res_head + 1) % b->res_cap;
+  b->res_n--;
+}
+
+/* Appends a start time, kept ascending; 0 or -1 (no memory). */
+static int res_push(bucket_t *b, int64_t t)
+{
+  if (b->res_n == b->res_cap) {
+    size_t nc = b->res_cap ? 2 * b->res_cap : 16;
+    int64_t *nr = malloc(nc * sizeof *nr);
+    if (!nr)
+      return -1;
+    for (size_t i = 0; i < b->res_n; i++)
+      nr[i] = res_at(b, i);
+    free(b->res);
+    b->res = nr;
+    b->res_cap = nc;
+    b->res_head = 0;
+  }
+  if (b->res_n && t < res_at(b, b->res_n - 1))
+    t = res_at(b, b->res_n - 1);
+  b->res[(b->res_head + b->res_n) % b->res_cap] = t;
+  b->res_n++;
+  return 0;
+}
+
+/* Drops the reservations whose grace is over at now (or all); each lapses,
+ * and the bucket holds fewer from now on. */
+static void lapse(pacer__redis_t *r, bucket_t *b, int64_t now, int all)
+{
+  int64_t k = 0;
+  while (b->res_n && (all || res_at(b, 0) + b->grace_ns < now)) {
+    res_pop(b);
+    k++;
+  }
+  if (k) {
+    r->st.lapsed += (uint64_t)k;
+    b->target = b->target - k < 1 ? 1 : b->target - k;
+  }
+}
+
+/* Whether the store thread should send a reserve call for b at now: when
+ * half of what it should hold is gone (one call per few takes would cost
+ * a round trip each at high rates), or the horizon has moved on. */
+static int reserve_due(const bucket_t *b, int64_t now)
+{
+  return (b->demand || b->waiting) && !b->inflight &&
+         2 * (int64_t)b->res_n <= b->target && now >= b->next_at &&
+         b->paused_until <= now;
+}
+
+/* ---- the caller's side ---- */
+
+int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
+                          int64_t burst, int64_t now)
+{
+  pthread_mutex_lock(&r->mu);
+  bucket_t *b = bucket_get(r, name);
+  if (!b) { /* out of memory: ask again a little later */
+    pthread_mutex_unlock(&r->mu);
+    return MS;
+  }
+  set_params(r, b, rate, burst, now);
+  b->last_take = now;
+  b->demand = 1;
+  if (!pacer__linked(&b->active))
+    pacer__list_push_back(&r->active, &b->active);
+  lapse(r, b, now, 0);
+  int64_t ret;
+  if (b->paused_until > now) {
+    ret = b->paused_until - now;
+  } else if (b->res_n) {
+    int64_t t = res_at(b, 0);
+    ret = t > now ? t - now : pacer__bucket_wait(&b->local, now);
+    if (ret == 0) {
+      pacer__bucket_take(&b->local, now);
+      res_pop(b);
+      r->st.grants++;
+      if (b->waiting_since) {
+        r->st.wait_ns += now - b->waiting_since;
+        b->waiting_since = 0;
+      }
+    }
+  } else {
+    ret = PACER__STORE_PENDING;
+    if (!b->waiting) { /* short of reservations: hold more */
+      b->waiting = 1;
+      b->target = 2 * b->target > b->cap ? b->cap : 2 * b->target;
+    }
+    if (!b->waiting_since)
+      b->waiting_since = now;
+  }
+  if (reserve_due(b, now))
+    pthread_cond_signal(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+  return ret;
+}
+
+void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until)
+{
+  pthread_mutex_lock(&r->mu);
+  bucket_t *b = bucket_get(r, name);
+  if (b) {
+    if (until > b->paused_until)
+      b->paused_until = until;
+    if (until > b->pause_send)
+      b->pause_send = until;
+    b->last_take = now_of(r);
+    if (!pacer__linked(&b->active))
+      pacer__list_push_back(&r->active, &b->active);
+    pthread_cond_signal(&r->cond);
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
+                                  int64_t now)
+{
+  pthread_mutex_lock(&r->mu);
+  bucket_t *b;
+  HASH_FIND(hh, r->buckets, name, strlen(name), b);
+  int64_t u = b && b->paused_until > now ? b->paused_until : 0;
+  pthread_mutex_unlock(&r->mu);
+  return u;
+}
+
+void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st)
+{
+  pthread_mutex_lock(&r->mu);
+  *st = r->st;
+  pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- the store thread ---- */
+
+typedef struct req {
+  bucket_t *b;
+  int64_t n, pause_us;
+  char num[5][24]; /* the script's ARGV */
+  redisReply *rep;
+  int64_t arrived;
+} req_t;
+
+/* Picks the buckets to send (marked inflight) into q; returns how many,
+ * and the time the next one falls due in *next. Frees buckets long idle. */
+static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
+{
+  int n = 0;
+  *next = INT64_MAX;
+  pacer__link_t *l = r->active.next;
+  while (l != &r->active && n < MAX_BATCH) {
+    bucket_t *b = (bucket_t *)((char *)l - offsetof(bucket_t, active));
+    l = l->next;
+    if (b->inflight)
+      continue;
+    lapse(r, b, now, 0);
+    if (b->res_n && res_at(b, 0) + b->grace_ns + 1 < *next)
+      *next = res_at(b, 0) + b->grace_ns + 1;
+    int pause = b->pause_send > now;
+    if (!pause)
+      b->pause_send = 0;
+    if (!pause && !b->waiting && now - b->last_take > IDLE_NS) {
+      /* nobody asks: freed once it holds nothing and its pause is over
+       * (a take recreates it as it was: the state is on the server) */
+      if (!b->res_n && b->paused_until <= now)
+        bucket_free(r, b);
+      else if (b->paused_until > now && b->paused_until < *next)
+        *next = b->paused_until;
+      continue;
+    }
+    int reserve = reserve_due(b, now);
+    if (!pause && !reserve) {
+      if ((b->demand || b->waiting) && 2 * (int64_t)b->res_n <= b->target) {
+        int64_t due =
+            b->next_at > b->paused_until ? b->next_at : b->paused_until;
+        if (due < *next)
+          *next = due;
+      }
+      continue;
+    }
+    req_t *x = &q[n++];
+    x->b = b;
+    x->n = reserve ? b->target - (int64_t)b->res_n : 0;
+    x->pause_us = pause ? (b->pause_send - now + NS_PER_US - 1) / NS_PER_US : 0;
+    x->rep = NULL;
+    b->inflight = 1;
+    if (reserve)
+      b->demand = 0;
+    b->pause_send = 0;
+    /* a bucket only paused, never taken from, has no rate: n is 0 */
+    snprintf(x->num[0], sizeof x->num[0], "%lld",
+             (long long)(b->interval_us ? b->interval_us : 1));
+    snprintf(x->num[1], sizeof x->num[1], "%lld",
+             (long long)(b->burst ? b->burst : 1));
+    snprintf(x->num[2], sizeof x->num[2], "%lld", (long long)x->n);
+    snprintf(x->num[3], sizeof x->num[3], "%lld",
+             (long long)(b->ahead_ns / NS_PER_US));
+    snprintf(x->num[4], sizeof x->num[4], "%lld", (long long)x->pause_us);
+  }
+  if (n == MAX_BATCH)
+    *next = now;
+  return n;
+}
+
+/* Sends the batch in one pipeline and reads the replies, each with its
+ * arrival time. No lock held: the buckets' keys do not change while they
+ * are inflight. Returns 0, or -1 when the connection failed. */
+static int exchange(pacer__redis_t *r, req_t *q, int n)
+{
+  for (int i = 0; i < n; i++) {
+    bucket_t *b = q[i].b;
+    const char *argv[10] = {"EVALSHA",    r->sha,      "2",         b->tat_key,
+                            b->pause_key, q[i].num[0], q[i].num[1], q[i].num[2],
+                            q[i].num[3],  q[i].num[4]};
+    size_t len[10];
+    for (int j = 0; j < 10; j++)
+      len[j] = strlen(argv[j]);
+    len[3] = b->tat_len;
+    len[4] = b->pause_len;
+    if (redisAppendCommandArgv(r->c, 10, argv, len) != REDIS_OK)
+      return -1;
+  }
+  for (int i = 0; i < n; i++) {
+    void *rep = NULL;
+    if (redisGetReply(r->c, &rep) != REDIS_OK)
+      return -1;
+    q[i].rep = rep;
+    q[i].arrived = now_of(r);
+  }
+  return 0;
+}
+
+/* Takes in one reply (under the lock). Returns 1 when a waiting take may
+ * now succeed, 0 otherwise; sets *noscript when the server lost the
+ * script. */
+static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
+{
+  bucket_t *b = x->b;
+  redisReply *rep = x->rep;
+  b->inflight = 0;
+  int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2;
+  for (size_t i = 0; ok && i < rep->elements; i++)
+    ok = rep->element[i]->type == REDIS_REPLY_INTEGER &&
+         rep->element[i]->integer >= 0;
+  if (!ok) { /* send it again: later, or after the script is loaded */
+    if (x->n)
+      b->demand = 1;
+    if (x->pause_us && b->paused_until > b->pause_send)
+      b->pause_send = b->paused_until;
+    if (!rep)
+      return 0;
+    r->st.errors++;
+    if (rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOSCRIPT", 8))
+      *noscript = 1;
+    else
+      b->next_at = now + ERROR_RETRY;
+    return 0;
+  }
+  int64_t t0 = x->arrived;
+  int64_t pause = rep->element[0]->integer;
+  if (pause > 0) {
+    int64_t until = t0 + pause * NS_PER_US;
+    if (until > b->paused_until)
+      b->paused_until = until;
+    lapse(r, b, now, 1);
+    b->next_at = b->paused_until;
+    int w = b->waiting;
+    b->waiting = 0;
+    return w;
+  }
+  size_t k = rep->elements - 2;
+  for (size_t i = 0; i < k; i++)
+    if (res_push(b, t0 + rep->element[i + 2]->integer * NS_PER_US))
+      break; /* out of memory: the rest lapse on the server */
+  if (k && b->res_n) {
+    int64_t last = res_at(b, b->res_n - 1) - b->ahead_ns / 2;
+    b->next_at = last > t0 ? last : t0;
+    int w = b->waiting;
+    b->waiting = 0;
+    return w;
+  }
+  /* Nothing within the horizon: ask when the next token enters it. */
+  int64_t at = t0 + rep->element[1]->integer * NS_PER_US - b->ahead_ns;
+  b->next_at = at > t0 + MS ? at : t0 + MS;
+  return 0;
+}
+
+/* The connection is gone: reservations are dropped (a restarted server may
+ * have forgotten them and grant the same time again), nothing is granted
+ * until it is back. */
+static void go_down(pacer__redis_t *r, int64_t now)
+{
+  if (r->c) {
+    redisFree(r->c);
+    r->c = NULL;
+  }
+  r->st.errors++;
+  r->st.state = PACER__REDIS_HOLDING;
+  r->reconnect_at = now + r->backoff;
+  r->backoff = 2 * r->backoff > BACKOFF_MAX ? BACKOFF_MAX : 2 * r->backoff;
+  bucket_t *b, *tmp;
+  HASH_ITER(hh, r->buckets, b, tmp)
+  {
+    lapse(r, b, now, 1);
+    b->next_at = 0;
+  }
+}
+
+static void *store_main(void *arg)
+{
+  pacer__redis_t *r = arg;
+  req_t *q = malloc(MAX_BATCH * sizeof *q);
+  pthread_mutex_lock(&r->mu);
+  while (!r->stop) {
+    int64_t now = now_of(r);
+    if (!q) { /* no batch memory: try again later, holding */
+      pthread_mutex_unlock(&r->mu);
+      q = malloc(MAX_BATCH * sizeof *q);
+      pthread_mutex_lock(&r->mu);
+      if (!q)
+        r->clock->wait(r->clock->ctx, &r->cond, &r->mu, now + BACKOFF_MAX);
+      continue;
+    }
+    if (!r->c) {
+      if (now < r->reconnect_at) {
+        r->clock->wait(r->clock->ctx, &r->cond, &r->mu, r->reconnect_at);
+        continue;
+      }
+      pthread_mutex_unlock(&r->mu);
+      redisContext *c = connect_and_load(r, IO_TIMEOUT_MS, NULL, 0);
+      pthread_mutex_lock(&r->mu);
+      r->c = c;
+      if (!c) {
+        go_down(r, now_of(r));
+        continue;
+      }
+      r->st.state = PACER__REDIS_CONNECTED;
+      r->backoff = BACKOFF_MIN;
+      continue;
+    }
+    int64_t next;
+    int n = collect(r, now, q, &next);
+    if (!n) {
+      r->clock->wait(r->clock->ctx, &r->cond, &r->mu, next);
+      continue;
+    }
+    r->st.reserve_calls += (uint64_t)n;
+    pthread_mutex_unlock(&r->mu);
+    int rc = exchange(r, q, n);
+    pthread_mutex_lock(&r->mu);
+    now = now_of(r);
+    int wake = 0, noscript = 0;
+    for (int i = 0; i < n; i++) {
+      wake |= apply(r, &q[i], now, &noscript);
+      if (q[i].rep)
+        freeReplyObject(q[i].rep);
+    }
+    if (rc) {
+      go_down(r, now);
+    } else if (noscript) { /* flushed, or a failover to a replica without it */
+      pthread_mutex_unlock(&r->mu);
+      redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", SCRIPT);
+      int ok = rep && rep->type == REDIS_REPLY_STRING && rep->len == 40;
+      if (ok)
+        memcpy(r->sha, rep->str, 41);
+      if (rep)
+        freeReplyObject(rep);
+      pthread_mutex_lock(&r->mu);
+      if (!ok)
+        go_down(r, now_of(r));
+    }
+    if (wake && r->notify) {
+      pthread_mutex_unlock(&r->mu);
+      r->notify(r->notify_arg);
+      pthread_mutex_lock(&r->mu);
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  free(q);
+  return NULL;
+}
+
+int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
+                      char *err, size_t errlen)
+{
+  *out = NULL;
+  pacer__redis_t *r = calloc(1, sizeof *r);
+  if (!r) {
+    seterr(err, errlen, "out of memory");
+    return PACER_ENOMEM;
+  }
+  int rc = parse_url(r, o->url, err, errlen);
+  if (rc) {
+    free(r);
+    return rc;
+  }
+  r->clock = o->clock ? o->clock : &pacer__clock_real;
+  r->notify = o->notify;
+  r->notify_arg = o->notify_arg;
+  pacer__list_init(&r->active);
+  r->backoff = BACKOFF_MIN;
+  r->st.state = PACER__REDIS_CONNECTED;
+  r->c = connect_and_load(r, OPEN_TIMEOUT_MS, err, errlen);
+  if (!r->c) {
+    free(r);
+    return PACER_ESYSTEM;
+  }
+  if (pthread_mutex_init(&r->mu, NULL)) {
+    redisFree(r->c);
+    free(r);
+    seterr(err, errlen, "cannot make a mutex");
+    return PACER_ESYSTEM;
+  }
+  if (pacer__cond_init(&r->cond)) {
+    pthread_mutex_destroy(&r->mu);
+    redisFree(r->c);
+    free(r);
+    seterr(err, errlen, "cannot make a condition variable");
+    return PACER_ESYSTEM;
+  }
+  if (pacer__thread_start(&r->thread, store_main, r, "pacer-redis")) {
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->mu);
+    redisFree(r->c);
+    free(r);
+    seterr(err, errlen, "cannot start the store thread");
+    return PACER_ESYSTEM;
+  }
+  *out = r;
+  return 0;
+}
+
+void pacer__redis_close(pacer__redis_t *r)
+{
+  if (!r)
+    return;
+  pthread_mutex_lock(&r->mu);
+  r->stop = 1;
+  pthread_cond_signal(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+  pthread_join(r->thread, NULL);
+  if (r->c)
+    redisFree(r->c);
+  /* the table first, then the buckets along its own links */
+  bucket_t *b = r->buckets;
+  HASH_CLEAR(hh, r->buckets);
+  while (b) {
+    bucket_t *next = b->hh.next;
+    free(b->res);
+    free(b->name);
+    free(b);
+    b = next;
+  }
+  pthread_cond_destroy(&r->cond);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+#endif

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* redis_store.h - shared GCRA buckets on a Redis server, so that several
+ * processes (on one host or many) draw from one quota.
+ *
+ * The server keeps each bucket's theoretical arrival time (TAT) on its own
+ * clock (TIME), so the hosts' clocks never need to agree. One Lua script,
+ * loaded once and run with EVALSHA, reserves up to n tokens of a bucket in
+ * one call and returns when each may start, as offsets from the server's
+ * now; the store turns an offset into local time as (local time the reply
+ * arrived) + offset, which is never earlier than the slot on the server's
+ * timeline. Reservations are made ahead of need, on the store's own thread,
+ * so a take never waits for the network: it pops a reservation that is due.
+ *
+ * Key layout, all of one quota in one Redis Cluster slot through the hash
+ * tag: PREFIX{QUOTA}:tat:BUCKET (TAT, integer microseconds of server time)
+ * and PREFIX{QUOTA}:pause:BUCKET (end of a shared pause, same unit). Both
+ * expire once they mean nothing any more (the bucket would be full again,
+ * the pause is over), so an idle quota leaves no key behind.
+ *
+ * How far ahead: a process holds reservations at most ahead_ms into the
+ * future (default max(20 ms, 2 token intervals), at most 1 s), and only for
+ * buckets it took from lately, so it cannot take the quota from the others.
+ * A reservation not taken within its grace after its start (two token
+ * intervals within 1..5 ms, or a tenth of one up to 50 ms if that is
+ * longer) lapses: it is dropped and counted.
+ *
+ * When Redis cannot be reached the store holds: take returns a wait or
+ * PACER__STORE_PENDING, never a token without a grant; the store thread
+ * reconnects with backoff (50 ms doubling to 500 ms) and loads the script
+ * again. It never logs: errors and the state are in the stats.
+ *
+ * Thread rules: every function may be called from any thread (one mutex
+ * inside); the connection is used only by the store's own thread. */
+#ifndef PACER_REDIS_STORE_H
+#define PACER_REDIS_STORE_H
+
+#include "clock.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* take's "nothing reserved yet; notify will be called when a take may
+ * succeed". */
+#define PACER__STORE_PENDING INT64_MAX
+
+/* pacer__redis_stats_t.state: connected, reserving on demand; or Redis
+ * unreachable, nothing granted, reconnecting. */
+#define PACER__REDIS_CONNECTED 0
+#define PACER__REDIS_HOLDING 1
+
+typedef struct pacer__redis pacer__redis_t;
+
+typedef struct pacer__redis_opts {
+  /* redis://HOST[:PORT][/DB][?name=QUOTA&prefix=P&ahead_ms=N]; copied.
+   * HOST is a name or an IP address ([...] for IPv6), PORT 6379 by default,
+   * DB 0 by default (SELECT is sent only for another one). QUOTA (default
+   * "default") and P (default "pacer:") are letters, digits and . _ - : (P
+   * also /), at most 128 bytes; N is 1..1000 and overrides the default
+   * horizon for every bucket. */
+  const char *url;
+  /* now() converts the server's offsets to local time, wait() paces the
+   * store thread; borrowed until close. NULL: pacer__clock_real. */
+  const pacer__clock_t *clock;
+  /* Called on the store's thread, with no store lock held, when a take
+   * that returned PACER__STORE_PENDING may now succeed (or its bucket was
+   * found paused). May call any function here except close. May be NULL. */
+  void (*notify)(void *arg);
+  void *notify_arg;
+} pacer__redis_opts_t;
+
+/* Parses the URL, connects (at most 2 s), selects the DB, loads the script
+ * and starts the store thread. Returns 0 and *out (free with
+ * pacer__redis_close()), PACER_EINVAL (bad URL, or a library built without
+ * Redis support), PACER_ESYSTEM (unreachable, refused, not Redis, or no
+ * thread), or PACER_ENOMEM; err (errlen bytes, may be NULL) then says why.
+ * Blocks for the connection: call it where pacer_new() may wait. */
+int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
+                      char *err, size_t errlen);
+
+/* One token of bucket name ("" global, else a limiter key; copied when the
+ * bucket is new) at rate tokens/s (> 0) and burst (>= 1), at the caller's
+ * monotonic now. Returns 0 (a reservation due at or before now was taken,
+ * and this process's own exact bucket of that rate and burst allowed it),
+ * > 0 (ns until the next reservation is due: ask again then), or
+ * PACER__STORE_PENDING (nothing reserved: the demand is recorded, the store
+ * thread reserves and calls notify). While the bucket is known to be
+ * paused, the ns to the pause's end. Never blocks on the network and
+ * cannot fail. The latest rate and burst given are the ones reserved with. */
+int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
+                          int64_t burst, int64_t now);
+
+/* Pauses bucket name for every process on the quota until the local time
+ * until (a Retry-After). Takes effect here at once; the store thread writes
+ * it to Redis (as server time) as soon as it can. A pause never shortens
+ * one already known. */
+void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until);
+
+/* 0, or the local time until which bucket name is paused, as far as this
+ * process knows: its own pauses at once, another process's from the next
+ * reservation call for that bucket (made when there is demand for it). */
+int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
+                                  int64_t now);
+
+typedef struct pacer__redis_stats {
+  uint64_t grants;        /* takes that returned 0 */
+  uint64_t reserve_calls; /* script calls sent */
+  uint64_t errors;        /* failed connects, I/O errors, error replies */
+  uint64_t lapsed;        /* reservations dropped untaken */
+  int64_t wait_ns;        /* total time from a PENDING take to the next grant */
+  int state;              /* PACER__REDIS_CONNECTED or PACER__REDIS_HOLDING */
+} pacer__redis_stats_t;
+
+/* A snapshot of the counters. */
+void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st);
+
+/* Stops the store thread (waits for an exchange in progress, at most the
+ * 1 s I/O timeout), closes the connection and frees r. Reservations held
+ * lapse on the server as if unused. NULL is a no-op. Not from notify. */
+void pacer__redis_close(pacer__redis_t *r);
+
+#endif

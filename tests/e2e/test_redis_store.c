@@ -1,0 +1,779 @@
+/* SPDX-License-Identifier: MIT */
+/* test_redis_store.c - the shared limit store over a real redis-server on
+ * loopback: one process's grants, four processes sharing one quota,
+ * independence of quotas and buckets, the shared pause, keys expiring, the
+ * server killed and restarted, and open's errors.
+ *
+ * Each test starts its own redis-server on a free 127.0.0.1 port (no
+ * persistence) and stops it; without redis-server installed every test
+ * skips. Times are the real monotonic clock; every loop is bounded in time.
+ * The other processes are this executable run again with --child. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "redis_store.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <pacer/pacer.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MS PACER__NS_PER_MS
+#define S PACER__NS_PER_S
+
+/* ---- time ---- */
+
+static int64_t now_ns(void)
+{
+  return pacer__clock_real.now(NULL);
+}
+
+static void sleep_ns(int64_t ns)
+{
+  if (ns <= 0)
+    return;
+  struct timespec ts = {(time_t)(ns / S), (long)(ns % S)};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+/* How much looser a bound on the slack of a slow machine must be: 1, more
+ * under the sanitizers (PACER_TIMING_SCALE from CMake, or the environment
+ * variable of that name). */
+static double timing_scale(void)
+{
+#ifndef PACER_TIMING_SCALE
+#define PACER_TIMING_SCALE 1
+#endif
+  const char *env = getenv("PACER_TIMING_SCALE");
+  if (env && *env) {
+    char *end;
+    double v = strtod(env, &end);
+    if (*end == '\0' && v >= 1 && v <= 100)
+      return v;
+  }
+  return PACER_TIMING_SCALE;
+}
+
+/* ---- the server ---- */
+
+static int have_redis(void)
+{
+  const char *path = getenv("PATH");
+  char dir[4096];
+  while (path && *path) {
+    size_t n = strcspn(path, ":");
+    if (n && n < sizeof dir - 16) {
+      memcpy(dir, path, n);
+      strcpy(dir + n, "/redis-server");
+      if (access(dir, X_OK) == 0)
+        return 1;
+    }
+    path += n + (path[n] == ':');
+  }
+  return 0;
+}
+
+#define NEED_REDIS()                                                           \
+  do {                                                                         \
+    if (!have_redis()) {                                                       \
+      fprintf(stderr, "SKIP: redis-server is not installed "                   \
+                      "(scripts/deps installs it)\n");                         \
+      skip();                                                                  \
+    }                                                                          \
+  } while (0)
+
+/* A port nothing listens on now: bound to port 0, read, closed. */
+static int free_port(void)
+{
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+static redisContext *rconnect(int port)
+{
+  struct timeval tv = {1, 0};
+  redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (c && c->err) {
+    redisFree(c);
+    return NULL;
+  }
+  return c;
+}
+
+typedef struct server {
+  pid_t pid;
+  int port;
+} server_t;
+
+/* The server of the running test, stopped by teardown if an assertion
+ * ended the test before it did. */
+static pid_t live_server;
+
+static int teardown(void **state)
+{
+  if (live_server > 0) {
+    kill(live_server, SIGKILL);
+    waitpid(live_server, NULL, 0);
+    live_server = 0;
+  }
+  return 0;
+}
+
+/* Starts redis-server on port and waits (at most 5 s) until it answers
+ * PING. */
+static void server_start(server_t *sv, int port)
+{
+  char p[16];
+  snprintf(p, sizeof p, "%d", port);
+  sv->port = port;
+  sv->pid = fork();
+  assert_true(sv->pid >= 0);
+  if (sv->pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+      dup2(null, 1);
+      dup2(null, 2);
+    }
+    execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
+           "--save", "", "--appendonly", "no", (char *)NULL);
+    _exit(127);
+  }
+  live_server = sv->pid;
+  int64_t end = now_ns() + 5 * S;
+  while (now_ns() < end) {
+    redisContext *c = rconnect(port);
+    if (c) {
+      redisReply *rep = redisCommand(c, "PING");
+      int ok = rep && rep->type == REDIS_REPLY_STATUS;
+      if (rep)
+        freeReplyObject(rep);
+      redisFree(c);
+      if (ok)
+        return;
+    }
+    sleep_ns(10 * MS);
+  }
+  kill(sv->pid, SIGKILL);
+  waitpid(sv->pid, NULL, 0);
+  live_server = 0;
+  fail_msg("redis-server did not answer on port %d", port);
+}
+
+static void server_stop(server_t *sv, int sig)
+{
+  if (sv->pid <= 0)
+    return;
+  kill(sv->pid, sig);
+  waitpid(sv->pid, NULL, 0);
+  sv->pid = 0;
+  live_server = 0;
+}
+
+/* An integer reply to a command on the test's own connection. */
+static long long rint_cmd(int port, const char *fmt, const char *arg)
+{
+  redisContext *c = rconnect(port);
+  assert_non_null(c);
+  redisReply *rep = redisCommand(c, fmt, arg);
+  assert_non_null(rep);
+  assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+  long long v = rep->integer;
+  freeReplyObject(rep);
+  redisFree(c);
+  return v;
+}
+
+/* ---- a store and a taker ---- */
+
+typedef struct notifier {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  uint64_t gen;
+} notifier_t;
+
+static void on_notify(void *arg)
+{
+  notifier_t *n = arg;
+  pthread_mutex_lock(&n->mu);
+  n->gen++;
+  pthread_cond_broadcast(&n->cond);
+  pthread_mutex_unlock(&n->mu);
+}
+
+static void notifier_init(notifier_t *n)
+{
+  pthread_mutex_init(&n->mu, NULL);
+  pacer__cond_init(&n->cond);
+  n->gen = 0;
+}
+
+static void notifier_destroy(notifier_t *n)
+{
+  pthread_cond_destroy(&n->cond);
+  pthread_mutex_destroy(&n->mu);
+}
+
+static uint64_t notifier_gen(notifier_t *n)
+{
+  pthread_mutex_lock(&n->mu);
+  uint64_t g = n->gen;
+  pthread_mutex_unlock(&n->mu);
+  return g;
+}
+
+/* Waits until a notify after gen, or deadline. */
+static void notifier_wait(notifier_t *n, uint64_t gen, int64_t deadline)
+{
+  pthread_mutex_lock(&n->mu);
+  while (n->gen == gen && now_ns() < deadline)
+    pacer__clock_real.wait(NULL, &n->cond, &n->mu, deadline);
+  pthread_mutex_unlock(&n->mu);
+}
+
+static int store_open(pacer__redis_t **r, int port, const char *query,
+                      notifier_t *n, char *err, size_t errlen)
+{
+  char url[256];
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d%s", port, query);
+  pacer__redis_opts_t o = {url, &pacer__clock_real, on_notify, n};
+  return pacer__redis_open(&o, r, err, errlen);
+}
+
+/* Takes from bucket name as fast as the store allows until end, or until
+ * max grants; the local time of each grant into t. Returns the count. */
+static size_t take_until(pacer__redis_t *r, notifier_t *n, const char *name,
+                         double rate, int64_t burst, int64_t end, int64_t *t,
+                         size_t max)
+{
+  size_t k = 0;
+  int64_t now;
+  while (k < max && (now = now_ns()) < end) {
+    uint64_t g = notifier_gen(n);
+    int64_t w = pacer__redis_take(r, name, rate, burst, now);
+    if (w == 0)
+      t[k++] = now;
+    else if (w == PACER__STORE_PENDING)
+      notifier_wait(n, g, end);
+    else
+      sleep_ns(w < end - now ? w : end - now);
+  }
+  return k;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* The fewest grants 2 s at 400/s must bring: 97% of 800 (776); the
+ * shortfall a slow machine may add is scaled under the sanitizers. */
+static size_t min_grants(void)
+{
+  return (size_t)(800 * (1 - 0.03 * timing_scale()));
+}
+
+/* The most grants in any window of span ns (t sorted). */
+static size_t max_window(const int64_t *t, size_t n, int64_t span)
+{
+  size_t best = 0, j = 0;
+  for (size_t i = 0; i < n; i++) {
+    while (t[i] - t[j] >= span)
+      j++;
+    if (i - j + 1 > best)
+      best = i - j + 1;
+  }
+  return best;
+}
+
+/* ---- one process ---- */
+
+/* At 400/s, burst 10, taking as fast as allowed for 2 s: every window of
+ * the grant times holds at most burst + rate x span (exactly: the store
+ * gates its own grants with a local exact bucket as well), and the count
+ * reaches 97% of the rate (min_grants()). */
+static void one_process(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *r;
+  char err[256];
+  assert_int_equal(store_open(&r, sv.port, "?name=one", &n, err, sizeof err),
+                   0);
+  size_t max = 4000;
+  int64_t *t = malloc(max * sizeof *t);
+  assert_non_null(t);
+  int64_t start = now_ns();
+  size_t k = take_until(r, &n, "", 400, 10, start + 2 * S, t, max);
+  pacer__redis_stats_t st;
+  pacer__redis_stats(r, &st);
+  pacer__redis_close(r);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+
+  printf("one process: %zu grants in 2 s (%.1f/s), %llu script calls, "
+         "%llu lapsed, %llu errors, largest 1-s window %zu\n",
+         k, k / 2.0, (unsigned long long)st.reserve_calls,
+         (unsigned long long)st.lapsed, (unsigned long long)st.errors,
+         max_window(t, k, S));
+  for (size_t i = 0; i < k; i++)
+    for (size_t j = i + 1; j < k; j++) {
+      /* j - i + 1 <= 10 + 400 x (t[j] - t[i]) / 1 s, in integers */
+      int64_t allowed = 10 + (t[j] - t[i]) * 400 / S;
+      if ((int64_t)(j - i + 1) > allowed)
+        fail_msg("grants %zu..%zu: %zu in %lld ns, allowed %lld", i, j,
+                 j - i + 1, (long long)(t[j] - t[i]), (long long)allowed);
+    }
+  assert_true(k >= min_grants());
+  assert_int_equal(st.grants, k);
+  assert_int_equal(st.state, PACER__REDIS_CONNECTED);
+  free(t);
+}
+
+/* ---- four processes ---- */
+
+#define PROCS 4
+#define SHARED_RATE 400
+#define SHARED_BURST 10
+
+/* --child PORT START_NS: takes from quota "four" from START_NS for 2 s and
+ * writes each grant's time to stdout as int64_t. Exit 0, or 2 when the
+ * store cannot be opened. */
+static int child_main(int port, int64_t start)
+{
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *r;
+  char err[256];
+  if (store_open(&r, port, "?name=four", &n, err, sizeof err)) {
+    fprintf(stderr, "child: %s\n", err);
+    return 2;
+  }
+  size_t max = 4000;
+  int64_t *t = malloc(max * sizeof *t);
+  if (!t)
+    return 2;
+  sleep_ns(start - now_ns());
+  size_t k =
+      take_until(r, &n, "", SHARED_RATE, SHARED_BURST, start + 2 * S, t, max);
+  pacer__redis_stats_t st;
+  pacer__redis_stats(r, &st);
+  fprintf(stderr,
+          "child: %zu grants, %llu script calls, %llu lapsed, %llu errors\n", k,
+          (unsigned long long)st.reserve_calls, (unsigned long long)st.lapsed,
+          (unsigned long long)st.errors);
+  pacer__redis_close(r);
+  notifier_destroy(&n);
+  size_t off = 0, len = k * sizeof *t;
+  while (off < len) {
+    ssize_t w = write(1, (char *)t + off, len - off);
+    if (w <= 0)
+      return 2;
+    off += (size_t)w;
+  }
+  free(t);
+  return 0;
+}
+
+static const char *self_exe;
+
+/* The largest 1-s window of everyone's grant times may exceed burst + rate
+ * by this much. Each process turns the server's offsets into local time
+ * with its own reply's delay, and may use a reservation up to its grace
+ * (5 ms here) after its start: both shift a grant later than its slot on
+ * the server's timeline, never earlier, and a window can gain (delay spread
+ * + grace) x rate grants from it. Four grants is 10 ms at 400/s: the grace
+ * and 5 ms of spread; the allowance grows with the sanitizers' timing
+ * scale. */
+#define JITTER_GRANTS 4
+
+static void four_processes(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  int64_t start = now_ns() + 500 * MS; /* every child has opened by then */
+  pid_t pid[PROCS];
+  int fd[PROCS];
+  for (int i = 0; i < PROCS; i++) {
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid[i] = fork();
+    assert_true(pid[i] >= 0);
+    if (pid[i] == 0) {
+      dup2(p[1], 1);
+      close(p[0]);
+      close(p[1]);
+      char port[16], st[32];
+      snprintf(port, sizeof port, "%d", sv.port);
+      snprintf(st, sizeof st, "%lld", (long long)start);
+      execl("/proc/self/exe", self_exe, "--child", port, st, (char *)NULL);
+      _exit(127);
+    }
+    close(p[1]);
+    fd[i] = p[0];
+  }
+  size_t cap = 8000, k = 0;
+  int64_t *t = malloc(cap * sizeof *t);
+  assert_non_null(t);
+  size_t per[PROCS];
+  for (int i = 0; i < PROCS; i++) {
+    size_t before = k;
+    char *buf = (char *)t;
+    size_t off = k * sizeof *t;
+    ssize_t got;
+    while (off < cap * sizeof *t &&
+           (got = read(fd[i], buf + off, cap * sizeof *t - off)) > 0)
+      off += (size_t)got;
+    close(fd[i]);
+    k = off / sizeof *t;
+    per[i] = k - before;
+    int status;
+    assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  server_stop(&sv, SIGTERM);
+  qsort(t, k, sizeof *t, cmp64);
+  size_t win = max_window(t, k, S);
+  size_t allow =
+      SHARED_BURST + SHARED_RATE + (size_t)(JITTER_GRANTS * timing_scale());
+  printf("four processes: %zu grants in 2 s (%zu %zu %zu %zu), %.1f/s, "
+         "largest 1-s window %zu (allowed %zu)\n",
+         k, per[0], per[1], per[2], per[3], k / 2.0, win, allow);
+  assert_true(k <= SHARED_BURST + 2 * SHARED_RATE +
+                       (size_t)(JITTER_GRANTS * timing_scale()));
+  assert_true(k >= min_grants());
+  assert_true(win <= allow);
+  for (int i = 0; i < PROCS; i++)
+    assert_true(per[i] > 0); /* nobody took the whole quota */
+  free(t);
+}
+
+/* ---- quotas, buckets, the pause, expiry, a lost script ---- */
+
+/* Grants of bucket name within ms, at most max. */
+static size_t grants_within(pacer__redis_t *r, notifier_t *n, const char *name,
+                            double rate, int64_t burst, int64_t ms, size_t max)
+{
+  int64_t t[64];
+  assert_true(max <= 64);
+  return take_until(r, n, name, rate, burst, now_ns() + ms * MS, t, max);
+}
+
+/* At 1/s and burst 5, a fresh bucket gives 5 at once and the 6th only a
+ * second later: 5 grants at once from another quota and from another
+ * bucket name, none from the same bucket through a second handle. */
+static void independent(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *a, *b, *a2;
+  char err[256];
+  assert_int_equal(store_open(&a, sv.port, "?name=qa", &n, err, sizeof err), 0);
+  assert_int_equal(store_open(&b, sv.port, "?name=qb", &n, err, sizeof err), 0);
+  assert_int_equal(store_open(&a2, sv.port, "?name=qa", &n, err, sizeof err),
+                   0);
+  /* each fresh bucket's 5 come at once (the loop ends at the 5th); the
+   * same bucket through another handle has none for the next 300 ms */
+  int64_t ms = (int64_t)(1000 * timing_scale());
+  assert_int_equal(grants_within(a, &n, "x", 1, 5, ms, 5), 5);
+  assert_int_equal(grants_within(a2, &n, "x", 1, 5, 300, 10), 0);
+  assert_int_equal(grants_within(b, &n, "x", 1, 5, ms, 5), 5);
+  assert_int_equal(grants_within(a, &n, "y", 1, 5, ms, 5), 5);
+  assert_int_equal(grants_within(a2, &n, "y", 1, 5, 300, 10), 0);
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{qa}:tat:x"), 1);
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{qb}:tat:x"), 1);
+  pacer__redis_close(a);
+  pacer__redis_close(b);
+  pacer__redis_close(a2);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
+/* 100 buckets at once, more than one pipeline holds (64): each gets its
+ * burst of 3 (one script call each when nothing lapses). */
+static void many_buckets(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *r;
+  char err[256];
+  assert_int_equal(store_open(&r, sv.port, "?name=m", &n, err, sizeof err), 0);
+  enum { NB = 100 };
+  int got[NB] = {0}, done = 0;
+  int64_t end = now_ns() + (int64_t)(2 * S * timing_scale());
+  while (done < NB && now_ns() < end) {
+    uint64_t g = notifier_gen(&n);
+    int pending = 0;
+    for (int i = 0; i < NB; i++) {
+      if (got[i] == 3)
+        continue;
+      char name[16];
+      snprintf(name, sizeof name, "host%d", i);
+      int64_t w = pacer__redis_take(r, name, 10, 3, now_ns());
+      if (w == 0 && ++got[i] == 3)
+        done++;
+      pending |= w == PACER__STORE_PENDING;
+    }
+    if (pending)
+      notifier_wait(&n, g, now_ns() + 10 * MS);
+  }
+  pacer__redis_stats_t st;
+  pacer__redis_stats(r, &st);
+  pacer__redis_close(r);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+  printf("many buckets: %d of %d got their burst, %llu script calls\n", done,
+         NB, (unsigned long long)st.reserve_calls);
+  assert_int_equal(done, NB);
+  assert_int_equal(st.grants, 3 * NB);
+}
+
+/* A pause set through one handle holds the bucket for another handle on the
+ * same quota: its take gives nothing, paused_until says when, and grants
+ * come again after it. */
+static void pause_shared(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *a, *b;
+  char err[256];
+  assert_int_equal(store_open(&a, sv.port, "?name=p", &n, err, sizeof err), 0);
+  assert_int_equal(store_open(&b, sv.port, "?name=p", &n, err, sizeof err), 0);
+  int64_t until = now_ns() + 1 * S;
+  pacer__redis_pause(a, "k", until);
+  /* at once here; the server's reply may move it on by its delay */
+  int64_t pa = pacer__redis_paused_until(a, "k", now_ns());
+  assert_true(pa >= until);
+  assert_true(pa <= until + (int64_t)(100 * MS * timing_scale()));
+  assert_int_equal(pacer__redis_paused_until(a, "other", now_ns()), 0);
+  /* a's store writes the pause; b learns it from its first reserve call */
+  sleep_ns(100 * MS);
+  int64_t t[64];
+  size_t k = take_until(b, &n, "k", 100, 5, now_ns() + 300 * MS, t, 64);
+  assert_int_equal(k, 0);
+  int64_t pu = pacer__redis_paused_until(b, "k", now_ns());
+  printf("pause: set until +1000 ms, the other handle holds until %+.1f ms\n",
+         (pu - until) / 1e6);
+  assert_true(pu >= until - 5 * MS); /* the server's clock, not ours */
+  assert_true(pu <= until + (int64_t)(100 * MS * timing_scale()));
+  assert_true(pacer__redis_take(b, "k", 100, 5, now_ns()) > 0);
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{p}:pause:k"), 1);
+  /* after it: grants, and the pause key is gone */
+  k = take_until(b, &n, "k", 100, 5, pu + 500 * MS, t, 64);
+  assert_true(k >= 5);
+  for (size_t i = 0; i < k; i++)
+    assert_true(t[i] >= pu);
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{p}:pause:k"), 0);
+  pacer__redis_close(a);
+  pacer__redis_close(b);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
+/* Keys live while a bucket is in use (a TTL no longer than the time until
+ * it would be full again) and are gone once it has been idle that long;
+ * a script flushed from the server is loaded again. Custom prefix. */
+static void keys_expire(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *r;
+  char err[256];
+  assert_int_equal(store_open(&r, sv.port, "?name=e&prefix=app/x:&ahead_ms=30",
+                              &n, err, sizeof err),
+                   0);
+  int64_t t[64];
+  size_t k =
+      take_until(r, &n, "host.example", 100, 5, now_ns() + 200 * MS, t, 64);
+  assert_true(k >= 5);
+  long long ttl = rint_cmd(sv.port, "PTTL %s", "app/x:{e}:tat:host.example");
+  /* TAT is at most now + 30 ms ahead + burst x 10 ms; the key lives until
+   * then */
+  printf("keys: PTTL while in use %lld ms\n", ttl);
+  assert_true(ttl > 0 && ttl <= 30 + 5 * 10 + 1);
+  /* the script is flushed: the next call fails once, loads it again */
+  redisContext *c = rconnect(sv.port);
+  assert_non_null(c);
+  redisReply *rep = redisCommand(c, "SCRIPT FLUSH");
+  assert_non_null(rep);
+  freeReplyObject(rep);
+  redisFree(c);
+  k = take_until(r, &n, "host.example", 100, 5, now_ns() + 300 * MS, t, 64);
+  assert_true(k >= 10);
+  pacer__redis_stats_t st;
+  pacer__redis_stats(r, &st);
+  assert_true(st.errors >= 1);
+  assert_int_equal(st.state, PACER__REDIS_CONNECTED);
+  /* idle: within 30 + 50 ms the key expires; allow for the last call */
+  sleep_ns(300 * MS);
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "app/x:{e}:tat:host.example"),
+                   0);
+  assert_int_equal(rint_cmd(sv.port, "DBSIZE", NULL), 0);
+  pacer__redis_close(r);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
+/* ---- Redis down ---- */
+
+/* Killed with SIGKILL mid-run and started again on the same port a second
+ * later: no grant while it is down (beyond the reservations made before,
+ * which end within ahead + grace of the kill), grants again within a
+ * second of the restart (the store retries at most 500 ms apart), the
+ * state and the error count tell. */
+static void redis_down(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *r;
+  char err[256];
+  assert_int_equal(store_open(&r, sv.port, "?name=d", &n, err, sizeof err), 0);
+  size_t max = 4000;
+  int64_t *t = malloc(max * sizeof *t);
+  assert_non_null(t);
+  size_t k = take_until(r, &n, "", 200, 5, now_ns() + 500 * MS, t, max);
+  assert_true(k >= 50);
+  int64_t killed = now_ns();
+  server_stop(&sv, SIGKILL);
+  size_t k0 = k;
+  k += take_until(r, &n, "", 200, 5, killed + 500 * MS, t + k, max - k);
+  pacer__redis_stats_t st;
+  pacer__redis_stats(r, &st);
+  assert_int_equal(st.state, PACER__REDIS_HOLDING);
+  assert_true(st.errors >= 1);
+  k += take_until(r, &n, "", 200, 5, killed + 1000 * MS, t + k, max - k);
+  server_start(&sv, sv.port);
+  int64_t back = now_ns();
+  size_t k1 = k;
+  k += take_until(r, &n, "", 200, 5, back + 1500 * MS, t + k, max - k);
+  pacer__redis_stats(r, &st);
+  pacer__redis_close(r);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+
+  /* The last reservations were made before the kill: they start at most
+   * ahead (20 ms, the default at 200/s) after their reply was read and are
+   * taken within the grace (5 ms). A reply the server sent just before it
+   * died may be read a little after the kill on a busy machine: 5 ms of
+   * slack for that, scaled. */
+  int64_t last_ok = killed + 25 * MS + (int64_t)(5 * MS * timing_scale());
+  for (size_t i = k0; i < k1; i++)
+    if (t[i] > last_ok)
+      fail_msg("a grant %.1f ms after the kill", (t[i] - killed) / 1e6);
+  assert_true(k > k1);
+  printf("redis down: %zu grants before the kill, %zu after it (last at "
+         "%+.1f ms), first after the restart at %+.1f ms; %llu errors\n",
+         k0, k1 - k0, k1 > k0 ? (t[k1 - 1] - killed) / 1e6 : 0.0,
+         (t[k1] - back) / 1e6, (unsigned long long)st.errors);
+  assert_true(t[k1] - back < 1 * S);
+  assert_true(k - k1 >= 150); /* and at the rate again */
+  assert_int_equal(st.state, PACER__REDIS_CONNECTED);
+  free(t);
+}
+
+/* ---- open ---- */
+
+static void open_errors(void **state)
+{
+  char err[256];
+  pacer__redis_t *r = (pacer__redis_t *)&r;
+  int port = free_port(); /* nothing listens there */
+  err[0] = '\0';
+  assert_int_equal(store_open(&r, port, "", NULL, err, sizeof err),
+                   PACER_ESYSTEM);
+  assert_null(r);
+  printf("unreachable: %s\n", err);
+  assert_non_null(strstr(err, "127.0.0.1"));
+  static const char *const bad[] = {
+      "http://127.0.0.1:6379",
+      "redis://",
+      "redis://:6379",
+      "redis://127.0.0.1:0",
+      "redis://127.0.0.1:65536",
+      "redis://127.0.0.1:x",
+      "redis://127.0.0.1:6379/x",
+      "redis://[::1",
+      "redis://host name",
+      "redis://127.0.0.1:6379?name=",
+      "redis://127.0.0.1:6379?name=a{b}",
+      "redis://127.0.0.1:6379?name",
+      "redis://127.0.0.1:6379?prefix=a b",
+      "redis://127.0.0.1:6379?ahead_ms=0",
+      "redis://127.0.0.1:6379?ahead_ms=1001",
+      "redis://127.0.0.1:6379?other=1",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pacer__redis_opts_t o = {bad[i], NULL, NULL, NULL};
+    err[0] = '\0';
+    r = (pacer__redis_t *)&r;
+    if (pacer__redis_open(&o, &r, err, sizeof err) != PACER_EINVAL)
+      fail_msg("%s: not refused as invalid", bad[i]);
+    assert_null(r);
+    assert_true(err[0] != '\0');
+  }
+  pacer__redis_opts_t o = {NULL, NULL, NULL, NULL};
+  assert_int_equal(pacer__redis_open(&o, &r, NULL, 0), PACER_EINVAL);
+  pacer__redis_close(NULL);
+}
+
+int main(int argc, char **argv)
+{
+  if (argc == 4 && !strcmp(argv[1], "--child"))
+    return child_main(atoi(argv[2]), strtoll(argv[3], NULL, 10));
+  self_exe = argv[0];
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_teardown(open_errors, teardown),
+      cmocka_unit_test_teardown(independent, teardown),
+      cmocka_unit_test_teardown(many_buckets, teardown),
+      cmocka_unit_test_teardown(pause_shared, teardown),
+      cmocka_unit_test_teardown(keys_expire, teardown),
+      cmocka_unit_test_teardown(one_process, teardown),
+      cmocka_unit_test_teardown(four_processes, teardown),
+      cmocka_unit_test_teardown(redis_down, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
