@@ -221,6 +221,67 @@ static void methods_and_bodies_arrive_intact(void **state)
   }
 }
 
+/* One worker and one slot, so every job runs on the same reused easy
+ * handle: a plain GET keeps the options of the GET before it, any other
+ * method starts from a reset handle. Nothing one job set may reach the
+ * next: a GET after a POST sends no body, a GET after a HEAD gets its
+ * body, a GET after a PUT is a GET. */
+static void one_handle_carries_nothing_from_one_method_to_the_next(void **state)
+{
+  (void)state;
+  reset_mock();
+  static const char body[] = "{\"n\":1}";
+  struct {
+    const char *method;
+    const char *body;
+  } seq[] = {{"GET", NULL},   {"GET", NULL}, {"POST", body},   {"GET", NULL},
+             {"HEAD", NULL},  {"GET", NULL}, {"PUT", NULL},    {"GET", NULL},
+             {"GET", body},   {"GET", NULL}, {"DELETE", NULL}, {"GET", NULL},
+             {"PATCH", body}, {"GET", NULL}};
+  enum { N = sizeof seq / sizeof seq[0] };
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.workers = 1;
+  c.concurrency = 1;
+  c.max_attempts = 1;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  uint64_t id[N];
+  for (int i = 0; i < N; i++) {
+    char u[256];
+    snprintf(u, sizeof u, "%s/sent?job=h-%d", mock.base, i);
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.method = seq[i].method;
+    q.url = u;
+    q.body = seq[i].body;
+    q.body_len = seq[i].body ? strlen(seq[i].body) : 0;
+    assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id[i]), 0);
+  }
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  rec_assert_once(&rec, id, N);
+  size_t get_body = rec_of(&rec, id[0])->body_len;
+  assert_true(get_body > 0);
+  for (int i = 0; i < N; i++) {
+    char job[16];
+    snprintf(job, sizeof job, "h-%d", i);
+    json_t *e = journal_entry(job);
+    assert_non_null(e);
+    const char *method = json_string_value(json_object_get(e, "method"));
+    json_int_t bytes = json_integer_value(json_object_get(e, "body_bytes"));
+    assert_non_null(method);
+    assert_string_equal(method, seq[i].method);
+    assert_int_equal(bytes,
+                     (json_int_t)(seq[i].body ? strlen(seq[i].body) : 0));
+    assert_int_equal(rec_of(&rec, id[i])->status, 200);
+    /* Every answer but HEAD's carries the body. */
+    assert_int_equal(rec_of(&rec, id[i])->body_len,
+                     strcmp(seq[i].method, "HEAD") ? get_body : 0);
+    json_decref(e);
+  }
+}
+
 /* ---- per-attempt timeout ---- */
 
 static void request_timeout_ends_a_slow_attempt(void **state)
@@ -1004,6 +1065,7 @@ int main(void)
     cmocka_set_test_filter(only);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(methods_and_bodies_arrive_intact),
+      cmocka_unit_test(one_handle_carries_nothing_from_one_method_to_the_next),
       cmocka_unit_test(request_timeout_ends_a_slow_attempt),
       cmocka_unit_test(deadline_cuts_retries_short),
       cmocka_unit_test(deadline_cuts_an_attempt_in_flight),
