@@ -585,7 +585,11 @@ static int set_journal(pacer__spool_t *s, const char *path, int sync_full,
             sqlite3_errmsg(s->db));
     return PACER_ESPOOL;
   }
-  if (exec(s->db, sync_full ? "PRAGMA synchronous=FULL"
+  /* The spool's work is appends, and updates and deletes of recent rows:
+   * a small cache holds it, and SQLite's default (2 MB) only fills after
+   * millions of jobs, raising the command's memory long after start. */
+  if (exec(s->db, "PRAGMA cache_size=-512") ||
+      exec(s->db, sync_full ? "PRAGMA synchronous=FULL"
                             : "PRAGMA synchronous=NORMAL")) {
     set_err(err, errlen, "spool %s: %s", path, sqlite3_errmsg(s->db));
     return PACER_ESPOOL;
