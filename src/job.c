@@ -33,6 +33,11 @@ void pacer_request_init_sized(pacer_request_t *req, size_t size)
 
 int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src)
 {
+  /* A caller built against this header: its struct is whole. */
+  if (src && src->struct_size == sizeof *dst) {
+    memcpy(dst, src, sizeof *dst);
+    return 0;
+  }
   pacer_request_init(dst);
   if (!src || src->struct_size < sizeof(size_t) ||
       src->struct_size > sizeof *dst)
@@ -150,15 +155,25 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
   int rc = pacer__request_copy(&req, in);
   if (rc)
     return rc;
-  const pacer_request_t *r = &req;
+  return pacer__job_make(&req, cfg, now, out, key_name, key_cap);
+}
+
+int pacer__job_make(const pacer_request_t *r, const pacer_config_t *cfg,
+                    int64_t now, pacer__job_t **out, char *key_name,
+                    size_t key_cap)
+{
+  *out = NULL;
   const char *method = r->method ? r->method : "GET";
   size_t need;
-  rc = check_request(r, method, key_name, key_cap, &need);
+  int rc = check_request(r, method, key_name, key_cap, &need);
   if (rc)
     return rc;
-  pacer__job_t *j = calloc(1, sizeof *j + need);
+  /* Not calloc: copy_bytes() writes each of the need bytes after the
+   * struct, so only the struct needs zeroing. */
+  pacer__job_t *j = malloc(sizeof *j + need);
   if (!j)
     return PACER_ENOMEM;
+  memset(j, 0, sizeof *j);
   copy_bytes(j, r, method);
   pacer__list_init(&j->link);
   j->prio = (uint8_t)r->priority;

@@ -133,7 +133,7 @@ static int make_job(pacer_t *p, const pacer_request_t *in, pacer_done_cb cb,
   if (spool_id && p->cfg.spool_idempotency_keys &&
       (rc = add_idempotency_key(p, &r, spool_id, idem, &hdrs)))
     return rc;
-  rc = pacer__job_new(&r, &p->cfg, now, &pd->job, pd->key, sizeof pd->key);
+  rc = pacer__job_make(&r, &p->cfg, now, &pd->job, pd->key, sizeof pd->key);
   free(hdrs);
   if (rc)
     return rc;
@@ -242,14 +242,20 @@ static int accept_batch(batch_t *b, int block, uint64_t *ids)
 /* Sets up b for n (> 0) jobs; 0 or PACER_ENOMEM. */
 static int batch_init(batch_t *b, pacer_t *p, size_t n, const char *mark)
 {
-  memset(b, 0, sizeof *b);
+  /* Field by field, not one memset: a key buffer and a spool row that
+   * make_job() fills are most of b, and this runs on every submit. */
   b->p = p;
   b->n = n;
   b->mark = mark;
+  b->one.job = NULL;
+  b->one.id = 0;
+  b->recs = NULL;
+  b->base = 0;
   b->pd = n == 1 ? &b->one : calloc(n, sizeof *b->pd);
   if (!b->pd)
     return PACER_ENOMEM;
   if (p->spool) {
+    memset(&b->rec1, 0, sizeof b->rec1);
     b->recs = n == 1 ? &b->rec1 : calloc(n, sizeof *b->recs);
     if (!b->recs) {
       if (b->pd != &b->one)
