@@ -170,15 +170,16 @@ static void unqueue(pacer_t *p, pending_t *pd)
 }
 
 /* mu held: waits for queue room (never from a callback, so a pipeline
- * stage cannot deadlock on a full queue). 0, PACER_EFULL (not block) or
- * PACER_ESHUTDOWN. */
-static int wait_room(pacer_t *p, int block)
+ * stage cannot deadlock on a full queue); *waited set to 1 if it did. 0,
+ * PACER_EFULL (not block) or PACER_ESHUTDOWN. */
+static int wait_room(pacer_t *p, int block, int *waited)
 {
   int from_cb = pacer__in_callback() == p;
   while (!p->shutdown && pacer__sched_backlog(&p->sched) >= p->cfg.queue_max &&
          !from_cb) {
     if (!block)
       return PACER_EFULL;
+    *waited = 1;
     p->clock.wait(p->clock.ctx, &p->room_cond, &p->mu, INT64_MAX);
   }
   return p->shutdown ? PACER_ESHUTDOWN : 0;
@@ -203,17 +204,23 @@ static int store(batch_t *b)
   return rc;
 }
 
-/* Accepts every job of the made batch b, or none: ids[i] (ids may be
- * NULL) get their ids. */
-static int accept_batch(batch_t *b, int block, uint64_t *ids)
+/* Accepts every job of the made batch b, made at now, or none: ids[i]
+ * (ids may be NULL) get their ids. */
+static int accept_batch(batch_t *b, int block, uint64_t *ids, int64_t now)
 {
   pacer_t *p = b->p;
   pthread_mutex_lock(&p->mu);
-  int rc = wait_room(p, block);
+  int waited = 0;
+  int rc = wait_room(p, block, &waited);
   if (rc == 0 && p->spool)
     rc = store(b);
   int stored = rc == 0 && p->spool; /* rows to forget on a late error */
-  int64_t now = p->clock.now(p->clock.ctx);
+  /* The jobs enter the queue at the time they were made, read once for
+   * both (a clock read is a fair part of a submit's cost), unless the
+   * submit waited here for room or for the spool: then their queue time
+   * starts now. */
+  if (waited || stored)
+    now = p->clock.now(p->clock.ctx);
   size_t queued = 0;
   for (; rc == 0 && queued < b->n; queued++)
     if ((rc = enqueue(p, &b->pd[queued], now)))
@@ -316,7 +323,7 @@ static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
       *bad = rc == PACER_ENOMEM ? n : i;
   }
   if (rc == 0)
-    rc = accept_batch(&b, block, ids);
+    rc = accept_batch(&b, block, ids, now);
   batch_free(&b);
   return rc;
 }
