@@ -87,7 +87,8 @@ static int check_request(const pacer_request_t *r, const char *method,
       return PACER_EKEY;
     memcpy(key_name, r->key, kl + 1);
   }
-  if ((rc = pacer__method_check(method)))
+  /* No method is GET, valid without a look. */
+  if (r->method && (rc = pacer__method_check(method)))
     return rc;
   size_t n = strlen(method) + 1 + strlen(r->url) + 1;
   for (size_t i = 0; i < r->header_count; i++) {
@@ -185,7 +186,7 @@ int pacer__job_make(const pacer_request_t *r, const pacer_config_t *cfg,
   j->deadline_ns = r->deadline_ms
                        ? pacer__time_add(now, pacer__ms_to_ns(r->deadline_ms))
                        : INT64_MAX;
-  j->retry_ok = pacer__method_idempotent(method) ||
+  j->retry_ok = !r->method || pacer__method_idempotent(method) ||
                 (r->flags & PACER_REQ_RETRY_UNSAFE) ||
                 has_header(r, "Idempotency-Key");
   j->insecure = (r->flags & PACER_REQ_INSECURE) != 0;
