@@ -11,11 +11,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parses url with curl_url(). Accepts only http and https with a host.
+/* Checks url as curl_url() parses it (a plain URL without calling it).
+ * Accepts only http and https with a host.
  * On success returns 0 and, if host is not NULL, copies the host in lower
  * case into host[hostcap] (PACER_EURL if it does not fit). Returns PACER_EURL
  * (NULL, empty, unparsable, no host) or PACER_ESCHEME (any other scheme). */
 int pacer__url_check(const char *url, char *host, size_t hostcap);
+
+/* pacer__url_check() always through curl_url(), the same contract. The
+ * check above answers the plain shape of URL itself and must agree with
+ * this one on each URL it accepts (the fuzz target compares them). */
+int pacer__url_check_curl(const char *url, char *host, size_t hostcap);
 
 /* 0 if method is an HTTP token (RFC 9110 tchar, 1..32 chars), else
  * PACER_EMETHOD. NULL is PACER_EMETHOD. */

@@ -33,6 +33,11 @@ void pacer_request_init_sized(pacer_request_t *req, size_t size)
 
 int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src)
 {
+  /* A caller built against this header: its struct is whole. */
+  if (src && src->struct_size == sizeof *dst) {
+    memcpy(dst, src, sizeof *dst);
+    return 0;
+  }
   pacer_request_init(dst);
   if (!src || src->struct_size < sizeof(size_t) ||
       src->struct_size > sizeof *dst)
@@ -82,7 +87,8 @@ static int check_request(const pacer_request_t *r, const char *method,
       return PACER_EKEY;
     memcpy(key_name, r->key, kl + 1);
   }
-  if ((rc = pacer__method_check(method)))
+  /* No method is GET, valid without a look. */
+  if (r->method && (rc = pacer__method_check(method)))
     return rc;
   size_t n = strlen(method) + 1 + strlen(r->url) + 1;
   for (size_t i = 0; i < r->header_count; i++) {
@@ -150,15 +156,25 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
   int rc = pacer__request_copy(&req, in);
   if (rc)
     return rc;
-  const pacer_request_t *r = &req;
+  return pacer__job_make(&req, cfg, now, out, key_name, key_cap);
+}
+
+int pacer__job_make(const pacer_request_t *r, const pacer_config_t *cfg,
+                    int64_t now, pacer__job_t **out, char *key_name,
+                    size_t key_cap)
+{
+  *out = NULL;
   const char *method = r->method ? r->method : "GET";
   size_t need;
-  rc = check_request(r, method, key_name, key_cap, &need);
+  int rc = check_request(r, method, key_name, key_cap, &need);
   if (rc)
     return rc;
-  pacer__job_t *j = calloc(1, sizeof *j + need);
+  /* Not calloc: copy_bytes() writes each of the need bytes after the
+   * struct, so only the struct needs zeroing. */
+  pacer__job_t *j = malloc(sizeof *j + need);
   if (!j)
     return PACER_ENOMEM;
+  memset(j, 0, sizeof *j);
   copy_bytes(j, r, method);
   pacer__list_init(&j->link);
   j->prio = (uint8_t)r->priority;
@@ -170,7 +186,7 @@ int pacer__job_new(const pacer_request_t *in, const pacer_config_t *cfg,
   j->deadline_ns = r->deadline_ms
                        ? pacer__time_add(now, pacer__ms_to_ns(r->deadline_ms))
                        : INT64_MAX;
-  j->retry_ok = pacer__method_idempotent(method) ||
+  j->retry_ok = !r->method || pacer__method_idempotent(method) ||
                 (r->flags & PACER_REQ_RETRY_UNSAFE) ||
                 has_header(r, "Idempotency-Key");
   j->insecure = (r->flags & PACER_REQ_INSECURE) != 0;

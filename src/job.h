@@ -121,6 +121,12 @@ int pacer__request_copy(pacer_request_t *dst, const pacer_request_t *src);
 int pacer__job_new(const pacer_request_t *req, const pacer_config_t *cfg,
                    int64_t now, pacer__job_t **out, char *key_name,
                    size_t key_cap);
+/* pacer__job_new() for a request that pacer__request_copy() already made
+ * whole (every field this library knows of is set, whatever its
+ * struct_size says): submit copies each request once, not twice. */
+int pacer__job_make(const pacer_request_t *req, const pacer_config_t *cfg,
+                    int64_t now, pacer__job_t **out, char *key_name,
+                    size_t key_cap);
 /* Frees j and its last outcome. NULL is a no-op. The job must be in no
  * list, heap or table any more. */
 void pacer__job_free(pacer__job_t *j);

@@ -133,7 +133,7 @@ static int make_job(pacer_t *p, const pacer_request_t *in, pacer_done_cb cb,
   if (spool_id && p->cfg.spool_idempotency_keys &&
       (rc = add_idempotency_key(p, &r, spool_id, idem, &hdrs)))
     return rc;
-  rc = pacer__job_new(&r, &p->cfg, now, &pd->job, pd->key, sizeof pd->key);
+  rc = pacer__job_make(&r, &p->cfg, now, &pd->job, pd->key, sizeof pd->key);
   free(hdrs);
   if (rc)
     return rc;
@@ -170,15 +170,16 @@ static void unqueue(pacer_t *p, pending_t *pd)
 }
 
 /* mu held: waits for queue room (never from a callback, so a pipeline
- * stage cannot deadlock on a full queue). 0, PACER_EFULL (not block) or
- * PACER_ESHUTDOWN. */
-static int wait_room(pacer_t *p, int block)
+ * stage cannot deadlock on a full queue); *waited set to 1 if it did. 0,
+ * PACER_EFULL (not block) or PACER_ESHUTDOWN. */
+static int wait_room(pacer_t *p, int block, int *waited)
 {
   int from_cb = pacer__in_callback() == p;
   while (!p->shutdown && pacer__sched_backlog(&p->sched) >= p->cfg.queue_max &&
          !from_cb) {
     if (!block)
       return PACER_EFULL;
+    *waited = 1;
     p->clock.wait(p->clock.ctx, &p->room_cond, &p->mu, INT64_MAX);
   }
   return p->shutdown ? PACER_ESHUTDOWN : 0;
@@ -203,17 +204,23 @@ static int store(batch_t *b)
   return rc;
 }
 
-/* Accepts every job of the made batch b, or none: ids[i] (ids may be
- * NULL) get their ids. */
-static int accept_batch(batch_t *b, int block, uint64_t *ids)
+/* Accepts every job of the made batch b, made at now, or none: ids[i]
+ * (ids may be NULL) get their ids. */
+static int accept_batch(batch_t *b, int block, uint64_t *ids, int64_t now)
 {
   pacer_t *p = b->p;
   pthread_mutex_lock(&p->mu);
-  int rc = wait_room(p, block);
+  int waited = 0;
+  int rc = wait_room(p, block, &waited);
   if (rc == 0 && p->spool)
     rc = store(b);
   int stored = rc == 0 && p->spool; /* rows to forget on a late error */
-  int64_t now = p->clock.now(p->clock.ctx);
+  /* The jobs enter the queue at the time they were made, read once for
+   * both (a clock read is a fair part of a submit's cost), unless the
+   * submit waited here for room or for the spool: then their queue time
+   * starts now. */
+  if (waited || stored)
+    now = p->clock.now(p->clock.ctx);
   size_t queued = 0;
   for (; rc == 0 && queued < b->n; queued++)
     if ((rc = enqueue(p, &b->pd[queued], now)))
@@ -242,14 +249,20 @@ static int accept_batch(batch_t *b, int block, uint64_t *ids)
 /* Sets up b for n (> 0) jobs; 0 or PACER_ENOMEM. */
 static int batch_init(batch_t *b, pacer_t *p, size_t n, const char *mark)
 {
-  memset(b, 0, sizeof *b);
+  /* Field by field, not one memset: a key buffer and a spool row that
+   * make_job() fills are most of b, and this runs on every submit. */
   b->p = p;
   b->n = n;
   b->mark = mark;
+  b->one.job = NULL;
+  b->one.id = 0;
+  b->recs = NULL;
+  b->base = 0;
   b->pd = n == 1 ? &b->one : calloc(n, sizeof *b->pd);
   if (!b->pd)
     return PACER_ENOMEM;
   if (p->spool) {
+    memset(&b->rec1, 0, sizeof b->rec1);
     b->recs = n == 1 ? &b->rec1 : calloc(n, sizeof *b->recs);
     if (!b->recs) {
       if (b->pd != &b->one)
@@ -310,7 +323,7 @@ static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
       *bad = rc == PACER_ENOMEM ? n : i;
   }
   if (rc == 0)
-    rc = accept_batch(&b, block, ids);
+    rc = accept_batch(&b, block, ids, now);
   batch_free(&b);
   return rc;
 }

@@ -5,8 +5,9 @@
  * Input: 1 byte of host buffer size, then URL, method, header name and
  * header value separated by NUL bytes.
  * Properties: an accepted URL's host fits its buffer, is NUL-terminated
- * and in lower case; an accepted method or header has only the bytes the
- * declaration allows; an idempotent method is a valid one. */
+ * and in lower case, and is libcurl's own; an accepted method or header has
+ * only the bytes the declaration allows; an idempotent method is a valid one.
+ */
 #include "fuzz.h"
 #include "http.h"
 
@@ -40,6 +41,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   FUZZ_CHECK(pacer__url_check(url, NULL, 0) == (rc == 0 ? 0 : rc) ||
              rc == PACER_EURL); /* a host that did not fit */
+  /* The check without libcurl gives libcurl's answer and host. */
+  {
+    char h1[300], h2[300];
+    int r1 = pacer__url_check(url, h1, sizeof h1);
+    int r2 = pacer__url_check_curl(url, h2, sizeof h2);
+    FUZZ_CHECK(r1 == r2 || r2 == PACER_ENOMEM);
+    if (r1 == 0 && r2 == 0)
+      FUZZ_CHECK(strcmp(h1, h2) == 0);
+  }
 
   rc = pacer__method_check(method);
   FUZZ_CHECK(rc == 0 || rc == PACER_EMETHOD);

@@ -508,12 +508,85 @@ static void url_idn_host_is_keyed_as_punycode(void **state)
   setlocale(LC_CTYPE, "C");
 }
 
+/* URLs of the plain shape are checked without libcurl: on each of these,
+ * the answer and the host must be libcurl's own. The list is what a hand
+ * check could get wrong: numeric hosts libcurl rewrites, ports at and past
+ * the edge, characters either side of the shape, and cut-off escapes. */
+static void url_plain_check_agrees_with_libcurl(void **state)
+{
+  static const char *const urls[] = {
+      "http://example.com",
+      "http://example.com/",
+      "https://Example.COM:443/a/b?c=d&e#f",
+      "HTTPS://a-b_c.d.:1/",
+      "http://x:65535/",
+      "http://x:65536/",
+      "http://x:0/",
+      "http://x:00080/",
+      "http://x:/",
+      "http://x:8a/",
+      "http://x.y?q",
+      "http://x#f",
+      "http://1.2.3.4/",
+      "http://255.255.255.255:80/",
+      "http://256.1.1.1/",
+      "http://127.1/",
+      "http://127.0.0.01/",
+      "http://0x7f.0.0.1/",
+      "http://2130706433/",
+      "http://1.2.3.4.5/",
+      "http://1.2.3/",
+      "http://1e3.example/",
+      "http://0/",
+      "http://-x/",
+      "http://.x/",
+      "http://x/a b",
+      "http://x/a\tb",
+      "http://x/a\x7f",
+      "http://x/\xc3\xa9",
+      "http://x/%",
+      "http://x/%4",
+      "http://x/%4g",
+      "http://x/%41%2f",
+      "http://x/a\\b",
+      "http://x\\y/",
+      "http://u@x/",
+      "http://x%41/",
+      "http://[::1]/",
+      "http:/x/",
+      "http:///x/",
+      "httpss://x/",
+      "htt://x/",
+      "ftp://x/",
+      "http://x/../../a/./b",
+      "http://x/{}|^`\"<>",
+  };
+  char h1[300], h2[300];
+
+  (void)state;
+  for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+    int r1 = pacer__url_check(urls[i], h1, sizeof h1);
+    int r2 = pacer__url_check_curl(urls[i], h2, sizeof h2);
+
+    if (r1 != r2 || (r1 == 0 && strcmp(h1, h2) != 0))
+      fail_msg("%s: %d %s, libcurl %d %s", urls[i], r1, r1 ? "" : h1, r2,
+               r2 ? "" : h2);
+  }
+  /* A numeric host is keyed, and later guarded, as the address libcurl
+   * will connect to. */
+  assert_int_equal(pacer__url_check("http://127.1/", h1, sizeof h1), 0);
+  assert_string_equal(h1, "127.0.0.1");
+  assert_int_equal(pacer__url_check("http://0x7f000001/", h1, sizeof h1), 0);
+  assert_string_equal(h1, "127.0.0.1");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(public_header_check),
       cmocka_unit_test(url_idn_host_is_keyed_as_punycode),
       cmocka_unit_test(url_accepts_http_and_https),
+      cmocka_unit_test(url_plain_check_agrees_with_libcurl),
       cmocka_unit_test(url_scheme_and_host_case),
       cmocka_unit_test(url_ipv6_keeps_brackets),
       cmocka_unit_test(url_invalid),
