@@ -9,6 +9,10 @@
  * pacer resume can read on from there. */
 #include "app.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +314,19 @@ static int take_line(app_t *a, batch_t *b, cli_lines_t *lr, int r, char *line,
   return 0;
 }
 
+/* Returns the free memory of every malloc arena to the system. The
+ * reading thread allocates each job and the dispatcher's threads free it:
+ * with glibc's arenas per thread the freed chunks scatter, and the
+ * command's RSS crept up by about 0.7 MB per 2,000,000 jobs (the soak)
+ * although nothing leaks; trimming every 65,536 lines keeps the RSS at
+ * what is in use. */
+static void cli_trim_memory(void)
+{
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base)
 {
   cli_lines_t lr;
@@ -335,6 +352,8 @@ int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base)
     }
     if (take_line(a, &b, &lr, r, line, len, ++lineno))
       break;
+    if ((lineno & 0xffff) == 0)
+      cli_trim_memory();
   }
   /* The last batch; after a signal each gets its "interrupted" line. At the
    * end of the input the mark says the import is complete. */
