@@ -3,8 +3,9 @@
  * tests/support/fake_store.c): global and key buckets drawn from the store
  * and the local ones left alone, the key token lost to a refused global one,
  * PENDING parked until notify, the store's waits in sched_wake, and
- * Retry-After pauses written to and read from the store. No threads, no
- * sleeps: time is a number. */
+ * Retry-After pauses written to and read from the store; then pacer_new()
+ * with a store it cannot open (PACER_ESHARED) and with a shared-memory one.
+ * No sleeps: time is a number. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,11 +14,15 @@
 
 #include "clock.h"
 #include "config.h"
+#include "engine_fixture.h"
 #include "fake_store.h"
 #include "job.h"
 #include "scheduler.h"
+#include "shm_store.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define S PACER__NS_PER_S
 #define MS PACER__NS_PER_MS
@@ -346,6 +351,50 @@ static void without_store_local_buckets(void **state)
   fx_free(f);
 }
 
+/* pacer_new() refuses a store it cannot open with PACER_ESHARED, and an
+ * empty name as a bad setting. */
+static void new_fails_with_eshared(void **state)
+{
+  (void)state;
+  static const char *const bad[] = {"nope:x", "shm:", "shm:a/b",
+                                    "redis://127.0.0.1:notaport/0"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pacer_config_t cfg;
+    pacer_config_init(&cfg);
+    cfg.shared_limit = bad[i];
+    eng_t e;
+    assert_int_equal(eng_try(&e, &cfg, NULL), PACER_ESHARED);
+    assert_null(e.p);
+  }
+  pacer_config_t cfg;
+  pacer_config_init(&cfg);
+  cfg.shared_limit = "";
+  eng_t e;
+  assert_int_equal(eng_try(&e, &cfg, NULL), PACER_EINVAL);
+}
+
+/* A dispatcher over a shared-memory store says so in its stats. */
+static void new_with_shm_store(void **state)
+{
+  (void)state;
+  char name[64], url[80];
+  snprintf(name, sizeof name, "pacer-unit-shared-%ld", (long)getpid());
+  snprintf(url, sizeof url, "shm:%s", name);
+  pacer_config_t cfg;
+  pacer_config_init(&cfg);
+  cfg.shared_limit = url;
+  cfg.rate = 10;
+  eng_t e;
+  eng_new(&e, &cfg, NULL);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->shared_state, 1);
+  assert_int_equal(st->shared_grants, 0);
+  pacer_stats_free(st);
+  eng_free(&e);
+  assert_int_equal(pacer__shm_unlink(name), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -359,6 +408,8 @@ int main(void)
       cmocka_unit_test(retry_after_written_to_store),
       cmocka_unit_test(pause_read_from_store),
       cmocka_unit_test(without_store_local_buckets),
+      cmocka_unit_test(new_fails_with_eshared),
+      cmocka_unit_test(new_with_shm_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
