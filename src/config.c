@@ -142,6 +142,8 @@ void pacer__config_release(pacer_config_t *c)
   free((char *)c->ca_path);
   free((char *)c->user_agent);
   free((char *)c->spool_path);
+  free((char *)c->shared_limit);
+  c->shared_limit = NULL;
   if (c->secret_headers) {
     for (size_t i = 0; c->secret_headers[i]; i++)
       free((char *)c->secret_headers[i]);
@@ -189,6 +191,8 @@ static int check(const pacer_config_t *c, const char *const *secret_headers)
        c->spool_sync != PACER_SPOOL_FULL) ||
       (c->spool_path && !*c->spool_path))
     return PACER_EINVAL;
+  if (c->shared_limit && !*c->shared_limit)
+    return PACER_EINVAL;
   if (c->deny_private != 0 && c->deny_private != 1)
     return PACER_EINVAL; /* room for finer settings later */
   if (secret_headers)
@@ -218,14 +222,16 @@ int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
   /* The strings are still the caller's: take them out of *out so that no
    * path below, nor a caller releasing *out after an error, frees them. */
   const char *ca_file = out->ca_file, *ca_path = out->ca_path,
-             *user_agent = out->user_agent, *spool_path = out->spool_path;
+             *user_agent = out->user_agent, *spool_path = out->spool_path,
+             *shared_limit = out->shared_limit;
   const char *const *sh = out->secret_headers;
   out->ca_file = out->ca_path = out->user_agent = NULL;
-  out->spool_path = NULL;
+  out->spool_path = out->shared_limit = NULL;
   out->secret_headers = NULL;
   out->spool_path = spool_path; /* checked, then copied below */
+  out->shared_limit = shared_limit;
   int rc = check(out, sh);
-  out->spool_path = NULL;
+  out->spool_path = out->shared_limit = NULL;
   if (rc)
     return rc;
   int oom = 0;
@@ -233,6 +239,7 @@ int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
   out->ca_path = dup_or_null(ca_path, &oom);
   out->user_agent = dup_or_null(user_agent, &oom);
   out->spool_path = dup_or_null(spool_path, &oom);
+  out->shared_limit = dup_or_null(shared_limit, &oom);
   if (sh) {
     size_t n = 0;
     while (sh[n])

@@ -35,6 +35,7 @@
 #include <pthread.h>
 
 struct pacer__spool;
+struct pacer__shared;
 struct pacer__handler;
 struct pacer__worker;
 
@@ -75,6 +76,8 @@ struct pacer {
                                       ones pacer_resume() loads; immutable */
   struct pacer__handler *handlers; /* newest first (handlers.h) */
   int resumed;                     /* pacer_resume() ran */
+  struct pacer__shared *shared;    /* NULL: no shared limit; immutable
+                                      (its own threads and locks) */
 
   /* Counters for pacer_stats_get(). */
   uint64_t submitted, started, succeeded, failed_http, failed_transport,

@@ -11,6 +11,7 @@
 #include "deliver.h"
 #include "handlers.h"
 #include "log.h"
+#include "shared.h"
 #include "spool.h"
 #include "thread.h"
 #include "worker.h"
@@ -162,6 +163,9 @@ static void destroy(pacer_t *p)
 {
   for (unsigned i = 0; i < p->nworkers; i++)
     pacer__worker_join(p->workers[i]);
+  /* Before the lock and the scheduler go: the store's notify uses both.
+   * Closing stops its thread, so no notify runs after. */
+  pacer__shared_close(p->shared);
   pacer__spool_close(p->spool); /* commits what is queued */
   pacer__handlers_free(p);
   free(p->workers);
@@ -262,6 +266,37 @@ static int open_spool(pacer_t *p)
   return 0;
 }
 
+/* The shared store's notify, on its own thread: takes parked on its
+ * PENDING may now succeed. */
+static void shared_notify(void *arg)
+{
+  pacer_t *p = arg;
+  pthread_mutex_lock(&p->mu);
+  pacer__sched_store_notify(&p->sched);
+  pacer__kick(p);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Opens the configured shared limit, if any, and gives it to the
+ * scheduler. 0 or PACER_ESHARED (logged with the store's reason). */
+static int open_shared(pacer_t *p)
+{
+  if (!p->cfg.shared_limit)
+    return 0;
+  char err[512];
+  int rc = pacer__shared_open(p->cfg.shared_limit, &p->clock, shared_notify, p,
+                              &p->shared, err, sizeof err);
+  if (rc) {
+    pacer__logf(&p->cfg, PACER_LOG_ERROR, "shared limit %s: %s",
+                p->cfg.shared_limit, err);
+    return PACER_ESHARED;
+  }
+  pacer__store_ops_t ops;
+  pacer__shared_ops(p->shared, &ops);
+  pacer__sched_set_store(&p->sched, &ops);
+  return 0;
+}
+
 int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
                     const pacer__transport_t *tx, pacer_t **out)
 {
@@ -274,6 +309,8 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
     return rc;
   p->workers = calloc(PACER__MAX_WORKERS, sizeof *p->workers);
   rc = p->workers ? open_spool(p) : PACER_ENOMEM;
+  if (rc == 0)
+    rc = open_shared(p);
   if (rc) {
     destroy(p);
     return rc;

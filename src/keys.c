@@ -81,6 +81,7 @@ static pacer__key_t *key_new(pacer__keys_t *ks, const char *name)
   k->wake_pos = UINT32_MAX;
   k->remember_pos = PACER__HEAP_NONE;
   pacer__list_init(&k->idle);
+  pacer__list_init(&k->store_wait);
   HASH_ADD_KEYPTR(hh, ks->table, k->name, strlen(k->name), k);
   if (k->oom) { /* not in the table, which is as it was (keys.h) */
     key_free(k);

@@ -56,12 +56,14 @@ typedef struct pacer__key {
   uint32_t ready_pos[2]; /* slots in the scheduler's ready heaps */
   uint32_t wake_pos;     /* slot in the wake heap */
   int64_t wake_ns;
-  uint8_t parked;        /* pacer__park_t */
-  uint8_t pinned;        /* has limits of its own */
-  pacer__link_t idle;    /* idle list membership */
-  int64_t forget_at;     /* remembered: when its state has passed */
-  uint32_t remember_pos; /* slot in the remembered heap */
-  uint8_t oom;           /* set by uthash: adding it to the table failed */
+  uint8_t parked;           /* pacer__park_t */
+  uint8_t pinned;           /* has limits of its own */
+  pacer__link_t idle;       /* idle list membership */
+  int64_t forget_at;        /* remembered: when its state has passed */
+  uint32_t remember_pos;    /* slot in the remembered heap */
+  uint8_t oom;              /* set by uthash: adding it to the table failed */
+  pacer__link_t store_wait; /* in the scheduler's list of keys parked until
+                               the shared store's notify */
 } pacer__key_t;
 
 typedef struct pacer__keys {

@@ -36,7 +36,7 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
 int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
                           int64_t burst, int64_t now)
 {
-  return PACER__STORE_PENDING;
+  return PACER__SHARED_PENDING;
 }
 void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until) {}
 int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
@@ -589,7 +589,7 @@ int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
       }
     }
   } else {
-    ret = PACER__STORE_PENDING;
+    ret = PACER__SHARED_PENDING;
     if (!b->waiting) { /* short of reservations: hold more */
       b->waiting = 1;
       b->target = 2 * b->target > b->cap ? b->cap : 2 * b->target;

@@ -8,7 +8,9 @@
  * - a job is in the timer heap iff it is QUEUED with a deadline or queue-wait
  *   limit, or WAITING;
  * - heaps have room reserved for every element they may hold, so nothing
- *   past push() can fail for lack of memory. */
+ *   past push() can fail for lack of memory;
+ * - a key is in store_waiting iff it is parked TIME on the store's
+ *   PACER__SHARED_PENDING (park(), unpark() and key_place() take it out). */
 #include "scheduler.h"
 #include "clock.h"
 #include <stdlib.h>
@@ -86,6 +88,7 @@ int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
   pacer__heap_init(&s->wake, wake_key, wake_pos);
   pacer__heap_init(&s->timers, timer_key, timer_pos);
   pacer__rng_seed(&s->rng, cfg->seed);
+  pacer__list_init(&s->store_waiting);
   return 0;
 }
 
@@ -105,9 +108,17 @@ static int key_has_queued(const pacer__key_t *k)
   return k->queued[HIGH] + k->queued[LOW] > 0;
 }
 
+static void store_unwait(pacer__key_t *k)
+{
+  if (pacer__linked(&k->store_wait))
+    pacer__list_unlink(&k->store_wait);
+}
+
 /* Puts k where it belongs after its queues or park state changed. */
 static void key_place(pacer__sched_t *s, pacer__key_t *k)
 {
+  if (!key_has_queued(k))
+    store_unwait(k);
   if (!key_has_queued(k) && k->parked != PACER__PARK_NONE) {
     pacer__heap_remove(&s->wake, k);
     k->parked = PACER__PARK_NONE;
@@ -126,6 +137,7 @@ static void key_place(pacer__sched_t *s, pacer__key_t *k)
 
 static void park(pacer__sched_t *s, pacer__key_t *k, int64_t until)
 {
+  store_unwait(k);
   if (until == INT64_MAX) {
     pacer__heap_remove(&s->wake, k);
     k->parked = PACER__PARK_SLOT;
@@ -142,6 +154,7 @@ static void park(pacer__sched_t *s, pacer__key_t *k, int64_t until)
 
 static void unpark(pacer__sched_t *s, pacer__key_t *k)
 {
+  store_unwait(k);
   if (k->parked == PACER__PARK_NONE)
     return;
   pacer__heap_remove(&s->wake, k);
@@ -276,6 +289,60 @@ void pacer__sched_tick(pacer__sched_t *s, int64_t now, pacer__link_t *ended)
   }
 }
 
+/* ---- shared limits ---- */
+
+/* Is the global bucket drawn from the store? */
+static int store_global(const pacer__sched_t *s)
+{
+  return s->has_store && s->cfg.rate > 0;
+}
+
+/* Is k's bucket drawn from the store? Only a key with a rate has one. */
+static int store_key(const pacer__sched_t *s, const pacer__key_t *k)
+{
+  return s->has_store && !k->bucket.unlimited;
+}
+
+/* The key bucket's rate in tokens per second, from its exact fraction. A
+ * fraction that is not exact in a double gives at worst a rate a hair
+ * lower, as the store rounds the token interval up. */
+static double key_rate(const pacer__key_t *k)
+{
+  return (double)k->bucket.count * 1e9 / (double)k->bucket.period_ns;
+}
+
+/* The store refused k's token at now with w (ns or PENDING): park k. */
+static void store_park(pacer__sched_t *s, pacer__key_t *k, int64_t now,
+                       int64_t w)
+{
+  if (w == PACER__SHARED_PENDING) {
+    park(s, k, pacer__time_add(now, PACER__SCHED_PENDING_RECHECK_NS));
+    pacer__list_push_back(&s->store_waiting, &k->store_wait);
+  } else {
+    park(s, k, pacer__time_add(now, w));
+  }
+}
+
+void pacer__sched_set_store(pacer__sched_t *s, const pacer__store_ops_t *ops)
+{
+  s->has_store = ops != NULL;
+  if (ops)
+    s->store = *ops;
+  s->store_global_until = 0;
+  s->store_global_pending = 0;
+}
+
+void pacer__sched_store_notify(pacer__sched_t *s)
+{
+  if (s->store_global_pending) {
+    s->store_global_pending = 0;
+    s->store_global_until = 0;
+  }
+  pacer__link_t *l;
+  while ((l = pacer__list_pop_front(&s->store_waiting)))
+    unpark(s, pacer__container_of(l, pacer__key_t, store_wait));
+}
+
 /* ---- starting ---- */
 
 enum { GATE_OPEN, GATE_BLOCKED, GATE_EMPTIED };
@@ -306,6 +373,13 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
     *until = k->paused_until;
     return GATE_BLOCKED;
   }
+  if (s->has_store) { /* another process's Retry-After for this key */
+    int64_t pu = s->store.paused_until(s->store.ctx, k->name, now);
+    if (pu > now) {
+      *until = pu;
+      return GATE_BLOCKED;
+    }
+  }
   if (k->cap && k->inflight >= k->cap) {
     *until = INT64_MAX;
     return GATE_BLOCKED;
@@ -319,7 +393,7 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
     s->held_by_breaker++;
     return GATE_BLOCKED;
   }
-  int64_t w = pacer__bucket_wait(&k->bucket, now);
+  int64_t w = store_key(s, k) ? 0 : pacer__bucket_wait(&k->bucket, now);
   if (w > 0) {
     *until = pacer__time_add(now, w);
     return GATE_BLOCKED;
@@ -378,27 +452,64 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
 {
   if (s->inflight >= s->cfg.concurrency)
     return NULL;
-  if (pacer__bucket_wait(&s->bucket, now) > 0)
+  if (store_global(s) ? s->store_global_until > now
+                      : pacer__bucket_wait(&s->bucket, now) > 0)
     return NULL;
-  pacer__key_t *kh = top_startable(s, HIGH, now, ended);
-  pacer__key_t *kl = top_startable(s, LOW, now, ended);
-  if (!kh && !kl)
-    return NULL;
-  int p;
-  if (kh && kl) {
-    p = choose(s, kh, kl, now);
-  } else {
-    /* With one priority alone there is nothing to share: the credits start
-     * afresh, so a high job arriving at a busy low queue takes the next
-     * token rather than losing it to credit low saved up meanwhile. */
-    s->swrr[HIGH] = s->swrr[LOW] = 0;
-    p = kh ? HIGH : LOW;
+  pacer__key_t *k;
+  pacer__job_t *j;
+  for (;;) {
+    pacer__key_t *kh = top_startable(s, HIGH, now, ended);
+    pacer__key_t *kl = top_startable(s, LOW, now, ended);
+    if (!kh && !kl)
+      return NULL;
+    int p;
+    if (kh && kl) {
+      p = choose(s, kh, kl, now);
+    } else {
+      /* With one priority alone there is nothing to share: the credits
+       * start afresh, so a high job arriving at a busy low queue takes the
+       * next token rather than losing it to credit low saved up
+       * meanwhile. */
+      s->swrr[HIGH] = s->swrr[LOW] = 0;
+      p = kh ? HIGH : LOW;
+    }
+    k = p == HIGH ? kh : kl;
+    j = head_job(k, p);
+    /* The store's tokens come last, when nothing local can refuse any
+     * more: a token taken from other processes is never wasted on a job
+     * that a slot, a pause or a breaker then holds. */
+    if (store_key(s, k)) {
+      int64_t w = s->store.take(s->store.ctx, k->name, key_rate(k),
+                                k->bucket.burst, now);
+      if (w != 0) {
+        store_park(s, k, now, w);
+        continue; /* another key may start */
+      }
+    }
+    break;
   }
-  pacer__key_t *k = p == HIGH ? kh : kl;
-  pacer__job_t *j = head_job(k, p);
-
-  pacer__bucket_take(&s->bucket, now);
-  pacer__bucket_take(&k->bucket, now);
+  if (store_global(s)) {
+    int64_t w = s->store.take(s->store.ctx, "", s->cfg.rate, s->cfg.burst, now);
+    if (w != 0) {
+      /* The key's token, if one was just taken, is lost: the store has no
+       * way to give it back. This costs that key one token only when both
+       * its rate and the global one are shared and the global refused
+       * right after the key granted, which the global check at the top
+       * makes rare (DESIGN.md, "Shared limits in the scheduler"). */
+      if (store_key(s, k))
+        s->store_key_lost++;
+      s->store_global_pending = w == PACER__SHARED_PENDING;
+      s->store_global_until =
+          s->store_global_pending
+              ? pacer__time_add(now, PACER__SCHED_PENDING_RECHECK_NS)
+              : pacer__time_add(now, w);
+      return NULL;
+    }
+  } else {
+    pacer__bucket_take(&s->bucket, now);
+  }
+  if (!store_key(s, k))
+    pacer__bucket_take(&k->bucket, now);
   if (s->cfg.breaker_enabled)
     j->breaker_ticket = pacer__breaker_admit(&k->breaker, now);
   k->inflight++;
@@ -424,8 +535,12 @@ int64_t pacer__sched_wake(pacer__sched_t *s, int64_t now)
     t = j->timer_ns;
   if (s->inflight < s->cfg.concurrency &&
       (pacer__heap_len(&s->ready[HIGH]) || pacer__heap_len(&s->ready[LOW]))) {
-    int64_t w = pacer__bucket_wait(&s->bucket, now);
-    int64_t at = pacer__time_add(now, w);
+    /* With a shared global bucket, the store's answered wait (or the
+     * recheck of a pending one) is the bucket's wait. */
+    int64_t at =
+        store_global(s)
+            ? s->store_global_until
+            : pacer__time_add(now, pacer__bucket_wait(&s->bucket, now));
     if (at < t)
       t = at;
   }
@@ -472,6 +587,9 @@ static int64_t honour_retry_after(pacer__sched_t *s, pacer__key_t *k,
    * for the key's host: its Retry-After delays this job only. */
   if (!end->other_origin && until > k->paused_until) {
     k->paused_until = until;
+    /* Every process on the shared limit holds the key too. */
+    if (s->has_store)
+      s->store.pause(s->store.ctx, k->name, until);
     if (key_has_queued(k))
       park(s, k, until);
   }

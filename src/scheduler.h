@@ -20,7 +20,17 @@
  * priorities, a smooth weighted round robin over startable work spends those
  * in weight_high:weight_low, whatever the age of either backlog; aging only
  * gives a low weight of 0 the weight 1 while the oldest startable low job is
- * older than max_low_wait (see choose() in scheduler.c). */
+ * older than max_low_wait (see choose() in scheduler.c).
+ *
+ * Shared limits. With a store set (pacer__sched_set_store()), the global
+ * bucket (when rate > 0) and every key bucket with a rate are drawn from the
+ * store instead of the local buckets, which are then left untouched. The
+ * store's tokens are taken last, once every local condition passed (slots,
+ * breaker, pause), the key's first, then the global one. A store that says
+ * "wait" parks the key (or holds every start) until then; one that says
+ * PACER__SHARED_PENDING parks it until pacer__sched_store_notify() (or, as a
+ * fallback, PACER__SCHED_PENDING_RECHECK_NS). A Retry-After pause is also
+ * written to the store, and a key paused in the store is held. */
 #ifndef PACER_SCHEDULER_H
 #define PACER_SCHEDULER_H
 
@@ -29,7 +39,12 @@
 #include "keys.h"
 #include "limiter.h"
 #include "retry.h"
+#include "shared.h"
 #include <pacer/pacer.h>
+
+/* A key or the global start parked on PACER__SHARED_PENDING asks the store
+ * again after this long even if its notify never came. */
+#define PACER__SCHED_PENDING_RECHECK_NS (INT64_C(1000) * 1000000)
 
 typedef struct pacer__sched_cfg {
   unsigned weight[2];        /* by pacer_priority_t */
@@ -62,6 +77,16 @@ typedef struct pacer__sched {
   int no_retry; /* shutdown in cancel mode */
   uint64_t held_by_breaker;
   uint64_t retried;
+  /* Shared limits (has_store): the store, when the global bucket may next
+   * be asked (INT64_MAX never: not used), whether that waits on a notify,
+   * the keys parked on a notify, and the key tokens lost to a refused
+   * global token. */
+  int has_store;
+  pacer__store_ops_t store;
+  int64_t store_global_until;
+  int store_global_pending;
+  pacer__link_t store_waiting;
+  uint64_t store_key_lost;
 } pacer__sched_t;
 
 /* How an attempt ended, as the scheduler needs it. */
@@ -145,6 +170,14 @@ int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
  * snapshot with pacer_stats_free()). The only walk of the key table
  * outside the scheduler's own rules. */
 int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st);
+
+/* Draws the global and key buckets from ops (copied; its ctx borrowed
+ * until destroy) from now on; NULL: the local buckets again. */
+void pacer__sched_set_store(pacer__sched_t *s, const pacer__store_ops_t *ops);
+
+/* The store's notify came: keys and the global start parked on
+ * PACER__SHARED_PENDING may ask it again. Kick the dispatcher after. */
+void pacer__sched_store_notify(pacer__sched_t *s);
 
 /* Jobs queued or waiting to retry. */
 static inline size_t pacer__sched_backlog(const pacer__sched_t *s)

@@ -16,6 +16,7 @@
  * malloc, never from jansson's (possibly replaced) allocator, so the caller
  * frees it with free(). */
 #include "dispatch.h"
+#include "shared.h"
 #include <pacer/pacer.h>
 #include <jansson.h>
 #include <limits.h>
@@ -50,6 +51,12 @@ int pacer_stats_get(pacer_t *p, pacer_stats_t **out)
   }
   int rc = pacer__sched_stats(&p->sched, p->clock.now(p->clock.ctx), s);
   pthread_mutex_unlock(&p->mu);
+  pacer__shared_stats_t ss; /* the store keeps its own counters */
+  pacer__shared_stats(p->shared, &ss);
+  s->shared_grants = ss.grants;
+  s->shared_wait_us = ss.wait_ns / 1000;
+  s->shared_errors = ss.errors;
+  s->shared_state = ss.state;
   if (rc) {
     pacer_stats_free(s);
     return rc;
@@ -203,6 +210,19 @@ static json_t *keys_array(const pacer_stats_t *s)
   return arr;
 }
 
+static const char *shared_state_name(int state)
+{
+  switch (state) {
+  case 0:
+    return "none";
+  case 1:
+    return "connected";
+  case 2:
+    return "holding";
+  }
+  return "unknown";
+}
+
 static json_t *render(const pacer_stats_t *s)
 {
   return json_pack(
@@ -212,7 +232,8 @@ static json_t *render(const pacer_stats_t *s)
       "s:{s:I,s:I},"
       "s:I,"
       "s:{s:o,s:o},"
-      "s:o}",
+      "s:o,"
+      "s:{s:I,s:I,s:I,s:s}}",
       "submitted", u64(s->submitted), "started", u64(s->started), "succeeded",
       u64(s->succeeded),
       /* failed */
@@ -231,7 +252,11 @@ static json_t *render(const pacer_stats_t *s)
       "latency_us", "queue_wait", by_priority(s->queue_wait), "transfer",
       by_priority(s->transfer),
       /* keys */
-      "keys", keys_array(s));
+      "keys", keys_array(s),
+      /* shared limit */
+      "shared", "grants", u64(s->shared_grants), "wait_us",
+      (json_int_t)s->shared_wait_us, "errors", u64(s->shared_errors), "state",
+      shared_state_name(s->shared_state));
 }
 
 int pacer_stats_json(const pacer_stats_t *s, char **json)

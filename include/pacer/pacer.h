@@ -103,7 +103,8 @@ PACER_EXTERN unsigned pacer_version_hex(void);
   XX(ESPOOLBUSY, -26, "spool is in use by another dispatcher")                 \
   XX(ESPOOLVERSION, -27, "spool was written by a newer version")               \
   XX(EHANDLER, -28, "no handler registered by this name")                      \
-  XX(EDENIED, -29, "destination address not allowed")
+  XX(EDENIED, -29, "destination address not allowed")                          \
+  XX(ESHARED, -30, "shared limit store unavailable")
 
 typedef enum pacer_errno {
 #define PACER__ERRNO_ENUM(name, val, msg) PACER_##name = (val),
@@ -297,6 +298,22 @@ typedef struct pacer_config {
    * proxy (libcurl reads http_proxy and the like from the environment) the
    * address checked is the proxy's. 0: no check (default). */
   int deny_private;
+
+  /* A limit shared with other processes; NULL: none (default). Copied.
+   * "shm:NAME" shares it between the processes of one host through the
+   * POSIX shared-memory segment /pacer-NAME (created 0600; NAME is 1 to 200
+   * of A-Z a-z 0-9 . _ -); "redis://HOST[:PORT][/DB][?name=QUOTA&prefix=P&
+   * ahead_ms=N]" between processes on any hosts through one Redis server
+   * (a library built without hiredis refuses it). Every process naming the
+   * same limit draws the global bucket (rate, burst) and every key bucket
+   * with a rate (key_rate, pacer_key_limits_set()) from the store instead
+   * of its own, and holds a key that any of them was told to pause by a
+   * Retry-After. Each process must give the same rates and bursts. Queues,
+   * concurrency caps, breakers and spools stay local to each process. When
+   * Redis cannot be reached, jobs are held (none starts without a grant)
+   * and the store reconnects. pacer_new() fails with PACER_ESHARED, and
+   * logs why, when the store cannot be opened. */
+  const char *shared_limit;
 } pacer_config_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
@@ -743,6 +760,16 @@ typedef struct pacer_stats {
   pacer_latency_t transfer[2];
   size_t key_count;
   pacer_key_stats_t *keys; /* key_count entries */
+  /* Shared limit (pacer_config_t.shared_limit); all 0 without one. */
+  uint64_t shared_grants; /* tokens the store granted */
+  int64_t shared_wait_us; /* time jobs waited on the store: the waits it
+                             answered, summed over its buckets, and (Redis)
+                             from an empty reservation to the next grant */
+  uint64_t shared_errors; /* takes the store could not serve (held 10 ms)
+                             and, for Redis, failed connects and replies */
+  int shared_state;       /* 0: none; 1: connected; 2: holding (the store
+                             is unreachable: nothing starts without a
+                             grant, it reconnects) */
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

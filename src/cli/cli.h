@@ -30,6 +30,7 @@ typedef struct cli_opts {
   char *config_path;       /* --config */
   char *ca_file;           /* --ca-file (cfg.ca_file points here) */
   char *spool_path;        /* --spool (cfg.spool_path points here) */
+  char *shared;            /* --shared (cfg.shared_limit points here) */
   pacer_header_t *headers; /* --header, added to every job; owned */
   size_t header_count;
   int64_t deadline_ms;   /* --deadline: each job's default deadline; 0 none */

@@ -206,6 +206,27 @@ static int set_spool(cli_opts_t *o, const cli_opt_t *opt, const char *v,
   return 0;
 }
 
+/* The store's URL is kept in o and lent to the dispatcher's settings;
+ * pacer_new() checks it (a bad one is PACER_ESHARED, with the reason). */
+static int set_shared(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                      const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  if (!*v)
+    return cli_fail(err, errlen, "%s: empty", who);
+  if (!is_utf8(v)) /* the spool keeps settings as JSON text */
+    return cli_fail(err, errlen, "%s: the URL is not UTF-8", who);
+  if (strncmp(v, "shm:", 4) && strncmp(v, "redis://", 8))
+    return cli_fail(err, errlen,
+                    "%s: '%s' is not shm:NAME or redis://HOST[:PORT][/DB]"
+                    "[?name=QUOTA]",
+                    who, v);
+  if (set_str(&o->shared, v))
+    return cli_fail(err, errlen, "out of memory");
+  o->cfg.shared_limit = o->shared;
+  return 0;
+}
+
 /* Checks one --header value now, as every job's would be, so that a bad
  * header is one usage error and not a refusal of every job. Returns 0 with
  * the parts (free them), or -1 with a message. */
@@ -421,6 +442,13 @@ static const cli_opt_t table[] = {
     {.name = "quiet", .short_name = 'q', .kind = CLI_OPT_SWITCH,
      .off = OWN(quiet), .key = "quiet",
      .help = "no progress line and no summary"},
+    {.name = "shared", .kind = CLI_OPT_PATH, .off = OWN(shared),
+     .flags = KEPT, .key = "shared", .arg = "URL", .unset = "none",
+     .set = set_shared,
+     .help = "share --rate and --per-key-rate (and Retry-After pauses) with "
+             "every process naming the same URL: shm:NAME on one host, "
+             "redis://HOST[:PORT][/DB]?name=QUOTA across hosts; each "
+             "process keeps its own queue, concurrency and spool"},
     {.name = "spool", .kind = CLI_OPT_PATH, .off = OWN(spool_path),
      .key = "spool", .arg = "FILE.db", .unset = "none", .set = set_spool,
      .help = "keep every job in this SQLite spool until its result line is "

@@ -30,7 +30,8 @@ void cli_opts_free(cli_opts_t *o)
   free(o->config_path);
   free(o->ca_file);
   free(o->spool_path);
-  o->spool_path = NULL;
+  free(o->shared);
+  o->spool_path = o->shared = NULL;
   o->headers_from_base = 0;
   o->headers = NULL;
   o->header_count = 0;

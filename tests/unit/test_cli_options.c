@@ -276,6 +276,8 @@ OK(out, o->out_path && !strcmp(o->out_path, "out.jsonl"))
 OK(stats_json, o->stats_path && !strcmp(o->stats_path, "stats.json"))
 OK(config, o->config_path != NULL && o->cfg.concurrency == 11)
 OK(quiet, o->quiet == 1)
+OK(shared,
+   o->shared && !strcmp(o->shared, "shm:q") && o->cfg.shared_limit == o->shared)
 OK(spool, o->spool_path && !strcmp(o->spool_path, "s.db") &&
               o->cfg.spool_path == o->spool_path)
 OK(spool_sync, o->cfg.spool_sync == PACER_SPOOL_FULL)
@@ -332,6 +334,7 @@ static const flag_case_t flag_cases[] = {
     C("stats-json", "stats.json", stats_json),
     C("config", "@config", config),
     C("quiet", NULL, quiet),
+    C("shared", "shm:q", shared),
     C("spool", "s.db", spool),
     C("spool-sync", "full", spool_sync),
     C("no-idempotency-keys", NULL, no_idem),

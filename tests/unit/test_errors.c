@@ -65,6 +65,7 @@ static void enum_matches_map(void **state)
       {PACER_ESPOOLVERSION, -27, "PACER_ESPOOLVERSION"},
       {PACER_EHANDLER, -28, "PACER_EHANDLER"},
       {PACER_EDENIED, -29, "PACER_EDENIED"},
+      {PACER_ESHARED, -30, "PACER_ESHARED"},
   };
   enum { N_PINNED = sizeof pinned / sizeof pinned[0] };
   for (size_t i = 0; i < N_PINNED; i++) {

@@ -44,6 +44,10 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->queued_high = 16;
   s->queued_low = 17;
   s->in_flight = 18;
+  s->shared_grants = 19;
+  s->shared_wait_us = 20;
+  s->shared_errors = 21;
+  s->shared_state = 2;
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -122,6 +126,7 @@ static void check_counters(json_t *root)
       {"failed.breaker", 10},  {"failed.other", 11},    {"retried", 12},
       {"cancelled", 13},       {"expired", 14},         {"held_by_breaker", 15},
       {"queued.high", 16},     {"queued.low", 17},      {"in_flight", 18},
+      {"shared.grants", 19},   {"shared.wait_us", 20},  {"shared.errors", 21},
   };
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
     if (int_at(root, f[i].path) != f[i].want)
@@ -129,6 +134,10 @@ static void check_counters(json_t *root)
                (long long)int_at(root, f[i].path), (long long)f[i].want);
   assert_int_equal(json_object_size(json_object_get(root, "failed")), 8);
   assert_int_equal(json_object_size(json_object_get(root, "queued")), 2);
+  assert_int_equal(json_object_size(json_object_get(root, "shared")), 4);
+  assert_string_equal(json_string_value(json_object_get(
+                          json_object_get(root, "shared"), "state")),
+                      "holding");
 
   static const char *const lat[4] = {
       "latency_us.queue_wait.high", "latency_us.queue_wait.low",
@@ -142,7 +151,7 @@ static void check_counters(json_t *root)
     }
   }
   /* Exactly the documented members, nothing more. */
-  assert_int_equal(json_object_size(root), 12);
+  assert_int_equal(json_object_size(root), 13);
 }
 
 static void renders_every_field(void **state)

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* shared.c - a limit shared with other processes: one interface over the
+ * stores, chosen by the URL's form.
+ *
+ * Invariant: a take that the store could not serve (PACER_ENOMEM from a
+ * full shared-memory table, or any other negative answer) becomes a wait of
+ * PACER__SHARED_RETRY_NS and one error counted, never a token. The counters
+ * are atomics so that stats may be read from any thread. */
+#include "shared.h"
+#include "redis_store.h"
+#include "shm_store.h"
+#include <pacer/pacer.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KIND_SHM, KIND_REDIS };
+
+struct pacer__shared {
+  int kind;
+  pacer__shm_t *shm;
+  pacer__redis_t *redis;
+  atomic_uint_fast64_t grants, errors;
+  atomic_int_fast64_t wait_ns;
+};
+
+int pacer__shared_open(const char *url, const pacer__clock_t *clock,
+                       void (*notify)(void *), void *arg, pacer__shared_t **out,
+                       char *err, size_t errlen)
+{
+  if (err && errlen)
+    err[0] = '\0';
+  if (!out)
+    return PACER_EINVAL;
+  *out = NULL;
+  if (!url) {
+    if (err && errlen)
+      snprintf(err, errlen, "no shared limit named");
+    return PACER_EINVAL;
+  }
+  pacer__shared_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return PACER_ENOMEM;
+  int rc;
+  if (!strncmp(url, "shm:", 4)) {
+    s->kind = KIND_SHM;
+    rc = pacer__shm_open(url + 4, 0, &s->shm, err, errlen);
+    if (rc == PACER_EINVAL && err && errlen)
+      snprintf(err, errlen,
+               "shared limit '%s': the name after shm: must be 1 to 200 of "
+               "A-Z a-z 0-9 . _ -",
+               url);
+  } else if (!strncmp(url, "redis://", 8)) {
+    s->kind = KIND_REDIS;
+    pacer__redis_opts_t o = {
+        .url = url, .clock = clock, .notify = notify, .notify_arg = arg};
+    rc = pacer__redis_open(&o, &s->redis, err, errlen);
+  } else {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "shared limit '%s': expected shm:NAME or redis://HOST...", url);
+    rc = PACER_EINVAL;
+  }
+  if (rc) {
+    free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+int64_t pacer__shared_take(pacer__shared_t *s, const char *name, double rate,
+                           int64_t burst, int64_t now)
+{
+  int64_t w = s->kind == KIND_SHM
+                  ? pacer__shm_take(s->shm, name, rate, burst, now)
+                  : pacer__redis_take(s->redis, name, rate, burst, now);
+  if (w == 0) {
+    atomic_fetch_add_explicit(&s->grants, 1, memory_order_relaxed);
+  } else if (w < 0) {
+    /* The store could not serve this take: hold it a little, as a wait,
+     * rather than start a job without a grant. */
+    atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
+    w = PACER__SHARED_RETRY_NS;
+    atomic_fetch_add_explicit(&s->wait_ns, w, memory_order_relaxed);
+  } else if (w != PACER__SHARED_PENDING) {
+    atomic_fetch_add_explicit(&s->wait_ns, w, memory_order_relaxed);
+  }
+  return w;
+}
+
+void pacer__shared_pause(pacer__shared_t *s, const char *name, int64_t until)
+{
+  if (s->kind == KIND_SHM)
+    pacer__shm_pause(s->shm, name, until);
+  else
+    pacer__redis_pause(s->redis, name, until);
+}
+
+int64_t pacer__shared_paused_until(pacer__shared_t *s, const char *name,
+                                   int64_t now)
+{
+  return s->kind == KIND_SHM ? pacer__shm_paused_until(s->shm, name, now)
+                             : pacer__redis_paused_until(s->redis, name, now);
+}
+
+void pacer__shared_stats(pacer__shared_t *s, pacer__shared_stats_t *st)
+{
+  memset(st, 0, sizeof *st);
+  if (!s) {
+    st->state = PACER__SHARED_NONE;
+    return;
+  }
+  st->grants = atomic_load_explicit(&s->grants, memory_order_relaxed);
+  st->errors = atomic_load_explicit(&s->errors, memory_order_relaxed);
+  st->wait_ns = atomic_load_explicit(&s->wait_ns, memory_order_relaxed);
+  st->state = PACER__SHARED_CONNECTED;
+  if (s->kind == KIND_REDIS) {
+    pacer__redis_stats_t rs;
+    pacer__redis_stats(s->redis, &rs);
+    st->errors += rs.errors;
+    st->wait_ns += rs.wait_ns;
+    st->state = rs.state == PACER__REDIS_HOLDING ? PACER__SHARED_HOLDING
+                                                 : PACER__SHARED_CONNECTED;
+  }
+}
+
+static int64_t ops_take(void *ctx, const char *name, double rate, int64_t burst,
+                        int64_t now)
+{
+  return pacer__shared_take(ctx, name, rate, burst, now);
+}
+static void ops_pause(void *ctx, const char *name, int64_t until)
+{
+  pacer__shared_pause(ctx, name, until);
+}
+static int64_t ops_paused_until(void *ctx, const char *name, int64_t now)
+{
+  return pacer__shared_paused_until(ctx, name, now);
+}
+
+void pacer__shared_ops(pacer__shared_t *s, pacer__store_ops_t *ops)
+{
+  ops->take = ops_take;
+  ops->pause = ops_pause;
+  ops->paused_until = ops_paused_until;
+  ops->ctx = s;
+}
+
+void pacer__shared_close(pacer__shared_t *s)
+{
+  if (!s)
+    return;
+  if (s->kind == KIND_SHM)
+    pacer__shm_close(s->shm);
+  else
+    pacer__redis_close(s->redis);
+  free(s);
+}

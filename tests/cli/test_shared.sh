@@ -1,0 +1,204 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# End-to-end test of shared limits: NPROC processes of `pacer send --shared
+# URL --rate 400 --burst 10`, each with its own shard of 2,000 jobs, against
+# one pacer-mock with its strict limiter: the server's largest 1-s window,
+# its overshoot, and the aggregate rate over the run. Once over shared memory
+# (shm:NAME), once over a redis-server this test starts on a free loopback
+# port (that half is skipped, with a message, without redis-server).
+# Per key: NPROC processes crawl 3 hosts (keys) with --per-key-rate 5: no
+# host may see more than 5/s + burst 1 in any second.
+# Usage: test_shared.sh PACER PACER_MOCK [NPROC [JOBS_PER_PROCESS [STORES]]]
+# STORES: "shm redis" (default), or one of them.
+set -u
+PACER=$1
+MOCK=$2
+NPROC=${3:-4}
+JOBS=${4:-2000}
+STORES=${5:-shm redis}
+. "$(dirname "$0")/lib.sh"
+# Slack of time bounds: 1, more under the sanitizers (set by CMake; whole
+# numbers only here).
+SCALE=${PACER_TIMING_SCALE:-1}
+case $SCALE in '' | *[!0-9]* | 0) SCALE=1 ;; esac
+RATE=400
+BURST=10
+SHM_NAME="pacer-test-shared-$$-$RANDOM"
+REDIS_PID=
+stop_redis() {
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  REDIS_PID=
+}
+# lib.sh's cleanup, then ours: the segment's name and the server.
+trap 'stop_redis; rm -f "/dev/shm/pacer-$SHM_NAME" "/dev/shm/pacer-$SHM_NAME-k"; cleanup' EXIT
+
+# The server's bucket: the shared 400/s with the store's burst of 10, plus 4
+# for how late a request arrives after its grant (the hand-off to a worker
+# thread and the send; new connections in the first burst reach the server
+# a few ms late, test_send.sh allows 2 for that). The largest 1-s window may
+# be 2 over burst + rate (a request crossing a window's edge). Over Redis
+# both have 4 more, for the store's documented excess (its grace and the
+# spread of its replies' delays, DESIGN.md). The pacer processes run at a
+# lower priority than the server, so that its clock reads arrivals when
+# they arrive, not when it is next scheduled. On a shared, loaded machine
+# one process's stall of 10 to 30 ms bunches its requests with the others'
+# and the server sees more than that (tests/CMakeLists.txt).
+# mock BURST_SLACK: a new pacer-mock with that slack, and the shards (rate,
+# then per key) pointing at it.
+mock() {
+  start_mock --limit $RATE --burst $((BURST + $1))
+  local p i h
+  for p in $(seq 1 "$NPROC"); do
+    for i in $(seq 1 "$JOBS"); do
+      printf '{"id": "%d-%d", "url": "%s/s?job=%d-%d"}\n' "$p" "$i" "$BASE" "$p" "$i"
+    done >"$T/shard$p.jsonl"
+    for i in $(seq 1 "$KJOBS"); do
+      for h in 1 2 3; do
+        printf '{"id": "k%d-%d-%d", "key": "h%d", "url": "%s/h%d?job=k%d-%d-%d"}\n' \
+          "$p" "$h" "$i" "$h" "$BASE" "$h" "$p" "$h" "$i"
+      done
+    done >"$T/kshard$p.jsonl"
+  done
+}
+# Per key: NPROC processes crawl 3 hosts (keys h1, h2, h3) with
+# --per-key-rate 5 and no global rate, KJOBS jobs per host each.
+KJOBS=10
+TOTAL=$((NPROC * JOBS))
+
+# run_shared LABEL URL SLACK: the NPROC processes at once, then the checks.
+run_shared() {
+  local label=$1 url=$2 slack=$3 pids=() rc=0
+  reset
+  for p in $(seq 1 "$NPROC"); do
+    nice -n 10 "$PACER" send --shared "$url" --rate $RATE --burst $BURST -q \
+      --stats-json "$T/$label-stats$p.json" --out "$T/$label-out$p.jsonl" \
+      "$T/shard$p.jsonl" 2>"$T/$label-err$p.log" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || rc=1
+  done
+  local s win over n span agg
+  s=$(stats)
+  win=$(echo "$s" | jq .max_1s_window)
+  over=$(echo "$s" | jq .overshoot)
+  n=$(echo "$s" | jq .total)
+  span=$(echo "$s" | jq '[.arrivals[].t_ms] | (max - min) / 1000')
+  # Tokens after the first burst over the time they took.
+  agg=$(awk "BEGIN { printf \"%.1f\", ($n - $BURST) / $span }")
+  echo "     $label: $NPROC processes x $JOBS jobs at $RATE/s burst $BURST: max 1 s window $win, overshoot $over, $n requests in ${span} s, aggregate $agg/s"
+  check "$label: every process exits 0" [ "$rc" -eq 0 ]
+  if [ "$rc" -ne 0 ]; then cat "$T/$label"-err*.log; fi
+  local okn lines
+  okn=$(echo "$s" | jq '.status_counts["200"] // 0')
+  lines=$(cat "$T/$label"-out*.jsonl | wc -l)
+  check "$label: the server answered 200 to all $TOTAL jobs ($okn)" [ "$okn" -eq "$TOTAL" ]
+  check "$label: one result line per job ($lines)" [ "$lines" -eq "$TOTAL" ]
+  if [ "$SCALE" -gt 1 ]; then
+    # A sanitizer build slows each process's hand-off from grant to send by
+    # tens of ms, unevenly across processes: the server then sees bunches
+    # that say nothing of the shared limit (measured: windows of 410 to 421,
+    # overshoot 0 to 85 even with 16 tokens of slack). The run is still
+    # checked for races, leaks, and every job and grant.
+    skip "$label: rate accuracy is judged in the normal build only (here: window $win, overshoot $over, $agg/s)"
+  else
+    check "$label: max 1 s window $win <= $((RATE + BURST)) + $slack" [ "$win" -le $((RATE + BURST + slack)) ]
+    check "$label: no overshoot at the server's $RATE/s" [ "$over" -eq 0 ]
+    check "$label: aggregate $agg/s >= 97% of $RATE/s" awk "BEGIN { exit !($agg >= $RATE * 0.97) }"
+  fi
+  local grants
+  grants=$(cat "$T/$label"-stats*.json | jq -s 'map(.shared.grants) | add')
+  check "$label: the processes took $grants grants from the store, at least one per job" \
+    [ "$grants" -ge "$TOTAL" ]
+  check "$label: every process says the store was connected" \
+    [ "$(cat "$T/$label"-stats*.json | jq -s 'map(select(.shared.state == "connected")) | length')" -eq "$NPROC" ]
+}
+
+# run_per_key LABEL URL: each host's largest 1-s window at the server must
+# stay within 5/s + burst 1 whatever the number of processes.
+run_per_key() {
+  local label=$1 url=$2 pids=() rc=0
+  reset
+  for p in $(seq 1 "$NPROC"); do
+    nice -n 10 "$PACER" send --shared "$url" --per-key-rate 5 -q \
+      --out "$T/$label-kout$p.jsonl" "$T/kshard$p.jsonl" 2>"$T/$label-kerr$p.log" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || rc=1
+  done
+  check "$label per key: every process exits 0" [ "$rc" -eq 0 ]
+  # path and arrival (ms) of each request, then per path the most arrivals
+  # in any (t - 1 s, t].
+  local out
+  out=$(stats | jq -r '.arrivals[] | "\(.path) \(.t_ms)"' | sort -k1,1 -k2,2n | awk '
+    { p = $1; t = $2
+      if (p != cur) { flush(); cur = p; n = 0; lo = 0 }
+      ts[n++] = t
+      while (ts[lo] <= t - 1000) lo++
+      if (n - lo > best[p]) best[p] = n - lo
+      cnt[p]++; if (!(p in first)) first[p] = t; last[p] = t }
+    function flush() { }
+    END { for (p in best) printf "%s %d %d %.3f\n", p, best[p], cnt[p], (last[p] - first[p]) / 1000 }' | sort)
+  echo "     $label per key: path, largest 1 s window, requests, first to last (s):" $out
+  local want=$((NPROC * KJOBS))
+  while read -r path win n span; do
+    check "$label per key: $path: largest 1 s window $win <= 5 + 1" [ "$win" -le 6 ]
+    check "$label per key: $path: all $want jobs ($n), none faster than 5/s (${span} s)" \
+      [ "$n" -eq "$want" -a "$(awk "BEGIN { print ($span >= ($want - 1) / 5 - 0.05) }")" -eq 1 ]
+  done <<<"$out"
+  check "$label per key: 3 hosts seen" [ "$(echo "$out" | grep -c .)" -eq 3 ]
+}
+
+# ---- one host: shared memory ----
+case " $STORES " in *" shm "*)
+  mock 4
+  run_shared shm "shm:$SHM_NAME" 2
+  run_per_key shm "shm:$SHM_NAME-k"
+  ;;
+esac
+
+# ---- many hosts: Redis ----
+if [ "${STORES#*redis}" = "$STORES" ]; then
+  : # not asked for
+elif ! command -v redis-server >/dev/null; then
+  skip "redis-server is not installed: the Redis half did not run"
+else
+  RPORT=
+  for _ in $(seq 1 20); do
+    port=$((20000 + RANDOM % 40000))
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+      >"$T/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 1 100); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 && break
+      kill -0 "$REDIS_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    if kill -0 "$REDIS_PID" 2>/dev/null && redis-cli -p "$port" ping >/dev/null 2>&1; then
+      RPORT=$port
+      break
+    fi
+    stop_redis
+  done
+  if [ -z "$RPORT" ]; then
+    bad "redis-server did not start on a free loopback port"
+  else
+    mock 8
+    run_shared redis "redis://127.0.0.1:$RPORT/0?name=test-$$-$RANDOM" 4
+    run_per_key redis "redis://127.0.0.1:$RPORT/0?name=testk-$$-$RANDOM"
+  fi
+  stop_redis
+fi
+
+# ---- the store must be there at start ----
+[ -n "${PORT:-}" ] || mock 4
+reset
+"$PACER" send --shared "redis://127.0.0.1:1/0?name=x" -q "$T/shard1.jsonl" \
+  >"$T/none.out" 2>"$T/none.err"
+rc=$?
+sent=$(stats | jq .total)
+check "an unreachable store: pacer send fails (exit $rc) and sends nothing ($sent)" \
+  [ "$rc" -ne 0 -a "$sent" -eq 0 ]
+echo "     unreachable store: $(head -c 300 "$T/none.err")"
+finish

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: MIT */
+/* test_shared.c - the scheduler over a shared-limit store (a fake one,
+ * tests/support/fake_store.c): global and key buckets drawn from the store
+ * and the local ones left alone, the key token lost to a refused global one,
+ * PENDING parked until notify, the store's waits in sched_wake, and
+ * Retry-After pauses written to and read from the store; then pacer_new()
+ * with a store it cannot open (PACER_ESHARED) and with a shared-memory one.
+ * No sleeps: time is a number. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "config.h"
+#include "engine_fixture.h"
+#include "fake_store.h"
+#include "job.h"
+#include "scheduler.h"
+#include "shm_store.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S PACER__NS_PER_S
+#define MS PACER__NS_PER_MS
+
+typedef struct fx {
+  pacer_config_t cfg;
+  pacer__sched_t s;
+  fake_store_t fs;
+  int64_t now;
+  pacer__link_t ended;
+  uint64_t ids;
+} fx_t;
+
+/* A scheduler over a fake store, with rate/burst and key_rate/key_burst. */
+static fx_t *fx_new(double rate, unsigned burst, double key_rate,
+                    unsigned key_burst)
+{
+  fx_t *f = calloc(1, sizeof *f);
+  pacer_config_t in;
+  pacer_config_init(&in);
+  in.max_low_wait_ms = 0;
+  in.concurrency = 1000;
+  in.rate = rate;
+  in.burst = burst;
+  in.key_rate = key_rate;
+  in.key_burst = key_burst;
+  assert_int_equal(pacer__config_resolve(&in, &f->cfg), 0);
+  pacer__sched_cfg_t sc;
+  pacer__sched_cfg_from(&f->cfg, &sc);
+  sc.seed = 42;
+  assert_int_equal(pacer__sched_init(&f->s, &sc), 0);
+  fake_store_init(&f->fs);
+  pacer__store_ops_t ops;
+  fake_store_ops(&f->fs, &ops);
+  pacer__sched_set_store(&f->s, &ops);
+  f->now = 1000 * S;
+  pacer__list_init(&f->ended);
+  return f;
+}
+
+static void fx_free(fx_t *f)
+{
+  pacer__sched_cancel_all(&f->s, &f->ended);
+  pacer__link_t *l;
+  while ((l = pacer__list_pop_front(&f->ended))) {
+    pacer__job_t *j = pacer__job_of(l);
+    pacer__sched_release(&f->s, j, f->now);
+    pacer__job_free(j);
+  }
+  pacer__sched_destroy(&f->s);
+  pacer__config_release(&f->cfg);
+  free(f);
+}
+
+static pacer__job_t *push(fx_t *f, const char *key)
+{
+  pacer_request_t r;
+  pacer_request_init(&r);
+  r.url = "http://example.test/x";
+  r.key = key;
+  char k[PACER__KEY_MAX];
+  pacer__job_t *j;
+  assert_int_equal(pacer__job_new(&r, &f->cfg, f->now, &j, k, sizeof k), 0);
+  j->id = ++f->ids;
+  assert_int_equal(pacer__sched_push(&f->s, j, k, f->now), 0);
+  return j;
+}
+
+static pacer__job_t *next(fx_t *f)
+{
+  pacer__sched_tick(&f->s, f->now, &f->ended);
+  return pacer__sched_next(&f->s, f->now, &f->ended);
+}
+
+/* Ends an in-flight job's attempt with status (and a Retry-After, or -1)
+ * and frees it if it ended. */
+static int done(fx_t *f, pacer__job_t *j, int status, int64_t ra)
+{
+  pacer__attempt_end_t e = {0, status, ra, 0};
+  int r = pacer__sched_done(&f->s, j, &e, f->now);
+  if (r == PACER__SCHED_END) {
+    pacer__sched_release(&f->s, j, f->now);
+    pacer__job_free(j);
+  }
+  return r;
+}
+
+static void finish(fx_t *f, pacer__job_t *j)
+{
+  assert_int_equal(done(f, j, 200, -1), PACER__SCHED_END);
+}
+
+/* The global bucket comes from the store (rate 10/s, burst 2): two at once,
+ * then one per 100 ms, the waits the store's; the local bucket is never
+ * touched and the keys (no rate) never ask it. */
+static void global_from_store(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(10, 2, 0, 0);
+  for (int i = 0; i < 4; i++)
+    push(f, i % 2 ? "a" : "b");
+  pacer__job_t *j1 = next(f), *j2 = next(f);
+  assert_non_null(j1);
+  assert_non_null(j2);
+  assert_null(next(f));
+  assert_int_equal(fake_store_grants(&f->fs, ""), 2);
+  assert_int_equal(fake_store_takes(&f->fs, ""), 3);
+  assert_int_equal(fake_store_takes(&f->fs, "a"), 0);
+  assert_int_equal(fake_store_takes(&f->fs, "b"), 0);
+  assert_true(pacer__bucket_full(&f->s.bucket, f->now));
+  /* The store's wait is the dispatcher's: nothing is asked before it. */
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 100 * MS);
+  assert_null(next(f));
+  assert_int_equal(fake_store_takes(&f->fs, ""), 3);
+  f->now += 100 * MS;
+  pacer__job_t *j3 = next(f);
+  assert_non_null(j3);
+  assert_null(next(f));
+  assert_true(pacer__bucket_full(&f->s.bucket, f->now));
+  finish(f, j1);
+  finish(f, j2);
+  finish(f, j3);
+  fx_free(f);
+}
+
+/* A key's bucket (5/s, burst 1) comes from the store; the global one, with
+ * no rate, is never asked; the key's local bucket stays full. */
+static void key_from_store(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(0, 0, 5, 1);
+  push(f, "a");
+  push(f, "a");
+  pacer__job_t *j1 = push(f, "b");
+  (void)j1;
+  pacer__job_t *a1 = next(f), *b1 = next(f);
+  assert_non_null(a1);
+  assert_non_null(b1);
+  assert_null(next(f)); /* a's second job waits for the store */
+  assert_int_equal(fake_store_grants(&f->fs, "a"), 1);
+  assert_int_equal(fake_store_takes(&f->fs, "a"), 2);
+  assert_int_equal(fake_store_grants(&f->fs, "b"), 1);
+  assert_int_equal(fake_store_takes(&f->fs, ""), 0);
+  pacer__key_t *ka = pacer__keys_find(&f->s.keys, "a");
+  assert_true(pacer__bucket_full(&ka->bucket, f->now));
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 200 * MS);
+  f->now += 199 * MS;
+  assert_null(next(f));
+  f->now += 1 * MS;
+  pacer__job_t *a2 = next(f);
+  assert_non_null(a2);
+  finish(f, a1);
+  finish(f, b1);
+  finish(f, a2);
+  fx_free(f);
+}
+
+/* Keys limited by pacer_key_limits_set() are drawn from the store too. */
+static void set_key_limits_from_store(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(0, 0, 0, 0);
+  assert_int_equal(pacer__sched_set_key_limits(&f->s, "slow", 2, 1, 0, f->now),
+                   0);
+  push(f, "slow");
+  push(f, "slow");
+  push(f, "free");
+  pacer__job_t *a = next(f), *b = next(f);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_null(next(f));
+  assert_int_equal(fake_store_grants(&f->fs, "slow"), 1);
+  assert_int_equal(fake_store_takes(&f->fs, "free"), 0);
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 500 * MS);
+  finish(f, a);
+  finish(f, b);
+  fx_free(f);
+}
+
+/* Key first, then global: a global refusal right after the key's grant
+ * loses that key token (counted), and the key then waits a full interval
+ * for its next one. */
+static void key_token_lost_when_global_refuses(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(100, 1, 10, 1);
+  push(f, "a");
+  fake_store_bucket(&f->fs, "")->force = 30 * MS;
+  assert_null(next(f));
+  assert_int_equal(fake_store_grants(&f->fs, "a"), 1);
+  assert_int_equal(f->s.store_key_lost, 1);
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 30 * MS);
+  fake_store_bucket(&f->fs, "")->force = 0;
+  f->now += 30 * MS;
+  assert_null(next(f)); /* a's token went with the refusal */
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 70 * MS);
+  f->now += 70 * MS;
+  pacer__job_t *j = next(f);
+  assert_non_null(j);
+  assert_int_equal(fake_store_grants(&f->fs, "a"), 2);
+  assert_int_equal(fake_store_grants(&f->fs, ""), 1);
+  finish(f, j);
+  fx_free(f);
+}
+
+/* A key told PENDING is parked until the store's notify; other keys go on;
+ * notify lets it start at the same instant. */
+static void key_pending_until_notify(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(0, 0, 10, 1);
+  push(f, "a");
+  fake_store_bucket(&f->fs, "a")->force = PACER__SHARED_PENDING;
+  assert_null(next(f));
+  uint64_t asked = fake_store_takes(&f->fs, "a");
+  pacer__job_t *b = push(f, "b");
+  assert_ptr_equal(next(f), b);
+  assert_null(next(f));
+  assert_int_equal(fake_store_takes(&f->fs, "a"), asked); /* parked */
+  /* Only the fallback recheck, never a busy loop. */
+  assert_int_equal(pacer__sched_wake(&f->s, f->now),
+                   f->now + PACER__SCHED_PENDING_RECHECK_NS);
+  fake_store_bucket(&f->fs, "a")->force = 0;
+  pacer__sched_store_notify(&f->s);
+  pacer__job_t *a = next(f);
+  assert_non_null(a);
+  finish(f, a);
+  finish(f, b);
+  fx_free(f);
+}
+
+/* The global bucket told PENDING holds every start until notify, without
+ * asking the store again meanwhile. */
+static void global_pending_until_notify(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(50, 1, 0, 0);
+  push(f, "a");
+  push(f, "b");
+  fake_store_bucket(&f->fs, "")->force = PACER__SHARED_PENDING;
+  assert_null(next(f));
+  assert_null(next(f));
+  assert_int_equal(fake_store_takes(&f->fs, ""), 1);
+  assert_int_equal(pacer__sched_wake(&f->s, f->now),
+                   f->now + PACER__SCHED_PENDING_RECHECK_NS);
+  fake_store_bucket(&f->fs, "")->force = 0;
+  pacer__sched_store_notify(&f->s);
+  pacer__job_t *j = next(f);
+  assert_non_null(j);
+  assert_null(next(f)); /* 50/s, burst 1: the next in 20 ms */
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 20 * MS);
+  finish(f, j);
+  fx_free(f);
+}
+
+/* A positive wait answered by the store is when the dispatcher wakes. */
+static void store_wait_in_wake(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(1000, 1000, 0, 0);
+  push(f, "a");
+  fake_store_bucket(&f->fs, "")->force = 7 * MS;
+  assert_null(next(f));
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 7 * MS);
+  fake_store_bucket(&f->fs, "")->force = 0;
+  f->now += 7 * MS;
+  pacer__job_t *j = next(f);
+  assert_non_null(j);
+  finish(f, j);
+  fx_free(f);
+}
+
+/* A Retry-After pauses the key in the store too, for every process. */
+static void retry_after_written_to_store(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(0, 0, 0, 0);
+  pacer__job_t *j = push(f, "a");
+  assert_ptr_equal(next(f), j);
+  assert_int_equal(done(f, j, 429, 2 * S), PACER__SCHED_RETRY);
+  assert_int_equal(f->fs.pauses, 1);
+  assert_int_equal(fake_store_bucket(&f->fs, "a")->paused_until,
+                   f->now + 2 * S);
+  f->now += 2 * S;
+  assert_ptr_equal(next(f), j);
+  finish(f, j);
+  fx_free(f);
+}
+
+/* A pause another process wrote to the store holds the key here; other
+ * keys go on. */
+static void pause_read_from_store(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(0, 0, 0, 0);
+  fake_store_bucket(&f->fs, "a")->paused_until = f->now + 1500 * MS;
+  pacer__job_t *a = push(f, "a");
+  pacer__job_t *b = push(f, "b");
+  assert_ptr_equal(next(f), b);
+  assert_null(next(f));
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 1500 * MS);
+  f->now += 1499 * MS;
+  assert_null(next(f));
+  f->now += 1 * MS;
+  assert_ptr_equal(next(f), a);
+  finish(f, a);
+  finish(f, b);
+  fx_free(f);
+}
+
+/* No store: the local buckets as before (the store is never consulted). */
+static void without_store_local_buckets(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(10, 1, 0, 0);
+  pacer__sched_set_store(&f->s, NULL);
+  push(f, "a");
+  push(f, "a");
+  pacer__job_t *j = next(f);
+  assert_non_null(j);
+  assert_null(next(f));
+  assert_int_equal(f->fs.takes, 0);
+  assert_false(pacer__bucket_full(&f->s.bucket, f->now));
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 100 * MS);
+  finish(f, j);
+  fx_free(f);
+}
+
+/* pacer_new() refuses a store it cannot open with PACER_ESHARED, and an
+ * empty name as a bad setting. */
+static void new_fails_with_eshared(void **state)
+{
+  (void)state;
+  static const char *const bad[] = {"nope:x", "shm:", "shm:a/b",
+                                    "redis://127.0.0.1:notaport/0"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pacer_config_t cfg;
+    pacer_config_init(&cfg);
+    cfg.shared_limit = bad[i];
+    eng_t e;
+    assert_int_equal(eng_try(&e, &cfg, NULL), PACER_ESHARED);
+    assert_null(e.p);
+  }
+  pacer_config_t cfg;
+  pacer_config_init(&cfg);
+  cfg.shared_limit = "";
+  eng_t e;
+  assert_int_equal(eng_try(&e, &cfg, NULL), PACER_EINVAL);
+}
+
+/* A dispatcher over a shared-memory store says so in its stats. */
+static void new_with_shm_store(void **state)
+{
+  (void)state;
+  char name[64], url[80];
+  snprintf(name, sizeof name, "pacer-unit-shared-%ld", (long)getpid());
+  snprintf(url, sizeof url, "shm:%s", name);
+  pacer_config_t cfg;
+  pacer_config_init(&cfg);
+  cfg.shared_limit = url;
+  cfg.rate = 10;
+  eng_t e;
+  eng_new(&e, &cfg, NULL);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->shared_state, 1);
+  assert_int_equal(st->shared_grants, 0);
+  pacer_stats_free(st);
+  eng_free(&e);
+  assert_int_equal(pacer__shm_unlink(name), 0);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(global_from_store),
+      cmocka_unit_test(key_from_store),
+      cmocka_unit_test(set_key_limits_from_store),
+      cmocka_unit_test(key_token_lost_when_global_refuses),
+      cmocka_unit_test(key_pending_until_notify),
+      cmocka_unit_test(global_pending_until_notify),
+      cmocka_unit_test(store_wait_in_wake),
+      cmocka_unit_test(retry_after_written_to_store),
+      cmocka_unit_test(pause_read_from_store),
+      cmocka_unit_test(without_store_local_buckets),
+      cmocka_unit_test(new_fails_with_eshared),
+      cmocka_unit_test(new_with_shm_store),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
