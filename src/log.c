@@ -16,3 +16,13 @@ void pacer__logf(const pacer_config_t *cfg, pacer_log_level_t level,
   va_end(ap);
   cfg->log_cb(level, buf, cfg->log_user);
 }
+
+void pacer__set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+  if (!err || !errlen)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}

@@ -9,6 +9,7 @@
 #define PACER_LOG_H
 
 #include <pacer/pacer.h>
+#include <stddef.h>
 
 /* Formats a line (cut at 1023 bytes) and passes it to cfg->log_cb when
  * level is enabled (level <= cfg->log_level); does nothing otherwise. Any
@@ -16,5 +17,10 @@
  * holds, so callers log with no lock held where they can. */
 void pacer__logf(const pacer_config_t *cfg, pacer_log_level_t level,
                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Formats why something failed into err[errlen] for a caller that asked
+ * (err NULL or errlen 0: nothing is written); the line is cut to fit. */
+void pacer__set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -17,6 +17,7 @@
  * grants within burst + rate x span even when a later reply arrived
  * faster. */
 #include "redis_store.h"
+#include "log.h"
 
 #include <pacer/pacer.h>
 #include <stdio.h>
@@ -27,32 +28,49 @@
 int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
                       char *err, size_t errlen)
 {
+  (void)o;
   if (out)
     *out = NULL;
-  if (err && errlen)
-    snprintf(err, errlen, "built without Redis support");
+  pacer__set_err(err, errlen, "built without Redis support");
   return PACER_EINVAL;
 }
 int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
                           int64_t burst, int64_t now)
 {
+  (void)r;
+  (void)name;
+  (void)rate;
+  (void)burst;
+  (void)now;
   return PACER__SHARED_PENDING;
 }
-void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until) {}
+void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until)
+{
+  (void)r;
+  (void)name;
+  (void)until;
+}
 int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
                                   int64_t now)
 {
+  (void)r;
+  (void)name;
+  (void)now;
   return 0;
 }
 void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st)
 {
+  (void)r;
   if (st) {
     pacer__redis_stats_t z = {0};
     z.state = PACER__REDIS_HOLDING;
     *st = z;
   }
 }
-void pacer__redis_close(pacer__redis_t *r) {}
+void pacer__redis_close(pacer__redis_t *r)
+{
+  (void)r;
+}
 
 #else
 
@@ -186,19 +204,6 @@ struct pacer__redis {
   pthread_t thread;
 };
 
-/* err, when wanted, says why an open failed. */
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-}
-
 /* ---- the URL ---- */
 
 static int name_ok(const char *s, size_t n, int slash)
@@ -237,7 +242,7 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
 {
   static const char scheme[] = "redis://";
   if (!url || strncmp(url, scheme, sizeof scheme - 1) != 0) {
-    seterr(err, errlen, "%s: not a redis:// URL", url ? url : "(null)");
+    pacer__set_err(err, errlen, "%s: not a redis:// URL", url ? url : "(null)");
     return PACER_EINVAL;
   }
   const char *p = url + sizeof scheme - 1;
@@ -246,7 +251,7 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
     h = ++p;
     he = strchr(p, ']');
     if (!he) {
-      seterr(err, errlen, "%s: unclosed [ in the host", url);
+      pacer__set_err(err, errlen, "%s: unclosed [ in the host", url);
       return PACER_EINVAL;
     }
     p = he + 1;
@@ -264,7 +269,7 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
         he = h;
   }
   if (he == h || (size_t)(he - h) >= sizeof r->host) {
-    seterr(err, errlen, "%s: bad or missing host", url);
+    pacer__set_err(err, errlen, "%s: bad or missing host", url);
     return PACER_EINVAL;
   }
   memcpy(r->host, h, (size_t)(he - h));
@@ -276,7 +281,7 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
       p++;
     long v;
     if (parse_num(s, (size_t)(p - s), 1, 65535, &v)) {
-      seterr(err, errlen, "%s: bad port", url);
+      pacer__set_err(err, errlen, "%s: bad port", url);
       return PACER_EINVAL;
     }
     r->port = (int)v;
@@ -287,7 +292,7 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
     while (*p && *p != '?')
       p++;
     if (p > s && parse_num(s, (size_t)(p - s), 0, 1000000, &r->db)) {
-      seterr(err, errlen, "%s: bad database number", url);
+      pacer__set_err(err, errlen, "%s: bad database number", url);
       return PACER_EINVAL;
     }
   }
@@ -304,22 +309,23 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
         p++;
       }
       if (!eq) {
-        seterr(err, errlen, "%s: a query parameter without '='", url);
+        pacer__set_err(err, errlen, "%s: a query parameter without '='", url);
         return PACER_EINVAL;
       }
       const char *v = eq + 1;
       size_t kn = (size_t)(eq - k), vn = (size_t)(p - v);
       if (kn == 4 && !memcmp(k, "name", 4)) {
         if (vn == 0 || !name_ok(v, vn, 0)) {
-          seterr(err, errlen, "%s: bad name (letters, digits, . _ - :)", url);
+          pacer__set_err(err, errlen, "%s: bad name (letters, digits, . _ - :)",
+                         url);
           return PACER_EINVAL;
         }
         memcpy(r->quota, v, vn);
         r->quota[vn] = '\0';
       } else if (kn == 6 && !memcmp(k, "prefix", 6)) {
         if (!name_ok(v, vn, 1)) {
-          seterr(err, errlen, "%s: bad prefix (letters, digits, . _ - : /)",
-                 url);
+          pacer__set_err(err, errlen,
+                         "%s: bad prefix (letters, digits, . _ - : /)", url);
           return PACER_EINVAL;
         }
         memcpy(r->prefix, v, vn);
@@ -327,12 +333,12 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
       } else if (kn == 8 && !memcmp(k, "ahead_ms", 8)) {
         long ms;
         if (parse_num(v, vn, 1, 1000, &ms)) {
-          seterr(err, errlen, "%s: ahead_ms must be 1..1000", url);
+          pacer__set_err(err, errlen, "%s: ahead_ms must be 1..1000", url);
           return PACER_EINVAL;
         }
         r->ahead_ns = ms * MS;
       } else {
-        seterr(err, errlen, "%s: unknown parameter", url);
+        pacer__set_err(err, errlen, "%s: unknown parameter", url);
         return PACER_EINVAL;
       }
       if (*p == '&')
@@ -360,16 +366,16 @@ static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
   redisContext *c =
       redisConnectWithTimeout(r->host, r->port, tv_ms(timeout_ms));
   if (!c) {
-    seterr(err, errlen, "%s: out of memory", where);
+    pacer__set_err(err, errlen, "%s: out of memory", where);
     return NULL;
   }
   if (c->err) {
-    seterr(err, errlen, "%s: %s", where, c->errstr);
+    pacer__set_err(err, errlen, "%s: %s", where, c->errstr);
     redisFree(c);
     return NULL;
   }
   if (redisSetTimeout(c, tv_ms(IO_TIMEOUT_MS)) != REDIS_OK) {
-    seterr(err, errlen, "%s: cannot set the I/O timeout", where);
+    pacer__set_err(err, errlen, "%s: cannot set the I/O timeout", where);
     redisFree(c);
     return NULL;
   }
@@ -378,10 +384,10 @@ static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
     rep = redisCommand(c, "SELECT %ld", r->db);
     int ok = rep && rep->type == REDIS_REPLY_STATUS;
     if (!ok)
-      seterr(err, errlen, "%s: SELECT failed: %s", where,
-             rep && rep->type == REDIS_REPLY_ERROR
-                 ? rep->str
-                 : (c->err ? c->errstr : "?"));
+      pacer__set_err(err, errlen, "%s: SELECT failed: %s", where,
+                     rep && rep->type == REDIS_REPLY_ERROR
+                         ? rep->str
+                         : (c->err ? c->errstr : "?"));
     if (rep)
       freeReplyObject(rep);
     if (!ok) {
@@ -394,9 +400,10 @@ static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
   if (ok)
     memcpy(r->sha, rep->str, 41);
   else
-    seterr(err, errlen, "%s: SCRIPT LOAD failed: %s", where,
-           rep && rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                 : (c->err ? c->errstr : "?"));
+    pacer__set_err(err, errlen, "%s: SCRIPT LOAD failed: %s", where,
+                   rep && rep->type == REDIS_REPLY_ERROR
+                       ? rep->str
+                       : (c->err ? c->errstr : "?"));
   if (rep)
     freeReplyObject(rep);
   if (!ok) {
@@ -893,7 +900,7 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
   *out = NULL;
   pacer__redis_t *r = calloc(1, sizeof *r);
   if (!r) {
-    seterr(err, errlen, "out of memory");
+    pacer__set_err(err, errlen, "out of memory");
     return PACER_ENOMEM;
   }
   int rc = parse_url(r, o->url, err, errlen);
@@ -915,14 +922,14 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
   if (pthread_mutex_init(&r->mu, NULL)) {
     redisFree(r->c);
     free(r);
-    seterr(err, errlen, "cannot make a mutex");
+    pacer__set_err(err, errlen, "cannot make a mutex");
     return PACER_ESYSTEM;
   }
   if (pacer__cond_init(&r->cond)) {
     pthread_mutex_destroy(&r->mu);
     redisFree(r->c);
     free(r);
-    seterr(err, errlen, "cannot make a condition variable");
+    pacer__set_err(err, errlen, "cannot make a condition variable");
     return PACER_ESYSTEM;
   }
   if (pacer__thread_start(&r->thread, store_main, r, "pacer-redis")) {
@@ -930,7 +937,7 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
     pthread_mutex_destroy(&r->mu);
     redisFree(r->c);
     free(r);
-    seterr(err, errlen, "cannot start the store thread");
+    pacer__set_err(err, errlen, "cannot start the store thread");
     return PACER_ESYSTEM;
   }
   *out = r;

@@ -37,6 +37,7 @@
  * All atomics are sequentially consistent: the arguments above rely on a
  * single order of the CAS on a TAT and the loads that validate it. */
 #include "shm_store.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,19 +101,6 @@ struct pacer__shm {
   uint64_t n;      /* slots */
   uint64_t window; /* min(PACER__SHM_WINDOW, n) */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* ---- words and times ---- */
 
@@ -568,8 +556,8 @@ static int map_locked(int fd, const char *path, uint64_t slots, pacer__shm_t *s,
 {
   struct stat st;
   if (fstat(fd, &st)) {
-    set_err(err, errlen, "cannot stat shared memory %s: %s", path,
-            strerror(errno));
+    pacer__set_err(err, errlen, "cannot stat shared memory %s: %s", path,
+                   strerror(errno));
     return PACER_ESYSTEM;
   }
   head_t h;
@@ -577,23 +565,25 @@ static int map_locked(int fd, const char *path, uint64_t slots, pacer__shm_t *s,
   if (st.st_size > 0) {
     ssize_t got = pread(fd, &h, sizeof h, 0);
     if (got < 0) {
-      set_err(err, errlen, "cannot read shared memory %s: %s", path,
-              strerror(errno));
+      pacer__set_err(err, errlen, "cannot read shared memory %s: %s", path,
+                     strerror(errno));
       return PACER_ESYSTEM;
     }
     if ((size_t)got < sizeof h) {
-      set_err(err, errlen,
-              "shared memory %s has another layout or version (%lld bytes, "
-              "shorter than a header)",
-              path, (long long)st.st_size);
+      pacer__set_err(
+          err, errlen,
+          "shared memory %s has another layout or version (%lld bytes, "
+          "shorter than a header)",
+          path, (long long)st.st_size);
       return PACER_ESYSTEM;
     }
   }
   int fresh = unfinished(&h);
   char why[128];
   if (!fresh && check_head(&h, st.st_size, why, sizeof why)) {
-    set_err(err, errlen, "shared memory %s has another layout or version (%s)",
-            path, why);
+    pacer__set_err(err, errlen,
+                   "shared memory %s has another layout or version (%s)", path,
+                   why);
     return PACER_ESYSTEM;
   }
   if (!fresh)
@@ -604,14 +594,14 @@ static int map_locked(int fd, const char *path, uint64_t slots, pacer__shm_t *s,
   /* Slots are only written once the magic is there, but ftruncate to 0
    * first makes sure a new header starts a zero table. */
   if (fresh && (ftruncate(fd, 0) || ftruncate(fd, (off_t)s->len))) {
-    set_err(err, errlen, "cannot size shared memory %s: %s", path,
-            strerror(errno));
+    pacer__set_err(err, errlen, "cannot size shared memory %s: %s", path,
+                   strerror(errno));
     return PACER_ESYSTEM;
   }
   void *m = mmap(NULL, s->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) {
-    set_err(err, errlen, "cannot map shared memory %s: %s", path,
-            strerror(errno));
+    pacer__set_err(err, errlen, "cannot map shared memory %s: %s", path,
+                   strerror(errno));
     return PACER_ESYSTEM;
   }
   s->head = m;
@@ -626,7 +616,8 @@ static int map_locked(int fd, const char *path, uint64_t slots, pacer__shm_t *s,
     atomic_store(&s->head->magic, MAGIC);
   }
   if (!atomic_is_lock_free(&s->slot[0].id)) {
-    set_err(err, errlen, "64-bit atomics are not lock-free on this machine");
+    pacer__set_err(err, errlen,
+                   "64-bit atomics are not lock-free on this machine");
     munmap(m, s->len);
     return PACER_ESYSTEM;
   }
@@ -641,10 +632,11 @@ int pacer__shm_open(const char *name, size_t slots, pacer__shm_t **out,
   if (out)
     *out = NULL;
   if (!out || !name || !store_name_ok(name) || slots > PACER__SHM_MAX_SLOTS) {
-    set_err(err, errlen,
-            "bad shared memory name or size: 1 to 200 of A-Z a-z 0-9 . _ -, "
-            "at most %u slots",
-            PACER__SHM_MAX_SLOTS);
+    pacer__set_err(
+        err, errlen,
+        "bad shared memory name or size: 1 to 200 of A-Z a-z 0-9 . _ -, "
+        "at most %u slots",
+        PACER__SHM_MAX_SLOTS);
     return PACER_EINVAL;
   }
   if (slots == 0)
@@ -657,18 +649,18 @@ int pacer__shm_open(const char *name, size_t slots, pacer__shm_t **out,
   int created = 0;
   int fd = open_fd(path, &created);
   if (fd < 0) {
-    set_err(err, errlen, "cannot open shared memory %s: %s", path,
-            strerror(errno));
+    pacer__set_err(err, errlen, "cannot open shared memory %s: %s", path,
+                   strerror(errno));
     free(s);
     return PACER_ESYSTEM;
   }
   int rc = PACER_ESYSTEM;
   if (created && fchmod(fd, 0600)) {
-    set_err(err, errlen, "cannot set the mode of shared memory %s: %s", path,
-            strerror(errno));
+    pacer__set_err(err, errlen, "cannot set the mode of shared memory %s: %s",
+                   path, strerror(errno));
   } else if (lock_fd(fd)) {
-    set_err(err, errlen, "cannot lock shared memory %s: %s", path,
-            strerror(errno));
+    pacer__set_err(err, errlen, "cannot lock shared memory %s: %s", path,
+                   strerror(errno));
   } else {
     rc = map_locked(fd, path, slots, s, err, errlen);
     /* Explicitly: the mapping keeps the open file, and with it the lock. */

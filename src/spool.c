@@ -2,6 +2,7 @@
 /* spool.c - the durable spool on SQLite: schema, group commit writer,
  * loading unfinished jobs, and pacer_spool_status(). */
 #include "spool.h"
+#include "log.h"
 #include "config.h"
 
 #include <errno.h>
@@ -72,19 +73,6 @@ struct pacer__spool {
  * record header (a size of at most 9 bytes for each of 17 columns, and its
  * own length) and 10 integers of at most 9 bytes each. */
 #define ROW_OVERHEAD 512
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* Where a failure nobody waits for is reported: the dispatcher's log.
  * Copied under mu; the callback runs with no lock held, as it may call
@@ -169,14 +157,14 @@ static int check_identity(pacer__spool_t *s, int *out, char *err, size_t errlen)
   }
   *out = version;
   if (version < 0) {
-    set_err(err, errlen, "not a pacer spool, or corrupt: %s",
-            sqlite3_errmsg(s->db));
+    pacer__set_err(err, errlen, "not a pacer spool, or corrupt: %s",
+                   sqlite3_errmsg(s->db));
     return PACER_ESPOOL;
   }
   if (version > PACER__SPOOL_VERSION) {
-    set_err(err, errlen,
-            "spool schema version %d is newer than this library's (%d)",
-            version, PACER__SPOOL_VERSION);
+    pacer__set_err(err, errlen,
+                   "spool schema version %d is newer than this library's (%d)",
+                   version, PACER__SPOOL_VERSION);
     return PACER_ESPOOLVERSION;
   }
   if (version == 0) {
@@ -188,7 +176,8 @@ static int check_identity(pacer__spool_t *s, int *out, char *err, size_t errlen)
       sqlite3_finalize(st);
     }
     if (tables != 0) {
-      set_err(err, errlen, "not a pacer spool: the database has other tables");
+      pacer__set_err(err, errlen,
+                     "not a pacer spool: the database has other tables");
       return PACER_ESPOOL;
     }
   }
@@ -201,7 +190,7 @@ static int create_schema(pacer__spool_t *s, char *err, size_t errlen)
 {
   char uuid[17], sql[256];
   if (make_uuid(uuid)) {
-    set_err(err, errlen, "no random bytes for the spool's identity");
+    pacer__set_err(err, errlen, "no random bytes for the spool's identity");
     return PACER_ESPOOL;
   }
   snprintf(sql, sizeof sql,
@@ -210,7 +199,8 @@ static int create_schema(pacer__spool_t *s, char *err, size_t errlen)
            uuid, PACER__SPOOL_VERSION);
   if (exec(s->db, "BEGIN IMMEDIATE") || exec(s->db, schema) ||
       exec(s->db, sql) || exec(s->db, "COMMIT")) {
-    set_err(err, errlen, "cannot create the spool: %s", sqlite3_errmsg(s->db));
+    pacer__set_err(err, errlen, "cannot create the spool: %s",
+                   sqlite3_errmsg(s->db));
     exec(s->db, "ROLLBACK");
     return PACER_ESPOOL;
   }
@@ -224,14 +214,14 @@ static int check_integrity(pacer__spool_t *s, char *err, size_t errlen)
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) !=
       SQLITE_OK) {
-    set_err(err, errlen, "spool is corrupt: %s", sqlite3_errmsg(s->db));
+    pacer__set_err(err, errlen, "spool is corrupt: %s", sqlite3_errmsg(s->db));
     return PACER_ESPOOL;
   }
   int rc = sqlite3_step(st);
   const char *res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0)
                                      : sqlite3_errmsg(s->db);
   if (!res || strcmp(res, "ok")) {
-    set_err(err, errlen, "spool is corrupt: %s", res ? res : "unknown");
+    pacer__set_err(err, errlen, "spool is corrupt: %s", res ? res : "unknown");
     sqlite3_finalize(st);
     return PACER_ESPOOL;
   }
@@ -258,8 +248,8 @@ static int read_identity(pacer__spool_t *s, char *err, size_t errlen)
     sqlite3_finalize(st);
   }
   if (rc)
-    set_err(err, errlen, "not a pacer spool (no identity): %s",
-            sqlite3_errmsg(s->db));
+    pacer__set_err(err, errlen, "not a pacer spool (no identity): %s",
+                   sqlite3_errmsg(s->db));
   return rc;
 }
 
@@ -292,8 +282,8 @@ static int prepare_statements(pacer__spool_t *s, char *err, size_t errlen)
     sqlite3_stmt **slot = (sqlite3_stmt **)((char *)s + stmts[i].off);
     if (sqlite3_prepare_v3(s->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
                            slot, NULL) != SQLITE_OK) {
-      set_err(err, errlen, "not a pacer spool (schema): %s",
-              sqlite3_errmsg(s->db));
+      pacer__set_err(err, errlen, "not a pacer spool (schema): %s",
+                     sqlite3_errmsg(s->db));
       return PACER_ESPOOL;
     }
   }
@@ -409,7 +399,7 @@ static int run_batch(pacer__spool_t *s, const opvec_t *b, char *err,
     goto fail;
   return 0;
 fail:
-  set_err(err, errlen, "spool write failed: %s", sqlite3_errmsg(s->db));
+  pacer__set_err(err, errlen, "spool write failed: %s", sqlite3_errmsg(s->db));
   if (!sqlite3_get_autocommit(s->db))
     exec(s->db, "ROLLBACK");
   return PACER_ESPOOL;
@@ -445,7 +435,7 @@ static void *writer_main(void *arg)
         continue;
       w->rc = rc;
       if (rc)
-        set_err(w->err, w->errlen, "%s", err);
+        pacer__set_err(w->err, w->errlen, "%s", err);
       w->done = 1;
       waited = 1;
     }
@@ -491,7 +481,7 @@ static int submit_wait(pacer__spool_t *s, op_t *o, char *err, size_t errlen)
   pthread_mutex_unlock(&s->mu);
   o->w = NULL; /* the writer is done with w (or never had it) */
   if (rc == PACER_ENOMEM)
-    set_err(err, errlen, "out of memory");
+    pacer__set_err(err, errlen, "out of memory");
   return rc ? rc : w.rc;
 }
 
@@ -523,21 +513,23 @@ static int lock_spool(pacer__spool_t *s, const char *path, char *err,
   char lock_path[4096];
   if ((size_t)snprintf(lock_path, sizeof lock_path, "%s.lock", path) >=
       sizeof lock_path) {
-    set_err(err, errlen, "spool path too long");
+    pacer__set_err(err, errlen, "spool path too long");
     return PACER_ESPOOL;
   }
   s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->lock_fd < 0) {
-    set_err(err, errlen, "cannot open spool %s: %s", lock_path,
-            strerror(errno));
+    pacer__set_err(err, errlen, "cannot open spool %s: %s", lock_path,
+                   strerror(errno));
     return PACER_ESPOOL;
   }
   if (flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
     if (errno == EWOULDBLOCK) {
-      set_err(err, errlen, "spool %s is in use by another dispatcher", path);
+      pacer__set_err(err, errlen, "spool %s is in use by another dispatcher",
+                     path);
       return PACER_ESPOOLBUSY;
     }
-    set_err(err, errlen, "cannot lock spool %s: %s", path, strerror(errno));
+    pacer__set_err(err, errlen, "cannot lock spool %s: %s", path,
+                   strerror(errno));
     return PACER_ESPOOL;
   }
   return 0;
@@ -551,14 +543,15 @@ static int open_db(pacer__spool_t *s, const char *path, char *err,
 {
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    set_err(err, errlen, "cannot open spool %s: %s", path, strerror(errno));
+    pacer__set_err(err, errlen, "cannot open spool %s: %s", path,
+                   strerror(errno));
     return PACER_ESPOOL;
   }
   close(fd);
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
-    set_err(err, errlen, "cannot open spool %s: %s", path,
-            s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    pacer__set_err(err, errlen, "cannot open spool %s: %s", path,
+                   s->db ? sqlite3_errmsg(s->db) : "out of memory");
     return PACER_ESPOOL;
   }
   sqlite3_busy_timeout(s->db, 5000);
@@ -581,8 +574,8 @@ static int set_journal(pacer__spool_t *s, const char *path, int sync_full,
     mode = wal ? "wal" : NULL;
   }
   if (!mode) {
-    set_err(err, errlen, "spool %s: not a pacer spool, or corrupt: %s", path,
-            sqlite3_errmsg(s->db));
+    pacer__set_err(err, errlen, "spool %s: not a pacer spool, or corrupt: %s",
+                   path, sqlite3_errmsg(s->db));
     return PACER_ESPOOL;
   }
   /* The spool's work is appends, and updates and deletes of recent rows:
@@ -591,7 +584,7 @@ static int set_journal(pacer__spool_t *s, const char *path, int sync_full,
   if (exec(s->db, "PRAGMA cache_size=-512") ||
       exec(s->db, sync_full ? "PRAGMA synchronous=FULL"
                             : "PRAGMA synchronous=NORMAL")) {
-    set_err(err, errlen, "spool %s: %s", path, sqlite3_errmsg(s->db));
+    pacer__set_err(err, errlen, "spool %s: %s", path, sqlite3_errmsg(s->db));
     return PACER_ESPOOL;
   }
   return 0;
@@ -621,7 +614,7 @@ int pacer__spool_open(const char *path, int sync_full, pacer__spool_t **out,
     goto fail;
   set_max_payload(s, sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1));
   if (pthread_create(&s->writer, NULL, writer_main, s)) {
-    set_err(err, errlen, "cannot start the spool's writer thread");
+    pacer__set_err(err, errlen, "cannot start the spool's writer thread");
     rc = PACER_ESYSTEM;
     goto fail;
   }
@@ -992,9 +985,9 @@ int pacer_spool_set_value(const char *path, const char *name, const char *value,
                           char *msg, size_t msglen)
 {
   char key[8 + NAME_MAX_LEN];
-  set_err(msg, msglen, "%s", "");
+  pacer__set_err(msg, msglen, "%s", "");
   if (!path || !value || value_key(name, key) || strlen(value) > VALUE_MAX) {
-    set_err(msg, msglen, "invalid argument");
+    pacer__set_err(msg, msglen, "invalid argument");
     return PACER_EINVAL;
   }
   pacer__spool_t *s;
@@ -1013,8 +1006,8 @@ int pacer_spool_set_value(const char *path, const char *name, const char *value,
       sqlite3_step(st) == SQLITE_DONE)
     rc = 0;
   else
-    set_err(msg, msglen, "spool %s: cannot store %s: %s", path, name,
-            sqlite3_errmsg(s->db));
+    pacer__set_err(msg, msglen, "spool %s: cannot store %s: %s", path, name,
+                   sqlite3_errmsg(s->db));
   sqlite3_finalize(st);
   pthread_mutex_unlock(&s->db_mu);
   pacer__spool_close(s);
@@ -1025,21 +1018,21 @@ int pacer_spool_get_value(const char *path, const char *name, char **value,
                           char *msg, size_t msglen)
 {
   char key[8 + NAME_MAX_LEN];
-  set_err(msg, msglen, "%s", "");
+  pacer__set_err(msg, msglen, "%s", "");
   if (value)
     *value = NULL;
   if (!path || !value || value_key(name, key)) {
-    set_err(msg, msglen, "invalid argument");
+    pacer__set_err(msg, msglen, "invalid argument");
     return PACER_EINVAL;
   }
   if (access(path, F_OK)) {
-    set_err(msg, msglen, "no spool at %s: %s", path, strerror(errno));
+    pacer__set_err(msg, msglen, "no spool at %s: %s", path, strerror(errno));
     return PACER_ESPOOL;
   }
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-    set_err(msg, msglen, "cannot open %s: %s", path,
-            db ? sqlite3_errmsg(db) : "out of memory");
+    pacer__set_err(msg, msglen, "cannot open %s: %s", path,
+                   db ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_close(db);
     return PACER_ESPOOL;
   }
@@ -1053,32 +1046,33 @@ int pacer_spool_get_value(const char *path, const char *name, char **value,
   sqlite3_finalize(st);
   st = NULL;
   if (version > PACER__SPOOL_VERSION) {
-    set_err(msg, msglen,
-            "spool schema version %d is newer than this library's (%d)",
-            version, PACER__SPOOL_VERSION);
+    pacer__set_err(msg, msglen,
+                   "spool schema version %d is newer than this library's (%d)",
+                   version, PACER__SPOOL_VERSION);
     rc = PACER_ESPOOLVERSION;
   } else if (version != PACER__SPOOL_VERSION) {
-    set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
-            version < 0 ? sqlite3_errmsg(db) : "no spool schema");
+    pacer__set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+                   version < 0 ? sqlite3_errmsg(db) : "no spool schema");
   } else if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k=?", -1, &st,
                                 NULL) != SQLITE_OK ||
              sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
-    set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
-            sqlite3_errmsg(db));
+    pacer__set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+                   sqlite3_errmsg(db));
   } else {
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
-      set_err(msg, msglen, "spool %s holds no value named %s", path, name);
+      pacer__set_err(msg, msglen, "spool %s holds no value named %s", path,
+                     name);
       rc = PACER_ENOTFOUND;
     } else if (step != SQLITE_ROW) {
-      set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
-              sqlite3_errmsg(db));
+      pacer__set_err(msg, msglen, "%s: not a pacer spool, or corrupt: %s", path,
+                     sqlite3_errmsg(db));
     } else {
       const unsigned char *v = sqlite3_column_text(st, 0);
       *value = strdup(v ? (const char *)v : "");
       rc = *value ? 0 : PACER_ENOMEM;
       if (rc)
-        set_err(msg, msglen, "out of memory");
+        pacer__set_err(msg, msglen, "out of memory");
     }
   }
   sqlite3_finalize(st);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "clock.h"
+#include "mock_proc.h"
 #include "redis_store.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -49,24 +50,6 @@ static void sleep_ns(int64_t ns)
   struct timespec ts = {(time_t)(ns / S), (long)(ns % S)};
   while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
   }
-}
-
-/* How much looser a bound on the slack of a slow machine must be: 1, more
- * under the sanitizers (PACER_TIMING_SCALE from CMake, or the environment
- * variable of that name). */
-static double timing_scale(void)
-{
-#ifndef PACER_TIMING_SCALE
-#define PACER_TIMING_SCALE 1
-#endif
-  const char *env = getenv("PACER_TIMING_SCALE");
-  if (env && *env) {
-    char *end;
-    double v = strtod(env, &end);
-    if (*end == '\0' && v >= 1 && v <= 100)
-      return v;
-  }
-  return PACER_TIMING_SCALE;
 }
 
 /* ---- the server ---- */
