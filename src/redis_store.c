@@ -356,6 +356,14 @@ static struct timeval tv_ms(long ms)
   return tv;
 }
 
+/* Why a command failed: the server's error, else the connection's. */
+static const char *reply_why(const redisReply *rep, const redisContext *c)
+{
+  if (rep && rep->type == REDIS_REPLY_ERROR)
+    return rep->str;
+  return c->err ? c->errstr : "?";
+}
+
 /* Connects, selects the database and loads the script (its SHA1 into
  * r->sha). Returns the context, or NULL with err set. */
 static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
@@ -385,9 +393,7 @@ static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
     int ok = rep && rep->type == REDIS_REPLY_STATUS;
     if (!ok)
       pacer__set_err(err, errlen, "%s: SELECT failed: %s", where,
-                     rep && rep->type == REDIS_REPLY_ERROR
-                         ? rep->str
-                         : (c->err ? c->errstr : "?"));
+                     reply_why(rep, c));
     if (rep)
       freeReplyObject(rep);
     if (!ok) {
@@ -401,9 +407,7 @@ static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
     memcpy(r->sha, rep->str, 41);
   else
     pacer__set_err(err, errlen, "%s: SCRIPT LOAD failed: %s", where,
-                   rep && rep->type == REDIS_REPLY_ERROR
-                       ? rep->str
-                       : (c->err ? c->errstr : "?"));
+                   reply_why(rep, c));
   if (rep)
     freeReplyObject(rep);
   if (!ok) {
