@@ -42,7 +42,7 @@ int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
   (void)rate;
   (void)burst;
   (void)now;
-  return PACER__SHARED_PENDING;
+  return PACER__REDIS_PENDING;
 }
 void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until)
 {
@@ -600,7 +600,7 @@ int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
       }
     }
   } else {
-    ret = PACER__SHARED_PENDING;
+    ret = PACER__REDIS_PENDING;
     if (!b->waiting) { /* short of reservations: hold more */
       b->waiting = 1;
       b->target = 2 * b->target > b->cap ? b->cap : 2 * b->target;

@@ -25,7 +25,7 @@
  * longer) lapses: it is dropped and counted.
  *
  * When Redis cannot be reached the store holds: take returns a wait or
- * PACER__SHARED_PENDING, never a token without a grant; the store thread
+ * PACER__REDIS_PENDING, never a token without a grant; the store thread
  * reconnects with backoff (50 ms doubling to 500 ms) and loads the script
  * again. It never logs: errors and the state are in the stats.
  *
@@ -35,10 +35,13 @@
 #define PACER_REDIS_STORE_H
 
 #include "clock.h"
-#include "shared.h" /* PACER__SHARED_PENDING: take's "nothing reserved yet;
-                       notify will be called when a take may succeed" */
 #include <stddef.h>
 #include <stdint.h>
+
+/* take's "nothing reserved yet; notify will be called when a take may
+ * succeed" (the same value as shared.h's PACER__SHARED_PENDING, which
+ * shared.c checks). */
+#define PACER__REDIS_PENDING INT64_MAX
 
 /* pacer__redis_stats_t.state: connected, reserving on demand; or Redis
  * unreachable, nothing granted, reconnecting. */
@@ -59,7 +62,7 @@ typedef struct pacer__redis_opts {
    * store thread; borrowed until close. NULL: pacer__clock_real. */
   const pacer__clock_t *clock;
   /* Called on the store's thread, with no store lock held, when a take
-   * that returned PACER__SHARED_PENDING may now succeed (or its bucket was
+   * that returned PACER__REDIS_PENDING may now succeed (or its bucket was
    * found paused). May call any function here except close. May be NULL. */
   void (*notify)(void *arg);
   void *notify_arg;
@@ -79,7 +82,7 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
  * monotonic now. Returns 0 (a reservation due at or before now was taken,
  * and this process's own exact bucket of that rate and burst allowed it),
  * > 0 (ns until the next reservation is due: ask again then), or
- * PACER__SHARED_PENDING (nothing reserved: the demand is recorded, the store
+ * PACER__REDIS_PENDING (nothing reserved: the demand is recorded, the store
  * thread reserves and calls notify). While the bucket is known to be
  * paused, the ns to the pause's end. Never blocks on the network and
  * cannot fail. The latest rate and burst given are the ones reserved with. */

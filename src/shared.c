@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(PACER__REDIS_PENDING == PACER__SHARED_PENDING,
+               "the Redis store's pending answer passes through as is");
+
 enum { KIND_SHM, KIND_REDIS };
 
 struct pacer__shared {

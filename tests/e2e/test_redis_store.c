@@ -258,7 +258,7 @@ static size_t take_until(pacer__redis_t *r, notifier_t *n, const char *name,
     int64_t w = pacer__redis_take(r, name, rate, burst, now);
     if (w == 0)
       t[k++] = now;
-    else if (w == PACER__SHARED_PENDING)
+    else if (w == PACER__REDIS_PENDING)
       notifier_wait(n, g, end);
     else
       sleep_ns(w < end - now ? w : end - now);
@@ -529,7 +529,7 @@ static void many_buckets(void **state)
       int64_t w = pacer__redis_take(r, name, 10, 3, now_ns());
       if (w == 0 && ++got[i] == 3)
         done++;
-      pending |= w == PACER__SHARED_PENDING;
+      pending |= w == PACER__REDIS_PENDING;
     }
     if (pending)
       notifier_wait(&n, g, now_ns() + 10 * MS);
