@@ -364,6 +364,22 @@ static const char *reply_why(const redisReply *rep, const redisContext *c)
   return c->err ? c->errstr : "?";
 }
 
+/* Frees rep, the answer to the command what; when it is not ok, says why
+ * in err and frees c too. Returns ok. */
+static int reply_done(redisContext *c, redisReply *rep, int ok,
+                      const char *where, const char *what, char *err,
+                      size_t errlen)
+{
+  if (!ok)
+    pacer__set_err(err, errlen, "%s: %s failed: %s", where, what,
+                   reply_why(rep, c));
+  if (rep)
+    freeReplyObject(rep);
+  if (!ok)
+    redisFree(c);
+  return ok;
+}
+
 /* Connects, selects the database and loads the script (its SHA1 into
  * r->sha). Returns the context, or NULL with err set. */
 static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
@@ -390,30 +406,16 @@ static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
   redisReply *rep;
   if (r->db) {
     rep = redisCommand(c, "SELECT %ld", r->db);
-    int ok = rep && rep->type == REDIS_REPLY_STATUS;
-    if (!ok)
-      pacer__set_err(err, errlen, "%s: SELECT failed: %s", where,
-                     reply_why(rep, c));
-    if (rep)
-      freeReplyObject(rep);
-    if (!ok) {
-      redisFree(c);
+    if (!reply_done(c, rep, rep && rep->type == REDIS_REPLY_STATUS, where,
+                    "SELECT", err, errlen))
       return NULL;
-    }
   }
   rep = redisCommand(c, "SCRIPT LOAD %s", SCRIPT);
   int ok = rep && rep->type == REDIS_REPLY_STRING && rep->len == 40;
   if (ok)
     memcpy(r->sha, rep->str, 41);
-  else
-    pacer__set_err(err, errlen, "%s: SCRIPT LOAD failed: %s", where,
-                   reply_why(rep, c));
-  if (rep)
-    freeReplyObject(rep);
-  if (!ok) {
-    redisFree(c);
+  if (!reply_done(c, rep, ok, where, "SCRIPT LOAD", err, errlen))
     return NULL;
-  }
   return c;
 }
 

@@ -7,11 +7,11 @@
  * PACER__SHARED_RETRY_NS and one error counted, never a token. The counters
  * are atomics so that stats may be read from any thread. */
 #include "shared.h"
+#include "log.h"
 #include "redis_store.h"
 #include "shm_store.h"
 #include <pacer/pacer.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,8 +38,7 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
     return PACER_EINVAL;
   *out = NULL;
   if (!url) {
-    if (err && errlen)
-      snprintf(err, errlen, "no shared limit named");
+    pacer__set_err(err, errlen, "no shared limit named");
     return PACER_EINVAL;
   }
   pacer__shared_t *s = calloc(1, sizeof *s);
@@ -49,20 +48,20 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
   if (!strncmp(url, "shm:", 4)) {
     s->kind = KIND_SHM;
     rc = pacer__shm_open(url + 4, 0, &s->shm, err, errlen);
-    if (rc == PACER_EINVAL && err && errlen)
-      snprintf(err, errlen,
-               "shared limit '%s': the name after shm: must be 1 to 200 of "
-               "A-Z a-z 0-9 . _ -",
-               url);
+    if (rc == PACER_EINVAL)
+      pacer__set_err(err, errlen,
+                     "shared limit '%s': the name after shm: must be 1 to "
+                     "200 of A-Z a-z 0-9 . _ -",
+                     url);
   } else if (!strncmp(url, "redis://", 8)) {
     s->kind = KIND_REDIS;
     pacer__redis_opts_t o = {
         .url = url, .clock = clock, .notify = notify, .notify_arg = arg};
     rc = pacer__redis_open(&o, &s->redis, err, errlen);
   } else {
-    if (err && errlen)
-      snprintf(err, errlen,
-               "shared limit '%s': expected shm:NAME or redis://HOST...", url);
+    pacer__set_err(err, errlen,
+                   "shared limit '%s': expected shm:NAME or redis://HOST...",
+                   url);
     rc = PACER_EINVAL;
   }
   if (rc) {
