@@ -3,7 +3,8 @@
  * loopback: one process's grants, four processes sharing one quota,
  * independence of quotas and buckets, the shared pause, keys expiring, the
  * server killed and restarted (holding, or falling back to a local share
- * of the rate; each change logged once), and open's errors.
+ * of the rate; each change logged once, also through shared.c into the
+ * dispatcher's log), and open's errors.
  *
  * Each test starts its own redis-server on a free 127.0.0.1 port (no
  * persistence) and stops it; without redis-server installed every test
@@ -19,6 +20,7 @@
 #include "logcap.h"
 #include "mock_proc.h"
 #include "redis_store.h"
+#include "shared.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -883,6 +885,67 @@ static void redis_down_fallback(void **state)
   free(t);
 }
 
+/* Through shared.c, as pacer_new() opens it: the store's lines reach the
+ * dispatcher's log_cb prefixed "shared limit ", at their levels, and the
+ * stats say holding, then connected, with one disconnect. */
+static void shared_logs(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  static logcap_t cap = LOGCAP_INITIALIZER;
+  logcap_reset(&cap);
+  pacer_config_t cfg;
+  pacer_config_init(&cfg);
+  cfg.log_cb = logcap_on_log;
+  cfg.log_user = &cap;
+  cfg.log_level = PACER_LOG_INFO;
+  char url[128], err[256];
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d?name=sl", sv.port);
+  pacer__shared_t *sh;
+  assert_int_equal(pacer__shared_open(url, &pacer__clock_real, on_notify, &n,
+                                      &cfg, &sh, err, sizeof err),
+                   0);
+  server_stop(&sv, SIGKILL);
+  /* takes make the store call Redis, and find it gone */
+  pacer__shared_stats_t st;
+  int64_t end = now_ns() + (int64_t)(3 * S * timing_scale());
+  do {
+    (void)pacer__shared_take(sh, "", 100, 1, now_ns());
+    sleep_ns(5 * MS);
+    pacer__shared_stats(sh, &st);
+  } while (st.state != PACER__SHARED_HOLDING && now_ns() < end);
+  assert_int_equal(st.state, PACER__SHARED_HOLDING);
+  server_start(&sv, sv.port);
+  end = now_ns() + (int64_t)(3 * S * timing_scale());
+  static logcap_t got;
+  do {
+    (void)pacer__shared_take(sh, "", 100, 1, now_ns());
+    sleep_ns(5 * MS);
+    logcap_take(&cap, &got);
+  } while (got.count < 2 && now_ns() < end);
+  logcap_t *lc = logged(&cap);
+  pacer__shared_stats(sh, &st);
+  pacer__shared_close(sh);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+  assert_int_equal(st.state, PACER__SHARED_CONNECTED);
+  assert_int_equal(st.disconnects, 1);
+  assert_int_equal(st.fallback_grants, 0);
+  assert_int_equal(lc->count, 2);
+  char want[96];
+  snprintf(want, sizeof want,
+           "shared limit redis 127.0.0.1:%d (quota sl): ", sv.port);
+  assert_int_equal(lc->first_level[0], PACER_LOG_WARN);
+  assert_true(!strncmp(lc->first[0], want, strlen(want)));
+  assert_non_null(strstr(lc->first[0], "connection lost"));
+  assert_int_equal(lc->first_level[1], PACER_LOG_INFO);
+  assert_true(!strncmp(lc->first[1], want, strlen(want)));
+  assert_non_null(strstr(lc->first[1], "connected again"));
+}
+
 /* ---- open ---- */
 
 static void open_errors(void **state)
@@ -971,6 +1034,7 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(four_processes, teardown),
       cmocka_unit_test_teardown(redis_down, teardown),
       cmocka_unit_test_teardown(redis_down_fallback, teardown),
+      cmocka_unit_test_teardown(shared_logs, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
