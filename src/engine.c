@@ -285,7 +285,7 @@ static int open_shared(pacer_t *p)
     return 0;
   char err[512];
   int rc = pacer__shared_open(p->cfg.shared_limit, &p->clock, shared_notify, p,
-                              &p->shared, err, sizeof err);
+                              &p->cfg, &p->shared, err, sizeof err);
   if (rc) {
     pacer__logf(&p->cfg, PACER_LOG_ERROR, "shared limit %s: %s",
                 p->cfg.shared_limit, err);

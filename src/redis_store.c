@@ -15,7 +15,13 @@
  * and burst) allows it too: the offsets of different replies are converted
  * with different reply delays, and the local gate keeps one process's own
  * grants within burst + rate x span even when a later reply arrived
- * faster. */
+ * faster. A fallback grant passes the same gate, so that holds across the
+ * changes of state too.
+ * State: r->st.state is CONNECTED exactly while r->c is set (after open);
+ * FALLBACK only when r->fallback > 0. A bucket's fallback bucket is in use
+ * (fb_on) only when it was started in the current outage; it starts empty.
+ * A change of state leaves one line in r->log_msg, which the store thread
+ * passes to opts.log after dropping the lock. */
 #include "redis_store.h"
 #include "log.h"
 
@@ -180,6 +186,8 @@ typedef struct bucket {
   int waiting; /* a take returned PENDING: keep reserving, then notify */
   int inflight;
   int oom;
+  int fb_on;          /* fb started in this outage */
+  pacer__bucket_t fb; /* the fallback bucket: F x rate, F x burst */
 } bucket_t;
 
 struct pacer__redis {
@@ -188,18 +196,26 @@ struct pacer__redis {
   const pacer__clock_t *clock;
   void (*notify)(void *arg);
   void *notify_arg;
+  void (*log)(pacer_log_level_t level, const char *msg, void *arg);
+  void *log_arg;
   char host[256];
   int port;
   long db;
   char quota[NAME_MAX_LEN + 1];
   char prefix[NAME_MAX_LEN + 1];
   int64_t ahead_ns; /* from the URL, or 0: each bucket's default */
+  double fallback;  /* from the URL, 0 < F <= 1, or 0: hold */
   redisContext *c;
   char sha[41];
   bucket_t *buckets;
   pacer__link_t active;
   int stop;
   int64_t reconnect_at, backoff;
+  int64_t down_since;            /* local time the connection was lost */
+  uint64_t down_fallback_grants; /* st.fallback_grants at that time */
+  char log_msg[512];             /* a change of state not yet logged */
+  pacer_log_level_t log_level;
+  int log_pending;
   pacer__redis_stats_t st;
   pthread_t thread;
 };
@@ -234,6 +250,33 @@ static int parse_num(const char *s, size_t n, long lo, long hi, long *v)
   if (x < lo || x > hi)
     return -1;
   *v = x;
+  return 0;
+}
+
+/* A decimal fraction 0 < F <= 1: digits, at most one '.', at least one
+ * digit, at most 15 digits in all (exact in a double before the one
+ * division). By hand rather than strtod(), whose decimal point is the
+ * host program's locale's. 0 with *v, or -1. */
+static int parse_fraction(const char *s, size_t n, double *v)
+{
+  int64_t m = 0, scale = 1;
+  int digits = 0, dot = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '.' && !dot) {
+      dot = 1;
+    } else if (s[i] >= '0' && s[i] <= '9') {
+      if (++digits > 15)
+        return -1;
+      m = m * 10 + (s[i] - '0');
+      if (dot)
+        scale *= 10;
+    } else {
+      return -1;
+    }
+  }
+  if (!digits || m == 0 || m > scale)
+    return -1;
+  *v = (double)m / (double)scale;
   return 0;
 }
 
@@ -299,6 +342,7 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
   strcpy(r->quota, "default");
   strcpy(r->prefix, "pacer:");
   r->ahead_ns = 0;
+  r->fallback = 0;
   if (*p == '?') {
     p++;
     while (*p) {
@@ -337,6 +381,15 @@ static int parse_url(pacer__redis_t *r, const char *url, char *err,
           return PACER_EINVAL;
         }
         r->ahead_ns = ms * MS;
+      } else if (kn == 8 && !memcmp(k, "fallback", 8)) {
+        if (parse_fraction(v, vn, &r->fallback)) {
+          pacer__set_err(err, errlen,
+                         "%s: fallback must be a fraction above 0 and at most "
+                         "1, such as 0.25 (the share of each rate granted "
+                         "locally while Redis is unreachable)",
+                         url);
+          return PACER_EINVAL;
+        }
       } else {
         pacer__set_err(err, errlen, "%s: unknown parameter", url);
         return PACER_EINVAL;
@@ -431,6 +484,38 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
   return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* The fallback bucket's rate and burst: F x rate, floor(F x burst) but at
+ * least 1 (rounded down, so that N processes at F = 1/N never hold more
+ * than the burst between them). -1 without a fallback or a rate. */
+static int fb_params(const pacer__redis_t *r, const bucket_t *b, double *rate,
+                     int64_t *burst)
+{
+  if (r->fallback <= 0 || b->rate <= 0)
+    return -1;
+  *rate = b->rate * r->fallback;
+  double f = floor((double)b->burst * r->fallback);
+  *burst = f < 1 ? 1 : (int64_t)f;
+  return 0;
+}
+
+/* Starts b's fallback bucket empty at now: one token comes after one of its
+ * intervals, the burst only if nobody takes for a while. A full one would
+ * add its burst to what Redis granted just before the outage. -1 (fb_on
+ * stays 0) if its rate is refused. */
+static int fb_start(const pacer__redis_t *r, bucket_t *b, int64_t now)
+{
+  double rate;
+  int64_t burst;
+  if (fb_params(r, b, &rate, &burst) || pacer__bucket_init(&b->fb, rate, 1))
+    return -1;
+  /* empty at burst 1, then widened: the tokens available (none) are kept */
+  pacer__bucket_take(&b->fb, now);
+  if (pacer__bucket_set(&b->fb, rate, burst, now))
+    return -1;
+  b->fb_on = 1;
+  return 0;
+}
+
 /* Sets rate and burst and what follows from them. */
 static void set_params(const pacer__redis_t *r, bucket_t *b, double rate,
                        int64_t burst, int64_t now)
@@ -464,6 +549,11 @@ static void set_params(const pacer__redis_t *r, bucket_t *b, double rate,
                  : pacer__bucket_set(&b->local, rate, b->burst, now);
   if (rc) /* a rate the local gate refuses: the server alone limits */
     (void)pacer__bucket_init(&b->local, 0, 1);
+  double fr;
+  int64_t fbu;
+  if (b->fb_on &&
+      (fb_params(r, b, &fr, &fbu) || pacer__bucket_set(&b->fb, fr, fbu, now)))
+    b->fb_on = 0; /* refused: fb_start tries again at the next take */
 }
 
 static bucket_t *bucket_get(pacer__redis_t *r, const char *name)
@@ -571,6 +661,16 @@ static int reserve_due(const bucket_t *b, int64_t now)
 
 /* ---- the caller's side ---- */
 
+/* Counts a take that returned 0, and the wait it ended. */
+static void granted(pacer__redis_t *r, bucket_t *b, int64_t now)
+{
+  r->st.grants++;
+  if (b->waiting_since) {
+    r->st.wait_ns += now - b->waiting_since;
+    b->waiting_since = 0;
+  }
+}
+
 int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
                           int64_t burst, int64_t now)
 {
@@ -589,17 +689,25 @@ int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
   int64_t ret;
   if (b->paused_until > now) {
     ret = b->paused_until - now;
+  } else if (r->st.state == PACER__REDIS_FALLBACK &&
+             (b->fb_on || fb_start(r, b, now) == 0)) {
+    /* Redis unreachable: the local share, through the same gate */
+    int64_t w = pacer__bucket_wait(&b->fb, now);
+    int64_t g = pacer__bucket_wait(&b->local, now);
+    ret = w > g ? w : g;
+    if (ret == 0) {
+      pacer__bucket_take(&b->fb, now);
+      pacer__bucket_take(&b->local, now);
+      r->st.fallback_grants++;
+      granted(r, b, now);
+    }
   } else if (b->res_n) {
     int64_t t = res_at(b, 0);
     ret = t > now ? t - now : pacer__bucket_wait(&b->local, now);
     if (ret == 0) {
       pacer__bucket_take(&b->local, now);
       res_pop(b);
-      r->st.grants++;
-      if (b->waiting_since) {
-        r->st.wait_ns += now - b->waiting_since;
-        b->waiting_since = 0;
-      }
+      granted(r, b, now);
     }
   } else {
     ret = PACER__REDIS_PENDING;
@@ -610,7 +718,9 @@ int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
     if (!b->waiting_since)
       b->waiting_since = now;
   }
-  if (reserve_due(b, now))
+  /* while Redis is unreachable the store thread waits for its reconnect
+   * time, not for demand: waking it on every take would cost for nothing */
+  if (r->st.state == PACER__REDIS_CONNECTED && reserve_due(b, now))
     pthread_cond_signal(&r->cond);
   pthread_mutex_unlock(&r->mu);
   return ret;
@@ -805,25 +915,108 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
   return 0;
 }
 
-/* The connection is gone: reservations are dropped (a restarted server may
- * have forgotten them and grant the same time again), nothing is granted
- * until it is back. */
-static void go_down(pacer__redis_t *r, int64_t now)
+/* Leaves one line for the store thread to log once it drops the lock. */
+static void log_later(pacer__redis_t *r, pacer_log_level_t level,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void log_later(pacer__redis_t *r, pacer_log_level_t level,
+                      const char *fmt, ...)
 {
-  if (r->c) {
-    redisFree(r->c);
-    r->c = NULL;
-  }
-  r->st.errors++;
-  r->st.state = PACER__REDIS_HOLDING;
-  r->reconnect_at = now + r->backoff;
-  r->backoff = 2 * r->backoff > BACKOFF_MAX ? BACKOFF_MAX : 2 * r->backoff;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->log_msg, sizeof r->log_msg, fmt, ap);
+  va_end(ap);
+  r->log_level = level;
+  r->log_pending = 1;
+}
+
+/* Passes a pending line to opts.log without the lock (the callback may call
+ * back into the store), then takes the lock again. */
+static void log_flush(pacer__redis_t *r)
+{
+  if (!r->log_pending)
+    return;
+  r->log_pending = 0;
+  if (!r->log)
+    return;
+  char msg[sizeof r->log_msg];
+  memcpy(msg, r->log_msg, sizeof msg);
+  pacer_log_level_t level = r->log_level;
+  pthread_mutex_unlock(&r->mu);
+  r->log(level, msg, r->log_arg);
+  pthread_mutex_lock(&r->mu);
+}
+
+/* The first failure of an outage: counted, logged, and the buckets set for
+ * it. Returns go_down's wake. */
+static int lost(pacer__redis_t *r, int64_t now, const char *why)
+{
+  r->st.disconnects++;
+  r->down_since = now;
+  r->down_fallback_grants = r->st.fallback_grants;
+  int fallback = r->fallback > 0;
+  r->st.state = fallback ? PACER__REDIS_FALLBACK : PACER__REDIS_HOLDING;
+  if (fallback)
+    log_later(r, PACER_LOG_WARN,
+              "redis %s:%d (quota %s): connection lost: %s; falling back to "
+              "%g x each rate locally until it is back",
+              r->host, r->port, r->quota, why, r->fallback);
+  else
+    log_later(r, PACER_LOG_WARN,
+              "redis %s:%d (quota %s): connection lost: %s; holding (nothing "
+              "starts without a grant) until it is back",
+              r->host, r->port, r->quota, why);
+  int wake = 0;
   bucket_t *b, *tmp;
   HASH_ITER(hh, r->buckets, b, tmp)
   {
     lapse(r, b, now, 1);
     b->next_at = 0;
+    b->fb_on = 0;
+    if (fallback && fb_start(r, b, now) == 0 && b->waiting)
+      wake = 1;
   }
+  return wake;
+}
+
+/* The connection is gone, or could not be made again (why: hiredis's or the
+ * server's reason): reservations are dropped (a restarted server may have
+ * forgotten them and grant the same time again), and until it is back
+ * nothing is granted, or only the fallback's share. Only the first failure
+ * of an outage is logged and counted as a disconnect. Returns 1 when a take
+ * waiting on notify should ask again (the fallback grants now). */
+static int go_down(pacer__redis_t *r, int64_t now, const char *why)
+{
+  r->st.errors++;
+  r->reconnect_at = now + r->backoff;
+  r->backoff = 2 * r->backoff > BACKOFF_MAX ? BACKOFF_MAX : 2 * r->backoff;
+  int wake = 0;
+  if (r->st.state == PACER__REDIS_CONNECTED) /* else a failed reconnect */
+    wake = lost(r, now, why);
+  if (r->c) { /* last: why may be its error string */
+    redisFree(r->c);
+    r->c = NULL;
+  }
+  return wake;
+}
+
+/* The connection is made again: reserving from Redis, no more fallback. */
+static void go_up(pacer__redis_t *r, int64_t now)
+{
+  r->st.state = PACER__REDIS_CONNECTED;
+  r->backoff = BACKOFF_MIN;
+  double down = (double)(now - r->down_since) / 1e9;
+  if (r->fallback > 0)
+    log_later(
+        r, PACER_LOG_INFO,
+        "redis %s:%d (quota %s): connected again after %.2f s down "
+        "(%llu grants from the fallback); reserving from Redis again",
+        r->host, r->port, r->quota, down,
+        (unsigned long long)(r->st.fallback_grants - r->down_fallback_grants));
+  else
+    log_later(r, PACER_LOG_INFO,
+              "redis %s:%d (quota %s): connected again after %.2f s down",
+              r->host, r->port, r->quota, down);
 }
 
 static void *store_main(void *arg)
@@ -832,6 +1025,7 @@ static void *store_main(void *arg)
   req_t *q = malloc(MAX_BATCH * sizeof *q);
   pthread_mutex_lock(&r->mu);
   while (!r->stop) {
+    log_flush(r); /* at most one change of state per turn of the loop */
     int64_t now = now_of(r);
     if (!q) { /* no batch memory: try again later, holding */
       pthread_mutex_unlock(&r->mu);
@@ -847,15 +1041,15 @@ static void *store_main(void *arg)
         continue;
       }
       pthread_mutex_unlock(&r->mu);
-      redisContext *c = connect_and_load(r, IO_TIMEOUT_MS, NULL, 0);
+      char why[256];
+      redisContext *c = connect_and_load(r, IO_TIMEOUT_MS, why, sizeof why);
       pthread_mutex_lock(&r->mu);
       r->c = c;
       if (!c) {
-        go_down(r, now_of(r));
+        go_down(r, now_of(r), why);
         continue;
       }
-      r->st.state = PACER__REDIS_CONNECTED;
-      r->backoff = BACKOFF_MIN;
+      go_up(r, now_of(r));
       continue;
     }
     int64_t next;
@@ -876,18 +1070,22 @@ static void *store_main(void *arg)
         freeReplyObject(q[i].rep);
     }
     if (rc) {
-      go_down(r, now);
+      wake |= go_down(r, now, reply_why(NULL, r->c));
     } else if (noscript) { /* flushed, or a failover to a replica without it */
       pthread_mutex_unlock(&r->mu);
       redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", SCRIPT);
       int ok = rep && rep->type == REDIS_REPLY_STRING && rep->len == 40;
+      char why[256] = "";
       if (ok)
         memcpy(r->sha, rep->str, 41);
+      else
+        snprintf(why, sizeof why, "SCRIPT LOAD failed: %s",
+                 reply_why(rep, r->c));
       if (rep)
         freeReplyObject(rep);
       pthread_mutex_lock(&r->mu);
       if (!ok)
-        go_down(r, now_of(r));
+        wake |= go_down(r, now_of(r), why);
     }
     if (wake && r->notify) {
       pthread_mutex_unlock(&r->mu);
@@ -895,6 +1093,7 @@ static void *store_main(void *arg)
       pthread_mutex_lock(&r->mu);
     }
   }
+  log_flush(r);
   pthread_mutex_unlock(&r->mu);
   free(q);
   return NULL;
@@ -917,6 +1116,8 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
   r->clock = o->clock ? o->clock : &pacer__clock_real;
   r->notify = o->notify;
   r->notify_arg = o->notify_arg;
+  r->log = o->log;
+  r->log_arg = o->log_arg;
   pacer__list_init(&r->active);
   r->backoff = BACKOFF_MIN;
   r->st.state = PACER__REDIS_CONNECTED;

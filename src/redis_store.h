@@ -27,7 +27,15 @@
  * When Redis cannot be reached the store holds: take returns a wait or
  * PACER__REDIS_PENDING, never a token without a grant; the store thread
  * reconnects with backoff (50 ms doubling to 500 ms) and loads the script
- * again. It never logs: errors and the state are in the stats.
+ * again. With ?fallback=F (0 < F <= 1) it grants instead from a local exact
+ * GCRA per bucket at F x the rate, burst floor(F x burst) but at least 1,
+ * started empty when the outage begins (so the switch adds no burst to what
+ * Redis granted just before); a fleet of N processes at F = 1/N then stays
+ * within the quota. Those grants stop as soon as the connection is back.
+ * Each change of state is logged once through opts.log (warning when the
+ * connection is lost, with hiredis's reason; info when it is back, with how
+ * long it was down), never once per failed reconnect; errors, outages and
+ * the state are also in the stats.
  *
  * Thread rules: every function may be called from any thread (one mutex
  * inside); the connection is used only by the store's own thread. */
@@ -35,6 +43,7 @@
 #define PACER_REDIS_STORE_H
 
 #include "clock.h"
+#include <pacer/pacer.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,20 +52,24 @@
  * shared.c checks). */
 #define PACER__REDIS_PENDING INT64_MAX
 
-/* pacer__redis_stats_t.state: connected, reserving on demand; or Redis
- * unreachable, nothing granted, reconnecting. */
+/* pacer__redis_stats_t.state: connected, reserving on demand; Redis
+ * unreachable, nothing granted, reconnecting; or Redis unreachable,
+ * granting from the local fallback buckets, reconnecting. */
 #define PACER__REDIS_CONNECTED 0
 #define PACER__REDIS_HOLDING 1
+#define PACER__REDIS_FALLBACK 2
 
 typedef struct pacer__redis pacer__redis_t;
 
 typedef struct pacer__redis_opts {
-  /* redis://HOST[:PORT][/DB][?name=QUOTA&prefix=P&ahead_ms=N]; copied.
-   * HOST is a name or an IP address ([...] for IPv6), PORT 6379 by default,
-   * DB 0 by default (SELECT is sent only for another one). QUOTA (default
-   * "default") and P (default "pacer:") are letters, digits and . _ - : (P
-   * also /), at most 128 bytes; N is 1..1000 and overrides the default
-   * horizon for every bucket. */
+  /* redis://HOST[:PORT][/DB][?name=QUOTA&prefix=P&ahead_ms=N&fallback=F];
+   * copied. HOST is a name or an IP address ([...] for IPv6), PORT 6379 by
+   * default, DB 0 by default (SELECT is sent only for another one). QUOTA
+   * (default "default") and P (default "pacer:") are letters, digits and
+   * . _ - : (P also /), at most 128 bytes; N is 1..1000 and overrides the
+   * default horizon for every bucket. F is a decimal fraction, 0 < F <= 1
+   * (such as 0.25 or 1), at most 15 digits: while Redis is unreachable,
+   * grant from local buckets at F x each rate (file comment); absent: hold. */
   const char *url;
   /* now() converts the server's offsets to local time, wait() paces the
    * store thread; borrowed until close. NULL: pacer__clock_real. */
@@ -66,6 +79,14 @@ typedef struct pacer__redis_opts {
    * found paused). May call any function here except close. May be NULL. */
   void (*notify)(void *arg);
   void *notify_arg;
+  /* Called on the store's thread, with no store lock held, once for each
+   * change of state: PACER_LOG_WARN when the connection is lost (the line
+   * says why, and whether the store holds or falls back), PACER_LOG_INFO
+   * when it is back (and how long it was down). msg (one line, no newline)
+   * is borrowed until the call returns. May call any function here except
+   * close. May be NULL: no log. */
+  void (*log)(pacer_log_level_t level, const char *msg, void *arg);
+  void *log_arg;
 } pacer__redis_opts_t;
 
 /* Parses the URL, connects (at most 2 s), selects the DB, loads the script
@@ -84,7 +105,9 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
  * > 0 (ns until the next reservation is due: ask again then), or
  * PACER__REDIS_PENDING (nothing reserved: the demand is recorded, the store
  * thread reserves and calls notify). While the bucket is known to be
- * paused, the ns to the pause's end. Never blocks on the network and
+ * paused, the ns to the pause's end. In the fallback state, 0 when the
+ * bucket's local fallback bucket (and its own exact bucket) allows a token
+ * at now, else the ns until it does. Never blocks on the network and
  * cannot fail. The latest rate and burst given are the ones reserved with. */
 int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
                           int64_t burst, int64_t now);
@@ -102,12 +125,14 @@ int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
                                   int64_t now);
 
 typedef struct pacer__redis_stats {
-  uint64_t grants;        /* takes that returned 0 */
+  uint64_t grants;        /* takes that returned 0, fallback ones included */
   uint64_t reserve_calls; /* script calls sent */
   uint64_t errors;        /* failed connects, I/O errors, error replies */
   uint64_t lapsed;        /* reservations dropped untaken */
   int64_t wait_ns;        /* total time from a PENDING take to the next grant */
-  int state;              /* PACER__REDIS_CONNECTED or PACER__REDIS_HOLDING */
+  uint64_t disconnects;   /* times the connection was lost (each logged) */
+  uint64_t fallback_grants; /* of grants, those from the fallback buckets */
+  int state;                /* PACER__REDIS_CONNECTED, _HOLDING or _FALLBACK */
 } pacer__redis_stats_t;
 
 /* A snapshot of the counters. */

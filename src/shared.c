@@ -24,12 +24,22 @@ struct pacer__shared {
   int kind;
   pacer__shm_t *shm;
   pacer__redis_t *redis;
+  const pacer_config_t *log; /* borrowed until close; NULL: no log */
   atomic_uint_fast64_t grants, errors;
   atomic_int_fast64_t wait_ns;
 };
 
+/* The Redis store's changes of state, into the dispatcher's log (on the
+ * store's thread, no lock held: pacer_log_cb may run on any pacer thread). */
+static void store_log(pacer_log_level_t level, const char *msg, void *arg)
+{
+  const pacer__shared_t *s = arg;
+  pacer__logf(s->log, level, "shared limit %s", msg);
+}
+
 int pacer__shared_open(const char *url, const pacer__clock_t *clock,
-                       void (*notify)(void *), void *arg, pacer__shared_t **out,
+                       void (*notify)(void *), void *arg,
+                       const pacer_config_t *log, pacer__shared_t **out,
                        char *err, size_t errlen)
 {
   if (err && errlen)
@@ -44,6 +54,7 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
   pacer__shared_t *s = calloc(1, sizeof *s);
   if (!s)
     return PACER_ENOMEM;
+  s->log = log;
   int rc;
   if (!strncmp(url, "shm:", 4)) {
     s->kind = KIND_SHM;
@@ -55,8 +66,12 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
                      url);
   } else if (!strncmp(url, "redis://", 8)) {
     s->kind = KIND_REDIS;
-    pacer__redis_opts_t o = {
-        .url = url, .clock = clock, .notify = notify, .notify_arg = arg};
+    pacer__redis_opts_t o = {.url = url,
+                             .clock = clock,
+                             .notify = notify,
+                             .notify_arg = arg,
+                             .log = log ? store_log : NULL,
+                             .log_arg = s};
     rc = pacer__redis_open(&o, &s->redis, err, errlen);
   } else {
     pacer__set_err(err, errlen,
@@ -123,8 +138,11 @@ void pacer__shared_stats(pacer__shared_t *s, pacer__shared_stats_t *st)
     pacer__redis_stats(s->redis, &rs);
     st->errors += rs.errors;
     st->wait_ns += rs.wait_ns;
-    st->state = rs.state == PACER__REDIS_HOLDING ? PACER__SHARED_HOLDING
-                                                 : PACER__SHARED_CONNECTED;
+    st->disconnects = rs.disconnects;
+    st->fallback_grants = rs.fallback_grants;
+    st->state = rs.state == PACER__REDIS_HOLDING    ? PACER__SHARED_HOLDING
+                : rs.state == PACER__REDIS_FALLBACK ? PACER__SHARED_FALLBACK
+                                                    : PACER__SHARED_CONNECTED;
   }
 }
 

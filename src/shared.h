@@ -19,6 +19,7 @@
 #define PACER_SHARED_H
 
 #include "clock.h"
+#include <pacer/pacer.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@
 #define PACER__SHARED_NONE 0
 #define PACER__SHARED_CONNECTED 1
 #define PACER__SHARED_HOLDING 2
+#define PACER__SHARED_FALLBACK 3
 
 /* What the scheduler calls, with what it calls it on (ctx). take returns
  * 0 (one token taken at now), > 0 (ns to wait before asking again) or
@@ -52,13 +54,17 @@ typedef struct pacer__shared pacer__shared_t;
  * clock is borrowed until close (Redis converts its server's offsets with
  * it); notify(arg) is called on the store's thread, with no store lock
  * held, when a take that returned PENDING may now succeed (never for shm).
- * Returns 0 and *out (free with pacer__shared_close()), PACER_EINVAL (url
- * NULL or of neither form, a bad name or URL, no Redis support),
- * PACER_ESYSTEM (cannot open the segment, Redis unreachable) or
+ * log (the dispatcher's settings, may be NULL: no log) is borrowed until
+ * close: a Redis store logs through it each time its connection is lost
+ * (PACER_LOG_WARN) and back (PACER_LOG_INFO), from its own thread with no
+ * lock held. Returns 0 and *out (free with pacer__shared_close()),
+ * PACER_EINVAL (url NULL or of neither form, a bad name or URL, no Redis
+ * support), PACER_ESYSTEM (cannot open the segment, Redis unreachable) or
  * PACER_ENOMEM; err (may be NULL) then gets a one-line reason. May block
  * (Redis: up to its 2 s connect). */
 int pacer__shared_open(const char *url, const pacer__clock_t *clock,
-                       void (*notify)(void *), void *arg, pacer__shared_t **out,
+                       void (*notify)(void *), void *arg,
+                       const pacer_config_t *log, pacer__shared_t **out,
                        char *err, size_t errlen);
 
 /* One token of bucket name at now for rate tokens/s (> 0) and burst (>= 1):
@@ -76,11 +82,13 @@ int64_t pacer__shared_paused_until(pacer__shared_t *s, const char *name,
                                    int64_t now);
 
 typedef struct pacer__shared_stats {
-  uint64_t grants; /* takes that returned 0 */
-  int64_t wait_ns; /* waits the store answered, summed over buckets, and
-                      (Redis) time from a PENDING take to the next grant */
-  uint64_t errors; /* takes the store could not serve; Redis: its errors */
-  int state;       /* PACER__SHARED_CONNECTED or PACER__SHARED_HOLDING */
+  uint64_t grants;      /* takes that returned 0 */
+  int64_t wait_ns;      /* waits the store answered, summed over buckets, and
+                           (Redis) time from a PENDING take to the next grant */
+  uint64_t errors;      /* takes the store could not serve; Redis: its errors */
+  uint64_t disconnects; /* Redis: times its connection was lost */
+  uint64_t fallback_grants; /* Redis: of grants, those from its fallback */
+  int state;                /* PACER__SHARED_CONNECTED, _HOLDING or _FALLBACK */
 } pacer__shared_stats_t;
 
 /* A snapshot of the counters; s NULL gives zeros and PACER__SHARED_NONE. */

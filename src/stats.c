@@ -57,6 +57,8 @@ int pacer_stats_get(pacer_t *p, pacer_stats_t **out)
   s->shared_wait_us = ss.wait_ns / 1000;
   s->shared_errors = ss.errors;
   s->shared_state = ss.state;
+  s->shared_disconnects = ss.disconnects;
+  s->shared_fallback_grants = ss.fallback_grants;
   if (rc) {
     pacer_stats_free(s);
     return rc;
@@ -219,6 +221,8 @@ static const char *shared_state_name(int state)
     return "connected";
   case 2:
     return "holding";
+  case 3:
+    return "fallback";
   }
   return "unknown";
 }
@@ -233,7 +237,7 @@ static json_t *render(const pacer_stats_t *s)
       "s:I,"
       "s:{s:o,s:o},"
       "s:o,"
-      "s:{s:I,s:I,s:I,s:s}}",
+      "s:{s:I,s:I,s:I,s:s,s:I,s:I}}",
       "submitted", u64(s->submitted), "started", u64(s->started), "succeeded",
       u64(s->succeeded),
       /* failed */
@@ -256,7 +260,9 @@ static json_t *render(const pacer_stats_t *s)
       /* shared limit */
       "shared", "grants", u64(s->shared_grants), "wait_us",
       (json_int_t)s->shared_wait_us, "errors", u64(s->shared_errors), "state",
-      shared_state_name(s->shared_state));
+      shared_state_name(s->shared_state), "disconnects",
+      u64(s->shared_disconnects), "fallback_grants",
+      u64(s->shared_fallback_grants));
 }
 
 int pacer_stats_json(const pacer_stats_t *s, char **json)

@@ -303,16 +303,25 @@ typedef struct pacer_config {
    * "shm:NAME" shares it between the processes of one host through the
    * POSIX shared-memory segment /pacer-NAME (created 0600; NAME is 1 to 200
    * of A-Z a-z 0-9 . _ -); "redis://HOST[:PORT][/DB][?name=QUOTA&prefix=P&
-   * ahead_ms=N]" between processes on any hosts through one Redis server
-   * (a library built without hiredis refuses it). Every process naming the
-   * same limit draws the global bucket (rate, burst) and every key bucket
-   * with a rate (key_rate, pacer_key_limits_set()) from the store instead
-   * of its own, and holds a key that any of them was told to pause by a
-   * Retry-After. Each process must give the same rates and bursts. Queues,
-   * concurrency caps, breakers and spools stay local to each process. When
-   * Redis cannot be reached, jobs are held (none starts without a grant)
-   * and the store reconnects. pacer_new() fails with PACER_ESHARED, and
-   * logs why, when the store cannot be opened. */
+   * ahead_ms=N&fallback=F]" between processes on any hosts through one
+   * Redis server (a library built without hiredis refuses it): QUOTA
+   * (default "default") and P (default "pacer:") are letters, digits and
+   * . _ - : (P also /), N (1..1000) is how far ahead, in ms, a process
+   * reserves. Every process naming the same limit draws the global bucket
+   * (rate, burst) and every key bucket with a rate (key_rate,
+   * pacer_key_limits_set()) from the store instead of its own, and holds a
+   * key that any of them was told to pause by a Retry-After. Each process
+   * must give the same rates and bursts. Queues, concurrency caps, breakers
+   * and spools stay local to each process. When Redis cannot be reached,
+   * jobs are held (none starts without a grant) and the store reconnects
+   * with backoff; with fallback=F (a decimal fraction, 0 < F <= 1) each
+   * bucket is instead drawn from a local one at F x its rate, burst F x its
+   * burst rounded down but at least 1, started empty, until Redis is back
+   * (N processes at F = 1/N stay within the quota). Each loss is logged
+   * once at PACER_LOG_WARN with the reason, each return at PACER_LOG_INFO
+   * with how long it lasted (pacer_stats_t.shared_* count them).
+   * pacer_new() fails with PACER_ESHARED, and logs why, when the store
+   * cannot be opened (a bad URL or fallback value included). */
   const char *shared_limit;
 } pacer_config_t;
 
@@ -769,7 +778,14 @@ typedef struct pacer_stats {
                              and, for Redis, failed connects and replies */
   int shared_state;       /* 0: none; 1: connected; 2: holding (the store
                              is unreachable: nothing starts without a
-                             grant, it reconnects) */
+                             grant, it reconnects); 3: fallback (the store
+                             is unreachable: local buckets at the URL's
+                             fallback fraction, it reconnects) */
+  /* Times the store's connection was lost (Redis; each is logged), and of
+   * shared_grants those drawn from the local fallback buckets (Redis with
+   * fallback=F). */
+  uint64_t shared_disconnects;
+  uint64_t shared_fallback_grants;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

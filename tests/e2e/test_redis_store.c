@@ -2,7 +2,9 @@
 /* test_redis_store.c - the shared limit store over a real redis-server on
  * loopback: one process's grants, four processes sharing one quota,
  * independence of quotas and buckets, the shared pause, keys expiring, the
- * server killed and restarted, and open's errors.
+ * server killed and restarted (holding, or falling back to a local share
+ * of the rate; each change logged once, also through shared.c into the
+ * dispatcher's log), and open's errors.
  *
  * Each test starts its own redis-server on a free 127.0.0.1 port (no
  * persistence) and stops it; without redis-server installed every test
@@ -15,8 +17,10 @@
 #include <cmocka.h>
 
 #include "clock.h"
+#include "logcap.h"
 #include "mock_proc.h"
 #include "redis_store.h"
+#include "shared.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -236,13 +240,27 @@ static void notifier_wait(notifier_t *n, uint64_t gen, int64_t deadline)
   pthread_mutex_unlock(&n->mu);
 }
 
-static int store_open(pacer__redis_t **r, int port, const char *query,
-                      notifier_t *n, char *err, size_t errlen)
+/* Opens a store on port with the URL's query; its log lines go to cap
+ * (NULL: none). */
+static int store_open_log(pacer__redis_t **r, int port, const char *query,
+                          notifier_t *n, logcap_t *cap, char *err,
+                          size_t errlen)
 {
   char url[256];
   snprintf(url, sizeof url, "redis://127.0.0.1:%d%s", port, query);
-  pacer__redis_opts_t o = {url, &pacer__clock_real, on_notify, n};
+  pacer__redis_opts_t o = {.url = url,
+                           .clock = &pacer__clock_real,
+                           .notify = on_notify,
+                           .notify_arg = n,
+                           .log = cap ? logcap_on_log : NULL,
+                           .log_arg = cap};
   return pacer__redis_open(&o, r, err, errlen);
+}
+
+static int store_open(pacer__redis_t **r, int port, const char *query,
+                      notifier_t *n, char *err, size_t errlen)
+{
+  return store_open_log(r, port, query, n, NULL, err, errlen);
 }
 
 /* Takes from bucket name as fast as the store allows until end, or until
@@ -639,11 +657,22 @@ static void keys_expire(void **state)
 
 /* ---- Redis down ---- */
 
+/* What the store logged so far, in lc (static: it is large). */
+static logcap_t *logged(logcap_t *cap)
+{
+  static logcap_t lc;
+  logcap_take(cap, &lc);
+  for (size_t i = 0; i < lc.count && i < LOGCAP_LINES; i++)
+    printf("  log[%zu] level %d: %s\n", i, lc.first_level[i], lc.first[i]);
+  return &lc;
+}
+
 /* Killed with SIGKILL mid-run and started again on the same port a second
  * later: no grant while it is down (beyond the reservations made before,
  * which end within ahead + grace of the kill), grants again within a
  * second of the restart (the store retries at most 500 ms apart), the
- * state and the error count tell. */
+ * state and the error count tell. One warning when it is lost, however
+ * many reconnects fail, and one info line when it is back. */
 static void redis_down(void **state)
 {
   NEED_REDIS();
@@ -651,9 +680,13 @@ static void redis_down(void **state)
   server_start(&sv, free_port());
   notifier_t n;
   notifier_init(&n);
+  static logcap_t cap = LOGCAP_INITIALIZER;
+  logcap_reset(&cap);
   pacer__redis_t *r;
   char err[256];
-  assert_int_equal(store_open(&r, sv.port, "?name=d", &n, err, sizeof err), 0);
+  assert_int_equal(
+      store_open_log(&r, sv.port, "?name=d", &n, &cap, err, sizeof err), 0);
+  assert_int_equal(logged(&cap)->count, 0);
   size_t max = 4000;
   int64_t *t = malloc(max * sizeof *t);
   assert_non_null(t);
@@ -668,6 +701,15 @@ static void redis_down(void **state)
   assert_int_equal(st.state, PACER__REDIS_HOLDING);
   assert_true(st.errors >= 1);
   k += take_until(r, &n, "", 200, 5, killed + 1000 * MS, t + k, max - k);
+  pacer__redis_stats(r, &st);
+  assert_int_equal(st.disconnects, 1);
+  assert_int_equal(st.fallback_grants, 0);
+  assert_true(st.errors >= 2); /* reconnects failed, and were not logged */
+  logcap_t *lc = logged(&cap);
+  assert_int_equal(lc->count, 1);
+  assert_int_equal(lc->first_level[0], PACER_LOG_WARN);
+  assert_non_null(strstr(lc->first[0], "connection lost"));
+  assert_non_null(strstr(lc->first[0], "holding"));
   server_start(&sv, sv.port);
   int64_t back = now_ns();
   size_t k1 = k;
@@ -694,7 +736,214 @@ static void redis_down(void **state)
   assert_true(t[k1] - back < 1 * S);
   assert_true(k - k1 >= 150); /* and at the rate again */
   assert_int_equal(st.state, PACER__REDIS_CONNECTED);
+  assert_int_equal(st.disconnects, 1);
+  assert_int_equal(st.fallback_grants, 0);
+  lc = logged(&cap);
+  assert_int_equal(lc->count, 2);
+  assert_int_equal(lc->first_level[1], PACER_LOG_INFO);
+  assert_non_null(strstr(lc->first[1], "connected again"));
   free(t);
+}
+
+/* take_until, noting for each grant whether it came from the fallback
+ * bucket (fb[i] 1: the store's fallback_grants moved on with it; only this
+ * thread takes). */
+static size_t take_flagged(pacer__redis_t *r, notifier_t *n, const char *name,
+                           double rate, int64_t burst, int64_t end, int64_t *t,
+                           char *fb, size_t max)
+{
+  pacer__redis_stats_t st;
+  pacer__redis_stats(r, &st);
+  uint64_t seen = st.fallback_grants;
+  size_t k = 0;
+  int64_t now;
+  while (k < max && (now = now_ns()) < end) {
+    uint64_t g = notifier_gen(n);
+    int64_t w = pacer__redis_take(r, name, rate, burst, now);
+    if (w == 0) {
+      pacer__redis_stats(r, &st);
+      fb[k] = st.fallback_grants != seen;
+      seen = st.fallback_grants;
+      t[k++] = now;
+    } else if (w == PACER__REDIS_PENDING) {
+      notifier_wait(n, g, end);
+    } else {
+      sleep_ns(w < end - now ? w : end - now);
+    }
+  }
+  return k;
+}
+
+/* ?fallback=0.5 at 200/s, burst 5: killed mid-run, the store grants from a
+ * local bucket of 100/s, burst 2, started empty when it saw the outage
+ * (after the kill), so at most one grant per 10 ms since the kill and an
+ * exact GCRA of 100/s burst 2 between any two of them (the take times are
+ * the store's clock); state fallback, one warning. Restarted on the same
+ * port: connected again, one info line, grants from Redis (script calls)
+ * and none from the fallback after the first of them. */
+static void redis_down_fallback(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  static logcap_t cap = LOGCAP_INITIALIZER;
+  logcap_reset(&cap);
+  pacer__redis_t *r;
+  char err[256];
+  assert_int_equal(store_open_log(&r, sv.port, "?name=f&fallback=0.5", &n, &cap,
+                                  err, sizeof err),
+                   0);
+  size_t max = 4000;
+  int64_t *t = malloc(max * sizeof *t);
+  char *fb = malloc(max);
+  assert_non_null(t);
+  assert_non_null(fb);
+  size_t k = take_flagged(r, &n, "", 200, 5, now_ns() + 300 * MS, t, fb, max);
+  assert_true(k >= 20);
+  for (size_t i = 0; i < k; i++)
+    assert_false(fb[i]);
+  pacer__redis_stats_t st;
+  pacer__redis_stats(r, &st);
+  assert_int_equal(st.state, PACER__REDIS_CONNECTED);
+
+  int64_t killed = now_ns();
+  server_stop(&sv, SIGKILL);
+  size_t k0 = k;
+  k += take_flagged(r, &n, "", 200, 5, killed + 1500 * MS, t + k, fb + k,
+                    max - k);
+  size_t k1 = k;
+  pacer__redis_stats(r, &st);
+  assert_int_equal(st.state, PACER__REDIS_FALLBACK);
+  assert_int_equal(st.disconnects, 1);
+  logcap_t *lc = logged(&cap);
+  assert_int_equal(lc->count, 1);
+  assert_int_equal(lc->first_level[0], PACER_LOG_WARN);
+  assert_non_null(strstr(lc->first[0], "connection lost"));
+  assert_non_null(strstr(lc->first[0], "falling back to 0.5 x"));
+  /* reservations made before the kill first, then only the fallback */
+  size_t f0 = k0;
+  while (f0 < k1 && !fb[f0])
+    f0++;
+  int64_t last_ok = killed + 25 * MS + (int64_t)(5 * MS * timing_scale());
+  for (size_t i = k0; i < f0; i++)
+    if (t[i] > last_ok)
+      fail_msg("a grant %.1f ms after the kill", (t[i] - killed) / 1e6);
+  for (size_t i = f0; i < k1; i++)
+    assert_true(fb[i]);
+  size_t nfb = k1 - f0;
+  assert_int_equal(st.fallback_grants, nfb);
+  assert_true(nfb > 0);
+  /* about half the rate: the store saw the outage at its next reserve call
+   * (it had demand), so the fallback ran for nearly 1.5 s, and never more
+   * than its bucket allows */
+  int64_t most = (t[k1 - 1] - killed) * 100 / S;
+  printf("fallback: %zu grants from reservations after the kill, %zu from "
+         "the fallback in %.1f ms (at most %lld)\n",
+         f0 - k0, nfb, (t[k1 - 1] - killed) / 1e6, (long long)most);
+  assert_true((int64_t)nfb <= most);
+  assert_true(nfb >= (size_t)(75 / timing_scale()));
+
+  server_start(&sv, sv.port);
+  int64_t back = now_ns();
+  k +=
+      take_flagged(r, &n, "", 200, 5, back + 1500 * MS, t + k, fb + k, max - k);
+  uint64_t calls_back = st.reserve_calls;
+  pacer__redis_stats(r, &st);
+  pacer__redis_close(r);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+
+  /* the fallback's grants, from its first to the reconnect: one bucket */
+  size_t r0 = k1;
+  while (r0 < k && fb[r0])
+    r0++;
+  for (size_t i = f0; i < r0; i++)
+    for (size_t j = i + 1; j < r0; j++) {
+      int64_t allowed = 2 + (t[j] - t[i]) * 100 / S;
+      if ((int64_t)(j - i + 1) > allowed)
+        fail_msg("fallback grants %zu..%zu: %zu in %lld ns, allowed %lld", i, j,
+                 j - i + 1, (long long)(t[j] - t[i]), (long long)allowed);
+    }
+  printf("fallback: %zu more until the reconnect, then %zu from Redis, the "
+         "first at %+.1f ms after the restart\n",
+         r0 - k1, k - r0, r0 < k ? (t[r0] - back) / 1e6 : 0.0);
+  assert_true(r0 < k);
+  for (size_t i = r0; i < k; i++)
+    assert_false(fb[i]);
+  assert_true(k - r0 >= 100); /* at the full rate again, from Redis */
+  assert_true(st.reserve_calls > calls_back);
+  assert_int_equal(st.state, PACER__REDIS_CONNECTED);
+  assert_int_equal(st.disconnects, 1);
+  assert_int_equal(st.fallback_grants, r0 - f0);
+  lc = logged(&cap);
+  assert_int_equal(lc->count, 2);
+  assert_int_equal(lc->first_level[1], PACER_LOG_INFO);
+  assert_non_null(strstr(lc->first[1], "connected again"));
+  free(fb);
+  free(t);
+}
+
+/* Through shared.c, as pacer_new() opens it: the store's lines reach the
+ * dispatcher's log_cb prefixed "shared limit ", at their levels, and the
+ * stats say holding, then connected, with one disconnect. */
+static void shared_logs(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  static logcap_t cap = LOGCAP_INITIALIZER;
+  logcap_reset(&cap);
+  pacer_config_t cfg;
+  pacer_config_init(&cfg);
+  cfg.log_cb = logcap_on_log;
+  cfg.log_user = &cap;
+  cfg.log_level = PACER_LOG_INFO;
+  char url[128], err[256];
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d?name=sl", sv.port);
+  pacer__shared_t *sh;
+  assert_int_equal(pacer__shared_open(url, &pacer__clock_real, on_notify, &n,
+                                      &cfg, &sh, err, sizeof err),
+                   0);
+  server_stop(&sv, SIGKILL);
+  /* takes make the store call Redis, and find it gone */
+  pacer__shared_stats_t st;
+  int64_t end = now_ns() + (int64_t)(3 * S * timing_scale());
+  do {
+    (void)pacer__shared_take(sh, "", 100, 1, now_ns());
+    sleep_ns(5 * MS);
+    pacer__shared_stats(sh, &st);
+  } while (st.state != PACER__SHARED_HOLDING && now_ns() < end);
+  assert_int_equal(st.state, PACER__SHARED_HOLDING);
+  server_start(&sv, sv.port);
+  end = now_ns() + (int64_t)(3 * S * timing_scale());
+  static logcap_t got;
+  do {
+    (void)pacer__shared_take(sh, "", 100, 1, now_ns());
+    sleep_ns(5 * MS);
+    logcap_take(&cap, &got);
+  } while (got.count < 2 && now_ns() < end);
+  logcap_t *lc = logged(&cap);
+  pacer__shared_stats(sh, &st);
+  pacer__shared_close(sh);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+  assert_int_equal(st.state, PACER__SHARED_CONNECTED);
+  assert_int_equal(st.disconnects, 1);
+  assert_int_equal(st.fallback_grants, 0);
+  assert_int_equal(lc->count, 2);
+  char want[96];
+  snprintf(want, sizeof want,
+           "shared limit redis 127.0.0.1:%d (quota sl): ", sv.port);
+  assert_int_equal(lc->first_level[0], PACER_LOG_WARN);
+  assert_true(!strncmp(lc->first[0], want, strlen(want)));
+  assert_non_null(strstr(lc->first[0], "connection lost"));
+  assert_int_equal(lc->first_level[1], PACER_LOG_INFO);
+  assert_true(!strncmp(lc->first[1], want, strlen(want)));
+  assert_non_null(strstr(lc->first[1], "connected again"));
 }
 
 /* ---- open ---- */
@@ -727,17 +976,44 @@ static void open_errors(void **state)
       "redis://127.0.0.1:6379?ahead_ms=0",
       "redis://127.0.0.1:6379?ahead_ms=1001",
       "redis://127.0.0.1:6379?other=1",
+      "redis://127.0.0.1:6379?fallback=0",
+      "redis://127.0.0.1:6379?fallback=0.0",
+      "redis://127.0.0.1:6379?fallback=1.5",
+      "redis://127.0.0.1:6379?fallback=1.01",
+      "redis://127.0.0.1:6379?fallback=-1",
+      "redis://127.0.0.1:6379?fallback=x",
+      "redis://127.0.0.1:6379?fallback=",
+      "redis://127.0.0.1:6379?fallback=.",
+      "redis://127.0.0.1:6379?fallback=0.5.5",
+      "redis://127.0.0.1:6379?fallback=5e-1",
+      "redis://127.0.0.1:6379?fallback=+0.5",
+      "redis://127.0.0.1:6379?fallback=0.1234567890123456",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    pacer__redis_opts_t o = {bad[i], NULL, NULL, NULL};
+    pacer__redis_opts_t o = {.url = bad[i]};
     err[0] = '\0';
     r = (pacer__redis_t *)&r;
     if (pacer__redis_open(&o, &r, err, sizeof err) != PACER_EINVAL)
       fail_msg("%s: not refused as invalid", bad[i]);
     assert_null(r);
     assert_true(err[0] != '\0');
+    if (strstr(bad[i], "fallback=")) {
+      printf("%s\n", err);
+      assert_non_null(strstr(err, "fallback must be a fraction above 0 and "
+                                  "at most 1"));
+    }
   }
-  pacer__redis_opts_t o = {NULL, NULL, NULL, NULL};
+  /* good fractions pass the URL (and then find nothing listening) */
+  static const char *const good[] = {"1", "1.0", "0.5", ".25", "0.001", "00.5"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    char q[64];
+    snprintf(q, sizeof q, "?name=g&fallback=%s", good[i]);
+    r = (pacer__redis_t *)&r;
+    if (store_open(&r, port, q, NULL, err, sizeof err) != PACER_ESYSTEM)
+      fail_msg("fallback=%s: %s", good[i], err);
+    assert_null(r);
+  }
+  pacer__redis_opts_t o = {.url = NULL};
   assert_int_equal(pacer__redis_open(&o, &r, NULL, 0), PACER_EINVAL);
   pacer__redis_close(NULL);
 }
@@ -757,6 +1033,8 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(one_process, teardown),
       cmocka_unit_test_teardown(four_processes, teardown),
       cmocka_unit_test_teardown(redis_down, teardown),
+      cmocka_unit_test_teardown(redis_down_fallback, teardown),
+      cmocka_unit_test_teardown(shared_logs, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include "engine_fixture.h"
 #include "fake_store.h"
 #include "job.h"
+#include "logcap.h"
 #include "scheduler.h"
 #include "shm_store.h"
 #include <stdio.h>
@@ -356,8 +357,12 @@ static void without_store_local_buckets(void **state)
 static void new_fails_with_eshared(void **state)
 {
   (void)state;
-  static const char *const bad[] = {"nope:x", "shm:", "shm:a/b",
-                                    "redis://127.0.0.1:notaport/0"};
+  static const char *const bad[] = {"nope:x",
+                                    "shm:",
+                                    "shm:a/b",
+                                    "redis://127.0.0.1:notaport/0",
+                                    "redis://127.0.0.1:6379?fallback=0",
+                                    "redis://127.0.0.1:6379?fallback=1.5"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     pacer_config_t cfg;
     pacer_config_init(&cfg);
@@ -371,6 +376,36 @@ static void new_fails_with_eshared(void **state)
   cfg.shared_limit = "";
   eng_t e;
   assert_int_equal(eng_try(&e, &cfg, NULL), PACER_EINVAL);
+}
+
+/* A fallback fraction out of (0, 1], or not a plain decimal, is refused
+ * before any connection is tried, and the log says what is wrong. */
+static void bad_fallback_logged(void **state)
+{
+  (void)state;
+  static const char *const bad[] = {"0", "1.5", "-1", "x", "", "1e-1", "0.5%"};
+  static logcap_t cap = LOGCAP_INITIALIZER;
+  static logcap_t got;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char url[128];
+    snprintf(url, sizeof url, "redis://127.0.0.1:6379/0?name=q&fallback=%s",
+             bad[i]);
+    logcap_reset(&cap);
+    pacer_config_t cfg;
+    pacer_config_init(&cfg);
+    cfg.shared_limit = url;
+    cfg.log_cb = logcap_on_log;
+    cfg.log_user = &cap;
+    eng_t e;
+    assert_int_equal(eng_try(&e, &cfg, NULL), PACER_ESHARED);
+    assert_null(e.p);
+    logcap_take(&cap, &got);
+    assert_int_equal(got.count, 1);
+    assert_int_equal(got.first_level[0], PACER_LOG_ERROR);
+    if (!strstr(got.first[0], "fallback must be a fraction above 0 and at "
+                              "most 1"))
+      fail_msg("fallback=%s: %s", bad[i], got.first[0]);
+  }
 }
 
 /* A dispatcher over a shared-memory store says so in its stats. */
@@ -409,6 +444,7 @@ int main(void)
       cmocka_unit_test(pause_read_from_store),
       cmocka_unit_test(without_store_local_buckets),
       cmocka_unit_test(new_fails_with_eshared),
+      cmocka_unit_test(bad_fallback_logged),
       cmocka_unit_test(new_with_shm_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

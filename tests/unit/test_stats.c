@@ -48,6 +48,8 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->shared_wait_us = 20;
   s->shared_errors = 21;
   s->shared_state = 2;
+  s->shared_disconnects = 22;
+  s->shared_fallback_grants = 23;
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -134,7 +136,9 @@ static void check_counters(json_t *root)
                (long long)int_at(root, f[i].path), (long long)f[i].want);
   assert_int_equal(json_object_size(json_object_get(root, "failed")), 8);
   assert_int_equal(json_object_size(json_object_get(root, "queued")), 2);
-  assert_int_equal(json_object_size(json_object_get(root, "shared")), 4);
+  assert_int_equal(int_at(root, "shared.disconnects"), 22);
+  assert_int_equal(int_at(root, "shared.fallback_grants"), 23);
+  assert_int_equal(json_object_size(json_object_get(root, "shared")), 6);
   assert_string_equal(json_string_value(json_object_get(
                           json_object_get(root, "shared"), "state")),
                       "holding");
@@ -250,6 +254,23 @@ static void no_keys_is_empty_array(void **state)
   pacer_stats_free(s);
 }
 
+/* Each shared_state by its name; an unknown one says so. */
+static void shared_state_names(void **state)
+{
+  static const char *const names[] = {"none", "connected", "holding",
+                                      "fallback", "unknown"};
+  pacer_stats_t *s = snapshot(0);
+  for (int i = 0; i < 5; i++) {
+    s->shared_state = i;
+    json_t *root = render_and_parse(s);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(root, "shared"), "state")),
+                        names[i]);
+    json_decref(root);
+  }
+  pacer_stats_free(s);
+}
+
 static void huge_counters_clamp(void **state)
 {
   pacer_stats_t *s = snapshot(0);
@@ -350,6 +371,7 @@ int main(void)
       cmocka_unit_test(renders_every_field),
       cmocka_unit_test(invalid_utf8_bytes_replaced),
       cmocka_unit_test(no_keys_is_empty_array),
+      cmocka_unit_test(shared_state_names),
       cmocka_unit_test(huge_counters_clamp),
       cmocka_unit_test(bad_arguments),
       cmocka_unit_test(free_partial_snapshot),
