@@ -156,6 +156,11 @@ static int start(app_t *a)
   }
   a->o.cfg.log_cb = cli_on_log;
   a->o.cfg.log_user = a;
+  /* A shared store's return after an outage is logged at INFO: a user who
+   * saw it lost must also see it back (-q keeps warnings only). */
+  if (a->o.cfg.shared_limit && !a->o.quiet &&
+      a->o.cfg.log_level < PACER_LOG_INFO)
+    a->o.cfg.log_level = PACER_LOG_INFO;
   int rc = pacer_new(&a->o.cfg, &a->p);
   if (rc) {
     snprintf(err, sizeof err, "%s: %s (%s)",
