@@ -18,10 +18,15 @@
  *            without it); a take that finds no reservation waits for the
  *            store's notify
  *   local_limited  the local bucket at a rate a real quota has
- *            (--limited-rate 400, --limited-burst 10, --limited-secs 5),
- *            sleeping through each wait: what pacing alone costs per grant
+ *            (--limited-rate 400, --limited-burst 10, --limited-secs 5):
+ *            what pacing alone costs per grant (a sleep each)
  *   limited  Redis at that rate, the same way: the grants must match the
  *            rate, and its CPU per grant is set against local_limited's
+ *
+ * A take that answers a wait is followed by a sleep until then, as in the
+ * dispatcher; the limited rows say how late those sleeps woke (a loaded
+ * machine wakes a thread late, and a Redis reservation not taken within
+ * its grace lapses).
  *
  * Prints one JSON object per row on stdout: grants, wall seconds, grants/s,
  * CPU seconds of the whole process (getrusage: every thread, so Redis's
@@ -132,9 +137,9 @@ typedef struct taker {
   int64_t end;  /* stop at this time ... */
   uint64_t n;   /* ... or after this many grants, when > 0 */
   int notified; /* PENDING is possible: wait for the store's notify */
-  int sleep;    /* sleep through a wait instead of asking again at once */
   uint64_t grants, waits, pending;
-  int64_t error; /* a negative answer (PACER_E...), or 0 */
+  int64_t late_sum, late_max; /* how far past its end each sleep woke */
+  int64_t error;              /* a negative answer (PACER_E...), or 0 */
 } taker_t;
 
 static void *take_loop(void *arg)
@@ -156,14 +161,18 @@ static void *take_loop(void *arg)
       int64_t limit = now + PACER__NS_PER_S;
       wait_notify(seen, t->end < limit ? t->end : limit);
     } else {
+      /* asked to come back later: sleep until then, as the dispatcher
+       * does (at 1e9/s this is rare; at a real rate, once per grant) */
       t->waits++;
-      if (t->sleep) {
-        int64_t until = now + r < t->end ? now + r : t->end;
-        struct timespec ts = {(time_t)(until / PACER__NS_PER_S),
-                              (long)(until % PACER__NS_PER_S)};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
-          ;
-      }
+      int64_t until = now + r < t->end ? now + r : t->end;
+      struct timespec ts = {(time_t)(until / PACER__NS_PER_S),
+                            (long)(until % PACER__NS_PER_S)};
+      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
+        ;
+      int64_t late = now_ns() - until;
+      t->late_sum += late;
+      if (late > t->late_max)
+        t->late_max = late;
     }
   }
   return NULL;
@@ -171,6 +180,7 @@ static void *take_loop(void *arg)
 
 typedef struct result {
   uint64_t grants, waits, pending;
+  int64_t late_sum, late_max;
   double secs, cpu_s;
   int64_t error;
 } result_t;
@@ -201,6 +211,9 @@ static result_t run(taker_t *t, int k, double secs, uint64_t n)
     res.grants += t[i].grants;
     res.waits += t[i].waits;
     res.pending += t[i].pending;
+    res.late_sum += t[i].late_sum;
+    if (t[i].late_max > res.late_max)
+      res.late_max = t[i].late_max;
     if (t[i].error)
       res.error = t[i].error;
   }
@@ -229,10 +242,13 @@ static void print_common(const char *row, int threads, params_t p,
 static void print_limited(params_t p, const result_t *r)
 {
   printf(",\"allowed\":%.0f,\"achieved_per_s\":%.3f,"
-         "\"waits_per_grant\":%.3f",
+         "\"waits_per_grant\":%.3f,\"late_us_mean\":%.1f,"
+         "\"late_us_max\":%.1f",
          floor((double)p.burst + p.rate * r->secs),
          r->secs > 0 ? ((double)r->grants - (double)p.burst) / r->secs : 0,
-         r->grants ? (double)r->waits / (double)r->grants : 0);
+         r->grants ? (double)r->waits / (double)r->grants : 0,
+         r->waits ? (double)r->late_sum / 1e3 / (double)r->waits : 0,
+         (double)r->late_max / 1e3);
 }
 
 /* ---- the Redis server's own CPU, from INFO cpu ---- */
@@ -295,7 +311,7 @@ static void redisFree(redisContext *c)
 
 /* One Redis row on quota "bench-PID-ROW" (a fresh bucket every row). */
 static int redis_row(const char *row, const char *url, params_t p, double secs,
-                     uint64_t n, int sleep)
+                     uint64_t n, int limited)
 {
   char full[1024];
   snprintf(full, sizeof full, "%s%cname=bench-%ld-%s", url,
@@ -314,7 +330,6 @@ static int redis_row(const char *row, const char *url, params_t p, double secs,
   t.take = take_redis;
   t.ctx = &ctx;
   t.notified = 1;
-  t.sleep = sleep;
   double s0 = server_cpu(info);
   result_t res = run(&t, 1, secs, n);
   double s1 = server_cpu(info);
@@ -326,16 +341,17 @@ static int redis_row(const char *row, const char *url, params_t p, double secs,
   double g = (double)res.grants;
   printf(",\"reserve_calls\":%llu,\"round_trips_per_grant\":%.5f,"
          "\"grants_per_call\":%.2f,\"store_grants\":%llu,\"lapsed\":%llu,"
-         "\"store_errors\":%llu",
+         "\"store_errors\":%llu,\"store_wait_us_per_pending\":%.1f",
          (unsigned long long)st.reserve_calls,
          g > 0 ? (double)st.reserve_calls / g : 0,
          st.reserve_calls ? g / (double)st.reserve_calls : 0,
          (unsigned long long)st.grants, (unsigned long long)st.lapsed,
-         (unsigned long long)st.errors);
+         (unsigned long long)st.errors,
+         res.pending ? (double)st.wait_ns / 1e3 / (double)res.pending : 0);
   if (s0 >= 0 && s1 >= 0)
     printf(",\"server_cpu_s\":%.6f,\"server_cpu_ns_per_grant\":%.2f", s1 - s0,
            g > 0 ? (s1 - s0) * 1e9 / g : 0);
-  if (sleep)
+  if (limited)
     print_limited(p, &res);
   printf("}\n");
   fflush(stdout);
@@ -399,7 +415,6 @@ int main(int argc, char **argv)
     taker_t t = {0};
     t.take = take_local;
     t.ctx = &b;
-    t.sleep = 1;
     result_t r = run(&t, 1, slow_secs, 0);
     print_common("local_limited", 1, slow, &r);
     print_limited(slow, &r);
