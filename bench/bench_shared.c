@@ -105,12 +105,15 @@ static int64_t take_redis(void *ctx, int64_t now)
 }
 
 /* The store's notify: a generation count, so a take that returned PENDING
- * waits only if no notify came since it read the count before the take. */
+ * waits only if no notify came since it read the count before the take.
+ * cv is made by pacer__cond_init() in main: the real clock's wait takes a
+ * CLOCK_MONOTONIC deadline, which a default (CLOCK_REALTIME) condition
+ * would read as long past, and the wait would spin. */
 static struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   atomic_ullong gen;
-} note = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+} note = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void on_notify(void *arg)
 {
@@ -387,6 +390,10 @@ int main(int argc, char **argv)
       pacer__rate_check(slow.rate, slow.burst)) {
     fprintf(stderr, "bench_shared: bad --secs, --rate or --burst\n");
     return 2;
+  }
+  if (pacer__cond_init(&note.cv)) {
+    fprintf(stderr, "bench_shared: cannot make a condition variable\n");
+    return 1;
   }
   int failed = 0;
 
