@@ -167,7 +167,9 @@ static void *take_loop(void *arg)
       /* asked to come back later: sleep until then, as the dispatcher
        * does (at 1e9/s this is rare; at a real rate, once per grant) */
       t->waits++;
-      int64_t until = now + r < t->end ? now + r : t->end;
+      int64_t until = pacer__time_add(now, r);
+      if (until > t->end)
+        until = t->end;
       struct timespec ts = {(time_t)(until / PACER__NS_PER_S),
                             (long)(until % PACER__NS_PER_S)};
       while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
@@ -319,7 +321,7 @@ static int redis_row(const char *row, const char *url, params_t p, double secs,
   char full[1024];
   snprintf(full, sizeof full, "%s%cname=bench-%ld-%s", url,
            strchr(url, '?') ? '&' : '?', (long)getpid(), row);
-  pacer__redis_opts_t o = {full, NULL, on_notify, NULL};
+  pacer__redis_opts_t o = {.url = full, .notify = on_notify};
   pacer__redis_t *r = NULL;
   char err[256] = "";
   int rc = pacer__redis_open(&o, &r, err, sizeof err);
