@@ -21,7 +21,8 @@
 # Times are read on pacer-mock's clock: the script marks an event (a kill,
 # a restart) with a request to /mark?job=EVENT just before it, which every
 # count of jobs below leaves out.
-# Usage: test_shared_faults.sh PACER PACER_MOCK
+# Usage: test_shared_faults.sh PACER PACER_MOCK (with KEEP_DIR=DIR in the
+# environment, pacer-mock's score of each part is kept there).
 set -u
 PACER=$1
 MOCK=$2
@@ -78,6 +79,9 @@ find_redis() {
   return 1
 }
 
+# keep NAME: with KEEP_DIR set, the score saved as $KEEP_DIR/NAME.json (to
+# look into a failure).
+keep() { [ -z "${KEEP_DIR:-}" ] || cp "$T/s.json" "$KEEP_DIR/$1.json"; }
 # mark EVENT: an arrival at pacer-mock that dates EVENT on its clock.
 mark() { curl -s "$BASE/mark?job=$1" >/dev/null; }
 # t_of EVENT: the mark's arrival time (ms) in the saved score $T/s.json.
@@ -152,6 +156,7 @@ run_pause() {
   done
   wait_pacers
   stats >"$T/s.json"
+  keep "$label-pause"
   check "$label pause: every process exits 0 ($NBAD did not)" [ "$NBAD" -eq 0 ]
   [ "$NBAD" -eq 0 ] || cat "$T/$label"-p*.err
   local n429 who t429
@@ -161,9 +166,11 @@ run_pause() {
     [ "$n429" -eq 1 -a "$who" = "$label-p1-a10" ]
   if [ "$n429" -ne 1 ]; then return; fi
   t429=$(jq '.arrivals[] | select(.status == 429) | .t_ms' "$T/s.json")
-  # Arrivals of key A after the 429, as ms after it: those within tol are
-  # requests already under way when the pause was set (granted before it);
-  # then none until 2 s after the 429 (1 ms for the two clocks' readings).
+  # Arrivals of key A after the 429, as ms after it: those within tol were
+  # granted before the pause reached their process (under way when it was
+  # set; over Redis also taken on a reservation made before the process
+  # learned of the pause); then none until 2 s after the 429 (1 ms for the
+  # two clocks' readings).
   local after inflight gap bad bn bgap
   after=$(jq -r --argjson t "$t429" '[.arrivals[] | select(.path == "/a" and .t_ms > $t)
     | .t_ms - $t] | sort | map(tostring) | join(" ")' "$T/s.json")
@@ -240,24 +247,32 @@ run_redis_kill() {
   mark restart
   local up=1
   start_redis "$RPORT" || up=0
+  mark ready
   check "redis: restarted on port $RPORT" [ "$up" -eq 1 ]
   wait_pacers
   stats >"$T/s.json"
-  local tk tr last first n_down
+  keep redis-kill
+  local tk tr ty last first n_down up_ms resume
   tk=$(t_of kill)
   tr=$(t_of restart)
+  ty=$(t_of ready)
   # The last request that arrived after the kill and before the restart,
   # and the first after the restart, as ms from each.
   last=$(jq --argjson k "$tk" --argjson r "$tr" '[.arrivals[] | select(.path == "/r" and .t_ms > $k and .t_ms < $r) | .t_ms - $k] | max // 0 | . * 10 | round / 10' "$T/s.json")
   n_down=$(jq --argjson k "$tk" --argjson r "$tr" '[.arrivals[] | select(.path == "/r" and .t_ms > $k and .t_ms < $r)] | length' "$T/s.json")
   first=$(jq --argjson r "$tr" '[.arrivals[] | select(.path == "/r" and .t_ms > $r) | .t_ms - $r] | min // -1 | . * 10 | round / 10' "$T/s.json")
-  echo "     redis killed at $tk ms, restarted at $tr ms: $n_down requests after the kill (the last at +$last ms), the first after the restart at +$first ms"
+  # From the restart (redis-server started) to its first answer to the
+  # script (which polls every 50 ms), and to the processes' first request:
+  # the store reconnects at most 500 ms apart (DESIGN.md).
+  up_ms=$(awk "BEGIN { printf \"%.1f\", $ty - $tr }")
+  resume=$(awk "BEGIN { printf \"%.1f\", $first - ($ty - $tr) }")
+  echo "     redis killed at $tk ms, restarted at $tr ms: $n_down requests after the kill (the last at +$last ms); redis answered at +$up_ms ms, the first request at +$first ms ($resume ms after redis answered)"
   check "redis: every process exits 0 ($NBAD did not)" [ "$NBAD" -eq 0 ]
   [ "$NBAD" -eq 0 ] || cat "$T"/r-p*.err
   check "redis: no request from +$tol ms after the kill to the restart (last at +$last ms)" \
     awk "BEGIN { exit !($last <= $tol) }"
-  check "redis: sending resumed within $((1000 * SCALE)) ms of the restart (+$first ms)" \
-    awk "BEGIN { exit !($first >= 0 && $first <= 1000 * $SCALE) }"
+  check "redis: sending resumed within $((1000 * SCALE)) ms of redis answering ($resume ms)" \
+    awk "BEGIN { exit !($first >= 0 && $resume <= 1000 * $SCALE) }"
   local okn lines_bad=0 ans_bad=0 errs conn
   okn=$(jq '.status_counts["200"] // 0' "$T/s.json")
   for p in 1 2 3; do
@@ -266,9 +281,9 @@ run_redis_kill() {
   done
   check "redis: one result line per job in each process (wrong in $lines_bad)" \
     [ "$lines_bad" -eq 0 ]
-  # Markers are answered 200 too: 2 of them.
-  check "redis: the server answered 200 once to each of the $((3 * RJOBS)) jobs ($((okn - 2)); wrong in $ans_bad processes)" \
-    [ "$okn" -eq $((3 * RJOBS + 2)) -a "$ans_bad" -eq 0 ]
+  # Markers are answered 200 too: 3 of them.
+  check "redis: the server answered 200 once to each of the $((3 * RJOBS)) jobs ($((okn - 3)); wrong in $ans_bad processes)" \
+    [ "$okn" -eq $((3 * RJOBS + 3)) -a "$ans_bad" -eq 0 ]
   errs=$(cat "$T"/r-p*.stats | jq -s -c 'map(.shared.errors)')
   conn=$(cat "$T"/r-p*.stats | jq -s -c 'map(.shared.state)')
   echo "     redis: store errors per process $errs, state at the end $conn"
@@ -313,6 +328,7 @@ run_shm_kill() {
   run_pacer "k-p5" --shared "$url" --rate $KRATE2 --burst $KBURST "$T/k-p5.jsonl"
   wait_pacers
   stats >"$T/s.json"
+  keep shm-kill
   local tk sent4 late4 lines4 win span agg n_after
   tk=$(t_of kill)
   sent4=$(jq '[.arrivals[] | select(.job | startswith("k-p4-"))] | length' "$T/s.json")
@@ -351,8 +367,10 @@ run_shm_kill() {
     [ "$sent4" -gt 0 -a "$sent4" -lt "$KJOBS" -a "$(awk "BEGIN { print ($late4 <= 50 * $SCALE) }")" -eq 1 ]
   check "shm kill: largest 1 s window $win <= $KRATE2 + $KBURST + $slack" \
     [ "$win" -le $((KRATE2 + KBURST + slack)) ]
-  check "shm kill: whole-run aggregate $agg_all/s <= $KRATE2/s + $((2 * SCALE))%" \
-    awk "BEGIN { exit !($agg_all <= $KRATE2 * (1 + 0.02 * $SCALE)) }"
+  # From the kill on, stalls do not inflate the aggregate (the whole run's
+  # can be, by a stall of the first requests).
+  check "shm kill: after the kill $agg/s <= $KRATE2/s + $((2 * SCALE))%" \
+    awk "BEGIN { exit !($agg <= $KRATE2 * (1 + 0.02 * $SCALE)) }"
   # The segment still grants, close to the full rate: 75% of it (less under
   # the sanitizers, whose processes may not keep up on a loaded machine; a
   # machine-wide stall of 0.6 s cost one normal run 19%).
@@ -396,7 +414,7 @@ fi
 # on a 2-core machine also running two CPU-bound processes: 207 to 238 in
 # 22 runs (mostly 209 to 216); a segment that the kill had left granting
 # twice the rate would show about 400. The rate's precision is
-# test_shared.sh's to judge; the whole-run aggregate, which stalls do not
-# inflate, is held to 2% here.
+# test_shared.sh's to judge; the aggregate after the kill, which stalls do
+# not inflate, is held to 2% here.
 run_shm_kill "shm:$SHM_NAME-kill" $((2 + 30 * SCALE))
 finish
