@@ -336,10 +336,24 @@ run_shm_kill() {
   lines4=$(wc -l <"$T/k-p4.out")
   # The largest number of job arrivals in any (t - 1 s, t], and the
   # aggregate rate from the kill to the last arrival.
-  win=$(jq -r '.arrivals[] | select(.path == "/k") | .t_ms' "$T/s.json" | sort -n | awk '
-    BEGIN { n = 0; lo = 0; best = 0 }
-    { ts[n++] = $1; while (ts[lo] <= $1 - 1000) lo++; if (n - lo > best) best = n - lo }
-    END { print best }')
+  # Each window (t - 1 s, t] ending at an arrival: its count, and the
+  # longest silence before any of its arrivals (a stall of the server, or
+  # of every process, during which requests granted before it wait and then
+  # arrive bunched). Printed: the largest window; the window most over its
+  # bound of rate + burst + slack + rate x its silence, as "count bound
+  # silence_ms"; the longest silence of the run (ms).
+  local win worst wcount wbound wgap runsil
+  read -r win wcount wbound wgap runsil < <(jq -r '.arrivals[] | select(.path == "/k") | .t_ms' "$T/s.json" |
+    sort -n | awk -v rate=$KRATE2 -v fixed=$((KRATE2 + KBURST + slack)) '
+    BEGIN { n = 0; lo = 0; best = 0; worst = -1e9; rs = 0 }
+    { ts[n++] = $1; while (ts[lo] <= $1 - 1000) lo++
+      if (n > 1 && $1 - ts[n - 2] > rs) rs = $1 - ts[n - 2]
+      g = 0
+      for (i = (lo > 0 ? lo : 1); i < n; i++) if (ts[i] - ts[i - 1] > g) g = ts[i] - ts[i - 1]
+      c = n - lo; b = fixed + rate * g / 1000
+      if (c > best) best = c
+      if (c - b > worst) { worst = c - b; wc = c; wb = b; wg = g } }
+    END { printf "%d %d %.1f %.1f %.1f\n", best, wc, wb, wg, rs }')
   # The whole run's aggregate: tokens after the first burst over the time
   # from the first arrival to the last.
   local ntot span_all agg_all
@@ -350,7 +364,7 @@ run_shm_kill() {
   span=$(jq --argjson k "$tk" '([.arrivals[] | select(.path == "/k") | .t_ms] | max) - $k' "$T/s.json")
   agg=$(awk "BEGIN { printf \"%.1f\", $n_after * 1000 / $span }")
   echo "     shm kill: process 4 killed at $tk ms after sending $sent4 of $KJOBS jobs (its last arrival +$late4 ms after the kill, $lines4 result lines written); without a spool its other $((KJOBS - sent4)) jobs were never sent"
-  echo "     shm kill: largest 1 s window $win (rate $KRATE2, burst $KBURST); whole run $ntot requests in $span_all s, $agg_all/s; after the kill $n_after requests in $(awk "BEGIN { printf \"%.3f\", $span / 1000 }") s, $agg/s"
+  echo "     shm kill: largest 1 s window $win (rate $KRATE2, burst $KBURST); the window closest to its bound: $wcount <= $wbound (silence $wgap ms in it); longest silence of the run $runsil ms; whole run $ntot requests in $span_all s, $agg_all/s; after the kill $n_after requests in $(awk "BEGIN { printf \"%.3f\", $span / 1000 }") s, $agg/s"
   check "shm kill: processes 1-3 and the new process 5 exit 0 ($NBAD did not)" [ "$NBAD" -eq 0 ]
   [ "$NBAD" -eq 0 ] || cat "$T"/k-p[1235].err
   local lines_bad=0 ans_bad=0
@@ -365,8 +379,8 @@ run_shm_kill() {
   # The killed process had no spool: what it had not sent is not sent.
   check "shm kill: process 4 was killed mid-run ($sent4 of $KJOBS sent) and sent nothing after (+$late4 ms)" \
     [ "$sent4" -gt 0 -a "$sent4" -lt "$KJOBS" -a "$(awk "BEGIN { print ($late4 <= 50 * $SCALE) }")" -eq 1 ]
-  check "shm kill: largest 1 s window $win <= $KRATE2 + $KBURST + $slack" \
-    [ "$win" -le $((KRATE2 + KBURST + slack)) ]
+  check "shm kill: every 1 s window within $KRATE2 + $KBURST + $slack + $KRATE2/s x its longest silence (closest: $wcount <= $wbound)" \
+    awk "BEGIN { exit !($wcount <= $wbound) }"
   # From the kill on, stalls do not inflate the aggregate (the whole run's
   # can be, by a stall of the first requests).
   check "shm kill: after the kill $agg/s <= $KRATE2/s + $((2 * SCALE))%" \
@@ -408,13 +422,17 @@ else
   run_redis_kill "redis://127.0.0.1:$RPORT/0?name=faults-kill-$$-$RANDOM" $((25 + 50 * SCALE))
   stop_redis
 fi
-# Slack of the largest window: 2 for a request crossing a window's edge,
-# and 0.15 s of the rate (30) for requests granted before a stall of their
-# process, or of the server, that arrive bunched with later ones. Measured
-# on a 2-core machine also running two CPU-bound processes: 207 to 238 in
-# 22 runs (mostly 209 to 216); a segment that the kill had left granting
-# twice the rate would show about 400. The rate's precision is
-# test_shared.sh's to judge; the aggregate after the kill, which stalls do
-# not inflate, is held to 2% here.
-run_shm_kill "shm:$SHM_NAME-kill" $((2 + 30 * SCALE))
+# Slack of a 1-s window: 2 for a request crossing a window's edge, and
+# 0.1 s of the rate (20) for requests granted before a stall of their
+# process that arrive bunched with later ones; on top of it, each window
+# may hold what the rate gives during the longest silence before one of
+# its arrivals (a stall of the server, or of the whole machine: when it
+# ends, requests that waited in its socket arrive at once on its clock).
+# Measured on a 2-core machine also running two CPU-bound processes: 207
+# to 238 in 22 runs (mostly 209 to 216), the 238 after a silence of 78 ms;
+# under ASan at load 14, 381. A segment that the kill had left granting
+# twice the rate would fill every window to about 400 with silences of a
+# few ms. The rate's precision is test_shared.sh's to judge; the aggregate
+# after the kill, which stalls do not inflate, is held to 2% here.
+run_shm_kill "shm:$SHM_NAME-kill" $((2 + 20 * SCALE))
 finish
