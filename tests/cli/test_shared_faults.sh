@@ -26,6 +26,9 @@
 set -u
 PACER=$1
 MOCK=$2
+# The server above everything else (as root; lib.sh), so that its clock
+# reads arrivals when they arrive.
+MOCK_NICE=-10
 . "$(dirname "$0")/lib.sh"
 # Slack of time bounds: 1, more under the sanitizers (set by CMake; whole
 # numbers only here).
@@ -269,6 +272,7 @@ run_redis_kill() {
   echo "     redis killed at $tk ms, restarted at $tr ms: $n_down requests after the kill (the last at +$last ms); redis answered at +$up_ms ms, the first request at +$first ms ($resume ms after redis answered)"
   check "redis: every process exits 0 ($NBAD did not)" [ "$NBAD" -eq 0 ]
   [ "$NBAD" -eq 0 ] || cat "$T"/r-p*.err
+  echo "     redis: process 1's stderr: $(tr '\n' '|' <"$T/r-p1.err" | head -c 400)"
   check "redis: no request from +$tol ms after the kill to the restart (last at +$last ms)" \
     awk "BEGIN { exit !($last <= $tol) }"
   check "redis: sending resumed within $((1000 * SCALE)) ms of redis answering ($resume ms)" \
@@ -289,6 +293,14 @@ run_redis_kill() {
   echo "     redis: store errors per process $errs, state at the end $conn"
   check "redis: each process counted store errors ($errs)" \
     [ "$(cat "$T"/r-p*.stats | jq -s 'map(select(.shared.errors > 0)) | length')" -eq 3 ]
+  local disc fbg
+  disc=$(cat "$T"/r-p*.stats | jq -s -c 'map(.shared.disconnects)')
+  fbg=$(cat "$T"/r-p*.stats | jq -s -c 'map(.shared.fallback_grants)')
+  echo "     redis: disconnects per process $disc, fallback grants $fbg"
+  check "redis: each process saw the store go ($disc disconnects)" \
+    [ "$(cat "$T"/r-p*.stats | jq -s 'map(select(.shared.disconnects >= 1)) | length')" -eq 3 ]
+  check "redis: holding, no process granted from a local fallback ($fbg)" \
+    [ "$(cat "$T"/r-p*.stats | jq -s 'map(.shared.fallback_grants) | add')" -eq 0 ]
   check "redis: each process ends connected ($conn)" \
     [ "$(cat "$T"/r-p*.stats | jq -s 'map(select(.shared.state == "connected")) | length')" -eq 3 ]
 }
