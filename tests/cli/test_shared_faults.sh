@@ -10,13 +10,15 @@
 #    under way; key B keeps being served; every job ends with one line.
 # 2. Redis killed (SIGKILL) mid-run and restarted 3 s later on the same
 #    port, default policy (hold): nothing arrives while it is down beyond
-#    the requests already under way, sending resumes within 1 s of the
-#    restart, every job is answered and has one result line, and each
-#    process counts store errors and ends connected.
+#    the requests already under way, sending resumes within 1 s of Redis
+#    answering again, every job is answered and has one result line, and
+#    each process counts store errors and the disconnect, grants nothing
+#    from a fallback and ends connected.
 # 3. One of 4 processes sharing shm:NAME at 200/s is SIGKILLed mid-run: the
 #    other 3 finish every job, a process started after the kill on the same
-#    segment runs too, and the server's largest 1-s window over the whole
-#    run stays within rate + burst + slack.
+#    segment runs too, and every 1-s window the server saw over the whole
+#    run stays within rate + burst + slack (plus what a silence of the
+#    server held back), the aggregate after the kill within 2% of the rate.
 # The halves over Redis are skipped, with a message, without redis-server.
 # Times are read on pacer-mock's clock: the script marks an event (a kill,
 # a restart) with a request to /mark?job=EVENT just before it, which every
@@ -426,7 +428,8 @@ else
   # Over Redis another process learns of the pause on its next reservation
   # call for the key, and may take what it reserved until then: at most
   # ahead_ms (2 token intervals, 100 ms at 20/s) + grace (5 ms) after the
-  # pause was written, plus the hand-off.
+  # pause was written, plus the hand-off. Measured: one request of another
+  # process at +49 to +52 ms in nearly every run, once a second at +100.
   run_pause redis "redis://127.0.0.1:$RPORT/0?name=faults-pause-$$-$RANDOM" $((105 + 50 * SCALE))
   # A reservation made before the kill may be taken until the store sees
   # the failure: at most ahead_ms (20 ms at 100/s) + grace (5 ms), plus the
