@@ -27,22 +27,31 @@
  * threads) then never grows past its share, so the dispatcher as a whole opens
  * no more connections to a host than its concurrency. Whenever a global slot is
  * free some active worker is under its share, as retiring workers only hold
- * slots. */
+ * slots.
+ * A worker whose inbox is empty goes first: one that has not yet taken what
+ * it was given is not running (on a busy machine a thread may wait 100 ms
+ * and more for a CPU), and jobs whose tokens are already taken would pile
+ * up there and reach the server as one bunch when it runs again. */
 static void assign(pacer_t *p, pacer__job_t *j, int64_t now)
 {
   unsigned conc = p->sched.cfg.concurrency, n = p->active, k = 0;
   pacer__worker_t *best = NULL;
   uint64_t best_room = 0;
+  int best_idle = 0;
   for (unsigned i = 0; i < p->nworkers; i++) {
     pacer__worker_t *w = p->workers[i];
     if (w->retiring)
       continue;
     unsigned share = conc / n + (k++ < conc % n);
-    /* Most room left, relative to share, breaks ties towards balance. */
+    /* Then most room left, relative to share, breaks ties towards
+     * balance. */
     uint64_t room = share > w->assigned ? share - w->assigned : 0;
-    if (room && (!best || room > best_room)) {
+    int idle = pacer__list_empty(&w->inbox);
+    if (room && (!best || idle > best_idle ||
+                 (idle == best_idle && room > best_room))) {
       best = w;
       best_room = room;
+      best_idle = idle;
     }
   }
   if (!best) /* only after a lowered concurrency: keep the job moving */
