@@ -10,7 +10,18 @@
  *   thread frees it, when it has been idle a while, holds nothing and
  *   knows of no pause;
  *   r->c is touched only by the store thread (and by open and close, before
- *   it starts and after it ends).
+ *   it starts and after it ends), r->sub_c likewise only by the subscriber;
+ *   r->sub_fd is the subscriber's socket while it is connected, and is
+ *   closed only after being set to -1, so close may shut it down under the
+ *   lock without touching another file.
+ * The subscriber: pauses reach the other processes through pub/sub, on a
+ * connection of its own in SUBSCRIBE mode on its own thread, blocked in a
+ * read (the store thread's loop and its clock's waits are not involved).
+ * A message sets the pause of a bucket this process holds, at the local
+ * time it arrived + the pause left, and drops its reservations; a name it
+ * has no bucket for is ignored (its first reserve call reads the pause
+ * key). A lost connection is made again with the store's backoff, without
+ * a log line (the store thread logs the outage); its errors are counted.
  * A take uses a reservation only if the bucket's local exact GCRA (same rate
  * and burst) allows it too: the offsets of different replies are converted
  * with different reply delays, and the local gate keeps one process's own
@@ -90,6 +101,7 @@ void pacer__redis_close(pacer__redis_t *r)
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 /* uthash must not exit() on out-of-memory (keys.h says why). */
@@ -113,16 +125,24 @@ void pacer__redis_close(pacer__redis_t *r)
 #define OPEN_TIMEOUT_MS 2000
 #define IO_TIMEOUT_MS 1000
 #define NAME_MAX_LEN 128
+#define BUCKET_NAME_MAX 255 /* the store contract's longest bucket name */
+#define PAUSE_US_DIGITS 15  /* a pause message's us, at most (31 years) */
 
 /* The GCRA, on the server's clock, in integer microseconds (exact in Lua's
  * doubles up to 2^53 us, 285 years). KEYS: TAT, pause. ARGV: token interval
  * (us, rounded up), burst, n tokens wanted, horizon (us), pause to set (us,
- * 0 none). Returns {pause left (us, 0 none), offset of the next token after
- * these, offsets of the tokens reserved...}: offsets from the server's now,
- * each token starting at max(now, TAT - (burst - 1) x interval) and moving
- * TAT one interval on, for as long as it starts within the horizon. The TAT
- * key expires when the bucket would be full again, the pause key when the
- * pause ends. replicate_commands: TIME before a write, on Redis < 5. */
+ * 0 none), the quota's pause channel and the bucket's name (both "" when
+ * no pause is set). Returns {pause left (us, 0 none), offset of the next
+ * token after these, offsets of the tokens reserved...}: offsets from the
+ * server's now, each token starting at max(now, TAT - (burst - 1) x
+ * interval) and moving TAT one interval on, for as long as it starts within
+ * the horizon. A call that sets or extends a pause also publishes
+ * "<pause left, us> <name>" on the channel, so that every process hears of
+ * it at once, not at its next call for that bucket; pcall: a server that
+ * refuses PUBLISH (an ACL) still gets the pause key, which every call reads.
+ * The TAT key expires when the bucket would be full again, the pause key
+ * when the pause ends. replicate_commands: TIME before a write, on
+ * Redis < 5. */
 static const char SCRIPT[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local t = redis.call('TIME')\n"
@@ -137,6 +157,10 @@ static const char SCRIPT[] =
     "  p = now + pause\n"
     "  redis.call('SET', KEYS[2], string.format('%d', p))\n"
     "  redis.call('PEXPIREAT', KEYS[2], math.ceil(p / 1000))\n"
+    "  if ARGV[6] ~= '' then\n"
+    "    redis.pcall('PUBLISH', ARGV[6], string.format('%d', pause) .. ' ' ..\n"
+    "                ARGV[7])\n"
+    "  end\n"
     "end\n"
     "if p > now then return {p - now, 0} end\n"
     "local tat = tonumber(redis.call('GET', KEYS[1]) or now)\n"
@@ -207,6 +231,14 @@ struct pacer__redis {
   double fallback;  /* from the URL, 0 < F <= 1, or 0: hold */
   redisContext *c;
   char sha[41];
+  char channel[2 * NAME_MAX_LEN + 16]; /* PREFIX{QUOTA}:pauses */
+  size_t channel_len;
+  /* The subscriber (its own thread and connection, file comment). sub_fd is
+   * its socket while connected (under mu), for close to shut down. */
+  redisContext *sub_c; /* made by open, then the subscriber's own */
+  int sub_fd;
+  pthread_cond_t sub_cond; /* wakes its reconnect wait at close */
+  pthread_t sub_thread;
   bucket_t *buckets;
   pacer__link_t active;
   int stop;
@@ -469,6 +501,46 @@ static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
     memcpy(r->sha, rep->str, 41);
   if (!reply_done(c, rep, ok, where, "SCRIPT LOAD", err, errlen))
     return NULL;
+  return c;
+}
+
+/* Connects the subscriber and subscribes to the quota's pause channel
+ * (no SELECT: pub/sub ignores the database). Then reads block without a
+ * timeout, as long as no message comes; TCP keepalive finds a peer that
+ * vanished without a word. Returns the context, or NULL with err set. */
+static redisContext *sub_connect(const pacer__redis_t *r, long timeout_ms,
+                                 char *err, size_t errlen)
+{
+  char where[300];
+  snprintf(where, sizeof where, "redis %s:%d", r->host, r->port);
+  redisContext *c =
+      redisConnectWithTimeout(r->host, r->port, tv_ms(timeout_ms));
+  if (!c) {
+    pacer__set_err(err, errlen, "%s: out of memory", where);
+    return NULL;
+  }
+  if (c->err) {
+    pacer__set_err(err, errlen, "%s: %s", where, c->errstr);
+    redisFree(c);
+    return NULL;
+  }
+  if (redisSetTimeout(c, tv_ms(IO_TIMEOUT_MS)) != REDIS_OK ||
+      redisEnableKeepAlive(c) != REDIS_OK) {
+    pacer__set_err(err, errlen, "%s: cannot set the socket's options", where);
+    redisFree(c);
+    return NULL;
+  }
+  redisReply *rep = redisCommand(c, "SUBSCRIBE %b", r->channel, r->channel_len);
+  int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+           rep->element[0]->type == REDIS_REPLY_STRING &&
+           !strcmp(rep->element[0]->str, "subscribe");
+  if (!reply_done(c, rep, ok, where, "SUBSCRIBE", err, errlen))
+    return NULL;
+  if (redisSetTimeout(c, tv_ms(0)) != REDIS_OK) {
+    pacer__set_err(err, errlen, "%s: cannot clear the read timeout", where);
+    redisFree(c);
+    return NULL;
+  }
   return c;
 }
 
@@ -839,15 +911,28 @@ static int exchange(pacer__redis_t *r, req_t *q, int n)
 {
   for (int i = 0; i < n; i++) {
     bucket_t *b = q[i].b;
-    const char *argv[10] = {"EVALSHA",    r->sha,      "2",         b->tat_key,
-                            b->pause_key, q[i].num[0], q[i].num[1], q[i].num[2],
-                            q[i].num[3],  q[i].num[4]};
-    size_t len[10];
+    /* the channel and the name only with a pause: nothing to publish else */
+    int p = q[i].pause_us > 0;
+    const char *argv[12] = {"EVALSHA",
+                            r->sha,
+                            "2",
+                            b->tat_key,
+                            b->pause_key,
+                            q[i].num[0],
+                            q[i].num[1],
+                            q[i].num[2],
+                            q[i].num[3],
+                            q[i].num[4],
+                            p ? r->channel : "",
+                            p ? b->name : ""};
+    size_t len[12];
     for (int j = 0; j < 10; j++)
       len[j] = strlen(argv[j]);
     len[3] = b->tat_len;
     len[4] = b->pause_len;
-    if (redisAppendCommandArgv(r->c, 10, argv, len) != REDIS_OK)
+    len[10] = p ? r->channel_len : 0;
+    len[11] = p ? b->name_len : 0;
+    if (redisAppendCommandArgv(r->c, 12, argv, len) != REDIS_OK)
       return -1;
   }
   for (int i = 0; i < n; i++) {
@@ -899,6 +984,16 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     return w;
   }
   size_t k = rep->elements - 2;
+  if (b->paused_until > now) {
+    /* a pause heard of since the call was sent (another process's, through
+     * the subscriber, or this one's not written yet): what it reserved would
+     * start within it; the tokens lapse on the server */
+    r->st.lapsed += (uint64_t)k;
+    b->next_at = b->paused_until;
+    int w = b->waiting;
+    b->waiting = 0;
+    return w;
+  }
   for (size_t i = 0; i < k; i++)
     if (res_push(b, t0 + rep->element[i + 2]->integer * NS_PER_US))
       break; /* out of memory: the rest lapse on the server */
@@ -1019,6 +1114,145 @@ static void go_up(pacer__redis_t *r, int64_t now)
               r->host, r->port, r->quota, down);
 }
 
+/* ---- the subscriber ---- */
+
+/* Reads a pause message, ["message", channel, "<pause left, us> <name>"]:
+ * 0 with the pause in *us and the name (any bytes but NUL, at most 255)
+ * in *name, *len; -1 for anything else, which is ignored. */
+static int pause_message(const pacer__redis_t *r, const redisReply *rep,
+                         int64_t *us, const char **name, size_t *len)
+{
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
+    return -1;
+  const redisReply *kind = rep->element[0], *ch = rep->element[1],
+                   *msg = rep->element[2];
+  if (kind->type != REDIS_REPLY_STRING || kind->len != 7 ||
+      memcmp(kind->str, "message", 7) || ch->type != REDIS_REPLY_STRING ||
+      (size_t)ch->len != r->channel_len ||
+      memcmp(ch->str, r->channel, r->channel_len) ||
+      msg->type != REDIS_REPLY_STRING)
+    return -1;
+  const char *p = msg->str, *end = msg->str + msg->len;
+  int64_t v = 0;
+  int digits = 0;
+  while (p < end && *p >= '0' && *p <= '9') {
+    if (++digits > PAUSE_US_DIGITS)
+      return -1;
+    v = v * 10 + (*p++ - '0');
+  }
+  if (!digits || p == end || *p != ' ')
+    return -1;
+  p++;
+  if ((size_t)(end - p) > BUCKET_NAME_MAX || memchr(p, '\0', (size_t)(end - p)))
+    return -1;
+  *us = v;
+  *name = p;
+  *len = (size_t)(end - p);
+  return 0;
+}
+
+/* Takes in a pause heard on the channel: for a bucket this process holds,
+ * the pause is known from now on (never shortened), its reservations are
+ * dropped (they would start within it), and a take waiting on notify is
+ * told, so that it gets the pause's wait. */
+static void sub_apply(pacer__redis_t *r, const redisReply *rep)
+{
+  int64_t us;
+  const char *name;
+  size_t len;
+  if (pause_message(r, rep, &us, &name, &len))
+    return;
+  pthread_mutex_lock(&r->mu);
+  bucket_t *b;
+  HASH_FIND(hh, r->buckets, name, len, b);
+  int wake = 0;
+  if (b) {
+    int64_t now = now_of(r);
+    int64_t until = pacer__time_add(now, us * NS_PER_US);
+    if (until > b->paused_until)
+      b->paused_until = until;
+    if (b->paused_until > now) {
+      lapse(r, b, now, 1);
+      if (b->next_at < b->paused_until)
+        b->next_at = b->paused_until;
+      wake = b->waiting;
+      b->waiting = 0;
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (wake && r->notify)
+    r->notify(r->notify_arg);
+}
+
+/* Waits (real time: the network's, whatever clock the store is given)
+ * until deadline or close. Returns r->stop. Under r->mu. */
+static int sub_sleep(pacer__redis_t *r, int64_t deadline)
+{
+  while (!r->stop && pacer__clock_real.now(NULL) < deadline)
+    pacer__clock_real.wait(NULL, &r->sub_cond, &r->mu, deadline);
+  return r->stop;
+}
+
+static void *sub_main(void *arg)
+{
+  pacer__redis_t *r = arg;
+  redisContext *c = r->sub_c; /* connected by open */
+  int64_t backoff = BACKOFF_MIN;
+  for (;;) {
+    if (!c) {
+      pthread_mutex_lock(&r->mu);
+      int stop = sub_sleep(r, pacer__clock_real.now(NULL) + backoff);
+      pthread_mutex_unlock(&r->mu);
+      if (stop)
+        break;
+      char why[256];
+      c = sub_connect(r, IO_TIMEOUT_MS, why, sizeof why);
+      pthread_mutex_lock(&r->mu);
+      stop = r->stop;
+      if (c && !stop)
+        r->sub_fd = c->fd;
+      if (!c)
+        r->st.errors++;
+      pthread_mutex_unlock(&r->mu);
+      if (stop)
+        break;
+      if (!c) {
+        backoff = 2 * backoff > BACKOFF_MAX ? BACKOFF_MAX : 2 * backoff;
+        continue;
+      }
+      backoff = BACKOFF_MIN;
+    }
+    void *rep = NULL;
+    if (redisGetReply(c, &rep) == REDIS_OK) {
+      if (rep) {
+        sub_apply(r, rep);
+        freeReplyObject(rep);
+      }
+      continue;
+    }
+    /* lost, or shut down by close: the socket is closed only after sub_fd
+     * is cleared */
+    pthread_mutex_lock(&r->mu);
+    r->sub_fd = -1;
+    int stop = r->stop;
+    if (!stop)
+      r->st.errors++;
+    pthread_mutex_unlock(&r->mu);
+    redisFree(c);
+    c = NULL;
+    if (stop)
+      break;
+  }
+  if (c) {
+    pthread_mutex_lock(&r->mu);
+    r->sub_fd = -1;
+    pthread_mutex_unlock(&r->mu);
+    redisFree(c);
+  }
+  r->sub_c = NULL;
+  return NULL;
+}
+
 static void *store_main(void *arg)
 {
   pacer__redis_t *r = arg;
@@ -1099,6 +1333,23 @@ static void *store_main(void *arg)
   return NULL;
 }
 
+/* Frees what open made, in reverse: the subscriber's and the store's
+ * connections, the conditions and the mutex (made says how far it got). */
+static void open_undo(pacer__redis_t *r, int made)
+{
+  if (made >= 3)
+    pthread_cond_destroy(&r->sub_cond);
+  if (made >= 2)
+    pthread_cond_destroy(&r->cond);
+  if (made >= 1)
+    pthread_mutex_destroy(&r->mu);
+  if (r->sub_c)
+    redisFree(r->sub_c);
+  if (r->c)
+    redisFree(r->c);
+  free(r);
+}
+
 int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
                       char *err, size_t errlen)
 {
@@ -1121,30 +1372,49 @@ int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
   pacer__list_init(&r->active);
   r->backoff = BACKOFF_MIN;
   r->st.state = PACER__REDIS_CONNECTED;
+  r->sub_fd = -1;
+  r->channel_len = (size_t)snprintf(r->channel, sizeof r->channel,
+                                    "%s{%s}:pauses", r->prefix, r->quota);
   r->c = connect_and_load(r, OPEN_TIMEOUT_MS, err, errlen);
   if (!r->c) {
     free(r);
     return PACER_ESYSTEM;
   }
+  /* subscribed before open returns: no pause published after it is missed */
+  r->sub_c = sub_connect(r, OPEN_TIMEOUT_MS, err, errlen);
+  if (!r->sub_c) {
+    open_undo(r, 0);
+    return PACER_ESYSTEM;
+  }
+  r->sub_fd = r->sub_c->fd;
   if (pthread_mutex_init(&r->mu, NULL)) {
-    redisFree(r->c);
-    free(r);
+    open_undo(r, 0);
     pacer__set_err(err, errlen, "cannot make a mutex");
     return PACER_ESYSTEM;
   }
   if (pacer__cond_init(&r->cond)) {
-    pthread_mutex_destroy(&r->mu);
-    redisFree(r->c);
-    free(r);
+    open_undo(r, 1);
+    pacer__set_err(err, errlen, "cannot make a condition variable");
+    return PACER_ESYSTEM;
+  }
+  if (pacer__cond_init(&r->sub_cond)) {
+    open_undo(r, 2);
     pacer__set_err(err, errlen, "cannot make a condition variable");
     return PACER_ESYSTEM;
   }
   if (pacer__thread_start(&r->thread, store_main, r, "pacer-redis")) {
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->mu);
-    redisFree(r->c);
-    free(r);
+    open_undo(r, 3);
     pacer__set_err(err, errlen, "cannot start the store thread");
+    return PACER_ESYSTEM;
+  }
+  if (pacer__thread_start(&r->sub_thread, sub_main, r, "pacer-redis-sub")) {
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thread, NULL);
+    open_undo(r, 3);
+    pacer__set_err(err, errlen, "cannot start the subscriber thread");
     return PACER_ESYSTEM;
   }
   *out = r;
@@ -1158,7 +1428,12 @@ void pacer__redis_close(pacer__redis_t *r)
   pthread_mutex_lock(&r->mu);
   r->stop = 1;
   pthread_cond_signal(&r->cond);
+  pthread_cond_signal(&r->sub_cond);
+  /* the subscriber is blocked in a read with no timeout: end it */
+  if (r->sub_fd >= 0)
+    shutdown(r->sub_fd, SHUT_RDWR);
   pthread_mutex_unlock(&r->mu);
+  pthread_join(r->sub_thread, NULL);
   pthread_join(r->thread, NULL);
   if (r->c)
     redisFree(r->c);
@@ -1172,6 +1447,7 @@ void pacer__redis_close(pacer__redis_t *r)
     free(b);
     b = next;
   }
+  pthread_cond_destroy(&r->sub_cond);
   pthread_cond_destroy(&r->cond);
   pthread_mutex_destroy(&r->mu);
   free(r);

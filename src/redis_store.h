@@ -15,7 +15,14 @@
  * tag: PREFIX{QUOTA}:tat:BUCKET (TAT, integer microseconds of server time)
  * and PREFIX{QUOTA}:pause:BUCKET (end of a shared pause, same unit). Both
  * expire once they mean nothing any more (the bucket would be full again,
- * the pause is over), so an idle quota leaves no key behind.
+ * the pause is over), so an idle quota leaves no key behind. One pub/sub
+ * channel per quota, PREFIX{QUOTA}:pauses: the script call that sets or
+ * extends a pause publishes "<pause left, us from the server's now> BUCKET"
+ * there, and every process on the quota is subscribed (its own connection
+ * and thread), so a pause reaches all of them at once: each one that holds
+ * that bucket sets it paused from the message's arrival and drops the
+ * reservations it held. A process without that bucket reads the pause key
+ * at its first reserve call for it.
  *
  * How far ahead: a process holds reservations at most ahead_ms into the
  * future (default max(20 ms, 2 token intervals), at most 1 s), and only for
@@ -38,7 +45,8 @@
  * the state are also in the stats.
  *
  * Thread rules: every function may be called from any thread (one mutex
- * inside); the connection is used only by the store's own thread. */
+ * inside); the connection is used only by the store's own thread, the
+ * subscriber's only by the subscriber's thread. */
 #ifndef PACER_REDIS_STORE_H
 #define PACER_REDIS_STORE_H
 
@@ -74,9 +82,10 @@ typedef struct pacer__redis_opts {
   /* now() converts the server's offsets to local time, wait() paces the
    * store thread; borrowed until close. NULL: pacer__clock_real. */
   const pacer__clock_t *clock;
-  /* Called on the store's thread, with no store lock held, when a take
-   * that returned PACER__REDIS_PENDING may now succeed (or its bucket was
-   * found paused). May call any function here except close. May be NULL. */
+  /* Called on the store's thread (or the subscriber's, for a pause heard
+   * there), with no store lock held, when a take that returned
+   * PACER__REDIS_PENDING may now succeed (or its bucket was found paused).
+   * May call any function here except close. May be NULL. */
   void (*notify)(void *arg);
   void *notify_arg;
   /* Called on the store's thread, with no store lock held, once for each
@@ -89,11 +98,13 @@ typedef struct pacer__redis_opts {
   void *log_arg;
 } pacer__redis_opts_t;
 
-/* Parses the URL, connects (at most 2 s), selects the DB, loads the script
- * and starts the store thread. Returns 0 and *out (free with
+/* Parses the URL, connects (at most 2 s), selects the DB, loads the script,
+ * subscribes to the pause channel on a second connection and starts the
+ * store thread and the subscriber's. Returns 0 and *out (free with
  * pacer__redis_close()), PACER_EINVAL (bad URL, or a library built without
- * Redis support), PACER_ESYSTEM (unreachable, refused, not Redis, or no
- * thread), or PACER_ENOMEM; err (errlen bytes, may be NULL) then says why.
+ * Redis support), PACER_ESYSTEM (unreachable, refused, not Redis, the pause
+ * channel's SUBSCRIBE refused, or no thread), or PACER_ENOMEM; err (errlen
+ * bytes, may be NULL) then says why. Subscribed before it returns.
  * Blocks for the connection: call it where pacer_new() may wait. */
 int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
                       char *err, size_t errlen);
@@ -119,15 +130,17 @@ int64_t pacer__redis_take(pacer__redis_t *r, const char *name, double rate,
 void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until);
 
 /* 0, or the local time until which bucket name is paused, as far as this
- * process knows: its own pauses at once, another process's from the next
- * reservation call for that bucket (made when there is demand for it). */
+ * process knows: its own pauses at once, another process's as soon as its
+ * message arrives if this process holds that bucket, else from the next
+ * reservation call for it (made when there is demand for it). */
 int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
                                   int64_t now);
 
 typedef struct pacer__redis_stats {
   uint64_t grants;        /* takes that returned 0, fallback ones included */
   uint64_t reserve_calls; /* script calls sent */
-  uint64_t errors;        /* failed connects, I/O errors, error replies */
+  uint64_t errors;        /* failed connects, I/O errors, error replies (the
+                            subscriber's too) */
   uint64_t lapsed;        /* reservations dropped untaken */
   int64_t wait_ns;        /* total time from a PENDING take to the next grant */
   uint64_t disconnects;   /* times the connection was lost (each logged) */
@@ -139,8 +152,10 @@ typedef struct pacer__redis_stats {
 void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st);
 
 /* Stops the store thread (waits for an exchange in progress, at most the
- * 1 s I/O timeout), closes the connection and frees r. Reservations held
- * lapse on the server as if unused. NULL is a no-op. Not from notify. */
+ * 1 s I/O timeout) and the subscriber (its read is ended by shutting its
+ * socket down; a reconnect in progress, at most 1 s), closes both
+ * connections and frees r. Reservations held lapse on the server as if
+ * unused. No notify follows its return. NULL is a no-op. Not from notify. */
 void pacer__redis_close(pacer__redis_t *r);
 
 #endif

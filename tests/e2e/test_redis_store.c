@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* test_redis_store.c - the shared limit store over a real redis-server on
  * loopback: one process's grants, four processes sharing one quota,
- * independence of quotas and buckets, the shared pause, keys expiring, the
+ * independence of quotas and buckets, the shared pause (read by the
+ * reserve calls, and pushed to every process at once), keys expiring, the
  * server killed and restarted (holding, or falling back to a local share
  * of the rate; each change logged once, also through shared.c into the
  * dispatcher's log), and open's errors.
@@ -608,6 +609,153 @@ static void pause_shared(void **state)
   server_stop(&sv, SIGTERM);
 }
 
+/* The receivers of a PUBLISH on channel of a message, from the test's own
+ * connection (the number of processes subscribed). */
+static long long publish(int port, const char *channel, const char *msg)
+{
+  redisContext *c = rconnect(port);
+  assert_non_null(c);
+  redisReply *rep = redisCommand(c, "PUBLISH %s %s", channel, msg);
+  assert_non_null(rep);
+  assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+  long long v = rep->integer;
+  freeReplyObject(rep);
+  redisFree(c);
+  return v;
+}
+
+/* Polls b's pause of name every 1 ms until it is known, at most 500 ms
+ * (scaled). Returns it (0: not heard), and how long it took in *took. */
+static int64_t heard_pause(pacer__redis_t *b, const char *name, int64_t *took)
+{
+  int64_t start = now_ns(), pu = 0;
+  int64_t end = start + (int64_t)(500 * MS * timing_scale());
+  while ((pu = pacer__redis_paused_until(b, name, now_ns())) == 0 &&
+         now_ns() < end)
+    sleep_ns(1 * MS);
+  *took = now_ns() - start;
+  return pu;
+}
+
+/* B holds reservations of "k" (20/s, ahead 1 s: its next reserve call is
+ * half a second off) when A pauses "k" for 2 s: B hears of it through the
+ * channel, with no take and no call of its own, holds "k" until then (every
+ * take a wait, none a grant), and has dropped what it held; grants come
+ * again after it. Messages that are not a pause, or a pause of a bucket B
+ * does not hold, change nothing and count no error. The subscribers come
+ * back after a restart of the server, and each close ends a subscriber
+ * blocked in its read. */
+static void pause_pushed(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *a, *b;
+  char err[256];
+  assert_int_equal(store_open(&a, sv.port, "?name=pp", &n, err, sizeof err), 0);
+  assert_int_equal(
+      store_open(&b, sv.port, "?name=pp&ahead_ms=1000", &n, err, sizeof err),
+      0);
+  /* both subscribed by the time open returned */
+  assert_int_equal(publish(sv.port, "pacer:{pp}:pauses", "hello"), 2);
+  static const char *const junk[] = {"",
+                                     "5",
+                                     "5 ",
+                                     "x k",
+                                     " k",
+                                     "-5 k",
+                                     "5\tk",
+                                     "1234567890123456 k",
+                                     "pacer:{pp}:tat:k"};
+  for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
+    assert_int_equal(publish(sv.port, "pacer:{pp}:pauses", junk[i]), 2);
+
+  /* B's first grant, then its reservations: a take answers a wait for the
+   * next one (not PENDING), and stays within the interval */
+  int64_t t[64];
+  assert_int_equal(take_until(b, &n, "k", 20, 1,
+                              now_ns() + (int64_t)(S * timing_scale()), t, 1),
+                   1);
+  int64_t w = pacer__redis_take(b, "k", 20, 1, now_ns());
+  assert_true(w > 0 && w <= 50 * MS);
+  pacer__redis_stats_t st0, st;
+  pacer__redis_stats(b, &st0);
+  assert_int_equal(st0.errors, 0);
+
+  /* a pause of a bucket B does not hold, then of "k", 2 s from now */
+  pacer__redis_pause(a, "nobody", now_ns() + 2 * S);
+  int64_t until = now_ns() + 2 * S;
+  pacer__redis_pause(a, "k", until);
+  int64_t took, pu = heard_pause(b, "k", &took);
+  printf("pause pushed: heard after %.2f ms, until %+.1f ms of A's\n",
+         took / 1e6, (pu - until) / 1e6);
+  assert_true(pu > now_ns());
+  assert_true(pu >= until - 5 * MS); /* the server's clock, not ours */
+  assert_true(pu <= until + (int64_t)(100 * MS * timing_scale()));
+  /* published in order: "nobody" came first, and made no bucket here */
+  assert_int_equal(pacer__redis_paused_until(b, "nobody", now_ns()), 0);
+  pacer__redis_stats(b, &st);
+  assert_int_equal(st.errors, 0);
+  assert_int_equal(st.grants, 1);
+  assert_true(st.lapsed > st0.lapsed); /* the reservations it held */
+  assert_int_equal(st.reserve_calls, st0.reserve_calls); /* pushed, not read */
+
+  /* every take until the pause ends is its wait, never a grant */
+  int64_t now;
+  size_t takes = 0;
+  while ((now = now_ns()) < pu - 1 * MS) {
+    w = pacer__redis_take(b, "k", 20, 1, now);
+    if (w <= 0 || w == PACER__REDIS_PENDING || w > pu - now)
+      fail_msg("a take %.1f ms before the pause's end answered %lld",
+               (pu - now) / 1e6, (long long)w);
+    takes++;
+    sleep_ns(w < 20 * MS ? w : 20 * MS);
+  }
+  assert_true(takes >= 10);
+  size_t k = take_until(b, &n, "k", 20, 1, pu + 500 * MS, t, 64);
+  assert_true(k >= 1);
+  for (size_t i = 0; i < k; i++)
+    assert_true(t[i] >= pu);
+
+  /* idle for over a second since the pause, the subscribers still held
+   * their connections (no read timeout) */
+  pacer__redis_stats(a, &st);
+  assert_int_equal(st.errors, 0);
+  pacer__redis_stats(b, &st);
+  assert_int_equal(st.errors, 0);
+
+  /* restarted: the subscribers connect again (within the backoff's 500 ms
+   * after the server answers), and a pause is pushed again */
+  server_stop(&sv, SIGKILL);
+  sleep_ns(200 * MS);
+  server_start(&sv, sv.port);
+  int64_t end = now_ns() + (int64_t)(3 * S * timing_scale());
+  long long subs;
+  while ((subs = publish(sv.port, "pacer:{pp}:pauses", "hello")) < 2 &&
+         now_ns() < end)
+    sleep_ns(10 * MS);
+  assert_int_equal(subs, 2);
+  (void)take_until(b, &n, "k", 20, 1, now_ns() + (int64_t)(S * timing_scale()),
+                   t, 1);
+  until = now_ns() + 1 * S;
+  pacer__redis_pause(a, "k", until);
+  pu = heard_pause(b, "k", &took);
+  printf("pause pushed after a restart: heard after %.2f ms\n", took / 1e6);
+  assert_true(pu >= until - 5 * MS);
+  pacer__redis_stats(b, &st);
+  assert_true(st.errors >= 1); /* the lost connections */
+
+  /* both subscribers are blocked in their reads: close ends them */
+  int64_t c0 = now_ns();
+  pacer__redis_close(a);
+  pacer__redis_close(b);
+  printf("pause pushed: both closed in %.2f ms\n", (now_ns() - c0) / 1e6);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
 /* Keys live while a bucket is in use (a TTL no longer than the time until
  * it would be full again) and are gone once it has been idle that long;
  * a script flushed from the server is loaded again. Custom prefix. */
@@ -1029,6 +1177,7 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(independent, teardown),
       cmocka_unit_test_teardown(many_buckets, teardown),
       cmocka_unit_test_teardown(pause_shared, teardown),
+      cmocka_unit_test_teardown(pause_pushed, teardown),
       cmocka_unit_test_teardown(keys_expire, teardown),
       cmocka_unit_test_teardown(one_process, teardown),
       cmocka_unit_test_teardown(four_processes, teardown),
