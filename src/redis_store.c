@@ -465,13 +465,14 @@ static int reply_done(redisContext *c, redisReply *rep, int ok,
   return ok;
 }
 
-/* Connects, selects the database and loads the script (its SHA1 into
- * r->sha). Returns the context, or NULL with err set. */
-static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
-                                      char *err, size_t errlen)
+/* Connects within timeout_ms, with the I/O timeout set (and TCP keepalive
+ * if asked); where gets "redis HOST:PORT" for messages. Returns the
+ * context, or NULL with err set. */
+static redisContext *dial(const pacer__redis_t *r, long timeout_ms,
+                          int keepalive, char *where, size_t wherelen,
+                          char *err, size_t errlen)
 {
-  char where[300];
-  snprintf(where, sizeof where, "redis %s:%d", r->host, r->port);
+  snprintf(where, wherelen, "redis %s:%d", r->host, r->port);
   redisContext *c =
       redisConnectWithTimeout(r->host, r->port, tv_ms(timeout_ms));
   if (!c) {
@@ -483,11 +484,24 @@ static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
     redisFree(c);
     return NULL;
   }
-  if (redisSetTimeout(c, tv_ms(IO_TIMEOUT_MS)) != REDIS_OK) {
-    pacer__set_err(err, errlen, "%s: cannot set the I/O timeout", where);
+  if (redisSetTimeout(c, tv_ms(IO_TIMEOUT_MS)) != REDIS_OK ||
+      (keepalive && redisEnableKeepAlive(c) != REDIS_OK)) {
+    pacer__set_err(err, errlen, "%s: cannot set the socket's options", where);
     redisFree(c);
     return NULL;
   }
+  return c;
+}
+
+/* Connects, selects the database and loads the script (its SHA1 into
+ * r->sha). Returns the context, or NULL with err set. */
+static redisContext *connect_and_load(pacer__redis_t *r, long timeout_ms,
+                                      char *err, size_t errlen)
+{
+  char where[300];
+  redisContext *c = dial(r, timeout_ms, 0, where, sizeof where, err, errlen);
+  if (!c)
+    return NULL;
   redisReply *rep;
   if (r->db) {
     rep = redisCommand(c, "SELECT %ld", r->db);
@@ -512,24 +526,9 @@ static redisContext *sub_connect(const pacer__redis_t *r, long timeout_ms,
                                  char *err, size_t errlen)
 {
   char where[300];
-  snprintf(where, sizeof where, "redis %s:%d", r->host, r->port);
-  redisContext *c =
-      redisConnectWithTimeout(r->host, r->port, tv_ms(timeout_ms));
-  if (!c) {
-    pacer__set_err(err, errlen, "%s: out of memory", where);
+  redisContext *c = dial(r, timeout_ms, 1, where, sizeof where, err, errlen);
+  if (!c)
     return NULL;
-  }
-  if (c->err) {
-    pacer__set_err(err, errlen, "%s: %s", where, c->errstr);
-    redisFree(c);
-    return NULL;
-  }
-  if (redisSetTimeout(c, tv_ms(IO_TIMEOUT_MS)) != REDIS_OK ||
-      redisEnableKeepAlive(c) != REDIS_OK) {
-    pacer__set_err(err, errlen, "%s: cannot set the socket's options", where);
-    redisFree(c);
-    return NULL;
-  }
   redisReply *rep = redisCommand(c, "SUBSCRIBE %b", r->channel, r->channel_len);
   int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
            rep->element[0]->type == REDIS_REPLY_STRING &&
