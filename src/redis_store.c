@@ -88,6 +88,11 @@ void pacer__redis_close(pacer__redis_t *r)
 {
   (void)r;
 }
+int64_t pacer__redis_grace_ns(double rate)
+{
+  (void)rate;
+  return 0;
+}
 
 #else
 
@@ -555,6 +560,31 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
   return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* A bucket's interval in us: 1e6 / rate rounded up (never faster than
+ * rate), within 1 us .. 1e15 us. */
+static int64_t interval_us_of(double rate)
+{
+  double us = ceil(1e6 / rate);
+  return us >= 1 && us < 1e15 ? (int64_t)us
+         : us < 1             ? 1
+                              : INT64_C(1000000000000000);
+}
+
+/* Late use moves a grant off its slot: at most 2 tokens' worth at high
+ * rates, a tenth of one at low rates, where a few ms mean nothing. */
+static int64_t grace_of(int64_t interval_ns)
+{
+  int64_t g = clamp64(2 * interval_ns, GRACE_MIN, GRACE_MAX);
+  if (interval_ns / 10 > g)
+    g = interval_ns / 10 < GRACE_SLOW ? interval_ns / 10 : GRACE_SLOW;
+  return g;
+}
+
+int64_t pacer__redis_grace_ns(double rate)
+{
+  return rate > 0 ? grace_of(interval_us_of(rate) * NS_PER_US) : 0;
+}
+
 /* The fallback bucket's rate and burst: F x rate, floor(F x burst) but at
  * least 1 (rounded down, so that N processes at F = 1/N never hold more
  * than the burst between them). -1 without a fallback or a rate. */
@@ -596,21 +626,14 @@ static void set_params(const pacer__redis_t *r, bucket_t *b, double rate,
   int fresh = b->rate == 0;
   b->rate = rate;
   b->burst = burst < 1 ? 1 : burst;
-  double us = ceil(1e6 / rate); /* rounded up: never faster than rate */
-  b->interval_us = us >= 1 && us < 1e15 ? (int64_t)us
-                   : us < 1             ? 1
-                                        : INT64_C(1000000000000000);
+  b->interval_us = interval_us_of(rate);
   int64_t interval_ns = b->interval_us * NS_PER_US;
   b->ahead_ns =
       r->ahead_ns
           ? r->ahead_ns
           : clamp64(interval_ns > AHEAD_MIN / 2 ? 2 * interval_ns : AHEAD_MIN,
                     AHEAD_MIN, AHEAD_MAX);
-  /* late use moves a grant off its slot: at most 2 tokens' worth at high
-   * rates, a tenth of one at low rates, where a few ms mean nothing */
-  b->grace_ns = clamp64(2 * interval_ns, GRACE_MIN, GRACE_MAX);
-  if (interval_ns / 10 > b->grace_ns)
-    b->grace_ns = interval_ns / 10 < GRACE_SLOW ? interval_ns / 10 : GRACE_SLOW;
+  b->grace_ns = grace_of(interval_ns);
   /* the horizon's tokens, and a full bucket's burst at once */
   int64_t cap = b->ahead_ns / interval_ns + b->burst;
   b->cap = cap > MAX_N ? MAX_N : cap;

@@ -109,6 +109,11 @@ typedef struct pacer__redis_opts {
 int pacer__redis_open(const pacer__redis_opts_t *o, pacer__redis_t **out,
                       char *err, size_t errlen);
 
+/* How long after its start a reservation of a bucket at rate may still be
+ * taken (its grace), in ns: two intervals within 1..5 ms, or a tenth of one
+ * up to 50 ms where that is longer; 0 for a rate <= 0. Pure. */
+int64_t pacer__redis_grace_ns(double rate);
+
 /* One token of bucket name ("" global, else a limiter key; copied when the
  * bucket is new) at rate tokens/s (> 0) and burst (>= 1), at the caller's
  * monotonic now. Returns 0 (a reservation due at or before now was taken,

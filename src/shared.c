@@ -5,11 +5,24 @@
  * Invariant: a take that the store could not serve (PACER_ENOMEM from a
  * full shared-memory table, or any other negative answer) becomes a wait of
  * PACER__SHARED_RETRY_NS and one error counted, never a token. The counters
- * are atomics so that stats may be read from any thread. */
+ * are atomics so that stats may be read from any thread.
+ *
+ * The margin: a store counts a token when it grants it, a server when the
+ * request arrives, and requests granted together do not arrive together (a
+ * process's first requests open their connections; a thread waits for a
+ * CPU). When the earliest of a window's requests arrives d later than the
+ * latest, the server's window holds d x rate more than burst + rate x 1 s.
+ * So every take asks the store for burst - ceil(rate x margin) (at least
+ * 1): the tokens kept in hand absorb that much spread. Over Redis the
+ * margin grows by the reservations' grace, since a reservation taken late
+ * within it is one more such spread. margin_ms in the URL's query, default
+ * PACER__SHARED_MARGIN_MS, 0 for none (the burst as given); shared.c takes
+ * it out of the URL before the store parses the rest. */
 #include "shared.h"
 #include "log.h"
 #include "redis_store.h"
 #include "shm_store.h"
+#include <math.h>
 #include <pacer/pacer.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -25,6 +38,7 @@ struct pacer__shared {
   pacer__shm_t *shm;
   pacer__redis_t *redis;
   const pacer_config_t *log; /* borrowed until close; NULL: no log */
+  int64_t margin_ns;         /* 0..1 s */
   atomic_uint_fast64_t grants, errors;
   atomic_int_fast64_t wait_ns;
 };
@@ -35,6 +49,46 @@ static void store_log(pacer_log_level_t level, const char *msg, void *arg)
 {
   const pacer__shared_t *s = arg;
   pacer__logf(s->log, level, "shared limit %s", msg);
+}
+
+/* Copies url into out without its margin_ms parameter, whose value goes to
+ * *margin_ms (left as is when absent). 0, or -1 with err set for a bad
+ * value. out has room for strlen(url) + 1. */
+static int take_margin(const char *url, char *out, int64_t *margin_ms,
+                       char *err, size_t errlen)
+{
+  const char *q = strchr(url, '?');
+  if (!q) {
+    strcpy(out, url);
+    return 0;
+  }
+  size_t n = (size_t)(q - url);
+  memcpy(out, url, n);
+  char *o = out + n;
+  const char *p = q + 1;
+  while (*p) {
+    size_t len = strcspn(p, "&");
+    if (len >= 10 && !memcmp(p, "margin_ms=", 10)) {
+      int64_t v = 0;
+      size_t i = 10;
+      for (; i < len && p[i] >= '0' && p[i] <= '9' && v <= 1000; i++)
+        v = v * 10 + (p[i] - '0');
+      if (i == 10 || i != len || v > 1000) {
+        pacer__set_err(err, errlen,
+                       "shared limit '%s': margin_ms must be 0..1000", url);
+        return -1;
+      }
+      *margin_ms = v;
+    } else if (len) {
+      char sep = o == out + n ? '?' : '&';
+      *o++ = sep;
+      memcpy(o, p, len);
+      o += len;
+    }
+    p += len + (p[len] == '&');
+  }
+  *o = '\0';
+  return 0;
 }
 
 int pacer__shared_open(const char *url, const pacer__clock_t *clock,
@@ -55,18 +109,28 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
   if (!s)
     return PACER_ENOMEM;
   s->log = log;
+  int64_t margin_ms = PACER__SHARED_MARGIN_MS;
+  char *bare = malloc(strlen(url) + 1);
+  if (!bare) {
+    free(s);
+    return PACER_ENOMEM;
+  }
   int rc;
-  if (!strncmp(url, "shm:", 4)) {
+  if (take_margin(url, bare, &margin_ms, err, errlen)) {
+    rc = PACER_EINVAL;
+  } else if (!strncmp(bare, "shm:", 4)) {
     s->kind = KIND_SHM;
-    rc = pacer__shm_open(url + 4, 0, &s->shm, err, errlen);
+    rc = strchr(bare, '?') ? PACER_EINVAL
+                           : pacer__shm_open(bare + 4, 0, &s->shm, err, errlen);
     if (rc == PACER_EINVAL)
       pacer__set_err(err, errlen,
                      "shared limit '%s': the name after shm: must be 1 to "
-                     "200 of A-Z a-z 0-9 . _ -",
+                     "200 of A-Z a-z 0-9 . _ -, and margin_ms the only "
+                     "parameter",
                      url);
-  } else if (!strncmp(url, "redis://", 8)) {
+  } else if (!strncmp(bare, "redis://", 8)) {
     s->kind = KIND_REDIS;
-    pacer__redis_opts_t o = {.url = url,
+    pacer__redis_opts_t o = {.url = bare,
                              .clock = clock,
                              .notify = notify,
                              .notify_arg = arg,
@@ -79,17 +143,34 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
                    url);
     rc = PACER_EINVAL;
   }
+  free(bare);
   if (rc) {
     free(s);
     return rc;
   }
+  s->margin_ns = margin_ms * 1000000;
   *out = s;
   return 0;
+}
+
+int64_t pacer__shared_burst(double rate, int64_t burst, int64_t margin_ns)
+{
+  /* The small subtraction keeps an exact product (400/s x 5 ms = 2) from
+   * rounding up to one token more. */
+  double m = ceil(rate * (double)margin_ns / 1e9 - 1e-9);
+  if (!(m > 0))
+    return burst;
+  return m >= (double)(burst - 1) ? 1 : burst - (int64_t)m;
 }
 
 int64_t pacer__shared_take(pacer__shared_t *s, const char *name, double rate,
                            int64_t burst, int64_t now)
 {
+  if (s->margin_ns)
+    burst = pacer__shared_burst(
+        rate, burst,
+        s->margin_ns +
+            (s->kind == KIND_REDIS ? pacer__redis_grace_ns(rate) : 0));
   int64_t w = s->kind == KIND_SHM
                   ? pacer__shm_take(s->shm, name, rate, burst, now)
                   : pacer__redis_take(s->redis, name, rate, burst, now);

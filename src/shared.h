@@ -29,6 +29,10 @@
 /* The wait answered for a take the store could not serve (an error). */
 #define PACER__SHARED_RETRY_NS (INT64_C(10) * 1000000)
 
+/* The default margin_ms of a shared limit's URL (shared.c): the spread of
+ * arrival times its tokens kept in hand absorb. */
+#define PACER__SHARED_MARGIN_MS 5
+
 /* pacer__shared_stats_t.state, as pacer_stats_t.shared_state gives it. */
 #define PACER__SHARED_NONE 0
 #define PACER__SHARED_CONNECTED 1
@@ -50,7 +54,8 @@ typedef struct pacer__store_ops {
 typedef struct pacer__shared pacer__shared_t;
 
 /* Opens the store url names: "shm:NAME" (shm_store.h: NAME is
- * [A-Za-z0-9._-], 1..200 chars) or "redis://..." (redis_store.h's URL).
+ * [A-Za-z0-9._-], 1..200 chars) or "redis://..." (redis_store.h's URL),
+ * either with "margin_ms=N" (0..1000) in its query string.
  * clock is borrowed until close (Redis converts its server's offsets with
  * it); notify(arg) is called on the store's thread, with no store lock
  * held, when a take that returned PENDING may now succeed (never for shm).
@@ -66,6 +71,10 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
                        void (*notify)(void *), void *arg,
                        const pacer_config_t *log, pacer__shared_t **out,
                        char *err, size_t errlen);
+
+/* The burst a take asks the store for: burst less ceil(rate x margin_ns),
+ * at least 1 (shared.c says why). Pure. */
+int64_t pacer__shared_burst(double rate, int64_t burst, int64_t margin_ns);
 
 /* One token of bucket name at now for rate tokens/s (> 0) and burst (>= 1):
  * 0, ns to wait, or PACER__SHARED_PENDING; as pacer__store_ops_t.take. */

@@ -19,6 +19,7 @@
 #include "job.h"
 #include "logcap.h"
 #include "scheduler.h"
+#include "shared.h"
 #include "shm_store.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +409,79 @@ static void bad_fallback_logged(void **state)
   }
 }
 
+/* The tokens a take keeps in hand: ceil(rate x margin), the burst never
+ * below 1, none with a margin of 0. */
+static void margin_burst(void **state)
+{
+  (void)state;
+  assert_int_equal(pacer__shared_burst(400, 10, 5 * MS), 8);
+  assert_int_equal(pacer__shared_burst(400, 10, 0), 10);
+  assert_int_equal(pacer__shared_burst(400, 10, 10 * MS), 6);
+  assert_int_equal(pacer__shared_burst(401, 10, 5 * MS), 7);
+  assert_int_equal(pacer__shared_burst(5, 1, 5 * MS), 1);
+  assert_int_equal(pacer__shared_burst(5, 3, 5 * MS), 2);
+  assert_int_equal(pacer__shared_burst(400, 2, 5 * MS), 1);
+  assert_int_equal(pacer__shared_burst(1e6, 10, 5 * MS), 1);
+  assert_int_equal(pacer__shared_burst(1000, 1000, 1000 * MS), 1);
+}
+
+/* How many tokens a fresh shm bucket (400/s, burst 10) grants at once
+ * through a store opened with url (NAME in it is replaced). */
+static int burst_through(const char *query)
+{
+  char name[64], url[128], err[256];
+  snprintf(name, sizeof name, "pacer-unit-margin-%ld", (long)getpid());
+  snprintf(url, sizeof url, "shm:%s%s", name, query);
+  pacer__shared_t *sh;
+  int rc = pacer__shared_open(url, &pacer__clock_real, NULL, NULL, NULL, &sh,
+                              err, sizeof err);
+  if (rc)
+    fail_msg("%s: %d %s", url, rc, err);
+  int n = 0;
+  while (n < 100 && pacer__shared_take(sh, "", 400, 10, 1000 * S) == 0)
+    n++;
+  pacer__shared_close(sh);
+  assert_int_equal(pacer__shm_unlink(name), 0);
+  return n;
+}
+
+/* margin_ms in the URL's query sets the margin of both stores' takes
+ * (default 5 ms: 2 of 10 tokens at 400/s kept in hand); a bad value, or
+ * any other parameter after shm:NAME, is refused with a reason, and the
+ * Redis URL's own parameters are still read after margin_ms is taken out. */
+static void margin_in_url(void **state)
+{
+  (void)state;
+  assert_int_equal(burst_through(""), 8);
+  assert_int_equal(burst_through("?margin_ms=0"), 10);
+  assert_int_equal(burst_through("?margin_ms=10"), 6);
+  assert_int_equal(burst_through("?margin_ms=1000"), 1);
+  static const char *const bad[] = {
+      "shm:m?margin_ms=1001",
+      "shm:m?margin_ms=",
+      "shm:m?margin_ms=5x",
+      "shm:m?margin_ms=-1",
+      "shm:m?foo=1",
+      "shm:m?margin_ms=1&x=2",
+      "shm:m?margin_ms=99999999999999999999",
+      "redis://127.0.0.1:1/0?margin_ms=3&fallback=0",
+      "redis://127.0.0.1:1/0?fallback=0&margin_ms=3"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char err[256];
+    pacer__shared_t *sh = (pacer__shared_t *)1;
+    assert_int_equal(pacer__shared_open(bad[i], &pacer__clock_real, NULL, NULL,
+                                        NULL, &sh, err, sizeof err),
+                     PACER_EINVAL);
+    assert_null(sh);
+    const char *want = strstr(bad[i], "fallback") ? "fallback must be"
+                       : strstr(bad[i], "margin_ms=1&") || strstr(bad[i], "foo")
+                           ? "margin_ms the only parameter"
+                           : "margin_ms must be 0..1000";
+    if (!strstr(err, want))
+      fail_msg("%s: %s", bad[i], err);
+  }
+}
+
 /* A dispatcher over a shared-memory store says so in its stats. */
 static void new_with_shm_store(void **state)
 {
@@ -446,6 +520,8 @@ int main(void)
       cmocka_unit_test(new_fails_with_eshared),
       cmocka_unit_test(bad_fallback_logged),
       cmocka_unit_test(new_with_shm_store),
+      cmocka_unit_test(margin_burst),
+      cmocka_unit_test(margin_in_url),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
