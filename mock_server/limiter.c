@@ -49,6 +49,12 @@ bool bucket_take(mock_bucket_t *b, uint64_t now_ns)
   return true;
 }
 
+bool bucket_ready(mock_bucket_t *b, uint64_t now_ns)
+{
+  refill(b, now_ns);
+  return b->level >= UNIT;
+}
+
 uint64_t bucket_remaining(const mock_bucket_t *b)
 {
   return b->level / UNIT;

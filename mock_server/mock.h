@@ -4,10 +4,10 @@
  * pacer-mock is a test referee, not part of libpacer: nothing here is
  * installed. Modules: options (flags and per-request parameters), server
  * (libmicrohttpd glue and request handling), score (statistics), limiter
- * (server-side token bucket), journal (recorded request headers), delay
- * (timer that resumes suspended connections), raw (raw socket writer for
- * endless headers), bomb (cached gzip bombs) and site (generated pages and
- * items for the examples). */
+ * (server-side token bucket), quota (fixed-window quota), journal (recorded
+ * request headers), delay (timer that resumes suspended connections), raw (raw
+ * socket writer for endless headers), bomb (cached gzip bombs) and site
+ * (generated pages and items for the examples). */
 #ifndef PACER_MOCK_H
 #define PACER_MOCK_H
 
@@ -22,6 +22,7 @@
 
 #define MOCK_NS_PER_MS UINT64_C(1000000)
 #define MOCK_NS_PER_S UINT64_C(1000000000)
+#define MOCK_MAX_LATENCY_MS 600000u /* any one answer's delay, 10 minutes */
 
 /* Monotonic nanoseconds; the one clock of the whole server. */
 static inline uint64_t mock_now_ns(void)
@@ -41,6 +42,14 @@ typedef enum {
   REDIRECT_GOPHER,
   REDIRECT_LOOP /* to /loop?redirect=loop on this host:port, forever */
 } redirect_kind_t;
+
+/* How a --quota is announced: bits of behaviour_t.announce. */
+enum {
+  ANNOUNCE_X = 1,       /* X-RateLimit-Limit/Remaining/Reset, delta seconds */
+  ANNOUNCE_X_UNIX = 2,  /* the same, Reset as a Unix time (GitHub) */
+  ANNOUNCE_IETF = 4,    /* RateLimit-Policy and RateLimit (RFC 8941) */
+  ANNOUNCE_IETF_OLD = 8 /* RateLimit-Limit/Remaining/Reset (older drafts) */
+};
 
 /* What one request asks for. Filled from the flag defaults, then each query
  * parameter of the same name overrides its field. */
@@ -63,7 +72,19 @@ typedef struct behaviour {
   redirect_kind_t redirect;
   int to_port; /* 0 = unset */
   int redirect_code;
+  unsigned announce;     /* ANNOUNCE_* bits; 0 = none */
+  bool limit_silent;     /* the limits say nothing: no Retry-After, no fields */
+  uint32_t latency_knee; /* 0 = off; else latency grows past K in flight */
 } behaviour_t;
+
+/* What a --quota counts per: one quota for the server, one per path, per
+ * client address, or per value of a request header. */
+typedef enum {
+  QUOTA_PER_SERVER,
+  QUOTA_PER_PATH,
+  QUOTA_PER_ADDR,
+  QUOTA_PER_HEADER
+} quota_per_t;
 
 typedef struct mock_options {
   char host[64];                /* as given, numeric */
@@ -75,6 +96,10 @@ typedef struct mock_options {
   unsigned max_connections;
   bool has_limit;
   double limit_rate, burst;
+  uint64_t quota;          /* requests per window; 0 = no quota */
+  uint64_t quota_window_s; /* window length (default 60) */
+  quota_per_t quota_per;
+  const char *quota_header; /* QUOTA_PER_HEADER: its name */
   size_t max_arrivals, keep_requests;
   const char *tls_cert, *tls_key;
   bool has_seed;
@@ -110,10 +135,35 @@ typedef struct mock_bucket {
 void bucket_init(mock_bucket_t *b, double rate, double burst, uint64_t now_ns);
 /* Takes one token if there is one at now_ns; returns true if it did. */
 bool bucket_take(mock_bucket_t *b, uint64_t now_ns);
+/* Refills to now_ns; true if a token could be taken (none is). */
+bool bucket_ready(mock_bucket_t *b, uint64_t now_ns);
 /* Whole tokens left (as of the last take). */
 uint64_t bucket_remaining(const mock_bucket_t *b);
 /* Whole seconds, rounded up, until the bucket is full again. */
 uint64_t bucket_secs_to_full(const mock_bucket_t *b);
+
+/* ---- quota.c: fixed-window quota per key; time is a parameter -------- */
+
+typedef struct quota quota_t;
+
+/* A key's quota as one arrival left it. */
+typedef struct quota_state {
+  uint64_t limit, remaining;
+  uint64_t reset_ns; /* until the window ends, > 0 */
+} quota_state_t;
+
+/* limit >= 1 requests per window_s >= 1 seconds, windows from t = 0; past
+ * max_keys keys the rest share one counter. NULL if out of memory. */
+quota_t *quota_new(uint64_t limit, uint64_t window_s, size_t max_keys);
+void quota_free(quota_t *q);
+/* Empties every window (a score reset). */
+void quota_reset(quota_t *q);
+/* Would key (NULL: the empty key) accept an arrival at t_ns? If so and
+ * charge, counts it. Fills out either way. */
+bool quota_take(quota_t *q, const char *key, uint64_t t_ns, bool charge,
+                quota_state_t *out);
+/* Distinct keys seen since the last reset (the overflow not included). */
+size_t quota_keys(const quota_t *q);
 
 /* ---- score.c: statistics, exact under concurrency --------------------- */
 
@@ -134,38 +184,49 @@ typedef struct mock_conn {
 
 typedef struct arrival_in {
   const char *path;
-  const char *job;  /* NULL if none */
-  const char *prio; /* NULL if none */
+  const char *job;       /* NULL if none */
+  const char *prio;      /* NULL if none */
+  const char *quota_key; /* the --quota key; NULL if one for the server */
+  bool uncharged;        /* a bad request (400): neither charged nor refused */
   mock_conn_t *conn;
 } arrival_in_t;
+
+/* Which of the server's limits refused an arrival. */
+typedef enum { REFUSED_NONE, REFUSED_QUOTA, REFUSED_LIMIT } refused_t;
 
 typedef struct arrival_out {
   size_t slot;       /* where the arrival is listed, SIZE_MAX if not */
   uint64_t gen;      /* score generation (bumped by each reset) */
   uint64_t job_seen; /* arrivals of this job id so far, this one included */
   uint64_t t_ns;     /* arrival time since start or the last reset */
-  bool limited;      /* over the server's bucket: answer 429 */
+  bool limited;      /* refused by a server limit: answer 429 */
+  refused_t refused; /* which one */
   bool has_limit;
   uint64_t remaining, reset_s; /* the bucket after this arrival */
+  bool has_quota;
+  quota_state_t quota; /* the key's quota after this arrival */
+  uint64_t in_flight;  /* counted requests in progress, this one too */
 } arrival_out_t;
 
-score_t *score_new(size_t max_arrivals, bool has_limit, double rate,
-                   double burst, uint64_t now_ns);
+/* Takes the limits (--limit, --quota) and max_arrivals from o. */
+score_t *score_new(const mock_options_t *o, uint64_t now_ns);
 void score_free(score_t *s);
 /* Counts one request (not the control endpoints); reads the clock inside its
  * lock so that arrivals are in time order. */
 void score_arrive(score_t *s, const arrival_in_t *in, arrival_out_t *out);
 /* Records what the server chose for an arrival; ignored if a reset came
- * between. status is 0 for outcomes other than OUTCOME_HTTP. */
+ * between. status is 0 for outcomes other than OUTCOME_HTTP; delay_ms is
+ * the planned latency. */
 void score_outcome(score_t *s, const arrival_out_t *a, outcome_t outcome,
-                   int status);
+                   int status, uint32_t delay_ms);
 /* A counted request finished (response sent, or connection gone). */
 void score_done(score_t *s);
 void score_conn_open(score_t *s, mock_conn_t *c);
 void score_conn_close(score_t *s);
 void score_reset(score_t *s, uint64_t now_ns);
 /* The /__stats JSON text, with extra's members added; free() it. NULL if out
- * of memory. with_lists=false omits per_second, arrivals and duplicates. */
+ * of memory. with_lists=false omits per_second, refused_per_second,
+ * arrivals and duplicates. */
 char *score_dump(score_t *s, uint64_t now_ns, bool with_lists, json_t *extra);
 
 /* ---- journal.c: the last N requests' headers and bodies -------------- */

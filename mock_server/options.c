@@ -83,6 +83,38 @@ static bool parse_bool(const char *s, bool *out)
   return false;
 }
 
+/* "none", or a comma list of announce forms, each at most once, not both
+ * X-RateLimit forms (they would send two X-RateLimit-Reset). */
+static bool parse_announce(const char *s, unsigned *out)
+{
+  static const char *const forms[] = {"x-ratelimit", "x-ratelimit-unix", "ietf",
+                                      "ietf-old"};
+  unsigned bits = 0;
+  if (s == NULL || *s == '\0')
+    return false;
+  if (strcmp(s, "none") == 0) {
+    *out = 0;
+    return true;
+  }
+  for (;;) {
+    size_t n = strcspn(s, ",");
+    unsigned bit = 0;
+    for (unsigned k = 0; k < sizeof forms / sizeof forms[0]; k++)
+      if (strlen(forms[k]) == n && strncmp(s, forms[k], n) == 0)
+        bit = 1u << k;
+    if (bit == 0 || (bits & bit))
+      return false;
+    bits |= bit;
+    if (s[n] == '\0')
+      break;
+    s += n + 1;
+  }
+  if ((bits & ANNOUNCE_X) && (bits & ANNOUNCE_X_UNIX))
+    return false;
+  *out = bits;
+  return true;
+}
+
 /* ---- behaviour parameters --------------------------------------------- */
 
 enum pkind {
@@ -98,7 +130,8 @@ enum pkind {
   P_ENDLESS,
   P_REDIRECT,
   P_PORT,
-  P_REDIRECT_CODE
+  P_REDIRECT_CODE,
+  P_ANNOUNCE
 };
 
 struct param {
@@ -111,11 +144,17 @@ struct param {
 };
 
 #define OFF(f) offsetof(behaviour_t, f)
-#define MAX_LATENCY_MS 600000u
+#define MAX_LATENCY_MS MOCK_MAX_LATENCY_MS
 
 static const struct param params[] = {
     {"latency_ms", P_LATENCY, 0, 0, "N|A-B",
      "delay before answering: N ms, or uniform in [A,B] ms (default 0)"},
+    {"latency_knee", P_U32, OFF(latency_knee), 1000000, "K",
+     "latency grows with concurrency past K requests in flight at the "
+     "server (this one included, counted at its arrival): the delay drawn "
+     "from latency_ms is multiplied by in_flight / K, at most 600000 ms, so "
+     "past the knee the server serves K at once and only queues the rest "
+     "(default 0: off; needs latency_ms)"},
     {"status", P_STATUS, OFF(status), 0, "200..599",
      "status of a normal answer (default 200)"},
     {"fail_rate", P_PROB, OFF(fail_rate), 0, "0..1",
@@ -143,7 +182,25 @@ static const struct param params[] = {
      "with --limit: policy 'RATE;w=1;burst=B', limit B, remaining the whole "
      "tokens left after this request, reset the seconds until the bucket is "
      "full; without: '10;w=1', limit 10, remaining 9 (0 on a 429), reset 1. "
-     "Reset values are delta seconds"},
+     "Reset values are delta seconds. None with limit_silent, or where a "
+     "--quota is announced instead"},
+    {"announce", P_ANNOUNCE, OFF(announce), 0,
+     "none|x-ratelimit|x-ratelimit-unix|ietf|ietf-old[,...]",
+     "how --quota's state after this request is announced, on every answer: "
+     "x-ratelimit = X-RateLimit-Limit/Remaining/Reset with Reset in delta "
+     "seconds; x-ratelimit-unix = the same with Reset a Unix time, as GitHub "
+     "sends; ietf = 'RateLimit-Policy: \"q\";q=N;w=W' and 'RateLimit: "
+     "\"q\";r=R;t=T' (draft-ietf-httpapi-ratelimit-headers, RFC 8941; with "
+     "--quota-per other than server, both carry ;pk=, the key's FNV-1a 64 "
+     "as a byte sequence); ietf-old = RateLimit-Limit/Remaining/Reset. R is "
+     "what the key has left after this request, T and the delta Reset the "
+     "seconds to its window's end rounded up. A comma list sends several "
+     "(not both x-ratelimit forms). Default x-ratelimit; replaces "
+     "ratelimit_headers; nothing without --quota"},
+    {"limit_silent", P_BOOL, OFF(limit_silent), 0, "0|1",
+     "the server's limits (--limit, --quota) refuse with a bare 429: no "
+     "Retry-After, and no answer carries RateLimit or X-RateLimit fields, "
+     "whatever announce or ratelimit_headers say"},
     {"drop", P_BOOL, OFF(drop), 0, "0|1",
      "close the connection without any response"},
     {"drop_rate", P_PROB, OFF(drop_rate), 0, "0..1",
@@ -243,6 +300,9 @@ static int apply(const struct param *p, behaviour_t *b, const char *v,
     if (ok)
       *(uint32_t *)(void *)field = (uint32_t)u;
     break;
+  case P_ANNOUNCE:
+    ok = parse_announce(v, &b->announce);
+    break;
   case P_U64:
     ok = parse_u64(v, p->max, &u);
     if (ok)
@@ -317,6 +377,7 @@ static void behaviour_defaults(behaviour_t *b)
   b->bytes = -1;
   b->endless_bytes = UINT64_C(64) << 20;
   b->redirect_code = 302;
+  b->announce = ANNOUNCE_X;
 }
 
 /* ---- server flags ----------------------------------------------------- */
@@ -329,6 +390,9 @@ enum fkind {
   F_MAX_CONN,
   F_LIMIT,
   F_BURST,
+  F_QUOTA,
+  F_QUOTA_WINDOW_S,
+  F_QUOTA_PER,
   F_MAX_ARRIVALS,
   F_KEEP_REQUESTS,
   F_TLS_CERT,
@@ -360,9 +424,24 @@ static const struct flag flags[] = {
      "limit is raised to fit when it can be)"},
     {"limit", F_LIMIT, "RATE",
      "server-side token bucket, RATE requests/s (resolution 0.001): a "
-     "request over it gets 429 with Retry-After: 1 and counts as overshoot"},
+     "request over it gets 429 with Retry-After: 1 (none with "
+     "--limit-silent) and counts as overshoot"},
     {"burst", F_BURST, "B",
      "bucket size of --limit (default: RATE rounded up, at least 1)"},
+    {"quota", F_QUOTA, "N",
+     "fixed-window quota: N requests (1..1000000000) per --quota-window-s "
+     "per --quota-per key; a request over it gets 429 and counts in "
+     "refused_by.quota. Windows start at the server's start or last reset "
+     "(window k is t_ms in [k*W*1000, (k+1)*W*1000)); only accepted "
+     "requests are counted. Announced as --announce says"},
+    {"quota_window_s", F_QUOTA_WINDOW_S, "W",
+     "window of --quota in seconds (1..86400, default 60)"},
+    {"quota_per", F_QUOTA_PER, "server|path|addr|header:NAME",
+     "what --quota counts per: server (default: one quota for everyone, as "
+     "processes on one host share it), path (one per URL path), addr (one "
+     "per client IP address; on loopback only clients that bind distinct "
+     "127.x.y.z addresses differ), header:NAME (one per value of request "
+     "header NAME, such as an API key; requests without it share one)"},
     {"max_arrivals", F_MAX_ARRIVALS, "N",
      "arrivals (and distinct job ids) kept for /__stats (default 1000000); "
      "past that the list stops and arrivals_truncated is true"},
@@ -428,37 +507,42 @@ static void usage(FILE *f)
     print_wrapped(f, flags[i].help);
   }
   fputs("\nBehaviour: each is a query parameter NAME=VALUE of any request;\n"
-        "the flag --NAME VALUE sets its default for every request.\n",
+        "the flag --NAME VALUE sets its default for every request (a 0|1\n"
+        "flag alone means 1: --limit-silent).\n",
         f);
   for (size_t i = 0; i < NPARAMS; i++) {
     print_name(f, params[i].name, params[i].metavar);
     print_wrapped(f, params[i].help);
   }
   fputs(
-      "\nPrecedence: a bad parameter gives 400; over --limit gives 429; then\n"
-      "drop/garbage; endless_headers; then the status: fail_first, then\n"
-      "fail_until_ms, then fail_rate/fail503_rate, then redirect, then "
-      "status.\n"
+      "\nPrecedence: a bad parameter gives 400; over --quota or --limit gives\n"
+      "429; then drop/garbage; endless_headers; then the status: fail_first,\n"
+      "then fail_until_ms, then fail_rate/fail503_rate, then redirect, then\n"
+      "status. A 400 is counted but neither charged to the limits nor\n"
+      "refused by them; a request they refuse is charged to neither.\n"
       "The body: gzip_bomb, else bytes, else a short text; trickle applies to\n"
-      "it; latency_ms delays everything but the 400 and the limiter's 429.\n"
+      "it; latency_ms (and latency_knee) delays everything but the 400 and\n"
+      "the limits' 429.\n"
       "\nIdentity: job=ID (or header X-Job-Id) and prio=P or priority=P (or\n"
       "header X-Priority) are recorded with each arrival.\n"
       "\nControl endpoints (never limited, counted or recorded):\n"
       "  GET  /__stats      JSON score since start or reset: total, paths,\n"
       "                     max_1s_window (most arrivals in any (t-1s, t]),\n"
-      "                     peak_concurrency, in_flight, per_second, "
-      "overshoot,\n"
-      "                     status_counts, dropped, garbage, endless_headers,\n"
-      "                     arrivals [{job, priority, t_ms, path, status, "
-      "conn,\n"
-      "                     outcome}], duplicates, connections (that carried "
-      "a\n"
-      "                     counted request), connections_accepted,\n"
-      "                     open_connections; ?lists=0 leaves out the lists\n"
+      "                     peak_concurrency, in_flight, per_second,\n"
+      "                     refused_per_second, overshoot (refused by\n"
+      "                     --limit), refused (by --limit or --quota),\n"
+      "                     refused_by {quota, limit}, status_counts,\n"
+      "                     dropped, garbage, endless_headers, arrivals\n"
+      "                     [{job, priority, t_ms, path, status, conn,\n"
+      "                     outcome, refused (quota|limit), delay_ms}],\n"
+      "                     duplicates, connections (that carried a counted\n"
+      "                     request), connections_accepted, open_connections,\n"
+      "                     limit, quota; ?lists=0 leaves out the lists\n"
       "  GET  /__requests   the last --keep-requests requests: method, path,\n"
       "                     query, headers, t_ms\n"
-      "  POST /__reset      clears the score, the record and the bucket, and\n"
-      "                     restarts the clock of t_ms and fail_until_ms\n"
+      "  POST /__reset      clears the score, the record, the bucket and the\n"
+      "                     quota, and restarts the clock of t_ms,\n"
+      "                     fail_until_ms and the quota's windows\n"
       "\nGenerated content (counted like any path; the behaviour parameters\n"
       "still apply, and their failures, redirects or a status other than 200\n"
       "replace it; bytes and gzip_bomb replace its body):\n"
@@ -509,6 +593,18 @@ static int set_host(mock_options_t *o, const char *v)
   return 0;
 }
 
+/* An HTTP field name (RFC 9110 token). */
+static bool valid_token(const char *s)
+{
+  if (*s == '\0')
+    return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+          (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
+      return false;
+  return true;
+}
+
 static int set_flag(mock_options_t *o, const struct flag *f, const char *v)
 {
   uint64_t u;
@@ -539,6 +635,29 @@ static int set_flag(mock_options_t *o, const struct flag *f, const char *v)
     if (!parse_double(v, 0.001, 1e6, &o->limit_rate))
       return fail("--limit %s: expected a rate 0.001..1000000", v);
     o->has_limit = true;
+    return 0;
+  case F_QUOTA:
+    if (!parse_u64(v, 1000000000, &o->quota) || o->quota < 1)
+      return fail("--quota %s: expected 1..1000000000", v);
+    return 0;
+  case F_QUOTA_WINDOW_S:
+    if (!parse_u64(v, 86400, &o->quota_window_s) || o->quota_window_s < 1)
+      return fail("--quota-window-s %s: expected 1..86400", v);
+    return 0;
+  case F_QUOTA_PER:
+    if (strcmp(v, "server") == 0)
+      o->quota_per = QUOTA_PER_SERVER;
+    else if (strcmp(v, "path") == 0)
+      o->quota_per = QUOTA_PER_PATH;
+    else if (strcmp(v, "addr") == 0)
+      o->quota_per = QUOTA_PER_ADDR;
+    else if (strncmp(v, "header:", 7) == 0 && valid_token(v + 7)) {
+      o->quota_per = QUOTA_PER_HEADER;
+      o->quota_header = v + 7;
+    } else
+      return fail("--quota-per %s: expected server, path, addr or "
+                  "header:NAME",
+                  v);
     return 0;
   case F_BURST:
     if (!parse_double(v, 1.0, 1e6, &o->burst))
@@ -590,6 +709,8 @@ int options_parse(int argc, char **argv, mock_options_t *o)
   o->keep_requests = 1000;
   o->site_pages = 100;
   o->burst = 0;
+  o->quota_window_s = 0; /* 0 until given: the default is set below */
+  bool announce_given = false;
   if (set_host(o, "127.0.0.1") != 0)
     return -1;
 
@@ -618,6 +739,15 @@ int options_parse(int argc, char **argv, mock_options_t *o)
     bool wants_value = p != NULL || f->metavar != NULL;
     if (eq)
       value = eq + 1;
+    /* A 0|1 behaviour flag alone means 1: --limit-silent, --drop 1 alike. */
+    bool next_is_bool =
+        i + 1 < argc &&
+        (strcmp(argv[i + 1], "0") == 0 || strcmp(argv[i + 1], "1") == 0 ||
+         strcmp(argv[i + 1], "true") == 0 || strcmp(argv[i + 1], "false") == 0);
+    if (p && p->kind == P_BOOL && value == NULL && !next_is_bool)
+      value = "1";
+    if (p && p->kind == P_ANNOUNCE)
+      announce_given = true;
     if (wants_value && value == NULL) {
       if (i + 1 >= argc)
         return fail("%s needs a value", arg);
@@ -645,6 +775,13 @@ int options_parse(int argc, char **argv, mock_options_t *o)
     return fail("--tls-cert and --tls-key go together");
   if (o->burst > 0 && !o->has_limit)
     return fail("--burst needs --limit");
+  if (o->quota == 0 &&
+      (o->quota_window_s != 0 || o->quota_per != QUOTA_PER_SERVER))
+    return fail("--quota-window-s and --quota-per need --quota");
+  if (o->quota == 0 && announce_given)
+    return fail("--announce needs --quota (it announces the quota)");
+  if (o->quota_window_s == 0)
+    o->quota_window_s = 60;
   if (o->has_limit && o->burst == 0)
     o->burst = ceil(o->limit_rate) < 1 ? 1 : ceil(o->limit_rate);
   if (o->defaults.redirect == REDIRECT_PORT && o->defaults.to_port == 0)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* score.c - pacer-mock's scorekeeping: counts, windows, arrivals, buckets.
+/* score.c - pacer-mock's scorekeeping: counts, windows, arrivals, limits.
  *
  * Everything is under one mutex, taken twice per request (arrival, end) plus
  * once for its outcome, so every figure is exact under any concurrency. The
@@ -13,7 +13,11 @@
  * writes the long lists outside it from those strings, so a dump of a
  * million arrivals neither stalls requests nor builds a million-node
  * jansson tree; a reset waits for such a dump to finish before it frees the
- * strings (readers count). */
+ * strings (readers count). The server's limits (the --limit bucket and the
+ * --quota windows) are decided here too, under the same lock and at the
+ * same instant as the arrival's t_ms, so what /__stats lists is exactly
+ * what was enforced. A refused arrival is charged to no limit, nor is a bad
+ * one (its 400 comes first). */
 #include "mock.h"
 
 #include <pthread.h>
@@ -26,7 +30,8 @@
 #define MAX_PRIOS 1000
 #define MAX_SECONDS (10u * 1000 * 1000)
 #define MAX_STATUS 600
-#define MIN_JOBS 100000 /* job ids tracked even with few arrivals kept */
+#define MIN_JOBS 100000      /* job ids tracked even with few arrivals kept */
+#define MAX_QUOTA_KEYS 10000 /* past that, --quota keys share one window */
 
 typedef struct istr {
   UT_hash_handle hh;
@@ -39,8 +44,10 @@ typedef struct arrival {
   uint64_t t_ns; /* since t0 */
   const istr_t *path, *job, *prio;
   uint64_t conn;
+  uint32_t delay_ms; /* planned latency */
   int16_t status;
   uint8_t outcome;
+  uint8_t refused; /* refused_t */
 } arrival_t;
 
 struct score {
@@ -61,13 +68,20 @@ struct score {
   uint64_t *win; /* ring of arrival times within the last second */
   size_t win_head, win_len, win_cap;
   uint64_t max_window;
-  uint32_t *per_sec;
+  uint32_t *per_sec, *ref_sec; /* arrivals, refused arrivals per second */
   size_t nsec, seccap;
   uint64_t in_flight, peak;
   uint64_t conns_counted, conns_accepted, conns_open;
   bool has_limit;
   double rate, burst;
   mock_bucket_t bucket;
+  uint64_t refused_quota; /* overshoot counts the bucket's refusals */
+  quota_t *quota;         /* NULL: no --quota */
+  uint64_t quota_n, quota_window_s;
+  quota_per_t quota_per;
+  const char *quota_header;
+  unsigned announce; /* the default, for /__stats */
+  bool silent;       /* the default, for /__stats */
 };
 
 static void free_table(istr_t **head)
@@ -120,9 +134,13 @@ static void clear(score_t *s, uint64_t now_ns)
   s->win_head = s->win_len = 0;
   s->max_window = 0;
   free(s->per_sec);
-  s->per_sec = NULL;
+  free(s->ref_sec);
+  s->per_sec = s->ref_sec = NULL;
   s->nsec = s->seccap = 0;
   s->total = s->overshoot = s->dropped = s->garbage = s->endless = 0;
+  s->refused_quota = 0;
+  if (s->quota)
+    quota_reset(s->quota);
   memset(s->status_counts, 0, sizeof s->status_counts);
   s->peak = s->in_flight; /* requests in progress carry over */
   s->conns_counted = s->conns_accepted = 0;
@@ -132,25 +150,37 @@ static void clear(score_t *s, uint64_t now_ns)
     bucket_init(&s->bucket, s->rate, s->burst, now_ns);
 }
 
-score_t *score_new(size_t max_arrivals, bool has_limit, double rate,
-                   double burst, uint64_t now_ns)
+score_t *score_new(const mock_options_t *o, uint64_t now_ns)
 {
   score_t *s = calloc(1, sizeof *s);
   if (s == NULL)
     return NULL;
+  if (o->quota > 0 && (s->quota = quota_new(o->quota, o->quota_window_s,
+                                            MAX_QUOTA_KEYS)) == NULL) {
+    free(s);
+    return NULL;
+  }
   if (pthread_mutex_init(&s->mu, NULL) != 0) {
+    quota_free(s->quota);
     free(s);
     return NULL;
   }
   if (pthread_cond_init(&s->no_readers, NULL) != 0) {
     pthread_mutex_destroy(&s->mu);
+    quota_free(s->quota);
     free(s);
     return NULL;
   }
-  s->max_arrivals = max_arrivals;
-  s->has_limit = has_limit;
-  s->rate = rate;
-  s->burst = burst;
+  s->max_arrivals = o->max_arrivals;
+  s->has_limit = o->has_limit;
+  s->rate = o->limit_rate;
+  s->burst = o->burst;
+  s->quota_n = o->quota;
+  s->quota_window_s = o->quota_window_s;
+  s->quota_per = o->quota_per;
+  s->quota_header = o->quota_header;
+  s->announce = o->defaults.announce;
+  s->silent = o->defaults.limit_silent;
   clear(s, now_ns);
   return s;
 }
@@ -160,6 +190,7 @@ void score_free(score_t *s)
   if (s == NULL)
     return;
   clear(s, 0);
+  quota_free(s->quota);
   free(s->win);
   pthread_cond_destroy(&s->no_readers);
   pthread_mutex_destroy(&s->mu);
@@ -191,7 +222,8 @@ static void window_add(score_t *s, uint64_t t)
     s->max_window = s->win_len;
 }
 
-static void per_second_add(score_t *s, uint64_t t)
+/* Counts an arrival (and, if refused, a refusal) in its second. */
+static void per_second_add(score_t *s, uint64_t t, bool refused)
 {
   uint64_t sec = t / MOCK_NS_PER_S;
   if (sec >= MAX_SECONDS)
@@ -203,11 +235,18 @@ static void per_second_add(score_t *s, uint64_t t)
     uint32_t *np = realloc(s->per_sec, ncap * sizeof *np);
     if (np == NULL)
       return;
-    memset(np + s->seccap, 0, (ncap - s->seccap) * sizeof *np);
     s->per_sec = np;
+    uint32_t *nr = realloc(s->ref_sec, ncap * sizeof *nr);
+    if (nr == NULL)
+      return; /* per_sec has grown, the capacity not yet: harmless */
+    s->ref_sec = nr;
+    memset(np + s->seccap, 0, (ncap - s->seccap) * sizeof *np);
+    memset(nr + s->seccap, 0, (ncap - s->seccap) * sizeof *nr);
     s->seccap = ncap;
   }
   s->per_sec[sec]++;
+  if (refused)
+    s->ref_sec[sec]++;
   if (sec + 1 > s->nsec)
     s->nsec = (size_t)sec + 1;
 }
@@ -248,8 +287,8 @@ void score_arrive(score_t *s, const arrival_in_t *in, arrival_out_t *out)
     in->conn->counted_gen = s->gen;
     s->conns_counted++;
   }
+  out->in_flight = s->in_flight;
   window_add(s, t);
-  per_second_add(s, t);
 
   istr_t *path = intern(&s->paths, &s->npaths, MAX_PATHS, in->path);
   if (path)
@@ -274,14 +313,30 @@ void score_arrive(score_t *s, const arrival_in_t *in, arrival_out_t *out)
   istr_t *prio =
       in->prio ? intern(&s->prios, &s->nprios, MAX_PRIOS, in->prio) : NULL;
 
+  /* The bucket is asked first but only charged once the quota has taken
+   * the arrival too: a refused arrival costs neither limit anything. */
+  bool bucket_ok = !s->has_limit || bucket_ready(&s->bucket, now);
+  bool charge = bucket_ok && !in->uncharged;
+  if (s->quota) {
+    out->has_quota = true;
+    if (!quota_take(s->quota, in->quota_key, t, charge, &out->quota) && charge)
+      out->refused = REFUSED_QUOTA;
+  }
+  if (!bucket_ok && !in->uncharged)
+    out->refused = REFUSED_LIMIT;
   if (s->has_limit) {
     out->has_limit = true;
-    out->limited = !bucket_take(&s->bucket, now);
+    if (out->refused == REFUSED_NONE)
+      (void)bucket_take(&s->bucket, now); /* ready above, so it takes */
     out->remaining = bucket_remaining(&s->bucket);
     out->reset_s = bucket_secs_to_full(&s->bucket);
-    if (out->limited)
-      s->overshoot++;
   }
+  out->limited = out->refused != REFUSED_NONE;
+  if (out->refused == REFUSED_LIMIT)
+    s->overshoot++;
+  else if (out->refused == REFUSED_QUOTA)
+    s->refused_quota++;
+  per_second_add(s, t, out->limited);
 
   arrival_t *a = s->narr < s->max_arrivals ? arrival_slot(s) : NULL;
   if (a) {
@@ -292,6 +347,8 @@ void score_arrive(score_t *s, const arrival_in_t *in, arrival_out_t *out)
     a->conn = in->conn ? in->conn->id : 0;
     a->status = 0;
     a->outcome = OUTCOME_HTTP;
+    a->refused = (uint8_t)out->refused;
+    a->delay_ms = 0;
     out->slot = (size_t)(a - s->arr);
   } else {
     s->arr_truncated = true;
@@ -300,7 +357,7 @@ void score_arrive(score_t *s, const arrival_in_t *in, arrival_out_t *out)
 }
 
 void score_outcome(score_t *s, const arrival_out_t *a, outcome_t outcome,
-                   int status)
+                   int status, uint32_t delay_ms)
 {
   pthread_mutex_lock(&s->mu);
   if (a->gen != s->gen) {
@@ -325,6 +382,7 @@ void score_outcome(score_t *s, const arrival_out_t *a, outcome_t outcome,
   if (a->slot < s->narr) {
     s->arr[a->slot].status = (int16_t)status;
     s->arr[a->slot].outcome = (uint8_t)outcome;
+    s->arr[a->slot].delay_ms = delay_ms;
   }
   pthread_mutex_unlock(&s->mu);
 }
@@ -407,12 +465,13 @@ static void sb_json(sbuf_t *b, const istr_t *e)
 
 static const char *const outcome_names[] = {"http", "drop", "garbage",
                                             "endless_headers"};
+static const char *const refused_names[] = {"", "quota", "limit"};
 
 /* What a dump copies under the lock and writes outside it. */
 typedef struct lists {
   arrival_t *arr;
   size_t narr;
-  uint32_t *per_sec;
+  uint32_t *per_sec, *ref_sec;
   size_t nsec;
   const istr_t **dup;
   size_t ndup;
@@ -425,14 +484,18 @@ static bool copy_lists(const score_t *s, lists_t *l)
     ndup += e->count > 1;
   l->arr = s->narr ? malloc(s->narr * sizeof *l->arr) : NULL;
   l->per_sec = s->nsec ? malloc(s->nsec * sizeof *l->per_sec) : NULL;
+  l->ref_sec = s->nsec ? malloc(s->nsec * sizeof *l->ref_sec) : NULL;
   l->dup = ndup ? malloc(ndup * sizeof *l->dup) : NULL;
-  if ((s->narr && !l->arr) || (s->nsec && !l->per_sec) || (ndup && !l->dup))
+  if ((s->narr && !l->arr) || (s->nsec && (!l->per_sec || !l->ref_sec)) ||
+      (ndup && !l->dup))
     return false;
   if (s->narr)
     memcpy(l->arr, s->arr, s->narr * sizeof *l->arr);
   l->narr = s->narr;
-  if (s->nsec)
+  if (s->nsec) {
     memcpy(l->per_sec, s->per_sec, s->nsec * sizeof *l->per_sec);
+    memcpy(l->ref_sec, s->ref_sec, s->nsec * sizeof *l->ref_sec);
+  }
   l->nsec = s->nsec;
   for (const istr_t *e = s->jobs; e; e = e->hh.next)
     if (e->count > 1)
@@ -446,6 +509,11 @@ static void write_lists(sbuf_t *b, const lists_t *l)
   sb_str(b, ",\"per_second\":[");
   for (size_t i = 0; i < l->nsec; i++) {
     int n = snprintf(num, sizeof num, "%s%u", i ? "," : "", l->per_sec[i]);
+    sb_add(b, num, (size_t)n);
+  }
+  sb_str(b, "],\"refused_per_second\":[");
+  for (size_t i = 0; i < l->nsec; i++) {
+    int n = snprintf(num, sizeof num, "%s%u", i ? "," : "", l->ref_sec[i]);
     sb_add(b, num, (size_t)n);
   }
   sb_str(b, "],\"arrivals\":[");
@@ -468,6 +536,15 @@ static void write_lists(sbuf_t *b, const lists_t *l)
       sb_str(b, ",\"outcome\":\"");
       sb_str(b, outcome_names[a->outcome]);
       sb_str(b, "\"");
+    }
+    if (a->refused != REFUSED_NONE) {
+      sb_str(b, ",\"refused\":\"");
+      sb_str(b, refused_names[a->refused]);
+      sb_str(b, "\"");
+    }
+    if (a->delay_ms > 0) {
+      n = snprintf(num, sizeof num, ",\"delay_ms\":%u", a->delay_ms);
+      sb_add(b, num, (size_t)n);
     }
     sb_str(b, "}");
   }
@@ -499,6 +576,13 @@ static json_t *figures(const score_t *s, uint64_t now_ns)
   json_object_set_new(o, "peak_concurrency", json_integer((json_int_t)s->peak));
   json_object_set_new(o, "in_flight", json_integer((json_int_t)s->in_flight));
   json_object_set_new(o, "overshoot", json_integer((json_int_t)s->overshoot));
+  json_object_set_new(
+      o, "refused",
+      json_integer((json_int_t)(s->overshoot + s->refused_quota)));
+  json_object_set_new(o, "refused_by",
+                      json_pack("{s:I, s:I}", "quota",
+                                (json_int_t)s->refused_quota, "limit",
+                                (json_int_t)s->overshoot));
   json_t *sc = json_object();
   for (int i = 0; i < MAX_STATUS; i++)
     if (s->status_counts[i]) {
@@ -520,11 +604,30 @@ static json_t *figures(const score_t *s, uint64_t now_ns)
                       json_integer((json_int_t)s->conns_open));
   json_object_set_new(o, "elapsed_ms", ms(now_ns > s->t0 ? now_ns - s->t0 : 0));
   if (s->has_limit)
-    json_object_set_new(
-        o, "limit",
-        json_pack("{s:f, s:f}", "rate", s->rate, "burst", s->burst));
+    json_object_set_new(o, "limit",
+                        json_pack("{s:f, s:f, s:b}", "rate", s->rate, "burst",
+                                  s->burst, "silent", (int)s->silent));
   else
     json_object_set_new(o, "limit", json_null());
+  if (s->quota) {
+    static const char *const per[] = {"server", "path", "addr", "header"};
+    json_t *q = json_pack(
+        "{s:I, s:I, s:s, s:I, s:b}", "limit", (json_int_t)s->quota_n,
+        "window_s", (json_int_t)s->quota_window_s, "per", per[s->quota_per],
+        "keys", (json_int_t)quota_keys(s->quota), "silent", (int)s->silent);
+    if (q && s->quota_per == QUOTA_PER_HEADER)
+      json_object_set_new(q, "header", mock_json_str(s->quota_header));
+    json_t *an = json_array();
+    static const char *const forms[] = {"x-ratelimit", "x-ratelimit-unix",
+                                        "ietf", "ietf-old"};
+    for (unsigned i = 0; i < 4; i++)
+      if (s->announce & (1u << i))
+        json_array_append_new(an, json_string(forms[i]));
+    json_object_set_new(q, "announce", an);
+    json_object_set_new(o, "quota", q);
+  } else {
+    json_object_set_new(o, "quota", json_null());
+  }
   json_object_set_new(o, "arrivals_truncated", json_boolean(s->arr_truncated));
   json_object_set_new(o, "jobs_truncated", json_boolean(s->jobs_truncated));
   return o;
@@ -572,6 +675,7 @@ char *score_dump(score_t *s, uint64_t now_ns, bool with_lists, json_t *extra)
   }
   free(l.arr);
   free(l.per_sec);
+  free(l.ref_sec);
   free(l.dup);
   if (b.oom || (with_lists && !have_lists)) {
     free(b.p);

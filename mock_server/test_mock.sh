@@ -320,6 +320,152 @@ check "control endpoints are never limited" "$(code "$UB/__stats")" 200
 check "reset refills the bucket" "$(code "$UB/x")" 200
 check "reset clears overshoot" "$(stats .overshoot)" 0
 
+# ---- server Q: a fixed-window quota, announced -----------------------------
+"$MOCK" --announce ietf >/dev/null 2>&1
+check "--announce without --quota refused" "$?" 2
+"$MOCK" --quota 0 >/dev/null 2>&1
+check "--quota 0 refused" "$?" 2
+"$MOCK" --quota 5 --quota-per nobody >/dev/null 2>&1
+check "bad --quota-per refused" "$?" 2
+"$MOCK" --quota 5 --quota-window-s 0 >/dev/null 2>&1
+check "--quota-window-s 0 refused" "$?" 2
+"$MOCK" --help | grep -q -- '--quota-per server|path|addr|header:NAME'
+check "--help documents --quota-per" "$?" 0
+
+start Q --quota 3 --quota-window-s 3 --announce x-ratelimit,ietf
+U=http://127.0.0.1:$PORT_Q
+# hdrs URL [CURL ARGS...]: status line and rate-limit fields, one per line
+hdrs() {
+  "${C[@]}" -o /dev/null -D - "$@" | tr -d '\r' |
+    grep -iE '^(HTTP/|x-ratelimit|ratelimit|retry-after)' | tr '\n' '|'
+}
+# Window 0 is t_ms [0, 3000) from the reset: all of this fits in it, even
+# on a loaded machine.
+"${C[@]}" -X POST -o /dev/null "$U/__reset"
+codes=$("${C[@]}" -w '%{http_code} ' -o /dev/null -o /dev/null -o /dev/null \
+  -o /dev/null "$U/q" "$U/q" "$U/q" "$U/q")
+check "quota 3 per 3 s: four at once" "$codes" "200 200 200 429 "
+h=$(hdrs "$U/q")
+t=$(sed -n 's/.*X-RateLimit-Reset: \([0-9]*\)|.*/\1/p' <<<"$h")
+check "quota: the 429 announces an empty window, no Retry-After (t=$t)" \
+  "$h" \
+  "HTTP/1.1 429 Too Many Requests|X-RateLimit-Limit: 3|X-RateLimit-Remaining: 0|X-RateLimit-Reset: $t|RateLimit-Policy: \"q\";q=3;w=3|RateLimit: \"q\";r=0;t=$t|"
+check "quota: Reset is the seconds left in the window, 1..3" \
+  "$([ "${t:-0}" -ge 1 ] && [ "$t" -le 3 ] && echo y)" y
+check "quota: a 400 is announced too (neither charged nor refused)" \
+  "$(hdrs "$U/q?status=abc" | cut -d'|' -f1,3)" \
+  'HTTP/1.1 400 Bad Request|X-RateLimit-Remaining: 0'
+check "quota: all in window 0" "$(stats '[.arrivals[].t_ms < 3000] | all')" \
+  true
+check "quota: refused, refused_by, overshoot" \
+  "$(stats '[.refused, .refused_by.quota, .refused_by.limit, .overshoot]')" \
+  '[2,2,0,0]'
+check "quota: arrivals say which were refused" \
+  "$(stats '[.arrivals[] | .status, .refused]')" \
+  '[200,null,200,null,200,null,429,"quota",429,"quota",400,null]'
+check "quota: refused_per_second sums to 2" \
+  "$(stats '.refused_per_second | add')" 2
+check "quota: /__stats describes it" "$(stats .quota)" \
+  '{"limit":3,"window_s":3,"per":"server","keys":1,"silent":false,"announce":["x-ratelimit","ietf"]}'
+# Into window 1: t_ms 3000 and on.
+sleep "$(stats '(3050 - .elapsed_ms) / 1000 | if . < 0 then 0 else . end')"
+check "quota: the next window accepts again" \
+  "$(hdrs "$U/q" | cut -d'|' -f1,3,6)" \
+  'HTTP/1.1 200 OK|X-RateLimit-Remaining: 2|RateLimit: "q";r=2;t=3'
+check "quota: that arrival is in window 1" \
+  "$(stats '.arrivals[-1] | (.t_ms >= 3000 and .t_ms < 6000)')" true
+now=$(date +%s)
+reset=$(header X-RateLimit-Reset "$U/q?announce=x-ratelimit-unix")
+check "announce=x-ratelimit-unix: Reset a Unix time ($reset, now $now)" \
+  "$([ "${reset:-0}" -ge "$now" ] && [ "$reset" -le $((now + 5)) ] && echo y)" y
+check "announce=ietf-old" "$(hdrs "$U/q?announce=ietf-old" | cut -d'|' -f2-3)" \
+  'RateLimit-Limit: 3|RateLimit-Remaining: 0'
+check "announce=none: no fields" "$(hdrs "$U/q?announce=none")" \
+  'HTTP/1.1 429 Too Many Requests|'
+check "limit_silent=1: a bare 429, even with ratelimit_headers=1" \
+  "$(hdrs "$U/q?limit_silent=1&ratelimit_headers=1&retry_after=5")" \
+  'HTTP/1.1 429 Too Many Requests|'
+check "announce=bogus: 400" "$(code "$U/q?announce=bogus")" 400
+check "announce with both X-RateLimit forms: 400" \
+  "$(code "$U/q?announce=x-ratelimit,x-ratelimit-unix")" 400
+"${C[@]}" -X POST -o /dev/null "$U/__reset"
+check "reset empties the quota" "$(code "$U/q")" 200
+stop Q
+
+# ---- server QK: one quota per path, per header, per address ---------------
+start QP --quota 1 --quota-window-s 60 --quota-per path --announce ietf
+U=http://127.0.0.1:$PORT_QP
+seq="$(code "$U/a") $(code "$U/a") $(code "$U/b")"
+check "quota per path: /a, /a, /b" "$seq" "200 429 200"
+pa=$(header RateLimit "$U/a")
+pb=$(header RateLimit "$U/b")
+[[ $pa =~ ^\"q\"\;r=0\;t=[0-9]+\;pk=:[A-Za-z0-9+/]{11}=:$ ]]
+check "quota per path: RateLimit carries pk ($pa)" "$?" 0
+check "quota per path: pk differs between paths" \
+  "$([ "${pa##*pk=}" != "${pb##*pk=}" ] && echo y)" y
+check "quota per path: /__stats keys" "$(stats .quota.keys)" 2
+stop QP
+start QH --quota 1 --quota-window-s 60 --quota-per header:X-Api-Key
+U=http://127.0.0.1:$PORT_QH
+seq="$(code -H 'X-Api-Key: k1' "$U/a") $(code -H 'X-Api-Key: k1' "$U/b")"
+seq+=" $(code -H 'X-Api-Key: k2' "$U/a") $(code "$U/a") $(code "$U/a")"
+check "quota per header: k1, k1, k2, none, none" "$seq" "200 429 200 200 429"
+stop QH
+start QA --quota 1 --quota-window-s 60 --quota-per addr
+U=http://127.0.0.1:$PORT_QA
+if "${C[@]}" -o /dev/null --interface 127.0.0.2 "$U/a" 2>/dev/null; then
+  seq="$(code --interface 127.0.0.2 "$U/a") $(code "$U/a") $(code "$U/a")"
+  check "quota per addr: 127.0.0.2 again, 127.0.0.1 twice" "$seq" \
+    "429 200 429"
+else
+  echo "skip - quota per addr (cannot bind 127.0.0.2)"
+fi
+stop QA
+
+# ---- server L: the token bucket, silent -----------------------------------
+start L --limit 0.5 --burst 2 --limit-silent --ratelimit-headers 1
+U=http://127.0.0.1:$PORT_L
+codes=$("${C[@]}" -w '%{http_code} ' -o /dev/null -o /dev/null -o /dev/null \
+  -o /dev/null -o /dev/null "$U/x" "$U/x" "$U/x" "$U/x" "$U/x")
+check "silent limit 0.5/s burst 2: five at once" "$codes" \
+  "200 200 429 429 429 "
+check "silent limit: a bare 429 (no Retry-After, no RateLimit fields)" \
+  "$(hdrs "$U/x")" 'HTTP/1.1 429 Too Many Requests|'
+check "silent limit: refused, refused_by, overshoot" \
+  "$(stats '[.refused, .refused_by.quota, .refused_by.limit, .overshoot]')" \
+  '[4,0,4,4]'
+check "silent limit: /__stats says so" "$(stats .limit.silent)" true
+check "silent limit: refused_per_second sums to 4" \
+  "$(stats '.refused_per_second | add')" 4
+check "silent limit: arrivals" "$(stats '[.arrivals[].refused]')" \
+  '[null,null,"limit","limit","limit","limit"]'
+stop L
+
+# ---- server K: latency that grows past a knee -----------------------------
+start K --latency-ms 200 --latency-knee 2
+U=http://127.0.0.1:$PORT_K
+t1=$("${C[@]}" -o /dev/null -w '%{time_total}' "$U/k")
+check "knee 2: one alone takes its base 200 ms" "$(stats '.arrivals[0].delay_ms')" \
+  200
+"${C[@]}" -X POST -o /dev/null "$U/__reset"
+kurls=()
+for i in 1 2 3 4 5 6; do kurls+=(-o /dev/null "$U/k?job=K$i"); done
+t6=$("${C[@]}" --no-progress-meter -Z --parallel-immediate --parallel-max 6 \
+  -w '%{time_total}\n' "${kurls[@]}" | sort -n | tail -n 1)
+# in_flight n at arrival: 200 * max(1, n / 2); six at once are n = 1..6,
+# [200,200,300,400,500,600] (fewer at once on a loaded machine).
+d=$(stats '[.arrivals[].delay_ms] | sort')
+check "knee 2: six at once, delay_ms grows with in_flight ($d)" \
+  "$(jq -c '(max >= 400) and all(. % 100 == 0 and . >= 200 and . <= 600)' \
+    <<<"$d")" true
+check "knee 2: the slowest of six took longer ($t6 s, alone $t1 s)" \
+  "$(jq -n "$t6 >= 0.39")" true
+check "latency_knee=1 as a query parameter" \
+  "$("${C[@]}" -o /dev/null "$U/k?latency_knee=1&latency_ms=10" &&
+    stats '.arrivals[-1].delay_ms')" 10
+check "latency_knee=abc: 400" "$(code "$U/k?latency_knee=abc")" 400
+stop K
+
 stop A
 stop B
 

@@ -79,6 +79,10 @@ static void check_ranges(const behaviour_t *b)
   FUZZ_CHECK(strlen(b->retry_after) < sizeof b->retry_after);
   FUZZ_CHECK(b->retry_after_date >= -1000000000 &&
              b->retry_after_date <= 1000000000);
+  FUZZ_CHECK(b->latency_knee <= 1000000u);
+  FUZZ_CHECK(b->announce <= (ANNOUNCE_X | ANNOUNCE_X_UNIX | ANNOUNCE_IETF |
+                             ANNOUNCE_IETF_OLD));
+  FUZZ_CHECK(!((b->announce & ANNOUNCE_X) && (b->announce & ANNOUNCE_X_UNIX)));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
