@@ -96,6 +96,22 @@ static void ietf_binding_policy_is_the_lowest_rate(void **state)
   pacer_header_t c[] = {{"RateLimit", "\"a\";r=10;t=10, \"b\";r=20;t=20"}};
   r = RD(c);
   assert_string_equal(r.policy, "b");
+  /* A Unix time 1.5 s ahead counts as 2 s, not 1: "a" binds. */
+  char v[80];
+  snprintf(v, sizeof v, "\"b\";r=1;t=1, \"a\";r=1;t=%lld",
+           (long long)NOW_S + 2);
+  pacer_header_t f[] = {{"RateLimit", v}};
+  r = rd_at(f, 1, NOW + S / 2, 0);
+  assert_string_equal(r.policy, "a");
+  assert_int_equal(r.reset_ns, S + S / 2);
+  /* A full tie: the first stays. No reset, no window: the lowest r. */
+  pacer_header_t e[] = {{"RateLimit", "\"a\";r=10;t=10, \"b\";r=10;t=10"}};
+  r = RD(e);
+  assert_string_equal(r.policy, "a");
+  pacer_header_t u[] = {{"RateLimit", "\"a\";r=3, \"b\";r=2, \"c\";r=2"}};
+  r = RD(u);
+  assert_quota(&r, PACER__RATEHDR_IETF, -1, 2, -1, -1);
+  assert_string_equal(r.policy, "b");
 }
 
 static void ietf_exhausted_policy_binds(void **state)
@@ -115,6 +131,13 @@ static void ietf_exhausted_policy_binds(void **state)
   r = RD(c);
   assert_quota(&r, PACER__RATEHDR_IETF, -1, 0, -1, -1);
   assert_string_equal(r.policy, "b");
+  pacer_header_t c2[] = {{"RateLimit", "\"b\";r=0, \"a\";r=5;t=10"}};
+  r = RD(c2);
+  assert_string_equal(r.policy, "b");
+  /* Both exhausted: the known reset binds. */
+  pacer_header_t e[] = {{"RateLimit", "\"a\";r=0;t=5, \"b\";r=0"}};
+  r = RD(e);
+  assert_string_equal(r.policy, "a");
   /* ... but with quota left, a known reset binds over none. */
   pacer_header_t d[] = {{"RateLimit", "\"a\";r=1, \"b\";r=5;t=10"}};
   r = RD(d);
@@ -156,6 +179,23 @@ static void ietf_items_match_policies_by_name(void **state)
   assert_quota(&r, PACER__RATEHDR_IETF, 100, 3, 9 * S, 60 * S);
 }
 
+static void ietf_reads_the_first_16_policies(void **state)
+{
+  char pol[400];
+  size_t n = 0;
+  for (int i = 0; i <= PACER__RATEHDR_POLICIES; i++)
+    n += (size_t)snprintf(pol + n, sizeof pol - n, "%s\"p%d\";q=%d;w=1",
+                          i ? ", " : "", i, 100 + i);
+  pacer_header_t a[] = {{"RateLimit-Policy", pol},
+                        {"RateLimit", "\"p15\";r=1"}};
+  pacer__ratehdr_t r = RD(a);
+  assert_int_equal(r.limit, 115);
+  pacer_header_t b[] = {{"RateLimit-Policy", pol},
+                        {"RateLimit", "\"p16\";r=1"}};
+  r = RD(b);
+  assert_quota(&r, PACER__RATEHDR_IETF, -1, 1, -1, -1);
+}
+
 static void ietf_unknown_parameters_and_partition_keys(void **state)
 {
   pacer_header_t h[] = {
@@ -181,6 +221,10 @@ static void ietf_quota_units_other_than_requests(void **state)
   pacer__ratehdr_t r = RD(h);
   assert_quota(&r, PACER__RATEHDR_IETF, 100, 40, 30 * S, 60 * S);
   assert_string_equal(r.policy, "req");
+  /* Alone, the policies that count something else are not chosen. */
+  pacer_header_t p[] = {{"RateLimit-Policy", h[0].value}};
+  r = RD(p);
+  assert_quota(&r, PACER__RATEHDR_IETF, 100, -1, -1, 60 * S);
 }
 
 static void ietf_split_lines_and_name_case(void **state)
@@ -231,6 +275,12 @@ static void ietf_policies_alone(void **state)
   pacer__ratehdr_t r = RD(h);
   assert_quota(&r, PACER__RATEHDR_IETF, 1000, -1, -1, 86400 * S);
   assert_string_equal(r.policy, "daily");
+  /* The first policy of a name counts; a later one is dropped. */
+  pacer_header_t d[] = {{"RateLimit-Policy",
+                         "\"a\";q=100;w=60, \"a\";q=5;w=60, \"b\";q=50;w=60"}};
+  r = RD(d);
+  assert_quota(&r, PACER__RATEHDR_IETF, 50, -1, -1, 60 * S);
+  assert_string_equal(r.policy, "b");
 }
 
 static void ietf_items_that_are_ignored(void **state)
@@ -279,6 +329,8 @@ static void ietf_bad_syntax_drops_the_field(void **state)
       "\"a\";r=",                 /* no value */
       "\"a\";R=5",                /* keys are lower case */
       "\"a\";r=5;;t=1",           /* empty key */
+      "\"a\";\tr=5",              /* only SP after ';' */
+      "(\"a\"\t\"b\")",           /* only SP in an inner list */
       "\"a\";r=1234567890123456", /* 16 digits */
       "\"a\";r=--1",              /* sign */
       "\"a\";r=1.2345",           /* four decimals */
@@ -296,9 +348,16 @@ static void ietf_bad_syntax_drops_the_field(void **state)
       "%\"x\"",
   };
   for (size_t i = 0; i < N(bad); i++) {
+    /* Alone, and after a valid item: the whole field is ignored, and the
+     * response is not. */
+    char v[200];
+    snprintf(v, sizeof v, "\"ok\";r=1;t=1, %s", bad[i]);
     pacer_header_t h[] = {{"RateLimit", bad[i]}, {"X-RateLimit-Limit", "60"}};
     pacer__ratehdr_t r = RD(h);
-    /* The field is ignored; the response is not. */
+    assert_int_equal(r.source, PACER__RATEHDR_X);
+    assert_int_equal(r.limit, 60);
+    h[0].value = v;
+    r = RD(h);
     assert_int_equal(r.source, PACER__RATEHDR_X);
     assert_int_equal(r.limit, 60);
   }
@@ -343,6 +402,16 @@ static void old_combined_field(void **state)
   pacer_header_t o[] = {{"RateLimit", "reset=5, foo=bar, limit=\"100\""}};
   r = RD(o);
   assert_quota(&r, PACER__RATEHDR_IETF_OLD, -1, -1, 5 * S, -1);
+  /* A member without a value is a Boolean; an inner list is no number. */
+  pacer_header_t b[] = {
+      {"RateLimit", "remaining=3, reset;x=1, limit=(1 2);w=5"}};
+  r = RD(b);
+  assert_quota(&r, PACER__RATEHDR_IETF_OLD, -1, 3, -1, -1);
+  /* A broken dictionary leaves the separate fields to be read. */
+  pacer_header_t x[] = {{"RateLimit", "limit=10, remaining="},
+                        {"RateLimit-Remaining", "4"}};
+  r = RD(x);
+  assert_quota(&r, PACER__RATEHDR_IETF_OLD, -1, 4, -1, -1);
 }
 
 static void old_separate_fields(void **state)
@@ -372,6 +441,15 @@ static void old_separate_fields(void **state)
                         {"RateLimit-Reset", "soon"}};
   r = RD(b);
   assert_quota(&r, PACER__RATEHDR_IETF_OLD, 100, -1, -1, -1);
+  pacer_header_t l[] = {{"RateLimit-Limit", "100;w=60,"},
+                        {"RateLimit-Remaining", "5"}};
+  r = RD(l);
+  assert_quota(&r, PACER__RATEHDR_IETF_OLD, -1, 5, -1, -1);
+  /* The limit is the first member, or unknown. */
+  pacer_header_t fm[] = {{"RateLimit-Limit", "\"x\", 100;w=60"},
+                         {"RateLimit-Reset", "3"}};
+  r = RD(fm);
+  assert_quota(&r, PACER__RATEHDR_IETF_OLD, -1, -1, 3 * S, -1);
   pacer_header_t n[] = {{"RateLimit-Limit", "-100"},
                         {"RateLimit-Remaining", "1.5"},
                         {"RateLimit-Reset", "12345678901234567"}};
@@ -593,6 +671,7 @@ int main(void)
       cmocka_unit_test(ietf_exhausted_policy_binds),
       cmocka_unit_test(ietf_window_stands_in_for_a_missing_reset),
       cmocka_unit_test(ietf_items_match_policies_by_name),
+      cmocka_unit_test(ietf_reads_the_first_16_policies),
       cmocka_unit_test(ietf_unknown_parameters_and_partition_keys),
       cmocka_unit_test(ietf_quota_units_other_than_requests),
       cmocka_unit_test(ietf_split_lines_and_name_case),
