@@ -682,9 +682,9 @@ static void on_old_limit(void *ctx, const char *key, const member_t *m)
 /* ------------------------------------------------------------------------ */
 /* X-RateLimit-*: plain numbers, not Structured Fields */
 
-/* Reads name as one number: digits (at most 15), and when frac_ns is not
- * NULL an optional fraction (kept to the ns). Repeated lines must agree.
- * 0 and the value, or -1 (absent or malformed). */
+/* Reads name as one number: digits (at most 15) and an optional fraction
+ * (kept to the ns in *frac_ns). Repeated lines must agree. 0 and the
+ * value, or -1 (absent or malformed). */
 static int x_number(const pacer_header_t *h, size_t n, const char *name,
                     int64_t *whole, int64_t *frac_ns)
 {
@@ -705,7 +705,7 @@ static int x_number(const pacer_header_t *h, size_t n, const char *name,
     }
     if (!digits)
       return -1;
-    if (frac_ns && peek(&f) == '.') {
+    if (peek(&f) == '.') {
       next(&f);
       if (!is_digit(peek(&f)))
         return -1;
@@ -717,10 +717,9 @@ static int x_number(const pacer_header_t *h, size_t n, const char *name,
     }
     if (first) {
       *whole = v;
-      if (frac_ns)
-        *frac_ns = fr;
+      *frac_ns = fr;
       first = 0;
-    } else if (v != *whole || (frac_ns && fr != *frac_ns)) {
+    } else if (v != *whole || fr != *frac_ns) {
       return -1;
     }
   } while ((rc = after_member(&f)) == 0);
@@ -860,9 +859,11 @@ static int read_x(const pacer_header_t *h, size_t n, int64_t now_ns,
 {
   int64_t limit = -1, remaining = -1, whole, frac, reset = -1;
 
-  if (x_field(h, n, "Limit", &limit, NULL))
+  /* Counts with a fraction (Reddit sends "598.0") lose it: rounding down
+   * never claims more than was announced. */
+  if (x_field(h, n, "Limit", &limit, &frac))
     limit = -1;
-  if (x_field(h, n, "Remaining", &remaining, NULL))
+  if (x_field(h, n, "Remaining", &remaining, &frac))
     remaining = -1;
   if (x_field(h, n, "Reset", &whole, &frac) == 0)
     reset = reset_delta_ns(whole, frac, now_ns);

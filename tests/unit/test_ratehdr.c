@@ -529,7 +529,7 @@ static void x_malformed_values(void **state)
 {
   static const char *const bad[] = {"-5",         "12abc", "1e3",
                                     "5000, 4000", "0x10",  "",
-                                    " ",          "1.5",   "1234567890123456",
+                                    " ",          "1.",    "1234567890123456",
                                     "+5",         "5;w=1", "\"5\"",
                                     ",5",         "5,"};
   for (size_t i = 0; i < N(bad); i++) {
@@ -544,6 +544,11 @@ static void x_malformed_values(void **state)
                         {"X-RateLimit-Remaining", "5000 , 5000"}};
   pacer__ratehdr_t r = RD(h);
   assert_quota(&r, PACER__RATEHDR_X, 5000, 5000, -1, -1);
+  /* A fraction is dropped (Reddit sends "598.0"). */
+  pacer_header_t f[] = {{"X-Ratelimit-Remaining", "598.0"},
+                        {"X-Ratelimit-Limit", "600.9"}};
+  r = RD(f);
+  assert_quota(&r, PACER__RATEHDR_X, 600, 598, -1, -1);
   /* Resets: a bare dot, a second dot, 10^15 and more. */
   static const char *const resets[] = {"1.", ".5", "1.2.3", "1000000000000000",
                                        "-1"};
