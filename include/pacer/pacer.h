@@ -302,13 +302,18 @@ typedef struct pacer_config {
   /* A limit shared with other processes; NULL: none (default). Copied.
    * "shm:NAME" shares it between the processes of one host through the
    * POSIX shared-memory segment /pacer-NAME (created 0600; NAME is 1 to 200
-   * of A-Z a-z 0-9 . _ -); "redis://HOST[:PORT][/DB][?name=QUOTA&prefix=P&
-   * ahead_ms=N&fallback=F]" between processes on any hosts through one
+   * of A-Z a-z 0-9 . _ -; "shm:NAME?margin_ms=M" sets the margin below);
+   * "redis://HOST[:PORT][/DB][?name=QUOTA&prefix=P&ahead_ms=N&fallback=F&
+   * margin_ms=M]" between processes on any hosts through one
    * Redis server (a library built without hiredis refuses it): QUOTA
    * (default "default") and P (default "pacer:") are letters, digits and
    * . _ - : (P also /), N (1..1000) is how far ahead, in ms, a process
-   * reserves. Every process naming the same limit draws the global bucket
-   * (rate, burst) and every key bucket with a rate (key_rate,
+   * reserves. A take asks the store for the burst less ceil(rate x M ms)
+   * tokens, at least 1 (M 0..1000, default 5; over Redis the reservations'
+   * grace of 1 to 5 ms is added): requests granted together reach the
+   * server up to M ms apart and still fit its burst + rate window; 0 takes
+   * the burst as given. Every process naming the same limit draws the global
+   * bucket (rate, burst) and every key bucket with a rate (key_rate,
    * pacer_key_limits_set()) from the store instead of its own, and holds a
    * key that any of them was told to pause by a Retry-After. Each process
    * must give the same rates and bursts. Queues, concurrency caps, breakers
