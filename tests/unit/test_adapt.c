@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "engine_fixture.h"
+#include "fake_store.h"
 #include "job.h"
 #include "logcap.h"
 #include "recorder.h"
@@ -734,6 +735,73 @@ static void new_key_limits_end_an_adaptation(void **state)
   fx_free(f);
 }
 
+/* With a shared limit, a key with a rate still draws that rate from the
+ * store; adapted, it must also pass its local bucket at the adapted rate.
+ * A key with no rate stays off the store, adapted or not. */
+static void shared_keys_adapt_locally(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 10, 1, 0, f->now),
+                   0);
+  fake_store_t fs;
+  fake_store_init(&fs);
+  pacer__store_ops_t ops;
+  fake_store_ops(&fs, &ops);
+  pacer__sched_set_store(&f->s, &ops);
+  pacer__job_t *a = push(f, "k");
+  next_of(f, a);
+  f->now = T0 + 100 * MS;
+  end_with(f, a, 429, -1, NULL); /* 10/s halved: 5/s here */
+  assert_true(key_stats(f, "k").adapted_rate == 5.0);
+  int starts = 0;
+  for (int64_t t = T0 + 100 * MS; t < T0 + 2100 * MS; t += MS) {
+    f->now = t;
+    pacer__job_t *j = next(f);
+    if (!j && pacer__sched_backlog(&f->s) == 0) {
+      pacer__job_t *x = push(f, "k");
+      j = next(f);
+      if (!j) { /* stays queued for the next turn */
+        assert_int_equal(x->state, PACER__JOB_QUEUED);
+        continue;
+      }
+    }
+    if (j) {
+      starts++;
+      ok(f, j); /* success raises the rate, but less than 5/s in 2 s */
+    }
+  }
+  /* 2 s at 5/s climbing by 1/s per second: about 10 + 2, far from the
+   * store's 10/s x 2 s = 20. */
+  fprintf(stderr, "shared key at 5/s rising: %d starts in 2 s\n", starts);
+  assert_true(starts >= 10 && starts <= 14);
+  assert_int_equal(fake_store_grants(&fs, "k"), (uint64_t)starts + 1);
+  const pacer__bucket_t *sb = &fake_store_bucket(&fs, "k")->bucket;
+  assert_true((double)sb->count * 1e9 / (double)sb->period_ns == 10.0);
+  while (pacer__sched_backlog(&f->s)) { /* the one left queued, if any */
+    f->now += MS;
+    pacer__job_t *j = next(f);
+    if (j)
+      ok(f, j);
+  }
+  /* A key with no rate: the store is never asked. */
+  pacer__job_t *u = push(f, "u");
+  next_of(f, u);
+  pacer__ratehdr_t q = quota(10, 10 * S);
+  end_with(f, u, 200, -1, &q);
+  assert_int_equal(key_stats(f, "u").adapt, PACER_ADAPT_ANNOUNCED);
+  pacer__job_t *u2 = push(f, "u"), *u3 = push(f, "u");
+  next_of(f, u2);
+  assert_null(next(f)); /* the local bucket, at 1/s */
+  f->now += S;
+  next_of(f, u3);
+  ok(f, u2);
+  ok(f, u3);
+  assert_int_equal(fake_store_takes(&fs, "u"), 0);
+  pacer__sched_set_store(&f->s, NULL);
+  fx_free(f);
+}
+
 /* ---- through the engine: the worker reads the quota ---- */
 
 static logcap_t logs = LOGCAP_INITIALIZER;
@@ -849,6 +917,7 @@ int main(void)
       cmocka_unit_test(aimd_slows_only_the_refused_key),
       cmocka_unit_test(unlimited_key_under_aimd_gets_a_bucket_and_loses_it),
       cmocka_unit_test(new_key_limits_end_an_adaptation),
+      cmocka_unit_test(shared_keys_adapt_locally),
       cmocka_unit_test(engine_follows_x_ratelimit_headers),
       cmocka_unit_test(engine_logs_absurd_values_once),
   };
