@@ -12,7 +12,10 @@
  * the idle list, and beyond max_idle keys there, the least recently used is
  * freed, losing nothing. Remembered keys are bounded by time, not count:
  * they are the keys that ended an attempt within the longest of the pause
- * cap, a key bucket's refill and two breaker cooldowns. The scheduler keeps
+ * cap, a key bucket's refill, two breaker cooldowns and an adaptation's end
+ * (an announced reset, capped at 24 h by ratehdr.h; an AIMD climb, at most
+ * 10 s past its last raise with a configured rate, 5 s without). The
+ * scheduler keeps
  * every idle key out of its heaps, so freeing one is always safe.
  * Not thread-safe: the caller serialises. */
 #ifndef PACER_KEYS_H

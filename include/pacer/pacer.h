@@ -190,9 +190,10 @@ typedef struct pacer_config {
    * failure, bucket full, no pause) that are kept; beyond this the least
    * recently used one is forgotten, which loses nothing. A key with state
    * to remember is kept until that state has passed: its Retry-After pause
-   * ends, its bucket is full again, and its breaker has no failure, open or
-   * half-open state younger than one breaker_cooldown_ms (see
-   * docs/DESIGN.md); then it counts as pristine. So memory is bounded by
+   * ends, its bucket is full again, its breaker has no failure, open or
+   * half-open state younger than one breaker_cooldown_ms, and its rate is
+   * no longer adapted (adapt_announced, adapt_aimd; see docs/DESIGN.md);
+   * then it counts as pristine. So memory is bounded by
    * max_idle_keys plus the keys that ended an attempt within that horizon.
    * Default 10000. */
   unsigned max_idle_keys;
