@@ -55,6 +55,10 @@ static void config_defaults(pacer_config_t *c)
   c->spool_idempotency_keys = 1;
   c->deny_private = 0; /* a guard for crawlers; most callers talk to their
                           own services, often on private addresses */
+  /* Adaptation only ever slows a key down, so it is on by default. */
+  c->adapt_announced = 1;
+  c->adapt_aimd = 1;
+  c->adapt_min_rate = 0.1;
 }
 
 void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
@@ -195,6 +199,11 @@ static int check(const pacer_config_t *c, const char *const *secret_headers)
     return PACER_EINVAL;
   if (c->deny_private != 0 && c->deny_private != 1)
     return PACER_EINVAL; /* room for finer settings later */
+  if ((c->adapt_announced != 0 && c->adapt_announced != 1) ||
+      (c->adapt_aimd != 0 && c->adapt_aimd != 1))
+    return PACER_EINVAL; /* room for finer settings later */
+  if (!(c->adapt_min_rate > 0) || pacer__rate_check(c->adapt_min_rate, 1))
+    return PACER_ERATE;
   if (secret_headers)
     for (size_t i = 0; secret_headers[i]; i++)
       if (pacer__header_check(secret_headers[i], ""))
@@ -326,4 +335,8 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
   s->breaker.cooldown_ns = pacer__ms_to_ns(c->breaker_cooldown_ms);
   s->breaker.probes = c->breaker_probes;
   s->breaker.probe_timeout_ns = pacer__ms_to_ns(c->breaker_probe_timeout_ms);
+  s->adapt.announced = c->adapt_announced;
+  s->adapt.aimd = c->adapt_aimd;
+  s->adapt.min_rate = c->adapt_min_rate;
+  s->adapt.pause_max_ns = s->retry_after_max_ns;
 }

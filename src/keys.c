@@ -72,6 +72,8 @@ static pacer__key_t *key_new(pacer__keys_t *ks, const char *name)
   }
   /* The defaults were checked when the dispatcher was made. */
   (void)pacer__bucket_init(&k->bucket, ks->rate, ks->burst);
+  k->base_rate = ks->rate;
+  k->base_burst = ks->burst;
   k->cap = ks->cap;
   pacer__breaker_init(&k->breaker, ks->bcfg);
   for (int p = 0; p < 2; p++) {
@@ -96,6 +98,9 @@ static int64_t keep_until(const pacer__key_t *k, int64_t now)
 {
   int64_t t = k->paused_until;
   int64_t b = pacer__bucket_full_at(&k->bucket);
+  if (b > t)
+    t = b;
+  b = pacer__adapt_keep_until(&k->adapt);
   if (b > t)
     t = b;
   b = pacer__breaker_keep_until(&k->breaker, now);
@@ -180,6 +185,9 @@ int pacer__keys_set_limits(pacer__keys_t *ks, const char *name, double rate,
   rc = pacer__bucket_set(&k->bucket, rate, burst ? burst : 1, now);
   if (rc)
     return rc;
+  k->base_rate = rate;
+  k->base_burst = burst ? burst : 1;
+  k->adapt.reason = PACER__ADAPT_NONE;
   k->cap = cap;
   idle_take(ks, k);
   k->pinned = 1;

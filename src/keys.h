@@ -6,17 +6,22 @@
  * its own (pinned); live keys are never forgotten. A key whose last job is
  * released is idle. An idle key whose state is worth keeping (a Retry-After
  * pause still running, a bucket not yet full, a breaker with failures or
- * not closed: see pacer__breaker_keep_until()) is remembered until that
+ * not closed: see pacer__breaker_keep_until(), an adapted rate: see
+ * pacer__adapt_keep_until()) is remembered until that
  * state has passed; then, or at once if there was nothing to keep, it joins
  * the idle list, and beyond max_idle keys there, the least recently used is
  * freed, losing nothing. Remembered keys are bounded by time, not count:
  * they are the keys that ended an attempt within the longest of the pause
- * cap, a key bucket's refill and two breaker cooldowns. The scheduler keeps
+ * cap, a key bucket's refill, two breaker cooldowns and an adaptation's end
+ * (an announced reset, capped at 24 h by ratehdr.h; an AIMD climb, at most
+ * 10 s past its last raise with a configured rate, 5 s without). The
+ * scheduler keeps
  * every idle key out of its heaps, so freeing one is always safe.
  * Not thread-safe: the caller serialises. */
 #ifndef PACER_KEYS_H
 #define PACER_KEYS_H
 
+#include "adapt.h"
 #include "breaker.h"
 #include "heap.h"
 #include "limiter.h"
@@ -45,7 +50,12 @@ typedef enum pacer__park {
 typedef struct pacer__key {
   UT_hash_handle hh;
   char *name;
-  pacer__bucket_t bucket; /* unlimited when the key has no rate */
+  pacer__bucket_t bucket; /* the rate the key is held to: its configured
+                             one (unlimited when it has none) or, while
+                             adapted, adapt.rate */
+  double base_rate;       /* configured rate; 0: none */
+  unsigned base_burst;    /* configured burst, >= 1 */
+  pacer__adapt_t adapt;   /* what its server said (adapt.h) */
   unsigned cap;           /* attempts in flight allowed; 0: no cap */
   unsigned inflight;
   unsigned refs;      /* jobs referring to this key */
@@ -96,7 +106,8 @@ static inline size_t pacer__keys_remembered(const pacer__keys_t *ks)
 {
   return pacer__heap_len(&ks->remember);
 }
-/* Gives name limits of its own and pins it. Returns 0, PACER_ENOMEM or
+/* Gives name limits of its own and pins it; an adaptation of its rate ends
+ * (the next answer from its server adapts it again). Returns 0, PACER_ENOMEM or
  * PACER_ERATE (nothing changed). *out (if not NULL) gets the key. */
 int pacer__keys_set_limits(pacer__keys_t *ks, const char *name, double rate,
                            unsigned burst, unsigned cap, int64_t now,

@@ -81,6 +81,11 @@ int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
     return rc;
   if (cfg->breaker_enabled && pacer__breaker_cfg_check(&cfg->breaker))
     return PACER_EINVAL;
+  if ((cfg->adapt.announced || cfg->adapt.aimd) &&
+      (!(cfg->adapt.min_rate > 0) ||
+       pacer__rate_check(cfg->adapt.min_rate, 1) ||
+       cfg->adapt.pause_max_ns < 0))
+    return PACER_EINVAL;
   pacer__keys_init(&s->keys, cfg->max_idle_keys, &s->cfg.breaker, cfg->key_rate,
                    cfg->key_burst, cfg->key_concurrency);
   pacer__heap_init(&s->ready[HIGH], ready_key_high, ready_pos_high);
@@ -297,18 +302,29 @@ static int store_global(const pacer__sched_t *s)
   return s->has_store && s->cfg.rate > 0;
 }
 
-/* Is k's bucket drawn from the store? Only a key with a rate has one. */
+/* Is k's bucket drawn from the store? Only a key with a configured rate
+ * has one: an adapted rate is this process's own (for now). */
 static int store_key(const pacer__sched_t *s, const pacer__key_t *k)
 {
-  return s->has_store && !k->bucket.unlimited;
+  return s->has_store && k->base_rate > 0;
 }
 
-/* The key bucket's rate in tokens per second, from its exact fraction. A
- * fraction that is not exact in a double gives at worst a rate a hair
- * lower, as the store rounds the token interval up. */
-static double key_rate(const pacer__key_t *k)
+/* Must k pass its local bucket? Without the store, always; with it, while
+ * its rate is adapted (the store still holds the configured rate). */
+static int local_key(const pacer__sched_t *s, const pacer__key_t *k)
 {
-  return (double)k->bucket.count * 1e9 / (double)k->bucket.period_ns;
+  return !store_key(s, k) || k->adapt.reason != PACER__ADAPT_NONE;
+}
+
+/* Sets k's bucket to the rate it is now held to (adapted or configured),
+ * keeping the tokens it has as far as the burst allows. */
+static void key_retune(pacer__key_t *k, int64_t now)
+{
+  double r = pacer__adapt_rate(&k->adapt, k->base_rate);
+  /* Both come from checked settings; a burst too long for a slow adapted
+   * rate (burst x interval over 100 years) falls back to 1. */
+  if (pacer__bucket_set(&k->bucket, r, k->base_burst, now))
+    (void)pacer__bucket_set(&k->bucket, r, 1, now);
 }
 
 /* The store refused k's token at now with w (ns or PENDING): park k. */
@@ -369,6 +385,8 @@ static void end_key_queue(pacer__sched_t *s, pacer__key_t *k, int error,
 static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
                     int64_t *until, pacer__link_t *ended)
 {
+  if (pacer__adapt_expire(&k->adapt, now)) /* an announced window passed */
+    key_retune(k, now);
   if (k->paused_until > now) {
     *until = k->paused_until;
     return GATE_BLOCKED;
@@ -393,9 +411,12 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
     s->held_by_breaker++;
     return GATE_BLOCKED;
   }
-  int64_t w = store_key(s, k) ? 0 : pacer__bucket_wait(&k->bucket, now);
+  int64_t w = local_key(s, k) ? pacer__bucket_wait(&k->bucket, now) : 0;
   if (w > 0) {
     *until = pacer__time_add(now, w);
+    /* The window's end brings the configured rate back, maybe sooner. */
+    if (k->adapt.reason == PACER__ADAPT_ANNOUNCED && k->adapt.until_ns < *until)
+      *until = k->adapt.until_ns;
     return GATE_BLOCKED;
   }
   return GATE_OPEN;
@@ -479,8 +500,8 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
      * more: a token taken from other processes is never wasted on a job
      * that a slot, a pause or a breaker then holds. */
     if (store_key(s, k)) {
-      int64_t w = s->store.take(s->store.ctx, k->name, key_rate(k),
-                                k->bucket.burst, now);
+      int64_t w = s->store.take(s->store.ctx, k->name, k->base_rate,
+                                k->base_burst, now);
       if (w != 0) {
         store_park(s, k, now, w);
         continue; /* another key may start */
@@ -508,8 +529,9 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
   } else {
     pacer__bucket_take(&s->bucket, now);
   }
-  if (!store_key(s, k))
+  if (local_key(s, k))
     pacer__bucket_take(&k->bucket, now);
+  pacer__adapt_started(&k->adapt, now);
   if (s->cfg.breaker_enabled)
     j->breaker_ticket = pacer__breaker_admit(&k->breaker, now);
   k->inflight++;
@@ -596,6 +618,35 @@ static int64_t honour_retry_after(pacer__sched_t *s, pacer__key_t *k,
   return ra;
 }
 
+/* Adapts k's rate to what j's answer said (adapt.h), ra being the
+ * Retry-After honour_retry_after() found (-1: none): retunes its bucket if
+ * the rate changed, and pauses it to an announced reset. */
+static void follow_server(pacer__sched_t *s, pacer__key_t *k,
+                          const pacer__job_t *j,
+                          const pacer__attempt_end_t *end, int64_t ra,
+                          int64_t now)
+{
+  /* A host reached through a cross-origin redirect has limits of its own. */
+  if (end->other_origin)
+    return;
+  pacer__adapt_event_t ev = {end->error, end->status, ra >= 0, &end->quota,
+                             j->attempt_start_ns};
+  /* Drawn only when a pause may need jitter, so that the backoff's draws
+   * are the same as without adaptation. */
+  uint64_t rnd = end->quota.found && end->quota.remaining == 0
+                     ? pacer__rng_next(&s->rng)
+                     : 0;
+  int64_t pause = INT64_MIN;
+  if (pacer__adapt_end(&k->adapt, &s->cfg.adapt, k->base_rate, &ev, now, rnd,
+                       &pause))
+    key_retune(k, now);
+  if (pause > now && pause > k->paused_until) {
+    k->paused_until = pause;
+    if (key_has_queued(k))
+      park(s, k, pause);
+  }
+}
+
 /* Puts j back to wait for its next attempt, after ra (the server's
  * Retry-After, or -1: the backoff), unless a cancelling shutdown stops
  * retries or the retry would start after the job's deadline. */
@@ -663,6 +714,7 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
    * gate; the gate parks it again if not. */
   unpark(s, k);
   int64_t ra = honour_retry_after(s, k, end, now);
+  follow_server(s, k, j, end, ra, now);
 
   if (cancelled) {
     end_job(j, PACER_ECANCELED, "cancelled", NULL);
@@ -793,6 +845,13 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
     ks->in_flight = k->inflight;
     ks->paused_ms =
         k->paused_until > now ? (k->paused_until - now + 999999) / 1000000 : 0;
+    /* An announced window that has passed ends at the key's next gate;
+     * the snapshot already shows it ended. */
+    int reason = k->adapt.reason;
+    if (reason == PACER__ADAPT_ANNOUNCED && now >= k->adapt.until_ns)
+      reason = PACER__ADAPT_NONE;
+    ks->adapt = (pacer_adapt_reason_t)reason;
+    ks->adapted_rate = reason != PACER__ADAPT_NONE ? k->adapt.rate : 0;
   }
   return 0;
 }

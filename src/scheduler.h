@@ -30,14 +30,24 @@
  * "wait" parks the key (or holds every start) until then; one that says
  * PACER__SHARED_PENDING parks it until pacer__sched_store_notify() (or, as a
  * fallback, PACER__SCHED_PENDING_RECHECK_NS). A Retry-After pause is also
- * written to the store, and a key paused in the store is held. */
+ * written to the store, and a key paused in the store is held.
+ *
+ * Adaptation. A key's rate may be adapted to what its server says
+ * (adapt.h): its bucket is then set to the adapted rate, at its configured
+ * burst, and set back when the adaptation ends (an announced window passing
+ * is noticed by the key's gate, which never parks a key past it). A key with
+ * a configured rate and a store draws the configured rate from the store as
+ * before; while adapted it must also pass its local bucket at the adapted
+ * rate. A key with no configured rate never draws from the store. */
 #ifndef PACER_SCHEDULER_H
 #define PACER_SCHEDULER_H
 
+#include "adapt.h"
 #include "heap.h"
 #include "job.h"
 #include "keys.h"
 #include "limiter.h"
+#include "ratehdr.h"
 #include "retry.h"
 #include "shared.h"
 #include <pacer/pacer.h>
@@ -59,7 +69,8 @@ typedef struct pacer__sched_cfg {
   int64_t backoff_base_ns, backoff_max_ns, retry_after_max_ns;
   int breaker_enabled, breaker_fail_fast;
   pacer__breaker_cfg_t breaker;
-  uint64_t seed; /* jitter */
+  uint64_t seed;            /* jitter */
+  pacer__adapt_cfg_t adapt; /* announced quotas and AIMD (adapt.h) */
 } pacer__sched_cfg_t;
 
 typedef struct pacer__sched {
@@ -87,6 +98,9 @@ typedef struct pacer__sched {
   int store_global_pending;
   pacer__link_t store_waiting;
   uint64_t store_key_lost;
+  /* PACER__RATEHDR_CLAMP_* bits already logged (worker.c): each kind of
+   * absurd announced value is logged once per dispatcher. */
+  unsigned quota_clamps_logged;
 } pacer__sched_t;
 
 /* How an attempt ended, as the scheduler needs it. */
@@ -96,6 +110,8 @@ typedef struct pacer__attempt_end {
   int64_t retry_after_ns; /* parsed Retry-After; -1: none */
   int other_origin;       /* 1: the response came from another origin than
                              the job's URL (a followed redirect) */
+  pacer__ratehdr_t quota; /* the quota the response announced (found 0:
+                             none, or not read: another origin) */
 } pacer__attempt_end_t;
 
 enum { PACER__SCHED_END = 0, PACER__SCHED_RETRY = 1 };
@@ -134,7 +150,9 @@ int64_t pacer__sched_wake(pacer__sched_t *s, int64_t now);
 
 /* An INFLIGHT job's attempt ended. Frees its slots, feeds the breaker,
  * applies a Retry-After pause to the key (429 and 503, unless other_origin:
- * then it only delays this job's retry), then either ends the
+ * then it only delays this job's retry), adapts the key's rate to what the
+ * answer said (its announced quota, or a refusal with no guidance: adapt.h;
+ * not for other_origin), then either ends the
  * job (returns PACER__SCHED_END; ENDED, error and message set) or schedules
  * a retry (PACER__SCHED_RETRY; WAITING). After cancel_all(), a job that
  * would have been retried ends with PACER_ECANCELED instead. */

@@ -15,6 +15,7 @@
  * output is valid JSON whatever a key contains; the returned text comes from
  * malloc, never from jansson's (possibly replaced) allocator, so the caller
  * frees it with free(). */
+#include "adapt.h"
 #include "dispatch.h"
 #include "shared.h"
 #include <pacer/pacer.h>
@@ -201,9 +202,11 @@ static json_t *keys_array(const pacer_stats_t *s)
   for (size_t i = 0; i < s->key_count; i++) {
     const pacer_key_stats_t *k = &s->keys[i];
     json_t *o = json_pack(
-        "{s:o,s:s,s:I,s:I,s:I}", "key", key_string(k->key), "breaker",
+        "{s:o,s:s,s:I,s:I,s:I,s:s,s:f}", "key", key_string(k->key), "breaker",
         breaker_name(k->breaker), "queued", (json_int_t)k->queued, "in_flight",
-        (json_int_t)k->in_flight, "paused_ms", (json_int_t)k->paused_ms);
+        (json_int_t)k->in_flight, "paused_ms", (json_int_t)k->paused_ms,
+        "adapt", pacer__adapt_reason_name(k->adapt), "adapted_rate",
+        k->adapted_rate);
     if (!o || json_array_append_new(arr, o)) {
       json_decref(arr);
       return NULL;

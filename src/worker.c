@@ -8,11 +8,14 @@
  * attempt is settled (pacer__sched_done) by the worker that ran it, so no
  * abort can race with the job being freed. */
 #include "worker.h"
+#include "config.h"
 #include "deliver.h"
 #include "http.h"
 #include "log.h"
+#include "ratehdr.h"
 #include "spool.h"
 #include "thread.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +97,34 @@ static void pull(pacer_t *p, pacer__worker_t *w)
   }
 }
 
+/* Logs, with no lock held, the values of q that were cut to a cap (the
+ * bits in q->clamped), as the server sent them. */
+static void log_clamped(pacer_t *p, const pacer__ratehdr_t *q, const char *key)
+{
+  static const struct {
+    unsigned bit;
+    const char *what;
+  } kinds[] = {{PACER__RATEHDR_CLAMP_LIMIT, "limit"},
+               {PACER__RATEHDR_CLAMP_REMAINING, "remaining"},
+               {PACER__RATEHDR_CLAMP_RESET, "reset (s)"},
+               {PACER__RATEHDR_CLAMP_WINDOW, "window (s)"}};
+  const int64_t raw[] = {q->limit_raw, q->remaining_raw, q->reset_raw_s,
+                         q->window_raw_s};
+  char detail[256] = "";
+  size_t len = 0;
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    if (!(q->clamped & kinds[i].bit) || len >= sizeof detail)
+      continue;
+    int n = snprintf(detail + len, sizeof detail - len, "%s %s %lld",
+                     len ? "," : "", kinds[i].what, (long long)raw[i]);
+    len += n > 0 ? (size_t)n : 0;
+  }
+  pacer__logf(&p->cfg, PACER_LOG_WARN,
+              "key %s: %s rate limit fields with absurd values, cut to their "
+              "caps:%s (each kind is logged once)",
+              key, pacer__ratehdr_source_name(q->source), detail);
+}
+
 /* Settles every ended attempt on *done, starts what may start in the
  * slots freed (pull()), then delivers the jobs that ended. */
 static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
@@ -102,17 +133,33 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
   int64_t wall = p->clock.wall(p->clock.ctx);
   pacer__link_t ended;
   pacer__list_init(&ended);
+  pacer__ratehdr_t clamped; /* an absurd quota to log, once per kind */
+  clamped.clamped = 0;
+  char clamped_key[PACER__KEY_MAX] = "";
   pthread_mutex_lock(&p->mu);
   pacer__link_t *l;
   while ((l = pacer__list_pop_front(done))) {
     pacer__job_t *j = pacer__job_of(l);
-    pacer__attempt_end_t end = {PACER_ENOMEM, 0, -1, 0};
+    pacer__attempt_end_t end = {.error = PACER_ENOMEM, .retry_after_ns = -1};
     if (j->resp) {
       end.error = j->resp->error;
       end.status = j->resp->status;
       end.other_origin = j->resp->other_origin;
       end.retry_after_ns = pacer__retry_after_ns(
           pacer__resp_header(j->resp, "Retry-After"), wall);
+      /* Another origin's quota is not the key's: as for Retry-After. */
+      if (end.error == 0 && !end.other_origin)
+        pacer__ratehdr_read(j->resp->headers, j->resp->header_count, wall, 0,
+                            &end.quota);
+      unsigned fresh = end.quota.found
+                           ? end.quota.clamped & ~p->sched.quota_clamps_logged
+                           : 0;
+      if (fresh && !clamped.clamped) {
+        p->sched.quota_clamps_logged |= fresh;
+        clamped = end.quota;
+        clamped.clamped = fresh;
+        snprintf(clamped_key, sizeof clamped_key, "%s", j->key->name);
+      }
     }
     pacer__hist_add(&p->xfer[j->prio], (now - j->attempt_start_ns) / 1000);
     w->assigned--;
@@ -137,6 +184,8 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
   if (!p->disp_sleeping || pacer__sched_wake(&p->sched, now) < p->disp_wake)
     pacer__kick(p);
   pthread_mutex_unlock(&p->mu);
+  if (clamped.clamped)
+    log_clamped(p, &clamped, clamped_key);
   pacer__deliver(p, &ended);
 }
 

@@ -190,9 +190,10 @@ typedef struct pacer_config {
    * failure, bucket full, no pause) that are kept; beyond this the least
    * recently used one is forgotten, which loses nothing. A key with state
    * to remember is kept until that state has passed: its Retry-After pause
-   * ends, its bucket is full again, and its breaker has no failure, open or
-   * half-open state younger than one breaker_cooldown_ms (see
-   * docs/DESIGN.md); then it counts as pristine. So memory is bounded by
+   * ends, its bucket is full again, its breaker has no failure, open or
+   * half-open state younger than one breaker_cooldown_ms, and its rate is
+   * no longer adapted (adapt_announced, adapt_aimd; see docs/DESIGN.md);
+   * then it counts as pristine. So memory is bounded by
    * max_idle_keys plus the keys that ended an attempt within that horizon.
    * Default 10000. */
   unsigned max_idle_keys;
@@ -328,6 +329,37 @@ typedef struct pacer_config {
    * pacer_new() fails with PACER_ESHARED, and logs why, when the store
    * cannot be opened (a bad URL or fallback value included). */
   const char *shared_limit;
+
+  /* Limits that learn, per key (docs/DESIGN.md, "Following the limits a
+   * server announces"). Each only ever makes pacer gentler than the limits
+   * configured, never faster. */
+  int adapt_announced;   /* 1 (default): a response from the job's own origin
+                            that announces its quota (RateLimit,
+                            RateLimit-Policy, RateLimit-*, X-RateLimit-*)
+                            retunes its key to spread the remaining quota
+                            over the time to the reset (never above the
+                            key's configured rate, never below
+                            adapt_min_rate), pauses the key until the reset
+                            when none is left (plus up to 1 s of jitter, at
+                            most retry_after_max_ms), and the key is back on
+                            its configured limits once that reset passes. A
+                            key with no rate gets one while it lasts.
+                            Retry-After keeps precedence. 0: off. */
+  int adapt_aimd;        /* 1 (default): a 429 or 503 with neither
+                            Retry-After nor a quota that explains it halves
+                            its key's rate (for a key with no rate, the rate
+                            it was starting attempts at), and each second of
+                            successful responses adds back a tenth of the
+                            configured rate (or of the rate at the first
+                            cut), until the configured rate is reached, or,
+                            for a key with no rate, until the rate has been
+                            twice what the key uses for 5 s. Other keys are
+                            not touched; the refused job keeps its own
+                            backoff. 0: off. */
+  double adapt_min_rate; /* the floor, in tokens per second, that neither
+                            ever goes below (a configured key rate below it
+                            wins). Default 0.1 (one attempt every 10 s);
+                            finite, > 0, <= 1e9. */
 } pacer_config_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
@@ -739,6 +771,13 @@ typedef enum pacer_breaker_state {
   PACER_BREAKER_HALF_OPEN = 2
 } pacer_breaker_state_t;
 
+/* Why a key's rate differs from its configured one (pacer_key_stats_t). */
+typedef enum pacer_adapt_reason {
+  PACER_ADAPT_NONE = 0,      /* on its configured limits */
+  PACER_ADAPT_ANNOUNCED = 1, /* spreading the quota its server announced */
+  PACER_ADAPT_AIMD = 2       /* cut after a 429 or 503, rising back */
+} pacer_adapt_reason_t;
+
 /* Latency summary in microseconds (values within 1/32 of the truth). */
 typedef struct pacer_latency {
   uint64_t count;
@@ -752,7 +791,13 @@ typedef struct pacer_key_stats {
                       queued_low below, not counting jobs waiting to retry
                       (they are in no key's queue until their time) */
   unsigned in_flight;
-  int64_t paused_ms; /* left of a Retry-After pause; 0 if none */
+  int64_t paused_ms; /* left of a Retry-After pause, or of a pause until an
+                        announced quota's reset; 0 if none */
+  pacer_adapt_reason_t adapt; /* why the key's rate is not its configured
+                                 one (pacer_config_t.adapt_*) */
+  double adapted_rate;        /* the rate, tokens per second, the key is held
+                                 to while adapt is not PACER_ADAPT_NONE;
+                                 0 otherwise */
 } pacer_key_stats_t;
 
 /* A snapshot, allocated by pacer_stats_get(); free with pacer_stats_free().

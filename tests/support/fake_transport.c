@@ -39,6 +39,7 @@ struct fake_tx {
   keypeak_t peaks[64];
   size_t npeaks;
   fake_tx_opened_t opened;
+  char *headers; /* raw lines added to every HTTP reply; NULL: none */
 };
 
 struct inst {
@@ -66,6 +67,7 @@ void fake_tx_free(fake_tx_t *f)
     return;
   free(f->held);
   free(f->log);
+  free(f->headers);
   pthread_cond_destroy(&f->changed);
   pthread_mutex_destroy(&f->mu);
   free(f);
@@ -83,7 +85,8 @@ static keypeak_t *peak_of(fake_tx_t *f, const char *key)
   return k;
 }
 
-static void fill(pacer__job_t *j, const fake_reply_t *r)
+/* f->mu held. */
+static void fill(fake_tx_t *f, pacer__job_t *j, const fake_reply_t *r)
 {
   pacer__resp_t *resp = j->resp;
   if (r->error) {
@@ -94,6 +97,12 @@ static void fill(pacer__job_t *j, const fake_reply_t *r)
   if (r->retry_after)
     pacer__resp_add_header(resp, "Retry-After", 11, r->retry_after,
                            strlen(r->retry_after), 1 << 20);
+  for (const char *l = f->headers; l && *l;) {
+    const char *e = strchr(l, '\n');
+    size_t n = e ? (size_t)(e - l) : strlen(l);
+    pacer__resp_header_line(resp, l, n, 1 << 20);
+    l += n + (e != NULL);
+  }
   if (r->body)
     pacer__resp_append_body(resp, r->body, strlen(r->body), 1 << 20);
 }
@@ -182,7 +191,7 @@ static void t_start(void *p, pacer__job_t *j, int64_t timeout_ns)
     }
     f->held[f->nheld++] = (held_t){j, in, pacer__time_add(now, timeout_ns)};
   } else {
-    fill(j, &r);
+    fill(f, j, &r);
     end_attempt(f, in, j);
   }
   pthread_cond_broadcast(&f->changed);
@@ -270,7 +279,7 @@ static int release_at(fake_tx_t *f, size_t i, const fake_reply_t *r)
 {
   held_t h = f->held[i];
   f->held[i] = f->held[--f->nheld];
-  fill(h.job, r);
+  fill(f, h.job, r);
   end_attempt(f, h.in, h.job);
   return 0;
 }
@@ -369,4 +378,13 @@ void fake_reply_hold(void *user, const pacer__job_t *job, fake_reply_t *reply)
   (void)user;
   (void)job;
   reply->hold = 1;
+}
+
+void fake_tx_set_headers(fake_tx_t *f, const char *lines)
+{
+  char *copy = lines ? strdup(lines) : NULL;
+  pthread_mutex_lock(&f->mu);
+  free(f->headers);
+  f->headers = copy;
+  pthread_mutex_unlock(&f->mu);
 }

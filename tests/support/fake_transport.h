@@ -71,6 +71,10 @@ typedef struct fake_tx_opened {
 
 void fake_tx_opened(fake_tx_t *f, fake_tx_opened_t *out);
 
+/* Every HTTP reply from now on also carries the header lines in lines
+ * ("Name: value", separated by '\n'; copied); NULL: none again. */
+void fake_tx_set_headers(fake_tx_t *f, const char *lines);
+
 /* Copies up to cap start records from index from; returns how many. */
 size_t fake_tx_log(fake_tx_t *f, size_t from, fake_start_t *out, size_t cap);
 

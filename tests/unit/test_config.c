@@ -74,6 +74,9 @@ static void assert_defaults(const pacer_config_t *c, int resolved)
   assert_null(c->log_cb);
   assert_null(c->log_user);
   assert_int_equal(c->log_level, PACER_LOG_WARN);
+  assert_int_equal(c->adapt_announced, 1);
+  assert_int_equal(c->adapt_aimd, 1);
+  assert_true(c->adapt_min_rate == 0.1);
 }
 
 /* Resolves in and returns the code; releases the copy when it succeeds. */
@@ -246,6 +249,20 @@ static void bad_transport(void **state)
   EXPECT_CFG(PACER_EINVAL, c.deny_private = -1);
 }
 
+static void bad_adapt(void **state)
+{
+  EXPECT_CFG(PACER_EINVAL, c.adapt_announced = 2);
+  EXPECT_CFG(PACER_EINVAL, c.adapt_aimd = -1);
+  EXPECT_CFG(0, c.adapt_announced = 0; c.adapt_aimd = 0);
+  EXPECT_CFG(PACER_ERATE, c.adapt_min_rate = 0);
+  EXPECT_CFG(PACER_ERATE, c.adapt_min_rate = -1);
+  EXPECT_CFG(PACER_ERATE, c.adapt_min_rate = NAN);
+  EXPECT_CFG(PACER_ERATE, c.adapt_min_rate = INFINITY);
+  EXPECT_CFG(PACER_ERATE, c.adapt_min_rate = 2e9);
+  EXPECT_CFG(0, c.adapt_min_rate = 1e-6);
+  EXPECT_CFG(0, c.adapt_min_rate = 1e9);
+}
+
 static void bad_secret_header(void **state)
 {
   static const char *const spaced[] = {"X-Ok", "X Bad", NULL};
@@ -361,6 +378,9 @@ static void older_caller_exact_buffer(void **state)
   assert_null(out.user_agent);
   assert_null(out.secret_headers);
   assert_int_equal(out.log_level, PACER_LOG_WARN);
+  assert_int_equal(out.adapt_announced, 1); /* appended after the old size */
+  assert_int_equal(out.adapt_aimd, 1);
+  assert_true(out.adapt_min_rate == 0.1);
   pacer__config_release(&out);
 }
 #pragma GCC diagnostic pop
@@ -975,6 +995,7 @@ int main(void)
       cmocka_unit_test(bad_queue_and_attempts),
       cmocka_unit_test(bad_breaker),
       cmocka_unit_test(bad_transport),
+      cmocka_unit_test(bad_adapt),
       cmocka_unit_test(bad_secret_header),
       cmocka_unit_test(bad_struct_size),
       cmocka_unit_test(strings_are_copied),

@@ -528,6 +528,7 @@ static void each_job_meets_the_end_its_script_gives(void **state)
   c.backoff_base_ms = 1; /* full jitter: the retry waits 0..1 ms */
   c.backoff_max_ms = 1;
   c.breaker_enabled = 0;
+  c.adapt_aimd = 0; /* 100 bare 503s would slow key 0 (test_adapt.c) */
   eng_t e;
   eng_new(&e, &c, &(eng_opts_t){.reply = script_reply});
   enum { N = 600, PER = N / 6 };

@@ -103,7 +103,7 @@ static pacer__job_t *next(fx_t *f)
  * and frees it if it ended. */
 static int done(fx_t *f, pacer__job_t *j, int status, int64_t ra)
 {
-  pacer__attempt_end_t e = {0, status, ra, 0};
+  pacer__attempt_end_t e = {.status = status, .retry_after_ns = ra};
   int r = pacer__sched_done(&f->s, j, &e, f->now);
   if (r == PACER__SCHED_END) {
     pacer__sched_release(&f->s, j, f->now);

@@ -79,6 +79,8 @@ static void add_key(pacer_stats_t *s, const char *key, pacer_breaker_state_t b,
   k->queued = queued;
   k->in_flight = in_flight;
   k->paused_ms = paused_ms;
+  k->adapt = PACER_ADAPT_NONE;
+  k->adapted_rate = 0;
   s->key_count++;
 }
 
@@ -166,6 +168,11 @@ static void renders_every_field(void **state)
   add_key(s, "h", PACER_BREAKER_HALF_OPEN, 4000000000u, 7, INT64_MAX);
   add_key(s, "bad\xff\xc0\xafutf8\xed\xa0\x80", PACER_BREAKER_CLOSED, 0, 0, 0);
   add_key(s, NULL, (pacer_breaker_state_t)7, 1, 1, 1);
+  s->keys[1].adapt = PACER_ADAPT_ANNOUNCED;
+  s->keys[1].adapted_rate = 2.5;
+  s->keys[2].adapt = PACER_ADAPT_AIMD;
+  s->keys[2].adapted_rate = 0.125;
+  s->keys[4].adapt = (pacer_adapt_reason_t)9;
 
   json_t *root = render_and_parse(s);
   check_counters(root);
@@ -177,20 +184,22 @@ static void renders_every_field(void **state)
     const char *key; /* NULL: JSON null */
     const char *breaker;
     json_int_t queued, in_flight, paused_ms;
+    const char *adapt;
+    double adapted_rate;
   } want[] = {
-      {"api.example.com", "closed", 3, 2, 0},
-      {WEIRD_KEY, "open", 0, 0, 1500},
-      {"h", "half_open", 4000000000LL, 7, INT64_MAX},
+      {"api.example.com", "closed", 3, 2, 0, "none", 0},
+      {WEIRD_KEY, "open", 0, 0, 1500, "announced", 2.5},
+      {"h", "half_open", 4000000000LL, 7, INT64_MAX, "aimd", 0.125},
       /* each invalid byte becomes U+FFFD */
       {"bad\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdutf8\xef\xbf\xbd\xef\xbf\xbd"
        "\xef\xbf\xbd",
-       "closed", 0, 0, 0},
-      {NULL, "unknown", 1, 1, 1},
+       "closed", 0, 0, 0, "none", 0},
+      {NULL, "unknown", 1, 1, 1, "none", 0}, /* an unknown reason too */
   };
   for (size_t i = 0; i < 5; i++) {
     json_t *k = json_array_get(keys, i);
     assert_true(json_is_object(k));
-    assert_int_equal(json_object_size(k), 5);
+    assert_int_equal(json_object_size(k), 7);
     json_t *name = json_object_get(k, "key");
     if (want[i].key)
       assert_string_equal(json_string_value(name), want[i].key);
@@ -201,6 +210,11 @@ static void renders_every_field(void **state)
     assert_int_equal(int_at(k, "queued"), want[i].queued);
     assert_int_equal(int_at(k, "in_flight"), want[i].in_flight);
     assert_int_equal(int_at(k, "paused_ms"), want[i].paused_ms);
+    assert_string_equal(json_string_value(json_object_get(k, "adapt")),
+                        want[i].adapt);
+    json_t *rate = json_object_get(k, "adapted_rate");
+    assert_true(json_is_real(rate));
+    assert_true(json_real_value(rate) == want[i].adapted_rate);
   }
   json_decref(root);
   pacer_stats_free(s);

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* adapt.h - a key's rate, adapted to what its server says: the quota it
+ * announces (RateLimit, X-RateLimit-*), and its refusals (429, 503) when it
+ * announces nothing (AIMD).
+ *
+ * Pure: every function is of (state, settings, event, now), with the random
+ * draw for jitter passed in; no clock, no allocation, no lock (the scheduler
+ * holds its own). The module only decides; the scheduler applies what it
+ * decides to the key's bucket and pause. Its state is small and plain, so a
+ * later store write can carry it to other processes as it is.
+ *
+ * Invariants: reason NONE leaves the key on its configured limits (rate and
+ * until_ns mean nothing); otherwise 0 < rate <= PACER__RATE_MAX and rate is
+ * never above a configured rate (base > 0); ANNOUNCED ends at until_ns.
+ * The policy is described in docs/DESIGN.md, "Following the limits a server
+ * announces". */
+#ifndef PACER_ADAPT_H
+#define PACER_ADAPT_H
+
+#include "ratehdr.h"
+#include <stdint.h>
+
+/* Why a key's rate is not its configured one (pacer_adapt_reason_t). */
+enum {
+  PACER__ADAPT_NONE = 0,
+  PACER__ADAPT_ANNOUNCED = 1, /* spreading an announced quota */
+  PACER__ADAPT_AIMD = 2       /* after a 429 or 503 with no guidance */
+};
+
+/* AIMD: a refusal multiplies the rate by this. */
+#define PACER__ADAPT_DECREASE 0.5
+/* AIMD: each second of success adds this share of the ceiling (the
+ * configured rate, or for a key with none the rate it ran at when first
+ * cut), at least the floor: from half the ceiling back to it in 5 s. */
+#define PACER__ADAPT_STEP_SHARE 0.1
+/* AIMD on a key with no configured rate: it is unadapted once its rate has
+ * been at least PACER__ADAPT_SLACK times what it started per second for
+ * PACER__ADAPT_SLACK_NS. */
+#define PACER__ADAPT_SLACK 2.0
+#define PACER__ADAPT_SLACK_NS (INT64_C(5) * 1000000000)
+/* A pause to an announced reset is lengthened by up to this share of the
+ * time to the reset, at most PACER__ADAPT_JITTER_MAX_NS, so processes and
+ * keys do not all come back in the same instant. */
+#define PACER__ADAPT_JITTER_SHARE 0.1
+#define PACER__ADAPT_JITTER_MAX_NS (INT64_C(1000) * 1000000)
+
+typedef struct pacer__adapt_cfg {
+  int announced;        /* 1: follow announced quotas */
+  int aimd;             /* 1: AIMD on refusals with no guidance */
+  double min_rate;      /* the floor, tokens/s, > 0 */
+  int64_t pause_max_ns; /* a pause to the reset is cut to this (>= 0) */
+} pacer__adapt_cfg_t;
+
+typedef struct pacer__adapt {
+  int reason;       /* PACER__ADAPT_* */
+  double rate;      /* tokens/s while reason != NONE */
+  int64_t until_ns; /* ANNOUNCED: the reset, where the adaptation ends */
+  /* AIMD */
+  int64_t cut_ns;    /* the last cut; refusals of attempts started before it
+                        were sent at the old rate and cut nothing more */
+  int64_t raised_ns; /* since when success has raised the rate */
+  double step;       /* tokens/s added per second of success */
+  double ceiling;    /* where the rate stops rising: the configured rate, or
+                        0 (none: see PACER__ADAPT_SLACK) */
+  int64_t slack_ns;  /* since when the rate has been slack; 0: it is not */
+  /* Starts per second, a sliding estimate over two one-second slots. */
+  int64_t slot_ns; /* start of the current slot; 0: no start yet */
+  uint32_t slot_n, prev_n;
+} pacer__adapt_t;
+
+/* How an attempt ended, as adaptation needs it. */
+typedef struct pacer__adapt_event {
+  int error;                     /* 0: an HTTP response; else no event */
+  int status;                    /* its status */
+  int retry_after;               /* 1: a Retry-After pause was honoured */
+  const pacer__ratehdr_t *quota; /* the announced quota; NULL: none */
+  int64_t attempt_start_ns;
+} pacer__adapt_event_t;
+
+/* A key's attempt started at now. */
+void pacer__adapt_started(pacer__adapt_t *a, int64_t now);
+
+/* Starts per second at now, estimated over the last second or two. */
+double pacer__adapt_observed(const pacer__adapt_t *a, int64_t now);
+
+/* Ends an ANNOUNCED adaptation whose window has passed at now. Returns 1
+ * when the key goes back to its configured limits, else 0. */
+int pacer__adapt_expire(pacer__adapt_t *a, int64_t now);
+
+/* Follows one ended attempt of a key whose configured rate is base (0: none)
+ * at now. rnd is a uniform random draw for jitter. Returns 1 when the key's
+ * rate changed (apply pacer__adapt_rate()), else 0; *pause_until is set
+ * above now when the key must pause until then (remaining quota 0), else
+ * left alone. This function can't fail. */
+int pacer__adapt_end(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg,
+                     double base, const pacer__adapt_event_t *ev, int64_t now,
+                     uint64_t rnd, int64_t *pause_until);
+
+/* The rate the key is held to: the adapted one, or base when not adapted
+ * (0 then means no limit). */
+static inline double pacer__adapt_rate(const pacer__adapt_t *a, double base)
+{
+  return a->reason != PACER__ADAPT_NONE ? a->rate : base;
+}
+
+/* Until when an idle key's adaptation is worth remembering (<= now:
+ * nothing): the reset of an announced quota; for AIMD, when success would
+ * have raised the rate back to its ceiling (INT64_MAX with none). */
+int64_t pacer__adapt_keep_until(const pacer__adapt_t *a);
+
+/* "none", "announced" or "aimd", for log lines and JSON. */
+const char *pacer__adapt_reason_name(int reason);
+
+#endif

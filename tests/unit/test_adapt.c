@@ -1,0 +1,925 @@
+/* SPDX-License-Identifier: MIT */
+/* test_adapt.c - a key's rate adapted to what its server says: the maths of
+ * adapt.c on their own, then the scheduler applying them (buckets retuned,
+ * given and taken back, pauses to a reset, AIMD), then the engine reading
+ * the quota from a response. Time is a number; nothing sleeps. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "adapt.h"
+#include "clock.h"
+#include "config.h"
+#include "engine_fixture.h"
+#include "fake_store.h"
+#include "job.h"
+#include "logcap.h"
+#include "recorder.h"
+#include "scheduler.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S PACER__NS_PER_S
+#define MS PACER__NS_PER_MS
+#define T0 (1000 * S)
+
+/* ---- the maths, pure ---- */
+
+static const pacer__adapt_cfg_t on = {1, 1, 0.1, 3600 * S};
+
+/* An announced quota: remaining left, reset_ns to the reset. */
+static pacer__ratehdr_t quota(int64_t remaining, int64_t reset_ns)
+{
+  pacer__ratehdr_t q;
+  memset(&q, 0, sizeof q);
+  q.found = 1;
+  q.source = PACER__RATEHDR_X;
+  q.limit = q.window_ns = -1;
+  q.remaining = remaining;
+  q.reset_ns = reset_ns;
+  return q;
+}
+
+/* One ended attempt (started at start) with status and maybe a quota;
+ * returns whether the rate changed, *pause the pause (INT64_MIN: none). */
+static int end_at(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg, double base,
+                  int status, int retry_after, const pacer__ratehdr_t *q,
+                  int64_t start, int64_t now, int64_t *pause)
+{
+  pacer__adapt_event_t ev = {0, status, retry_after, q, start};
+  *pause = INT64_MIN;
+  return pacer__adapt_end(a, cfg, base, &ev, now, 12345, pause);
+}
+
+static void announced_quota_is_spread_over_the_time_to_reset(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  pacer__ratehdr_t q = quota(50, 10 * S);
+  /* No configured rate: 50 left over 10 s is 5/s until the reset. */
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_ANNOUNCED);
+  assert_true(a.rate == 5.0);
+  assert_int_equal(a.until_ns, T0 + 10 * S);
+  assert_int_equal(pause, INT64_MIN);
+  assert_true(pacer__adapt_rate(&a, 0) == 5.0);
+  /* The same announcement changes nothing. */
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 0);
+  /* 40 left over 5 s: 8/s. */
+  q = quota(40, 5 * S);
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0 + 5 * S, &pause), 1);
+  assert_true(a.rate == 8.0);
+  assert_int_equal(a.until_ns, T0 + 10 * S);
+  /* The window passes: back to the configured limits. */
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 10 * S - 1), 0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 10 * S), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  assert_true(pacer__adapt_rate(&a, 0) == 0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 20 * S), 0);
+}
+
+static void configured_rate_is_the_ceiling_and_floor_the_bottom(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  /* 5/s announced, 2/s configured: the configured rate is gentler. */
+  pacer__ratehdr_t q = quota(50, 10 * S);
+  assert_int_equal(end_at(&a, &on, 2, 200, 0, &q, T0, T0, &pause), 0);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  /* 5/s announced, 10/s configured: 5/s. */
+  assert_int_equal(end_at(&a, &on, 10, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(a.rate == 5.0);
+  /* Then 20/s announced: back to the configured 10/s. */
+  q = quota(200, 10 * S);
+  assert_int_equal(end_at(&a, &on, 10, 200, 0, &q, T0, T0, &pause), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  /* 1 left over an hour: 1/3600 per s, lifted to the floor 0.1/s ... */
+  q = quota(1, 3600 * S);
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(a.rate == 0.1);
+  /* ... unless a configured rate is lower still: it wins. */
+  assert_int_equal(end_at(&a, &on, 0.05, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(a.rate == 0.05);
+  /* Absurd quotas stay within what a bucket takes (ratehdr caps them). */
+  q = quota(PACER__RATEHDR_LIMIT_MAX, 1);
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(a.rate == PACER__RATE_MAX);
+  /* A window starting afresh now, or a quota without a reset: nothing. */
+  q = quota(10, 0);
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  q = quota(10, -1);
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 0);
+  q.found = 0;
+  q.reset_ns = S;
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 0);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+}
+
+static void nothing_left_pauses_until_the_reset_with_jitter(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  pacer__ratehdr_t q = quota(0, 3 * S);
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (uint64_t rnd = 0; rnd < 2000; rnd += 7) {
+    pacer__adapt_event_t ev = {0, 200, 0, &q, T0};
+    pause = INT64_MIN;
+    pacer__adapt_end(&a, &on, 0, &ev, T0, rnd * 104729, &pause);
+    lo = pause < lo ? pause : lo;
+    hi = pause > hi ? pause : hi;
+  }
+  /* Up to a tenth of the 3 s, and the draws do spread. */
+  assert_true(lo >= T0 + 3 * S && hi <= T0 + 3 * S + 300 * MS);
+  assert_true(hi - lo > 100 * MS);
+  assert_int_equal(a.reason, PACER__ADAPT_ANNOUNCED);
+  assert_int_equal(a.until_ns, T0 + 3 * S);
+  assert_true(a.rate == 0.1); /* should the pause end early: the floor */
+  /* The jitter is at most 1 s, and the pause at most the cap. */
+  q = quota(0, 100 * S);
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 0);
+  assert_true(pause >= T0 + 100 * S && pause <= T0 + 101 * S);
+  pacer__adapt_cfg_t capped = on;
+  capped.pause_max_ns = 5 * S;
+  assert_int_equal(end_at(&a, &capped, 0, 200, 0, &q, T0, T0, &pause), 0);
+  assert_int_equal(pause, T0 + 5 * S);
+  assert_int_equal(a.until_ns, T0 + 100 * S);
+  /* A 429 that says nothing is left is explained: a pause, no AIMD. */
+  pacer__adapt_t b = {0};
+  assert_int_equal(end_at(&b, &on, 10, 429, 0, &q, T0, T0, &pause), 1);
+  assert_int_equal(b.reason, PACER__ADAPT_ANNOUNCED);
+  assert_true(pause >= T0 + 100 * S);
+}
+
+static void retry_after_keeps_precedence(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  pacer__ratehdr_t q = quota(0, 60 * S);
+  /* A 429 or 503 whose Retry-After paused the key: nothing more. */
+  assert_int_equal(end_at(&a, &on, 10, 429, 1, &q, T0, T0, &pause), 0);
+  assert_int_equal(end_at(&a, &on, 10, 503, 1, NULL, T0, T0, &pause), 0);
+  assert_int_equal(pause, INT64_MIN);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+}
+
+static void switches_turn_each_part_off(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  pacer__adapt_cfg_t no_ann = on, no_aimd = on;
+  no_ann.announced = 0;
+  no_aimd.aimd = 0;
+  pacer__ratehdr_t q = quota(0, 60 * S);
+  assert_int_equal(end_at(&a, &no_ann, 10, 200, 0, &q, T0, T0, &pause), 0);
+  assert_int_equal(pause, INT64_MIN);
+  assert_int_equal(end_at(&a, &no_aimd, 10, 429, 0, NULL, T0, T0, &pause), 0);
+  assert_int_equal(end_at(&a, &no_aimd, 10, 503, 0, NULL, T0, T0, &pause), 0);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  /* A refusal announcing quota left: AIMD when on, else the quota. */
+  q = quota(20, 10 * S);
+  assert_int_equal(end_at(&a, &on, 10, 429, 0, &q, T0, T0, &pause), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_AIMD);
+  assert_true(a.rate == 5.0);
+  pacer__adapt_t b = {0};
+  assert_int_equal(end_at(&b, &no_aimd, 10, 429, 0, &q, T0, T0, &pause), 1);
+  assert_int_equal(b.reason, PACER__ADAPT_ANNOUNCED);
+  assert_true(b.rate == 2.0);
+  /* Transport errors and other statuses say nothing. */
+  pacer__adapt_event_t ev = {PACER_ETIMEDOUT, 0, 0, NULL, T0};
+  assert_int_equal(pacer__adapt_end(&a, &on, 10, &ev, T0 + S, 1, &pause), 0);
+  assert_int_equal(end_at(&a, &on, 10, 500, 0, NULL, T0, T0 + S, &pause), 0);
+  assert_true(a.rate == 5.0);
+}
+
+static void aimd_halves_then_climbs_back_to_the_configured_rate(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  /* 10/s configured: halved to 5/s; the step is a tenth of 10/s. */
+  assert_int_equal(end_at(&a, &on, 10, 429, 0, NULL, T0, T0 + 100 * MS, &pause),
+                   1);
+  assert_int_equal(a.reason, PACER__ADAPT_AIMD);
+  assert_true(a.rate == 5.0);
+  /* Refusals of attempts sent before the cut cut nothing more. */
+  assert_int_equal(end_at(&a, &on, 10, 503, 0, NULL, T0, T0 + 200 * MS, &pause),
+                   0);
+  assert_true(a.rate == 5.0);
+  /* One sent after it does: 2.5/s. */
+  assert_int_equal(
+      end_at(&a, &on, 10, 429, 0, NULL, T0 + 300 * MS, T0 + S, &pause), 1);
+  assert_true(a.rate == 2.5);
+  assert_true(pacer__adapt_keep_until(&a) >= T0 + 8500 * MS);
+  /* Each second of success adds 1/s. */
+  assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 2 * S, &pause),
+                   1);
+  assert_true(a.rate > 3.49 && a.rate < 3.51);
+  assert_int_equal(end_at(&a, &on, 10, 204, 0, NULL, T0, T0 + 4 * S, &pause),
+                   1);
+  assert_true(a.rate > 5.49 && a.rate < 5.51);
+  /* A 404 is not a success: no climb, and none credited for its time. */
+  assert_int_equal(end_at(&a, &on, 10, 404, 0, NULL, T0, T0 + 5 * S, &pause),
+                   0);
+  /* At 10/s it is the configured rate again: not adapted. */
+  assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 9 * S, &pause),
+                   1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 10 * S, &pause),
+                   0);
+  assert_true(pacer__adapt_keep_until(&a) == INT64_MIN);
+}
+
+static void aimd_never_goes_below_the_floor(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  int64_t t = T0;
+  for (int i = 0; i < 20; i++, t += S)
+    end_at(&a, &on, 10, 429, 0, NULL, t, t, &pause);
+  assert_true(a.rate == 0.1);
+}
+
+static void starts_per_second_estimate(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  assert_true(pacer__adapt_observed(&a, T0) == 0);
+  for (int i = 0; i < 20; i++)
+    pacer__adapt_started(&a, T0 + i * 50 * MS); /* 20 in the first second */
+  assert_true(pacer__adapt_observed(&a, T0 + 999 * MS) == 20);
+  /* Half a second later, half of that second still counts. */
+  assert_true(pacer__adapt_observed(&a, T0 + 1500 * MS) == 10);
+  pacer__adapt_started(&a, T0 + 1500 * MS);
+  assert_true(pacer__adapt_observed(&a, T0 + 1500 * MS) == 11);
+  /* Two idle seconds forget everything. */
+  assert_true(pacer__adapt_observed(&a, T0 + 3 * S) == 0);
+  pacer__adapt_started(&a, T0 + 5200 * MS);
+  assert_true(pacer__adapt_observed(&a, T0 + 5200 * MS) == 1);
+}
+
+static void aimd_on_a_key_without_rate_starts_from_what_it_uses(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  for (int i = 0; i < 20; i++)
+    pacer__adapt_started(&a, T0);
+  /* 20/s observed: cut to 10/s, the step is 2/s per second. */
+  assert_int_equal(end_at(&a, &on, 0, 429, 0, NULL, T0, T0 + 100 * MS, &pause),
+                   1);
+  assert_true(a.rate == 10.0);
+  assert_true(a.step == 2.0);
+  /* It climbs past 20/s while the key uses it ... */
+  int64_t t = T0 + 100 * MS;
+  for (int i = 1; i <= 10; i++) {
+    t += S;
+    for (int n = 0; n < 40; n++)
+      pacer__adapt_started(&a, t - S + n * 25 * MS);
+    assert_int_equal(end_at(&a, &on, 0, 200, 0, NULL, t, t, &pause), 1);
+  }
+  assert_int_equal(a.reason, PACER__ADAPT_AIMD);
+  assert_true(a.rate > 29.9 && a.rate < 30.1);
+  /* ... and is let go once it stayed twice what the key uses for 5 s. */
+  for (int i = 1; i <= 5; i++) {
+    t += S;
+    pacer__adapt_started(&a, t - 1);
+    assert_int_equal(end_at(&a, &on, 0, 200, 0, NULL, t, t, &pause), 1);
+    assert_int_equal(a.reason, PACER__ADAPT_AIMD);
+  }
+  t += S;
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, NULL, t, t, &pause), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  assert_true(pacer__adapt_rate(&a, 0) == 0);
+}
+
+/* ---- the scheduler applies them ---- */
+
+typedef struct fx {
+  pacer_config_t cfg;
+  pacer__sched_t s;
+  int64_t now;
+  pacer__link_t ended;
+  uint64_t ids;
+} fx_t;
+
+typedef void (*tweak_fn)(pacer_config_t *c);
+
+static fx_t *fx_new(tweak_fn tweak)
+{
+  fx_t *f = calloc(1, sizeof *f);
+  pacer_config_t in;
+  pacer_config_init(&in);
+  in.max_low_wait_ms = 0;
+  in.concurrency = 1000000;
+  in.breaker_enabled = 0;
+  if (tweak)
+    tweak(&in);
+  assert_int_equal(pacer__config_resolve(&in, &f->cfg), 0);
+  pacer__sched_cfg_t sc;
+  pacer__sched_cfg_from(&f->cfg, &sc);
+  sc.seed = 42;
+  assert_int_equal(pacer__sched_init(&f->s, &sc), 0);
+  f->now = T0;
+  pacer__list_init(&f->ended);
+  return f;
+}
+
+static void free_job(fx_t *f, pacer__job_t *j)
+{
+  pacer__sched_release(&f->s, j, f->now);
+  pacer__job_free(j);
+}
+
+static void fx_free(fx_t *f)
+{
+  pacer__sched_cancel_all(&f->s, &f->ended);
+  pacer__link_t *l;
+  while ((l = pacer__list_pop_front(&f->ended)))
+    free_job(f, pacer__job_of(l));
+  pacer__sched_destroy(&f->s);
+  pacer__config_release(&f->cfg);
+  free(f);
+}
+
+static pacer__job_t *push_n(fx_t *f, const char *key, unsigned attempts)
+{
+  pacer_request_t r;
+  pacer_request_init(&r);
+  r.url = "http://example.test/x";
+  r.key = key;
+  r.max_attempts = attempts;
+  char k[PACER__KEY_MAX];
+  pacer__job_t *j;
+  assert_int_equal(pacer__job_new(&r, &f->cfg, f->now, &j, k, sizeof k), 0);
+  j->id = ++f->ids;
+  assert_int_equal(pacer__sched_push(&f->s, j, k, f->now), 0);
+  return j;
+}
+
+static pacer__job_t *push(fx_t *f, const char *key)
+{
+  return push_n(f, key, 1);
+}
+
+static pacer__job_t *next(fx_t *f)
+{
+  pacer__sched_tick(&f->s, f->now, &f->ended);
+  return pacer__sched_next(&f->s, f->now, &f->ended);
+}
+
+static void next_of(fx_t *f, pacer__job_t *j)
+{
+  assert_ptr_equal(next(f), j);
+}
+
+/* Ends j's attempt with status, a Retry-After (or -1) and a quota (or
+ * NULL); frees j if it ended. Returns the scheduler's decision. */
+static int end_with(fx_t *f, pacer__job_t *j, int status, int64_t ra,
+                    const pacer__ratehdr_t *q)
+{
+  pacer__attempt_end_t e = {.status = status, .retry_after_ns = ra};
+  if (q)
+    e.quota = *q;
+  int r = pacer__sched_done(&f->s, j, &e, f->now);
+  if (r == PACER__SCHED_END)
+    free_job(f, j);
+  return r;
+}
+
+static void ok(fx_t *f, pacer__job_t *j)
+{
+  assert_int_equal(end_with(f, j, 200, -1, NULL), PACER__SCHED_END);
+}
+
+/* The key's entry in a snapshot at now. */
+static pacer_key_stats_t key_stats(fx_t *f, const char *key)
+{
+  pacer_stats_t *st = calloc(1, sizeof *st);
+  assert_non_null(st);
+  assert_int_equal(pacer__sched_stats(&f->s, f->now, st), 0);
+  pacer_key_stats_t out;
+  memset(&out, 0, sizeof out);
+  int found = 0;
+  for (size_t i = 0; i < st->key_count; i++)
+    if (strcmp(st->keys[i].key, key) == 0) {
+      out = st->keys[i];
+      found = 1;
+    }
+  out.key = NULL;
+  pacer_stats_free(st);
+  assert_true(found);
+  return out;
+}
+
+static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL); /* no rate anywhere */
+  pacer__job_t *j[8];
+  for (int i = 0; i < 8; i++)
+    j[i] = push(f, "k");
+  next_of(f, j[0]);
+  /* 4 left over 2 s: 2/s, burst 1, until T0 + 2 s. */
+  pacer__ratehdr_t q = quota(4, 2 * S);
+  end_with(f, j[0], 200, -1, &q);
+  pacer_key_stats_t ks = key_stats(f, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
+  assert_true(ks.adapted_rate == 2.0);
+  assert_int_equal(ks.paused_ms, 0);
+  next_of(f, j[1]); /* a new bucket is full */
+  assert_null(next(f));
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 500 * MS);
+  f->now = T0 + 500 * MS;
+  next_of(f, j[2]);
+  assert_null(next(f));
+  ok(f, j[1]);
+  ok(f, j[2]);
+  /* The window passes: no bucket again, all the rest start at once. */
+  f->now = T0 + 2 * S;
+  for (int i = 3; i < 8; i++)
+    next_of(f, j[i]);
+  ks = key_stats(f, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
+  assert_true(ks.adapted_rate == 0);
+  for (int i = 3; i < 8; i++)
+    ok(f, j[i]);
+  fx_free(f);
+}
+
+/* A slow announced rate never parks the key past the window's end. */
+static void window_end_wakes_a_slow_key(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  pacer__job_t *a = push(f, "k"), *b = push(f, "k"), *c = push(f, "k");
+  next_of(f, a);
+  pacer__ratehdr_t q = quota(1, 15 * S); /* 1/15 per s, lifted to 0.1/s */
+  end_with(f, a, 200, -1, &q);
+  assert_true(key_stats(f, "k").adapted_rate == 0.1);
+  next_of(f, b);
+  assert_null(next(f));
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 10 * S);
+  ok(f, b);
+  f->now = T0 + 10 * S;
+  next_of(f, c);
+  ok(f, c);
+  /* The next token is at T0 + 20 s, the window ends at T0 + 15 s: the
+   * key looks again then, and announcements having stopped, the
+   * adaptation ends at the last reset. */
+  pacer__job_t *d = push(f, "k"), *e = push(f, "k");
+  assert_null(next(f));
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 15 * S);
+  f->now = T0 + 15 * S;
+  next_of(f, d);
+  next_of(f, e);
+  assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
+  ok(f, d);
+  ok(f, e);
+  fx_free(f);
+}
+
+static void key_rate_4(pacer_config_t *c)
+{
+  c->key_rate = 4;
+}
+
+static void configured_key_rate_is_never_exceeded(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(key_rate_4);
+  pacer__job_t *a = push(f, "k");
+  next_of(f, a);
+  pacer__ratehdr_t q = quota(100, 10 * S); /* 10/s: above 4/s */
+  end_with(f, a, 200, -1, &q);
+  assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
+  /* 1/s: below it, so the key follows it. */
+  pacer__job_t *b = push(f, "k");
+  f->now += 250 * MS;
+  next_of(f, b);
+  q = quota(10, 10 * S);
+  end_with(f, b, 200, -1, &q);
+  pacer_key_stats_t ks = key_stats(f, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
+  assert_true(ks.adapted_rate == 1.0);
+  pacer__job_t *c = push(f, "k"), *d = push(f, "k");
+  assert_null(next(f)); /* b's token was just taken */
+  f->now = T0 + 1250 * MS;
+  next_of(f, c);
+  f->now = T0 + 2250 * MS - 1; /* 1/s */
+  assert_null(next(f));
+  f->now = T0 + 2250 * MS;
+  next_of(f, d);
+  ok(f, c);
+  ok(f, d);
+  fx_free(f);
+}
+
+static void nothing_left_pauses_the_key_until_the_reset(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  pacer__job_t *a = push(f, "k"), *o = push(f, "other"), *b = push(f, "k");
+  next_of(f, a);
+  next_of(f, o);
+  pacer__ratehdr_t q = quota(0, 3 * S);
+  end_with(f, a, 200, -1, &q);
+  pacer_key_stats_t ks = key_stats(f, "k");
+  assert_true(ks.paused_ms >= 3000 && ks.paused_ms <= 3300);
+  assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
+  assert_int_equal(key_stats(f, "other").adapt, PACER_ADAPT_NONE);
+  assert_null(next(f));
+  int64_t w = pacer__sched_wake(&f->s, f->now);
+  assert_true(w >= T0 + 3 * S && w <= T0 + 3300 * MS);
+  /* Other keys go on. */
+  pacer__job_t *o2 = push(f, "other");
+  next_of(f, o2);
+  f->now = w - 1;
+  assert_null(next(f));
+  f->now = w;
+  next_of(f, b);
+  ks = key_stats(f, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
+  assert_int_equal(ks.paused_ms, 0);
+  ok(f, b);
+  ok(f, o);
+  ok(f, o2);
+  fx_free(f);
+}
+
+static void pause_cap_1s(pacer_config_t *c)
+{
+  c->retry_after_max_ms = 1000;
+}
+
+/* A reset beyond retry_after_max: the pause is cut to it, then the floor
+ * paces the key until the reset. */
+static void pause_is_capped_then_the_floor_paces(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(pause_cap_1s);
+  pacer__job_t *a = push(f, "k"), *b = push(f, "k"), *c = push(f, "k");
+  next_of(f, a);
+  pacer__ratehdr_t q = quota(0, 5 * S);
+  end_with(f, a, 200, -1, &q);
+  assert_null(next(f));
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + S);
+  f->now = T0 + S;
+  next_of(f, b);
+  assert_null(next(f)); /* 0.1/s: 10 s, but the reset comes first */
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 5 * S);
+  f->now = T0 + 5 * S;
+  next_of(f, c);
+  ok(f, b);
+  ok(f, c);
+  fx_free(f);
+}
+
+static void retry_after_decides_the_pause(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  pacer__job_t *a = push_n(f, "k", 2), *b = push(f, "k");
+  next_of(f, a);
+  pacer__ratehdr_t q = quota(0, 60 * S);
+  assert_int_equal(end_with(f, a, 429, 2 * S, &q), PACER__SCHED_RETRY);
+  pacer_key_stats_t ks = key_stats(f, "k");
+  assert_int_equal(ks.paused_ms, 2000);
+  assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
+  assert_null(next(f));
+  f->now = T0 + 2 * S;
+  next_of(f, a); /* the retry first, then b: no bucket, no reset pause */
+  next_of(f, b);
+  ok(f, a);
+  ok(f, b);
+  fx_free(f);
+}
+
+/* A response from another origin (a followed redirect) speaks for its own
+ * host: its quota and refusals leave the key alone. */
+static void other_origin_adapts_nothing(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  pacer__job_t *a = push(f, "k"), *b = push_n(f, "k", 2);
+  next_of(f, a);
+  next_of(f, b);
+  pacer__attempt_end_t e = {.status = 200,
+                            .retry_after_ns = -1,
+                            .other_origin = 1,
+                            .quota = quota(0, 60 * S)};
+  assert_int_equal(pacer__sched_done(&f->s, a, &e, f->now), PACER__SCHED_END);
+  free_job(f, a);
+  e.status = 429;
+  e.quota.found = 0;
+  f->now += 100 * MS;
+  assert_int_equal(pacer__sched_done(&f->s, b, &e, f->now), PACER__SCHED_RETRY);
+  pacer_key_stats_t ks = key_stats(f, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
+  assert_int_equal(ks.paused_ms, 0);
+  fx_free(f);
+}
+
+static void key_rate_10_burst_2(pacer_config_t *c)
+{
+  c->key_rate = 10;
+  c->key_burst = 2;
+}
+
+static void aimd_slows_only_the_refused_key(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(key_rate_10_burst_2);
+  pacer__job_t *a1 = push_n(f, "a", 3), *a2 = push(f, "a");
+  pacer__job_t *b[4];
+  for (int i = 0; i < 4; i++)
+    b[i] = push(f, "b");
+  next_of(f, a1);
+  next_of(f, a2);
+  next_of(f, b[0]);
+  next_of(f, b[1]);
+  f->now = T0 + 100 * MS;
+  /* Two bare 429s of attempts sent together: one cut, to 5/s. */
+  assert_int_equal(end_with(f, a1, 429, -1, NULL), PACER__SCHED_RETRY);
+  /* The refused job keeps its own backoff (200 ms, full jitter). */
+  assert_true(a1->timer_ns >= f->now && a1->timer_ns <= f->now + 200 * MS);
+  end_with(f, a2, 429, -1, NULL);
+  pacer_key_stats_t ks = key_stats(f, "a");
+  assert_int_equal(ks.adapt, PACER_ADAPT_AIMD);
+  assert_true(ks.adapted_rate == 5.0);
+  /* b is untouched: 10/s, burst 2. */
+  ks = key_stats(f, "b");
+  assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
+  next_of(f, b[2]);
+  ok(f, b[0]);
+  ok(f, b[1]);
+  ok(f, b[2]);
+  /* a's retry is due (at T0 + 142 ms with this seed) and goes first, on
+   * the token a had left when it was cut; b goes on at its own rate. */
+  f->now = T0 + 200 * MS;
+  next_of(f, a1);
+  next_of(f, b[3]);
+  ok(f, b[3]);
+  f->now = T0 + 1300 * MS;
+  ok(f, a1); /* 1.2 s of success since the cut: 5 + 1.2 = 6.2/s */
+  ks = key_stats(f, "a");
+  assert_true(ks.adapted_rate > 6.19 && ks.adapted_rate < 6.21);
+  /* Back at 10/s 3.9 s later: on the configured limits again. */
+  f->now = T0 + 5200 * MS;
+  pacer__job_t *a3 = push(f, "a");
+  next_of(f, a3);
+  ok(f, a3);
+  assert_int_equal(key_stats(f, "a").adapt, PACER_ADAPT_NONE);
+  fx_free(f);
+}
+
+static void unlimited_key_under_aimd_gets_a_bucket_and_loses_it(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  pacer__job_t *j[20];
+  for (int i = 0; i < 20; i++) {
+    j[i] = push(f, "u");
+    next_of(f, j[i]); /* no limit: all at once */
+  }
+  f->now = T0 + 100 * MS;
+  for (int i = 0; i < 20; i++)
+    end_with(f, j[i], 429, -1, NULL); /* one cut: 20/s seen, 10/s */
+  pacer_key_stats_t ks = key_stats(f, "u");
+  assert_int_equal(ks.adapt, PACER_ADAPT_AIMD);
+  assert_true(ks.adapted_rate == 10.0);
+  pacer__job_t *x = push(f, "u"), *y = push(f, "u");
+  next_of(f, x);
+  assert_null(next(f)); /* a bucket now: 10/s */
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 200 * MS);
+  ok(f, x);
+  /* Success, with the key using far less than its rate, for 5 s. */
+  f->now = T0 + 3 * S;
+  next_of(f, y);
+  ok(f, y);
+  f->now = T0 + 8 * S;
+  x = push(f, "u");
+  next_of(f, x);
+  ok(f, x);
+  ks = key_stats(f, "u");
+  assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
+  for (int i = 0; i < 5; i++)
+    j[i] = push(f, "u");
+  for (int i = 0; i < 5; i++)
+    next_of(f, j[i]); /* no bucket again */
+  for (int i = 0; i < 5; i++)
+    ok(f, j[i]);
+  fx_free(f);
+}
+
+static void new_key_limits_end_an_adaptation(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  pacer__job_t *a = push(f, "k");
+  next_of(f, a);
+  pacer__ratehdr_t q = quota(10, 10 * S);
+  end_with(f, a, 200, -1, &q);
+  assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_ANNOUNCED);
+  assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 5, 1, 0, f->now), 0);
+  assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
+  fx_free(f);
+}
+
+/* With a shared limit, a key with a rate still draws that rate from the
+ * store; adapted, it must also pass its local bucket at the adapted rate.
+ * A key with no rate stays off the store, adapted or not. */
+static void shared_keys_adapt_locally(void **state)
+{
+  (void)state;
+  fx_t *f = fx_new(NULL);
+  assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 10, 1, 0, f->now),
+                   0);
+  fake_store_t fs;
+  fake_store_init(&fs);
+  pacer__store_ops_t ops;
+  fake_store_ops(&fs, &ops);
+  pacer__sched_set_store(&f->s, &ops);
+  pacer__job_t *a = push(f, "k");
+  next_of(f, a);
+  f->now = T0 + 100 * MS;
+  end_with(f, a, 429, -1, NULL); /* 10/s halved: 5/s here */
+  assert_true(key_stats(f, "k").adapted_rate == 5.0);
+  int starts = 0;
+  for (int64_t t = T0 + 100 * MS; t < T0 + 2100 * MS; t += MS) {
+    f->now = t;
+    pacer__job_t *j = next(f);
+    if (!j && pacer__sched_backlog(&f->s) == 0) {
+      pacer__job_t *x = push(f, "k");
+      j = next(f);
+      if (!j) { /* stays queued for the next turn */
+        assert_int_equal(x->state, PACER__JOB_QUEUED);
+        continue;
+      }
+    }
+    if (j) {
+      starts++;
+      ok(f, j); /* success raises the rate, but less than 5/s in 2 s */
+    }
+  }
+  /* 2 s at 5/s climbing by 1/s per second: about 10 + 2, far from the
+   * store's 10/s x 2 s = 20. */
+  fprintf(stderr, "shared key at 5/s rising: %d starts in 2 s\n", starts);
+  assert_true(starts >= 10 && starts <= 14);
+  assert_int_equal(fake_store_grants(&fs, "k"), (uint64_t)starts + 1);
+  const pacer__bucket_t *sb = &fake_store_bucket(&fs, "k")->bucket;
+  assert_true((double)sb->count * 1e9 / (double)sb->period_ns == 10.0);
+  while (pacer__sched_backlog(&f->s)) { /* the one left queued, if any */
+    f->now += MS;
+    pacer__job_t *j = next(f);
+    if (j)
+      ok(f, j);
+  }
+  /* A key with no rate: the store is never asked. */
+  pacer__job_t *u = push(f, "u");
+  next_of(f, u);
+  pacer__ratehdr_t q = quota(10, 10 * S);
+  end_with(f, u, 200, -1, &q);
+  assert_int_equal(key_stats(f, "u").adapt, PACER_ADAPT_ANNOUNCED);
+  pacer__job_t *u2 = push(f, "u"), *u3 = push(f, "u");
+  next_of(f, u2);
+  assert_null(next(f)); /* the local bucket, at 1/s */
+  f->now += S;
+  next_of(f, u3);
+  ok(f, u2);
+  ok(f, u3);
+  assert_int_equal(fake_store_takes(&fs, "u"), 0);
+  pacer__sched_set_store(&f->s, NULL);
+  fx_free(f);
+}
+
+/* ---- through the engine: the worker reads the quota ---- */
+
+static logcap_t logs = LOGCAP_INITIALIZER;
+
+static pacer_key_stats_t engine_key(pacer_t *p, const char *key)
+{
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(p, &st), 0);
+  pacer_key_stats_t out;
+  memset(&out, 0, sizeof out);
+  for (size_t i = 0; i < st->key_count; i++)
+    if (strcmp(st->keys[i].key, key) == 0)
+      out = st->keys[i];
+  out.key = NULL;
+  pacer_stats_free(st);
+  return out;
+}
+
+static uint64_t submit(pacer_t *p, const char *key)
+{
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/x";
+  q.key = key;
+  uint64_t id = 0;
+  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id), 0);
+  return id;
+}
+
+static void engine_follows_x_ratelimit_headers(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1; /* the second starts only after the first settled */
+  eng_t e;
+  eng_new(&e, &c, NULL);
+  int64_t t0 = fake_clock_now(&e.clk);
+  fake_tx_set_headers(e.tx, "X-RateLimit-Limit: 100\n"
+                            "X-RateLimit-Remaining: 0\n"
+                            "X-RateLimit-Reset: 4");
+  uint64_t id[2] = {submit(e.p, "k"), submit(e.p, "k")};
+  pacer__wait_settled(e.p, 1);
+  pacer_key_stats_t ks = engine_key(e.p, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
+  assert_true(ks.paused_ms >= 4000 && ks.paused_ms <= 4400);
+  fake_tx_set_headers(e.tx, NULL);
+  fake_clock_advance(&e.clk, 4400 * MS);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  fake_start_t log[2];
+  assert_int_equal(fake_tx_log(e.tx, 0, log, 2), 2);
+  assert_int_equal(log[0].t, t0);
+  assert_true(log[1].t >= t0 + 4 * S);
+  rec_assert_once(&rec, id, 2);
+  assert_int_equal(engine_key(e.p, "k").adapt, PACER_ADAPT_NONE);
+  eng_free(&e);
+}
+
+static void engine_logs_absurd_values_once(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  logcap_reset(&logs);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1;
+  c.log_cb = logcap_on_log;
+  c.log_user = &logs;
+  eng_t e;
+  eng_new(&e, &c, NULL);
+  fake_tx_set_headers(e.tx, "X-RateLimit-Limit: 5000000000000\n"
+                            "X-RateLimit-Remaining: 4000000000000\n"
+                            "X-RateLimit-Reset: 10");
+  uint64_t id[3] = {submit(e.p, "k"), submit(e.p, "k"), submit(e.p, "k")};
+  /* The third waits for the key's new bucket (10 ns at 1e8/s). */
+  pacer__wait_settled(e.p, 2);
+  fake_clock_advance(&e.clk, MS);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, id, 3);
+  static logcap_t got;
+  logcap_take(&logs, &got);
+  assert_int_equal(got.count, 1);
+  assert_non_null(strstr(got.first[0], "5000000000000"));
+  assert_non_null(strstr(got.first[0], "4000000000000"));
+  assert_non_null(strstr(got.first[0], "key k"));
+  /* Capped at 10^9 over 10 s: no bucket a key could notice, but one. */
+  pacer_key_stats_t ks = engine_key(e.p, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
+  assert_true(ks.adapted_rate == 1e8);
+  eng_free(&e);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(announced_quota_is_spread_over_the_time_to_reset),
+      cmocka_unit_test(configured_rate_is_the_ceiling_and_floor_the_bottom),
+      cmocka_unit_test(nothing_left_pauses_until_the_reset_with_jitter),
+      cmocka_unit_test(retry_after_keeps_precedence),
+      cmocka_unit_test(switches_turn_each_part_off),
+      cmocka_unit_test(aimd_halves_then_climbs_back_to_the_configured_rate),
+      cmocka_unit_test(aimd_never_goes_below_the_floor),
+      cmocka_unit_test(starts_per_second_estimate),
+      cmocka_unit_test(aimd_on_a_key_without_rate_starts_from_what_it_uses),
+      cmocka_unit_test(unlimited_key_gets_a_bucket_and_loses_it),
+      cmocka_unit_test(window_end_wakes_a_slow_key),
+      cmocka_unit_test(configured_key_rate_is_never_exceeded),
+      cmocka_unit_test(nothing_left_pauses_the_key_until_the_reset),
+      cmocka_unit_test(pause_is_capped_then_the_floor_paces),
+      cmocka_unit_test(retry_after_decides_the_pause),
+      cmocka_unit_test(other_origin_adapts_nothing),
+      cmocka_unit_test(aimd_slows_only_the_refused_key),
+      cmocka_unit_test(unlimited_key_under_aimd_gets_a_bucket_and_loses_it),
+      cmocka_unit_test(new_key_limits_end_an_adaptation),
+      cmocka_unit_test(shared_keys_adapt_locally),
+      cmocka_unit_test(engine_follows_x_ratelimit_headers),
+      cmocka_unit_test(engine_logs_absurd_values_once),
+  };
+  return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);
+}
