@@ -825,10 +825,12 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
   st->in_flight = s->inflight;
   size_t n = s->keys.count;
   st->keys = NULL;
+  st->key_adapt = NULL;
   if (n == 0)
     return 0;
   st->keys = calloc(n, sizeof *st->keys);
-  if (!st->keys)
+  st->key_adapt = calloc(n, sizeof *st->key_adapt);
+  if (!st->keys || !st->key_adapt)
     return PACER_ENOMEM;
   pacer__key_t *k, *tmp;
   HASH_ITER(hh, s->keys.table, k, tmp)
@@ -850,8 +852,9 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
     int reason = k->adapt.reason;
     if (reason == PACER__ADAPT_ANNOUNCED && now >= k->adapt.until_ns)
       reason = PACER__ADAPT_NONE;
-    ks->adapt = (pacer_adapt_reason_t)reason;
-    ks->adapted_rate = reason != PACER__ADAPT_NONE ? k->adapt.rate : 0;
+    pacer_key_adapt_t *ka = &st->key_adapt[st->key_count - 1];
+    ka->reason = (pacer_adapt_reason_t)reason;
+    ka->rate = reason != PACER__ADAPT_NONE ? k->adapt.rate : 0;
   }
   return 0;
 }

@@ -9,7 +9,8 @@
  * - keys is NULL or one malloc/calloc'd array; entries [0, key_count) are
  *   filled in order, so a snapshot abandoned half-way (key_count below the
  *   array's size) is still freed correctly;
- * - each keys[i].key is NULL or a strdup'd string owned by the snapshot.
+ * - each keys[i].key is NULL or a strdup'd string owned by the snapshot;
+ * - key_adapt is NULL or one calloc'd array of as many entries as keys.
  *
  * Invariants of the rendering: every value is built with jansson, so the
  * output is valid JSON whatever a key contains; the returned text comes from
@@ -75,6 +76,7 @@ void pacer_stats_free(pacer_stats_t *s)
   for (size_t i = 0; i < s->key_count; i++)
     free((void *)s->keys[i].key); /* strdup'd; const only for readers */
   free(s->keys);
+  free(s->key_adapt);
   free(s);
 }
 
@@ -201,12 +203,14 @@ static json_t *keys_array(const pacer_stats_t *s)
     return NULL;
   for (size_t i = 0; i < s->key_count; i++) {
     const pacer_key_stats_t *k = &s->keys[i];
+    /* A snapshot put together by hand may have no key_adapt. */
+    static const pacer_key_adapt_t none = {PACER_ADAPT_NONE, 0};
+    const pacer_key_adapt_t *a = s->key_adapt ? &s->key_adapt[i] : &none;
     json_t *o = json_pack(
         "{s:o,s:s,s:I,s:I,s:I,s:s,s:f}", "key", key_string(k->key), "breaker",
         breaker_name(k->breaker), "queued", (json_int_t)k->queued, "in_flight",
         (json_int_t)k->in_flight, "paused_ms", (json_int_t)k->paused_ms,
-        "adapt", pacer__adapt_reason_name(k->adapt), "adapted_rate",
-        k->adapted_rate);
+        "adapt", pacer__adapt_reason_name(a->reason), "adapted_rate", a->rate);
     if (!o || json_array_append_new(arr, o)) {
       json_decref(arr);
       return NULL;

@@ -771,7 +771,7 @@ typedef enum pacer_breaker_state {
   PACER_BREAKER_HALF_OPEN = 2
 } pacer_breaker_state_t;
 
-/* Why a key's rate differs from its configured one (pacer_key_stats_t). */
+/* Why a key's rate differs from its configured one (pacer_key_adapt_t). */
 typedef enum pacer_adapt_reason {
   PACER_ADAPT_NONE = 0,      /* on its configured limits */
   PACER_ADAPT_ANNOUNCED = 1, /* spreading the quota its server announced */
@@ -793,12 +793,20 @@ typedef struct pacer_key_stats {
   unsigned in_flight;
   int64_t paused_ms; /* left of a Retry-After pause, or of a pause until an
                         announced quota's reset; 0 if none */
-  pacer_adapt_reason_t adapt; /* why the key's rate is not its configured
-                                 one (pacer_config_t.adapt_*) */
-  double adapted_rate;        /* the rate, tokens per second, the key is held
-                                 to while adapt is not PACER_ADAPT_NONE;
-                                 0 otherwise */
 } pacer_key_stats_t;
+/* pacer_key_stats_t is an array element, so it keeps its size whatever the
+ * version: a program built against an older header steps through keys[]
+ * by that size. Per-key figures added later come as arrays of their own in
+ * pacer_stats_t, key_count entries in the order of keys[]. */
+
+/* How a key's rate follows its server (pacer_stats_t.key_adapt). */
+typedef struct pacer_key_adapt {
+  pacer_adapt_reason_t reason; /* why the key's rate is not its configured
+                                  one (pacer_config_t.adapt_*) */
+  double rate;                 /* the rate, tokens per second, the key is
+                                  held to while reason is not
+                                  PACER_ADAPT_NONE; 0 otherwise */
+} pacer_key_adapt_t;
 
 /* A snapshot, allocated by pacer_stats_get(); free with pacer_stats_free().
  * Counters count since pacer_new(). Fields are only ever appended. */
@@ -836,6 +844,8 @@ typedef struct pacer_stats {
    * fallback=F). */
   uint64_t shared_disconnects;
   uint64_t shared_fallback_grants;
+  /* key_count entries, in the order of keys[]; NULL when key_count is 0. */
+  pacer_key_adapt_t *key_adapt;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

@@ -402,20 +402,27 @@ static void ok(fx_t *f, pacer__job_t *j)
 }
 
 /* The key's entry in a snapshot at now. */
-static pacer_key_stats_t key_stats(fx_t *f, const char *key)
+/* What the snapshot says of one key. */
+typedef struct kst {
+  int64_t paused_ms;
+  pacer_adapt_reason_t adapt;
+  double adapted_rate;
+} kst_t;
+
+static kst_t key_stats(fx_t *f, const char *key)
 {
   pacer_stats_t *st = calloc(1, sizeof *st);
   assert_non_null(st);
   assert_int_equal(pacer__sched_stats(&f->s, f->now, st), 0);
-  pacer_key_stats_t out;
-  memset(&out, 0, sizeof out);
+  kst_t out = {0, PACER_ADAPT_NONE, 0};
   int found = 0;
   for (size_t i = 0; i < st->key_count; i++)
     if (strcmp(st->keys[i].key, key) == 0) {
-      out = st->keys[i];
+      out.paused_ms = st->keys[i].paused_ms;
+      out.adapt = st->key_adapt[i].reason;
+      out.adapted_rate = st->key_adapt[i].rate;
       found = 1;
     }
-  out.key = NULL;
   pacer_stats_free(st);
   assert_true(found);
   return out;
@@ -432,7 +439,7 @@ static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
   /* 4 left over 2 s: 2/s, burst 1, until T0 + 2 s. */
   pacer__ratehdr_t q = quota(4, 2 * S);
   end_with(f, j[0], 200, -1, &q);
-  pacer_key_stats_t ks = key_stats(f, "k");
+  kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_true(ks.adapted_rate == 2.0);
   assert_int_equal(ks.paused_ms, 0);
@@ -508,7 +515,7 @@ static void configured_key_rate_is_never_exceeded(void **state)
   next_of(f, b);
   q = quota(10, 10 * S);
   end_with(f, b, 200, -1, &q);
-  pacer_key_stats_t ks = key_stats(f, "k");
+  kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_true(ks.adapted_rate == 1.0);
   pacer__job_t *c = push(f, "k"), *d = push(f, "k");
@@ -533,7 +540,7 @@ static void nothing_left_pauses_the_key_until_the_reset(void **state)
   next_of(f, o);
   pacer__ratehdr_t q = quota(0, 3 * S);
   end_with(f, a, 200, -1, &q);
-  pacer_key_stats_t ks = key_stats(f, "k");
+  kst_t ks = key_stats(f, "k");
   assert_true(ks.paused_ms >= 3000 && ks.paused_ms <= 3300);
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_int_equal(key_stats(f, "other").adapt, PACER_ADAPT_NONE);
@@ -592,7 +599,7 @@ static void retry_after_decides_the_pause(void **state)
   next_of(f, a);
   pacer__ratehdr_t q = quota(0, 60 * S);
   assert_int_equal(end_with(f, a, 429, 2 * S, &q), PACER__SCHED_RETRY);
-  pacer_key_stats_t ks = key_stats(f, "k");
+  kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.paused_ms, 2000);
   assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
   assert_null(next(f));
@@ -623,7 +630,7 @@ static void other_origin_adapts_nothing(void **state)
   e.quota.found = 0;
   f->now += 100 * MS;
   assert_int_equal(pacer__sched_done(&f->s, b, &e, f->now), PACER__SCHED_RETRY);
-  pacer_key_stats_t ks = key_stats(f, "k");
+  kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
   assert_int_equal(ks.paused_ms, 0);
   fx_free(f);
@@ -653,7 +660,7 @@ static void aimd_slows_only_the_refused_key(void **state)
   /* The refused job keeps its own backoff (200 ms, full jitter). */
   assert_true(a1->timer_ns >= f->now && a1->timer_ns <= f->now + 200 * MS);
   end_with(f, a2, 429, -1, NULL);
-  pacer_key_stats_t ks = key_stats(f, "a");
+  kst_t ks = key_stats(f, "a");
   assert_int_equal(ks.adapt, PACER_ADAPT_AIMD);
   assert_true(ks.adapted_rate == 5.0);
   /* b is untouched: 10/s, burst 2. */
@@ -694,7 +701,7 @@ static void unlimited_key_under_aimd_gets_a_bucket_and_loses_it(void **state)
   f->now = T0 + 100 * MS;
   for (int i = 0; i < 20; i++)
     end_with(f, j[i], 429, -1, NULL); /* one cut: 20/s seen, 10/s */
-  pacer_key_stats_t ks = key_stats(f, "u");
+  kst_t ks = key_stats(f, "u");
   assert_int_equal(ks.adapt, PACER_ADAPT_AIMD);
   assert_true(ks.adapted_rate == 10.0);
   pacer__job_t *x = push(f, "u"), *y = push(f, "u");
@@ -806,16 +813,18 @@ static void shared_keys_adapt_locally(void **state)
 
 static logcap_t logs = LOGCAP_INITIALIZER;
 
-static pacer_key_stats_t engine_key(pacer_t *p, const char *key)
+/* What pacer_stats_get() says of one key. */
+static kst_t engine_key(pacer_t *p, const char *key)
 {
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(p, &st), 0);
-  pacer_key_stats_t out;
-  memset(&out, 0, sizeof out);
+  kst_t out = {0, PACER_ADAPT_NONE, 0};
   for (size_t i = 0; i < st->key_count; i++)
-    if (strcmp(st->keys[i].key, key) == 0)
-      out = st->keys[i];
-  out.key = NULL;
+    if (strcmp(st->keys[i].key, key) == 0) {
+      out.paused_ms = st->keys[i].paused_ms;
+      out.adapt = st->key_adapt[i].reason;
+      out.adapted_rate = st->key_adapt[i].rate;
+    }
   pacer_stats_free(st);
   return out;
 }
@@ -846,7 +855,7 @@ static void engine_follows_x_ratelimit_headers(void **state)
                             "X-RateLimit-Reset: 4");
   uint64_t id[2] = {submit(e.p, "k"), submit(e.p, "k")};
   pacer__wait_settled(e.p, 1);
-  pacer_key_stats_t ks = engine_key(e.p, "k");
+  kst_t ks = engine_key(e.p, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_true(ks.paused_ms >= 4000 && ks.paused_ms <= 4400);
   fake_tx_set_headers(e.tx, NULL);
@@ -889,7 +898,7 @@ static void engine_logs_absurd_values_once(void **state)
   assert_non_null(strstr(got.first[0], "4000000000000"));
   assert_non_null(strstr(got.first[0], "key k"));
   /* Capped at 10^9 over 10 s: no bucket a key could notice, but one. */
-  pacer_key_stats_t ks = engine_key(e.p, "k");
+  kst_t ks = engine_key(e.p, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_true(ks.adapted_rate == 1e8);
   eng_free(&e);

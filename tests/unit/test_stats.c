@@ -65,6 +65,8 @@ static pacer_stats_t *snapshot(size_t nkeys)
   if (nkeys) {
     s->keys = malloc(nkeys * sizeof *s->keys);
     assert_non_null(s->keys);
+    s->key_adapt = calloc(nkeys, sizeof *s->key_adapt);
+    assert_non_null(s->key_adapt);
   }
   return s;
 }
@@ -79,8 +81,6 @@ static void add_key(pacer_stats_t *s, const char *key, pacer_breaker_state_t b,
   k->queued = queued;
   k->in_flight = in_flight;
   k->paused_ms = paused_ms;
-  k->adapt = PACER_ADAPT_NONE;
-  k->adapted_rate = 0;
   s->key_count++;
 }
 
@@ -168,11 +168,11 @@ static void renders_every_field(void **state)
   add_key(s, "h", PACER_BREAKER_HALF_OPEN, 4000000000u, 7, INT64_MAX);
   add_key(s, "bad\xff\xc0\xafutf8\xed\xa0\x80", PACER_BREAKER_CLOSED, 0, 0, 0);
   add_key(s, NULL, (pacer_breaker_state_t)7, 1, 1, 1);
-  s->keys[1].adapt = PACER_ADAPT_ANNOUNCED;
-  s->keys[1].adapted_rate = 2.5;
-  s->keys[2].adapt = PACER_ADAPT_AIMD;
-  s->keys[2].adapted_rate = 0.125;
-  s->keys[4].adapt = (pacer_adapt_reason_t)9;
+  s->key_adapt[1].reason = PACER_ADAPT_ANNOUNCED;
+  s->key_adapt[1].rate = 2.5;
+  s->key_adapt[2].reason = PACER_ADAPT_AIMD;
+  s->key_adapt[2].rate = 0.125;
+  s->key_adapt[4].reason = (pacer_adapt_reason_t)9;
 
   json_t *root = render_and_parse(s);
   check_counters(root);
