@@ -59,7 +59,7 @@ static int take_margin(const char *url, char *out, int64_t *margin_ms,
 {
   const char *q = strchr(url, '?');
   if (!q) {
-    strcpy(out, url);
+    memcpy(out, url, strlen(url) + 1);
     return 0;
   }
   size_t n = (size_t)(q - url);
