@@ -10,6 +10,7 @@
  * struct_size covers. */
 #include "config.h"
 #include "clock.h"
+#include "concur.h"
 #include "http.h"
 #include "limiter.h"
 #include <math.h>
@@ -59,6 +60,10 @@ static void config_defaults(pacer_config_t *c)
   c->adapt_announced = 1;
   c->adapt_aimd = 1;
   c->adapt_min_rate = 0.1;
+  /* Concurrency by latency is opt-in: it can raise a key's concurrency
+   * (within its bounds), which a caller must ask for. */
+  c->adaptive_concurrency_min = 0;
+  c->adaptive_concurrency_max = 0;
 }
 
 void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
@@ -204,6 +209,9 @@ static int check(const pacer_config_t *c, const char *const *secret_headers)
     return PACER_EINVAL; /* room for finer settings later */
   if (!(c->adapt_min_rate > 0) || pacer__rate_check(c->adapt_min_rate, 1))
     return PACER_ERATE;
+  if (pacer__concur_cfg_check(c->adaptive_concurrency_min,
+                              c->adaptive_concurrency_max))
+    return PACER_ECONCURRENCY;
   if (secret_headers)
     for (size_t i = 0; secret_headers[i]; i++)
       if (pacer__header_check(secret_headers[i], ""))
@@ -339,4 +347,6 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
   s->adapt.aimd = c->adapt_aimd;
   s->adapt.min_rate = c->adapt_min_rate;
   s->adapt.pause_max_ns = s->retry_after_max_ns;
+  s->concur.min = c->adaptive_concurrency_min;
+  s->concur.max = c->adaptive_concurrency_max;
 }

@@ -23,6 +23,7 @@
 
 #include "adapt.h"
 #include "breaker.h"
+#include "concur.h"
 #include "heap.h"
 #include "limiter.h"
 #include "list.h"
@@ -57,6 +58,8 @@ typedef struct pacer__key {
   unsigned base_burst;    /* configured burst, >= 1 */
   pacer__adapt_t adapt;   /* what its server said (adapt.h) */
   unsigned cap;           /* attempts in flight allowed; 0: no cap */
+  pacer__concur_t concur; /* its cap adapted to latency, when on (concur.h);
+                             zeroed (the min) for a new key */
   unsigned inflight;
   unsigned refs;      /* jobs referring to this key */
   unsigned queued[2]; /* QUEUED jobs by priority */

@@ -86,6 +86,8 @@ int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
        pacer__rate_check(cfg->adapt.min_rate, 1) ||
        cfg->adapt.pause_max_ns < 0))
     return PACER_EINVAL;
+  if (pacer__concur_cfg_check(cfg->concur.min, cfg->concur.max))
+    return PACER_ECONCURRENCY;
   pacer__keys_init(&s->keys, cfg->max_idle_keys, &s->cfg.breaker, cfg->key_rate,
                    cfg->key_burst, cfg->key_concurrency);
   pacer__heap_init(&s->ready[HIGH], ready_key_high, ready_pos_high);
@@ -380,6 +382,16 @@ static void end_key_queue(pacer__sched_t *s, pacer__key_t *k, int error,
   key_place(s, k);
 }
 
+/* Attempts k may have in flight (0: any): its configured cap, or with
+ * concurrency by latency on, the adapted one when that is lower. */
+static unsigned key_cap(const pacer__sched_t *s, const pacer__key_t *k)
+{
+  if (s->cfg.concur.max == 0)
+    return k->cap;
+  unsigned c = pacer__concur_cap(&k->concur, &s->cfg.concur);
+  return k->cap && k->cap < c ? k->cap : c;
+}
+
 /* Can k's oldest job start as far as k is concerned? If not, *until is when
  * to look again (INT64_MAX: when one of its attempts ends). */
 static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
@@ -398,7 +410,8 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
       return GATE_BLOCKED;
     }
   }
-  if (k->cap && k->inflight >= k->cap) {
+  unsigned cap = key_cap(s, k);
+  if (cap && k->inflight >= cap) {
     *until = INT64_MAX;
     return GATE_BLOCKED;
   }
@@ -647,6 +660,25 @@ static void follow_server(pacer__sched_t *s, pacer__key_t *k,
   }
 }
 
+/* Feeds k's concurrency-by-latency cap with j's attempt, which ended at now
+ * with k->inflight others in flight; ignore: it was cancelled or cut by its
+ * job's deadline. A raised cap is seen at k's next gate (the attempt's end
+ * unparks k anyway). */
+static void follow_latency(pacer__sched_t *s, pacer__key_t *k,
+                           const pacer__job_t *j,
+                           const pacer__attempt_end_t *end, int64_t now,
+                           int ignore)
+{
+  if (s->cfg.concur.max == 0)
+    return;
+  int kind =
+      ignore ? PACER__CONCUR_IGNORE
+             : pacer__concur_kind(end->error, end->status, end->other_origin,
+                                  end->error == PACER_ETIMEDOUT);
+  (void)pacer__concur_end(&k->concur, &s->cfg.concur, kind, j->attempt_start_ns,
+                          k->inflight + 1, now);
+}
+
 /* Puts j back to wait for its next attempt, after ra (the server's
  * Retry-After, or -1: the backoff), unless a cancelling shutdown stops
  * retries or the retry would start after the job's deadline. */
@@ -715,6 +747,7 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
   unpark(s, k);
   int64_t ra = honour_retry_after(s, k, end, now);
   follow_server(s, k, j, end, ra, now);
+  follow_latency(s, k, j, end, now, cancelled || deadline_end);
 
   if (cancelled) {
     end_job(j, PACER_ECANCELED, "cancelled", NULL);
@@ -826,11 +859,13 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
   size_t n = s->keys.count;
   st->keys = NULL;
   st->key_adapt = NULL;
+  st->key_concurrency = NULL;
   if (n == 0)
     return 0;
   st->keys = calloc(n, sizeof *st->keys);
   st->key_adapt = calloc(n, sizeof *st->key_adapt);
-  if (!st->keys || !st->key_adapt)
+  st->key_concurrency = calloc(n, sizeof *st->key_concurrency);
+  if (!st->keys || !st->key_adapt || !st->key_concurrency)
     return PACER_ENOMEM;
   pacer__key_t *k, *tmp;
   HASH_ITER(hh, s->keys.table, k, tmp)
@@ -855,6 +890,12 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
     pacer_key_adapt_t *ka = &st->key_adapt[st->key_count - 1];
     ka->reason = (pacer_adapt_reason_t)reason;
     ka->rate = reason != PACER__ADAPT_NONE ? k->adapt.rate : 0;
+    if (s->cfg.concur.max) {
+      pacer_key_concurrency_t *kc = &st->key_concurrency[st->key_count - 1];
+      kc->cap = key_cap(s, k);
+      kc->min_rtt_us = k->concur.min_rtt / 1000;
+      kc->rtt_us = k->concur.rtt / 1000;
+    }
   }
   return 0;
 }

@@ -38,11 +38,16 @@
  * is noticed by the key's gate, which never parks a key past it). A key with
  * a configured rate and a store draws the configured rate from the store as
  * before; while adapted it must also pass its local bucket at the adapted
- * rate. A key with no configured rate never draws from the store. */
+ * rate. A key with no configured rate never draws from the store.
+ *
+ * Concurrency by latency (cfg.concur, opt-in). Each key's cap is then the
+ * one concur.h adapts from the latency of its attempts, never above a
+ * configured cap; every attempt end feeds it. */
 #ifndef PACER_SCHEDULER_H
 #define PACER_SCHEDULER_H
 
 #include "adapt.h"
+#include "concur.h"
 #include "heap.h"
 #include "job.h"
 #include "keys.h"
@@ -71,6 +76,8 @@ typedef struct pacer__sched_cfg {
   pacer__breaker_cfg_t breaker;
   uint64_t seed;            /* jitter */
   pacer__adapt_cfg_t adapt; /* announced quotas and AIMD (adapt.h) */
+  /* Concurrency by latency (concur.h); max 0: off. */
+  pacer__concur_cfg_t concur;
 } pacer__sched_cfg_t;
 
 typedef struct pacer__sched {

@@ -10,7 +10,8 @@
  *   filled in order, so a snapshot abandoned half-way (key_count below the
  *   array's size) is still freed correctly;
  * - each keys[i].key is NULL or a strdup'd string owned by the snapshot;
- * - key_adapt is NULL or one calloc'd array of as many entries as keys.
+ * - key_adapt and key_concurrency are each NULL or one calloc'd array of
+ *   as many entries as keys.
  *
  * Invariants of the rendering: every value is built with jansson, so the
  * output is valid JSON whatever a key contains; the returned text comes from
@@ -77,6 +78,7 @@ void pacer_stats_free(pacer_stats_t *s)
     free((void *)s->keys[i].key); /* strdup'd; const only for readers */
   free(s->keys);
   free(s->key_adapt);
+  free(s->key_concurrency);
   free(s);
 }
 
@@ -211,6 +213,19 @@ static json_t *keys_array(const pacer_stats_t *s)
         breaker_name(k->breaker), "queued", (json_int_t)k->queued, "in_flight",
         (json_int_t)k->in_flight, "paused_ms", (json_int_t)k->paused_ms,
         "adapt", pacer__adapt_reason_name(a->reason), "adapted_rate", a->rate);
+    /* Only a key whose cap adapts to latency says so: the output of a
+     * dispatcher without it stays as it was. */
+    const pacer_key_concurrency_t *c =
+        s->key_concurrency ? &s->key_concurrency[i] : NULL;
+    if (o && c && c->cap &&
+        json_object_set_new(o, "concurrency",
+                            json_pack("{s:I,s:I,s:I}", "cap",
+                                      (json_int_t)c->cap, "min_rtt_us",
+                                      (json_int_t)c->min_rtt_us, "rtt_us",
+                                      (json_int_t)c->rtt_us))) {
+      json_decref(o);
+      o = NULL;
+    }
     if (!o || json_array_append_new(arr, o)) {
       json_decref(arr);
       return NULL;

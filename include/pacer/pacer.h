@@ -360,6 +360,23 @@ typedef struct pacer_config {
                             ever goes below (a configured key rate below it
                             wins). Default 0.1 (one attempt every 10 s);
                             finite, > 0, <= 1e9. */
+
+  /* Concurrency by latency, per key (docs/DESIGN.md, "Concurrency by
+   * latency"); off by default. With adaptive_concurrency_max > 0, each key
+   * gets a concurrency cap that starts at adaptive_concurrency_min, rises
+   * while its latency stays near the lowest it has measured and falls when
+   * latency climbs (requests queueing at the server), always within
+   * [adaptive_concurrency_min, adaptive_concurrency_max]. It never lets a
+   * key exceed a configured cap (key_concurrency, or the key's own from
+   * pacer_key_limits_set()), nor the dispatcher exceed concurrency. Answers
+   * from the job's own origin with a status below 500 other than 429 are
+   * its samples; an attempt that times out (timeout_ms, not the job's
+   * deadline) halves the cap; nothing else moves it. A key forgotten while
+   * idle (max_idle_keys) starts again at the min. Both 0 (default): off;
+   * else 1 <= min <= max <= 1000000, or pacer_new() fails with
+   * PACER_ECONCURRENCY. */
+  unsigned adaptive_concurrency_min;
+  unsigned adaptive_concurrency_max;
 } pacer_config_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
@@ -808,6 +825,17 @@ typedef struct pacer_key_adapt {
                                   PACER_ADAPT_NONE; 0 otherwise */
 } pacer_key_adapt_t;
 
+/* A key's concurrency cap adapted to latency
+ * (pacer_config_t.adaptive_concurrency_*; pacer_stats_t.key_concurrency). */
+typedef struct pacer_key_concurrency {
+  unsigned cap;       /* attempts the key may have in flight now (its
+                         adapted cap, or a configured one below it); 0:
+                         adaptive concurrency is off */
+  int64_t min_rtt_us; /* the latency it takes for unloaded; 0: none yet */
+  int64_t rtt_us;     /* mean latency of its last window of answers; 0:
+                         none yet */
+} pacer_key_concurrency_t;
+
 /* A snapshot, allocated by pacer_stats_get(); free with pacer_stats_free().
  * Counters count since pacer_new(). Fields are only ever appended. */
 typedef struct pacer_stats {
@@ -846,6 +874,9 @@ typedef struct pacer_stats {
   uint64_t shared_fallback_grants;
   /* key_count entries, in the order of keys[]; NULL when key_count is 0. */
   pacer_key_adapt_t *key_adapt;
+  /* key_count entries, in the order of keys[]; NULL when key_count is 0
+   * (all caps 0 when adaptive concurrency is off). */
+  pacer_key_concurrency_t *key_concurrency;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or
