@@ -167,6 +167,51 @@ static int get_weight(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
   return *out ? 0 : -1;
 }
 
+/* --adaptive-concurrency MIN:MAX, or off. */
+static int set_adaptive_concurrency(cli_opts_t *o, const cli_opt_t *opt,
+                                    const char *v, const char *who, char *err,
+                                    size_t errlen)
+{
+  (void)opt;
+  if (!strcmp(v, "off")) {
+    o->cfg.adaptive_concurrency_min = o->cfg.adaptive_concurrency_max = 0;
+    return 0;
+  }
+  unsigned long long lo, hi;
+  char ls[32], hs[32];
+  const char *colon = strchr(v, ':');
+  if (!colon || (size_t)(colon - v) >= sizeof ls ||
+      strlen(colon + 1) >= sizeof hs)
+    return cli_fail(err, errlen, "%s: '%s' is not MIN:MAX (like 1:64) or off",
+                    who, v);
+  memcpy(ls, v, (size_t)(colon - v));
+  ls[colon - v] = 0;
+  memcpy(hs, colon + 1, strlen(colon + 1) + 1); /* fits: checked above */
+  if (parse_u64(ls, 1000000, &lo) || parse_u64(hs, 1000000, &hi) || lo < 1 ||
+      lo > hi)
+    return cli_fail(err, errlen,
+                    "%s: '%s' is not MIN:MAX with 1 <= MIN <= MAX <= 1000000 "
+                    "(like 1:64)",
+                    who, v);
+  o->cfg.adaptive_concurrency_min = (unsigned)lo;
+  o->cfg.adaptive_concurrency_max = (unsigned)hi;
+  return 0;
+}
+
+static int get_adaptive_concurrency(const cli_opts_t *o, const cli_opt_t *opt,
+                                    json_t **out)
+{
+  (void)opt;
+  char buf[64];
+  *out = NULL;
+  if (o->cfg.adaptive_concurrency_max == 0)
+    return 0; /* off: unset */
+  snprintf(buf, sizeof buf, "%u:%u", o->cfg.adaptive_concurrency_min,
+           o->cfg.adaptive_concurrency_max);
+  *out = json_string(buf);
+  return *out ? 0 : -1;
+}
+
 /* A window smaller than the minimum of calls would never open. */
 static int set_breaker_window(cli_opts_t *o, const cli_opt_t *opt,
                               const char *v, const char *who, char *err,
@@ -331,6 +376,14 @@ static const cli_opt_t table[] = {
      .off = CFG(key_concurrency), .max = 1000000, .flags = KEPT,
      .key = "per-key-concurrency", .arg = "N", .what = "a number of requests",
      .unset = "none", .help = "requests in flight per key"},
+    {.name = "adaptive-concurrency", .kind = CLI_OPT_CUSTOM,
+     .off = CFG(adaptive_concurrency_min), .flags = KEPT,
+     .key = "adaptive-concurrency", .arg = "MIN:MAX", .unset = "off",
+     .set = set_adaptive_concurrency, .get = get_adaptive_concurrency,
+     .help = "each key's requests in flight adapt to its latency, between "
+             "MIN and MAX: raised while latency stays near its lowest, "
+             "lowered when it climbs (never above --per-key-concurrency); "
+             "off turns it off"},
     {.name = "workers", .kind = CLI_OPT_UINT, .off = CFG(workers), .min = 1,
      .max = 256, .flags = KEPT, .key = "workers", .arg = "N",
      .what = "a number of threads (1..256)", .help = "transport threads"},

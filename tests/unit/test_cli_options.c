@@ -245,6 +245,8 @@ OK(concurrency, o->cfg.concurrency == 9)
 OK(key_rate, fabs(o->cfg.key_rate - 0.5) < 1e-9)
 OK(key_burst, o->cfg.key_burst == 4)
 OK(key_conc, o->cfg.key_concurrency == 2)
+OK(adaptive_conc, o->cfg.adaptive_concurrency_min == 3 &&
+                      o->cfg.adaptive_concurrency_max == 40)
 OK(workers, o->cfg.workers == 3)
 OK(weight, o->cfg.weight_high == 3 && o->cfg.weight_low == 2)
 OK(max_low_wait, o->cfg.max_low_wait_ms == 1234)
@@ -305,6 +307,7 @@ static const flag_case_t flag_cases[] = {
     C("per-key-rate", "30/m", key_rate),
     C("per-key-burst", "4", key_burst),
     C("per-key-concurrency", "2", key_conc),
+    C("adaptive-concurrency", "3:40", adaptive_conc),
     C("workers", "3", workers),
     C("weight", "3:2", weight),
     C("max-low-wait", "1234", max_low_wait),
