@@ -60,6 +60,7 @@ static int unadapt(pacer__adapt_t *a)
   a->reason = PACER__ADAPT_NONE;
   a->rate = 0;
   a->slack_ns = 0;
+  a->rolled = 0;
   return 1;
 }
 
@@ -84,9 +85,16 @@ static double bound(double r, const pacer__adapt_cfg_t *cfg, double base)
 
 int pacer__adapt_expire(pacer__adapt_t *a, int64_t now)
 {
-  if (a->reason == PACER__ADAPT_ANNOUNCED && now >= a->until_ns)
-    return unadapt(a);
-  return 0;
+  if (a->reason != PACER__ADAPT_ANNOUNCED || now < a->until_ns)
+    return 0;
+  int64_t next_end = pacer__time_add(a->until_ns, a->window_ns);
+  if (a->next_rate > 0 && a->window_ns > 0 && !a->rolled && now < next_end) {
+    a->rolled = 1;
+    a->until_ns = next_end;
+    a->reset_lo_ns = a->reset_hi_ns = INT64_MIN; /* the next answer: afresh */
+    return set_rate(a, PACER__ADAPT_ANNOUNCED, a->next_rate);
+  }
+  return unadapt(a);
 }
 
 /* ---- announced quota ---- */
@@ -124,10 +132,28 @@ static void narrow(pacer__adapt_t *a, const pacer__ratehdr_t *q, int64_t start,
   }
 }
 
+/* What the next window will allow, from the quota's limit and window. */
+static void learn_window(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg,
+                         double base, const pacer__ratehdr_t *q)
+{
+  if (q->window_ns > 0)
+    a->window_ns = q->window_ns;
+  else if (q->reset_ns > a->window_ns)
+    a->window_ns = q->reset_ns;
+  a->next_rate = 0;
+  if (q->limit > 0 && a->window_ns > 0) {
+    double r = (double)q->limit * NS_PER_S / (double)a->window_ns;
+    if (!(base > 0 && r >= base))
+      a->next_rate = bound(r, cfg, base);
+  }
+}
+
 static int announce(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg,
                     double base, const pacer__ratehdr_t *q, int64_t start,
                     int64_t now, uint64_t rnd, int64_t *pause_until)
 {
+  learn_window(a, cfg, base, q);
+  a->rolled = 0;
   if (q->remaining > 0 && q->reset_ns == 0) /* the window starts afresh */
     return unadapt(a);
   narrow(a, q, start, now);
@@ -155,7 +181,11 @@ static int announce(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg,
     int64_t from = a->reset_lo_ns > now ? a->reset_lo_ns : now;
     end = from + (hi - from) / 2;
   }
-  double r = (double)q->remaining * NS_PER_S / (double)(end - now);
+  /* remaining + 1 intervals: the last of them starts an interval before
+   * the end, not at it, where the least error in the estimate would put
+   * it in the next window (and the next window's start, paced by it, a
+   * request late: one lost per window). */
+  double r = (double)(q->remaining + 1) * NS_PER_S / (double)(end - now);
   if (base > 0 && r >= base) /* the configured rate is gentler already */
     return unadapt(a);
   a->until_ns = hi;

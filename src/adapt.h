@@ -65,6 +65,14 @@ typedef struct pacer__adapt {
   /* ANNOUNCED: the window ends in (reset_lo_ns, reset_hi_ns], as narrowed
    * by the announcements of this window so far; until_ns is reset_hi_ns. */
   int64_t reset_lo_ns, reset_hi_ns;
+  /* The quota's window: as announced (IETF w=), else the longest reset
+   * seen; 0 unknown. Kept across adaptations. */
+  int64_t window_ns;
+  /* ANNOUNCED: the pace of the next window, assumed like this one (its
+   * limit over its window, bounded as any rate); 0: none known, the key
+   * goes back to its configured limits at the reset. */
+  double next_rate;
+  int rolled; /* 1: in that assumed window, no answer of it yet */
   /* AIMD */
   int64_t cut_ns;    /* the last cut; refusals of attempts started before it
                         were sent at the old rate and cut nothing more */
@@ -94,8 +102,13 @@ void pacer__adapt_started(pacer__adapt_t *a, int64_t now);
 /* Starts per second at now, estimated over the last second or two. */
 double pacer__adapt_observed(const pacer__adapt_t *a, int64_t now);
 
-/* Ends an ANNOUNCED adaptation whose window has passed at now. Returns 1
- * when the key goes back to its configured limits, else 0. */
+/* At now, past the end of an ANNOUNCED adaptation's window: the key goes
+ * on into the next window at next_rate, assumed like the last until an
+ * answer of it says otherwise (so the jobs held by a pause do not all
+ * start at once when it ends), or, when no pace is known, when that
+ * assumed window also ended unconfirmed, or when the key comes back after
+ * it, back to its configured limits. Returns 1 when the key's rate changed
+ * (apply pacer__adapt_rate()), else 0. */
 int pacer__adapt_expire(pacer__adapt_t *a, int64_t now);
 
 /* Follows one ended attempt of a key whose configured rate is base (0: none)

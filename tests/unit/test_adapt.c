@@ -59,8 +59,9 @@ static void announced_quota_is_spread_over_the_time_to_reset(void **state)
   (void)state;
   pacer__adapt_t a = {0};
   int64_t pause;
-  pacer__ratehdr_t q = quota(50, 10 * S);
-  /* No configured rate: 50 left over 10 s is 5/s until the reset. */
+  pacer__ratehdr_t q = quota(49, 10 * S);
+  /* No configured rate: 49 left over 10 s is 5/s until the reset (50
+   * intervals: the last of the 49 starts one before the reset). */
   assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
   assert_int_equal(a.reason, PACER__ADAPT_ANNOUNCED);
   assert_true(a.rate == 5.0);
@@ -69,8 +70,8 @@ static void announced_quota_is_spread_over_the_time_to_reset(void **state)
   assert_true(pacer__adapt_rate(&a, 0) == 5.0);
   /* The same announcement changes nothing. */
   assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 0);
-  /* 40 left over 5 s: 8/s. */
-  q = quota(40, 5 * S);
+  /* 39 left over 5 s: 8/s. */
+  q = quota(39, 5 * S);
   assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0 + 5 * S, &pause), 1);
   assert_true(a.rate == 8.0);
   assert_int_equal(a.until_ns, T0 + 10 * S);
@@ -98,7 +99,7 @@ static void announcements_of_one_window_narrow_its_reset(void **state)
   (void)state;
   pacer__adapt_t a = {0};
   int64_t pause, e = T0 + 9700 * MS; /* the window's true end */
-  pacer__ratehdr_t q = quota(50, ceil_s(e, T0));
+  pacer__ratehdr_t q = quota(49, ceil_s(e, T0));
   /* Fresh: (T0 + 8.999 s, T0 + 10 s] (the attempt started 1 ms before);
    * spread as announced, 50 over 10 s. */
   assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0 - MS, T0, &pause), 1);
@@ -112,7 +113,7 @@ static void announcements_of_one_window_narrow_its_reset(void **state)
   assert_int_equal(a.reset_lo_ns, T0 + 8999 * MS);
   assert_int_equal(a.reset_hi_ns, T0 + 9800 * MS);
   assert_int_equal(a.until_ns, T0 + 9800 * MS);
-  assert_true(a.rate > 40 / 8.5995 - 1e-9 && a.rate < 40 / 8.5995 + 1e-9);
+  assert_true(a.rate > 41 / 8.5995 - 1e-9 && a.rate < 41 / 8.5995 + 1e-9);
   /* Announcements on either side of a second's change pin it down. */
   t = T0 + 6710 * MS; /* 2.99 s left: "3" */
   q = quota(10, ceil_s(e, t));
@@ -122,10 +123,10 @@ static void announcements_of_one_window_narrow_its_reset(void **state)
   end_at(&a, &on, 0, 200, 0, &q, t - MS, t + 30 * MS, &pause);
   assert_true(a.reset_lo_ns < e && a.reset_hi_ns >= e);
   assert_true(a.reset_hi_ns - a.reset_lo_ns <= 25 * MS);
-  /* 11 over the 2.98 s to the middle, not over 4 s. */
+  /* 11 (12 intervals) over the 2.98 s to the middle, not over 4 s. */
   t += 30 * MS;
   int64_t mid = a.reset_lo_ns + (a.reset_hi_ns - a.reset_lo_ns) / 2;
-  assert_true(a.rate == 11.0 * S / (double)(mid - t));
+  assert_true(a.rate == 12.0 * S / (double)(mid - t));
   assert_true(a.rate > 3.6);
   /* Nothing left: a pause to the narrowed end, plus at most a tenth of
    * the time to it, not to the announced 1 s. */
@@ -141,7 +142,7 @@ static void announcements_of_one_window_narrow_its_reset(void **state)
   assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, t - MS, t, &pause), 1);
   assert_int_equal(a.reset_hi_ns, t + 10 * S);
   assert_int_equal(a.reset_lo_ns, t - MS + 9 * S);
-  assert_true(a.rate == 9.9);
+  assert_true(a.rate == 10.0);
   /* A slow answer narrows nothing it cannot vouch for: counted somewhere
    * in the 2 s it took, its "10" says only (start + 9 s, now + 10 s]. */
   pacer__adapt_t b = {0};
@@ -149,7 +150,59 @@ static void announcements_of_one_window_narrow_its_reset(void **state)
   end_at(&b, &on, 0, 200, 0, &q, T0, T0 + 2 * S, &pause);
   assert_int_equal(b.reset_lo_ns, T0 + 9 * S);
   assert_int_equal(b.reset_hi_ns, T0 + 12 * S);
-  assert_true(b.rate == 2.0);
+  assert_true(b.rate == 2.1);
+}
+
+/* When a window passes, the key goes on into the next at the quota's pace
+ * (limit over window), assumed until an answer says otherwise, so that the
+ * jobs a pause held do not all start at the reset; once only. */
+static void a_passed_window_rolls_into_the_next_at_the_quota_pace(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  pacer__ratehdr_t q = quota(0, 2 * S);
+  q.limit = 20; /* X-RateLimit: no window; the longest reset stands in */
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(pause >= T0 + 2 * S);
+  assert_int_equal(a.window_ns, 2 * S);
+  assert_true(a.next_rate == 10.0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 2 * S - 1), 0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 2100 * MS), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_ANNOUNCED);
+  assert_true(a.rate == 10.0);
+  assert_int_equal(a.until_ns, T0 + 4 * S);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 3 * S), 0);
+  /* An answer of the new window retunes it as any (afresh: 18 over 2 s). */
+  q = quota(18, 2 * S);
+  q.limit = 20;
+  assert_int_equal(
+      end_at(&a, &on, 0, 200, 0, &q, T0 + 2100 * MS, T0 + 2101 * MS, &pause),
+      1);
+  assert_true(a.rate == 9.5);
+  assert_int_equal(a.rolled, 0);
+  /* With no answer in the assumed window: back to the configured limits
+   * at its end. */
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 4101 * MS), 1);
+  assert_true(a.rate == 10.0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 6101 * MS), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  /* A key that comes back after the assumed window: its limits at once. */
+  q = quota(5, 2 * S);
+  q.limit = 20;
+  q.window_ns = 10 * S; /* IETF w=: the window as said */
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(a.next_rate == 2.0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 13 * S), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  /* A configured rate gentler than the quota's pace: no assumed window. */
+  q.remaining = 1;
+  q.reset_ns = 4 * S;
+  assert_int_equal(end_at(&a, &on, 1, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(a.rate == 0.5);
+  assert_true(a.next_rate == 0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 4 * S), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
 }
 
 static void configured_rate_is_the_ceiling_and_floor_the_bottom(void **state)
@@ -158,7 +211,7 @@ static void configured_rate_is_the_ceiling_and_floor_the_bottom(void **state)
   pacer__adapt_t a = {0};
   int64_t pause;
   /* 5/s announced, 2/s configured: the configured rate is gentler. */
-  pacer__ratehdr_t q = quota(50, 10 * S);
+  pacer__ratehdr_t q = quota(49, 10 * S);
   assert_int_equal(end_at(&a, &on, 2, 200, 0, &q, T0, T0, &pause), 0);
   assert_int_equal(a.reason, PACER__ADAPT_NONE);
   /* 5/s announced, 10/s configured: 5/s. */
@@ -255,7 +308,7 @@ static void switches_turn_each_part_off(void **state)
   assert_int_equal(end_at(&a, &no_aimd, 10, 503, 0, NULL, T0, T0, &pause), 0);
   assert_int_equal(a.reason, PACER__ADAPT_NONE);
   /* A refusal announcing quota left: AIMD when on, else the quota. */
-  q = quota(20, 10 * S);
+  q = quota(19, 10 * S);
   assert_int_equal(end_at(&a, &on, 10, 429, 0, &q, T0, T0, &pause), 1);
   assert_int_equal(a.reason, PACER__ADAPT_AIMD);
   assert_true(a.rate == 7.5);
@@ -554,8 +607,8 @@ static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
   for (int i = 0; i < 8; i++)
     j[i] = push(f, "k");
   next_of(f, j[0]);
-  /* 4 left over 2 s: 2/s, burst 1, until T0 + 2 s. */
-  pacer__ratehdr_t q = quota(4, 2 * S);
+  /* 3 left over 2 s: 2/s, burst 1, until T0 + 2 s. */
+  pacer__ratehdr_t q = quota(3, 2 * S);
   end_with(f, j[0], 200, -1, &q);
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
@@ -581,14 +634,21 @@ static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
   fx_free(f);
 }
 
+static void no_pause(pacer_config_t *c)
+{
+  c->retry_after_max_ms = 0;
+}
+
 /* A slow announced rate never parks the key past the window's end. */
 static void window_end_wakes_a_slow_key(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  fx_t *f = fx_new(no_pause);
   pacer__job_t *a = push(f, "k"), *b = push(f, "k"), *c = push(f, "k");
   next_of(f, a);
-  pacer__ratehdr_t q = quota(1, 15 * S); /* 1/15 per s, lifted to 0.1/s */
+  /* Nothing left, and the pause to the reset cut to none by
+   * retry_after_max_ms: the floor, 0.1/s, until the reset. */
+  pacer__ratehdr_t q = quota(0, 15 * S);
   end_with(f, a, 200, -1, &q);
   assert_true(key_stats(f, "k").adapted_rate == 0.1);
   next_of(f, b);
@@ -631,7 +691,7 @@ static void configured_key_rate_is_never_exceeded(void **state)
   pacer__job_t *b = push(f, "k");
   f->now += 250 * MS;
   next_of(f, b);
-  q = quota(10, 10 * S);
+  q = quota(9, 10 * S);
   end_with(f, b, 200, -1, &q);
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
@@ -852,7 +912,7 @@ static void new_key_limits_end_an_adaptation(void **state)
   fx_t *f = fx_new(NULL);
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
-  pacer__ratehdr_t q = quota(10, 10 * S);
+  pacer__ratehdr_t q = quota(9, 10 * S);
   end_with(f, a, 200, -1, &q);
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_ANNOUNCED);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 5, 1, 0, f->now), 0);
@@ -912,7 +972,7 @@ static void shared_keys_adapt_locally(void **state)
   /* A key with no rate: the store is never asked. */
   pacer__job_t *u = push(f, "u");
   next_of(f, u);
-  pacer__ratehdr_t q = quota(10, 10 * S);
+  pacer__ratehdr_t q = quota(9, 10 * S);
   end_with(f, u, 200, -1, &q);
   assert_int_equal(key_stats(f, "u").adapt, PACER_ADAPT_ANNOUNCED);
   pacer__job_t *u2 = push(f, "u"), *u3 = push(f, "u");
@@ -971,7 +1031,7 @@ static void engine_follows_x_ratelimit_headers(void **state)
   fake_tx_set_headers(e.tx, "X-RateLimit-Limit: 100\n"
                             "X-RateLimit-Remaining: 0\n"
                             "X-RateLimit-Reset: 4");
-  uint64_t id[2] = {submit(e.p, "k"), submit(e.p, "k")};
+  uint64_t id[3] = {submit(e.p, "k"), submit(e.p, "k"), 0};
   pacer__wait_settled(e.p, 1);
   kst_t ks = engine_key(e.p, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
@@ -983,7 +1043,18 @@ static void engine_follows_x_ratelimit_headers(void **state)
   assert_int_equal(fake_tx_log(e.tx, 0, log, 2), 2);
   assert_int_equal(log[0].t, t0);
   assert_true(log[1].t >= t0 + 4 * S);
-  rec_assert_once(&rec, id, 2);
+  /* The window passed, and the key went on into the next one at the
+   * quota's pace, 100 per 4 s (the longest reset seen), so that the jobs
+   * the pause held do not all start at once; no answer of it announced
+   * anything ... */
+  ks = engine_key(e.p, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
+  assert_true(ks.adapted_rate == 25.0);
+  /* ... so after it the key is on its configured limits. */
+  fake_clock_advance(&e.clk, 4 * S);
+  id[2] = submit(e.p, "k");
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, id, 3);
   assert_int_equal(engine_key(e.p, "k").adapt, PACER_ADAPT_NONE);
   eng_free(&e);
 }
@@ -1029,6 +1100,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(announced_quota_is_spread_over_the_time_to_reset),
       cmocka_unit_test(announcements_of_one_window_narrow_its_reset),
+      cmocka_unit_test(a_passed_window_rolls_into_the_next_at_the_quota_pace),
       cmocka_unit_test(configured_rate_is_the_ceiling_and_floor_the_bottom),
       cmocka_unit_test(nothing_left_pauses_until_the_reset_with_jitter),
       cmocka_unit_test(retry_after_keeps_precedence),
