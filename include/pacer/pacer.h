@@ -342,9 +342,12 @@ typedef struct pacer_config {
                             key's configured rate, never below
                             adapt_min_rate), pauses the key until the reset
                             when none is left (plus up to 1 s of jitter, at
-                            most retry_after_max_ms), and the key is back on
-                            its configured limits once that reset passes. A
-                            key with no rate gets one while it lasts.
+                            most retry_after_max_ms); past the reset the
+                            key goes on at the quota's pace (limit per
+                            window) until the next answer, and is back on
+                            its configured limits if no answer announces
+                            anything for a window. A key with no rate gets
+                            one while it lasts.
                             Retry-After keeps precedence. 0: off. */
   int adapt_aimd;        /* 1 (default): a 429 or 503 with neither
                             Retry-After nor a quota that explains it cuts
