@@ -41,9 +41,23 @@ def polyline(xs, ys, color, width=1.5, dash=None):
             f'{d} points="{pts}"/>')
 
 
+def summary(out_dir):
+    """summary.tsv of test_adapt.sh: run -> (requests, refused, jobs ok,
+    span s)."""
+    out = {}
+    path = os.path.join(out_dir, "summary.tsv")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                c = line.rstrip("\n").split("\t")
+                out[c[0]] = (int(c[1]), int(c[2]), int(c[3]), float(c[4]))
+    return out
+
+
 def main():
     out_dir, quota, window, svg = sys.argv[1], float(sys.argv[2]), \
         float(sys.argv[3]), sys.argv[4]
+    sums = summary(out_dir)
     rows = []
     for i, (run, title, kind) in enumerate(PANELS):
         on = os.path.join(out_dir, f"{run}-on.arrivals")
@@ -88,22 +102,29 @@ def main():
         g.append(polyline(xs, [Y(v) for v in r_off], "#d62728", 1.2, "2,2"))
         g.append(polyline(xs, [Y(v) for v in a_on], "#1f77b4", 2))
         g.append(polyline(xs, [Y(v) for v in r_on], "#9467bd", 1.5, "2,2"))
+        for k, (name, how) in enumerate(((f"{run}-on", "adapting"),
+                                         (f"{run}-off", "--adapt off"))):
+            if name in sums:
+                n, r, ok, span = sums[name]
+                g.append(f'<text x="{ML + pw - 8}" y="{y0 + 16 + 14 * k}" '
+                         f'font-size="11" text-anchor="end">{how}: {r} of '
+                         f'{n} requests refused, {ok} jobs succeeded, '
+                         f'{span:.1f} s</text>')
         rows.append("\n".join(g))
-    height = MT + len(PANELS) * (PH + GAP) + 10
-    legend_y = height - 6
+    height = MT + len(PANELS) * (PH + GAP) + 22
+    legend_y = height - 18
     legend = [("#1f77b4", "accepted/s, adapting (default)", None),
               ("#9467bd", "refused/s, adapting", "2,2"),
               ("#f2a65a", "accepted/s, --adapt off", None),
               ("#d62728", "refused/s, --adapt off (clipped)", "2,2"),
               ("#444", "the server's limit", "5,4")]
-    lx = ML
     items = []
-    for color, text, dash in legend:
-        items.append(polyline([lx, lx + 18], [legend_y - 4] * 2, color, 2,
-                              dash))
-        items.append(f'<text x="{lx + 22}" y="{legend_y}" font-size="10">'
+    for i, (color, text, dash) in enumerate(legend):
+        lx = ML + (i % 3) * 230
+        ly = legend_y + (i // 3) * 14
+        items.append(polyline([lx, lx + 18], [ly - 4] * 2, color, 2, dash))
+        items.append(f'<text x="{lx + 22}" y="{ly}" font-size="10">'
                      f'{text}</text>')
-        lx += 30 + 5.2 * len(text)
     with open(svg, "w") as f:
         f.write(f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" '
                 f'height="{height + 14}" font-family="sans-serif">\n'
