@@ -60,6 +60,7 @@ static int unadapt(pacer__adapt_t *a)
   a->reason = PACER__ADAPT_NONE;
   a->rate = 0;
   a->slack_ns = 0;
+  a->rolled = 0;
   return 1;
 }
 
@@ -84,9 +85,16 @@ static double bound(double r, const pacer__adapt_cfg_t *cfg, double base)
 
 int pacer__adapt_expire(pacer__adapt_t *a, int64_t now)
 {
-  if (a->reason == PACER__ADAPT_ANNOUNCED && now >= a->until_ns)
-    return unadapt(a);
-  return 0;
+  if (a->reason != PACER__ADAPT_ANNOUNCED || now < a->until_ns)
+    return 0;
+  int64_t next_end = pacer__time_add(a->until_ns, a->window_ns);
+  if (a->next_rate > 0 && a->window_ns > 0 && !a->rolled && now < next_end) {
+    a->rolled = 1;
+    a->until_ns = next_end;
+    a->reset_lo_ns = a->reset_hi_ns = INT64_MIN; /* the next answer: afresh */
+    return set_rate(a, PACER__ADAPT_ANNOUNCED, a->next_rate);
+  }
+  return unadapt(a);
 }
 
 /* ---- announced quota ---- */
@@ -100,27 +108,87 @@ static int64_t jitter(int64_t reset_ns, uint64_t rnd)
   return max > 0 ? (int64_t)(rnd % ((uint64_t)max + 1)) : 0;
 }
 
-static int announce(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg,
-                    double base, const pacer__ratehdr_t *q, int64_t now,
-                    uint64_t rnd, int64_t *pause_until)
+/* Narrows where the window of announcement q, received at now for an
+ * attempt started at start, ends. The server counted the attempt between
+ * start and now, and rounded the time left up to whole seconds; an
+ * announcement of the window already known narrows its interval, any other
+ * starts a new one. */
+static void narrow(pacer__adapt_t *a, const pacer__ratehdr_t *q, int64_t start,
+                   int64_t now)
 {
+  if (start > now)
+    start = now;
+  int64_t lo = pacer__time_add(start, q->reset_ns - PACER__ADAPT_RESET_RES_NS);
+  int64_t hi = pacer__time_add(now, q->reset_ns);
+  if (a->reason == PACER__ADAPT_ANNOUNCED && a->reset_hi_ns > now &&
+      lo < a->reset_hi_ns && hi > a->reset_lo_ns) {
+    if (lo > a->reset_lo_ns)
+      a->reset_lo_ns = lo;
+    if (hi < a->reset_hi_ns)
+      a->reset_hi_ns = hi;
+  } else {
+    a->reset_lo_ns = lo;
+    a->reset_hi_ns = hi;
+  }
+}
+
+/* What the next window will allow, from the quota's limit and window. */
+static void learn_window(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg,
+                         double base, const pacer__ratehdr_t *q)
+{
+  if (q->window_ns > 0)
+    a->window_ns = q->window_ns;
+  else if (q->reset_ns > a->window_ns)
+    a->window_ns = q->reset_ns;
+  a->next_rate = 0;
+  if (q->limit > 0 && a->window_ns > 0) {
+    double r = (double)q->limit * NS_PER_S / (double)a->window_ns;
+    if (!(base > 0 && r >= base))
+      a->next_rate = bound(r, cfg, base);
+  }
+}
+
+static int announce(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg,
+                    double base, const pacer__ratehdr_t *q, int64_t start,
+                    int64_t now, uint64_t rnd, int64_t *pause_until)
+{
+  learn_window(a, cfg, base, q);
+  a->rolled = 0;
+  if (q->remaining > 0 && q->reset_ns == 0) /* the window starts afresh */
+    return unadapt(a);
+  narrow(a, q, start, now);
+  int64_t hi = a->reset_hi_ns;
   if (q->remaining == 0) {
     /* Nothing left: hold the key to the reset. Should the cap end the
      * pause sooner, the floor paces it until the reset. */
-    int64_t d = pacer__time_add(q->reset_ns, jitter(q->reset_ns, rnd));
+    int64_t left = hi - now;
+    int64_t d = pacer__time_add(left, jitter(left, rnd));
     if (d > cfg->pause_max_ns)
       d = cfg->pause_max_ns;
     if (d > 0)
       *pause_until = pacer__time_add(now, d);
-    a->until_ns = pacer__time_add(now, q->reset_ns);
+    a->until_ns = hi;
     return set_rate(a, PACER__ADAPT_ANNOUNCED, bound(0, cfg, base));
   }
-  if (q->reset_ns == 0) /* the window starts afresh now */
-    return unadapt(a);
-  double r = (double)q->remaining * NS_PER_S / (double)q->reset_ns;
+  /* The remaining quota over the time to the reset: as announced until
+   * later announcements narrow it below the second it is rounded to, then
+   * to the middle of what is left of the interval. Spreading over the
+   * announced T s throughout would leave a part of every window unused
+   * (6% of 100 per 10 s, 25% of 20 per 2 s: at the end of a window, T = 1
+   * spreads the last few over a whole second when a tenth is left). */
+  int64_t end = hi;
+  if (hi - a->reset_lo_ns < PACER__ADAPT_RESET_RES_NS) {
+    int64_t from = a->reset_lo_ns > now ? a->reset_lo_ns : now;
+    end = from + (hi - from) / 2;
+  }
+  /* remaining + 1 intervals: the last of them starts an interval before
+   * the end, not at it, where the least error in the estimate would put
+   * it in the next window (and the next window's start, paced by it, a
+   * request late: one lost per window). */
+  double r = (double)(q->remaining + 1) * NS_PER_S / (double)(end - now);
   if (base > 0 && r >= base) /* the configured rate is gentler already */
     return unadapt(a);
-  a->until_ns = pacer__time_add(now, q->reset_ns);
+  a->until_ns = hi;
   return set_rate(a, PACER__ADAPT_ANNOUNCED, bound(r, cfg, base));
 }
 
@@ -135,14 +203,13 @@ static int cut(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg, double base,
   double cur = a->reason != PACER__ADAPT_NONE ? a->rate
                : base > 0                     ? base
                                               : pacer__adapt_observed(a, now);
-  if (a->reason != PACER__ADAPT_AIMD) {
-    /* The step is fixed when an episode begins, so the climb back is
-     * linear whatever cuts follow. */
-    double ref = base > 0 ? base : cur;
-    a->step = ref * PACER__ADAPT_STEP_SHARE;
-    if (!(a->step >= cfg->min_rate))
-      a->step = cfg->min_rate;
-  }
+  /* The step is a share of the rate the server refused, so the climb back
+   * is paced by what this server takes, not by how fast the key ran before
+   * the first refusal (a key with no rate may have started thousands per
+   * second; a tenth of that per second would refuse again at once). */
+  a->step = cur * PACER__ADAPT_STEP_SHARE;
+  if (!(a->step >= cfg->min_rate))
+    a->step = cfg->min_rate;
   a->ceiling = base;
   a->cut_ns = now;
   a->raised_ns = now;
@@ -196,11 +263,13 @@ int pacer__adapt_end(pacer__adapt_t *a, const pacer__adapt_cfg_t *cfg,
     /* A refusal that announces quota left does not explain itself (another
      * limit refused it): it is treated as one with no guidance. */
     if (usable && (q->remaining == 0 || !cfg->aimd))
-      return announce(a, cfg, base, q, now, rnd, pause_until);
+      return announce(a, cfg, base, q, ev->attempt_start_ns, now, rnd,
+                      pause_until);
     return cfg->aimd ? cut(a, cfg, base, ev, now) : 0;
   }
   if (usable)
-    return announce(a, cfg, base, q, now, rnd, pause_until);
+    return announce(a, cfg, base, q, ev->attempt_start_ns, now, rnd,
+                    pause_until);
   if (ev->status >= 200 && ev->status < 400)
     return raise_rate(a, base, now);
   return 0;

@@ -27,11 +27,14 @@ enum {
   PACER__ADAPT_AIMD = 2       /* after a 429 or 503 with no guidance */
 };
 
-/* AIMD: a refusal multiplies the rate by this. */
-#define PACER__ADAPT_DECREASE 0.5
-/* AIMD: each second of success adds this share of the ceiling (the
- * configured rate, or for a key with none the rate it ran at when first
- * cut), at least the floor: from half the ceiling back to it in 5 s. */
+/* AIMD: a refusal multiplies the rate by this. Not a half: against a
+ * server that keeps no burst in hand, halving holds a sawtooth between half
+ * its limit and all of it, about 75% on average; 0.75 holds about 87%, for
+ * a refusal or so more per cycle (docs/DESIGN.md, "AIMD"). */
+#define PACER__ADAPT_DECREASE 0.75
+/* AIMD: each second of success adds this share of the rate the last cut
+ * was made from (the rate the server refused), at least the floor: back to
+ * that rate in 2.5 s. */
 #define PACER__ADAPT_STEP_SHARE 0.1
 /* AIMD on a key with no configured rate: it is unadapted once its rate has
  * been at least PACER__ADAPT_SLACK times what it started per second for
@@ -43,6 +46,10 @@ enum {
  * keys do not all come back in the same instant. */
 #define PACER__ADAPT_JITTER_SHARE 0.1
 #define PACER__ADAPT_JITTER_MAX_NS (INT64_C(1000) * 1000000)
+/* Resets are announced in whole seconds, rounded up: a window announced
+ * to reset in T s ends within the second before. Successive announcements
+ * of one window narrow down where it ends (pacer__adapt_t.reset_lo_ns). */
+#define PACER__ADAPT_RESET_RES_NS (INT64_C(1000) * 1000000)
 
 typedef struct pacer__adapt_cfg {
   int announced;        /* 1: follow announced quotas */
@@ -55,11 +62,23 @@ typedef struct pacer__adapt {
   int reason;       /* PACER__ADAPT_* */
   double rate;      /* tokens/s while reason != NONE */
   int64_t until_ns; /* ANNOUNCED: the reset, where the adaptation ends */
+  /* ANNOUNCED: the window ends in (reset_lo_ns, reset_hi_ns], as narrowed
+   * by the announcements of this window so far; until_ns is reset_hi_ns. */
+  int64_t reset_lo_ns, reset_hi_ns;
+  /* The quota's window: as announced (IETF w=), else the longest reset
+   * seen; 0 unknown. Kept across adaptations. */
+  int64_t window_ns;
+  /* ANNOUNCED: the pace of the next window, assumed like this one (its
+   * limit over its window, bounded as any rate); 0: none known, the key
+   * goes back to its configured limits at the reset. */
+  double next_rate;
+  int rolled; /* 1: in that assumed window, no answer of it yet */
   /* AIMD */
   int64_t cut_ns;    /* the last cut; refusals of attempts started before it
                         were sent at the old rate and cut nothing more */
   int64_t raised_ns; /* since when success has raised the rate */
-  double step;       /* tokens/s added per second of success */
+  double step;       /* tokens/s added per second of success: a share of
+                        the rate the last cut was made from */
   double ceiling;    /* where the rate stops rising: the configured rate, or
                         0 (none: see PACER__ADAPT_SLACK) */
   int64_t slack_ns;  /* since when the rate has been slack; 0: it is not */
@@ -83,8 +102,13 @@ void pacer__adapt_started(pacer__adapt_t *a, int64_t now);
 /* Starts per second at now, estimated over the last second or two. */
 double pacer__adapt_observed(const pacer__adapt_t *a, int64_t now);
 
-/* Ends an ANNOUNCED adaptation whose window has passed at now. Returns 1
- * when the key goes back to its configured limits, else 0. */
+/* At now, past the end of an ANNOUNCED adaptation's window: the key goes
+ * on into the next window at next_rate, assumed like the last until an
+ * answer of it says otherwise (so the jobs held by a pause do not all
+ * start at once when it ends), or, when no pace is known, when that
+ * assumed window also ended unconfirmed, or when the key comes back after
+ * it, back to its configured limits. Returns 1 when the key's rate changed
+ * (apply pacer__adapt_rate()), else 0. */
 int pacer__adapt_expire(pacer__adapt_t *a, int64_t now);
 
 /* Follows one ended attempt of a key whose configured rate is base (0: none)

@@ -337,21 +337,25 @@ typedef struct pacer_config {
                             that announces its quota (RateLimit,
                             RateLimit-Policy, RateLimit-*, X-RateLimit-*)
                             retunes its key to spread the remaining quota
-                            over the time to the reset (never above the
+                            over the time to the reset (as narrowed by the
+                            window's earlier announcements; never above the
                             key's configured rate, never below
                             adapt_min_rate), pauses the key until the reset
                             when none is left (plus up to 1 s of jitter, at
-                            most retry_after_max_ms), and the key is back on
-                            its configured limits once that reset passes. A
-                            key with no rate gets one while it lasts.
+                            most retry_after_max_ms); past the reset the
+                            key goes on at the quota's pace (limit per
+                            window) until the next answer, and is back on
+                            its configured limits if no answer announces
+                            anything for a window. A key with no rate gets
+                            one while it lasts.
                             Retry-After keeps precedence. 0: off. */
   int adapt_aimd;        /* 1 (default): a 429 or 503 with neither
-                            Retry-After nor a quota that explains it halves
-                            its key's rate (for a key with no rate, the rate
-                            it was starting attempts at), and each second of
-                            successful responses adds back a tenth of the
-                            configured rate (or of the rate at the first
-                            cut), until the configured rate is reached, or,
+                            Retry-After nor a quota that explains it cuts
+                            its key's rate to 3/4 (for a key with no rate,
+                            of the rate it was starting attempts at), and
+                            each second of successful responses adds back a
+                            tenth of the rate that was cut, until the
+                            configured rate is reached, or,
                             for a key with no rate, until the rate has been
                             twice what the key uses for 5 s. Other keys are
                             not touched; the refused job keeps its own

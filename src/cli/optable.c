@@ -136,6 +136,9 @@ static int set_str(char **dst, const char *v)
 
 /* ---- setters and getters of the options the kinds do not cover ---- */
 
+static int set_choice(int *field, const cli_opt_t *opt, const char *v,
+                      const char *who, char *err, size_t errlen);
+
 static int set_weight(cli_opts_t *o, const cli_opt_t *opt, const char *v,
                       const char *who, char *err, size_t errlen)
 {
@@ -344,6 +347,46 @@ static int get_headers(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
   return a ? 0 : -1;
 }
 
+/* --adapt: which of the two adaptations (pacer_config_t.adapt_announced,
+ * adapt_aimd) are on. The names, in the order of the bits they set
+ * (announced 1, aimd 2). */
+static const char *const adapt_modes[] = {"off", "announced", "aimd", "on",
+                                          NULL};
+
+static int set_adapt(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                     const char *who, char *err, size_t errlen)
+{
+  int m = 0;
+  if (set_choice(&m, opt, v, who, err, errlen))
+    return -1;
+  o->cfg.adapt_announced = !!(m & 1);
+  o->cfg.adapt_aimd = !!(m & 2);
+  return 0;
+}
+
+static int get_adapt(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
+{
+  int m = (o->cfg.adapt_announced ? 1 : 0) | (o->cfg.adapt_aimd ? 2 : 0);
+  *out = json_string(opt->choices[m]);
+  return *out ? 0 : -1;
+}
+
+/* The library's bounds of adapt_min_rate: above 0, at most 1e9/s. */
+static int set_adapt_min_rate(cli_opts_t *o, const cli_opt_t *opt,
+                              const char *v, const char *who, char *err,
+                              size_t errlen)
+{
+  (void)opt;
+  double d;
+  if (cli_parse_rate(v, &d) || !(d > 0 && d <= 1e9))
+    return cli_fail(err, errlen,
+                    "%s: '%s' is not a rate above 0 and at most 1e9/s (N, "
+                    "N/s, N/m or N/h)",
+                    who, v);
+  o->cfg.adapt_min_rate = d;
+  return 0;
+}
+
 /* ---- the table ---- */
 
 static const char *const spool_syncs[] = {"normal", "full", NULL};
@@ -416,6 +459,18 @@ static const cli_opt_t table[] = {
      .off = CFG(retry_after_max_ms), .max = INT64_MAX / 1000000, .flags = KEPT,
      .key = "retry-max-after", .arg = "S", .what = "a number of seconds",
      .help = "a longer Retry-After is cut to this many seconds"},
+    {.name = "adapt", .kind = CLI_OPT_CUSTOM, .off = CFG(adapt_announced),
+     .flags = KEPT, .key = "adapt", .arg = "on|off|announced|aimd",
+     .choices = adapt_modes, .set = set_adapt, .get = get_adapt,
+     .help = "follow each key's server: announced spreads the quota its "
+             "RateLimit or X-RateLimit-* fields announce; aimd cuts the "
+             "rate on a bare 429 or 503 and raises it back on success; on "
+             "is both; never above the configured rates"},
+    {.name = "adapt-min-rate", .kind = CLI_OPT_RATE,
+     .off = CFG(adapt_min_rate), .flags = KEPT, .key = "adapt-min-rate",
+     .arg = "N[/s|/m|/h]", .set = set_adapt_min_rate,
+     .help = "the lowest rate an adapted key is held to (a lower "
+             "--per-key-rate wins)"},
     {.name = "timeout", .kind = CLI_OPT_MS, .off = CFG(timeout_ms), .min = 1,
      .max = CLI_MS_MAX, .flags = KEPT, .key = "timeout", .arg = "MS",
      .what = "a number of milliseconds",

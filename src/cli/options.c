@@ -89,7 +89,7 @@ void cli_usage(FILE *f)
   size_t n;
   const cli_opt_t *t = cli_opt_table(&n);
   for (size_t i = 0; i < n; i++) {
-    char left[64], def[64], text[256];
+    char left[64], def[64], text[512];
     snprintf(left, sizeof left, "--%s%s%s", t[i].name, t[i].arg ? " " : "",
              t[i].arg ? t[i].arg : "");
     cli_opt_show(&d, &t[i], def, sizeof def);

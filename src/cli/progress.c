@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* progress.c - the progress line on a terminal: jobs done of the total,
- * the rate over about the last second, the ETA, failures and open
- * breakers, redrawn four times a second by a thread of its own.
+ * the rate over about the last second, the ETA, failures, open breakers
+ * and keys whose rate follows their server (when there are), redrawn four times
+ * a second by a thread of its own.
  *
  * The line is drawn under app_t.lock, as every other stderr line, which
  * erases it first (cli_clear_progress_locked). */
@@ -46,10 +47,12 @@ static void draw_progress(app_t *a, double *prev_t, uint64_t *prev_done,
                           double *rate)
 {
   pacer_stats_t *st = NULL;
-  unsigned open = 0;
+  unsigned open = 0, adapted = 0;
   if (pacer_stats_get(a->p, &st) == 0) {
-    for (size_t i = 0; i < st->key_count; i++)
+    for (size_t i = 0; i < st->key_count; i++) {
       open += st->keys[i].breaker != PACER_BREAKER_CLOSED;
+      adapted += st->key_adapt && st->key_adapt[i].reason != PACER_ADAPT_NONE;
+    }
     pacer_stats_free(st);
   }
   double t = cli_now_s();
@@ -74,6 +77,8 @@ static void draw_progress(app_t *a, double *prev_t, uint64_t *prev_done,
           "%u breakers open",
           (unsigned long long)done, total, *rate, eta,
           (unsigned long long)failed, open);
+  if (adapted) /* keys slowed to what their servers say (--adapt) */
+    fprintf(stderr, ", %u adapted", adapted);
   a->progress_drawn = 1;
   pthread_mutex_unlock(&a->lock);
 }

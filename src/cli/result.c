@@ -367,6 +367,38 @@ static void lat(FILE *f, const char *what, const pacer_latency_t *l)
           (unsigned long long)l->count);
 }
 
+/* At most this many adapted keys are named; the rest are counted. */
+#define ADAPTED_SHOWN 5
+
+/* The keys whose rate follows their server as the run ends (--adapt): the
+ * rate each is held to and why, so a run that went slower than its flags
+ * say tells whom it listened to. Nothing when no key is adapted. */
+static void adapted(FILE *f, const pacer_stats_t *st)
+{
+  size_t n = 0;
+  for (size_t i = 0; st->key_adapt && i < st->key_count; i++)
+    n += st->key_adapt[i].reason != PACER_ADAPT_NONE;
+  if (!n)
+    return;
+  fprintf(f, "pacer: %zu key%s on a rate %s set:\n", n, n == 1 ? "" : "s",
+          n == 1 ? "its server" : "their servers");
+  size_t shown = 0;
+  for (size_t i = 0; i < st->key_count && shown < ADAPTED_SHOWN; i++) {
+    const pacer_key_adapt_t *ka = &st->key_adapt[i];
+    if (ka->reason == PACER_ADAPT_NONE)
+      continue;
+    shown++;
+    fprintf(f, "pacer:   %-22s %.3g/s (%s", st->keys[i].key, ka->rate,
+            ka->reason == PACER_ADAPT_ANNOUNCED ? "announced quota"
+                                                : "429/503, aimd");
+    if (st->keys[i].paused_ms > 0)
+      fprintf(f, ", paused %.1f s", (double)st->keys[i].paused_ms / 1000);
+    fputs(")\n", f);
+  }
+  if (n > shown)
+    fprintf(f, "pacer:   and %zu more\n", n - shown);
+}
+
 void cli_summary(FILE *f, const cli_tally_t *t, const pacer_stats_t *st,
                  double elapsed_s)
 {
@@ -396,4 +428,5 @@ void cli_summary(FILE *f, const cli_tally_t *t, const pacer_stats_t *st,
   lat(f, "queue low", &st->queue_wait[PACER_PRIORITY_LOW]);
   lat(f, "transfer high", &st->transfer[PACER_PRIORITY_HIGH]);
   lat(f, "transfer low", &st->transfer[PACER_PRIORITY_LOW]);
+  adapted(f, st);
 }

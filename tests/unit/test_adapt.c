@@ -59,8 +59,9 @@ static void announced_quota_is_spread_over_the_time_to_reset(void **state)
   (void)state;
   pacer__adapt_t a = {0};
   int64_t pause;
-  pacer__ratehdr_t q = quota(50, 10 * S);
-  /* No configured rate: 50 left over 10 s is 5/s until the reset. */
+  pacer__ratehdr_t q = quota(49, 10 * S);
+  /* No configured rate: 49 left over 10 s is 5/s until the reset (50
+   * intervals: the last of the 49 starts one before the reset). */
   assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
   assert_int_equal(a.reason, PACER__ADAPT_ANNOUNCED);
   assert_true(a.rate == 5.0);
@@ -69,8 +70,8 @@ static void announced_quota_is_spread_over_the_time_to_reset(void **state)
   assert_true(pacer__adapt_rate(&a, 0) == 5.0);
   /* The same announcement changes nothing. */
   assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 0);
-  /* 40 left over 5 s: 8/s. */
-  q = quota(40, 5 * S);
+  /* 39 left over 5 s: 8/s. */
+  q = quota(39, 5 * S);
   assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0 + 5 * S, &pause), 1);
   assert_true(a.rate == 8.0);
   assert_int_equal(a.until_ns, T0 + 10 * S);
@@ -82,13 +83,135 @@ static void announced_quota_is_spread_over_the_time_to_reset(void **state)
   assert_int_equal(pacer__adapt_expire(&a, T0 + 20 * S), 0);
 }
 
+/* A server that rounds the time to its window's end up to whole seconds,
+ * as pacer-mock and the drafts' examples do: the reset it announces at t
+ * for a window ending at e. */
+static int64_t ceil_s(int64_t e, int64_t t)
+{
+  return (e - t + S - 1) / S * S;
+}
+
+/* Announcements of one window narrow down where it ends: the quota is
+ * spread as announced at first, then to the middle of what is known, so
+ * the end of each window is not left unused. */
+static void announcements_of_one_window_narrow_its_reset(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause, e = T0 + 9700 * MS; /* the window's true end */
+  pacer__ratehdr_t q = quota(49, ceil_s(e, T0));
+  /* Fresh: (T0 + 8.999 s, T0 + 10 s] (the attempt started 1 ms before);
+   * spread as announced, 50 over 10 s. */
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0 - MS, T0, &pause), 1);
+  assert_true(a.rate == 5.0);
+  assert_int_equal(a.until_ns, T0 + 10 * S);
+  /* At T0 + 0.8 s the server says 9 s: (T0 + 8.999 s, T0 + 9.8 s], whose
+   * middle is 8.5995 s away. */
+  int64_t t = T0 + 800 * MS;
+  q = quota(40, ceil_s(e, t));
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, t - MS, t, &pause), 1);
+  assert_int_equal(a.reset_lo_ns, T0 + 8999 * MS);
+  assert_int_equal(a.reset_hi_ns, T0 + 9800 * MS);
+  assert_int_equal(a.until_ns, T0 + 9800 * MS);
+  assert_true(a.rate > 41 / 8.5995 - 1e-9 && a.rate < 41 / 8.5995 + 1e-9);
+  /* Announcements on either side of a second's change pin it down. */
+  t = T0 + 6710 * MS; /* 2.99 s left: "3" */
+  q = quota(10, ceil_s(e, t));
+  end_at(&a, &on, 0, 200, 0, &q, t - MS, t, &pause);
+  t = T0 + 6690 * MS; /* 3.01 s left: "4", an answer that came late */
+  q = quota(11, ceil_s(e, t));
+  end_at(&a, &on, 0, 200, 0, &q, t - MS, t + 30 * MS, &pause);
+  assert_true(a.reset_lo_ns < e && a.reset_hi_ns >= e);
+  assert_true(a.reset_hi_ns - a.reset_lo_ns <= 25 * MS);
+  /* 11 (12 intervals) over the 2.98 s to the middle, not over 4 s. */
+  t += 30 * MS;
+  int64_t mid = a.reset_lo_ns + (a.reset_hi_ns - a.reset_lo_ns) / 2;
+  assert_true(a.rate == 12.0 * S / (double)(mid - t));
+  assert_true(a.rate > 3.6);
+  /* Nothing left: a pause to the narrowed end, plus at most a tenth of
+   * the time to it, not to the announced 1 s. */
+  t = T0 + 9600 * MS;
+  q = quota(0, ceil_s(e, t));
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, t - MS, t, &pause), 1);
+  assert_true(pause >= a.reset_hi_ns && pause >= e);
+  assert_true(pause <= a.reset_hi_ns + (a.reset_hi_ns - t) / 10);
+  assert_true(pause < t + 200 * MS);
+  /* The next window does not overlap this one: a fresh start. */
+  t = e + 5 * MS;
+  q = quota(99, ceil_s(e + 10 * S, t));
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, t - MS, t, &pause), 1);
+  assert_int_equal(a.reset_hi_ns, t + 10 * S);
+  assert_int_equal(a.reset_lo_ns, t - MS + 9 * S);
+  assert_true(a.rate == 10.0);
+  /* A slow answer narrows nothing it cannot vouch for: counted somewhere
+   * in the 2 s it took, its "10" says only (start + 9 s, now + 10 s]. */
+  pacer__adapt_t b = {0};
+  q = quota(20, 10 * S);
+  end_at(&b, &on, 0, 200, 0, &q, T0, T0 + 2 * S, &pause);
+  assert_int_equal(b.reset_lo_ns, T0 + 9 * S);
+  assert_int_equal(b.reset_hi_ns, T0 + 12 * S);
+  assert_true(b.rate == 2.1);
+}
+
+/* When a window passes, the key goes on into the next at the quota's pace
+ * (limit over window), assumed until an answer says otherwise, so that the
+ * jobs a pause held do not all start at the reset; once only. */
+static void a_passed_window_rolls_into_the_next_at_the_quota_pace(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause;
+  pacer__ratehdr_t q = quota(0, 2 * S);
+  q.limit = 20; /* X-RateLimit: no window; the longest reset stands in */
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(pause >= T0 + 2 * S);
+  assert_int_equal(a.window_ns, 2 * S);
+  assert_true(a.next_rate == 10.0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 2 * S - 1), 0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 2100 * MS), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_ANNOUNCED);
+  assert_true(a.rate == 10.0);
+  assert_int_equal(a.until_ns, T0 + 4 * S);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 3 * S), 0);
+  /* An answer of the new window retunes it as any (afresh: 18 over 2 s). */
+  q = quota(18, 2 * S);
+  q.limit = 20;
+  assert_int_equal(
+      end_at(&a, &on, 0, 200, 0, &q, T0 + 2100 * MS, T0 + 2101 * MS, &pause),
+      1);
+  assert_true(a.rate == 9.5);
+  assert_int_equal(a.rolled, 0);
+  /* With no answer in the assumed window: back to the configured limits
+   * at its end. */
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 4101 * MS), 1);
+  assert_true(a.rate == 10.0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 6101 * MS), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  /* A key that comes back after the assumed window: its limits at once. */
+  q = quota(5, 2 * S);
+  q.limit = 20;
+  q.window_ns = 10 * S; /* IETF w=: the window as said */
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(a.next_rate == 2.0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 13 * S), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+  /* A configured rate gentler than the quota's pace: no assumed window. */
+  q.remaining = 1;
+  q.reset_ns = 4 * S;
+  assert_int_equal(end_at(&a, &on, 1, 200, 0, &q, T0, T0, &pause), 1);
+  assert_true(a.rate == 0.5);
+  assert_true(a.next_rate == 0);
+  assert_int_equal(pacer__adapt_expire(&a, T0 + 4 * S), 1);
+  assert_int_equal(a.reason, PACER__ADAPT_NONE);
+}
+
 static void configured_rate_is_the_ceiling_and_floor_the_bottom(void **state)
 {
   (void)state;
   pacer__adapt_t a = {0};
   int64_t pause;
   /* 5/s announced, 2/s configured: the configured rate is gentler. */
-  pacer__ratehdr_t q = quota(50, 10 * S);
+  pacer__ratehdr_t q = quota(49, 10 * S);
   assert_int_equal(end_at(&a, &on, 2, 200, 0, &q, T0, T0, &pause), 0);
   assert_int_equal(a.reason, PACER__ADAPT_NONE);
   /* 5/s announced, 10/s configured: 5/s. */
@@ -185,10 +308,10 @@ static void switches_turn_each_part_off(void **state)
   assert_int_equal(end_at(&a, &no_aimd, 10, 503, 0, NULL, T0, T0, &pause), 0);
   assert_int_equal(a.reason, PACER__ADAPT_NONE);
   /* A refusal announcing quota left: AIMD when on, else the quota. */
-  q = quota(20, 10 * S);
+  q = quota(19, 10 * S);
   assert_int_equal(end_at(&a, &on, 10, 429, 0, &q, T0, T0, &pause), 1);
   assert_int_equal(a.reason, PACER__ADAPT_AIMD);
-  assert_true(a.rate == 5.0);
+  assert_true(a.rate == 7.5);
   pacer__adapt_t b = {0};
   assert_int_equal(end_at(&b, &no_aimd, 10, 429, 0, &q, T0, T0, &pause), 1);
   assert_int_equal(b.reason, PACER__ADAPT_ANNOUNCED);
@@ -197,45 +320,93 @@ static void switches_turn_each_part_off(void **state)
   pacer__adapt_event_t ev = {PACER_ETIMEDOUT, 0, 0, NULL, T0};
   assert_int_equal(pacer__adapt_end(&a, &on, 10, &ev, T0 + S, 1, &pause), 0);
   assert_int_equal(end_at(&a, &on, 10, 500, 0, NULL, T0, T0 + S, &pause), 0);
-  assert_true(a.rate == 5.0);
+  assert_true(a.rate == 7.5);
 }
 
-static void aimd_halves_then_climbs_back_to_the_configured_rate(void **state)
+static void aimd_cuts_then_climbs_back_to_the_configured_rate(void **state)
 {
   (void)state;
   pacer__adapt_t a = {0};
   int64_t pause;
-  /* 10/s configured: halved to 5/s; the step is a tenth of 10/s. */
+  /* 10/s configured: cut to 7.5/s; the step is a tenth of the 10/s. */
   assert_int_equal(end_at(&a, &on, 10, 429, 0, NULL, T0, T0 + 100 * MS, &pause),
                    1);
   assert_int_equal(a.reason, PACER__ADAPT_AIMD);
-  assert_true(a.rate == 5.0);
+  assert_true(a.rate == 7.5);
+  assert_true(a.step == 1.0);
   /* Refusals of attempts sent before the cut cut nothing more. */
   assert_int_equal(end_at(&a, &on, 10, 503, 0, NULL, T0, T0 + 200 * MS, &pause),
                    0);
-  assert_true(a.rate == 5.0);
-  /* One sent after it does: 2.5/s. */
+  assert_true(a.rate == 7.5);
+  /* One sent after it does: 5.625/s, and the step is now a tenth of the
+   * 7.5/s the server refused. */
   assert_int_equal(
       end_at(&a, &on, 10, 429, 0, NULL, T0 + 300 * MS, T0 + S, &pause), 1);
-  assert_true(a.rate == 2.5);
-  assert_true(pacer__adapt_keep_until(&a) >= T0 + 8500 * MS);
-  /* Each second of success adds 1/s. */
+  assert_true(a.rate == 5.625);
+  assert_true(a.step == 0.75);
+  /* (10 - 5.625) / 0.75 = 5.83 s of success to climb back. */
+  assert_true(pacer__adapt_keep_until(&a) >= T0 + 6830 * MS &&
+              pacer__adapt_keep_until(&a) <= T0 + 6840 * MS);
+  /* Each second of success adds 0.75/s. */
   assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 2 * S, &pause),
                    1);
-  assert_true(a.rate > 3.49 && a.rate < 3.51);
+  assert_true(a.rate > 6.374 && a.rate < 6.376);
   assert_int_equal(end_at(&a, &on, 10, 204, 0, NULL, T0, T0 + 4 * S, &pause),
                    1);
-  assert_true(a.rate > 5.49 && a.rate < 5.51);
+  assert_true(a.rate > 7.874 && a.rate < 7.876);
   /* A 404 is not a success: no climb, and none credited for its time. */
   assert_int_equal(end_at(&a, &on, 10, 404, 0, NULL, T0, T0 + 5 * S, &pause),
                    0);
   /* At 10/s it is the configured rate again: not adapted. */
-  assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 9 * S, &pause),
+  assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 6 * S, &pause),
+                   1);
+  assert_true(a.rate > 9.374 && a.rate < 9.376);
+  assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 7 * S, &pause),
                    1);
   assert_int_equal(a.reason, PACER__ADAPT_NONE);
-  assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 10 * S, &pause),
+  assert_int_equal(end_at(&a, &on, 10, 200, 0, NULL, T0, T0 + 8 * S, &pause),
                    0);
   assert_true(pacer__adapt_keep_until(&a) == INT64_MIN);
+}
+
+/* The climb is paced by the rate the server refused, not by how fast the
+ * key ran before the first refusal: a key with no rate that started 3000/s
+ * against a server taking 50/s is cut once per round trip down to it, and
+ * then climbs by a tenth of the last refused rate per second (5/s, not the
+ * 300/s a step fixed at the first cut would add, which would refuse again
+ * within 0.2 s). Against a server with no burst the sawtooth is then
+ * between 0.75 and 1 of its limit. */
+static void aimd_step_follows_the_refused_rate(void **state)
+{
+  (void)state;
+  pacer__adapt_t a = {0};
+  int64_t pause, t = T0;
+  for (int i = 0; i < 3000; i++)
+    pacer__adapt_started(&a, T0 + i * (S / 3000));
+  t = T0 + S;
+  /* Refusals, one round trip (1 ms) after each cut, until the rate is
+   * below the server's 50/s. */
+  int cuts = 0;
+  while (!(a.reason == PACER__ADAPT_AIMD && a.rate < 50)) {
+    assert_int_equal(end_at(&a, &on, 0, 429, 0, NULL, t, t + MS, &pause), 1);
+    t += 2 * MS;
+    cuts++;
+  }
+  /* 3000 x 0.75^15 = 40.1 */
+  assert_int_equal(cuts, 15);
+  assert_true(a.rate > 40.0 && a.rate < 40.2);
+  assert_true(a.step > 5.34 && a.step < 5.36); /* a tenth of 53.4 */
+  /* Back above 50/s after about 2 s of success, not at once. */
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, NULL, t, t + S, &pause), 1);
+  assert_true(a.rate < 50);
+  assert_int_equal(end_at(&a, &on, 0, 200, 0, NULL, t, t + 2 * S, &pause), 1);
+  assert_true(a.rate > 50 && a.rate < 52);
+  /* Refused there: cut to 0.75 of it, the step a tenth of it. */
+  double r = a.rate;
+  assert_int_equal(
+      end_at(&a, &on, 0, 429, 0, NULL, t + 2 * S, t + 2 * S + MS, &pause), 1);
+  assert_true(a.rate == r * 0.75);
+  assert_true(a.step == r * 0.1);
 }
 
 static void aimd_never_goes_below_the_floor(void **state)
@@ -274,10 +445,10 @@ static void aimd_on_a_key_without_rate_starts_from_what_it_uses(void **state)
   int64_t pause;
   for (int i = 0; i < 20; i++)
     pacer__adapt_started(&a, T0);
-  /* 20/s observed: cut to 10/s, the step is 2/s per second. */
+  /* 20/s observed: cut to 15/s, the step is 2/s per second. */
   assert_int_equal(end_at(&a, &on, 0, 429, 0, NULL, T0, T0 + 100 * MS, &pause),
                    1);
-  assert_true(a.rate == 10.0);
+  assert_true(a.rate == 15.0);
   assert_true(a.step == 2.0);
   /* It climbs past 20/s while the key uses it ... */
   int64_t t = T0 + 100 * MS;
@@ -288,7 +459,7 @@ static void aimd_on_a_key_without_rate_starts_from_what_it_uses(void **state)
     assert_int_equal(end_at(&a, &on, 0, 200, 0, NULL, t, t, &pause), 1);
   }
   assert_int_equal(a.reason, PACER__ADAPT_AIMD);
-  assert_true(a.rate > 29.9 && a.rate < 30.1);
+  assert_true(a.rate > 34.9 && a.rate < 35.1);
   /* ... and is let go once it stayed twice what the key uses for 5 s. */
   for (int i = 1; i <= 5; i++) {
     t += S;
@@ -436,8 +607,8 @@ static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
   for (int i = 0; i < 8; i++)
     j[i] = push(f, "k");
   next_of(f, j[0]);
-  /* 4 left over 2 s: 2/s, burst 1, until T0 + 2 s. */
-  pacer__ratehdr_t q = quota(4, 2 * S);
+  /* 3 left over 2 s: 2/s, burst 1, until T0 + 2 s. */
+  pacer__ratehdr_t q = quota(3, 2 * S);
   end_with(f, j[0], 200, -1, &q);
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
@@ -463,14 +634,21 @@ static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
   fx_free(f);
 }
 
+static void no_pause(pacer_config_t *c)
+{
+  c->retry_after_max_ms = 0;
+}
+
 /* A slow announced rate never parks the key past the window's end. */
 static void window_end_wakes_a_slow_key(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  fx_t *f = fx_new(no_pause);
   pacer__job_t *a = push(f, "k"), *b = push(f, "k"), *c = push(f, "k");
   next_of(f, a);
-  pacer__ratehdr_t q = quota(1, 15 * S); /* 1/15 per s, lifted to 0.1/s */
+  /* Nothing left, and the pause to the reset cut to none by
+   * retry_after_max_ms: the floor, 0.1/s, until the reset. */
+  pacer__ratehdr_t q = quota(0, 15 * S);
   end_with(f, a, 200, -1, &q);
   assert_true(key_stats(f, "k").adapted_rate == 0.1);
   next_of(f, b);
@@ -513,7 +691,7 @@ static void configured_key_rate_is_never_exceeded(void **state)
   pacer__job_t *b = push(f, "k");
   f->now += 250 * MS;
   next_of(f, b);
-  q = quota(10, 10 * S);
+  q = quota(9, 10 * S);
   end_with(f, b, 200, -1, &q);
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
@@ -655,14 +833,14 @@ static void aimd_slows_only_the_refused_key(void **state)
   next_of(f, b[0]);
   next_of(f, b[1]);
   f->now = T0 + 100 * MS;
-  /* Two bare 429s of attempts sent together: one cut, to 5/s. */
+  /* Two bare 429s of attempts sent together: one cut, to 7.5/s. */
   assert_int_equal(end_with(f, a1, 429, -1, NULL), PACER__SCHED_RETRY);
   /* The refused job keeps its own backoff (200 ms, full jitter). */
   assert_true(a1->timer_ns >= f->now && a1->timer_ns <= f->now + 200 * MS);
   end_with(f, a2, 429, -1, NULL);
   kst_t ks = key_stats(f, "a");
   assert_int_equal(ks.adapt, PACER_ADAPT_AIMD);
-  assert_true(ks.adapted_rate == 5.0);
+  assert_true(ks.adapted_rate == 7.5);
   /* b is untouched: 10/s, burst 2. */
   ks = key_stats(f, "b");
   assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
@@ -677,11 +855,11 @@ static void aimd_slows_only_the_refused_key(void **state)
   next_of(f, b[3]);
   ok(f, b[3]);
   f->now = T0 + 1300 * MS;
-  ok(f, a1); /* 1.2 s of success since the cut: 5 + 1.2 = 6.2/s */
+  ok(f, a1); /* 1.2 s of success since the cut: 7.5 + 1.2 = 8.7/s */
   ks = key_stats(f, "a");
-  assert_true(ks.adapted_rate > 6.19 && ks.adapted_rate < 6.21);
-  /* Back at 10/s 3.9 s later: on the configured limits again. */
-  f->now = T0 + 5200 * MS;
+  assert_true(ks.adapted_rate > 8.69 && ks.adapted_rate < 8.71);
+  /* Back at 10/s 1.3 s later: on the configured limits again. */
+  f->now = T0 + 2600 * MS;
   pacer__job_t *a3 = push(f, "a");
   next_of(f, a3);
   ok(f, a3);
@@ -700,14 +878,14 @@ static void unlimited_key_under_aimd_gets_a_bucket_and_loses_it(void **state)
   }
   f->now = T0 + 100 * MS;
   for (int i = 0; i < 20; i++)
-    end_with(f, j[i], 429, -1, NULL); /* one cut: 20/s seen, 10/s */
+    end_with(f, j[i], 429, -1, NULL); /* one cut: 20/s seen, 15/s */
   kst_t ks = key_stats(f, "u");
   assert_int_equal(ks.adapt, PACER_ADAPT_AIMD);
-  assert_true(ks.adapted_rate == 10.0);
+  assert_true(ks.adapted_rate == 15.0);
   pacer__job_t *x = push(f, "u"), *y = push(f, "u");
   next_of(f, x);
-  assert_null(next(f)); /* a bucket now: 10/s */
-  assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 200 * MS);
+  assert_null(next(f)); /* a bucket now: 15/s, a token every 66.7 ms */
+  assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 100 * MS + 66666667);
   ok(f, x);
   /* Success, with the key using far less than its rate, for 5 s. */
   f->now = T0 + 3 * S;
@@ -734,7 +912,7 @@ static void new_key_limits_end_an_adaptation(void **state)
   fx_t *f = fx_new(NULL);
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
-  pacer__ratehdr_t q = quota(10, 10 * S);
+  pacer__ratehdr_t q = quota(9, 10 * S);
   end_with(f, a, 200, -1, &q);
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_ANNOUNCED);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 5, 1, 0, f->now), 0);
@@ -759,8 +937,8 @@ static void shared_keys_adapt_locally(void **state)
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
   f->now = T0 + 100 * MS;
-  end_with(f, a, 429, -1, NULL); /* 10/s halved: 5/s here */
-  assert_true(key_stats(f, "k").adapted_rate == 5.0);
+  end_with(f, a, 429, -1, NULL); /* 10/s cut: 7.5/s here */
+  assert_true(key_stats(f, "k").adapted_rate == 7.5);
   int starts = 0;
   for (int64_t t = T0 + 100 * MS; t < T0 + 2100 * MS; t += MS) {
     f->now = t;
@@ -775,13 +953,13 @@ static void shared_keys_adapt_locally(void **state)
     }
     if (j) {
       starts++;
-      ok(f, j); /* success raises the rate, but less than 5/s in 2 s */
+      ok(f, j); /* success raises the rate, by 2/s in 2 s */
     }
   }
-  /* 2 s at 5/s climbing by 1/s per second: about 10 + 2, far from the
+  /* 2 s from 7.5/s climbing by 1/s per second: about 15 + 2, below the
    * store's 10/s x 2 s = 20. */
-  fprintf(stderr, "shared key at 5/s rising: %d starts in 2 s\n", starts);
-  assert_true(starts >= 10 && starts <= 14);
+  fprintf(stderr, "shared key at 7.5/s rising: %d starts in 2 s\n", starts);
+  assert_true(starts >= 15 && starts <= 18);
   assert_int_equal(fake_store_grants(&fs, "k"), (uint64_t)starts + 1);
   const pacer__bucket_t *sb = &fake_store_bucket(&fs, "k")->bucket;
   assert_true((double)sb->count * 1e9 / (double)sb->period_ns == 10.0);
@@ -794,7 +972,7 @@ static void shared_keys_adapt_locally(void **state)
   /* A key with no rate: the store is never asked. */
   pacer__job_t *u = push(f, "u");
   next_of(f, u);
-  pacer__ratehdr_t q = quota(10, 10 * S);
+  pacer__ratehdr_t q = quota(9, 10 * S);
   end_with(f, u, 200, -1, &q);
   assert_int_equal(key_stats(f, "u").adapt, PACER_ADAPT_ANNOUNCED);
   pacer__job_t *u2 = push(f, "u"), *u3 = push(f, "u");
@@ -853,7 +1031,7 @@ static void engine_follows_x_ratelimit_headers(void **state)
   fake_tx_set_headers(e.tx, "X-RateLimit-Limit: 100\n"
                             "X-RateLimit-Remaining: 0\n"
                             "X-RateLimit-Reset: 4");
-  uint64_t id[2] = {submit(e.p, "k"), submit(e.p, "k")};
+  uint64_t id[3] = {submit(e.p, "k"), submit(e.p, "k"), 0};
   pacer__wait_settled(e.p, 1);
   kst_t ks = engine_key(e.p, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
@@ -865,7 +1043,18 @@ static void engine_follows_x_ratelimit_headers(void **state)
   assert_int_equal(fake_tx_log(e.tx, 0, log, 2), 2);
   assert_int_equal(log[0].t, t0);
   assert_true(log[1].t >= t0 + 4 * S);
-  rec_assert_once(&rec, id, 2);
+  /* The window passed, and the key went on into the next one at the
+   * quota's pace, 100 per 4 s (the longest reset seen), so that the jobs
+   * the pause held do not all start at once; no answer of it announced
+   * anything ... */
+  ks = engine_key(e.p, "k");
+  assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
+  assert_true(ks.adapted_rate == 25.0);
+  /* ... so after it the key is on its configured limits. */
+  fake_clock_advance(&e.clk, 4 * S);
+  id[2] = submit(e.p, "k");
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, id, 3);
   assert_int_equal(engine_key(e.p, "k").adapt, PACER_ADAPT_NONE);
   eng_free(&e);
 }
@@ -897,10 +1086,12 @@ static void engine_logs_absurd_values_once(void **state)
   assert_non_null(strstr(got.first[0], "5000000000000"));
   assert_non_null(strstr(got.first[0], "4000000000000"));
   assert_non_null(strstr(got.first[0], "key k"));
-  /* Capped at 10^9 over 10 s: no bucket a key could notice, but one. */
+  /* Capped at 10^9 over 10 s: no bucket a key could notice, but one. The
+   * third answer, 1 ms later, still says 10 s: the reset is then known to
+   * lie in (9.001 s, 10 s], and the quota is spread to its middle. */
   kst_t ks = engine_key(e.p, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
-  assert_true(ks.adapted_rate == 1e8);
+  assert_true(ks.adapted_rate > 1.0526e8 && ks.adapted_rate < 1.0527e8);
   eng_free(&e);
 }
 
@@ -908,11 +1099,14 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(announced_quota_is_spread_over_the_time_to_reset),
+      cmocka_unit_test(announcements_of_one_window_narrow_its_reset),
+      cmocka_unit_test(a_passed_window_rolls_into_the_next_at_the_quota_pace),
       cmocka_unit_test(configured_rate_is_the_ceiling_and_floor_the_bottom),
       cmocka_unit_test(nothing_left_pauses_until_the_reset_with_jitter),
       cmocka_unit_test(retry_after_keeps_precedence),
       cmocka_unit_test(switches_turn_each_part_off),
-      cmocka_unit_test(aimd_halves_then_climbs_back_to_the_configured_rate),
+      cmocka_unit_test(aimd_cuts_then_climbs_back_to_the_configured_rate),
+      cmocka_unit_test(aimd_step_follows_the_refused_rate),
       cmocka_unit_test(aimd_never_goes_below_the_floor),
       cmocka_unit_test(starts_per_second_estimate),
       cmocka_unit_test(aimd_on_a_key_without_rate_starts_from_what_it_uses),

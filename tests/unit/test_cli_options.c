@@ -255,6 +255,8 @@ OK(max_attempts, o->cfg.max_attempts == 5)
 OK(backoff_base, o->cfg.backoff_base_ms == 50)
 OK(backoff_max, o->cfg.backoff_max_ms == 900)
 OK(retry_max_after, o->cfg.retry_after_max_ms == 60000)
+OK(adapt, o->cfg.adapt_announced == 0 && o->cfg.adapt_aimd == 1)
+OK(adapt_min_rate, fabs(o->cfg.adapt_min_rate - 2) < 1e-9)
 OK(timeout, o->cfg.timeout_ms == 1500)
 OK(connect_timeout, o->cfg.connect_timeout_ms == 250)
 OK(deadline, o->deadline_ms == 8000)
@@ -316,6 +318,8 @@ static const flag_case_t flag_cases[] = {
     C("backoff-base", "50", backoff_base),
     C("backoff-max", "900", backoff_max),
     C("retry-max-after", "60", retry_max_after),
+    C("adapt", "aimd", adapt),
+    C("adapt-min-rate", "2", adapt_min_rate),
     C("timeout", "1500", timeout),
     C("connect-timeout", "250", connect_timeout),
     C("deadline", "8000", deadline),
@@ -547,6 +551,11 @@ static void flag_errors(void **state)
   PARSE_FAILS(fx, "--breaker-threshold", "send", "x", "--breaker-threshold",
               "half");
   PARSE_FAILS(fx, "--breaker-window", "send", "x", "--breaker-window", "1025");
+  PARSE_FAILS(fx, "--adapt", "send", "x", "--adapt", "both");
+  PARSE_FAILS(fx, "--adapt", "send", "x", "--adapt", "");
+  PARSE_FAILS(fx, "--adapt-min-rate", "send", "x", "--adapt-min-rate", "0");
+  PARSE_FAILS(fx, "--adapt-min-rate", "send", "x", "--adapt-min-rate", "2e9");
+  PARSE_FAILS(fx, "--adapt-min-rate", "send", "x", "--adapt-min-rate", "x");
   PARSE_FAILS(fx, "--header", "send", "x", "--header", "NoColon");
   PARSE_FAILS(fx, "--header", "send", "x", "--header", ": v");
   PARSE_FAILS(fx, "--header", "send", "x", "--header", "Bad Name: v");
@@ -559,6 +568,46 @@ static void flag_errors(void **state)
   PARSE_FAILS(fx, "--rate", "send", "x", "--rate");
   PARSE_FAILS(fx, "--header", "send", "x", "--header");
   PARSE_FAILS(fx, "--config", "send", "x", "--config");
+}
+
+/* --adapt names which adaptations are on; each name sets both fields, so
+ * a later --adapt replaces an earlier one whole, in a config file too. */
+static void adapt_modes(void **state)
+{
+  fixture_t *fx = *state;
+  static const struct {
+    const char *v;
+    int announced, aimd;
+  } m[] = {{"on", 1, 1}, {"off", 0, 0}, {"announced", 1, 0}, {"aimd", 0, 1}};
+  for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+    assert_int_equal(
+        PARSE(fx, "send", "x", "--adapt", "off", "--adapt", m[i].v), 0);
+    assert_int_equal(fx->o.cfg.adapt_announced, m[i].announced);
+    assert_int_equal(fx->o.cfg.adapt_aimd, m[i].aimd);
+    json_t *v = NULL;
+    assert_int_equal(cli_opt_get(&fx->o, cli_opt_by_name("adapt", 5, 0), &v),
+                     0);
+    assert_string_equal(json_string_value(v), m[i].v);
+    json_decref(v);
+  }
+  const char *path = write_config(fx, "{\"adapt\": \"off\", "
+                                      "\"adapt_min_rate\": \"6/m\"}");
+  assert_int_equal(PARSE(fx, "send", "x", "--config", path), 0);
+  assert_int_equal(fx->o.cfg.adapt_announced, 0);
+  assert_int_equal(fx->o.cfg.adapt_aimd, 0);
+  assert_near(fx->o.cfg.adapt_min_rate, 0.1);
+  assert_int_equal(PARSE(fx, "send", "x", "--config", path, "--adapt", "on"),
+                   0);
+  assert_int_equal(fx->o.cfg.adapt_announced, 1);
+  assert_int_equal(fx->o.cfg.adapt_aimd, 1);
+  /* A number in a config file is a rate per second, as for "rate". */
+  path = write_config(fx, "{\"adapt-min-rate\": 0.25}");
+  assert_int_equal(PARSE(fx, "send", "x", "--config", path), 0);
+  assert_near(fx->o.cfg.adapt_min_rate, 0.25);
+  path = write_config(fx, "{\"adapt-min-rate\": 0}");
+  PARSE_FAILS(fx, "adapt-min-rate", "send", "x", "--config", path);
+  path = write_config(fx, "{\"adapt\": true}");
+  PARSE_FAILS(fx, "adapt", "send", "x", "--config", path);
 }
 
 static void follow_redirects_bounds(void **state)
@@ -866,14 +915,15 @@ static void settings_round_trip(void **state)
             "--per-key-concurrency=2", "--workers=3", "--weight=5:2",
             "--max-low-wait=7", "--queue-max=11", "--max-attempts=4",
             "--backoff-base=13", "--backoff-max=17", "--retry-max-after=19",
-            "--timeout=23", "--connect-timeout=29", "--deadline=31",
-            "--breaker-window=8", "--breaker-threshold=30%",
-            "--breaker-cooldown=37", "--breaker-probes=2",
-            "--breaker-fail-fast", "--no-breaker", "--max-response-bytes=4096",
-            "--follow-redirects=3", "--decompress", "--ca-file=/ca.pem",
-            "--insecure", "--deny-private", "--header=A: 1",
-            "--header=B: two words", "--body", "--spool-sync=full",
-            "--no-idempotency-keys", "--quiet", "--stats-json=st"),
+            "--adapt=announced", "--adapt-min-rate=30/m", "--timeout=23",
+            "--connect-timeout=29", "--deadline=31", "--breaker-window=8",
+            "--breaker-threshold=30%", "--breaker-cooldown=37",
+            "--breaker-probes=2", "--breaker-fail-fast", "--no-breaker",
+            "--max-response-bytes=4096", "--follow-redirects=3", "--decompress",
+            "--ca-file=/ca.pem", "--insecure", "--deny-private",
+            "--header=A: 1", "--header=B: two words", "--body",
+            "--spool-sync=full", "--no-idempotency-keys", "--quiet",
+            "--stats-json=st"),
       0);
   json_t *set = cli_opts_settings(&fx->o);
   assert_non_null(set);
@@ -900,6 +950,9 @@ static void settings_round_trip(void **state)
   assert_int_equal(o->cfg.weight_high, 5);
   assert_int_equal(o->cfg.deny_private, 1);
   assert_int_equal(o->cfg.retry_after_max_ms, 19000);
+  assert_int_equal(o->cfg.adapt_announced, 1);
+  assert_int_equal(o->cfg.adapt_aimd, 0);
+  assert_near(o->cfg.adapt_min_rate, 0.5);
   assert_near(o->cfg.breaker_threshold, 0.3);
   assert_int_equal(o->cfg.breaker_min_calls, 8);
   assert_int_equal(o->cfg.breaker_enabled, 0);
@@ -1169,6 +1222,10 @@ static void help_defaults_are_the_library_defaults(void **state)
   WANT("backoff-base", "%lld", (long long)c.backoff_base_ms);
   WANT("backoff-max", "%lld", (long long)c.backoff_max_ms);
   WANT("retry-max-after", "%lld", (long long)c.retry_after_max_ms / 1000);
+  WANT("adapt", "%s",
+       c.adapt_announced ? (c.adapt_aimd ? "on" : "announced")
+                         : (c.adapt_aimd ? "aimd" : "off"));
+  WANT("adapt-min-rate", "%g", c.adapt_min_rate);
   WANT("timeout", "%lld", (long long)c.timeout_ms);
   WANT("connect-timeout", "%lld", (long long)c.connect_timeout_ms);
   WANT("breaker-window", "%u", c.breaker_window);
@@ -1232,6 +1289,7 @@ int main(void)
       T(breaker_threshold_forms),
       T(breaker_window_caps_min_calls),
       T(flag_errors),
+      T(adapt_modes),
       T(follow_redirects_bounds),
       T(command_and_input_errors),
       T(help_and_version_need_no_command),

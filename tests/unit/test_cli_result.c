@@ -805,7 +805,48 @@ static void summary(void **state)
   assert_contains(text, "queue low");
   assert_contains(text, "transfer high");
   assert_contains(text, "transfer low");
+  assert_null(strstr(text, "on a rate")); /* no key adapted */
   free(text);
+
+  /* Adapted keys are named with their rate and why, the first few only. */
+  pacer_key_stats_t keys[7];
+  pacer_key_adapt_t ka[7];
+  memset(keys, 0, sizeof keys);
+  memset(ka, 0, sizeof ka);
+  static const char *const names[7] = {"a.test", "b.test", "c.test", "d.test",
+                                       "e.test", "f.test", "g.test"};
+  for (int i = 0; i < 7; i++) {
+    keys[i].key = names[i];
+    ka[i].reason = i == 1 ? PACER_ADAPT_NONE : PACER_ADAPT_AIMD;
+    ka[i].rate = i == 1 ? 0 : 25;
+  }
+  ka[0].reason = PACER_ADAPT_ANNOUNCED;
+  ka[0].rate = 9.75;
+  keys[0].paused_ms = 2500;
+  st.key_count = 1;
+  st.keys = keys;
+  st.key_adapt = ka;
+  text = summary_text(&t, &st, 2.0);
+  assert_contains(text, "1 key on a rate its server set:");
+  assert_contains(text, "a.test");
+  assert_contains(text, "9.75/s (announced quota, paused 2.5 s)");
+  free(text);
+  st.key_count = 7;
+  text = summary_text(&t, &st, 2.0);
+  assert_contains(text, "6 keys on a rate their servers set:");
+  assert_contains(text, "25/s (429/503, aimd)");
+  assert_null(strstr(text, "b.test"));
+  assert_contains(text, "f.test");
+  assert_null(strstr(text, "g.test"));
+  assert_contains(text, "and 1 more");
+  free(text);
+  /* A snapshot without the array (key_count 0, or an older filler). */
+  st.key_adapt = NULL;
+  text = summary_text(&t, &st, 2.0);
+  assert_null(strstr(text, "on a rate"));
+  free(text);
+  st.key_count = 0;
+  st.keys = NULL;
 
   /* Nothing done, no time elapsed: no division by zero, all counts 0. */
   cli_tally_t zero;
