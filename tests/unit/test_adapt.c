@@ -16,6 +16,7 @@
 #include "fake_store.h"
 #include "job.h"
 #include "logcap.h"
+#include "sched_fixture.h"
 #include "recorder.h"
 #include "scheduler.h"
 #include <stdio.h>
@@ -475,87 +476,33 @@ static void aimd_on_a_key_without_rate_starts_from_what_it_uses(void **state)
 
 /* ---- the scheduler applies them ---- */
 
-typedef struct fx {
-  pacer_config_t cfg;
-  pacer__sched_t s;
-  int64_t now;
-  pacer__link_t ended;
-  uint64_t ids;
-} fx_t;
-
-typedef void (*tweak_fn)(pacer_config_t *c);
-
-static fx_t *fx_new(tweak_fn tweak)
+static sched_fx_t *fx_new(sched_fx_tweak_fn tweak)
 {
-  fx_t *f = calloc(1, sizeof *f);
-  pacer_config_t in;
-  pacer_config_init(&in);
-  in.max_low_wait_ms = 0;
-  in.concurrency = 1000000;
-  in.breaker_enabled = 0;
-  if (tweak)
-    tweak(&in);
-  assert_int_equal(pacer__config_resolve(&in, &f->cfg), 0);
-  pacer__sched_cfg_t sc;
-  pacer__sched_cfg_from(&f->cfg, &sc);
-  sc.seed = 42;
-  assert_int_equal(pacer__sched_init(&f->s, &sc), 0);
-  f->now = T0;
-  pacer__list_init(&f->ended);
-  return f;
+  sched_fx_opts_t o = {.tweak = tweak, .start_ns = T0, .breaker_off = 1};
+  return sched_fx_open(&o);
 }
 
-static void free_job(fx_t *f, pacer__job_t *j)
-{
-  pacer__sched_release(&f->s, j, f->now);
-  pacer__job_free(j);
-}
-
-static void fx_free(fx_t *f)
-{
-  pacer__sched_cancel_all(&f->s, &f->ended);
-  pacer__link_t *l;
-  while ((l = pacer__list_pop_front(&f->ended)))
-    free_job(f, pacer__job_of(l));
-  pacer__sched_destroy(&f->s);
-  pacer__config_release(&f->cfg);
-  free(f);
-}
-
-static pacer__job_t *push_n(fx_t *f, const char *key, unsigned attempts)
+static pacer__job_t *push_n(sched_fx_t *f, const char *key, unsigned attempts)
 {
   pacer_request_t r;
-  pacer_request_init(&r);
-  r.url = "http://example.test/x";
-  r.key = key;
+  sched_fx_request(&r, key);
   r.max_attempts = attempts;
-  char k[PACER__KEY_MAX];
-  pacer__job_t *j;
-  assert_int_equal(pacer__job_new(&r, &f->cfg, f->now, &j, k, sizeof k), 0);
-  j->id = ++f->ids;
-  assert_int_equal(pacer__sched_push(&f->s, j, k, f->now), 0);
-  return j;
+  return sched_fx_push_req(f, &r);
 }
 
-static pacer__job_t *push(fx_t *f, const char *key)
+static pacer__job_t *push(sched_fx_t *f, const char *key)
 {
   return push_n(f, key, 1);
 }
 
-static pacer__job_t *next(fx_t *f)
+static void next_of(sched_fx_t *f, pacer__job_t *j)
 {
-  pacer__sched_tick(&f->s, f->now, &f->ended);
-  return pacer__sched_next(&f->s, f->now, &f->ended);
-}
-
-static void next_of(fx_t *f, pacer__job_t *j)
-{
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
 }
 
 /* Ends j's attempt with status, a Retry-After (or -1) and a quota (or
  * NULL); frees j if it ended. Returns the scheduler's decision. */
-static int end_with(fx_t *f, pacer__job_t *j, int status, int64_t ra,
+static int end_with(sched_fx_t *f, pacer__job_t *j, int status, int64_t ra,
                     const pacer__ratehdr_t *q)
 {
   pacer__attempt_end_t e = {.status = status, .retry_after_ns = ra};
@@ -563,11 +510,11 @@ static int end_with(fx_t *f, pacer__job_t *j, int status, int64_t ra,
     e.quota = *q;
   int r = pacer__sched_done(&f->s, j, &e, f->now);
   if (r == PACER__SCHED_END)
-    free_job(f, j);
+    sched_fx_release(f, j);
   return r;
 }
 
-static void ok(fx_t *f, pacer__job_t *j)
+static void ok(sched_fx_t *f, pacer__job_t *j)
 {
   assert_int_equal(end_with(f, j, 200, -1, NULL), PACER__SCHED_END);
 }
@@ -580,7 +527,7 @@ typedef struct kst {
   double adapted_rate;
 } kst_t;
 
-static kst_t key_stats(fx_t *f, const char *key)
+static kst_t key_stats(sched_fx_t *f, const char *key)
 {
   pacer_stats_t *st = calloc(1, sizeof *st);
   assert_non_null(st);
@@ -602,7 +549,7 @@ static kst_t key_stats(fx_t *f, const char *key)
 static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL); /* no rate anywhere */
+  sched_fx_t *f = fx_new(NULL); /* no rate anywhere */
   pacer__job_t *j[8];
   for (int i = 0; i < 8; i++)
     j[i] = push(f, "k");
@@ -615,11 +562,11 @@ static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
   assert_true(ks.adapted_rate == 2.0);
   assert_int_equal(ks.paused_ms, 0);
   next_of(f, j[1]); /* a new bucket is full */
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 500 * MS);
   f->now = T0 + 500 * MS;
   next_of(f, j[2]);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   ok(f, j[1]);
   ok(f, j[2]);
   /* The window passes: no bucket again, all the rest start at once. */
@@ -631,7 +578,7 @@ static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
   assert_true(ks.adapted_rate == 0);
   for (int i = 3; i < 8; i++)
     ok(f, j[i]);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void no_pause(pacer_config_t *c)
@@ -643,7 +590,7 @@ static void no_pause(pacer_config_t *c)
 static void window_end_wakes_a_slow_key(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(no_pause);
+  sched_fx_t *f = fx_new(no_pause);
   pacer__job_t *a = push(f, "k"), *b = push(f, "k"), *c = push(f, "k");
   next_of(f, a);
   /* Nothing left, and the pause to the reset cut to none by
@@ -652,7 +599,7 @@ static void window_end_wakes_a_slow_key(void **state)
   end_with(f, a, 200, -1, &q);
   assert_true(key_stats(f, "k").adapted_rate == 0.1);
   next_of(f, b);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 10 * S);
   ok(f, b);
   f->now = T0 + 10 * S;
@@ -662,7 +609,7 @@ static void window_end_wakes_a_slow_key(void **state)
    * key looks again then, and announcements having stopped, the
    * adaptation ends at the last reset. */
   pacer__job_t *d = push(f, "k"), *e = push(f, "k");
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 15 * S);
   f->now = T0 + 15 * S;
   next_of(f, d);
@@ -670,7 +617,7 @@ static void window_end_wakes_a_slow_key(void **state)
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
   ok(f, d);
   ok(f, e);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void key_rate_4(pacer_config_t *c)
@@ -681,7 +628,7 @@ static void key_rate_4(pacer_config_t *c)
 static void configured_key_rate_is_never_exceeded(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(key_rate_4);
+  sched_fx_t *f = fx_new(key_rate_4);
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
   pacer__ratehdr_t q = quota(100, 10 * S); /* 10/s: above 4/s */
@@ -697,22 +644,22 @@ static void configured_key_rate_is_never_exceeded(void **state)
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_true(ks.adapted_rate == 1.0);
   pacer__job_t *c = push(f, "k"), *d = push(f, "k");
-  assert_null(next(f)); /* b's token was just taken */
+  assert_null(sched_fx_next(f)); /* b's token was just taken */
   f->now = T0 + 1250 * MS;
   next_of(f, c);
   f->now = T0 + 2250 * MS - 1; /* 1/s */
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   f->now = T0 + 2250 * MS;
   next_of(f, d);
   ok(f, c);
   ok(f, d);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void nothing_left_pauses_the_key_until_the_reset(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = fx_new(NULL);
   pacer__job_t *a = push(f, "k"), *o = push(f, "other"), *b = push(f, "k");
   next_of(f, a);
   next_of(f, o);
@@ -722,14 +669,14 @@ static void nothing_left_pauses_the_key_until_the_reset(void **state)
   assert_true(ks.paused_ms >= 3000 && ks.paused_ms <= 3300);
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_int_equal(key_stats(f, "other").adapt, PACER_ADAPT_NONE);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   int64_t w = pacer__sched_wake(&f->s, f->now);
   assert_true(w >= T0 + 3 * S && w <= T0 + 3300 * MS);
   /* Other keys go on. */
   pacer__job_t *o2 = push(f, "other");
   next_of(f, o2);
   f->now = w - 1;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   f->now = w;
   next_of(f, b);
   ks = key_stats(f, "k");
@@ -738,7 +685,7 @@ static void nothing_left_pauses_the_key_until_the_reset(void **state)
   ok(f, b);
   ok(f, o);
   ok(f, o2);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void pause_cap_1s(pacer_config_t *c)
@@ -751,28 +698,28 @@ static void pause_cap_1s(pacer_config_t *c)
 static void pause_is_capped_then_the_floor_paces(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(pause_cap_1s);
+  sched_fx_t *f = fx_new(pause_cap_1s);
   pacer__job_t *a = push(f, "k"), *b = push(f, "k"), *c = push(f, "k");
   next_of(f, a);
   pacer__ratehdr_t q = quota(0, 5 * S);
   end_with(f, a, 200, -1, &q);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + S);
   f->now = T0 + S;
   next_of(f, b);
-  assert_null(next(f)); /* 0.1/s: 10 s, but the reset comes first */
+  assert_null(sched_fx_next(f)); /* 0.1/s: 10 s, but the reset comes first */
   assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 5 * S);
   f->now = T0 + 5 * S;
   next_of(f, c);
   ok(f, b);
   ok(f, c);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void retry_after_decides_the_pause(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = fx_new(NULL);
   pacer__job_t *a = push_n(f, "k", 2), *b = push(f, "k");
   next_of(f, a);
   pacer__ratehdr_t q = quota(0, 60 * S);
@@ -780,13 +727,13 @@ static void retry_after_decides_the_pause(void **state)
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.paused_ms, 2000);
   assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   f->now = T0 + 2 * S;
   next_of(f, a); /* the retry first, then b: no bucket, no reset pause */
   next_of(f, b);
   ok(f, a);
   ok(f, b);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A response from another origin (a followed redirect) speaks for its own
@@ -794,7 +741,7 @@ static void retry_after_decides_the_pause(void **state)
 static void other_origin_adapts_nothing(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = fx_new(NULL);
   pacer__job_t *a = push(f, "k"), *b = push_n(f, "k", 2);
   next_of(f, a);
   next_of(f, b);
@@ -803,7 +750,7 @@ static void other_origin_adapts_nothing(void **state)
                             .other_origin = 1,
                             .quota = quota(0, 60 * S)};
   assert_int_equal(pacer__sched_done(&f->s, a, &e, f->now), PACER__SCHED_END);
-  free_job(f, a);
+  sched_fx_release(f, a);
   e.status = 429;
   e.quota.found = 0;
   f->now += 100 * MS;
@@ -811,7 +758,7 @@ static void other_origin_adapts_nothing(void **state)
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
   assert_int_equal(ks.paused_ms, 0);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void key_rate_10_burst_2(pacer_config_t *c)
@@ -823,7 +770,7 @@ static void key_rate_10_burst_2(pacer_config_t *c)
 static void aimd_slows_only_the_refused_key(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(key_rate_10_burst_2);
+  sched_fx_t *f = fx_new(key_rate_10_burst_2);
   pacer__job_t *a1 = push_n(f, "a", 3), *a2 = push(f, "a");
   pacer__job_t *b[4];
   for (int i = 0; i < 4; i++)
@@ -864,13 +811,13 @@ static void aimd_slows_only_the_refused_key(void **state)
   next_of(f, a3);
   ok(f, a3);
   assert_int_equal(key_stats(f, "a").adapt, PACER_ADAPT_NONE);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void unlimited_key_under_aimd_gets_a_bucket_and_loses_it(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = fx_new(NULL);
   pacer__job_t *j[20];
   for (int i = 0; i < 20; i++) {
     j[i] = push(f, "u");
@@ -884,7 +831,7 @@ static void unlimited_key_under_aimd_gets_a_bucket_and_loses_it(void **state)
   assert_true(ks.adapted_rate == 15.0);
   pacer__job_t *x = push(f, "u"), *y = push(f, "u");
   next_of(f, x);
-  assert_null(next(f)); /* a bucket now: 15/s, a token every 66.7 ms */
+  assert_null(sched_fx_next(f)); /* a bucket now: 15/s, a token every 66.7 ms */
   assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + 100 * MS + 66666667);
   ok(f, x);
   /* Success, with the key using far less than its rate, for 5 s. */
@@ -903,13 +850,13 @@ static void unlimited_key_under_aimd_gets_a_bucket_and_loses_it(void **state)
     next_of(f, j[i]); /* no bucket again */
   for (int i = 0; i < 5; i++)
     ok(f, j[i]);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void new_key_limits_end_an_adaptation(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = fx_new(NULL);
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
   pacer__ratehdr_t q = quota(9, 10 * S);
@@ -917,7 +864,7 @@ static void new_key_limits_end_an_adaptation(void **state)
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_ANNOUNCED);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 5, 1, 0, f->now), 0);
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* With a shared limit, a key with a rate still draws that rate from the
@@ -926,7 +873,7 @@ static void new_key_limits_end_an_adaptation(void **state)
 static void shared_keys_adapt_locally(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = fx_new(NULL);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 10, 1, 0, f->now),
                    0);
   fake_store_t fs;
@@ -942,10 +889,10 @@ static void shared_keys_adapt_locally(void **state)
   int starts = 0;
   for (int64_t t = T0 + 100 * MS; t < T0 + 2100 * MS; t += MS) {
     f->now = t;
-    pacer__job_t *j = next(f);
+    pacer__job_t *j = sched_fx_next(f);
     if (!j && pacer__sched_backlog(&f->s) == 0) {
       pacer__job_t *x = push(f, "k");
-      j = next(f);
+      j = sched_fx_next(f);
       if (!j) { /* stays queued for the next turn */
         assert_int_equal(x->state, PACER__JOB_QUEUED);
         continue;
@@ -965,7 +912,7 @@ static void shared_keys_adapt_locally(void **state)
   assert_true((double)sb->count * 1e9 / (double)sb->period_ns == 10.0);
   while (pacer__sched_backlog(&f->s)) { /* the one left queued, if any */
     f->now += MS;
-    pacer__job_t *j = next(f);
+    pacer__job_t *j = sched_fx_next(f);
     if (j)
       ok(f, j);
   }
@@ -977,14 +924,14 @@ static void shared_keys_adapt_locally(void **state)
   assert_int_equal(key_stats(f, "u").adapt, PACER_ADAPT_ANNOUNCED);
   pacer__job_t *u2 = push(f, "u"), *u3 = push(f, "u");
   next_of(f, u2);
-  assert_null(next(f)); /* the local bucket, at 1/s */
+  assert_null(sched_fx_next(f)); /* the local bucket, at 1/s */
   f->now += S;
   next_of(f, u3);
   ok(f, u2);
   ok(f, u3);
   assert_int_equal(fake_store_takes(&fs, "u"), 0);
   pacer__sched_set_store(&f->s, NULL);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* ---- through the engine: the worker reads the quota ---- */

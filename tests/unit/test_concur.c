@@ -13,6 +13,7 @@
 #include "concur.h"
 #include "config.h"
 #include "job.h"
+#include "sched_fixture.h"
 #include "scheduler.h"
 #include <stdlib.h>
 #include <string.h>
@@ -397,72 +398,37 @@ static void fresh_state_starts_at_the_min(void **state)
 
 /* ---- the scheduler applies it ---- */
 
-typedef struct fx {
-  pacer_config_t cfg;
-  pacer__sched_t s;
-  int64_t now;
-  pacer__link_t ended;
-  uint64_t ids;
-} fx_t;
+typedef struct conc_cfg {
+  unsigned min, max, key_cap;
+} conc_cfg_t;
 
-static fx_t *fx_new(unsigned min, unsigned max, unsigned key_cap)
+static void conc_tweak(pacer_config_t *in, void *user)
 {
-  fx_t *f = calloc(1, sizeof *f);
-  assert_non_null(f);
-  pacer_config_t in;
-  pacer_config_init(&in);
-  in.max_low_wait_ms = 0;
-  in.concurrency = 1000;
-  in.breaker_enabled = 0;
-  in.adapt_aimd = 0; /* refusals here test the cap, not the rate */
-  in.max_attempts = 1;
-  in.key_concurrency = key_cap;
-  in.adaptive_concurrency_min = min;
-  in.adaptive_concurrency_max = max;
-  assert_int_equal(pacer__config_resolve(&in, &f->cfg), 0);
-  pacer__sched_cfg_t sc;
-  pacer__sched_cfg_from(&f->cfg, &sc);
-  sc.seed = 42;
-  assert_int_equal(pacer__sched_init(&f->s, &sc), 0);
-  f->now = T0;
-  pacer__list_init(&f->ended);
-  return f;
+  const conc_cfg_t *c = user;
+  in->concurrency = 1000;
+  in->adapt_aimd = 0; /* refusals here test the cap, not the rate */
+  in->max_attempts = 1;
+  in->key_concurrency = c->key_cap;
+  in->adaptive_concurrency_min = c->min;
+  in->adaptive_concurrency_max = c->max;
 }
 
-static void free_job(fx_t *f, pacer__job_t *j)
+static sched_fx_t *fx_new(unsigned min, unsigned max, unsigned key_cap)
 {
-  pacer__sched_release(&f->s, j, f->now);
-  pacer__job_free(j);
+  conc_cfg_t c = {min, max, key_cap};
+  sched_fx_opts_t o = {
+      .tweak_with = conc_tweak, .user = &c, .start_ns = T0, .breaker_off = 1};
+  return sched_fx_open(&o);
 }
 
-static void fx_free(fx_t *f)
+static void push(sched_fx_t *f, const char *key, unsigned n)
 {
-  pacer__sched_cancel_all(&f->s, &f->ended);
-  pacer__link_t *l;
-  while ((l = pacer__list_pop_front(&f->ended)))
-    free_job(f, pacer__job_of(l));
-  pacer__sched_destroy(&f->s);
-  pacer__config_release(&f->cfg);
-  free(f);
-}
-
-static void push(fx_t *f, const char *key, unsigned n)
-{
-  for (unsigned i = 0; i < n; i++) {
-    pacer_request_t r;
-    pacer_request_init(&r);
-    r.url = "http://example.test/x";
-    r.key = key;
-    char k[PACER__KEY_MAX];
-    pacer__job_t *j;
-    assert_int_equal(pacer__job_new(&r, &f->cfg, f->now, &j, k, sizeof k), 0);
-    j->id = ++f->ids;
-    assert_int_equal(pacer__sched_push(&f->s, j, k, f->now), 0);
-  }
+  for (unsigned i = 0; i < n; i++)
+    sched_fx_push(f, key);
 }
 
 /* Starts every job that may start now into js[]; returns how many. */
-static unsigned start_all(fx_t *f, pacer__job_t **js, unsigned room)
+static unsigned start_all(sched_fx_t *f, pacer__job_t **js, unsigned room)
 {
   unsigned n = 0;
   pacer__job_t *j;
@@ -473,24 +439,25 @@ static unsigned start_all(fx_t *f, pacer__job_t **js, unsigned room)
 }
 
 /* Ends j's attempt (error, else status) and frees it if it ended. */
-static void end(fx_t *f, pacer__job_t *j, int error, int status)
+static void end(sched_fx_t *f, pacer__job_t *j, int error, int status)
 {
   pacer__attempt_end_t e = {
       .error = error, .status = status, .retry_after_ns = -1};
   if (pacer__sched_done(&f->s, j, &e, f->now) == PACER__SCHED_END)
-    free_job(f, j);
+    sched_fx_release(f, j);
 }
 
 /* Ends the n attempts in js[] with 200s: none may be left in flight when
  * the fixture goes. */
-static void end_all(fx_t *f, pacer__job_t **js, unsigned n)
+static void end_all(sched_fx_t *f, pacer__job_t **js, unsigned n)
 {
   for (unsigned i = 0; i < n; i++)
     end(f, js[i], 0, 200);
 }
 
 /* The key's entry in a snapshot, and the snapshot's JSON (free it). */
-static pacer_key_concurrency_t key_conc(fx_t *f, const char *key, char **json)
+static pacer_key_concurrency_t key_conc(sched_fx_t *f, const char *key,
+                                        char **json)
 {
   pacer_stats_t *st = calloc(1, sizeof *st);
   assert_non_null(st);
@@ -513,7 +480,7 @@ static pacer_key_concurrency_t key_conc(fx_t *f, const char *key, char **json)
 static void gate_holds_a_key_to_its_adapted_cap(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(2, 8, 0);
+  sched_fx_t *f = fx_new(2, 8, 0);
   pacer__job_t *js[64];
   push(f, "k", 200);
   push(f, "other", 1); /* another key has a cap of its own */
@@ -549,13 +516,13 @@ static void gate_holds_a_key_to_its_adapted_cap(void **state)
   }
   assert_int_equal(kc.cap, 8);
   end_all(f, js, n);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void timeouts_cut_and_refusals_do_not_count(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(1, 64, 0);
+  sched_fx_t *f = fx_new(1, 64, 0);
   pacer__job_t *js[64];
   /* Seed the state at 16: fast windows until then. */
   push(f, "k", 200);
@@ -586,13 +553,13 @@ static void timeouts_cut_and_refusals_do_not_count(void **state)
   n = start_all(f, js, 64);
   assert_int_equal(n, cap / 2);
   end_all(f, js, n);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void a_configured_cap_is_never_exceeded(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(1, 64, 3);
+  sched_fx_t *f = fx_new(1, 64, 3);
   pacer__job_t *js[64];
   push(f, "k", 100);
   unsigned n = start_all(f, js, 64);
@@ -611,7 +578,7 @@ static void a_configured_cap_is_never_exceeded(void **state)
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 0, 1, 2, f->now), 0);
   assert_int_equal(key_conc(f, "k", NULL).cap, 2);
   end_all(f, js, n);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void settings_are_checked_and_off_by_default(void **state)
@@ -635,7 +602,7 @@ static void settings_are_checked_and_off_by_default(void **state)
     pacer__config_release(&out);
   }
   /* Off: a key has no cap, and the snapshot says nothing of it. */
-  fx_t *f = fx_new(0, 0, 0);
+  sched_fx_t *f = fx_new(0, 0, 0);
   pacer__job_t *js[64];
   push(f, "k", 50);
   assert_int_equal(start_all(f, js, 64), 50);
@@ -644,7 +611,7 @@ static void settings_are_checked_and_off_by_default(void **state)
   assert_null(strstr(json, "\"concurrency\""));
   free(json);
   end_all(f, js, 50);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 int main(void)

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "job.h"
+#include "sched_fixture.h"
 #include "scheduler.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,90 +22,16 @@
 #define HIGH PACER_PRIORITY_HIGH
 #define LOW PACER_PRIORITY_LOW
 
-typedef struct fx {
-  pacer_config_t cfg;
-  pacer__sched_t s;
-  int64_t now;
-  pacer__link_t ended;
-  uint64_t ids;
-} fx_t;
-
-typedef void (*tweak_fn)(pacer_config_t *c);
-
-static fx_t *fx_new(tweak_fn tweak)
-{
-  fx_t *f = calloc(1, sizeof *f);
-  pacer_config_t in;
-  pacer_config_init(&in);
-  in.max_low_wait_ms = 0;
-  in.concurrency = 1000000;
-  if (tweak)
-    tweak(&in);
-  assert_int_equal(pacer__config_resolve(&in, &f->cfg), 0);
-  pacer__sched_cfg_t sc;
-  pacer__sched_cfg_from(&f->cfg, &sc);
-  sc.seed = 42;
-  assert_int_equal(pacer__sched_init(&f->s, &sc), 0);
-  f->now = 1000 * S;
-  pacer__list_init(&f->ended);
-  return f;
-}
-
-static void free_job(fx_t *f, pacer__job_t *j)
-{
-  pacer__sched_release(&f->s, j, f->now);
-  pacer__job_free(j);
-}
-
-static size_t free_ended(fx_t *f)
-{
-  size_t n = 0;
-  pacer__link_t *l;
-  while ((l = pacer__list_pop_front(&f->ended))) {
-    free_job(f, pacer__job_of(l));
-    n++;
-  }
-  return n;
-}
-
-/* Ends whatever is left (in-flight jobs are the test's to pass in). */
-static void fx_free(fx_t *f)
-{
-  pacer__sched_cancel_all(&f->s, &f->ended);
-  free_ended(f);
-  pacer__sched_destroy(&f->s);
-  pacer__config_release(&f->cfg);
-  free(f);
-}
-
-static pacer__job_t *push_req(fx_t *f, pacer_request_t *r)
-{
-  char key[PACER__KEY_MAX];
-  pacer__job_t *j;
-  assert_int_equal(pacer__job_new(r, &f->cfg, f->now, &j, key, sizeof key), 0);
-  j->id = ++f->ids;
-  assert_int_equal(pacer__sched_push(&f->s, j, key, f->now), 0);
-  return j;
-}
-
-static pacer__job_t *push(fx_t *f, const char *key, int prio)
+static pacer__job_t *push(sched_fx_t *f, const char *key, int prio)
 {
   pacer_request_t r;
-  pacer_request_init(&r);
-  r.url = "http://example.test/x";
-  r.key = key;
+  sched_fx_request(&r, key);
   r.priority = (pacer_priority_t)prio;
-  return push_req(f, &r);
+  return sched_fx_push_req(f, &r);
 }
 
-static pacer__job_t *next(fx_t *f)
-{
-  pacer__sched_tick(&f->s, f->now, &f->ended);
-  return pacer__sched_next(&f->s, f->now, &f->ended);
-}
-
-/* Ends j's attempt; frees it if the job ended. Returns the decision. */
-static int done(fx_t *f, pacer__job_t *j, int error, int status,
+/* Ends j's attempt and returns the decision; j is the test's to free. */
+static int done(sched_fx_t *f, pacer__job_t *j, int error, int status,
                 int64_t retry_after_ns)
 {
   pacer__attempt_end_t e = {
@@ -114,27 +41,27 @@ static int done(fx_t *f, pacer__job_t *j, int error, int status,
 }
 
 /* The next job, which must be j. */
-static pacer__job_t *next_of(fx_t *f, pacer__job_t *j)
+static pacer__job_t *next_of(sched_fx_t *f, pacer__job_t *j)
 {
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
   return j;
 }
 
-static void ok(fx_t *f, pacer__job_t *j)
+static void ok(sched_fx_t *f, pacer__job_t *j)
 {
   assert_int_equal(done(f, j, 0, 200, -1), PACER__SCHED_END);
   assert_int_equal(j->error, 0);
-  free_job(f, j);
+  sched_fx_release(f, j);
 }
 
-static size_t free_ended_count_errors(fx_t *f, int error)
+static size_t free_ended_count_errors(sched_fx_t *f, int error)
 {
   size_t n = 0;
   pacer__link_t *l;
   while ((l = pacer__list_pop_front(&f->ended))) {
     pacer__job_t *j = pacer__job_of(l);
     n += j->error == error;
-    free_job(f, j);
+    sched_fx_release(f, j);
   }
   return n;
 }
@@ -149,16 +76,16 @@ static void no_aging_concurrency_1(pacer_config_t *c)
 static void weights_4_to_1_under_saturation(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(no_aging_concurrency_1);
+  sched_fx_t *f = sched_fx_new(no_aging_concurrency_1);
   for (int i = 0; i < 3000; i++) {
     push(f, "a", HIGH);
     push(f, "b", LOW);
   }
   int low = 0;
   for (int i = 0; i < 2500; i++) {
-    pacer__job_t *j = next(f);
+    pacer__job_t *j = sched_fx_next(f);
     assert_non_null(j);
-    assert_null(next(f)); /* one slot */
+    assert_null(sched_fx_next(f)); /* one slot */
     low += j->prio == LOW;
     ok(f, j);
   }
@@ -166,7 +93,7 @@ static void weights_4_to_1_under_saturation(void **state)
   fprintf(stderr, "weights 4:1, one slot: %d of 2500 starts low (%.2f%%)\n",
           low, 100 * share);
   assert_true(share >= 0.19 && share <= 0.21);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void rate_100_burst_1(pacer_config_t *c)
@@ -179,7 +106,7 @@ static void rate_100_burst_1(pacer_config_t *c)
 static void weights_apply_to_tokens(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(rate_100_burst_1);
+  sched_fx_t *f = sched_fx_new(rate_100_burst_1);
   for (int i = 0; i < 1500; i++) {
     push(f, "a", HIGH);
     push(f, "b", LOW);
@@ -188,7 +115,7 @@ static void weights_apply_to_tokens(void **state)
   for (int64_t t = 0; t <= 10 * S; t += MS) {
     f->now = 1000 * S + t;
     pacer__job_t *j;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       low += j->prio == LOW;
       total++;
       ok(f, j);
@@ -201,25 +128,25 @@ static void weights_apply_to_tokens(void **state)
           "(%.2f%%)\n",
           low, total, 100 * share);
   assert_true(share >= 0.19 && share <= 0.21);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void fifo_within_priority_across_keys(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(no_aging_concurrency_1);
+  sched_fx_t *f = sched_fx_new(no_aging_concurrency_1);
   const char *keys[] = {"a", "b", "c", "b", "a", "c", "c", "a"};
   uint64_t ids[8];
   for (int i = 0; i < 8; i++)
     ids[i] = push(f, keys[i], LOW)->id;
   for (int i = 0; i < 8; i++) {
-    pacer__job_t *j = next(f);
+    pacer__job_t *j = sched_fx_next(f);
     assert_non_null(j);
     assert_int_equal(j->id, ids[i]);
     ok(f, j);
   }
-  assert_null(next(f));
-  fx_free(f);
+  assert_null(sched_fx_next(f));
+  sched_fx_free(f);
 }
 
 static void rate_1000_burst_1(pacer_config_t *c)
@@ -233,7 +160,7 @@ static void rate_1000_burst_1(pacer_config_t *c)
 static void sparse_high_takes_the_next_token(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(rate_1000_burst_1);
+  sched_fx_t *f = sched_fx_new(rate_1000_burst_1);
   int64_t t0 = f->now, worst = 0, sub = 0;
   for (int i = 0; i < 3000; i++)
     push(f, "l", LOW);
@@ -246,7 +173,7 @@ static void sparse_high_takes_the_next_token(void **state)
       waiting = 1;
     }
     pacer__job_t *j;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       if (j->prio == HIGH) {
         worst = f->now - sub > worst ? f->now - sub : worst;
         waiting = 0;
@@ -261,7 +188,7 @@ static void sparse_high_takes_the_next_token(void **state)
           highs, worst / 1e6);
   assert_int_equal(highs, 300);
   assert_true(worst <= 1 * MS); /* at most one token interval */
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* ---- priorities behind an aged backlog ---- */
@@ -292,7 +219,7 @@ static void lone_highs_behind_aged_low_backlog(void **state)
 {
   (void)state;
   set_tweak(100, 1, 10000);
-  fx_t *f = fx_new(rate_default_weights);
+  sched_fx_t *f = sched_fx_new(rate_default_weights);
   int64_t t0 = f->now, worst = 0, sub = 0;
   for (int i = 0; i < 5000; i++)
     push(f, "news", LOW);
@@ -304,7 +231,7 @@ static void lone_highs_behind_aged_low_backlog(void **state)
       waiting = 1;
     }
     pacer__job_t *j;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       if (j->prio == HIGH) {
         worst = f->now - sub > worst ? f->now - sub : worst;
         waiting = 0;
@@ -323,7 +250,7 @@ static void lone_highs_behind_aged_low_backlog(void **state)
   assert_true(worst <= 2 * 10 * MS); /* within 2 token intervals */
   /* Low kept every token high did not need. */
   assert_int_equal(lows + highs, 1 + 100 * 46 - 1);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* 500 low jobs at 0, 20 high jobs at 15 s, 10 tokens/s: high gets 4 of
@@ -332,7 +259,7 @@ static void weights_hold_behind_aged_low_backlog(void **state)
 {
   (void)state;
   set_tweak(10, 1, 10000);
-  fx_t *f = fx_new(rate_default_weights);
+  sched_fx_t *f = sched_fx_new(rate_default_weights);
   int64_t t0 = f->now, first_high = -1, last_high = -1;
   for (int i = 0; i < 500; i++)
     push(f, "news", LOW);
@@ -344,7 +271,7 @@ static void weights_hold_behind_aged_low_backlog(void **state)
       for (int i = 0; i < 20; i++)
         push(f, "reset", HIGH);
     pacer__job_t *j;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       if (t >= 15 * S && highs < 20 && n < (int)sizeof order)
         order[n++] = j->prio == HIGH ? 'H' : 'L';
       if (j->prio == HIGH) {
@@ -371,7 +298,7 @@ static void weights_hold_behind_aged_low_backlog(void **state)
       h += order[i] == 'H';
     assert_int_equal(h, 4); /* high 4, low 1, in every window of 5 */
   }
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* Returns the longest queue wait of a low job, in ns, over 30 s with the
@@ -381,7 +308,7 @@ static void weights_hold_behind_aged_low_backlog(void **state)
 static int64_t strict_longest_low_wait(int64_t age_ms, int *most_lows)
 {
   set_tweak(10, 0, age_ms);
-  fx_t *f = fx_new(rate_default_weights);
+  sched_fx_t *f = sched_fx_new(rate_default_weights);
   for (int i = 0; i < 400; i++)
     push(f, "h", HIGH);
   int64_t pushed[64];
@@ -394,7 +321,7 @@ static int64_t strict_longest_low_wait(int64_t age_ms, int *most_lows)
     if (t % S == 0)
       pushed[npushed++] = push(f, "l", LOW)->submit_ns;
     pacer__job_t *j;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       window = ((window << 1) | (j->prio == LOW)) & 0x1f;
       int in5 = __builtin_popcount(window);
       *most_lows = in5 > *most_lows ? in5 : *most_lows;
@@ -409,7 +336,7 @@ static int64_t strict_longest_low_wait(int64_t age_ms, int *most_lows)
   }
   if (lows < npushed && f->now - pushed[lows] > worst)
     worst = f->now - pushed[lows];
-  fx_free(f);
+  sched_fx_free(f);
   return worst;
 }
 
@@ -440,10 +367,10 @@ static void retry_at_head_does_not_hide_aged_lows(void **state)
 {
   (void)state;
   set_tweak(10, 0, 1000); /* strict priority, aging at 1 s */
-  fx_t *f = fx_new(rate_default_weights);
+  sched_fx_t *f = sched_fx_new(rate_default_weights);
   int64_t t0 = f->now;
   pacer__job_t *first = push(f, "l", LOW);
-  pacer__job_t *j = next(f);
+  pacer__job_t *j = sched_fx_next(f);
   assert_ptr_equal(j, first);
   push(f, "l", LOW); /* queued at 0, behind the one in flight */
   for (int i = 0; i < 400; i++)
@@ -454,7 +381,7 @@ static void retry_at_head_does_not_hide_aged_lows(void **state)
   int64_t low_at = -1;
   for (int64_t t = 0; t < 8 * S && low_at < 0; t += MS) {
     f->now = t0 + t;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       if (j->prio == LOW)
         low_at = t;
       ok(f, j);
@@ -466,7 +393,7 @@ static void retry_at_head_does_not_hide_aged_lows(void **state)
           low_at / 1e9);
   /* Aged since 1 s: low has its 1 in 5 as soon as the key is back. */
   assert_true(low_at >= 5 * S && low_at <= 5 * S + 5 * 100 * MS);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* ---- tokens ---- */
@@ -480,7 +407,7 @@ static void rate_50_burst_5(pacer_config_t *c)
 static void bucket_admits_exactly_burst_plus_rate_times_60(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(rate_50_burst_5);
+  sched_fx_t *f = sched_fx_new(rate_50_burst_5);
   int64_t t0 = f->now;
   for (int i = 0; i < 4000; i++)
     push(f, "k", LOW);
@@ -488,7 +415,7 @@ static void bucket_admits_exactly_burst_plus_rate_times_60(void **state)
   for (int64_t t = 0; t <= 60 * S; t += MS) {
     f->now = t0 + t;
     pacer__job_t *j;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       n++;
       ok(f, j);
     }
@@ -496,7 +423,7 @@ static void bucket_admits_exactly_burst_plus_rate_times_60(void **state)
   fprintf(stderr, "rate 50/s burst 5 over 60 s in 1 ms steps: %d admitted\n",
           n);
   assert_int_equal(n, 5 + 50 * 60);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void rate_3(pacer_config_t *c)
@@ -510,14 +437,14 @@ static void rate_3(pacer_config_t *c)
 static void wake_is_the_next_token_time(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(rate_3);
+  sched_fx_t *f = sched_fx_new(rate_3);
   int64_t t0 = f->now;
   for (int i = 0; i < 400; i++)
     push(f, "k", LOW);
   int n = 0;
   while (f->now <= t0 + 60 * S) {
     pacer__job_t *j;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       n++;
       ok(f, j);
     }
@@ -526,28 +453,28 @@ static void wake_is_the_next_token_time(void **state)
     int64_t save = f->now;
     f->now = w - 1;
     if (f->now > save)
-      assert_null(next(f));
+      assert_null(sched_fx_next(f));
     f->now = w;
   }
   assert_int_equal(n, 1 + 3 * 60);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void clock_jump_of_ten_years_leaves_burst(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(rate_50_burst_5);
+  sched_fx_t *f = sched_fx_new(rate_50_burst_5);
   for (int i = 0; i < 20; i++)
     push(f, "k", LOW);
   for (int i = 0; i < 5; i++)
-    ok(f, next(f));
-  assert_null(next(f));
+    ok(f, sched_fx_next(f));
+  assert_null(sched_fx_next(f));
   f->now += INT64_C(10) * 365 * 24 * 3600 * S;
   for (int i = 0; i < 5; i++)
-    ok(f, next(f));
-  assert_null(next(f));
+    ok(f, sched_fx_next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 20 * MS);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static double tiny_huge_rate;
@@ -561,26 +488,26 @@ static void one_per_hour_is_exact(void **state)
 {
   (void)state;
   tiny_huge_rate = 1.0 / 3600;
-  fx_t *f = fx_new(rate_var);
+  sched_fx_t *f = sched_fx_new(rate_var);
   int64_t t0 = f->now;
   for (int i = 0; i < 3; i++)
     push(f, "k", LOW);
-  ok(f, next(f));
-  assert_null(next(f));
+  ok(f, sched_fx_next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), t0 + 3600 * S);
   f->now = t0 + 3600 * S - 1;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   f->now = t0 + 3600 * S;
-  ok(f, next(f));
-  assert_null(next(f));
-  fx_free(f);
+  ok(f, sched_fx_next(f));
+  assert_null(sched_fx_next(f));
+  sched_fx_free(f);
 }
 
 static void a_million_per_second_is_exact(void **state)
 {
   (void)state;
   tiny_huge_rate = 1e6;
-  fx_t *f = fx_new(rate_var);
+  sched_fx_t *f = sched_fx_new(rate_var);
   int64_t t0 = f->now;
   for (int i = 0; i < 8; i++)
     push(f, "k", LOW);
@@ -588,14 +515,14 @@ static void a_million_per_second_is_exact(void **state)
   for (int64_t t = 0; t <= S; t += 1000) { /* 1 us steps */
     f->now = t0 + t;
     pacer__job_t *j;
-    while ((j = next(f))) {
+    while ((j = sched_fx_next(f))) {
       n++;
       ok(f, j);
       push(f, "k", LOW);
     }
   }
   assert_int_equal(n, 1 + 1000000);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* ---- all or none ---- */
@@ -609,7 +536,7 @@ static void global_10_burst_1(pacer_config_t *c)
 static void blocked_key_takes_no_global_token(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(global_10_burst_1);
+  sched_fx_t *f = sched_fx_new(global_10_burst_1);
   pacer_key_limits_t lim = {sizeof lim, 1, 1, 0};
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "slow", lim.rate,
                                                lim.burst, 0, f->now),
@@ -617,17 +544,17 @@ static void blocked_key_takes_no_global_token(void **state)
   pacer__job_t *s1 = push(f, "slow", LOW);
   pacer__job_t *s2 = push(f, "slow", LOW);
   pacer__job_t *fast = push(f, "fast", LOW);
-  assert_ptr_equal(next(f), s1);
-  assert_null(next(f));
+  assert_ptr_equal(sched_fx_next(f), s1);
+  assert_null(sched_fx_next(f));
   f->now += 100 * MS; /* a global token; slow's next key token is at +1 s */
-  assert_ptr_equal(next(f), fast);
-  assert_null(next(f));
+  assert_ptr_equal(sched_fx_next(f), fast);
+  assert_null(sched_fx_next(f));
   f->now += 900 * MS;
-  assert_ptr_equal(next(f), s2);
+  assert_ptr_equal(sched_fx_next(f), s2);
   ok(f, s1);
   ok(f, fast);
   ok(f, s2);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void cap_3(pacer_config_t *c)
@@ -638,30 +565,30 @@ static void cap_3(pacer_config_t *c)
 static void global_and_key_concurrency_caps(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(cap_3);
+  sched_fx_t *f = sched_fx_new(cap_3);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "a", 0, 1, 1, f->now), 0);
   pacer__job_t *a[3], *b[3];
   for (int i = 0; i < 3; i++) {
     a[i] = push(f, "a", LOW);
     b[i] = push(f, "b", LOW);
   }
-  assert_ptr_equal(next(f), a[0]);
-  assert_ptr_equal(next(f), b[0]);
-  assert_ptr_equal(next(f), b[1]); /* a is at its cap of 1 */
-  assert_null(next(f));            /* global cap of 3 */
+  assert_ptr_equal(sched_fx_next(f), a[0]);
+  assert_ptr_equal(sched_fx_next(f), b[0]);
+  assert_ptr_equal(sched_fx_next(f), b[1]); /* a is at its cap of 1 */
+  assert_null(sched_fx_next(f));            /* global cap of 3 */
   ok(f, a[0]);
-  assert_ptr_equal(next(f), a[1]); /* older than b[2] */
-  assert_null(next(f));
+  assert_ptr_equal(sched_fx_next(f), a[1]); /* older than b[2] */
+  assert_null(sched_fx_next(f));
   ok(f, b[0]);
-  assert_ptr_equal(next(f), b[2]);
+  assert_ptr_equal(sched_fx_next(f), b[2]);
   ok(f, b[1]);
-  assert_null(next(f)); /* a still at its cap */
+  assert_null(sched_fx_next(f)); /* a still at its cap */
   ok(f, a[1]);
-  assert_ptr_equal(next(f), a[2]);
+  assert_ptr_equal(sched_fx_next(f), a[2]);
   ok(f, b[2]);
   ok(f, a[2]);
   assert_int_equal(f->s.inflight, 0);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* ---- breaker ---- */
@@ -679,14 +606,14 @@ static void breaker_cfg(pacer_config_t *c)
   c->max_attempts = 1;
 }
 
-static void fail_four(fx_t *f)
+static void fail_four(sched_fx_t *f)
 {
   for (int i = 0; i < 4; i++) {
-    pacer__job_t *j = next(f);
+    pacer__job_t *j = sched_fx_next(f);
     assert_non_null(j);
     assert_string_equal(j->key->name, "bad");
     assert_int_equal(done(f, j, 0, 500, -1), PACER__SCHED_END);
-    free_job(f, j);
+    sched_fx_release(f, j);
   }
 }
 
@@ -694,7 +621,7 @@ static void breaker_walks_closed_open_half_open_closed_open(void **state)
 {
   (void)state;
   fail_fast = 0;
-  fx_t *f = fx_new(breaker_cfg);
+  sched_fx_t *f = sched_fx_new(breaker_cfg);
   for (int i = 0; i < 14; i++)
     push(f, "bad", LOW);
   fail_four(f);
@@ -703,20 +630,20 @@ static void breaker_walks_closed_open_half_open_closed_open(void **state)
                    PACER_BREAKER_OPEN);
   /* Held: nothing of "bad" starts, other keys flow. */
   pacer__job_t *g = push(f, "good", LOW);
-  assert_ptr_equal(next(f), g);
+  assert_ptr_equal(sched_fx_next(f), g);
   ok(f, g);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_true(f->s.held_by_breaker > 0);
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 10 * S);
   f->now += 10 * S;
-  pacer__job_t *p1 = next(f), *p2 = next(f);
+  pacer__job_t *p1 = sched_fx_next(f), *p2 = sched_fx_next(f);
   assert_non_null(p1);
   assert_non_null(p2);
-  assert_null(next(f)); /* exactly 2 probes */
+  assert_null(sched_fx_next(f)); /* exactly 2 probes */
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_HALF_OPEN);
   ok(f, p1);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   ok(f, p2);
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_CLOSED);
@@ -724,37 +651,37 @@ static void breaker_walks_closed_open_half_open_closed_open(void **state)
   fail_four(f);
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_OPEN);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   /* A failed probe reopens it. */
   f->now += 10 * S;
-  pacer__job_t *p3 = next(f), *p4 = next(f);
+  pacer__job_t *p3 = sched_fx_next(f), *p4 = sched_fx_next(f);
   assert_non_null(p3);
   assert_non_null(p4);
   assert_int_equal(done(f, p3, PACER_ETRANSPORT, 0, -1), PACER__SCHED_END);
-  free_job(f, p3);
+  sched_fx_release(f, p3);
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_OPEN);
   ok(f, p4); /* stale: cannot close it */
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_OPEN);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void breaker_probe_that_never_returns_times_out(void **state)
 {
   (void)state;
   fail_fast = 0;
-  fx_t *f = fx_new(breaker_cfg);
+  sched_fx_t *f = sched_fx_new(breaker_cfg);
   for (int i = 0; i < 8; i++)
     push(f, "bad", LOW);
   fail_four(f);
   f->now += 10 * S;
-  pacer__job_t *p1 = next(f), *p2 = next(f);
-  assert_null(next(f));
+  pacer__job_t *p1 = sched_fx_next(f), *p2 = sched_fx_next(f);
+  assert_null(sched_fx_next(f));
   /* The key waits for the probes, at most until the probe timeout. */
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 5 * S);
   f->now += 5 * S;
-  assert_null(next(f)); /* reopened, cooling down again */
+  assert_null(sched_fx_next(f)); /* reopened, cooling down again */
   pacer__key_t *k = pacer__keys_find(&f->s.keys, "bad");
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_OPEN);
@@ -762,7 +689,7 @@ static void breaker_probe_that_never_returns_times_out(void **state)
   ok(f, p2);
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_OPEN);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* Probe B, sent well after probe A, gets a timeout of its own: A's success
@@ -771,21 +698,21 @@ static void breaker_later_probe_keeps_its_own_deadline(void **state)
 {
   (void)state;
   fail_fast = 0;
-  fx_t *f = fx_new(breaker_cfg); /* 2 probes, probe timeout 5 s */
+  sched_fx_t *f = sched_fx_new(breaker_cfg); /* 2 probes, probe timeout 5 s */
   for (int i = 0; i < 8; i++)
     push(f, "bad", LOW);
   fail_four(f);
   pacer__key_t *k = pacer__keys_find(&f->s.keys, "bad");
   f->now += 10 * S;
-  pacer__job_t *a = next(f);
+  pacer__job_t *a = sched_fx_next(f);
   assert_non_null(a);
   f->now += 3 * S;
-  pacer__job_t *b = next(f);
+  pacer__job_t *b = sched_fx_next(f);
   assert_non_null(b);
   f->now += 1 * S;
   ok(f, a);
   f->now += 1 * S; /* 5 s after A, 2 s after B */
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_HALF_OPEN);
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 3 * S);
@@ -793,7 +720,7 @@ static void breaker_later_probe_keeps_its_own_deadline(void **state)
   ok(f, b); /* in time: it closes */
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_CLOSED);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* Attempts that the job's own deadline cut short, or never sent, say
@@ -803,7 +730,7 @@ static void breaker_ignores_attempts_cut_by_the_deadline(void **state)
 {
   (void)state;
   fail_fast = 0;
-  fx_t *f = fx_new(breaker_cfg);
+  sched_fx_t *f = sched_fx_new(breaker_cfg);
   pacer__key_t *k = NULL;
   for (int i = 0; i < 10; i++) {
     pacer_request_t r;
@@ -811,8 +738,8 @@ static void breaker_ignores_attempts_cut_by_the_deadline(void **state)
     r.url = "http://example.test/x";
     r.key = "host";
     r.deadline_ms = 1000;
-    push_req(f, &r);
-    pacer__job_t *j = next(f);
+    sched_fx_push_req(f, &r);
+    pacer__job_t *j = sched_fx_next(f);
     assert_non_null(j);
     k = j->key;
     /* Half the attempts were cut to the time left and timed out; the
@@ -823,31 +750,31 @@ static void breaker_ignores_attempts_cut_by_the_deadline(void **state)
       f->now += 1000 * MS;
     assert_int_equal(done(f, j, PACER_ETIMEDOUT, 0, -1), PACER__SCHED_END);
     assert_int_equal(j->error, PACER_EDEADLINE);
-    free_job(f, j);
+    sched_fx_release(f, j);
   }
   /* Local errors and our own size cap judge nothing either. */
   int local[] = {PACER_ENOMEM, PACER_ETOOLARGE, PACER_ESYSTEM, PACER_ENOMEM};
   for (int i = 0; i < 4; i++) {
     pacer__job_t *q = push(f, "host", LOW);
-    pacer__job_t *j = next(f);
+    pacer__job_t *j = sched_fx_next(f);
     assert_ptr_equal(j, q);
     assert_int_equal(done(f, j, local[i], 0, -1), PACER__SCHED_END);
-    free_job(f, j);
+    sched_fx_release(f, j);
   }
   k = pacer__keys_find(&f->s.keys, "host");
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_CLOSED);
   assert_int_equal(k->breaker.known, 0);
   pacer__job_t *g = push(f, "host", LOW);
-  assert_ptr_equal(next(f), g);
+  assert_ptr_equal(sched_fx_next(f), g);
   ok(f, g);
   /* A TLS failure is the host's: with that success, three of four open
    * it. */
   for (int i = 0; i < 3; i++) {
     push(f, "host", LOW);
-    pacer__job_t *j = next(f);
+    pacer__job_t *j = sched_fx_next(f);
     assert_int_equal(done(f, j, PACER_ETLS, 0, -1), PACER__SCHED_END);
-    free_job(f, j);
+    sched_fx_release(f, j);
   }
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_OPEN);
@@ -858,30 +785,30 @@ static void breaker_ignores_attempts_cut_by_the_deadline(void **state)
   r.url = "http://example.test/x";
   r.key = "host";
   r.deadline_ms = 1;
-  push_req(f, &r);
-  pacer__job_t *p = next(f);
+  sched_fx_push_req(f, &r);
+  pacer__job_t *p = sched_fx_next(f);
   assert_non_null(p);
   p->deadline_cut = 1;
   f->now += 1 * MS;
   assert_int_equal(done(f, p, PACER_ETIMEDOUT, 0, -1), PACER__SCHED_END);
-  free_job(f, p);
+  sched_fx_release(f, p);
   assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
                    PACER_BREAKER_HALF_OPEN);
   assert_int_equal(k->breaker.probes_left, 2);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void breaker_fail_fast_ends_held_jobs(void **state)
 {
   (void)state;
   fail_fast = 1;
-  fx_t *f = fx_new(breaker_cfg);
+  sched_fx_t *f = sched_fx_new(breaker_cfg);
   for (int i = 0; i < 7; i++)
     push(f, "bad", LOW);
   fail_four(f);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(free_ended_count_errors(f, PACER_EBREAKER), 3);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* ---- retries ---- */
@@ -889,23 +816,24 @@ static void breaker_fail_fast_ends_held_jobs(void **state)
 static void retry_after_pauses_the_whole_key(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = sched_fx_new(NULL);
   int64_t t0 = f->now;
   pacer__job_t *j1 = push(f, "k", LOW);
-  assert_ptr_equal(next(f), j1);
+  assert_ptr_equal(sched_fx_next(f), j1);
   pacer__job_t *j2 = push(f, "k", LOW);
   pacer__job_t *j3 = push(f, "k", HIGH);
   pacer__job_t *o = push(f, "other", LOW);
   assert_int_equal(done(f, j1, 0, 429, 2 * S), PACER__SCHED_RETRY);
   assert_int_equal(j1->state, PACER__JOB_WAITING);
-  assert_ptr_equal(next(f), o); /* only the other key flows */
-  assert_null(next(f));
+  assert_ptr_equal(sched_fx_next(f), o); /* only the other key flows */
+  assert_null(sched_fx_next(f));
   ok(f, o);
   assert_int_equal(pacer__sched_wake(&f->s, f->now), t0 + 2 * S);
   f->now = t0 + 2 * S - 1;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   f->now = t0 + 2 * S;
-  pacer__job_t *a = next(f), *b = next(f), *c = next(f);
+  pacer__job_t *a = sched_fx_next(f), *b = sched_fx_next(f),
+               *c = sched_fx_next(f);
   assert_ptr_equal(a, j3); /* high first */
   assert_ptr_equal(b, j1); /* the retry goes first within low */
   assert_ptr_equal(c, j2);
@@ -913,7 +841,7 @@ static void retry_after_pauses_the_whole_key(void **state)
   ok(f, a);
   ok(f, b);
   ok(f, c);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void crawler_cfg(pacer_config_t *c)
@@ -929,12 +857,12 @@ static void crawler_cfg(pacer_config_t *c)
 static void idle_key_with_a_pause_is_remembered(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(crawler_cfg);
+  sched_fx_t *f = sched_fx_new(crawler_cfg);
   int64_t t0 = f->now;
   pacer__job_t *j = push(f, "a", LOW);
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
   assert_int_equal(done(f, j, 0, 429, 3600 * S), PACER__SCHED_END);
-  free_job(f, j);
+  sched_fx_release(f, j);
   const char *others[] = {"b", "c", "d"};
   for (int i = 0; i < 3; i++) {
     f->now += 1 * S;
@@ -942,12 +870,12 @@ static void idle_key_with_a_pause_is_remembered(void **state)
   }
   f->now = t0 + 5 * S;
   j = push(f, "a", LOW);
-  assert_null(next(f)); /* still paused */
+  assert_null(sched_fx_next(f)); /* still paused */
   assert_int_equal(pacer__sched_wake(&f->s, f->now), t0 + 3600 * S);
   f->now = t0 + 3600 * S;
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
   ok(f, j);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A crawl over 100,000 hosts at 1,000 requests/s, one request per host a
@@ -958,7 +886,7 @@ static void idle_key_with_a_pause_is_remembered(void **state)
 static void crawl_over_100000_keys_stays_bounded(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(crawler_cfg);
+  sched_fx_t *f = sched_fx_new(crawler_cfg);
   f->s.keys.max_idle = 100;
   int64_t t0 = f->now;
   size_t most = 0;
@@ -969,7 +897,7 @@ static void crawl_over_100000_keys_stays_bounded(void **state)
     pacer__job_t *j = next_of(f, push(f, name, LOW));
     if (i % 1000 == 999) {
       assert_int_equal(done(f, j, 0, 429, 3600 * S), PACER__SCHED_END);
-      free_job(f, j);
+      sched_fx_release(f, j);
     } else {
       ok(f, j);
     }
@@ -997,22 +925,22 @@ static void crawl_over_100000_keys_stays_bounded(void **state)
   ok(f, next_of(f, push(f, "later", LOW)));
   assert_int_equal(pacer__keys_remembered(&f->s.keys), 1); /* "later" */
   assert_true(f->s.keys.count <= 100 + 1);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void retry_after_is_capped(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL); /* cap 1 hour */
+  sched_fx_t *f = sched_fx_new(NULL); /* cap 1 hour */
   int64_t t0 = f->now;
   pacer__job_t *j = push(f, "k", LOW);
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
   assert_int_equal(done(f, j, 0, 503, 86400 * S), PACER__SCHED_RETRY);
   assert_int_equal(j->timer_ns, t0 + 3600 * S);
   f->now = t0 + 3600 * S;
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
   ok(f, j);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A 503 with no guidance also slows its key (AIMD, test_adapt.c); here
@@ -1025,10 +953,10 @@ static void no_aimd(pacer_config_t *c)
 static void backoff_then_retries_exhausted(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(no_aimd); /* 3 attempts, base 200 ms */
+  sched_fx_t *f = sched_fx_new(no_aimd); /* 3 attempts, base 200 ms */
   pacer__job_t *j = push(f, "k", LOW);
   for (int attempt = 1; attempt <= 3; attempt++) {
-    assert_ptr_equal(next(f), j);
+    assert_ptr_equal(sched_fx_next(f), j);
     assert_int_equal(j->attempts, attempt);
     int r = done(f, j, 0, 503, -1);
     if (attempt < 3) {
@@ -1042,42 +970,43 @@ static void backoff_then_retries_exhausted(void **state)
     }
   }
   assert_int_equal(f->s.retried, 2);
-  free_job(f, j);
-  fx_free(f);
+  sched_fx_release(f, j);
+  sched_fx_free(f);
 }
 
 static void transport_errors_retry_too_large_does_not(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = sched_fx_new(NULL);
   pacer__job_t *j = push(f, "k", LOW);
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
   assert_int_equal(done(f, j, PACER_ETRANSPORT, 0, -1), PACER__SCHED_RETRY);
   f->now = j->timer_ns;
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
   assert_int_equal(done(f, j, PACER_ETOOLARGE, 200, -1), PACER__SCHED_END);
   assert_int_equal(j->error, PACER_ETOOLARGE);
-  free_job(f, j);
-  fx_free(f);
+  sched_fx_release(f, j);
+  sched_fx_free(f);
 }
 
 static void post_retried_only_when_allowed(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = sched_fx_new(NULL);
   pacer_request_t r;
   pacer_request_init(&r);
   r.url = "http://example.test/send";
   r.method = "POST";
-  pacer__job_t *plain = push_req(f, &r);
+  pacer__job_t *plain = sched_fx_push_req(f, &r);
   r.flags = PACER_REQ_RETRY_UNSAFE;
-  pacer__job_t *opted = push_req(f, &r);
+  pacer__job_t *opted = sched_fx_push_req(f, &r);
   r.flags = 0;
   pacer_header_t h = {"Idempotency-Key", "abc"};
   r.headers = &h;
   r.header_count = 1;
-  pacer__job_t *keyed = push_req(f, &r);
-  pacer__job_t *a = next(f), *b = next(f), *c = next(f);
+  pacer__job_t *keyed = sched_fx_push_req(f, &r);
+  pacer__job_t *a = sched_fx_next(f), *b = sched_fx_next(f),
+               *c = sched_fx_next(f);
   assert_ptr_equal(a, plain);
   assert_int_equal(done(f, a, 0, 503, -1), PACER__SCHED_END);
   assert_int_equal(a->error, 0); /* not retried: the 503 ends it */
@@ -1085,8 +1014,8 @@ static void post_retried_only_when_allowed(void **state)
   assert_int_equal(done(f, c, PACER_ETIMEDOUT, 0, -1), PACER__SCHED_RETRY);
   (void)opted;
   (void)keyed;
-  free_job(f, a);
-  fx_free(f);
+  sched_fx_release(f, a);
+  sched_fx_free(f);
 }
 
 /* ---- deadlines ---- */
@@ -1097,64 +1026,64 @@ static void queue_wait_1s(pacer_config_t *c)
   c->concurrency = 1;
 }
 
-static pacer__job_t *push_deadline(fx_t *f, const char *key, int64_t ms)
+static pacer__job_t *push_deadline(sched_fx_t *f, const char *key, int64_t ms)
 {
   pacer_request_t r;
   pacer_request_init(&r);
   r.url = "http://example.test/x";
   r.key = key;
   r.deadline_ms = ms;
-  return push_req(f, &r);
+  return sched_fx_push_req(f, &r);
 }
 
 static void deadline_and_queue_wait_while_queued(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(queue_wait_1s);
+  sched_fx_t *f = sched_fx_new(queue_wait_1s);
   pacer__job_t *busy = push(f, "k", LOW);
-  assert_ptr_equal(next(f), busy);
+  assert_ptr_equal(sched_fx_next(f), busy);
   push_deadline(f, "k", 500); /* ends by its deadline */
   push(f, "k", LOW);          /* ends by the queue-wait limit */
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 500 * MS);
   f->now += 500 * MS;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(free_ended_count_errors(f, PACER_EDEADLINE), 1);
   f->now += 500 * MS;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(free_ended_count_errors(f, PACER_EEXPIRED), 1);
   assert_int_equal(pacer__sched_backlog(&f->s), 0);
   ok(f, busy);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void deadline_while_waiting_and_in_flight(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = sched_fx_new(NULL);
   /* A retry due after the deadline ends the job at once. */
   pacer__job_t *a = push_deadline(f, "k", 1000);
-  assert_ptr_equal(next(f), a);
+  assert_ptr_equal(sched_fx_next(f), a);
   assert_int_equal(done(f, a, 0, 429, 5 * S), PACER__SCHED_END);
   assert_int_equal(a->error, PACER_EDEADLINE);
-  free_job(f, a);
+  sched_fx_release(f, a);
   /* An attempt that times out at the deadline ends with EDEADLINE. */
   pacer__job_t *b = push_deadline(f, "k2", 1000);
-  assert_ptr_equal(next(f), b);
+  assert_ptr_equal(sched_fx_next(f), b);
   f->now += 1000 * MS;
   assert_int_equal(done(f, b, PACER_ETIMEDOUT, 0, -1), PACER__SCHED_END);
   assert_int_equal(b->error, PACER_EDEADLINE);
-  free_job(f, b);
+  sched_fx_release(f, b);
   /* A deadline that passes while waiting to retry. */
   pacer__job_t *c = push_deadline(f, "k3", 1000);
-  assert_ptr_equal(next(f), c);
+  assert_ptr_equal(sched_fx_next(f), c);
   assert_int_equal(done(f, c, 0, 503, 900 * MS), PACER__SCHED_RETRY);
   f->now += 900 * MS;
-  assert_ptr_equal(next(f), c); /* retried in time */
+  assert_ptr_equal(sched_fx_next(f), c); /* retried in time */
   assert_int_equal(done(f, c, 0, 503, 50 * MS), PACER__SCHED_RETRY);
   f->now += 100 * MS; /* due at +950 ms was missed by the test: deadline */
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(free_ended_count_errors(f, PACER_EDEADLINE), 1);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* ---- cancel ---- */
@@ -1162,35 +1091,35 @@ static void deadline_while_waiting_and_in_flight(void **state)
 static void cancel_in_each_state(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = sched_fx_new(NULL);
   pacer__job_t *q = push(f, "k", LOW);
   pacer__job_t *run = push(f, "k", LOW);
   assert_int_equal(pacer__sched_cancel(&f->s, q, &f->ended), 1);
   assert_int_equal(pacer__sched_cancel(&f->s, q, &f->ended), PACER_ENOTFOUND);
-  assert_ptr_equal(next(f), run);
+  assert_ptr_equal(sched_fx_next(f), run);
   assert_int_equal(pacer__sched_cancel(&f->s, run, &f->ended), 0);
   assert_int_equal(pacer__sched_cancel(&f->s, run, &f->ended), PACER_ENOTFOUND);
   /* The attempt completes anyway: the cancel wins, no retry. */
   assert_int_equal(done(f, run, 0, 503, -1), PACER__SCHED_END);
   assert_int_equal(run->error, PACER_ECANCELED);
-  free_job(f, run);
+  sched_fx_release(f, run);
   pacer__job_t *w = push(f, "k", LOW);
-  assert_ptr_equal(next(f), w);
+  assert_ptr_equal(sched_fx_next(f), w);
   assert_int_equal(done(f, w, 0, 503, -1), PACER__SCHED_RETRY);
   assert_int_equal(pacer__sched_cancel(&f->s, w, &f->ended), 1);
   assert_int_equal(free_ended_count_errors(f, PACER_ECANCELED), 2);
   assert_int_equal(pacer__sched_backlog(&f->s), 0);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 static void cancel_all_ends_queue_and_stops_retries(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = sched_fx_new(NULL);
   pacer__job_t *run = push(f, "a", HIGH);
-  assert_ptr_equal(next(f), run);
+  assert_ptr_equal(sched_fx_next(f), run);
   pacer__job_t *w = push(f, "b", LOW);
-  assert_ptr_equal(next(f), w);
+  assert_ptr_equal(sched_fx_next(f), w);
   assert_int_equal(done(f, w, 0, 503, -1), PACER__SCHED_RETRY);
   for (int i = 0; i < 5; i++)
     push(f, i % 2 ? "a" : "c", i % 2);
@@ -1202,8 +1131,8 @@ static void cancel_all_ends_queue_and_stops_retries(void **state)
   assert_int_equal(done(f, run, 0, 503, -1), PACER__SCHED_END);
   assert_int_equal(run->error, PACER_ECANCELED);
   assert_null(run->resp);
-  free_job(f, run);
-  fx_free(f);
+  sched_fx_release(f, run);
+  sched_fx_free(f);
 }
 
 /* A 429 with Retry-After that came from another origin, at the end of a
@@ -1212,33 +1141,33 @@ static void cancel_all_ends_queue_and_stops_retries(void **state)
 static void retry_after_from_another_origin_pauses_no_key(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = sched_fx_new(NULL);
   int64_t t0 = f->now;
   pacer__job_t *j1 = push(f, "k", LOW);
-  assert_ptr_equal(next(f), j1);
+  assert_ptr_equal(sched_fx_next(f), j1);
   pacer__job_t *j2 = push(f, "k", LOW);
   pacer__attempt_end_t e = {
       .error = 0, .status = 429, .retry_after_ns = 2 * S, .other_origin = 1};
   assert_int_equal(pacer__sched_done(&f->s, j1, &e, f->now),
                    PACER__SCHED_RETRY);
   assert_int_equal(j1->timer_ns, t0 + 2 * S); /* this job waits */
-  assert_ptr_equal(next(f), j2);              /* its key does not */
+  assert_ptr_equal(sched_fx_next(f), j2);     /* its key does not */
   ok(f, j2);
   f->now = t0 + 2 * S;
-  assert_ptr_equal(next(f), j1);
+  assert_ptr_equal(sched_fx_next(f), j1);
   /* The job's own origin answering the same pauses the key. */
   pacer__job_t *j3 = push(f, "k", LOW);
   e.other_origin = 0;
   assert_int_equal(pacer__sched_done(&f->s, j1, &e, f->now),
                    PACER__SCHED_RETRY);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   f->now = t0 + 4 * S;
-  pacer__job_t *a = next(f), *b = next(f);
+  pacer__job_t *a = sched_fx_next(f), *b = sched_fx_next(f);
   assert_ptr_equal(a, j1);
   assert_ptr_equal(b, j3);
   ok(f, a);
   ok(f, b);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A resumed job due centuries ahead (its time saturated at INT64_MAX)
@@ -1246,7 +1175,7 @@ static void retry_after_from_another_origin_pauses_no_key(void **state)
 static void job_due_at_the_end_of_time_still_ends(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(NULL);
+  sched_fx_t *f = sched_fx_new(NULL);
   pacer_request_t r;
   pacer_request_init(&r);
   r.url = "http://example.test/x";
@@ -1260,7 +1189,7 @@ static void job_due_at_the_end_of_time_still_ends(void **state)
   pacer__sched_cancel_all(&f->s, &f->ended);
   assert_int_equal(free_ended_count_errors(f, PACER_ECANCELED), 1);
   assert_int_equal(pacer__sched_backlog(&f->s), 0);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 int main(void)

@@ -18,6 +18,7 @@
 #include "fake_store.h"
 #include "job.h"
 #include "logcap.h"
+#include "sched_fixture.h"
 #include "scheduler.h"
 #include "shared.h"
 #include "shm_store.h"
@@ -29,90 +30,42 @@
 #define S PACER__NS_PER_S
 #define MS PACER__NS_PER_MS
 
-typedef struct fx {
-  pacer_config_t cfg;
-  pacer__sched_t s;
-  fake_store_t fs;
-  int64_t now;
-  pacer__link_t ended;
-  uint64_t ids;
-} fx_t;
+typedef struct limits {
+  double rate, key_rate;
+  unsigned burst, key_burst;
+} limits_t;
+
+static void set_limits(pacer_config_t *in, void *user)
+{
+  const limits_t *l = user;
+  in->concurrency = 1000;
+  in->rate = l->rate;
+  in->burst = l->burst;
+  in->key_rate = l->key_rate;
+  in->key_burst = l->key_burst;
+}
 
 /* A scheduler over a fake store, with rate/burst and key_rate/key_burst. */
-static fx_t *fx_new(double rate, unsigned burst, double key_rate,
-                    unsigned key_burst)
+static sched_fx_t *fx_new(double rate, unsigned burst, double key_rate,
+                          unsigned key_burst)
 {
-  fx_t *f = calloc(1, sizeof *f);
-  pacer_config_t in;
-  pacer_config_init(&in);
-  in.max_low_wait_ms = 0;
-  in.concurrency = 1000;
-  in.rate = rate;
-  in.burst = burst;
-  in.key_rate = key_rate;
-  in.key_burst = key_burst;
-  assert_int_equal(pacer__config_resolve(&in, &f->cfg), 0);
-  pacer__sched_cfg_t sc;
-  pacer__sched_cfg_from(&f->cfg, &sc);
-  sc.seed = 42;
-  assert_int_equal(pacer__sched_init(&f->s, &sc), 0);
-  fake_store_init(&f->fs);
-  pacer__store_ops_t ops;
-  fake_store_ops(&f->fs, &ops);
-  pacer__sched_set_store(&f->s, &ops);
-  f->now = 1000 * S;
-  pacer__list_init(&f->ended);
-  return f;
-}
-
-static void fx_free(fx_t *f)
-{
-  pacer__sched_cancel_all(&f->s, &f->ended);
-  pacer__link_t *l;
-  while ((l = pacer__list_pop_front(&f->ended))) {
-    pacer__job_t *j = pacer__job_of(l);
-    pacer__sched_release(&f->s, j, f->now);
-    pacer__job_free(j);
-  }
-  pacer__sched_destroy(&f->s);
-  pacer__config_release(&f->cfg);
-  free(f);
-}
-
-static pacer__job_t *push(fx_t *f, const char *key)
-{
-  pacer_request_t r;
-  pacer_request_init(&r);
-  r.url = "http://example.test/x";
-  r.key = key;
-  char k[PACER__KEY_MAX];
-  pacer__job_t *j;
-  assert_int_equal(pacer__job_new(&r, &f->cfg, f->now, &j, k, sizeof k), 0);
-  j->id = ++f->ids;
-  assert_int_equal(pacer__sched_push(&f->s, j, k, f->now), 0);
-  return j;
-}
-
-static pacer__job_t *next(fx_t *f)
-{
-  pacer__sched_tick(&f->s, f->now, &f->ended);
-  return pacer__sched_next(&f->s, f->now, &f->ended);
+  limits_t l = {rate, key_rate, burst, key_burst};
+  sched_fx_opts_t o = {.tweak_with = set_limits, .user = &l, .store = 1};
+  return sched_fx_open(&o);
 }
 
 /* Ends an in-flight job's attempt with status (and a Retry-After, or -1)
  * and frees it if it ended. */
-static int done(fx_t *f, pacer__job_t *j, int status, int64_t ra)
+static int done(sched_fx_t *f, pacer__job_t *j, int status, int64_t ra)
 {
   pacer__attempt_end_t e = {.status = status, .retry_after_ns = ra};
   int r = pacer__sched_done(&f->s, j, &e, f->now);
-  if (r == PACER__SCHED_END) {
-    pacer__sched_release(&f->s, j, f->now);
-    pacer__job_free(j);
-  }
+  if (r == PACER__SCHED_END)
+    sched_fx_release(f, j);
   return r;
 }
 
-static void finish(fx_t *f, pacer__job_t *j)
+static void finish(sched_fx_t *f, pacer__job_t *j)
 {
   assert_int_equal(done(f, j, 200, -1), PACER__SCHED_END);
 }
@@ -123,13 +76,13 @@ static void finish(fx_t *f, pacer__job_t *j)
 static void global_from_store(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(10, 2, 0, 0);
+  sched_fx_t *f = fx_new(10, 2, 0, 0);
   for (int i = 0; i < 4; i++)
-    push(f, i % 2 ? "a" : "b");
-  pacer__job_t *j1 = next(f), *j2 = next(f);
+    sched_fx_push(f, i % 2 ? "a" : "b");
+  pacer__job_t *j1 = sched_fx_next(f), *j2 = sched_fx_next(f);
   assert_non_null(j1);
   assert_non_null(j2);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(fake_store_grants(&f->fs, ""), 2);
   assert_int_equal(fake_store_takes(&f->fs, ""), 3);
   assert_int_equal(fake_store_takes(&f->fs, "a"), 0);
@@ -137,17 +90,17 @@ static void global_from_store(void **state)
   assert_true(pacer__bucket_full(&f->s.bucket, f->now));
   /* The store's wait is the dispatcher's: nothing is asked before it. */
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 100 * MS);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(fake_store_takes(&f->fs, ""), 3);
   f->now += 100 * MS;
-  pacer__job_t *j3 = next(f);
+  pacer__job_t *j3 = sched_fx_next(f);
   assert_non_null(j3);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_true(pacer__bucket_full(&f->s.bucket, f->now));
   finish(f, j1);
   finish(f, j2);
   finish(f, j3);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A key's bucket (5/s, burst 1) comes from the store; the global one, with
@@ -155,15 +108,15 @@ static void global_from_store(void **state)
 static void key_from_store(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(0, 0, 5, 1);
-  push(f, "a");
-  push(f, "a");
-  pacer__job_t *j1 = push(f, "b");
+  sched_fx_t *f = fx_new(0, 0, 5, 1);
+  sched_fx_push(f, "a");
+  sched_fx_push(f, "a");
+  pacer__job_t *j1 = sched_fx_push(f, "b");
   (void)j1;
-  pacer__job_t *a1 = next(f), *b1 = next(f);
+  pacer__job_t *a1 = sched_fx_next(f), *b1 = sched_fx_next(f);
   assert_non_null(a1);
   assert_non_null(b1);
-  assert_null(next(f)); /* a's second job waits for the store */
+  assert_null(sched_fx_next(f)); /* a's second job waits for the store */
   assert_int_equal(fake_store_grants(&f->fs, "a"), 1);
   assert_int_equal(fake_store_takes(&f->fs, "a"), 2);
   assert_int_equal(fake_store_grants(&f->fs, "b"), 1);
@@ -172,36 +125,36 @@ static void key_from_store(void **state)
   assert_true(pacer__bucket_full(&ka->bucket, f->now));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 200 * MS);
   f->now += 199 * MS;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   f->now += 1 * MS;
-  pacer__job_t *a2 = next(f);
+  pacer__job_t *a2 = sched_fx_next(f);
   assert_non_null(a2);
   finish(f, a1);
   finish(f, b1);
   finish(f, a2);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* Keys limited by pacer_key_limits_set() are drawn from the store too. */
 static void set_key_limits_from_store(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(0, 0, 0, 0);
+  sched_fx_t *f = fx_new(0, 0, 0, 0);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "slow", 2, 1, 0, f->now),
                    0);
-  push(f, "slow");
-  push(f, "slow");
-  push(f, "free");
-  pacer__job_t *a = next(f), *b = next(f);
+  sched_fx_push(f, "slow");
+  sched_fx_push(f, "slow");
+  sched_fx_push(f, "free");
+  pacer__job_t *a = sched_fx_next(f), *b = sched_fx_next(f);
   assert_non_null(a);
   assert_non_null(b);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(fake_store_grants(&f->fs, "slow"), 1);
   assert_int_equal(fake_store_takes(&f->fs, "free"), 0);
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 500 * MS);
   finish(f, a);
   finish(f, b);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* Key first, then global: a global refusal right after the key's grant
@@ -210,24 +163,24 @@ static void set_key_limits_from_store(void **state)
 static void key_token_lost_when_global_refuses(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(100, 1, 10, 1);
-  push(f, "a");
+  sched_fx_t *f = fx_new(100, 1, 10, 1);
+  sched_fx_push(f, "a");
   fake_store_bucket(&f->fs, "")->force = 30 * MS;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(fake_store_grants(&f->fs, "a"), 1);
   assert_int_equal(f->s.store_key_lost, 1);
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 30 * MS);
   fake_store_bucket(&f->fs, "")->force = 0;
   f->now += 30 * MS;
-  assert_null(next(f)); /* a's token went with the refusal */
+  assert_null(sched_fx_next(f)); /* a's token went with the refusal */
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 70 * MS);
   f->now += 70 * MS;
-  pacer__job_t *j = next(f);
+  pacer__job_t *j = sched_fx_next(f);
   assert_non_null(j);
   assert_int_equal(fake_store_grants(&f->fs, "a"), 2);
   assert_int_equal(fake_store_grants(&f->fs, ""), 1);
   finish(f, j);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A key told PENDING is parked until the store's notify; other keys go on;
@@ -235,25 +188,25 @@ static void key_token_lost_when_global_refuses(void **state)
 static void key_pending_until_notify(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(0, 0, 10, 1);
-  push(f, "a");
+  sched_fx_t *f = fx_new(0, 0, 10, 1);
+  sched_fx_push(f, "a");
   fake_store_bucket(&f->fs, "a")->force = PACER__SHARED_PENDING;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   uint64_t asked = fake_store_takes(&f->fs, "a");
-  pacer__job_t *b = push(f, "b");
-  assert_ptr_equal(next(f), b);
-  assert_null(next(f));
+  pacer__job_t *b = sched_fx_push(f, "b");
+  assert_ptr_equal(sched_fx_next(f), b);
+  assert_null(sched_fx_next(f));
   assert_int_equal(fake_store_takes(&f->fs, "a"), asked); /* parked */
   /* Only the fallback recheck, never a busy loop. */
   assert_int_equal(pacer__sched_wake(&f->s, f->now),
                    f->now + PACER__SCHED_PENDING_RECHECK_NS);
   fake_store_bucket(&f->fs, "a")->force = 0;
   pacer__sched_store_notify(&f->s);
-  pacer__job_t *a = next(f);
+  pacer__job_t *a = sched_fx_next(f);
   assert_non_null(a);
   finish(f, a);
   finish(f, b);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* The global bucket told PENDING holds every start until notify, without
@@ -261,57 +214,57 @@ static void key_pending_until_notify(void **state)
 static void global_pending_until_notify(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(50, 1, 0, 0);
-  push(f, "a");
-  push(f, "b");
+  sched_fx_t *f = fx_new(50, 1, 0, 0);
+  sched_fx_push(f, "a");
+  sched_fx_push(f, "b");
   fake_store_bucket(&f->fs, "")->force = PACER__SHARED_PENDING;
-  assert_null(next(f));
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(fake_store_takes(&f->fs, ""), 1);
   assert_int_equal(pacer__sched_wake(&f->s, f->now),
                    f->now + PACER__SCHED_PENDING_RECHECK_NS);
   fake_store_bucket(&f->fs, "")->force = 0;
   pacer__sched_store_notify(&f->s);
-  pacer__job_t *j = next(f);
+  pacer__job_t *j = sched_fx_next(f);
   assert_non_null(j);
-  assert_null(next(f)); /* 50/s, burst 1: the next in 20 ms */
+  assert_null(sched_fx_next(f)); /* 50/s, burst 1: the next in 20 ms */
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 20 * MS);
   finish(f, j);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A positive wait answered by the store is when the dispatcher wakes. */
 static void store_wait_in_wake(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(1000, 1000, 0, 0);
-  push(f, "a");
+  sched_fx_t *f = fx_new(1000, 1000, 0, 0);
+  sched_fx_push(f, "a");
   fake_store_bucket(&f->fs, "")->force = 7 * MS;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 7 * MS);
   fake_store_bucket(&f->fs, "")->force = 0;
   f->now += 7 * MS;
-  pacer__job_t *j = next(f);
+  pacer__job_t *j = sched_fx_next(f);
   assert_non_null(j);
   finish(f, j);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A Retry-After pauses the key in the store too, for every process. */
 static void retry_after_written_to_store(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(0, 0, 0, 0);
-  pacer__job_t *j = push(f, "a");
-  assert_ptr_equal(next(f), j);
+  sched_fx_t *f = fx_new(0, 0, 0, 0);
+  pacer__job_t *j = sched_fx_push(f, "a");
+  assert_ptr_equal(sched_fx_next(f), j);
   assert_int_equal(done(f, j, 429, 2 * S), PACER__SCHED_RETRY);
   assert_int_equal(f->fs.pauses, 1);
   assert_int_equal(fake_store_bucket(&f->fs, "a")->paused_until,
                    f->now + 2 * S);
   f->now += 2 * S;
-  assert_ptr_equal(next(f), j);
+  assert_ptr_equal(sched_fx_next(f), j);
   finish(f, j);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* A pause another process wrote to the store holds the key here; other
@@ -319,38 +272,38 @@ static void retry_after_written_to_store(void **state)
 static void pause_read_from_store(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(0, 0, 0, 0);
+  sched_fx_t *f = fx_new(0, 0, 0, 0);
   fake_store_bucket(&f->fs, "a")->paused_until = f->now + 1500 * MS;
-  pacer__job_t *a = push(f, "a");
-  pacer__job_t *b = push(f, "b");
-  assert_ptr_equal(next(f), b);
-  assert_null(next(f));
+  pacer__job_t *a = sched_fx_push(f, "a");
+  pacer__job_t *b = sched_fx_push(f, "b");
+  assert_ptr_equal(sched_fx_next(f), b);
+  assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 1500 * MS);
   f->now += 1499 * MS;
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   f->now += 1 * MS;
-  assert_ptr_equal(next(f), a);
+  assert_ptr_equal(sched_fx_next(f), a);
   finish(f, a);
   finish(f, b);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* No store: the local buckets as before (the store is never consulted). */
 static void without_store_local_buckets(void **state)
 {
   (void)state;
-  fx_t *f = fx_new(10, 1, 0, 0);
+  sched_fx_t *f = fx_new(10, 1, 0, 0);
   pacer__sched_set_store(&f->s, NULL);
-  push(f, "a");
-  push(f, "a");
-  pacer__job_t *j = next(f);
+  sched_fx_push(f, "a");
+  sched_fx_push(f, "a");
+  pacer__job_t *j = sched_fx_next(f);
   assert_non_null(j);
-  assert_null(next(f));
+  assert_null(sched_fx_next(f));
   assert_int_equal(f->fs.takes, 0);
   assert_false(pacer__bucket_full(&f->s.bucket, f->now));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), f->now + 100 * MS);
   finish(f, j);
-  fx_free(f);
+  sched_fx_free(f);
 }
 
 /* pacer_new() refuses a store it cannot open with PACER_ESHARED, and an
