@@ -5,6 +5,7 @@
  * ks->remember, never both; any other key is in neither. The remembered
  * heap has room for every key, so releasing a key cannot fail. */
 #include "keys.h"
+#include "clock.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,7 +101,13 @@ static int64_t keep_until(const pacer__key_t *k, int64_t now)
   int64_t b = pacer__bucket_full_at(&k->bucket);
   if (b > t)
     t = b;
+  /* An adapted rate is a guess the next answer makes again: an idle key
+   * keeps it one minute at most, so that a crawler's announcing hosts
+   * (a reset may be a day away) or its slow AIMD climbs cost memory only
+   * for the last minute's keys. */
   b = pacer__adapt_keep_until(&k->adapt);
+  if (b > pacer__time_add(now, PACER__KEYS_ADAPT_KEEP_NS))
+    b = pacer__time_add(now, PACER__KEYS_ADAPT_KEEP_NS);
   if (b > t)
     t = b;
   b = pacer__breaker_keep_until(&k->breaker, now);

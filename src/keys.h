@@ -13,13 +13,16 @@
  * freed, losing nothing. Remembered keys are bounded by time, not count:
  * they are the keys that ended an attempt within the longest of the pause
  * cap, a key bucket's refill, two breaker cooldowns and an adaptation's end
- * (an announced reset, capped at 24 h by ratehdr.h; an AIMD climb, at most
- * 10 s past its last raise with a configured rate, 5 s without). The
+ * (an announced reset or the end of an AIMD climb, but at most
+ * PACER__KEYS_ADAPT_KEEP_NS after the key's last attempt ended). The
  * scheduler keeps
  * every idle key out of its heaps, so freeing one is always safe.
  * Not thread-safe: the caller serialises. */
 #ifndef PACER_KEYS_H
 #define PACER_KEYS_H
+
+/* How long an idle key keeps an adapted rate at most (keys.c says why). */
+#define PACER__KEYS_ADAPT_KEEP_NS (INT64_C(60) * 1000000000)
 
 #include "adapt.h"
 #include "breaker.h"

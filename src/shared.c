@@ -62,6 +62,10 @@ static int take_margin(const char *url, char *out, int64_t *margin_ms,
     memcpy(out, url, strlen(url) + 1);
     return 0;
   }
+  if (!q[1]) { /* "?" with nothing after it: a mistake, not a default */
+    pacer__set_err(err, errlen, "shared limit '%s': an empty query", url);
+    return -1;
+  }
   size_t n = (size_t)(q - url);
   memcpy(out, url, n);
   char *o = out + n;

@@ -192,8 +192,10 @@ typedef struct pacer_config {
    * to remember is kept until that state has passed: its Retry-After pause
    * ends, its bucket is full again, its breaker has no failure, open or
    * half-open state younger than one breaker_cooldown_ms, and its rate is
-   * no longer adapted (adapt_announced, adapt_aimd; see docs/DESIGN.md);
-   * then it counts as pristine. So memory is bounded by
+   * no longer adapted (adapt_announced, adapt_aimd; see docs/DESIGN.md),
+   * or one minute after its last attempt ended if that comes first (an
+   * adapted rate is a guess the next answer makes again); then it counts
+   * as pristine. So memory is bounded by
    * max_idle_keys plus the keys that ended an attempt within that horizon.
    * Default 10000. */
   unsigned max_idle_keys;
@@ -311,18 +313,18 @@ typedef struct pacer_config {
    * . _ - : (P also /), N (1..1000) is how far ahead, in ms, a process
    * reserves. A take asks the store for the burst less ceil(rate x M ms)
    * tokens, at least 1 (M 0..1000, default 5; over Redis the reservations'
-   * grace of 1 to 5 ms is added): requests granted together reach the
-   * server up to M ms apart and still fit its burst + rate window; 0 takes
-   * the burst as given. Every process naming the same limit draws the global
-   * bucket (rate, burst) and every key bucket with a rate (key_rate,
-   * pacer_key_limits_set()) from the store instead of its own, and holds a
-   * key that any of them was told to pause by a Retry-After. Each process
-   * must give the same rates and bursts. Queues, concurrency caps, breakers
-   * and spools stay local to each process. When Redis cannot be reached,
-   * jobs are held (none starts without a grant) and the store reconnects
-   * with backoff; with fallback=F (a decimal fraction, 0 < F <= 1) each
-   * bucket is instead drawn from a local one at F x its rate, burst F x its
-   * burst rounded down but at least 1, started empty, until Redis is back
+   * grace, 1 to 5 ms at 20/s and up, up to 50 ms below, is added): requests
+   * granted together reach the server up to M ms apart and still fit its burst
+   * + rate window; 0 takes the burst as given. Every process naming the same
+   * limit draws the global bucket (rate, burst) and every key bucket with a
+   * rate (key_rate, pacer_key_limits_set()) from the store instead of its own,
+   * and holds a key that any of them was told to pause by a Retry-After. Each
+   * process must give the same rates and bursts. Queues, concurrency caps,
+   * breakers and spools stay local to each process. When Redis cannot be
+   * reached, jobs are held (none starts without a grant) and the store
+   * reconnects with backoff; with fallback=F (a decimal fraction, 0 < F <= 1)
+   * each bucket is instead drawn from a local one at F x its rate, burst F x
+   * its burst rounded down but at least 1, started empty, until Redis is back
    * (N processes at F = 1/N stay within the quota). Each loss is logged
    * once at PACER_LOG_WARN with the reason, each return at PACER_LOG_INFO
    * with how long it lasted (pacer_stats_t.shared_* count them).

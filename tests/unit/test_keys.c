@@ -331,6 +331,30 @@ static void zero_idle_forgets_at_once(void **state)
   pacer__keys_destroy(&ks);
 }
 
+/* An idle key keeps an adapted rate (an announced reset an hour away, a
+ * long AIMD climb) one minute at most after its last attempt ended. */
+static void adapted_key_kept_one_minute_at_most(void **state)
+{
+  (void)state;
+  pacer__keys_t ks;
+  pacer__keys_init(&ks, 0, &bcfg, 0, 0, 0);
+  pacer__key_t *k = pacer__keys_acquire(&ks, "announced");
+  assert_non_null(k);
+  k->adapt.reason = PACER__ADAPT_ANNOUNCED;
+  k->adapt.until_ns = NOW + 3600 * NS_PER_S;
+  pacer__keys_release(&ks, k, NOW);
+  assert_ptr_equal(pacer__keys_find(&ks, "announced"), k);
+  assert_int_equal(k->forget_at, NOW + PACER__KEYS_ADAPT_KEEP_NS);
+  /* One that ends sooner is kept until it ends. */
+  k = pacer__keys_acquire(&ks, "soon");
+  assert_non_null(k);
+  k->adapt.reason = PACER__ADAPT_ANNOUNCED;
+  k->adapt.until_ns = NOW + 5 * NS_PER_S;
+  pacer__keys_release(&ks, k, NOW);
+  assert_int_equal(k->forget_at, NOW + 5 * NS_PER_S);
+  pacer__keys_destroy(&ks);
+}
+
 static void destroy_frees_everything(void **state)
 {
   pacer__keys_t ks;
@@ -358,6 +382,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, keys_setup, keys_teardown)
   const struct CMUnitTest tests[] = {
       T(init_empty),
+      cmocka_unit_test(adapted_key_kept_one_minute_at_most),
       T(acquire_creates),
       cmocka_unit_test(acquire_defaults_with_limits),
       T(acquire_again_same_key),

@@ -417,6 +417,7 @@ static void margin_in_url(void **state)
       "shm:m?foo=1",
       "shm:m?margin_ms=1&x=2",
       "shm:m?margin_ms=99999999999999999999",
+      "shm:m?",
       "redis://127.0.0.1:1/0?margin_ms=3&fallback=0",
       "redis://127.0.0.1:1/0?fallback=0&margin_ms=3"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -429,6 +430,8 @@ static void margin_in_url(void **state)
     const char *want = strstr(bad[i], "fallback") ? "fallback must be"
                        : strstr(bad[i], "margin_ms=1&") || strstr(bad[i], "foo")
                            ? "margin_ms the only parameter"
+                       : bad[i][strlen(bad[i]) - 1] == '?'
+                           ? "an empty query"
                            : "margin_ms must be 0..1000";
     if (!strstr(err, want))
       fail_msg("%s: %s", bad[i], err);
