@@ -6,9 +6,14 @@
  *   a bucket's reservations are local start times in ascending order;
  *   a bucket with inflight set is in the batch the store thread is
  *   exchanging, so it is neither freed nor sent again until the reply;
- *   a bucket is in r->active from its first take or pause until the store
- *   thread frees it, when it has been idle a while, holds nothing and
- *   knows of no pause;
+ *   a bucket is in r->active from its first take, pause, learn or
+ *   learned() until the store thread frees it, when it has been idle (no
+ *   take, no learned()) a while, holds nothing, knows of no pause and has
+ *   no learned rate to write;
+ *   a bucket's learned rate write (learn_send) is newer than any reply not
+ *   yet applied, so such a reply does not overwrite the learned rate;
+ *   a bucket is called for learning alone (asked) at most once per
+ *   PACER__REDIS_LEARN_POLL_NS (poll_at), and any call clears asked;
  *   r->c is touched only by the store thread (and by open and close, before
  *   it starts and after it ends), r->sub_c likewise only by the subscriber;
  *   r->sub_fd is the subscriber's socket while it is connected, and is
@@ -75,6 +80,23 @@ int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
   (void)now;
   return 0;
 }
+void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
+                        int64_t until)
+{
+  (void)r;
+  (void)name;
+  (void)rate;
+  (void)until;
+}
+int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
+                             double *rate)
+{
+  (void)r;
+  (void)name;
+  (void)now;
+  (void)rate;
+  return 0;
+}
 void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st)
 {
   (void)r;
@@ -132,22 +154,34 @@ int64_t pacer__redis_grace_ns(double rate)
 #define NAME_MAX_LEN 128
 #define BUCKET_NAME_MAX 255 /* the store contract's longest bucket name */
 #define PAUSE_US_DIGITS 15  /* a pause message's us, at most (31 years) */
+#define LEARN_IDLE_NS (20 * PACER__REDIS_LEARN_POLL_NS) /* not asked: idle */
+#define LEARN_IV_MAX INT64_C(1000000000000000)   /* us: 1e-9/s at the least */
+#define LEARN_LEFT_MAX INT64_C(1000000000000000) /* us written: 31 years */
 
 /* The GCRA, on the server's clock, in integer microseconds (exact in Lua's
- * doubles up to 2^53 us, 285 years). KEYS: TAT, pause. ARGV: token interval
- * (us, rounded up), burst, n tokens wanted, horizon (us), pause to set (us,
- * 0 none), the quota's pause channel and the bucket's name (both "" when
- * no pause is set). Returns {pause left (us, 0 none), offset of the next
- * token after these, offsets of the tokens reserved...}: offsets from the
- * server's now, each token starting at max(now, TAT - (burst - 1) x
- * interval) and moving TAT one interval on, for as long as it starts within
- * the horizon. A call that sets or extends a pause also publishes
- * "<pause left, us> <name>" on the channel, so that every process hears of
- * it at once, not at its next call for that bucket; pcall: a server that
- * refuses PUBLISH (an ACL) still gets the pause key, which every call reads.
+ * doubles up to 2^53 us, 285 years). KEYS: TAT, pause, learned rate.
+ * ARGV: token interval (us, rounded up), burst, n tokens wanted, horizon
+ * (us), pause to set (us, 0 none), the quota's pause channel and the
+ * bucket's name (both "" when no pause is set), a learned rate to write as
+ * its interval (us, 0: none, only read) and its time left (us; <= 0: a
+ * clear). n may be 0 with no rate known (interval 1, burst 1): nothing is
+ * reserved and the TAT key is not touched.
+ * Returns {pause left (us, 0 none), offset of the next token after these,
+ * learned interval (us), learned time left (us) (both 0: none), offsets of
+ * the tokens reserved...}: the fixed fields first (R_HEAD of them, the
+ * reply parser's enum: a new field goes before the offsets, in both), the
+ * offsets from the server's now, each token starting at max(now, TAT -
+ * (burst - 1) x interval) and moving TAT one interval on, for as long as it
+ * starts within the horizon. A call that sets or extends a pause also
+ * publishes "<pause left, us> <name>" on the channel, so that every process
+ * hears of it at once, not at its next call for that bucket; pcall: a
+ * server that refuses PUBLISH (an ACL) still gets the pause key, which
+ * every call reads. The learned rate is "<interval us> <until, us of server
+ * time>": the latest write replaces it (a newer announcement is the truer
+ * one), a clear deletes it; a record that does not parse reads as none.
  * The TAT key expires when the bucket would be full again, the pause key
- * when the pause ends. replicate_commands: TIME before a write, on
- * Redis < 5. */
+ * when the pause ends, the learned rate's at its until. replicate_commands:
+ * TIME before a write, on Redis < 5. */
 static const char SCRIPT[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local t = redis.call('TIME')\n"
@@ -157,6 +191,8 @@ static const char SCRIPT[] =
     "local n = tonumber(ARGV[3])\n"
     "local ahead = tonumber(ARGV[4])\n"
     "local pause = tonumber(ARGV[5])\n"
+    "local liv = tonumber(ARGV[8])\n"
+    "local lleft = tonumber(ARGV[9])\n"
     "local p = tonumber(redis.call('GET', KEYS[2]) or 0)\n"
     "if pause > 0 and now + pause > p then\n"
     "  p = now + pause\n"
@@ -167,17 +203,33 @@ static const char SCRIPT[] =
     "                ARGV[7])\n"
     "  end\n"
     "end\n"
-    "if p > now then return {p - now, 0} end\n"
+    "local li, ll = 0, 0\n"
+    "if liv > 0 and lleft > 0 then\n"
+    "  redis.call('SET', KEYS[3], string.format('%d %d', liv, now + lleft))\n"
+    "  redis.call('PEXPIREAT', KEYS[3], math.ceil((now + lleft) / 1000))\n"
+    "  li, ll = liv, lleft\n"
+    "elseif liv > 0 then\n"
+    "  redis.call('DEL', KEYS[3])\n"
+    "else\n"
+    "  local v = redis.call('GET', KEYS[3])\n"
+    "  if v then\n"
+    "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
+    "    a, b = tonumber(a), tonumber(b)\n"
+    "    if a and b and a > 0 and b > now then li, ll = a, b - now end\n"
+    "  end\n"
+    "end\n"
+    "if p > now then return {p - now, 0, li, ll} end\n"
     "local tat = tonumber(redis.call('GET', KEYS[1]) or now)\n"
     "if tat < now then tat = now end\n"
-    "local out = {0, 0}\n"
+    "local out = {0, 0, li, ll}\n"
+    "local h = #out\n"
     "local k = 0\n"
     "while k < n do\n"
     "  local s = tat - tau\n"
     "  if s < now then s = now end\n"
     "  if s - now > ahead then break end\n"
     "  k = k + 1\n"
-    "  out[k + 2] = s - now\n"
+    "  out[h + k] = s - now\n"
     "  tat = tat + T\n"
     "end\n"
     "local s = tat - tau\n"
@@ -189,13 +241,22 @@ static const char SCRIPT[] =
     "end\n"
     "return out\n";
 
+/* The script's reply: these fixed fields, then the offsets reserved. */
+enum {
+  R_PAUSE,      /* pause left, us (0: none) */
+  R_NEXT,       /* offset of the next token after those reserved */
+  R_LEARN_IV,   /* learned rate's interval, us (0: none) */
+  R_LEARN_LEFT, /* learned rate's time left, us (0: none) */
+  R_HEAD        /* the first offset */
+};
+
 typedef struct bucket {
   UT_hash_handle hh;
   pacer__link_t active; /* in r->active while taken from lately */
-  char *name;           /* the three strings in one allocation */
+  char *name;           /* the four strings in one allocation */
   size_t name_len;
-  char *tat_key, *pause_key;
-  size_t tat_len, pause_len;
+  char *tat_key, *pause_key, *learn_key;
+  size_t tat_len, pause_len, learn_len;
   double rate;
   int64_t burst;
   int64_t interval_us; /* ceil(1e6 / rate) */
@@ -211,8 +272,19 @@ typedef struct bucket {
   int64_t pause_send;    /* a pause to write to Redis (local end), or 0 */
   int64_t paused_until;  /* local end of the pause known, or 0 */
   int64_t waiting_since; /* first PENDING take not yet followed by a grant */
-  int demand;            /* taken from since the last reserve call */
-  int waiting; /* a take returned PENDING: keep reserving, then notify */
+  /* The learned rate: what this process knows (its own write at once,
+   * else the last reply's), and its write not yet sent. */
+  int64_t learned_until; /* local end, or 0: none */
+  double learned_rate;   /* 1e6 / its interval */
+  int64_t learn_iv;      /* the write: interval (us), 0 for a clear */
+  int64_t learn_until;   /* ... and its local end */
+  int learn_send;        /* a write to send */
+  /* Interest (learned() asked): a call at most every poll while asked. */
+  int64_t last_ask;
+  int64_t poll_at; /* no call for learning alone before this local time */
+  int asked;       /* learned() asked since the last call was sent */
+  int demand;      /* taken from since the last reserve call */
+  int waiting;     /* a take returned PENDING: keep reserving, then notify */
   int inflight;
   int oom;
   int fb_on;          /* fb started in this outage */
@@ -585,6 +657,21 @@ int64_t pacer__redis_grace_ns(double rate)
   return rate > 0 ? grace_of(interval_us_of(rate) * NS_PER_US) : 0;
 }
 
+/* A learned rate's interval in whole us, rounded up so that the rate read
+ * back, 1e6 / interval, is never above the rate written (checked in
+ * doubles: the division may round). Rates above 1e6/s are held to 1e6/s
+ * (1 us), rates below 1e-9/s to 1e-9/s (1e15 us, a token per 31 years). */
+static int64_t learn_iv_of(double rate)
+{
+  double us = ceil(1e6 / rate);
+  if (!(us < (double)LEARN_IV_MAX))
+    return LEARN_IV_MAX;
+  int64_t iv = us < 1 ? 1 : (int64_t)us;
+  if (1e6 / (double)iv > rate)
+    iv++;
+  return iv;
+}
+
 /* The fallback bucket's rate and burst: F x rate, floor(F x burst) but at
  * least 1 (rounded down, so that N processes at F = 1/N never hold more
  * than the burst between them). -1 without a fallback or a rate. */
@@ -658,10 +745,11 @@ static bucket_t *bucket_get(pacer__redis_t *r, const char *name)
   if (b)
     return b;
   size_t pl = strlen(r->prefix), ql = strlen(r->quota);
-  /* PREFIX{QUOTA}:tat:NAME and PREFIX{QUOTA}:pause:NAME */
-  size_t tl = pl + ql + 7 + n, sl = pl + ql + 9 + n;
+  /* PREFIX{QUOTA}:tat:NAME, PREFIX{QUOTA}:pause:NAME and
+   * PREFIX{QUOTA}:learn:NAME */
+  size_t tl = pl + ql + 7 + n, sl = pl + ql + 9 + n, ll = pl + ql + 9 + n;
   b = calloc(1, sizeof *b);
-  char *s = malloc(n + 1 + tl + 1 + sl + 1);
+  char *s = malloc(n + 1 + tl + 1 + sl + 1 + ll + 1);
   if (!b || !s) {
     free(b);
     free(s);
@@ -676,6 +764,9 @@ static bucket_t *bucket_get(pacer__redis_t *r, const char *name)
   b->pause_key = b->tat_key + tl + 1;
   b->pause_len = sl;
   snprintf(b->pause_key, sl + 1, "%s{%s}:pause:%s", r->prefix, r->quota, name);
+  b->learn_key = b->pause_key + sl + 1;
+  b->learn_len = ll;
+  snprintf(b->learn_key, ll + 1, "%s{%s}:learn:%s", r->prefix, r->quota, name);
   pacer__list_init(&b->active);
   HASH_ADD_KEYPTR(hh, r->buckets, b->name, b->name_len, b);
   if (b->oom) {
@@ -848,10 +939,74 @@ int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
   return u;
 }
 
+static int bucket_name_ok(const char *name)
+{
+  return name && strnlen(name, BUCKET_NAME_MAX + 1) <= BUCKET_NAME_MAX;
+}
+
+void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
+                        int64_t until)
+{
+  if (!bucket_name_ok(name) || !(rate > 0) || !isfinite(rate))
+    return;
+  pthread_mutex_lock(&r->mu);
+  bucket_t *b = bucket_get(r, name);
+  if (b) {
+    int64_t now = now_of(r);
+    if (until > now) {
+      b->learn_iv = learn_iv_of(rate);
+      b->learn_until = until;
+      b->learned_rate = 1e6 / (double)b->learn_iv;
+      b->learned_until = until;
+    } else { /* a clear */
+      b->learn_iv = 0;
+      b->learn_until = 0;
+      b->learned_until = 0;
+    }
+    b->learn_send = 1;
+    if (!pacer__linked(&b->active))
+      pacer__list_push_back(&r->active, &b->active);
+    /* while Redis is unreachable it waits for its reconnect time */
+    if (r->st.state == PACER__REDIS_CONNECTED)
+      pthread_cond_signal(&r->cond);
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
+                             double *rate)
+{
+  if (!bucket_name_ok(name))
+    return 0;
+  pthread_mutex_lock(&r->mu);
+  bucket_t *b = bucket_get(r, name);
+  int64_t u = 0;
+  if (b) {
+    b->last_ask = now;
+    if (!pacer__linked(&b->active))
+      pacer__list_push_back(&r->active, &b->active);
+    /* the first ask since the last call wakes the store thread, which then
+     * knows when this bucket's poll falls due; later ones need not */
+    if (!b->asked) {
+      b->asked = 1;
+      if (r->st.state == PACER__REDIS_CONNECTED && !b->inflight)
+        pthread_cond_signal(&r->cond);
+    }
+    if (b->learned_until > now) {
+      u = b->learned_until;
+      if (rate)
+        *rate = b->learned_rate;
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  return u;
+}
+
 void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st)
 {
   pthread_mutex_lock(&r->mu);
   *st = r->st;
+  st->buckets = HASH_COUNT(r->buckets);
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -860,10 +1015,32 @@ void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st)
 typedef struct req {
   bucket_t *b;
   int64_t n, pause_us;
-  char num[5][24]; /* the script's ARGV */
+  int learn;                     /* carries the bucket's learned-rate write */
+  int64_t learn_iv, learn_until; /* ... which was this */
+  int asked;                     /* sent while learned() had asked */
+  char num[7][24];               /* the script's numeric ARGV */
   redisReply *rep;
   int64_t arrived;
 } req_t;
+
+/* Whether b has a learned-rate write to send at now: a clear always, a rate
+ * only while its until is ahead. One whose until passed before it could be
+ * sent (Redis was down) is dropped: it would only delete the key, which
+ * holds an older write of this process's or a newer one of another's, and
+ * neither is this write's to end. */
+static int learn_due(bucket_t *b, int64_t now)
+{
+  if (b->learn_send && b->learn_iv && b->learn_until <= now)
+    b->learn_send = 0;
+  return b->learn_send;
+}
+
+/* Whether b is due a call for learning alone: asked about since its last
+ * call, and that call a poll interval ago. */
+static int poll_due(const bucket_t *b, int64_t now)
+{
+  return b->asked && now >= b->poll_at;
+}
 
 /* Picks the buckets to send (marked inflight) into q; returns how many,
  * and the time the next one falls due in *next. Frees buckets long idle. */
@@ -883,9 +1060,13 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     int pause = b->pause_send > now;
     if (!pause)
       b->pause_send = 0;
-    if (!pause && !b->waiting && now - b->last_take > IDLE_NS) {
-      /* nobody asks: freed once it holds nothing and its pause is over
-       * (a take recreates it as it was: the state is on the server) */
+    int learn = learn_due(b, now);
+    if (!pause && !learn && !b->waiting && now - b->last_take > IDLE_NS &&
+        now - b->last_ask > LEARN_IDLE_NS) {
+      /* nobody takes or asks: freed once it holds nothing and its pause is
+       * over (a take recreates it as it was: the state is on the server;
+       * so is a learned rate, which the first call after a learned()
+       * brings back) */
       if (!b->res_n && b->paused_until <= now)
         bucket_free(r, b);
       else if (b->paused_until > now && b->paused_until < *next)
@@ -893,25 +1074,39 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
       continue;
     }
     int reserve = reserve_due(b, now);
-    if (!pause && !reserve) {
+    if (!pause && !learn && !reserve && !poll_due(b, now)) {
       if ((b->demand || b->waiting) && 2 * (int64_t)b->res_n <= b->target) {
         int64_t due =
             b->next_at > b->paused_until ? b->next_at : b->paused_until;
         if (due < *next)
           *next = due;
       }
+      if (b->asked && b->poll_at < *next)
+        *next = b->poll_at;
+      else if (!b->asked && now - b->last_ask <= LEARN_IDLE_NS &&
+               b->last_ask + LEARN_IDLE_NS + 1 < *next)
+        *next = b->last_ask + LEARN_IDLE_NS + 1; /* to free it then */
       continue;
     }
     req_t *x = &q[n++];
     x->b = b;
     x->n = reserve ? b->target - (int64_t)b->res_n : 0;
     x->pause_us = pause ? (b->pause_send - now + NS_PER_US - 1) / NS_PER_US : 0;
+    x->learn = learn;
+    x->learn_iv = b->learn_iv;
+    x->learn_until = b->learn_until;
+    x->asked = b->asked;
     x->rep = NULL;
     b->inflight = 1;
     if (reserve)
       b->demand = 0;
     b->pause_send = 0;
-    /* a bucket only paused, never taken from, has no rate: n is 0 */
+    b->learn_send = 0;
+    /* any call brings the learned rate back: the poll counts from here */
+    b->asked = 0;
+    b->poll_at = now + PACER__REDIS_LEARN_POLL_NS;
+    /* a bucket only paused or asked about, never taken from, has no rate:
+     * n is 0, and interval 1, burst 1 reserve nothing */
     snprintf(x->num[0], sizeof x->num[0], "%lld",
              (long long)(b->interval_us ? b->interval_us : 1));
     snprintf(x->num[1], sizeof x->num[1], "%lld",
@@ -920,6 +1115,18 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     snprintf(x->num[3], sizeof x->num[3], "%lld",
              (long long)(b->ahead_ns / NS_PER_US));
     snprintf(x->num[4], sizeof x->num[4], "%lld", (long long)x->pause_us);
+    /* a rate: its interval and time left (us, rounded up: the key lives
+     * to the until at least); a clear: 1 and 0; none: 0 and 0 */
+    int64_t left = 0;
+    if (learn && x->learn_iv) {
+      int64_t d = x->learn_until - now; /* > 0: learn_due */
+      left = d / NS_PER_US + (d % NS_PER_US != 0);
+      if (left > LEARN_LEFT_MAX)
+        left = LEARN_LEFT_MAX;
+    }
+    snprintf(x->num[5], sizeof x->num[5], "%lld",
+             (long long)(learn ? (x->learn_iv ? x->learn_iv : 1) : 0));
+    snprintf(x->num[6], sizeof x->num[6], "%lld", (long long)left);
   }
   if (n == MAX_BATCH)
     *next = now;
@@ -935,26 +1142,20 @@ static int exchange(pacer__redis_t *r, req_t *q, int n)
     bucket_t *b = q[i].b;
     /* the channel and the name only with a pause: nothing to publish else */
     int p = q[i].pause_us > 0;
-    const char *argv[12] = {"EVALSHA",
-                            r->sha,
-                            "2",
-                            b->tat_key,
-                            b->pause_key,
-                            q[i].num[0],
-                            q[i].num[1],
-                            q[i].num[2],
-                            q[i].num[3],
-                            q[i].num[4],
-                            p ? r->channel : "",
-                            p ? b->name : ""};
-    size_t len[12];
-    for (int j = 0; j < 10; j++)
+    const char *argv[15] = {"EVALSHA",        r->sha,       "3",
+                            b->tat_key,       b->pause_key, b->learn_key,
+                            q[i].num[0],      q[i].num[1],  q[i].num[2],
+                            q[i].num[3],      q[i].num[4],  p ? r->channel : "",
+                            p ? b->name : "", q[i].num[5],  q[i].num[6]};
+    size_t len[15];
+    for (int j = 0; j < 15; j++)
       len[j] = strlen(argv[j]);
     len[3] = b->tat_len;
     len[4] = b->pause_len;
-    len[10] = p ? r->channel_len : 0;
-    len[11] = p ? b->name_len : 0;
-    if (redisAppendCommandArgv(r->c, 12, argv, len) != REDIS_OK)
+    len[5] = b->learn_len;
+    len[11] = p ? r->channel_len : 0;
+    len[12] = p ? b->name_len : 0;
+    if (redisAppendCommandArgv(r->c, 15, argv, len) != REDIS_OK)
       return -1;
   }
   for (int i = 0; i < n; i++) {
@@ -975,15 +1176,26 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
   bucket_t *b = x->b;
   redisReply *rep = x->rep;
   b->inflight = 0;
-  int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2;
+  int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= R_HEAD;
   for (size_t i = 0; ok && i < rep->elements; i++)
     ok = rep->element[i]->type == REDIS_REPLY_INTEGER &&
          rep->element[i]->integer >= 0;
+  /* a learned rate is both fields or neither */
+  if (ok)
+    ok = (rep->element[R_LEARN_IV]->integer > 0) ==
+         (rep->element[R_LEARN_LEFT]->integer > 0);
   if (!ok) { /* send it again: later, or after the script is loaded */
     if (x->n)
       b->demand = 1;
     if (x->pause_us && b->paused_until > b->pause_send)
       b->pause_send = b->paused_until;
+    if (x->learn && !b->learn_send) { /* unless a newer write replaced it */
+      b->learn_send = 1;
+      b->learn_iv = x->learn_iv;
+      b->learn_until = x->learn_until;
+    }
+    if (x->asked)
+      b->asked = 1; /* polled again, a poll interval after this one */
     if (!rep)
       return 0;
     r->st.errors++;
@@ -994,7 +1206,21 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     return 0;
   }
   int64_t t0 = x->arrived;
-  int64_t pause = rep->element[0]->integer;
+  /* The learned rate as the server holds it, from when the reply arrived
+   * (as a pause is), unless a write of this process's came after this call
+   * was sent: that one is newer, and is the truth here until it is sent. */
+  if (!b->learn_send) {
+    int64_t iv = rep->element[R_LEARN_IV]->integer;
+    int64_t left = rep->element[R_LEARN_LEFT]->integer;
+    if (iv > 0) {
+      b->learned_rate = 1e6 / (double)iv;
+      b->learned_until = pacer__time_add(
+          t0, left > INT64_MAX / NS_PER_US ? INT64_MAX : left * NS_PER_US);
+    } else {
+      b->learned_until = 0;
+    }
+  }
+  int64_t pause = rep->element[R_PAUSE]->integer;
   if (pause > 0) {
     int64_t until = t0 + pause * NS_PER_US;
     if (until > b->paused_until)
@@ -1005,7 +1231,7 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     b->waiting = 0;
     return w;
   }
-  size_t k = rep->elements - 2;
+  size_t k = rep->elements - R_HEAD;
   if (b->paused_until > now) {
     /* a pause heard of since the call was sent (another process's, through
      * the subscriber, or this one's not written yet): what it reserved would
@@ -1017,7 +1243,7 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     return w;
   }
   for (size_t i = 0; i < k; i++)
-    if (res_push(b, t0 + rep->element[i + 2]->integer * NS_PER_US))
+    if (res_push(b, t0 + rep->element[R_HEAD + i]->integer * NS_PER_US))
       break; /* out of memory: the rest lapse on the server */
   if (k && b->res_n) {
     int64_t last = res_at(b, b->res_n - 1) - b->ahead_ns / 2;
@@ -1026,8 +1252,12 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     b->waiting = 0;
     return w;
   }
+  /* A call that reserved nothing by design (a learning poll, a pause
+   * written) says nothing of when to reserve. */
+  if (!x->n)
+    return 0;
   /* Nothing within the horizon: ask when the next token enters it. */
-  int64_t at = t0 + rep->element[1]->integer * NS_PER_US - b->ahead_ns;
+  int64_t at = t0 + rep->element[R_NEXT]->integer * NS_PER_US - b->ahead_ns;
   b->next_at = at > t0 + MS ? at : t0 + MS;
   return 0;
 }

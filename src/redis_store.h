@@ -12,10 +12,13 @@
  * so a take never waits for the network: it pops a reservation that is due.
  *
  * Key layout, all of one quota in one Redis Cluster slot through the hash
- * tag: PREFIX{QUOTA}:tat:BUCKET (TAT, integer microseconds of server time)
- * and PREFIX{QUOTA}:pause:BUCKET (end of a shared pause, same unit). Both
- * expire once they mean nothing any more (the bucket would be full again,
- * the pause is over), so an idle quota leaves no key behind. One pub/sub
+ * tag: PREFIX{QUOTA}:tat:BUCKET (TAT, integer microseconds of server time),
+ * PREFIX{QUOTA}:pause:BUCKET (end of a shared pause, same unit) and
+ * PREFIX{QUOTA}:learn:BUCKET ("<interval us> <until, us of server time>": a
+ * rate learned from the server's announced quota, which the latest write
+ * replaces). Each expires once it means nothing any more (the bucket would
+ * be full again, the pause is over, the learned rate's until is past), so an
+ * idle quota leaves no key behind. One pub/sub
  * channel per quota, PREFIX{QUOTA}:pauses: the script call that sets or
  * extends a pause publishes "<pause left, us from the server's now> BUCKET"
  * there, and every process on the quota is subscribed (its own connection
@@ -23,6 +26,15 @@
  * that bucket sets it paused from the message's arrival and drops the
  * reservations it held. A process without that bucket reads the pause key
  * at its first reserve call for it.
+ *
+ * Learned rates take no pub/sub: every script call for a bucket reads its
+ * learned rate (and writes this process's, when it has one to write), so
+ * a process that takes from a bucket hears of another's rate at its next
+ * reserve call, and one that only asks (learned(), for a key with no rate
+ * of its own) gets a call of its own at most every 50 ms while it asks;
+ * such a call reserves nothing. A bucket that is neither taken from nor
+ * asked about for a while is freed like any idle one; its learned rate
+ * stays on the server, and the first call after the next ask reads it.
  *
  * How far ahead: a process holds reservations at most ahead_ms into the
  * future (default max(20 ms, 2 token intervals), at most 1 s), and only for
@@ -39,10 +51,13 @@
  * started empty when the outage begins (so the switch adds no burst to what
  * Redis granted just before); a fleet of N processes at F = 1/N then stays
  * within the quota. Those grants stop as soon as the connection is back.
- * Each change of state is logged once through opts.log (warning when the
- * connection is lost, with hiredis's reason; info when it is back, with how
- * long it was down), never once per failed reconnect; errors, outages and
- * the state are also in the stats.
+ * Learned rates known when it went down stay known until their until (none
+ * is learned from another process meanwhile); one learned here meanwhile
+ * takes effect here at once and is written once it is back, if its until is
+ * still ahead. Each change of state is logged once through opts.log (warning
+ * when the connection is lost, with hiredis's reason; info when it is back,
+ * with how long it was down), never once per failed reconnect; errors, outages
+ * and the state are also in the stats.
  *
  * Thread rules: every function may be called from any thread (one mutex
  * inside); the connection is used only by the store's own thread, the
@@ -141,6 +156,41 @@ void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until);
 int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
                                   int64_t now);
 
+/* learned()'s interest: a bucket asked about is called for at most this
+ * often for learning alone (file comment). */
+#define PACER__REDIS_LEARN_POLL_NS (50 * PACER__NS_PER_MS)
+
+/* Tells every process on the quota that bucket name's server asks for at
+ * most rate tokens/s (> 0, finite) until the local monotonic time until:
+ * a rate learned from what the server announced. The latest write wins
+ * (a newer announcement is the truer one); until <= now clears it. Takes
+ * effect here at once (pacer__redis_learned() answers it), and the store
+ * thread writes it to Redis (as server time, like a pause) as soon as it
+ * can. Never blocks on the network. A bad name (NULL or over 255 bytes), or
+ * a rate <= 0 or not finite, is ignored.
+ * The rate travels as an interval of whole microseconds, rounded up: what
+ * learned() answers, here and in every process, is 1e6 / ceil(1e6 / rate),
+ * never above rate (rates above 1e6/s are held to 1e6/s; below 1e-9/s, to
+ * 1e-9/s). Written while Redis is unreachable: kept, and sent once it is
+ * back if its until is still ahead (a clear is always sent). */
+void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
+                        int64_t until);
+
+/* The local time until which bucket name holds a learned rate, if after
+ * now, with *rate set to it; else 0 (*rate untouched). As far as this
+ * process knows: its own writes at once, another process's from the next
+ * reply of a call for that bucket. Asking counts as interest: for a bucket
+ * asked about but not reserved from (a key with no configured rate, whose
+ * takes start only once it has a learned rate), the store thread makes a
+ * call for it at most every PACER__REDIS_LEARN_POLL_NS (50 ms) while it
+ * keeps being asked (and the first one as soon as it can), so a process
+ * that has never taken from the bucket learns another's rate within about
+ * that. Cheap (the mutex and a hash lookup; no network); the first ask of
+ * a bucket allocates it (none: 0). While Redis is unreachable, the last
+ * rate known stays until its until. A bad name answers 0. */
+int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
+                             double *rate);
+
 typedef struct pacer__redis_stats {
   uint64_t grants;        /* takes that returned 0, fallback ones included */
   uint64_t reserve_calls; /* script calls sent */
@@ -151,6 +201,8 @@ typedef struct pacer__redis_stats {
   uint64_t disconnects;   /* times the connection was lost (each logged) */
   uint64_t fallback_grants; /* of grants, those from the fallback buckets */
   int state;                /* PACER__REDIS_CONNECTED, _HOLDING or _FALLBACK */
+  uint64_t buckets;         /* buckets held now (taken from, paused, asked
+                               about or learned lately) */
 } pacer__redis_stats_t;
 
 /* A snapshot of the counters. */

@@ -2,7 +2,9 @@
 /* test_redis_store.c - the shared limit store over a real redis-server on
  * loopback: one process's grants, four processes sharing one quota,
  * independence of quotas and buckets, the shared pause (read by the
- * reserve calls, and pushed to every process at once), keys expiring, the
+ * reserve calls, and pushed to every process at once), learned rates
+ * (shared through the reserve calls and polls, latest wins, expiring,
+ * kept through an outage), keys expiring, the
  * server killed and restarted (holding, or falling back to a local share
  * of the rate; each change logged once, also through shared.c into the
  * dispatcher's log), and open's errors.
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pacer/pacer.h>
 #include <pthread.h>
@@ -803,6 +806,386 @@ static void keys_expire(void **state)
   server_stop(&sv, SIGTERM);
 }
 
+/* ---- learned rates ---- */
+
+/* The rate a learned rate of rate reads back as: 1e6 / its interval in
+ * whole us, rounded up (at most 1e6/s). */
+static double rate_back(double rate)
+{
+  double iv = ceil(1e6 / rate);
+  if (iv < 1)
+    iv = 1;
+  if (1e6 / iv > rate)
+    iv++;
+  return 1e6 / iv;
+}
+
+/* Asks r about bucket name every 1 ms until its learned rate is want (0:
+ * none) or deadline. Returns the until (0: none), with the rate in *rate
+ * (0 for none). */
+static int64_t learned_until_rate(pacer__redis_t *r, const char *name,
+                                  double want, int64_t deadline, double *rate)
+{
+  int64_t u;
+  for (;;) {
+    *rate = 0;
+    u = pacer__redis_learned(r, name, now_ns(), rate);
+    if ((want == 0 && u == 0) || (want > 0 && u && *rate == want) ||
+        now_ns() >= deadline)
+      return u;
+    sleep_ns(1 * MS);
+  }
+}
+
+/* A rate learned through one handle reaches another on the same quota that
+ * never took from that bucket, through learned() alone, within a few poll
+ * intervals: the same rate (the interval's rounding, never above what was
+ * written), the same until within a few ms (the server's clock carries
+ * it). The writer has it at once. Nothing is reserved for it: no TAT key.
+ * Bad arguments are ignored. */
+static void learn_shared(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *a, *b;
+  char err[256];
+  assert_int_equal(store_open(&a, sv.port, "?name=l", &n, err, sizeof err), 0);
+  assert_int_equal(store_open(&b, sv.port, "?name=l", &n, err, sizeof err), 0);
+  double rate = 0;
+  assert_int_equal(pacer__redis_learned(b, "k", now_ns(), &rate), 0);
+  assert_true(rate == 0); /* untouched */
+
+  int64_t until = now_ns() + 2 * S;
+  pacer__redis_learn(a, "k", 7.3, until);
+  double want = rate_back(7.3);
+  assert_true(want <= 7.3 && want > 7.3 * (1 - 1e-5));
+  /* at once: the until written, or already the reply's (its delay later) */
+  int64_t ua = pacer__redis_learned(a, "k", now_ns(), &rate);
+  assert_true(ua >= until && ua <= until + (int64_t)(10 * MS * timing_scale()));
+  assert_true(rate == want);
+
+  int64_t t0 = now_ns();
+  int64_t ub = learned_until_rate(
+      b, "k", want, t0 + (int64_t)(500 * MS * timing_scale()), &rate);
+  printf("learn: the other handle knew after %.2f ms: %.6f/s (written 7.3), "
+         "until %+.2f ms of the writer's\n",
+         (now_ns() - t0) / 1e6, rate, (ub - until) / 1e6);
+  assert_true(ub != 0);
+  assert_true(rate == want);
+  /* the writer's request and the reader's reply delays, rounded up to us */
+  assert_true(ub >= until - 1 * MS);
+  assert_true(ub <= until + (int64_t)(10 * MS * timing_scale()));
+  /* the writer's own reply moved its until on by that reply's delay */
+  ua = pacer__redis_learned(a, "k", now_ns(), &rate);
+  assert_true(ua >= until && ua <= until + (int64_t)(10 * MS * timing_scale()));
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{l}:learn:k"), 1);
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{l}:tat:k"), 0);
+
+  /* held to 1e6/s; the writer's view is the readers' */
+  pacer__redis_learn(a, "fast", 3e6, now_ns() + S);
+  assert_true(pacer__redis_learned(a, "fast", now_ns(), &rate) > 0);
+  assert_true(rate == 1e6);
+
+  /* ignored: no rate here, nothing written */
+  char longname[300];
+  memset(longname, 'x', 256);
+  longname[256] = '\0';
+  pacer__redis_learn(a, NULL, 5, now_ns() + S);
+  pacer__redis_learn(a, longname, 5, now_ns() + S);
+  pacer__redis_learn(a, "bad", 0, now_ns() + S);
+  pacer__redis_learn(a, "bad", -1, now_ns() + S);
+  pacer__redis_learn(a, "bad", NAN, now_ns() + S);
+  pacer__redis_learn(a, "bad", INFINITY, now_ns() + S);
+  assert_int_equal(pacer__redis_learned(a, "bad", now_ns(), &rate), 0);
+  assert_int_equal(pacer__redis_learned(a, NULL, now_ns(), &rate), 0);
+  assert_int_equal(pacer__redis_learned(a, longname, now_ns(), &rate), 0);
+  longname[255] = '\0'; /* 255 bytes: a name */
+  pacer__redis_learn(a, longname, 5, now_ns() + S);
+  assert_true(pacer__redis_learned(a, longname, now_ns(), &rate) > 0);
+  sleep_ns(50 * MS);
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{l}:learn:bad"), 0);
+
+  /* a record that does not parse, or is over, reads as none (no error) */
+  static const char *const junk[] = {
+      "", "x", "5", "5 x", "0 99999999999999", "-5 99999999999999", "5 1"};
+  for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+    redisContext *c = rconnect(sv.port);
+    assert_non_null(c);
+    redisReply *rp =
+        redisCommand(c, "SET %s %s", "pacer:{l}:learn:junk", junk[i]);
+    assert_non_null(rp);
+    freeReplyObject(rp);
+    redisFree(c);
+    int64_t end = now_ns() + 60 * MS; /* a poll comes within 50 ms */
+    while (now_ns() < end) {
+      assert_int_equal(pacer__redis_learned(b, "junk", now_ns(), &rate), 0);
+      sleep_ns(2 * MS);
+    }
+  }
+
+  pacer__redis_stats_t st;
+  pacer__redis_stats(b, &st);
+  assert_int_equal(st.errors, 0);
+  assert_int_equal(st.grants, 0);
+  pacer__redis_stats(a, &st);
+  assert_int_equal(st.errors, 0);
+  pacer__redis_close(a);
+  pacer__redis_close(b);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
+/* The latest write wins, whichever handle wrote it and whatever its until;
+ * a write whose until is not ahead clears the rate for every handle, and
+ * the key. A handle that takes from the bucket hears of it through its
+ * reserve calls. */
+static void learn_latest(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *a, *b;
+  char err[256];
+  assert_int_equal(store_open(&a, sv.port, "?name=w", &n, err, sizeof err), 0);
+  assert_int_equal(store_open(&b, sv.port, "?name=w", &n, err, sizeof err), 0);
+  int64_t deadline = (int64_t)(500 * MS * timing_scale());
+  double rate;
+  int64_t u1 = now_ns() + 3 * S;
+  pacer__redis_learn(a, "k", 3, u1);
+  assert_true(
+      learned_until_rate(b, "k", rate_back(3), now_ns() + deadline, &rate) > 0);
+  assert_true(rate == rate_back(3));
+
+  /* b's newer one, shorter: it replaces a's, there and here */
+  int64_t u2 = now_ns() + 1 * S;
+  pacer__redis_learn(b, "k", 5, u2);
+  int64_t ub = pacer__redis_learned(b, "k", now_ns(), &rate);
+  assert_true(ub >= u2 && ub <= u2 + (int64_t)(10 * MS * timing_scale()));
+  assert_true(rate == rate_back(5));
+  int64_t ua =
+      learned_until_rate(a, "k", rate_back(5), now_ns() + deadline, &rate);
+  assert_true(rate == rate_back(5));
+  assert_true(ua >= u2 - 1 * MS);
+  assert_true(ua <= u2 + (int64_t)(10 * MS * timing_scale()));
+  long long ttl = rint_cmd(sv.port, "PTTL %s", "pacer:{w}:learn:k");
+  assert_true(ttl > 0 && ttl <= 1001);
+
+  /* a handle taking from the bucket hears of a change from its reserve
+   * calls (20/s, burst 1: a call every 25 ms or so) */
+  int64_t t[64];
+  assert_int_equal(take_until(b, &n, "k", 20, 1,
+                              now_ns() + (int64_t)(S * timing_scale()), t, 1),
+                   1);
+  pacer__redis_learn(a, "k", 2, now_ns() + 2 * S);
+  pacer__redis_stats_t st;
+  pacer__redis_stats(b, &st);
+  uint64_t calls = st.reserve_calls;
+  /* b does not ask meanwhile: only its reserve calls can tell it */
+  (void)take_until(b, &n, "k", 20, 1, now_ns() + 300 * MS, t, 64);
+  pacer__redis_stats(b, &st);
+  printf("learn: %llu reserve calls while taking\n",
+         (unsigned long long)(st.reserve_calls - calls));
+  assert_true(st.reserve_calls >= calls + 2);
+  assert_true(pacer__redis_learned(b, "k", now_ns(), &rate) > 0);
+  assert_true(rate == rate_back(2));
+
+  /* cleared through a: at once there, then at b, and the key is gone */
+  pacer__redis_learn(a, "k", 2, now_ns() - 1);
+  rate = -1;
+  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate), 0);
+  assert_true(rate == -1);
+  int64_t t0 = now_ns();
+  assert_int_equal(learned_until_rate(b, "k", 0, t0 + deadline, &rate), 0);
+  printf("learn: a clear reached the other handle after %.2f ms\n",
+         (now_ns() - t0) / 1e6);
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{w}:learn:k"), 0);
+  /* and a clears nothing more: asked, still none */
+  sleep_ns(60 * MS);
+  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate), 0);
+
+  pacer__redis_stats(a, &st);
+  assert_int_equal(st.errors, 0);
+  pacer__redis_stats(b, &st);
+  assert_int_equal(st.errors, 0);
+  pacer__redis_close(a);
+  pacer__redis_close(b);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
+/* The learned rate's key expires in Redis at its until (PTTL no more than
+ * the time left; gone just after it), and learned() answers 0 from then on,
+ * here and in another handle. */
+static void learn_expires(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *a, *b;
+  char err[256];
+  assert_int_equal(
+      store_open(&a, sv.port, "?name=x&prefix=app/", &n, err, sizeof err), 0);
+  assert_int_equal(
+      store_open(&b, sv.port, "?name=x&prefix=app/", &n, err, sizeof err), 0);
+  int64_t until = now_ns() + 400 * MS;
+  pacer__redis_learn(a, "h", 12, until);
+  double rate;
+  assert_true(learned_until_rate(
+                  b, "h", rate_back(12),
+                  now_ns() + (int64_t)(300 * MS * timing_scale()), &rate) > 0);
+  int64_t asked = now_ns();
+  long long ttl = rint_cmd(sv.port, "PTTL %s", "app/{x}:learn:h");
+  int64_t left_ms = (until - asked) / MS;
+  printf("learn: PTTL %lld ms, %lld ms to its until\n", ttl,
+         (long long)left_ms);
+  assert_true(ttl > 0);
+  /* the until as the server got it: later by the write's delay, and
+   * rounded up to the ms by PEXPIREAT (and left_ms down) */
+  assert_true(ttl <= left_ms + 2 + (int64_t)(5 * timing_scale()));
+  assert_true(ttl >= left_ms - (int64_t)(20 * timing_scale()));
+  /* gone within a few ms of its until, not before */
+  while (now_ns() < until - 5 * MS) {
+    assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "app/{x}:learn:h"), 1);
+    sleep_ns(10 * MS);
+  }
+  /* the key's end is the until on the server's clock (the write's delay
+   * to the server later, rounded up to the ms), a's and b's the same (their
+   * replies' delays later): all within a few ms of it */
+  int64_t end = until + (int64_t)(20 * MS * timing_scale());
+  long long exists;
+  while ((exists = rint_cmd(sv.port, "EXISTS %s", "app/{x}:learn:h")) &&
+         now_ns() < end)
+    sleep_ns(1 * MS);
+  printf("learn: the key gone %+.2f ms from its until\n",
+         (now_ns() - until) / 1e6);
+  assert_int_equal(exists, 0);
+  sleep_ns(end - now_ns());
+  assert_int_equal(pacer__redis_learned(a, "h", now_ns(), &rate), 0);
+  assert_int_equal(pacer__redis_learned(b, "h", now_ns(), &rate), 0);
+  assert_int_equal(rint_cmd(sv.port, "DBSIZE", NULL), 0);
+  pacer__redis_close(a);
+  pacer__redis_close(b);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
+/* A bucket only asked about reserves nothing (no TAT key), is called for
+ * at most once per poll interval however often it is asked, and is freed
+ * once nobody asks (the store's bucket count, and no more calls). */
+static void learn_asked_only(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *b;
+  char err[256];
+  assert_int_equal(store_open(&b, sv.port, "?name=o", &n, err, sizeof err), 0);
+  pacer__redis_stats_t st;
+  pacer__redis_stats(b, &st);
+  assert_int_equal(st.buckets, 0);
+  int64_t start = now_ns(), asks = 0;
+  double rate;
+  while (now_ns() < start + 500 * MS) {
+    assert_int_equal(pacer__redis_learned(b, "q", now_ns(), &rate), 0);
+    asks++;
+    sleep_ns(1 * MS / 4);
+  }
+  int64_t span = now_ns() - start;
+  pacer__redis_stats(b, &st);
+  printf("learn: asked %lld times in %.1f ms: %llu calls\n", (long long)asks,
+         span / 1e6, (unsigned long long)st.reserve_calls);
+  assert_int_equal(st.buckets, 1);
+  assert_true(st.reserve_calls >= 1);
+  assert_true(st.reserve_calls <=
+              (uint64_t)(span / PACER__REDIS_LEARN_POLL_NS) + 1);
+  assert_int_equal(st.errors, 0);
+  assert_int_equal(st.grants, 0);
+  assert_int_equal(rint_cmd(sv.port, "DBSIZE", NULL), 0);
+
+  /* nobody asks: freed within a second or so, then no more calls */
+  int64_t end = now_ns() + (int64_t)(3 * S * timing_scale());
+  do {
+    sleep_ns(10 * MS);
+    pacer__redis_stats(b, &st);
+  } while (st.buckets && now_ns() < end);
+  printf("learn: freed %.1f ms after the last ask\n",
+         (now_ns() - start - span) / 1e6);
+  assert_int_equal(st.buckets, 0);
+  uint64_t calls = st.reserve_calls;
+  sleep_ns(200 * MS);
+  pacer__redis_stats(b, &st);
+  assert_int_equal(st.reserve_calls, calls);
+  assert_int_equal(rint_cmd(sv.port, "DBSIZE", NULL), 0);
+  pacer__redis_close(b);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
+/* Redis killed: a learned rate known stays until its until; one learned
+ * meanwhile takes effect at once where it was written and reaches the
+ * other handle once the server is back (restarted empty). */
+static void learn_down(void **state)
+{
+  NEED_REDIS();
+  server_t sv;
+  server_start(&sv, free_port());
+  notifier_t n;
+  notifier_init(&n);
+  pacer__redis_t *a, *b;
+  char err[256];
+  assert_int_equal(store_open(&a, sv.port, "?name=d", &n, err, sizeof err), 0);
+  assert_int_equal(store_open(&b, sv.port, "?name=d", &n, err, sizeof err), 0);
+  double rate;
+  int64_t deadline = (int64_t)(500 * MS * timing_scale());
+  pacer__redis_learn(a, "k", 4, now_ns() + 10 * S);
+  assert_true(
+      learned_until_rate(b, "k", rate_back(4), now_ns() + deadline, &rate) > 0);
+  server_stop(&sv, SIGKILL);
+  /* b keeps asking: its polls find the server gone, it keeps the rate */
+  pacer__redis_stats_t st;
+  int64_t end = now_ns() + (int64_t)(S * timing_scale());
+  do {
+    assert_true(pacer__redis_learned(b, "k", now_ns(), &rate) > 0);
+    assert_true(rate == rate_back(4));
+    sleep_ns(5 * MS);
+    pacer__redis_stats(b, &st);
+  } while (st.state == PACER__REDIS_CONNECTED && now_ns() < end);
+  assert_int_equal(st.state, PACER__REDIS_HOLDING);
+  assert_true(pacer__redis_learned(b, "k", now_ns(), &rate) > 0);
+  assert_true(rate == rate_back(4));
+  /* written while down: here at once; an expired one is not sent */
+  int64_t until = now_ns() + 5 * S;
+  pacer__redis_learn(a, "k", 9, until);
+  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate), until);
+  assert_true(rate == rate_back(9));
+  pacer__redis_learn(a, "gone", 9, now_ns() + 50 * MS);
+  sleep_ns(100 * MS);
+  server_start(&sv, sv.port);
+  int64_t back = now_ns();
+  int64_t ub = learned_until_rate(
+      b, "k", rate_back(9), back + (int64_t)(3 * S * timing_scale()), &rate);
+  printf("learn: written while down, known to the other handle %.1f ms "
+         "after the restart\n",
+         (now_ns() - back) / 1e6);
+  assert_true(ub > 0 && rate == rate_back(9));
+  assert_true(ub >= until - 1 * MS);
+  assert_true(ub <= until + (int64_t)(20 * MS * timing_scale()));
+  assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{d}:learn:gone"), 0);
+  pacer__redis_close(a);
+  pacer__redis_close(b);
+  notifier_destroy(&n);
+  server_stop(&sv, SIGTERM);
+}
+
 /* ---- Redis down ---- */
 
 /* What the store logged so far, in lc (static: it is large). */
@@ -1179,6 +1562,11 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(pause_shared, teardown),
       cmocka_unit_test_teardown(pause_pushed, teardown),
       cmocka_unit_test_teardown(keys_expire, teardown),
+      cmocka_unit_test_teardown(learn_shared, teardown),
+      cmocka_unit_test_teardown(learn_latest, teardown),
+      cmocka_unit_test_teardown(learn_expires, teardown),
+      cmocka_unit_test_teardown(learn_asked_only, teardown),
+      cmocka_unit_test_teardown(learn_down, teardown),
       cmocka_unit_test_teardown(one_process, teardown),
       cmocka_unit_test_teardown(four_processes, teardown),
       cmocka_unit_test_teardown(redis_down, teardown),
