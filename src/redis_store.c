@@ -318,6 +318,7 @@ struct pacer__redis {
   pthread_t sub_thread;
   bucket_t *buckets;
   pacer__link_t active;
+  int64_t sleep_until; /* the store thread waits for demand until this, or 0 */
   int stop;
   int64_t reconnect_at, backoff;
   int64_t down_since;            /* local time the connection was lost */
@@ -747,7 +748,9 @@ static bucket_t *bucket_get(pacer__redis_t *r, const char *name)
   size_t pl = strlen(r->prefix), ql = strlen(r->quota);
   /* PREFIX{QUOTA}:tat:NAME, PREFIX{QUOTA}:pause:NAME and
    * PREFIX{QUOTA}:learn:NAME */
-  size_t tl = pl + ql + 7 + n, sl = pl + ql + 9 + n, ll = pl + ql + 9 + n;
+  size_t tl = pl + ql + n + sizeof "{}:tat:" - 1,
+         sl = pl + ql + n + sizeof "{}:pause:" - 1,
+         ll = pl + ql + n + sizeof "{}:learn:" - 1;
   b = calloc(1, sizeof *b);
   char *s = malloc(n + 1 + tl + 1 + sl + 1 + ll + 1);
   if (!b || !s) {
@@ -985,11 +988,13 @@ int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
     b->last_ask = now;
     if (!pacer__linked(&b->active))
       pacer__list_push_back(&r->active, &b->active);
-    /* the first ask since the last call wakes the store thread, which then
-     * knows when this bucket's poll falls due; later ones need not */
+    /* the first ask since the last call wakes the store thread if it
+     * sleeps past this bucket's poll (awake, it looks at every bucket
+     * before it sleeps again); later ones need not */
     if (!b->asked) {
       b->asked = 1;
-      if (r->st.state == PACER__REDIS_CONNECTED && !b->inflight)
+      if (r->st.state == PACER__REDIS_CONNECTED && !b->inflight &&
+          r->sleep_until > b->poll_at)
         pthread_cond_signal(&r->cond);
     }
     if (b->learned_until > now) {
@@ -1541,7 +1546,9 @@ static void *store_main(void *arg)
     int64_t next;
     int n = collect(r, now, q, &next);
     if (!n) {
+      r->sleep_until = next;
       r->clock->wait(r->clock->ctx, &r->cond, &r->mu, next);
+      r->sleep_until = 0;
       continue;
     }
     r->st.reserve_calls += (uint64_t)n;

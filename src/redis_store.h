@@ -185,9 +185,13 @@ void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
  * call for it at most every PACER__REDIS_LEARN_POLL_NS (50 ms) while it
  * keeps being asked (and the first one as soon as it can), so a process
  * that has never taken from the bucket learns another's rate within about
- * that. Cheap (the mutex and a hash lookup; no network); the first ask of
- * a bucket allocates it (none: 0). While Redis is unreachable, the last
- * rate known stays until its until. A bad name answers 0. */
+ * that. Each reply replaces what is known (a server restarted empty knows
+ * of none), unless a write of this process's is still to be sent; the until
+ * of a reply is converted as a pause's is, so this process's own until
+ * moves later by its write's reply delay. Cheap (the mutex and a hash
+ * lookup; no network); the first ask of a bucket allocates it (out of
+ * memory: 0). While Redis is unreachable, the last rate known stays until
+ * its until. A bad name answers 0. */
 int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
                              double *rate);
 
