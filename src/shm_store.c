@@ -41,6 +41,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pacer/pacer.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -59,7 +60,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
 _Static_assert(sizeof(unsigned long long) == 8, "64-bit words");
 
 #define MAGIC 0x4d48535245434150ull /* "PACERSHM" little-endian */
-#define LAYOUT_VERSION 1u
+#define LAYOUT_VERSION 2u           /* 2: the learned-rate word */
 #define HEAD_SIZE 64u
 #define NAME_MAX_LEN 200
 #define KEY_MAX_LEN 255
@@ -78,7 +79,8 @@ typedef struct slot {
   word_t id;
   word_t tat;     /* biased time: 0 is INT64_MIN, never taken from */
   word_t pause;   /* biased time: 0 is INT64_MIN, never paused */
-  word_t name[5]; /* the name's first 39 bytes, NUL-padded; diagnostics */
+  word_t learn;   /* a learned rate and its end (learn_word()); 0: none */
+  word_t name[4]; /* the name's first 31 bytes, NUL-padded; diagnostics */
 } slot_t;
 _Static_assert(sizeof(slot_t) == 64, "a slot is one cache line");
 
@@ -239,6 +241,67 @@ static int64_t gcra(int64_t t, int64_t now, int64_t iv, int64_t tau,
   return 0;
 }
 
+/* ---- learned rates ----
+ *
+ * A learned rate and its end share one word, so that a reader never pairs
+ * one writer's rate with another's end: the end in whole ms, rounded up
+ * and biased by 2^39 (LEARN_BIAS_MS), in the top 40 bits (1 .. 2^40 - 1:
+ * about 17 years either side of 0, far more than a monotonic clock spans);
+ * the token interval, in ns rounded up, as m << e (m 19 bits, e 5 bits) in
+ * the low 24. Both roundings only ever make the record stricter: the rate
+ * read back is never above the one written, and it holds a little longer.
+ * Compared as integers, a later end is a larger word. */
+
+#define LEARN_BIAS_MS (INT64_C(1) << 39)
+#define LEARN_MS_MAX ((INT64_C(1) << 40) - 1)
+#define LEARN_M_BITS 19
+#define LEARN_M_MAX ((INT64_C(1) << LEARN_M_BITS) - 1)
+#define LEARN_E_MAX 31
+#define NS_PER_MS INT64_C(1000000)
+
+/* The word for rate until until, or 0 when it cannot be held (a rate out
+ * of range, or slower than one token per (2^19 - 1) x 2^31 ns, 13 days). */
+static uint64_t learn_word(double rate, int64_t until)
+{
+  int64_t iv = isfinite(rate) ? interval(rate) : -1;
+  if (iv < 0)
+    return 0;
+  int e = 0;
+  while (e <= LEARN_E_MAX &&
+         (iv >> e) + ((iv & ((INT64_C(1) << e) - 1)) != 0) > LEARN_M_MAX)
+    e++;
+  if (e > LEARN_E_MAX)
+    return 0;
+  int64_t m = (iv >> e) + ((iv & ((INT64_C(1) << e) - 1)) != 0);
+  /* ceil(until / 1 ms), without overflow for any int64_t */
+  int64_t ms = until / NS_PER_MS + (until % NS_PER_MS > 0);
+  int64_t u = ms > LEARN_MS_MAX - LEARN_BIAS_MS ? LEARN_MS_MAX
+              : ms < 1 - LEARN_BIAS_MS          ? 1
+                                                : ms + LEARN_BIAS_MS;
+  return (uint64_t)u << 24 | (uint64_t)e << LEARN_M_BITS | (uint64_t)m;
+}
+
+/* The end of a learned word (INT64_MIN for 0: none). */
+static int64_t learn_until(uint64_t w)
+{
+  return w ? ((int64_t)(w >> 24) - LEARN_BIAS_MS) * NS_PER_MS : INT64_MIN;
+}
+
+/* The rate of a learned word (not 0), tokens/s. */
+static double learn_rate(uint64_t w)
+{
+  int64_t iv = (int64_t)(w & LEARN_M_MAX) << ((w >> LEARN_M_BITS) & 31);
+  return NS_PER_S / (double)iv;
+}
+
+/* Raises *a to at least v as an integer. */
+static void raise_word(word_t *a, unsigned long long v)
+{
+  unsigned long long cur = atomic_load(a);
+  while (cur < v && !atomic_compare_exchange_weak(a, &cur, v))
+    ;
+}
+
 /* ---- the table ---- */
 
 static uint64_t home_of(const pacer__shm_t *s, uint64_t tag)
@@ -297,21 +360,24 @@ static void complete(pacer__shm_t *s, uint64_t k, unsigned long long w,
       continue;
     raise_to(&me->tat, unbias(atomic_load(&o_slot->tat)));
     raise_to(&me->pause, unbias(atomic_load(&o_slot->pause)));
+    /* the later end wins, as a write would */
+    raise_word(&me->learn, atomic_load(&o_slot->learn));
   }
   if (now != INT64_MIN && idle_line(now) != INT64_MIN)
     raise_to(&me->tat, idle_line(now) + 1);
   atomic_compare_exchange_strong(&me->id, &w, w & ~ID_P);
 }
 
-/* 1 if slot k's bucket is idle at now: full and not paused since
- * PACER__SHM_IDLE_NS. now INT64_MIN: never. */
+/* 1 if slot k's bucket is idle at now: full, not paused and holding no
+ * learned rate since PACER__SHM_IDLE_NS. now INT64_MIN: never. */
 static int idle(pacer__shm_t *s, uint64_t k, int64_t now)
 {
   if (now == INT64_MIN)
     return 0;
   int64_t line = idle_line(now);
   return unbias(atomic_load(&s->slot[k].tat)) <= line &&
-         unbias(atomic_load(&s->slot[k].pause)) <= line;
+         unbias(atomic_load(&s->slot[k].pause)) <= line &&
+         learn_until(atomic_load(&s->slot[k].learn)) <= line;
 }
 
 /* Finishes giving back slot k, seen holding w (frozen): freed if still
@@ -458,6 +524,46 @@ int64_t pacer__shm_paused_until(pacer__shm_t *s, const char *name, int64_t now)
     int64_t p = unbias(atomic_load(&s->slot[k].pause));
     if (canonical(s, k, w))
       return p > now ? p : 0;
+  }
+}
+
+void pacer__shm_learn(pacer__shm_t *s, const char *name, double rate,
+                      int64_t until)
+{
+  size_t len = 0;
+  uint64_t tag = key_tag(name, &len);
+  uint64_t v = learn_word(rate, until);
+  if (!s || !tag || !v)
+    return;
+  for (;;) {
+    uint64_t k, w;
+    if (locate(s, tag, name, len, INT64_MIN, 1, &k, &w))
+      return;
+    atomic_store(&s->slot[k].learn, v);
+    if (canonical(s, k, w))
+      return;
+  }
+}
+
+int64_t pacer__shm_learned(pacer__shm_t *s, const char *name, int64_t now,
+                           double *rate)
+{
+  size_t len = 0;
+  uint64_t tag = key_tag(name, &len);
+  if (!s || !tag || !rate)
+    return 0;
+  for (;;) {
+    uint64_t k, w;
+    if (locate(s, tag, name, len, now, 0, &k, &w))
+      return 0;
+    uint64_t v = atomic_load(&s->slot[k].learn);
+    if (canonical(s, k, w)) {
+      int64_t u = learn_until(v);
+      if (u <= now)
+        return 0;
+      *rate = learn_rate(v);
+      return u;
+    }
   }
 }
 

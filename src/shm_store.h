@@ -6,8 +6,9 @@
  * size, slot count, probe window, idle time) and a table of 64-byte slots,
  * one bucket each: a 64-bit id word (the name's 48-bit hash, a 14-bit
  * generation and two state bits), the bucket's theoretical arrival time
- * (TAT), the time its pause ends, and the name's first 39 bytes (for
- * diagnostics only; nothing reads them back). Every change is one C11 atomic
+ * (TAT), the time its pause ends, a rate learned from its server with the
+ * time it ends (one word), and the name's first 31 bytes (for diagnostics
+ * only; nothing reads them back). Every change is one C11 atomic
  * step on one 64-bit word (a CAS on the TAT takes a token), so a process
  * killed at any instant leaves no lock held and no half-written state: any
  * step it did not finish is finished by the next process that meets it.
@@ -90,6 +91,26 @@ void pacer__shm_pause(pacer__shm_t *s, const char *name, int64_t until);
 /* The time until which bucket `name` is paused, if that is after now; 0 when
  * it is not paused (or the name is bad or has no bucket). */
 int64_t pacer__shm_paused_until(pacer__shm_t *s, const char *name, int64_t now);
+
+/* Writes, for every process, that bucket `name`'s server asks for at most
+ * `rate` tokens/s (> 0) until `until` (a rate learned from the quota it
+ * announces). The latest write wins, a newer announcement being the truer
+ * one; an until <= now (the reader's) holds nothing. Stored in one word,
+ * the rate rounded down (its interval up to a whole ns and to
+ * 19 significant bits) and until up to
+ * a whole ms, so a reader never pairs one writer's rate with another's end
+ * and never reads a rate above the one written. A bad name or rate (out of
+ * range, or slower than one token per 13 days), or no slot for a new name,
+ * writes nothing. A slot holding a learned rate is not idle until it ends.
+ * Never blocks, lock-free. */
+void pacer__shm_learn(pacer__shm_t *s, const char *name, double rate,
+                      int64_t until);
+
+/* The time until which bucket `name` holds a learned rate, if after now,
+ * with *rate set to it; else 0 and *rate untouched (also for a bad name or
+ * one with no bucket). Never blocks, lock-free. */
+int64_t pacer__shm_learned(pacer__shm_t *s, const char *name, int64_t now,
+                           double *rate);
 
 /* Unmaps the segment and frees s; the segment and its buckets stay for the
  * other processes. NULL is a no-op. */

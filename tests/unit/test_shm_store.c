@@ -237,6 +237,72 @@ static void two_mappings_share_buckets_and_pauses(void **state)
   assert_int_equal(pacer__shm_unlink(m), 0); /* gone already: fine */
 }
 
+/* A learned rate written through one mapping is read through the other:
+ * never above the rate written, until a whole ms at most later than
+ * written; the latest write wins; it ends at its until; it keeps its slot
+ * from being given back until then. */
+static void learned_rates_shared(void **state)
+{
+  (void)state;
+  const char *n = seg("learn");
+  pacer__shm_t *a = open_new(n, 0), *b = open_again(n);
+  double r = -1;
+  assert_int_equal(pacer__shm_learned(b, "k", T0, &r), 0);
+  assert_true(r == -1); /* untouched */
+  pacer__shm_learn(a, "k", 9.5, T0 + 20 * SEC + 1);
+  int64_t u = pacer__shm_learned(b, "k", T0, &r);
+  assert_int_equal(u, T0 + 20 * SEC + MS); /* rounded up to a whole ms */
+  assert_true(r <= 9.5 && r > 9.5 * (1 - 1e-5));
+  /* Latest wins, even an earlier end and a higher rate. */
+  pacer__shm_learn(b, "k", 40, T0 + 5 * SEC);
+  assert_int_equal(pacer__shm_learned(a, "k", T0, &r), T0 + 5 * SEC);
+  assert_true(r <= 40 && r > 40 * (1 - 1e-5));
+  assert_int_equal(pacer__shm_learned(a, "k", T0 + 5 * SEC, &r), 0);
+  /* An end in the past holds nothing. */
+  pacer__shm_learn(a, "k", 40, T0);
+  assert_int_equal(pacer__shm_learned(b, "k", T0, &r), 0);
+  /* The range: a million per s, one per 10 days; none slower than 13 days,
+   * none out of range; bad names. */
+  double rates[] = {1e6, 1e9, 12345.678, 0.001, 1.0 / (10 * 86400.0)};
+  for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+    pacer__shm_learn(a, "k", rates[i], T0 + SEC);
+    assert_int_equal(pacer__shm_learned(b, "k", T0, &r), T0 + SEC);
+    /* the interval rounded up to a whole ns, then to 19 bits */
+    assert_true(r <= rates[i] && r > rates[i] * (1 - 1e-4));
+  }
+  double bad[] = {0, -1, NAN, INFINITY, 1.0 / (14 * 86400.0)};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pacer__shm_learn(a, "k2", bad[i], T0 + SEC);
+    assert_int_equal(pacer__shm_learned(b, "k2", T0, &r), 0);
+  }
+  pacer__shm_learn(a, NULL, 1, T0 + SEC);
+  assert_int_equal(pacer__shm_learned(a, NULL, T0, &r), 0);
+  assert_int_equal(pacer__shm_learned(a, "k", T0, NULL), 0);
+  /* Times far from 0 either way are held, rounded to the range. */
+  pacer__shm_learn(a, "far", 1, INT64_MAX);
+  assert_true(pacer__shm_learned(b, "far", T0, &r) >
+              T0 + 10 * 365 * 86400 * SEC);
+  pacer__shm_learn(a, "far", 1, INT64_MIN);
+  assert_int_equal(pacer__shm_learned(b, "far", T0, &r), 0);
+  pacer__shm_close(a);
+  pacer__shm_close(b);
+  assert_int_equal(pacer__shm_unlink(n), 0);
+
+  /* A full table of 2: a bucket holding a learned rate is not idle. */
+  const char *f = seg("learnfull");
+  pacer__shm_t *s = open_new(f, 2);
+  assert_int_equal(pacer__shm_take(s, "a", 1, 1, T0), 0);
+  pacer__shm_learn(s, "b", 1, T0 + 1000 * SEC);
+  pacer__shm_learn(s, "c", 1, T0 + 1000 * SEC); /* no room: nothing */
+  int64_t t1 = T0 + SEC + IDLE;
+  assert_int_equal(pacer__shm_learned(s, "c", t1, &r), 0);
+  assert_int_equal(pacer__shm_take(s, "c", 1, 1, t1), 0); /* a's slot */
+  assert_int_equal(pacer__shm_take(s, "d", 1, 1, t1), PACER_ENOMEM);
+  assert_int_equal(pacer__shm_learned(s, "b", t1, &r), T0 + 1000 * SEC);
+  pacer__shm_close(s);
+  assert_int_equal(pacer__shm_unlink(f), 0);
+}
+
 /* ---- processes ---- */
 
 /* Counters and a barrier in anonymous shared memory, for forked children. */
@@ -516,7 +582,7 @@ static void foreign_segments_refused(void **state)
   pacer__shm_close(open_new(n, 8));
   uint64_t zero = 0;
   patch(n, 0, &zero, sizeof zero);
-  v = 2;
+  v = 99;
   patch(n, 8, &v, sizeof v);
   expect_refused(n, "magic 0");
 
@@ -568,13 +634,14 @@ static void created_0600_whatever_the_umask(void **state)
 /* ---- states a killed process leaves, made by hand ----
  *
  * The segment as shm_store.c lays it out: a 64-byte header, then 64-byte
- * slots of {id, tat, pause, name[5]}; id = tag << 16 | gen << 2 | F << 1 | P,
- * times biased by 2^63 (0 is "never"). A second mapping writes into it what
- * a process killed between two steps, or two claims racing a reuse, leave;
- * the next caller must finish it and count every token exactly once. */
+ * slots of {id, tat, pause, learn, name[4]}; id = tag << 16 | gen << 2 |
+ * F << 1 | P, times biased by 2^63 (0 is "never"). A second mapping writes
+ * into it what a process killed between two steps, or two claims racing a
+ * reuse, leave; the next caller must finish it and count every token
+ * exactly once. */
 
 typedef struct raw_slot {
-  uint64_t id, tat, pause, name[5];
+  uint64_t id, tat, pause, learn, name[4];
 } raw_slot_t;
 
 typedef struct raw {
@@ -937,6 +1004,7 @@ int main(void)
       cmocka_unit_test(exact_over_a_long_span),
       cmocka_unit_test(interval_rounds_up_exactly),
       cmocka_unit_test(two_mappings_share_buckets_and_pauses),
+      cmocka_unit_test(learned_rates_shared),
       cmocka_unit_test(four_processes_fixed_now),
       cmocka_unit_test(four_processes_monotonic),
       cmocka_unit_test(sigkill_mid_take_leaves_it_usable),
