@@ -279,6 +279,8 @@ typedef struct bucket {
   int64_t learn_iv;      /* the write: interval (us), 0 for a clear */
   int64_t learn_until;   /* ... and its local end */
   int learn_send;        /* a write to send */
+  int learn_known;       /* a reply (or this process's write) said what it is */
+  int learn_waiting;     /* learned() answered PENDING: notify on the reply */
   /* Interest (learned() asked): a call at most every poll while asked. */
   int64_t last_ask;
   int64_t poll_at; /* no call for learning alone before this local time */
@@ -967,6 +969,7 @@ void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
       b->learned_until = 0;
     }
     b->learn_send = 1;
+    b->learn_known = 1;
     if (!pacer__linked(&b->active))
       pacer__list_push_back(&r->active, &b->active);
     /* while Redis is unreachable it waits for its reconnect time */
@@ -1001,6 +1004,10 @@ int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
       u = b->learned_until;
       if (rate)
         *rate = b->learned_rate;
+    } else if (!b->learn_known && r->st.state == PACER__REDIS_CONNECTED) {
+      /* nothing heard for this bucket yet: the first call's reply says */
+      b->learn_waiting = 1;
+      u = PACER__REDIS_PENDING;
     }
   }
   pthread_mutex_unlock(&r->mu);
@@ -1174,8 +1181,8 @@ static int exchange(pacer__redis_t *r, req_t *q, int n)
 }
 
 /* Takes in one reply (under the lock). Returns 1 when a waiting take may
- * now succeed, 0 otherwise; sets *noscript when the server lost the
- * script. */
+ * now succeed or a learned() that answered PENDING has its answer, 0
+ * otherwise; sets *noscript when the server lost the script. */
 static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
 {
   bucket_t *b = x->b;
@@ -1211,6 +1218,10 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     return 0;
   }
   int64_t t0 = x->arrived;
+  /* Known from now on; a learned() that answered PENDING gets its notify. */
+  b->learn_known = 1;
+  int lw = b->learn_waiting;
+  b->learn_waiting = 0;
   /* The learned rate as the server holds it, from when the reply arrived
    * (as a pause is), unless a write of this process's came after this call
    * was sent: that one is newer, and is the truth here until it is sent. */
@@ -1234,7 +1245,7 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     b->next_at = b->paused_until;
     int w = b->waiting;
     b->waiting = 0;
-    return w;
+    return w | lw;
   }
   size_t k = rep->elements - R_HEAD;
   if (b->paused_until > now) {
@@ -1245,7 +1256,7 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     b->next_at = b->paused_until;
     int w = b->waiting;
     b->waiting = 0;
-    return w;
+    return w | lw;
   }
   for (size_t i = 0; i < k; i++)
     if (res_push(b, t0 + rep->element[R_HEAD + i]->integer * NS_PER_US))
@@ -1255,16 +1266,16 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     b->next_at = last > t0 ? last : t0;
     int w = b->waiting;
     b->waiting = 0;
-    return w;
+    return w | lw;
   }
   /* A call that reserved nothing by design (a learning poll, a pause
    * written) says nothing of when to reserve. */
   if (!x->n)
-    return 0;
+    return lw;
   /* Nothing within the horizon: ask when the next token enters it. */
   int64_t at = t0 + rep->element[R_NEXT]->integer * NS_PER_US - b->ahead_ns;
   b->next_at = at > t0 + MS ? at : t0 + MS;
-  return 0;
+  return lw;
 }
 
 /* Leaves one line for the store thread to log once it drops the lock. */
@@ -1327,6 +1338,10 @@ static int lost(pacer__redis_t *r, int64_t now, const char *why)
     b->fb_on = 0;
     if (fallback && fb_start(r, b, now) == 0 && b->waiting)
       wake = 1;
+    if (b->learn_waiting) { /* learned() answers what it knows now */
+      b->learn_waiting = 0;
+      wake = 1;
+    }
   }
   return wake;
 }

@@ -99,7 +99,8 @@ typedef struct pacer__redis_opts {
   const pacer__clock_t *clock;
   /* Called on the store's thread (or the subscriber's, for a pause heard
    * there), with no store lock held, when a take that returned
-   * PACER__REDIS_PENDING may now succeed (or its bucket was found paused).
+   * PACER__REDIS_PENDING may now succeed (or its bucket was found paused),
+   * or a learned() that returned it has its answer.
    * May call any function here except close. May be NULL. */
   void (*notify)(void *arg);
   void *notify_arg;
@@ -190,8 +191,12 @@ void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
  * of a reply is converted as a pause's is, so this process's own until
  * moves later by its write's reply delay. Cheap (the mutex and a hash
  * lookup; no network); the first ask of a bucket allocates it (out of
- * memory: 0). While Redis is unreachable, the last rate known stays until
- * its until. A bad name answers 0. */
+ * memory: 0). Until the first reply for the bucket (since it was made:
+ * a bucket freed when idle is made again) it answers PACER__REDIS_PENDING
+ * while connected, and notify is called once that reply is in (or the
+ * connection is lost): a process new to a key learns what the fleet knows
+ * before it sends. While Redis is unreachable, the last rate known stays
+ * until its until, and a bucket with none answers 0. A bad name answers 0. */
 int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
                              double *rate);
 
