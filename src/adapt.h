@@ -6,8 +6,9 @@
  * Pure: every function is of (state, settings, event, now), with the random
  * draw for jitter passed in; no clock, no allocation, no lock (the scheduler
  * holds its own). The module only decides; the scheduler applies what it
- * decides to the key's bucket and pause. Its state is small and plain, so a
- * later store write can carry it to other processes as it is.
+ * decides to the key's bucket and pause, and with a shared limit writes
+ * what the fleet must obey (an announced rate and its end, a pause) to the
+ * store (scheduler.h).
  *
  * Invariants: reason NONE leaves the key on its configured limits (rate and
  * until_ns mean nothing); otherwise 0 < rate <= PACER__RATE_MAX and rate is

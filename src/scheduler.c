@@ -304,18 +304,54 @@ static int store_global(const pacer__sched_t *s)
   return s->has_store && s->cfg.rate > 0;
 }
 
-/* Is k's bucket drawn from the store? Only a key with a configured rate
- * has one: an adapted rate is this process's own (for now). */
-static int store_key(const pacer__sched_t *s, const pacer__key_t *k)
+/* The rate the store holds k to at now from an announced quota (this
+ * process's or another's, scheduler.h), 0: none, or -1: the store has yet
+ * to find out (PACER__SHARED_PENDING). */
+static double store_learned(const pacer__sched_t *s, const pacer__key_t *k,
+                            int64_t now)
 {
-  return s->has_store && k->base_rate > 0;
+  double r = 0;
+  if (!s->has_store || !s->cfg.adapt.announced)
+    return 0;
+  int64_t u = s->store.learned(s->store.ctx, k->name, now, &r);
+  return u == PACER__SHARED_PENDING ? -1 : u > now ? r : 0;
+}
+
+/* The rate k draws from the store at now: its configured rate, or the
+ * learned one when lower or none is configured; 0: k draws nothing from
+ * the store. */
+static double store_rate(const pacer__sched_t *s, const pacer__key_t *k,
+                         int64_t now)
+{
+  if (!s->has_store)
+    return 0;
+  double l = store_learned(s, k, now);
+  return l > 0 && !(k->base_rate > 0 && k->base_rate <= l) ? l : k->base_rate;
 }
 
 /* Must k pass its local bucket? Without the store, always; with it, while
- * its rate is adapted (the store still holds the configured rate). */
-static int local_key(const pacer__sched_t *s, const pacer__key_t *k)
+ * its rate is adapted here (the store holds the fleet's rate). */
+static int local_key(const pacer__sched_t *s, const pacer__key_t *k,
+                     int64_t now)
 {
-  return !store_key(s, k) || k->adapt.reason != PACER__ADAPT_NONE;
+  return k->adapt.reason != PACER__ADAPT_NONE || !(store_rate(s, k, now) > 0);
+}
+
+/* Writes k's announced rate and its end to the store, for the fleet. Paused
+ * to the window's end (its quota spent, or a Retry-After), the key's rate
+ * in the window is moot: what is written then is the pace of the next
+ * window, to the end of that one, so that a process which has had no answer
+ * of its own does not start unpaced when the pause ends. */
+static void store_learn(pacer__sched_t *s, const pacer__key_t *k)
+{
+  const pacer__adapt_t *a = &k->adapt;
+  if (!s->has_store || a->reason != PACER__ADAPT_ANNOUNCED)
+    return;
+  if (k->paused_until >= a->until_ns && a->next_rate > 0 && a->window_ns > 0)
+    s->store.learn(s->store.ctx, k->name, a->next_rate,
+                   pacer__time_add(a->until_ns, a->window_ns));
+  else
+    s->store.learn(s->store.ctx, k->name, a->rate, a->until_ns);
 }
 
 /* Sets k's bucket to the rate it is now held to (adapted or configured),
@@ -363,7 +399,9 @@ void pacer__sched_store_notify(pacer__sched_t *s)
 
 /* ---- starting ---- */
 
-enum { GATE_OPEN, GATE_BLOCKED, GATE_EMPTIED };
+/* GATE_STORE: held until the store knows what k learned (a
+ * PACER__SHARED_PENDING, parked as one). */
+enum { GATE_OPEN, GATE_BLOCKED, GATE_EMPTIED, GATE_STORE };
 
 /* Ends every queued job of k with error. */
 static void end_key_queue(pacer__sched_t *s, pacer__key_t *k, int error,
@@ -397,8 +435,10 @@ static unsigned key_cap(const pacer__sched_t *s, const pacer__key_t *k)
 static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
                     int64_t *until, pacer__link_t *ended)
 {
-  if (pacer__adapt_expire(&k->adapt, now)) /* an announced window passed */
+  if (pacer__adapt_expire(&k->adapt, now)) { /* an announced window passed */
     key_retune(k, now);
+    store_learn(s, k);
+  }
   if (k->paused_until > now) {
     *until = k->paused_until;
     return GATE_BLOCKED;
@@ -409,6 +449,10 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
       *until = pu;
       return GATE_BLOCKED;
     }
+    /* A key new to this process starts only once the store has said what
+     * the fleet learned of it (Redis: one exchange). */
+    if (store_learned(s, k, now) < 0)
+      return GATE_STORE;
   }
   unsigned cap = key_cap(s, k);
   if (cap && k->inflight >= cap) {
@@ -424,7 +468,7 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
     s->held_by_breaker++;
     return GATE_BLOCKED;
   }
-  int64_t w = local_key(s, k) ? pacer__bucket_wait(&k->bucket, now) : 0;
+  int64_t w = local_key(s, k, now) ? pacer__bucket_wait(&k->bucket, now) : 0;
   if (w > 0) {
     *until = pacer__time_add(now, w);
     /* The window's end brings the configured rate back, maybe sooner. */
@@ -446,6 +490,8 @@ static pacer__key_t *top_startable(pacer__sched_t *s, int p, int64_t now,
       return k;
     if (g == GATE_BLOCKED)
       park(s, k, until);
+    else if (g == GATE_STORE)
+      store_park(s, k, now, PACER__SHARED_PENDING);
   }
   return NULL;
 }
@@ -491,7 +537,9 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
     return NULL;
   pacer__key_t *k;
   pacer__job_t *j;
+  int drew; /* k's token came from the store */
   for (;;) {
+    drew = 0;
     pacer__key_t *kh = top_startable(s, HIGH, now, ended);
     pacer__key_t *kl = top_startable(s, LOW, now, ended);
     if (!kh && !kl)
@@ -512,13 +560,14 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
     /* The store's tokens come last, when nothing local can refuse any
      * more: a token taken from other processes is never wasted on a job
      * that a slot, a pause or a breaker then holds. */
-    if (store_key(s, k)) {
-      int64_t w = s->store.take(s->store.ctx, k->name, k->base_rate,
-                                k->base_burst, now);
+    double sr = store_rate(s, k, now);
+    if (sr > 0) {
+      int64_t w = s->store.take(s->store.ctx, k->name, sr, k->base_burst, now);
       if (w != 0) {
         store_park(s, k, now, w);
         continue; /* another key may start */
       }
+      drew = 1;
     }
     break;
   }
@@ -530,7 +579,7 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
        * its rate and the global one are shared and the global refused
        * right after the key granted, which the global check at the top
        * makes rare (DESIGN.md, "Shared limits in the scheduler"). */
-      if (store_key(s, k))
+      if (drew)
         s->store_key_lost++;
       s->store_global_pending = w == PACER__SHARED_PENDING;
       s->store_global_until =
@@ -542,7 +591,7 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
   } else {
     pacer__bucket_take(&s->bucket, now);
   }
-  if (local_key(s, k))
+  if (!drew || k->adapt.reason != PACER__ADAPT_NONE)
     pacer__bucket_take(&k->bucket, now);
   pacer__adapt_started(&k->adapt, now);
   if (s->cfg.breaker_enabled)
@@ -655,9 +704,15 @@ static void follow_server(pacer__sched_t *s, pacer__key_t *k,
     key_retune(k, now);
   if (pause > now && pause > k->paused_until) {
     k->paused_until = pause;
+    if (s->has_store) /* every process holds the key to the reset */
+      s->store.pause(s->store.ctx, k->name, pause);
     if (key_has_queued(k))
       park(s, k, pause);
   }
+  /* Every announcement may move the window's end even when the rate stays:
+   * the fleet hears each one. */
+  if (end->quota.found || pause > now)
+    store_learn(s, k);
 }
 
 /* Feeds k's concurrency-by-latency cap with j's attempt, which ended at now
@@ -882,14 +937,20 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
     ks->in_flight = k->inflight;
     ks->paused_ms =
         k->paused_until > now ? (k->paused_until - now + 999999) / 1000000 : 0;
-    /* An announced window that has passed ends at the key's next gate;
-     * the snapshot already shows it ended. */
-    int reason = k->adapt.reason;
-    if (reason == PACER__ADAPT_ANNOUNCED && now >= k->adapt.until_ns)
-      reason = PACER__ADAPT_NONE;
+    /* An announced window that has passed ends (or rolls into the next)
+     * at the key's next gate; the snapshot already shows what it does. */
+    pacer__adapt_t a = k->adapt;
+    (void)pacer__adapt_expire(&a, now);
     pacer_key_adapt_t *ka = &st->key_adapt[st->key_count - 1];
-    ka->reason = (pacer_adapt_reason_t)reason;
-    ka->rate = reason != PACER__ADAPT_NONE ? k->adapt.rate : 0;
+    ka->reason = (pacer_adapt_reason_t)a.reason;
+    ka->rate = a.reason != PACER__ADAPT_NONE ? a.rate : 0;
+    /* A rate the fleet learned, lower than this process's own. */
+    double l = store_learned(s, k, now);
+    if (l > 0 && (a.reason == PACER__ADAPT_NONE || l < ka->rate) &&
+        !(k->base_rate > 0 && k->base_rate <= l)) {
+      ka->reason = PACER_ADAPT_ANNOUNCED;
+      ka->rate = l;
+    }
     if (s->cfg.concur.max) {
       pacer_key_concurrency_t *kc = &st->key_concurrency[st->key_count - 1];
       kc->cap = key_cap(s, k);

@@ -35,10 +35,23 @@
  * Adaptation. A key's rate may be adapted to what its server says
  * (adapt.h): its bucket is then set to the adapted rate, at its configured
  * burst, and set back when the adaptation ends (an announced window passing
- * is noticed by the key's gate, which never parks a key past it). A key with
- * a configured rate and a store draws the configured rate from the store as
- * before; while adapted it must also pass its local bucket at the adapted
- * rate. A key with no configured rate never draws from the store.
+ * is noticed by the key's gate, which never parks a key past it).
+ *
+ * Adaptation with a store: what a key learns from an announced quota is
+ * the fleet's, since the quota counts every process's requests. Each
+ * announcement's rate for the key (and its end) is written to the store,
+ * and its pause at an exhausted quota too (with the next window's pace, to
+ * that window's end: the rate within a paused window is moot); a key draws
+ * from the store at the learned rate the store holds (whoever wrote it)
+ * when that is below its configured rate or it has none, so every process,
+ * even one that has not had an answer yet, obeys one rate for the whole
+ * fleet. A key new to this process waits until the store knows (learned
+ * says PACER__SHARED_PENDING: parked as a pending take is). While adapted (by
+ * an announcement or AIMD) it must also pass its local bucket at its own
+ * adapted rate. AIMD stays each process's own: each one cuts on the
+ * refusals it gets, as TCP's senders sharing a link do, which shares the
+ * cut across the fleet without knowing its size. A key with no configured
+ * rate and nothing learned in the store draws nothing from it.
  *
  * Concurrency by latency (cfg.concur, opt-in). Each key's cap is then the
  * one concur.h adapts from the latency of its attempts, never above a

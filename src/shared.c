@@ -207,6 +207,22 @@ int64_t pacer__shared_paused_until(pacer__shared_t *s, const char *name,
                              : pacer__redis_paused_until(s->redis, name, now);
 }
 
+void pacer__shared_learn(pacer__shared_t *s, const char *name, double rate,
+                         int64_t until)
+{
+  if (s->kind == KIND_SHM)
+    pacer__shm_learn(s->shm, name, rate, until);
+  else
+    pacer__redis_learn(s->redis, name, rate, until);
+}
+
+int64_t pacer__shared_learned(pacer__shared_t *s, const char *name, int64_t now,
+                              double *rate)
+{
+  return s->kind == KIND_SHM ? pacer__shm_learned(s->shm, name, now, rate)
+                             : pacer__redis_learned(s->redis, name, now, rate);
+}
+
 void pacer__shared_stats(pacer__shared_t *s, pacer__shared_stats_t *st)
 {
   memset(st, 0, sizeof *st);
@@ -245,11 +261,23 @@ static int64_t ops_paused_until(void *ctx, const char *name, int64_t now)
   return pacer__shared_paused_until(ctx, name, now);
 }
 
+static void ops_learn(void *ctx, const char *name, double rate, int64_t until)
+{
+  pacer__shared_learn(ctx, name, rate, until);
+}
+static int64_t ops_learned(void *ctx, const char *name, int64_t now,
+                           double *rate)
+{
+  return pacer__shared_learned(ctx, name, now, rate);
+}
+
 void pacer__shared_ops(pacer__shared_t *s, pacer__store_ops_t *ops)
 {
   ops->take = ops_take;
   ops->pause = ops_pause;
   ops->paused_until = ops_paused_until;
+  ops->learn = ops_learn;
+  ops->learned = ops_learned;
   ops->ctx = s;
 }
 

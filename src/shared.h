@@ -42,12 +42,16 @@
 /* What the scheduler calls, with what it calls it on (ctx). take returns
  * 0 (one token taken at now), > 0 (ns to wait before asking again) or
  * PACER__SHARED_PENDING; it never blocks and never fails. paused_until
- * returns 0 or the time until which the bucket is paused. */
+ * returns 0 or the time until which the bucket is paused. learn and
+ * learned carry a rate learned from a server's announced quota, as
+ * pacer__shared_learn() and pacer__shared_learned() say. */
 typedef struct pacer__store_ops {
   int64_t (*take)(void *ctx, const char *name, double rate, int64_t burst,
                   int64_t now);
   void (*pause)(void *ctx, const char *name, int64_t until);
   int64_t (*paused_until)(void *ctx, const char *name, int64_t now);
+  void (*learn)(void *ctx, const char *name, double rate, int64_t until);
+  int64_t (*learned)(void *ctx, const char *name, int64_t now, double *rate);
   void *ctx;
 } pacer__store_ops_t;
 
@@ -89,6 +93,25 @@ void pacer__shared_pause(pacer__shared_t *s, const char *name, int64_t until);
  * shm reads the bucket's slot, Redis its local copy. */
 int64_t pacer__shared_paused_until(pacer__shared_t *s, const char *name,
                                    int64_t now);
+
+/* Tells every process on the store that bucket name's server asks for at
+ * most rate tokens/s (> 0, finite) until until: a rate learned from the
+ * quota it announces. The latest write wins (a newer announcement is the
+ * truer one); an until already past holds nothing. A bad name or rate is
+ * ignored. Never blocks. */
+void pacer__shared_learn(pacer__shared_t *s, const char *name, double rate,
+                         int64_t until);
+
+/* The time until which bucket name holds a learned rate, if after now,
+ * with *rate set to it (never above the rate written); else 0; or
+ * PACER__SHARED_PENDING while the store has yet to find out (Redis: a
+ * bucket it has had no reply for since this process first asked; notify
+ * follows the reply; never while Redis is unreachable: then 0, what this
+ * process knows). shm reads the bucket's slot; Redis its local copy, with
+ * another process's write from its next call for that bucket (asking makes
+ * one within PACER__REDIS_LEARN_POLL_NS). */
+int64_t pacer__shared_learned(pacer__shared_t *s, const char *name, int64_t now,
+                              double *rate);
 
 typedef struct pacer__shared_stats {
   uint64_t grants;      /* takes that returned 0 */

@@ -43,7 +43,14 @@ static int64_t take(void *ctx, const char *name, double rate, int64_t burst,
     assert(rc == 0);
     (void)rc;
     b->have_bucket = 1;
+  } else if (rate != b->rate || burst != b->burst) {
+    /* as the real stores do: each take's rate and burst hold */
+    int rc = pacer__bucket_set(bk, rate, burst, now);
+    assert(rc == 0);
+    (void)rc;
   }
+  b->rate = rate;
+  b->burst = burst;
   int64_t w = pacer__bucket_try(bk, now);
   if (w == 0)
     b->grants++;
@@ -68,11 +75,37 @@ static int64_t paused_until(void *ctx, const char *name, int64_t now)
   return 0;
 }
 
+static void learn(void *ctx, const char *name, double rate, int64_t until)
+{
+  fake_store_t *fs = ctx;
+  fake_bucket_t *b = fake_store_bucket(fs, name);
+  fs->learns++;
+  b->learned_rate = rate;
+  b->learned_until = until;
+}
+
+static int64_t learned(void *ctx, const char *name, int64_t now, double *rate)
+{
+  fake_store_t *fs = ctx;
+  for (int i = 0; i < FAKE_STORE_MAX; i++)
+    if (fs->b[i].used && !strcmp(fs->b[i].name, name)) {
+      if (fs->b[i].learn_pending)
+        return PACER__SHARED_PENDING;
+      if (fs->b[i].learned_until <= now)
+        return 0;
+      *rate = fs->b[i].learned_rate;
+      return fs->b[i].learned_until;
+    }
+  return 0;
+}
+
 void fake_store_ops(fake_store_t *fs, pacer__store_ops_t *ops)
 {
   ops->take = take;
   ops->pause = store_pause;
   ops->paused_until = paused_until;
+  ops->learn = learn;
+  ops->learned = learned;
   ops->ctx = fs;
 }
 

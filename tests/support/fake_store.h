@@ -18,16 +18,21 @@ typedef struct fake_bucket {
   char name[256];
   int used;
   int have_bucket;        /* set up at the first take */
-  pacer__bucket_t bucket; /* the rate and burst of the first take */
+  pacer__bucket_t bucket; /* at the rate and burst of the latest take */
+  double rate;            /* of the latest take */
+  int64_t burst;
   uint64_t takes, grants;
   int64_t force; /* 0: the bucket answers; else this answer */
   int64_t paused_until;
+  double learned_rate; /* the latest learn() */
+  int64_t learned_until;
+  int learn_pending; /* 1: learned() answers PACER__SHARED_PENDING */
 } fake_bucket_t;
 
 typedef struct fake_store {
   fake_bucket_t b[FAKE_STORE_MAX];
   int64_t force_all; /* 0: per bucket; else every take answers this */
-  uint64_t takes, pauses;
+  uint64_t takes, pauses, learns;
 } fake_store_t;
 
 void fake_store_init(fake_store_t *fs);

@@ -868,8 +868,9 @@ static void new_key_limits_end_an_adaptation(void **state)
 }
 
 /* With a shared limit, a key with a rate still draws that rate from the
- * store; adapted, it must also pass its local bucket at the adapted rate.
- * A key with no rate stays off the store, adapted or not. */
+ * store when cut by AIMD (each process's own); adapted, it must also pass
+ * its local bucket at the adapted rate. A key with no rate draws nothing
+ * from the store until an announced quota is learned: then it draws that. */
 static void shared_keys_adapt_locally(void **state)
 {
   (void)state;
@@ -916,20 +917,181 @@ static void shared_keys_adapt_locally(void **state)
     if (j)
       ok(f, j);
   }
-  /* A key with no rate: the store is never asked. */
+  /* AIMD wrote nothing for the fleet. */
+  assert_int_equal(fs.learns, 0);
+  /* A key with no rate: the store is not asked until it learns a quota,
+   * which it writes there, and then draws from. */
   pacer__job_t *u = push(f, "u");
   next_of(f, u);
+  assert_int_equal(fake_store_takes(&fs, "u"), 0);
   pacer__ratehdr_t q = quota(9, 10 * S);
   end_with(f, u, 200, -1, &q);
   assert_int_equal(key_stats(f, "u").adapt, PACER_ADAPT_ANNOUNCED);
+  assert_true(fake_store_bucket(&fs, "u")->learned_rate == 1.0);
+  assert_int_equal(fake_store_bucket(&fs, "u")->learned_until, f->now + 10 * S);
   pacer__job_t *u2 = push(f, "u"), *u3 = push(f, "u");
   next_of(f, u2);
-  assert_null(sched_fx_next(f)); /* the local bucket, at 1/s */
+  assert_null(sched_fx_next(f)); /* 1/s, locally and in the store */
   f->now += S;
   next_of(f, u3);
   ok(f, u2);
   ok(f, u3);
-  assert_int_equal(fake_store_takes(&fs, "u"), 0);
+  assert_int_equal(fake_store_grants(&fs, "u"), 2);
+  pacer__sched_set_store(&f->s, NULL);
+  sched_fx_free(f);
+}
+
+/* Two processes on one store (two schedulers, one fake store): what one
+ * learns from an announced quota the other obeys before any answer of its
+ * own, the two drawing the one rate between them; the lower of a learned
+ * and a configured rate holds; an exhausted quota's pause holds both; a
+ * cut by AIMD stays the cut process's own. */
+static void fleet_obeys_what_one_process_learned(void **state)
+{
+  (void)state;
+  sched_fx_t *a = fx_new(NULL), *b = fx_new(NULL);
+  fake_store_t fs;
+  fake_store_init(&fs);
+  pacer__store_ops_t ops;
+  fake_store_ops(&fs, &ops);
+  pacer__sched_set_store(&a->s, &ops);
+  pacer__sched_set_store(&b->s, &ops);
+  pacer__job_t *x = push(a, "k");
+  next_of(a, x);
+  pacer__ratehdr_t q = quota(19, 10 * S); /* 2/s until T0 + 10 s */
+  end_with(a, x, 200, -1, &q);
+  assert_int_equal(fs.learns, 1);
+  /* b, with no answer of its own, draws 2/s from the store: over 4 s the
+   * two start at most burst 1 + 2/s x 4 s = 9 jobs between them. */
+  int na = 0, nb = 0;
+  pacer__job_t *ja = push(a, "k"), *jb = push(b, "k");
+  for (int64_t t = T0; t <= T0 + 4 * S; t += 10 * MS) {
+    a->now = b->now = t;
+    for (int turn = 0; turn < 2; turn++) { /* the one behind asks first */
+      int is_a = (na < nb) == (turn == 0);
+      sched_fx_t *f = is_a ? a : b;
+      pacer__job_t **jj = is_a ? &ja : &jb;
+      pacer__job_t *j = sched_fx_next(f);
+      if (j) {
+        assert_ptr_equal(j, *jj);
+        *(is_a ? &na : &nb) += 1;
+        ok(f, j);
+        *jj = push(f, "k");
+      }
+    }
+  }
+  fprintf(stderr, "two processes at a learned 2/s: %d + %d starts in 4 s\n", na,
+          nb);
+  assert_true(na + nb >= 8 && na + nb <= 9);
+  assert_true(nb >= 3); /* b obeyed the store, not nothing */
+  kst_t kb = key_stats(b, "k");
+  assert_int_equal(kb.adapt, PACER_ADAPT_ANNOUNCED);
+  assert_true(kb.adapted_rate == 2.0);
+  /* A configured rate below the learned one holds; above it, the learned. */
+  assert_int_equal(pacer__sched_set_key_limits(&b->s, "k", 1, 1, 0, b->now), 0);
+  assert_true(key_stats(b, "k").adapt == PACER_ADAPT_NONE);
+  assert_int_equal(pacer__sched_set_key_limits(&b->s, "k", 5, 1, 0, b->now), 0);
+  assert_true(key_stats(b, "k").adapted_rate == 2.0);
+  /* An exhausted quota: a pauses to the reset, and b with it. */
+  a->now = b->now = T0 + 4 * S + 500 * MS;
+  pacer__job_t *j = NULL;
+  while (!j) {
+    a->now += 10 * MS;
+    b->now = a->now;
+    j = sched_fx_next(a);
+  }
+  assert_ptr_equal(j, ja);
+  pacer__ratehdr_t none = quota(0, 5 * S);
+  end_with(a, ja, 200, -1, &none);
+  int64_t reset = a->now + 5 * S;
+  assert_true(fake_store_bucket(&fs, "k")->paused_until >= reset);
+  assert_true(key_stats(b, "k").paused_ms == 0); /* b's own, none */
+  for (int64_t t = b->now; t < reset; t += 100 * MS) {
+    b->now = t;
+    assert_null(sched_fx_next(b));
+  }
+  /* AIMD: b's refusal cuts b and writes nothing to the store. */
+  uint64_t learns = fs.learns;
+  b->now = a->now = fake_store_bucket(&fs, "k")->paused_until + 2 * S;
+  next_of(b, jb);
+  end_with(b, jb, 429, -1, NULL);
+  assert_int_equal(fs.learns, learns);
+  assert_int_equal(key_stats(b, "k").adapt, PACER_ADAPT_AIMD);
+  assert_int_not_equal(key_stats(a, "k").adapt, PACER_ADAPT_AIMD);
+  pacer__sched_set_store(&a->s, NULL);
+  pacer__sched_set_store(&b->s, NULL);
+  sched_fx_free(a);
+  sched_fx_free(b);
+}
+
+/* A store that has yet to find out what the fleet learned of a key holds
+ * the key's first start until it knows (its notify), then paces it; with
+ * the announced part of adaptation off the store is not asked. */
+static void new_key_waits_for_the_store_to_know(void **state)
+{
+  (void)state;
+  sched_fx_t *f = fx_new(NULL);
+  fake_store_t fs;
+  fake_store_init(&fs);
+  pacer__store_ops_t ops;
+  fake_store_ops(&fs, &ops);
+  pacer__sched_set_store(&f->s, &ops);
+  fake_bucket_t *b = fake_store_bucket(&fs, "k");
+  b->learn_pending = 1;
+  pacer__job_t *j1 = push(f, "k"), *j2 = push(f, "k");
+  assert_null(sched_fx_next(f));
+  f->now += 10 * MS;
+  assert_null(sched_fx_next(f));
+  /* The reply: 2/s until T0 + 10 s. */
+  b->learn_pending = 0;
+  b->learned_rate = 2;
+  b->learned_until = T0 + 10 * S;
+  pacer__sched_store_notify(&f->s);
+  next_of(f, j1);
+  assert_null(sched_fx_next(f)); /* 2/s, drawn from the store */
+  f->now += 500 * MS;
+  next_of(f, j2);
+  ok(f, j1);
+  ok(f, j2);
+  assert_int_equal(fake_store_grants(&fs, "k"), 2);
+  /* Without notify, the key looks again after the recheck time. */
+  fake_bucket_t *b2 = fake_store_bucket(&fs, "k2");
+  b2->learn_pending = 1;
+  pacer__job_t *j3 = push(f, "k2");
+  assert_null(sched_fx_next(f));
+  b2->learn_pending = 0;
+  f->now += PACER__SCHED_PENDING_RECHECK_NS - 1;
+  assert_null(sched_fx_next(f));
+  f->now += 1;
+  next_of(f, j3);
+  ok(f, j3);
+  pacer__sched_set_store(&f->s, NULL);
+  sched_fx_free(f);
+}
+
+static void announced_off(pacer_config_t *c)
+{
+  c->adapt_announced = 0;
+}
+
+/* With the announced part off, nothing is asked of or written to the
+ * store for what a server announces. */
+static void announced_off_asks_the_store_nothing(void **state)
+{
+  (void)state;
+  sched_fx_t *f = fx_new(announced_off);
+  fake_store_t fs;
+  fake_store_init(&fs);
+  pacer__store_ops_t ops;
+  fake_store_ops(&fs, &ops);
+  pacer__sched_set_store(&f->s, &ops);
+  fake_store_bucket(&fs, "k")->learn_pending = 1;
+  pacer__job_t *j = push(f, "k");
+  next_of(f, j);
+  pacer__ratehdr_t q = quota(0, 5 * S);
+  end_with(f, j, 200, -1, &q);
+  assert_int_equal(fs.learns, 0);
+  assert_int_equal(fs.pauses, 0);
   pacer__sched_set_store(&f->s, NULL);
   sched_fx_free(f);
 }
@@ -1068,6 +1230,9 @@ int main(void)
       cmocka_unit_test(unlimited_key_under_aimd_gets_a_bucket_and_loses_it),
       cmocka_unit_test(new_key_limits_end_an_adaptation),
       cmocka_unit_test(shared_keys_adapt_locally),
+      cmocka_unit_test(fleet_obeys_what_one_process_learned),
+      cmocka_unit_test(new_key_waits_for_the_store_to_know),
+      cmocka_unit_test(announced_off_asks_the_store_nothing),
       cmocka_unit_test(engine_follows_x_ratelimit_headers),
       cmocka_unit_test(engine_logs_absurd_values_once),
   };
