@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Shared by the command's end-to-end tests (sourced, bash): a temporary
 # directory removed on exit, check/ok/bad with a failure count, skip for a
-# check that cannot run here, and a pacer-mock on a free loopback port.
+# check that cannot run here, a pacer-mock on a free loopback port, and a
+# redis-server on one (stopped on exit too).
 # Needs MOCK set to pacer-mock's path.
 T=$(mktemp -d)
 MOCK_PID=
@@ -14,6 +15,7 @@ stop_mock() {
 }
 cleanup() {
   stop_mock
+  stop_redis
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -58,6 +60,43 @@ start_mock() {
   PORT=$(cat "$T/port")
   BASE="http://127.0.0.1:$PORT"
 }
+# ---- redis-server, for the shared-limit tests ----
+REDIS_PID=
+RPORT=
+stop_redis() {
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  REDIS_PID=
+}
+# start_redis PORT: a redis-server on 127.0.0.1:PORT, no persistence (a
+# restart forgets every bucket, as a failed-over server may); 0 once it
+# answers.
+start_redis() {
+  redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
+    >>"$T/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  stop_redis
+  return 1
+}
+# find_redis: sets RPORT to the port of a new redis-server on a free
+# loopback port; 1 when none would start.
+find_redis() {
+  RPORT=
+  local port
+  for _ in $(seq 1 20); do
+    port=$((20000 + RANDOM % 40000))
+    if start_redis "$port"; then
+      RPORT=$port
+      return 0
+    fi
+  done
+  return 1
+}
+
 stats() { curl -s "$BASE/__stats${1:-}"; }
 reset() { curl -s -X POST "$BASE/__reset" >/dev/null; }
 

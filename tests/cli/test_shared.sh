@@ -27,14 +27,9 @@ case $SCALE in '' | *[!0-9]* | 0) SCALE=1 ;; esac
 RATE=400
 BURST=10
 SHM_NAME="pacer-test-shared-$$-$RANDOM"
-REDIS_PID=
 MOCK_NICE=-10
-stop_redis() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-  REDIS_PID=
-}
-# lib.sh's cleanup, then ours: the segment's name and the server.
-trap 'stop_redis; rm -f "/dev/shm/pacer-$SHM_NAME" "/dev/shm/pacer-$SHM_NAME-k"; cleanup' EXIT
+# Ours (the segments), then lib.sh's cleanup (the servers).
+trap 'rm -f "/dev/shm/pacer-$SHM_NAME" "/dev/shm/pacer-$SHM_NAME-k"; cleanup' EXIT
 
 # The server's bucket is the quota itself, 400/s with a burst of 10, and
 # its largest 1-s window must stay within burst + rate = 410. The store
@@ -164,24 +159,7 @@ if [ "${STORES#*redis}" = "$STORES" ]; then
 elif ! command -v redis-server >/dev/null; then
   skip "redis-server is not installed: the Redis half did not run"
 else
-  RPORT=
-  for _ in $(seq 1 20); do
-    port=$((20000 + RANDOM % 40000))
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-      >"$T/redis.log" 2>&1 &
-    REDIS_PID=$!
-    for _ in $(seq 1 100); do
-      redis-cli -p "$port" ping >/dev/null 2>&1 && break
-      kill -0 "$REDIS_PID" 2>/dev/null || break
-      sleep 0.05
-    done
-    if kill -0 "$REDIS_PID" 2>/dev/null && redis-cli -p "$port" ping >/dev/null 2>&1; then
-      RPORT=$port
-      break
-    fi
-    stop_redis
-  done
-  if [ -z "$RPORT" ]; then
+  if ! find_redis; then
     bad "redis-server did not start on a free loopback port"
   else
     mock

@@ -37,13 +37,7 @@ MOCK_NICE=-10
 SCALE=${PACER_TIMING_SCALE:-1}
 case $SCALE in '' | *[!0-9]* | 0) SCALE=1 ;; esac
 SHM_NAME="pacer-test-faults-$$-$RANDOM"
-REDIS_PID=
-RPORT=
 PACER_PIDS=()
-stop_redis() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
-  REDIS_PID=
-}
 # Every pacer this script started and that may still run (a failed part).
 stop_pacers() {
   local pid
@@ -52,37 +46,8 @@ stop_pacers() {
   done
   PACER_PIDS=()
 }
-# lib.sh's cleanup, then ours: the processes, the segments and the server.
-trap 'stop_pacers; stop_redis; rm -f /dev/shm/pacer-"$SHM_NAME"-*; cleanup' EXIT
-
-# start_redis PORT: a redis-server on 127.0.0.1:PORT, no persistence (a
-# restart forgets every bucket, as a failed-over server may); 0 once it
-# answers.
-start_redis() {
-  redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
-    >>"$T/redis.log" 2>&1 &
-  REDIS_PID=$!
-  for _ in $(seq 1 100); do
-    redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
-    kill -0 "$REDIS_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  stop_redis
-  return 1
-}
-# Sets RPORT to the port of a new redis-server on a free loopback port.
-find_redis() {
-  RPORT=
-  local port
-  for _ in $(seq 1 20); do
-    port=$((20000 + RANDOM % 40000))
-    if start_redis "$port"; then
-      RPORT=$port
-      return 0
-    fi
-  done
-  return 1
-}
+# Ours (the processes and the segments), then lib.sh's cleanup (the servers).
+trap 'stop_pacers; rm -f /dev/shm/pacer-"$SHM_NAME"-*; cleanup' EXIT
 
 # keep NAME: with KEEP_DIR set, the score saved as $KEEP_DIR/NAME.json (to
 # look into a failure).
