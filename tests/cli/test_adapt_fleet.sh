@@ -18,7 +18,7 @@
 #
 # Usage: test_adapt_fleet.sh PACER PACER_MOCK [NPROC [JOBS [QUOTA [WINDOW_S
 #        [COMPARE]]]]]
-# CI: 4 processes x 50 jobs at 20 per 2 s (tests/CMakeLists.txt), the
+# CI: 4 processes x 50 jobs (25 in the sanitizer builds) at 20 per 2 s, the
 # scale of cli.adapt: 200 jobs, ten windows, about 20 s a run. The issue's
 # quota (100 per 10 s): test_adapt_fleet.sh PACER MOCK 4 500 100 10 1.
 set -u
