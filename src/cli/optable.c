@@ -553,7 +553,8 @@ static const cli_opt_t table[] = {
     {.name = "shared", .kind = CLI_OPT_PATH, .off = OWN(shared),
      .flags = KEPT, .key = "shared", .arg = "URL", .unset = "none",
      .set = set_shared,
-     .help = "share --rate and --per-key-rate (and Retry-After pauses) with "
+     .help = "share --rate and --per-key-rate, Retry-After pauses and the "
+             "quotas servers announce with "
              "every process naming the same URL: shm:NAME on one host, "
              "redis://HOST[:PORT][/DB]?name=QUOTA across hosts; each "
              "process keeps its own queue, concurrency and spool"},
