@@ -247,20 +247,21 @@ static int64_t gcra(int64_t t, int64_t now, int64_t iv, int64_t tau,
  * one writer's rate with another's end: the end in whole ms, rounded up
  * and biased by 2^39 (LEARN_BIAS_MS), in the top 40 bits (1 .. 2^40 - 1:
  * about 17 years either side of 0, far more than a monotonic clock spans);
- * the token interval, in ns rounded up, as m << e (m 19 bits, e 5 bits) in
- * the low 24. Both roundings only ever make the record stricter: the rate
- * read back is never above the one written, and it holds a little longer.
- * Compared as integers, a later end is a larger word. */
+ * the token interval, in ns rounded up, as m << e (m 18 bits, e 6 bits) in
+ * the low 24: every interval interval() gives, up to 2^62 ns. Both roundings
+ * only ever make the record stricter: the rate read back is never above the one
+ * written, and it holds a little longer. Compared as integers, a later end is a
+ * larger word. */
 
 #define LEARN_BIAS_MS (INT64_C(1) << 39)
 #define LEARN_MS_MAX ((INT64_C(1) << 40) - 1)
-#define LEARN_M_BITS 19
+#define LEARN_M_BITS 18
 #define LEARN_M_MAX ((INT64_C(1) << LEARN_M_BITS) - 1)
-#define LEARN_E_MAX 31
+#define LEARN_E_MAX 45 /* 2^62 / 2^45 < LEARN_M_MAX: every interval fits */
 #define NS_PER_MS INT64_C(1000000)
 
 /* The word for rate until until, or 0 when it cannot be held (a rate out
- * of range, or slower than one token per (2^19 - 1) x 2^31 ns, 13 days). */
+ * of interval()'s range). */
 static uint64_t learn_word(double rate, int64_t until)
 {
   int64_t iv = isfinite(rate) ? interval(rate) : -1;
@@ -287,11 +288,15 @@ static int64_t learn_until(uint64_t w)
   return w ? ((int64_t)(w >> 24) - LEARN_BIAS_MS) * NS_PER_MS : INT64_MIN;
 }
 
-/* The rate of a learned word (not 0), tokens/s. */
+/* The rate of a learned word (not 0), tokens/s, or 0 for a word no
+ * learn_word() makes (m 0, e too large: a damaged segment). */
 static double learn_rate(uint64_t w)
 {
-  int64_t iv = (int64_t)(w & LEARN_M_MAX) << ((w >> LEARN_M_BITS) & 31);
-  return NS_PER_S / (double)iv;
+  int64_t m = (int64_t)(w & LEARN_M_MAX);
+  unsigned e = (unsigned)(w >> LEARN_M_BITS) & 63;
+  if (m == 0 || e > LEARN_E_MAX)
+    return 0;
+  return NS_PER_S / (double)(m << e);
 }
 
 /* Raises *a to at least v as an integer. */
@@ -532,8 +537,8 @@ void pacer__shm_learn(pacer__shm_t *s, const char *name, double rate,
 {
   size_t len = 0;
   uint64_t tag = key_tag(name, &len);
-  uint64_t v = learn_word(rate, until);
-  if (!s || !tag || !v)
+  uint64_t v = rate == 0 ? 0 : learn_word(rate, until); /* 0: a clear */
+  if (!s || !tag || (rate != 0 && !v))
     return;
   for (;;) {
     uint64_t k, w;
@@ -559,9 +564,10 @@ int64_t pacer__shm_learned(pacer__shm_t *s, const char *name, int64_t now,
     uint64_t v = atomic_load(&s->slot[k].learn);
     if (canonical(s, k, w)) {
       int64_t u = learn_until(v);
-      if (u <= now)
+      double r = learn_rate(v);
+      if (u <= now || !(r > 0))
         return 0;
-      *rate = learn_rate(v);
+      *rate = r;
       return u;
     }
   }

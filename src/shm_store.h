@@ -95,14 +95,14 @@ int64_t pacer__shm_paused_until(pacer__shm_t *s, const char *name, int64_t now);
 /* Writes, for every process, that bucket `name`'s server asks for at most
  * `rate` tokens/s (> 0) until `until` (a rate learned from the quota it
  * announces). The latest write wins, a newer announcement being the truer
- * one; an until <= now (the reader's) holds nothing. Stored in one word,
- * the rate rounded down (its interval up to a whole ns and to
- * 19 significant bits) and until up to
- * a whole ms, so a reader never pairs one writer's rate with another's end
- * and never reads a rate above the one written. A bad name or rate (out of
- * range, or slower than one token per 13 days), or no slot for a new name,
- * writes nothing. A slot holding a learned rate is not idle until it ends.
- * Never blocks, lock-free. */
+ * one; rate 0 clears it, and an until <= now (the reader's) holds nothing.
+ * Stored in one word, the rate rounded down (its interval up to a whole ns
+ * and to 18 significant bits) and until up to a whole ms, so a reader never
+ * pairs one writer's rate with another's end and never reads a rate above
+ * the one written. A bad name or rate (negative, not finite, or slower
+ * than one token per 2^62 ns), or no slot for a new name, writes nothing.
+ * A slot holding a learned rate is not idle until it ends. Never blocks,
+ * lock-free. */
 void pacer__shm_learn(pacer__shm_t *s, const char *name, double rate,
                       int64_t until);
 

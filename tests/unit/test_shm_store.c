@@ -261,20 +261,31 @@ static void learned_rates_shared(void **state)
   /* An end in the past holds nothing. */
   pacer__shm_learn(a, "k", 40, T0);
   assert_int_equal(pacer__shm_learned(b, "k", T0, &r), 0);
-  /* The range: a million per s, one per 10 days; none slower than 13 days,
-   * none out of range; bad names. */
-  double rates[] = {1e6, 1e9, 12345.678, 0.001, 1.0 / (10 * 86400.0)};
+  /* The range: a billion per s to one per 100 years (a token per 2^62 ns
+   * is 146 years); none out of range; bad names. */
+  double rates[] = {1e6,
+                    1e9,
+                    12345.678,
+                    0.001,
+                    1.0 / (10 * 86400.0),
+                    1.0 / (100 * 365.25 * 86400.0)};
   for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
     pacer__shm_learn(a, "k", rates[i], T0 + SEC);
     assert_int_equal(pacer__shm_learned(b, "k", T0, &r), T0 + SEC);
-    /* the interval rounded up to a whole ns, then to 19 bits */
+    /* the interval rounded up to a whole ns, then to 18 bits */
     assert_true(r <= rates[i] && r > rates[i] * (1 - 1e-4));
   }
-  double bad[] = {0, -1, NAN, INFINITY, 1.0 / (14 * 86400.0)};
+  double bad[] = {-1, NAN, INFINITY, 1.0 / (200 * 365.25 * 86400.0)};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     pacer__shm_learn(a, "k2", bad[i], T0 + SEC);
     assert_int_equal(pacer__shm_learned(b, "k2", T0, &r), 0);
   }
+  /* Rate 0 clears what was there; a bad rate leaves it. */
+  pacer__shm_learn(a, "k2", 3, T0 + SEC);
+  pacer__shm_learn(a, "k2", NAN, T0 + SEC);
+  assert_int_equal(pacer__shm_learned(b, "k2", T0, &r), T0 + SEC);
+  pacer__shm_learn(a, "k2", 0, T0 + SEC);
+  assert_int_equal(pacer__shm_learned(b, "k2", T0, &r), 0);
   pacer__shm_learn(a, NULL, 1, T0 + SEC);
   assert_int_equal(pacer__shm_learned(a, NULL, T0, &r), 0);
   assert_int_equal(pacer__shm_learned(a, "k", T0, NULL), 0);
