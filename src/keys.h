@@ -58,6 +58,8 @@ typedef struct pacer__key {
                              one (unlimited when it has none) or, while
                              adapted, adapt.rate */
   double base_rate;       /* configured rate; 0: none */
+  double gate_store_rate; /* with a shared limit: the rate the key's last
+                             gate found it draws from the store (0: none) */
   unsigned base_burst;    /* configured burst, >= 1 */
   pacer__adapt_t adapt;   /* what its server said (adapt.h) */
   unsigned cap;           /* attempts in flight allowed; 0: no cap */

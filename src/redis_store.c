@@ -13,7 +13,11 @@
  *   a bucket's learned rate write (learn_send) is newer than any reply not
  *   yet applied, so such a reply does not overwrite the learned rate;
  *   a bucket is called for learning alone (asked) at most once per
- *   PACER__REDIS_LEARN_POLL_NS (poll_at), and any call clears asked;
+ *   poll_iv (poll_at), and any call clears asked; poll_iv runs from
+ *   PACER__REDIS_LEARN_POLL_NS, doubling while the polls find nothing
+ *   learned, to PACER__REDIS_LEARN_POLL_MAX_NS;
+ *   a bucket whose learned() answered PENDING (learn_waiting) is not
+ *   freed: its reply, an error reply or a lost connection notifies;
  *   r->c is touched only by the store thread (and by open and close, before
  *   it starts and after it ends), r->sub_c likewise only by the subscriber;
  *   r->sub_fd is the subscriber's socket while it is connected, and is
@@ -89,12 +93,13 @@ void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
   (void)until;
 }
 int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
-                             double *rate)
+                             double *rate, int peek)
 {
   (void)r;
   (void)name;
   (void)now;
   (void)rate;
+  (void)peek;
   return 0;
 }
 void pacer__redis_stats(pacer__redis_t *r, pacer__redis_stats_t *st)
@@ -154,7 +159,7 @@ int64_t pacer__redis_grace_ns(double rate)
 #define NAME_MAX_LEN 128
 #define BUCKET_NAME_MAX 255 /* the store contract's longest bucket name */
 #define PAUSE_US_DIGITS 15  /* a pause message's us, at most (31 years) */
-#define LEARN_IDLE_NS (20 * PACER__REDIS_LEARN_POLL_NS) /* not asked: idle */
+#define LEARN_IDLE_NS (1000 * PACER__NS_PER_MS)  /* not asked: idle */
 #define LEARN_IV_MAX INT64_C(1000000000000000)   /* us: 1e-9/s at the least */
 #define LEARN_LEFT_MAX INT64_C(1000000000000000) /* us written: 31 years */
 
@@ -284,6 +289,7 @@ typedef struct bucket {
   /* Interest (learned() asked): a call at most every poll while asked. */
   int64_t last_ask;
   int64_t poll_at; /* no call for learning alone before this local time */
+  int64_t poll_iv; /* the next poll's interval (0: the first, at once) */
   int asked;       /* learned() asked since the last call was sent */
   int demand;      /* taken from since the last reserve call */
   int waiting;     /* a take returned PENDING: keep reserving, then notify */
@@ -952,13 +958,14 @@ static int bucket_name_ok(const char *name)
 void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
                         int64_t until)
 {
-  if (!bucket_name_ok(name) || !(rate > 0) || !isfinite(rate))
+  if (!bucket_name_ok(name) || !(rate >= 0) || !isfinite(rate) ||
+      (rate > 0 && !(1e6 / rate <= (double)LEARN_IV_MAX)))
     return;
   pthread_mutex_lock(&r->mu);
   bucket_t *b = bucket_get(r, name);
   if (b) {
     int64_t now = now_of(r);
-    if (until > now) {
+    if (rate > 0 && until > now) {
       b->learn_iv = learn_iv_of(rate);
       b->learn_until = until;
       b->learned_rate = 1e6 / (double)b->learn_iv;
@@ -980,13 +987,24 @@ void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
 }
 
 int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
-                             double *rate)
+                             double *rate, int peek)
 {
   if (!bucket_name_ok(name))
     return 0;
   pthread_mutex_lock(&r->mu);
-  bucket_t *b = bucket_get(r, name);
   int64_t u = 0;
+  if (peek) { /* what is known, and nothing more */
+    bucket_t *b = NULL;
+    HASH_FIND(hh, r->buckets, name, strlen(name), b);
+    if (b && b->learned_until > now) {
+      u = b->learned_until;
+      if (rate)
+        *rate = b->learned_rate;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return u;
+  }
+  bucket_t *b = bucket_get(r, name);
   if (b) {
     b->last_ask = now;
     if (!pacer__linked(&b->active))
@@ -1073,8 +1091,8 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     if (!pause)
       b->pause_send = 0;
     int learn = learn_due(b, now);
-    if (!pause && !learn && !b->waiting && now - b->last_take > IDLE_NS &&
-        now - b->last_ask > LEARN_IDLE_NS) {
+    if (!pause && !learn && !b->waiting && !b->learn_waiting &&
+        now - b->last_take > IDLE_NS && now - b->last_ask > LEARN_IDLE_NS) {
       /* nobody takes or asks: freed once it holds nothing and its pause is
        * over (a take recreates it as it was: the state is on the server;
        * so is a learned rate, which the first call after a learned()
@@ -1116,7 +1134,7 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     b->learn_send = 0;
     /* any call brings the learned rate back: the poll counts from here */
     b->asked = 0;
-    b->poll_at = now + PACER__REDIS_LEARN_POLL_NS;
+    b->poll_at = now + (b->poll_iv ? b->poll_iv : PACER__REDIS_LEARN_POLL_NS);
     /* a bucket only paused or asked about, never taken from, has no rate:
      * n is 0, and interval 1, burst 1 reserve nothing */
     snprintf(x->num[0], sizeof x->num[0], "%lld",
@@ -1208,14 +1226,21 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     }
     if (x->asked)
       b->asked = 1; /* polled again, a poll interval after this one */
+    /* A learned() waiting on this bucket gets what this process knows (as
+     * while Redis is unreachable) rather than wait out a server that keeps
+     * refusing the script (OOM, READONLY): the key starts on its own. */
+    int lw = b->learn_waiting;
+    b->learn_waiting = 0;
+    if (lw)
+      b->learn_known = 1;
     if (!rep)
-      return 0;
+      return lw;
     r->st.errors++;
     if (rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOSCRIPT", 8))
       *noscript = 1;
     else
       b->next_at = now + ERROR_RETRY;
-    return 0;
+    return lw;
   }
   int64_t t0 = x->arrived;
   /* Known from now on; a learned() that answered PENDING gets its notify. */
@@ -1236,6 +1261,15 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
       b->learned_until = 0;
     }
   }
+  /* Polls come at the shortest interval while the fleet has learned
+   * something of the bucket, and ever more seldom while it has not (a key
+   * whose server announces nothing). */
+  if (b->learned_until > now)
+    b->poll_iv = PACER__REDIS_LEARN_POLL_NS;
+  else if (x->asked && !x->n && !x->learn)
+    b->poll_iv = b->poll_iv ? 2 * b->poll_iv : PACER__REDIS_LEARN_POLL_NS;
+  if (b->poll_iv > PACER__REDIS_LEARN_POLL_MAX_NS)
+    b->poll_iv = PACER__REDIS_LEARN_POLL_MAX_NS;
   int64_t pause = rep->element[R_PAUSE]->integer;
   if (pause > 0) {
     int64_t until = t0 + pause * NS_PER_US;

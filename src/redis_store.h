@@ -31,10 +31,12 @@
  * learned rate (and writes this process's, when it has one to write), so
  * a process that takes from a bucket hears of another's rate at its next
  * reserve call, and one that only asks (learned(), for a key with no rate
- * of its own) gets a call of its own at most every 50 ms while it asks;
- * such a call reserves nothing. A bucket that is neither taken from nor
- * asked about for a while is freed like any idle one; its learned rate
- * stays on the server, and the first call after the next ask reads it.
+ * of its own) gets a call of its own at once, then every 50 ms while the
+ * fleet has learned a rate for it and ever more seldom (to every 2 s)
+ * while it has not; such a call reserves nothing. A bucket that is neither
+ * taken from nor asked about for a while is freed like any idle one; its
+ * learned rate stays on the server, and the first call after the next ask reads
+ * it.
  *
  * How far ahead: a process holds reservations at most ahead_ms into the
  * future (default max(20 ms, 2 token intervals), at most 1 s), and only for
@@ -157,23 +159,27 @@ void pacer__redis_pause(pacer__redis_t *r, const char *name, int64_t until);
 int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
                                   int64_t now);
 
-/* learned()'s interest: a bucket asked about is called for at most this
- * often for learning alone (file comment). */
+/* learned()'s interest: a bucket asked about is called for at once, then at
+ * most every PACER__REDIS_LEARN_POLL_NS while the fleet has learned a rate
+ * for it, and at intervals doubling up to PACER__REDIS_LEARN_POLL_MAX_NS
+ * while it has not (file comment). */
 #define PACER__REDIS_LEARN_POLL_NS (50 * PACER__NS_PER_MS)
+#define PACER__REDIS_LEARN_POLL_MAX_NS (2000 * PACER__NS_PER_MS)
 
 /* Tells every process on the quota that bucket name's server asks for at
  * most rate tokens/s (> 0, finite) until the local monotonic time until:
  * a rate learned from what the server announced. The latest write wins
- * (a newer announcement is the truer one); until <= now clears it. Takes
- * effect here at once (pacer__redis_learned() answers it), and the store
- * thread writes it to Redis (as server time, like a pause) as soon as it
- * can. Never blocks on the network. A bad name (NULL or over 255 bytes), or
- * a rate <= 0 or not finite, is ignored.
+ * (a newer announcement is the truer one); rate 0 or until <= now clears
+ * it. Takes effect here at once (pacer__redis_learned() answers it), and
+ * the store thread writes it to Redis (as server time, like a pause) as
+ * soon as it can. Never blocks on the network. A bad name (NULL or over 255
+ * bytes), a negative or non-finite rate, or one below 1e-9/s (a token per
+ * 31 years, which the record cannot hold) is ignored.
  * The rate travels as an interval of whole microseconds, rounded up: what
  * learned() answers, here and in every process, is 1e6 / ceil(1e6 / rate),
- * never above rate (rates above 1e6/s are held to 1e6/s; below 1e-9/s, to
- * 1e-9/s). Written while Redis is unreachable: kept, and sent once it is
- * back if its until is still ahead (a clear is always sent). */
+ * never above rate (rates above 1e6/s are held to 1e6/s). Written while
+ * Redis is unreachable: kept, and sent once it is back if its until is
+ * still ahead (a clear is always sent). */
 void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
                         int64_t until);
 
@@ -183,22 +189,24 @@ void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
  * reply of a call for that bucket. Asking counts as interest: for a bucket
  * asked about but not reserved from (a key with no configured rate, whose
  * takes start only once it has a learned rate), the store thread makes a
- * call for it at most every PACER__REDIS_LEARN_POLL_NS (50 ms) while it
- * keeps being asked (and the first one as soon as it can), so a process
- * that has never taken from the bucket learns another's rate within about
- * that. Each reply replaces what is known (a server restarted empty knows
- * of none), unless a write of this process's is still to be sent; the until
- * of a reply is converted as a pause's is, so this process's own until
- * moves later by its write's reply delay. Cheap (the mutex and a hash
- * lookup; no network); the first ask of a bucket allocates it (out of
- * memory: 0). Until the first reply for the bucket (since it was made:
- * a bucket freed when idle is made again) it answers PACER__REDIS_PENDING
- * while connected, and notify is called once that reply is in (or the
- * connection is lost): a process new to a key learns what the fleet knows
- * before it sends. While Redis is unreachable, the last rate known stays
- * until its until, and a bucket with none answers 0. A bad name answers 0. */
+ * call for it at once, then as PACER__REDIS_LEARN_POLL_NS says while it
+ * keeps being asked, and none once it is not asked for a second (it is
+ * then freed, if it holds nothing else). Each reply replaces what is known
+ * (a server restarted empty knows of none), unless a write of this
+ * process's is still to be sent; the until of a reply is converted as a
+ * pause's is, so this process's own until moves later by its write's reply
+ * delay. Cheap (the mutex and a hash lookup; no network); the first ask of
+ * a bucket allocates it (out of memory: 0). Until the first reply for the
+ * bucket (since it was made: a bucket freed when idle is made again) it
+ * answers PACER__REDIS_PENDING while connected, and notify is called once
+ * that reply is in (or an error reply, or the connection is lost, after
+ * which it answers what it knows): a process new to a key learns what the
+ * fleet knows before it sends. While Redis is unreachable, the last rate
+ * known stays until its until, and a bucket with none answers 0. A bad
+ * name answers 0. peek 1: only what is known now, with no side effect (no
+ * bucket made, no interest, never PENDING): for stats. */
 int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
-                             double *rate);
+                             double *rate, int peek);
 
 typedef struct pacer__redis_stats {
   uint64_t grants;        /* takes that returned 0, fallback ones included */

@@ -306,52 +306,59 @@ static int store_global(const pacer__sched_t *s)
 
 /* The rate the store holds k to at now from an announced quota (this
  * process's or another's, scheduler.h), 0: none, or -1: the store has yet
- * to find out (PACER__SHARED_PENDING). */
+ * to find out (PACER__SHARED_PENDING; never with peek, which has no side
+ * effect: stats). *until (may be NULL) gets the record's end. */
 static double store_learned(const pacer__sched_t *s, const pacer__key_t *k,
-                            int64_t now)
+                            int64_t now, int peek, int64_t *until)
 {
   double r = 0;
+  if (until)
+    *until = 0;
   if (!s->has_store || !s->cfg.adapt.announced)
     return 0;
-  int64_t u = s->store.learned(s->store.ctx, k->name, now, &r);
-  return u == PACER__SHARED_PENDING ? -1 : u > now ? r : 0;
+  int64_t u = s->store.learned(s->store.ctx, k->name, now, &r, peek);
+  if (u == PACER__SHARED_PENDING)
+    return -1;
+  if (u <= now)
+    return 0;
+  if (until)
+    *until = u;
+  return r;
 }
 
-/* The rate k draws from the store at now: its configured rate, or the
- * learned one when lower or none is configured; 0: k draws nothing from
- * the store. */
-static double store_rate(const pacer__sched_t *s, const pacer__key_t *k,
-                         int64_t now)
+/* The rate k draws from the store given what the store learned (l, as
+ * store_learned() says): its configured rate, or the learned one when lower
+ * or none is configured; 0: k draws nothing from the store. */
+static double store_rate(const pacer__key_t *k, double l)
 {
-  if (!s->has_store)
-    return 0;
-  double l = store_learned(s, k, now);
   return l > 0 && !(k->base_rate > 0 && k->base_rate <= l) ? l : k->base_rate;
 }
 
-/* Must k pass its local bucket? Without the store, always; with it, while
- * its rate is adapted here (the store holds the fleet's rate). */
-static int local_key(const pacer__sched_t *s, const pacer__key_t *k,
-                     int64_t now)
-{
-  return k->adapt.reason != PACER__ADAPT_NONE || !(store_rate(s, k, now) > 0);
-}
-
-/* Writes k's announced rate and its end to the store, for the fleet. Paused
- * to the window's end (its quota spent, or a Retry-After), the key's rate
- * in the window is moot: what is written then is the pace of the next
- * window, to the end of that one, so that a process which has had no answer
- * of its own does not start unpaced when the pause ends. */
-static void store_learn(pacer__sched_t *s, const pacer__key_t *k)
+/* Writes what k's latest answer announced to the store, for the fleet
+ * (announced: the answer carried a quota). Paused to the window's end (its
+ * quota spent, or a Retry-After), the key's rate in the window is moot:
+ * what is written then is the pace of the next window, to the end of that
+ * one, so that a process which has had no answer of its own does not start
+ * unpaced when the pause ends. An announcement that leaves the key on its
+ * configured limits (the quota allows more) clears the record: the latest
+ * announcement wins. A window that ends now writes nothing (the roll into
+ * the next window does, at the key's gate). */
+static void store_learn(pacer__sched_t *s, const pacer__key_t *k, int64_t now,
+                        int announced)
 {
   const pacer__adapt_t *a = &k->adapt;
-  if (!s->has_store || a->reason != PACER__ADAPT_ANNOUNCED)
+  if (!s->has_store || !s->cfg.adapt.announced)
     return;
-  if (k->paused_until >= a->until_ns && a->next_rate > 0 && a->window_ns > 0)
+  if (a->reason != PACER__ADAPT_ANNOUNCED) {
+    if (announced)
+      s->store.learn(s->store.ctx, k->name, 0, 0);
+  } else if (k->paused_until >= a->until_ns && a->next_rate > 0 &&
+             a->window_ns > 0) {
     s->store.learn(s->store.ctx, k->name, a->next_rate,
                    pacer__time_add(a->until_ns, a->window_ns));
-  else
+  } else if (a->until_ns > now) {
     s->store.learn(s->store.ctx, k->name, a->rate, a->until_ns);
+  }
 }
 
 /* Sets k's bucket to the rate it is now held to (adapted or configured),
@@ -435,14 +442,22 @@ static unsigned key_cap(const pacer__sched_t *s, const pacer__key_t *k)
 static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
                     int64_t *until, pacer__link_t *ended)
 {
+  int64_t window_end = k->adapt.until_ns;
   if (pacer__adapt_expire(&k->adapt, now)) { /* an announced window passed */
     key_retune(k, now);
-    store_learn(s, k);
+    /* Rolled into the next window at the quota's pace: the fleet hears it,
+     * unless the store already holds a record of a later window (another
+     * process's answer of it, which is truer than this guess). */
+    int64_t su;
+    if (k->adapt.reason == PACER__ADAPT_ANNOUNCED &&
+        !(store_learned(s, k, now, 1, &su) > 0 && su > window_end))
+      store_learn(s, k, now, 0);
   }
   if (k->paused_until > now) {
     *until = k->paused_until;
     return GATE_BLOCKED;
   }
+  double sr = 0;      /* the rate k draws from the store */
   if (s->has_store) { /* another process's Retry-After for this key */
     int64_t pu = s->store.paused_until(s->store.ctx, k->name, now);
     if (pu > now) {
@@ -451,9 +466,12 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
     }
     /* A key new to this process starts only once the store has said what
      * the fleet learned of it (Redis: one exchange). */
-    if (store_learned(s, k, now) < 0)
+    double l = store_learned(s, k, now, 0, NULL);
+    if (l < 0)
       return GATE_STORE;
+    sr = store_rate(k, l);
   }
+  k->gate_store_rate = sr; /* for pacer__sched_next(), right after */
   unsigned cap = key_cap(s, k);
   if (cap && k->inflight >= cap) {
     *until = INT64_MAX;
@@ -468,7 +486,10 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
     s->held_by_breaker++;
     return GATE_BLOCKED;
   }
-  int64_t w = local_key(s, k, now) ? pacer__bucket_wait(&k->bucket, now) : 0;
+  /* The local bucket: always without the store; with it, while adapted
+   * here (the store holds the fleet's rate). */
+  int local = k->adapt.reason != PACER__ADAPT_NONE || !(sr > 0);
+  int64_t w = local ? pacer__bucket_wait(&k->bucket, now) : 0;
   if (w > 0) {
     *until = pacer__time_add(now, w);
     /* The window's end brings the configured rate back, maybe sooner. */
@@ -560,7 +581,7 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
     /* The store's tokens come last, when nothing local can refuse any
      * more: a token taken from other processes is never wasted on a job
      * that a slot, a pause or a breaker then holds. */
-    double sr = store_rate(s, k, now);
+    double sr = k->gate_store_rate; /* as its gate just found it */
     if (sr > 0) {
       int64_t w = s->store.take(s->store.ctx, k->name, sr, k->base_burst, now);
       if (w != 0) {
@@ -712,7 +733,7 @@ static void follow_server(pacer__sched_t *s, pacer__key_t *k,
   /* Every announcement may move the window's end even when the rate stays:
    * the fleet hears each one. */
   if (end->quota.found || pause > now)
-    store_learn(s, k);
+    store_learn(s, k, now, end->quota.found);
 }
 
 /* Feeds k's concurrency-by-latency cap with j's attempt, which ended at now
@@ -945,7 +966,7 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
     ka->reason = (pacer_adapt_reason_t)a.reason;
     ka->rate = a.reason != PACER__ADAPT_NONE ? a.rate : 0;
     /* A rate the fleet learned, lower than this process's own. */
-    double l = store_learned(s, k, now);
+    double l = store_learned(s, k, now, 1, NULL);
     if (l > 0 && (a.reason == PACER__ADAPT_NONE || l < ka->rate) &&
         !(k->base_rate > 0 && k->base_rate <= l)) {
       ka->reason = PACER_ADAPT_ANNOUNCED;

@@ -217,10 +217,12 @@ void pacer__shared_learn(pacer__shared_t *s, const char *name, double rate,
 }
 
 int64_t pacer__shared_learned(pacer__shared_t *s, const char *name, int64_t now,
-                              double *rate)
+                              double *rate, int peek)
 {
-  return s->kind == KIND_SHM ? pacer__shm_learned(s->shm, name, now, rate)
-                             : pacer__redis_learned(s->redis, name, now, rate);
+  /* shm's answer has no side effect: peek changes nothing there */
+  return s->kind == KIND_SHM
+             ? pacer__shm_learned(s->shm, name, now, rate)
+             : pacer__redis_learned(s->redis, name, now, rate, peek);
 }
 
 void pacer__shared_stats(pacer__shared_t *s, pacer__shared_stats_t *st)
@@ -266,9 +268,9 @@ static void ops_learn(void *ctx, const char *name, double rate, int64_t until)
   pacer__shared_learn(ctx, name, rate, until);
 }
 static int64_t ops_learned(void *ctx, const char *name, int64_t now,
-                           double *rate)
+                           double *rate, int peek)
 {
-  return pacer__shared_learned(ctx, name, now, rate);
+  return pacer__shared_learned(ctx, name, now, rate, peek);
 }
 
 void pacer__shared_ops(pacer__shared_t *s, pacer__store_ops_t *ops)

@@ -51,7 +51,8 @@ typedef struct pacer__store_ops {
   void (*pause)(void *ctx, const char *name, int64_t until);
   int64_t (*paused_until)(void *ctx, const char *name, int64_t now);
   void (*learn)(void *ctx, const char *name, double rate, int64_t until);
-  int64_t (*learned)(void *ctx, const char *name, int64_t now, double *rate);
+  int64_t (*learned)(void *ctx, const char *name, int64_t now, double *rate,
+                     int peek);
   void *ctx;
 } pacer__store_ops_t;
 
@@ -97,8 +98,10 @@ int64_t pacer__shared_paused_until(pacer__shared_t *s, const char *name,
 /* Tells every process on the store that bucket name's server asks for at
  * most rate tokens/s (> 0, finite) until until: a rate learned from the
  * quota it announces. The latest write wins (a newer announcement is the
- * truer one); an until already past holds nothing. A bad name or rate is
- * ignored. Never blocks. */
+ * truer one); rate 0 clears it, and an until already past holds nothing.
+ * A bad name, or a rate negative, not finite or too slow for the store to
+ * hold (shm: below one per 2^62 ns; Redis: below 1e-9/s), is ignored.
+ * Never blocks. */
 void pacer__shared_learn(pacer__shared_t *s, const char *name, double rate,
                          int64_t until);
 
@@ -106,12 +109,13 @@ void pacer__shared_learn(pacer__shared_t *s, const char *name, double rate,
  * with *rate set to it (never above the rate written); else 0; or
  * PACER__SHARED_PENDING while the store has yet to find out (Redis: a
  * bucket it has had no reply for since this process first asked; notify
- * follows the reply; never while Redis is unreachable: then 0, what this
- * process knows). shm reads the bucket's slot; Redis its local copy, with
- * another process's write from its next call for that bucket (asking makes
- * one within PACER__REDIS_LEARN_POLL_NS). */
+ * follows the reply; never while Redis is unreachable or refusing: then 0,
+ * what this process knows). shm reads the bucket's slot; Redis its local
+ * copy, with another process's write from its next call for that bucket
+ * (asking makes one, redis_store.h says when). peek 1: only what is known
+ * now, with no side effect and never PENDING (for stats). */
 int64_t pacer__shared_learned(pacer__shared_t *s, const char *name, int64_t now,
-                              double *rate);
+                              double *rate, int peek);
 
 typedef struct pacer__shared_stats {
   uint64_t grants;      /* takes that returned 0 */

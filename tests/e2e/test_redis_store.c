@@ -829,7 +829,7 @@ static int64_t learned_until_rate(pacer__redis_t *r, const char *name,
   int64_t u;
   for (;;) {
     *rate = 0;
-    u = pacer__redis_learned(r, name, now_ns(), rate);
+    u = pacer__redis_learned(r, name, now_ns(), rate, 0);
     if ((want == 0 && u == 0) || (want > 0 && u && *rate == want) ||
         now_ns() >= deadline)
       return u;
@@ -844,7 +844,7 @@ static int64_t learned_settled(pacer__redis_t *r, const char *name,
                                int64_t deadline, double *rate)
 {
   int64_t u;
-  while ((u = pacer__redis_learned(r, name, now_ns(), rate)) ==
+  while ((u = pacer__redis_learned(r, name, now_ns(), rate, 0)) ==
              PACER__REDIS_PENDING &&
          now_ns() < deadline)
     sleep_ns(1 * MS);
@@ -873,21 +873,28 @@ static void learn_shared(void **state)
    * calls notify; then none. */
   uint64_t gen = notifier_gen(&n);
   int64_t asked = now_ns();
-  assert_int_equal(pacer__redis_learned(b, "k", now_ns(), &rate),
+  assert_int_equal(pacer__redis_learned(b, "k", now_ns(), &rate, 0),
                    PACER__REDIS_PENDING);
   notifier_wait(&n, gen, asked + (int64_t)(500 * MS * timing_scale()));
   assert_true(notifier_gen(&n) > gen);
   printf("learn: a new bucket's first answer after %.2f ms\n",
          (now_ns() - asked) / 1e6);
-  assert_int_equal(pacer__redis_learned(b, "k", now_ns(), &rate), 0);
+  assert_int_equal(pacer__redis_learned(b, "k", now_ns(), &rate, 0), 0);
   assert_true(rate == 0); /* untouched */
+  /* A peek (stats) makes no bucket and is never PENDING. */
+  pacer__redis_stats_t pst;
+  pacer__redis_stats(b, &pst);
+  assert_int_equal(pacer__redis_learned(b, "peeked", now_ns(), &rate, 1), 0);
+  uint64_t held = pst.buckets;
+  pacer__redis_stats(b, &pst);
+  assert_int_equal(pst.buckets, held);
 
   int64_t until = now_ns() + 2 * S;
   pacer__redis_learn(a, "k", 7.3, until);
   double want = rate_back(7.3);
   assert_true(want <= 7.3 && want > 7.3 * (1 - 1e-5));
   /* at once: the until written, or already the reply's (its delay later) */
-  int64_t ua = pacer__redis_learned(a, "k", now_ns(), &rate);
+  int64_t ua = pacer__redis_learned(a, "k", now_ns(), &rate, 0);
   assert_true(ua >= until && ua <= until + (int64_t)(10 * MS * timing_scale()));
   assert_true(rate == want);
 
@@ -903,14 +910,14 @@ static void learn_shared(void **state)
   assert_true(ub >= until - 1 * MS);
   assert_true(ub <= until + (int64_t)(10 * MS * timing_scale()));
   /* the writer's own reply moved its until on by that reply's delay */
-  ua = pacer__redis_learned(a, "k", now_ns(), &rate);
+  ua = pacer__redis_learned(a, "k", now_ns(), &rate, 0);
   assert_true(ua >= until && ua <= until + (int64_t)(10 * MS * timing_scale()));
   assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{l}:learn:k"), 1);
   assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{l}:tat:k"), 0);
 
   /* held to 1e6/s; the writer's view is the readers' */
   pacer__redis_learn(a, "fast", 3e6, now_ns() + S);
-  assert_true(pacer__redis_learned(a, "fast", now_ns(), &rate) > 0);
+  assert_true(pacer__redis_learned(a, "fast", now_ns(), &rate, 0) > 0);
   assert_true(rate == 1e6);
 
   /* ignored: no rate here, nothing written */
@@ -927,11 +934,11 @@ static void learn_shared(void **state)
       learned_settled(a, "bad", now_ns() + (int64_t)(500 * MS * timing_scale()),
                       &rate),
       0);
-  assert_int_equal(pacer__redis_learned(a, NULL, now_ns(), &rate), 0);
-  assert_int_equal(pacer__redis_learned(a, longname, now_ns(), &rate), 0);
+  assert_int_equal(pacer__redis_learned(a, NULL, now_ns(), &rate, 0), 0);
+  assert_int_equal(pacer__redis_learned(a, longname, now_ns(), &rate, 0), 0);
   longname[255] = '\0'; /* 255 bytes: a name */
   pacer__redis_learn(a, longname, 5, now_ns() + S);
-  assert_true(pacer__redis_learned(a, longname, now_ns(), &rate) > 0);
+  assert_true(pacer__redis_learned(a, longname, now_ns(), &rate, 0) > 0);
   sleep_ns(50 * MS);
   assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{l}:learn:bad"), 0);
 
@@ -946,10 +953,10 @@ static void learn_shared(void **state)
     assert_non_null(rp);
     freeReplyObject(rp);
     redisFree(c);
-    int64_t end = now_ns() + 60 * MS; /* a poll comes within 50 ms */
+    int64_t end = now_ns() + 60 * MS; /* (polls come ever more seldom) */
     assert_int_equal(learned_settled(b, "junk", end, &rate), 0);
     while (now_ns() < end) {
-      assert_int_equal(pacer__redis_learned(b, "junk", now_ns(), &rate), 0);
+      assert_int_equal(pacer__redis_learned(b, "junk", now_ns(), &rate, 0), 0);
       sleep_ns(2 * MS);
     }
   }
@@ -992,7 +999,7 @@ static void learn_latest(void **state)
   /* b's newer one, shorter: it replaces a's, there and here */
   int64_t u2 = now_ns() + 1 * S;
   pacer__redis_learn(b, "k", 5, u2);
-  int64_t ub = pacer__redis_learned(b, "k", now_ns(), &rate);
+  int64_t ub = pacer__redis_learned(b, "k", now_ns(), &rate, 0);
   assert_true(ub >= u2 && ub <= u2 + (int64_t)(10 * MS * timing_scale()));
   assert_true(rate == rate_back(5));
   int64_t ua =
@@ -1019,13 +1026,13 @@ static void learn_latest(void **state)
   printf("learn: %llu reserve calls while taking\n",
          (unsigned long long)(st.reserve_calls - calls));
   assert_true(st.reserve_calls >= calls + 2);
-  assert_true(pacer__redis_learned(b, "k", now_ns(), &rate) > 0);
+  assert_true(pacer__redis_learned(b, "k", now_ns(), &rate, 0) > 0);
   assert_true(rate == rate_back(2));
 
   /* cleared through a: at once there, then at b, and the key is gone */
   pacer__redis_learn(a, "k", 2, now_ns() - 1);
   rate = -1;
-  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate), 0);
+  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate, 0), 0);
   assert_true(rate == -1);
   int64_t t0 = now_ns();
   assert_int_equal(learned_until_rate(b, "k", 0, t0 + deadline, &rate), 0);
@@ -1034,7 +1041,7 @@ static void learn_latest(void **state)
   assert_int_equal(rint_cmd(sv.port, "EXISTS %s", "pacer:{w}:learn:k"), 0);
   /* and a clears nothing more: asked, still none */
   sleep_ns(60 * MS);
-  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate), 0);
+  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate, 0), 0);
 
   pacer__redis_stats(a, &st);
   assert_int_equal(st.errors, 0);
@@ -1126,7 +1133,7 @@ static void learn_asked_only(void **state)
   int64_t start = now_ns(), asks = 0;
   double rate;
   while (now_ns() < start + 500 * MS) {
-    int64_t u = pacer__redis_learned(b, "q", now_ns(), &rate);
+    int64_t u = pacer__redis_learned(b, "q", now_ns(), &rate, 0);
     assert_true(u == 0 ||
                 (u == PACER__REDIS_PENDING &&
                  now_ns() < start + (int64_t)(200 * MS * timing_scale())));
@@ -1188,18 +1195,18 @@ static void learn_down(void **state)
   pacer__redis_stats_t st;
   int64_t end = now_ns() + (int64_t)(S * timing_scale());
   do {
-    assert_true(pacer__redis_learned(b, "k", now_ns(), &rate) > 0);
+    assert_true(pacer__redis_learned(b, "k", now_ns(), &rate, 0) > 0);
     assert_true(rate == rate_back(4));
     sleep_ns(5 * MS);
     pacer__redis_stats(b, &st);
   } while (st.state == PACER__REDIS_CONNECTED && now_ns() < end);
   assert_int_equal(st.state, PACER__REDIS_HOLDING);
-  assert_true(pacer__redis_learned(b, "k", now_ns(), &rate) > 0);
+  assert_true(pacer__redis_learned(b, "k", now_ns(), &rate, 0) > 0);
   assert_true(rate == rate_back(4));
   /* written while down: here at once; an expired one is not sent */
   int64_t until = now_ns() + 5 * S;
   pacer__redis_learn(a, "k", 9, until);
-  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate), until);
+  assert_int_equal(pacer__redis_learned(a, "k", now_ns(), &rate, 0), until);
   assert_true(rate == rate_back(9));
   pacer__redis_learn(a, "gone", 9, now_ns() + 50 * MS);
   sleep_ns(100 * MS);

@@ -81,16 +81,17 @@ static void learn(void *ctx, const char *name, double rate, int64_t until)
   fake_bucket_t *b = fake_store_bucket(fs, name);
   fs->learns++;
   b->learned_rate = rate;
-  b->learned_until = until;
+  b->learned_until = rate > 0 ? until : 0; /* rate 0: a clear */
 }
 
-static int64_t learned(void *ctx, const char *name, int64_t now, double *rate)
+static int64_t learned(void *ctx, const char *name, int64_t now, double *rate,
+                       int peek)
 {
   fake_store_t *fs = ctx;
   for (int i = 0; i < FAKE_STORE_MAX; i++)
     if (fs->b[i].used && !strcmp(fs->b[i].name, name)) {
       if (fs->b[i].learn_pending)
-        return PACER__SHARED_PENDING;
+        return peek ? 0 : PACER__SHARED_PENDING;
       if (fs->b[i].learned_until <= now)
         return 0;
       *rate = fs->b[i].learned_rate;

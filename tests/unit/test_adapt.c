@@ -1069,6 +1069,59 @@ static void new_key_waits_for_the_store_to_know(void **state)
   sched_fx_free(f);
 }
 
+/* The latest announcement wins in the store too: one that leaves the key
+ * on its configured rate (the quota allows more) clears the fleet's
+ * record; rolling into the next window writes the quota's pace, unless the
+ * store already holds another process's record of a later window. */
+static void fleet_record_follows_the_latest_announcement(void **state)
+{
+  (void)state;
+  sched_fx_t *f = fx_new(NULL);
+  fake_store_t fs;
+  fake_store_init(&fs);
+  pacer__store_ops_t ops;
+  fake_store_ops(&fs, &ops);
+  pacer__sched_set_store(&f->s, &ops);
+  assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 5, 1, 0, f->now), 0);
+  fake_bucket_t *b = fake_store_bucket(&fs, "k");
+  b->learned_rate = 2; /* another process's */
+  b->learned_until = T0 + 10 * S;
+  pacer__job_t *j = push(f, "k");
+  next_of(f, j);
+  pacer__ratehdr_t q = quota(999, 10 * S); /* 100/s: above the 5/s */
+  end_with(f, j, 200, -1, &q);
+  assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
+  assert_int_equal(b->learned_until, 0);
+
+  /* 20 per 2 s, 9 left: the roll at the window's end writes 10/s. */
+  pacer__job_t *j2 = push(f, "k2");
+  next_of(f, j2);
+  pacer__ratehdr_t q2 = quota(9, 2 * S);
+  q2.limit = 20;
+  end_with(f, j2, 200, -1, &q2);
+  fake_bucket_t *b2 = fake_store_bucket(&fs, "k2");
+  assert_true(b2->learned_rate == 5.0); /* 10 intervals over 2 s */
+  assert_int_equal(b2->learned_until, T0 + 2 * S);
+  pacer__job_t *j3 = push(f, "k2");
+  f->now = T0 + 2 * S + 1;
+  next_of(f, j3);
+  assert_true(b2->learned_rate == 10.0);
+  assert_int_equal(b2->learned_until, T0 + 4 * S);
+  ok(f, j3);
+  /* Another process's record of the window after: the next roll keeps it. */
+  b2->learned_rate = 0.5;
+  b2->learned_until = T0 + 6 * S + 1;
+  pacer__job_t *j4 = push(f, "k2");
+  f->now = T0 + 4 * S + 1;
+  next_of(f, j4); /* the store's bucket had its token */
+  assert_true(b2->learned_rate == 0.5);
+  assert_int_equal(b2->learned_until, T0 + 6 * S + 1);
+  assert_true(key_stats(f, "k2").adapted_rate == 0.5); /* the fleet's */
+  ok(f, j4);
+  pacer__sched_set_store(&f->s, NULL);
+  sched_fx_free(f);
+}
+
 static void announced_off(pacer_config_t *c)
 {
   c->adapt_announced = 0;
@@ -1232,6 +1285,7 @@ int main(void)
       cmocka_unit_test(shared_keys_adapt_locally),
       cmocka_unit_test(fleet_obeys_what_one_process_learned),
       cmocka_unit_test(new_key_waits_for_the_store_to_know),
+      cmocka_unit_test(fleet_record_follows_the_latest_announcement),
       cmocka_unit_test(announced_off_asks_the_store_nothing),
       cmocka_unit_test(engine_follows_x_ratelimit_headers),
       cmocka_unit_test(engine_logs_absurd_values_once),
