@@ -75,7 +75,12 @@ start_redis() {
     >>"$T/redis.log" 2>&1 &
   REDIS_PID=$!
   for _ in $(seq 1 100); do
-    redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+    # ours, not another server that had the port (ours then dies: bind)
+    if redis-cli -p "$1" ping >/dev/null 2>&1 &&
+      [ "$(redis-cli -p "$1" info server 2>/dev/null | tr -d '\r' |
+        sed -n 's/^process_id://p')" = "$REDIS_PID" ]; then
+      return 0
+    fi
     kill -0 "$REDIS_PID" 2>/dev/null || break
     sleep 0.05
   done
