@@ -694,8 +694,9 @@ static int map_locked(int fd, const char *path, uint64_t slots, pacer__shm_t *s,
   char why[128];
   if (!fresh && check_head(&h, st.st_size, why, sizeof why)) {
     pacer__set_err(err, errlen,
-                   "shared memory %s has another layout or version (%s)", path,
-                   why);
+                   "shared memory %s has another layout or version (%s); "
+                   "once no process uses it, remove /dev/shm%s",
+                   path, why, path);
     return PACER_ESYSTEM;
   }
   if (!fresh)

@@ -64,7 +64,8 @@ typedef struct pacer__shm pacer__shm_t;
  * PACER_EINVAL (bad name, slots over PACER__SHM_MAX_SLOTS, out NULL),
  * PACER_ESYSTEM (cannot open, lock, size or map it; err gets a one-line
  * reason with strerror), or PACER_ESYSTEM with err "shared memory /pacer-<name>
- * has another layout or version (...)" when the header (magic, layout
+ * has another layout or version (...); once no process uses it, remove
+ * /dev/shm/pacer-<name>" when the header (magic, layout
  * version, slot size, slot count, window, idle time) does not match or the
  * segment is shorter than its header says; such a segment is left untouched
  * and never mapped past its end. err may be NULL. Not for use by two threads
