@@ -125,8 +125,34 @@ static void log_clamped(pacer_t *p, const pacer__ratehdr_t *q, const char *key)
               key, pacer__ratehdr_source_name(q->source), detail);
 }
 
+/* What an ended attempt's answer tells the scheduler: its outcome, its
+ * Retry-After and the quota it announced. Read without the engine's lock:
+ * an attempt's response is its worker's until the attempt is settled. */
+static void read_end(const pacer__job_t *j, int64_t wall,
+                     pacer__attempt_end_t *end)
+{
+  memset(end, 0, sizeof *end);
+  end->error = PACER_ENOMEM;
+  end->retry_after_ns = -1;
+  if (!j->resp)
+    return;
+  end->error = j->resp->error;
+  end->status = j->resp->status;
+  end->other_origin = j->resp->other_origin;
+  end->retry_after_ns =
+      pacer__retry_after_ns(pacer__resp_header(j->resp, "Retry-After"), wall);
+  /* Another origin's quota is not the key's: as for Retry-After. */
+  if (end->error == 0 && !end->other_origin)
+    pacer__ratehdr_read(j->resp->headers, j->resp->header_count, wall, 0,
+                        &end->quota);
+}
+
+/* Ended attempts read (read_end()) per turn of the engine's lock. */
+#define SETTLE_BATCH 32
+
 /* Settles every ended attempt on *done, starts what may start in the
- * slots freed (pull()), then delivers the jobs that ended. */
+ * slots freed (pull()), then delivers the jobs that ended. The answers are
+ * read outside the engine's lock, SETTLE_BATCH at a time. */
 static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
 {
   int64_t now = p->clock.now(p->clock.ctx);
@@ -134,46 +160,48 @@ static void settle(pacer_t *p, pacer__worker_t *w, pacer__link_t *done)
   pacer__link_t ended;
   pacer__list_init(&ended);
   pacer__ratehdr_t clamped; /* an absurd quota to log, once per kind */
-  clamped.clamped = 0;
+  memset(&clamped, 0, sizeof clamped);
   char clamped_key[PACER__KEY_MAX] = "";
-  pthread_mutex_lock(&p->mu);
-  pacer__link_t *l;
-  while ((l = pacer__list_pop_front(done))) {
-    pacer__job_t *j = pacer__job_of(l);
-    pacer__attempt_end_t end = {.error = PACER_ENOMEM, .retry_after_ns = -1};
-    if (j->resp) {
-      end.error = j->resp->error;
-      end.status = j->resp->status;
-      end.other_origin = j->resp->other_origin;
-      end.retry_after_ns = pacer__retry_after_ns(
-          pacer__resp_header(j->resp, "Retry-After"), wall);
-      /* Another origin's quota is not the key's: as for Retry-After. */
-      if (end.error == 0 && !end.other_origin)
-        pacer__ratehdr_read(j->resp->headers, j->resp->header_count, wall, 0,
-                            &end.quota);
-      unsigned fresh = end.quota.found
-                           ? end.quota.clamped & ~p->sched.quota_clamps_logged
+  pacer__job_t *batch[SETTLE_BATCH];
+  pacer__attempt_end_t ends[SETTLE_BATCH];
+  for (;;) {
+    size_t n = 0;
+    pacer__link_t *l;
+    while (n < SETTLE_BATCH && (l = pacer__list_pop_front(done))) {
+      batch[n] = pacer__job_of(l);
+      read_end(batch[n], wall, &ends[n]);
+      n++;
+    }
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < n; i++) {
+      pacer__job_t *j = batch[i];
+      pacer__attempt_end_t *end = &ends[i];
+      unsigned fresh = end->quota.found
+                           ? end->quota.clamped & ~p->sched.quota_clamps_logged
                            : 0;
       if (fresh && !clamped.clamped) {
         p->sched.quota_clamps_logged |= fresh;
-        clamped = end.quota;
+        clamped = end->quota;
         clamped.clamped = fresh;
         snprintf(clamped_key, sizeof clamped_key, "%s", j->key->name);
       }
+      pacer__hist_add(&p->xfer[j->prio], (now - j->attempt_start_ns) / 1000);
+      w->assigned--;
+      j->worker = NULL;
+      j->started = 0;
+      if (pacer__sched_done(&p->sched, j, end, now) == PACER__SCHED_END) {
+        pacer__list_push_back(&ended, &j->link);
+      } else {
+        drop_body(j->resp);
+        if (j->spool_id) /* a retry: its time survives a restart */
+          pacer__spool_waiting(p->spool, j->spool_id, j->attempts,
+                               (wall + (j->timer_ns - now)) / PACER__NS_PER_MS);
+      }
+      p->settled++;
     }
-    pacer__hist_add(&p->xfer[j->prio], (now - j->attempt_start_ns) / 1000);
-    w->assigned--;
-    j->worker = NULL;
-    j->started = 0;
-    if (pacer__sched_done(&p->sched, j, &end, now) == PACER__SCHED_END) {
-      pacer__list_push_back(&ended, &j->link);
-    } else {
-      drop_body(j->resp);
-      if (j->spool_id) /* a retry: its time survives a restart */
-        pacer__spool_waiting(p->spool, j->spool_id, j->attempts,
-                             (wall + (j->timer_ns - now)) / PACER__NS_PER_MS);
-    }
-    p->settled++;
+    if (pacer__list_empty(done))
+      break; /* with the lock held */
+    pthread_mutex_unlock(&p->mu);
   }
   pull(p, w);
   pthread_cond_broadcast(&p->pass_cond);
