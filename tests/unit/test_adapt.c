@@ -482,6 +482,14 @@ static sched_fx_t *fx_new(sched_fx_tweak_fn tweak)
   return sched_fx_open(&o);
 }
 
+/* fx_new() with a shared limit: f->fs is the scheduler's store. */
+static sched_fx_t *fx_new_store(sched_fx_tweak_fn tweak)
+{
+  sched_fx_opts_t o = {
+      .tweak = tweak, .start_ns = T0, .breaker_off = 1, .store = 1};
+  return sched_fx_open(&o);
+}
+
 static pacer__job_t *push_n(sched_fx_t *f, const char *key, unsigned attempts)
 {
   pacer_request_t r;
@@ -874,14 +882,9 @@ static void new_key_limits_end_an_adaptation(void **state)
 static void shared_keys_adapt_locally(void **state)
 {
   (void)state;
-  sched_fx_t *f = fx_new(NULL);
+  sched_fx_t *f = fx_new_store(NULL);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 10, 1, 0, f->now),
                    0);
-  fake_store_t fs;
-  fake_store_init(&fs);
-  pacer__store_ops_t ops;
-  fake_store_ops(&fs, &ops);
-  pacer__sched_set_store(&f->s, &ops);
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
   f->now = T0 + 100 * MS;
@@ -908,8 +911,8 @@ static void shared_keys_adapt_locally(void **state)
    * store's 10/s x 2 s = 20. */
   fprintf(stderr, "shared key at 7.5/s rising: %d starts in 2 s\n", starts);
   assert_true(starts >= 15 && starts <= 18);
-  assert_int_equal(fake_store_grants(&fs, "k"), (uint64_t)starts + 1);
-  const pacer__bucket_t *sb = &fake_store_bucket(&fs, "k")->bucket;
+  assert_int_equal(fake_store_grants(&f->fs, "k"), (uint64_t)starts + 1);
+  const pacer__bucket_t *sb = &fake_store_bucket(&f->fs, "k")->bucket;
   assert_true((double)sb->count * 1e9 / (double)sb->period_ns == 10.0);
   while (pacer__sched_backlog(&f->s)) { /* the one left queued, if any */
     f->now += MS;
@@ -918,17 +921,18 @@ static void shared_keys_adapt_locally(void **state)
       ok(f, j);
   }
   /* AIMD wrote nothing for the fleet. */
-  assert_int_equal(fs.learns, 0);
+  assert_int_equal(f->fs.learns, 0);
   /* A key with no rate: the store is not asked until it learns a quota,
    * which it writes there, and then draws from. */
   pacer__job_t *u = push(f, "u");
   next_of(f, u);
-  assert_int_equal(fake_store_takes(&fs, "u"), 0);
+  assert_int_equal(fake_store_takes(&f->fs, "u"), 0);
   pacer__ratehdr_t q = quota(9, 10 * S);
   end_with(f, u, 200, -1, &q);
   assert_int_equal(key_stats(f, "u").adapt, PACER_ADAPT_ANNOUNCED);
-  assert_true(fake_store_bucket(&fs, "u")->learned_rate == 1.0);
-  assert_int_equal(fake_store_bucket(&fs, "u")->learned_until, f->now + 10 * S);
+  assert_true(fake_store_bucket(&f->fs, "u")->learned_rate == 1.0);
+  assert_int_equal(fake_store_bucket(&f->fs, "u")->learned_until,
+                   f->now + 10 * S);
   pacer__job_t *u2 = push(f, "u"), *u3 = push(f, "u");
   next_of(f, u2);
   assert_null(sched_fx_next(f)); /* 1/s, locally and in the store */
@@ -936,8 +940,7 @@ static void shared_keys_adapt_locally(void **state)
   next_of(f, u3);
   ok(f, u2);
   ok(f, u3);
-  assert_int_equal(fake_store_grants(&fs, "u"), 2);
-  pacer__sched_set_store(&f->s, NULL);
+  assert_int_equal(fake_store_grants(&f->fs, "u"), 2);
   sched_fx_free(f);
 }
 
@@ -1030,13 +1033,8 @@ static void fleet_obeys_what_one_process_learned(void **state)
 static void new_key_waits_for_the_store_to_know(void **state)
 {
   (void)state;
-  sched_fx_t *f = fx_new(NULL);
-  fake_store_t fs;
-  fake_store_init(&fs);
-  pacer__store_ops_t ops;
-  fake_store_ops(&fs, &ops);
-  pacer__sched_set_store(&f->s, &ops);
-  fake_bucket_t *b = fake_store_bucket(&fs, "k");
+  sched_fx_t *f = fx_new_store(NULL);
+  fake_bucket_t *b = fake_store_bucket(&f->fs, "k");
   b->learn_pending = 1;
   pacer__job_t *j1 = push(f, "k"), *j2 = push(f, "k");
   assert_null(sched_fx_next(f));
@@ -1053,9 +1051,9 @@ static void new_key_waits_for_the_store_to_know(void **state)
   next_of(f, j2);
   ok(f, j1);
   ok(f, j2);
-  assert_int_equal(fake_store_grants(&fs, "k"), 2);
+  assert_int_equal(fake_store_grants(&f->fs, "k"), 2);
   /* Without notify, the key looks again after the recheck time. */
-  fake_bucket_t *b2 = fake_store_bucket(&fs, "k2");
+  fake_bucket_t *b2 = fake_store_bucket(&f->fs, "k2");
   b2->learn_pending = 1;
   pacer__job_t *j3 = push(f, "k2");
   assert_null(sched_fx_next(f));
@@ -1065,7 +1063,6 @@ static void new_key_waits_for_the_store_to_know(void **state)
   f->now += 1;
   next_of(f, j3);
   ok(f, j3);
-  pacer__sched_set_store(&f->s, NULL);
   sched_fx_free(f);
 }
 
@@ -1076,14 +1073,9 @@ static void new_key_waits_for_the_store_to_know(void **state)
 static void fleet_record_follows_the_latest_announcement(void **state)
 {
   (void)state;
-  sched_fx_t *f = fx_new(NULL);
-  fake_store_t fs;
-  fake_store_init(&fs);
-  pacer__store_ops_t ops;
-  fake_store_ops(&fs, &ops);
-  pacer__sched_set_store(&f->s, &ops);
+  sched_fx_t *f = fx_new_store(NULL);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 5, 1, 0, f->now), 0);
-  fake_bucket_t *b = fake_store_bucket(&fs, "k");
+  fake_bucket_t *b = fake_store_bucket(&f->fs, "k");
   b->learned_rate = 2; /* another process's */
   b->learned_until = T0 + 10 * S;
   pacer__job_t *j = push(f, "k");
@@ -1099,7 +1091,7 @@ static void fleet_record_follows_the_latest_announcement(void **state)
   pacer__ratehdr_t q2 = quota(9, 2 * S);
   q2.limit = 20;
   end_with(f, j2, 200, -1, &q2);
-  fake_bucket_t *b2 = fake_store_bucket(&fs, "k2");
+  fake_bucket_t *b2 = fake_store_bucket(&f->fs, "k2");
   assert_true(b2->learned_rate == 5.0); /* 10 intervals over 2 s */
   assert_int_equal(b2->learned_until, T0 + 2 * S);
   pacer__job_t *j3 = push(f, "k2");
@@ -1118,7 +1110,6 @@ static void fleet_record_follows_the_latest_announcement(void **state)
   assert_int_equal(b2->learned_until, T0 + 6 * S + 1);
   assert_true(key_stats(f, "k2").adapted_rate == 0.5); /* the fleet's */
   ok(f, j4);
-  pacer__sched_set_store(&f->s, NULL);
   sched_fx_free(f);
 }
 
@@ -1132,20 +1123,14 @@ static void announced_off(pacer_config_t *c)
 static void announced_off_asks_the_store_nothing(void **state)
 {
   (void)state;
-  sched_fx_t *f = fx_new(announced_off);
-  fake_store_t fs;
-  fake_store_init(&fs);
-  pacer__store_ops_t ops;
-  fake_store_ops(&fs, &ops);
-  pacer__sched_set_store(&f->s, &ops);
-  fake_store_bucket(&fs, "k")->learn_pending = 1;
+  sched_fx_t *f = fx_new_store(announced_off);
+  fake_store_bucket(&f->fs, "k")->learn_pending = 1;
   pacer__job_t *j = push(f, "k");
   next_of(f, j);
   pacer__ratehdr_t q = quota(0, 5 * S);
   end_with(f, j, 200, -1, &q);
-  assert_int_equal(fs.learns, 0);
-  assert_int_equal(fs.pauses, 0);
-  pacer__sched_set_store(&f->s, NULL);
+  assert_int_equal(f->fs.learns, 0);
+  assert_int_equal(f->fs.pauses, 0);
   sched_fx_free(f);
 }
 
