@@ -64,6 +64,7 @@ static void config_defaults(pacer_config_t *c)
    * (within its bounds), which a caller must ask for. */
   c->adaptive_concurrency_min = 0;
   c->adaptive_concurrency_max = 0;
+  c->random_seed = 0; /* a new seed each run */
 }
 
 void pacer_config_init_sized(pacer_config_t *cfg, size_t size)

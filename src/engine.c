@@ -227,7 +227,9 @@ static int make(const pacer_config_t *cfg, const pacer__clock_t *clock,
   }
   pacer__sched_cfg_t sc;
   pacer__sched_cfg_from(&p->cfg, &sc);
-  sc.seed = (uint64_t)clock->now(clock->ctx) ^ (uint64_t)(uintptr_t)p;
+  sc.seed = p->cfg.random_seed
+                ? p->cfg.random_seed
+                : (uint64_t)clock->now(clock->ctx) ^ (uint64_t)(uintptr_t)p;
   rc = pacer__sched_init(&p->sched, &sc);
   if (rc) {
     pacer__config_release(&p->cfg);

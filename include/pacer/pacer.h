@@ -383,6 +383,14 @@ typedef struct pacer_config {
    * PACER_ECONCURRENCY. */
   unsigned adaptive_concurrency_min;
   unsigned adaptive_concurrency_max;
+  /* The seed of the jitter: the full jitter of retry backoffs and the
+   * jitter added to a pause at an exhausted announced quota. 0 (default):
+   * a seed drawn from the clock and the handle's address, another in each
+   * run. Any other value: the same draws every run, so with the same
+   * settings, jobs and answers (tests: a fake clock and transport) the
+   * delays are the same. Processes sharing a limit should not share a
+   * seed: the jitter is what keeps them from coming back at one instant. */
+  uint64_t random_seed;
 } pacer_config_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).

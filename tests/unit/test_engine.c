@@ -1849,6 +1849,81 @@ static void batch_is_all_or_none_when_memory_runs_out(void **state)
   assert_int_equal(scratch_remove(tmp_dir), 0);
 }
 
+static void done_nothing(const pacer_result_t *res, void *user)
+{
+  (void)res;
+  (void)user;
+}
+
+/* 503 to each job's first attempt, 200 after. */
+static void reply_503_once(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  r->status = j->attempts == 1 ? 503 : 200;
+}
+
+/* The clock times at which the second attempts of 8 jobs started (in
+ * order), whose first got a 503, with a full-jitter backoff of up to 1 s,
+ * under random_seed seed, on the fake clock in 5 ms steps. Read from the
+ * dispatcher's count of starts after each step (pacer__wait_idle(): what
+ * was due has started), not from the transport, whose worker may take the
+ * attempt up after the next step. */
+static void retry_times(uint64_t seed, int64_t out[8])
+{
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.random_seed = seed;
+  c.backoff_base_ms = 1000;
+  c.backoff_max_ms = 1000;
+  c.breaker_enabled = 0;
+  c.adapt_aimd = 0;
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_503_once});
+  for (int i = 0; i < 8; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/x";
+    q.max_attempts = 2;
+    assert_int_equal(pacer_submit(e.p, &q, done_nothing, NULL, NULL), 0);
+  }
+  pacer__wait_settled(e.p, 8); /* the first attempts, each a 503 */
+  pacer__wait_idle(e.p);
+  int n = 0;
+  uint64_t seen = 8;
+  for (int64_t t = 0; t <= 1100 * MS && n < 8; t += 5 * MS) {
+    fake_clock_advance(&e.clk, 5 * MS);
+    pacer__wait_idle(e.p);
+    pacer_stats_t *st;
+    assert_int_equal(pacer_stats_get(e.p, &st), 0);
+    for (; seen < st->started && n < 8; seen++)
+      out[n++] = fake_clock_now(&e.clk);
+    pacer_stats_free(st);
+  }
+  assert_int_equal(n, 8);
+  eng_free(&e);
+}
+
+/* random_seed: the same seed draws the same jitter every run (the delays
+ * of eight retries, on the fake clock, the same to the step: which job gets
+ * which draw follows the order the workers settle them in, so the times
+ * are those of the starts in order); another seed other delays. */
+static void random_seed_makes_jitter_reproducible(void **state)
+{
+  (void)state;
+  int64_t a[8], b[8], c[8];
+  retry_times(42, a);
+  retry_times(42, b);
+  retry_times(43, c);
+
+  int same = 1, other = 0;
+  for (int i = 0; i < 8; i++) {
+    same &= a[i] == b[i];
+    other += a[i] != c[i];
+  }
+  assert_true(same);
+  assert_true(other >= 4); /* not one or two by chance */
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1880,6 +1955,7 @@ int main(void)
       cmocka_unit_test(cancel_shutdown_keeps_a_job_it_would_retry),
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
       cmocka_unit_test(batch_marks_are_stored_with_their_batch),
+      cmocka_unit_test(random_seed_makes_jitter_reproducible),
   };
   return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);
 }
