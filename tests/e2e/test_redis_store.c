@@ -1118,6 +1118,43 @@ static void learn_asked_only(void **state)
   pair_close(&p);
 }
 
+/* A server that answers the script with an error for a bucket (here its
+ * learn key holds a hash: WRONGTYPE, as OOM or READONLY would for every
+ * call): a learned() that answered PENDING is answered by the error reply
+ * (notify) with what the process knows, none, rather than holding a key
+ * that has no rate of its own for as long as the errors last. */
+static void learn_refused(void **state)
+{
+  NEED_REDIS();
+  pair_t p;
+  pair_open(&p, "?name=ro", NULL);
+  double rate = -1;
+  /* a learned rate read once while the server still writes */
+  pacer__redis_learn(p.a, "known", 3, now_ns() + 10 * S);
+  int64_t deadline = now_ns() + (int64_t)(500 * MS * timing_scale());
+  assert_true(learned_settled(p.a, "known", deadline, &rate) > 0);
+  assert_int_equal(rint_cmd(p.sv.port, "HSET %s f v", "pacer:{ro}:learn:fresh"),
+                   1);
+  uint64_t gen = notifier_gen(&p.n);
+  int64_t asked = now_ns();
+  assert_int_equal(pacer__redis_learned(p.a, "fresh", now_ns(), &rate, 0),
+                   PACER__REDIS_PENDING);
+  notifier_wait(&p.n, gen, asked + (int64_t)(S * timing_scale()));
+  assert_true(notifier_gen(&p.n) > gen);
+  rate = -1;
+  assert_int_equal(pacer__redis_learned(p.a, "fresh", now_ns(), &rate, 0), 0);
+  assert_true(rate == -1);
+  printf("learn: an error reply answered a new bucket after %.2f ms\n",
+         (now_ns() - asked) / 1e6);
+  pacer__redis_stats_t st;
+  pacer__redis_stats(p.a, &st);
+  assert_true(st.errors > 0);
+  /* what was known before is still known */
+  assert_true(pacer__redis_learned(p.a, "known", now_ns(), &rate, 0) > 0);
+  assert_true(rate == rate_back(3));
+  pair_close(&p);
+}
+
 /* Redis killed: a learned rate known stays until its until; one learned
  * meanwhile takes effect at once where it was written and reaches the
  * other handle once the server is back (restarted empty). */
@@ -1545,6 +1582,7 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(learn_latest, teardown),
       cmocka_unit_test_teardown(learn_expires, teardown),
       cmocka_unit_test_teardown(learn_asked_only, teardown),
+      cmocka_unit_test_teardown(learn_refused, teardown),
       cmocka_unit_test_teardown(learn_down, teardown),
       cmocka_unit_test_teardown(one_process, teardown),
       cmocka_unit_test_teardown(four_processes, teardown),
