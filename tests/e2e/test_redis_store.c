@@ -123,8 +123,11 @@ typedef struct server {
  * ended the test before it did. */
 static pid_t live_server;
 
+static void pair_abandon(void);
+
 static int teardown(void **state)
 {
+  pair_abandon();
   if (live_server > 0) {
     kill(live_server, SIGKILL);
     waitpid(live_server, NULL, 0);
@@ -275,17 +278,26 @@ typedef struct pair {
   pacer__redis_t *a, *b;
 } pair_t;
 
-static void pair_open(pair_t *p, const char *qa, const char *qb)
+/* The pair of the running test, in static storage so that teardown can
+ * close its stores (and stop their threads) when a failed assertion ended
+ * the test before pair_close() did. */
+static pair_t the_pair;
+static int pair_live;
+
+static pair_t *pair_open(const char *qa, const char *qb)
 {
   char err[256];
+  pair_t *p = &the_pair;
+  memset(p, 0, sizeof *p);
   server_start(&p->sv, free_port());
   notifier_init(&p->n);
-  p->b = NULL;
+  pair_live = 1;
   assert_int_equal(store_open(&p->a, p->sv.port, qa, &p->n, err, sizeof err),
                    0);
   if (qb)
     assert_int_equal(store_open(&p->b, p->sv.port, qb, &p->n, err, sizeof err),
                      0);
+  return p;
 }
 
 /* Closes a and b, then the notifier, then stops the server (SIGTERM). */
@@ -293,8 +305,23 @@ static void pair_close(pair_t *p)
 {
   pacer__redis_close(p->a);
   pacer__redis_close(p->b);
+  p->a = p->b = NULL;
   notifier_destroy(&p->n);
+  pair_live = 0;
   server_stop(&p->sv, SIGTERM);
+}
+
+/* Teardown: closes the stores of a pair a failed assertion left open, so
+ * that no store thread outlives its test. */
+static void pair_abandon(void)
+{
+  if (!pair_live)
+    return;
+  pacer__redis_close(the_pair.a);
+  pacer__redis_close(the_pair.b);
+  the_pair.a = the_pair.b = NULL;
+  notifier_destroy(&the_pair.n);
+  pair_live = 0;
 }
 
 /* Takes from bucket name as fast as the store allows until end, or until
@@ -353,16 +380,16 @@ static size_t max_window(const int64_t *t, size_t n, int64_t span)
 static void one_process(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=one", NULL);
+  pair_t *p;
+  p = pair_open("?name=one", NULL);
   size_t max = 4000;
   int64_t *t = malloc(max * sizeof *t);
   assert_non_null(t);
   int64_t start = now_ns();
-  size_t k = take_until(p.a, &p.n, "", 400, 10, start + 2 * S, t, max);
+  size_t k = take_until(p->a, &p->n, "", 400, 10, start + 2 * S, t, max);
   pacer__redis_stats_t st;
-  pacer__redis_stats(p.a, &st);
-  pair_close(&p);
+  pacer__redis_stats(p->a, &st);
+  pair_close(p);
 
   printf("one process: %zu grants in 2 s (%.1f/s), %llu script calls, "
          "%llu lapsed, %llu errors, largest 1-s window %zu\n",
@@ -520,24 +547,24 @@ static size_t grants_within(pacer__redis_t *r, notifier_t *n, const char *name,
 static void independent(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=qa", "?name=qb");
+  pair_t *p;
+  p = pair_open("?name=qa", "?name=qb");
   pacer__redis_t *a2;
   char err[256];
   assert_int_equal(
-      store_open(&a2, p.sv.port, "?name=qa", &p.n, err, sizeof err), 0);
+      store_open(&a2, p->sv.port, "?name=qa", &p->n, err, sizeof err), 0);
   /* each fresh bucket's 5 come at once (the loop ends at the 5th); the
    * same bucket through another handle has none for the next 300 ms */
   int64_t ms = (int64_t)(1000 * timing_scale());
-  assert_int_equal(grants_within(p.a, &p.n, "x", 1, 5, ms, 5), 5);
-  assert_int_equal(grants_within(a2, &p.n, "x", 1, 5, 300, 10), 0);
-  assert_int_equal(grants_within(p.b, &p.n, "x", 1, 5, ms, 5), 5);
-  assert_int_equal(grants_within(p.a, &p.n, "y", 1, 5, ms, 5), 5);
-  assert_int_equal(grants_within(a2, &p.n, "y", 1, 5, 300, 10), 0);
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{qa}:tat:x"), 1);
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{qb}:tat:x"), 1);
+  assert_int_equal(grants_within(p->a, &p->n, "x", 1, 5, ms, 5), 5);
+  assert_int_equal(grants_within(a2, &p->n, "x", 1, 5, 300, 10), 0);
+  assert_int_equal(grants_within(p->b, &p->n, "x", 1, 5, ms, 5), 5);
+  assert_int_equal(grants_within(p->a, &p->n, "y", 1, 5, ms, 5), 5);
+  assert_int_equal(grants_within(a2, &p->n, "y", 1, 5, 300, 10), 0);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{qa}:tat:x"), 1);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{qb}:tat:x"), 1);
   pacer__redis_close(a2);
-  pair_close(&p);
+  pair_close(p);
 }
 
 /* 100 buckets at once, more than one pipeline holds (64): each gets its
@@ -545,30 +572,30 @@ static void independent(void **state)
 static void many_buckets(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=m", NULL);
+  pair_t *p;
+  p = pair_open("?name=m", NULL);
   enum { NB = 100 };
   int got[NB] = {0}, done = 0;
   int64_t end = now_ns() + (int64_t)(2 * S * timing_scale());
   while (done < NB && now_ns() < end) {
-    uint64_t g = notifier_gen(&p.n);
+    uint64_t g = notifier_gen(&p->n);
     int pending = 0;
     for (int i = 0; i < NB; i++) {
       if (got[i] == 3)
         continue;
       char name[16];
       snprintf(name, sizeof name, "host%d", i);
-      int64_t w = pacer__redis_take(p.a, name, 10, 3, now_ns());
+      int64_t w = pacer__redis_take(p->a, name, 10, 3, now_ns());
       if (w == 0 && ++got[i] == 3)
         done++;
       pending |= w == PACER__REDIS_PENDING;
     }
     if (pending)
-      notifier_wait(&p.n, g, now_ns() + 10 * MS);
+      notifier_wait(&p->n, g, now_ns() + 10 * MS);
   }
   pacer__redis_stats_t st;
-  pacer__redis_stats(p.a, &st);
-  pair_close(&p);
+  pacer__redis_stats(p->a, &st);
+  pair_close(p);
   printf("many buckets: %d of %d got their burst, %llu script calls\n", done,
          NB, (unsigned long long)st.reserve_calls);
   assert_int_equal(done, NB);
@@ -581,34 +608,34 @@ static void many_buckets(void **state)
 static void pause_shared(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=p", "?name=p");
+  pair_t *p;
+  p = pair_open("?name=p", "?name=p");
   int64_t until = now_ns() + 1 * S;
-  pacer__redis_pause(p.a, "k", until);
+  pacer__redis_pause(p->a, "k", until);
   /* at once here; the server's reply may move it on by its delay */
-  int64_t pa = pacer__redis_paused_until(p.a, "k", now_ns());
+  int64_t pa = pacer__redis_paused_until(p->a, "k", now_ns());
   assert_true(pa >= until);
   assert_true(pa <= until + (int64_t)(100 * MS * timing_scale()));
-  assert_int_equal(pacer__redis_paused_until(p.a, "other", now_ns()), 0);
+  assert_int_equal(pacer__redis_paused_until(p->a, "other", now_ns()), 0);
   /* a's store writes the pause; b learns it from its first reserve call */
   sleep_ns(100 * MS);
   int64_t t[64];
-  size_t k = take_until(p.b, &p.n, "k", 100, 5, now_ns() + 300 * MS, t, 64);
+  size_t k = take_until(p->b, &p->n, "k", 100, 5, now_ns() + 300 * MS, t, 64);
   assert_int_equal(k, 0);
-  int64_t pu = pacer__redis_paused_until(p.b, "k", now_ns());
+  int64_t pu = pacer__redis_paused_until(p->b, "k", now_ns());
   printf("pause: set until +1000 ms, the other handle holds until %+.1f ms\n",
          (pu - until) / 1e6);
   assert_true(pu >= until - 5 * MS); /* the server's clock, not ours */
   assert_true(pu <= until + (int64_t)(100 * MS * timing_scale()));
-  assert_true(pacer__redis_take(p.b, "k", 100, 5, now_ns()) > 0);
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{p}:pause:k"), 1);
+  assert_true(pacer__redis_take(p->b, "k", 100, 5, now_ns()) > 0);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{p}:pause:k"), 1);
   /* after it: grants, and the pause key is gone */
-  k = take_until(p.b, &p.n, "k", 100, 5, pu + 500 * MS, t, 64);
+  k = take_until(p->b, &p->n, "k", 100, 5, pu + 500 * MS, t, 64);
   assert_true(k >= 5);
   for (size_t i = 0; i < k; i++)
     assert_true(t[i] >= pu);
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{p}:pause:k"), 0);
-  pair_close(&p);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{p}:pause:k"), 0);
+  pair_close(p);
 }
 
 /* The receivers of a PUBLISH on channel of a message, from the test's own
@@ -650,10 +677,10 @@ static int64_t heard_pause(pacer__redis_t *b, const char *name, int64_t *took)
 static void pause_pushed(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=pp", "?name=pp&ahead_ms=1000");
+  pair_t *p;
+  p = pair_open("?name=pp", "?name=pp&ahead_ms=1000");
   /* both subscribed by the time open returned */
-  assert_int_equal(publish(p.sv.port, "pacer:{pp}:pauses", "hello"), 2);
+  assert_int_equal(publish(p->sv.port, "pacer:{pp}:pauses", "hello"), 2);
   static const char *const junk[] = {"",
                                      "5",
                                      "5 ",
@@ -664,33 +691,33 @@ static void pause_pushed(void **state)
                                      "1234567890123456 k",
                                      "pacer:{pp}:tat:k"};
   for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
-    assert_int_equal(publish(p.sv.port, "pacer:{pp}:pauses", junk[i]), 2);
+    assert_int_equal(publish(p->sv.port, "pacer:{pp}:pauses", junk[i]), 2);
 
   /* B's first grant, then its reservations: a take answers a wait for the
    * next one (not PENDING), and stays within the interval */
   int64_t t[64];
-  assert_int_equal(take_until(p.b, &p.n, "k", 20, 1,
+  assert_int_equal(take_until(p->b, &p->n, "k", 20, 1,
                               now_ns() + (int64_t)(S * timing_scale()), t, 1),
                    1);
-  int64_t w = pacer__redis_take(p.b, "k", 20, 1, now_ns());
+  int64_t w = pacer__redis_take(p->b, "k", 20, 1, now_ns());
   assert_true(w > 0 && w <= 50 * MS);
   pacer__redis_stats_t st0, st;
-  pacer__redis_stats(p.b, &st0);
+  pacer__redis_stats(p->b, &st0);
   assert_int_equal(st0.errors, 0);
 
   /* a pause of a bucket B does not hold, then of "k", 2 s from now */
-  pacer__redis_pause(p.a, "nobody", now_ns() + 2 * S);
+  pacer__redis_pause(p->a, "nobody", now_ns() + 2 * S);
   int64_t until = now_ns() + 2 * S;
-  pacer__redis_pause(p.a, "k", until);
-  int64_t took, pu = heard_pause(p.b, "k", &took);
+  pacer__redis_pause(p->a, "k", until);
+  int64_t took, pu = heard_pause(p->b, "k", &took);
   printf("pause pushed: heard after %.2f ms, until %+.1f ms of A's\n",
          took / 1e6, (pu - until) / 1e6);
   assert_true(pu > now_ns());
   assert_true(pu >= until - 5 * MS); /* the server's clock, not ours */
   assert_true(pu <= until + (int64_t)(100 * MS * timing_scale()));
   /* published in order: "nobody" came first, and made no bucket here */
-  assert_int_equal(pacer__redis_paused_until(p.b, "nobody", now_ns()), 0);
-  pacer__redis_stats(p.b, &st);
+  assert_int_equal(pacer__redis_paused_until(p->b, "nobody", now_ns()), 0);
+  pacer__redis_stats(p->b, &st);
   assert_int_equal(st.errors, 0);
   assert_int_equal(st.grants, 1);
   assert_true(st.lapsed > st0.lapsed); /* the reservations it held */
@@ -700,7 +727,7 @@ static void pause_pushed(void **state)
   int64_t now;
   size_t takes = 0;
   while ((now = now_ns()) < pu - 1 * MS) {
-    w = pacer__redis_take(p.b, "k", 20, 1, now);
+    w = pacer__redis_take(p->b, "k", 20, 1, now);
     if (w <= 0 || w == PACER__REDIS_PENDING || w > pu - now)
       fail_msg("a take %.1f ms before the pause's end answered %lld",
                (pu - now) / 1e6, (long long)w);
@@ -708,46 +735,48 @@ static void pause_pushed(void **state)
     sleep_ns(w < 20 * MS ? w : 20 * MS);
   }
   assert_true(takes >= 10);
-  size_t k = take_until(p.b, &p.n, "k", 20, 1, pu + 500 * MS, t, 64);
+  size_t k = take_until(p->b, &p->n, "k", 20, 1, pu + 500 * MS, t, 64);
   assert_true(k >= 1);
   for (size_t i = 0; i < k; i++)
     assert_true(t[i] >= pu);
 
   /* idle for over a second since the pause, the subscribers still held
    * their connections (no read timeout) */
-  pacer__redis_stats(p.a, &st);
+  pacer__redis_stats(p->a, &st);
   assert_int_equal(st.errors, 0);
-  pacer__redis_stats(p.b, &st);
+  pacer__redis_stats(p->b, &st);
   assert_int_equal(st.errors, 0);
 
   /* restarted: the subscribers connect again (within the backoff's 500 ms
    * after the server answers), and a pause is pushed again */
-  server_stop(&p.sv, SIGKILL);
+  server_stop(&p->sv, SIGKILL);
   sleep_ns(200 * MS);
-  server_start(&p.sv, p.sv.port);
+  server_start(&p->sv, p->sv.port);
   int64_t end = now_ns() + (int64_t)(3 * S * timing_scale());
   long long subs;
-  while ((subs = publish(p.sv.port, "pacer:{pp}:pauses", "hello")) < 2 &&
+  while ((subs = publish(p->sv.port, "pacer:{pp}:pauses", "hello")) < 2 &&
          now_ns() < end)
     sleep_ns(10 * MS);
   assert_int_equal(subs, 2);
-  (void)take_until(p.b, &p.n, "k", 20, 1,
+  (void)take_until(p->b, &p->n, "k", 20, 1,
                    now_ns() + (int64_t)(S * timing_scale()), t, 1);
   until = now_ns() + 1 * S;
-  pacer__redis_pause(p.a, "k", until);
-  pu = heard_pause(p.b, "k", &took);
+  pacer__redis_pause(p->a, "k", until);
+  pu = heard_pause(p->b, "k", &took);
   printf("pause pushed after a restart: heard after %.2f ms\n", took / 1e6);
   assert_true(pu >= until - 5 * MS);
-  pacer__redis_stats(p.b, &st);
+  pacer__redis_stats(p->b, &st);
   assert_true(st.errors >= 1); /* the lost connections */
 
   /* both subscribers are blocked in their reads: close ends them */
   int64_t c0 = now_ns();
-  pacer__redis_close(p.a);
-  pacer__redis_close(p.b);
+  pacer__redis_close(p->a);
+  pacer__redis_close(p->b);
   printf("pause pushed: both closed in %.2f ms\n", (now_ns() - c0) / 1e6);
-  notifier_destroy(&p.n);
-  server_stop(&p.sv, SIGTERM);
+  p->a = p->b = NULL;
+  notifier_destroy(&p->n);
+  pair_live = 0;
+  server_stop(&p->sv, SIGTERM);
 }
 
 /* Keys live while a bucket is in use (a TTL no longer than the time until
@@ -756,36 +785,36 @@ static void pause_pushed(void **state)
 static void keys_expire(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=e&prefix=app/x:&ahead_ms=30", NULL);
+  pair_t *p;
+  p = pair_open("?name=e&prefix=app/x:&ahead_ms=30", NULL);
   int64_t t[64];
   size_t k =
-      take_until(p.a, &p.n, "host.example", 100, 5, now_ns() + 200 * MS, t, 64);
+      take_until(p->a, &p->n, "host.example", 100, 5, now_ns() + 200 * MS, t, 64);
   assert_true(k >= 5);
-  long long ttl = rint_cmd(p.sv.port, "PTTL %s", "app/x:{e}:tat:host.example");
+  long long ttl = rint_cmd(p->sv.port, "PTTL %s", "app/x:{e}:tat:host.example");
   /* TAT is at most now + 30 ms ahead + burst x 10 ms; the key lives until
    * then */
   printf("keys: PTTL while in use %lld ms\n", ttl);
   assert_true(ttl > 0 && ttl <= 30 + 5 * 10 + 1);
   /* the script is flushed: the next call fails once, loads it again */
-  redisContext *c = rconnect(p.sv.port);
+  redisContext *c = rconnect(p->sv.port);
   assert_non_null(c);
   redisReply *rep = redisCommand(c, "SCRIPT FLUSH");
   assert_non_null(rep);
   freeReplyObject(rep);
   redisFree(c);
-  k = take_until(p.a, &p.n, "host.example", 100, 5, now_ns() + 300 * MS, t, 64);
+  k = take_until(p->a, &p->n, "host.example", 100, 5, now_ns() + 300 * MS, t, 64);
   assert_true(k >= 10);
   pacer__redis_stats_t st;
-  pacer__redis_stats(p.a, &st);
+  pacer__redis_stats(p->a, &st);
   assert_true(st.errors >= 1);
   assert_int_equal(st.state, PACER__REDIS_CONNECTED);
   /* idle: within 30 + 50 ms the key expires; allow for the last call */
   sleep_ns(300 * MS);
   assert_int_equal(
-      rint_cmd(p.sv.port, "EXISTS %s", "app/x:{e}:tat:host.example"), 0);
-  assert_int_equal(rint_cmd(p.sv.port, "DBSIZE", NULL), 0);
-  pair_close(&p);
+      rint_cmd(p->sv.port, "EXISTS %s", "app/x:{e}:tat:host.example"), 0);
+  assert_int_equal(rint_cmd(p->sv.port, "DBSIZE", NULL), 0);
+  pair_close(p);
 }
 
 /* ---- learned rates ---- */
@@ -850,41 +879,41 @@ static int64_t learned_settled(pacer__redis_t *r, const char *name,
 static void learn_shared(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=l", "?name=l");
+  pair_t *p;
+  p = pair_open("?name=l", "?name=l");
   double rate = 0;
   /* Asked first, b does not know yet: PENDING until its first reply, which
    * calls notify; then none. */
-  uint64_t gen = notifier_gen(&p.n);
+  uint64_t gen = notifier_gen(&p->n);
   int64_t asked = now_ns();
-  assert_int_equal(pacer__redis_learned(p.b, "k", now_ns(), &rate, 0),
+  assert_int_equal(pacer__redis_learned(p->b, "k", now_ns(), &rate, 0),
                    PACER__REDIS_PENDING);
-  notifier_wait(&p.n, gen, asked + (int64_t)(500 * MS * timing_scale()));
-  assert_true(notifier_gen(&p.n) > gen);
+  notifier_wait(&p->n, gen, asked + (int64_t)(500 * MS * timing_scale()));
+  assert_true(notifier_gen(&p->n) > gen);
   printf("learn: a new bucket's first answer after %.2f ms\n",
          (now_ns() - asked) / 1e6);
-  assert_int_equal(pacer__redis_learned(p.b, "k", now_ns(), &rate, 0), 0);
+  assert_int_equal(pacer__redis_learned(p->b, "k", now_ns(), &rate, 0), 0);
   assert_true(rate == 0); /* untouched */
   /* A peek (stats) makes no bucket and is never PENDING. */
   pacer__redis_stats_t pst;
-  pacer__redis_stats(p.b, &pst);
-  assert_int_equal(pacer__redis_learned(p.b, "peeked", now_ns(), &rate, 1), 0);
+  pacer__redis_stats(p->b, &pst);
+  assert_int_equal(pacer__redis_learned(p->b, "peeked", now_ns(), &rate, 1), 0);
   uint64_t held = pst.buckets;
-  pacer__redis_stats(p.b, &pst);
+  pacer__redis_stats(p->b, &pst);
   assert_int_equal(pst.buckets, held);
 
   int64_t until = now_ns() + 2 * S;
-  pacer__redis_learn(p.a, "k", 7.3, until);
+  pacer__redis_learn(p->a, "k", 7.3, until);
   double want = rate_back(7.3);
   assert_true(want <= 7.3 && want > 7.3 * (1 - 1e-5));
   /* at once: the until written, or already the reply's (its delay later) */
-  int64_t ua = pacer__redis_learned(p.a, "k", now_ns(), &rate, 0);
+  int64_t ua = pacer__redis_learned(p->a, "k", now_ns(), &rate, 0);
   assert_true(ua >= until && ua <= until + reply_slack());
   assert_true(rate == want);
 
   int64_t t0 = now_ns();
   int64_t ub = learned_until_rate(
-      p.b, "k", want, t0 + (int64_t)(500 * MS * timing_scale()), &rate);
+      p->b, "k", want, t0 + (int64_t)(500 * MS * timing_scale()), &rate);
   printf("learn: the other handle knew after %.2f ms: %.6f/s (written 7.3), "
          "until %+.2f ms of the writer's\n",
          (now_ns() - t0) / 1e6, rate, (ub - until) / 1e6);
@@ -894,43 +923,43 @@ static void learn_shared(void **state)
   assert_true(ub >= until - 1 * MS);
   assert_true(ub <= until + reply_slack());
   /* the writer's own reply moved its until on by that reply's delay */
-  ua = pacer__redis_learned(p.a, "k", now_ns(), &rate, 0);
+  ua = pacer__redis_learned(p->a, "k", now_ns(), &rate, 0);
   assert_true(ua >= until && ua <= until + reply_slack());
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{l}:learn:k"), 1);
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{l}:tat:k"), 0);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{l}:learn:k"), 1);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{l}:tat:k"), 0);
 
   /* held to 1e6/s; the writer's view is the readers' */
-  pacer__redis_learn(p.a, "fast", 3e6, now_ns() + S);
-  assert_true(pacer__redis_learned(p.a, "fast", now_ns(), &rate, 0) > 0);
+  pacer__redis_learn(p->a, "fast", 3e6, now_ns() + S);
+  assert_true(pacer__redis_learned(p->a, "fast", now_ns(), &rate, 0) > 0);
   assert_true(rate == 1e6);
 
   /* ignored: no rate here, nothing written */
   char longname[300];
   memset(longname, 'x', 256);
   longname[256] = '\0';
-  pacer__redis_learn(p.a, NULL, 5, now_ns() + S);
-  pacer__redis_learn(p.a, longname, 5, now_ns() + S);
-  pacer__redis_learn(p.a, "bad", 0, now_ns() + S);
-  pacer__redis_learn(p.a, "bad", -1, now_ns() + S);
-  pacer__redis_learn(p.a, "bad", NAN, now_ns() + S);
-  pacer__redis_learn(p.a, "bad", INFINITY, now_ns() + S);
+  pacer__redis_learn(p->a, NULL, 5, now_ns() + S);
+  pacer__redis_learn(p->a, longname, 5, now_ns() + S);
+  pacer__redis_learn(p->a, "bad", 0, now_ns() + S);
+  pacer__redis_learn(p->a, "bad", -1, now_ns() + S);
+  pacer__redis_learn(p->a, "bad", NAN, now_ns() + S);
+  pacer__redis_learn(p->a, "bad", INFINITY, now_ns() + S);
   assert_int_equal(
-      learned_settled(p.a, "bad",
+      learned_settled(p->a, "bad",
                       now_ns() + (int64_t)(500 * MS * timing_scale()), &rate),
       0);
-  assert_int_equal(pacer__redis_learned(p.a, NULL, now_ns(), &rate, 0), 0);
-  assert_int_equal(pacer__redis_learned(p.a, longname, now_ns(), &rate, 0), 0);
+  assert_int_equal(pacer__redis_learned(p->a, NULL, now_ns(), &rate, 0), 0);
+  assert_int_equal(pacer__redis_learned(p->a, longname, now_ns(), &rate, 0), 0);
   longname[255] = '\0'; /* 255 bytes: a name */
-  pacer__redis_learn(p.a, longname, 5, now_ns() + S);
-  assert_true(pacer__redis_learned(p.a, longname, now_ns(), &rate, 0) > 0);
+  pacer__redis_learn(p->a, longname, 5, now_ns() + S);
+  assert_true(pacer__redis_learned(p->a, longname, now_ns(), &rate, 0) > 0);
   sleep_ns(50 * MS);
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{l}:learn:bad"), 0);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{l}:learn:bad"), 0);
 
   /* a record that does not parse, or is over, reads as none (no error) */
   static const char *const junk[] = {
       "", "x", "5", "5 x", "0 99999999999999", "-5 99999999999999", "5 1"};
   for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
-    redisContext *c = rconnect(p.sv.port);
+    redisContext *c = rconnect(p->sv.port);
     assert_non_null(c);
     redisReply *rp =
         redisCommand(c, "SET %s %s", "pacer:{l}:learn:junk", junk[i]);
@@ -938,21 +967,21 @@ static void learn_shared(void **state)
     freeReplyObject(rp);
     redisFree(c);
     int64_t end = now_ns() + 60 * MS; /* (polls come ever more seldom) */
-    assert_int_equal(learned_settled(p.b, "junk", end, &rate), 0);
+    assert_int_equal(learned_settled(p->b, "junk", end, &rate), 0);
     while (now_ns() < end) {
-      assert_int_equal(pacer__redis_learned(p.b, "junk", now_ns(), &rate, 0),
+      assert_int_equal(pacer__redis_learned(p->b, "junk", now_ns(), &rate, 0),
                        0);
       sleep_ns(2 * MS);
     }
   }
 
   pacer__redis_stats_t st;
-  pacer__redis_stats(p.b, &st);
+  pacer__redis_stats(p->b, &st);
   assert_int_equal(st.errors, 0);
   assert_int_equal(st.grants, 0);
-  pacer__redis_stats(p.a, &st);
+  pacer__redis_stats(p->a, &st);
   assert_int_equal(st.errors, 0);
-  pair_close(&p);
+  pair_close(p);
 }
 
 /* The latest write wins, whichever handle wrote it and whatever its until;
@@ -962,68 +991,68 @@ static void learn_shared(void **state)
 static void learn_latest(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=w", "?name=w");
+  pair_t *p;
+  p = pair_open("?name=w", "?name=w");
   int64_t deadline = (int64_t)(500 * MS * timing_scale());
   double rate;
   int64_t u1 = now_ns() + 3 * S;
-  pacer__redis_learn(p.a, "k", 3, u1);
-  assert_true(learned_until_rate(p.b, "k", rate_back(3), now_ns() + deadline,
+  pacer__redis_learn(p->a, "k", 3, u1);
+  assert_true(learned_until_rate(p->b, "k", rate_back(3), now_ns() + deadline,
                                  &rate) > 0);
   assert_true(rate == rate_back(3));
 
   /* b's newer one, shorter: it replaces a's, there and here */
   int64_t u2 = now_ns() + 1 * S;
-  pacer__redis_learn(p.b, "k", 5, u2);
-  int64_t ub = pacer__redis_learned(p.b, "k", now_ns(), &rate, 0);
+  pacer__redis_learn(p->b, "k", 5, u2);
+  int64_t ub = pacer__redis_learned(p->b, "k", now_ns(), &rate, 0);
   assert_true(ub >= u2 && ub <= u2 + reply_slack());
   assert_true(rate == rate_back(5));
   int64_t ua =
-      learned_until_rate(p.a, "k", rate_back(5), now_ns() + deadline, &rate);
+      learned_until_rate(p->a, "k", rate_back(5), now_ns() + deadline, &rate);
   assert_true(rate == rate_back(5));
   assert_true(ua >= u2 - 1 * MS);
   assert_true(ua <= u2 + reply_slack());
-  long long ttl = rint_cmd(p.sv.port, "PTTL %s", "pacer:{w}:learn:k");
+  long long ttl = rint_cmd(p->sv.port, "PTTL %s", "pacer:{w}:learn:k");
   assert_true(ttl > 0 && ttl <= 1001);
 
   /* a handle taking from the bucket hears of a change from its reserve
    * calls (20/s, burst 1: a call every 25 ms or so) */
   int64_t t[64];
-  assert_int_equal(take_until(p.b, &p.n, "k", 20, 1,
+  assert_int_equal(take_until(p->b, &p->n, "k", 20, 1,
                               now_ns() + (int64_t)(S * timing_scale()), t, 1),
                    1);
-  pacer__redis_learn(p.a, "k", 2, now_ns() + 2 * S);
+  pacer__redis_learn(p->a, "k", 2, now_ns() + 2 * S);
   pacer__redis_stats_t st;
-  pacer__redis_stats(p.b, &st);
+  pacer__redis_stats(p->b, &st);
   uint64_t calls = st.reserve_calls;
   /* b does not ask meanwhile: only its reserve calls can tell it */
-  (void)take_until(p.b, &p.n, "k", 20, 1, now_ns() + 300 * MS, t, 64);
-  pacer__redis_stats(p.b, &st);
+  (void)take_until(p->b, &p->n, "k", 20, 1, now_ns() + 300 * MS, t, 64);
+  pacer__redis_stats(p->b, &st);
   printf("learn: %llu reserve calls while taking\n",
          (unsigned long long)(st.reserve_calls - calls));
   assert_true(st.reserve_calls >= calls + 2);
-  assert_true(pacer__redis_learned(p.b, "k", now_ns(), &rate, 0) > 0);
+  assert_true(pacer__redis_learned(p->b, "k", now_ns(), &rate, 0) > 0);
   assert_true(rate == rate_back(2));
 
   /* cleared through a: at once there, then at b, and the key is gone */
-  pacer__redis_learn(p.a, "k", 2, now_ns() - 1);
+  pacer__redis_learn(p->a, "k", 2, now_ns() - 1);
   rate = -1;
-  assert_int_equal(pacer__redis_learned(p.a, "k", now_ns(), &rate, 0), 0);
+  assert_int_equal(pacer__redis_learned(p->a, "k", now_ns(), &rate, 0), 0);
   assert_true(rate == -1);
   int64_t t0 = now_ns();
-  assert_int_equal(learned_until_rate(p.b, "k", 0, t0 + deadline, &rate), 0);
+  assert_int_equal(learned_until_rate(p->b, "k", 0, t0 + deadline, &rate), 0);
   printf("learn: a clear reached the other handle after %.2f ms\n",
          (now_ns() - t0) / 1e6);
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{w}:learn:k"), 0);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{w}:learn:k"), 0);
   /* and a clears nothing more: asked, still none */
   sleep_ns(60 * MS);
-  assert_int_equal(pacer__redis_learned(p.a, "k", now_ns(), &rate, 0), 0);
+  assert_int_equal(pacer__redis_learned(p->a, "k", now_ns(), &rate, 0), 0);
 
-  pacer__redis_stats(p.a, &st);
+  pacer__redis_stats(p->a, &st);
   assert_int_equal(st.errors, 0);
-  pacer__redis_stats(p.b, &st);
+  pacer__redis_stats(p->b, &st);
   assert_int_equal(st.errors, 0);
-  pair_close(&p);
+  pair_close(p);
 }
 
 /* The learned rate's key expires in Redis at its until (PTTL no more than
@@ -1032,16 +1061,16 @@ static void learn_latest(void **state)
 static void learn_expires(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=x&prefix=app/", "?name=x&prefix=app/");
+  pair_t *p;
+  p = pair_open("?name=x&prefix=app/", "?name=x&prefix=app/");
   int64_t until = now_ns() + 400 * MS;
-  pacer__redis_learn(p.a, "h", 12, until);
+  pacer__redis_learn(p->a, "h", 12, until);
   double rate;
   assert_true(learned_until_rate(
-                  p.b, "h", rate_back(12),
+                  p->b, "h", rate_back(12),
                   now_ns() + (int64_t)(300 * MS * timing_scale()), &rate) > 0);
   int64_t asked = now_ns();
-  long long ttl = rint_cmd(p.sv.port, "PTTL %s", "app/{x}:learn:h");
+  long long ttl = rint_cmd(p->sv.port, "PTTL %s", "app/{x}:learn:h");
   int64_t left_ms = (until - asked) / MS;
   printf("learn: PTTL %lld ms, %lld ms to its until\n", ttl,
          (long long)left_ms);
@@ -1052,7 +1081,7 @@ static void learn_expires(void **state)
   assert_true(ttl >= left_ms - reply_slack() / MS);
   /* gone within a few ms of its until, not before */
   while (now_ns() < until - 5 * MS) {
-    assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "app/{x}:learn:h"), 1);
+    assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "app/{x}:learn:h"), 1);
     sleep_ns(10 * MS);
   }
   /* the key's end is the until on the server's clock (the write's delay
@@ -1060,7 +1089,7 @@ static void learn_expires(void **state)
    * replies' delays later): all within a few ms of it */
   int64_t end = until + reply_slack();
   long long exists;
-  while ((exists = rint_cmd(p.sv.port, "EXISTS %s", "app/{x}:learn:h")) &&
+  while ((exists = rint_cmd(p->sv.port, "EXISTS %s", "app/{x}:learn:h")) &&
          now_ns() < end)
     sleep_ns(1 * MS);
   printf("learn: the key gone %+.2f ms from its until\n",
@@ -1070,10 +1099,10 @@ static void learn_expires(void **state)
   /* (a's bucket, only written, was freed when idle: asked again, it waits
    * for a reply) */
   int64_t settle = now_ns() + (int64_t)(500 * MS * timing_scale());
-  assert_int_equal(learned_settled(p.a, "h", settle, &rate), 0);
-  assert_int_equal(learned_settled(p.b, "h", settle, &rate), 0);
-  assert_int_equal(rint_cmd(p.sv.port, "DBSIZE", NULL), 0);
-  pair_close(&p);
+  assert_int_equal(learned_settled(p->a, "h", settle, &rate), 0);
+  assert_int_equal(learned_settled(p->b, "h", settle, &rate), 0);
+  assert_int_equal(rint_cmd(p->sv.port, "DBSIZE", NULL), 0);
+  pair_close(p);
 }
 
 /* A bucket only asked about reserves nothing (no TAT key), is called for
@@ -1082,15 +1111,15 @@ static void learn_expires(void **state)
 static void learn_asked_only(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=o", NULL);
+  pair_t *p;
+  p = pair_open("?name=o", NULL);
   pacer__redis_stats_t st;
-  pacer__redis_stats(p.a, &st);
+  pacer__redis_stats(p->a, &st);
   assert_int_equal(st.buckets, 0);
   int64_t start = now_ns(), asks = 0;
   double rate;
   while (now_ns() < start + 500 * MS) {
-    int64_t u = pacer__redis_learned(p.a, "q", now_ns(), &rate, 0);
+    int64_t u = pacer__redis_learned(p->a, "q", now_ns(), &rate, 0);
     assert_true(u == 0 ||
                 (u == PACER__REDIS_PENDING &&
                  now_ns() < start + (int64_t)(200 * MS * timing_scale())));
@@ -1098,7 +1127,7 @@ static void learn_asked_only(void **state)
     sleep_ns(1 * MS / 4);
   }
   int64_t span = now_ns() - start;
-  pacer__redis_stats(p.a, &st);
+  pacer__redis_stats(p->a, &st);
   printf("learn: asked %lld times in %.1f ms: %llu calls\n", (long long)asks,
          span / 1e6, (unsigned long long)st.reserve_calls);
   assert_int_equal(st.buckets, 1);
@@ -1107,23 +1136,23 @@ static void learn_asked_only(void **state)
               (uint64_t)(span / PACER__REDIS_LEARN_POLL_NS) + 1);
   assert_int_equal(st.errors, 0);
   assert_int_equal(st.grants, 0);
-  assert_int_equal(rint_cmd(p.sv.port, "DBSIZE", NULL), 0);
+  assert_int_equal(rint_cmd(p->sv.port, "DBSIZE", NULL), 0);
 
   /* nobody asks: freed within a second or so, then no more calls */
   int64_t end = now_ns() + (int64_t)(3 * S * timing_scale());
   do {
     sleep_ns(10 * MS);
-    pacer__redis_stats(p.a, &st);
+    pacer__redis_stats(p->a, &st);
   } while (st.buckets && now_ns() < end);
   printf("learn: freed %.1f ms after the last ask\n",
          (now_ns() - start - span) / 1e6);
   assert_int_equal(st.buckets, 0);
   uint64_t calls = st.reserve_calls;
   sleep_ns(200 * MS);
-  pacer__redis_stats(p.a, &st);
+  pacer__redis_stats(p->a, &st);
   assert_int_equal(st.reserve_calls, calls);
-  assert_int_equal(rint_cmd(p.sv.port, "DBSIZE", NULL), 0);
-  pair_close(&p);
+  assert_int_equal(rint_cmd(p->sv.port, "DBSIZE", NULL), 0);
+  pair_close(p);
 }
 
 /* A server that answers the script with an error for a bucket (here its
@@ -1134,33 +1163,33 @@ static void learn_asked_only(void **state)
 static void learn_refused(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=ro", NULL);
+  pair_t *p;
+  p = pair_open("?name=ro", NULL);
   double rate = -1;
   /* a learned rate read once while the server still writes */
-  pacer__redis_learn(p.a, "known", 3, now_ns() + 10 * S);
+  pacer__redis_learn(p->a, "known", 3, now_ns() + 10 * S);
   int64_t deadline = now_ns() + (int64_t)(500 * MS * timing_scale());
-  assert_true(learned_settled(p.a, "known", deadline, &rate) > 0);
-  assert_int_equal(rint_cmd(p.sv.port, "HSET %s f v", "pacer:{ro}:learn:fresh"),
+  assert_true(learned_settled(p->a, "known", deadline, &rate) > 0);
+  assert_int_equal(rint_cmd(p->sv.port, "HSET %s f v", "pacer:{ro}:learn:fresh"),
                    1);
-  uint64_t gen = notifier_gen(&p.n);
+  uint64_t gen = notifier_gen(&p->n);
   int64_t asked = now_ns();
-  assert_int_equal(pacer__redis_learned(p.a, "fresh", now_ns(), &rate, 0),
+  assert_int_equal(pacer__redis_learned(p->a, "fresh", now_ns(), &rate, 0),
                    PACER__REDIS_PENDING);
-  notifier_wait(&p.n, gen, asked + (int64_t)(S * timing_scale()));
-  assert_true(notifier_gen(&p.n) > gen);
+  notifier_wait(&p->n, gen, asked + (int64_t)(S * timing_scale()));
+  assert_true(notifier_gen(&p->n) > gen);
   rate = -1;
-  assert_int_equal(pacer__redis_learned(p.a, "fresh", now_ns(), &rate, 0), 0);
+  assert_int_equal(pacer__redis_learned(p->a, "fresh", now_ns(), &rate, 0), 0);
   assert_true(rate == -1);
   printf("learn: an error reply answered a new bucket after %.2f ms\n",
          (now_ns() - asked) / 1e6);
   pacer__redis_stats_t st;
-  pacer__redis_stats(p.a, &st);
+  pacer__redis_stats(p->a, &st);
   assert_true(st.errors > 0);
   /* what was known before is still known */
-  assert_true(pacer__redis_learned(p.a, "known", now_ns(), &rate, 0) > 0);
+  assert_true(pacer__redis_learned(p->a, "known", now_ns(), &rate, 0) > 0);
   assert_true(rate == rate_back(3));
-  pair_close(&p);
+  pair_close(p);
 }
 
 /* Redis killed: a learned rate known stays until its until; one learned
@@ -1169,45 +1198,45 @@ static void learn_refused(void **state)
 static void learn_down(void **state)
 {
   NEED_REDIS();
-  pair_t p;
-  pair_open(&p, "?name=d", "?name=d");
+  pair_t *p;
+  p = pair_open("?name=d", "?name=d");
   double rate;
   int64_t deadline = (int64_t)(500 * MS * timing_scale());
-  pacer__redis_learn(p.a, "k", 4, now_ns() + 10 * S);
-  assert_true(learned_until_rate(p.b, "k", rate_back(4), now_ns() + deadline,
+  pacer__redis_learn(p->a, "k", 4, now_ns() + 10 * S);
+  assert_true(learned_until_rate(p->b, "k", rate_back(4), now_ns() + deadline,
                                  &rate) > 0);
-  server_stop(&p.sv, SIGKILL);
+  server_stop(&p->sv, SIGKILL);
   /* b keeps asking: its polls find the server gone, it keeps the rate */
   pacer__redis_stats_t st;
   int64_t end = now_ns() + (int64_t)(S * timing_scale());
   do {
-    assert_true(pacer__redis_learned(p.b, "k", now_ns(), &rate, 0) > 0);
+    assert_true(pacer__redis_learned(p->b, "k", now_ns(), &rate, 0) > 0);
     assert_true(rate == rate_back(4));
     sleep_ns(5 * MS);
-    pacer__redis_stats(p.b, &st);
+    pacer__redis_stats(p->b, &st);
   } while (st.state == PACER__REDIS_CONNECTED && now_ns() < end);
   assert_int_equal(st.state, PACER__REDIS_HOLDING);
-  assert_true(pacer__redis_learned(p.b, "k", now_ns(), &rate, 0) > 0);
+  assert_true(pacer__redis_learned(p->b, "k", now_ns(), &rate, 0) > 0);
   assert_true(rate == rate_back(4));
   /* written while down: here at once; an expired one is not sent */
   int64_t until = now_ns() + 5 * S;
-  pacer__redis_learn(p.a, "k", 9, until);
-  assert_int_equal(pacer__redis_learned(p.a, "k", now_ns(), &rate, 0), until);
+  pacer__redis_learn(p->a, "k", 9, until);
+  assert_int_equal(pacer__redis_learned(p->a, "k", now_ns(), &rate, 0), until);
   assert_true(rate == rate_back(9));
-  pacer__redis_learn(p.a, "gone", 9, now_ns() + 50 * MS);
+  pacer__redis_learn(p->a, "gone", 9, now_ns() + 50 * MS);
   sleep_ns(100 * MS);
-  server_start(&p.sv, p.sv.port);
+  server_start(&p->sv, p->sv.port);
   int64_t back = now_ns();
   int64_t ub = learned_until_rate(
-      p.b, "k", rate_back(9), back + (int64_t)(3 * S * timing_scale()), &rate);
+      p->b, "k", rate_back(9), back + (int64_t)(3 * S * timing_scale()), &rate);
   printf("learn: written while down, known to the other handle %.1f ms "
          "after the restart\n",
          (now_ns() - back) / 1e6);
   assert_true(ub > 0 && rate == rate_back(9));
   assert_true(ub >= until - 1 * MS);
   assert_true(ub <= until + reply_slack());
-  assert_int_equal(rint_cmd(p.sv.port, "EXISTS %s", "pacer:{d}:learn:gone"), 0);
-  pair_close(&p);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{d}:learn:gone"), 0);
+  pair_close(p);
 }
 
 /* ---- Redis down ---- */
