@@ -126,6 +126,18 @@ static int run_callback(pacer_t *p, pacer__job_t *j, const pacer_result_t *r)
   return keep;
 }
 
+void pacer__deliver_events(pacer_t *p, pacer__event_node_t *list)
+{
+  if (!list)
+    return;
+  pacer_t *outer = in_callback;
+  in_callback = p;
+  for (pacer__event_node_t *n = list; n; n = n->next)
+    p->cfg.event_cb(&n->ev, p->cfg.event_user);
+  in_callback = outer;
+  pacer__events_free(list);
+}
+
 void pacer__deliver(pacer_t *p, pacer__link_t *ended)
 {
   if (pacer__list_empty(ended))

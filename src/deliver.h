@@ -18,6 +18,11 @@
  * keeps it. *ended is empty on return. Dispatcher and worker threads. */
 void pacer__deliver(pacer_t *p, pacer__link_t *ended);
 
+/* Runs cfg.event_cb for each event of list in order, with p->mu NOT held,
+ * as a pacer callback (pacer__in_callback() is p meanwhile), then frees
+ * the list. NULL: nothing. The dispatcher thread. */
+void pacer__deliver_events(pacer_t *p, pacer__event_node_t *list);
+
 /* The dispatcher whose callback this thread is running, or NULL: lets the
  * public calls refuse or change what they would do inside a callback. Any
  * thread. */

@@ -27,6 +27,7 @@
 #define PACER_DISPATCH_H
 
 #include "clock.h"
+#include "events.h"
 #include "hist.h"
 #include "jobs.h"
 #include "scheduler.h"
@@ -79,12 +80,23 @@ struct pacer {
   struct pacer__shared *shared;    /* NULL: no shared limit; immutable
                                       (its own threads and locks) */
 
+  /* Events waiting for cfg.event_cb, which the dispatcher thread
+   * delivers (pacer__emit()); events_warned: a drop was logged. */
+  pacer__events_t events;
+  int events_warned;
+
   /* Counters for pacer_stats_get(). */
   uint64_t submitted, started, succeeded, failed_http, failed_transport,
       failed_timeout, failed_too_large, failed_retries, failed_deadline,
       failed_breaker, failed_other, cancelled, expired;
   pacer__hist_t qwait[2], xfer[2];
 };
+
+/* mu held. Queues ev (time_ms set from now, ns) for cfg.event_cb, if
+ * there is one, and asks the dispatcher thread to deliver it; ev and what
+ * it points to are copied. Any thread; the scheduler's events come
+ * through here too. */
+void pacer__emit(pacer_t *p, pacer_event_t *ev, int64_t now);
 
 /* mu held. Asks the dispatcher thread for another pass: something it
  * decides on changed (a job queued or ended, a slot freed, a setting

@@ -65,6 +65,30 @@ static void assign(pacer_t *p, pacer__job_t *j, int64_t now)
     pacer__hist_add(&p->qwait[j->prio], (now - j->submit_ns) / 1000);
 }
 
+void pacer__emit(pacer_t *p, pacer_event_t *ev, int64_t now)
+{
+  if (!p->cfg.event_cb)
+    return;
+  ev->time_ms = now / 1000000;
+  if (pacer__events_push(&p->events, ev) == 0) {
+    pacer__kick(p);
+  } else if (!p->events_warned) {
+    p->events_warned = 1;
+    pacer__logf(&p->cfg, PACER_LOG_WARN,
+                "events: %d already wait for the event callback; dropping "
+                "new ones until it catches up (counted in events_dropped)",
+                PACER__EVENTS_MAX);
+  }
+}
+
+/* The scheduler's events hook (mu held). */
+static void sched_emit(void *ctx, const pacer_event_t *ev)
+{
+  pacer_t *p = ctx;
+  pacer_event_t e = *ev;
+  pacer__emit(p, &e, (int64_t)ev->time_ms * 1000000);
+}
+
 static void *dispatcher_main(void *arg)
 {
   pacer_t *p = arg;
@@ -98,16 +122,19 @@ static void *dispatcher_main(void *arg)
     if (pacer__sched_backlog(&p->sched) < backlog)
       pthread_cond_broadcast(&p->room_cond);
     int deliver = !pacer__list_empty(&ended);
-    if (nwake || deliver) {
+    /* Events first: a job's end tells of its cause after it. */
+    pacer__event_node_t *evs = pacer__events_take(&p->events);
+    if (nwake || deliver || evs) {
       pthread_mutex_unlock(&p->mu);
       for (unsigned i = 0; i < nwake; i++)
         pacer__worker_wake(towake[i]);
+      pacer__deliver_events(p, evs);
       if (deliver)
         pacer__deliver(p, &ended);
       pthread_mutex_lock(&p->mu);
       for (unsigned i = 0; i < nwake; i++)
         towake[i]->waking = 0;
-      if (deliver)
+      if (deliver || evs)
         continue;
     }
     if (p->disp_kicked || p->stopping) /* stopping: set while mu was free */
@@ -120,7 +147,10 @@ static void *dispatcher_main(void *arg)
     p->clock.wait(p->clock.ctx, &p->disp_cond, &p->mu, wake);
     p->disp_sleeping = 0;
   }
+  /* Stopping: every job has ended; what they told of is still told. */
+  pacer__event_node_t *evs = pacer__events_take(&p->events);
   pthread_mutex_unlock(&p->mu);
+  pacer__deliver_events(p, evs);
   return NULL;
 }
 
@@ -181,6 +211,7 @@ static void destroy(pacer_t *p)
   pacer__sched_destroy(&p->sched);
   pacer__config_release(&p->cfg);
   pacer__jobs_destroy(&p->jobs);
+  pacer__events_destroy(&p->events);
   pthread_cond_destroy(&p->disp_cond);
   pthread_cond_destroy(&p->room_cond);
   pthread_cond_destroy(&p->drain_cond);
@@ -240,6 +271,9 @@ static int make(const pacer_config_t *cfg, const pacer__clock_t *clock,
   p->tx = *tx;
   pacer__jobs_init(&p->jobs);
   pacer__list_init(&p->ended);
+  pacer__events_init(&p->events, PACER__EVENTS_MAX);
+  if (p->cfg.event_cb)
+    pacer__sched_set_events(&p->sched, sched_emit, p);
   for (int i = 0; i < 2; i++) {
     pacer__hist_init(&p->qwait[i]);
     pacer__hist_init(&p->xfer[i]);
@@ -288,6 +322,18 @@ static void shared_notify(void *arg)
   pthread_mutex_unlock(&p->mu);
 }
 
+/* The shared store's change of state, on its own thread: an event. */
+static void shared_state(void *arg, int state, const char *msg)
+{
+  pacer_t *p = arg;
+  pacer_event_t ev = {.type = PACER_EVENT_STORE,
+                      .store_state = state,
+                      .message = msg};
+  pthread_mutex_lock(&p->mu);
+  pacer__emit(p, &ev, p->clock.now(p->clock.ctx));
+  pthread_mutex_unlock(&p->mu);
+}
+
 /* Opens the configured shared limit, if any, and gives it to the
  * scheduler. 0 or PACER_ESHARED (logged with the store's reason). */
 static int open_shared(pacer_t *p)
@@ -295,7 +341,8 @@ static int open_shared(pacer_t *p)
   if (!p->cfg.shared_limit)
     return 0;
   char err[512];
-  int rc = pacer__shared_open(p->cfg.shared_limit, &p->clock, shared_notify, p,
+  int rc = pacer__shared_open(p->cfg.shared_limit, &p->clock, shared_notify,
+                              p->cfg.event_cb ? shared_state : NULL, p,
                               &p->cfg, &p->shared, err, sizeof err);
   if (rc) {
     pacer__logf(&p->cfg, PACER_LOG_ERROR, "shared limit %s: %s",

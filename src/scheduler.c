@@ -13,11 +13,140 @@
  *   PACER__SHARED_PENDING (park(), unpark() and key_place() take it out). */
 #include "scheduler.h"
 #include "clock.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define HIGH PACER_PRIORITY_HIGH
 #define LOW PACER_PRIORITY_LOW
+
+/* ---- events ---- */
+
+/* A pause the store reports within this of one already told of is the
+ * same pause (this process's own, read back through the store's clock). */
+#define EVENT_PAUSE_SLACK_NS (INT64_C(100) * 1000000)
+
+/* Hands ev (time set to now) to the events hook, if one is set. */
+static void emit(pacer__sched_t *s, pacer_event_t *ev, int64_t now)
+{
+  ev->time_ms = now / 1000000;
+  s->emit(s->emit_ctx, ev);
+}
+
+static const char *const breaker_names[] = {"closed", "open", "half-open"};
+
+/* k's breaker moved since it was in state0 at generation gen0: tells of
+ * the change. */
+static void ev_breaker(pacer__sched_t *s, const pacer__key_t *k, uint32_t gen0,
+                       pacer_breaker_state_t state0, int64_t now)
+{
+  if (!s->emit || k->breaker.gen == gen0)
+    return;
+  pacer_event_t ev = {.type = PACER_EVENT_BREAKER,
+                      .key = k->name,
+                      .from = (int)state0,
+                      .to = (int)k->breaker.state};
+  char msg[160];
+  snprintf(msg, sizeof msg, "breaker %s -> %s", breaker_names[ev.from % 3],
+           breaker_names[ev.to % 3]);
+  ev.message = msg;
+  emit(s, &ev, now);
+}
+
+/* k was paused until until for reason: tells of it. */
+static void ev_pause(pacer__sched_t *s, pacer__key_t *k, int64_t until,
+                     pacer_event_reason_t reason, int64_t now)
+{
+  if (!s->emit)
+    return;
+  k->event_pause = until;
+  pacer_event_t ev = {.type = PACER_EVENT_PAUSE,
+                      .key = k->name,
+                      .reason = reason,
+                      .duration_ms = (until - now + 999999) / 1000000};
+  char msg[160];
+  snprintf(msg, sizeof msg, "paused %.3f s (%s)", (double)(until - now) / 1e9,
+           reason == PACER_REASON_RETRY_AFTER ? "429/503 Retry-After"
+           : reason == PACER_REASON_ANNOUNCED ? "announced quota spent"
+                                              : "paused by another process");
+  ev.message = msg;
+  emit(s, &ev, now);
+}
+
+/* k's gate found it no longer paused: tells of the end of the pause last
+ * told of, if any. */
+static void ev_resume(pacer__sched_t *s, pacer__key_t *k, int64_t now)
+{
+  if (!k->event_pause)
+    return;
+  k->event_pause = 0;
+  if (!s->emit)
+    return;
+  pacer_event_t ev = {.type = PACER_EVENT_RESUME,
+                      .key = k->name,
+                      .message = "pause over"};
+  emit(s, &ev, now);
+}
+
+/* k's bucket was just set to rate r: tells why. */
+static void ev_rate(pacer__sched_t *s, const pacer__key_t *k, double r,
+                    int64_t now)
+{
+  if (!s->emit)
+    return;
+  pacer_event_t ev = {.type = PACER_EVENT_RATE, .key = k->name, .rate = r};
+  const char *why = "back on its configured limits";
+  if (k->adapt.reason == PACER__ADAPT_ANNOUNCED) {
+    ev.reason = PACER_REASON_ANNOUNCED;
+    why = "spreading the quota its server announced";
+  } else if (k->adapt.reason == PACER__ADAPT_AIMD) {
+    ev.reason = PACER_REASON_AIMD;
+    why = "after a 429 or 503 with no guidance";
+  }
+  char msg[160];
+  if (r > 0)
+    snprintf(msg, sizeof msg, "rate %g/s: %s", r, why);
+  else
+    snprintf(msg, sizeof msg, "no rate: %s", why);
+  ev.message = msg;
+  emit(s, &ev, now);
+}
+
+/* j's next attempt was scheduled delay ns from now after its attempt ended
+ * as end said (ra >= 0: a Retry-After set the delay). */
+static void ev_retry(pacer__sched_t *s, const pacer__job_t *j,
+                     const pacer__attempt_end_t *end, int64_t delay,
+                     int64_t ra, int64_t now)
+{
+  if (!s->emit)
+    return;
+  pacer_event_t ev = {.type = PACER_EVENT_RETRY,
+                      .key = j->key->name,
+                      .job = j->id,
+                      .reason = ra >= 0 ? PACER_REASON_RETRY_AFTER
+                                        : PACER_REASON_BACKOFF,
+                      .attempt = j->attempts,
+                      .delay_ms = (delay + 999999) / 1000000,
+                      .status = end->status,
+                      .error = end->error};
+  char msg[160];
+  if (end->error)
+    snprintf(msg, sizeof msg, "attempt %u: %s; retry in %.3f s", j->attempts,
+             pacer_err_name(end->error), (double)delay / 1e9);
+  else
+    snprintf(msg, sizeof msg, "attempt %u: status %d; retry in %.3f s",
+             j->attempts, end->status, (double)delay / 1e9);
+  ev.message = msg;
+  emit(s, &ev, now);
+}
+
+void pacer__sched_set_events(pacer__sched_t *s,
+                             void (*fn)(void *ctx, const pacer_event_t *ev),
+                             void *ctx)
+{
+  s->emit = fn;
+  s->emit_ctx = ctx;
+}
 
 /* ---- heap adapters ---- */
 
@@ -363,9 +492,10 @@ static void store_learn(pacer__sched_t *s, const pacer__key_t *k, int64_t now,
 
 /* Sets k's bucket to the rate it is now held to (adapted or configured),
  * keeping the tokens it has as far as the burst allows. */
-static void key_retune(pacer__key_t *k, int64_t now)
+static void key_retune(pacer__sched_t *s, pacer__key_t *k, int64_t now)
 {
   double r = pacer__adapt_rate(&k->adapt, k->base_rate);
+  ev_rate(s, k, r, now);
   /* Both come from checked settings; a burst too long for a slow adapted
    * rate (burst x interval over 100 years) falls back to 1. */
   if (pacer__bucket_set(&k->bucket, r, k->base_burst, now))
@@ -444,7 +574,7 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
 {
   int64_t window_end = k->adapt.until_ns;
   if (pacer__adapt_expire(&k->adapt, now)) { /* an announced window passed */
-    key_retune(k, now);
+    key_retune(s, k, now);
     /* Rolled into the next window at the quota's pace: the fleet hears it,
      * unless the store already holds a record of a later window (another
      * process's answer of it, which is truer than this guess). */
@@ -461,6 +591,8 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
   if (s->has_store) { /* another process's Retry-After for this key */
     int64_t pu = s->store.paused_until(s->store.ctx, k->name, now);
     if (pu > now) {
+      if (pu > pacer__time_add(k->event_pause, EVENT_PAUSE_SLACK_NS))
+        ev_pause(s, k, pu, PACER_REASON_SHARED, now);
       *until = pu;
       return GATE_BLOCKED;
     }
@@ -471,14 +603,19 @@ static int key_gate(pacer__sched_t *s, pacer__key_t *k, int64_t now,
       return GATE_STORE;
     sr = store_rate(k, l);
   }
+  ev_resume(s, k, now);
   k->gate_store_rate = sr; /* for pacer__sched_next(), right after */
   unsigned cap = key_cap(s, k);
   if (cap && k->inflight >= cap) {
     *until = INT64_MAX;
     return GATE_BLOCKED;
   }
-  if (s->cfg.breaker_enabled &&
-      !pacer__breaker_allow(&k->breaker, now, until)) {
+  uint32_t gen0 = k->breaker.gen;
+  pacer_breaker_state_t state0 = k->breaker.state;
+  int allowed =
+      !s->cfg.breaker_enabled || pacer__breaker_allow(&k->breaker, now, until);
+  ev_breaker(s, k, gen0, state0, now);
+  if (!allowed) {
     if (s->cfg.breaker_fail_fast) {
       end_key_queue(s, k, PACER_EBREAKER, "circuit breaker open", ended);
       return GATE_EMPTIED;
@@ -671,8 +808,12 @@ static void record_outcome(pacer__sched_t *s, pacer__job_t *j,
   pacer__outcome_kind_t kind =
       ignore ? PACER__OUTCOME_IGNORE
              : pacer__breaker_outcome(end->error, end->status);
-  pacer__breaker_record(&j->key->breaker, j->breaker_ticket, kind,
+  pacer__key_t *k = j->key;
+  uint32_t gen0 = k->breaker.gen;
+  pacer_breaker_state_t state0 = k->breaker.state;
+  pacer__breaker_record(&k->breaker, j->breaker_ticket, kind,
                         j->attempt_start_ns, now);
+  ev_breaker(s, k, gen0, state0, now);
 }
 
 /* The Retry-After of a 429 or 503, capped at retry_after_max, in ns; -1
@@ -692,6 +833,7 @@ static int64_t honour_retry_after(pacer__sched_t *s, pacer__key_t *k,
    * for the key's host: its Retry-After delays this job only. */
   if (!end->other_origin && until > k->paused_until) {
     k->paused_until = until;
+    ev_pause(s, k, until, PACER_REASON_RETRY_AFTER, now);
     /* Every process on the shared limit holds the key too. */
     if (s->has_store)
       s->store.pause(s->store.ctx, k->name, until);
@@ -722,9 +864,10 @@ static void follow_server(pacer__sched_t *s, pacer__key_t *k,
   int64_t pause = INT64_MIN;
   if (pacer__adapt_end(&k->adapt, &s->cfg.adapt, k->base_rate, &ev, now, rnd,
                        &pause))
-    key_retune(k, now);
+    key_retune(s, k, now);
   if (pause > now && pause > k->paused_until) {
     k->paused_until = pause;
+    ev_pause(s, k, pause, PACER_REASON_ANNOUNCED, now);
     if (s->has_store) /* every process holds the key to the reset */
       s->store.pause(s->store.ctx, k->name, pause);
     if (key_has_queued(k))
@@ -758,7 +901,8 @@ static void follow_latency(pacer__sched_t *s, pacer__key_t *k,
 /* Puts j back to wait for its next attempt, after ra (the server's
  * Retry-After, or -1: the backoff), unless a cancelling shutdown stops
  * retries or the retry would start after the job's deadline. */
-static int schedule_retry(pacer__sched_t *s, pacer__job_t *j, int64_t now,
+static int schedule_retry(pacer__sched_t *s, pacer__job_t *j,
+                          const pacer__attempt_end_t *end, int64_t now,
                           int64_t ra)
 {
   /* A cancelling shutdown stopped a job that had more to do: it ends as
@@ -781,6 +925,7 @@ static int schedule_retry(pacer__sched_t *s, pacer__job_t *j, int64_t now,
   s->waiting[j->prio]++;
   s->retried++;
   timer_set(s, j, due);
+  ev_retry(s, j, end, delay, ra, now);
   return PACER__SCHED_RETRY;
 }
 
@@ -793,7 +938,7 @@ static int retry_or_end(pacer__sched_t *s, pacer__job_t *j,
 {
   int retryable = pacer__retryable(end->error, end->status);
   if (retryable && j->retry_ok && j->attempts < j->max_attempts)
-    return schedule_retry(s, j, now, ra);
+    return schedule_retry(s, j, end, now, ra);
   int error = end->error;
   const char *msg = NULL;
   if (error == 0 && retryable && j->retry_ok) {
@@ -951,9 +1096,12 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
     if (!ks->key)
       return PACER_ENOMEM;
     st->key_count++;
+    uint32_t gen0 = k->breaker.gen;
+    pacer_breaker_state_t state0 = k->breaker.state;
     ks->breaker = s->cfg.breaker_enabled
                       ? pacer__breaker_state(&k->breaker, now)
                       : PACER_BREAKER_CLOSED;
+    ev_breaker(s, k, gen0, state0, now);
     ks->queued = k->queued[0] + k->queued[1];
     ks->in_flight = k->inflight;
     ks->paused_ms =

@@ -121,6 +121,9 @@ typedef struct pacer__sched {
   /* PACER__RATEHDR_CLAMP_* bits already logged (worker.c): each kind of
    * absurd announced value is logged once per dispatcher. */
   unsigned quota_clamps_logged;
+  /* Events (pacer__sched_set_events()); NULL: none are made. */
+  void (*emit)(void *ctx, const pacer_event_t *ev);
+  void *emit_ctx;
 } pacer__sched_t;
 
 /* How an attempt ended, as the scheduler needs it. */
@@ -216,6 +219,14 @@ void pacer__sched_set_store(pacer__sched_t *s, const pacer__store_ops_t *ops);
 /* The store's notify came: keys and the global start parked on
  * PACER__SHARED_PENDING may ask it again. Kick the dispatcher after. */
 void pacer__sched_store_notify(pacer__sched_t *s);
+
+/* From now on hands every event (pacer_event_t: breaker changes, pauses
+ * and their end, rate retunes, retries scheduled) to fn(ctx, ev) as it is
+ * made, inside the call that made it; ev and what it points to are
+ * borrowed until fn returns. NULL: none. */
+void pacer__sched_set_events(pacer__sched_t *s,
+                             void (*fn)(void *ctx, const pacer_event_t *ev),
+                             void *ctx);
 
 /* Jobs queued or waiting to retry. */
 static inline size_t pacer__sched_backlog(const pacer__sched_t *s)

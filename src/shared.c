@@ -38,6 +38,8 @@ struct pacer__shared {
   pacer__shm_t *shm;
   pacer__redis_t *redis;
   const pacer_config_t *log; /* borrowed until close; NULL: no log */
+  void (*on_state)(void *, int, const char *); /* NULL: none */
+  void *arg;
   int64_t margin_ns;         /* 0..1 s */
   atomic_uint_fast64_t grants, errors;
   atomic_int_fast64_t wait_ns;
@@ -47,8 +49,19 @@ struct pacer__shared {
  * store's thread, no lock held: pacer_log_cb may run on any pacer thread). */
 static void store_log(pacer_log_level_t level, const char *msg, void *arg)
 {
-  const pacer__shared_t *s = arg;
-  pacer__logf(s->log, level, "shared limit %s", msg);
+  pacer__shared_t *s = arg;
+  if (s->log)
+    pacer__logf(s->log, level, "shared limit %s", msg);
+  if (s->on_state) {
+    pacer__shared_stats_t st;
+    pacer__shared_stats(s, &st);
+    /* A line of loss tells of the outage even if the store came back
+     * meanwhile; a line of return, of the connection. */
+    int state = level == PACER_LOG_INFO ? PACER__SHARED_CONNECTED
+                : st.state == PACER__SHARED_CONNECTED ? PACER__SHARED_HOLDING
+                                                      : st.state;
+    s->on_state(s->arg, state, msg);
+  }
 }
 
 /* Copies url into out without its margin_ms parameter, whose value goes to
@@ -96,7 +109,8 @@ static int take_margin(const char *url, char *out, int64_t *margin_ms,
 }
 
 int pacer__shared_open(const char *url, const pacer__clock_t *clock,
-                       void (*notify)(void *), void *arg,
+                       void (*notify)(void *),
+                       void (*on_state)(void *, int, const char *), void *arg,
                        const pacer_config_t *log, pacer__shared_t **out,
                        char *err, size_t errlen)
 {
@@ -113,6 +127,8 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
   if (!s)
     return PACER_ENOMEM;
   s->log = log;
+  s->on_state = on_state;
+  s->arg = arg;
   int64_t margin_ms = PACER__SHARED_MARGIN_MS;
   char *bare = malloc(strlen(url) + 1);
   if (!bare) {
@@ -138,7 +154,7 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
                              .clock = clock,
                              .notify = notify,
                              .notify_arg = arg,
-                             .log = log ? store_log : NULL,
+                             .log = log || on_state ? store_log : NULL,
                              .log_arg = s};
     rc = pacer__redis_open(&o, &s->redis, err, errlen);
   } else {

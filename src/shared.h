@@ -67,13 +67,17 @@ typedef struct pacer__shared pacer__shared_t;
  * log (the dispatcher's settings, may be NULL: no log) is borrowed until
  * close: a Redis store logs through it each time its connection is lost
  * (PACER_LOG_WARN) and back (PACER_LOG_INFO), from its own thread with no
- * lock held. Returns 0 and *out (free with pacer__shared_close()),
+ * lock held. on_state(arg, state, msg) (may be NULL) is called right
+ * after each such line, on the same thread, with the state the store
+ * entered (PACER__SHARED_CONNECTED, _HOLDING or _FALLBACK) and the line
+ * (borrowed until it returns). Returns 0 and *out (free with pacer__shared_close()),
  * PACER_EINVAL (url NULL or of neither form, a bad name or URL, no Redis
  * support), PACER_ESYSTEM (cannot open the segment, Redis unreachable) or
  * PACER_ENOMEM; err (may be NULL) then gets a one-line reason. May block
  * (Redis: up to its 2 s connect). */
 int pacer__shared_open(const char *url, const pacer__clock_t *clock,
-                       void (*notify)(void *), void *arg,
+                       void (*notify)(void *),
+                       void (*on_state)(void *, int, const char *), void *arg,
                        const pacer_config_t *log, pacer__shared_t **out,
                        char *err, size_t errlen);
 

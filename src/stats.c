@@ -18,6 +18,7 @@
  * malloc, never from jansson's (possibly replaced) allocator, so the caller
  * frees it with free(). */
 #include "adapt.h"
+#include "jsontext.h"
 #include "dispatch.h"
 #include "shared.h"
 #include <pacer/pacer.h>
@@ -48,6 +49,7 @@ int pacer_stats_get(pacer_t *p, pacer_stats_t **out)
   s->failed_other = p->failed_other;
   s->cancelled = p->cancelled;
   s->expired = p->expired;
+  s->events_dropped = p->events.dropped;
   for (int i = 0; i < 2; i++) {
     pacer__hist_summary(&p->qwait[i], &s->queue_wait[i]);
     pacer__hist_summary(&p->xfer[i], &s->transfer[i]);
@@ -108,80 +110,6 @@ static const char *breaker_name(pacer_breaker_state_t b)
   return "unknown"; /* a state added later must not break the output */
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0 if there is none. */
-static size_t utf8_seq(const unsigned char *s)
-{
-  unsigned c = s[0];
-  if (c < 0x80)
-    return 1;
-  size_t n;
-  unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0)
-      lo = 0xA0;
-    else if (c == 0xED)
-      hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0)
-      lo = 0x90;
-    else if (c == 0xF4)
-      hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < n; i++)
-    if (s[i] < 0x80 || s[i] > 0xBF)
-      return 0;
-  return n;
-}
-
-/* A JSON string for a key. Keys given to pacer_submit() are not checked for
- * UTF-8, and jansson refuses invalid UTF-8; rather than fail the whole
- * snapshot, each bad byte becomes U+FFFD. NULL only when out of memory. */
-static json_t *key_string(const char *key)
-{
-  if (!key)
-    return json_null();
-  const unsigned char *s = (const unsigned char *)key;
-  size_t len = strlen(key), bad = 0;
-  for (size_t i = 0; i < len;) {
-    size_t n = utf8_seq(s + i);
-    bad += n == 0;
-    i += n ? n : 1;
-  }
-  if (!bad)
-    return json_stringn(key, len);
-  if (bad > (SIZE_MAX - len - 1) / 2)
-    return NULL;
-  char *fixed = malloc(len + 2 * bad + 1); /* 1 byte becomes 3 */
-  if (!fixed)
-    return NULL;
-  size_t o = 0;
-  for (size_t i = 0; i < len;) {
-    size_t n = utf8_seq(s + i);
-    if (n) {
-      memcpy(fixed + o, key + i, n);
-      o += n;
-      i += n;
-    } else {
-      fixed[o++] = (char)0xEF; /* U+FFFD */
-      fixed[o++] = (char)0xBF;
-      fixed[o++] = (char)0xBD;
-      i++;
-    }
-  }
-  json_t *j = json_stringn(fixed, o);
-  free(fixed);
-  return j;
-}
-
 static json_t *latency(const pacer_latency_t *l)
 {
   return json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", u64(l->count), "p50",
@@ -209,7 +137,7 @@ static json_t *keys_array(const pacer_stats_t *s)
     static const pacer_key_adapt_t none = {PACER_ADAPT_NONE, 0};
     const pacer_key_adapt_t *a = s->key_adapt ? &s->key_adapt[i] : &none;
     json_t *o = json_pack(
-        "{s:o,s:s,s:I,s:I,s:I,s:s,s:f}", "key", key_string(k->key), "breaker",
+        "{s:o,s:s,s:I,s:I,s:I,s:s,s:f}", "key", pacer__json_text(k->key), "breaker",
         breaker_name(k->breaker), "queued", (json_int_t)k->queued, "in_flight",
         (json_int_t)k->in_flight, "paused_ms", (json_int_t)k->paused_ms,
         "adapt", pacer__adapt_reason_name(a->reason), "adapted_rate", a->rate);

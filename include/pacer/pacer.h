@@ -148,6 +148,99 @@ typedef enum pacer_log_level {
 typedef void (*pacer_log_cb)(pacer_log_level_t level, const char *msg,
                              void *user);
 
+/* Events: what the dispatcher decided about keys, jobs and the shared
+ * store, for an operator (pacer_config_t.event_cb). Types are only ever
+ * appended. */
+typedef enum pacer_event_type {
+  /* A key's breaker changed state: from, to; opened from CLOSED, the
+   * window's failure ratio that tripped it and its outcomes (calls);
+   * half-open is noticed when the key is next looked at after its
+   * cooldown (a job to start, a stats snapshot). */
+  PACER_EVENT_BREAKER = 1,
+  /* A key was paused until duration_ms from now (reason: RETRY_AFTER,
+   * ANNOUNCED, SHARED). Every process of a shared limit hears it too. */
+  PACER_EVENT_PAUSE = 2,
+  /* A key's pause ended: sent when the key next has a job to start after
+   * its pause (a pause no job waited for ends silently). */
+  PACER_EVENT_RESUME = 3,
+  /* A key's rate was retuned: rate (tokens per second) and why (reason:
+   * ANNOUNCED or AIMD; NONE: back on its configured limits, rate then
+   * being that limit, 0 for none). */
+  PACER_EVENT_RATE = 4,
+  /* A job's retry was scheduled: job, the attempt that failed (attempt),
+   * its status or error, and delay_ms until the next attempt (reason:
+   * RETRY_AFTER when the server's Retry-After set it, else BACKOFF). */
+  PACER_EVENT_RETRY = 5,
+  /* A job was shed to make room in a full queue (queue_policy): job;
+   * its callback follows with PACER_ESHED. */
+  PACER_EVENT_SHED = 6,
+  /* The shared store's connection changed: store_state (as
+   * pacer_stats_t.shared_state: 1 connected, 2 holding, 3 fallback) and
+   * message (why it was lost, or how long it was away). */
+  PACER_EVENT_STORE = 7,
+  /* A job's retry was refused by the retry budget: job, attempt, status
+   * or error; its callback follows with PACER_EBUDGET. */
+  PACER_EVENT_RETRY_REFUSED = 8
+} pacer_event_type_t;
+
+/* Why (pacer_event_t.reason). Values are only ever appended. */
+typedef enum pacer_event_reason {
+  PACER_REASON_NONE = 0,
+  PACER_REASON_RETRY_AFTER = 1, /* a 429 or 503 with Retry-After */
+  PACER_REASON_ANNOUNCED = 2,   /* a quota the server announced */
+  PACER_REASON_AIMD = 3,        /* a 429 or 503 with no guidance */
+  PACER_REASON_SHARED = 4,      /* another process on the shared limit */
+  PACER_REASON_BACKOFF = 5      /* the retry's own backoff */
+} pacer_event_reason_t;
+
+/* One event, borrowed until the callback returns. Fields that do not
+ * apply to the type are 0 (NULL for key). The library allocates it, so
+ * fields may be appended in later versions. */
+typedef struct pacer_event {
+  pacer_event_type_t type;
+  int64_t time_ms;     /* when it happened, on the dispatcher's monotonic
+                          clock (ms) */
+  const char *key;     /* the key it is about; NULL: none (STORE) */
+  uint64_t job;        /* RETRY, SHED, RETRY_REFUSED: the job's id */
+  pacer_event_reason_t reason;
+  int from, to;        /* BREAKER: pacer_breaker_state_t */
+  double ratio;        /* BREAKER to OPEN from CLOSED: failures / calls */
+  unsigned calls;      /* BREAKER to OPEN from CLOSED: outcomes judged */
+  int64_t duration_ms; /* PAUSE: how long from time_ms */
+  double rate;         /* RATE: tokens per second; 0: no limit */
+  unsigned attempt;    /* RETRY, RETRY_REFUSED: attempts made so far */
+  int64_t delay_ms;    /* RETRY: until the next attempt */
+  int status;          /* RETRY, RETRY_REFUSED: the last HTTP status, 0 if
+                          none */
+  int error;           /* RETRY, RETRY_REFUSED: the last attempt's error
+                          (a PACER_E code), 0 for a response */
+  int store_state;     /* STORE */
+  const char *message; /* one line saying what happened; never NULL */
+} pacer_event_t;
+
+/* Receives events in the order they happened, one at a time, on the
+ * dispatcher's thread, with no pacer lock held (so it need not be
+ * thread-safe with itself). It may call what a job's callback may
+ * (pacer_done_cb); it must not call pacer_drain() or pacer_free(). Keep it
+ * short: while it runs, no job starts. Up to 10,000 events wait for it;
+ * beyond that new ones are dropped and counted (pacer_stats_t.
+ * events_dropped). Events still waiting when pacer_free() stops the
+ * dispatcher are delivered before it returns. */
+typedef void (*pacer_event_cb)(const pacer_event_t *ev, void *user);
+
+/* The name of an event type ("breaker", "pause", "resume", "rate",
+ * "retry", "shed", "store", "retry_refused") or of a reason ("none",
+ * "retry_after", "announced", "aimd", "shared", "backoff"); "unknown" for
+ * a value this library does not know. Static. Any thread. */
+PACER_EXTERN const char *pacer_event_type_name(pacer_event_type_t type);
+PACER_EXTERN const char *pacer_event_reason_name(pacer_event_reason_t reason);
+
+/* Renders ev as one line of JSON, fields that apply to its type only:
+ * {"event":"breaker","time_ms":...,"key":"...","from":"closed","to":"open",
+ * "ratio":0.6,"calls":10,"message":"..."}. Returns 0 and *json (free with
+ * free()), or PACER_EINVAL / PACER_ENOMEM. Any thread. */
+PACER_EXTERN int pacer_event_json(const pacer_event_t *ev, char **json);
+
 /* Dispatcher settings. Fill with pacer_config_init(), then change fields.
  * Every string and array is copied by pacer_new(). A field left at its
  * default keeps the documented behaviour when later versions add fields. */
@@ -391,6 +484,10 @@ typedef struct pacer_config {
    * delays are the same. Processes sharing a limit should not share a
    * seed: the jitter is what keeps them from coming back at one instant. */
   uint64_t random_seed;
+
+  /* Events (pacer_event_cb): NULL (default): none are made. */
+  pacer_event_cb event_cb;
+  void *event_user;
 } pacer_config_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
@@ -891,6 +988,8 @@ typedef struct pacer_stats {
   /* key_count entries, in the order of keys[]; NULL when key_count is 0
    * (all caps 0 when adaptive concurrency is off). */
   pacer_key_concurrency_t *key_concurrency;
+  /* Events dropped because 10,000 were already waiting for event_cb. */
+  uint64_t events_dropped;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

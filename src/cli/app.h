@@ -29,6 +29,7 @@ typedef struct app {
   cli_opts_t o;
   pacer_t *p;
   FILE *out;            /* result lines; NULL before it is opened */
+  FILE *events;         /* --events; written by the event callback only */
   int in_fd;            /* the job file opened by the command, or -1 */
   pthread_mutex_t lock; /* out, tally, the counts below, stderr lines */
   cli_tally_t tally;
@@ -110,6 +111,8 @@ int cli_plain_tag(cli_buf_t *b, json_t *id, unsigned long line);
 void cli_on_done(const pacer_result_t *r, void *user);
 /* The handler of spooled jobs (user: the app_t); the tag is [line, id]. */
 void cli_on_spooled(const pacer_result_t *r, void *user);
+/* pacer_event_cb (user: the app_t): --verbose and --events. */
+void cli_on_event(const pacer_event_t *ev, void *user);
 /* pacer_log_cb (user: the app_t). */
 void cli_on_log(pacer_log_level_t level, const char *msg, void *user);
 

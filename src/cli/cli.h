@@ -27,6 +27,7 @@ typedef struct cli_opts {
   const char *input;       /* job file or "-" (stdin); borrowed */
   char *out_path;          /* --out; NULL: stdout */
   char *stats_path;        /* --stats-json */
+  char *events_path;       /* --events: event JSON lines appended here */
   char *config_path;       /* --config */
   char *ca_file;           /* --ca-file (cfg.ca_file points here) */
   char *spool_path;        /* --spool (cfg.spool_path points here) */
@@ -36,6 +37,7 @@ typedef struct cli_opts {
   int64_t deadline_ms;   /* --deadline: each job's default deadline; 0 none */
   int body;              /* --body: results carry the response */
   int quiet;             /* --quiet: no progress line, no summary */
+  int verbose;           /* --verbose: events and info lines on stderr */
   int allow_out_change;  /* --allow-out-change: resume may write elsewhere */
   int help, version;     /* --help, --version */
   int headers_from_base; /* headers came from cli_opts_apply_settings(): a

@@ -156,6 +156,20 @@ static int start(app_t *a)
   }
   a->o.cfg.log_cb = cli_on_log;
   a->o.cfg.log_user = a;
+  if (a->o.verbose && a->o.cfg.log_level < PACER_LOG_INFO)
+    a->o.cfg.log_level = PACER_LOG_INFO;
+  if (a->o.events_path) {
+    a->events = fopen(a->o.events_path, "a");
+    if (!a->events) {
+      fprintf(stderr, "pacer: --events %s: %s\n", a->o.events_path,
+              strerror(errno));
+      return CLI_EXIT_FAILED;
+    }
+  }
+  if (a->o.verbose || a->events) {
+    a->o.cfg.event_cb = cli_on_event;
+    a->o.cfg.event_user = a;
+  }
   /* A shared store's return after an outage is logged at INFO: a user who
    * saw it lost must also see it back (-q keeps warnings only). */
   if (a->o.cfg.shared_limit && !a->o.quiet &&
@@ -201,6 +215,10 @@ static int finish(app_t *a, int read_failed)
     st = NULL;
   pacer_free(a->p);
   a->p = NULL;
+  if (a->events && fclose(a->events) == EOF)
+    fprintf(stderr, "pacer: --events %s: %s\n", a->o.events_path,
+            strerror(errno));
+  a->events = NULL;
 
   pthread_mutex_lock(&a->lock);
   cli_clear_progress_locked(a);
@@ -229,6 +247,9 @@ static void cleanup(app_t *a)
   cli_signals_stop(a);
   pacer_free(a->p);
   a->p = NULL;
+  if (a->events)
+    fclose(a->events);
+  a->events = NULL;
   if (a->out && a->out != stdout)
     fclose(a->out);
   a->out = NULL;

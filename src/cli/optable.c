@@ -543,6 +543,11 @@ static const cli_opt_t table[] = {
     {.name = "stats-json", .kind = CLI_OPT_PATH, .off = OWN(stats_path),
      .key = "stats-json", .arg = "FILE", .unset = "none",
      .help = "write the final statistics as JSON here"},
+    {.name = "events", .kind = CLI_OPT_PATH, .off = OWN(events_path),
+     .key = "events", .arg = "FILE", .unset = "none",
+     .help = "append each event (a breaker opening or closing, a key paused "
+             "or resumed, a rate retuned, a retry, a shared store lost or "
+             "back) to FILE as a JSON line"},
     /* Flag only: a config file does not name another one. */
     {.name = "config", .kind = CLI_OPT_PATH, .off = OWN(config_path),
      .arg = "FILE.json", .unset = "none",
@@ -550,6 +555,9 @@ static const cli_opt_t table[] = {
     {.name = "quiet", .short_name = 'q', .kind = CLI_OPT_SWITCH,
      .off = OWN(quiet), .key = "quiet",
      .help = "no progress line and no summary"},
+    {.name = "verbose", .short_name = 'v', .kind = CLI_OPT_SWITCH,
+     .off = OWN(verbose), .key = "verbose",
+     .help = "print each event and the info log lines on stderr"},
     {.name = "shared", .kind = CLI_OPT_PATH, .off = OWN(shared),
      .flags = KEPT, .key = "shared", .arg = "URL", .unset = "none",
      .set = set_shared,

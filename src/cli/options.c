@@ -27,6 +27,7 @@ void cli_opts_free(cli_opts_t *o)
   free(o->headers);
   free(o->out_path);
   free(o->stats_path);
+  free(o->events_path);
   free(o->config_path);
   free(o->ca_file);
   free(o->spool_path);
@@ -36,6 +37,7 @@ void cli_opts_free(cli_opts_t *o)
   o->headers = NULL;
   o->header_count = 0;
   o->out_path = o->stats_path = o->config_path = o->ca_file = NULL;
+  o->events_path = NULL;
 }
 
 /* Writes text as lines of at most width columns, each indented. */

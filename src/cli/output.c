@@ -214,6 +214,29 @@ void cli_on_spooled(const pacer_result_t *r, void *user)
   json_decref(tag);
 }
 
+void cli_on_event(const pacer_event_t *ev, void *user)
+{
+  app_t *a = user;
+  if (a->o.verbose)
+    cli_say(a, "pacer: event: %s%s%s: %s\n", pacer_event_type_name(ev->type),
+            ev->key ? " " : "", ev->key ? ev->key : "", ev->message);
+  char *j;
+  if (!a->events || pacer_event_json(ev, &j))
+    return;
+  /* The wall-clock time first, for a reader that joins these lines with
+   * others; then the library's own fields. */
+  struct timespec ts;
+  struct tm tm;
+  char when[64] = "";
+  if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm))
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+  fprintf(a->events, "{\"ts\":\"%s\",%s\n", when, j + 1);
+  fflush(a->events);
+  free(j);
+}
+
 void cli_on_log(pacer_log_level_t level, const char *msg, void *user)
 {
   static const char *const names[] = {"error", "warning", "info", "debug"};

@@ -1489,7 +1489,7 @@ static void shared_logs(void **state)
   char url[128], err[256];
   snprintf(url, sizeof url, "redis://127.0.0.1:%d?name=sl", sv.port);
   pacer__shared_t *sh;
-  assert_int_equal(pacer__shared_open(url, &pacer__clock_real, on_notify, &n,
+  assert_int_equal(pacer__shared_open(url, &pacer__clock_real, on_notify, NULL, &n,
                                       &cfg, &sh, err, sizeof err),
                    0);
   server_stop(&sv, SIGKILL);

@@ -280,6 +280,8 @@ OK(out, o->out_path && !strcmp(o->out_path, "out.jsonl"))
 OK(stats_json, o->stats_path && !strcmp(o->stats_path, "stats.json"))
 OK(config, o->config_path != NULL && o->cfg.concurrency == 11)
 OK(quiet, o->quiet == 1)
+OK(verbose, o->verbose == 1)
+OK(events, o->events_path && !strcmp(o->events_path, "events.jsonl"))
 OK(shared,
    o->shared && !strcmp(o->shared, "shm:q") && o->cfg.shared_limit == o->shared)
 OK(spool, o->spool_path && !strcmp(o->spool_path, "s.db") &&
@@ -339,8 +341,10 @@ static const flag_case_t flag_cases[] = {
     C("body", NULL, body),
     C("out", "out.jsonl", out),
     C("stats-json", "stats.json", stats_json),
+    C("events", "events.jsonl", events),
     C("config", "@config", config),
     C("quiet", NULL, quiet),
+    C("verbose", NULL, verbose),
     C("shared", "shm:q", shared),
     C("spool", "s.db", spool),
     C("spool-sync", "full", spool_sync),
