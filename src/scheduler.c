@@ -88,8 +88,12 @@ int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
     return PACER_EINVAL;
   if (pacer__concur_cfg_check(cfg->concur.min, cfg->concur.max))
     return PACER_ECONCURRENCY;
+  if (cfg->budget.ratio > 0 && pacer__budget_cfg_check(&cfg->budget))
+    return PACER_EINVAL;
   pacer__keys_init(&s->keys, cfg->max_idle_keys, &s->cfg.breaker, cfg->key_rate,
                    cfg->key_burst, cfg->key_concurrency);
+  s->keys.budget_cfg = s->cfg.budget.ratio > 0 ? &s->cfg.budget : NULL;
+  pacer__budget_init(&s->budget);
   pacer__heap_init(&s->ready[HIGH], ready_key_high, ready_pos_high);
   pacer__heap_init(&s->ready[LOW], ready_key_low, ready_pos_low);
   pacer__heap_init(&s->wake, wake_key, wake_pos);
@@ -623,8 +627,12 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
   pacer__heap_remove(&s->timers, j);
   j->state = PACER__JOB_INFLIGHT;
   j->attempts++;
-  if (!j->first_start_ns) /* a resumed job's first start in this run */
+  if (!j->first_start_ns) { /* a resumed job's first start in this run */
     j->first_start_ns = now;
+    /* A request to the retry budgets; its retries are not (budget.h). */
+    pacer__budget_request(&s->budget, &s->cfg.budget, now);
+    pacer__budget_request(&k->budget, &s->cfg.budget, now);
+  }
   j->attempt_start_ns = now;
   return j;
 }
@@ -671,6 +679,8 @@ static void record_outcome(pacer__sched_t *s, pacer__job_t *j,
   pacer__outcome_kind_t kind =
       ignore ? PACER__OUTCOME_IGNORE
              : pacer__breaker_outcome(end->error, end->status);
+  if (pacer__breaker_is_slow(&s->cfg.breaker, kind, j->attempt_start_ns, now))
+    s->slow_calls++;
   pacer__breaker_record(&j->key->breaker, j->breaker_ticket, kind,
                         j->attempt_start_ns, now);
 }
@@ -755,9 +765,36 @@ static void follow_latency(pacer__sched_t *s, pacer__key_t *k,
                           k->inflight + 1, now);
 }
 
+/* The retry budgets' decision on j's retry at now: 0 when the global budget
+ * and j's key's both allow it (it is then counted in both), else 1, with j
+ * ended with PACER_EBUDGET (its last answer kept by the engine) and the
+ * refusal counted. The one place a retry is refused for its budget: what
+ * a refusal should also do (an event) belongs here. */
+static int retry_budget_refuses(pacer__sched_t *s, pacer__job_t *j, int64_t now)
+{
+  const pacer__budget_cfg_t *bc = &s->cfg.budget;
+  pacer__key_t *k = j->key;
+  const char *why = NULL;
+  if (!pacer__budget_allows(&k->budget, bc, now))
+    why = "retry refused by the retry budget: this key's retries reached "
+          "their share of its recent requests";
+  else if (!pacer__budget_allows(&s->budget, bc, now))
+    why = "retry refused by the retry budget: retries reached their share "
+          "of all recent requests";
+  if (why) {
+    s->retries_refused++;
+    end_job(j, PACER_EBUDGET, why, NULL);
+    return 1;
+  }
+  pacer__budget_retry(&k->budget, bc, now);
+  pacer__budget_retry(&s->budget, bc, now);
+  return 0;
+}
+
 /* Puts j back to wait for its next attempt, after ra (the server's
  * Retry-After, or -1: the backoff), unless a cancelling shutdown stops
- * retries or the retry would start after the job's deadline. */
+ * retries, the retry would start after the job's deadline or the retry
+ * budget refuses it. */
 static int schedule_retry(pacer__sched_t *s, pacer__job_t *j, int64_t now,
                           int64_t ra)
 {
@@ -777,6 +814,8 @@ static int schedule_retry(pacer__sched_t *s, pacer__job_t *j, int64_t now,
             NULL);
     return PACER__SCHED_END;
   }
+  if (retry_budget_refuses(s, j, now))
+    return PACER__SCHED_END;
   j->state = PACER__JOB_WAITING;
   s->waiting[j->prio]++;
   s->retried++;
@@ -926,6 +965,8 @@ int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
 int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
 {
   st->retried = s->retried;
+  st->retries_refused = s->retries_refused;
+  st->slow_calls = s->slow_calls;
   st->held_by_breaker = s->held_by_breaker;
   st->queued_high =
       s->queued[PACER_PRIORITY_HIGH] + s->waiting[PACER_PRIORITY_HIGH];

@@ -104,7 +104,8 @@ PACER_EXTERN unsigned pacer_version_hex(void);
   XX(ESPOOLVERSION, -27, "spool was written by a newer version")               \
   XX(EHANDLER, -28, "no handler registered by this name")                      \
   XX(EDENIED, -29, "destination address not allowed")                          \
-  XX(ESHARED, -30, "shared limit store unavailable")
+  XX(ESHARED, -30, "shared limit store unavailable")                           \
+  XX(EBUDGET, -32, "retry refused by the retry budget")
 
 typedef enum pacer_errno {
 #define PACER__ERRNO_ENUM(name, val, msg) PACER_##name = (val),
@@ -391,6 +392,46 @@ typedef struct pacer_config {
    * delays are the same. Processes sharing a limit should not share a
    * seed: the jitter is what keeps them from coming back at one instant. */
   uint64_t random_seed;
+
+  /* Retry budget and slow calls (docs/DESIGN.md, "Retry budget" and "Slow
+   * calls").
+   *
+   * Retry budget: retries are limited to a share of recent traffic, for all
+   * keys together and for each key, so that a failing server does not see
+   * its load multiplied by max_attempts. A request is a job's first attempt
+   * (started in this process); a retry is one scheduled, after a backoff or
+   * a Retry-After alike. Over the last retry_budget_window_ms (counted in
+   * tenths of it), one more retry is allowed while
+   *   retries + 1 <= max(retry_budget_ratio x requests,
+   *                      retry_budget_min_per_s x the window in seconds),
+   * checked for all keys and for the job's key: a retry refused by either
+   * ends the job with PACER_EBUDGET (its last status, headers and transport
+   * code kept; the message says which budget refused), counted in
+   * pacer_stats_t.retries_refused and failed_retries. A refused retry does
+   * not count. So a server failing every request sees at most
+   * (1 + ratio) x the requests, plus the floor, per window. */
+  double retry_budget_ratio;      /* retries per request, finite, 0..1000.
+                                     Default 0.2. 0 turns the budget off:
+                                     every retry max_attempts allows is
+                                     made, as before this setting. */
+  double retry_budget_min_per_s;  /* the floor: retries per second of the
+                                     window allowed whatever the ratio (an
+                                     allowance of the window: 30 with the
+                                     defaults, which may come at once).
+                                     Finite, 0..1e9. Default 3. */
+  int64_t retry_budget_window_ms; /* 10..86400000. Default 10000. */
+  /* Slow calls open the breaker too, as failures do (breaker_enabled).
+   * An attempt whose answer came more than breaker_slow_ms after its start
+   * is slow, whatever its outcome; once the breaker's window holds at least
+   * breaker_min_calls outcomes and slow/known >= breaker_slow_threshold (or
+   * failures/known >= breaker_threshold), it opens. A slow success is still
+   * a success for its job: only the breaker counts it as slow. In
+   * HALF_OPEN a slow probe counts as failed: it opens the breaker again.
+   * Cancelled attempts and those cut by their job's deadline are never
+   * slow (they judge nothing). pacer_stats_t.slow_calls counts them. */
+  int64_t breaker_slow_ms;       /* 0: off (default); else >= 1 */
+  double breaker_slow_threshold; /* slow ratio that opens it, (0, 1].
+                                    Default 0.5. */
 } pacer_config_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
@@ -510,7 +551,10 @@ typedef struct pacer_result {
                                     response was retryable and no attempt was
                                     left), EDEADLINE, EEXPIRED, ECANCELED,
                                     EBREAKER, ETLS, ESCHEME, EDENIED (see
-                                    deny_private) */
+                                    deny_private), EBUDGET (a retry the
+                                    retry budget refused: status, headers
+                                    and transport_code are the last
+                                    attempt's) */
   int status;                    /* last HTTP status, 0 if none was received */
   int transport_code;            /* the transport's own code (a CURLcode) of the
                                     last attempt, 0 if none */
@@ -857,7 +901,8 @@ typedef struct pacer_stats {
   uint64_t started;     /* attempts started */
   uint64_t succeeded;   /* jobs ended by a response with status < 400 */
   uint64_t failed_http; /* jobs ended by a response with status >= 400 */
-  uint64_t failed_transport, failed_timeout, failed_too_large, failed_retries,
+  uint64_t failed_transport, failed_timeout, failed_too_large,
+      failed_retries, /* PACER_ERETRIES and PACER_EBUDGET */
       failed_deadline, failed_breaker, failed_other;
   uint64_t retried; /* retries scheduled */
   uint64_t cancelled;
@@ -891,6 +936,11 @@ typedef struct pacer_stats {
   /* key_count entries, in the order of keys[]; NULL when key_count is 0
    * (all caps 0 when adaptive concurrency is off). */
   pacer_key_concurrency_t *key_concurrency;
+  /* Retries the retry budget refused (pacer_config_t.retry_budget_*): each
+   * ended its job with PACER_EBUDGET (also counted in failed_retries). */
+  uint64_t retries_refused;
+  /* Attempts answered slower than breaker_slow_ms (0 while it is 0). */
+  uint64_t slow_calls;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or
