@@ -537,9 +537,12 @@ static void retry_budget_and_breaker_slow_forms(void **state)
     const char *v;
     double ratio, min_per_s;
     const char *kept;
-  } rb[] = {{"0.3", 0.3, 3, "0.3:3"},         {"25%:0.5", 0.25, 0.5, "0.25:0.5"},
-            {"2:0", 2, 0, "2:0"},             {"off", 0, 3, "off"},
-            {"0", 0, 3, "off"},               {"1000:1e9", 1000, 1e9, "1000:1e+09"},
+  } rb[] = {{"0.3", 0.3, 3, "0.3:3"},
+            {"25%:0.5", 0.25, 0.5, "0.25:0.5"},
+            {"2:0", 2, 0, "2:0"},
+            {"off", 0, 3, "off"},
+            {"0", 0, 3, "off"},
+            {"1000:1e9", 1000, 1e9, "1000:1e+09"},
             {"0.1:0.3", 0.1, 0.3, "0.1:0.3"}};
   for (size_t i = 0; i < sizeof rb / sizeof rb[0]; i++) {
     assert_int_equal(PARSE(fx, "send", "x", "--retry-budget", "5:5",
@@ -557,7 +560,9 @@ static void retry_budget_and_breaker_slow_forms(void **state)
     const char *v;
     int64_t ms;
     double threshold;
-  } bs[] = {{"2000", 2000, 0.5}, {"1:1", 1, 1}, {"300:20%", 300, 0.2},
+  } bs[] = {{"2000", 2000, 0.5},
+            {"1:1", 1, 1},
+            {"300:20%", 300, 0.2},
             {"off", 0, 0.5}};
   for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) {
     assert_int_equal(PARSE(fx, "send", "x", "--breaker-slow", "9:0.9",
@@ -574,22 +579,20 @@ static void retry_budget_and_breaker_slow_forms(void **state)
   assert_near(fx->o.cfg.retry_budget_min_per_s, 3);
   assert_int_equal(fx->o.cfg.breaker_slow_ms, 800);
   assert_near(fx->o.cfg.breaker_slow_threshold, 0.75);
-  static const char *const bad_rb[] = {"", "x", "-0.1", "1001", "0.2:",
-                                       ":3", "0.2:-1", "0.2:2e9", "0.2:3:4",
-                                       "nan"};
+  static const char *const bad_rb[] = {"",        "x",  "-0.1",   "1001",
+                                       "0.2:",    ":3", "0.2:-1", "0.2:2e9",
+                                       "0.2:3:4", "nan"};
   for (size_t i = 0; i < sizeof bad_rb / sizeof bad_rb[0]; i++)
-    PARSE_FAILS(fx, "--retry-budget", "send", "x", "--retry-budget",
-                bad_rb[i]);
-  static const char *const bad_bs[] = {"", "0", "0:0.5", "-5", "100:0",
-                                       "100:1.5", "100:150%", "100:", "1.5",
-                                       "abc"};
+    PARSE_FAILS(fx, "--retry-budget", "send", "x", "--retry-budget", bad_rb[i]);
+  static const char *const bad_bs[] = {
+      "",        "0",        "0:0.5", "-5",  "100:0",
+      "100:1.5", "100:150%", "100:",  "1.5", "abc"};
   for (size_t i = 0; i < sizeof bad_bs / sizeof bad_bs[0]; i++)
-    PARSE_FAILS(fx, "--breaker-slow", "send", "x", "--breaker-slow",
-                bad_bs[i]);
-  PARSE_FAILS(fx, "--retry-budget-window", "send", "x",
-              "--retry-budget-window", "9");
-  PARSE_FAILS(fx, "--retry-budget-window", "send", "x",
-              "--retry-budget-window", "86400001");
+    PARSE_FAILS(fx, "--breaker-slow", "send", "x", "--breaker-slow", bad_bs[i]);
+  PARSE_FAILS(fx, "--retry-budget-window", "send", "x", "--retry-budget-window",
+              "9");
+  PARSE_FAILS(fx, "--retry-budget-window", "send", "x", "--retry-budget-window",
+              "86400001");
 }
 
 /* ---- errors name the flag ----------------------------------------------- */
@@ -1295,8 +1298,7 @@ static void help_defaults_are_the_library_defaults(void **state)
   WANT("backoff-base", "%lld", (long long)c.backoff_base_ms);
   WANT("backoff-max", "%lld", (long long)c.backoff_max_ms);
   WANT("retry-max-after", "%lld", (long long)c.retry_after_max_ms / 1000);
-  WANT("retry-budget", "%g:%g", c.retry_budget_ratio,
-       c.retry_budget_min_per_s);
+  WANT("retry-budget", "%g:%g", c.retry_budget_ratio, c.retry_budget_min_per_s);
   WANT("retry-budget-window", "%lld", (long long)c.retry_budget_window_ms);
   WANT("adapt", "%s",
        c.adapt_announced ? (c.adapt_aimd ? "on" : "announced")
