@@ -810,7 +810,18 @@ static void summary(void **state)
   assert_contains(text, "transfer high");
   assert_contains(text, "transfer low");
   assert_null(strstr(text, "on a rate")); /* no key adapted */
+  assert_null(strstr(text, "retries refused")); /* none: no line */
+  assert_null(strstr(text, "slow calls"));
   free(text);
+
+  /* The retry budget's refusals and the breaker's slow calls. */
+  st.retries_refused = 6;
+  st.slow_calls = 9;
+  text = summary_text(&t, &st, 2.0);
+  assert_contains(text, "retries refused (budget) 6");
+  assert_contains(text, "slow calls");
+  free(text);
+  st.retries_refused = st.slow_calls = 0;
 
   /* Adapted keys are named with their rate and why, the first few only. */
   pacer_key_stats_t keys[7];
