@@ -945,6 +945,39 @@ int pacer__sched_set_concurrency(pacer__sched_t *s, unsigned concurrency)
   return 0;
 }
 
+int pacer__sched_set_budget(pacer__sched_t *s, const pacer__budget_cfg_t *cfg)
+{
+  if (cfg->ratio > 0 && pacer__budget_cfg_check(cfg))
+    return PACER_EINVAL;
+  int empty =
+      cfg->window_ns != s->cfg.budget.window_ns || !(s->cfg.budget.ratio > 0);
+  s->cfg.budget = *cfg;
+  s->keys.budget_cfg = cfg->ratio > 0 ? &s->cfg.budget : NULL;
+  if (empty) {
+    pacer__budget_init(&s->budget);
+    pacer__key_t *k, *tmp;
+    HASH_ITER(hh, s->keys.table, k, tmp)
+    {
+      pacer__budget_init(&k->budget);
+    }
+  }
+  return 0;
+}
+
+int pacer__sched_set_breaker_slow(pacer__sched_t *s, int64_t slow_ns,
+                                  double slow_threshold)
+{
+  pacer__breaker_cfg_t b = s->cfg.breaker;
+  b.slow_ns = slow_ns;
+  b.slow_threshold = slow_threshold;
+  if (pacer__breaker_cfg_check(&b))
+    return PACER_EINVAL;
+  /* Every key's breaker borrows s->cfg.breaker: this is all it takes. */
+  s->cfg.breaker.slow_ns = slow_ns;
+  s->cfg.breaker.slow_threshold = slow_threshold;
+  return 0;
+}
+
 int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
                                 unsigned burst, unsigned cap, int64_t now)
 {

@@ -214,6 +214,18 @@ void pacer__sched_release(pacer__sched_t *s, pacer__job_t *job, int64_t now);
 int pacer__sched_set_rate(pacer__sched_t *s, double rate, unsigned burst,
                           int64_t now);
 int pacer__sched_set_concurrency(pacer__sched_t *s, unsigned concurrency);
+/* New retry budget settings (for live reconfiguration): PACER_EINVAL (a
+ * ratio above 0 with a bad cfg; nothing changed) or 0. From the next
+ * decision on, every key's budget and the global one use them. A new
+ * window (or turning the budget on) empties every budget, since counts
+ * kept in buckets of the old width mean nothing in the new: the floor
+ * alone holds until requests are counted again. */
+int pacer__sched_set_budget(pacer__sched_t *s, const pacer__budget_cfg_t *cfg);
+/* New slow-call settings of every key's breaker (breaker.h: slow_ns 0 is
+ * off): PACER_EINVAL (nothing changed) or 0. Outcomes already in the
+ * windows keep the slowness they were judged with. */
+int pacer__sched_set_breaker_slow(pacer__sched_t *s, int64_t slow_ns,
+                                  double slow_threshold);
 int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
                                 unsigned burst, unsigned cap, int64_t now);
 

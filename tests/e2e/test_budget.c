@@ -61,6 +61,7 @@ static long long run_failing(const pacer_config_t *c, int n, const char *path,
     if (r->error == PACER_EBUDGET) {
       (*budget_ends)++;
       assert_non_null(strstr(r->message, "retry budget"));
+      assert_true(r->header_count > 0); /* the 503's headers, kept */
     } else {
       assert_int_equal(r->error, PACER_ERETRIES);
       assert_int_equal(r->attempts, 3);

@@ -1547,6 +1547,78 @@ static void slow_calls_below_the_threshold_or_off(void **state)
   sched_fx_free(f);
 }
 
+/* Live settings: turning the budget off lets every retry through; on again
+ * (or a new window) starts every budget empty, at the floor; bad settings
+ * change nothing. */
+static void budget_settings_change_live(void **state)
+{
+  (void)state;
+  budget_ra = 0;
+  sched_fx_t *f = sched_fx_new(budget_no_floor);
+  pacer__budget_cfg_t bc = f->s.cfg.budget, bad = bc;
+  bad.window_ns = 1;
+  assert_int_equal(pacer__sched_set_budget(&f->s, &bad), PACER_EINVAL);
+  assert_true(f->s.cfg.budget.window_ns == bc.window_ns);
+  pacer__job_t *jobs[10];
+  for (int i = 0; i < 10; i++)
+    push(f, "k", LOW);
+  assert_int_equal(start_all(f, jobs, 10), 10);
+  /* 0.2 x 10: two retries, then refusals. */
+  assert_int_equal(done(f, jobs[0], 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(done(f, jobs[1], 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(done(f, jobs[2], 0, 503, -1), PACER__SCHED_END);
+  assert_int_equal(jobs[2]->error, PACER_EBUDGET);
+  sched_fx_release(f, jobs[2]);
+  /* Off: allowed. */
+  pacer__budget_cfg_t off = bc;
+  off.ratio = 0;
+  assert_int_equal(pacer__sched_set_budget(&f->s, &off), 0);
+  assert_null(f->s.keys.budget_cfg);
+  assert_int_equal(done(f, jobs[3], 0, 503, -1), PACER__SCHED_RETRY);
+  /* On again, with a floor of 1 per window: emptied, so one retry. */
+  pacer__budget_cfg_t on = bc;
+  on.min_per_s = 0.1; /* 1 in 10 s */
+  assert_int_equal(pacer__sched_set_budget(&f->s, &on), 0);
+  assert_non_null(f->s.keys.budget_cfg);
+  assert_int_equal(done(f, jobs[4], 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(done(f, jobs[5], 0, 503, -1), PACER__SCHED_END);
+  assert_int_equal(jobs[5]->error, PACER_EBUDGET);
+  sched_fx_release(f, jobs[5]);
+  for (int i = 6; i < 10; i++)
+    ok(f, jobs[i]);
+  /* The waiting retries run and end (max_attempts 2). */
+  f->now += 10 * MS;
+  pacer__job_t *j;
+  while ((j = sched_fx_next(f))) {
+    ok(f, j);
+  }
+  sched_fx_free(f);
+}
+
+/* Slow calls turned on live: the next outcomes are judged slow. */
+static void breaker_slow_changes_live(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(slow_cfg);
+  assert_int_equal(pacer__sched_set_breaker_slow(&f->s, -1, 0.5), PACER_EINVAL);
+  assert_int_equal(pacer__sched_set_breaker_slow(&f->s, 100 * MS, 0),
+                   PACER_EINVAL);
+  assert_int_equal(f->s.cfg.breaker.slow_ns, 100 * MS);
+  assert_int_equal(pacer__sched_set_breaker_slow(&f->s, 0, 0.5), 0); /* off */
+  pacer__job_t *j = push(f, "k", LOW);
+  assert_ptr_equal(sched_fx_next(f), j);
+  f->now += 1 * S;
+  ok(f, j);
+  assert_int_equal(f->s.slow_calls, 0);
+  assert_int_equal(pacer__sched_set_breaker_slow(&f->s, 10 * MS, 1.0), 0);
+  j = push(f, "k", LOW);
+  assert_ptr_equal(sched_fx_next(f), j);
+  f->now += 11 * MS;
+  ok(f, j);
+  assert_int_equal(f->s.slow_calls, 1);
+  sched_fx_free(f);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1590,6 +1662,8 @@ int main(void)
       cmocka_unit_test(budget_ratio_zero_retries_as_before),
       cmocka_unit_test(slow_successes_open_the_breaker),
       cmocka_unit_test(slow_calls_below_the_threshold_or_off),
+      cmocka_unit_test(budget_settings_change_live),
+      cmocka_unit_test(breaker_slow_changes_live),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
