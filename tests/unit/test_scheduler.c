@@ -1619,6 +1619,39 @@ static void breaker_slow_changes_live(void **state)
   sched_fx_free(f);
 }
 
+static void budget_no_idle(pacer_config_t *c)
+{
+  budget_cfg(c);
+  c->max_idle_keys = 0; /* a key with nothing to keep is forgotten at once */
+}
+
+/* An idle key whose budget holds a retry is remembered until that retry
+ * leaves the window (else forgetting it would hand a failing key a fresh
+ * budget), then forgotten; one with none is forgotten at once. */
+static void budget_with_retries_keeps_an_idle_key(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(budget_no_idle);
+  int64_t t0 = f->now; /* 1000 s: a bucket boundary */
+  pacer__job_t *j = push(f, "a", LOW);
+  assert_ptr_equal(sched_fx_next(f), j);
+  assert_int_equal(done(f, j, 0, 503, -1), PACER__SCHED_RETRY);
+  f->now += 10 * MS;
+  assert_ptr_equal(sched_fx_next(f), j);
+  ok(f, j);
+  assert_non_null(pacer__keys_find(&f->s.keys, "a"));
+  assert_int_equal(pacer__keys_remembered(&f->s.keys), 1);
+  ok(f, next_of(f, push(f, "b", LOW)));
+  assert_null(pacer__keys_find(&f->s.keys, "b")); /* nothing to keep */
+  f->now = t0 + 10 * S - 1;
+  ok(f, next_of(f, push(f, "c", LOW)));
+  assert_non_null(pacer__keys_find(&f->s.keys, "a"));
+  f->now = t0 + 10 * S; /* the retry's bucket has left the window */
+  ok(f, next_of(f, push(f, "d", LOW)));
+  assert_null(pacer__keys_find(&f->s.keys, "a"));
+  sched_fx_free(f);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1663,6 +1696,7 @@ int main(void)
       cmocka_unit_test(slow_successes_open_the_breaker),
       cmocka_unit_test(slow_calls_below_the_threshold_or_off),
       cmocka_unit_test(budget_settings_change_live),
+      cmocka_unit_test(budget_with_retries_keeps_an_idle_key),
       cmocka_unit_test(breaker_slow_changes_live),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
