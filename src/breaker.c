@@ -5,7 +5,8 @@
  * - known <= window and pos < window; while known < window, pos == known
  *   (the ring has not wrapped yet, so the slot at pos is unused).
  * - failures is the number of ones in the first `window` bits; every bit at
- *   or beyond window is 0, and so is every unused slot.
+ *   or beyond window is 0, and so is every unused slot. The same holds of
+ *   slows and the slow ring, whose slots are the same outcomes'.
  * - Outside CLOSED the ring is empty (known == failures == pos == 0): it is
  *   cleared on opening, so a breaker always closes with an empty window.
  * - In HALF_OPEN, probes_left + probes_out + probes_ok == probes and
@@ -42,15 +43,20 @@ int pacer__breaker_cfg_check(const pacer__breaker_cfg_t *cfg)
     return PACER_EINVAL;
   if (cfg->probe_timeout_ns < 1)
     return PACER_EINVAL;
+  if (cfg->slow_ns < 0 || (cfg->slow_ns > 0 && !(cfg->slow_threshold > 0.0 &&
+                                                 cfg->slow_threshold <= 1.0)))
+    return PACER_EINVAL;
   return 0;
 }
 
 static void clear_ring(pacer__breaker_t *b)
 {
   memset(b->bits, 0, sizeof b->bits);
+  memset(b->slow, 0, sizeof b->slow);
   b->pos = 0;
   b->known = 0;
   b->failures = 0;
+  b->slows = 0;
 }
 
 static void clear_probes(pacer__breaker_t *b)
@@ -88,8 +94,15 @@ void pacer__breaker_init(pacer__breaker_t *b, const pacer__breaker_cfg_t *cfg)
   clear_probes(b);
 }
 
-static void trip(pacer__breaker_t *b, int64_t now)
+/* Opens b at now; why and the ratios say what did it (last_trip). */
+static void trip(pacer__breaker_t *b, int64_t now, unsigned why, unsigned calls,
+                 unsigned failed, unsigned slow)
 {
+  b->last_trip.why = why;
+  b->last_trip.calls = calls;
+  b->last_trip.failure_ratio = calls ? (double)failed / (double)calls : 0;
+  b->last_trip.slow_ratio = calls ? (double)slow / (double)calls : 0;
+  b->last_trip.at_ns = now;
   b->state = PACER_BREAKER_OPEN;
   b->gen++;
   b->opened++;
@@ -121,12 +134,25 @@ static void advance(pacer__breaker_t *b, int64_t now)
 {
   if (b->state == PACER_BREAKER_HALF_OPEN && b->probes_out > 0 &&
       now >= probe_deadline(b))
-    trip(b, now);
+    trip(b, now, PACER__TRIP_PROBE | PACER__TRIP_TIMEOUT | PACER__TRIP_FAILURES,
+         b->probes_ok + 1, 1, 0);
   if (b->state == PACER_BREAKER_OPEN && now >= b->open_until)
     half_open(b);
 }
 
-static void push(pacer__breaker_t *b, int failed)
+/* Sets or clears the bit at mask in word w of ring, keeping *ones. */
+static void put_bit(uint64_t *ring, unsigned w, uint64_t mask, int one,
+                    unsigned *ones)
+{
+  if (one) {
+    ring[w] |= mask;
+    (*ones)++;
+  } else {
+    ring[w] &= ~mask;
+  }
+}
+
+static void push(pacer__breaker_t *b, int failed, int slow)
 {
   unsigned w = b->pos >> 6;
   uint64_t mask = UINT64_C(1) << (b->pos & 63u);
@@ -135,20 +161,21 @@ static void push(pacer__breaker_t *b, int failed)
   if (b->known == b->cfg->window) {
     if (b->bits[w] & mask)
       b->failures--;
+    if (b->slow[w] & mask)
+      b->slows--;
   } else {
     b->known++;
   }
-  if (failed) {
-    b->bits[w] |= mask;
-    b->failures++;
-  } else {
-    b->bits[w] &= ~mask;
-  }
+  put_bit(b->bits, w, mask, failed, &b->failures);
+  put_bit(b->slow, w, mask, slow, &b->slows);
   b->pos = b->pos + 1 == b->cfg->window ? 0 : b->pos + 1;
 }
 
-static int should_open(const pacer__breaker_t *b)
+/* PACER__TRIP_FAILURES and/or PACER__TRIP_SLOW when the window opens it,
+ * else 0. */
+static unsigned should_open(const pacer__breaker_t *b)
 {
+  unsigned why = 0;
   if (b->known < b->cfg->min_calls)
     return 0;
   /* Divide rather than multiply: failures / known is rounded once, to the
@@ -156,7 +183,29 @@ static int should_open(const pacer__breaker_t *b)
    * ratio equal to the threshold compares equal (7 of 100 against 0.07).
    * threshold * known rounds twice: 0.07 * 100 is 7.000000000000001, and 7
    * failures would not open it. */
-  return (double)b->failures / (double)b->known >= b->cfg->threshold;
+  if ((double)b->failures / (double)b->known >= b->cfg->threshold)
+    why |= PACER__TRIP_FAILURES;
+  if (b->cfg->slow_ns > 0 &&
+      (double)b->slows / (double)b->known >= b->cfg->slow_threshold)
+    why |= PACER__TRIP_SLOW;
+  return why;
+}
+
+int pacer__breaker_is_slow(const pacer__breaker_cfg_t *cfg,
+                           pacer__outcome_kind_t kind, int64_t admitted_ns,
+                           int64_t now)
+{
+  if (cfg->slow_ns <= 0 ||
+      (kind != PACER__OUTCOME_SUCCESS && kind != PACER__OUTCOME_FAILURE))
+    return 0;
+  /* now - admitted_ns cannot overflow for the times a clock gives; a clock
+   * that went back makes no call slow. */
+  return now > admitted_ns && now - admitted_ns > cfg->slow_ns;
+}
+
+pacer__breaker_trip_t pacer__breaker_last_trip(const pacer__breaker_t *b)
+{
+  return b->last_trip;
 }
 
 int pacer__breaker_allow(pacer__breaker_t *b, int64_t now, int64_t *retry_at)
@@ -211,10 +260,17 @@ static int record_probe(pacer__breaker_t *b, pacer__outcome_kind_t kind,
    * rather than let the counters wrap. */
   if (b->probes_out == 0)
     return 0;
-  switch (kind) {
-  case PACER__OUTCOME_FAILURE:
-    trip(b, now);
+  /* A slow probe says the key is not well yet: it fails, whatever its
+   * answer (so a key that only answers slowly never closes). */
+  int slow = pacer__breaker_is_slow(b->cfg, kind, admitted, now);
+  if (kind == PACER__OUTCOME_FAILURE || slow) {
+    unsigned why = PACER__TRIP_PROBE |
+                   (kind == PACER__OUTCOME_FAILURE ? PACER__TRIP_FAILURES : 0) |
+                   (slow ? PACER__TRIP_SLOW : 0);
+    trip(b, now, why, b->probes_ok + 1, kind == PACER__OUTCOME_FAILURE, slow);
     return 1;
+  }
+  switch (kind) {
   case PACER__OUTCOME_SUCCESS:
     probe_forget(b, admitted);
     b->probes_ok++;
@@ -240,14 +296,17 @@ int pacer__breaker_record(pacer__breaker_t *b, uint32_t ticket,
   if (ticket != b->gen)
     return 0;
   switch (b->state) {
-  case PACER_BREAKER_CLOSED:
+  case PACER_BREAKER_CLOSED: {
     if (kind != PACER__OUTCOME_SUCCESS && kind != PACER__OUTCOME_FAILURE)
       return 0;
-    push(b, kind == PACER__OUTCOME_FAILURE);
-    if (!should_open(b))
+    push(b, kind == PACER__OUTCOME_FAILURE,
+         pacer__breaker_is_slow(b->cfg, kind, admitted_ns, now));
+    unsigned why = should_open(b);
+    if (!why)
       return 0;
-    trip(b, now);
+    trip(b, now, why, b->known, b->failures, b->slows);
     return 1;
+  }
   case PACER_BREAKER_HALF_OPEN:
     return record_probe(b, kind, admitted_ns, now);
   case PACER_BREAKER_OPEN:
@@ -276,6 +335,7 @@ int64_t pacer__breaker_keep_until(const pacer__breaker_t *b, int64_t now)
     return pacer__time_add(now, b->cfg->cooldown_ns);
   case PACER_BREAKER_CLOSED:
   default:
-    return b->failures ? pacer__time_add(now, b->cfg->cooldown_ns) : INT64_MIN;
+    return b->failures || b->slows ? pacer__time_add(now, b->cfg->cooldown_ns)
+                                   : INT64_MIN;
   }
 }

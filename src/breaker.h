@@ -10,6 +10,14 @@
  * after that probe was admitted, opens it again. Each probe has a deadline
  * of its own: the caller hands back the admission time with the outcome.
  *
+ * Slow calls (cfg.slow_ns > 0), as Resilience4j counts them: a call whose
+ * outcome (success or failure) comes more than slow_ns after its admission
+ * is slow. CLOSED keeps a second ring of the same outcomes, 1 = slow, and
+ * also opens once at least min_calls are known and slows/known >=
+ * slow_threshold. A slow success stays a success (the failure ring does
+ * not see it). In HALF_OPEN a slow probe counts as failed: it opens the
+ * breaker again. pacer__breaker_last_trip() says what opened it last.
+ *
  * Every admitted call gets a ticket; an outcome whose ticket predates the
  * last state change is ignored (a slow call admitted while CLOSED cannot
  * close a breaker that has opened since). Time moves it only forward
@@ -30,6 +38,8 @@ typedef struct pacer__breaker_cfg {
   int64_t cooldown_ns;
   unsigned probes; /* >= 1 */
   int64_t probe_timeout_ns;
+  int64_t slow_ns;       /* a call longer than this is slow; 0: off */
+  double slow_threshold; /* (0, 1] when slow_ns > 0: slow ratio that opens */
 } pacer__breaker_cfg_t;
 
 typedef enum pacer__outcome_kind {
@@ -43,14 +53,38 @@ typedef enum pacer__outcome_kind {
  * as earlier ones are judged. */
 #define PACER__PROBES_OUT_MAX 4
 
+/* What opened a breaker (pacer__breaker_trip_t.why), or-ed. */
+enum {
+  PACER__TRIP_FAILURES = 1, /* failure ratio reached breaker_threshold, or
+                               (with PROBE) a probe failed */
+  PACER__TRIP_SLOW = 2,     /* slow ratio reached slow_threshold, or (with
+                               PROBE) a probe was slow */
+  PACER__TRIP_PROBE = 4,    /* it opened again from HALF_OPEN */
+  PACER__TRIP_TIMEOUT = 8   /* (with PROBE) a probe had no outcome by its
+                               deadline */
+};
+
+/* The last time a breaker opened. While CLOSED, the ratios are those of
+ * its window when it tripped (calls outcomes); from HALF_OPEN, those of the
+ * probes judged in that HALF_OPEN, the one that opened it included. */
+typedef struct pacer__breaker_trip {
+  unsigned why;         /* PACER__TRIP_*; 0: it never opened */
+  unsigned calls;       /* outcomes the ratios are of */
+  double failure_ratio; /* failures / calls */
+  double slow_ratio;    /* slow calls / calls */
+  int64_t at_ns;        /* when it opened */
+} pacer__breaker_trip_t;
+
 typedef struct pacer__breaker {
   const pacer__breaker_cfg_t *cfg; /* borrowed; outlives the breaker */
   pacer_breaker_state_t state;
   uint32_t gen;         /* bumped at every state change */
   uint64_t bits[16];    /* window ring: 1 = failure */
+  uint64_t slow[16];    /* the same outcomes: 1 = slow */
   unsigned pos;         /* next slot in the ring */
   unsigned known;       /* outcomes in the ring (<= window) */
-  unsigned failures;    /* ones in the ring */
+  unsigned failures;    /* ones in bits */
+  unsigned slows;       /* ones in slow */
   int64_t open_until;   /* OPEN: when HALF_OPEN begins */
   unsigned probes_out;  /* HALF_OPEN: admitted and not yet judged */
   unsigned probes_left; /* HALF_OPEN: may still be admitted */
@@ -59,6 +93,7 @@ typedef struct pacer__breaker {
                                               of the probes out, oldest
                                               first */
   uint64_t opened;                         /* times it opened */
+  pacer__breaker_trip_t last_trip;         /* why it last opened */
 } pacer__breaker_t;
 
 /* Validates a configuration. Returns 0 or PACER_EINVAL. */
@@ -84,6 +119,17 @@ int pacer__breaker_record(pacer__breaker_t *b, uint32_t ticket,
                           pacer__outcome_kind_t kind, int64_t admitted_ns,
                           int64_t now);
 
+/* 1 when a call admitted at admitted_ns whose outcome of kind came at now
+ * is slow under cfg: a success or a failure, more than slow_ns long, with
+ * slow_ns > 0. Pure. */
+int pacer__breaker_is_slow(const pacer__breaker_cfg_t *cfg,
+                           pacer__outcome_kind_t kind, int64_t admitted_ns,
+                           int64_t now);
+
+/* Why b last opened (why 0: never). The ratios that tripped it, for the
+ * event the dispatcher may emit when it opens. Pure. */
+pacer__breaker_trip_t pacer__breaker_last_trip(const pacer__breaker_t *b);
+
 /* The state at now (applies due time transitions). */
 pacer_breaker_state_t pacer__breaker_state(pacer__breaker_t *b, int64_t now);
 
@@ -93,9 +139,10 @@ int pacer__breaker_pristine(const pacer__breaker_t *b);
 
 /* Until when an idle breaker (no call out) holds something worth keeping,
  * given that its last outcome came at or before now: INT64_MIN when nothing
- * (CLOSED with no failure in its window); OPEN: one cooldown past the end
- * of its cooldown (a key idle that long has had its chance to probe);
- * HALF_OPEN, or CLOSED with failures in its window: one cooldown from now.
+ * (CLOSED with no failure nor slow call in its window); OPEN: one cooldown past
+ * the end of its cooldown (a key idle that long has had its chance to probe);
+ * HALF_OPEN, or CLOSED with failures or slow calls in its window: one
+ * cooldown from now.
  * Forgetting a breaker then costs at most what min_calls protects against. */
 int64_t pacer__breaker_keep_until(const pacer__breaker_t *b, int64_t now);
 

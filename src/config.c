@@ -10,6 +10,7 @@
  * struct_size covers. */
 #include "config.h"
 #include "clock.h"
+#include "budget.h"
 #include "concur.h"
 #include "http.h"
 #include "limiter.h"
@@ -65,6 +66,13 @@ static void config_defaults(pacer_config_t *c)
   c->adaptive_concurrency_min = 0;
   c->adaptive_concurrency_max = 0;
   c->random_seed = 0; /* a new seed each run */
+  /* Envoy's and Finagle's shape: a fifth more load at most, and a floor
+   * so that a quiet client can still retry. */
+  c->retry_budget_ratio = 0.2;
+  c->retry_budget_min_per_s = 3;
+  c->retry_budget_window_ms = 10000;
+  c->breaker_slow_ms = 0; /* slow calls judge nothing unless asked */
+  c->breaker_slow_threshold = 0.5;
 }
 
 void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
@@ -213,6 +221,13 @@ static int check(const pacer_config_t *c, const char *const *secret_headers)
   if (pacer__concur_cfg_check(c->adaptive_concurrency_min,
                               c->adaptive_concurrency_max))
     return PACER_ECONCURRENCY;
+  pacer__budget_cfg_t bc = {c->retry_budget_ratio, c->retry_budget_min_per_s,
+                            pacer__ms_to_ns(c->retry_budget_window_ms)};
+  if (c->retry_budget_window_ms < 0 || pacer__budget_cfg_check(&bc))
+    return PACER_EINVAL;
+  if (c->breaker_slow_ms < 0 ||
+      !(c->breaker_slow_threshold > 0.0 && c->breaker_slow_threshold <= 1.0))
+    return PACER_EINVAL;
   if (secret_headers)
     for (size_t i = 0; secret_headers[i]; i++)
       if (pacer__header_check(secret_headers[i], ""))
@@ -344,6 +359,11 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
   s->breaker.cooldown_ns = pacer__ms_to_ns(c->breaker_cooldown_ms);
   s->breaker.probes = c->breaker_probes;
   s->breaker.probe_timeout_ns = pacer__ms_to_ns(c->breaker_probe_timeout_ms);
+  s->breaker.slow_ns = pacer__ms_to_ns(c->breaker_slow_ms);
+  s->breaker.slow_threshold = c->breaker_slow_threshold;
+  s->budget.ratio = c->retry_budget_ratio;
+  s->budget.min_per_s = c->retry_budget_min_per_s;
+  s->budget.window_ns = pacer__ms_to_ns(c->retry_budget_window_ms);
   s->adapt.announced = c->adapt_announced;
   s->adapt.aimd = c->adapt_aimd;
   s->adapt.min_rate = c->adapt_min_rate;

@@ -53,6 +53,7 @@ static void account_end(pacer_t *p, const pacer__job_t *j)
     p->failed_too_large++;
     break;
   case PACER_ERETRIES:
+  case PACER_EBUDGET: /* retries that did not save the job, too */
     p->failed_retries++;
     break;
   case PACER_EDEADLINE:

@@ -154,8 +154,9 @@ static int add_fields(json_t *o, const pacer_event_t *ev)
   case PACER_EVENT_BREAKER:
     SET("from", json_string(breaker_name(ev->from)));
     SET("to", json_string(breaker_name(ev->to)));
-    if (ev->to == PACER_BREAKER_OPEN && ev->from == PACER_BREAKER_CLOSED) {
+    if (ev->to == PACER_BREAKER_OPEN) {
       SET("ratio", json_real(ev->ratio));
+      SET("slow_ratio", json_real(ev->slow_ratio));
       SET("calls", json_integer(ev->calls));
     }
     break;

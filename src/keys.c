@@ -77,6 +77,7 @@ static pacer__key_t *key_new(pacer__keys_t *ks, const char *name)
   k->base_burst = ks->burst;
   k->cap = ks->cap;
   pacer__breaker_init(&k->breaker, ks->bcfg);
+  pacer__budget_init(&k->budget);
   for (int p = 0; p < 2; p++) {
     pacer__list_init(&k->q[p]);
     k->ready_pos[p] = UINT32_MAX;
@@ -95,9 +96,15 @@ static pacer__key_t *key_new(pacer__keys_t *ks, const char *name)
 }
 
 /* Until when idle k holds state worth keeping (<= now: nothing). */
-static int64_t keep_until(const pacer__key_t *k, int64_t now)
+static int64_t keep_until(const pacer__keys_t *ks, const pacer__key_t *k,
+                          int64_t now)
 {
   int64_t t = k->paused_until;
+  if (ks->budget_cfg) {
+    int64_t r = pacer__budget_keep_until(&k->budget, ks->budget_cfg);
+    if (r > t)
+      t = r;
+  }
   int64_t b = pacer__bucket_full_at(&k->bucket);
   if (b > t)
     t = b;
@@ -169,7 +176,7 @@ void pacer__keys_release(pacer__keys_t *ks, pacer__key_t *k, int64_t now)
 {
   if (--k->refs > 0 || k->pinned)
     return;
-  int64_t until = keep_until(k, now);
+  int64_t until = keep_until(ks, k, now);
   if (until > now) {
     k->forget_at = until;
     (void)pacer__heap_push(&ks->remember, k); /* room reserved */

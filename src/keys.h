@@ -7,12 +7,14 @@
  * released is idle. An idle key whose state is worth keeping (a Retry-After
  * pause still running, a bucket not yet full, a breaker with failures or
  * not closed: see pacer__breaker_keep_until(), an adapted rate: see
- * pacer__adapt_keep_until()) is remembered until that
+ * pacer__adapt_keep_until(), retries in its retry budget's window: see
+ * pacer__budget_keep_until()) is remembered until that
  * state has passed; then, or at once if there was nothing to keep, it joins
  * the idle list, and beyond max_idle keys there, the least recently used is
  * freed, losing nothing. Remembered keys are bounded by time, not count:
  * they are the keys that ended an attempt within the longest of the pause
- * cap, a key bucket's refill, two breaker cooldowns and an adaptation's end
+ * cap, a key bucket's refill, two breaker cooldowns, a retry budget's
+ * window and an adaptation's end
  * (an announced reset or the end of an AIMD climb, but at most
  * PACER__KEYS_ADAPT_KEEP_NS after the key's last attempt ended). The
  * scheduler keeps
@@ -26,6 +28,7 @@
 
 #include "adapt.h"
 #include "breaker.h"
+#include "budget.h"
 #include "concur.h"
 #include "heap.h"
 #include "limiter.h"
@@ -69,12 +72,13 @@ typedef struct pacer__key {
   unsigned refs;      /* jobs referring to this key */
   unsigned queued[2]; /* QUEUED jobs by priority */
   pacer__breaker_t breaker;
-  int64_t paused_until;  /* Retry-After pause */
-  int64_t event_pause;   /* the end of the last pause an event told of, until
-                            its RESUME event; 0: none */
-  pacer__link_t q[2];    /* QUEUED jobs by priority, oldest first */
-  uint32_t ready_pos[2]; /* slots in the scheduler's ready heaps */
-  uint32_t wake_pos;     /* slot in the wake heap */
+  pacer__budget_t budget; /* its retry budget (budget.h) */
+  int64_t paused_until;   /* Retry-After pause */
+  int64_t event_pause;    /* the end of the last pause an event told of,
+                             until its RESUME event; 0: none */
+  pacer__link_t q[2];     /* QUEUED jobs by priority, oldest first */
+  uint32_t ready_pos[2];  /* slots in the scheduler's ready heaps */
+  uint32_t wake_pos;      /* slot in the wake heap */
   int64_t wake_ns;
   uint8_t parked;           /* pacer__park_t */
   uint8_t pinned;           /* has limits of its own */
@@ -91,8 +95,10 @@ typedef struct pacer__keys {
   pacer__link_t idle;     /* front: least recently used */
   pacer__heap_t remember; /* idle keys with state to keep, by forget_at */
   size_t count, idle_count, max_idle;
-  const pacer__breaker_cfg_t *bcfg; /* borrowed */
-  double rate;                      /* defaults for new keys */
+  const pacer__breaker_cfg_t *bcfg;      /* borrowed */
+  const pacer__budget_cfg_t *budget_cfg; /* borrowed; NULL: its keys' retry
+                                            budgets hold nothing to keep */
+  double rate;                           /* defaults for new keys */
   unsigned burst, cap;
 } pacer__keys_t;
 

@@ -46,9 +46,24 @@ static void ev_breaker(pacer__sched_t *s, const pacer__key_t *k, uint32_t gen0,
                       .key = k->name,
                       .from = (int)state0,
                       .to = (int)k->breaker.state};
-  char msg[160];
-  snprintf(msg, sizeof msg, "breaker %s -> %s", breaker_names[ev.from % 3],
-           breaker_names[ev.to % 3]);
+  char msg[200];
+  int n = snprintf(msg, sizeof msg, "breaker %s -> %s",
+                   breaker_names[ev.from % 3], breaker_names[ev.to % 3]);
+  if (ev.to == PACER_BREAKER_OPEN && n > 0 && (size_t)n < sizeof msg) {
+    pacer__breaker_trip_t t = pacer__breaker_last_trip(&k->breaker);
+    ev.ratio = t.failure_ratio;
+    ev.slow_ratio = t.slow_ratio;
+    ev.calls = t.calls;
+    if (t.why & PACER__TRIP_TIMEOUT)
+      snprintf(msg + n, sizeof msg - (size_t)n, ": a probe had no outcome");
+    else if (t.why & PACER__TRIP_PROBE)
+      snprintf(msg + n, sizeof msg - (size_t)n, ": a probe %s",
+               t.why & PACER__TRIP_SLOW ? "was slow" : "failed");
+    else
+      snprintf(msg + n, sizeof msg - (size_t)n,
+               ": %.0f%% failed, %.0f%% slow of the last %u", 100 * t.failure_ratio,
+               100 * t.slow_ratio, t.calls);
+  }
   ev.message = msg;
   emit(s, &ev, now);
 }
@@ -217,8 +232,12 @@ int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
     return PACER_EINVAL;
   if (pacer__concur_cfg_check(cfg->concur.min, cfg->concur.max))
     return PACER_ECONCURRENCY;
+  if (cfg->budget.ratio > 0 && pacer__budget_cfg_check(&cfg->budget))
+    return PACER_EINVAL;
   pacer__keys_init(&s->keys, cfg->max_idle_keys, &s->cfg.breaker, cfg->key_rate,
                    cfg->key_burst, cfg->key_concurrency);
+  s->keys.budget_cfg = s->cfg.budget.ratio > 0 ? &s->cfg.budget : NULL;
+  pacer__budget_init(&s->budget);
   pacer__heap_init(&s->ready[HIGH], ready_key_high, ready_pos_high);
   pacer__heap_init(&s->ready[LOW], ready_key_low, ready_pos_low);
   pacer__heap_init(&s->wake, wake_key, wake_pos);
@@ -760,8 +779,12 @@ pacer__job_t *pacer__sched_next(pacer__sched_t *s, int64_t now,
   pacer__heap_remove(&s->timers, j);
   j->state = PACER__JOB_INFLIGHT;
   j->attempts++;
-  if (!j->first_start_ns) /* a resumed job's first start in this run */
+  if (!j->first_start_ns) { /* a resumed job's first start in this run */
     j->first_start_ns = now;
+    /* A request to the retry budgets; its retries are not (budget.h). */
+    pacer__budget_request(&s->budget, &s->cfg.budget, now);
+    pacer__budget_request(&k->budget, &s->cfg.budget, now);
+  }
   j->attempt_start_ns = now;
   return j;
 }
@@ -811,6 +834,8 @@ static void record_outcome(pacer__sched_t *s, pacer__job_t *j,
   pacer__key_t *k = j->key;
   uint32_t gen0 = k->breaker.gen;
   pacer_breaker_state_t state0 = k->breaker.state;
+  if (pacer__breaker_is_slow(&s->cfg.breaker, kind, j->attempt_start_ns, now))
+    s->slow_calls++;
   pacer__breaker_record(&k->breaker, j->breaker_ticket, kind,
                         j->attempt_start_ns, now);
   ev_breaker(s, k, gen0, state0, now);
@@ -898,9 +923,47 @@ static void follow_latency(pacer__sched_t *s, pacer__key_t *k,
                           k->inflight + 1, now);
 }
 
+/* The retry budgets' decision on j's retry at now: 0 when the global budget
+ * and j's key's both allow it (it is then counted in both), else 1, with j
+ * ended with PACER_EBUDGET (its last answer kept by the engine) and the
+ * refusal counted. The one place a retry is refused for its budget: what
+ * a refusal should also do (an event) belongs here. */
+static int retry_budget_refuses(pacer__sched_t *s, pacer__job_t *j,
+                                const pacer__attempt_end_t *end, int64_t now)
+{
+  const pacer__budget_cfg_t *bc = &s->cfg.budget;
+  pacer__key_t *k = j->key;
+  const char *why = NULL;
+  if (!pacer__budget_allows(&k->budget, bc, now))
+    why = "retry refused by the retry budget: this key's retries reached "
+          "their share of its recent requests";
+  else if (!pacer__budget_allows(&s->budget, bc, now))
+    why = "retry refused by the retry budget: retries reached their share "
+          "of all recent requests";
+  if (why) {
+    s->retries_refused++;
+    end_job(j, PACER_EBUDGET, why, NULL);
+    if (s->emit) {
+      pacer_event_t ev = {.type = PACER_EVENT_RETRY_REFUSED,
+                          .key = k->name,
+                          .job = j->id,
+                          .attempt = j->attempts,
+                          .status = end->status,
+                          .error = end->error,
+                          .message = why};
+      emit(s, &ev, now);
+    }
+    return 1;
+  }
+  pacer__budget_retry(&k->budget, bc, now);
+  pacer__budget_retry(&s->budget, bc, now);
+  return 0;
+}
+
 /* Puts j back to wait for its next attempt, after ra (the server's
  * Retry-After, or -1: the backoff), unless a cancelling shutdown stops
- * retries or the retry would start after the job's deadline. */
+ * retries, the retry would start after the job's deadline or the retry
+ * budget refuses it. */
 static int schedule_retry(pacer__sched_t *s, pacer__job_t *j,
                           const pacer__attempt_end_t *end, int64_t now,
                           int64_t ra)
@@ -921,6 +984,8 @@ static int schedule_retry(pacer__sched_t *s, pacer__job_t *j,
             NULL);
     return PACER__SCHED_END;
   }
+  if (retry_budget_refuses(s, j, end, now))
+    return PACER__SCHED_END;
   j->state = PACER__JOB_WAITING;
   s->waiting[j->prio]++;
   s->retried++;
@@ -1051,6 +1116,39 @@ int pacer__sched_set_concurrency(pacer__sched_t *s, unsigned concurrency)
   return 0;
 }
 
+int pacer__sched_set_budget(pacer__sched_t *s, const pacer__budget_cfg_t *cfg)
+{
+  if (cfg->ratio > 0 && pacer__budget_cfg_check(cfg))
+    return PACER_EINVAL;
+  int empty =
+      cfg->window_ns != s->cfg.budget.window_ns || !(s->cfg.budget.ratio > 0);
+  s->cfg.budget = *cfg;
+  s->keys.budget_cfg = cfg->ratio > 0 ? &s->cfg.budget : NULL;
+  if (empty) {
+    pacer__budget_init(&s->budget);
+    pacer__key_t *k, *tmp;
+    HASH_ITER(hh, s->keys.table, k, tmp)
+    {
+      pacer__budget_init(&k->budget);
+    }
+  }
+  return 0;
+}
+
+int pacer__sched_set_breaker_slow(pacer__sched_t *s, int64_t slow_ns,
+                                  double slow_threshold)
+{
+  pacer__breaker_cfg_t b = s->cfg.breaker;
+  b.slow_ns = slow_ns;
+  b.slow_threshold = slow_threshold;
+  if (pacer__breaker_cfg_check(&b))
+    return PACER_EINVAL;
+  /* Every key's breaker borrows s->cfg.breaker: this is all it takes. */
+  s->cfg.breaker.slow_ns = slow_ns;
+  s->cfg.breaker.slow_threshold = slow_threshold;
+  return 0;
+}
+
 int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
                                 unsigned burst, unsigned cap, int64_t now)
 {
@@ -1071,6 +1169,8 @@ int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
 int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
 {
   st->retried = s->retried;
+  st->retries_refused = s->retries_refused;
+  st->slow_calls = s->slow_calls;
   st->held_by_breaker = s->held_by_breaker;
   st->queued_high =
       s->queued[PACER_PRIORITY_HIGH] + s->waiting[PACER_PRIORITY_HIGH];

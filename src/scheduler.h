@@ -53,6 +53,17 @@
  * cut across the fleet without knowing its size. A key with no configured
  * rate and nothing learned in the store draws nothing from it.
  *
+ * Retry budget (cfg.budget, budget.h). Every job's first start in this
+ * process is a request to the global budget and to its key's; before a
+ * retry is scheduled (after the deadline check, whatever its delay: backoff
+ * or Retry-After), both must allow it, and it is counted in both. Refused,
+ * the job ends with PACER_EBUDGET, its last answer kept
+ * (retry_budget_refuses() in scheduler.c: the one place that decides it).
+ *
+ * Slow calls (cfg.breaker.slow_ns): the breaker judges each attempt's
+ * length from its admission to its end (breaker.h); slow_calls counts the
+ * slow ones.
+ *
  * Concurrency by latency (cfg.concur, opt-in). Each key's cap is then the
  * one concur.h adapts from the latency of its attempts, never above a
  * configured cap; every attempt end feeds it. */
@@ -60,6 +71,7 @@
 #define PACER_SCHEDULER_H
 
 #include "adapt.h"
+#include "budget.h"
 #include "concur.h"
 #include "heap.h"
 #include "job.h"
@@ -91,6 +103,8 @@ typedef struct pacer__sched_cfg {
   pacer__adapt_cfg_t adapt; /* announced quotas and AIMD (adapt.h) */
   /* Concurrency by latency (concur.h); max 0: off. */
   pacer__concur_cfg_t concur;
+  /* Retry budget (budget.h), global and per key; ratio 0: off. */
+  pacer__budget_cfg_t budget;
 } pacer__sched_cfg_t;
 
 typedef struct pacer__sched {
@@ -108,6 +122,9 @@ typedef struct pacer__sched {
   int no_retry; /* shutdown in cancel mode */
   uint64_t held_by_breaker;
   uint64_t retried;
+  pacer__budget_t budget;   /* the global retry budget */
+  uint64_t retries_refused; /* by a retry budget */
+  uint64_t slow_calls;      /* attempts slower than cfg.breaker.slow_ns */
   /* Shared limits (has_store): the store, when the global bucket may next
    * be asked (INT64_MAX never: not used), whether that waits on a notify,
    * the keys parked on a notify, and the key tokens lost to a refused
@@ -200,16 +217,28 @@ void pacer__sched_release(pacer__sched_t *s, pacer__job_t *job, int64_t now);
 int pacer__sched_set_rate(pacer__sched_t *s, double rate, unsigned burst,
                           int64_t now);
 int pacer__sched_set_concurrency(pacer__sched_t *s, unsigned concurrency);
+/* New retry budget settings (for live reconfiguration): PACER_EINVAL (a
+ * ratio above 0 with a bad cfg; nothing changed) or 0. From the next
+ * decision on, every key's budget and the global one use them. A new
+ * window (or turning the budget on) empties every budget, since counts
+ * kept in buckets of the old width mean nothing in the new: the floor
+ * alone holds until requests are counted again. */
+int pacer__sched_set_budget(pacer__sched_t *s, const pacer__budget_cfg_t *cfg);
+/* New slow-call settings of every key's breaker (breaker.h: slow_ns 0 is
+ * off): PACER_EINVAL (nothing changed) or 0. Outcomes already in the
+ * windows keep the slowness they were judged with. */
+int pacer__sched_set_breaker_slow(pacer__sched_t *s, int64_t slow_ns,
+                                  double slow_threshold);
 int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
                                 unsigned burst, unsigned cap, int64_t now);
 
 /* Fills the scheduler's part of a pacer_stats_get() snapshot at now:
- * retried, held_by_breaker, queued_high and queued_low (waiting retries
- * included), in_flight, and one keys[] entry for each key held (its name
- * strdup'd), as stats.c's allocation contract says; st->keys must be NULL.
- * Returns 0, or PACER_ENOMEM with the entries filled so far (free the
- * snapshot with pacer_stats_free()). The only walk of the key table
- * outside the scheduler's own rules. */
+ * retried, retries_refused, slow_calls, held_by_breaker, queued_high and
+ * queued_low (waiting retries included), in_flight, and one keys[] entry for
+ * each key held (its name strdup'd), as stats.c's allocation contract says;
+ * st->keys must be NULL. Returns 0, or PACER_ENOMEM with the entries filled so
+ * far (free the snapshot with pacer_stats_free()). The only walk of the key
+ * table outside the scheduler's own rules. */
 int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st);
 
 /* Draws the global and key buckets from ops (copied; its ctx borrowed

@@ -187,7 +187,8 @@ static json_t *render(const pacer_stats_t *s)
       "s:I,"
       "s:{s:o,s:o},"
       "s:o,"
-      "s:{s:I,s:I,s:I,s:s,s:I,s:I}}",
+      "s:{s:I,s:I,s:I,s:s,s:I,s:I},"
+      "s:I,s:I}",
       "submitted", u64(s->submitted), "started", u64(s->started), "succeeded",
       u64(s->succeeded),
       /* failed */
@@ -212,7 +213,10 @@ static json_t *render(const pacer_stats_t *s)
       (json_int_t)s->shared_wait_us, "errors", u64(s->shared_errors), "state",
       shared_state_name(s->shared_state), "disconnects",
       u64(s->shared_disconnects), "fallback_grants",
-      u64(s->shared_fallback_grants));
+      u64(s->shared_fallback_grants),
+      /* retry budget and slow calls */
+      "retries_refused", u64(s->retries_refused), "slow_calls",
+      u64(s->slow_calls));
 }
 
 int pacer_stats_json(const pacer_stats_t *s, char **json)

@@ -104,7 +104,8 @@ PACER_EXTERN unsigned pacer_version_hex(void);
   XX(ESPOOLVERSION, -27, "spool was written by a newer version")               \
   XX(EHANDLER, -28, "no handler registered by this name")                      \
   XX(EDENIED, -29, "destination address not allowed")                          \
-  XX(ESHARED, -30, "shared limit store unavailable")
+  XX(ESHARED, -30, "shared limit store unavailable")                           \
+  XX(EBUDGET, -32, "retry refused by the retry budget")
 
 typedef enum pacer_errno {
 #define PACER__ERRNO_ENUM(name, val, msg) PACER_##name = (val),
@@ -152,8 +153,9 @@ typedef void (*pacer_log_cb)(pacer_log_level_t level, const char *msg,
  * store, for an operator (pacer_config_t.event_cb). Types are only ever
  * appended. */
 typedef enum pacer_event_type {
-  /* A key's breaker changed state: from, to; opened from CLOSED, the
-   * window's failure ratio that tripped it and its outcomes (calls);
+  /* A key's breaker changed state: from, to; when it opened, the ratios
+   * that opened it (ratio: failures, slow_ratio: slow calls) of its calls
+   * outcomes (the window's, from CLOSED; the probes', from HALF_OPEN);
    * half-open is noticed when the key is next looked at after its
    * cooldown (a job to start, a stats snapshot). */
   PACER_EVENT_BREAKER = 1,
@@ -204,8 +206,10 @@ typedef struct pacer_event {
   uint64_t job;        /* RETRY, SHED, RETRY_REFUSED: the job's id */
   pacer_event_reason_t reason;
   int from, to;        /* BREAKER: pacer_breaker_state_t */
-  double ratio;        /* BREAKER to OPEN from CLOSED: failures / calls */
-  unsigned calls;      /* BREAKER to OPEN from CLOSED: outcomes judged */
+  double ratio;        /* BREAKER to OPEN: failures / calls */
+  double slow_ratio;   /* BREAKER to OPEN: slow calls / calls
+                          (breaker_slow_ms) */
+  unsigned calls;      /* BREAKER to OPEN: outcomes judged */
   int64_t duration_ms; /* PAUSE: how long from time_ms */
   double rate;         /* RATE: tokens per second; 0: no limit */
   unsigned attempt;    /* RETRY, RETRY_REFUSED: attempts made so far */
@@ -488,6 +492,46 @@ typedef struct pacer_config {
   /* Events (pacer_event_cb): NULL (default): none are made. */
   pacer_event_cb event_cb;
   void *event_user;
+
+  /* Retry budget and slow calls (docs/DESIGN.md, "Retry budget" and "Slow
+   * calls").
+   *
+   * Retry budget: retries are limited to a share of recent traffic, for all
+   * keys together and for each key, so that a failing server does not see
+   * its load multiplied by max_attempts. A request is a job's first attempt
+   * (started in this process); a retry is one scheduled, after a backoff or
+   * a Retry-After alike. Over the last retry_budget_window_ms (counted in
+   * tenths of it), one more retry is allowed while
+   *   retries + 1 <= max(retry_budget_ratio x requests,
+   *                      retry_budget_min_per_s x the window in seconds),
+   * checked for all keys and for the job's key: a retry refused by either
+   * ends the job with PACER_EBUDGET (its last status, headers and transport
+   * code kept; the message says which budget refused), counted in
+   * pacer_stats_t.retries_refused and failed_retries. A refused retry does
+   * not count. So a server failing every request sees at most
+   * (1 + ratio) x the requests, plus the floor, per window. */
+  double retry_budget_ratio;      /* retries per request, finite, 0..1000.
+                                     Default 0.2. 0 turns the budget off:
+                                     every retry max_attempts allows is
+                                     made, as before this setting. */
+  double retry_budget_min_per_s;  /* the floor: retries per second of the
+                                     window allowed whatever the ratio (an
+                                     allowance of the window: 30 with the
+                                     defaults, which may come at once).
+                                     Finite, 0..1e9. Default 3. */
+  int64_t retry_budget_window_ms; /* 10..86400000. Default 10000. */
+  /* Slow calls open the breaker too, as failures do (breaker_enabled).
+   * An attempt whose answer came more than breaker_slow_ms after its start
+   * is slow, whatever its outcome; once the breaker's window holds at least
+   * breaker_min_calls outcomes and slow/known >= breaker_slow_threshold (or
+   * failures/known >= breaker_threshold), it opens. A slow success is still
+   * a success for its job: only the breaker counts it as slow. In
+   * HALF_OPEN a slow probe counts as failed: it opens the breaker again.
+   * Cancelled attempts and those cut by their job's deadline are never
+   * slow (they judge nothing). pacer_stats_t.slow_calls counts them. */
+  int64_t breaker_slow_ms;       /* 0: off (default); else >= 1 */
+  double breaker_slow_threshold; /* slow ratio that opens it, (0, 1].
+                                    Default 0.5. */
 } pacer_config_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
@@ -607,7 +651,10 @@ typedef struct pacer_result {
                                     response was retryable and no attempt was
                                     left), EDEADLINE, EEXPIRED, ECANCELED,
                                     EBREAKER, ETLS, ESCHEME, EDENIED (see
-                                    deny_private) */
+                                    deny_private), EBUDGET (a retry the
+                                    retry budget refused: status, headers
+                                    and transport_code are the last
+                                    attempt's) */
   int status;                    /* last HTTP status, 0 if none was received */
   int transport_code;            /* the transport's own code (a CURLcode) of the
                                     last attempt, 0 if none */
@@ -954,7 +1001,8 @@ typedef struct pacer_stats {
   uint64_t started;     /* attempts started */
   uint64_t succeeded;   /* jobs ended by a response with status < 400 */
   uint64_t failed_http; /* jobs ended by a response with status >= 400 */
-  uint64_t failed_transport, failed_timeout, failed_too_large, failed_retries,
+  uint64_t failed_transport, failed_timeout, failed_too_large,
+      failed_retries, /* PACER_ERETRIES and PACER_EBUDGET */
       failed_deadline, failed_breaker, failed_other;
   uint64_t retried; /* retries scheduled */
   uint64_t cancelled;
@@ -990,6 +1038,11 @@ typedef struct pacer_stats {
   pacer_key_concurrency_t *key_concurrency;
   /* Events dropped because 10,000 were already waiting for event_cb. */
   uint64_t events_dropped;
+  /* Retries the retry budget refused (pacer_config_t.retry_budget_*): each
+   * ended its job with PACER_EBUDGET (also counted in failed_retries). */
+  uint64_t retries_refused;
+  /* Attempts answered slower than breaker_slow_ms (0 while it is 0). */
+  uint64_t slow_calls;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

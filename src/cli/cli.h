@@ -275,7 +275,7 @@ typedef struct cli_tally {
   uint64_t succeeded; /* a response below 400 */
   uint64_t http_4xx, http_5xx;
   uint64_t bad_input;    /* lines that were never submitted */
-  uint64_t by_error[32]; /* by -code, PACER_E... */
+  uint64_t by_error[64]; /* by -code, PACER_E...; 0: a code past 63 */
 } cli_tally_t;
 
 /* Counts one result (res NULL: a job that was never accepted, with code). */

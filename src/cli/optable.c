@@ -387,6 +387,141 @@ static int set_adapt_min_rate(cli_opts_t *o, const cli_opt_t *opt,
   return 0;
 }
 
+/* A number with an optional "%" (per cent), into *d; -1 when it is not. */
+static int parse_share(const char *v, double *d)
+{
+  char buf[64];
+  size_t n = strlen(v);
+  int pct = n > 0 && v[n - 1] == '%';
+  if (n == 0 || n >= sizeof buf)
+    return -1;
+  memcpy(buf, v, n + 1);
+  if (pct)
+    buf[n - 1] = 0;
+  if (parse_double(buf, d))
+    return -1;
+  if (pct)
+    *d /= 100;
+  return 0;
+}
+
+/* Splits "A:B" (B may be absent when opt_b) into a and b (cap bytes
+ * each); 0 or -1. */
+static int split_pair(const char *v, char *a, char *b, size_t cap, int opt_b)
+{
+  const char *colon = strchr(v, ':');
+  size_t na = colon ? (size_t)(colon - v) : strlen(v);
+  if ((!colon && !opt_b) || na == 0 || na >= cap ||
+      (colon && (strlen(colon + 1) == 0 || strlen(colon + 1) >= cap)))
+    return -1;
+  memcpy(a, v, na);
+  a[na] = 0;
+  if (colon)
+    memcpy(b, colon + 1, strlen(colon + 1) + 1);
+  else
+    b[0] = 0;
+  return 0;
+}
+
+/* --retry-budget RATIO[:MIN_PER_S], or off (pacer_config_t.retry_budget_*):
+ * RATIO 0..1000 (or a percentage), 0 being off too; MIN_PER_S 0..1e9
+ * retries per second, the library's default when absent, so that each
+ * value names both fields. */
+static int set_retry_budget(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                            const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  pacer_config_t d;
+  pacer_config_init(&d);
+  if (!strcmp(v, "off")) {
+    o->cfg.retry_budget_ratio = 0;
+    o->cfg.retry_budget_min_per_s = d.retry_budget_min_per_s;
+    return 0;
+  }
+  char rs[64], ms[64];
+  double r, m = d.retry_budget_min_per_s;
+  if (split_pair(v, rs, ms, sizeof rs, 1) || parse_share(rs, &r) ||
+      (ms[0] && parse_double(ms, &m)) || !(r >= 0 && r <= 1000) ||
+      !(m >= 0 && m <= 1e9))
+    return cli_fail(err, errlen,
+                    "%s: '%s' is not RATIO[:MIN_PER_S] with RATIO 0..1000 "
+                    "(or a percentage) and MIN_PER_S 0..1e9 (like 0.2:3), "
+                    "or off",
+                    who, v);
+  o->cfg.retry_budget_ratio = r;
+  o->cfg.retry_budget_min_per_s = m;
+  return 0;
+}
+
+/* d in the shortest %g form that reads back as d, else %.17g. */
+static void show_double(char *buf, size_t cap, double d)
+{
+  double back;
+  snprintf(buf, cap, "%g", d);
+  if (parse_double(buf, &back) || back != d)
+    snprintf(buf, cap, "%.17g", d);
+}
+
+static int get_retry_budget(const cli_opts_t *o, const cli_opt_t *opt,
+                            json_t **out)
+{
+  (void)opt;
+  char buf[96], r[40], m[40];
+  if (o->cfg.retry_budget_ratio == 0) {
+    snprintf(buf, sizeof buf, "off"); /* not the default: kept */
+  } else {
+    show_double(r, sizeof r, o->cfg.retry_budget_ratio);
+    show_double(m, sizeof m, o->cfg.retry_budget_min_per_s);
+    snprintf(buf, sizeof buf, "%s:%s", r, m);
+  }
+  *out = json_string(buf);
+  return *out ? 0 : -1;
+}
+
+/* --breaker-slow MS[:THRESHOLD], or off (pacer_config_t.breaker_slow_*):
+ * MS >= 1; THRESHOLD above 0, at most 1 (or a percentage), the library's
+ * default when absent. */
+static int set_breaker_slow(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                            const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  pacer_config_t d;
+  pacer_config_init(&d);
+  if (!strcmp(v, "off")) {
+    o->cfg.breaker_slow_ms = 0;
+    o->cfg.breaker_slow_threshold = d.breaker_slow_threshold;
+    return 0;
+  }
+  char ms[64], ts[64];
+  unsigned long long m;
+  double t = d.breaker_slow_threshold;
+  if (split_pair(v, ms, ts, sizeof ms, 1) ||
+      parse_u64(ms, (unsigned long long)CLI_MS_MAX, &m) || m < 1 ||
+      (ts[0] && parse_share(ts, &t)) || !(t > 0 && t <= 1))
+    return cli_fail(err, errlen,
+                    "%s: '%s' is not MS[:THRESHOLD] with MS at least 1 and "
+                    "THRESHOLD above 0, at most 1 (or 50%%) (like 2000:0.5), "
+                    "or off",
+                    who, v);
+  o->cfg.breaker_slow_ms = (int64_t)m;
+  o->cfg.breaker_slow_threshold = t;
+  return 0;
+}
+
+static int get_breaker_slow(const cli_opts_t *o, const cli_opt_t *opt,
+                            json_t **out)
+{
+  (void)opt;
+  char buf[96], t[40];
+  *out = NULL;
+  if (o->cfg.breaker_slow_ms == 0)
+    return 0; /* off, the default: unset */
+  show_double(t, sizeof t, o->cfg.breaker_slow_threshold);
+  snprintf(buf, sizeof buf, "%lld:%s", (long long)o->cfg.breaker_slow_ms, t);
+  *out = json_string(buf);
+  return *out ? 0 : -1;
+}
+
 /* ---- the table ---- */
 
 static const char *const spool_syncs[] = {"normal", "full", NULL};
@@ -459,6 +594,20 @@ static const cli_opt_t table[] = {
      .off = CFG(retry_after_max_ms), .max = INT64_MAX / 1000000, .flags = KEPT,
      .key = "retry-max-after", .arg = "S", .what = "a number of seconds",
      .help = "a longer Retry-After is cut to this many seconds"},
+    {.name = "retry-budget", .kind = CLI_OPT_CUSTOM,
+     .off = CFG(retry_budget_ratio), .flags = KEPT, .key = "retry-budget",
+     .arg = "RATIO[:MIN_PER_S]", .set = set_retry_budget,
+     .get = get_retry_budget,
+     .help = "retries in each --retry-budget-window are at most RATIO times "
+             "the jobs started in it (or a percentage), or MIN_PER_S per "
+             "second of it if that is more, for all keys and for each key; a "
+             "retry refused ends its job with PACER_EBUDGET; off retries "
+             "whenever --max-attempts allows"},
+    {.name = "retry-budget-window", .kind = CLI_OPT_MS,
+     .off = CFG(retry_budget_window_ms), .min = 10, .max = 86400000,
+     .flags = KEPT, .key = "retry-budget-window", .arg = "MS",
+     .what = "a number of milliseconds (10..86400000)",
+     .help = "the span the retry budget counts over"},
     {.name = "adapt", .kind = CLI_OPT_CUSTOM, .off = CFG(adapt_announced),
      .flags = KEPT, .key = "adapt", .arg = "on|off|announced|aimd",
      .choices = adapt_modes, .set = set_adapt, .get = get_adapt,
@@ -503,6 +652,14 @@ static const cli_opt_t table[] = {
      .off = CFG(breaker_probes), .min = 1, .max = 1000000, .flags = KEPT,
      .key = "breaker-probes", .arg = "N", .what = "a number of probes",
      .help = "jobs a half-open breaker lets through"},
+    {.name = "breaker-slow", .kind = CLI_OPT_CUSTOM,
+     .off = CFG(breaker_slow_ms), .flags = KEPT, .key = "breaker-slow",
+     .arg = "MS[:THRESHOLD]", .unset = "off", .set = set_breaker_slow,
+     .get = get_breaker_slow,
+     .help = "an attempt answered after more than MS is slow; a breaker "
+             "also opens when the slow share of its window reaches "
+             "THRESHOLD (0..1 or a percentage, default 0.5), and a slow "
+             "probe fails; a slow success is still a success for its job"},
     {.name = "breaker-fail-fast", .kind = CLI_OPT_SWITCH,
      .off = CFG(breaker_fail_fast), .flags = KEPT, .key = "breaker-fail-fast",
      .help = "jobs of an open breaker fail at once instead of waiting"},

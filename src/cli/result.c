@@ -338,7 +338,7 @@ void cli_tally_add(cli_tally_t *t, const pacer_result_t *res, int code)
   }
   if (!res || res->error) {
     unsigned i = (unsigned)-(res ? res->error : code);
-    t->by_error[i < 32 ? i : 0]++;
+    t->by_error[i < 64 ? i : 0]++;
   } else if (res->status >= 500) {
     t->http_5xx++;
   } else if (res->status >= 400) {
@@ -412,7 +412,7 @@ void cli_summary(FILE *f, const cli_tally_t *t, const pacer_stats_t *st,
   if (t->http_5xx)
     fprintf(f, "pacer:   %-22s %llu\n", "HTTP 5xx",
             (unsigned long long)t->http_5xx);
-  for (int i = 1; i < 32; i++)
+  for (int i = 1; i < 64; i++)
     if (t->by_error[i])
       fprintf(f, "pacer:   %-22s %llu (%s)\n", pacer_err_name(-i),
               (unsigned long long)t->by_error[i], pacer_strerror(-i));
@@ -424,6 +424,12 @@ void cli_summary(FILE *f, const cli_tally_t *t, const pacer_stats_t *st,
   fprintf(f, "pacer: %llu requests (%llu retries), %.1f requests/s\n",
           (unsigned long long)st->started, (unsigned long long)st->retried,
           elapsed_s > 0 ? (double)st->started / elapsed_s : 0.0);
+  if (st->retries_refused)
+    fprintf(f, "pacer:   %-22s %llu\n", "retries refused (budget)",
+            (unsigned long long)st->retries_refused);
+  if (st->slow_calls)
+    fprintf(f, "pacer:   %-22s %llu\n", "slow calls",
+            (unsigned long long)st->slow_calls);
   lat(f, "queue high", &st->queue_wait[PACER_PRIORITY_HIGH]);
   lat(f, "queue low", &st->queue_wait[PACER_PRIORITY_LOW]);
   lat(f, "transfer high", &st->transfer[PACER_PRIORITY_HIGH]);

@@ -340,6 +340,7 @@ static void retries_back_off_exponentially(void **state)
   c.concurrency = 2 * N;
   c.breaker_enabled = 0; /* 200 failures in a row are the point here */
   c.adapt_aimd = 0;      /* and each job's own backoff, not its key's rate */
+  c.retry_budget_ratio = 0; /* and every job's two retries (e2e.budget) */
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
   uint64_t *r = calloc(N, sizeof *r);

@@ -32,6 +32,8 @@ static pacer__breaker_cfg_t make_cfg(unsigned window, unsigned min_calls,
   c.cooldown_ns = 1000;
   c.probes = probes;
   c.probe_timeout_ns = 500;
+  c.slow_ns = 0; /* slow calls off */
+  c.slow_threshold = 0;
   return c;
 }
 
@@ -776,6 +778,166 @@ static void keep_until_follows_the_state(void **state)
   assert_int_equal(pacer__breaker_keep_until(&b, 150), 250);
 }
 
+/* ---- slow calls ---- */
+
+static pacer__breaker_cfg_t slow_cfg(unsigned window, unsigned min_calls,
+                                     double slow_threshold)
+{
+  pacer__breaker_cfg_t c = make_cfg(window, min_calls, 0.5, 1);
+  c.slow_ns = 100;
+  c.slow_threshold = slow_threshold;
+  return c;
+}
+
+/* One call admitted at start whose outcome comes at end. */
+static int call_timed(pacer__breaker_t *b, pacer__outcome_kind_t kind,
+                      int64_t start, int64_t end)
+{
+  int64_t at = -1;
+  assert_int_equal(pacer__breaker_allow(b, start, &at), 1);
+  return pacer__breaker_record(b, pacer__breaker_admit(b, start), kind, start,
+                               end);
+}
+
+static void slow_cfg_check(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = slow_cfg(10, 10, 0.5);
+  assert_int_equal(pacer__breaker_cfg_check(&c), 0);
+  c.slow_threshold = 1.0;
+  assert_int_equal(pacer__breaker_cfg_check(&c), 0);
+  const double bad[] = {0.0, -0.5, 1.01, NAN};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    c.slow_threshold = bad[i];
+    assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+  }
+  c.slow_ns = 0; /* off: the threshold is not looked at */
+  assert_int_equal(pacer__breaker_cfg_check(&c), 0);
+  c.slow_ns = -1;
+  assert_int_equal(pacer__breaker_cfg_check(&c), PACER_EINVAL);
+}
+
+/* Slower than slow_ns, strictly; a success or a failure; never an ignored
+ * outcome, never with slow_ns 0, never with a clock that went back. */
+static void slow_is_strictly_longer(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = slow_cfg(10, 10, 0.5);
+  assert_false(pacer__breaker_is_slow(&c, S, 1000, 1100));
+  assert_true(pacer__breaker_is_slow(&c, S, 1000, 1101));
+  assert_true(pacer__breaker_is_slow(&c, F, 1000, 1101));
+  assert_false(pacer__breaker_is_slow(&c, I, 1000, 5000));
+  assert_false(pacer__breaker_is_slow(&c, S, 1000, 900));
+  c.slow_ns = 0;
+  assert_false(pacer__breaker_is_slow(&c, S, 0, INT64_MAX));
+}
+
+/* Slow successes open it as failures do: at min_calls, once slow/known
+ * reaches the threshold; the failure ring never sees them. */
+static void slow_successes_open_it(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = slow_cfg(10, 10, 0.5);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(pacer__breaker_last_trip(&b).why, 0);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(call_timed(&b, S, 0, 50), 0);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(call_timed(&b, S, 0, 150), 0);
+  assert_int_equal(b.slows, 4);
+  assert_int_equal(b.failures, 0);
+  assert_int_equal(call_timed(&b, S, 0, 150), 1); /* 5 of 10 */
+  assert_int_equal(pacer__breaker_state(&b, 150), OPEN);
+  pacer__breaker_trip_t t = pacer__breaker_last_trip(&b);
+  assert_int_equal(t.why, PACER__TRIP_SLOW);
+  assert_int_equal(t.calls, 10);
+  assert_true(t.slow_ratio == 0.5);
+  assert_true(t.failure_ratio == 0.0);
+  assert_int_equal(t.at_ns, 150);
+}
+
+/* A slow failure counts in both rings: both ratios are reported. */
+static void slow_failures_count_twice(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = slow_cfg(4, 4, 0.5);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(call_timed(&b, S, 0, 10), 0);
+  assert_int_equal(call_timed(&b, S, 0, 10), 0);
+  assert_int_equal(call_timed(&b, F, 0, 200), 0);
+  assert_int_equal(call_timed(&b, F, 0, 200), 1);
+  pacer__breaker_trip_t t = pacer__breaker_last_trip(&b);
+  assert_int_equal(t.why, PACER__TRIP_FAILURES | PACER__TRIP_SLOW);
+  assert_true(t.failure_ratio == 0.5);
+  assert_true(t.slow_ratio == 0.5);
+}
+
+/* Slow outcomes leave the window as they age out of it, and keep an idle
+ * breaker worth remembering while they are in it. */
+static void slow_calls_age_out_of_the_window(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = slow_cfg(4, 4, 0.75);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(call_timed(&b, S, 0, 200), 0);
+  assert_int_equal(pacer__breaker_keep_until(&b, 200), 1200);
+  assert_false(pacer__breaker_pristine(&b));
+  assert_int_equal(call_timed(&b, S, 0, 200), 0);
+  assert_int_equal(call_timed(&b, S, 0, 10), 0);
+  assert_int_equal(call_timed(&b, S, 0, 10), 0); /* 2 of 4 */
+  assert_int_equal(call_timed(&b, S, 0, 10), 0); /* the first slow leaves */
+  assert_int_equal(b.slows, 1);
+  assert_int_equal(call_timed(&b, S, 0, 10), 0);
+  assert_int_equal(b.slows, 0);
+  assert_int_equal(pacer__breaker_keep_until(&b, 10), INT64_MIN);
+  assert_int_equal(call_timed(&b, S, 0, 200), 0);
+  assert_int_equal(call_timed(&b, S, 0, 200), 0);
+  assert_int_equal(call_timed(&b, S, 0, 200), 1); /* 3 of 4 */
+  assert_int_equal(pacer__breaker_state(&b, 200), OPEN);
+}
+
+/* In HALF_OPEN a slow probe counts as failed, whatever it answered; an
+ * ignored one frees its place even when long; a quick one closes it. */
+static void slow_probe_opens_it_again(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = slow_cfg(4, 4, 0.5);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  assert_int_equal(pacer__breaker_last_trip(&b).why, PACER__TRIP_FAILURES);
+  assert_true(pacer__breaker_last_trip(&b).failure_ratio == 1.0); /* 4 of 4 */
+  /* Cooldown 1000: half-open at 1000. */
+  assert_int_equal(call_timed(&b, I, 1000, 1400), 0);
+  assert_int_equal(pacer__breaker_state(&b, 1400), HALF);
+  assert_int_equal(call_timed(&b, S, 1400, 1501), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1501), OPEN);
+  pacer__breaker_trip_t t = pacer__breaker_last_trip(&b);
+  assert_int_equal(t.why, PACER__TRIP_PROBE | PACER__TRIP_SLOW);
+  assert_int_equal(t.calls, 1);
+  assert_true(t.slow_ratio == 1.0);
+  assert_true(t.failure_ratio == 0.0);
+  /* A probe that fails slowly: both. */
+  assert_int_equal(call_timed(&b, F, 2501, 2700), 1);
+  assert_int_equal(pacer__breaker_last_trip(&b).why,
+                   PACER__TRIP_PROBE | PACER__TRIP_SLOW | PACER__TRIP_FAILURES);
+  /* A probe with no outcome by its deadline (probe timeout 500). */
+  int64_t at;
+  assert_int_equal(pacer__breaker_allow(&b, 3700, &at), 1);
+  (void)pacer__breaker_admit(&b, 3700);
+  assert_int_equal(pacer__breaker_state(&b, 4200), OPEN);
+  assert_int_equal(pacer__breaker_last_trip(&b).why, PACER__TRIP_PROBE |
+                                                         PACER__TRIP_TIMEOUT |
+                                                         PACER__TRIP_FAILURES);
+  assert_int_equal(pacer__breaker_last_trip(&b).at_ns, 4200);
+  /* A quick probe closes it. */
+  assert_int_equal(call_timed(&b, S, 5200, 5300), 1);
+  assert_int_equal(pacer__breaker_state(&b, 5300), CLOSED);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -807,6 +969,12 @@ int main(void)
       cmocka_unit_test(zero_cooldown_half_opens_at_once),
       cmocka_unit_test(times_saturate_instead_of_overflowing),
       cmocka_unit_test(allow_accepts_null_retry_at),
+      cmocka_unit_test(slow_cfg_check),
+      cmocka_unit_test(slow_is_strictly_longer),
+      cmocka_unit_test(slow_successes_open_it),
+      cmocka_unit_test(slow_failures_count_twice),
+      cmocka_unit_test(slow_calls_age_out_of_the_window),
+      cmocka_unit_test(slow_probe_opens_it_again),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -255,6 +255,9 @@ OK(max_attempts, o->cfg.max_attempts == 5)
 OK(backoff_base, o->cfg.backoff_base_ms == 50)
 OK(backoff_max, o->cfg.backoff_max_ms == 900)
 OK(retry_max_after, o->cfg.retry_after_max_ms == 60000)
+OK(retry_budget, fabs(o->cfg.retry_budget_ratio - 0.5) < 1e-9 &&
+                     fabs(o->cfg.retry_budget_min_per_s - 1) < 1e-9)
+OK(retry_budget_window, o->cfg.retry_budget_window_ms == 2000)
 OK(adapt, o->cfg.adapt_announced == 0 && o->cfg.adapt_aimd == 1)
 OK(adapt_min_rate, fabs(o->cfg.adapt_min_rate - 2) < 1e-9)
 OK(timeout, o->cfg.timeout_ms == 1500)
@@ -264,6 +267,8 @@ OK(breaker_window, o->cfg.breaker_window == 30)
 OK(breaker_threshold, fabs(o->cfg.breaker_threshold - 0.3) < 1e-9)
 OK(breaker_cooldown, o->cfg.breaker_cooldown_ms == 4000)
 OK(breaker_probes, o->cfg.breaker_probes == 2)
+OK(breaker_slow, o->cfg.breaker_slow_ms == 1500 &&
+                     fabs(o->cfg.breaker_slow_threshold - 0.25) < 1e-9)
 OK(breaker_fail_fast, o->cfg.breaker_fail_fast == 1)
 OK(no_breaker, o->cfg.breaker_enabled == 0)
 OK(max_response_bytes, o->cfg.max_response_bytes == 4096)
@@ -320,6 +325,8 @@ static const flag_case_t flag_cases[] = {
     C("backoff-base", "50", backoff_base),
     C("backoff-max", "900", backoff_max),
     C("retry-max-after", "60", retry_max_after),
+    C("retry-budget", "0.5:1", retry_budget),
+    C("retry-budget-window", "2000", retry_budget_window),
     C("adapt", "aimd", adapt),
     C("adapt-min-rate", "2", adapt_min_rate),
     C("timeout", "1500", timeout),
@@ -329,6 +336,7 @@ static const flag_case_t flag_cases[] = {
     C("breaker-threshold", "0.3", breaker_threshold),
     C("breaker-cooldown", "4000", breaker_cooldown),
     C("breaker-probes", "2", breaker_probes),
+    C("breaker-slow", "1500:0.25", breaker_slow),
     C("breaker-fail-fast", NULL, breaker_fail_fast),
     C("no-breaker", NULL, no_breaker),
     C("max-response-bytes", "4096", max_response_bytes),
@@ -521,6 +529,74 @@ static void breaker_window_caps_min_calls(void **state)
   assert_int_equal(PARSE(fx, "send", "x", "--breaker-window", "5"), 0);
   assert_int_equal(fx->o.cfg.breaker_window, 5);
   assert_true(fx->o.cfg.breaker_min_calls <= 5);
+}
+
+/* --retry-budget and --breaker-slow: each value names both of their fields
+ * (an absent second part is the library's default), off turns them off,
+ * and a kept value reads back as given. */
+static void retry_budget_and_breaker_slow_forms(void **state)
+{
+  fixture_t *fx = *state;
+  static const struct {
+    const char *v;
+    double ratio, min_per_s;
+    const char *kept;
+  } rb[] = {{"0.3", 0.3, 3, "0.3:3"},
+            {"25%:0.5", 0.25, 0.5, "0.25:0.5"},
+            {"2:0", 2, 0, "2:0"},
+            {"off", 0, 3, "off"},
+            {"0", 0, 3, "off"},
+            {"1000:1e9", 1000, 1e9, "1000:1e+09"},
+            {"0.1:0.3", 0.1, 0.3, "0.1:0.3"}};
+  for (size_t i = 0; i < sizeof rb / sizeof rb[0]; i++) {
+    assert_int_equal(PARSE(fx, "send", "x", "--retry-budget", "5:5",
+                           "--retry-budget", rb[i].v),
+                     0);
+    assert_near(fx->o.cfg.retry_budget_ratio, rb[i].ratio);
+    assert_near(fx->o.cfg.retry_budget_min_per_s, rb[i].min_per_s);
+    json_t *v = NULL;
+    assert_int_equal(
+        cli_opt_get(&fx->o, cli_opt_by_name("retry-budget", 12, 0), &v), 0);
+    assert_string_equal(json_string_value(v), rb[i].kept);
+    json_decref(v);
+  }
+  static const struct {
+    const char *v;
+    int64_t ms;
+    double threshold;
+  } bs[] = {{"2000", 2000, 0.5},
+            {"1:1", 1, 1},
+            {"300:20%", 300, 0.2},
+            {"off", 0, 0.5}};
+  for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) {
+    assert_int_equal(PARSE(fx, "send", "x", "--breaker-slow", "9:0.9",
+                           "--breaker-slow", bs[i].v),
+                     0);
+    assert_int_equal(fx->o.cfg.breaker_slow_ms, bs[i].ms);
+    assert_near(fx->o.cfg.breaker_slow_threshold, bs[i].threshold);
+  }
+  /* In a config file, a number is the ratio alone. */
+  const char *path = write_config(fx, "{\"retry-budget\": 0.4, "
+                                      "\"breaker_slow\": \"800:0.75\"}");
+  assert_int_equal(PARSE(fx, "send", "x", "--config", path), 0);
+  assert_near(fx->o.cfg.retry_budget_ratio, 0.4);
+  assert_near(fx->o.cfg.retry_budget_min_per_s, 3);
+  assert_int_equal(fx->o.cfg.breaker_slow_ms, 800);
+  assert_near(fx->o.cfg.breaker_slow_threshold, 0.75);
+  static const char *const bad_rb[] = {"",        "x",  "-0.1",   "1001",
+                                       "0.2:",    ":3", "0.2:-1", "0.2:2e9",
+                                       "0.2:3:4", "nan"};
+  for (size_t i = 0; i < sizeof bad_rb / sizeof bad_rb[0]; i++)
+    PARSE_FAILS(fx, "--retry-budget", "send", "x", "--retry-budget", bad_rb[i]);
+  static const char *const bad_bs[] = {
+      "",        "0",        "0:0.5", "-5",  "100:0",
+      "100:1.5", "100:150%", "100:",  "1.5", "abc"};
+  for (size_t i = 0; i < sizeof bad_bs / sizeof bad_bs[0]; i++)
+    PARSE_FAILS(fx, "--breaker-slow", "send", "x", "--breaker-slow", bad_bs[i]);
+  PARSE_FAILS(fx, "--retry-budget-window", "send", "x", "--retry-budget-window",
+              "9");
+  PARSE_FAILS(fx, "--retry-budget-window", "send", "x", "--retry-budget-window",
+              "86400001");
 }
 
 /* ---- errors name the flag ----------------------------------------------- */
@@ -1226,6 +1302,8 @@ static void help_defaults_are_the_library_defaults(void **state)
   WANT("backoff-base", "%lld", (long long)c.backoff_base_ms);
   WANT("backoff-max", "%lld", (long long)c.backoff_max_ms);
   WANT("retry-max-after", "%lld", (long long)c.retry_after_max_ms / 1000);
+  WANT("retry-budget", "%g:%g", c.retry_budget_ratio, c.retry_budget_min_per_s);
+  WANT("retry-budget-window", "%lld", (long long)c.retry_budget_window_ms);
   WANT("adapt", "%s",
        c.adapt_announced ? (c.adapt_aimd ? "on" : "announced")
                          : (c.adapt_aimd ? "aimd" : "off"));
@@ -1236,6 +1314,11 @@ static void help_defaults_are_the_library_defaults(void **state)
   WANT("breaker-threshold", "%g", c.breaker_threshold);
   WANT("breaker-cooldown", "%lld", (long long)c.breaker_cooldown_ms);
   WANT("breaker-probes", "%u", c.breaker_probes);
+  if (c.breaker_slow_ms == 0)
+    WANT("breaker-slow", "off");
+  else
+    WANT("breaker-slow", "%lld:%g", (long long)c.breaker_slow_ms,
+         c.breaker_slow_threshold);
   WANT("breaker-fail-fast", "%s", ONOFF(c.breaker_fail_fast));
   WANT("no-breaker", "%s", ONOFF(!c.breaker_enabled));
   WANT("max-response-bytes", "%zu", c.max_response_bytes);
@@ -1294,6 +1377,7 @@ int main(void)
       T(breaker_window_caps_min_calls),
       T(flag_errors),
       T(adapt_modes),
+      T(retry_budget_and_breaker_slow_forms),
       T(follow_redirects_bounds),
       T(command_and_input_errors),
       T(help_and_version_need_no_command),

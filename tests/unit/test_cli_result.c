@@ -740,16 +740,20 @@ static void tally_counts(void **state)
   assert_int_equal(cli_tally_failed(&t), 11);
 
   uint64_t errors = 0;
-  for (int i = 0; i < 32; i++)
+  for (int i = 0; i < 64; i++)
     errors += t.by_error[i];
   assert_int_equal(t.succeeded + t.http_4xx + t.http_5xx + t.bad_input + errors,
                    t.jobs);
 
+  /* PACER_EBUDGET (-32) has a slot of its own. */
+  add_error(&t, PACER_EBUDGET, 0);
+  assert_int_equal(t.by_error[-PACER_EBUDGET], 1);
+  assert_int_equal(t.by_error[0], 0);
   /* A code beyond the table is counted, in slot 0. */
-  add_error(&t, -40, 0);
+  add_error(&t, -70, 0);
   assert_int_equal(t.by_error[0], 1);
-  assert_int_equal(t.jobs, 15);
-  assert_int_equal(cli_tally_failed(&t), 12);
+  assert_int_equal(t.jobs, 16);
+  assert_int_equal(cli_tally_failed(&t), 13);
 }
 
 static char *summary_text(const cli_tally_t *t, const pacer_stats_t *st,
@@ -806,7 +810,18 @@ static void summary(void **state)
   assert_contains(text, "transfer high");
   assert_contains(text, "transfer low");
   assert_null(strstr(text, "on a rate")); /* no key adapted */
+  assert_null(strstr(text, "retries refused")); /* none: no line */
+  assert_null(strstr(text, "slow calls"));
   free(text);
+
+  /* The retry budget's refusals and the breaker's slow calls. */
+  st.retries_refused = 6;
+  st.slow_calls = 9;
+  text = summary_text(&t, &st, 2.0);
+  assert_contains(text, "retries refused (budget) 6");
+  assert_contains(text, "slow calls");
+  free(text);
+  st.retries_refused = st.slow_calls = 0;
 
   /* Adapted keys are named with their rate and why, the first few only. */
   pacer_key_stats_t keys[7];

@@ -77,6 +77,11 @@ static void assert_defaults(const pacer_config_t *c, int resolved)
   assert_int_equal(c->adapt_announced, 1);
   assert_int_equal(c->adapt_aimd, 1);
   assert_true(c->adapt_min_rate == 0.1);
+  assert_true(c->retry_budget_ratio == 0.2);
+  assert_true(c->retry_budget_min_per_s == 3);
+  assert_int_equal(c->retry_budget_window_ms, 10000);
+  assert_int_equal(c->breaker_slow_ms, 0);
+  assert_true(c->breaker_slow_threshold == 0.5);
 }
 
 /* Resolves in and returns the code; releases the copy when it succeeds. */
@@ -263,6 +268,39 @@ static void bad_adapt(void **state)
   EXPECT_CFG(0, c.adapt_min_rate = 1e9);
 }
 
+static void bad_retry_budget(void **state)
+{
+  EXPECT_CFG(0, c.retry_budget_ratio = 0); /* off */
+  EXPECT_CFG(0, c.retry_budget_ratio = 1000);
+  EXPECT_CFG(0, c.retry_budget_min_per_s = 0);
+  EXPECT_CFG(0, c.retry_budget_window_ms = 10);
+  EXPECT_CFG(0, c.retry_budget_window_ms = 86400000);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_ratio = -0.1);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_ratio = 1001);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_ratio = NAN);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_ratio = INFINITY);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_min_per_s = -1);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_min_per_s = NAN);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_min_per_s = 2e9);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_window_ms = 9);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_window_ms = 0);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_window_ms = -1);
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_window_ms = 86400001);
+  /* Checked even when off: a window is a window. */
+  EXPECT_CFG(PACER_EINVAL, c.retry_budget_ratio = 0;
+             c.retry_budget_window_ms = 0);
+}
+
+static void bad_breaker_slow(void **state)
+{
+  EXPECT_CFG(0, c.breaker_slow_ms = 1);
+  EXPECT_CFG(0, c.breaker_slow_ms = 500; c.breaker_slow_threshold = 1.0);
+  EXPECT_CFG(PACER_EINVAL, c.breaker_slow_ms = -1);
+  EXPECT_CFG(PACER_EINVAL, c.breaker_slow_threshold = 0);
+  EXPECT_CFG(PACER_EINVAL, c.breaker_slow_threshold = 1.5);
+  EXPECT_CFG(PACER_EINVAL, c.breaker_slow_threshold = NAN);
+}
+
 static void bad_secret_header(void **state)
 {
   static const char *const spaced[] = {"X-Ok", "X Bad", NULL};
@@ -381,6 +419,8 @@ static void older_caller_exact_buffer(void **state)
   assert_int_equal(out.adapt_announced, 1); /* appended after the old size */
   assert_int_equal(out.adapt_aimd, 1);
   assert_true(out.adapt_min_rate == 0.1);
+  assert_true(out.retry_budget_ratio == 0.2);
+  assert_int_equal(out.breaker_slow_ms, 0);
   pacer__config_release(&out);
 }
 #pragma GCC diagnostic pop
@@ -996,6 +1036,8 @@ int main(void)
       cmocka_unit_test(bad_breaker),
       cmocka_unit_test(bad_transport),
       cmocka_unit_test(bad_adapt),
+      cmocka_unit_test(bad_retry_budget),
+      cmocka_unit_test(bad_breaker_slow),
       cmocka_unit_test(bad_secret_header),
       cmocka_unit_test(bad_struct_size),
       cmocka_unit_test(strings_are_copied),

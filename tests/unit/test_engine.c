@@ -529,6 +529,9 @@ static void each_job_meets_the_end_its_script_gives(void **state)
   c.backoff_max_ms = 1;
   c.breaker_enabled = 0;
   c.adapt_aimd = 0; /* 100 bare 503s would slow key 0 (test_adapt.c) */
+  /* Every first attempt of keys 0 and 1 fails: their retry budgets would
+   * refuse most retries (test_scheduler.c), which is not this test's. */
+  c.retry_budget_ratio = 0;
   eng_t e;
   eng_new(&e, &c, &(eng_opts_t){.reply = script_reply});
   enum { N = 600, PER = N / 6 };
@@ -1595,8 +1598,11 @@ static void waiting_retry_holds_no_body(void **state)
   (void)state;
   rec_reset(&rec);
   memset(big_body, 'x', sizeof big_body - 1);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.retry_budget_ratio = 0; /* 40 failing requests: 30 retries in budget */
   eng_t e;
-  eng_new(&e, NULL, &(eng_opts_t){.reply = reply_big_503});
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_big_503});
   char keys[40][8];
   for (int i = 0; i < 40; i++) {
     pacer_request_t q;

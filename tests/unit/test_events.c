@@ -207,7 +207,8 @@ static void json_has_the_fields_of_each_type(void **state)
                      .calls = 10,
                      .message = "m"};
   json_of(&b, "{\"event\":\"breaker\",\"time_ms\":5,\"key\":\"api\",\"from\":"
-              "\"closed\",\"to\":\"open\",\"ratio\":0.5,\"calls\":10,"
+              "\"closed\",\"to\":\"open\",\"ratio\":0.5,\"slow_ratio\":0.0,"
+              "\"calls\":10,"
               "\"message\":\"m\"}");
   b.from = PACER_BREAKER_OPEN;
   b.to = PACER_BREAKER_HALF_OPEN; /* no ratio but when it trips */
@@ -306,6 +307,8 @@ static void breaker_tells_each_change(void **state)
   assert_int_equal(e->from, PACER_BREAKER_CLOSED);
   assert_int_equal(e->to, PACER_BREAKER_OPEN);
   assert_int_equal(e->time_ms, (T0 + 10 * MS) / MS);
+  assert_true(e->ratio == 1.0);
+  assert_int_equal(e->calls, 2);
 
   /* held while open: nothing more is told */
   pacer__job_t *c = push(f, "k");
@@ -628,6 +631,7 @@ static void undelivered_events_are_bounded(void **state)
   pacer_config_init(&c);
   c.breaker_enabled = 0;
   c.adapt_aimd = 0;
+  c.retry_budget_ratio = 0; /* every retry is made */
   c.backoff_base_ms = 1;
   c.backoff_max_ms = 1;
   c.event_cb = on_event_held;
@@ -637,8 +641,19 @@ static void undelivered_events_are_bounded(void **state)
   held_delivered = 0;
   /* each job's first 503 makes one retry event */
   enum { JOBS = 2 * PACER__EVENTS_MAX };
-  for (int i = 0; i < JOBS; i++)
-    assert_int_equal(submit_url(e.p, "http://c.test/x", 2, NULL), 0);
+  /* one batch: all queued at once, so the workers, which go on starting
+   * queued jobs while the dispatcher's thread is held, never run dry
+   * (a later submit would wait for that thread) */
+  static pacer_request_t reqs[JOBS];
+  static void *users[JOBS];
+  for (int i = 0; i < JOBS; i++) {
+    users[i] = &rec;
+    pacer_request_init(&reqs[i]);
+    reqs[i].url = "http://c.test/x";
+    reqs[i].max_attempts = 2;
+  }
+  assert_int_equal(
+      pacer_submit_batch(e.p, reqs, JOBS, rec_on_done, users, NULL, NULL), 0);
   pacer__wait_settled(e.p, JOBS); /* every first attempt */
   pacer_stats_t *st;
   assert_int_equal(pacer_stats_get(e.p, &st), 0);

@@ -18,8 +18,8 @@
 #define NS_PER_S INT64_C(1000000000)
 #define NOW (100 * NS_PER_S)
 
-static const pacer__breaker_cfg_t bcfg = {20, 10,           0.5, 30 * NS_PER_S,
-                                          1,  60 * NS_PER_S};
+static const pacer__breaker_cfg_t bcfg = {
+    20, 10, 0.5, 30 * NS_PER_S, 1, 60 * NS_PER_S, 0, 0};
 
 static int keys_setup(void **state)
 {

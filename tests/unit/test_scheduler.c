@@ -1192,6 +1192,466 @@ static void job_due_at_the_end_of_time_still_ends(void **state)
   sched_fx_free(f);
 }
 
+/* ---- retry budget ---- */
+
+static int budget_ra; /* 1: the failures are 429s with Retry-After 1 ms */
+
+static void budget_cfg(pacer_config_t *c)
+{
+  c->breaker_enabled = 0;
+  c->adapt_aimd = 0; /* bare 503s would slow the key */
+  c->max_attempts = 3;
+  c->backoff_base_ms = 1;
+  c->backoff_max_ms = 1;
+  c->retry_budget_ratio = 0.2;
+  c->retry_budget_min_per_s = 3;
+  c->retry_budget_window_ms = 10000;
+}
+
+/* Starts every job that may start now, then ends each attempt as failed
+ * (a bare 503, or a 429 with Retry-After 1 ms, which pauses the key); counts
+ * the attempts and the jobs' first ones, and the jobs that ended by
+ * error. */
+static void fail_all_startable(sched_fx_t *f, unsigned *attempts,
+                               unsigned *requests, unsigned *budget_ends,
+                               unsigned *retries_ends)
+{
+  enum { CAP = 4096 };
+  static pacer__job_t *started[CAP];
+  size_t n = 0;
+  pacer__job_t *j;
+  while ((j = sched_fx_next(f))) {
+    assert_true(n < CAP);
+    started[n++] = j;
+  }
+  for (size_t i = 0; i < n; i++) {
+    j = started[i];
+    (*attempts)++;
+    *requests += j->attempts == 1;
+    int r = budget_ra ? done(f, j, 0, 429, 1 * MS) : done(f, j, 0, 503, -1);
+    if (r == PACER__SCHED_END) {
+      assert_true(j->error == PACER_EBUDGET || j->error == PACER_ERETRIES);
+      if (j->error == PACER_EBUDGET) {
+        (*budget_ends)++;
+        assert_non_null(strstr(j->message, "retry budget"));
+      } else {
+        (*retries_ends)++;
+      }
+      sched_fx_release(f, j);
+    }
+  }
+}
+
+/* A key failing every request, 100 requests/s for 5 s (one window): the
+ * server sees at most (1 + ratio) x the requests, or the requests plus the
+ * floor; every retry refused ends its job with PACER_EBUDGET and is
+ * counted. Retries after a Retry-After count alike. */
+static void budget_run_failing_key(int ra)
+{
+  budget_ra = ra;
+  sched_fx_t *f = sched_fx_new(budget_cfg);
+  unsigned attempts = 0, requests = 0, budget_ends = 0, retries_ends = 0;
+  for (int step = 0; step < 50; step++) {
+    for (int i = 0; i < 10; i++)
+      push(f, "bad", LOW);
+    fail_all_startable(f, &attempts, &requests, &budget_ends, &retries_ends);
+    f->now += 100 * MS;
+  }
+  for (int step = 0; step < 10; step++) { /* the last retries */
+    fail_all_startable(f, &attempts, &requests, &budget_ends, &retries_ends);
+    f->now += 100 * MS;
+  }
+  unsigned retries = attempts - requests;
+  printf("# %s: %u requests, %u attempts (%u retries), %u ended by the "
+         "budget, %u by max_attempts\n",
+         ra ? "429 + Retry-After" : "bare 503", requests, attempts, retries,
+         budget_ends, retries_ends);
+  assert_int_equal(requests, 500);
+  assert_int_equal(budget_ends + retries_ends, 500);
+  assert_int_equal(f->s.retries_refused, budget_ends);
+  assert_int_equal(f->s.retried, retries);
+  /* 0.2 x 500 = 100 > the floor (3/s x 10 s = 30). */
+  assert_true(retries <= 100);
+  assert_true(attempts <= (unsigned)(1.2 * 500));
+  assert_true(retries >= 90); /* the budget is spent, not wasted */
+  pacer_stats_t st;
+  memset(&st, 0, sizeof st);
+  assert_int_equal(pacer__sched_stats(&f->s, f->now, &st), 0);
+  assert_int_equal(st.retries_refused, budget_ends);
+  free((void *)st.keys[0].key);
+  free(st.keys);
+  free(st.key_adapt);
+  free(st.key_concurrency);
+  sched_fx_free(f);
+}
+
+static void budget_bounds_a_failing_key(void **state)
+{
+  (void)state;
+  budget_run_failing_key(0);
+  budget_run_failing_key(1);
+}
+
+/* With few requests the floor still allows retries: 5 failing jobs, each
+ * retried up to max_attempts, all within the 30 of the floor. */
+static void budget_floor_lets_a_quiet_key_retry(void **state)
+{
+  (void)state;
+  budget_ra = 0;
+  sched_fx_t *f = sched_fx_new(budget_cfg);
+  unsigned attempts = 0, requests = 0, budget_ends = 0, retries_ends = 0;
+  for (int i = 0; i < 5; i++)
+    push(f, "quiet", LOW);
+  for (int step = 0; step < 5; step++) {
+    fail_all_startable(f, &attempts, &requests, &budget_ends, &retries_ends);
+    f->now += 100 * MS;
+  }
+  assert_int_equal(attempts, 15);
+  assert_int_equal(retries_ends, 5);
+  assert_int_equal(budget_ends, 0);
+  sched_fx_free(f);
+}
+
+static void budget_no_floor(pacer_config_t *c)
+{
+  budget_cfg(c);
+  c->retry_budget_min_per_s = 0;
+  c->max_attempts = 2;
+}
+
+/* Starts every startable job; returns how many. jobs[] gets them. */
+static size_t start_all(sched_fx_t *f, pacer__job_t **jobs, size_t cap)
+{
+  size_t n = 0;
+  pacer__job_t *j;
+  while (n < cap && (j = sched_fx_next(f)))
+    jobs[n++] = j;
+  return n;
+}
+
+/* Per key: key "bad" fails all of its 100 requests and gets 20 retries
+ * (0.2 x 100), the other 80 end with PACER_EBUDGET; key "good" fails 10 of
+ * its 100 and all 10 are retried: bad's failures took 20 of the global 40,
+ * not good's own 20. */
+static void budget_failing_key_leaves_a_healthy_key_its_own(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(budget_no_floor);
+  pacer__job_t *jobs[200];
+  for (int i = 0; i < 100; i++) {
+    push(f, "bad", LOW);
+    push(f, "good", LOW);
+  }
+  assert_int_equal(start_all(f, jobs, 200), 200);
+  unsigned bad_retried = 0, bad_refused = 0, good_retried = 0;
+  for (int i = 0; i < 200; i++) { /* bad's attempts end first */
+    pacer__job_t *j = jobs[i];
+    if (strcmp(j->key->name, "bad") != 0)
+      continue;
+    if (done(f, j, 0, 503, -1) == PACER__SCHED_RETRY) {
+      bad_retried++;
+      continue;
+    }
+    assert_int_equal(j->error, PACER_EBUDGET);
+    assert_non_null(strstr(j->message, "this key's retries"));
+    bad_refused++;
+    sched_fx_release(f, j);
+    jobs[i] = NULL;
+  }
+  int good_failing = 0;
+  for (int i = 0; i < 200; i++) {
+    pacer__job_t *j = jobs[i];
+    if (!j || strcmp(j->key->name, "good") != 0)
+      continue;
+    if (good_failing++ < 10) {
+      assert_int_equal(done(f, j, 0, 503, -1), PACER__SCHED_RETRY);
+      good_retried++;
+    } else {
+      ok(f, j);
+    }
+  }
+  printf("# bad: %u retried, %u refused; good: %u of 10 retried\n", bad_retried,
+         bad_refused, good_retried);
+  assert_int_equal(bad_retried, 20);
+  assert_int_equal(bad_refused, 80);
+  assert_int_equal(good_retried, 10);
+  assert_int_equal(f->s.retries_refused, 80);
+  /* The retries run (and, with max_attempts 2, end the jobs). */
+  f->now += 10 * MS;
+  pacer__job_t *j;
+  while ((j = sched_fx_next(f))) {
+    assert_int_equal(done(f, j, 0, 503, -1), PACER__SCHED_END);
+    assert_int_equal(j->error, PACER_ERETRIES);
+    sched_fx_release(f, j);
+  }
+  sched_fx_free(f);
+}
+
+static void budget_floor_1(pacer_config_t *c)
+{
+  budget_cfg(c);
+  c->retry_budget_min_per_s = 1; /* 10 retries per 10 s window */
+}
+
+/* The floor is each key's and the whole dispatcher's, not the sum of the
+ * keys': 10 keys of 5 failing jobs each would each be allowed their 10
+ * retries (5 jobs x 2), but all keys together only max(0.2 x 50, 10) = 10. */
+static void budget_global_bounds_many_failing_keys(void **state)
+{
+  (void)state;
+  budget_ra = 0;
+  sched_fx_t *f = sched_fx_new(budget_floor_1);
+  char key[16];
+  for (int k = 0; k < 10; k++)
+    for (int i = 0; i < 5; i++) {
+      snprintf(key, sizeof key, "k%d", k);
+      push(f, key, LOW);
+    }
+  unsigned attempts = 0, requests = 0, budget_ends = 0, retries_ends = 0;
+  for (int step = 0; step < 10; step++) {
+    fail_all_startable(f, &attempts, &requests, &budget_ends, &retries_ends);
+    f->now += 100 * MS;
+  }
+  printf("# 10 keys x 5 failing jobs: %u attempts, %u ended by the budget\n",
+         attempts, budget_ends);
+  assert_int_equal(requests, 50);
+  assert_int_equal(attempts - requests, 10);
+  assert_int_equal(budget_ends + retries_ends, 50);
+  sched_fx_free(f);
+}
+
+/* ratio 0: the budget is off, every retry max_attempts allows is made. */
+static void budget_off(pacer_config_t *c)
+{
+  budget_cfg(c);
+  c->retry_budget_ratio = 0;
+}
+
+static void budget_ratio_zero_retries_as_before(void **state)
+{
+  (void)state;
+  budget_ra = 0;
+  sched_fx_t *f = sched_fx_new(budget_off);
+  for (int i = 0; i < 200; i++)
+    push(f, "bad", LOW);
+  unsigned attempts = 0, requests = 0, budget_ends = 0, retries_ends = 0;
+  for (int step = 0; step < 10; step++) {
+    fail_all_startable(f, &attempts, &requests, &budget_ends, &retries_ends);
+    f->now += 100 * MS;
+  }
+  assert_int_equal(attempts, 600);
+  assert_int_equal(budget_ends, 0);
+  assert_int_equal(f->s.retries_refused, 0);
+  sched_fx_free(f);
+}
+
+/* ---- slow calls ---- */
+
+static void slow_cfg(pacer_config_t *c)
+{
+  c->breaker_window = 10;
+  c->breaker_min_calls = 10;
+  c->breaker_threshold = 0.5;
+  c->breaker_cooldown_ms = 1000;
+  c->breaker_probes = 1;
+  c->breaker_probe_timeout_ms = 5000;
+  c->breaker_slow_ms = 100;
+  c->breaker_slow_threshold = 0.5;
+  c->max_attempts = 1;
+}
+
+/* Ten answers 200 after 150 ms each: the jobs succeed, the breaker counts
+ * them slow and opens (the slow ratio 1.0, no failure); a slow probe opens
+ * it again; a quick one closes it. */
+static void slow_successes_open_the_breaker(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(slow_cfg);
+  pacer__job_t *jobs[10];
+  for (int i = 0; i < 11; i++)
+    push(f, "slow", LOW);
+  assert_int_equal(start_all(f, jobs, 10), 10);
+  f->now += 150 * MS;
+  for (int i = 0; i < 10; i++)
+    ok(f, jobs[i]); /* success for the job */
+  pacer__key_t *k = pacer__keys_find(&f->s.keys, "slow");
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_OPEN);
+  assert_int_equal(f->s.slow_calls, 10);
+  pacer__breaker_trip_t t = pacer__breaker_last_trip(&k->breaker);
+  assert_int_equal(t.why, PACER__TRIP_SLOW);
+  assert_int_equal(t.calls, 10);
+  assert_true(t.slow_ratio == 1.0);
+  assert_true(t.failure_ratio == 0.0);
+  assert_int_equal(t.at_ns, f->now);
+  assert_null(sched_fx_next(f)); /* the 11th job is held */
+  /* The probe answers 200, slowly: open again. */
+  f->now += 1000 * MS;
+  pacer__job_t *p = sched_fx_next(f);
+  assert_non_null(p);
+  f->now += 101 * MS;
+  assert_int_equal(done(f, p, 0, 200, -1), PACER__SCHED_END);
+  assert_int_equal(p->error, 0);
+  sched_fx_release(f, p);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_OPEN);
+  t = pacer__breaker_last_trip(&k->breaker);
+  assert_int_equal(t.why, PACER__TRIP_PROBE | PACER__TRIP_SLOW);
+  assert_int_equal(f->s.slow_calls, 11);
+  /* A quick probe (exactly 100 ms is not slower than 100 ms) closes it. */
+  push(f, "slow", LOW);
+  f->now += 1000 * MS;
+  p = sched_fx_next(f);
+  assert_non_null(p);
+  f->now += 100 * MS;
+  ok(f, p);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_CLOSED);
+  assert_int_equal(f->s.slow_calls, 11);
+  sched_fx_free(f);
+}
+
+/* Under the slow threshold nothing opens: 4 slow of 10 (0.4 < 0.5); a
+ * cancelled slow attempt counts for nothing; and breaker_slow_ms 0 (the
+ * default) counts no call slow. */
+static void slow_calls_below_the_threshold_or_off(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(slow_cfg);
+  pacer__job_t *jobs[11];
+  for (int i = 0; i < 11; i++)
+    push(f, "k", LOW);
+  assert_int_equal(start_all(f, jobs, 11), 11);
+  f->now += 50 * MS;
+  for (int i = 0; i < 6; i++)
+    ok(f, jobs[i]);
+  f->now += 100 * MS;
+  jobs[10]->cancel_req = 1;
+  assert_int_equal(done(f, jobs[10], PACER_ECANCELED, 0, -1), PACER__SCHED_END);
+  sched_fx_release(f, jobs[10]);
+  for (int i = 6; i < 10; i++)
+    ok(f, jobs[i]);
+  pacer__key_t *k = pacer__keys_find(&f->s.keys, "k");
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_CLOSED);
+  assert_int_equal(f->s.slow_calls, 4);
+  assert_int_equal(pacer__breaker_last_trip(&k->breaker).why, 0);
+  sched_fx_free(f);
+
+  f = sched_fx_new(NULL); /* defaults: slow calls off */
+  pacer__job_t *j = push(f, "k", LOW);
+  assert_ptr_equal(sched_fx_next(f), j);
+  f->now += 3600 * S;
+  ok(f, j);
+  assert_int_equal(f->s.slow_calls, 0);
+  sched_fx_free(f);
+}
+
+/* Live settings: turning the budget off lets every retry through; on again
+ * (or a new window) starts every budget empty, at the floor; bad settings
+ * change nothing. */
+static void budget_settings_change_live(void **state)
+{
+  (void)state;
+  budget_ra = 0;
+  sched_fx_t *f = sched_fx_new(budget_no_floor);
+  pacer__budget_cfg_t bc = f->s.cfg.budget, bad = bc;
+  bad.window_ns = 1;
+  assert_int_equal(pacer__sched_set_budget(&f->s, &bad), PACER_EINVAL);
+  assert_true(f->s.cfg.budget.window_ns == bc.window_ns);
+  pacer__job_t *jobs[10];
+  for (int i = 0; i < 10; i++)
+    push(f, "k", LOW);
+  assert_int_equal(start_all(f, jobs, 10), 10);
+  /* 0.2 x 10: two retries, then refusals. */
+  assert_int_equal(done(f, jobs[0], 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(done(f, jobs[1], 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(done(f, jobs[2], 0, 503, -1), PACER__SCHED_END);
+  assert_int_equal(jobs[2]->error, PACER_EBUDGET);
+  sched_fx_release(f, jobs[2]);
+  /* Off: allowed. */
+  pacer__budget_cfg_t off = bc;
+  off.ratio = 0;
+  assert_int_equal(pacer__sched_set_budget(&f->s, &off), 0);
+  assert_null(f->s.keys.budget_cfg);
+  assert_int_equal(done(f, jobs[3], 0, 503, -1), PACER__SCHED_RETRY);
+  /* On again, with a floor of 1 per window: emptied, so one retry. */
+  pacer__budget_cfg_t on = bc;
+  on.min_per_s = 0.1; /* 1 in 10 s */
+  assert_int_equal(pacer__sched_set_budget(&f->s, &on), 0);
+  assert_non_null(f->s.keys.budget_cfg);
+  assert_int_equal(done(f, jobs[4], 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(done(f, jobs[5], 0, 503, -1), PACER__SCHED_END);
+  assert_int_equal(jobs[5]->error, PACER_EBUDGET);
+  sched_fx_release(f, jobs[5]);
+  for (int i = 6; i < 10; i++)
+    ok(f, jobs[i]);
+  /* The waiting retries run and end (max_attempts 2). */
+  f->now += 10 * MS;
+  pacer__job_t *j;
+  while ((j = sched_fx_next(f))) {
+    ok(f, j);
+  }
+  sched_fx_free(f);
+}
+
+/* Slow calls turned on live: the next outcomes are judged slow. */
+static void breaker_slow_changes_live(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(slow_cfg);
+  assert_int_equal(pacer__sched_set_breaker_slow(&f->s, -1, 0.5), PACER_EINVAL);
+  assert_int_equal(pacer__sched_set_breaker_slow(&f->s, 100 * MS, 0),
+                   PACER_EINVAL);
+  assert_int_equal(f->s.cfg.breaker.slow_ns, 100 * MS);
+  assert_int_equal(pacer__sched_set_breaker_slow(&f->s, 0, 0.5), 0); /* off */
+  pacer__job_t *j = push(f, "k", LOW);
+  assert_ptr_equal(sched_fx_next(f), j);
+  f->now += 1 * S;
+  ok(f, j);
+  assert_int_equal(f->s.slow_calls, 0);
+  assert_int_equal(pacer__sched_set_breaker_slow(&f->s, 10 * MS, 1.0), 0);
+  j = push(f, "k", LOW);
+  assert_ptr_equal(sched_fx_next(f), j);
+  f->now += 11 * MS;
+  ok(f, j);
+  assert_int_equal(f->s.slow_calls, 1);
+  sched_fx_free(f);
+}
+
+static void budget_no_idle(pacer_config_t *c)
+{
+  budget_cfg(c);
+  c->max_idle_keys = 0; /* a key with nothing to keep is forgotten at once */
+}
+
+/* An idle key whose budget holds a retry is remembered until that retry
+ * leaves the window (else forgetting it would hand a failing key a fresh
+ * budget), then forgotten; one with none is forgotten at once. */
+static void budget_with_retries_keeps_an_idle_key(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(budget_no_idle);
+  int64_t t0 = f->now; /* 1000 s: a bucket boundary */
+  pacer__job_t *j = push(f, "a", LOW);
+  assert_ptr_equal(sched_fx_next(f), j);
+  assert_int_equal(done(f, j, 0, 503, -1), PACER__SCHED_RETRY);
+  f->now += 10 * MS;
+  assert_ptr_equal(sched_fx_next(f), j);
+  ok(f, j);
+  assert_non_null(pacer__keys_find(&f->s.keys, "a"));
+  assert_int_equal(pacer__keys_remembered(&f->s.keys), 1);
+  ok(f, next_of(f, push(f, "b", LOW)));
+  assert_null(pacer__keys_find(&f->s.keys, "b")); /* nothing to keep */
+  f->now = t0 + 10 * S - 1;
+  ok(f, next_of(f, push(f, "c", LOW)));
+  assert_non_null(pacer__keys_find(&f->s.keys, "a"));
+  f->now = t0 + 10 * S; /* the retry's bucket has left the window */
+  ok(f, next_of(f, push(f, "d", LOW)));
+  assert_null(pacer__keys_find(&f->s.keys, "a"));
+  sched_fx_free(f);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1228,6 +1688,16 @@ int main(void)
       cmocka_unit_test(cancel_all_ends_queue_and_stops_retries),
       cmocka_unit_test(job_due_at_the_end_of_time_still_ends),
       cmocka_unit_test(retry_after_from_another_origin_pauses_no_key),
+      cmocka_unit_test(budget_bounds_a_failing_key),
+      cmocka_unit_test(budget_floor_lets_a_quiet_key_retry),
+      cmocka_unit_test(budget_failing_key_leaves_a_healthy_key_its_own),
+      cmocka_unit_test(budget_global_bounds_many_failing_keys),
+      cmocka_unit_test(budget_ratio_zero_retries_as_before),
+      cmocka_unit_test(slow_successes_open_the_breaker),
+      cmocka_unit_test(slow_calls_below_the_threshold_or_off),
+      cmocka_unit_test(budget_settings_change_live),
+      cmocka_unit_test(budget_with_retries_keeps_an_idle_key),
+      cmocka_unit_test(breaker_slow_changes_live),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,8 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->shared_state = 2;
   s->shared_disconnects = 22;
   s->shared_fallback_grants = 23;
+  s->retries_refused = 24;
+  s->slow_calls = 25;
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -140,6 +142,8 @@ static void check_counters(json_t *root)
   assert_int_equal(json_object_size(json_object_get(root, "queued")), 2);
   assert_int_equal(int_at(root, "shared.disconnects"), 22);
   assert_int_equal(int_at(root, "shared.fallback_grants"), 23);
+  assert_int_equal(int_at(root, "retries_refused"), 24);
+  assert_int_equal(int_at(root, "slow_calls"), 25);
   assert_int_equal(json_object_size(json_object_get(root, "shared")), 6);
   assert_string_equal(json_string_value(json_object_get(
                           json_object_get(root, "shared"), "state")),
@@ -157,7 +161,7 @@ static void check_counters(json_t *root)
     }
   }
   /* Exactly the documented members, nothing more. */
-  assert_int_equal(json_object_size(root), 13);
+  assert_int_equal(json_object_size(root), 15);
 }
 
 static void renders_every_field(void **state)
