@@ -55,6 +55,9 @@ typedef struct pacer__breaker {
   unsigned probes_out;  /* HALF_OPEN: admitted and not yet judged */
   unsigned probes_left; /* HALF_OPEN: may still be admitted */
   unsigned probes_ok;   /* HALF_OPEN: succeeded */
+  unsigned probes_need; /* HALF_OPEN: the cfg's probes when it half-opened
+                           (a changed setting applies from the next
+                           half-open) */
   int64_t probe_at[PACER__PROBES_OUT_MAX]; /* HALF_OPEN: admission times
                                               of the probes out, oldest
                                               first */
@@ -83,6 +86,17 @@ uint32_t pacer__breaker_admit(pacer__breaker_t *b, int64_t now);
 int pacer__breaker_record(pacer__breaker_t *b, uint32_t ticket,
                           pacer__outcome_kind_t kind, int64_t admitted_ns,
                           int64_t now);
+
+/* The settings b borrows are about to change from window old_window to
+ * new_window (both 1..1024): a CLOSED breaker keeps its newest outcomes,
+ * as many as the new window holds, judged from its next outcome. Call
+ * before the window changes in the borrowed cfg. Can't fail. */
+void pacer__breaker_rewindow(pacer__breaker_t *b, unsigned old_window,
+                             unsigned new_window);
+
+/* Back to CLOSED with an empty window; outcomes of calls admitted before
+ * are ignored (breakers turned on again: what they knew is stale). */
+void pacer__breaker_reset(pacer__breaker_t *b);
 
 /* The state at now (applies due time transitions). */
 pacer_breaker_state_t pacer__breaker_state(pacer__breaker_t *b, int64_t now);

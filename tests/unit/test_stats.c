@@ -50,6 +50,7 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->shared_state = 2;
   s->shared_disconnects = 22;
   s->shared_fallback_grants = 23;
+  s->shed = 24;
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -131,6 +132,7 @@ static void check_counters(json_t *root)
       {"cancelled", 13},       {"expired", 14},         {"held_by_breaker", 15},
       {"queued.high", 16},     {"queued.low", 17},      {"in_flight", 18},
       {"shared.grants", 19},   {"shared.wait_us", 20},  {"shared.errors", 21},
+      {"shed", 24},
   };
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
     if (int_at(root, f[i].path) != f[i].want)
@@ -157,7 +159,7 @@ static void check_counters(json_t *root)
     }
   }
   /* Exactly the documented members, nothing more. */
-  assert_int_equal(json_object_size(root), 13);
+  assert_int_equal(json_object_size(root), 14);
 }
 
 static void renders_every_field(void **state)
