@@ -2363,7 +2363,7 @@ static void reconfigure_takes_effect_from_the_next_decision(void **state)
   eng_new(&e, &c, &(eng_opts_t){.reply = reply_503});
   uint64_t id;
   assert_int_equal(submit_key(e.p, "r", 0, &id), 0);
-  pacer__wait_idle(e.p); /* attempt 1 answered: waiting to retry */
+  pacer__wait_settled(e.p, 1); /* attempt 1 answered: waiting to retry */
   assert_int_equal(STAT(e.p, retried), 1);
   assert_int_equal(reconfigure_with(e.p, set_max_attempts, 2), 0);
   while (rec_count(&rec) == 0) {
