@@ -10,9 +10,10 @@
  *   cleared on opening, so a breaker always closes with an empty window.
  * - In HALF_OPEN, probes_left + probes_out + probes_ok == probes_need (the
  *   cfg's probes when it half-opened) and probes_ok < probes_need (reaching
- *   it closes it); outside HALF_OPEN all four are 0. probes_out <= PACER__PROBES_OUT_MAX, and probe_at[0..out)
- *   holds the admission times of the probes out, in admission order (so
- *   ascending): the oldest probe's deadline is probe_at[0] + timeout.
+ *   it closes it); outside HALF_OPEN all four are 0. probes_out <=
+ * PACER__PROBES_OUT_MAX, and probe_at[0..out) holds the admission times of the
+ * probes out, in admission order (so ascending): the oldest probe's deadline is
+ * probe_at[0] + timeout.
  * - gen changes at every state change and nowhere else, so a ticket equal
  *   to gen was admitted in the current state. (It is a uint32_t: a ticket
  *   could only be mistaken for current after 2^32 state changes.)

@@ -437,7 +437,7 @@ struct config_shadow {
 #define SAME_PLACE(type, name, kind)                                           \
   _Static_assert(offsetof(struct config_shadow, name) ==                       \
                          offsetof(pacer_config_t, name) &&                     \
-                     sizeof(type) == sizeof(((pacer_config_t *)0)->name),     \
+                     sizeof(type) == sizeof(((pacer_config_t *)0)->name),      \
                  "config.c's field list is not pacer_config_t at " #name);
 PACER__CONFIG_FIELDS(SAME_PLACE)
 #undef SAME_PLACE

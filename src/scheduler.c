@@ -1025,7 +1025,10 @@ int pacer__sched_reconfigure(pacer__sched_t *s, const pacer__sched_cfg_t *cfg,
   /* A gate may open (a cap raised, a rate or a breaker changed): every
    * parked key with queued jobs looks again at its next decision. */
   if (keys_changed || breaker_changed) {
-    HASH_ITER(hh, s->keys.table, k, tmp) { unpark(s, k); }
+    HASH_ITER(hh, s->keys.table, k, tmp)
+    {
+      unpark(s, k);
+    }
   }
   return 0;
 }

@@ -104,7 +104,7 @@ PACER_EXTERN unsigned pacer_version_hex(void);
   XX(ESPOOLVERSION, -27, "spool was written by a newer version")               \
   XX(EHANDLER, -28, "no handler registered by this name")                      \
   XX(EDENIED, -29, "destination address not allowed")                          \
-  XX(ESHARED, -30, "shared limit store unavailable")                          \
+  XX(ESHARED, -30, "shared limit store unavailable")                           \
   XX(ESHED, -31, "job shed to make room in a full queue")
 
 typedef enum pacer_errno {

@@ -276,7 +276,7 @@ typedef struct cli_tally {
   uint64_t jobs;      /* result lines written */
   uint64_t succeeded; /* a response below 400 */
   uint64_t http_4xx, http_5xx;
-  uint64_t bad_input;    /* lines that were never submitted */
+  uint64_t bad_input;            /* lines that were never submitted */
   uint64_t by_error[CLI_ERRORS]; /* by -code, PACER_E... (0: unknown) */
 } cli_tally_t;
 

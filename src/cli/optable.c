@@ -390,8 +390,8 @@ static int set_adapt_min_rate(cli_opts_t *o, const cli_opt_t *opt,
 /* ---- the table ---- */
 
 static const char *const spool_syncs[] = {"normal", "full", NULL};
-static const char *const queue_policies[] = {"block", "fail",
-                                             "drop-oldest-low", NULL};
+static const char *const queue_policies[] = {"block", "fail", "drop-oldest-low",
+                                             NULL};
 _Static_assert(PACER_QUEUE_BLOCK == 0 && PACER_QUEUE_FAIL == 1 &&
                    PACER_QUEUE_DROP_OLDEST_LOW == 2,
                "--queue-policy stores the index of its choice");

@@ -1054,7 +1054,6 @@ static void callbacks_may_call_back_in(void **state)
   free(x);
 }
 
-
 /* ---- load shedding ---- */
 
 /* One slot, held by a 2 s request; 200 more jobs, one in 20 high, against

@@ -776,7 +776,6 @@ static void keep_until_follows_the_state(void **state)
   assert_int_equal(pacer__breaker_keep_until(&b, 150), 250);
 }
 
-
 /* ---- settings changed live (pacer_reconfigure()) ---- */
 
 /* A smaller window keeps the newest outcomes that fit, in order; a larger
@@ -819,7 +818,7 @@ static void rewindow_keeps_the_newest_outcomes(void **state)
   assert_int_equal(b.known, 3);
   assert_int_equal(b.failures, 2);
   assert_int_equal(b.pos, 3);
-  calls(&b, S, 1, 0);                 /* F S F S: 2 of 4 */
+  calls(&b, S, 1, 0);                  /* F S F S: 2 of 4 */
   assert_int_equal(call(&b, F, 0), 1); /* F S F S F: 3 of 5 opens it */
 }
 
@@ -841,7 +840,7 @@ static void rewindow_of_a_wrapped_ring(void **state)
   assert_int_equal(b.known, 3);
   assert_int_equal(b.failures, 2);
   assert_int_equal(b.pos, 0);
-  assert_int_equal(b.bits[0], 0x5); /* oldest first: F S F */
+  assert_int_equal(b.bits[0], 0x5);    /* oldest first: F S F */
   pacer__breaker_rewindow(&one, 5, 1); /* F */
   assert_int_equal(one.known, 1);
   assert_int_equal(one.failures, 1);
@@ -858,7 +857,7 @@ static void probes_change_applies_at_the_next_half_open(void **state)
   pacer__breaker_init(&b, &c);
   trip_at(&b, 0);
   assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
-  c.probes = 1; /* live */
+  c.probes = 1;                           /* live */
   assert_int_equal(call(&b, S, 1000), 0); /* 1 of the 2 it needs */
   assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
   assert_int_equal(call(&b, S, 1000), 1);

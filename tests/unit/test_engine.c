@@ -1925,7 +1925,6 @@ static void random_seed_makes_jitter_reproducible(void **state)
   assert_true(other >= 4); /* not one or two by chance */
 }
 
-
 /* ---- load shedding and settings changed live ---- */
 
 /* While holding is set, every attempt is held; after, it answers 200. */
@@ -1951,8 +1950,7 @@ static uint64_t stat_of(pacer_t *p, size_t off)
 
 /* The live settings changed by tweak (pacer_config_get(), then
  * pacer_reconfigure()); returns pacer_reconfigure()'s code. */
-static int reconfigure_with(pacer_t *p, void (*tweak)(pacer_config_t *c,
-                                                      int v),
+static int reconfigure_with(pacer_t *p, void (*tweak)(pacer_config_t *c, int v),
                             int v)
 {
   pacer_config_t c;
@@ -2177,8 +2175,8 @@ static void queue_policies_at_the_bound(void **state)
   assert_int_equal(b.rc, 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(STAT(e.p, shed), 3);
-  uint64_t all[] = {r[0], r[1], r[2], r[3], h1, bids[0], bids[1], bids[2],
-                    h2, h3, late};
+  uint64_t all[] = {r[0],    r[1],    r[2], r[3], h1,  bids[0],
+                    bids[1], bids[2], h2,   h3,   late};
   rec_assert_once(&rec, all, sizeof all / sizeof all[0]);
   assert_int_equal(rec_of(&rec, h1)->status, 200);
   assert_int_equal(rec_of(&rec, late)->status, 200);
@@ -2214,8 +2212,7 @@ static void lowering_queue_max_keeps_the_backlog(void **state)
   assert_int_equal(pacer_try_submit(e.p, &q, rec_on_done, &rec, NULL),
                    PACER_EFULL);
   assert_int_equal(reconfigure_with(e.p, set_policy, PACER_QUEUE_FAIL), 0);
-  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, NULL),
-                   PACER_EFULL);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, NULL), PACER_EFULL);
   assert_int_equal(
       reconfigure_with(e.p, set_policy, PACER_QUEUE_DROP_OLDEST_LOW), 0);
   assert_int_equal(submit_key(e.p, "k", 0, &r[n++]), 0);
@@ -2264,12 +2261,13 @@ static void reconfigure_refused_leaves_everything_unchanged(void **state)
   struct {
     const char *what;
     int rc;
-  } cases[] = {{"timeout_ms", PACER_EINVAL},  {"workers", PACER_EINVAL},
-               {"user_agent", PACER_EINVAL},  {"rate", PACER_ERATE},
-               {"weights", PACER_EINVAL},     {"concurrency", PACER_ECONCURRENCY},
-               {"min_calls", PACER_EINVAL},   {"queue_policy", PACER_EINVAL},
-               {"queue_max", PACER_EINVAL},   {"max_attempts", PACER_EINVAL},
-               {"struct_size", PACER_EINVAL}, {"random_seed", PACER_EINVAL}};
+  } cases[] = {
+      {"timeout_ms", PACER_EINVAL},  {"workers", PACER_EINVAL},
+      {"user_agent", PACER_EINVAL},  {"rate", PACER_ERATE},
+      {"weights", PACER_EINVAL},     {"concurrency", PACER_ECONCURRENCY},
+      {"min_calls", PACER_EINVAL},   {"queue_policy", PACER_EINVAL},
+      {"queue_max", PACER_EINVAL},   {"max_attempts", PACER_EINVAL},
+      {"struct_size", PACER_EINVAL}, {"random_seed", PACER_EINVAL}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     w = before;
     w.max_attempts = 1; /* good, and must not be applied */
@@ -2300,8 +2298,7 @@ static void reconfigure_refused_leaves_everything_unchanged(void **state)
     else
       w.random_seed = 99;
     if (pacer_reconfigure(e.p, &w) != cases[i].rc)
-      fail_msg("%s: not refused with %s", what,
-               pacer_err_name(cases[i].rc));
+      fail_msg("%s: not refused with %s", what, pacer_err_name(cases[i].rc));
     pacer_config_init(&after);
     assert_int_equal(pacer_config_get(e.p, &after), 0);
     assert_memory_equal(&after, &before, sizeof before);

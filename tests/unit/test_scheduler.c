@@ -1192,7 +1192,6 @@ static void job_due_at_the_end_of_time_still_ends(void **state)
   sched_fx_free(f);
 }
 
-
 /* ---- load shedding ---- */
 
 static pacer__job_t *shed(sched_fx_t *f)
@@ -1418,8 +1417,7 @@ static void key_defaults_fast(pacer_config_t *c)
 /* Keys without limits of their own take new defaults at once (a parked
  * one looks again at the next start), new keys too; a key with its own
  * keeps them. */
-static void reconfigured_key_defaults_reach_keys_without_their_own(
-    void **state)
+static void reconfigured_key_defaults_reach_keys_without_their_own(void **state)
 {
   (void)state;
   sched_fx_t *f = sched_fx_new(key_defaults_slow);
@@ -1478,8 +1476,7 @@ static void retry_settings_small(pacer_config_t *c)
  * already waiting to retry that gives no max_attempts of its own ends at
  * its next retryable answer; one that gives its own keeps it, with the
  * new backoff and the new Retry-After cap. */
-static void reconfigured_retry_settings_apply_at_the_next_decision(
-    void **state)
+static void reconfigured_retry_settings_apply_at_the_next_decision(void **state)
 {
   (void)state;
   sched_fx_t *f = sched_fx_new(attempts_3);
@@ -1545,14 +1542,17 @@ static void reconfigured_breaker_settings(void **state)
   fail_one(f, "x");
   pacer__key_t *k = pacer__keys_find(&f->s.keys, "x");
   assert_int_equal(reconfigure(f, min_calls_2), 0);
-  assert_int_equal(pacer__breaker_state(&k->breaker, f->now), PACER_BREAKER_CLOSED);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_CLOSED);
   fail_one(f, "x"); /* 3 of 3, min 2: opens */
-  assert_int_equal(pacer__breaker_state(&k->breaker, f->now), PACER_BREAKER_OPEN);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_OPEN);
 
   /* Off, then on: forgotten. */
   assert_int_equal(reconfigure(f, breaker_off), 0);
   assert_int_equal(reconfigure(f, breaker_on), 0);
-  assert_int_equal(pacer__breaker_state(&k->breaker, f->now), PACER_BREAKER_CLOSED);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_CLOSED);
   assert_true(pacer__breaker_pristine(&k->breaker));
 
   /* Window 4 (min 2) holding S S F, shrunk to 2: S F is kept, and the
@@ -1569,7 +1569,8 @@ static void reconfigured_breaker_settings(void **state)
   assert_int_equal(k->breaker.failures, 1);
   j = next_of(f, push(f, "y", LOW));
   ok(f, j); /* F S: 1 of 2 = 0.5 opens it */
-  assert_int_equal(pacer__breaker_state(&k->breaker, f->now), PACER_BREAKER_OPEN);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_OPEN);
   sched_fx_free(f);
 }
 
@@ -1665,10 +1666,8 @@ int main(void)
       cmocka_unit_test(shed_skips_waiting_retries_and_highs),
       cmocka_unit_test(reconfigured_weights_apply_from_the_next_start),
       cmocka_unit_test(reconfigured_max_low_wait_ages_at_the_next_start),
-      cmocka_unit_test(
-          reconfigured_key_defaults_reach_keys_without_their_own),
-      cmocka_unit_test(
-          reconfigured_retry_settings_apply_at_the_next_decision),
+      cmocka_unit_test(reconfigured_key_defaults_reach_keys_without_their_own),
+      cmocka_unit_test(reconfigured_retry_settings_apply_at_the_next_decision),
       cmocka_unit_test(reconfigured_breaker_settings),
       cmocka_unit_test(reconfigure_refused_changes_nothing),
   };

@@ -125,14 +125,17 @@ static void check_counters(json_t *root)
     const char *path;
     json_int_t want;
   } f[] = {
-      {"submitted", 1},        {"started", 2},          {"succeeded", 3},
-      {"failed.http", 4},      {"failed.transport", 5}, {"failed.timeout", 6},
-      {"failed.too_large", 7}, {"failed.retries", 8},   {"failed.deadline", 9},
-      {"failed.breaker", 10},  {"failed.other", 11},    {"retried", 12},
-      {"cancelled", 13},       {"expired", 14},         {"held_by_breaker", 15},
-      {"queued.high", 16},     {"queued.low", 17},      {"in_flight", 18},
-      {"shared.grants", 19},   {"shared.wait_us", 20},  {"shared.errors", 21},
-      {"shed", 24},
+      {"submitted", 1},        {"started", 2},
+      {"succeeded", 3},        {"failed.http", 4},
+      {"failed.transport", 5}, {"failed.timeout", 6},
+      {"failed.too_large", 7}, {"failed.retries", 8},
+      {"failed.deadline", 9},  {"failed.breaker", 10},
+      {"failed.other", 11},    {"retried", 12},
+      {"cancelled", 13},       {"expired", 14},
+      {"held_by_breaker", 15}, {"queued.high", 16},
+      {"queued.low", 17},      {"in_flight", 18},
+      {"shared.grants", 19},   {"shared.wait_us", 20},
+      {"shared.errors", 21},   {"shed", 24},
   };
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
     if (int_at(root, f[i].path) != f[i].want)
