@@ -543,7 +543,8 @@ typedef struct pacer_result {
                                     response was retryable and no attempt was
                                     left), EDEADLINE, EEXPIRED, ECANCELED,
                                     EBREAKER, ETLS, ESCHEME, EDENIED (see
-                                    deny_private) */
+                                    deny_private), ESHED (see
+                                    pacer_queue_policy_t) */
   int status;                    /* last HTTP status, 0 if none was received */
   int transport_code;            /* the transport's own code (a CURLcode) of the
                                     last attempt, 0 if none */
@@ -581,7 +582,8 @@ typedef struct pacer_result {
  * different threads.
  *
  * A callback may call pacer_submit() (which then never blocks: at the queue
- * bound it accepts the job anyway, so a pipeline stage cannot deadlock),
+ * bound it accepts the job anyway, so a pipeline stage cannot deadlock,
+ * unless queue_policy refuses it or sheds another job for it),
  * pacer_try_submit(), pacer_cancel(), pacer_shutdown(), the setters and
  * pacer_stats_get(). It must not call pacer_drain() (PACER_EINCALLBACK) or
  * pacer_free() (which aborts the process with a message). Keep it short:
