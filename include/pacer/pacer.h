@@ -399,6 +399,8 @@ typedef struct pacer_config {
    * with PACER_ESHED to make room (see pacer_queue_policy_t). Live: see
    * pacer_reconfigure(). */
   int queue_policy;
+  /* (A field added here is also added to PACER__CONFIG_FIELDS in
+   * src/config.c, which says whether pacer_reconfigure() may change it.) */
 } pacer_config_t;
 
 /* pacer_config_t.queue_policy: what a submit does at the queue bound
