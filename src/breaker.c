@@ -9,11 +9,12 @@
  *   slows and the slow ring, whose slots are the same outcomes'.
  * - Outside CLOSED the ring is empty (known == failures == pos == 0): it is
  *   cleared on opening, so a breaker always closes with an empty window.
- * - In HALF_OPEN, probes_left + probes_out + probes_ok == probes and
- *   probes_ok < probes (reaching probes closes it); outside HALF_OPEN all
- *   three are 0. probes_out <= PACER__PROBES_OUT_MAX, and probe_at[0..out)
- *   holds the admission times of the probes out, in admission order (so
- *   ascending): the oldest probe's deadline is probe_at[0] + timeout.
+ * - In HALF_OPEN, probes_left + probes_out + probes_ok == probes_need (the
+ *   cfg's probes when it half-opened) and probes_ok < probes_need (reaching
+ *   it closes it); outside HALF_OPEN all four are 0. probes_out <=
+ * PACER__PROBES_OUT_MAX, and probe_at[0..out) holds the admission times of the
+ * probes out, in admission order (so ascending): the oldest probe's deadline is
+ * probe_at[0] + timeout.
  * - gen changes at every state change and nowhere else, so a ticket equal
  *   to gen was admitted in the current state. (It is a uint32_t: a ticket
  *   could only be mistaken for current after 2^32 state changes.)
@@ -64,6 +65,7 @@ static void clear_probes(pacer__breaker_t *b)
   b->probes_out = 0;
   b->probes_left = 0;
   b->probes_ok = 0;
+  b->probes_need = 0;
 }
 
 static int64_t probe_deadline(const pacer__breaker_t *b)
@@ -116,7 +118,7 @@ static void half_open(pacer__breaker_t *b)
   b->state = PACER_BREAKER_HALF_OPEN;
   b->gen++;
   clear_probes(b);
-  b->probes_left = b->cfg->probes;
+  b->probes_left = b->probes_need = b->cfg->probes;
 }
 
 static void close_breaker(pacer__breaker_t *b)
@@ -274,7 +276,7 @@ static int record_probe(pacer__breaker_t *b, pacer__outcome_kind_t kind,
   case PACER__OUTCOME_SUCCESS:
     probe_forget(b, admitted);
     b->probes_ok++;
-    if (b->probes_ok == b->cfg->probes) {
+    if (b->probes_ok == b->probes_need) {
       close_breaker(b);
       return 1;
     }
@@ -338,4 +340,42 @@ int64_t pacer__breaker_keep_until(const pacer__breaker_t *b, int64_t now)
     return b->failures || b->slows ? pacer__time_add(now, b->cfg->cooldown_ns)
                                    : INT64_MIN;
   }
+}
+
+void pacer__breaker_rewindow(pacer__breaker_t *b, unsigned old_window,
+                             unsigned new_window)
+{
+  if (b->known == 0) {
+    b->pos = 0; /* an empty ring (and every breaker not CLOSED) */
+    return;
+  }
+  /* Oldest first: from slot 0 until the ring wrapped, from pos after. */
+  unsigned start = b->known < old_window ? 0 : b->pos;
+  unsigned keep = b->known < new_window ? b->known : new_window;
+  uint64_t bits[16] = {0}, slow[16] = {0};
+  unsigned failures = 0, slows = 0;
+  for (unsigned i = 0; i < keep; i++) {
+    unsigned from = (start + (b->known - keep) + i) % old_window;
+    uint64_t from_mask = UINT64_C(1) << (from & 63u);
+    uint64_t to_mask = UINT64_C(1) << (i & 63u);
+    if (b->bits[from >> 6] & from_mask) {
+      bits[i >> 6] |= to_mask;
+      failures++;
+    }
+    if (b->slow[from >> 6] & from_mask) { /* the slow marks move with them */
+      slow[i >> 6] |= to_mask;
+      slows++;
+    }
+  }
+  memcpy(b->bits, bits, sizeof bits);
+  memcpy(b->slow, slow, sizeof slow);
+  b->known = keep;
+  b->failures = failures;
+  b->slows = slows;
+  b->pos = keep == new_window ? 0 : keep;
+}
+
+void pacer__breaker_reset(pacer__breaker_t *b)
+{
+  close_breaker(b);
 }

@@ -89,6 +89,9 @@ typedef struct pacer__breaker {
   unsigned probes_out;  /* HALF_OPEN: admitted and not yet judged */
   unsigned probes_left; /* HALF_OPEN: may still be admitted */
   unsigned probes_ok;   /* HALF_OPEN: succeeded */
+  unsigned probes_need; /* HALF_OPEN: the cfg's probes when it half-opened
+                           (a changed setting applies from the next
+                           half-open) */
   int64_t probe_at[PACER__PROBES_OUT_MAX]; /* HALF_OPEN: admission times
                                               of the probes out, oldest
                                               first */
@@ -129,6 +132,16 @@ int pacer__breaker_is_slow(const pacer__breaker_cfg_t *cfg,
 /* Why b last opened (why 0: never). The ratios that tripped it, for the
  * event the dispatcher may emit when it opens. Pure. */
 pacer__breaker_trip_t pacer__breaker_last_trip(const pacer__breaker_t *b);
+/* The settings b borrows are about to change from window old_window to
+ * new_window (both 1..1024): a CLOSED breaker keeps its newest outcomes,
+ * as many as the new window holds, judged from its next outcome. Call
+ * before the window changes in the borrowed cfg. Can't fail. */
+void pacer__breaker_rewindow(pacer__breaker_t *b, unsigned old_window,
+                             unsigned new_window);
+
+/* Back to CLOSED with an empty window; outcomes of calls admitted before
+ * are ignored (breakers turned on again: what they knew is stale). */
+void pacer__breaker_reset(pacer__breaker_t *b);
 
 /* The state at now (applies due time transitions). */
 pacer_breaker_state_t pacer__breaker_state(pacer__breaker_t *b, int64_t now);

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "limiter.h"
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,7 @@ static void config_defaults(pacer_config_t *c)
   c->retry_budget_window_ms = 10000;
   c->breaker_slow_ms = 0; /* slow calls judge nothing unless asked */
   c->breaker_slow_threshold = 0.5;
+  c->queue_policy = PACER_QUEUE_BLOCK;
 }
 
 void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
@@ -174,6 +176,10 @@ void pacer__config_release(pacer_config_t *c)
 static int check(const pacer_config_t *c, const char *const *secret_headers)
 {
   if (c->queue_max < 1)
+    return PACER_EINVAL;
+  if (c->queue_policy != PACER_QUEUE_BLOCK &&
+      c->queue_policy != PACER_QUEUE_FAIL &&
+      c->queue_policy != PACER_QUEUE_DROP_OLDEST_LOW)
     return PACER_EINVAL;
   if ((uint64_t)c->weight_high + c->weight_low == 0 ||
       c->weight_high > 1000000 || c->weight_low > 1000000)
@@ -351,6 +357,7 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
   s->backoff_base_ns = pacer__ms_to_ns(c->backoff_base_ms);
   s->backoff_max_ns = pacer__ms_to_ns(c->backoff_max_ms);
   s->retry_after_max_ns = pacer__ms_to_ns(c->retry_after_max_ms);
+  s->max_attempts = c->max_attempts;
   s->breaker_enabled = c->breaker_enabled != 0;
   s->breaker_fail_fast = c->breaker_fail_fast != 0;
   s->breaker.window = c->breaker_window;
@@ -370,4 +377,191 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
   s->adapt.pause_max_ns = s->retry_after_max_ns;
   s->concur.min = c->adaptive_concurrency_min;
   s->concur.max = c->adaptive_concurrency_max;
+}
+
+/* ---- live settings: pacer_config_get() and pacer_reconfigure() ---- */
+
+/* Every field of pacer_config_t, in order, and what pacer_reconfigure()
+ * does with it: LIVE fields are applied (the scheduler's part by
+ * pacer__sched_reconfigure()); FIXED ones must be as they are (workers has
+ * pacer_set_workers()); STR and ARR (a string, an array of them) must be
+ * NULL (as pacer_config_get() gives them) or equal to what they are;
+ * SIZE is struct_size. A field added to pacer_config_t is added here, with
+ * its kind, and nowhere else (a LIVE one also in pacer__sched_cfg_from()
+ * if the scheduler uses it): the static checks below fail the build when
+ * this list and the struct disagree on a field's place. */
+#define PACER__CONFIG_FIELDS(XX)                                               \
+  XX(size_t, struct_size, SIZE)                                                \
+  XX(size_t, queue_max, LIVE)                                                  \
+  XX(unsigned, weight_high, LIVE)                                              \
+  XX(unsigned, weight_low, LIVE)                                               \
+  XX(int64_t, max_low_wait_ms, LIVE)                                           \
+  XX(int64_t, max_queue_wait_ms, FIXED)                                        \
+  XX(double, rate, LIVE)                                                       \
+  XX(unsigned, burst, LIVE)                                                    \
+  XX(double, key_rate, LIVE)                                                   \
+  XX(unsigned, key_burst, LIVE)                                                \
+  XX(unsigned, key_concurrency, LIVE)                                          \
+  XX(unsigned, max_idle_keys, FIXED)                                           \
+  XX(unsigned, concurrency, LIVE)                                              \
+  XX(unsigned, workers, FIXED)                                                 \
+  XX(unsigned, max_attempts, LIVE)                                             \
+  XX(int64_t, backoff_base_ms, LIVE)                                           \
+  XX(int64_t, backoff_max_ms, LIVE)                                            \
+  XX(int64_t, retry_after_max_ms, LIVE)                                        \
+  XX(int64_t, timeout_ms, FIXED)                                               \
+  XX(int64_t, connect_timeout_ms, FIXED)                                       \
+  XX(unsigned, breaker_window, LIVE)                                           \
+  XX(unsigned, breaker_min_calls, LIVE)                                        \
+  XX(double, breaker_threshold, LIVE)                                          \
+  XX(int64_t, breaker_cooldown_ms, LIVE)                                       \
+  XX(unsigned, breaker_probes, LIVE)                                           \
+  XX(int64_t, breaker_probe_timeout_ms, LIVE)                                  \
+  XX(int, breaker_fail_fast, LIVE)                                             \
+  XX(int, breaker_enabled, LIVE)                                               \
+  XX(size_t, max_response_bytes, FIXED)                                        \
+  XX(size_t, max_header_bytes, FIXED)                                          \
+  XX(unsigned, follow_redirects, FIXED)                                        \
+  XX(int, decompress, FIXED)                                                   \
+  XX(int, tls_verify, FIXED)                                                   \
+  XX(const char *, ca_file, STR)                                               \
+  XX(const char *, ca_path, STR)                                               \
+  XX(int64_t, low_speed_bytes, FIXED)                                          \
+  XX(int64_t, low_speed_time_ms, FIXED)                                        \
+  XX(const char *const *, secret_headers, ARR)                                 \
+  XX(const char *, user_agent, STR)                                            \
+  XX(pacer_log_cb, log_cb, FIXED)                                              \
+  XX(void *, log_user, FIXED)                                                  \
+  XX(pacer_log_level_t, log_level, FIXED)                                      \
+  XX(const char *, spool_path, STR)                                            \
+  XX(int, spool_sync, FIXED)                                                   \
+  XX(int, spool_idempotency_keys, FIXED)                                       \
+  XX(int, deny_private, FIXED)                                                 \
+  XX(const char *, shared_limit, STR)                                          \
+  XX(int, adapt_announced, FIXED)                                              \
+  XX(int, adapt_aimd, FIXED)                                                   \
+  XX(double, adapt_min_rate, FIXED)                                            \
+  XX(unsigned, adaptive_concurrency_min, FIXED)                                \
+  XX(unsigned, adaptive_concurrency_max, FIXED)                                \
+  XX(uint64_t, random_seed, FIXED)                                             \
+  XX(pacer_event_cb, event_cb, FIXED)                                          \
+  XX(void *, event_user, FIXED)                                                \
+  XX(double, retry_budget_ratio, LIVE)                                         \
+  XX(double, retry_budget_min_per_s, LIVE)                                     \
+  XX(int64_t, retry_budget_window_ms, LIVE)                                    \
+  XX(int64_t, breaker_slow_ms, LIVE)                                           \
+  XX(double, breaker_slow_threshold, LIVE)                                     \
+  XX(int, queue_policy, LIVE)
+
+enum { KIND_SIZE, KIND_LIVE, KIND_FIXED, KIND_STR, KIND_ARR };
+
+/* The list as a struct of its own, to hold it to pacer_config_t. */
+#define SHADOW(type, name, kind) type name;
+struct config_shadow {
+  PACER__CONFIG_FIELDS(SHADOW)
+};
+#undef SHADOW
+#define SAME_PLACE(type, name, kind)                                           \
+  _Static_assert(offsetof(struct config_shadow, name) ==                       \
+                         offsetof(pacer_config_t, name) &&                     \
+                     sizeof(type) == sizeof(((pacer_config_t *)0)->name),      \
+                 "config.c's field list is not pacer_config_t at " #name);
+PACER__CONFIG_FIELDS(SAME_PLACE)
+#undef SAME_PLACE
+_Static_assert(sizeof(struct config_shadow) == sizeof(pacer_config_t),
+               "config.c's field list misses a field of pacer_config_t");
+
+typedef struct field {
+  const char *name;
+  size_t off, size;
+  int kind;
+} field_t;
+
+#define FIELD(type, name, kind)                                                \
+  {#name, offsetof(pacer_config_t, name), sizeof(type), KIND_##kind},
+static const field_t fields[] = {PACER__CONFIG_FIELDS(FIELD)};
+#undef FIELD
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static void *at(pacer_config_t *c, const field_t *f)
+{
+  return (char *)c + f->off;
+}
+static const void *at_c(const pacer_config_t *c, const field_t *f)
+{
+  return (const char *)c + f->off;
+}
+
+static int same_strings(const char *const *a, const char *const *b)
+{
+  if (!a || !b)
+    return a == b;
+  size_t i = 0;
+  for (; a[i] && b[i]; i++)
+    if (strcmp(a[i], b[i]) != 0)
+      return 0;
+  return a[i] == b[i];
+}
+
+int pacer__config_copy_out(const pacer_config_t *live, pacer_config_t *dst)
+{
+  if (!dst || !size_ok(dst->struct_size, sizeof *dst))
+    return PACER_EINVAL;
+  pacer_config_t c = *live;
+  for (size_t i = 0; i < NFIELDS; i++)
+    if (fields[i].kind == KIND_STR || fields[i].kind == KIND_ARR)
+      memset(at(&c, &fields[i]), 0, fields[i].size);
+  give_sized(dst, dst->struct_size, &c);
+  return 0;
+}
+
+int pacer__config_merge(const pacer_config_t *live, const pacer_config_t *in,
+                        pacer_config_t *want, const char **field)
+{
+  *field = NULL;
+  *want = *live; /* the fields in's struct_size does not reach stay */
+  if (!in || !size_ok(in->struct_size, sizeof *in))
+    return PACER_EINVAL;
+  memcpy(want, in, in->struct_size);
+  want->struct_size = sizeof *want;
+  /* "0 means automatic", as pacer_new() resolves it. */
+  if (want->burst == 0)
+    want->burst = pacer__auto_burst(want->rate);
+  if (want->breaker_probe_timeout_ms == 0 && want->timeout_ms >= 1 &&
+      want->connect_timeout_ms >= 0)
+    want->breaker_probe_timeout_ms =
+        pacer__time_add(want->timeout_ms, want->connect_timeout_ms);
+  for (size_t i = 0; i < NFIELDS; i++) {
+    const field_t *f = &fields[i];
+    const void *now = at_c(live, f);
+    void *w = at(want, f);
+    int same = 1;
+    if (f->kind == KIND_FIXED) {
+      same = memcmp(w, now, f->size) == 0;
+    } else if (f->kind == KIND_STR) {
+      const char *ws, *ns;
+      memcpy(&ws, w, sizeof ws);
+      memcpy(&ns, now, sizeof ns);
+      same = !ws || (ns && strcmp(ws, ns) == 0);
+      memcpy(w, now, f->size); /* the live copy, which the dispatcher owns */
+    } else if (f->kind == KIND_ARR) {
+      const char *const *wa, *const *na;
+      memcpy(&wa, w, sizeof wa);
+      memcpy(&na, now, sizeof na);
+      same = !wa || same_strings(wa, na);
+      memcpy(w, now, f->size);
+    }
+    if (!same) {
+      *field = f->name;
+      return PACER_EINVAL;
+    }
+  }
+  return check(want, want->secret_headers);
+}
+
+void pacer__config_apply(pacer_config_t *live, const pacer_config_t *want)
+{
+  for (size_t i = 0; i < NFIELDS; i++)
+    if (fields[i].kind == KIND_LIVE)
+      memcpy(at(live, &fields[i]), at_c(want, &fields[i]), fields[i].size);
 }

@@ -40,6 +40,21 @@ void pacer__spool_status_give(pacer_spool_status_t *dst,
 /* The automatic burst for rate: max(1, rate/100), 10 ms of tokens. */
 unsigned pacer__auto_burst(double rate);
 
+/* pacer_config_get(): copies the live settings (mu held) into the
+ * caller's dst, as far as its struct_size reaches, every string and array
+ * NULL. 0 or PACER_EINVAL (NULL dst, bad struct_size). */
+int pacer__config_copy_out(const pacer_config_t *live, pacer_config_t *dst);
+/* pacer_reconfigure()'s check: *want gets live with what the caller's in
+ * sets (as far as its struct_size reaches), automatic values resolved, and
+ * is checked as pacer_new() checks a config. Returns 0, the code of the
+ * first bad field, or PACER_EINVAL with *field naming a field that cannot
+ * change while running (FIXED, or a string other than NULL or the same).
+ * want's strings are live's (borrowed). */
+int pacer__config_merge(const pacer_config_t *live, const pacer_config_t *in,
+                        pacer_config_t *want, const char **field);
+/* Copies the live fields of want (from pacer__config_merge()) into live. */
+void pacer__config_apply(pacer_config_t *live, const pacer_config_t *want);
+
 /* The scheduler's part of a resolved configuration. */
 void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s);
 

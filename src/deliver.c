@@ -68,6 +68,9 @@ static void account_end(pacer_t *p, const pacer__job_t *j)
   case PACER_EEXPIRED:
     p->expired++;
     break;
+  case PACER_ESHED:
+    p->shed++;
+    break;
   default:
     p->failed_other++;
   }

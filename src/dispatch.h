@@ -89,6 +89,7 @@ struct pacer {
   uint64_t submitted, started, succeeded, failed_http, failed_transport,
       failed_timeout, failed_too_large, failed_retries, failed_deadline,
       failed_breaker, failed_other, cancelled, expired;
+  uint64_t shed; /* ended with PACER_ESHED (load shedding) */
   pacer__hist_t qwait[2], xfer[2];
 };
 

@@ -596,3 +596,54 @@ int pacer_key_limits_set(pacer_t *p, const char *key,
   pthread_mutex_unlock(&p->mu);
   return rc;
 }
+
+/* ---- every setting live ---- */
+
+int pacer_config_get(pacer_t *p, pacer_config_t *cfg)
+{
+  if (!p)
+    return PACER_EINVAL;
+  pthread_mutex_lock(&p->mu);
+  int rc = pacer__config_copy_out(&p->cfg, cfg);
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+int pacer_reconfigure(pacer_t *p, const pacer_config_t *cfg)
+{
+  if (!p)
+    return PACER_EINVAL;
+  pthread_mutex_lock(&p->mu);
+  pacer_config_t want;
+  const char *field;
+  int rc = pacer__config_merge(&p->cfg, cfg, &want, &field);
+  if (rc == 0) {
+    pacer__sched_cfg_t sc;
+    pacer__sched_cfg_from(&want, &sc);
+    sc.seed = p->sched.cfg.seed; /* resolved once, by pacer_new() */
+    rc = pacer__sched_reconfigure(&p->sched, &sc, p->clock.now(p->clock.ctx));
+  }
+  if (rc == 0) {
+    unsigned conc = p->cfg.concurrency;
+    pacer__config_apply(&p->cfg, &want);
+    /* A raised bound or another policy may let a blocked submit on. */
+    pthread_cond_broadcast(&p->room_cond);
+    pacer__kick(p);
+    if (conc != p->cfg.concurrency)
+      for (unsigned i = 0; i < p->nworkers; i++)
+        pacer__worker_wake(p->workers[i]); /* to pass on the new size */
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (rc && field)
+    pacer__logf(&p->cfg, PACER_LOG_WARN,
+                "reconfigure: %s cannot change while the dispatcher runs%s; "
+                "nothing changed",
+                field,
+                strcmp(field, "workers") == 0 ? " (use pacer_set_workers())"
+                                              : "");
+  else if (rc)
+    pacer__logf(&p->cfg, PACER_LOG_WARN,
+                "reconfigure: refused (%s); nothing changed",
+                pacer_strerror(rc));
+  return rc;
+}

@@ -178,8 +178,8 @@ int pacer__job_make(const pacer_request_t *r, const pacer_config_t *cfg,
   copy_bytes(j, r, method);
   pacer__list_init(&j->link);
   j->prio = (uint8_t)r->priority;
-  j->max_attempts =
-      (uint16_t)(r->max_attempts ? r->max_attempts : cfg->max_attempts);
+  /* 0: the dispatcher's, read at each retry decision (it may change). */
+  j->max_attempts = (uint16_t)r->max_attempts;
   j->timeout_ns =
       pacer__ms_to_ns(r->timeout_ms ? r->timeout_ms : cfg->timeout_ms);
   j->submit_ns = now;

@@ -49,6 +49,8 @@ typedef struct pacer__job {
   uint32_t timer_pos; /* heap slot */
   uint32_t breaker_ticket;
 
+  /* max_attempts is the request's; 0: the dispatcher's, read at each retry
+   * decision (it may change while the job lives). */
   uint16_t attempts, max_attempts;
   uint8_t prio;         /* pacer_priority_t */
   uint8_t state;        /* pacer__job_state_t */

@@ -83,6 +83,7 @@ static pacer__key_t *key_new(pacer__keys_t *ks, const char *name)
     k->ready_pos[p] = UINT32_MAX;
   }
   k->wake_pos = UINT32_MAX;
+  k->low_pos = PACER__HEAP_NONE;
   k->remember_pos = PACER__HEAP_NONE;
   pacer__list_init(&k->idle);
   pacer__list_init(&k->store_wait);
@@ -208,4 +209,25 @@ int pacer__keys_set_limits(pacer__keys_t *ks, const char *name, double rate,
   if (out)
     *out = k;
   return 0;
+}
+
+void pacer__keys_set_defaults(pacer__keys_t *ks, double rate, unsigned burst,
+                              unsigned cap, int64_t now,
+                              void (*retune)(void *ctx, pacer__key_t *k,
+                                             int64_t now),
+                              void *ctx)
+{
+  ks->rate = rate;
+  ks->burst = burst ? burst : 1;
+  ks->cap = cap;
+  pacer__key_t *k, *tmp;
+  HASH_ITER(hh, ks->table, k, tmp)
+  {
+    if (k->pinned)
+      continue;
+    k->base_rate = ks->rate;
+    k->base_burst = ks->burst;
+    k->cap = ks->cap;
+    retune(ctx, k, now);
+  }
 }

@@ -79,6 +79,8 @@ typedef struct pacer__key {
   pacer__link_t q[2];     /* QUEUED jobs by priority, oldest first */
   uint32_t ready_pos[2];  /* slots in the scheduler's ready heaps */
   uint32_t wake_pos;      /* slot in the wake heap */
+  uint32_t low_pos;       /* slot in the scheduler's heap of keys with a
+                             queued low job (shedding), parked or not */
   int64_t wake_ns;
   uint8_t parked;           /* pacer__park_t */
   uint8_t pinned;           /* has limits of its own */
@@ -122,6 +124,16 @@ static inline size_t pacer__keys_remembered(const pacer__keys_t *ks)
 {
   return pacer__heap_len(&ks->remember);
 }
+/* New defaults for keys without limits of their own (checked by the
+ * caller): every such key held takes them at once, keeping the tokens it
+ * has as far as the new burst allows (an adapted rate stays adapted, from
+ * the new configured rate). retune(ctx, ...) is called for each key
+ * changed. */
+void pacer__keys_set_defaults(pacer__keys_t *ks, double rate, unsigned burst,
+                              unsigned cap, int64_t now,
+                              void (*retune)(void *ctx, pacer__key_t *k,
+                                             int64_t now),
+                              void *ctx);
 /* Gives name limits of its own and pins it; an adaptation of its rate ends
  * (the next answer from its server adapts it again). Returns 0, PACER_ENOMEM or
  * PACER_ERATE (nothing changed). *out (if not NULL) gets the key. */

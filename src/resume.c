@@ -50,10 +50,10 @@ static int rebuild(resume_ctx_t *c, const pacer__spool_rec_t *rec,
   j->cb = h->cb;
   j->user = h->user;
   j->spool_id = rec->id;
-  /* At least one attempt is left, whatever the row says. */
-  j->attempts = (uint16_t)(rec->attempts < j->max_attempts
-                               ? rec->attempts
-                               : (unsigned)j->max_attempts - 1u);
+  /* At least one attempt is left, whatever the row says: clamped here to
+   * the most any job has, and to the job's own under the lock (the
+   * dispatcher's max_attempts may change). */
+  j->attempts = (uint16_t)(rec->attempts < 1000 ? rec->attempts : 999);
   if (rec->deadline_ms)
     j->deadline_ns = wall_to_now(c, rec->deadline_ms);
   return 0;
@@ -87,6 +87,9 @@ static int resume_one(void *arg, const pacer__spool_rec_t *rec)
                     ? wall_to_now(c, rec->due_ms)
                     : 0;
   pthread_mutex_lock(&p->mu);
+  unsigned max = j->max_attempts ? j->max_attempts : p->sched.cfg.max_attempts;
+  if (j->attempts >= max)
+    j->attempts = (uint16_t)(max - 1u);
   /* Checked under the lock the shutdown takes: a job queued before it is
    * ended by it, as a submitted one; none is queued after it. */
   rc = p->shutdown ? PACER_ESHUTDOWN

@@ -4,6 +4,7 @@
  * Invariants (s->keys and every job are touched only under the engine lock):
  * - a key is in ready[p] iff parked == NONE and q[p] is not empty;
  * - a key is in the wake heap iff parked == TIME;
+ * - a key is in the lows heap iff q[LOW] is not empty, whatever its park;
  * - a key with no queued job is parked NONE (so idle keys are in no heap);
  * - a job is in the timer heap iff it is QUEUED with a deadline or queue-wait
  *   limit, or WAITING;
@@ -185,6 +186,10 @@ static uint32_t *ready_pos_low(void *e)
 {
   return &((pacer__key_t *)e)->ready_pos[LOW];
 }
+static uint32_t *low_pos(void *e)
+{
+  return &((pacer__key_t *)e)->low_pos;
+}
 static int64_t wake_key(const void *e)
 {
   return ((const pacer__key_t *)e)->wake_ns;
@@ -204,10 +209,10 @@ static uint32_t *timer_pos(void *e)
 
 /* ---- setup ---- */
 
-int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
+/* 0 when cfg is a configuration the scheduler can run, else the code
+ * naming what is wrong. */
+static int cfg_check(const pacer__sched_cfg_t *cfg)
 {
-  memset(s, 0, sizeof *s);
-  s->cfg = *cfg;
   if (cfg->concurrency < 1)
     return PACER_ECONCURRENCY;
   if (cfg->weight[HIGH] + cfg->weight[LOW] == 0 ||
@@ -217,7 +222,7 @@ int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
       cfg->backoff_base_ns < 0 || cfg->backoff_max_ns < 0 ||
       cfg->retry_after_max_ns < 0)
     return PACER_EINVAL;
-  int rc = pacer__bucket_init(&s->bucket, cfg->rate, cfg->burst);
+  int rc = pacer__rate_check(cfg->rate, cfg->burst);
   if (rc)
     return rc;
   rc = pacer__rate_check(cfg->key_rate, cfg->key_burst ? cfg->key_burst : 1);
@@ -234,12 +239,28 @@ int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
     return PACER_ECONCURRENCY;
   if (cfg->budget.ratio > 0 && pacer__budget_cfg_check(&cfg->budget))
     return PACER_EINVAL;
+  if (cfg->max_attempts < 1 || cfg->max_attempts > 1000)
+    return PACER_EINVAL;
+  return 0;
+}
+
+int pacer__sched_init(pacer__sched_t *s, const pacer__sched_cfg_t *cfg)
+{
+  memset(s, 0, sizeof *s);
+  s->cfg = *cfg;
+  int rc = cfg_check(cfg);
+  if (rc)
+    return rc;
+  rc = pacer__bucket_init(&s->bucket, cfg->rate, cfg->burst);
+  if (rc)
+    return rc;
   pacer__keys_init(&s->keys, cfg->max_idle_keys, &s->cfg.breaker, cfg->key_rate,
                    cfg->key_burst, cfg->key_concurrency);
   s->keys.budget_cfg = s->cfg.budget.ratio > 0 ? &s->cfg.budget : NULL;
   pacer__budget_init(&s->budget);
   pacer__heap_init(&s->ready[HIGH], ready_key_high, ready_pos_high);
   pacer__heap_init(&s->ready[LOW], ready_key_low, ready_pos_low);
+  pacer__heap_init(&s->lows, ready_key_low, low_pos);
   pacer__heap_init(&s->wake, wake_key, wake_pos);
   pacer__heap_init(&s->timers, timer_key, timer_pos);
   pacer__rng_seed(&s->rng, cfg->seed);
@@ -251,6 +272,7 @@ void pacer__sched_destroy(pacer__sched_t *s)
 {
   pacer__heap_destroy(&s->ready[HIGH]);
   pacer__heap_destroy(&s->ready[LOW]);
+  pacer__heap_destroy(&s->lows);
   pacer__heap_destroy(&s->wake);
   pacer__heap_destroy(&s->timers);
   pacer__keys_destroy(&s->keys);
@@ -288,6 +310,14 @@ static void key_place(pacer__sched_t *s, pacer__key_t *k)
     else if (in)
       pacer__heap_remove(&s->ready[p], k);
   }
+  /* The lows heap holds parked keys too: shedding must see every queued
+   * low job, and a parked key's is often the oldest. */
+  if (k->queued[LOW] == 0)
+    pacer__heap_remove(&s->lows, k);
+  else if (k->low_pos == PACER__HEAP_NONE)
+    (void)pacer__heap_push(&s->lows, k); /* room reserved */
+  else
+    pacer__heap_update(&s->lows, k);
 }
 
 static void park(pacer__sched_t *s, pacer__key_t *k, int64_t until)
@@ -373,6 +403,7 @@ int pacer__sched_push_due(pacer__sched_t *s, pacer__job_t *job,
   uint32_t nkeys = (uint32_t)s->keys.count;
   if (pacer__heap_reserve(&s->ready[HIGH], nkeys) ||
       pacer__heap_reserve(&s->ready[LOW], nkeys) ||
+      pacer__heap_reserve(&s->lows, nkeys) ||
       pacer__heap_reserve(&s->wake, nkeys)) {
     pacer__keys_release(&s->keys, k, now);
     return PACER_ENOMEM;
@@ -1002,7 +1033,8 @@ static int retry_or_end(pacer__sched_t *s, pacer__job_t *j,
                         int64_t ra)
 {
   int retryable = pacer__retryable(end->error, end->status);
-  if (retryable && j->retry_ok && j->attempts < j->max_attempts)
+  unsigned max = j->max_attempts ? j->max_attempts : s->cfg.max_attempts;
+  if (retryable && j->retry_ok && j->attempts < max)
     return schedule_retry(s, j, end, now, ra);
   int error = end->error;
   const char *msg = NULL;
@@ -1070,6 +1102,19 @@ int pacer__sched_cancel(pacer__sched_t *s, pacer__job_t *j,
   default:
     return PACER_ENOTFOUND;
   }
+}
+
+pacer__job_t *pacer__sched_shed_oldest_low(pacer__sched_t *s,
+                                           pacer__link_t *ended)
+{
+  pacer__key_t *k = pacer__heap_top(&s->lows);
+  if (!k)
+    return NULL;
+  pacer__job_t *j = head_job(k, LOW);
+  dequeue(s, j);
+  pacer__heap_remove(&s->timers, j);
+  end_job(j, PACER_ESHED, "shed to make room in a full queue", ended);
+  return j;
 }
 
 void pacer__sched_cancel_all(pacer__sched_t *s, pacer__link_t *ended)
@@ -1155,13 +1200,90 @@ int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
   uint32_t n = (uint32_t)s->keys.count + 1;
   if (pacer__heap_reserve(&s->ready[HIGH], n) ||
       pacer__heap_reserve(&s->ready[LOW], n) ||
-      pacer__heap_reserve(&s->wake, n))
+      pacer__heap_reserve(&s->lows, n) || pacer__heap_reserve(&s->wake, n))
     return PACER_ENOMEM;
   pacer__key_t *k = NULL;
   int rc = pacer__keys_set_limits(&s->keys, key, rate, burst, cap, now, &k);
   if (rc == 0)
     unpark(s, k); /* its gate may have changed */
   return rc;
+}
+
+/* Is a the same breaker configuration as b? */
+static int breaker_cfg_same(const pacer__breaker_cfg_t *a,
+                            const pacer__breaker_cfg_t *b)
+{
+  return a->window == b->window && a->min_calls == b->min_calls &&
+         a->threshold == b->threshold && a->cooldown_ns == b->cooldown_ns &&
+         a->probes == b->probes && a->probe_timeout_ns == b->probe_timeout_ns &&
+         a->slow_ns == b->slow_ns && a->slow_threshold == b->slow_threshold;
+}
+
+/* key_retune() as pacer__keys_set_defaults() calls it. */
+static void retune_of(void *ctx, pacer__key_t *k, int64_t now)
+{
+  key_retune(ctx, k, now);
+}
+
+int pacer__sched_reconfigure(pacer__sched_t *s, const pacer__sched_cfg_t *cfg,
+                             int64_t now)
+{
+  if (cfg->max_idle_keys != s->cfg.max_idle_keys ||
+      cfg->max_queue_wait_ns != s->cfg.max_queue_wait_ns ||
+      cfg->seed != s->cfg.seed || cfg->concur.min != s->cfg.concur.min ||
+      cfg->concur.max != s->cfg.concur.max ||
+      cfg->adapt.announced != s->cfg.adapt.announced ||
+      cfg->adapt.aimd != s->cfg.adapt.aimd ||
+      cfg->adapt.min_rate != s->cfg.adapt.min_rate)
+    return PACER_EINVAL;
+  int rc = cfg_check(cfg);
+  if (rc)
+    return rc;
+  /* The one step that can refuse (a burst too long for its rate) comes
+   * first, so that a refusal changes nothing. */
+  if (cfg->rate != s->cfg.rate || cfg->burst != s->cfg.burst) {
+    pacer__bucket_t b = s->bucket;
+    if ((rc = pacer__bucket_set(&b, cfg->rate, cfg->burst, now)))
+      return rc;
+    s->bucket = b;
+  }
+  int keys_changed = cfg->key_rate != s->cfg.key_rate ||
+                     cfg->key_burst != s->cfg.key_burst ||
+                     cfg->key_concurrency != s->cfg.key_concurrency;
+  int breaker_changed = !breaker_cfg_same(&cfg->breaker, &s->cfg.breaker) ||
+                        cfg->breaker_enabled != s->cfg.breaker_enabled ||
+                        cfg->breaker_fail_fast != s->cfg.breaker_fail_fast;
+  pacer__key_t *k, *tmp;
+  int rewindow = cfg->breaker.window != s->cfg.breaker.window;
+  int reset = cfg->breaker_enabled && !s->cfg.breaker_enabled;
+  if (rewindow || reset) {
+    HASH_ITER(hh, s->keys.table, k, tmp)
+    {
+      if (reset) /* what they knew before they were turned off is stale */
+        pacer__breaker_reset(&k->breaker);
+      else
+        pacer__breaker_rewindow(&k->breaker, s->cfg.breaker.window,
+                                cfg->breaker.window);
+    }
+  }
+  /* The budgets: emptied when their window changes or they are turned on
+   * (what they counted was of another rule). */
+  (void)pacer__sched_set_budget(s, &cfg->budget);
+  /* In place: every breaker borrows &s->cfg.breaker. */
+  s->cfg = *cfg;
+  s->cfg.adapt.pause_max_ns = cfg->retry_after_max_ns;
+  if (keys_changed)
+    pacer__keys_set_defaults(&s->keys, cfg->key_rate, cfg->key_burst,
+                             cfg->key_concurrency, now, retune_of, s);
+  /* A gate may open (a cap raised, a rate or a breaker changed): every
+   * parked key with queued jobs looks again at its next decision. */
+  if (keys_changed || breaker_changed) {
+    HASH_ITER(hh, s->keys.table, k, tmp)
+    {
+      unpark(s, k);
+    }
+  }
+  return 0;
 }
 
 /* ---- snapshot ---- */

@@ -9,7 +9,10 @@
  * Structure. Each key keeps a FIFO of queued jobs per priority. A key whose
  * next job could start as far as the key is concerned sits in that
  * priority's ready heap, ordered by the submit sequence of its oldest job,
- * so jobs start in submit order across keys. A key that cannot start (paused,
+ * so jobs start in submit order across keys. Every key with a queued low
+ * job, parked or not, is also in the lows heap, by the same order: its top
+ * is the oldest queued low job, the one load shedding ends. A key that
+ * cannot start (paused,
  * at its concurrency cap, breaker not admitting, no key token) is parked:
  * until a time (wake heap) or until one of its attempts ends. Queued jobs
  * with a deadline or queue-wait limit, and jobs waiting to retry, are in the
@@ -97,6 +100,7 @@ typedef struct pacer__sched_cfg {
   unsigned key_burst, key_concurrency;
   size_t max_idle_keys;
   int64_t backoff_base_ns, backoff_max_ns, retry_after_max_ns;
+  unsigned max_attempts; /* of a job whose request gives none */
   int breaker_enabled, breaker_fail_fast;
   pacer__breaker_cfg_t breaker;
   uint64_t seed;            /* jitter */
@@ -112,6 +116,8 @@ typedef struct pacer__sched {
   pacer__bucket_t bucket;
   pacer__keys_t keys;
   pacer__heap_t ready[2]; /* keys, by their oldest job's seq */
+  pacer__heap_t lows;     /* keys with a queued low job, parked or not,
+                             by their oldest low job's seq (shedding) */
   pacer__heap_t wake;     /* parked keys, by wake_ns */
   pacer__heap_t timers;   /* jobs, by timer_ns */
   int64_t swrr[2];
@@ -206,6 +212,14 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *job,
 int pacer__sched_cancel(pacer__sched_t *s, pacer__job_t *job,
                         pacer__link_t *ended);
 
+/* Load shedding: ends the oldest QUEUED low job (the top of the lows
+ * heap: of the jobs at the head of each key's low queue, parked keys
+ * included, the one with the lowest seq) with PACER_ESHED, appended to
+ * *ended, and returns it; NULL when no low job is queued. Jobs waiting to
+ * retry and high jobs are never shed. O(log keys). */
+pacer__job_t *pacer__sched_shed_oldest_low(pacer__sched_t *s,
+                                           pacer__link_t *ended);
+
 /* Ends every queued and waiting job (ECANCELED, to *ended) and stops
  * retries from now on. */
 void pacer__sched_cancel_all(pacer__sched_t *s, pacer__link_t *ended);
@@ -231,6 +245,22 @@ int pacer__sched_set_breaker_slow(pacer__sched_t *s, int64_t slow_ns,
                                   double slow_threshold);
 int pacer__sched_set_key_limits(pacer__sched_t *s, const char *key, double rate,
                                 unsigned burst, unsigned cap, int64_t now);
+
+/* Applies cfg (a whole configuration, checked as pacer__sched_init()
+ * checks it) from the next decision on: every field but max_idle_keys,
+ * max_queue_wait_ns, seed, adapt (but its pause_max_ns, which follows
+ * retry_after_max_ns) and concur, which must be as they are. Returns 0,
+ * or PACER_EINVAL / PACER_ERATE / PACER_ECONCURRENCY and nothing changed.
+ * What changes for what is already held (docs/DESIGN.md, "Every setting
+ * live"): keys without limits of their own take the new key defaults at
+ * once (tokens kept as far as the burst allows); closed breakers keep
+ * their newest outcomes that fit a new window; breakers turned on start
+ * CLOSED and empty; the other breaker settings apply from each breaker's
+ * next outcome, opening or half-opening; the retry settings from each
+ * job's next retry decision (max_attempts for jobs whose request gives
+ * none). Walks the key table when a key default or the breaker changed. */
+int pacer__sched_reconfigure(pacer__sched_t *s, const pacer__sched_cfg_t *cfg,
+                             int64_t now);
 
 /* Fills the scheduler's part of a pacer_stats_get() snapshot at now:
  * retried, retries_refused, slow_calls, held_by_breaker, queued_high and

@@ -50,6 +50,7 @@ int pacer_stats_get(pacer_t *p, pacer_stats_t **out)
   s->cancelled = p->cancelled;
   s->expired = p->expired;
   s->events_dropped = p->events.dropped;
+  s->shed = p->shed;
   for (int i = 0; i < 2; i++) {
     pacer__hist_summary(&p->qwait[i], &s->queue_wait[i]);
     pacer__hist_summary(&p->xfer[i], &s->transfer[i]);
@@ -182,7 +183,7 @@ static json_t *render(const pacer_stats_t *s)
   return json_pack(
       "{s:I,s:I,s:I,"
       "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
-      "s:I,s:I,s:I,s:I,"
+      "s:I,s:I,s:I,s:I,s:I,"
       "s:{s:I,s:I},"
       "s:I,"
       "s:{s:o,s:o},"
@@ -199,7 +200,8 @@ static json_t *render(const pacer_stats_t *s)
       u64(s->failed_other),
       /* other counters */
       "retried", u64(s->retried), "cancelled", u64(s->cancelled), "expired",
-      u64(s->expired), "held_by_breaker", u64(s->held_by_breaker),
+      u64(s->expired), "shed", u64(s->shed), "held_by_breaker",
+      u64(s->held_by_breaker),
       /* gauges */
       "queued", "high", u64(s->queued_high), "low", u64(s->queued_low),
       "in_flight", u64(s->in_flight),

@@ -169,20 +169,71 @@ static void unqueue(pacer_t *p, pending_t *pd)
   pd->id = 0;
 }
 
-/* mu held: waits for queue room (never from a callback, so a pipeline
- * stage cannot deadlock on a full queue); *waited set to 1 if it did. 0,
- * PACER_EFULL (not block) or PACER_ESHUTDOWN. */
-static int wait_room(pacer_t *p, int block, int *waited)
+/* mu held: the one place a job is shed (PACER_QUEUE_DROP_OLDEST_LOW). Ends
+ * the oldest queued low job with PACER_ESHED to make room for a newer one;
+ * the dispatcher thread runs its callback (never this submit, which may
+ * return first), and deliver.c counts it in stats.shed. Returns 1, or 0
+ * when no low job is queued. */
+static int shed_oldest_low(pacer_t *p)
+{
+  pacer__job_t *j = pacer__sched_shed_oldest_low(&p->sched, &p->ended);
+  if (!j)
+    return 0;
+  pacer_event_t ev = {.type = PACER_EVENT_SHED,
+                      .key = j->key->name,
+                      .job = j->id,
+                      .message = "shed: the oldest queued low job made room "
+                                 "in a full queue"};
+  pacer__emit(p, &ev, p->clock.now(p->clock.ctx));
+  pacer__kick(p);
+  return 1;
+}
+
+/* mu held: waits for queue room as the queue policy says (read at each
+ * look: it may change live), or, try_only, as pacer_try_submit() does
+ * whatever the policy. Never waits from a callback, so a pipeline stage
+ * cannot deadlock on a full queue: there it returns 0 where it would
+ * wait. Under DROP_OLDEST_LOW a full queue with a low job queued is room
+ * (accept_batch() sheds). *waited set to 1 if it waited. 0, PACER_EFULL
+ * or PACER_ESHUTDOWN. */
+static int wait_room(pacer_t *p, int try_only, int *waited)
 {
   int from_cb = pacer__in_callback() == p;
-  while (!p->shutdown && pacer__sched_backlog(&p->sched) >= p->cfg.queue_max &&
-         !from_cb) {
-    if (!block)
+  for (;;) {
+    if (p->shutdown)
+      return PACER_ESHUTDOWN;
+    if (pacer__sched_backlog(&p->sched) < p->cfg.queue_max)
+      return 0;
+    int policy = p->cfg.queue_policy;
+    if (try_only)
+      return from_cb ? 0 : PACER_EFULL;
+    if (policy == PACER_QUEUE_FAIL)
       return PACER_EFULL;
+    if (policy == PACER_QUEUE_DROP_OLDEST_LOW &&
+        p->sched.queued[PACER_PRIORITY_LOW] > 0)
+      return 0;
+    if (from_cb)
+      return 0;
     *waited = 1;
     p->clock.wait(p->clock.ctx, &p->room_cond, &p->mu, INT64_MAX);
   }
-  return p->shutdown ? PACER_ESHUTDOWN : 0;
+}
+
+/* mu held, before a batch of n is queued: how many jobs it sheds under
+ * DROP_OLDEST_LOW: one for each of its jobs past the bound, while a low
+ * job queued before it is left. Counted before the batch is queued, so
+ * none of its own is shed: its jobs have the highest seqs, and shedding
+ * takes the lowest. */
+static size_t shed_count(const pacer_t *p, int try_only, size_t n)
+{
+  if (try_only || p->cfg.queue_policy != PACER_QUEUE_DROP_OLDEST_LOW)
+    return 0;
+  size_t backlog = pacer__sched_backlog(&p->sched), max = p->cfg.queue_max;
+  size_t past = backlog + n > max ? backlog + n - max : 0;
+  size_t lows = p->sched.queued[PACER_PRIORITY_LOW];
+  if (past > n)
+    past = n; /* one per job added, whatever the excess */
+  return past < lows ? past : lows;
 }
 
 /* mu held, dropped meanwhile: stores the batch's rows. Durable before
@@ -206,12 +257,12 @@ static int store(batch_t *b)
 
 /* Accepts every job of the made batch b, made at now, or none: ids[i]
  * (ids may be NULL) get their ids. */
-static int accept_batch(batch_t *b, int block, uint64_t *ids, int64_t now)
+static int accept_batch(batch_t *b, int try_only, uint64_t *ids, int64_t now)
 {
   pacer_t *p = b->p;
   pthread_mutex_lock(&p->mu);
   int waited = 0;
-  int rc = wait_room(p, block, &waited);
+  int rc = wait_room(p, try_only, &waited);
   if (rc == 0 && p->spool)
     rc = store(b);
   int stored = rc == 0 && p->spool; /* rows to forget on a late error */
@@ -221,6 +272,7 @@ static int accept_batch(batch_t *b, int block, uint64_t *ids, int64_t now)
    * starts now. */
   if (waited || stored)
     now = p->clock.now(p->clock.ctx);
+  size_t shed = rc == 0 ? shed_count(p, try_only, b->n) : 0;
   size_t queued = 0;
   for (; rc == 0 && queued < b->n; queued++)
     if ((rc = enqueue(p, &b->pd[queued], now)))
@@ -232,6 +284,9 @@ static int accept_batch(batch_t *b, int block, uint64_t *ids, int64_t now)
     while (queued > 0)
       unqueue(p, &b->pd[--queued]);
   if (queued > 0) {
+    /* Once the batch is in: a batch that fails sheds nothing. */
+    while (shed-- > 0)
+      (void)shed_oldest_low(p);
     pacer__kick(p);
     for (size_t i = 0; i < b->n; i++) {
       b->pd[i].job = NULL; /* the scheduler's now */
@@ -299,7 +354,7 @@ static int add_mark(pacer_t *p, const char *mark)
 
 static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
                        pacer_done_cb cb, void *const *users, uint64_t *ids,
-                       int block, size_t *bad, const char *mark)
+                       int try_only, size_t *bad, const char *mark)
 {
   if (ids)
     for (size_t i = 0; i < n; i++)
@@ -323,7 +378,7 @@ static int submit_many(pacer_t *p, const pacer_request_t *reqs, size_t n,
       *bad = rc == PACER_ENOMEM ? n : i;
   }
   if (rc == 0)
-    rc = accept_batch(&b, block, ids, now);
+    rc = accept_batch(&b, try_only, ids, now);
   batch_free(&b);
   return rc;
 }
@@ -336,7 +391,7 @@ int pacer_submit(pacer_t *p, const pacer_request_t *req, pacer_done_cb cb,
       *id = 0;
     return PACER_EINVAL;
   }
-  return submit_many(p, req, 1, cb, &user, id, 1, NULL, NULL);
+  return submit_many(p, req, 1, cb, &user, id, 0, NULL, NULL);
 }
 
 int pacer_try_submit(pacer_t *p, const pacer_request_t *req, pacer_done_cb cb,
@@ -347,19 +402,19 @@ int pacer_try_submit(pacer_t *p, const pacer_request_t *req, pacer_done_cb cb,
       *id = 0;
     return PACER_EINVAL;
   }
-  return submit_many(p, req, 1, cb, &user, id, 0, NULL, NULL);
+  return submit_many(p, req, 1, cb, &user, id, 1, NULL, NULL);
 }
 
 int pacer_submit_batch(pacer_t *p, const pacer_request_t *reqs, size_t n,
                        pacer_done_cb cb, void *const *users, uint64_t *ids,
                        size_t *bad)
 {
-  return submit_many(p, reqs, n, cb, users, ids, 1, bad, NULL);
+  return submit_many(p, reqs, n, cb, users, ids, 0, bad, NULL);
 }
 
 int pacer_submit_batch_marked(pacer_t *p, const pacer_request_t *reqs, size_t n,
                               pacer_done_cb cb, void *const *users,
                               uint64_t *ids, size_t *bad, const char *mark)
 {
-  return submit_many(p, reqs, n, cb, users, ids, 1, bad, mark);
+  return submit_many(p, reqs, n, cb, users, ids, 0, bad, mark);
 }

@@ -105,6 +105,7 @@ PACER_EXTERN unsigned pacer_version_hex(void);
   XX(EHANDLER, -28, "no handler registered by this name")                      \
   XX(EDENIED, -29, "destination address not allowed")                          \
   XX(ESHARED, -30, "shared limit store unavailable")                           \
+  XX(ESHED, -31, "job shed to make room in a full queue")                      \
   XX(EBUDGET, -32, "retry refused by the retry budget")
 
 typedef enum pacer_errno {
@@ -532,7 +533,41 @@ typedef struct pacer_config {
   int64_t breaker_slow_ms;       /* 0: off (default); else >= 1 */
   double breaker_slow_threshold; /* slow ratio that opens it, (0, 1].
                                     Default 0.5. */
+  /* What pacer_submit() does when the jobs queued or waiting to retry
+   * reach queue_max (pacer_queue_policy_t): PACER_QUEUE_BLOCK (default)
+   * waits for room, PACER_QUEUE_FAIL returns PACER_EFULL,
+   * PACER_QUEUE_DROP_OLDEST_LOW ends the oldest queued low-priority job
+   * with PACER_ESHED to make room (see pacer_queue_policy_t). Live: see
+   * pacer_reconfigure(). */
+  int queue_policy;
+  /* (A field added here is also added to PACER__CONFIG_FIELDS in
+   * src/config.c, which says whether pacer_reconfigure() may change it.) */
 } pacer_config_t;
+
+/* pacer_config_t.queue_policy: what a submit does at the queue bound
+ * (queue_max jobs queued or waiting to retry). pacer_try_submit() returns
+ * PACER_EFULL there whatever the policy, and never sheds.
+ *
+ * PACER_QUEUE_DROP_OLDEST_LOW sheds: each job a submit adds at the bound
+ * ends one other job, the oldest queued low-priority job, with
+ * PACER_ESHED. That job's callback runs exactly once, on a pacer thread
+ * (never inside the submit that shed it, which may return first), and it
+ * counts in pacer_stats_t.shed; a spooled job leaves the spool after its
+ * callback as any ended job. "Oldest": the low job that would start first
+ * if every key were open: of the jobs at the head of each key's low queue,
+ * the one submitted first (a retry put back in its queue goes first in its
+ * key, as it starts first). Jobs waiting to retry are not queued: they are
+ * never shed (they count towards the bound all the same). High jobs are
+ * never shed. A submit at the bound with no low job queued (the backlog is
+ * all high jobs or jobs waiting to retry), high or low, behaves as
+ * PACER_QUEUE_BLOCK: it waits for room. Nothing else changes: below the
+ * bound nothing is shed, and a bound lowered under the backlog (see
+ * pacer_reconfigure()) sheds one job per job added, not the excess. */
+typedef enum pacer_queue_policy {
+  PACER_QUEUE_BLOCK = 0,          /* the default: submit waits for room */
+  PACER_QUEUE_FAIL = 1,           /* submit returns PACER_EFULL */
+  PACER_QUEUE_DROP_OLDEST_LOW = 2 /* the oldest queued low job is shed */
+} pacer_queue_policy_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
  * NORMAL: a commit survives the process crashing or being killed at any
@@ -654,7 +689,8 @@ typedef struct pacer_result {
                                     deny_private), EBUDGET (a retry the
                                     retry budget refused: status, headers
                                     and transport_code are the last
-                                    attempt's) */
+                                    attempt's), ESHED (see
+                                    pacer_queue_policy_t) */
   int status;                    /* last HTTP status, 0 if none was received */
   int transport_code;            /* the transport's own code (a CURLcode) of the
                                     last attempt, 0 if none */
@@ -692,15 +728,22 @@ typedef struct pacer_result {
  * different threads.
  *
  * A callback may call pacer_submit() (which then never blocks: at the queue
- * bound it accepts the job anyway, so a pipeline stage cannot deadlock),
+ * bound it accepts the job anyway, so a pipeline stage cannot deadlock,
+ * unless queue_policy refuses it or sheds another job for it),
  * pacer_try_submit(), pacer_cancel(), pacer_shutdown(), the setters and
  * pacer_stats_get(). It must not call pacer_drain() (PACER_EINCALLBACK) or
  * pacer_free() (which aborts the process with a message). Keep it short:
  * while it runs, its thread drives no other transfer. */
 typedef void (*pacer_done_cb)(const pacer_result_t *res, void *user);
 
-/* Queues a job. Blocks while the queue is at queue_max, until there is room
- * or the dispatcher shuts down (called from a callback it never blocks).
+/* Queues a job. At the queue bound (queue_max jobs queued or waiting to
+ * retry) it does what cfg.queue_policy says: PACER_QUEUE_BLOCK (default)
+ * blocks until there is room or the dispatcher shuts down;
+ * PACER_QUEUE_FAIL returns PACER_EFULL; PACER_QUEUE_DROP_OLDEST_LOW sheds
+ * the oldest queued low job (it ends with PACER_ESHED) and accepts this
+ * one, or blocks as BLOCK when no low job is queued. Called from a
+ * callback it never blocks: where it would, it accepts the job past the
+ * bound (FAIL still returns PACER_EFULL, DROP_OLDEST_LOW still sheds).
  * On success returns 0, stores the job id in *id (id may be NULL) and cb will
  * be called exactly once with user. On error returns a negative code
  * (PACER_EINVAL, PACER_EURL, PACER_ESCHEME, PACER_EHEADER, PACER_EMETHOD,
@@ -712,7 +755,9 @@ typedef void (*pacer_done_cb)(const pacer_result_t *res, void *user);
 PACER_EXTERN int pacer_submit(pacer_t *p, const pacer_request_t *req,
                               pacer_done_cb cb, void *user, uint64_t *id);
 
-/* As pacer_submit(), but returns PACER_EFULL instead of blocking. */
+/* As pacer_submit(), but returns PACER_EFULL at the queue bound whatever
+ * cfg.queue_policy says: it never blocks and never sheds (called from a
+ * callback, it accepts the job past the bound, as pacer_submit() does). */
 PACER_EXTERN int pacer_try_submit(pacer_t *p, const pacer_request_t *req,
                                   pacer_done_cb cb, void *user, uint64_t *id);
 
@@ -720,8 +765,15 @@ PACER_EXTERN int pacer_try_submit(pacer_t *p, const pacer_request_t *req,
  * transaction); on any error, out of memory part way included, no job of
  * the batch was accepted, no id is set and no callback will run. users may
  * be NULL (every user pointer NULL), else n entries; ids may be NULL, else
- * receives n ids. Blocks while the queue is at queue_max, then accepts the
- * whole batch even if it goes past the bound.
+ * receives n ids. At the queue bound, by cfg.queue_policy: BLOCK waits
+ * while the queue is at queue_max, then accepts the whole batch even if it
+ * goes past the bound; FAIL returns PACER_EFULL (nothing accepted) when the
+ * queue is at the bound, else accepts the whole batch even past it;
+ * DROP_OLDEST_LOW waits as BLOCK while the queue is at the bound with no
+ * low job queued, then, for each job of the batch past the bound, sheds the
+ * oldest low job queued before the batch while there is one (never a job
+ * of the batch itself), and accepts the rest past the bound. Called from a
+ * callback it never waits (see pacer_submit()).
  * On error returns the code of pacer_submit(), and *bad (may be NULL) is the
  * index of the request at fault, or n when the fault is not one request's
  * (shutdown, spool, memory). */
@@ -806,6 +858,58 @@ PACER_EXTERN int pacer_set_concurrency(pacer_t *p, unsigned concurrency);
  * PACER_EWORKERS or PACER_ESYSTEM (no thread could be started; the old
  * number stays). */
 PACER_EXTERN int pacer_set_workers(pacer_t *p, unsigned workers);
+
+/* Copies the dispatcher's settings as they are now into *cfg, filled
+ * first by pacer_config_init() (struct_size says how much the caller's
+ * struct holds; only that part is written). Every scalar field is copied,
+ * automatic values resolved (burst, breaker_probe_timeout_ms); every
+ * string and array field (ca_file, ca_path, secret_headers, user_agent,
+ * spool_path, shared_limit) is set to NULL, so nothing in *cfg is borrowed
+ * and nothing needs freeing. Returns 0, or PACER_EINVAL (NULL p or cfg, a
+ * struct_size of 0 or larger than this library's). Any thread. */
+PACER_EXTERN int pacer_config_get(pacer_t *p, pacer_config_t *cfg);
+
+/* Applies every live setting of *cfg at once, from the next decision on:
+ * the usual way is pacer_config_get(), change fields, pacer_reconfigure().
+ * cfg is read, not kept. The live fields: queue_max (lowered under the
+ * backlog, it drops no accepted job: submits block or are refused, as
+ * queue_policy says, until the backlog is below it), queue_policy,
+ * weight_high, weight_low, max_low_wait_ms, rate, burst, concurrency (as
+ * pacer_set_rate() and pacer_set_concurrency()), key_rate, key_burst,
+ * key_concurrency, max_attempts, backoff_base_ms, backoff_max_ms,
+ * retry_after_max_ms and the breaker settings (breaker_window,
+ * breaker_min_calls, breaker_threshold, breaker_cooldown_ms,
+ * breaker_probes, breaker_probe_timeout_ms, breaker_fail_fast,
+ * breaker_enabled). For what is already held:
+ * - keys without limits of their own (pacer_key_limits_set()) take new
+ *   key defaults at once, keeping the tokens they have as far as the new
+ *   burst allows; keys with their own keep them;
+ * - a changed breaker_window keeps each closed breaker's newest outcomes
+ *   that fit it; min_calls and threshold judge from each breaker's next
+ *   outcome; cooldown applies to breakers that open from then on (an open
+ *   one keeps its end); probes to breakers that half-open from then on;
+ *   breaker_probe_timeout_ms to the probes out too; breakers turned on
+ *   again start CLOSED and empty; fail_fast applies at the next gate;
+ * - retry settings apply at each job's next retry decision, max_attempts
+ *   to every job whose request gives none (jobs waiting to retry keep the
+ *   time they were given);
+ * - queue_max and queue_policy apply to the next submit, and to submits
+ *   blocked at the bound (they look again).
+ * Every other field must be as it is now, or NULL for the string and array
+ * fields (as pacer_config_get() gives them): workers (use
+ * pacer_set_workers()), max_queue_wait_ms, max_idle_keys, timeout_ms,
+ * connect_timeout_ms, max_response_bytes, max_header_bytes,
+ * follow_redirects, decompress, tls_verify, ca_file, ca_path,
+ * low_speed_bytes, low_speed_time_ms, secret_headers, user_agent, log_cb,
+ * log_user, log_level, spool_path, spool_sync, spool_idempotency_keys,
+ * deny_private, shared_limit, adapt_announced, adapt_aimd, adapt_min_rate,
+ * adaptive_concurrency_min, adaptive_concurrency_max and random_seed;
+ * changing one is PACER_EINVAL, logged at PACER_LOG_WARN with its name.
+ * Fields past the caller's struct_size stay as they are. The new settings
+ * are checked together as pacer_new() checks them, with its codes
+ * (PACER_EINVAL, PACER_ERATE, PACER_ECONCURRENCY, ...). Returns 0, or an
+ * error and nothing changed. Any thread, a callback included. */
+PACER_EXTERN int pacer_reconfigure(pacer_t *p, const pacer_config_t *cfg);
 
 /* Limits for one key, overriding key_rate/key_burst/key_concurrency. Fill
  * with pacer_key_limits_init() (every limit off), then set fields. Zero
@@ -1043,6 +1147,9 @@ typedef struct pacer_stats {
   uint64_t retries_refused;
   /* Attempts answered slower than breaker_slow_ms (0 while it is 0). */
   uint64_t slow_calls;
+  /* Load shedding (pacer_config_t.queue_policy): jobs ended with
+   * PACER_ESHED to make room for newer ones. */
+  uint64_t shed;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

@@ -269,13 +269,17 @@ int cli_lines_ready(const cli_lines_t *r);
 
 /* ---- summary ------------------------------------------------------------ */
 
+/* Error codes the tally tells apart: PACER_E... down to -(CLI_ERRORS - 1);
+ * room for codes appended later (a code past it counts as unknown). */
+#define CLI_ERRORS 64
+
 /* Outcome counts, filled by the command as results are written. */
 typedef struct cli_tally {
   uint64_t jobs;      /* result lines written */
   uint64_t succeeded; /* a response below 400 */
   uint64_t http_4xx, http_5xx;
-  uint64_t bad_input;    /* lines that were never submitted */
-  uint64_t by_error[64]; /* by -code, PACER_E...; 0: a code past 63 */
+  uint64_t bad_input;            /* lines that were never submitted */
+  uint64_t by_error[CLI_ERRORS]; /* by -code, PACER_E... (0: unknown) */
 } cli_tally_t;
 
 /* Counts one result (res NULL: a job that was never accepted, with code). */

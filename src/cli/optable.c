@@ -525,6 +525,11 @@ static int get_breaker_slow(const cli_opts_t *o, const cli_opt_t *opt,
 /* ---- the table ---- */
 
 static const char *const spool_syncs[] = {"normal", "full", NULL};
+static const char *const queue_policies[] = {"block", "fail", "drop-oldest-low",
+                                             NULL};
+_Static_assert(PACER_QUEUE_BLOCK == 0 && PACER_QUEUE_FAIL == 1 &&
+                   PACER_QUEUE_DROP_OLDEST_LOW == 2,
+               "--queue-policy stores the index of its choice");
 
 /* One row per option, in --help's order; clang-format would put each field
  * of a row on a line of its own. */
@@ -579,6 +584,12 @@ static const cli_opt_t table[] = {
      .min = 1, .max = 100000000, .flags = KEPT, .key = "queue-max", .arg = "N",
      .what = "a number of jobs",
      .help = "jobs read ahead of sending; bounds memory"},
+    {.name = "queue-policy", .kind = CLI_OPT_CHOICE, .off = CFG(queue_policy),
+     .flags = KEPT, .key = "queue-policy",
+     .arg = "block|fail|drop-oldest-low", .choices = queue_policies,
+     .help = "at --queue-max: wait (block), give the line its error result "
+             "(fail), or end the oldest waiting low job to take it "
+             "(drop-oldest-low)"},
     {.name = "max-attempts", .kind = CLI_OPT_UINT, .off = CFG(max_attempts),
      .min = 1, .max = 1000, .flags = KEPT, .key = "max-attempts", .arg = "N",
      .what = "a number of attempts (1..1000)", .help = "attempts per job"},

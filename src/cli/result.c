@@ -332,13 +332,14 @@ char *cli_result_line(json_t *id, unsigned long lineno,
 void cli_tally_add(cli_tally_t *t, const pacer_result_t *res, int code)
 {
   t->jobs++;
-  if (!res && code != PACER_ESHUTDOWN) {
+  /* Refused at the bound (--queue-policy fail) is no bad line. */
+  if (!res && code != PACER_ESHUTDOWN && code != PACER_EFULL) {
     t->bad_input++;
     return;
   }
   if (!res || res->error) {
     unsigned i = (unsigned)-(res ? res->error : code);
-    t->by_error[i < 64 ? i : 0]++;
+    t->by_error[i < CLI_ERRORS ? i : 0]++;
   } else if (res->status >= 500) {
     t->http_5xx++;
   } else if (res->status >= 400) {
@@ -412,7 +413,7 @@ void cli_summary(FILE *f, const cli_tally_t *t, const pacer_stats_t *st,
   if (t->http_5xx)
     fprintf(f, "pacer:   %-22s %llu\n", "HTTP 5xx",
             (unsigned long long)t->http_5xx);
-  for (int i = 1; i < 64; i++)
+  for (int i = 1; i < CLI_ERRORS; i++)
     if (t->by_error[i])
       fprintf(f, "pacer:   %-22s %llu (%s)\n", pacer_err_name(-i),
               (unsigned long long)t->by_error[i], pacer_strerror(-i));

@@ -163,8 +163,9 @@ static void batch_refuse(batch_t *b, size_t i, int rc)
 }
 
 /* Submits the batch in one spool transaction. A bad request gets its error
- * line and the rest go again; out of memory gives every job of the batch
- * its error line and reading goes on. Returns 0, 1 when out of memory
+ * line and the rest go again; out of memory, or a full queue under
+ * --queue-policy fail, gives every job of the batch its error line and
+ * reading goes on. Returns 0, 1 when out of memory or a full queue
  * emptied the batch, or -1 when reading must stop (a signal, or the spool
  * cannot be written), with a message. */
 static int batch_send_marked(batch_t *b, const char *mark)
@@ -186,6 +187,10 @@ static int batch_send_marked(batch_t *b, const char *mark)
     }
     if (rc == PACER_ENOMEM) {
       batch_clear(b, NULL, rc);
+      return 1;
+    }
+    if (rc == PACER_EFULL) { /* --queue-policy fail: refused, read on */
+      batch_clear(b, "not sent: queue is full", rc);
       return 1;
     }
     if (rc == PACER_ESHUTDOWN) {

@@ -1054,6 +1054,97 @@ static void callbacks_may_call_back_in(void **state)
   free(x);
 }
 
+/* ---- load shedding ---- */
+
+/* One slot, held by a 2 s request; 200 more jobs, one in 20 high, against
+ * a bound of 20 under DROP_OLDEST_LOW. Every job ends exactly once; the
+ * shed ones (PACER_ESHED, low, never started) never reach the server,
+ * every other one arrives once and answers 200, and no high is shed. With
+ * at most the blocker started when the last submit returns (the usual
+ * case: submitting takes milliseconds), the backlog ends at the bound, so
+ * exactly 201 - started - 20 are shed, and they are the oldest lows. */
+static void drop_oldest_low_sheds_against_a_real_server(void **state)
+{
+  (void)state;
+  enum { MORE = 200, BOUND = 20 };
+  reset_mock();
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1;
+  c.max_attempts = 1;
+  c.queue_max = BOUND;
+  c.queue_policy = PACER_QUEUE_DROP_OLDEST_LOW;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  char url[256];
+  static uint64_t id[MORE + 1];
+  static int high[MORE + 1];
+  pacer_request_t q;
+  pacer_request_init(&q);
+  mock_url(url, sizeof url, &mock, "/blk?latency_ms=2000&job=s-blocker");
+  q.url = url;
+  /* High: it starts first and is never shed, even if the dispatcher has
+   * not started it before the queue fills. */
+  q.priority = PACER_PRIORITY_HIGH;
+  assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id[0]), 0);
+  for (int i = 1; i <= MORE; i++) {
+    char path[64];
+    snprintf(path, sizeof path, "/q?job=s-%d", i);
+    mock_url(url, sizeof url, &mock, path);
+    high[i] = i % 20 == 0;
+    q.priority = high[i] ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW;
+    assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &id[i]), 0);
+  }
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(p, &st), 0);
+  /* The blocker (high) starts first: with at most it started, no low job
+   * has, and the backlog ends at the bound. */
+  uint64_t started = st->started;
+  int exact = started <= 1;
+  pacer_stats_free(st);
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  assert_int_equal(pacer_stats_get(p, &st), 0);
+  uint64_t shed_stat = st->shed;
+  pacer_stats_free(st);
+  pacer_free(p);
+  rec_assert_once(&rec, id, MORE + 1);
+  size_t n;
+  mock_arrival_t *a = mock_arrivals(&mock, NULL, &n);
+  assert_non_null(a);
+  static int arrived[MORE + 1];
+  memset(arrived, 0, sizeof arrived);
+  for (size_t k = 0; k < n; k++) {
+    int i;
+    if (sscanf(a[k].job, "s-%d", &i) == 1 && i >= 1 && i <= MORE)
+      arrived[i]++;
+  }
+  free(a);
+  size_t shed = 0, lows = 0, newest_shed = 0;
+  for (int i = 1; i <= MORE; i++) {
+    const rec_entry_t *r = rec_of(&rec, id[i]);
+    lows += !high[i];
+    if (r->error == PACER_ESHED) {
+      assert_false(high[i]);
+      assert_int_equal(r->attempts, 0);
+      assert_int_equal(arrived[i], 0);
+      shed++;
+      newest_shed = lows;
+    } else {
+      assert_int_equal(r->status, 200);
+      assert_int_equal(arrived[i], 1);
+    }
+  }
+  assert_int_equal(shed, shed_stat);
+  printf("bound %d, %d jobs behind a 2 s one: %zu shed (%s), the newest "
+         "the %zuth low of %zu\n",
+         BOUND, MORE, shed, exact ? "no low started meanwhile" : "not exact",
+         newest_shed, lows);
+  if (exact) { /* nothing started meanwhile: the oldest lows went */
+    assert_int_equal(shed, MORE + 1 - started - BOUND);
+    assert_int_equal(newest_shed, shed);
+  }
+}
+
 int main(void)
 {
   if (!mock_available())
@@ -1075,6 +1166,7 @@ int main(void)
       cmocka_unit_test(shutdown_cancel_mid_run),
       cmocka_unit_test(callbacks_may_call_back_in),
       cmocka_unit_test(low_speed_aborts_a_trickle),
+      cmocka_unit_test(drop_oldest_low_sheds_against_a_real_server),
   };
   return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }

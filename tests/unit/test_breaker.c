@@ -938,12 +938,153 @@ static void slow_probe_opens_it_again(void **state)
   assert_int_equal(pacer__breaker_state(&b, 5300), CLOSED);
 }
 
+/* ---- settings changed live (pacer_reconfigure()) ---- */
+
+/* A smaller window keeps the newest outcomes that fit, in order; a larger
+ * one keeps them all, and the ring then fills on from where it was. Every
+ * step is checked against a breaker that saw the same outcomes under the
+ * new window alone. */
+static void rewindow_keeps_the_newest_outcomes(void **state)
+{
+  (void)state;
+  /* 70 outcomes in window 64 (wrapped), the last 8 all successes: shrunk
+   * to 8, nothing failed in it. */
+  pacer__breaker_cfg_t c = make_cfg(64, 64, 0.9, 1);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  for (int i = 0; i < 70; i++)
+    assert_int_equal(call(&b, i < 62 && i % 2 ? F : S, 0), 0);
+  assert_int_equal(b.known, 64);
+  pacer__breaker_rewindow(&b, 64, 8);
+  c.window = 8;
+  c.min_calls = 8;
+  c.threshold = 0.5;
+  assert_int_equal(b.known, 8);
+  assert_int_equal(b.failures, 0);
+  assert_int_equal(b.pos, 0);
+  /* Four failures of the next 4 make half of the window of 8: it opens
+   * at the fourth, exactly as a breaker of window 8 would. */
+  calls(&b, F, 3, 1);
+  assert_int_equal(call(&b, F, 1), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1), OPEN);
+
+  /* Not wrapped, grown: every outcome stays, and the ring goes on. */
+  pacer__breaker_cfg_t d = make_cfg(4, 4, 0.6, 1);
+  pacer__breaker_init(&b, &d);
+  calls(&b, F, 1, 0);
+  calls(&b, S, 1, 0);
+  calls(&b, F, 1, 0); /* F S F: 3 known, below min_calls */
+  pacer__breaker_rewindow(&b, 4, 6);
+  d.window = 6;
+  d.min_calls = 5;
+  assert_int_equal(b.known, 3);
+  assert_int_equal(b.failures, 2);
+  assert_int_equal(b.pos, 3);
+  calls(&b, S, 1, 0);                  /* F S F S: 2 of 4 */
+  assert_int_equal(call(&b, F, 0), 1); /* F S F S F: 3 of 5 opens it */
+}
+
+/* A wrapped ring shrunk: the oldest outcome of the kept ones is where the
+ * new ring starts, and a window of one keeps the very last. */
+static void rewindow_of_a_wrapped_ring(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = make_cfg(5, 5, 1.0, 1);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  /* 7 outcomes in window 5: S S F S F S F (the last 5: F S F S F). */
+  static const int seq[7] = {0, 0, 1, 0, 1, 0, 1};
+  for (int i = 0; i < 7; i++)
+    assert_int_equal(call(&b, seq[i] ? F : S, 0), 0);
+  pacer__breaker_t one = b;
+  pacer__breaker_rewindow(&b, 5, 3); /* F S F */
+  c.window = 3;
+  assert_int_equal(b.known, 3);
+  assert_int_equal(b.failures, 2);
+  assert_int_equal(b.pos, 0);
+  assert_int_equal(b.bits[0], 0x5);    /* oldest first: F S F */
+  pacer__breaker_rewindow(&one, 5, 1); /* F */
+  assert_int_equal(one.known, 1);
+  assert_int_equal(one.failures, 1);
+  assert_int_equal(one.bits[0], 0x1);
+}
+
+/* A changed probes count applies from the next half-open: a breaker half
+ * open when it changes closes after the probes it half-opened with. */
+static void probes_change_applies_at_the_next_half_open(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = make_cfg(2, 2, 1.0, 2);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  trip_at(&b, 0);
+  assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
+  c.probes = 1;                           /* live */
+  assert_int_equal(call(&b, S, 1000), 0); /* 1 of the 2 it needs */
+  assert_int_equal(pacer__breaker_state(&b, 1000), HALF);
+  assert_int_equal(call(&b, S, 1000), 1);
+  assert_int_equal(pacer__breaker_state(&b, 1000), CLOSED);
+  trip_at(&b, 2000);
+  assert_int_equal(pacer__breaker_state(&b, 3000), HALF);
+  assert_int_equal(call(&b, S, 3000), 1); /* now 1 is enough */
+  assert_int_equal(pacer__breaker_state(&b, 3000), CLOSED);
+}
+
+/* Reset: CLOSED and empty, and a call admitted before counts for
+ * nothing. */
+static void reset_forgets_and_makes_old_tickets_stale(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = make_cfg(4, 2, 0.5, 1);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  assert_int_equal(pacer__breaker_allow(&b, 0, NULL), 1);
+  uint32_t old = pacer__breaker_admit(&b, 0);
+  calls(&b, F, 1, 0);
+  pacer__breaker_reset(&b);
+  assert_true(pacer__breaker_pristine(&b));
+  assert_int_equal(pacer__breaker_record(&b, old, F, 0, 0), 0);
+  assert_int_equal(b.known, 0);
+}
+
+/* The slow marks move with their outcomes: a smaller window keeps the
+ * newest ones and their count, so the slow ratio stays true. */
+static void rewindow_keeps_slow_marks(void **state)
+{
+  (void)state;
+  pacer__breaker_cfg_t c = slow_cfg(8, 8, 0.9);
+  pacer__breaker_t b;
+  pacer__breaker_init(&b, &c);
+  /* oldest to newest: slow, slow, quick, quick, slow, quick */
+  const int64_t ends[] = {200, 200, 10, 10, 200, 10};
+  for (size_t i = 0; i < 6; i++)
+    assert_int_equal(call_timed(&b, S, 0, ends[i]), 0);
+  assert_int_equal(b.slows, 3);
+  pacer__breaker_rewindow(&b, 8, 4);
+  c.window = 4;
+  c.min_calls = 4;
+  assert_int_equal(b.known, 4);
+  assert_int_equal(b.slows, 1); /* quick, quick, slow, quick */
+  assert_int_equal(b.failures, 0);
+  /* two more slow: quick, slow, quick, slow... 3 of 4 trips 0.75 */
+  c.slow_threshold = 0.75;
+  assert_int_equal(call_timed(&b, S, 0, 200), 0); /* q s q s: 2 of 4 */
+  assert_int_equal(b.slows, 2);
+  assert_int_equal(call_timed(&b, S, 0, 200), 1); /* s q s s: 3 of 4 */
+  assert_int_equal(pacer__breaker_last_trip(&b).why, PACER__TRIP_SLOW);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(each_probe_has_its_own_deadline),
       cmocka_unit_test(many_probes_go_out_in_turns),
       cmocka_unit_test(keep_until_follows_the_state),
+      cmocka_unit_test(rewindow_keeps_the_newest_outcomes),
+      cmocka_unit_test(rewindow_of_a_wrapped_ring),
+      cmocka_unit_test(rewindow_keeps_slow_marks),
+      cmocka_unit_test(probes_change_applies_at_the_next_half_open),
+      cmocka_unit_test(reset_forgets_and_makes_old_tickets_stale),
       cmocka_unit_test(cfg_check_accepts_edges),
       cmocka_unit_test(cfg_check_rejects_each_bad_field),
       cmocka_unit_test(init_is_closed_and_pristine),

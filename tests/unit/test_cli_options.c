@@ -251,6 +251,7 @@ OK(workers, o->cfg.workers == 3)
 OK(weight, o->cfg.weight_high == 3 && o->cfg.weight_low == 2)
 OK(max_low_wait, o->cfg.max_low_wait_ms == 1234)
 OK(queue_max, o->cfg.queue_max == 77)
+OK(queue_policy, o->cfg.queue_policy == PACER_QUEUE_DROP_OLDEST_LOW)
 OK(max_attempts, o->cfg.max_attempts == 5)
 OK(backoff_base, o->cfg.backoff_base_ms == 50)
 OK(backoff_max, o->cfg.backoff_max_ms == 900)
@@ -321,6 +322,7 @@ static const flag_case_t flag_cases[] = {
     C("weight", "3:2", weight),
     C("max-low-wait", "1234", max_low_wait),
     C("queue-max", "77", queue_max),
+    C("queue-policy", "drop-oldest-low", queue_policy),
     C("max-attempts", "5", max_attempts),
     C("backoff-base", "50", backoff_base),
     C("backoff-max", "900", backoff_max),

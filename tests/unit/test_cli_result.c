@@ -740,7 +740,7 @@ static void tally_counts(void **state)
   assert_int_equal(cli_tally_failed(&t), 11);
 
   uint64_t errors = 0;
-  for (int i = 0; i < 64; i++)
+  for (int i = 0; i < CLI_ERRORS; i++)
     errors += t.by_error[i];
   assert_int_equal(t.succeeded + t.http_4xx + t.http_5xx + t.bad_input + errors,
                    t.jobs);
@@ -750,10 +750,19 @@ static void tally_counts(void **state)
   assert_int_equal(t.by_error[-PACER_EBUDGET], 1);
   assert_int_equal(t.by_error[0], 0);
   /* A code beyond the table is counted, in slot 0. */
-  add_error(&t, -70, 0);
+  add_error(&t, -CLI_ERRORS - 6, 0);
   assert_int_equal(t.by_error[0], 1);
   assert_int_equal(t.jobs, 16);
   assert_int_equal(cli_tally_failed(&t), 13);
+
+  /* Refused at the bound (--queue-policy fail) and shed: errors of their
+   * own, not bad lines. */
+  cli_tally_add(&t, NULL, PACER_EFULL);
+  add_error(&t, PACER_ESHED, 0);
+  assert_int_equal(t.by_error[-PACER_EFULL], 1);
+  assert_int_equal(t.by_error[-PACER_ESHED], 1);
+  assert_int_equal(t.bad_input, 2);
+  assert_int_equal(cli_tally_failed(&t), 15);
 }
 
 static char *summary_text(const cli_tally_t *t, const pacer_stats_t *st,

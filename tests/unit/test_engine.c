@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1930,6 +1931,471 @@ static void random_seed_makes_jitter_reproducible(void **state)
   assert_true(other >= 4); /* not one or two by chance */
 }
 
+/* ---- load shedding and settings changed live ---- */
+
+/* While holding is set, every attempt is held; after, it answers 200. */
+static atomic_int holding;
+static void hold_while(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  (void)j;
+  r->hold = atomic_load(&holding);
+  r->status = 200;
+}
+
+static uint64_t stat_of(pacer_t *p, size_t off)
+{
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(p, &st), 0);
+  uint64_t v;
+  memcpy(&v, (const char *)st + off, sizeof v);
+  pacer_stats_free(st);
+  return v;
+}
+#define STAT(p, field) stat_of((p), offsetof(pacer_stats_t, field))
+
+/* The live settings changed by tweak (pacer_config_get(), then
+ * pacer_reconfigure()); returns pacer_reconfigure()'s code. */
+static int reconfigure_with(pacer_t *p, void (*tweak)(pacer_config_t *c, int v),
+                            int v)
+{
+  pacer_config_t c;
+  pacer_config_init(&c);
+  assert_int_equal(pacer_config_get(p, &c), 0);
+  tweak(&c, v);
+  return pacer_reconfigure(p, &c);
+}
+static void set_policy(pacer_config_t *c, int v)
+{
+  c->queue_policy = v;
+}
+static void set_queue_max(pacer_config_t *c, int v)
+{
+  c->queue_max = (size_t)v;
+}
+static void set_key_concurrency(pacer_config_t *c, int v)
+{
+  c->key_concurrency = (unsigned)v;
+}
+static void set_max_attempts(pacer_config_t *c, int v)
+{
+  c->max_attempts = (unsigned)v;
+}
+
+/* A hostile backlog: 40 keys each with one attempt held at its cap of 1,
+ * so every key is parked and the ready heaps are empty, then 1560 more
+ * jobs over random keys, one in 26 high, against a bound of 100 under
+ * DROP_OLDEST_LOW. No submit blocks (there is always a low job to shed);
+ * the lows queued are always the newest ones, so the jobs shed are
+ * exactly the 1460 oldest lows of those 1560; no high is shed; every job
+ * gets exactly one callback, the shed ones PACER_ESHED, the rest 200. */
+static void drop_oldest_low_sheds_the_oldest_of_a_hostile_backlog(void **state)
+{
+  (void)state;
+  enum { KEYS = 40, MORE = 1560, BOUND = 100, N = KEYS + MORE };
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.queue_max = BOUND;
+  c.queue_policy = PACER_QUEUE_DROP_OLDEST_LOW;
+  c.key_concurrency = 1;
+  c.concurrency = 1000;
+  c.breaker_enabled = 0;
+  atomic_store(&holding, 1);
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = hold_while});
+  static uint64_t ids[N];
+  static int prio[N];
+  char key[16];
+  size_t n = 0;
+  for (int k = 0; k < KEYS; k++, n++) {
+    snprintf(key, sizeof key, "k%d", k);
+    assert_int_equal(submit_key(e.p, key, PACER_PRIORITY_LOW, &ids[n]), 0);
+  }
+  fake_tx_wait_held(e.tx, KEYS);
+  uint32_t rnd = 7;
+  size_t lows = 0, highs = 0;
+  for (int i = 0; i < MORE; i++, n++) {
+    rnd = rnd * 1103515245u + 12345u;
+    snprintf(key, sizeof key, "k%u", (rnd >> 16) % KEYS);
+    prio[n] = i % 26 == 25 ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW;
+    lows += prio[n] == PACER_PRIORITY_LOW;
+    highs += prio[n] == PACER_PRIORITY_HIGH;
+    assert_int_equal(submit_key(e.p, key, prio[n], &ids[n]), 0);
+  }
+  size_t want_shed = MORE - BOUND;
+  rec_wait(&rec, want_shed);
+  assert_int_equal(STAT(e.p, queued_low) + STAT(e.p, queued_high), BOUND);
+  assert_int_equal(STAT(e.p, queued_high), highs);
+  atomic_store(&holding, 0);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), KEYS);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, ids, N);
+  size_t low_rank = 0, shed = 0;
+  for (size_t i = KEYS; i < N; i++) {
+    const rec_entry_t *r = rec_of(&rec, ids[i]);
+    int want = prio[i] == PACER_PRIORITY_LOW && low_rank++ < want_shed;
+    if (want) {
+      assert_int_equal(r->error, PACER_ESHED);
+      assert_int_equal(r->attempts, 0);
+      shed++;
+    } else {
+      assert_int_equal(r->error, 0);
+      assert_int_equal(r->status, 200);
+    }
+  }
+  assert_int_equal(shed, want_shed);
+  assert_int_equal(STAT(e.p, shed), want_shed);
+  assert_int_equal(STAT(e.p, submitted), N);
+  printf("%d keys parked at their cap, bound %d: %zu of %zu lows shed, "
+         "oldest first; 0 of %zu highs\n",
+         KEYS, BOUND, shed, lows, highs);
+  eng_free(&e);
+}
+
+/* A shed job of a spool ends as any job does: its callback once, then its
+ * row is closed (counted failed), and no later run resumes it. */
+static void shed_job_leaves_the_spool(void **state)
+{
+  (void)state;
+  tmp_make();
+  rec_reset(&rec);
+  pacer_config_t c;
+  spool_config(&c);
+  c.queue_max = 4;
+  c.queue_policy = PACER_QUEUE_DROP_OLDEST_LOW;
+  c.concurrency = 1;
+  atomic_store(&holding, 1);
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = hold_while});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
+  submit_tagged(e.p, "h", "0");
+  fake_tx_wait_held(e.tx, 1);
+  static const char tags[] = "abcdefghij";
+  for (int i = 0; i < 10; i++)
+    submit_tagged(e.p, "h", &tags[i]);
+  rec_wait(&rec, 6);
+  for (int i = 0; i < 6; i++) {
+    const rec_entry_t *r = rec_of_tag(&rec, &tags[i], 1);
+    assert_int_equal(r->error, PACER_ESHED);
+    assert_int_equal(r->kept, 0);
+  }
+  atomic_store(&holding, 0);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(rec_count(&rec), 11);
+  for (int i = 6; i < 10; i++)
+    assert_int_equal(rec_of_tag(&rec, &tags[i], 1)->status, 200);
+  eng_free(&e);
+  pacer_spool_status_t st = {.struct_size = sizeof st};
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
+  assert_int_equal(st.done, 5);
+  assert_int_equal(st.failed, 6);
+  rec_reset(&rec);
+  eng_new(&e, &c, &(eng_opts_t){.reply = hold_while});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
+  pacer_resume_info_t info = {.struct_size = sizeof info};
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(info.loaded, 0);
+  eng_free(&e);
+  assert_int_equal(scratch_remove(tmp_dir), 0);
+}
+
+static pacer_request_t low_req(void)
+{
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/x";
+  q.key = "k";
+  return q;
+}
+
+/* Each policy at the bound, for pacer_submit(), pacer_try_submit() and a
+ * batch. FAIL refuses (nothing accepted, no callback); try_submit never
+ * sheds; DROP sheds the oldest low for a high submit too, and for a batch
+ * only the lows queued before it, accepting the rest past the bound; with
+ * no low queued, DROP waits as BLOCK and sheds nothing. */
+static void queue_policies_at_the_bound(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.queue_max = 3;
+  c.concurrency = 1;
+  c.queue_policy = PACER_QUEUE_FAIL;
+  atomic_store(&holding, 1);
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = hold_while});
+  uint64_t r[16] = {0};
+  size_t n = 0;
+  assert_int_equal(submit_key(e.p, "k", 0, &r[n++]), 0); /* r0, held */
+  fake_tx_wait_held(e.tx, 1);
+  for (int i = 0; i < 3; i++) /* r1..r3 */
+    assert_int_equal(submit_key(e.p, "k", 0, &r[n++]), 0);
+  uint64_t refused = 7;
+  assert_int_equal(submit_key(e.p, "k", 0, &refused), PACER_EFULL);
+  assert_int_equal(refused, 0);
+  pacer_request_t qs[3] = {low_req(), low_req(), low_req()};
+  uint64_t bids[3];
+  size_t bad = 0;
+  assert_int_equal(
+      pacer_submit_batch(e.p, qs, 3, rec_on_done, NULL, bids, &bad),
+      PACER_EFULL);
+  assert_int_equal(bad, 3);
+
+  assert_int_equal(
+      reconfigure_with(e.p, set_policy, PACER_QUEUE_DROP_OLDEST_LOW), 0);
+  assert_int_equal(pacer_try_submit(e.p, &qs[0], rec_on_done, &rec, NULL),
+                   PACER_EFULL);
+  uint64_t h1;
+  assert_int_equal(submit_key(e.p, "k", PACER_PRIORITY_HIGH, &h1), 0);
+  rec_wait(&rec, 1);
+  assert_int_equal(rec_of(&rec, r[1])->error, PACER_ESHED);
+  /* Queued: r2 r3 h1. A batch of 3: 3 past the bound, 2 lows to shed. */
+  void *users[3] = {&rec, &rec, &rec};
+  assert_int_equal(
+      pacer_submit_batch(e.p, qs, 3, rec_on_done, users, bids, &bad), 0);
+  rec_wait(&rec, 3);
+  assert_int_equal(rec_of(&rec, r[2])->error, PACER_ESHED);
+  assert_int_equal(rec_of(&rec, r[3])->error, PACER_ESHED);
+  assert_int_equal(STAT(e.p, queued_low), 3); /* the batch, past the bound */
+  assert_int_equal(STAT(e.p, queued_high), 1);
+  /* Only highs queued: a low submit waits, as BLOCK, and sheds nothing. */
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(pacer_cancel(e.p, bids[i]), 0);
+  uint64_t h2, h3, late = 0;
+  assert_int_equal(submit_key(e.p, "k", PACER_PRIORITY_HIGH, &h2), 0);
+  assert_int_equal(submit_key(e.p, "k", PACER_PRIORITY_HIGH, &h3), 0);
+  rec_wait(&rec, 6);
+  blocked_t b = {e.p, &late, 99};
+  pthread_t th;
+  pthread_create(&th, NULL, submit_blocking, &b);
+  atomic_store(&holding, 0);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 1); /* r0: room */
+  pthread_join(th, NULL);
+  assert_int_equal(b.rc, 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(STAT(e.p, shed), 3);
+  uint64_t all[] = {r[0],    r[1],    r[2], r[3], h1,  bids[0],
+                    bids[1], bids[2], h2,   h3,   late};
+  rec_assert_once(&rec, all, sizeof all / sizeof all[0]);
+  assert_int_equal(rec_of(&rec, h1)->status, 200);
+  assert_int_equal(rec_of(&rec, late)->status, 200);
+  eng_free(&e);
+}
+
+/* A queue_max lowered under the backlog ends no accepted job: the backlog
+ * stays, try_submit and FAIL refuse, DROP sheds one job per job added
+ * (the backlog does not shrink), BLOCK waits until the backlog is under
+ * the new bound. */
+static void lowering_queue_max_keeps_the_backlog(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.queue_max = 10;
+  c.concurrency = 1;
+  atomic_store(&holding, 1);
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = hold_while});
+  uint64_t r[16] = {0};
+  size_t n = 0;
+  assert_int_equal(submit_key(e.p, "k", 0, &r[n++]), 0);
+  fake_tx_wait_held(e.tx, 1);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &r[n++]), 0);
+  assert_int_equal(reconfigure_with(e.p, set_queue_max, 3), 0);
+  pacer__wait_idle(e.p);
+  assert_int_equal(rec_count(&rec), 0);
+  assert_int_equal(STAT(e.p, queued_low), 10);
+  pacer_request_t q = low_req();
+  assert_int_equal(pacer_try_submit(e.p, &q, rec_on_done, &rec, NULL),
+                   PACER_EFULL);
+  assert_int_equal(reconfigure_with(e.p, set_policy, PACER_QUEUE_FAIL), 0);
+  assert_int_equal(pacer_submit(e.p, &q, rec_on_done, &rec, NULL), PACER_EFULL);
+  assert_int_equal(
+      reconfigure_with(e.p, set_policy, PACER_QUEUE_DROP_OLDEST_LOW), 0);
+  assert_int_equal(submit_key(e.p, "k", 0, &r[n++]), 0);
+  rec_wait(&rec, 1);
+  assert_int_equal(rec_of(&rec, r[1])->error, PACER_ESHED);
+  assert_int_equal(STAT(e.p, queued_low), 10);
+  assert_int_equal(reconfigure_with(e.p, set_policy, PACER_QUEUE_BLOCK), 0);
+  blocked_t b = {e.p, &r[n++], 99};
+  pthread_t th;
+  pthread_create(&th, NULL, submit_blocking, &b);
+  atomic_store(&holding, 0);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
+  pthread_join(th, NULL);
+  assert_int_equal(b.rc, 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, r, n);
+  assert_int_equal(STAT(e.p, shed), 1);
+  eng_free(&e);
+}
+
+/* A refused pacer_reconfigure() changes nothing and logs why; a field
+ * that cannot change live is named. pacer_config_get() gives the resolved
+ * settings, strings NULL. A struct from an older header (a smaller
+ * struct_size) leaves the fields it does not know as they are. */
+static void reconfigure_refused_leaves_everything_unchanged(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  static logcap_t cap = LOGCAP_INITIALIZER;
+  logcap_reset(&cap);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.log_cb = logcap_on_log;
+  c.log_user = &cap;
+  c.user_agent = "agent/1";
+  eng_t e;
+  eng_new(&e, &c, NULL);
+  pacer_config_t before, w, after;
+  pacer_config_init(&before);
+  assert_int_equal(pacer_config_get(e.p, &before), 0);
+  assert_null(before.user_agent);
+  assert_int_equal(before.burst, 1);
+  assert_int_equal(before.breaker_probe_timeout_ms, 40000);
+  assert_int_equal(before.queue_policy, PACER_QUEUE_BLOCK);
+  struct {
+    const char *what;
+    int rc;
+  } cases[] = {
+      {"timeout_ms", PACER_EINVAL},  {"workers", PACER_EINVAL},
+      {"user_agent", PACER_EINVAL},  {"rate", PACER_ERATE},
+      {"weights", PACER_EINVAL},     {"concurrency", PACER_ECONCURRENCY},
+      {"min_calls", PACER_EINVAL},   {"queue_policy", PACER_EINVAL},
+      {"queue_max", PACER_EINVAL},   {"max_attempts", PACER_EINVAL},
+      {"struct_size", PACER_EINVAL}, {"random_seed", PACER_EINVAL}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    w = before;
+    w.max_attempts = 1; /* good, and must not be applied */
+    w.queue_max = 5;
+    const char *what = cases[i].what;
+    if (!strcmp(what, "timeout_ms"))
+      w.timeout_ms = 5;
+    else if (!strcmp(what, "workers"))
+      w.workers = 3;
+    else if (!strcmp(what, "user_agent"))
+      w.user_agent = "agent/2";
+    else if (!strcmp(what, "rate"))
+      w.rate = -1;
+    else if (!strcmp(what, "weights"))
+      w.weight_high = w.weight_low = 0;
+    else if (!strcmp(what, "concurrency"))
+      w.concurrency = 0;
+    else if (!strcmp(what, "min_calls"))
+      w.breaker_min_calls = w.breaker_window + 1;
+    else if (!strcmp(what, "queue_policy"))
+      w.queue_policy = 7;
+    else if (!strcmp(what, "queue_max"))
+      w.queue_max = 0;
+    else if (!strcmp(what, "max_attempts"))
+      w.max_attempts = 0;
+    else if (!strcmp(what, "struct_size"))
+      w.struct_size = 0;
+    else
+      w.random_seed = 99;
+    if (pacer_reconfigure(e.p, &w) != cases[i].rc)
+      fail_msg("%s: not refused with %s", what, pacer_err_name(cases[i].rc));
+    pacer_config_init(&after);
+    assert_int_equal(pacer_config_get(e.p, &after), 0);
+    assert_memory_equal(&after, &before, sizeof before);
+  }
+  assert_int_equal(pacer_reconfigure(e.p, NULL), PACER_EINVAL);
+  assert_int_equal(pacer_reconfigure(NULL, &before), PACER_EINVAL);
+  assert_int_equal(pacer_config_get(e.p, NULL), PACER_EINVAL);
+  logcap_t got;
+  logcap_take(&cap, &got);
+  assert_non_null(strstr(got.text, "timeout_ms cannot change"));
+  assert_non_null(strstr(got.text, "pacer_set_workers()"));
+  assert_non_null(strstr(got.text, "user_agent cannot change"));
+  assert_non_null(strstr(got.text, "random_seed cannot change"));
+
+  /* Accepted: the same string given back, and an older struct. */
+  w = before;
+  w.user_agent = "agent/1";
+  w.max_attempts = 1;
+  assert_int_equal(pacer_reconfigure(e.p, &w), 0);
+  w = before;
+  w.struct_size = offsetof(pacer_config_t, queue_policy);
+  w.queue_policy = 9; /* past its size: not read */
+  w.weight_low = 3;
+  w.max_attempts = 1;
+  assert_int_equal(pacer_reconfigure(e.p, &w), 0);
+  pacer_config_init(&after);
+  assert_int_equal(pacer_config_get(e.p, &after), 0);
+  assert_int_equal(after.max_attempts, 1);
+  assert_int_equal(after.weight_low, 3);
+  assert_int_equal(after.queue_policy, PACER_QUEUE_BLOCK);
+  /* A caller's older struct gets only what it holds. */
+  memset(&w, 0xab, sizeof w);
+  w.struct_size = offsetof(pacer_config_t, queue_policy);
+  assert_int_equal(pacer_config_get(e.p, &w), 0);
+  assert_int_equal(w.weight_low, 3);
+  assert_int_equal(w.queue_policy, (int)0xabababab);
+  eng_free(&e);
+}
+
+static void reply_503(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  (void)j;
+  r->status = 503;
+}
+
+/* Through the engine, on the fake clock: a lowered max_attempts ends a job
+ * already waiting to retry at its next answer; a raised key_concurrency
+ * starts the queued jobs of a key parked at its cap at once. */
+static void reconfigure_takes_effect_from_the_next_decision(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = 3;
+  c.adapt_aimd = 0;
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_503});
+  uint64_t id;
+  assert_int_equal(submit_key(e.p, "r", 0, &id), 0);
+  pacer__wait_settled(e.p, 1); /* attempt 1 answered: waiting to retry */
+  assert_int_equal(STAT(e.p, retried), 1);
+  assert_int_equal(reconfigure_with(e.p, set_max_attempts, 2), 0);
+  while (rec_count(&rec) == 0) {
+    fake_clock_advance(&e.clk, 100 * MS);
+    pacer__wait_idle(e.p);
+  }
+  assert_int_equal(rec_of(&rec, id)->error, PACER_ERETRIES);
+  assert_int_equal(rec_of(&rec, id)->attempts, 2);
+  eng_free(&e);
+
+  rec_reset(&rec);
+  pacer_config_init(&c);
+  c.key_concurrency = 1;
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  uint64_t ids[3];
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(submit_key(e.p, "a", 0, &ids[i]), 0);
+  fake_tx_wait_held(e.tx, 1);
+  pacer__wait_idle(e.p);
+  assert_int_equal(fake_tx_held(e.tx), 1);
+  assert_int_equal(reconfigure_with(e.p, set_key_concurrency, 3), 0);
+  fake_tx_wait_held(e.tx, 3);
+  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  assert_int_equal(fake_tx_release_all(e.tx, &okr), 3);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_all(&rec, ids, 3, 0, 200);
+  eng_free(&e);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1962,6 +2428,12 @@ int main(void)
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
       cmocka_unit_test(batch_marks_are_stored_with_their_batch),
       cmocka_unit_test(random_seed_makes_jitter_reproducible),
+      cmocka_unit_test(drop_oldest_low_sheds_the_oldest_of_a_hostile_backlog),
+      cmocka_unit_test(shed_job_leaves_the_spool),
+      cmocka_unit_test(queue_policies_at_the_bound),
+      cmocka_unit_test(lowering_queue_max_keeps_the_backlog),
+      cmocka_unit_test(reconfigure_refused_leaves_everything_unchanged),
+      cmocka_unit_test(reconfigure_takes_effect_from_the_next_decision),
   };
   return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);
 }

@@ -66,6 +66,7 @@ static void enum_matches_map(void **state)
       {PACER_EHANDLER, -28, "PACER_EHANDLER"},
       {PACER_EDENIED, -29, "PACER_EDENIED"},
       {PACER_ESHARED, -30, "PACER_ESHARED"},
+      {PACER_ESHED, -31, "PACER_ESHED"},
       {PACER_EBUDGET, -32, "PACER_EBUDGET"},
   };
   enum { N_PINNED = sizeof pinned / sizeof pinned[0] };

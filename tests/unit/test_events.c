@@ -601,6 +601,44 @@ static void dispatcher_delivers_in_order_on_one_thread(void **state)
     assert_true(evr.ev[i].time_ms >= evr.ev[i - 1].time_ms);
 }
 
+/* A job shed from a full queue is told, before its callback's end is
+ * counted. */
+static void shed_is_told(void **state)
+{
+  (void)state;
+  evr_reset();
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1;
+  c.queue_max = 2;
+  c.queue_policy = PACER_QUEUE_DROP_OLDEST_LOW;
+  c.event_cb = on_event;
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  uint64_t ids[4];
+  assert_int_equal(submit_url(e.p, "http://s.test/1", 1, &ids[0]), 0);
+  fake_tx_wait_held(e.tx, 1); /* in flight, held: the rest stay queued */
+  assert_int_equal(submit_url(e.p, "http://s.test/2", 1, &ids[1]), 0);
+  assert_int_equal(submit_url(e.p, "http://s.test/3", 1, &ids[2]), 0);
+  assert_int_equal(submit_url(e.p, "http://s.test/4", 1, &ids[3]), 0);
+  rec_wait(&rec, 1); /* the shed job's callback */
+  fake_reply_t ok = {.status = 200};
+  for (size_t done = 2; done <= 4; done++) { /* 1, 3 and 4 in turn */
+    fake_tx_wait_held(e.tx, 1);
+    assert_int_equal(fake_tx_release_all(e.tx, &ok), 1);
+    rec_wait(&rec, done);
+  }
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  eng_free(&e);
+  rec_assert_once(&rec, ids, 4);
+  assert_int_equal(rec_of(&rec, ids[1])->error, PACER_ESHED);
+  assert_int_equal(count_of(PACER_EVENT_SHED), 1);
+  const ev_copy_t *sh = nth(PACER_EVENT_SHED, 0);
+  assert_int_equal(sh->job, ids[1]);
+  assert_string_equal(sh->key, "s.test");
+}
+
 /* Events nobody takes are not kept without bound: past the queue's bound
  * they are dropped and counted, and every event made is either delivered
  * or counted. The callback is held on a lock so the queue fills (the
@@ -683,6 +721,7 @@ int main(void)
       cmocka_unit_test(shared_pause_is_told_once),
       cmocka_unit_test(no_hook_no_events),
       cmocka_unit_test(dispatcher_delivers_in_order_on_one_thread),
+      cmocka_unit_test(shed_is_told),
       cmocka_unit_test(undelivered_events_are_bounded),
   };
   return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);

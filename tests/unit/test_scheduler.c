@@ -1652,6 +1652,440 @@ static void budget_with_retries_keeps_an_idle_key(void **state)
   sched_fx_free(f);
 }
 
+/* ---- load shedding ---- */
+
+static pacer__job_t *shed(sched_fx_t *f)
+{
+  pacer__job_t *j = pacer__sched_shed_oldest_low(&f->s, &f->ended);
+  if (j) {
+    assert_int_equal(j->state, PACER__JOB_ENDED);
+    assert_int_equal(j->error, PACER_ESHED);
+    assert_int_equal(j->prio, LOW);
+  }
+  return j;
+}
+
+static void shed_cfg(pacer_config_t *c)
+{
+  c->key_concurrency = 1; /* a key with a job in flight parks */
+  c->breaker_enabled = 0;
+}
+
+/* 6000 jobs over 300 keys, a fifth of them high, pushed, started, ended
+ * and shed in turns with time standing still: most keys are parked (on
+ * their slot, or, for the 30 with a rate of their own, on time), so the
+ * ready heap alone would miss most queued jobs. Every shed must be the
+ * oldest low job still queued (the lowest id: ids and seqs follow push
+ * order), never a high or a started one, and shedding to the end empties
+ * the low queue and leaves every high. */
+static void shed_takes_the_oldest_low_across_keys_parked_or_not(void **state)
+{
+  (void)state;
+  enum { KEYS = 300, N = 6000 };
+  sched_fx_t *f = sched_fx_new(shed_cfg);
+  char key[32];
+  for (int i = 0; i < 30; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    assert_int_equal(
+        pacer__sched_set_key_limits(&f->s, key, 0.001, 1, 0, f->now), 0);
+  }
+  static pacer__job_t *jobs[N + 1];
+  static unsigned char prio[N + 1], queued[N + 1];
+  static pacer__job_t *flight[N];
+  size_t fl_head = 0, fl_tail = 0, highs = 0, nshed = 0, parked = 0;
+  uint64_t oldest = 1; /* no queued low job has a lower id */
+  uint32_t rnd = 12345;
+  for (int i = 0; i < N; i++) {
+    rnd = rnd * 1103515245u + 12345u;
+    snprintf(key, sizeof key, "k%u", (rnd >> 16) % KEYS);
+    int p = (rnd >> 8) % 5 == 0 ? HIGH : LOW;
+    pacer__job_t *j = push(f, key, p);
+    assert_true(j->id <= N);
+    jobs[j->id] = j;
+    prio[j->id] = (unsigned char)p;
+    queued[j->id] = 1;
+    highs += p == HIGH;
+    if (i % 3 == 0 && (j = sched_fx_next(f))) {
+      queued[j->id] = 0;
+      highs -= j->prio == HIGH;
+      flight[fl_tail++] = j;
+    }
+    if (i % 5 == 0 && fl_head < fl_tail && (rnd >> 4) % 2)
+      ok(f, flight[fl_head++]);
+    if (i % 4 == 0 || i == N - 1) {
+      while (oldest <= f->ids && !(queued[oldest] && prio[oldest] == LOW))
+        oldest++;
+      pacer__job_t *want = oldest <= f->ids ? jobs[oldest] : NULL;
+      if (want)
+        parked += want->key->parked != PACER__PARK_NONE;
+      assert_ptr_equal(shed(f), want);
+      if (want) {
+        queued[oldest] = 0;
+        nshed++;
+      }
+      assert_int_equal(sched_fx_free_ended(f), want != NULL);
+    }
+    assert_int_equal(f->s.queued[HIGH], highs);
+  }
+  /* To the end: the rest of the lows, oldest first, and no high. */
+  for (;;) {
+    while (oldest <= f->ids && !(queued[oldest] && prio[oldest] == LOW))
+      oldest++;
+    pacer__job_t *want = oldest <= f->ids ? jobs[oldest] : NULL;
+    assert_ptr_equal(shed(f), want);
+    if (!want)
+      break;
+    queued[oldest] = 0;
+    nshed++;
+    sched_fx_free_ended(f);
+  }
+  assert_int_equal(f->s.queued[LOW], 0);
+  assert_int_equal(f->s.queued[HIGH], highs);
+  assert_int_equal(pacer__heap_len(&f->s.lows), 0);
+  assert_true(highs > 0);
+  assert_true(nshed > 1000);
+  assert_true(parked > 100); /* the parked keys were really searched */
+  while (fl_head < fl_tail)
+    ok(f, flight[fl_head++]);
+  sched_fx_free(f);
+}
+
+/* A job waiting to retry is not queued, so it is never shed, nor is a
+ * high job; once its retry is due it is back at its key's head, and as
+ * the key's oldest it goes first. */
+static void shed_skips_waiting_retries_and_highs(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(NULL);
+  pacer__job_t *l1 = next_of(f, push(f, "a", LOW));
+  assert_int_equal(done(f, l1, 0, 503, -1), PACER__SCHED_RETRY);
+  pacer__job_t *h = push(f, "a", HIGH);
+  assert_null(shed(f));
+  pacer__job_t *l2 = push(f, "b", LOW);
+  assert_ptr_equal(shed(f), l2);
+  assert_int_equal(sched_fx_free_ended(f), 1);
+  pacer__job_t *l3 = push(f, "a", LOW);
+  f->now += 60 * S;
+  pacer__sched_tick(&f->s, f->now, &f->ended);
+  assert_int_equal(l1->state, PACER__JOB_QUEUED);
+  assert_ptr_equal(shed(f), l1);
+  assert_ptr_equal(shed(f), l3);
+  assert_null(shed(f));
+  assert_int_equal(h->state, PACER__JOB_QUEUED);
+  assert_int_equal(sched_fx_free_ended(f), 2);
+  sched_fx_free(f);
+}
+
+/* ---- settings changed live ---- */
+
+/* Applies f->cfg changed by tweak, as pacer_reconfigure() does; on
+ * success f->cfg is the new one. Returns the scheduler's answer. */
+static int reconfigure(sched_fx_t *f, void (*tweak)(pacer_config_t *c))
+{
+  pacer_config_t c = f->cfg;
+  tweak(&c);
+  pacer__sched_cfg_t sc;
+  pacer__sched_cfg_from(&c, &sc);
+  sc.seed = 42;
+  int rc = pacer__sched_reconfigure(&f->s, &sc, f->now);
+  if (rc == 0)
+    f->cfg = c;
+  return rc;
+}
+
+static void weights_1_1(pacer_config_t *c)
+{
+  c->weight_high = 1;
+  c->weight_low = 1;
+}
+
+/* 4:1 until the change, 1:1 from the next start on. */
+static void reconfigured_weights_apply_from_the_next_start(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(no_aging_concurrency_1);
+  for (int i = 0; i < 300; i++) {
+    push(f, "h", HIGH);
+    push(f, "l", LOW);
+  }
+  int high = 0;
+  for (int i = 0; i < 100; i++) {
+    pacer__job_t *j = sched_fx_next(f);
+    high += j->prio == HIGH;
+    ok(f, j);
+  }
+  assert_int_equal(high, 80);
+  assert_int_equal(reconfigure(f, weights_1_1), 0);
+  high = 0;
+  for (int i = 0; i < 100; i++) {
+    pacer__job_t *j = sched_fx_next(f);
+    high += j->prio == HIGH;
+    ok(f, j);
+  }
+  assert_in_range(high, 49, 51);
+  sched_fx_free(f);
+}
+
+static void strict_low_waits_10s(pacer_config_t *c)
+{
+  c->weight_low = 0;
+  c->max_low_wait_ms = 10000;
+}
+static void low_waits_1s(pacer_config_t *c)
+{
+  c->max_low_wait_ms = 1000;
+}
+
+/* Strict priority ages a low job after max_low_wait_ms, read at each
+ * start: 2 s old, the low job gets none of 5 starts under a 10 s limit,
+ * then one of the next 5 (low counts as weight 1 of 4 + 1) under 1 s. */
+static void reconfigured_max_low_wait_ages_at_the_next_start(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(strict_low_waits_10s);
+  for (int i = 0; i < 20; i++)
+    push(f, "h", HIGH);
+  pacer__job_t *l = push(f, "l", LOW);
+  f->now += 2 * S;
+  pacer__job_t *started[10];
+  int low_at = -1;
+  for (int i = 0; i < 10; i++) {
+    if (i == 5)
+      assert_int_equal(reconfigure(f, low_waits_1s), 0);
+    started[i] = sched_fx_next(f);
+    if (started[i] == l)
+      low_at = i;
+  }
+  assert_in_range(low_at, 5, 9);
+  for (int i = 0; i < 10; i++)
+    ok(f, started[i]);
+  sched_fx_free(f);
+}
+
+static void key_defaults_slow(pacer_config_t *c)
+{
+  c->key_rate = 1;
+  c->key_burst = 1;
+  c->key_concurrency = 1;
+}
+static void key_defaults_fast(pacer_config_t *c)
+{
+  c->key_rate = 1000;
+  c->key_concurrency = 2;
+}
+
+/* Keys without limits of their own take new defaults at once (a parked
+ * one looks again at the next start), new keys too; a key with its own
+ * keeps them. */
+static void reconfigured_key_defaults_reach_keys_without_their_own(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(key_defaults_slow);
+  assert_int_equal(pacer__sched_set_key_limits(&f->s, "own", 1, 1, 0, f->now),
+                   0);
+  pacer__job_t *a[3], *o[2];
+  for (int i = 0; i < 3; i++)
+    a[i] = push(f, "a", LOW);
+  for (int i = 0; i < 2; i++)
+    o[i] = push(f, "own", LOW);
+  pacer__job_t *x = sched_fx_next(f), *y = sched_fx_next(f);
+  assert_true((x == a[0] && y == o[0]) || (x == o[0] && y == a[0]));
+  f->now += 1 * MS;
+  assert_null(sched_fx_next(f)); /* a: cap 1 and 1/s; own: 1/s */
+  assert_int_equal(reconfigure(f, key_defaults_fast), 0);
+  assert_null(sched_fx_next(f)); /* a's bucket is empty: 1 ms at 1000/s */
+  f->now += 1 * MS;
+  assert_ptr_equal(sched_fx_next(f), a[1]); /* cap 2 now */
+  assert_null(sched_fx_next(f)); /* a at its cap of 2; own still 1/s */
+  pacer__key_t *k = pacer__keys_find(&f->s.keys, "a");
+  assert_true(k->base_rate == 1000);
+  assert_int_equal(k->cap, 2);
+  k = pacer__keys_find(&f->s.keys, "own");
+  assert_true(k->base_rate == 1);
+  assert_int_equal(k->cap, 0);
+  pacer__job_t *n = push(f, "new", LOW); /* a new key: the new defaults */
+  assert_ptr_equal(sched_fx_next(f), n);
+  assert_true(n->key->base_rate == 1000);
+  ok(f, x);
+  ok(f, y);
+  ok(f, a[1]);
+  ok(f, n);
+  f->now += 2 * S;
+  assert_ptr_equal(sched_fx_next(f), a[2]);
+  assert_ptr_equal(sched_fx_next(f), o[1]);
+  ok(f, a[2]);
+  ok(f, o[1]);
+  sched_fx_free(f);
+}
+
+static void attempts_3(pacer_config_t *c)
+{
+  c->max_attempts = 3;
+  c->adapt_aimd = 0;
+  c->breaker_enabled = 0;
+}
+static void retry_settings_small(pacer_config_t *c)
+{
+  c->max_attempts = 1;
+  c->backoff_base_ms = 1;
+  c->backoff_max_ms = 1;
+  c->retry_after_max_ms = 2000;
+}
+
+/* The retry settings apply at each job's next retry decision: a job
+ * already waiting to retry that gives no max_attempts of its own ends at
+ * its next retryable answer; one that gives its own keeps it, with the
+ * new backoff and the new Retry-After cap. */
+static void reconfigured_retry_settings_apply_at_the_next_decision(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(attempts_3);
+  pacer__job_t *d = next_of(f, push(f, "d", LOW));
+  pacer_request_t r;
+  sched_fx_request(&r, "own");
+  r.max_attempts = 5;
+  pacer__job_t *o = next_of(f, sched_fx_push_req(f, &r));
+  assert_int_equal(done(f, d, 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(done(f, o, 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(reconfigure(f, retry_settings_small), 0);
+  f->now += 60 * S;
+  pacer__job_t *x = sched_fx_next(f), *y = sched_fx_next(f);
+  assert_true((x == d && y == o) || (x == o && y == d));
+  assert_int_equal(done(f, d, 0, 503, -1), PACER__SCHED_END);
+  assert_int_equal(d->error, PACER_ERETRIES);
+  sched_fx_release(f, d);
+  assert_int_equal(done(f, o, 0, 503, -1), PACER__SCHED_RETRY);
+  assert_true(o->timer_ns - f->now <= 1 * MS); /* the new backoff */
+  f->now += 1 * MS;
+  assert_ptr_equal(sched_fx_next(f), o);
+  assert_int_equal(done(f, o, 0, 429, 100 * S), PACER__SCHED_RETRY);
+  assert_int_equal(o->timer_ns - f->now, 2 * S); /* the new cap */
+  f->now += 2 * S;
+  assert_ptr_equal(sched_fx_next(f), o);
+  ok(f, o);
+  sched_fx_free(f);
+}
+
+static void min_calls_2(pacer_config_t *c)
+{
+  c->breaker_min_calls = 2;
+}
+static void breaker_off(pacer_config_t *c)
+{
+  c->breaker_enabled = 0;
+}
+static void breaker_on(pacer_config_t *c)
+{
+  c->breaker_enabled = 1;
+}
+static void window_2(pacer_config_t *c)
+{
+  c->breaker_window = 2;
+  c->breaker_min_calls = 2;
+}
+
+static void fail_one(sched_fx_t *f, const char *key)
+{
+  pacer__job_t *j = next_of(f, push(f, key, LOW));
+  assert_int_equal(done(f, j, 0, 500, -1), PACER__SCHED_END);
+  sched_fx_release(f, j);
+}
+
+/* Changed breaker settings: min_calls judges from the next outcome; a
+ * smaller window keeps the newest outcomes; breakers turned off and on
+ * again start CLOSED and empty. */
+static void reconfigured_breaker_settings(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(breaker_cfg); /* window 4, min 4, 0.5 */
+  fail_one(f, "x");
+  fail_one(f, "x");
+  pacer__key_t *k = pacer__keys_find(&f->s.keys, "x");
+  assert_int_equal(reconfigure(f, min_calls_2), 0);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_CLOSED);
+  fail_one(f, "x"); /* 3 of 3, min 2: opens */
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_OPEN);
+
+  /* Off, then on: forgotten. */
+  assert_int_equal(reconfigure(f, breaker_off), 0);
+  assert_int_equal(reconfigure(f, breaker_on), 0);
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_CLOSED);
+  assert_true(pacer__breaker_pristine(&k->breaker));
+
+  /* Window 4 (min 2) holding S S F, shrunk to 2: S F is kept, and the
+   * next success makes it F S, 1 of 2, which 0.5 opens. */
+  pacer__job_t *j;
+  for (int i = 0; i < 2; i++) {
+    j = next_of(f, push(f, "y", LOW));
+    ok(f, j);
+  }
+  k = pacer__keys_find(&f->s.keys, "y");
+  fail_one(f, "y"); /* S S F: 1 of 3 */
+  assert_int_equal(reconfigure(f, window_2), 0);
+  assert_int_equal(k->breaker.known, 2); /* S F */
+  assert_int_equal(k->breaker.failures, 1);
+  j = next_of(f, push(f, "y", LOW));
+  ok(f, j); /* F S: 1 of 2 = 0.5 opens it */
+  assert_int_equal(pacer__breaker_state(&k->breaker, f->now),
+                   PACER_BREAKER_OPEN);
+  sched_fx_free(f);
+}
+
+static void bad_weights(pacer_config_t *c)
+{
+  c->weight_high = 0;
+  c->weight_low = 0;
+  c->key_rate = 1000; /* would change, if the rest were good */
+}
+static void bad_rate(pacer_config_t *c)
+{
+  c->rate = -1;
+  c->weight_high = 1;
+}
+static void bad_concurrency(pacer_config_t *c)
+{
+  c->concurrency = 0;
+}
+static void bad_breaker(pacer_config_t *c)
+{
+  c->breaker_min_calls = c->breaker_window + 1;
+  c->backoff_base_ms = 1;
+}
+static void other_idle_keys(pacer_config_t *c)
+{
+  c->max_idle_keys = 7;
+  c->key_concurrency = 9;
+}
+
+/* A refused configuration changes nothing: not the settings, not a key,
+ * not the global bucket. */
+static void reconfigure_refused_changes_nothing(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(key_defaults_slow);
+  pacer__job_t *j = next_of(f, push(f, "a", LOW));
+  pacer__sched_cfg_t before = f->s.cfg;
+  pacer__bucket_t bucket = f->s.bucket;
+  pacer__key_t *k = pacer__keys_find(&f->s.keys, "a");
+  pacer__key_t kb = *k;
+  assert_int_equal(reconfigure(f, bad_weights), PACER_EINVAL);
+  assert_int_equal(reconfigure(f, bad_rate), PACER_ERATE);
+  assert_int_equal(reconfigure(f, bad_concurrency), PACER_ECONCURRENCY);
+  assert_int_equal(reconfigure(f, bad_breaker), PACER_EINVAL);
+  assert_int_equal(reconfigure(f, other_idle_keys), PACER_EINVAL);
+  assert_memory_equal(&f->s.cfg, &before, sizeof before);
+  assert_memory_equal(&f->s.bucket, &bucket, sizeof bucket);
+  assert_true(k->base_rate == kb.base_rate);
+  assert_int_equal(k->base_burst, kb.base_burst);
+  assert_int_equal(k->cap, kb.cap);
+  assert_memory_equal(&k->bucket, &kb.bucket, sizeof kb.bucket);
+  ok(f, j);
+  sched_fx_free(f);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1698,6 +2132,14 @@ int main(void)
       cmocka_unit_test(budget_settings_change_live),
       cmocka_unit_test(budget_with_retries_keeps_an_idle_key),
       cmocka_unit_test(breaker_slow_changes_live),
+      cmocka_unit_test(shed_takes_the_oldest_low_across_keys_parked_or_not),
+      cmocka_unit_test(shed_skips_waiting_retries_and_highs),
+      cmocka_unit_test(reconfigured_weights_apply_from_the_next_start),
+      cmocka_unit_test(reconfigured_max_low_wait_ages_at_the_next_start),
+      cmocka_unit_test(reconfigured_key_defaults_reach_keys_without_their_own),
+      cmocka_unit_test(reconfigured_retry_settings_apply_at_the_next_decision),
+      cmocka_unit_test(reconfigured_breaker_settings),
+      cmocka_unit_test(reconfigure_refused_changes_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,7 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->shared_fallback_grants = 23;
   s->retries_refused = 24;
   s->slow_calls = 25;
+  s->shed = 26;
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -126,13 +127,17 @@ static void check_counters(json_t *root)
     const char *path;
     json_int_t want;
   } f[] = {
-      {"submitted", 1},        {"started", 2},          {"succeeded", 3},
-      {"failed.http", 4},      {"failed.transport", 5}, {"failed.timeout", 6},
-      {"failed.too_large", 7}, {"failed.retries", 8},   {"failed.deadline", 9},
-      {"failed.breaker", 10},  {"failed.other", 11},    {"retried", 12},
-      {"cancelled", 13},       {"expired", 14},         {"held_by_breaker", 15},
-      {"queued.high", 16},     {"queued.low", 17},      {"in_flight", 18},
-      {"shared.grants", 19},   {"shared.wait_us", 20},  {"shared.errors", 21},
+      {"submitted", 1},        {"started", 2},
+      {"succeeded", 3},        {"failed.http", 4},
+      {"failed.transport", 5}, {"failed.timeout", 6},
+      {"failed.too_large", 7}, {"failed.retries", 8},
+      {"failed.deadline", 9},  {"failed.breaker", 10},
+      {"failed.other", 11},    {"retried", 12},
+      {"cancelled", 13},       {"expired", 14},
+      {"held_by_breaker", 15}, {"queued.high", 16},
+      {"queued.low", 17},      {"in_flight", 18},
+      {"shared.grants", 19},   {"shared.wait_us", 20},
+      {"shared.errors", 21},   {"shed", 26},
   };
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
     if (int_at(root, f[i].path) != f[i].want)
@@ -161,7 +166,7 @@ static void check_counters(json_t *root)
     }
   }
   /* Exactly the documented members, nothing more. */
-  assert_int_equal(json_object_size(root), 15);
+  assert_int_equal(json_object_size(root), 16);
 }
 
 static void renders_every_field(void **state)
