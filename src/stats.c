@@ -20,6 +20,7 @@
 #include "adapt.h"
 #include "dispatch.h"
 #include "shared.h"
+#include "utf8.h"
 #include <pacer/pacer.h>
 #include <jansson.h>
 #include <limits.h>
@@ -51,7 +52,10 @@ int pacer_stats_get(pacer_t *p, pacer_stats_t **out)
   for (int i = 0; i < 2; i++) {
     pacer__hist_summary(&p->qwait[i], &s->queue_wait[i]);
     pacer__hist_summary(&p->xfer[i], &s->transfer[i]);
+    pacer__hist_export(&p->qwait[i], &s->queue_wait_hist[i]);
+    pacer__hist_export(&p->xfer[i], &s->transfer_hist[i]);
   }
+  s->concurrency = p->sched.cfg.concurrency;
   int rc = pacer__sched_stats(&p->sched, p->clock.now(p->clock.ctx), s);
   pthread_mutex_unlock(&p->mu);
   pacer__shared_stats_t ss; /* the store keeps its own counters */
@@ -108,40 +112,6 @@ static const char *breaker_name(pacer_breaker_state_t b)
   return "unknown"; /* a state added later must not break the output */
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0 if there is none. */
-static size_t utf8_seq(const unsigned char *s)
-{
-  unsigned c = s[0];
-  if (c < 0x80)
-    return 1;
-  size_t n;
-  unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0)
-      lo = 0xA0;
-    else if (c == 0xED)
-      hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0)
-      lo = 0x90;
-    else if (c == 0xF4)
-      hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < n; i++)
-    if (s[i] < 0x80 || s[i] > 0xBF)
-      return 0;
-  return n;
-}
-
 /* A JSON string for a key. Keys given to pacer_submit() are not checked for
  * UTF-8, and jansson refuses invalid UTF-8; rather than fail the whole
  * snapshot, each bad byte becomes U+FFFD. NULL only when out of memory. */
@@ -152,7 +122,7 @@ static json_t *key_string(const char *key)
   const unsigned char *s = (const unsigned char *)key;
   size_t len = strlen(key), bad = 0;
   for (size_t i = 0; i < len;) {
-    size_t n = utf8_seq(s + i);
+    size_t n = pacer__utf8_seq(s + i);
     bad += n == 0;
     i += n ? n : 1;
   }
@@ -165,7 +135,7 @@ static json_t *key_string(const char *key)
     return NULL;
   size_t o = 0;
   for (size_t i = 0; i < len;) {
-    size_t n = utf8_seq(s + i);
+    size_t n = pacer__utf8_seq(s + i);
     if (n) {
       memcpy(fixed + o, key + i, n);
       o += n;
