@@ -161,10 +161,13 @@ typedef struct metric {
   value_t (*fn)(const pacer_stats_t *s);
 } metric_t;
 
-/* offsetof(pacer_stats_t, f), which fails to compile unless f has type T. */
+/* offsetof(pacer_stats_t, f), which fails to compile unless f has type T
+ * (a type in a _Generic association cannot be parenthesized). */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define FIELD(f, T)                                                            \
   (offsetof(pacer_stats_t, f) +                                                \
    0 * sizeof(char[_Generic(((pacer_stats_t *)0)->f, T : 1)]))
+/* NOLINTEND(bugprone-macro-parentheses) */
 #define COUNTER(n, lab, f, h)                                                  \
   {                                                                            \
     n, "counter", lab, h, K_U64, FIELD(f, uint64_t), NULL                      \

@@ -155,7 +155,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 static int serve(app_t *a, char *err, size_t errlen)
 {
   struct sockaddr_storage ss;
-  socklen_t len;
+  socklen_t len = 0;
   char why[512];
   const char *at = a->o.metrics_listen;
   if (cli_parse_listen(at, &ss, &len, why, sizeof why))
