@@ -8,7 +8,10 @@
  *   its smallest value, which is what bounds the relative error;
  * - every stored value is in [0, HIST_LIMIT), so the last bucket used is
  *   64 + 33*32 + 31 = 1151 and the header's 1184 leave one power spare;
- * - count is the sum of b[], and max the largest value stored (0 if none). */
+ * - count is the sum of b[], and max the largest value stored (0 if none);
+ * - fixed[i] counts the stored values v with bound[i-1] < v <= bound[i]
+ *   (bound[-1] = -1), so count minus the sum of fixed[] took longer than
+ *   the last bound; sum is the sum of the stored values, saturated. */
 #include "hist.h"
 #include <string.h>
 
@@ -59,6 +62,9 @@ static int64_t upper_edge(uint32_t i)
   return lower + ((int64_t)1 << shift) - 1;
 }
 
+static const int64_t fixed_bound[PACER_HISTOGRAM_BUCKETS] =
+    PACER_HISTOGRAM_BOUNDS_US;
+
 void pacer__hist_init(pacer__hist_t *h)
 {
   memset(h, 0, sizeof *h);
@@ -74,6 +80,13 @@ void pacer__hist_add(pacer__hist_t *h, int64_t us)
     us = HIST_LIMIT - 1;
   h->b[bucket_of(us)]++;
   h->count++;
+  uint64_t u = (uint64_t)us;
+  h->sum = h->sum > UINT64_MAX - u ? UINT64_MAX : h->sum + u;
+  for (int i = 0; i < PACER_HISTOGRAM_BUCKETS; i++)
+    if (us <= fixed_bound[i]) {
+      h->fixed[i]++;
+      break;
+    }
   if (us > h->max)
     h->max = us;
 }
@@ -118,4 +131,15 @@ void pacer__hist_summary(const pacer__hist_t *h, pacer_latency_t *out)
   out->p90_us = pacer__hist_quantile(h, 0.90);
   out->p99_us = pacer__hist_quantile(h, 0.99);
   out->max_us = h->count ? h->max : 0;
+}
+
+void pacer__hist_export(const pacer__hist_t *h, pacer_histogram_t *out)
+{
+  out->count = h->count;
+  out->sum_us = h->sum;
+  uint64_t seen = 0;
+  for (int i = 0; i < PACER_HISTOGRAM_BUCKETS; i++) {
+    seen += h->fixed[i];
+    out->le[i] = seen;
+  }
 }

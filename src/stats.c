@@ -54,7 +54,10 @@ int pacer_stats_get(pacer_t *p, pacer_stats_t **out)
   for (int i = 0; i < 2; i++) {
     pacer__hist_summary(&p->qwait[i], &s->queue_wait[i]);
     pacer__hist_summary(&p->xfer[i], &s->transfer[i]);
+    pacer__hist_export(&p->qwait[i], &s->queue_wait_hist[i]);
+    pacer__hist_export(&p->xfer[i], &s->transfer_hist[i]);
   }
+  s->concurrency = p->sched.cfg.concurrency;
   int rc = pacer__sched_stats(&p->sched, p->clock.now(p->clock.ctx), s);
   pthread_mutex_unlock(&p->mu);
   pacer__shared_stats_t ss; /* the store keeps its own counters */
@@ -189,7 +192,7 @@ static json_t *render(const pacer_stats_t *s)
       "s:{s:o,s:o},"
       "s:o,"
       "s:{s:I,s:I,s:I,s:s,s:I,s:I},"
-      "s:I,s:I}",
+      "s:I,s:I,s:I}",
       "submitted", u64(s->submitted), "started", u64(s->started), "succeeded",
       u64(s->succeeded),
       /* failed */
@@ -218,7 +221,9 @@ static json_t *render(const pacer_stats_t *s)
       u64(s->shared_fallback_grants),
       /* retry budget and slow calls */
       "retries_refused", u64(s->retries_refused), "slow_calls",
-      u64(s->slow_calls));
+      u64(s->slow_calls),
+      /* events */
+      "events_dropped", u64(s->events_dropped));
 }
 
 int pacer_stats_json(const pacer_stats_t *s, char **json)

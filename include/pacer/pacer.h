@@ -1098,6 +1098,31 @@ typedef struct pacer_key_concurrency {
                          none yet */
 } pacer_key_concurrency_t;
 
+/* Bucket counts of a latency, in the form Prometheus histograms take
+ * (pacer_stats_prometheus()). The upper bounds are fixed for good, in
+ * microseconds: PACER_HISTOGRAM_BOUNDS_US initialises an int64_t array of
+ * PACER_HISTOGRAM_BUCKETS entries (1 ms to 1 hour). A value is counted in
+ * every bucket whose bound it does not exceed, at microsecond resolution,
+ * exactly (not within the 1/32 of pacer_latency_t). */
+#define PACER_HISTOGRAM_BUCKETS 18
+#define PACER_HISTOGRAM_BOUNDS_US                                              \
+  {                                                                            \
+    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,    \
+        2500000, 5000000, 10000000, 30000000, 60000000, 300000000, 900000000,  \
+        3600000000                                                             \
+  }
+
+typedef struct pacer_histogram {
+  uint64_t count;  /* values observed */
+  uint64_t sum_us; /* their sum, microseconds (a negative duration from a
+                      clock step counts as 0) */
+  uint64_t le[PACER_HISTOGRAM_BUCKETS]; /* cumulative: le[i] values were at
+                                           most bound i; le[] never
+                                           decreases and its last entry is
+                                           at most count (the rest took
+                                           longer than an hour) */
+} pacer_histogram_t;
+
 /* A snapshot, allocated by pacer_stats_get(); free with pacer_stats_free().
  * Counters count since pacer_new(). Fields are only ever appended. */
 typedef struct pacer_stats {
@@ -1150,6 +1175,14 @@ typedef struct pacer_stats {
   /* Load shedding (pacer_config_t.queue_policy): jobs ended with
    * PACER_ESHED to make room for newer ones. */
   uint64_t shed;
+  /* Prometheus histograms (pacer_histogram_t), by pacer_priority_t, of the
+   * values queue_wait and transfer summarise: a job's wait from submit to
+   * its first attempt's start, and each attempt's duration. */
+  pacer_histogram_t queue_wait_hist[2];
+  pacer_histogram_t transfer_hist[2];
+  unsigned concurrency; /* the global cap on requests in flight now
+                           (pacer_config_t.concurrency, or the last
+                           pacer_set_concurrency()) */
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or
@@ -1160,6 +1193,24 @@ PACER_EXTERN void pacer_stats_free(pacer_stats_t *s); /* NULL: no-op */
 /* Renders a snapshot as one line of JSON. Returns 0 and *json (free with
  * free()), or PACER_EINVAL / PACER_ENOMEM. Any thread. */
 PACER_EXTERN int pacer_stats_json(const pacer_stats_t *s, char **json);
+
+/* The value of pacer_stats_prometheus()'s key label under which every key
+ * without series of its own is summed. */
+#define PACER_PROMETHEUS_OTHER_KEY "~other"
+
+/* Renders a snapshot in the Prometheus text exposition format (version
+ * 0.0.4; docs/DESIGN.md, "Metrics", lists the metrics, their labels and
+ * units; durations are in seconds). Per-key series go to at most max_keys
+ * keys, the busiest (queued + in_flight, ties by name in byte order); the
+ * other keys are summed under key="~other" (PACER_PROMETHEUS_OTHER_KEY),
+ * which is always present, so a crawler of a million hosts makes
+ * max_keys + 1 series per per-key metric. A key that is not valid UTF-8,
+ * or is "~other" itself, is always summed there. The output depends on
+ * nothing but s and max_keys (no locale, no clock). Returns 0 and *text
+ * (free with free()), or PACER_EINVAL (NULL argument, keys missing) /
+ * PACER_ENOMEM, with *text NULL. Any thread. */
+PACER_EXTERN int pacer_stats_prometheus(const pacer_stats_t *s,
+                                        unsigned max_keys, char **text);
 
 #ifdef __cplusplus
 }

@@ -57,6 +57,13 @@ typedef struct app {
   pthread_mutex_t plock; /* progress thread stop */
   pthread_cond_t pcond;
   int pstop;
+  /* Metrics (metrics.c): the HTTP server and the file's thread. */
+  struct MHD_Daemon *metrics_daemon; /* NULL: not serving */
+  pthread_t metrics_thread;
+  int metrics_started;
+  pthread_mutex_t mlock; /* metrics thread stop */
+  pthread_cond_t mcond;
+  int mstop;
 } app_t;
 
 /* A new app_t's initializer: nothing open, nothing started. */
@@ -64,6 +71,7 @@ typedef struct app {
   {                                                                            \
     .in_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,                            \
     .plock = PTHREAD_MUTEX_INITIALIZER, .pcond = PTHREAD_COND_INITIALIZER,     \
+    .mlock = PTHREAD_MUTEX_INITIALIZER, .mcond = PTHREAD_COND_INITIALIZER,     \
     .wake = {                                                                  \
       -1,                                                                      \
       -1                                                                       \
@@ -156,6 +164,21 @@ int cli_scan_written(app_t *a, int fd, char *err, size_t errlen);
  * reads the rest of an import the crash stopped. Returns 0, or -1 when a
  * part failed (said on stderr). */
 int cli_resume_jobs(app_t *a);
+
+/* ---- metrics.c: --metrics-listen and --metrics-file ---- */
+
+/* Once the dispatcher runs: binds --metrics-listen and serves /metrics
+ * (the address is said on stderr unless --quiet, and always for port 0),
+ * and writes --metrics-file a first time and then every
+ * --metrics-interval. Returns 0, or -1 with err set (nothing started that
+ * cli_metrics_stop() would not stop). */
+int cli_metrics_start(app_t *a, char *err, size_t errlen);
+/* Stops the server and the file's thread; a no-op for what did not start.
+ * Before a->p is freed. */
+void cli_metrics_stop(app_t *a);
+/* Writes --metrics-file from the final snapshot st. Returns 0, or -1 with
+ * a message said. */
+int cli_metrics_final(app_t *a, const pacer_stats_t *st);
 
 /* ---- progress.c and signals.c: the helper threads ---- */
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 /* Exit codes of the command. */
 enum {
@@ -42,6 +43,11 @@ typedef struct cli_opts {
   int help, version;     /* --help, --version */
   int headers_from_base; /* headers came from cli_opts_apply_settings(): a
                             --header given later replaces them */
+  /* Metrics (metrics.c). */
+  char *metrics_listen;        /* --metrics-listen ADDRESS:PORT; NULL: none */
+  char *metrics_file;          /* --metrics-file */
+  unsigned metrics_keys;       /* --metrics-keys: keys with own series */
+  int64_t metrics_interval_ms; /* --metrics-interval: file rewrites */
 } cli_opts_t;
 
 /* ---- the option table ---------------------------------------------------
@@ -165,6 +171,14 @@ void cli_usage(FILE *f);
 /* Parses a rate: "N", "N/s", "N/m" or "N/h" into per second. Returns 0 or
  * -1. */
 int cli_parse_rate(const char *s, double *per_second);
+
+/* Parses --metrics-listen's ADDRESS:PORT strictly: a numeric IPv4 address,
+ * or an IPv6 one in brackets ([::1]:9464), and a port of 0 to 65535 (0: a
+ * free one), nothing else (no host name, no zone, no leading zero in the
+ * port). Returns 0 with *ss and *len, or -1 with a message in err. Any
+ * thread. */
+int cli_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+                     char *err, size_t errlen);
 
 /* ---- job lines ---------------------------------------------------------- */
 

@@ -187,6 +187,8 @@ static int start(app_t *a)
     fprintf(stderr, "pacer: %s\n", pacer_strerror(rc));
     return CLI_EXIT_FAILED;
   }
+  if (cli_metrics_start(a, err, sizeof err))
+    return usage_error(err);
   if (cli_signals_start(a)) {
     fprintf(stderr, "pacer: cannot start a thread\n");
     return CLI_EXIT_FAILED;
@@ -199,7 +201,8 @@ static int start(app_t *a)
 
 /* Finishes what was accepted (a second signal cancels it: pacer_free then
  * aborts the transfers still in flight, each with its result line), stops
- * the helper threads, and reports. Returns the exit code. */
+ * the helper threads and the metrics, and reports (--metrics-file gets the
+ * final snapshot). Returns the exit code. */
 static int finish(app_t *a, int read_failed)
 {
   pacer_shutdown(a->p, PACER_SHUTDOWN_FINISH);
@@ -210,6 +213,7 @@ static int finish(app_t *a, int read_failed)
   /* Both helper threads use a->p: stop them before it is freed. */
   cli_progress_stop(a);
   cli_signals_stop(a);
+  cli_metrics_stop(a);
   pacer_stats_t *st = NULL;
   if (pacer_stats_get(a->p, &st))
     st = NULL;
@@ -230,6 +234,8 @@ static int finish(app_t *a, int read_failed)
   pthread_mutex_unlock(&a->lock);
   cli_report(a, st, elapsed);
   int stats_failed = a->o.stats_path && st && cli_write_stats(a, st);
+  if (a->o.metrics_file && st && cli_metrics_final(a, st))
+    stats_failed = 1;
   pacer_stats_free(st);
 
   int code = CLI_EXIT_OK;
@@ -245,6 +251,7 @@ static void cleanup(app_t *a)
 {
   cli_progress_stop(a);
   cli_signals_stop(a);
+  cli_metrics_stop(a);
   pacer_free(a->p);
   a->p = NULL;
   if (a->events)

@@ -522,6 +522,22 @@ static int get_breaker_slow(const cli_opts_t *o, const cli_opt_t *opt,
   return *out ? 0 : -1;
 }
 
+/* --metrics-listen: checked now, so a bad address is a usage error. */
+static int set_metrics_listen(cli_opts_t *o, const cli_opt_t *opt,
+                              const char *v, const char *who, char *err,
+                              size_t errlen)
+{
+  (void)opt;
+  struct sockaddr_storage ss;
+  socklen_t len;
+  char why[512];
+  if (cli_parse_listen(v, &ss, &len, why, sizeof why))
+    return cli_fail(err, errlen, "%s: %s", who, why);
+  if (set_str(&o->metrics_listen, v))
+    return cli_fail(err, errlen, "out of memory");
+  return 0;
+}
+
 /* ---- the table ---- */
 
 static const char *const spool_syncs[] = {"normal", "full", NULL};
@@ -716,6 +732,28 @@ static const cli_opt_t table[] = {
      .help = "append each event (a breaker opening or closing, a key paused "
              "or resumed, a rate retuned, a retry, a shared store lost or "
              "back) to FILE as a JSON line"},
+    {.name = "metrics-listen", .kind = CLI_OPT_PATH,
+     .off = OWN(metrics_listen), .key = "metrics-listen",
+     .arg = "ADDRESS:PORT", .unset = "none", .set = set_metrics_listen,
+     .help = "serve the statistics in the Prometheus text format at "
+             "http://ADDRESS:PORT/metrics while the run lasts, bound there "
+             "only: 127.0.0.1:9464, [::1]:9464 (0.0.0.0:9464 is every "
+             "interface); port 0 picks a free one"},
+    {.name = "metrics-file", .kind = CLI_OPT_PATH, .off = OWN(metrics_file),
+     .key = "metrics-file", .arg = "FILE.prom", .unset = "none",
+     .help = "write them to this file too, for node_exporter's textfile "
+             "collector: replaced whole (by rename) at the start, every "
+             "--metrics-interval and at the end"},
+    {.name = "metrics-interval", .kind = CLI_OPT_MS,
+     .off = OWN(metrics_interval_ms), .min = 100, .max = CLI_MS_MAX,
+     .key = "metrics-interval", .arg = "MS",
+     .what = "a number of milliseconds",
+     .help = "how often --metrics-file is rewritten"},
+    {.name = "metrics-keys", .kind = CLI_OPT_UINT, .off = OWN(metrics_keys),
+     .max = 1000000, .key = "metrics-keys", .arg = "N",
+     .what = "a number of keys (0..1000000)",
+     .help = "keys with metric series of their own (the busiest); the others "
+             "are summed under key=\"~other\""},
     /* Flag only: a config file does not name another one. */
     {.name = "config", .kind = CLI_OPT_PATH, .off = OWN(config_path),
      .arg = "FILE.json", .unset = "none",

@@ -16,6 +16,8 @@ void cli_opts_init(cli_opts_t *o)
   pacer_config_init(&o->cfg);
   o->cfg.queue_max = CLI_QUEUE_MAX;
   o->input = NULL;
+  o->metrics_keys = 20;
+  o->metrics_interval_ms = 5000;
 }
 
 void cli_opts_free(cli_opts_t *o)
@@ -32,7 +34,9 @@ void cli_opts_free(cli_opts_t *o)
   free(o->ca_file);
   free(o->spool_path);
   free(o->shared);
-  o->spool_path = o->shared = NULL;
+  free(o->metrics_listen);
+  free(o->metrics_file);
+  o->spool_path = o->shared = o->metrics_listen = o->metrics_file = NULL;
   o->headers_from_base = 0;
   o->headers = NULL;
   o->header_count = 0;

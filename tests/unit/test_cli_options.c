@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -284,6 +286,11 @@ OK(header, o->header_count == 1 && !strcmp(o->headers[0].name, "X-A") &&
 OK(body, o->body == 1)
 OK(out, o->out_path && !strcmp(o->out_path, "out.jsonl"))
 OK(stats_json, o->stats_path && !strcmp(o->stats_path, "stats.json"))
+OK(metrics_listen,
+   o->metrics_listen && !strcmp(o->metrics_listen, "127.0.0.1:9464"))
+OK(metrics_file, o->metrics_file && !strcmp(o->metrics_file, "m.prom"))
+OK(metrics_interval, o->metrics_interval_ms == 250)
+OK(metrics_keys, o->metrics_keys == 3)
 OK(config, o->config_path != NULL && o->cfg.concurrency == 11)
 OK(quiet, o->quiet == 1)
 OK(verbose, o->verbose == 1)
@@ -352,6 +359,10 @@ static const flag_case_t flag_cases[] = {
     C("out", "out.jsonl", out),
     C("stats-json", "stats.json", stats_json),
     C("events", "events.jsonl", events),
+    C("metrics-listen", "127.0.0.1:9464", metrics_listen),
+    C("metrics-file", "m.prom", metrics_file),
+    C("metrics-interval", "250", metrics_interval),
+    C("metrics-keys", "3", metrics_keys),
     C("config", "@config", config),
     C("quiet", NULL, quiet),
     C("verbose", NULL, verbose),
@@ -1360,6 +1371,61 @@ static void help_defaults_are_the_library_defaults(void **state)
   free(text);
 }
 
+/* --metrics-listen's ADDRESS:PORT: numeric IPv4, bracketed IPv6, a port
+ * of 0 to 65535; anything else refused with the form in the message. */
+static void metrics_listen_addresses(void **state)
+{
+  (void)state;
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  char err[512];
+  assert_int_equal(
+      cli_parse_listen("127.0.0.1:9464", &ss, &len, err, sizeof err), 0);
+  const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
+  assert_int_equal(ss.ss_family, AF_INET);
+  assert_int_equal(len, sizeof *v4);
+  assert_int_equal(ntohs(v4->sin_port), 9464);
+  assert_int_equal(ntohl(v4->sin_addr.s_addr), 0x7f000001);
+  assert_int_equal(cli_parse_listen("[::1]:0", &ss, &len, err, sizeof err), 0);
+  const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
+  assert_int_equal(ss.ss_family, AF_INET6);
+  assert_int_equal(len, sizeof *v6);
+  assert_int_equal(ntohs(v6->sin6_port), 0);
+  assert_true(IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr));
+  assert_int_equal(
+      cli_parse_listen("0.0.0.0:65535", &ss, &len, err, sizeof err), 0);
+  static const char *const bad[] = {"",
+                                    ":9464",
+                                    "127.0.0.1",
+                                    "127.0.0.1:",
+                                    "localhost:9464",
+                                    "127.0.0.1:65536",
+                                    "127.0.0.1:09464",
+                                    "127.0.0.1:+80",
+                                    "127.0.0.1:8 0",
+                                    "127.0.0.1:80 ",
+                                    " 127.0.0.1:80",
+                                    "127.1:80",
+                                    "1.2.3.256:80",
+                                    "[::1]",
+                                    "[::1]:",
+                                    "[::1]9464",
+                                    "[127.0.0.1]:80",
+                                    "[fe80::1%lo]:80",
+                                    "[::1]:80]",
+                                    "[[::1]]:80",
+                                    "::1:9464",
+                                    "127.0.0.1:99999999999999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    if (cli_parse_listen(bad[i], &ss, &len, err, sizeof err) != -1)
+      fail_msg("'%s' was taken", bad[i]);
+    assert_non_null(strstr(err, bad[i]));
+  }
+  cli_parse_listen("::1:9464", &ss, &len, err, sizeof err);
+  assert_non_null(strstr(err, "in brackets"));
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1394,6 +1460,7 @@ int main(void)
       T(usage_lists_flags),
       T(settings_round_trip),
       T(flags_override_kept_settings),
+      cmocka_unit_test(metrics_listen_addresses),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

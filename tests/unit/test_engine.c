@@ -77,10 +77,22 @@ static void submit_and_drain(void **state)
   assert_int_equal(st->succeeded, 100);
   assert_int_equal(st->started, 100);
   assert_int_equal(st->queue_wait[0].count + st->queue_wait[1].count, 100);
+  /* The histograms for Prometheus hold the same observations. */
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(st->queue_wait_hist[i].count, st->queue_wait[i].count);
+    assert_int_equal(st->transfer_hist[i].count, st->transfer[i].count);
+    assert_true(st->transfer_hist[i].le[PACER_HISTOGRAM_BUCKETS - 1] <=
+                st->transfer_hist[i].count);
+  }
+  assert_int_equal(st->concurrency, 50);
   char *json;
   assert_int_equal(pacer_stats_json(st, &json), 0);
   assert_non_null(strstr(json, "\"submitted\":100"));
   free(json);
+  pacer_stats_free(st);
+  assert_int_equal(pacer_set_concurrency(e.p, 7), 0);
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->concurrency, 7);
   pacer_stats_free(st);
   eng_free(&e);
 }

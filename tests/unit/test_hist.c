@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_hist.c - latency histogram: exactness below 64 us, the 1/32 error
- * bound above, clamping, and that nothing reported exceeds the maximum. */
+ * bound above, clamping, that nothing reported exceeds the maximum, and the
+ * exact counts at the fixed bounds of pacer_histogram_t. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -255,6 +256,35 @@ static void q_out_of_range_clamps(void **state)
   free(h);
 }
 
+/* Random values: each exported le[i] is exactly the number of values at
+ * most bound i, counted by hand; the sum is exact. */
+static void fixed_bounds_exact(void **state)
+{
+  (void)state;
+  static const int64_t bound[PACER_HISTOGRAM_BUCKETS] =
+      PACER_HISTOGRAM_BOUNDS_US;
+  pacer__hist_t *h = hist_new();
+  uint64_t want[PACER_HISTOGRAM_BUCKETS] = {0}, sum = 0;
+  rng_seed(7);
+  for (int n = 0; n < 20000; n++) {
+    /* Around the bounds (bound - 1, bound, bound + 1) and anywhere. */
+    int64_t v = n % 2 ? (int64_t)(rng() % 5000000000ULL)
+                      : bound[rng() % PACER_HISTOGRAM_BUCKETS] +
+                            (int64_t)(rng() % 3) - 1;
+    pacer__hist_add(h, v);
+    sum += (uint64_t)v;
+    for (int i = 0; i < PACER_HISTOGRAM_BUCKETS; i++)
+      want[i] += v <= bound[i];
+  }
+  pacer_histogram_t out;
+  pacer__hist_export(h, &out);
+  assert_int_equal(out.count, 20000);
+  assert_int_equal(out.sum_us, sum);
+  for (int i = 0; i < PACER_HISTOGRAM_BUCKETS; i++)
+    assert_int_equal(out.le[i], want[i]);
+  free(h);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -266,6 +296,7 @@ int main(void)
       cmocka_unit_test(max_never_exceeded),
       cmocka_unit_test(out_of_range_values_clamp),
       cmocka_unit_test(q_out_of_range_clamps),
+      cmocka_unit_test(fixed_bounds_exact),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

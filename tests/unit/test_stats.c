@@ -53,6 +53,7 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->retries_refused = 24;
   s->slow_calls = 25;
   s->shed = 26;
+  s->events_dropped = 27;
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -166,7 +167,8 @@ static void check_counters(json_t *root)
     }
   }
   /* Exactly the documented members, nothing more. */
-  assert_int_equal(json_object_size(root), 16);
+  assert_int_equal(json_object_size(root), 17);
+  assert_int_equal(int_at(root, "events_dropped"), 27);
 }
 
 static void renders_every_field(void **state)
