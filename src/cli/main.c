@@ -160,11 +160,12 @@ static int start(app_t *a)
     a->o.cfg.log_level = PACER_LOG_INFO;
   if (a->o.events_path) {
     a->events = fopen(a->o.events_path, "a");
-    if (!a->events) {
-      fprintf(stderr, "pacer: --events %s: %s\n", a->o.events_path,
-              strerror(errno));
-      return CLI_EXIT_FAILED;
+    if (!a->events) { /* before anything is sent */
+      snprintf(err, sizeof err, "--events %s: %s", a->o.events_path,
+               strerror(errno));
+      return usage_error(err);
     }
+    setvbuf(a->events, NULL, _IOLBF, 0);
   }
   if (a->o.verbose || a->events) {
     a->o.cfg.event_cb = cli_on_event;

@@ -232,8 +232,8 @@ void cli_on_event(const pacer_event_t *ev, void *user)
     snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+  /* Line-buffered: each line is whole in the file once written. */
   fprintf(a->events, "{\"ts\":\"%s\",%s\n", when, j + 1);
-  fflush(a->events);
   free(j);
 }
 

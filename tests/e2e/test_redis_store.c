@@ -1472,6 +1472,25 @@ static void redis_down_fallback(void **state)
 /* Through shared.c, as pacer_new() opens it: the store's lines reach the
  * dispatcher's log_cb prefixed "shared limit ", at their levels, and the
  * stats say holding, then connected, with one disconnect. */
+/* The store's changes of state as pacer__shared_open()'s on_state tells
+ * them (the dispatcher's store events): recorded from the store's thread. */
+static pthread_mutex_t states_mu = PTHREAD_MUTEX_INITIALIZER;
+static int states[8];
+static char state_msgs[8][160];
+static size_t nstates;
+
+static void on_state(void *arg, int st, const char *msg)
+{
+  (void)arg;
+  pthread_mutex_lock(&states_mu);
+  if (nstates < 8) {
+    states[nstates] = st;
+    snprintf(state_msgs[nstates], sizeof state_msgs[nstates], "%s", msg);
+    nstates++;
+  }
+  pthread_mutex_unlock(&states_mu);
+}
+
 static void shared_logs(void **state)
 {
   NEED_REDIS();
@@ -1489,7 +1508,11 @@ static void shared_logs(void **state)
   char url[128], err[256];
   snprintf(url, sizeof url, "redis://127.0.0.1:%d?name=sl", sv.port);
   pacer__shared_t *sh;
-  assert_int_equal(pacer__shared_open(url, &pacer__clock_real, on_notify, NULL, &n,
+  pthread_mutex_lock(&states_mu);
+  nstates = 0;
+  pthread_mutex_unlock(&states_mu);
+  assert_int_equal(pacer__shared_open(url, &pacer__clock_real, on_notify,
+                                      on_state, &n,
                                       &cfg, &sh, err, sizeof err),
                    0);
   server_stop(&sv, SIGKILL);
@@ -1528,6 +1551,12 @@ static void shared_logs(void **state)
   assert_int_equal(lc->first_level[1], PACER_LOG_INFO);
   assert_true(!strncmp(lc->first[1], want, strlen(want)));
   assert_non_null(strstr(lc->first[1], "connected again"));
+  /* the same two changes, as states (closed: no call can come now) */
+  assert_int_equal(nstates, 2);
+  assert_int_equal(states[0], PACER__SHARED_HOLDING);
+  assert_non_null(strstr(state_msgs[0], "connection lost"));
+  assert_int_equal(states[1], PACER__SHARED_CONNECTED);
+  assert_non_null(strstr(state_msgs[1], "connected again"));
 }
 
 /* ---- open ---- */
