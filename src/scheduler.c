@@ -964,6 +964,14 @@ static int retry_budget_refuses(pacer__sched_t *s, pacer__job_t *j,
 {
   const pacer__budget_cfg_t *bc = &s->cfg.budget;
   pacer__key_t *k = j->key;
+  /* A key following the quota its server announced (adapt.h) is held to
+   * that quota, retries included: they cannot multiply its load, only
+   * take the place of queued jobs within it, and the refusals that come
+   * before the quota is learned are the server's way of telling it. The
+   * budget is for answers that pace nothing (errors, bare refusals, a
+   * Retry-After, which paces one wait, not what follows). */
+  if (k->adapt.reason == PACER__ADAPT_ANNOUNCED)
+    return 0;
   const char *why = NULL;
   if (!pacer__budget_allows(&k->budget, bc, now))
     why = "retry refused by the retry budget: this key's retries reached "

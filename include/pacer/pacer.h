@@ -510,7 +510,10 @@ typedef struct pacer_config {
    * code kept; the message says which budget refused), counted in
    * pacer_stats_t.retries_refused and failed_retries. A refused retry does
    * not count. So a server failing every request sees at most
-   * (1 + ratio) x the requests, plus the floor, per window. */
+   * (1 + ratio) x the requests, plus the floor, per window. A key that
+   * follows the quota its server announced (adapt_announced) is held to
+   * that quota, retries included: its retries are neither refused nor
+   * counted. */
   double retry_budget_ratio;      /* retries per request, finite, 0..1000.
                                      Default 0.2. 0 turns the budget off:
                                      every retry max_attempts allows is

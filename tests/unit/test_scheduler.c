@@ -1285,6 +1285,54 @@ static void budget_run_failing_key(int ra)
   sched_fx_free(f);
 }
 
+/* A key following the quota its server announced is held to it, retries
+ * included: its retries are not the budget's to refuse (nor counted in
+ * it), while another key's bare failures still are. */
+static void budget_leaves_a_key_on_its_announced_quota(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(budget_cfg);
+  f->s.cfg.budget.min_per_s = 0; /* no floor: 0.2 per request */
+  enum { N = 40 };
+  pacer__job_t *js[N];
+  for (int i = 0; i < N; i++)
+    js[i] = push(f, "q", LOW);
+  for (int i = 0; i < N; i++)
+    next_of(f, js[i]);
+  /* every answer a 429 announcing 5 more over 10 s: spread, not paused */
+  unsigned retried = 0;
+  for (int i = 0; i < N; i++) {
+    pacer__attempt_end_t e = {.status = 429, .retry_after_ns = -1};
+    e.quota.found = 1;
+    e.quota.source = PACER__RATEHDR_X;
+    e.quota.limit = 100;
+    e.quota.remaining = 5;
+    e.quota.reset_ns = 10 * PACER__NS_PER_S;
+    e.quota.window_ns = -1;
+    int r = pacer__sched_done(&f->s, js[i], &e, f->now);
+    assert_int_equal(r, PACER__SCHED_RETRY);
+    retried++;
+  }
+  assert_int_equal(retried, N); /* 40 retries of 40 requests: 5x the 0.2 */
+  assert_int_equal(f->s.retries_refused, 0);
+  /* a key on no quota: 0.2 x its requests and the others' */
+  pacer__job_t *b[10];
+  for (int i = 0; i < 10; i++)
+    b[i] = push(f, "bare", LOW);
+  unsigned refused = 0;
+  for (int i = 0; i < 10; i++) {
+    next_of(f, b[i]);
+    if (done(f, b[i], 0, 503, -1) == PACER__SCHED_END) {
+      assert_int_equal(b[i]->error, PACER_EBUDGET);
+      refused++;
+      sched_fx_release(f, b[i]);
+    }
+  }
+  assert_true(refused >= 1);
+  assert_int_equal(f->s.retries_refused, refused);
+  sched_fx_free(f);
+}
+
 static void budget_bounds_a_failing_key(void **state)
 {
   (void)state;
@@ -2123,6 +2171,7 @@ int main(void)
       cmocka_unit_test(job_due_at_the_end_of_time_still_ends),
       cmocka_unit_test(retry_after_from_another_origin_pauses_no_key),
       cmocka_unit_test(budget_bounds_a_failing_key),
+      cmocka_unit_test(budget_leaves_a_key_on_its_announced_quota),
       cmocka_unit_test(budget_floor_lets_a_quiet_key_retry),
       cmocka_unit_test(budget_failing_key_leaves_a_healthy_key_its_own),
       cmocka_unit_test(budget_global_bounds_many_failing_keys),
