@@ -206,16 +206,7 @@ int pacer_event_json(const pacer_event_t *ev, char **json)
     json_decref(o);
     return PACER_ENOMEM;
   }
-  /* Sized in two passes so the buffer is ours (malloc), not jansson's. */
-  size_t need = json_dumpb(o, NULL, 0, JSON_COMPACT);
-  char *out = need && need < SIZE_MAX ? malloc(need + 1) : NULL;
-  if (!out || json_dumpb(o, out, need, JSON_COMPACT) != need) {
-    free(out);
-    json_decref(o);
-    return PACER_ENOMEM;
-  }
-  out[need] = '\0';
+  *json = pacer__json_dump(o);
   json_decref(o);
-  *json = out;
-  return 0;
+  return *json ? 0 : PACER_ENOMEM;
 }

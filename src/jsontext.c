@@ -45,3 +45,15 @@ json_t *pacer__json_text(const char *key)
   return j;
 }
 
+char *pacer__json_dump(const json_t *root)
+{
+  /* Sized in two passes so the buffer is ours (malloc), not jansson's. */
+  size_t need = json_dumpb(root, NULL, 0, JSON_COMPACT);
+  char *out = need && need < SIZE_MAX ? malloc(need + 1) : NULL;
+  if (!out || json_dumpb(root, out, need, JSON_COMPACT) != need) {
+    free(out);
+    return NULL;
+  }
+  out[need] = '\0';
+  return out;
+}

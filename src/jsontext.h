@@ -11,4 +11,9 @@
  * U+FFFD. NULL only when out of memory. */
 json_t *pacer__json_text(const char *s);
 
+/* Renders root compactly into a new NUL-terminated string from malloc()
+ * (not jansson's allocator, which a program may have replaced), for the
+ * caller to free(); NULL when out of memory. root is not released. */
+char *pacer__json_dump(const json_t *root);
+
 #endif

@@ -236,16 +236,7 @@ int pacer_stats_json(const pacer_stats_t *s, char **json)
   json_t *root = render(s);
   if (!root)
     return PACER_ENOMEM;
-  /* Sized in two passes so the buffer is ours (malloc), not jansson's. */
-  size_t need = json_dumpb(root, NULL, 0, JSON_COMPACT);
-  char *out = need && need < SIZE_MAX ? malloc(need + 1) : NULL;
-  if (!out || json_dumpb(root, out, need, JSON_COMPACT) != need) {
-    free(out);
-    json_decref(root);
-    return PACER_ENOMEM;
-  }
-  out[need] = '\0';
+  *json = pacer__json_dump(root);
   json_decref(root);
-  *json = out;
-  return 0;
+  return *json ? 0 : PACER_ENOMEM;
 }

@@ -105,3 +105,15 @@ pacer__job_t *sched_fx_next(sched_fx_t *f)
   pacer__sched_tick(&f->s, f->now, &f->ended);
   return pacer__sched_next(&f->s, f->now, &f->ended);
 }
+
+int sched_fx_end(sched_fx_t *f, pacer__job_t *j, int status, int64_t ra,
+                 const pacer__ratehdr_t *quota)
+{
+  pacer__attempt_end_t e = {.status = status, .retry_after_ns = ra};
+  if (quota)
+    e.quota = *quota;
+  int r = pacer__sched_done(&f->s, j, &e, f->now);
+  if (r == PACER__SCHED_END)
+    sched_fx_release(f, j);
+  return r;
+}

@@ -54,6 +54,11 @@ pacer__job_t *sched_fx_push_req(sched_fx_t *f, pacer_request_t *r);
 pacer__job_t *sched_fx_push(sched_fx_t *f, const char *key);
 /* Ticks, then the job that may start now, or NULL. */
 pacer__job_t *sched_fx_next(sched_fx_t *f);
+/* Ends j's attempt at now with status, a Retry-After (-1: none) and an
+ * announced quota (NULL: none); releases and frees j if that ended it.
+ * Returns the scheduler's decision (PACER__SCHED_END or _RETRY). */
+int sched_fx_end(sched_fx_t *f, pacer__job_t *j, int status, int64_t ra,
+                 const pacer__ratehdr_t *quota);
 /* Releases an ended job at now and frees it. */
 void sched_fx_release(sched_fx_t *f, pacer__job_t *j);
 /* sched_fx_release() of every job in ended; returns how many. */

@@ -508,23 +508,9 @@ static void next_of(sched_fx_t *f, pacer__job_t *j)
   assert_ptr_equal(sched_fx_next(f), j);
 }
 
-/* Ends j's attempt with status, a Retry-After (or -1) and a quota (or
- * NULL); frees j if it ended. Returns the scheduler's decision. */
-static int end_with(sched_fx_t *f, pacer__job_t *j, int status, int64_t ra,
-                    const pacer__ratehdr_t *q)
-{
-  pacer__attempt_end_t e = {.status = status, .retry_after_ns = ra};
-  if (q)
-    e.quota = *q;
-  int r = pacer__sched_done(&f->s, j, &e, f->now);
-  if (r == PACER__SCHED_END)
-    sched_fx_release(f, j);
-  return r;
-}
-
 static void ok(sched_fx_t *f, pacer__job_t *j)
 {
-  assert_int_equal(end_with(f, j, 200, -1, NULL), PACER__SCHED_END);
+  assert_int_equal(sched_fx_end(f, j, 200, -1, NULL), PACER__SCHED_END);
 }
 
 /* The key's entry in a snapshot at now. */
@@ -564,7 +550,7 @@ static void unlimited_key_gets_a_bucket_and_loses_it(void **state)
   next_of(f, j[0]);
   /* 3 left over 2 s: 2/s, burst 1, until T0 + 2 s. */
   pacer__ratehdr_t q = quota(3, 2 * S);
-  end_with(f, j[0], 200, -1, &q);
+  sched_fx_end(f, j[0], 200, -1, &q);
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_true(ks.adapted_rate == 2.0);
@@ -604,7 +590,7 @@ static void window_end_wakes_a_slow_key(void **state)
   /* Nothing left, and the pause to the reset cut to none by
    * retry_after_max_ms: the floor, 0.1/s, until the reset. */
   pacer__ratehdr_t q = quota(0, 15 * S);
-  end_with(f, a, 200, -1, &q);
+  sched_fx_end(f, a, 200, -1, &q);
   assert_true(key_stats(f, "k").adapted_rate == 0.1);
   next_of(f, b);
   assert_null(sched_fx_next(f));
@@ -640,14 +626,14 @@ static void configured_key_rate_is_never_exceeded(void **state)
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
   pacer__ratehdr_t q = quota(100, 10 * S); /* 10/s: above 4/s */
-  end_with(f, a, 200, -1, &q);
+  sched_fx_end(f, a, 200, -1, &q);
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
   /* 1/s: below it, so the key follows it. */
   pacer__job_t *b = push(f, "k");
   f->now += 250 * MS;
   next_of(f, b);
   q = quota(9, 10 * S);
-  end_with(f, b, 200, -1, &q);
+  sched_fx_end(f, b, 200, -1, &q);
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
   assert_true(ks.adapted_rate == 1.0);
@@ -672,7 +658,7 @@ static void nothing_left_pauses_the_key_until_the_reset(void **state)
   next_of(f, a);
   next_of(f, o);
   pacer__ratehdr_t q = quota(0, 3 * S);
-  end_with(f, a, 200, -1, &q);
+  sched_fx_end(f, a, 200, -1, &q);
   kst_t ks = key_stats(f, "k");
   assert_true(ks.paused_ms >= 3000 && ks.paused_ms <= 3300);
   assert_int_equal(ks.adapt, PACER_ADAPT_ANNOUNCED);
@@ -710,7 +696,7 @@ static void pause_is_capped_then_the_floor_paces(void **state)
   pacer__job_t *a = push(f, "k"), *b = push(f, "k"), *c = push(f, "k");
   next_of(f, a);
   pacer__ratehdr_t q = quota(0, 5 * S);
-  end_with(f, a, 200, -1, &q);
+  sched_fx_end(f, a, 200, -1, &q);
   assert_null(sched_fx_next(f));
   assert_int_equal(pacer__sched_wake(&f->s, f->now), T0 + S);
   f->now = T0 + S;
@@ -731,7 +717,7 @@ static void retry_after_decides_the_pause(void **state)
   pacer__job_t *a = push_n(f, "k", 2), *b = push(f, "k");
   next_of(f, a);
   pacer__ratehdr_t q = quota(0, 60 * S);
-  assert_int_equal(end_with(f, a, 429, 2 * S, &q), PACER__SCHED_RETRY);
+  assert_int_equal(sched_fx_end(f, a, 429, 2 * S, &q), PACER__SCHED_RETRY);
   kst_t ks = key_stats(f, "k");
   assert_int_equal(ks.paused_ms, 2000);
   assert_int_equal(ks.adapt, PACER_ADAPT_NONE);
@@ -789,10 +775,10 @@ static void aimd_slows_only_the_refused_key(void **state)
   next_of(f, b[1]);
   f->now = T0 + 100 * MS;
   /* Two bare 429s of attempts sent together: one cut, to 7.5/s. */
-  assert_int_equal(end_with(f, a1, 429, -1, NULL), PACER__SCHED_RETRY);
+  assert_int_equal(sched_fx_end(f, a1, 429, -1, NULL), PACER__SCHED_RETRY);
   /* The refused job keeps its own backoff (200 ms, full jitter). */
   assert_true(a1->timer_ns >= f->now && a1->timer_ns <= f->now + 200 * MS);
-  end_with(f, a2, 429, -1, NULL);
+  sched_fx_end(f, a2, 429, -1, NULL);
   kst_t ks = key_stats(f, "a");
   assert_int_equal(ks.adapt, PACER_ADAPT_AIMD);
   assert_true(ks.adapted_rate == 7.5);
@@ -833,7 +819,7 @@ static void unlimited_key_under_aimd_gets_a_bucket_and_loses_it(void **state)
   }
   f->now = T0 + 100 * MS;
   for (int i = 0; i < 20; i++)
-    end_with(f, j[i], 429, -1, NULL); /* one cut: 20/s seen, 15/s */
+    sched_fx_end(f, j[i], 429, -1, NULL); /* one cut: 20/s seen, 15/s */
   kst_t ks = key_stats(f, "u");
   assert_int_equal(ks.adapt, PACER_ADAPT_AIMD);
   assert_true(ks.adapted_rate == 15.0);
@@ -868,7 +854,7 @@ static void new_key_limits_end_an_adaptation(void **state)
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
   pacer__ratehdr_t q = quota(9, 10 * S);
-  end_with(f, a, 200, -1, &q);
+  sched_fx_end(f, a, 200, -1, &q);
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_ANNOUNCED);
   assert_int_equal(pacer__sched_set_key_limits(&f->s, "k", 5, 1, 0, f->now), 0);
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
@@ -888,7 +874,7 @@ static void shared_keys_adapt_locally(void **state)
   pacer__job_t *a = push(f, "k");
   next_of(f, a);
   f->now = T0 + 100 * MS;
-  end_with(f, a, 429, -1, NULL); /* 10/s cut: 7.5/s here */
+  sched_fx_end(f, a, 429, -1, NULL); /* 10/s cut: 7.5/s here */
   assert_true(key_stats(f, "k").adapted_rate == 7.5);
   int starts = 0;
   for (int64_t t = T0 + 100 * MS; t < T0 + 2100 * MS; t += MS) {
@@ -928,7 +914,7 @@ static void shared_keys_adapt_locally(void **state)
   next_of(f, u);
   assert_int_equal(fake_store_takes(&f->fs, "u"), 0);
   pacer__ratehdr_t q = quota(9, 10 * S);
-  end_with(f, u, 200, -1, &q);
+  sched_fx_end(f, u, 200, -1, &q);
   assert_int_equal(key_stats(f, "u").adapt, PACER_ADAPT_ANNOUNCED);
   assert_true(fake_store_bucket(&f->fs, "u")->learned_rate == 1.0);
   assert_int_equal(fake_store_bucket(&f->fs, "u")->learned_until,
@@ -962,7 +948,7 @@ static void fleet_obeys_what_one_process_learned(void **state)
   pacer__job_t *x = push(a, "k");
   next_of(a, x);
   pacer__ratehdr_t q = quota(19, 10 * S); /* 2/s until T0 + 10 s */
-  end_with(a, x, 200, -1, &q);
+  sched_fx_end(a, x, 200, -1, &q);
   assert_int_equal(fs.learns, 1);
   /* b, with no answer of its own, draws 2/s from the store: over 4 s the
    * two start at most burst 1 + 2/s x 4 s = 9 jobs between them. */
@@ -1005,7 +991,7 @@ static void fleet_obeys_what_one_process_learned(void **state)
   }
   assert_ptr_equal(j, ja);
   pacer__ratehdr_t none = quota(0, 5 * S);
-  end_with(a, ja, 200, -1, &none);
+  sched_fx_end(a, ja, 200, -1, &none);
   int64_t reset = a->now + 5 * S;
   assert_true(fake_store_bucket(&fs, "k")->paused_until >= reset);
   assert_true(key_stats(b, "k").paused_ms == 0); /* b's own, none */
@@ -1017,7 +1003,7 @@ static void fleet_obeys_what_one_process_learned(void **state)
   uint64_t learns = fs.learns;
   b->now = a->now = fake_store_bucket(&fs, "k")->paused_until + 2 * S;
   next_of(b, jb);
-  end_with(b, jb, 429, -1, NULL);
+  sched_fx_end(b, jb, 429, -1, NULL);
   assert_int_equal(fs.learns, learns);
   assert_int_equal(key_stats(b, "k").adapt, PACER_ADAPT_AIMD);
   assert_int_not_equal(key_stats(a, "k").adapt, PACER_ADAPT_AIMD);
@@ -1081,7 +1067,7 @@ static void fleet_record_follows_the_latest_announcement(void **state)
   pacer__job_t *j = push(f, "k");
   next_of(f, j);
   pacer__ratehdr_t q = quota(999, 10 * S); /* 100/s: above the 5/s */
-  end_with(f, j, 200, -1, &q);
+  sched_fx_end(f, j, 200, -1, &q);
   assert_int_equal(key_stats(f, "k").adapt, PACER_ADAPT_NONE);
   assert_int_equal(b->learned_until, 0);
 
@@ -1090,7 +1076,7 @@ static void fleet_record_follows_the_latest_announcement(void **state)
   next_of(f, j2);
   pacer__ratehdr_t q2 = quota(9, 2 * S);
   q2.limit = 20;
-  end_with(f, j2, 200, -1, &q2);
+  sched_fx_end(f, j2, 200, -1, &q2);
   fake_bucket_t *b2 = fake_store_bucket(&f->fs, "k2");
   assert_true(b2->learned_rate == 5.0); /* 10 intervals over 2 s */
   assert_int_equal(b2->learned_until, T0 + 2 * S);
@@ -1128,7 +1114,7 @@ static void announced_off_asks_the_store_nothing(void **state)
   pacer__job_t *j = push(f, "k");
   next_of(f, j);
   pacer__ratehdr_t q = quota(0, 5 * S);
-  end_with(f, j, 200, -1, &q);
+  sched_fx_end(f, j, 200, -1, &q);
   assert_int_equal(f->fs.learns, 0);
   assert_int_equal(f->fs.pauses, 0);
   sched_fx_free(f);

@@ -277,18 +277,6 @@ static pacer__job_t *push(sched_fx_t *f, const char *key)
   return sched_fx_push_req(f, &r);
 }
 
-static int end_with(sched_fx_t *f, pacer__job_t *j, int status, int64_t ra,
-                    const pacer__ratehdr_t *q)
-{
-  pacer__attempt_end_t e = {.status = status, .retry_after_ns = ra};
-  if (q)
-    e.quota = *q;
-  int r = pacer__sched_done(&f->s, j, &e, f->now);
-  if (r == PACER__SCHED_END)
-    sched_fx_release(f, j);
-  return r;
-}
-
 static void breaker_tells_each_change(void **state)
 {
   (void)state;
@@ -297,10 +285,10 @@ static void breaker_tells_each_change(void **state)
   pacer__job_t *a = push(f, "k"), *b = push(f, "k");
   assert_ptr_equal(sched_fx_next(f), a);
   assert_ptr_equal(sched_fx_next(f), b);
-  end_with(f, a, 500, -1, NULL);
+  sched_fx_end(f, a, 500, -1, NULL);
   assert_int_equal(count_of(PACER_EVENT_BREAKER), 0); /* 1 call: too few */
   f->now += 10 * MS;
-  end_with(f, b, 503, -1, NULL);
+  sched_fx_end(f, b, 503, -1, NULL);
   assert_int_equal(count_of(PACER_EVENT_BREAKER), 1);
   const ev_copy_t *e = nth(PACER_EVENT_BREAKER, 0);
   assert_string_equal(e->key, "k");
@@ -321,7 +309,7 @@ static void breaker_tells_each_change(void **state)
   e = nth(PACER_EVENT_BREAKER, 1);
   assert_int_equal(e->from, PACER_BREAKER_OPEN);
   assert_int_equal(e->to, PACER_BREAKER_HALF_OPEN);
-  end_with(f, c, 200, -1, NULL);
+  sched_fx_end(f, c, 200, -1, NULL);
   assert_int_equal(count_of(PACER_EVENT_BREAKER), 3);
   e = nth(PACER_EVENT_BREAKER, 2);
   assert_int_equal(e->from, PACER_BREAKER_HALF_OPEN);
@@ -339,8 +327,8 @@ static void breaker_change_seen_by_stats_is_told(void **state)
   pacer__job_t *a = push(f, "k"), *b = push(f, "k");
   assert_ptr_equal(sched_fx_next(f), a);
   assert_ptr_equal(sched_fx_next(f), b);
-  end_with(f, a, 500, -1, NULL);
-  end_with(f, b, 500, -1, NULL);
+  sched_fx_end(f, a, 500, -1, NULL);
+  sched_fx_end(f, b, 500, -1, NULL);
   f->now += 2 * S;
   pacer_stats_t *st = calloc(1, sizeof *st);
   assert_non_null(st);
@@ -352,7 +340,7 @@ static void breaker_change_seen_by_stats_is_told(void **state)
   pacer__job_t *c = push(f, "k");
   assert_ptr_equal(sched_fx_next(f), c);
   assert_int_equal(count_of(PACER_EVENT_BREAKER), 2);
-  end_with(f, c, 200, -1, NULL);
+  sched_fx_end(f, c, 200, -1, NULL);
   sched_fx_free(f);
 }
 
@@ -367,7 +355,7 @@ static void retry_after_pauses_retries_and_resumes(void **state)
   pacer__job_t *a = sched_fx_push_req(f, &r);
   assert_ptr_equal(sched_fx_next(f), a);
   pacer__job_t *b = push(f, "k");
-  assert_int_equal(end_with(f, a, 429, 2 * S, NULL), PACER__SCHED_RETRY);
+  assert_int_equal(sched_fx_end(f, a, 429, 2 * S, NULL), PACER__SCHED_RETRY);
   assert_int_equal(evr.n, 2);
   const ev_copy_t *p = &evr.ev[0], *t = &evr.ev[1];
   assert_int_equal(p->type, PACER_EVENT_PAUSE);
@@ -394,12 +382,12 @@ static void retry_after_pauses_retries_and_resumes(void **state)
   assert_non_null(n2);
   assert_int_equal(count_of(PACER_EVENT_RESUME), 1); /* once */
   /* a backoff retry says so */
-  assert_int_equal(end_with(f, a, 503, -1, NULL), PACER__SCHED_RETRY);
+  assert_int_equal(sched_fx_end(f, a, 503, -1, NULL), PACER__SCHED_RETRY);
   const ev_copy_t *t2 = nth(PACER_EVENT_RETRY, 1);
   assert_int_equal(t2->reason, PACER_REASON_BACKOFF);
   assert_int_equal(t2->attempt, 2);
   assert_true(t2->delay_ms >= 0 && t2->delay_ms <= 400);
-  end_with(f, b, 200, -1, NULL);
+  sched_fx_end(f, b, 200, -1, NULL);
   sched_fx_free(f);
 }
 
@@ -425,7 +413,7 @@ static void announced_quota_retunes_and_pauses(void **state)
   pacer__job_t *a = push(f, "k");
   assert_ptr_equal(sched_fx_next(f), a);
   pacer__ratehdr_t q = quota(100, 10, 10 * S); /* 10 left for 10 s */
-  end_with(f, a, 200, -1, &q);
+  sched_fx_end(f, a, 200, -1, &q);
   assert_int_equal(count_of(PACER_EVENT_RATE), 1);
   const ev_copy_t *r = nth(PACER_EVENT_RATE, 0);
   assert_string_equal(r->key, "k");
@@ -436,7 +424,7 @@ static void announced_quota_retunes_and_pauses(void **state)
   f->now += 1 * S;
   assert_ptr_equal(sched_fx_next(f), b);
   q = quota(100, 0, 9 * S);
-  end_with(f, b, 200, -1, &q);
+  sched_fx_end(f, b, 200, -1, &q);
   assert_int_equal(count_of(PACER_EVENT_PAUSE), 1);
   const ev_copy_t *p = nth(PACER_EVENT_PAUSE, 0);
   assert_int_equal(p->reason, PACER_REASON_ANNOUNCED);
@@ -449,7 +437,7 @@ static void announced_quota_retunes_and_pauses(void **state)
   assert_int_equal(last->reason, PACER_REASON_NONE);
   assert_true(last->rate == 0); /* the key has no rate of its own */
   assert_int_equal(count_of(PACER_EVENT_RESUME), 1);
-  end_with(f, c, 200, -1, NULL);
+  sched_fx_end(f, c, 200, -1, NULL);
   sched_fx_free(f);
 }
 
@@ -460,7 +448,7 @@ static void aimd_cut_is_told(void **state)
   sched_fx_t *f = fx_events(NULL, 0);
   pacer__job_t *a = push(f, "k");
   assert_ptr_equal(sched_fx_next(f), a);
-  end_with(f, a, 429, -1, NULL); /* no Retry-After, no quota */
+  sched_fx_end(f, a, 429, -1, NULL); /* no Retry-After, no quota */
   assert_int_equal(count_of(PACER_EVENT_RATE), 1);
   assert_int_equal(nth(PACER_EVENT_RATE, 0)->reason, PACER_REASON_AIMD);
   assert_true(nth(PACER_EVENT_RATE, 0)->rate > 0);
@@ -490,11 +478,11 @@ static void shared_pause_is_told_once(void **state)
   pacer_request_t r;
   sched_fx_request(&r, "k");
   r.max_attempts = 2;
-  end_with(f, a, 200, -1, NULL);
+  sched_fx_end(f, a, 200, -1, NULL);
   pacer__job_t *b = sched_fx_push_req(f, &r);
   assert_ptr_equal(sched_fx_next(f), b);
   pacer__job_t *c = push(f, "k");
-  end_with(f, b, 503, 2 * S, NULL);
+  sched_fx_end(f, b, 503, 2 * S, NULL);
   assert_int_equal(count_of(PACER_EVENT_PAUSE), 2);
   assert_int_equal(nth(PACER_EVENT_PAUSE, 1)->reason,
                    PACER_REASON_RETRY_AFTER);
@@ -505,8 +493,8 @@ static void shared_pause_is_told_once(void **state)
   pacer__job_t *n1 = sched_fx_next(f), *n2 = sched_fx_next(f);
   assert_true((n1 == b && n2 == c) || (n1 == c && n2 == b));
   assert_int_equal(count_of(PACER_EVENT_RESUME), 2);
-  end_with(f, b, 200, -1, NULL);
-  end_with(f, c, 200, -1, NULL);
+  sched_fx_end(f, b, 200, -1, NULL);
+  sched_fx_end(f, c, 200, -1, NULL);
   sched_fx_free(f);
 }
 
@@ -520,8 +508,8 @@ static void no_hook_no_events(void **state)
   pacer__job_t *a = push(f, "k"), *b = push(f, "k");
   assert_ptr_equal(sched_fx_next(f), a);
   assert_ptr_equal(sched_fx_next(f), b);
-  end_with(f, a, 429, 1 * S, NULL);
-  end_with(f, b, 500, -1, NULL);
+  sched_fx_end(f, a, 429, 1 * S, NULL);
+  sched_fx_end(f, b, 500, -1, NULL);
   assert_int_equal(evr.n, 0);
   sched_fx_free(f);
 }
