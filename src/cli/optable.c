@@ -8,8 +8,10 @@
  * it is stored, so a refused value leaves the field as it was. */
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -520,6 +522,66 @@ static int get_breaker_slow(const cli_opts_t *o, const cli_opt_t *opt,
   snprintf(buf, sizeof buf, "%lld:%s", (long long)o->cfg.breaker_slow_ms, t);
   *out = json_string(buf);
   return *out ? 0 : -1;
+}
+
+/* ADDRESS:PORT of --metrics-listen (cli.h); the metrics server binds what
+ * it gives. */
+int cli_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+                     char *err, size_t errlen)
+{
+  char host[INET6_ADDRSTRLEN + 1];
+  const char *port;
+  int v6 = s[0] == '[';
+  memset(ss, 0, sizeof *ss);
+  if (v6) {
+    const char *close = strchr(s, ']');
+    if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host)
+      goto bad;
+    memcpy(host, s + 1, (size_t)(close - s - 1));
+    host[close - s - 1] = '\0';
+    port = close + 2;
+  } else {
+    const char *colon = strchr(s, ':');
+    if (colon && strchr(colon + 1, ':'))
+      return cli_fail(err, errlen,
+                      "'%s': an IPv6 address goes in brackets, like "
+                      "[::1]:9464",
+                      s);
+    if (!colon || (size_t)(colon - s) >= sizeof host)
+      goto bad;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    port = colon + 1;
+  }
+  size_t np = strlen(port);
+  if (np == 0 || np > 5 || strspn(port, "0123456789") != np ||
+      (np > 1 && port[0] == '0'))
+    goto bad;
+  long p = strtol(port, NULL, 10);
+  if (p > 65535)
+    goto bad;
+  if (v6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+      goto bad;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)p);
+    *len = sizeof *a;
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+      goto bad;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)p);
+    *len = sizeof *a;
+  }
+  return 0;
+bad:
+  return cli_fail(err, errlen,
+                  "'%s' is not ADDRESS:PORT with a numeric IPv4 address or "
+                  "a bracketed IPv6 one and a port of 0 to 65535 (like "
+                  "127.0.0.1:9464 or [::1]:9464)",
+                  s);
 }
 
 /* --metrics-listen: checked now, so a bad address is a usage error. */
