@@ -235,6 +235,15 @@ static int enqueue(crawl_t *c, const char *url)
   return rc == 0;
 }
 
+/* pacer_event_cb: one line on stderr per event. Events come one at a time,
+ * on the dispatcher's thread, so this needs no lock of its own. */
+static void on_event(const pacer_event_t *ev, void *user)
+{
+  (void)user;
+  fprintf(stderr, "  event %s %s: %s\n", pacer_event_type_name(ev->type),
+          ev->key ? ev->key : "-", ev->message);
+}
+
 static int parse_budget(const char *s, unsigned *out)
 {
   char *end;
@@ -286,6 +295,7 @@ int main(int argc, char **argv)
   cfg.key_burst = 1;       /* no bursts: evenly spaced */
   cfg.key_concurrency = 1; /* one request at a time per host */
   cfg.timeout_ms = 10000;
+  cfg.event_cb = on_event; /* breakers, pauses, retries, as they happen */
   if (pthread_mutex_init(&c.lock, NULL) != 0) {
     fprintf(stderr, "crawler: cannot create a mutex\n");
     return 2;
