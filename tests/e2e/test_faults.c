@@ -617,6 +617,90 @@ static void every_job_ends_once_under_faults(void **state)
   assert_true(n >= started);
 }
 
+/* ---- the seed of the jitter (pacer_config_t.random_seed) ---- */
+
+/* The retry delays one run drew, from its retry events. */
+typedef struct delays {
+  pthread_mutex_t mu;
+  int64_t ms[8];
+  size_t n;
+} delays_t;
+
+static void on_retry_event(const pacer_event_t *ev, void *user)
+{
+  delays_t *d = user;
+  if (ev->type != PACER_EVENT_RETRY)
+    return;
+  pthread_mutex_lock(&d->mu);
+  if (d->n < 8)
+    d->ms[d->n++] = ev->delay_ms;
+  pthread_mutex_unlock(&d->mu);
+}
+
+/* One job failing its first 5 attempts (503) with seed: its 5 backoffs,
+ * as the retry events tell them, checked against the server's gaps. */
+static void backoffs_of(uint64_t seed, int run, delays_t *d)
+{
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = 6;
+  c.backoff_base_ms = 20;
+  c.backoff_max_ms = 200;
+  c.breaker_enabled = 0;
+  c.adapt_aimd = 0;
+  c.random_seed = seed;
+  c.event_cb = on_retry_event;
+  c.event_user = d;
+  pthread_mutex_init(&d->mu, NULL);
+  d->n = 0;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  assert_int_equal(mock_reset(&mock), 0);
+  rec_reset(&rec);
+  char path[96], job[16];
+  snprintf(job, sizeof job, "seed%d", run);
+  snprintf(path, sizeof path, "/seed?job=%s&fail_first=5&fail_status=503",
+           job);
+  uint64_t id = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
+  assert_int_equal(pacer_drain(p, 30000), 0);
+  pacer_free(p); /* every event delivered */
+  pthread_mutex_destroy(&d->mu);
+  rec_assert_once(&rec, &id, 1);
+  assert_int_equal(rec_of(&rec, id)->status, 200);
+  assert_int_equal(d->n, 5);
+  size_t n;
+  arrival_t *all = arrivals(&n);
+  arrival_t a[6];
+  assert_int_equal(job_arrivals(all, n, job, a, 6), 6);
+  for (size_t i = 0; i < 5; i++) /* never earlier than drawn (1 ms slack:
+                                    the server's clock is in ms) */
+    assert_true(a[i + 1].t_ms - a[i].t_ms >= (double)d->ms[i] - 1.5);
+  free(all);
+}
+
+/* With the same random_seed two runs draw the same backoffs, against a real
+ * server on the real clock; another seed draws others. */
+static void the_same_seed_draws_the_same_backoffs(void **state)
+{
+  (void)state;
+  delays_t a, b, other;
+  backoffs_of(0x5eed, 1, &a);
+  backoffs_of(0x5eed, 2, &b);
+  backoffs_of(0x5eee, 3, &other);
+  printf("# seed 0x5eed: %lld %lld %lld %lld %lld ms; again: %lld %lld %lld "
+         "%lld %lld; 0x5eee: %lld %lld %lld %lld %lld\n",
+         (long long)a.ms[0], (long long)a.ms[1], (long long)a.ms[2],
+         (long long)a.ms[3], (long long)a.ms[4], (long long)b.ms[0],
+         (long long)b.ms[1], (long long)b.ms[2], (long long)b.ms[3],
+         (long long)b.ms[4], (long long)other.ms[0], (long long)other.ms[1],
+         (long long)other.ms[2], (long long)other.ms[3],
+         (long long)other.ms[4]);
+  assert_memory_equal(a.ms, b.ms, 5 * sizeof a.ms[0]);
+  assert_memory_not_equal(a.ms, other.ms, 5 * sizeof a.ms[0]);
+  for (size_t i = 0; i < 5; i++) /* full jitter: within the exponential cap */
+    assert_true(a.ms[i] >= 0 && a.ms[i] <= (20 << i < 200 ? 20 << i : 200));
+}
+
 int main(void)
 {
   if (!mock_available())
@@ -629,6 +713,7 @@ int main(void)
       cmocka_unit_test(retries_stop_at_max_attempts),
       cmocka_unit_test(broken_replies_are_transport_errors),
       cmocka_unit_test(every_job_ends_once_under_faults),
+      cmocka_unit_test(the_same_seed_draws_the_same_backoffs),
   };
   return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }
