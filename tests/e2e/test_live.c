@@ -689,6 +689,52 @@ static void blocked_submit_refused_when_policy_turns_to_fail(void **state)
   assert_int_equal(mock_stat(&mock, "total"), 1);
 }
 
+/* A key's jobs at 10 in flight against a server answering after 100 ms;
+ * key_concurrency lowered live to 2: once the attempts out at the change
+ * have ended, no 90 ms span at the server holds more than 2 arrivals (each
+ * slot's next request follows its answer, 100 ms after its arrival). */
+static void key_concurrency_lowered_live(void **state)
+{
+  (void)state;
+  enum { N = 40 };
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.key_concurrency = 10;
+  c.max_attempts = 1;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  assert_int_equal(mock_reset(&mock), 0);
+  rec_reset(&rec);
+  uint64_t ids[N];
+  for (int i = 0; i < N; i++)
+    ids[i] = submit_job(p, "/capped?latency_ms=100", "capped", i);
+  assert_int_equal(rec_wait_for(&rec, 10, 60000), 0);
+  pacer_config_t live;
+  pacer_config_init(&live);
+  assert_int_equal(pacer_config_get(p, &live), 0);
+  live.key_concurrency = 2;
+  assert_int_equal(pacer_reconfigure(p, &live), 0);
+  mark("/mark-cap");
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_free(p);
+  rec_assert_once(&rec, ids, N);
+  rec_assert_all(&rec, ids, N, 0, 200);
+  size_t n;
+  mock_arrival_t *a = arrivals(&n);
+  double t_mark = mark_t(a, n, "/mark-cap");
+  /* The attempts out at the change end within 100 ms of it, plus slack. */
+  double settled = t_mark + 100 + 50 * timing_scale();
+  size_t before = count_in(a, n, "/capped", -1, t_mark);
+  size_t worst = max_window(a, n, "/capped", settled, 1e12, 90);
+  size_t peak0 = max_window(a, n, "/capped", -1, t_mark, 90);
+  printf("# key_concurrency 10 -> 2 at 100 ms a request: %zu arrivals "
+         "before the change (at most %zu in 90 ms), at most %zu in 90 ms "
+         "after it settled\n",
+         before, peak0, worst);
+  assert_true(worst <= 2);
+  free(a);
+}
+
 int main(void)
 {
   if (!mock_available())
@@ -704,6 +750,7 @@ int main(void)
       cmocka_unit_test(refused_reconfigure_changes_nothing),
       cmocka_unit_test(max_attempts_lowered_while_jobs_wait_to_retry),
       cmocka_unit_test(blocked_submit_refused_when_policy_turns_to_fail),
+      cmocka_unit_test(key_concurrency_lowered_live),
   };
   return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);
 }
