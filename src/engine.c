@@ -75,9 +75,10 @@ void pacer__emit(pacer_t *p, pacer_event_t *ev, int64_t now)
   } else if (!p->events_warned) {
     p->events_warned = 1;
     pacer__logf(&p->cfg, PACER_LOG_WARN,
-                "events: %d already wait for the event callback; dropping "
-                "new ones until it catches up (counted in events_dropped)",
-                PACER__EVENTS_MAX);
+                "events: dropping new ones (%zu wait for the event callback, "
+                "at most %d; or out of memory) until it catches up, counted "
+                "in events_dropped",
+                p->events.len, PACER__EVENTS_MAX);
   }
 }
 
@@ -122,9 +123,13 @@ static void *dispatcher_main(void *arg)
     if (pacer__sched_backlog(&p->sched) < backlog)
       pthread_cond_broadcast(&p->room_cond);
     int deliver = !pacer__list_empty(&ended);
-    /* Events first: a job's end tells of its cause after it. */
+    /* Events first: a job the dispatcher ends (shed, expired) is told of
+     * before its callback runs. */
     pacer__event_node_t *evs = pacer__events_take(&p->events);
-    if (nwake || deliver || evs) {
+    int told = evs != NULL;
+    if (told)
+      p->events_warned = 0; /* the next overflow is logged again */
+    if (nwake || deliver || told) {
       pthread_mutex_unlock(&p->mu);
       for (unsigned i = 0; i < nwake; i++)
         pacer__worker_wake(towake[i]);
@@ -134,7 +139,7 @@ static void *dispatcher_main(void *arg)
       pthread_mutex_lock(&p->mu);
       for (unsigned i = 0; i < nwake; i++)
         towake[i]->waking = 0;
-      if (deliver || evs)
+      if (deliver || told)
         continue;
     }
     if (p->disp_kicked || p->stopping) /* stopping: set while mu was free */
@@ -147,10 +152,15 @@ static void *dispatcher_main(void *arg)
     p->clock.wait(p->clock.ctx, &p->disp_cond, &p->mu, wake);
     p->disp_sleeping = 0;
   }
-  /* Stopping: every job has ended; what they told of is still told. */
-  pacer__event_node_t *evs = pacer__events_take(&p->events);
+  /* Stopping: every job has ended; what they told of is still told, and
+   * what those callbacks made in turn. */
+  pacer__event_node_t *evs;
+  while ((evs = pacer__events_take(&p->events))) {
+    pthread_mutex_unlock(&p->mu);
+    pacer__deliver_events(p, evs);
+    pthread_mutex_lock(&p->mu);
+  }
   pthread_mutex_unlock(&p->mu);
-  pacer__deliver_events(p, evs);
   return NULL;
 }
 

@@ -76,6 +76,8 @@ typedef struct pacer__key {
   int64_t paused_until;   /* Retry-After pause */
   int64_t event_pause;    /* the end of the last pause an event told of,
                              until its RESUME event; 0: none */
+  double event_rate;      /* the rate its bucket was last retuned to (its
+                             RATE events tell of changes only) */
   pacer__link_t q[2];     /* QUEUED jobs by priority, oldest first */
   uint32_t ready_pos[2];  /* slots in the scheduler's ready heaps */
   uint32_t wake_pos;      /* slot in the wake heap */

@@ -27,6 +27,12 @@
  * same pause (this process's own, read back through the store's clock). */
 #define EVENT_PAUSE_SLACK_NS (INT64_C(100) * 1000000)
 
+/* ns d >= 0 in whole ms, rounded up, without overflow. */
+static int64_t ceil_ms(int64_t d)
+{
+  return d / 1000000 + (d % 1000000 != 0);
+}
+
 /* Hands ev (time set to now) to the events hook, if one is set. */
 static void emit(pacer__sched_t *s, pacer_event_t *ev, int64_t now)
 {
@@ -36,6 +42,10 @@ static void emit(pacer__sched_t *s, pacer_event_t *ev, int64_t now)
 
 static const char *const breaker_names[] = {"closed", "open", "half-open"};
 
+static void ev_breaker_step(pacer__sched_t *s, const pacer__key_t *k,
+                            pacer_breaker_state_t from,
+                            pacer_breaker_state_t to, int64_t now);
+
 /* k's breaker moved since it was in state0 at generation gen0: tells of
  * the change. */
 static void ev_breaker(pacer__sched_t *s, const pacer__key_t *k, uint32_t gen0,
@@ -43,10 +53,28 @@ static void ev_breaker(pacer__sched_t *s, const pacer__key_t *k, uint32_t gen0,
 {
   if (!s->emit || k->breaker.gen == gen0)
     return;
+  pacer_breaker_state_t to = k->breaker.state;
+  /* Opened and half-opened again in one step (a probe's timeout with a
+   * cooldown of 0): both changes are told, the opening with its cause. */
+  if (to != PACER_BREAKER_OPEN && state0 != PACER_BREAKER_OPEN &&
+      (uint32_t)(k->breaker.gen - gen0) >= 2 &&
+      pacer__breaker_last_trip(&k->breaker).at_ns == now) {
+    ev_breaker_step(s, k, state0, PACER_BREAKER_OPEN, now);
+    state0 = PACER_BREAKER_OPEN;
+  }
+  if (to != state0) /* a closed breaker reset stays closed: nothing new */
+    ev_breaker_step(s, k, state0, to, now);
+}
+
+/* One change of k's breaker, from to to. */
+static void ev_breaker_step(pacer__sched_t *s, const pacer__key_t *k,
+                            pacer_breaker_state_t from,
+                            pacer_breaker_state_t to, int64_t now)
+{
   pacer_event_t ev = {.type = PACER_EVENT_BREAKER,
                       .key = k->name,
-                      .from = (int)state0,
-                      .to = (int)k->breaker.state};
+                      .from = (int)from,
+                      .to = (int)to};
   char msg[200];
   int n = snprintf(msg, sizeof msg, "breaker %s -> %s",
                    breaker_names[ev.from % 3], breaker_names[ev.to % 3]);
@@ -79,7 +107,7 @@ static void ev_pause(pacer__sched_t *s, pacer__key_t *k, int64_t until,
   pacer_event_t ev = {.type = PACER_EVENT_PAUSE,
                       .key = k->name,
                       .reason = reason,
-                      .duration_ms = (until - now + 999999) / 1000000};
+                      .duration_ms = ceil_ms(until - now)};
   char msg[160];
   snprintf(msg, sizeof msg, "paused %.3f s (%s)", (double)(until - now) / 1e9,
            reason == PACER_REASON_RETRY_AFTER ? "429/503 Retry-After"
@@ -142,7 +170,7 @@ static void ev_retry(pacer__sched_t *s, const pacer__job_t *j,
                       .reason = ra >= 0 ? PACER_REASON_RETRY_AFTER
                                         : PACER_REASON_BACKOFF,
                       .attempt = j->attempts,
-                      .delay_ms = (delay + 999999) / 1000000,
+                      .delay_ms = ceil_ms(delay),
                       .status = end->status,
                       .error = end->error};
   char msg[160];
@@ -545,7 +573,9 @@ static void store_learn(pacer__sched_t *s, const pacer__key_t *k, int64_t now,
 static void key_retune(pacer__sched_t *s, pacer__key_t *k, int64_t now)
 {
   double r = pacer__adapt_rate(&k->adapt, k->base_rate);
-  ev_rate(s, k, r, now);
+  if (r != k->event_rate)
+    ev_rate(s, k, r, now);
+  k->event_rate = r;
   /* Both come from checked settings; a burst too long for a slow adapted
    * rate (burst x interval over 100 years) falls back to 1. */
   if (pacer__bucket_set(&k->bucket, r, k->base_burst, now))
@@ -1227,10 +1257,14 @@ static int breaker_cfg_same(const pacer__breaker_cfg_t *a,
          a->slow_ns == b->slow_ns && a->slow_threshold == b->slow_threshold;
 }
 
-/* key_retune() as pacer__keys_set_defaults() calls it. */
+/* key_retune() as pacer__keys_set_defaults() calls it: a change the
+ * program made is not an event (a crawler's 10,000 keys would each tell
+ * of it). */
 static void retune_of(void *ctx, pacer__key_t *k, int64_t now)
 {
-  key_retune(ctx, k, now);
+  pacer__sched_t *s = ctx;
+  k->event_rate = pacer__adapt_rate(&k->adapt, k->base_rate);
+  key_retune(s, k, now);
 }
 
 int pacer__sched_reconfigure(pacer__sched_t *s, const pacer__sched_cfg_t *cfg,
@@ -1267,8 +1301,12 @@ int pacer__sched_reconfigure(pacer__sched_t *s, const pacer__sched_cfg_t *cfg,
   if (rewindow || reset) {
     HASH_ITER(hh, s->keys.table, k, tmp)
     {
-      if (reset) /* what they knew before they were turned off is stale */
+      if (reset) { /* what they knew before they were turned off is stale */
+        uint32_t gen0 = k->breaker.gen;
+        pacer_breaker_state_t state0 = k->breaker.state;
         pacer__breaker_reset(&k->breaker);
+        ev_breaker(s, k, gen0, state0, now);
+      }
       else
         pacer__breaker_rewindow(&k->breaker, s->cfg.breaker.window,
                                 cfg->breaker.window);

@@ -40,6 +40,7 @@ struct pacer__shared {
   const pacer_config_t *log; /* borrowed until close; NULL: no log */
   void (*on_state)(void *, int, const char *); /* NULL: none */
   void *arg;
+  int fallback; /* the Redis URL has fallback=F: a loss falls back */
   int64_t margin_ns;         /* 0..1 s */
   atomic_uint_fast64_t grants, errors;
   atomic_int_fast64_t wait_ns;
@@ -53,13 +54,12 @@ static void store_log(pacer_log_level_t level, const char *msg, void *arg)
   if (s->log)
     pacer__logf(s->log, level, "shared limit %s", msg);
   if (s->on_state) {
-    pacer__shared_stats_t st;
-    pacer__shared_stats(s, &st);
-    /* A line of loss tells of the outage even if the store came back
-     * meanwhile; a line of return, of the connection. */
+    /* The Redis store logs only its changes of state: a loss at WARN (then
+     * it holds, or falls back when its URL says so), a return at INFO. Read
+     * from the line, not the store, which may still be opening. */
     int state = level == PACER_LOG_INFO ? PACER__SHARED_CONNECTED
-                : st.state == PACER__SHARED_CONNECTED ? PACER__SHARED_HOLDING
-                                                      : st.state;
+                : s->fallback           ? PACER__SHARED_FALLBACK
+                                        : PACER__SHARED_HOLDING;
     s->on_state(s->arg, state, msg);
   }
 }
@@ -150,6 +150,7 @@ int pacer__shared_open(const char *url, const pacer__clock_t *clock,
                      url);
   } else if (!strncmp(bare, "redis://", 8)) {
     s->kind = KIND_REDIS;
+    s->fallback = strstr(bare, "?fallback=") || strstr(bare, "&fallback=");
     pacer__redis_opts_t o = {.url = bare,
                              .clock = clock,
                              .notify = notify,

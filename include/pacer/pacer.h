@@ -175,14 +175,15 @@ typedef enum pacer_event_type {
    * RETRY_AFTER when the server's Retry-After set it, else BACKOFF). */
   PACER_EVENT_RETRY = 5,
   /* A job was shed to make room in a full queue (queue_policy): job;
-   * its callback follows with PACER_ESHED. */
+   * its callback follows, with PACER_ESHED. */
   PACER_EVENT_SHED = 6,
   /* The shared store's connection changed: store_state (as
    * pacer_stats_t.shared_state: 1 connected, 2 holding, 3 fallback) and
    * message (why it was lost, or how long it was away). */
   PACER_EVENT_STORE = 7,
   /* A job's retry was refused by the retry budget: job, attempt, status
-   * or error; its callback follows with PACER_EBUDGET. */
+   * or error; its callback runs with PACER_EBUDGET, on the worker's thread,
+   * so it may come before or after this event. */
   PACER_EVENT_RETRY_REFUSED = 8
 } pacer_event_type_t;
 
@@ -242,7 +243,7 @@ PACER_EXTERN const char *pacer_event_reason_name(pacer_event_reason_t reason);
 
 /* Renders ev as one line of JSON, fields that apply to its type only:
  * {"event":"breaker","time_ms":...,"key":"...","from":"closed","to":"open",
- * "ratio":0.6,"calls":10,"message":"..."}. Returns 0 and *json (free with
+ * "ratio":0.6,"slow_ratio":0,"calls":10,"message":"..."}. Returns 0 and *json (free with
  * free()), or PACER_EINVAL / PACER_ENOMEM. Any thread. */
 PACER_EXTERN int pacer_event_json(const pacer_event_t *ev, char **json);
 
@@ -511,9 +512,9 @@ typedef struct pacer_config {
    * pacer_stats_t.retries_refused and failed_retries. A refused retry does
    * not count. So a server failing every request sees at most
    * (1 + ratio) x the requests, plus the floor, per window. A key that
-   * follows the quota its server announced (adapt_announced) is held to
-   * that quota, retries included: its retries are neither refused nor
-   * counted. */
+   * follows a quota its server announced to this process (adapt_announced)
+   * is held to that quota, retries included: its retries are neither
+   * refused nor counted. */
   double retry_budget_ratio;      /* retries per request, finite, 0..1000.
                                      Default 0.2. 0 turns the budget off:
                                      every retry max_attempts allows is
@@ -565,7 +566,11 @@ typedef struct pacer_config {
  * all high jobs or jobs waiting to retry), high or low, behaves as
  * PACER_QUEUE_BLOCK: it waits for room. Nothing else changes: below the
  * bound nothing is shed, and a bound lowered under the backlog (see
- * pacer_reconfigure()) sheds one job per job added, not the excess. */
+ * pacer_reconfigure()) sheds one job per job added, not the excess. With a
+ * spool, a submit writes its job while the queue may move: if the low job
+ * it was to shed started meanwhile, it is accepted past the bound without
+ * shedding (by at most one job per submitter at once), as a blocking
+ * submit that found room before its write is. */
 typedef enum pacer_queue_policy {
   PACER_QUEUE_BLOCK = 0,          /* the default: submit waits for room */
   PACER_QUEUE_FAIL = 1,           /* submit returns PACER_EFULL */
@@ -760,7 +765,8 @@ PACER_EXTERN int pacer_submit(pacer_t *p, const pacer_request_t *req,
 
 /* As pacer_submit(), but returns PACER_EFULL at the queue bound whatever
  * cfg.queue_policy says: it never blocks and never sheds (called from a
- * callback, it accepts the job past the bound, as pacer_submit() does). */
+ * callback, it accepts the job past the bound, as pacer_submit() does
+ * there under PACER_QUEUE_BLOCK). */
 PACER_EXTERN int pacer_try_submit(pacer_t *p, const pacer_request_t *req,
                                   pacer_done_cb cb, void *user, uint64_t *id);
 
@@ -883,7 +889,9 @@ PACER_EXTERN int pacer_config_get(pacer_t *p, pacer_config_t *cfg);
  * retry_after_max_ms and the breaker settings (breaker_window,
  * breaker_min_calls, breaker_threshold, breaker_cooldown_ms,
  * breaker_probes, breaker_probe_timeout_ms, breaker_fail_fast,
- * breaker_enabled). For what is already held:
+ * breaker_enabled, breaker_slow_ms, breaker_slow_threshold) and the retry
+ * budget (retry_budget_ratio, retry_budget_min_per_s,
+ * retry_budget_window_ms). For what is already held:
  * - keys without limits of their own (pacer_key_limits_set()) take new
  *   key defaults at once, keeping the tokens they have as far as the new
  *   burst allows; keys with their own keep them;
@@ -893,6 +901,9 @@ PACER_EXTERN int pacer_config_get(pacer_t *p, pacer_config_t *cfg);
  *   one keeps its end); probes to breakers that half-open from then on;
  *   breaker_probe_timeout_ms to the probes out too; breakers turned on
  *   again start CLOSED and empty; fail_fast applies at the next gate;
+ * - the retry budgets are emptied when their window changes or they are
+ *   turned on (what they counted was of another rule), else keep counting
+ *   under the new ratio and floor;
  * - retry settings apply at each job's next retry decision, max_attempts
  *   to every job whose request gives none (jobs waiting to retry keep the
  *   time they were given);
@@ -906,7 +917,8 @@ PACER_EXTERN int pacer_config_get(pacer_t *p, pacer_config_t *cfg);
  * low_speed_bytes, low_speed_time_ms, secret_headers, user_agent, log_cb,
  * log_user, log_level, spool_path, spool_sync, spool_idempotency_keys,
  * deny_private, shared_limit, adapt_announced, adapt_aimd, adapt_min_rate,
- * adaptive_concurrency_min, adaptive_concurrency_max and random_seed;
+ * adaptive_concurrency_min, adaptive_concurrency_max, random_seed,
+ * event_cb and event_user;
  * changing one is PACER_EINVAL, logged at PACER_LOG_WARN with its name.
  * Fields past the caller's struct_size stay as they are. The new settings
  * are checked together as pacer_new() checks them, with its codes
@@ -1173,7 +1185,8 @@ typedef struct pacer_stats {
   /* Retries the retry budget refused (pacer_config_t.retry_budget_*): each
    * ended its job with PACER_EBUDGET (also counted in failed_retries). */
   uint64_t retries_refused;
-  /* Attempts answered slower than breaker_slow_ms (0 while it is 0). */
+  /* Attempts answered slower than breaker_slow_ms (0 while it is 0 or the
+   * breakers are off: the breakers count them). */
   uint64_t slow_calls;
   /* Load shedding (pacer_config_t.queue_policy): jobs ended with
    * PACER_ESHED to make room for newer ones. */

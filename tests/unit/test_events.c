@@ -498,6 +498,55 @@ static void shared_pause_is_told_once(void **state)
   sched_fx_free(f);
 }
 
+/* Settings changed live: new key defaults are the program's own change,
+ * not an event (a crawler's many keys would each tell of it); breakers
+ * turned on again start closed, and an open one tells of it. */
+static int reconf(sched_fx_t *f, double key_rate, int breakers)
+{
+  pacer_config_t c = f->cfg;
+  c.key_rate = key_rate;
+  c.breaker_enabled = breakers;
+  pacer__sched_cfg_t sc;
+  pacer__sched_cfg_from(&c, &sc);
+  sc.seed = 42;
+  int rc = pacer__sched_reconfigure(&f->s, &sc, f->now);
+  if (rc == 0)
+    f->cfg = c;
+  return rc;
+}
+
+static void live_changes_tell_only_of_state(void **state)
+{
+  (void)state;
+  evr_reset();
+  sched_fx_t *f = fx_events(breaker_small, 0);
+  for (int i = 0; i < 50; i++) { /* 50 keys, each with one answer */
+    char key[16];
+    snprintf(key, sizeof key, "k%d", i);
+    pacer__job_t *j = push(f, key);
+    assert_ptr_equal(sched_fx_next(f), j);
+    sched_fx_end(f, j, 200, -1, NULL);
+  }
+  pacer__job_t *a = push(f, "bad"), *b = push(f, "bad");
+  assert_ptr_equal(sched_fx_next(f), a);
+  assert_ptr_equal(sched_fx_next(f), b);
+  sched_fx_end(f, a, 500, -1, NULL);
+  sched_fx_end(f, b, 500, -1, NULL);
+  assert_int_equal(count_of(PACER_EVENT_BREAKER), 1); /* bad opened */
+  size_t before = evr.n;
+  assert_int_equal(reconf(f, 5, 1), 0); /* new key defaults */
+  assert_int_equal(evr.n, before);      /* told of nothing */
+  assert_int_equal(reconf(f, 5, 0), 0); /* breakers off ... */
+  assert_int_equal(reconf(f, 5, 1), 0); /* ... and on again */
+  assert_int_equal(count_of(PACER_EVENT_RATE), 0);
+  assert_int_equal(count_of(PACER_EVENT_BREAKER), 2);
+  const ev_copy_t *e = nth(PACER_EVENT_BREAKER, 1);
+  assert_string_equal(e->key, "bad");
+  assert_int_equal(e->from, PACER_BREAKER_OPEN);
+  assert_int_equal(e->to, PACER_BREAKER_CLOSED);
+  sched_fx_free(f);
+}
+
 /* No hook: nothing is made, nothing breaks. */
 static void no_hook_no_events(void **state)
 {
@@ -707,6 +756,7 @@ int main(void)
       cmocka_unit_test(announced_quota_retunes_and_pauses),
       cmocka_unit_test(aimd_cut_is_told),
       cmocka_unit_test(shared_pause_is_told_once),
+      cmocka_unit_test(live_changes_tell_only_of_state),
       cmocka_unit_test(no_hook_no_events),
       cmocka_unit_test(dispatcher_delivers_in_order_on_one_thread),
       cmocka_unit_test(shed_is_told),
