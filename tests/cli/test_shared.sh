@@ -47,6 +47,15 @@ trap 'rm -f "/dev/shm/pacer-$SHM_NAME" "/dev/shm/pacer-$SHM_NAME-k"; cleanup' EX
 # further apart: the test gives it the margin in proportion, 5 x SCALE ms,
 # as a user on a slow machine would, and judges it by the same bounds.
 MARGIN=$((5 * SCALE))
+# More processes than twice the cores (8 on a 2-core CI machine, each with
+# its sending, dispatcher and store threads) wait their turn for a CPU
+# longer than 5 ms now and then: over Redis, 1 request in 16,001 went over
+# the server's bucket in 2 of 8 runs at 5 ms, which is what the margin is
+# for. Such a crowded machine gets 10 ms, as its user would give it.
+CORES=$(nproc 2>/dev/null || echo 2)
+if [ "$NPROC" -gt $((2 * CORES)) ] && [ "$MARGIN" -lt 10 ]; then
+  MARGIN=10
+fi
 # mock: a new pacer-mock with the quota's limit, and the shards (rate, then
 # per key) pointing at it.
 mock() {

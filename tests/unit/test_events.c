@@ -714,7 +714,9 @@ static void undelivered_events_are_bounded(void **state)
   eng_new(&e, &c, &(eng_opts_t){.reply = reply_503});
   pthread_mutex_lock(&hold_mu);
   held_delivered = 0;
-  /* each job's first 503 makes one retry event */
+  /* each job's first 503 makes one retry event: twice what the queue
+   * holds, so that it overflows however many the dispatcher took before
+   * its first callback stuck (under valgrind the threads take turns) */
   enum { JOBS = 2 * PACER__EVENTS_MAX };
   /* one batch: all queued at once, so the workers, which go on starting
    * queued jobs while the dispatcher's thread is held, never run dry
