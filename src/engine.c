@@ -336,9 +336,8 @@ static void shared_notify(void *arg)
 static void shared_state(void *arg, int state, const char *msg)
 {
   pacer_t *p = arg;
-  pacer_event_t ev = {.type = PACER_EVENT_STORE,
-                      .store_state = state,
-                      .message = msg};
+  pacer_event_t ev = {
+      .type = PACER_EVENT_STORE, .store_state = state, .message = msg};
   pthread_mutex_lock(&p->mu);
   pacer__emit(p, &ev, p->clock.now(p->clock.ctx));
   pthread_mutex_unlock(&p->mu);
@@ -352,8 +351,8 @@ static int open_shared(pacer_t *p)
     return 0;
   char err[512];
   int rc = pacer__shared_open(p->cfg.shared_limit, &p->clock, shared_notify,
-                              p->cfg.event_cb ? shared_state : NULL, p,
-                              &p->cfg, &p->shared, err, sizeof err);
+                              p->cfg.event_cb ? shared_state : NULL, p, &p->cfg,
+                              &p->shared, err, sizeof err);
   if (rc) {
     pacer__logf(&p->cfg, PACER_LOG_ERROR, "shared limit %s: %s",
                 p->cfg.shared_limit, err);

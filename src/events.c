@@ -173,7 +173,8 @@ static int add_fields(json_t *o, const pacer_event_t *ev)
     SET("job", json_integer((json_int_t)ev->job));
     SET("attempt", json_integer(ev->attempt));
     SET("status", json_integer(ev->status));
-    SET("error", ev->error ? json_string(pacer_err_name(ev->error)) : json_null());
+    SET("error",
+        ev->error ? json_string(pacer_err_name(ev->error)) : json_null());
     if (ev->type == PACER_EVENT_RETRY) {
       SET("reason", json_string(pacer_event_reason_name(ev->reason)));
       SET("delay_ms", json_integer(ev->delay_ms));

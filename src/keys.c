@@ -211,11 +211,9 @@ int pacer__keys_set_limits(pacer__keys_t *ks, const char *name, double rate,
   return 0;
 }
 
-void pacer__keys_set_defaults(pacer__keys_t *ks, double rate, unsigned burst,
-                              unsigned cap, int64_t now,
-                              void (*retune)(void *ctx, pacer__key_t *k,
-                                             int64_t now),
-                              void *ctx)
+void pacer__keys_set_defaults(
+    pacer__keys_t *ks, double rate, unsigned burst, unsigned cap, int64_t now,
+    void (*retune)(void *ctx, pacer__key_t *k, int64_t now), void *ctx)
 {
   ks->rate = rate;
   ks->burst = burst ? burst : 1;

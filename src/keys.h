@@ -131,11 +131,9 @@ static inline size_t pacer__keys_remembered(const pacer__keys_t *ks)
  * has as far as the new burst allows (an adapted rate stays adapted, from
  * the new configured rate). retune(ctx, ...) is called for each key
  * changed. */
-void pacer__keys_set_defaults(pacer__keys_t *ks, double rate, unsigned burst,
-                              unsigned cap, int64_t now,
-                              void (*retune)(void *ctx, pacer__key_t *k,
-                                             int64_t now),
-                              void *ctx);
+void pacer__keys_set_defaults(
+    pacer__keys_t *ks, double rate, unsigned burst, unsigned cap, int64_t now,
+    void (*retune)(void *ctx, pacer__key_t *k, int64_t now), void *ctx);
 /* Gives name limits of its own and pins it; an adaptation of its rate ends
  * (the next answer from its server adapts it again). Returns 0, PACER_ENOMEM or
  * PACER_ERATE (nothing changed). *out (if not NULL) gets the key. */

@@ -90,8 +90,8 @@ static void ev_breaker_step(pacer__sched_t *s, const pacer__key_t *k,
                t.why & PACER__TRIP_SLOW ? "was slow" : "failed");
     else
       snprintf(msg + n, sizeof msg - (size_t)n,
-               ": %.0f%% failed, %.0f%% slow of the last %u", 100 * t.failure_ratio,
-               100 * t.slow_ratio, t.calls);
+               ": %.0f%% failed, %.0f%% slow of the last %u",
+               100 * t.failure_ratio, 100 * t.slow_ratio, t.calls);
   }
   ev.message = msg;
   emit(s, &ev, now);
@@ -126,9 +126,8 @@ static void ev_resume(pacer__sched_t *s, pacer__key_t *k, int64_t now)
   k->event_pause = 0;
   if (!s->emit)
     return;
-  pacer_event_t ev = {.type = PACER_EVENT_RESUME,
-                      .key = k->name,
-                      .message = "pause over"};
+  pacer_event_t ev = {
+      .type = PACER_EVENT_RESUME, .key = k->name, .message = "pause over"};
   emit(s, &ev, now);
 }
 
@@ -159,8 +158,8 @@ static void ev_rate(pacer__sched_t *s, const pacer__key_t *k, double r,
 /* j's next attempt was scheduled delay ns from now after its attempt ended
  * as end said (ra >= 0: a Retry-After set the delay). */
 static void ev_retry(pacer__sched_t *s, const pacer__job_t *j,
-                     const pacer__attempt_end_t *end, int64_t delay,
-                     int64_t ra, int64_t now)
+                     const pacer__attempt_end_t *end, int64_t delay, int64_t ra,
+                     int64_t now)
 {
   if (!s->emit)
     return;
@@ -1306,8 +1305,7 @@ int pacer__sched_reconfigure(pacer__sched_t *s, const pacer__sched_cfg_t *cfg,
         pacer_breaker_state_t state0 = k->breaker.state;
         pacer__breaker_reset(&k->breaker);
         ev_breaker(s, k, gen0, state0, now);
-      }
-      else
+      } else
         pacer__breaker_rewindow(&k->breaker, s->cfg.breaker.window,
                                 cfg->breaker.window);
     }

@@ -40,8 +40,8 @@ struct pacer__shared {
   const pacer_config_t *log; /* borrowed until close; NULL: no log */
   void (*on_state)(void *, int, const char *); /* NULL: none */
   void *arg;
-  int fallback; /* the Redis URL has fallback=F: a loss falls back */
-  int64_t margin_ns;         /* 0..1 s */
+  int fallback;      /* the Redis URL has fallback=F: a loss falls back */
+  int64_t margin_ns; /* 0..1 s */
   atomic_uint_fast64_t grants, errors;
   atomic_int_fast64_t wait_ns;
 };

@@ -70,11 +70,11 @@ typedef struct pacer__shared pacer__shared_t;
  * lock held. on_state(arg, state, msg) (may be NULL) is called right
  * after each such line, on the same thread, with the state the store
  * entered (PACER__SHARED_CONNECTED, _HOLDING or _FALLBACK) and the line
- * (borrowed until it returns). Returns 0 and *out (free with pacer__shared_close()),
- * PACER_EINVAL (url NULL or of neither form, a bad name or URL, no Redis
- * support), PACER_ESYSTEM (cannot open the segment, Redis unreachable) or
- * PACER_ENOMEM; err (may be NULL) then gets a one-line reason. May block
- * (Redis: up to its 2 s connect). */
+ * (borrowed until it returns). Returns 0 and *out (free with
+ * pacer__shared_close()), PACER_EINVAL (url NULL or of neither form, a bad name
+ * or URL, no Redis support), PACER_ESYSTEM (cannot open the segment, Redis
+ * unreachable) or PACER_ENOMEM; err (may be NULL) then gets a one-line reason.
+ * May block (Redis: up to its 2 s connect). */
 int pacer__shared_open(const char *url, const pacer__clock_t *clock,
                        void (*notify)(void *),
                        void (*on_state)(void *, int, const char *), void *arg,

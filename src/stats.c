@@ -141,10 +141,11 @@ static json_t *keys_array(const pacer_stats_t *s)
     static const pacer_key_adapt_t none = {PACER_ADAPT_NONE, 0};
     const pacer_key_adapt_t *a = s->key_adapt ? &s->key_adapt[i] : &none;
     json_t *o = json_pack(
-        "{s:o,s:s,s:I,s:I,s:I,s:s,s:f}", "key", pacer__json_text(k->key), "breaker",
-        breaker_name(k->breaker), "queued", (json_int_t)k->queued, "in_flight",
-        (json_int_t)k->in_flight, "paused_ms", (json_int_t)k->paused_ms,
-        "adapt", pacer__adapt_reason_name(a->reason), "adapted_rate", a->rate);
+        "{s:o,s:s,s:I,s:I,s:I,s:s,s:f}", "key", pacer__json_text(k->key),
+        "breaker", breaker_name(k->breaker), "queued", (json_int_t)k->queued,
+        "in_flight", (json_int_t)k->in_flight, "paused_ms",
+        (json_int_t)k->paused_ms, "adapt", pacer__adapt_reason_name(a->reason),
+        "adapted_rate", a->rate);
     /* Only a key whose cap adapts to latency says so: the output of a
      * dispatcher without it stays as it was. */
     const pacer_key_concurrency_t *c =

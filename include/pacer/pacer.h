@@ -202,10 +202,10 @@ typedef enum pacer_event_reason {
  * fields may be appended in later versions. */
 typedef struct pacer_event {
   pacer_event_type_t type;
-  int64_t time_ms;     /* when it happened, on the dispatcher's monotonic
-                          clock (ms) */
-  const char *key;     /* the key it is about; NULL: none (STORE) */
-  uint64_t job;        /* RETRY, SHED, RETRY_REFUSED: the job's id */
+  int64_t time_ms; /* when it happened, on the dispatcher's monotonic
+                      clock (ms) */
+  const char *key; /* the key it is about; NULL: none (STORE) */
+  uint64_t job;    /* RETRY, SHED, RETRY_REFUSED: the job's id */
   pacer_event_reason_t reason;
   int from, to;        /* BREAKER: pacer_breaker_state_t */
   double ratio;        /* BREAKER to OPEN: failures / calls */
@@ -243,8 +243,8 @@ PACER_EXTERN const char *pacer_event_reason_name(pacer_event_reason_t reason);
 
 /* Renders ev as one line of JSON, fields that apply to its type only:
  * {"event":"breaker","time_ms":...,"key":"...","from":"closed","to":"open",
- * "ratio":0.6,"slow_ratio":0,"calls":10,"message":"..."}. Returns 0 and *json (free with
- * free()), or PACER_EINVAL / PACER_ENOMEM. Any thread. */
+ * "ratio":0.6,"slow_ratio":0,"calls":10,"message":"..."}. Returns 0 and *json
+ * (free with free()), or PACER_EINVAL / PACER_ENOMEM. Any thread. */
 PACER_EXTERN int pacer_event_json(const pacer_event_t *ev, char **json);
 
 /* Dispatcher settings. Fill with pacer_config_init(), then change fields.

@@ -338,8 +338,8 @@ static void retries_back_off_exponentially(void **state)
   c.backoff_base_ms = BASE_MS;
   c.backoff_max_ms = 60000;
   c.concurrency = 2 * N;
-  c.breaker_enabled = 0; /* 200 failures in a row are the point here */
-  c.adapt_aimd = 0;      /* and each job's own backoff, not its key's rate */
+  c.breaker_enabled = 0;    /* 200 failures in a row are the point here */
+  c.adapt_aimd = 0;         /* and each job's own backoff, not its key's rate */
   c.retry_budget_ratio = 0; /* and every job's two retries (e2e.budget) */
   pacer_t *p;
   assert_int_equal(pacer_new(&c, &p), 0);
@@ -659,8 +659,7 @@ static void backoffs_of(uint64_t seed, int run, delays_t *d)
   rec_reset(&rec);
   char path[96], job[16];
   snprintf(job, sizeof job, "seed%d", run);
-  snprintf(path, sizeof path, "/seed?job=%s&fail_first=5&fail_status=503",
-           job);
+  snprintf(path, sizeof path, "/seed?job=%s&fail_first=5&fail_status=503", job);
   uint64_t id = submit_path(p, path, NULL, PACER_PRIORITY_LOW, 0);
   assert_int_equal(pacer_drain(p, 30000), 0);
   pacer_free(p); /* every event delivered */

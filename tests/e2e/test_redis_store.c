@@ -788,8 +788,8 @@ static void keys_expire(void **state)
   pair_t *p;
   p = pair_open("?name=e&prefix=app/x:&ahead_ms=30", NULL);
   int64_t t[64];
-  size_t k =
-      take_until(p->a, &p->n, "host.example", 100, 5, now_ns() + 200 * MS, t, 64);
+  size_t k = take_until(p->a, &p->n, "host.example", 100, 5,
+                        now_ns() + 200 * MS, t, 64);
   assert_true(k >= 5);
   long long ttl = rint_cmd(p->sv.port, "PTTL %s", "app/x:{e}:tat:host.example");
   /* TAT is at most now + 30 ms ahead + burst x 10 ms; the key lives until
@@ -803,7 +803,8 @@ static void keys_expire(void **state)
   assert_non_null(rep);
   freeReplyObject(rep);
   redisFree(c);
-  k = take_until(p->a, &p->n, "host.example", 100, 5, now_ns() + 300 * MS, t, 64);
+  k = take_until(p->a, &p->n, "host.example", 100, 5, now_ns() + 300 * MS, t,
+                 64);
   assert_true(k >= 10);
   pacer__redis_stats_t st;
   pacer__redis_stats(p->a, &st);
@@ -1170,8 +1171,8 @@ static void learn_refused(void **state)
   pacer__redis_learn(p->a, "known", 3, now_ns() + 10 * S);
   int64_t deadline = now_ns() + (int64_t)(500 * MS * timing_scale());
   assert_true(learned_settled(p->a, "known", deadline, &rate) > 0);
-  assert_int_equal(rint_cmd(p->sv.port, "HSET %s f v", "pacer:{ro}:learn:fresh"),
-                   1);
+  assert_int_equal(
+      rint_cmd(p->sv.port, "HSET %s f v", "pacer:{ro}:learn:fresh"), 1);
   uint64_t gen = notifier_gen(&p->n);
   int64_t asked = now_ns();
   assert_int_equal(pacer__redis_learned(p->a, "fresh", now_ns(), &rate, 0),
@@ -1235,7 +1236,8 @@ static void learn_down(void **state)
   assert_true(ub > 0 && rate == rate_back(9));
   assert_true(ub >= until - 1 * MS);
   assert_true(ub <= until + reply_slack());
-  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{d}:learn:gone"), 0);
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{d}:learn:gone"),
+                   0);
   pair_close(p);
 }
 
@@ -1512,8 +1514,7 @@ static void shared_logs(void **state)
   nstates = 0;
   pthread_mutex_unlock(&states_mu);
   assert_int_equal(pacer__shared_open(url, &pacer__clock_real, on_notify,
-                                      on_state, &n,
-                                      &cfg, &sh, err, sizeof err),
+                                      on_state, &n, &cfg, &sh, err, sizeof err),
                    0);
   server_stop(&sv, SIGKILL);
   /* takes make the store call Redis, and find it gone */

@@ -818,7 +818,7 @@ static void summary(void **state)
   assert_contains(text, "queue low");
   assert_contains(text, "transfer high");
   assert_contains(text, "transfer low");
-  assert_null(strstr(text, "on a rate")); /* no key adapted */
+  assert_null(strstr(text, "on a rate"));       /* no key adapted */
   assert_null(strstr(text, "retries refused")); /* none: no line */
   assert_null(strstr(text, "slow calls"));
   free(text);

@@ -243,8 +243,7 @@ static void json_has_the_fields_of_each_type(void **state)
   assert_int_equal(pacer_event_json(NULL, &j), PACER_EINVAL);
   assert_null(j);
   assert_int_equal(pacer_event_json(&k, NULL), PACER_EINVAL);
-  assert_string_equal(pacer_event_type_name((pacer_event_type_t)99),
-                      "unknown");
+  assert_string_equal(pacer_event_type_name((pacer_event_type_t)99), "unknown");
   assert_string_equal(pacer_event_reason_name(PACER_REASON_AIMD), "aimd");
   assert_string_equal(pacer_event_type_name(PACER_EVENT_RETRY_REFUSED),
                       "retry_refused");
@@ -484,8 +483,7 @@ static void shared_pause_is_told_once(void **state)
   pacer__job_t *c = push(f, "k");
   sched_fx_end(f, b, 503, 2 * S, NULL);
   assert_int_equal(count_of(PACER_EVENT_PAUSE), 2);
-  assert_int_equal(nth(PACER_EVENT_PAUSE, 1)->reason,
-                   PACER_REASON_RETRY_AFTER);
+  assert_int_equal(nth(PACER_EVENT_PAUSE, 1)->reason, PACER_REASON_RETRY_AFTER);
   f->now += 1 * S;
   assert_null(sched_fx_next(f));
   assert_int_equal(count_of(PACER_EVENT_PAUSE), 2);
@@ -552,8 +550,8 @@ static void no_hook_no_events(void **state)
 {
   (void)state;
   evr_reset();
-  sched_fx_t *f = sched_fx_open(&(sched_fx_opts_t){.tweak = breaker_small,
-                                                   .start_ns = T0});
+  sched_fx_t *f =
+      sched_fx_open(&(sched_fx_opts_t){.tweak = breaker_small, .start_ns = T0});
   pacer__job_t *a = push(f, "k"), *b = push(f, "k");
   assert_ptr_equal(sched_fx_next(f), a);
   assert_ptr_equal(sched_fx_next(f), b);

@@ -386,8 +386,8 @@ static int burst_through(const char *query)
   snprintf(name, sizeof name, "pacer-unit-margin-%ld", (long)getpid());
   snprintf(url, sizeof url, "shm:%s%s", name, query);
   pacer__shared_t *sh;
-  int rc = pacer__shared_open(url, &pacer__clock_real, NULL, NULL, NULL, NULL, &sh,
-                              err, sizeof err);
+  int rc = pacer__shared_open(url, &pacer__clock_real, NULL, NULL, NULL, NULL,
+                              &sh, err, sizeof err);
   if (rc)
     fail_msg("%s: %d %s", url, rc, err);
   int n = 0;
@@ -423,8 +423,8 @@ static void margin_in_url(void **state)
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char err[256];
     pacer__shared_t *sh = (pacer__shared_t *)1;
-    assert_int_equal(pacer__shared_open(bad[i], &pacer__clock_real, NULL, NULL, NULL,
-                                        NULL, &sh, err, sizeof err),
+    assert_int_equal(pacer__shared_open(bad[i], &pacer__clock_real, NULL, NULL,
+                                        NULL, NULL, &sh, err, sizeof err),
                      PACER_EINVAL);
     assert_null(sh);
     const char *want = strstr(bad[i], "fallback") ? "fallback must be"
