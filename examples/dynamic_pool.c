@@ -20,7 +20,7 @@
  * to pacer-mock, all queued at the start, in three phases: healthy (10-30 ms
  * answers), failing (the middle fifth: 20-60 ms answers and 40% of them 500,
  * via the mock's latency_ms and fail_rate parameters; libpacer retries them
- * up to 3 attempts) and healthy again.
+ * up to 3 attempts, within the retry budget) and healthy again.
  *
  * Build it against the installed library and run it against pacer-mock on
  * 127.0.0.1 (--port 0 prints the port it picked):
@@ -34,8 +34,9 @@
  *
  * Exit status: 0 if every accepted job got exactly one callback, every
  * healthy-phase job got a 200 and every failing-phase job either got a 200 or
- * gave up after 3 answers of 500; 1 if not; 2 for bad arguments or setup
- * errors. */
+ * gave up on an answer of 500 (after 3 attempts, or sooner when the retry
+ * budget refused its retry: PACER_EBUDGET); 1 if not; 2 for bad arguments or
+ * setup errors. */
 #define _POSIX_C_SOURCE 200809L
 #include <pacer/pacer.h>
 #include <pthread.h>
@@ -85,9 +86,11 @@ static void done(const pacer_result_t *res, void *user)
   callbacks++;
   if (res->error == 0 && res->status == 200)
     ok[phase]++;
-  else if (phase == FAILING && res->error == PACER_ERETRIES &&
+  else if (phase == FAILING &&
+           (res->error == PACER_ERETRIES || res->error == PACER_EBUDGET) &&
            res->status == 500)
-    gave_up[phase]++;            /* expected: three 500s in a row */
+    gave_up[phase]++; /* expected: three 500s in a row, or a retry the
+                         retry budget refused (40% failing is past its 20%) */
   else if (++other[phase] <= 20) /* the first few are enough */
     printf("UNEXPECTED %s: %s HTTP %d (%s) after %u attempt(s)\n", res->url,
            res->error ? pacer_err_name(res->error) : "", res->status,
