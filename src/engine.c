@@ -469,15 +469,29 @@ int pacer_cancel(pacer_t *p, uint64_t id)
 
 int pacer_shutdown(pacer_t *p, pacer_shutdown_mode_t mode)
 {
-  if (!p || (mode != PACER_SHUTDOWN_FINISH && mode != PACER_SHUTDOWN_CANCEL))
+  if (!p || (mode != PACER_SHUTDOWN_FINISH && mode != PACER_SHUTDOWN_CANCEL &&
+             mode != PACER_SHUTDOWN_ABORT))
     return PACER_EINVAL;
   pthread_mutex_lock(&p->mu);
-  if (mode == PACER_SHUTDOWN_CANCEL &&
-      p->shutdown != 1 + PACER_SHUTDOWN_CANCEL) {
+  /* The modes only go forward: FINISH, CANCEL, ABORT. */
+  if (mode != PACER_SHUTDOWN_FINISH &&
+      p->shutdown < 1 + PACER_SHUTDOWN_CANCEL) {
     p->shutdown = 1 + PACER_SHUTDOWN_CANCEL;
     p->cancel_pending = 1;
   } else if (!p->shutdown) {
     p->shutdown = 1 + PACER_SHUTDOWN_FINISH;
+  }
+  /* ABORT also ends the attempts in flight, as pacer_free() does (a job
+   * handed to a worker and not yet started is dropped at its start). No
+   * job starts after this: the dispatcher cancels the queue, under mu,
+   * before it hands out another. */
+  if (mode == PACER_SHUTDOWN_ABORT) {
+    p->shutdown = 1 + PACER_SHUTDOWN_ABORT;
+    uint32_t pos = 0;
+    pacer__job_t *j;
+    while ((j = pacer__jobs_next(&p->jobs, &pos)))
+      if (j->state == PACER__JOB_INFLIGHT)
+        cancel_inflight(p, j);
   }
   pthread_cond_broadcast(&p->room_cond);
   pacer__kick(p);

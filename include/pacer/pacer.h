@@ -828,19 +828,30 @@ PACER_EXTERN int pacer_cancel(pacer_t *p, uint64_t id);
 
 typedef enum pacer_shutdown_mode {
   PACER_SHUTDOWN_FINISH = 0, /* run every accepted job to its end */
-  PACER_SHUTDOWN_CANCEL = 1  /* end queued and retry-waiting jobs with
+  PACER_SHUTDOWN_CANCEL = 1, /* end queued and retry-waiting jobs with
                                 PACER_ECANCELED; attempts in flight finish
                                 but are not retried: one whose outcome would
                                 have been retried ends with PACER_ECANCELED
                                 too (its status and headers kept in the
                                 result; with a spool, kept = 1), one with no
-                                attempt left ends as it would have */
+                                attempt left ends as it would have; with a
+                                spool, the queued and retry-waiting jobs end
+                                with kept = 1 too and stay for
+                                pacer_resume() */
+  PACER_SHUTDOWN_ABORT = 2   /* as CANCEL, and the attempts in flight are
+                                aborted (as pacer_free() does): they end with
+                                PACER_ECANCELED at once, with a spool
+                                kept = 1 and left for pacer_resume() (the
+                                server may have seen the request: it is sent
+                                again on resume) */
 } pacer_shutdown_mode_t;
 
 /* Stops accepting jobs (submit returns PACER_ESHUTDOWN from now on, and
  * submitters blocked on a full queue return it) and ends the queue as mode
- * says. Does not wait: follow with pacer_drain(). A later call may turn
- * FINISH into CANCEL, not back. Returns 0. */
+ * says. Does not wait: follow with pacer_drain(). A later call may move
+ * the mode on (FINISH, then CANCEL, then ABORT), never back: a CANCEL
+ * after an ABORT is still an ABORT. Any thread, a callback included.
+ * Returns 0, or PACER_EINVAL (p NULL, or an unknown mode). */
 PACER_EXTERN int pacer_shutdown(pacer_t *p, pacer_shutdown_mode_t mode);
 
 /* Waits until every accepted job has ended and its callback has returned, or

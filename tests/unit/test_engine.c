@@ -730,6 +730,44 @@ static void shutdown_cancel_ends_queue_not_flight(void **state)
   eng_free(&e);
 }
 
+/* An aborting shutdown ends the queue and the attempts in flight at once:
+ * nothing is released by the transport, yet the drain returns. */
+static void shutdown_abort_ends_flight_at_once(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 2;
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.real_clock = 1, .reply = fake_reply_hold});
+  uint64_t r[6];
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(submit_key(e.p, "k", 0, &r[i]), 0);
+  fake_tx_wait_held(e.tx, 2);
+  assert_int_equal(pacer_shutdown(e.p, (pacer_shutdown_mode_t)3), PACER_EINVAL);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_ABORT), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, r, 6);
+  assert_int_equal(fake_tx_held(e.tx), 0);
+  assert_int_equal(fake_tx_starts(e.tx), 2); /* nothing started after */
+  for (int i = 0; i < 6; i++) {
+    assert_int_equal(rec_of(&rec, r[i])->error, PACER_ECANCELED);
+    assert_int_equal(rec_of(&rec, r[i])->kept, 0); /* no spool */
+  }
+  /* The mode never goes back; submits stay refused. */
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_FINISH), 0);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  uint64_t late;
+  assert_int_equal(submit_key(e.p, "k", 0, &late), PACER_ESHUTDOWN);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->cancelled, 6);
+  assert_int_equal(st->in_flight, 0);
+  pacer_stats_free(st);
+  eng_free(&e);
+}
+
 /* ---- callbacks re-enter ---- */
 
 typedef struct fan {
@@ -1727,6 +1765,68 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
   assert_int_equal(scratch_remove(tmp_dir), 0);
 }
 
+/* Ctrl-C twice in the command: a cancelling shutdown keeps the queued
+ * spooled jobs, then an aborting one ends the attempts in flight; all stay
+ * in the spool, and the next run sends each of them once. */
+static void abort_shutdown_keeps_every_spooled_job(void **state)
+{
+  (void)state;
+  tmp_make();
+  rec_reset(&rec);
+  pacer_config_t c;
+  spool_config(&c);
+  c.concurrency = 2;
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = fake_reply_hold});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
+  static const char tags[] = "abcdef";
+  for (int i = 0; i < 6; i++)
+    submit_tagged(e.p, "h", tags + i);
+  fake_tx_wait_held(e.tx, 2);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  rec_wait(&rec, 4); /* the queued ones, kept */
+  assert_int_equal(fake_tx_held(e.tx), 2);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_ABORT), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(rec_count(&rec), 6);
+  assert_int_equal(fake_tx_starts(e.tx), 2);
+  unsigned started = 0;
+  for (int i = 0; i < 6; i++) {
+    const rec_entry_t *r = rec_of_tag(&rec, tags + i, 1);
+    assert_int_equal(r->error, PACER_ECANCELED);
+    assert_int_equal(r->kept, 1);
+    started += r->attempts > 0;
+  }
+  printf("cancel then abort: 6 ended cancelled and kept, %u had started\n",
+         started);
+  eng_free(&e);
+  pacer_spool_status_t st = {.struct_size = sizeof st};
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 6);
+  assert_int_equal(st.done + st.failed, 0);
+
+  /* The next run sends every one of them, once. */
+  rec_reset(&rec);
+  pacer_config_init(&c);
+  c.spool_path = spool_path;
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_200_hi});
+  assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &rec), 0);
+  pacer_resume_info_t info;
+  pacer_resume_info_init(&info);
+  assert_int_equal(pacer_resume(e.p, &info), 0);
+  assert_int_equal(info.loaded, 6);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(rec_count(&rec), 6);
+  assert_int_equal(fake_tx_starts(e.tx), 6);
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(rec_of_tag(&rec, tags + i, 1)->status, 200);
+  eng_free(&e);
+  spool_status(&st);
+  assert_int_equal(st.queued + st.waiting + st.in_flight, 0);
+  assert_int_equal(st.done, 6);
+  assert_int_equal(scratch_remove(tmp_dir), 0);
+}
+
 /* Fails the k-th allocation, for k = 0, 1, ... until the batch no longer
  * allocates that many, on the submitting thread during a batch of four
  * jobs on four keys: an error accepts none (no id, no callback, nothing
@@ -2421,6 +2521,7 @@ int main(void)
       cmocka_unit_test(create_and_free_10000_times),
       cmocka_unit_test(queue_bound_blocks_or_says_full),
       cmocka_unit_test(shutdown_cancel_ends_queue_not_flight),
+      cmocka_unit_test(shutdown_abort_ends_flight_at_once),
       cmocka_unit_test(callbacks_may_submit_cancel_and_shut_down),
       cmocka_unit_test(workers_and_concurrency_change_while_running),
       cmocka_unit_test(set_concurrency_caps_what_starts_next),
@@ -2437,6 +2538,7 @@ int main(void)
       cmocka_unit_test(resume_stops_at_a_shutdown),
       cmocka_unit_test(waiting_retry_holds_no_body),
       cmocka_unit_test(cancel_shutdown_keeps_a_job_it_would_retry),
+      cmocka_unit_test(abort_shutdown_keeps_every_spooled_job),
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
       cmocka_unit_test(batch_marks_are_stored_with_their_batch),
       cmocka_unit_test(random_seed_makes_jitter_reproducible),
