@@ -74,6 +74,8 @@ typedef struct pacer__key {
   pacer__breaker_t breaker;
   pacer__budget_t budget; /* its retry budget (budget.h) */
   int64_t paused_until;   /* Retry-After pause */
+  uint8_t pause_reason;   /* pacer_event_reason_t of paused_until */
+  uint16_t pause_status;  /* the status of a Retry-After pause (429, 503) */
   int64_t event_pause;    /* the end of the last pause an event told of,
                              until its RESUME event; 0: none */
   double event_rate;      /* the rate its bucket was last retuned to (its

@@ -918,6 +918,8 @@ static int64_t honour_retry_after(pacer__sched_t *s, pacer__key_t *k,
    * for the key's host: its Retry-After delays this job only. */
   if (!end->other_origin && until > k->paused_until) {
     k->paused_until = until;
+    k->pause_reason = PACER_REASON_RETRY_AFTER;
+    k->pause_status = (uint16_t)end->status;
     ev_pause(s, k, until, PACER_REASON_RETRY_AFTER, now);
     /* Every process on the shared limit holds the key too. */
     if (s->has_store)
@@ -952,6 +954,8 @@ static void follow_server(pacer__sched_t *s, pacer__key_t *k,
     key_retune(s, k, now);
   if (pause > now && pause > k->paused_until) {
     k->paused_until = pause;
+    k->pause_reason = PACER_REASON_ANNOUNCED;
+    k->pause_status = 0;
     ev_pause(s, k, pause, PACER_REASON_ANNOUNCED, now);
     if (s->has_store) /* every process holds the key to the reset */
       s->store.pause(s->store.ctx, k->name, pause);
@@ -1343,16 +1347,20 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
   st->queued_low =
       s->queued[PACER_PRIORITY_LOW] + s->waiting[PACER_PRIORITY_LOW];
   st->in_flight = s->inflight;
+  st->retry_waiting =
+      s->waiting[PACER_PRIORITY_HIGH] + s->waiting[PACER_PRIORITY_LOW];
   size_t n = s->keys.count;
   st->keys = NULL;
   st->key_adapt = NULL;
   st->key_concurrency = NULL;
+  st->key_pause = NULL;
   if (n == 0)
     return 0;
   st->keys = calloc(n, sizeof *st->keys);
   st->key_adapt = calloc(n, sizeof *st->key_adapt);
   st->key_concurrency = calloc(n, sizeof *st->key_concurrency);
-  if (!st->keys || !st->key_adapt || !st->key_concurrency)
+  st->key_pause = calloc(n, sizeof *st->key_pause);
+  if (!st->keys || !st->key_adapt || !st->key_concurrency || !st->key_pause)
     return PACER_ENOMEM;
   pacer__key_t *k, *tmp;
   HASH_ITER(hh, s->keys.table, k, tmp)
@@ -1372,6 +1380,11 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
     ks->in_flight = k->inflight;
     ks->paused_ms =
         k->paused_until > now ? (k->paused_until - now + 999999) / 1000000 : 0;
+    if (ks->paused_ms) {
+      pacer_key_pause_t *kp = &st->key_pause[st->key_count - 1];
+      kp->reason = (pacer_event_reason_t)k->pause_reason;
+      kp->status = k->pause_status;
+    }
     /* An announced window that has passed ends (or rolls into the next)
      * at the key's next gate; the snapshot already shows what it does. */
     pacer__adapt_t a = k->adapt;

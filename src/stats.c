@@ -10,8 +10,8 @@
  *   filled in order, so a snapshot abandoned half-way (key_count below the
  *   array's size) is still freed correctly;
  * - each keys[i].key is NULL or a strdup'd string owned by the snapshot;
- * - key_adapt and key_concurrency are each NULL or one calloc'd array of
- *   as many entries as keys.
+ * - key_adapt, key_concurrency and key_pause are each NULL or one calloc'd
+ *   array of as many entries as keys.
  *
  * Invariants of the rendering: every value is built with jansson, so the
  * output is valid JSON whatever a key contains; the returned text comes from
@@ -85,6 +85,7 @@ void pacer_stats_free(pacer_stats_t *s)
   free(s->keys);
   free(s->key_adapt);
   free(s->key_concurrency);
+  free(s->key_pause);
   free(s);
 }
 

@@ -1124,6 +1124,16 @@ typedef struct pacer_key_concurrency {
                          none yet */
 } pacer_key_concurrency_t;
 
+/* Why a key is paused (pacer_stats_t.key_pause), while its paused_ms is
+ * above 0. */
+typedef struct pacer_key_pause {
+  pacer_event_reason_t reason; /* PACER_REASON_RETRY_AFTER or
+                                  PACER_REASON_ANNOUNCED (a quota's reset);
+                                  PACER_REASON_NONE when not paused */
+  int status;                  /* RETRY_AFTER: the status that carried it
+                                  (429 or 503); else 0 */
+} pacer_key_pause_t;
+
 /* Bucket counts of a latency, in the form Prometheus histograms take
  * (pacer_stats_prometheus()). The upper bounds are fixed for good, in
  * microseconds: PACER_HISTOGRAM_BOUNDS_US initialises an int64_t array of
@@ -1210,6 +1220,12 @@ typedef struct pacer_stats {
   unsigned concurrency; /* the global cap on requests in flight now
                            (pacer_config_t.concurrency, or the last
                            pacer_set_concurrency()) */
+  /* Progress at a glance (the command's progress line): of queued_high and
+   * queued_low, the jobs waiting for their next attempt's time (a backoff
+   * or a Retry-After); and, key_count entries in the order of keys[] (NULL
+   * when key_count is 0), why each paused key is paused. */
+  uint64_t retry_waiting;
+  pacer_key_pause_t *key_pause;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

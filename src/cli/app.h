@@ -8,10 +8,10 @@
  * Threads: the main thread reads and submits (blocking at the queue bound,
  * which bounds memory); the dispatcher's threads run the callbacks, which
  * write result lines under app_t.lock; the signal thread turns
- * SIGINT/SIGTERM into a shutdown (the first finishes what was read, the
- * second cancels); the progress thread redraws the progress line when
- * stderr is a terminal. Both helper threads use app_t.p: they are stopped
- * before it is freed. */
+ * SIGINT/SIGTERM into a shutdown (the first starts no more jobs and lets
+ * those in flight finish, the second aborts them); the progress thread
+ * draws the progress (--progress). Both helper threads use app_t.p: they are
+ * stopped before it is freed. */
 #ifndef PACER_CLI_APP_H
 #define PACER_CLI_APP_H
 
@@ -47,6 +47,11 @@ typedef struct app {
   size_t written_bits;
   uint64_t kept, skipped; /* left in the spool; reported before a restart */
   uint64_t nomem;         /* job lines not sent for lack of memory */
+  /* Ctrl-C (signals.c, under lock): what the first signal found queued and
+   * in flight, and the jobs that then ended PACER_ECANCELED, before any
+   * attempt (not_started) or after one (stopped: aborted, or not retried). */
+  uint64_t sig_not_started, sig_in_flight;
+  uint64_t cancelled_unstarted, cancelled_stopped;
   char input_path[CLI_INPUT_PATH_MAX]; /* absolute, for the spool's mark */
   /* The helper threads. */
   sigset_t sigs; /* blocked in every thread; the signal thread takes them */
@@ -82,6 +87,10 @@ typedef struct app {
 
 /* Monotonic seconds. Any thread. */
 double cli_now_s(void);
+
+/* n with a comma between groups of three digits ("4,245"), into buf of cap
+ * bytes (32 hold any); returns buf. Any thread. */
+const char *cli_grouped(uint64_t n, char *buf, size_t cap);
 
 /* Writes a message line (fmt has its "pacer: " and "\n") to stderr under
  * a->lock, erasing the progress line first. Any thread. */

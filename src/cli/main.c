@@ -200,15 +200,16 @@ static int start(app_t *a)
 
 /* ---- finish: drain, report, exit code ---- */
 
-/* Finishes what was accepted (a second signal cancels it: pacer_free then
- * aborts the transfers still in flight, each with its result line), stops
+/* Finishes what was accepted (after a first signal only what is in flight;
+ * a second aborts that, a third stops waiting: pacer_free() then ends
+ * whatever is left, each job with its result line), stops
  * the helper threads and the metrics, and reports (--metrics-file gets the
  * final snapshot). Returns the exit code. */
 static int finish(app_t *a, int read_failed)
 {
   pacer_shutdown(a->p, PACER_SHUTDOWN_FINISH);
   while (pacer_drain(a->p, 100) == PACER_ETIMEDOUT &&
-         atomic_load(&a->signals) < 2) {
+         atomic_load(&a->signals) < 3) {
   }
   double elapsed = cli_now_s() - a->start;
   /* Both helper threads use a->p: stop them before it is freed. */

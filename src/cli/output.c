@@ -182,9 +182,21 @@ int cli_plain_tag(cli_buf_t *b, json_t *id, unsigned long line)
   return b->failed ? -1 : 0;
 }
 
+/* Counts a job a shutdown (a signal, or results that cannot be written)
+ * cancelled, for the report. */
+static void count_cancelled(app_t *a, const pacer_result_t *r)
+{
+  if (r->error != PACER_ECANCELED)
+    return;
+  pthread_mutex_lock(&a->lock);
+  *(r->attempts ? &a->cancelled_stopped : &a->cancelled_unstarted) += 1;
+  pthread_mutex_unlock(&a->lock);
+}
+
 void cli_on_done(const pacer_result_t *r, void *user)
 {
   app_t *a = user;
+  count_cancelled(a, r);
   uint64_t line;
   memcpy(&line, r->tag, sizeof line);
   cli_buf_t b;
@@ -198,6 +210,7 @@ void cli_on_done(const pacer_result_t *r, void *user)
 void cli_on_spooled(const pacer_result_t *r, void *user)
 {
   app_t *a = user;
+  count_cancelled(a, r);
   json_t *tag = json_loadb(r->tag, r->tag_len, 0, NULL);
   json_int_t line = json_integer_value(json_array_get(tag, 0));
   json_t *id = json_array_get(tag, 1);
@@ -245,6 +258,20 @@ void cli_on_log(pacer_log_level_t level, const char *msg, void *user)
 
 /* ---- the end of a run ---- */
 
+const char *cli_grouped(uint64_t n, char *buf, size_t cap)
+{
+  char d[32];
+  int len = snprintf(d, sizeof d, "%llu", (unsigned long long)n);
+  size_t o = 0;
+  for (int i = 0; i < len && o + 2 < cap; i++) {
+    if (i && (len - i) % 3 == 0)
+      buf[o++] = ',';
+    buf[o++] = d[i];
+  }
+  buf[o] = 0;
+  return buf;
+}
+
 void cli_report(app_t *a, const pacer_stats_t *st, double elapsed)
 {
   if (a->write_errno)
@@ -263,6 +290,17 @@ void cli_report(app_t *a, const pacer_stats_t *st, double elapsed)
   if (a->o.quiet)
     return;
   cli_summary(stderr, &a->tally, st, elapsed);
+  int sig = atomic_load(&a->first_signal);
+  char n1[32], n2[32];
+  if (sig)
+    fprintf(stderr,
+            "pacer: stopped by %s: %s jobs cancelled before they started, "
+            "%s stopped in flight or before a retry; %s\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM",
+            cli_grouped(a->cancelled_unstarted, n1, sizeof n1),
+            cli_grouped(a->cancelled_stopped, n2, sizeof n2),
+            a->spooled ? "they stay in the spool for pacer resume"
+                       : "each has its result line (error ECANCELED)");
   if (a->kept && !(a->write_errno && a->spooled))
     fprintf(stderr, "pacer: %llu jobs stay in %s for pacer resume\n",
             (unsigned long long)a->kept, a->o.spool_path);

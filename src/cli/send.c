@@ -6,7 +6,8 @@
  * the callback), or an error line written here when it is blank-free but
  * never accepted (bad JSON, refused, interrupted, out of memory). A spooled
  * batch stores with it how far the input was read (the mark), so that
- * pacer resume can read on from there. */
+ * pacer resume can read on from there; so a spooled batch from a file that
+ * a signal stopped gets no lines: pacer resume reads it again. */
 #include "app.h"
 
 #ifdef __GLIBC__
@@ -193,7 +194,11 @@ static int batch_send_marked(batch_t *b, const char *mark)
       batch_clear(b, "not sent: queue is full", rc);
       return 1;
     }
-    if (rc == PACER_ESHUTDOWN) {
+    if (rc == PACER_ESHUTDOWN && strcmp(b->app->input_path, "-")) {
+      /* A signal: the batch and its mark were not stored, so pacer resume
+       * reads these lines again from the last mark. */
+      batch_clear(b, NULL, 0);
+    } else if (rc == PACER_ESHUTDOWN) { /* stdin cannot be read again */
       batch_clear(b, "not sent: interrupted", rc);
     } else {
       snprintf(err, sizeof err, "not sent: %s (see the log above)",

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* signals.c - the signal thread: SIGINT or SIGTERM once stops the reading
- * and finishes the jobs in flight, twice cancels them.
+ * and starts no more jobs (the queued ones end cancelled, or stay in the
+ * spool for pacer resume) while the ones in flight finish; twice aborts
+ * the ones in flight.
  *
  * The signals are blocked in every thread and taken here with sigwait(),
  * so no async-signal-safety limits what is done about them; SIGUSR1 from
@@ -8,6 +10,57 @@
 #include "app.h"
 
 #include <unistd.h>
+
+static uint64_t queued(const pacer_stats_t *s)
+{
+  return s ? s->queued_high + s->queued_low : 0;
+}
+
+/* The first signal: no job starts from now on. The counts come from a
+ * snapshot on each side of the shutdown: jobs the dispatcher cancelled in
+ * between show in cancelled, the others are still queued in the second. */
+static void first_signal(app_t *a, const char *name)
+{
+  pacer_stats_t *s0 = NULL, *s1 = NULL;
+  if (pacer_stats_get(a->p, &s0))
+    s0 = NULL;
+  pacer_shutdown(a->p, PACER_SHUTDOWN_CANCEL);
+  if (pacer_stats_get(a->p, &s1))
+    s1 = NULL;
+  uint64_t not_started = queued(s1), in_flight = s1 ? s1->in_flight : 0;
+  if (s0 && s1 && s1->cancelled > s0->cancelled)
+    not_started += s1->cancelled - s0->cancelled;
+  pacer_stats_free(s0);
+  pacer_stats_free(s1);
+  pthread_mutex_lock(&a->lock);
+  a->sig_not_started = not_started;
+  a->sig_in_flight = in_flight;
+  pthread_mutex_unlock(&a->lock);
+  char q[32], f[32];
+  cli_say(a,
+          "pacer: %s: %s queued jobs not started (%s), finishing %s in "
+          "flight; again to abort them\n",
+          name, cli_grouped(not_started, q, sizeof q),
+          a->spooled ? "kept in the spool for pacer resume"
+                     : "cancelled, each with its result line",
+          cli_grouped(in_flight, f, sizeof f));
+}
+
+/* The second signal: the transfers in flight are aborted. */
+static void second_signal(app_t *a, const char *name)
+{
+  pacer_stats_t *s = NULL;
+  if (pacer_stats_get(a->p, &s))
+    s = NULL;
+  uint64_t in_flight = s ? s->in_flight : 0;
+  pacer_stats_free(s);
+  pacer_shutdown(a->p, PACER_SHUTDOWN_ABORT);
+  char f[32];
+  cli_say(a, "pacer: %s again: aborting %s in flight (%s)\n", name,
+          cli_grouped(in_flight, f, sizeof f),
+          a->spooled ? "kept in the spool for pacer resume"
+                     : "cancelled, each with its result line");
+}
 
 static void *signal_main(void *arg)
 {
@@ -19,18 +72,17 @@ static void *signal_main(void *arg)
     if (sig == SIGUSR1) /* the command is done */
       return NULL;
     int n = atomic_fetch_add(&a->signals, 1) + 1;
-    if (n > 1) {
-      pacer_shutdown(a->p, PACER_SHUTDOWN_CANCEL);
+    const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    if (n == 2) {
+      second_signal(a, name);
       continue;
     }
+    if (n > 2) /* the drain stops waiting; pacer_free() ends the rest */
+      continue;
     atomic_store(&a->first_signal, sig);
     ssize_t w = write(a->wake[1], "x", 1);
     (void)w;
-    pacer_shutdown(a->p, PACER_SHUTDOWN_FINISH);
-    cli_say(a,
-            "pacer: %s: no more jobs are read; finishing the ones in flight "
-            "(again to cancel them)\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    first_signal(a, name);
   }
 }
 

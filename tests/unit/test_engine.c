@@ -1693,6 +1693,55 @@ static void waiting_retry_holds_no_body(void **state)
   eng_free(&e);
 }
 
+static void reply_429_ra(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  (void)j;
+  r->status = 429;
+  r->retry_after = "6";
+}
+
+/* What the progress line shows: the jobs waiting to retry, and a key
+ * paused by a 429's Retry-After with what paused it. */
+static void stats_say_retries_waiting_and_why_a_key_is_paused(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 1; /* one at a time: api's first answer pauses it */
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_429_ra});
+  uint64_t r[3];
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(submit_key(e.p, i < 2 ? "api" : "other", 0, &r[i]), 0);
+  /* One attempt per key: api's second job stays queued behind the pause. */
+  pacer__wait_settled(e.p, 2);
+  pacer__wait_idle(e.p);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->retry_waiting, 2);
+  assert_int_equal(st->queued_low, 3);
+  assert_int_equal(st->key_count, 2);
+  assert_non_null(st->key_pause);
+  for (size_t i = 0; i < st->key_count; i++) {
+    printf("key %s paused %lld ms: %s %d\n", st->keys[i].key,
+           (long long)st->keys[i].paused_ms,
+           pacer_event_reason_name(st->key_pause[i].reason),
+           st->key_pause[i].status);
+    assert_int_equal(st->keys[i].paused_ms, 6000);
+    assert_int_equal(st->key_pause[i].reason, PACER_REASON_RETRY_AFTER);
+    assert_int_equal(st->key_pause[i].status, 429);
+  }
+  pacer_stats_free(st);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->retry_waiting, 0);
+  pacer_stats_free(st);
+  eng_free(&e);
+}
+
 /* A cancelling shutdown lets attempts in flight finish but not retry: one
  * whose answer would have been retried was stopped before it finished, so
  * it ends PACER_ECANCELED, kept in the spool for resume; one with no attempt
@@ -2538,6 +2587,7 @@ int main(void)
       cmocka_unit_test(resume_stops_at_a_shutdown),
       cmocka_unit_test(waiting_retry_holds_no_body),
       cmocka_unit_test(cancel_shutdown_keeps_a_job_it_would_retry),
+      cmocka_unit_test(stats_say_retries_waiting_and_why_a_key_is_paused),
       cmocka_unit_test(abort_shutdown_keeps_every_spooled_job),
       cmocka_unit_test(batch_is_all_or_none_when_memory_runs_out),
       cmocka_unit_test(batch_marks_are_stored_with_their_batch),
