@@ -57,7 +57,8 @@ typedef struct app {
   sigset_t sigs; /* blocked in every thread; the signal thread takes them */
   pthread_t sig_thread, prog_thread;
   int sig_started;
-  int progress;          /* 1: the progress thread draws the progress line */
+  int progress;          /* 1: the progress thread runs (--progress) */
+  int progress_style;    /* progress.c: where and how it writes */
   int progress_drawn;    /* a progress line is on the terminal (under lock) */
   pthread_mutex_t plock; /* progress thread stop */
   pthread_cond_t pcond;
@@ -191,7 +192,8 @@ int cli_metrics_final(app_t *a, const pacer_stats_t *st);
 
 /* ---- progress.c and signals.c: the helper threads ---- */
 
-/* Starts the progress thread when stderr is a terminal and not --quiet. */
+/* Starts the progress thread as --progress (and -q) say: a line redrawn
+ * on a terminal, or plain or JSON lines every --progress-interval. */
 void cli_progress_start(app_t *a);
 /* Stops and joins it; a no-op when it did not start. */
 void cli_progress_stop(app_t *a);

@@ -35,10 +35,15 @@ typedef struct cli_opts {
   char *shared;            /* --shared (cfg.shared_limit points here) */
   pacer_header_t *headers; /* --header, added to every job; owned */
   size_t header_count;
-  int64_t deadline_ms;   /* --deadline: each job's default deadline; 0 none */
-  int body;              /* --body: results carry the response */
-  int quiet;             /* --quiet: no progress line, no summary */
-  int verbose;           /* --verbose: events and info lines on stderr */
+  int64_t deadline_ms; /* --deadline: each job's default deadline; 0 none */
+  int body;            /* --body: results carry the response */
+  int quiet;           /* --quiet: no progress line, no summary */
+  int verbose;         /* --verbose: events and info lines on stderr */
+  /* Progress (progress.c). */
+  int progress;                 /* --progress: a cli_progress_mode_t */
+  int progress_given;           /* --progress was given (-q then does not
+                                   turn it off) */
+  int64_t progress_interval_ms; /* --progress-interval; 0: 5 s */
   int allow_out_change;  /* --allow-out-change: resume may write elsewhere */
   int help, version;     /* --help, --version */
   int headers_from_base; /* headers came from cli_opts_apply_settings(): a
@@ -49,6 +54,15 @@ typedef struct cli_opts {
   unsigned metrics_keys;       /* --metrics-keys: keys with own series */
   int64_t metrics_interval_ms; /* --metrics-interval: file rewrites */
 } cli_opts_t;
+
+/* --progress's modes, in the order of its choices. */
+typedef enum cli_progress_mode {
+  CLI_PROGRESS_AUTO = 0, /* a redrawn line when stderr is a terminal */
+  CLI_PROGRESS_ALWAYS,   /* that line on a terminal, else a plain line
+                            every --progress-interval */
+  CLI_PROGRESS_NEVER,
+  CLI_PROGRESS_JSON /* a JSON line every --progress-interval */
+} cli_progress_mode_t;
 
 /* ---- the option table ---------------------------------------------------
  * One row per option says everything the command does with it: the flag,

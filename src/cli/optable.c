@@ -245,6 +245,18 @@ static int set_ca_file(cli_opts_t *o, const cli_opt_t *opt, const char *v,
   return 0;
 }
 
+/* --progress given (or in --config) holds against -q. */
+static int set_progress(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                        const char *who, char *err, size_t errlen)
+{
+  cli_opt_t plain = *opt;
+  plain.set = NULL;
+  if (cli_opt_set(o, &plain, v, who, err, errlen))
+    return -1;
+  o->progress_given = 1;
+  return 0;
+}
+
 static int set_spool(cli_opts_t *o, const cli_opt_t *opt, const char *v,
                      const char *who, char *err, size_t errlen)
 {
@@ -603,6 +615,11 @@ static int set_metrics_listen(cli_opts_t *o, const cli_opt_t *opt,
 /* ---- the table ---- */
 
 static const char *const spool_syncs[] = {"normal", "full", NULL};
+static const char *const progress_modes[] = {"auto", "always", "never", "json",
+                                             NULL};
+_Static_assert(CLI_PROGRESS_AUTO == 0 && CLI_PROGRESS_ALWAYS == 1 &&
+                   CLI_PROGRESS_NEVER == 2 && CLI_PROGRESS_JSON == 3,
+               "progress_modes[] follows cli_progress_mode_t");
 static const char *const queue_policies[] = {"block", "fail", "drop-oldest-low",
                                              NULL};
 _Static_assert(PACER_QUEUE_BLOCK == 0 && PACER_QUEUE_FAIL == 1 &&
@@ -822,10 +839,25 @@ static const cli_opt_t table[] = {
      .help = "read these settings from a JSON object (flags override it)"},
     {.name = "quiet", .short_name = 'q', .kind = CLI_OPT_SWITCH,
      .off = OWN(quiet), .key = "quiet",
-     .help = "no progress line and no summary"},
+     .help = "no summary, and no progress unless --progress is given"},
     {.name = "verbose", .short_name = 'v', .kind = CLI_OPT_SWITCH,
      .off = OWN(verbose), .key = "verbose",
      .help = "print each event and the info log lines on stderr"},
+    /* Progress (progress.c). */
+    {.name = "progress", .kind = CLI_OPT_CHOICE, .off = OWN(progress),
+     .key = "progress", .arg = "auto|always|never|json",
+     .choices = progress_modes, .set = set_progress,
+     .help = "auto: a line redrawn on a terminal, nothing otherwise; always: "
+             "also a plain line every --progress-interval when stderr is not "
+             "a terminal (logs, CI, systemd); json: a JSON line every "
+             "--progress-interval instead; never: none (-q implies never "
+             "unless --progress is given)"},
+    {.name = "progress-interval", .kind = CLI_OPT_SECONDS,
+     .off = OWN(progress_interval_ms), .min = 1, .max = 86400,
+     .flags = CLI_OPT_ZERO_AUTO, .key = "progress-interval", .arg = "SECONDS",
+     .what = "a number of seconds (1..86400)", .unset = "5",
+     .help = "how often --progress=json, and --progress=always without a "
+             "terminal, writes its line"},
     {.name = "shared", .kind = CLI_OPT_PATH, .off = OWN(shared),
      .flags = KEPT, .key = "shared", .arg = "URL", .unset = "none",
      .set = set_shared,
@@ -837,7 +869,8 @@ static const cli_opt_t table[] = {
     {.name = "spool", .kind = CLI_OPT_PATH, .off = OWN(spool_path),
      .key = "spool", .arg = "FILE.db", .unset = "none", .set = set_spool,
      .help = "keep every job in this SQLite spool until its result line is "
-             "written; needs --out (see pacer resume)"},
+             "written; needs --out (see pacer resume); Ctrl-C leaves the jobs "
+             "not started in it, a second Ctrl-C the aborted ones too"},
     {.name = "spool-sync", .kind = CLI_OPT_CHOICE, .off = CFG(spool_sync),
      .flags = KEPT, .key = "spool-sync", .arg = "normal|full",
      .choices = spool_syncs,
@@ -857,7 +890,11 @@ static const cli_opt_t table[] = {
     /* Flag only: actions, not settings. */
     {.name = "help", .short_name = 'h', .kind = CLI_OPT_SWITCH,
      .off = OWN(help), .flags = CLI_OPT_ACTION,
-     .help = "print this help and exit"},
+     .help = "print this help and exit. During a run, Ctrl-C (SIGINT or "
+             "SIGTERM) starts no more jobs: the queued ones end cancelled, "
+             "each with its result line (with --spool they stay in it for "
+             "pacer resume), those in flight finish, and the counts are "
+             "said; a second Ctrl-C aborts those in flight"},
     {.name = "version", .kind = CLI_OPT_SWITCH, .off = OWN(version),
      .flags = CLI_OPT_ACTION, .help = "print the version and exit"},
 };

@@ -294,6 +294,8 @@ OK(metrics_keys, o->metrics_keys == 3)
 OK(config, o->config_path != NULL && o->cfg.concurrency == 11)
 OK(quiet, o->quiet == 1)
 OK(verbose, o->verbose == 1)
+OK(progress, o->progress == CLI_PROGRESS_JSON && o->progress_given)
+OK(progress_interval, o->progress_interval_ms == 3000)
 OK(events, o->events_path && !strcmp(o->events_path, "events.jsonl"))
 OK(shared,
    o->shared && !strcmp(o->shared, "shm:q") && o->cfg.shared_limit == o->shared)
@@ -366,6 +368,8 @@ static const flag_case_t flag_cases[] = {
     C("config", "@config", config),
     C("quiet", NULL, quiet),
     C("verbose", NULL, verbose),
+    C("progress", "json", progress),
+    C("progress-interval", "3", progress_interval),
     C("shared", "shm:q", shared),
     C("spool", "s.db", spool),
     C("spool-sync", "full", spool_sync),
