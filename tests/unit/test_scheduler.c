@@ -1282,6 +1282,7 @@ static void budget_run_failing_key(int ra)
   free(st.keys);
   free(st.key_adapt);
   free(st.key_concurrency);
+  free(st.key_pause);
   sched_fx_free(f);
 }
 
