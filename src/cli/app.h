@@ -47,10 +47,9 @@ typedef struct app {
   size_t written_bits;
   uint64_t kept, skipped; /* left in the spool; reported before a restart */
   uint64_t nomem;         /* job lines not sent for lack of memory */
-  /* Ctrl-C (signals.c, under lock): what the first signal found queued and
-   * in flight, and the jobs that then ended PACER_ECANCELED, before any
-   * attempt (not_started) or after one (stopped: aborted, or not retried). */
-  uint64_t sig_not_started, sig_in_flight;
+  /* Jobs that ended PACER_ECANCELED (a signal's shutdown), before any
+   * attempt or after one (aborted, or not retried); under lock, for the
+   * report. */
   uint64_t cancelled_unstarted, cancelled_stopped;
   char input_path[CLI_INPUT_PATH_MAX]; /* absolute, for the spool's mark */
   /* The helper threads. */

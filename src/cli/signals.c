@@ -32,10 +32,6 @@ static void first_signal(app_t *a, const char *name)
     not_started += s1->cancelled - s0->cancelled;
   pacer_stats_free(s0);
   pacer_stats_free(s1);
-  pthread_mutex_lock(&a->lock);
-  a->sig_not_started = not_started;
-  a->sig_in_flight = in_flight;
-  pthread_mutex_unlock(&a->lock);
   char q[32], f[32];
   cli_say(a,
           "pacer: %s: %s queued jobs not started (%s), finishing %s in "
