@@ -71,8 +71,9 @@ check "the queued ones are marked cancelled, as many as said ($cancelled)" \
 check "the cancelled ones never started" \
   jq -e -s 'all(.[] | select(.error.code == "PACER_ECANCELED"); .attempts == 0 and .error.message == "cancelled by shutdown")' "$T/out.jsonl"
 check "the rest finished (200): $ok200 + $cancelled = 2000" [ $((ok200 + cancelled)) -eq 2000 ]
+# A job in flight may reach the server just after the message; none other.
 check "no request reached the server after the ones in flight ($at_signal at the message, $(total) now, $ok200 answered)" \
-  [ "$(total)" -eq "$ok200" -a "$at_signal" -eq "$ok200" ]
+  [ "$(total)" -eq "$ok200" -a "$at_signal" -le "$ok200" ]
 check "the summary counts them" \
   grep -q "^pacer: stopped by SIGINT: $(echo "$cancelled" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') jobs cancelled before they started, 0 stopped in flight" "$T/err.txt"
 
@@ -123,7 +124,7 @@ wait "$pid"
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "second SIGINT: exit 130 (got $rc)" [ "$rc" -eq 130 ]
-check "it ended within 2 s of the second signal (${ms} ms; the transfers take 5 s)" [ "$ms" -lt 2000 ]
+check "it ended within 3 s of the second signal (${ms} ms; the transfers take 5 s)" [ "$ms" -lt 3000 ]
 check "it said so" grep -Eq '^pacer: SIGINT again: aborting [0-9,]+ in flight' "$T/err.txt"
 check "every job has one result line, each cancelled (none answered)" \
   jq -e -s 'length == 200 and ([.[].id] | unique | length) == 200 and all(.[]; .error.code == "PACER_ECANCELED")' "$T/out.jsonl"
