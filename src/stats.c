@@ -160,6 +160,16 @@ static json_t *keys_array(const pacer_stats_t *s)
       json_decref(o);
       o = NULL;
     }
+    /* Only a paused key says why (a snapshot by hand may have none). */
+    const pacer_key_pause_t *kp = s->key_pause ? &s->key_pause[i] : NULL;
+    if (o && kp && k->paused_ms > 0 && kp->reason != PACER_REASON_NONE &&
+        json_object_set_new(o, "pause",
+                            json_pack("{s:s,s:i}", "reason",
+                                      pacer_event_reason_name(kp->reason),
+                                      "status", kp->status))) {
+      json_decref(o);
+      o = NULL;
+    }
     if (!o || json_array_append_new(arr, o)) {
       json_decref(arr);
       return NULL;
@@ -190,7 +200,7 @@ static json_t *render(const pacer_stats_t *s)
       "s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
       "s:I,s:I,s:I,s:I,s:I,"
       "s:{s:I,s:I},"
-      "s:I,"
+      "s:I,s:I,"
       "s:{s:o,s:o},"
       "s:o,"
       "s:{s:I,s:I,s:I,s:s,s:I,s:I},"
@@ -209,7 +219,7 @@ static json_t *render(const pacer_stats_t *s)
       u64(s->held_by_breaker),
       /* gauges */
       "queued", "high", u64(s->queued_high), "low", u64(s->queued_low),
-      "in_flight", u64(s->in_flight),
+      "in_flight", u64(s->in_flight), "retry_waiting", u64(s->retry_waiting),
       /* latency */
       "latency_us", "queue_wait", by_priority(s->queue_wait), "transfer",
       by_priority(s->transfer),

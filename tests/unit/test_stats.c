@@ -54,6 +54,7 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->slow_calls = 25;
   s->shed = 26;
   s->events_dropped = 27;
+  s->retry_waiting = 28;
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -167,8 +168,9 @@ static void check_counters(json_t *root)
     }
   }
   /* Exactly the documented members, nothing more. */
-  assert_int_equal(json_object_size(root), 17);
+  assert_int_equal(json_object_size(root), 18);
   assert_int_equal(int_at(root, "events_dropped"), 27);
+  assert_int_equal(int_at(root, "retry_waiting"), 28);
 }
 
 static void renders_every_field(void **state)
@@ -227,6 +229,33 @@ static void renders_every_field(void **state)
     assert_true(json_is_real(rate));
     assert_true(json_real_value(rate) == want[i].adapted_rate);
   }
+  json_decref(root);
+  pacer_stats_free(s);
+}
+
+/* A paused key says why ("pause"), a key not paused nothing more. */
+static void paused_keys_say_why(void **state)
+{
+  (void)state;
+  pacer_stats_t *s = snapshot(3);
+  add_key(s, "ra", PACER_BREAKER_CLOSED, 1, 0, 6000);
+  add_key(s, "quota", PACER_BREAKER_CLOSED, 1, 0, 900);
+  add_key(s, "idle", PACER_BREAKER_CLOSED, 0, 0, 0);
+  s->key_pause = calloc(3, sizeof *s->key_pause);
+  assert_non_null(s->key_pause);
+  s->key_pause[0] = (pacer_key_pause_t){PACER_REASON_RETRY_AFTER, 429};
+  s->key_pause[1] = (pacer_key_pause_t){PACER_REASON_ANNOUNCED, 0};
+  json_t *root = render_and_parse(s);
+  json_t *keys = json_object_get(root, "keys");
+  json_t *p0 = json_object_get(json_array_get(keys, 0), "pause");
+  json_t *p1 = json_object_get(json_array_get(keys, 1), "pause");
+  assert_string_equal(json_string_value(json_object_get(p0, "reason")),
+                      "retry_after");
+  assert_int_equal(int_at(p0, "status"), 429);
+  assert_string_equal(json_string_value(json_object_get(p1, "reason")),
+                      "announced");
+  assert_int_equal(int_at(p1, "status"), 0);
+  assert_null(json_object_get(json_array_get(keys, 2), "pause"));
   json_decref(root);
   pacer_stats_free(s);
 }
@@ -394,6 +423,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(renders_every_field),
+      cmocka_unit_test(paused_keys_say_why),
       cmocka_unit_test(invalid_utf8_bytes_replaced),
       cmocka_unit_test(no_keys_is_empty_array),
       cmocka_unit_test(shared_state_names),
