@@ -168,23 +168,29 @@ int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
 
 /* Tells every process on the quota that bucket name's server asks for at
  * most rate tokens/s (> 0, finite) until the local monotonic time until:
- * a rate learned from what the server announced. The latest write wins
- * (a newer announcement is the truer one); rate 0 or until <= now clears
- * it. Takes effect here at once (pacer__redis_learned() answers it), and
- * the store thread writes it to Redis (as server time, like a pause) as
- * soon as it can. Never blocks on the network. A bad name (NULL or over 255
+ * a rate learned from what the server announced; then, when next_rate is
+ * not 0, at most next_rate until next_until (> until): the quota's pace in
+ * its next window, which every process holds to once the first window ends
+ * (learned() answers it then). The latest write wins (a newer announcement
+ * is the truer one); rate 0 clears it, and so does an until <= now with no
+ * next window ahead. Takes effect here at once (pacer__redis_learned() answers
+ * it), and the store thread writes it to Redis (as server time, like a pause)
+ * as soon as it can. Never blocks on the network. A bad name (NULL or over 255
  * bytes), a negative or non-finite rate, or one below 1e-9/s (a token per
- * 31 years, which the record cannot hold) is ignored.
+ * 31 years, which the record cannot hold) is ignored, and so is a next
+ * window with such a rate or one that does not end after until.
  * The rate travels as an interval of whole microseconds, rounded up: what
  * learned() answers, here and in every process, is 1e6 / ceil(1e6 / rate),
  * never above rate (rates above 1e6/s are held to 1e6/s). Written while
- * Redis is unreachable: kept, and sent once it is back if its until is
- * still ahead (a clear is always sent). */
+ * Redis is unreachable: kept, and sent once it is back if its until (or
+ * its next window's, then sent alone) is still ahead (a clear is always
+ * sent). */
 void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
-                        int64_t until);
+                        int64_t until, double next_rate, int64_t next_until);
 
 /* The local time until which bucket name holds a learned rate, if after
- * now, with *rate set to it; else 0 (*rate untouched). As far as this
+ * now, with *rate set to it (the first window's, then its next one's);
+ * else 0 (*rate untouched). As far as this
  * process knows: its own writes at once, another process's from the next
  * reply of a call for that bucket. Asking counts as interest: for a bucket
  * asked about but not reserved from (a key with no configured rate, whose
