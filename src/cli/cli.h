@@ -180,6 +180,13 @@ void cli_usage(FILE *f);
 int cli_opt_suggest(const char *name, size_t len, int keys, char *buf,
                     size_t cap);
 
+/* The man page pacer(1) in man(7) roff, from the option table with the
+ * defaults --help shows (docgen.c). */
+void cli_man(FILE *f);
+/* The completion script of shell ("bash" or "zsh") from the option table.
+ * Returns 0, or -1 for another shell (nothing written). */
+int cli_completion(FILE *f, const char *shell);
+
 /* Parses a rate: "N", "N/s", "N/m" or "N/h" into per second. Returns 0 or
  * -1. */
 int cli_parse_rate(const char *s, double *per_second);

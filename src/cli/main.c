@@ -333,9 +333,35 @@ static void cleanup(app_t *a)
   cli_opts_free(&a->o);
 }
 
+/* The hidden actions the build runs to write the man page and the
+ * completions from the option table (docgen.c): `pacer --help-man`,
+ * `pacer --help-completion bash|zsh`. Returns 1 when argv is one of them,
+ * with the exit code in *code. */
+static int doc_action(int argc, char **argv, int *code)
+{
+  if (argc == 2 && !strcmp(argv[1], "--help-man")) {
+    cli_man(stdout);
+  } else if (argc == 3 && !strcmp(argv[1], "--help-completion")) {
+    if (cli_completion(stdout, argv[2])) {
+      fprintf(stderr, "pacer: --help-completion: bash or zsh, not '%s'\n",
+              argv[2]);
+      *code = CLI_EXIT_USAGE;
+      return 1;
+    }
+  } else {
+    return 0;
+  }
+  *code =
+      fflush(stdout) == EOF || ferror(stdout) ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+  return 1;
+}
+
 static int command(app_t *a, int argc, char **argv)
 {
   char err[1024];
+  int code;
+  if (doc_action(argc, argv, &code))
+    return code;
   cli_opts_init(&a->o);
   if (cli_opts_parse(&a->o, argc, argv, err, sizeof err))
     return usage_error(err);
@@ -352,7 +378,7 @@ static int command(app_t *a, int argc, char **argv)
   int resume = !strcmp(a->o.command, "resume");
   if (prepare(a, resume, argc, argv, err, sizeof err))
     return usage_error(err);
-  int code = start(a);
+  code = start(a);
   if (code)
     return code;
   a->start = a->last_flush = cli_now_s();

@@ -95,9 +95,11 @@ void cli_usage(FILE *f)
   size_t n;
   const cli_opt_t *t = cli_opt_table(&n);
   for (size_t i = 0; i < n; i++) {
-    char left[64], def[64], text[512];
-    snprintf(left, sizeof left, "--%s%s%s", t[i].name, t[i].arg ? " " : "",
-             t[i].arg ? t[i].arg : "");
+    char left[80], def[64], text[512], sn[8] = "";
+    if (t[i].short_name)
+      snprintf(sn, sizeof sn, "-%c, ", t[i].short_name);
+    snprintf(left, sizeof left, "%s--%s%s%s", sn, t[i].name,
+             t[i].arg ? " " : "", t[i].arg ? t[i].arg : "");
     cli_opt_show(&d, &t[i], def, sizeof def);
     snprintf(text, sizeof text, "%s%s%s%s", t[i].help, def[0] ? " [" : "", def,
              def[0] ? "]" : "");

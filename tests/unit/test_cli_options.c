@@ -396,7 +396,14 @@ static void each_listed_flag_sets_its_field(void **state)
   int seen[N_FLAG_CASES] = {0};
   for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
     char name[64];
-    if (sscanf(line, "  --%63[a-z-]", name) != 1 || strncmp(line, "  --", 4))
+    /* "  --rate N", or with its short flag "  -r, --rate N". */
+    const char *l = line + 2;
+    if (!strncmp(line, "  -", 3) && line[3] != '-' &&
+        !strncmp(line + 4, ", --", 4))
+      l = line + 6;
+    else if (strncmp(line, "  --", 4))
+      continue;
+    if (sscanf(l, "--%63[a-z-]", name) != 1)
       continue;
     listed++;
     size_t k = 0;
@@ -1252,11 +1259,24 @@ static void help_default(const char *usage, const char *name, char *out,
                          size_t cap)
 {
   char head[80], text[1024] = "";
-  snprintf(head, sizeof head, "\n  --%s", name);
-  const char *p = usage;
-  size_t hl = strlen(head);
-  while ((p = strstr(p, head)) && p[hl] != ' ' && p[hl] != '\n')
-    p += hl;
+  const char *p = NULL;
+  size_t hl = 0;
+  for (int sn = 0; !p && sn < 2; sn++) { /* "--rate", "-r, --rate" */
+    size_t n;
+    const cli_opt_t *opt = cli_opt_table(&n);
+    while (n > 0 && strcmp(opt->name, name))
+      opt++, n--;
+    if (sn && (!n || !opt->short_name))
+      break;
+    if (sn)
+      snprintf(head, sizeof head, "\n  -%c, --%s", opt->short_name, name);
+    else
+      snprintf(head, sizeof head, "\n  --%s", name);
+    p = usage;
+    hl = strlen(head);
+    while ((p = strstr(p, head)) && p[hl] != ' ' && p[hl] != '\n')
+      p += hl;
+  }
   if (!p)
     fail_msg("--help does not list --%s", name);
   p = strchr(p + 1, '\n');
