@@ -6,8 +6,9 @@
 # names every flag --help lists (short ones too); the bash completion
 # completes --ra to --rate; zsh -n accepts the zsh one; --spool-remove-
 # when-done leaves no file behind after a good run against pacer-mock and
-# keeps the spool after a failing one; -r 0 is a usage error that says
-# what to do; a mistyped flag gets "did you mean". About 2 s.
+# keeps the spool after a failing one, and a run killed part way and
+# finished by pacer resume leaves none either; -r 0 is a usage error that
+# says what to do; a mistyped flag gets "did you mean". About 2 s.
 # Usage: test_pack.sh PACER MOCK BUILD_DIR
 set -u
 PACER=$1
@@ -131,6 +132,33 @@ check "without the flag a good run keeps its spool (exit $rc)" \
   test -s "$T/run/run.db"
 check "and the summary offers the flag" \
   grep -q "no longer needed (--spool-remove-when-done removes it)" "$T/plain.err"
+
+# Kept for pacer resume: a run killed part way, resumed to its end, leaves
+# nothing behind either.
+rm -f "$T/run/"*
+for i in $(seq 1 40); do
+  echo "{\"id\": $i, \"url\": \"$BASE/slow/$i?latency_ms=40\"}"
+done >"$T/slow.jsonl"
+"$PACER" send -c 2 --spool "$T/run/run.db" -o "$T/slow.out" -q \
+  --spool-remove-when-done "$T/slow.jsonl" 2>"$T/slow.err" &
+pid=$!
+for _ in $(seq 1 100); do # until a few result lines are out
+  [ -f "$T/slow.out" ] && [ "$(wc -l <"$T/slow.out")" -ge 4 ] && break
+  sleep 0.02
+done
+{
+  kill -KILL "$pid"
+  wait "$pid"
+} 2>/dev/null # no "Killed" from the shell
+check "the killed run left its spool" test -s "$T/run/run.db"
+"$PACER" resume --spool "$T/run/run.db" 2>"$T/resume.err"
+rc=$?
+check "pacer resume finishes the run (exit $rc)" [ "$rc" -eq 0 ]
+check "every job has its result line" \
+  [ "$(jq -r .id "$T/slow.out" | sort -un | wc -l)" -eq 40 ]
+left=$(ls -A "$T/run")
+check "and the resume removed the spool, as the run asked ('$left')" \
+  [ -z "$left" ]
 stop_mock
 
 finish
