@@ -311,3 +311,18 @@ void pacer__shared_close(pacer__shared_t *s)
     pacer__redis_close(s->redis);
   free(s);
 }
+
+const char *pacer__shared_state_name(int state)
+{
+  switch (state) {
+  case PACER__SHARED_NONE:
+    return "none";
+  case PACER__SHARED_CONNECTED:
+    return "connected";
+  case PACER__SHARED_HOLDING:
+    return "holding";
+  case PACER__SHARED_FALLBACK:
+    return "fallback";
+  }
+  return "unknown";
+}

@@ -39,6 +39,11 @@
 #define PACER__SHARED_HOLDING 2
 #define PACER__SHARED_FALLBACK 3
 
+/* The name of a PACER__SHARED_ state in the JSON stats and events: "none",
+ * "connected", "holding", "fallback"; "unknown" for any other value.
+ * Static storage. */
+const char *pacer__shared_state_name(int state);
+
 /* What the scheduler calls, with what it calls it on (ctx). take returns
  * 0 (one token taken at now), > 0 (ns to wait before asking again) or
  * PACER__SHARED_PENDING; it never blocks and never fails. paused_until
