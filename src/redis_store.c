@@ -308,6 +308,7 @@ typedef struct bucket {
   double learned_next_rate;   /* ... and rate */
   int64_t learn_iv;           /* the write: interval (us), 0 for a clear */
   int64_t learn_until;        /* ... and its local end */
+  int64_t heard_at;           /* local time of the last reply taken in */
   int64_t learn_next_iv;      /* ... its next window's (0: none) */
   int64_t learn_next_until;
   int learn_send;    /* a write to send */
@@ -1067,21 +1068,36 @@ int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
     b->last_ask = now;
     if (!pacer__linked(&b->active))
       pacer__list_push_back(&r->active, &b->active);
+    double lr = 0;
+    u = known(b, now, &lr);
+    /* Knowing of nothing learned since before a pause that has ended is
+     * not knowing: nobody asked while paused (the key's gate does not),
+     * so the fleet may have learned meanwhile. Asked at once, as a new
+     * bucket is. */
+    int stale = !u && b->learn_known && b->paused_until &&
+                b->paused_until <= now && b->heard_at <= b->paused_until &&
+                !b->learn_send;
+    if (stale && b->poll_at > now)
+      b->poll_at = now;
     /* the first ask since the last call wakes the store thread if it
      * sleeps past this bucket's poll (awake, it looks at every bucket
      * before it sleeps again); later ones need not */
+    if (stale && b->asked && r->st.state == PACER__REDIS_CONNECTED &&
+        !b->inflight && !b->learn_waiting)
+      pthread_cond_signal(&r->cond);
     if (!b->asked) {
       b->asked = 1;
       if (r->st.state == PACER__REDIS_CONNECTED && !b->inflight &&
           r->sleep_until > b->poll_at)
         pthread_cond_signal(&r->cond);
     }
-    double lr = 0;
-    if ((u = known(b, now, &lr)) > 0) {
+    if (u > 0) {
       if (rate)
         *rate = lr;
-    } else if (!b->learn_known && r->st.state == PACER__REDIS_CONNECTED) {
-      /* nothing heard for this bucket yet: the first call's reply says */
+    } else if ((!b->learn_known || stale) &&
+               r->st.state == PACER__REDIS_CONNECTED) {
+      /* nothing heard for this bucket yet, or not since its pause: the
+       * next call's reply says */
       b->learn_waiting = 1;
       u = PACER__REDIS_PENDING;
     }
@@ -1333,6 +1349,7 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     return lw;
   }
   int64_t t0 = x->arrived;
+  b->heard_at = t0;
   /* Known from now on; a learned() that answered PENDING gets its notify. */
   b->learn_known = 1;
   int lw = b->learn_waiting;

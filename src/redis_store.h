@@ -207,10 +207,15 @@ void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
  * answers PACER__REDIS_PENDING while connected, and notify is called once
  * that reply is in (or an error reply, or the connection is lost, after
  * which it answers what it knows): a process new to a key learns what the
- * fleet knows before it sends. While Redis is unreachable, the last rate
- * known stays until its until, and a bucket with none answers 0. A bad
- * name answers 0. peek 1: only what is known now, with no side effect (no
- * bucket made, no interest, never PENDING): for stats. */
+ * fleet knows before it sends. So it does after a pause of the bucket: a
+ * bucket that knows of no learned rate, and has had no reply since before
+ * its pause ended, answers PENDING likewise until a call made at once
+ * replies (a paused key is not asked about, and the fleet may have learned
+ * meanwhile: without it, the key would start unpaced when the pause ends).
+ * While Redis is unreachable, the last rate known stays until its until, and a
+ * bucket with none answers 0. A bad name answers 0. peek 1: only what is known
+ * now, with no side effect (no bucket made, no interest, never PENDING): for
+ * stats. */
 int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
                              double *rate, int peek);
 

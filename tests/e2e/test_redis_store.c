@@ -1115,6 +1115,39 @@ static void learn_next_window(void **state)
   pair_close(p);
 }
 
+/* A paused key is not asked about; the fleet may learn a rate meanwhile.
+ * After the pause, a bucket that knew of none does not answer "none" from
+ * before the pause: PENDING, a call at once, then the rate the fleet
+ * learned (else the key would start unpaced). */
+static void learn_after_pause(void **state)
+{
+  NEED_REDIS();
+  pair_t *p;
+  p = pair_open("?name=ap", "?name=ap");
+  double rate = 0;
+  int64_t settle = now_ns() + (int64_t)(500 * MS * timing_scale());
+  assert_int_equal(learned_settled(p->b, "k", settle, &rate), 0);
+  int64_t pause_end = now_ns() + 200 * MS;
+  pacer__redis_pause(p->b, "k", pause_end);
+  sleep_ns(50 * MS); /* b's pause written: its reply knew of no rate */
+  /* while b's key is paused (and not asked about), a learns a rate */
+  int64_t until = now_ns() + 2 * S;
+  pacer__redis_learn(p->a, "k", 6, until, 0, 0);
+  sleep_ns(pause_end + 20 * MS - now_ns());
+  uint64_t gen = notifier_gen(&p->n);
+  int64_t asked = now_ns();
+  assert_int_equal(pacer__redis_learned(p->b, "k", now_ns(), &rate, 0),
+                   PACER__REDIS_PENDING);
+  notifier_wait(&p->n, gen, asked + (int64_t)(500 * MS * timing_scale()));
+  int64_t u = pacer__redis_learned(p->b, "k", now_ns(), &rate, 0);
+  printf("learn: after a pause, the fleet's rate known %.2f ms after the "
+         "first ask\n",
+         (now_ns() - asked) / 1e6);
+  assert_true(u >= until - 1 * MS && u <= until + reply_slack());
+  assert_true(rate == rate_back(6));
+  pair_close(p);
+}
+
 /* The learned rate's key expires in Redis at its until (PTTL no more than
  * the time left; gone just after it), and learned() answers 0 from then on,
  * here and in another handle. */
@@ -1707,6 +1740,7 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(learn_shared, teardown),
       cmocka_unit_test_teardown(learn_latest, teardown),
       cmocka_unit_test_teardown(learn_next_window, teardown),
+      cmocka_unit_test_teardown(learn_after_pause, teardown),
       cmocka_unit_test_teardown(learn_expires, teardown),
       cmocka_unit_test_teardown(learn_asked_only, teardown),
       cmocka_unit_test_teardown(learn_refused, teardown),
