@@ -180,10 +180,13 @@ int64_t pacer__redis_grace_ns(double rate)
  * reply parser's enum: a new field goes before the offsets, in both), the
  * offsets from the server's now, each token starting at max(now, TAT -
  * (burst - 1) x interval) and moving TAT one interval on, for as long as it
- * starts within the horizon. A call that sets or extends a pause also
- * publishes "<pause left, us> <name>" on the channel, so that every process
- * hears of it at once, not at its next call for that bucket; pcall: a
- * server that refuses PUBLISH (an ACL) still gets the pause key, which
+ * starts within the horizon. A call that sets or extends a pause pulls
+ * the TAT back to the pause's end when it is later: every process drops
+ * its reservations when it hears of a pause, so tokens reserved past its
+ * end would only hold the fleet back after it (by as much as all of their
+ * horizons). It also publishes "<pause left, us> <name>" on the channel, so
+ * that every process hears of it at once, not at its next call for that bucket;
+ * pcall: a server that refuses PUBLISH (an ACL) still gets the pause key, which
  * every call reads. The learned rate is "<interval us> <until, us of server
  * time>", followed by " <interval> <until>" of its next window when it has
  * one: the latest write replaces it (a newer announcement is the truer
@@ -210,6 +213,11 @@ static const char SCRIPT[] =
     "  p = now + pause\n"
     "  redis.call('SET', KEYS[2], string.format('%d', p))\n"
     "  redis.call('PEXPIREAT', KEYS[2], math.ceil(p / 1000))\n"
+    "  local t0 = tonumber(redis.call('GET', KEYS[1]) or 0)\n"
+    "  if t0 > p then\n"
+    "    redis.call('SET', KEYS[1], string.format('%d', p), 'PX',\n"
+    "               math.ceil((p - now) / 1000))\n"
+    "  end\n"
     "  if ARGV[6] ~= '' then\n"
     "    redis.pcall('PUBLISH', ARGV[6], string.format('%d', pause) .. ' ' ..\n"
     "                ARGV[7])\n"

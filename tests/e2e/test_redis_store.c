@@ -200,6 +200,24 @@ static long long rint_cmd(int port, const char *fmt, const char *arg)
   return v;
 }
 
+/* The number a string key holds, on the test's own connection; -1 when
+ * the key does not exist. */
+static long long rget_ll(int port, const char *key)
+{
+  redisContext *c = rconnect(port);
+  assert_non_null(c);
+  redisReply *rep = redisCommand(c, "GET %s", key);
+  assert_non_null(rep);
+  long long v = -1;
+  if (rep->type == REDIS_REPLY_STRING)
+    v = strtoll(rep->str, NULL, 10);
+  else
+    assert_int_equal(rep->type, REDIS_REPLY_NIL);
+  freeReplyObject(rep);
+  redisFree(c);
+  return v;
+}
+
 /* ---- a store and a taker ---- */
 
 typedef struct notifier {
@@ -664,6 +682,46 @@ static int64_t heard_pause(pacer__redis_t *b, const char *name, int64_t *took)
     sleep_ns(1 * MS);
   *took = now_ns() - start;
   return pu;
+}
+
+/* A pause pulls the TAT back to its end: every process drops its
+ * reservations when it hears of it, so the tokens reserved past its end
+ * (a's, here, 400 ms ahead at 5/s) must not hold the bucket back after it.
+ * After the pause, a's grants come at the rate from its end. */
+static void pause_frees_reserved(void **state)
+{
+  NEED_REDIS();
+  pair_t *p;
+  p = pair_open("?name=pr", "?name=pr");
+  int64_t t[8];
+  size_t k = take_until(p->a, &p->n, "k", 5, 1, now_ns() + 100 * MS, t, 1);
+  assert_int_equal(k, 1);
+  sleep_ns(20 * MS); /* a's reserve call: its horizon ahead */
+  long long tat = rget_ll(p->sv.port, "pacer:{pr}:tat:k");
+  int64_t set = now_ns();
+  pacer__redis_pause(p->b, "k", set + 50 * MS);
+  sleep_ns(20 * MS); /* b's call writes it */
+  long long pend = rget_ll(p->sv.port, "pacer:{pr}:pause:k");
+  long long tat2 = rget_ll(p->sv.port, "pacer:{pr}:tat:k");
+  printf("pause: TAT %+.1f ms from the pause's end before it, %+.1f ms after "
+         "it was set\n",
+         (tat - pend) / 1e3, (tat2 - pend) / 1e3);
+  assert_true(pend > 0);
+  assert_true(tat > pend); /* reserved past the pause's end */
+  assert_true(tat2 == pend);
+  /* a hears of it, and takes again at 5/s from its last grant (its local
+   * gate): 2 grants within 450 ms of the pause's end (at about 130 and 330
+   * ms), where the tokens reserved before it would have held the first
+   * past its TAT (more than 500 ms on) */
+  int64_t took;
+  int64_t pu = heard_pause(p->a, "k", &took);
+  assert_true(pu > 0);
+  k = take_until(p->a, &p->n, "k", 5, 1,
+                 pu + (int64_t)(450 * MS * timing_scale()), t, 2);
+  printf("pause: grants after it at %+.1f and %+.1f ms\n",
+         k > 0 ? (t[0] - pu) / 1e6 : -1.0, k > 1 ? (t[1] - pu) / 1e6 : -1.0);
+  assert_int_equal(k, 2);
+  pair_close(p);
 }
 
 /* B holds reservations of "k" (20/s, ahead 1 s: its next reserve call is
@@ -1736,6 +1794,7 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(many_buckets, teardown),
       cmocka_unit_test_teardown(pause_shared, teardown),
       cmocka_unit_test_teardown(pause_pushed, teardown),
+      cmocka_unit_test_teardown(pause_frees_reserved, teardown),
       cmocka_unit_test_teardown(keys_expire, teardown),
       cmocka_unit_test_teardown(learn_shared, teardown),
       cmocka_unit_test_teardown(learn_latest, teardown),
