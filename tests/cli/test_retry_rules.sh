@@ -9,7 +9,8 @@
 # server saw the same Idempotency-Key on both attempts (and again on a
 # second run of the same file); --ok-status 404 makes a 404 "ok": true and
 # a success; --retry-on 503 leaves a 429 not retried while a 503 still
-# is. 7 runs of a few jobs each, about 1 s; loopback only.
+# is; with --spool the spool's key, or the command's with
+# --idempotency-keys. 9 runs of a few jobs each, about 1 s; loopback only.
 # Usage: test_retry_rules.sh PACER PACER_MOCK
 set -u
 PACER=$1
@@ -98,6 +99,22 @@ set -- $k
 same=no
 [ "$#" -eq 3 ] && [ "$3" = "$first" ] && same=yes
 check "a second run of the file sends the same key (got '$k')" [ "$same" = yes ]
+
+# ---- with --spool: the spool's key, or the command's with the flag ----
+post p7 >"$T/jobs.jsonl"
+send "$T/jobs.jsonl" --spool "$T/a.db" --out "$T/out.jsonl" 2>/dev/null
+k=$(keys p7)
+same=no
+[[ "$(line p7 '[.attempts, .status]')" == '[2,200]' &&
+  "$k" =~ ^pacer-[0-9a-f]{16}-[0-9]+\ pacer-[0-9a-f]{16}-[0-9]+$ ]] && same=yes
+check "--spool: the POST is retried under the spool's key (got '$k')" [ "$same" = yes ]
+post p8 >"$T/jobs.jsonl"
+send "$T/jobs.jsonl" --spool "$T/b.db" --idempotency-keys --out "$T/out.jsonl" 2>/dev/null
+k=$(keys p8)
+same=no
+[[ "$(line p8 .attempts)" == 2 && "$k" =~ ^pacer-[0-9a-f]{32}\ pacer-[0-9a-f]{32}$ ]] &&
+  same=yes
+check "--spool --idempotency-keys: the command's key wins (got '$k')" [ "$same" = yes ]
 
 # ---- --ok-status ----
 printf '{"id": "n1", "url": "%s/gone?job=n1&status=404"}\n' "$BASE" >"$T/jobs.jsonl"
