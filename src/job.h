@@ -63,6 +63,7 @@ typedef struct pacer__job {
                            written by its worker at start, read when the
                            same worker settles it */
   uint8_t user_cancel;  /* ended by pacer_cancel() (not by a shutdown) */
+  uint8_t not_retried;  /* ENDED: pacer_not_retried_t */
   int16_t error;        /* ENDED: final error (0 or PACER_E*) */
   const char *message;  /* ENDED: static detail for errors decided here */
   uint64_t spool_id;    /* its row in the spool; 0: not spooled */

@@ -1076,10 +1076,13 @@ static int retry_or_end(pacer__sched_t *s, pacer__job_t *j,
                         const pacer__attempt_end_t *end, int64_t now,
                         int64_t ra)
 {
-  int retryable = pacer__retryable(end->error, end->status);
+  int retryable = pacer__retryable_in(&s->cfg.retry, end->error, end->status);
   unsigned max = j->max_attempts ? j->max_attempts : s->cfg.max_attempts;
   if (retryable && j->retry_ok && j->attempts < max)
     return schedule_retry(s, j, end, now, ra);
+  /* Told in the result, so that a caller sees the rule that held it. */
+  if (retryable && !j->retry_ok && j->attempts < max && !s->no_retry)
+    j->not_retried = PACER_NOT_RETRIED_UNSAFE;
   int error = end->error;
   const char *msg = NULL;
   if (error == 0 && retryable && j->retry_ok) {

@@ -112,6 +112,8 @@ typedef struct pacer__sched_cfg {
   pacer__concur_cfg_t concur;
   /* Retry budget (budget.h), global and per key; ratio 0: off. */
   pacer__budget_cfg_t budget;
+  /* The statuses that are retried (pacer_config_t.retry_statuses). */
+  pacer__retry_set_t retry;
 } pacer__sched_cfg_t;
 
 typedef struct pacer__sched {

@@ -92,12 +92,12 @@ void cli_say(app_t *a, const char *fmt, ...)
 void cli_clear_progress_locked(app_t *a);
 
 /* Writes the result line of a job (cli_result_append() says what id, line,
- * res, code, message and with_body give) and counts its outcome (res, or
+ * res, code, message and flags give) and counts its outcome (res, or
  * code for a job never accepted). Returns 0, or -1 when it could not be
  * written (out of memory counts as a write error). Any thread. */
 int cli_emit(app_t *a, json_t *id, unsigned long line,
              const pacer_result_t *res, int code, const char *message,
-             int with_body);
+             unsigned flags);
 /* The result line of a job line that was never accepted. */
 void cli_emit_error(app_t *a, json_t *id, unsigned long line, int code,
                     const char *msg);

@@ -50,6 +50,12 @@ typedef struct cli_opts {
   char *metrics_file;          /* --metrics-file */
   unsigned metrics_keys;       /* --metrics-keys: keys with own series */
   int64_t metrics_interval_ms; /* --metrics-interval: file rewrites */
+  /* The retry rule (docs/COMMAND.md, "Retries"). */
+  int retry_unsafe;     /* --retry-unsafe: every job PACER_REQ_RETRY_UNSAFE */
+  int idempotency_keys; /* --idempotency-keys: cli_job_idempotency_key() */
+  int *retry_on;        /* --retry-on: owned; cfg.retry_statuses points here */
+  size_t retry_on_count;
+  uint64_t ok_status[10]; /* --ok-status: one bit per status 0..639 */
 } cli_opts_t;
 
 /* ---- the option table ---------------------------------------------------
@@ -187,6 +193,9 @@ void cli_man(FILE *f);
  * Returns 0, or -1 for another shell (nothing written). */
 int cli_completion(FILE *f, const char *shell);
 
+/* 1 if status is one of --ok-status's (bits: cli_opts_t.ok_status). */
+int cli_status_listed(const uint64_t bits[10], int status);
+
 /* Parses a rate: "N", "N/s", "N/m" or "N/h" into per second. Returns 0 or
  * -1. */
 int cli_parse_rate(const char *s, double *per_second);
@@ -208,8 +217,10 @@ typedef struct cli_job {
   json_t *id; /* the job's id (string or integer; the line number if the
                  line has none); owned, passed on to the callback */
   json_t *root;
-  char *json_body; /* "json" serialized */
-  pacer_header_t *headers;
+  char *json_body;         /* "json" serialized */
+  pacer_header_t *headers; /* and after them, the Idempotency-Key that
+                              --idempotency-keys adds (a job is moved by
+                              value, so nothing points into it) */
 } cli_job_t;
 
 /* Parses line (len bytes, no newline) numbered lineno against the options
@@ -219,6 +230,14 @@ typedef struct cli_job {
 int cli_job_parse(cli_job_t *job, const char *line, size_t len,
                   unsigned long lineno, const cli_opts_t *o, char *err,
                   size_t errlen);
+/* With --idempotency-keys: the Idempotency-Key of a job whose method is
+ * not idempotent and that names none itself, "pacer-" and 32 hex digits
+ * derived from the job's id (as its result line writes it), method, URL and
+ * body, so a later run of the same job (the same file, or the failed lines
+ * of it) sends the same key. Writes it into key (at least 40 bytes).
+ * Returns 1 when the job gets one, 0 when not. */
+int cli_job_idempotency_key(const cli_job_t *job, char *key, size_t cap);
+
 /* Frees the parse; leaves job->id unless take_id is 0 (then frees it too). */
 void cli_job_clear(cli_job_t *job, int take_id);
 
@@ -242,15 +261,27 @@ void cli_buf_free(cli_buf_t *b);
 /* Appends n bytes of s. */
 void cli_buf_put(cli_buf_t *b, const char *s, size_t n);
 
+/* Bits of a result line's flags. */
+enum {
+  CLI_RESULT_BODY = 1,     /* --body: the response's headers and body */
+  CLI_RESULT_OK_STATUS = 2 /* the status is one of --ok-status's */
+};
+
+/* 1 if the job went well: a response (error 0) with a 2xx or 3xx status, or
+ * with CLI_RESULT_OK_STATUS in flags. res NULL (never accepted): 0. */
+int cli_result_ok(const pacer_result_t *res, unsigned flags);
+
 /* Appends one result line, without the newline, to b. res is the library's
  * result, or NULL for a job that was never accepted: then code and message
- * say why. id (borrowed) may be NULL. The bytes are those of jansson's
- * compact dump of the line's object, fields in order, numbers of
- * milliseconds as JSON_REAL_PRECISION(12) writes them. Returns 0, or -1
- * out of memory. */
+ * say why. id (borrowed) may be NULL. flags: CLI_RESULT_* bits. The line
+ * says "ok" (cli_result_ok()) and, when the library did not retry the job
+ * because of its method, "not_retried": "unsafe method". The bytes are
+ * those of jansson's compact dump of the line's object, fields in order,
+ * numbers of milliseconds as JSON_REAL_PRECISION(12) writes them. Returns
+ * 0, or -1 out of memory. */
 int cli_result_append(cli_buf_t *b, json_t *id, unsigned long lineno,
                       const pacer_result_t *res, int code, const char *message,
-                      int with_body);
+                      unsigned flags);
 
 /* Appends id (borrowed; NULL is null) as the result line writes it. */
 void cli_id_append(cli_buf_t *b, json_t *id);
@@ -259,12 +290,12 @@ void cli_id_append(cli_buf_t *b, json_t *id);
  * without a jansson object made on another thread. */
 int cli_result_append_text(cli_buf_t *b, const char *id, size_t id_len,
                            unsigned long lineno, const pacer_result_t *res,
-                           int code, const char *message, int with_body);
+                           int code, const char *message, unsigned flags);
 
 /* The same line as a malloc'd string (NULL on out of memory). */
 char *cli_result_line(json_t *id, unsigned long lineno,
                       const pacer_result_t *res, int code, const char *message,
-                      int with_body);
+                      unsigned flags);
 
 /* Standard base64 of len bytes; malloc'd, NULL on out of memory. */
 char *cli_base64(const void *data, size_t len);
@@ -308,14 +339,20 @@ int cli_lines_ready(const cli_lines_t *r);
 
 /* Outcome counts, filled by the command as results are written. */
 typedef struct cli_tally {
-  uint64_t jobs;      /* result lines written */
-  uint64_t succeeded; /* a response below 400 */
+  uint64_t jobs;               /* result lines written */
+  uint64_t succeeded;          /* ok (cli_result_ok()) */
+  uint64_t unsafe_not_retried; /* PACER_NOT_RETRIED_UNSAFE */
   uint64_t http_4xx, http_5xx;
   uint64_t bad_input;            /* lines that were never submitted */
   uint64_t by_error[CLI_ERRORS]; /* by -code, PACER_E... (0: unknown) */
 } cli_tally_t;
 
-/* Counts one result (res NULL: a job that was never accepted, with code). */
+/* Counts one result (res NULL: a job that was never accepted, with code);
+ * flags as its line's (CLI_RESULT_OK_STATUS counts a listed status as
+ * succeeded). */
+void cli_tally_count(cli_tally_t *t, const pacer_result_t *res, int code,
+                     unsigned flags);
+/* cli_tally_count() with no flags. */
 void cli_tally_add(cli_tally_t *t, const pacer_result_t *res, int code);
 uint64_t cli_tally_failed(const cli_tally_t *t);
 

@@ -80,9 +80,17 @@ void cli_man(FILE *f)
        "to stdout or --out. A job line is an object with \"url\" (required), "
        "\"id\", \"method\", \"headers\": {K: V}, \"body\" or \"json\", "
        "\"priority\": \"high\" or \"low\", \"key\", \"deadline_ms\", "
-       "\"timeout_ms\" and \"max_attempts\".",
+       "\"timeout_ms\", \"max_attempts\" and \"retry_unsafe\": true.",
        1, 0);
   fputc('\n', f);
+  para(f, "Retries: a transport error, a timeout or a status of --retry-on "
+          "is retried up to --max-attempts. POST, PATCH and other methods "
+          "that are not idempotent are retried only with --retry-unsafe, "
+          "\"retry_unsafe\": true or an Idempotency-Key header "
+          "(--idempotency-keys adds one, and so does --spool); otherwise "
+          "their result line says \"not_retried\": \"unsafe method\" and "
+          "the summary counts them. A result line says \"ok\": true for a "
+          "2xx or 3xx response, or a status of --ok-status.");
   para(f, "With --spool every job is kept in a SQLite file until its result "
           "line is written: after a crash, pacer resume sends what is left "
           "and pacer status counts it. The spool keeps the run's settings "

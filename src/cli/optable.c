@@ -352,6 +352,110 @@ static int get_headers(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
   return a ? 0 : -1;
 }
 
+/* ---- status lists: --retry-on and --ok-status ---- */
+
+int cli_status_listed(const uint64_t bits[10], int status)
+{
+  return status >= 0 && status < 640 &&
+         (bits[status / 64] >> (status % 64)) & 1;
+}
+
+/* "429,503": statuses 100..599, comma-separated, into bits (each once).
+ * Returns how many, or -1 with a message. */
+static int parse_statuses(const char *v, uint64_t bits[10], const char *who,
+                          char *err, size_t errlen)
+{
+  memset(bits, 0, 10 * sizeof *bits);
+  int n = 0;
+  const char *p = v;
+  for (;;) {
+    char num[8];
+    size_t len = strcspn(p, ",");
+    unsigned long long s;
+    if (len == 0 || len >= sizeof num)
+      return cli_fail(err, errlen,
+                      "%s: '%s' is not a list of HTTP statuses (like "
+                      "429,503)",
+                      who, v);
+    memcpy(num, p, len);
+    num[len] = 0;
+    if (parse_u64(num, 599, &s) || s < 100)
+      return cli_fail(err, errlen, "%s: '%s' is not an HTTP status (100..599)",
+                      who, num);
+    if (!cli_status_listed(bits, (int)s))
+      n++;
+    bits[s / 64] |= UINT64_C(1) << (s % 64);
+    if (!p[len])
+      return n;
+    p += len + 1;
+  }
+}
+
+/* bits as "429,503" (in order), or NULL when none is set. */
+static int get_statuses(const uint64_t bits[10], json_t **out)
+{
+  char buf[4 * 500 + 1];
+  size_t n = 0;
+  *out = NULL;
+  for (int s = 100; s < 600; s++)
+    if (cli_status_listed(bits, s))
+      n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%d", n ? "," : "", s);
+  if (n == 0)
+    return 0;
+  *out = json_string(buf);
+  return *out ? 0 : -1;
+}
+
+static int set_retry_on(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                        const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  uint64_t bits[10];
+  int n = parse_statuses(v, bits, who, err, errlen);
+  if (n < 0)
+    return -1;
+  int *list = malloc((size_t)n * sizeof *list);
+  if (!list)
+    return cli_fail(err, errlen, "out of memory");
+  size_t k = 0;
+  for (int s = 100; s < 600; s++)
+    if (cli_status_listed(bits, s))
+      list[k++] = s;
+  free(o->retry_on);
+  o->retry_on = list;
+  o->retry_on_count = k;
+  o->cfg.retry_statuses = list;
+  o->cfg.retry_status_count = k;
+  return 0;
+}
+
+static int get_retry_on(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
+{
+  (void)opt;
+  uint64_t bits[10] = {0};
+  for (size_t i = 0; i < o->retry_on_count; i++)
+    bits[o->retry_on[i] / 64] |= UINT64_C(1) << (o->retry_on[i] % 64);
+  return get_statuses(bits, out);
+}
+
+static int set_ok_status(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                         const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  uint64_t bits[10];
+  if (parse_statuses(v, bits, who, err, errlen) < 0)
+    return -1;
+  memcpy(o->ok_status, bits, sizeof bits);
+  return 0;
+}
+
+static int get_ok_status(const cli_opts_t *o, const cli_opt_t *opt,
+                         json_t **out)
+{
+  (void)opt;
+  return get_statuses(o->ok_status, out);
+}
+
 /* --adapt: which of the two adaptations (pacer_config_t.adapt_announced,
  * adapt_aimd) are on. The names, in the order of the bits they set
  * (announced 1, aimd 2). */
@@ -688,6 +792,32 @@ static const cli_opt_t table[] = {
      .off = CFG(retry_after_max_ms), .max = INT64_MAX / 1000000, .flags = KEPT,
      .key = "retry-max-after", .arg = "S", .what = "a number of seconds",
      .help = "a longer Retry-After is cut to this many seconds"},
+    {.name = "retry-on", .kind = CLI_OPT_CUSTOM, .off = OWN(retry_on),
+     .flags = KEPT, .key = "retry-on", .arg = "STATUS,...",
+     .unset = "408,429,500,502,503,504", .set = set_retry_on,
+     .get = get_retry_on,
+     .help = "the HTTP statuses that are retried (100..599, comma-separated); "
+             "a transport error or a timeout is always retried; another "
+             "status ends its job"},
+    {.name = "retry-unsafe", .kind = CLI_OPT_SWITCH, .off = OWN(retry_unsafe),
+     .flags = KEPT, .key = "retry-unsafe",
+     .help = "retry POST, PATCH and other methods that are not idempotent "
+             "too (a job's \"retry_unsafe\": true does it for one job); "
+             "without it, or an Idempotency-Key header, they are sent once "
+             "and their result line says \"not_retried\""},
+    {.name = "idempotency-keys", .kind = CLI_OPT_SWITCH,
+     .off = OWN(idempotency_keys), .flags = KEPT, .key = "idempotency-keys",
+     .help = "give each POST, PATCH (any method that is not idempotent) job "
+             "without one an Idempotency-Key header derived from its id, "
+             "method, URL and body, the same in every run of the job, so "
+             "it is retried and a server that honours the key does its work "
+             "once"},
+    {.name = "ok-status", .kind = CLI_OPT_CUSTOM, .off = OWN(ok_status),
+     .flags = KEPT, .key = "ok-status", .arg = "STATUS,...", .unset = "none",
+     .set = set_ok_status, .get = get_ok_status,
+     .help = "statuses that count as ok besides 2xx and 3xx (like 404,410): "
+             "their result lines say \"ok\": true and they count as "
+             "succeeded"},
     {.name = "retry-budget", .kind = CLI_OPT_CUSTOM,
      .off = CFG(retry_budget_ratio), .flags = KEPT, .key = "retry-budget",
      .arg = "RATIO[:MIN_PER_S]", .set = set_retry_budget,

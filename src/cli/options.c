@@ -36,6 +36,11 @@ void cli_opts_free(cli_opts_t *o)
   free(o->shared);
   free(o->metrics_listen);
   free(o->metrics_file);
+  free(o->retry_on);
+  o->retry_on = NULL;
+  o->retry_on_count = 0;
+  o->cfg.retry_statuses = NULL;
+  o->cfg.retry_status_count = 0;
   o->spool_path = o->shared = o->metrics_listen = o->metrics_file = NULL;
   o->headers_from_base = 0;
   o->headers = NULL;
@@ -77,7 +82,19 @@ void cli_usage(FILE *f)
              "\"headers\": {K: V},\n"
              "\"body\" or \"json\", \"priority\": \"high\"|\"low\", \"key\", "
              "\"deadline_ms\", \"timeout_ms\",\n"
-             "\"max_attempts\"}.\n\n"
+             "\"max_attempts\", \"retry_unsafe\": true}.\n\n"
+             "Retries: a transport error, a timeout or a status of --retry-on "
+             "is retried\n"
+             "up to --max-attempts. POST, PATCH and other methods that are "
+             "not idempotent\n"
+             "are retried only with --retry-unsafe, \"retry_unsafe\": true or "
+             "an\n"
+             "Idempotency-Key header (--idempotency-keys adds one, and so does "
+             "--spool);\n"
+             "otherwise their result line says \"not_retried\": \"unsafe "
+             "method\". A result\n"
+             "line says \"ok\": true for a 2xx or 3xx response, or a status "
+             "of --ok-status.\n\n"
              "With --spool every job is kept in a SQLite file until its result "
              "line is\n"
              "written: after a crash, pacer resume sends what is left and "

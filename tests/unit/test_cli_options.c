@@ -302,6 +302,14 @@ OK(spool, o->spool_path && !strcmp(o->spool_path, "s.db") &&
 OK(spool_sync, o->cfg.spool_sync == PACER_SPOOL_FULL)
 OK(no_idem, o->cfg.spool_idempotency_keys == 0)
 OK(spool_remove, o->spool_remove == 1)
+OK(retry_on,
+   o->retry_on_count == 2 && o->retry_on[0] == 429 && o->retry_on[1] == 503 &&
+       o->cfg.retry_statuses == o->retry_on && o->cfg.retry_status_count == 2)
+OK(retry_unsafe, o->retry_unsafe == 1)
+OK(idempotency_keys, o->idempotency_keys == 1)
+OK(ok_status, cli_status_listed(o->ok_status, 404) &&
+                  cli_status_listed(o->ok_status, 410) &&
+                  !cli_status_listed(o->ok_status, 200))
 OK(allow_out_change, o->allow_out_change == 1)
 OK(help, o->help == 1)
 OK(version, o->version == 1)
@@ -335,6 +343,10 @@ static const flag_case_t flag_cases[] = {
     C("backoff-base", "50", backoff_base),
     C("backoff-max", "900", backoff_max),
     C("retry-max-after", "60", retry_max_after),
+    C("retry-on", "503,429", retry_on),
+    C("retry-unsafe", NULL, retry_unsafe),
+    C("idempotency-keys", NULL, idempotency_keys),
+    C("ok-status", "410,404", ok_status),
     C("retry-budget", "0.5:1", retry_budget),
     C("retry-budget-window", "2000", retry_budget_window),
     C("adapt", "aimd", adapt),
@@ -653,6 +665,13 @@ static void flag_errors(void **state)
   PARSE_FAILS(fx, "--breaker-threshold", "send", "x", "--breaker-threshold",
               "half");
   PARSE_FAILS(fx, "--breaker-window", "send", "x", "--breaker-window", "1025");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "99");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "600");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "503,");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "5x3");
+  PARSE_FAILS(fx, "--ok-status", "send", "x", "--ok-status", "404,,410");
+  PARSE_FAILS(fx, "--ok-status", "send", "x", "--ok-status", "-404");
   PARSE_FAILS(fx, "--adapt", "send", "x", "--adapt", "both");
   PARSE_FAILS(fx, "--adapt", "send", "x", "--adapt", "");
   PARSE_FAILS(fx, "--adapt-min-rate", "send", "x", "--adapt-min-rate", "0");
@@ -1498,9 +1517,9 @@ static void suggestions(void **state)
   assert_int_equal(cli_opt_suggest("spool-remove", 12, 0, buf, sizeof buf), 1);
   assert_string_equal(buf, "--spool-remove-when-done");
   /* A prefix of a few: all of them. */
-  assert_int_equal(cli_opt_suggest("re", 2, 0, buf, sizeof buf), 3);
-  assert_string_equal(buf, "--retry-max-after, --retry-budget or "
-                           "--retry-budget-window");
+  assert_int_equal(cli_opt_suggest("max", 3, 0, buf, sizeof buf), 3);
+  assert_string_equal(buf, "--max-low-wait, --max-attempts or "
+                           "--max-response-bytes");
   /* Nothing near: nothing said. */
   assert_int_equal(cli_opt_suggest("frobnicate", 10, 0, buf, sizeof buf), 0);
   assert_string_equal(buf, "");
@@ -1513,7 +1532,7 @@ static void suggestions(void **state)
   assert_int_equal(cli_opt_suggest("confi", 5, 0, buf, sizeof buf), 1);
   /* A small buffer is cut, never overrun. */
   char small[6];
-  assert_int_equal(cli_opt_suggest("re", 2, 0, small, sizeof small), 3);
+  assert_int_equal(cli_opt_suggest("max", 3, 0, small, sizeof small), 3);
   assert_int_equal(strlen(small), 5);
 
   /* In the messages. */
