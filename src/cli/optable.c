@@ -724,7 +724,7 @@ static const cli_opt_t table[] = {
      .flags = KEPT,
      .key = "rate", .arg = "N[/s|/m|/h]", .unset = "none",
      .help = "requests started per second (or minute, hour), retries "
-             "included"},
+             "included; none: no limit (lifts a resumed spool's)"},
     {.name = "burst", .kind = CLI_OPT_UINT, .off = CFG(burst), .min = 1,
      .max = 1000000000, .flags = KEPT | CLI_OPT_ZERO_AUTO, .key = "burst",
      .arg = "N", .what = "a burst of 1 or more",
@@ -1138,6 +1138,12 @@ int cli_opt_set(cli_opts_t *o, const cli_opt_t *opt, const char *v,
           (int64_t)u * (opt->kind == CLI_OPT_SECONDS ? 1000 : 1);
     return 0;
   case CLI_OPT_RATE:
+    /* "none" names the default of a rate whose default is no limit, so a
+     * resumed run can lift the limit its spool keeps */
+    if (opt->unset && !strcmp(opt->unset, "none") && !strcmp(v, "none")) {
+      *(double *)field = 0;
+      return 0;
+    }
     if (cli_parse_rate(v, &d))
       return cli_fail(err, errlen,
                       "%s: '%s' is not a rate (N, N/s, N/m or N/h, N > 0)", who,
@@ -1147,7 +1153,7 @@ int cli_opt_set(cli_opts_t *o, const cli_opt_t *opt, const char *v,
     if (d == 0)
       return cli_fail(err, errlen,
                       "%s: '%s' is not a rate: no limit is the default: "
-                      "leave %s%s out",
+                      "leave %s%s out (or give none)",
                       who, v, who[0] == '-' ? "" : "--",
                       who[0] == '-' ? who : opt->name);
     *(double *)field = d;

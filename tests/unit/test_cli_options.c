@@ -1604,6 +1604,17 @@ static void rate_zero_refused(void **state)
   assert_near(fx->o.cfg.rate, 0);
   assert_near(fx->o.cfg.key_rate, 0);
   json_decref(set);
+  /* "none" lifts a rate a spool keeps; only rates whose default is none */
+  set = json_object();
+  json_object_set_new(set, "rate", json_integer(5));
+  json_object_set_new(set, "per-key-rate", json_integer(2));
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db", "--rate",
+                              "none", "--per-key-rate", "none"),
+                   0);
+  assert_near(fx->o.cfg.rate, 0);
+  assert_near(fx->o.cfg.key_rate, 0);
+  json_decref(set);
+  PARSE_FAILS(fx, "not a rate", "send", "x", "--adapt-min-rate", "none");
 }
 
 int main(void)
