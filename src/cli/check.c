@@ -251,17 +251,18 @@ static void report_json(FILE *f, const cli_check_t *c, const cli_estimate_t *e)
     json_array_append_new(keys, json_pack("{s:s, s:I}", "key", top[i]->name,
                                           "jobs", (json_int_t)top[i]->jobs));
   free(top);
+  json_t *errors = c->errors ? json_incref(c->errors) : json_array();
   json_t *r = json_pack(
-      "{s:I, s:I, s:I, s:O, s:{s:I, s:I}, s:I, s:o, s:I, s:{s:f, s:s, s:f, "
+      "{s:I, s:I, s:I, s:o, s:{s:I, s:I}, s:I, s:o, s:I, s:{s:f, s:s, s:f, "
       "s:f, s:f, s:f}}",
       "lines", (json_int_t)c->lines, "jobs", (json_int_t)c->jobs, "bad",
-      (json_int_t)c->bad, "errors", c->errors ? c->errors : json_array(),
-      "priority", "high", (json_int_t)c->by_prio[1], "low",
-      (json_int_t)c->by_prio[0], "keys", (json_int_t)c->nkeys, "top_keys",
-      keys ? keys : json_array(), "other_key_jobs", (json_int_t)c->other_jobs,
-      "estimate", "seconds", e->total_s, "slowest", e->slowest, "rate",
-      e->rate_s, "per_key_rate", e->key_rate_s, "concurrency", e->concurrency_s,
-      "per_key_concurrency", e->key_concurrency_s);
+      (json_int_t)c->bad, "errors", errors, "priority", "high",
+      (json_int_t)c->by_prio[1], "low", (json_int_t)c->by_prio[0], "keys",
+      (json_int_t)c->nkeys, "top_keys", keys ? keys : json_array(),
+      "other_key_jobs", (json_int_t)c->other_jobs, "estimate", "seconds",
+      e->total_s, "slowest", e->slowest, "rate", e->rate_s, "per_key_rate",
+      e->key_rate_s, "concurrency", e->concurrency_s, "per_key_concurrency",
+      e->key_concurrency_s);
   char *s = r ? json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
   fprintf(f, "%s\n", s ? s : "{\"error\":\"out of memory\"}");
   free(s);

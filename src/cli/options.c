@@ -344,9 +344,6 @@ static int check_command(const cli_opts_t *o, char *err, size_t errlen)
                     "unknown command '%s' (send, check, resume or status)",
                     o->command);
   }
-  if ((o->url_template || o->body_template) && !o->csv)
-    return cli_fail(err, errlen,
-                    "--url and --body-template fill CSV rows: they need --csv");
   /* pacer resume would read on past the header row it needs. */
   if (o->csv && o->spool_path)
     return cli_fail(err, errlen,

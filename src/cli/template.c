@@ -199,6 +199,9 @@ int cli_source_init(cli_source_t *s, const cli_opts_t *o, char *err,
   memset(s, 0, sizeof *s);
   s->o = o;
   s->is_csv = o->csv;
+  if ((o->url_template || o->body_template) && !o->csv)
+    return cli_fail(err, errlen,
+                    "--url and --body-template fill CSV rows: they need --csv");
   if (s->is_csv)
     return cli_csv_input_init(&s->csv, o, err, errlen);
   return 0;
