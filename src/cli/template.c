@@ -69,6 +69,7 @@ int cli_tpl_fill(const char *tpl, size_t len, cli_tpl_escape_t esc,
 {
   cli_buf_t b;
   cli_buf_init(&b);
+  cli_buf_put(&b, "", 0); /* NUL-terminated even when empty */
   *out = NULL;
   size_t i = 0;
   while (i < len) {
