@@ -301,6 +301,13 @@ int cli_csv_input_line(cli_csv_input_t *in, const cli_opts_t *o,
 {
   char why[512];
   *out = NULL;
+  /* A UTF-8 byte order mark before the header row (spreadsheets write
+   * one) is not part of its first column's name. */
+  if (!in->cols && !in->rec.quoted && len >= 3 &&
+      !memcmp(line, "\xEF\xBB\xBF", 3)) {
+    line += 3;
+    len -= 3;
+  }
   if (!in->rec.quoted) {
     *first = lineno;
     if (blank(line, len))

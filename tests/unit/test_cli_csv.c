@@ -135,6 +135,17 @@ static void header_and_columns(void **state)
   assert_string_equal(fx->err, "line 5: 2 fields, but the header row has 5");
 }
 
+static void byte_order_mark(void **state)
+{
+  fx_t *fx = *state;
+  char *out;
+  assert_int_equal(cli_csv_input_init(&fx->in, &fx->o, fx->err, 512), 0);
+  assert_int_equal(row(fx, "\xEF\xBB\xBFid,url", 1, &out), 0);
+  assert_int_equal(row(fx, "\xEF\xBB\xBFx,http://h/", 2, &out), 1);
+  assert_string_equal(out, "{\"id\":\"\xEF\xBB\xBFx\",\"url\":\"http://h/\"}");
+  free(out);
+}
+
 static void header_problems(void **state)
 {
   fx_t *fx = *state;
@@ -209,6 +220,7 @@ int main(void)
       cmocka_unit_test(line_break_in_quotes),
       cmocka_unit_test(malformed),
       T(header_and_columns),
+      T(byte_order_mark),
       T(header_problems),
       T(url_and_json_body_templates),
       T(unknown_placeholder),
