@@ -255,18 +255,22 @@ int cli_tpl_jobline(const cli_opts_t *o, const char *line, size_t len,
                     unsigned long lineno, char **out, size_t *out_len,
                     char *err, size_t errlen);
 
-/* One CSV record (RFC 4180): fields separated by ',', a field in double
- * quotes may hold ',', '"' doubled, and line breaks; a record ends at a
- * line break outside quotes (CRLF or LF). Fed one line at a time (without
- * its "\n", a final "\r" kept), as cli_lines_next() gives them. */
+/* One CSV record (RFC 4180), read by libcsv in strict mode: fields
+ * separated by ',', a field in double quotes may hold ',', '"' doubled,
+ * and line breaks; a record ends at a line break outside quotes (CRLF or
+ * LF); spaces are data. Fed one line at a time (without its "\n", a final
+ * "\r" kept), as cli_lines_next() gives them. */
 typedef struct cli_csv {
-  char *buf; /* the fields' bytes, each NUL-terminated */
+  void *parser; /* libcsv's struct csv_parser, made at the first feed */
+  char *buf;    /* the fields' bytes, each NUL-terminated */
   size_t len, cap;
   size_t *offs; /* field i starts at buf + offs[i] */
   size_t nfields, fcap;
-  int quoted;   /* inside a quoted field across a line break */
-  int in_field; /* the current field has started (quoted) */
-  int after_quote;
+  size_t fed; /* bytes of the record so far */
+  int quoted; /* inside a quoted field across a line break */
+  int ended;  /* libcsv ended the record */
+  int failed; /* 1: a record too long, too many fields, out of memory;
+                 2: a bare CR before the end of a line */
 } cli_csv_t;
 
 enum {

@@ -1,22 +1,30 @@
 /* SPDX-License-Identifier: MIT */
-/* csv.c - CSV input (--csv): an RFC 4180 record reader fed line by line,
- * and each record of a file with a header row made into a JSON job line
- * (columns id, url, method, key, priority, body, deadline_ms, timeout_ms,
- * max_attempts; the others only fill templates), so that send and check
- * parse it as they parse any job line.
+/* csv.c - CSV input (--csv): records read by libcsv (Debian's libcsv-dev)
+ * fed line by line from the command's line reader, and each record of a
+ * file with a header row made into a JSON job line (columns id, url,
+ * method, key, priority, body, deadline_ms, timeout_ms, max_attempts; the
+ * others only fill templates), so that send and check parse it as they
+ * parse any job line.
  *
- * Debian packages libcsv (libcsv-dev), but it is one more build dependency
- * for about a hundred lines that read one record at a time from our own
- * line reader; this reader is small, bounded (CLI_MAX_RECORD bytes,
- * CLI_CSV_MAX_FIELDS fields) and has its unit test and fuzz target. */
+ * libcsv runs in strict mode (a quote inside an unquoted field, or text
+ * after a closing quote, is an error) with no space trimming (RFC 4180:
+ * spaces are data). Memory is bounded: a record holds at most
+ * CLI_MAX_RECORD bytes and CLI_CSV_MAX_FIELDS fields. */
 #include "cli.h"
 
+#include <csv.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CLI_MAX_RECORD (16u << 20) /* bytes of one record, as of a line */
 #define CLI_MAX_TEMPLATE (1u << 20)
+
+static int no_space(unsigned char c)
+{
+  (void)c;
+  return 0;
+}
 
 void cli_csv_init(cli_csv_t *c)
 {
@@ -25,50 +33,87 @@ void cli_csv_init(cli_csv_t *c)
 
 void cli_csv_free(cli_csv_t *c)
 {
+  if (c->parser)
+    csv_free(c->parser);
+  free(c->parser);
   free(c->buf);
   free(c->offs);
   memset(c, 0, sizeof *c);
 }
 
-static int put(cli_csv_t *c, char ch)
+/* A fresh parser (after an error too). Returns 0 or -1. */
+static int parser_reset(cli_csv_t *c)
 {
-  if (c->len + 1 >= c->cap) {
-    if (c->cap >= CLI_MAX_RECORD)
-      return -1;
-    size_t cap = c->cap ? c->cap * 2 : 256;
-    char *nb = realloc(c->buf, cap);
+  if (c->parser)
+    csv_free(c->parser);
+  else if (!(c->parser = malloc(sizeof(struct csv_parser))))
+    return -1;
+  if (csv_init(c->parser, CSV_STRICT | CSV_APPEND_NULL)) {
+    free(c->parser);
+    c->parser = NULL;
+    return -1;
+  }
+  csv_set_space_func(c->parser, no_space);
+  return 0;
+}
+
+static int put(cli_csv_t *c, const void *s, size_t n)
+{
+  if (c->len + n + 1 > c->cap) {
+    size_t cap = c->cap ? c->cap : 256;
+    while (cap < c->len + n + 1)
+      cap *= 2;
+    char *nb = cap <= 2 * (size_t)CLI_MAX_RECORD ? realloc(c->buf, cap) : NULL;
     if (!nb)
       return -1;
     c->buf = nb;
     c->cap = cap;
   }
-  c->buf[c->len++] = ch;
+  if (n)
+    memcpy(c->buf + c->len, s, n);
+  c->len += n;
+  c->buf[c->len++] = '\0';
   return 0;
 }
 
-/* Starts a field at the end of buf. */
-static int start_field(cli_csv_t *c)
+/* libcsv's field callback: field i of the record. */
+static void on_field(void *s, size_t n, void *user)
 {
+  cli_csv_t *c = user;
+  if (c->ended) /* a field after the record ended: a bare CR mid-line */
+    c->failed = 2;
+  if (c->failed)
+    return;
   if (c->nfields == c->fcap) {
-    if (c->fcap >= CLI_CSV_MAX_FIELDS)
-      return -1;
     size_t cap = c->fcap ? c->fcap * 2 : 16;
-    size_t *no = realloc(c->offs, cap * sizeof *no);
-    if (!no)
-      return -1;
+    size_t *no =
+        cap <= CLI_CSV_MAX_FIELDS ? realloc(c->offs, cap * sizeof *no) : NULL;
+    if (!no) {
+      c->failed = 1;
+      return;
+    }
     c->offs = no;
     c->fcap = cap;
   }
-  c->offs[c->nfields++] = c->len;
-  c->in_field = 0;
-  c->after_quote = 0;
-  return 0;
+  c->offs[c->nfields] = c->len;
+  if (put(c, s, n))
+    c->failed = 1;
+  else
+    c->nfields++;
+}
+
+/* libcsv's record callback. */
+static void on_record(int term, void *user)
+{
+  (void)term;
+  ((cli_csv_t *)user)->ended = 1;
 }
 
 static int bad(cli_csv_t *c, char *err, size_t errlen, const char *why)
 {
-  c->quoted = c->in_field = c->after_quote = 0;
-  c->len = c->nfields = 0;
+  c->quoted = c->ended = c->failed = 0;
+  c->len = c->nfields = c->fed = 0;
+  (void)parser_reset(c);
   cli_fail(err, errlen, "%s", why);
   return CLI_CSV_BAD;
 }
@@ -78,52 +123,40 @@ int cli_csv_feed(cli_csv_t *c, const char *line, size_t len, char *err,
 {
   static const char big[] = "record too long or too many fields (out of "
                             "memory, or over 16 MiB or 4096 fields)";
-  if (c->quoted) { /* the line break inside the quoted field */
-    if (put(c, '\n'))
-      return bad(c, err, errlen, big);
-  } else {
-    c->len = c->nfields = 0;
-    if (start_field(c))
-      return bad(c, err, errlen, big);
-  }
-  for (size_t i = 0; i < len; i++) {
-    char ch = line[i];
-    int last_cr = ch == '\r' && i + 1 == len; /* CRLF */
-    if (c->quoted) {
-      if (ch != '"') {
-        if (put(c, ch))
-          return bad(c, err, errlen, big);
-      } else if (i + 1 < len && line[i + 1] == '"') {
-        if (put(c, '"'))
-          return bad(c, err, errlen, big);
-        i++;
-      } else {
-        c->quoted = 0;
-        c->after_quote = 1;
-      }
-    } else if (ch == ',') {
-      if (put(c, '\0') || start_field(c))
-        return bad(c, err, errlen, big);
-    } else if (last_cr) {
-      break;
-    } else if (c->after_quote) {
-      return bad(c, err, errlen, "text after a closing quote");
-    } else if (ch == '"') {
-      if (c->in_field)
-        return bad(c, err, errlen,
-                   "a quote inside a field that does not start with one");
-      c->quoted = c->in_field = 1;
-    } else {
-      c->in_field = 1;
-      if (put(c, ch))
-        return bad(c, err, errlen, big);
+  if (!c->parser && parser_reset(c))
+    return bad(c, err, errlen, "out of memory");
+  if (!c->quoted) {
+    c->len = c->nfields = c->fed = 0;
+    c->ended = c->failed = 0;
+    /* A blank line outside quotes, which libcsv skips: one empty field. */
+    if (len == 0 || (len == 1 && line[0] == '\r')) {
+      on_field("", 0, c);
+      return c->failed ? bad(c, err, errlen, big) : CLI_CSV_RECORD;
     }
   }
+  c->fed += len + 1;
+  if (c->fed > CLI_MAX_RECORD)
+    return bad(c, err, errlen, big);
+  /* The line break the line reader took off: the end of the record, or
+   * one inside a quoted field. */
+  if (csv_parse(c->parser, line, len, on_field, on_record, c) != len ||
+      csv_parse(c->parser, "\n", 1, on_field, on_record, c) != 1) {
+    int e = csv_error(c->parser);
+    return bad(c, err, errlen,
+               e == CSV_EPARSE ? "a quote inside a field that does not start "
+                                 "with one, or text after a closing quote"
+                               : big);
+  }
+  if (c->failed)
+    return bad(c, err, errlen,
+               c->failed == 2 ? "a carriage return outside quotes before the "
+                                "end of the line"
+                              : big);
+  /* A line that is not blank ends its record unless a quote is open. */
+  c->quoted = !c->ended;
   if (c->quoted)
     return CLI_CSV_MORE;
-  if (put(c, '\0'))
-    return bad(c, err, errlen, big);
-  c->in_field = c->after_quote = 0;
+  c->ended = 0;
   return CLI_CSV_RECORD;
 }
 

@@ -69,9 +69,16 @@ static void malformed(void **state)
   char err[256];
   cli_csv_init(&c);
   assert_int_equal(cli_csv_feed(&c, "a,b\"c", 5, err, sizeof err), CLI_CSV_BAD);
-  assert_non_null(strstr(err, "quote inside"));
+  assert_non_null(strstr(err, "a quote inside a field"));
   assert_int_equal(cli_csv_feed(&c, "\"a\"b", 4, err, sizeof err), CLI_CSV_BAD);
-  assert_non_null(strstr(err, "after a closing quote"));
+  assert_non_null(strstr(err, "text after a closing quote"));
+  assert_int_equal(cli_csv_feed(&c, "a\rb", 3, err, sizeof err), CLI_CSV_BAD);
+  assert_non_null(strstr(err, "a carriage return outside quotes"));
+  /* Spaces are data, quoted or not. */
+  assert_int_equal(feed(&c, " a , \" b \" "), CLI_CSV_BAD);
+  assert_int_equal(feed(&c, " a ,\" b \"\r"), CLI_CSV_RECORD);
+  assert_string_equal(cli_csv_field(&c, 0), " a ");
+  assert_string_equal(cli_csv_field(&c, 1), " b ");
   /* A bad record leaves the reader ready for the next. */
   assert_int_equal(feed(&c, "ok"), CLI_CSV_RECORD);
   assert_string_equal(cli_csv_field(&c, 0), "ok");
