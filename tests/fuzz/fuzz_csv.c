@@ -4,9 +4,8 @@
  * through the job source with --csv, a --url template and a --define.
  *
  * Properties: the reader never reads past a line; every job line made is
- * one JSON object; a record's fields, written back quoted, read back the
- * same (the reader is RFC 4180's inverse); an unknown placeholder is the
- * only way a row with all its fields fails before the job parser. */
+ * one JSON object, numbered by a line already read; a record's fields,
+ * written back quoted, read back the same. */
 #include "cli.h"
 #include "fuzz.h"
 
