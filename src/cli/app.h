@@ -195,9 +195,10 @@ void cli_check_report(FILE *f, const cli_check_t *c, const cli_opts_t *o,
  * bad line, 2 the input cannot be read. */
 int cli_cmd_check(app_t *a);
 /* send --strict, before anything is opened or sent: checks the whole
- * input (stdin copied to an unlinked temporary file first, a->in_fd then
- * reads it) and returns 0, or -1 with a message in err when a line is bad
- * (each said on stderr) or the input cannot be read. */
+ * input (stdin or any input that is not a regular file copied to an
+ * unlinked temporary file first, a->in_fd then reads it) and returns 0, or -1
+ * with a message in err when a line is bad (each said on stderr) or the input
+ * cannot be read. */
 int cli_strict_check(app_t *a, char *err, size_t errlen);
 
 /* ---- resume.c: pacer status and pacer resume ---- */

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CHECK_KEYS 65536
@@ -340,8 +341,9 @@ int cli_cmd_check(app_t *a)
   return code;
 }
 
-/* stdin into an unlinked temporary file, so it can be read twice. */
-static int spill_stdin(char *err, size_t errlen)
+/* The input (stdin, a pipe, a device) into an unlinked temporary file, so
+ * it can be read twice. Returns its descriptor at offset 0, or -1. */
+static int spill(int in, char *err, size_t errlen)
 {
   const char *dir = getenv("TMPDIR");
   char path[4096];
@@ -354,12 +356,13 @@ static int spill_stdin(char *err, size_t errlen)
   unlink(path);
   char buf[65536];
   for (;;) {
-    ssize_t n = read(0, buf, sizeof buf);
+    ssize_t n = read(in, buf, sizeof buf);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
       close(fd);
-      return cli_fail(err, errlen, "reading stdin: %s", strerror(errno));
+      return cli_fail(err, errlen, "reading %s: %s", in ? "the input" : "stdin",
+                      strerror(errno));
     }
     if (n == 0)
       break;
@@ -369,7 +372,7 @@ static int spill_stdin(char *err, size_t errlen)
         continue;
       if (w < 0) {
         close(fd);
-        return cli_fail(err, errlen, "--strict: copying stdin: %s",
+        return cli_fail(err, errlen, "--strict: copying the input: %s",
                         strerror(errno));
       }
       off += w;
@@ -384,13 +387,18 @@ static int spill_stdin(char *err, size_t errlen)
 
 int cli_strict_check(app_t *a, char *err, size_t errlen)
 {
-  int fd;
-  if (!strcmp(a->o.input, "-")) {
-    if ((fd = spill_stdin(err, errlen)) < 0)
+  int fd = 0;
+  struct stat sb;
+  if (strcmp(a->o.input, "-") &&
+      (fd = open(a->o.input, O_RDONLY | O_CLOEXEC)) < 0)
+    return cli_fail(err, errlen, "%s: %s", a->o.input, strerror(errno));
+  if (fd == 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+    int copy = spill(fd, err, errlen); /* a pipe cannot be read twice */
+    if (fd)
+      close(fd);
+    if ((fd = copy) < 0)
       return -1;
     a->in_fd = fd; /* send reads the copy */
-  } else if ((fd = open(a->o.input, O_RDONLY | O_CLOEXEC)) < 0) {
-    return cli_fail(err, errlen, "%s: %s", a->o.input, strerror(errno));
   }
   cli_check_t c;
   cli_check_init(&c);

@@ -52,8 +52,8 @@ static int check_fresh_spool(app_t *a, char *err, size_t errlen)
 /* pacer send: the job file (its absolute path for the spool's mark). */
 static int open_input(app_t *a, char *err, size_t errlen)
 {
-  if (!strcmp(a->o.input, "-"))
-    return 0;
+  if (!strcmp(a->o.input, "-") || a->in_fd >= 0)
+    return 0; /* stdin, or --strict's copy of a pipe */
   if (!realpath(a->o.input, a->input_path))
     snprintf(a->input_path, sizeof a->input_path, "%s", a->o.input);
   a->in_fd = open(a->o.input, O_RDONLY | O_CLOEXEC);

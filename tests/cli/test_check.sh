@@ -104,6 +104,24 @@ rc=$?
 check "--strict from stdin sends all of it (exit $rc)" \
   [ "$rc" -eq 0 -a "$(wc -l <"$T/stdin.out")" -eq 20 -a "$(total)" -eq 20 ]
 reset
+head -n 10 "$T/100.jsonl" >"$T/10.jsonl"
+"$PACER" send --strict -q - <"$T/10.jsonl" >"$T/redir.out"
+rc=$?
+check "--strict with stdin redirected from a file (exit $rc)" \
+  [ "$rc" -eq 0 -a "$(wc -l <"$T/redir.out")" -eq 10 -a "$(total)" -eq 10 ]
+reset
+if mkfifo "$T/fifo" 2>/dev/null; then
+  cat "$T/10.jsonl" >"$T/fifo" &
+  writer=$!
+  "$PACER" send --strict -q "$T/fifo" >"$T/fifo.out"
+  rc=$?
+  wait "$writer"
+  check "--strict reading a named pipe copies it, then sends all (exit $rc)" \
+    [ "$rc" -eq 0 -a "$(wc -l <"$T/fifo.out")" -eq 10 -a "$(total)" -eq 10 ]
+else
+  skip "mkfifo failed: --strict on a named pipe not checked"
+fi
+reset
 
 # ---- CSV, a URL template and a JSON body template ----
 printf 'id,name,note,priority\r\n' >"$T/in.csv"
