@@ -42,9 +42,12 @@
  *
  * Adaptation with a store: what a key learns from an announced quota is
  * the fleet's, since the quota counts every process's requests. Each
- * announcement's rate for the key (and its end) is written to the store,
- * and its pause at an exhausted quota too (with the next window's pace, to
- * that window's end: the rate within a paused window is moot); a key draws
+ * announcement's rate for the key (and its end) is written to the store
+ * with the quota's pace in the next window (to that one's end), which the
+ * store serves once the first window ends, so that no process is unpaced
+ * between a window's end and the next answer; its pause at an exhausted
+ * quota too (with the next window's pace, to that window's end: the rate
+ * within a paused window is moot); a key draws
  * from the store at the learned rate the store holds (whoever wrote it)
  * when that is below its configured rate or it has none, so every process,
  * even one that has not had an answer yet, obeys one rate for the whole

@@ -40,6 +40,8 @@ typedef struct cli_opts {
   int quiet;             /* --quiet: no progress line, no summary */
   int verbose;           /* --verbose: events and info lines on stderr */
   int allow_out_change;  /* --allow-out-change: resume may write elsewhere */
+  int spool_remove;      /* --spool-remove-when-done: a run that ends with
+                            every job succeeded removes its spool files */
   int help, version;     /* --help, --version */
   int headers_from_base; /* headers came from cli_opts_apply_settings(): a
                             --header given later replaces them */
@@ -179,6 +181,23 @@ int cli_opts_apply_settings(cli_opts_t *o, json_t *settings, const char *who,
 /* Writes the usage text: every flag with its default, taken at run time
  * from cli_opts_init() (so from pacer_config_init()). */
 void cli_usage(FILE *f);
+
+/* "did you mean": the option names (or, with keys, the --config keys)
+ * closest to the unknown name (len bytes): a unique prefix, else those at
+ * the smallest edit distance (letters added, dropped, changed or swapped)
+ * if it is small for the name's length. Writes them into buf (cap bytes)
+ * as "--rate" or "--rate or --burst" ("\"rate\"" with keys); returns the
+ * number named (at most 3), 0 with buf "" when none is close. Any
+ * thread. */
+int cli_opt_suggest(const char *name, size_t len, int keys, char *buf,
+                    size_t cap);
+
+/* The man page pacer(1) in man(7) roff, from the option table with the
+ * defaults --help shows (docgen.c). */
+void cli_man(FILE *f);
+/* The completion script of shell ("bash" or "zsh") from the option table.
+ * Returns 0, or -1 for another shell (nothing written). */
+int cli_completion(FILE *f, const char *shell);
 
 /* Parses a rate: "N", "N/s", "N/m" or "N/h" into per second. Returns 0 or
  * -1. */

@@ -154,10 +154,13 @@ static int set_weight(cli_opts_t *o, const cli_opt_t *opt, const char *v,
   memcpy(hs, v, (size_t)(colon - v));
   hs[colon - v] = 0;
   memcpy(ls, colon + 1, strlen(colon + 1) + 1); /* fits: checked above */
-  if (parse_u64(hs, 1000000, &h) || parse_u64(ls, 1000000, &l) || !h || !l)
+  /* L = 0 is strict priority, as the library takes it (weight_low 0, with
+   * max_low_wait_ms as the aging bound); H = 0 would starve high jobs. */
+  if (parse_u64(hs, 1000000, &h) || parse_u64(ls, 1000000, &l) || !h)
     return cli_fail(err, errlen,
-                    "%s: '%s' is not H:L with both at least 1 (like 4:1)", who,
-                    v);
+                    "%s: '%s' is not H:L with H at least 1 and L at least 0 "
+                    "(like 4:1; 1:0 is strict priority)",
+                    who, v);
   o->cfg.weight_high = (unsigned)h;
   o->cfg.weight_low = (unsigned)l;
   return 0;
@@ -660,7 +663,8 @@ _Static_assert(PACER_QUEUE_BLOCK == 0 && PACER_QUEUE_FAIL == 1 &&
  * of a row on a line of its own. */
 /* clang-format off */
 static const cli_opt_t table[] = {
-    {.name = "rate", .kind = CLI_OPT_RATE, .off = CFG(rate), .flags = KEPT,
+    {.name = "rate", .short_name = 'r', .kind = CLI_OPT_RATE, .off = CFG(rate),
+     .flags = KEPT,
      .key = "rate", .arg = "N[/s|/m|/h]", .unset = "none",
      .help = "requests started per second (or minute, hour), retries "
              "included"},
@@ -669,7 +673,8 @@ static const cli_opt_t table[] = {
      .arg = "N", .what = "a burst of 1 or more",
      .unset = "rate/100, at least 1",
      .help = "requests that may start at once after a quiet spell"},
-    {.name = "concurrency", .kind = CLI_OPT_UINT, .off = CFG(concurrency),
+    {.name = "concurrency", .short_name = 'c', .kind = CLI_OPT_UINT,
+     .off = CFG(concurrency),
      .min = 1, .max = 1000000, .flags = KEPT, .key = "concurrency", .arg = "N",
      .what = "a number of requests", .help = "requests in flight at once"},
     {.name = "per-key-rate", .kind = CLI_OPT_RATE, .off = CFG(key_rate),
@@ -699,7 +704,7 @@ static const cli_opt_t table[] = {
      .flags = KEPT, .key = "weight", .arg = "H:L", .set = set_weight,
      .get = get_weight,
      .help = "high and low priority jobs start in this ratio while both "
-             "wait"},
+             "wait; H:0 is strict priority (see --max-low-wait)"},
     {.name = "max-low-wait", .kind = CLI_OPT_MS, .off = CFG(max_low_wait_ms),
      .max = CLI_MS_MAX, .flags = KEPT, .key = "max-low-wait", .arg = "MS",
      .what = "a number of milliseconds",
@@ -831,7 +836,8 @@ static const cli_opt_t table[] = {
      .help = "added to every job (repeatable); a job's own header wins"},
     {.name = "body", .kind = CLI_OPT_SWITCH, .off = OWN(body), .flags = KEPT,
      .key = "body", .help = "put response bodies and headers in results"},
-    {.name = "out", .kind = CLI_OPT_PATH, .off = OWN(out_path), .key = "out",
+    {.name = "out", .short_name = 'o', .kind = CLI_OPT_PATH,
+     .off = OWN(out_path), .key = "out",
      .arg = "FILE", .unset = "stdout", .help = "write result lines here"},
     {.name = "stats-json", .kind = CLI_OPT_PATH, .off = OWN(stats_path),
      .key = "stats-json", .arg = "FILE", .unset = "none",
@@ -890,6 +896,12 @@ static const cli_opt_t table[] = {
      .choices = spool_syncs,
      .help = "normal survives a crash of pacer; full also a power loss "
              "(slower)"},
+    /* The end of a spooled run (main.c). */
+    {.name = "spool-remove-when-done", .kind = CLI_OPT_SWITCH,
+     .off = OWN(spool_remove), .flags = KEPT, .key = "spool-remove-when-done",
+     .help = "once the run has ended with every job succeeded, remove the "
+             "spool (FILE.db and its -wal, -shm and .lock files); when some "
+             "failed, it is kept and the summary says so"},
     {.name = "no-idempotency-keys", .kind = CLI_OPT_SWITCH,
      .off = CFG(spool_idempotency_keys), .flags = KEPT | CLI_OPT_INVERT,
      .key = "no-idempotency-keys",
@@ -1081,8 +1093,16 @@ int cli_opt_set(cli_opts_t *o, const cli_opt_t *opt, const char *v,
   case CLI_OPT_RATE:
     if (cli_parse_rate(v, &d))
       return cli_fail(err, errlen,
-                      "%s: '%s' is not a rate (N, N/s, N/m or N/h, N >= 0)",
-                      who, v);
+                      "%s: '%s' is not a rate (N, N/s, N/m or N/h, N > 0)", who,
+                      v);
+    /* 0 read as "no limit" surprised users who meant a small rate or a
+     * pause: no limit is what leaving the flag out gives. */
+    if (d == 0)
+      return cli_fail(err, errlen,
+                      "%s: '%s' is not a rate: no limit is the default: "
+                      "leave %s%s out",
+                      who, v, who[0] == '-' ? "" : "--",
+                      who[0] == '-' ? who : opt->name);
     *(double *)field = d;
     return 0;
   case CLI_OPT_RATIO:
@@ -1138,7 +1158,11 @@ int cli_opt_get(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
     *out = json_integer(n);
     break;
   }
-  case CLI_OPT_RATE:
+  case CLI_OPT_RATE: /* 0, no limit, is the default no value names */
+    if (*(const double *)field == 0)
+      return 0;
+    *out = json_real(*(const double *)field);
+    break;
   case CLI_OPT_RATIO:
     *out = json_real(*(const double *)field);
     break;
