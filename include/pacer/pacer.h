@@ -697,6 +697,20 @@ PACER_EXTERN void pacer_request_init_sized(pacer_request_t *req, size_t size);
  * Any thread. */
 PACER_EXTERN int pacer_header_check(const char *name, const char *value);
 
+/* Every check pacer_submit() makes of req itself (its fields, URL, key,
+ * method and headers), without a dispatcher: for a program that checks a
+ * whole input before sending any of it (pacer check, send --strict). The
+ * outcome is the one pacer_submit() would give req, but for what depends on
+ * a dispatcher (a full queue, a shutdown, a spool's limits, the network).
+ * Returns 0 when req would be accepted, and then, if key is not NULL, copies
+ * the limiter key its job would count under (req->key, else the URL's host
+ * in lower case) into key[key_cap]; 256 bytes always hold it. Else the code
+ * pacer_submit() would return (PACER_EURL, PACER_ESCHEME, PACER_EKEY,
+ * PACER_EMETHOD, PACER_EHEADER, PACER_EINVAL). Nothing is copied or kept.
+ * Any thread. */
+PACER_EXTERN int pacer_request_check(const pacer_request_t *req, char *key,
+                                     size_t key_cap);
+
 /* What a job ended with. Everything it points to is borrowed until the
  * callback returns; copy what you keep. */
 typedef struct pacer_result {

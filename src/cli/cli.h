@@ -56,6 +56,18 @@ typedef struct cli_opts {
   int *retry_on;        /* --retry-on: owned; cfg.retry_statuses points here */
   size_t retry_on_count;
   uint64_t ok_status[10]; /* --ok-status: one bit per status 0..639 */
+  /* Checking and filling the input (check.c, csv.c, template.c). */
+  int dry_run;               /* send --dry-run: pacer check, nothing sent */
+  int strict;                /* send --strict: check all before sending */
+  int check_json;            /* --json: check's report as one JSON object */
+  int64_t assume_latency_ms; /* --assume-latency: the estimate's response
+                                time for the concurrency bounds */
+  int csv;                   /* --csv: the input is CSV with a header row */
+  char *url_template;        /* --url: a CSV row's URL; NULL: its column */
+  char *body_template;       /* --body-template FILE (its path) */
+  char **defines;            /* --define NAME=VALUE, each malloc'd; a later
+                                one of the same NAME replaces it */
+  size_t define_count;
 } cli_opts_t;
 
 /* ---- the option table ---------------------------------------------------
@@ -240,6 +252,136 @@ int cli_job_idempotency_key(const cli_job_t *job, char *key, size_t cap);
 
 /* Frees the parse; leaves job->id unless take_id is 0 (then frees it too). */
 void cli_job_clear(cli_job_t *job, int take_id);
+
+/* ---- templates and CSV (template.c, csv.c) --------------------------------
+ * Placeholders are {NAME}, NAME made of letters, digits, '_', '-' and '.';
+ * any other '{' is literal text (so a JSON body template needs no escape).
+ * A placeholder with no value is an error for the line, naming it. */
+
+/* Looks up the value of the placeholder name (len bytes, no NUL): its
+ * bytes (borrowed) and *vlen, or NULL when there is none. */
+typedef const char *(*cli_tpl_lookup_cb)(void *user, const char *name,
+                                         size_t len, size_t *vlen);
+
+/* How values are written into a template. */
+typedef enum cli_tpl_escape {
+  CLI_TPL_RAW,  /* as they are */
+  CLI_TPL_JSON, /* as the inside of a JSON string: " \ and controls
+                   escaped */
+  CLI_TPL_URL   /* percent-encoded but for RFC 3986's unreserved bytes */
+} cli_tpl_escape_t;
+
+/* Fills the len bytes of tpl from lookup (user passed on), escaping values
+ * as esc says; raw_lookup (may be NULL) is asked first and its values are
+ * never escaped (--define values in --url). Returns 0 with a malloc'd,
+ * NUL-terminated *out of *out_len bytes, or -1 with a message in err
+ * ("unknown placeholder {x}", out of memory). */
+int cli_tpl_fill(const char *tpl, size_t len, cli_tpl_escape_t esc,
+                 cli_tpl_lookup_cb lookup, void *user,
+                 cli_tpl_lookup_cb raw_lookup, void *raw_user, char **out,
+                 size_t *out_len, char *err, size_t errlen);
+
+/* The value of --define NAME (len bytes) in o, or NULL. Its user is o. */
+const char *cli_define_lookup(void *o, const char *name, size_t len,
+                              size_t *vlen);
+
+/* A JSON job line with the --define placeholders of its string values
+ * filled (keys are left alone): a malloc'd line in *out (*out_len), or
+ * *out NULL when nothing changed or the line is not JSON (cli_job_parse()
+ * then says why). Returns 0, or -1 with a message naming the line. */
+int cli_tpl_jobline(const cli_opts_t *o, const char *line, size_t len,
+                    unsigned long lineno, char **out, size_t *out_len,
+                    char *err, size_t errlen);
+
+/* One CSV record (RFC 4180), read by libcsv in strict mode: fields
+ * separated by ',', a field in double quotes may hold ',', '"' doubled,
+ * and line breaks; a record ends at a line break outside quotes (CRLF or
+ * LF); spaces are data. Fed one line at a time (without its "\n", a final
+ * "\r" kept), as cli_lines_next() gives them. */
+typedef struct cli_csv {
+  void *parser; /* libcsv's struct csv_parser, made at the first feed */
+  char *buf;    /* the fields' bytes, each NUL-terminated */
+  size_t len, cap;
+  size_t *offs; /* field i starts at buf + offs[i] */
+  size_t nfields, fcap;
+  size_t fed; /* bytes of the record so far */
+  int quoted; /* inside a quoted field across a line break */
+  int ended;  /* libcsv ended the record */
+  int failed; /* 1: a record too long, too many fields, out of memory;
+                 2: a bare CR before the end of a line */
+} cli_csv_t;
+
+enum {
+  CLI_CSV_RECORD = 1, /* a record is complete: cli_csv_field() */
+  CLI_CSV_MORE = 0,   /* a quoted field goes on in the next line */
+  CLI_CSV_BAD = -1    /* malformed (err says why); the record is dropped */
+};
+
+#define CLI_CSV_MAX_FIELDS 4096
+
+void cli_csv_init(cli_csv_t *c);
+void cli_csv_free(cli_csv_t *c);
+/* Parses one line into c, continuing a record left open. Returns a
+ * CLI_CSV code; after RECORD or BAD the next line starts a new record. */
+int cli_csv_feed(cli_csv_t *c, const char *line, size_t len, char *err,
+                 size_t errlen);
+/* Field i of the last record (borrowed until the next feed). */
+const char *cli_csv_field(const cli_csv_t *c, size_t i);
+
+/* The CSV input of a run: the header row's columns, then each record made
+ * into a JSON job line. */
+typedef struct cli_csv_input {
+  cli_csv_t rec;
+  char **cols; /* the header row */
+  size_t ncols;
+  char *body_tpl; /* --body-template's bytes, NULL: none */
+  size_t body_tpl_len;
+  int body_json; /* the template is JSON: values JSON-escaped, the body is
+                    sent as "json" */
+} cli_csv_input_t;
+
+/* Reads --body-template. Returns 0, or -1 with a message in err. */
+int cli_csv_input_init(cli_csv_input_t *in, const cli_opts_t *o, char *err,
+                       size_t errlen);
+void cli_csv_input_free(cli_csv_input_t *in);
+
+/* Takes one physical line (number lineno). Returns 1 with a malloc'd JSON
+ * job line in *out (*out_len) when it ends a record, 0 when there is
+ * nothing to send yet (the header row, a blank line, a record going on),
+ * or -1 with a message naming the record's line in err. *first gets the
+ * number of the line its record started on. */
+int cli_csv_input_line(cli_csv_input_t *in, const cli_opts_t *o,
+                       const char *line, size_t len, unsigned long lineno,
+                       unsigned long *first, char **out, size_t *out_len,
+                       char *err, size_t errlen);
+
+/* ---- the job source: what send and check read ---------------------------- */
+
+/* Turns the input's lines into JSON job lines: as they are (JSON lines),
+ * with --define's placeholders filled, or made from CSV records. */
+typedef struct cli_source {
+  const cli_opts_t *o;
+  int is_csv;
+  cli_csv_input_t csv;
+  unsigned long first; /* the line an open CSV record started on */
+  char *made;          /* the last job line made here */
+} cli_source_t;
+
+/* Returns 0, or -1 with a message in err (--body-template unreadable). */
+int cli_source_init(cli_source_t *s, const cli_opts_t *o, char *err,
+                    size_t errlen);
+void cli_source_free(cli_source_t *s);
+/* Takes one line of the input (len bytes, number lineno). Returns 1 with
+ * the job line in *job (*job_len bytes; borrowed until the next call) and
+ * its line number in *job_line, 0 when there is nothing to send yet, or -1
+ * with a message in err and the line in *job_line. */
+int cli_source_line(cli_source_t *s, const char *line, size_t len,
+                    unsigned long lineno, const char **job, size_t *job_len,
+                    unsigned long *job_line, char *err, size_t errlen);
+/* At the end of the input: -1 with a message (and *job_line) when a CSV
+ * record was left open by a quote, else 0. */
+int cli_source_end(cli_source_t *s, unsigned long *job_line, char *err,
+                   size_t errlen);
 
 /* ---- result lines ------------------------------------------------------- */
 

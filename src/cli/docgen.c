@@ -61,6 +61,9 @@ void cli_man(FILE *f)
           ".B pacer send\n"
           "[\\fIFLAGS\\fR] \\fIJOBS.jsonl\\fR|\\fB\\-\\fR\n"
           ".br\n"
+          ".B pacer check\n"
+          "[\\fIFLAGS\\fR] \\fIJOBS.jsonl\\fR|\\fB\\-\\fR\n"
+          ".br\n"
           ".B pacer resume \\-\\-spool\n"
           "\\fIFILE.db\\fR [\\fB\\-\\-out\\fR \\fIFILE\\fR] "
           "[\\fIFLAGS\\fR]\n"
@@ -97,6 +100,12 @@ void cli_man(FILE *f)
           "and --out: pacer resume uses them, a flag given again overrides "
           "its setting (said on stderr), and an --out other than the run's "
           "is refused without --allow-out-change.");
+  para(f, "pacer check (or send --dry-run) reads the whole input and sends "
+          "nothing: it reports each bad line with its number and reason, "
+          "counts jobs per priority and per key, and estimates the run time "
+          "from the limits; it exits 1 if a line is bad, else 0. send "
+          "--strict checks the same way first and sends nothing (exit 2) if "
+          "a line is bad.");
   fputs(".SH OPTIONS\n", f);
   roff(f,
        "Each flag with its default, taken when pacer runs from the "
@@ -207,7 +216,7 @@ static void bash(FILE *f)
         "  ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}\n"
         "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
         "    case ${COMP_WORDS[i]} in\n"
-        "    send | resume | status) cmd=${COMP_WORDS[i]} && break ;;\n"
+        "    send | check | resume | status) cmd=${COMP_WORDS[i]} && break ;;\n"
         "    esac\n"
         "  done\n"
         "  case $prev in\n  ",
@@ -236,7 +245,7 @@ static void bash(FILE *f)
     fprintf(f, "%s--%s", i ? " " : "", t[i].name);
   fputs("' -- \"$cur\"))\n    return\n    ;;\n  esac\n"
         "  if [[ -z $cmd ]]; then\n"
-        "    COMPREPLY=($(compgen -W 'send resume status' -- \"$cur\"))\n"
+        "    COMPREPLY=($(compgen -W 'send check resume status' -- \"$cur\"))\n"
         "  else\n"
         "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
         "  fi\n}\n"
@@ -309,7 +318,7 @@ static void zsh(FILE *f)
   }
   fputs(")\n"
         "_arguments -s -S $args \\\n"
-        "  '1:command:(send resume status)' \\\n"
+        "  '1:command:(send check resume status)' \\\n"
         "  '*:job file:_files'\n",
         f);
 }

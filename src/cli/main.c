@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c - the `pacer` command: `pacer send JOBS.jsonl` streams job lines
  * into a dispatcher and writes one result line per job; `pacer resume` and
- * `pacer status` take up a spool.
+ * `pacer status` take up a spool; `pacer check` (and send --dry-run)
+ * checks a job file and sends nothing (check.c).
  *
  * This file holds the steps of one run, in order: options, checks and
  * files (prepare), the dispatcher and the helper threads (start), reading
@@ -51,8 +52,8 @@ static int check_fresh_spool(app_t *a, char *err, size_t errlen)
 /* pacer send: the job file (its absolute path for the spool's mark). */
 static int open_input(app_t *a, char *err, size_t errlen)
 {
-  if (!strcmp(a->o.input, "-"))
-    return 0;
+  if (!strcmp(a->o.input, "-") || a->in_fd >= 0)
+    return 0; /* stdin, or --strict's copy of a pipe */
   if (!realpath(a->o.input, a->input_path))
     snprintf(a->input_path, sizeof a->input_path, "%s", a->o.input);
   a->in_fd = open(a->o.input, O_RDONLY | O_CLOEXEC);
@@ -375,7 +376,20 @@ static int command(app_t *a, int argc, char **argv)
   }
   if (!strcmp(a->o.command, "status"))
     return cli_cmd_status(a);
+  if (!strcmp(a->o.command, "check") || a->o.dry_run)
+    return cli_cmd_check(a);
   int resume = !strcmp(a->o.command, "resume");
+  cli_source_t src; /* --body-template is read before anything is opened */
+  if (cli_source_init(&src, &a->o, err, sizeof err)) {
+    cli_source_free(&src);
+    return usage_error(err);
+  }
+  cli_source_free(&src);
+  /* --strict: the whole input is checked before anything is opened. */
+  if (!resume && a->o.strict && cli_strict_check(a, err, sizeof err)) {
+    fprintf(stderr, "pacer: %s\n", err);
+    return CLI_EXIT_USAGE;
+  }
   if (prepare(a, resume, argc, argv, err, sizeof err))
     return usage_error(err);
   code = start(a);

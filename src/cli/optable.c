@@ -707,6 +707,53 @@ static int set_metrics_listen(cli_opts_t *o, const cli_opt_t *opt,
   return 0;
 }
 
+/* --define NAME=VALUE: NAME as a placeholder spells it; a later one of
+ * the same NAME replaces the earlier (a resume's over the run's). */
+static int set_define(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                      const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  const char *eq = v ? strchr(v, '=') : NULL;
+  size_t n = eq ? (size_t)(eq - v) : 0;
+  if (!eq || n == 0 ||
+      strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                "0123456789_-.") != n)
+    return cli_fail(err, errlen,
+                    "%s: expects NAME=VALUE, NAME of letters, digits, _ - .",
+                    who);
+  char *d = strdup(v);
+  if (!d)
+    return cli_fail(err, errlen, "out of memory");
+  for (size_t i = 0; i < o->define_count; i++)
+    if (!strncmp(o->defines[i], v, n + 1)) {
+      free(o->defines[i]);
+      o->defines[i] = d;
+      return 0;
+    }
+  char **nd = realloc(o->defines, (o->define_count + 1) * sizeof *nd);
+  if (!nd) {
+    free(d);
+    return cli_fail(err, errlen, "out of memory");
+  }
+  o->defines = nd;
+  nd[o->define_count++] = d;
+  return 0;
+}
+
+/* The defines as an array of "NAME=VALUE" strings. */
+static int get_defines(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
+{
+  (void)opt;
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < o->define_count; i++)
+    if (json_array_append_new(a, json_string(o->defines[i]))) {
+      json_decref(a);
+      a = NULL;
+    }
+  *out = a;
+  return a ? 0 : -1;
+}
+
 /* ---- the table ---- */
 
 static const char *const spool_syncs[] = {"normal", "full", NULL};
@@ -996,6 +1043,42 @@ static const cli_opt_t table[] = {
      .help = "pacer resume: write the rest of the results to an --out other "
              "than the run's (the results are then split between two "
              "files)"},
+    /* Checking and filling the input (issue #18, parts 4 and 5). */
+    {.name = "dry-run", .kind = CLI_OPT_SWITCH, .off = OWN(dry_run),
+     .help = "send: check the input as pacer check does and send nothing"},
+    {.name = "strict", .kind = CLI_OPT_SWITCH, .off = OWN(strict),
+     .key = "strict",
+     .help = "send: check the whole input first and send nothing (exit 2) "
+             "if a line is bad; stdin is copied to a temporary file in "
+             "$TMPDIR to be read twice"},
+    {.name = "json", .kind = CLI_OPT_SWITCH, .off = OWN(check_json),
+     .key = "json",
+     .help = "pacer check, send --dry-run: the report as one JSON object"},
+    {.name = "assume-latency", .kind = CLI_OPT_MS,
+     .off = OWN(assume_latency_ms), .min = 1, .max = CLI_MS_MAX,
+     .key = "assume-latency", .arg = "MS", .what = "a number of milliseconds",
+     .help = "pacer check: the response time its estimate assumes for the "
+             "concurrency bounds"},
+    {.name = "csv", .kind = CLI_OPT_SWITCH, .off = OWN(csv), .key = "csv",
+     .help = "the input is CSV (RFC 4180) with a header row; columns id, "
+             "url, method, key, priority, body, deadline_ms, timeout_ms, "
+             "max_attempts make the job, the others fill templates"},
+    {.name = "url", .kind = CLI_OPT_PATH, .off = OWN(url_template),
+     .key = "url", .arg = "TEMPLATE", .unset = "the url column",
+     .help = "--csv: each row's URL, {column} filled percent-encoded, "
+             "{define} as given"},
+    {.name = "body-template", .kind = CLI_OPT_PATH,
+     .off = OWN(body_template), .key = "body-template", .arg = "FILE",
+     .unset = "none",
+     .help = "--csv: each row's body, {column} and {define} filled; a "
+             "template starting with { or [ is JSON: values are JSON-escaped "
+             "(write \"{name}\") and the body is sent as \"json\""},
+    {.name = "define", .kind = CLI_OPT_LIST, .off = OWN(defines),
+     .flags = KEPT, .key = "define", .arg = "NAME=VALUE", .unset = "none",
+     .set = set_define, .get = get_defines,
+     .help = "fills {NAME} in the string values of job lines and in "
+             "templates (repeatable); a {NAME} with no value is an error "
+             "for its line"},
     /* Flag only: actions, not settings. */
     {.name = "help", .short_name = 'h', .kind = CLI_OPT_SWITCH,
      .off = OWN(help), .flags = CLI_OPT_ACTION,

@@ -241,6 +241,14 @@ static void every_flag_sets_its_field(void **state)
   {                                                                            \
     return (expr);                                                             \
   }
+OK(dry_run, o->dry_run == 1)
+OK(strict, o->strict == 1)
+OK(check_json, o->check_json == 1)
+OK(assume_latency, o->assume_latency_ms == 250)
+OK(csv, o->csv == 1)
+OK(url_template, o->url_template && !strcmp(o->url_template, "http://h/{id}"))
+OK(body_template, o->body_template && !strcmp(o->body_template, "b.json"))
+OK(define, o->define_count == 1 && !strcmp(o->defines[0], "A=b"))
 OK(rate, fabs(o->cfg.rate - 120) < 1e-9)
 OK(burst, o->cfg.burst == 7)
 OK(concurrency, o->cfg.concurrency == 9)
@@ -385,6 +393,14 @@ static const flag_case_t flag_cases[] = {
     C("spool-remove-when-done", NULL, spool_remove),
     C("no-idempotency-keys", NULL, no_idem),
     C("allow-out-change", NULL, allow_out_change),
+    C("dry-run", NULL, dry_run),
+    C("strict", NULL, strict),
+    C("json", NULL, check_json),
+    C("assume-latency", "250", assume_latency),
+    C("csv", NULL, csv),
+    C("url", "http://h/{id}", url_template),
+    C("body-template", "b.json", body_template),
+    C("define", "A=b", define),
     C("help", NULL, help),
     C("version", NULL, version),
 };
@@ -1157,11 +1173,13 @@ static const flag_case_t *case_of(const char *name)
  * file does not name another one), --help and --version (actions, not
  * settings), --allow-out-change (consent to split a resumed run's results
  * between two files is given on that resume's command line, never taken
- * from a file). */
+ * from a file), --dry-run (a send that sends nothing is asked for on its
+ * own command line, not left in a shared config file). */
 static int flag_only(const char *name)
 {
   return !strcmp(name, "config") || !strcmp(name, "help") ||
-         !strcmp(name, "version") || !strcmp(name, "allow-out-change");
+         !strcmp(name, "version") || !strcmp(name, "allow-out-change") ||
+         !strcmp(name, "dry-run");
 }
 
 /* The row's sample value as a --config file writes it. */
