@@ -13,7 +13,6 @@
  * never change after this, and are read by any thread without the lock. */
 #include "job.h"
 #include "clock.h"
-#include "config.h"
 #include "http.h"
 #include <stdio.h>
 #include <stdlib.h>

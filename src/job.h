@@ -15,6 +15,8 @@
 #include <pacer/pacer.h>
 #include <stdint.h>
 
+#define PACER__KEY_MAX 256 /* bytes of a limiter key, NUL included */
+
 typedef enum pacer__job_state {
   PACER__JOB_QUEUED = 0,
   PACER__JOB_WAITING = 1,  /* backing off before a retry */
