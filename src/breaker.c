@@ -379,3 +379,16 @@ void pacer__breaker_reset(pacer__breaker_t *b)
 {
   close_breaker(b);
 }
+
+const char *pacer__breaker_state_name(int state)
+{
+  switch (state) {
+  case PACER_BREAKER_CLOSED:
+    return "closed";
+  case PACER_BREAKER_OPEN:
+    return "open";
+  case PACER_BREAKER_HALF_OPEN:
+    return "half_open";
+  }
+  return "unknown"; /* a state added later must not break the output */
+}

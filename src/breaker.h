@@ -105,6 +105,10 @@ int pacer__breaker_cfg_check(const pacer__breaker_cfg_t *cfg);
 /* A CLOSED breaker with an empty window. cfg is borrowed. */
 void pacer__breaker_init(pacer__breaker_t *b, const pacer__breaker_cfg_t *cfg);
 
+/* The name of a breaker state in the JSON stats and events: "closed",
+ * "open", "half_open"; "unknown" for a value no state has. Static storage. */
+const char *pacer__breaker_state_name(int state);
+
 /* May one call start at now? 1: yes (then call pacer__breaker_admit()
  * before anything else changes it). 0: no, and *retry_at tells when asking
  * again can change the answer (INT64_MAX: only when an admitted call's

@@ -164,6 +164,9 @@ void pacer__config_release(pacer_config_t *c)
   free((char *)c->spool_path);
   free((char *)c->shared_limit);
   c->shared_limit = NULL;
+  free((void *)c->retry_statuses);
+  c->retry_statuses = NULL;
+  c->retry_status_count = 0;
   if (c->secret_headers) {
     for (size_t i = 0; c->secret_headers[i]; i++)
       free((char *)c->secret_headers[i]);
@@ -234,6 +237,12 @@ static int check(const pacer_config_t *c, const char *const *secret_headers)
   if (c->breaker_slow_ms < 0 ||
       !(c->breaker_slow_threshold > 0.0 && c->breaker_slow_threshold <= 1.0))
     return PACER_EINVAL;
+  if (c->retry_status_count > 1000 ||
+      (c->retry_status_count && !c->retry_statuses))
+    return PACER_EINVAL;
+  for (size_t i = 0; i < c->retry_status_count; i++)
+    if (c->retry_statuses[i] < 100 || c->retry_statuses[i] > 599)
+      return PACER_EINVAL;
   if (secret_headers)
     for (size_t i = 0; secret_headers[i]; i++)
       if (pacer__header_check(secret_headers[i], ""))
@@ -264,6 +273,7 @@ int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
              *user_agent = out->user_agent, *spool_path = out->spool_path,
              *shared_limit = out->shared_limit;
   const char *const *sh = out->secret_headers;
+  const int *statuses = out->retry_statuses;
   out->ca_file = out->ca_path = out->user_agent = NULL;
   out->spool_path = out->shared_limit = NULL;
   out->secret_headers = NULL;
@@ -271,8 +281,11 @@ int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
   out->shared_limit = shared_limit;
   int rc = check(out, sh);
   out->spool_path = out->shared_limit = NULL;
-  if (rc)
+  out->retry_statuses = NULL;
+  if (rc) {
+    out->retry_status_count = 0;
     return rc;
+  }
   int oom = 0;
   out->ca_file = dup_or_null(ca_file, &oom);
   out->ca_path = dup_or_null(ca_path, &oom);
@@ -290,6 +303,15 @@ int pacer__config_resolve(const pacer_config_t *in, pacer_config_t *out)
     for (size_t i = 0; copy && i < n && !oom; i++)
       copy[i] = dup_or_null(sh[i], &oom);
     out->secret_headers = (const char *const *)copy;
+  }
+  if (out->retry_status_count) {
+    size_t n = out->retry_status_count * sizeof *statuses;
+    int *copy = malloc(n);
+    if (copy)
+      memcpy(copy, statuses, n);
+    else
+      oom = 1;
+    out->retry_statuses = copy;
   }
   if (oom) {
     pacer__config_release(out);
@@ -377,6 +399,7 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
   s->adapt.pause_max_ns = s->retry_after_max_ns;
   s->concur.min = c->adaptive_concurrency_min;
   s->concur.max = c->adaptive_concurrency_max;
+  pacer__retry_set_init(&s->retry, c->retry_statuses, c->retry_status_count);
 }
 
 /* ---- live settings: pacer_config_get() and pacer_reconfigure() ---- */
@@ -386,6 +409,8 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
  * pacer__sched_reconfigure()); FIXED ones must be as they are (workers has
  * pacer_set_workers()); STR and ARR (a string, an array of them) must be
  * NULL (as pacer_config_get() gives them) or equal to what they are;
+ * INTS (an int array) with the COUNT field after it must be NULL and 0,
+ * or the same values;
  * SIZE is struct_size. A field added to pacer_config_t is added here, with
  * its kind, and nowhere else (a LIVE one also in pacer__sched_cfg_from()
  * if the scheduler uses it): the static checks below fail the build when
@@ -451,9 +476,19 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
   XX(int64_t, retry_budget_window_ms, LIVE)                                    \
   XX(int64_t, breaker_slow_ms, LIVE)                                           \
   XX(double, breaker_slow_threshold, LIVE)                                     \
-  XX(int, queue_policy, LIVE)
+  XX(int, queue_policy, LIVE)                                                  \
+  XX(const int *, retry_statuses, INTS)                                        \
+  XX(size_t, retry_status_count, COUNT)
 
-enum { KIND_SIZE, KIND_LIVE, KIND_FIXED, KIND_STR, KIND_ARR };
+enum {
+  KIND_SIZE,
+  KIND_LIVE,
+  KIND_FIXED,
+  KIND_STR,
+  KIND_ARR,
+  KIND_INTS,
+  KIND_COUNT
+};
 
 /* The list as a struct of its own, to hold it to pacer_config_t. */
 #define SHADOW(type, name, kind) type name;
@@ -509,7 +544,8 @@ int pacer__config_copy_out(const pacer_config_t *live, pacer_config_t *dst)
     return PACER_EINVAL;
   pacer_config_t c = *live;
   for (size_t i = 0; i < NFIELDS; i++)
-    if (fields[i].kind == KIND_STR || fields[i].kind == KIND_ARR)
+    if (fields[i].kind == KIND_STR || fields[i].kind == KIND_ARR ||
+        fields[i].kind == KIND_INTS || fields[i].kind == KIND_COUNT)
       memset(at(&c, &fields[i]), 0, fields[i].size);
   give_sized(dst, dst->struct_size, &c);
   return 0;
@@ -550,6 +586,20 @@ int pacer__config_merge(const pacer_config_t *live, const pacer_config_t *in,
       memcpy(&na, now, sizeof na);
       same = !wa || same_strings(wa, na);
       memcpy(w, now, f->size);
+    } else if (f->kind == KIND_INTS) {
+      /* With its count, the next field: NULL and 0 keep the list. */
+      const field_t *cf = &fields[i + 1];
+      const int *wi, *ni;
+      size_t wn, nn;
+      memcpy(&wi, w, sizeof wi);
+      memcpy(&ni, now, sizeof ni);
+      memcpy(&wn, at(want, cf), sizeof wn);
+      memcpy(&nn, at_c(live, cf), sizeof nn);
+      same =
+          (!wi && wn == 0) ||
+          (wi && wn == nn && (nn == 0 || memcmp(wi, ni, nn * sizeof *wi) == 0));
+      memcpy(w, now, f->size);
+      memcpy(at(want, cf), &nn, sizeof nn);
     }
     if (!same) {
       *field = f->name;

@@ -7,7 +7,6 @@
 #include <pacer/pacer.h>
 
 #define PACER__MAX_WORKERS 256
-#define PACER__KEY_MAX 256 /* bytes of a limiter key, NUL included */
 
 /* Fills *out from in (NULL: defaults), resolves automatic values, checks
  * every field and copies every string. Returns 0 (release *out with

@@ -109,6 +109,7 @@ static void result_of(const pacer__job_t *j, int64_t now, pacer_result_t *r)
   r->tag_len = j->tag_len;
   r->handler = pacer__job_handler(j);
   r->kept = j->spool_id && j->error == PACER_ECANCELED && !j->user_cancel;
+  r->not_retried = j->not_retried;
 }
 
 /* Runs j's callback; returns 1 if its spool row is to be kept. The

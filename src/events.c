@@ -7,6 +7,8 @@
  * is built with jansson, so any key renders as valid JSON (bytes that are
  * not UTF-8 as U+FFFD), and the text is returned in malloc'd memory. */
 #include "events.h"
+#include "breaker.h"
+#include "shared.h"
 #include "jsontext.h"
 #include <jansson.h>
 #include <stdint.h>
@@ -114,32 +116,6 @@ const char *pacer_event_reason_name(pacer_event_reason_t reason)
   return "unknown";
 }
 
-static const char *breaker_name(int state)
-{
-  switch (state) {
-  case PACER_BREAKER_CLOSED:
-    return "closed";
-  case PACER_BREAKER_OPEN:
-    return "open";
-  case PACER_BREAKER_HALF_OPEN:
-    return "half_open";
-  }
-  return "unknown";
-}
-
-static const char *store_name(int state)
-{
-  switch (state) {
-  case 1:
-    return "connected";
-  case 2:
-    return "holding";
-  case 3:
-    return "fallback";
-  }
-  return "none";
-}
-
 /* Adds the fields that apply to ev's type to o. 0, or -1 when jansson
  * could not allocate. */
 static int add_fields(json_t *o, const pacer_event_t *ev)
@@ -152,8 +128,8 @@ static int add_fields(json_t *o, const pacer_event_t *ev)
     SET("key", pacer__json_text(ev->key));
   switch (ev->type) {
   case PACER_EVENT_BREAKER:
-    SET("from", json_string(breaker_name(ev->from)));
-    SET("to", json_string(breaker_name(ev->to)));
+    SET("from", json_string(pacer__breaker_state_name(ev->from)));
+    SET("to", json_string(pacer__breaker_state_name(ev->to)));
     if (ev->to == PACER_BREAKER_OPEN) {
       SET("ratio", json_real(ev->ratio));
       SET("slow_ratio", json_real(ev->slow_ratio));
@@ -184,7 +160,7 @@ static int add_fields(json_t *o, const pacer_event_t *ev)
     SET("job", json_integer((json_int_t)ev->job));
     break;
   case PACER_EVENT_STORE:
-    SET("state", json_string(store_name(ev->store_state)));
+    SET("state", json_string(pacer__shared_state_name(ev->store_state)));
     break;
   case PACER_EVENT_RESUME:
   default:

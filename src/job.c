@@ -14,6 +14,7 @@
 #include "job.h"
 #include "clock.h"
 #include "http.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -103,6 +104,20 @@ static int check_request(const pacer_request_t *r, const char *method,
     n += strlen(r->handler) + 1;
   *need = n;
   return 0;
+}
+
+int pacer_request_check(const pacer_request_t *in, char *key, size_t key_cap)
+{
+  pacer_request_t req;
+  char k[PACER__KEY_MAX];
+  size_t need;
+  int rc = pacer__request_copy(&req, in);
+  if (rc)
+    return rc;
+  rc = check_request(&req, req.method ? req.method : "GET", k, sizeof k, &need);
+  if (rc == 0 && key && key_cap)
+    snprintf(key, key_cap, "%s", k);
+  return rc;
 }
 
 /* Copies s with its NUL to p; returns the byte after it. */

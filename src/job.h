@@ -15,6 +15,8 @@
 #include <pacer/pacer.h>
 #include <stdint.h>
 
+#define PACER__KEY_MAX 256 /* bytes of a limiter key, NUL included */
+
 typedef enum pacer__job_state {
   PACER__JOB_QUEUED = 0,
   PACER__JOB_WAITING = 1,  /* backing off before a retry */
@@ -63,6 +65,7 @@ typedef struct pacer__job {
                            written by its worker at start, read when the
                            same worker settles it */
   uint8_t user_cancel;  /* ended by pacer_cancel() (not by a shutdown) */
+  uint8_t not_retried;  /* ENDED: pacer_not_retried_t */
   int16_t error;        /* ENDED: final error (0 or PACER_E*) */
   const char *message;  /* ENDED: static detail for errors decided here */
   uint64_t spool_id;    /* its row in the spool; 0: not spooled */

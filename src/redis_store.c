@@ -169,24 +169,32 @@ int64_t pacer__redis_grace_ns(double rate)
  * (us), pause to set (us, 0 none), the quota's pause channel and the
  * bucket's name (both "" when no pause is set), a learned rate to write as
  * its interval (us, 0: none, only read) and its time left (us; <= 0: a
- * clear). n may be 0 with no rate known (interval 1, burst 1): nothing is
- * reserved and the TAT key is not touched.
+ * clear), and the rate of its next window as its interval (us, 0: none) and
+ * the time left to that window's end (us, after the first's). n may be 0
+ * with no rate known (interval 1, burst 1): nothing is reserved and the TAT
+ * key is not touched.
  * Returns {pause left (us, 0 none), offset of the next token after these,
- * learned interval (us), learned time left (us) (both 0: none), offsets of
- * the tokens reserved...}: the fixed fields first (R_HEAD of them, the
+ * learned interval (us), learned time left (us) (both 0: none), the next
+ * window's interval and time left (both 0: none), offsets of the tokens
+ * reserved...}: the fixed fields first (R_HEAD of them, the
  * reply parser's enum: a new field goes before the offsets, in both), the
  * offsets from the server's now, each token starting at max(now, TAT -
  * (burst - 1) x interval) and moving TAT one interval on, for as long as it
- * starts within the horizon. A call that sets or extends a pause also
- * publishes "<pause left, us> <name>" on the channel, so that every process
- * hears of it at once, not at its next call for that bucket; pcall: a
- * server that refuses PUBLISH (an ACL) still gets the pause key, which
+ * starts within the horizon. A call that sets or extends a pause pulls
+ * the TAT back to the pause's end when it is later: every process drops
+ * its reservations when it hears of a pause, so tokens reserved past its
+ * end would only hold the fleet back after it (by as much as all of their
+ * horizons). It also publishes "<pause left, us> <name>" on the channel, so
+ * that every process hears of it at once, not at its next call for that bucket;
+ * pcall: a server that refuses PUBLISH (an ACL) still gets the pause key, which
  * every call reads. The learned rate is "<interval us> <until, us of server
- * time>": the latest write replaces it (a newer announcement is the truer
+ * time>", followed by " <interval> <until>" of its next window when it has
+ * one: the latest write replaces it (a newer announcement is the truer
  * one), a clear deletes it; a record that does not parse reads as none.
+ * A record whose first window has ended reads as its next window alone.
  * The TAT key expires when the bucket would be full again, the pause key
- * when the pause ends, the learned rate's at its until. replicate_commands:
- * TIME before a write, on Redis < 5. */
+ * when the pause ends, the learned rate's at its last until.
+ * replicate_commands: TIME before a write, on Redis < 5. */
 static const char SCRIPT[] =
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local t = redis.call('TIME')\n"
@@ -198,35 +206,56 @@ static const char SCRIPT[] =
     "local pause = tonumber(ARGV[5])\n"
     "local liv = tonumber(ARGV[8])\n"
     "local lleft = tonumber(ARGV[9])\n"
+    "local niv = tonumber(ARGV[10])\n"
+    "local nleft = tonumber(ARGV[11])\n"
     "local p = tonumber(redis.call('GET', KEYS[2]) or 0)\n"
     "if pause > 0 and now + pause > p then\n"
     "  p = now + pause\n"
     "  redis.call('SET', KEYS[2], string.format('%d', p))\n"
     "  redis.call('PEXPIREAT', KEYS[2], math.ceil(p / 1000))\n"
+    "  local t0 = tonumber(redis.call('GET', KEYS[1]) or 0)\n"
+    "  if t0 > p then\n"
+    "    redis.call('SET', KEYS[1], string.format('%d', p), 'PX',\n"
+    "               math.ceil((p - now) / 1000))\n"
+    "  end\n"
     "  if ARGV[6] ~= '' then\n"
     "    redis.pcall('PUBLISH', ARGV[6], string.format('%d', pause) .. ' ' ..\n"
     "                ARGV[7])\n"
     "  end\n"
     "end\n"
-    "local li, ll = 0, 0\n"
+    "local li, ll, ni, nl = 0, 0, 0, 0\n"
     "if liv > 0 and lleft > 0 then\n"
-    "  redis.call('SET', KEYS[3], string.format('%d %d', liv, now + lleft))\n"
-    "  redis.call('PEXPIREAT', KEYS[3], math.ceil((now + lleft) / 1000))\n"
+    "  if niv > 0 and nleft > lleft then\n"
+    "    redis.call('SET', KEYS[3], string.format('%d %d %d %d', liv,\n"
+    "               now + lleft, niv, now + nleft))\n"
+    "    redis.call('PEXPIREAT', KEYS[3], math.ceil((now + nleft) / 1000))\n"
+    "    ni, nl = niv, nleft\n"
+    "  else\n"
+    "    redis.call('SET', KEYS[3], string.format('%d %d', liv, now + lleft))\n"
+    "    redis.call('PEXPIREAT', KEYS[3], math.ceil((now + lleft) / 1000))\n"
+    "  end\n"
     "  li, ll = liv, lleft\n"
     "elseif liv > 0 then\n"
     "  redis.call('DEL', KEYS[3])\n"
     "else\n"
     "  local v = redis.call('GET', KEYS[3])\n"
     "  if v then\n"
-    "    local a, b = string.match(v, '^(%d+) (%d+)$')\n"
-    "    a, b = tonumber(a), tonumber(b)\n"
-    "    if a and b and a > 0 and b > now then li, ll = a, b - now end\n"
+    "    local a, b, c, d = string.match(v, '^(%d+) (%d+) (%d+) (%d+)$')\n"
+    "    if not a then a, b = string.match(v, '^(%d+) (%d+)$') end\n"
+    "    a, b, c, d = tonumber(a), tonumber(b), tonumber(c), tonumber(d)\n"
+    "    if not (c and d and c > 0 and b and d > b) then c, d = nil, nil end\n"
+    "    if a and b and a > 0 and b > now then\n"
+    "      li, ll = a, b - now\n"
+    "      if c then ni, nl = c, d - now end\n"
+    "    elseif a and a > 0 and c and d > now then\n"
+    "      li, ll = c, d - now\n"
+    "    end\n"
     "  end\n"
     "end\n"
-    "if p > now then return {p - now, 0, li, ll} end\n"
+    "if p > now then return {p - now, 0, li, ll, ni, nl} end\n"
     "local tat = tonumber(redis.call('GET', KEYS[1]) or now)\n"
     "if tat < now then tat = now end\n"
-    "local out = {0, 0, li, ll}\n"
+    "local out = {0, 0, li, ll, ni, nl}\n"
     "local h = #out\n"
     "local k = 0\n"
     "while k < n do\n"
@@ -252,6 +281,8 @@ enum {
   R_NEXT,       /* offset of the next token after those reserved */
   R_LEARN_IV,   /* learned rate's interval, us (0: none) */
   R_LEARN_LEFT, /* learned rate's time left, us (0: none) */
+  R_NEXT_IV,    /* its next window's interval, us (0: none) */
+  R_NEXT_LEFT,  /* ... and time left to that window's end, us (0: none) */
   R_HEAD        /* the first offset */
 };
 
@@ -279,13 +310,18 @@ typedef struct bucket {
   int64_t waiting_since; /* first PENDING take not yet followed by a grant */
   /* The learned rate: what this process knows (its own write at once,
    * else the last reply's), and its write not yet sent. */
-  int64_t learned_until; /* local end, or 0: none */
-  double learned_rate;   /* 1e6 / its interval */
-  int64_t learn_iv;      /* the write: interval (us), 0 for a clear */
-  int64_t learn_until;   /* ... and its local end */
-  int learn_send;        /* a write to send */
-  int learn_known;       /* a reply (or this process's write) said what it is */
-  int learn_waiting;     /* learned() answered PENDING: notify on the reply */
+  int64_t learned_until;      /* local end, or 0: none */
+  double learned_rate;        /* 1e6 / its interval */
+  int64_t learned_next_until; /* its next window's local end, or 0: none */
+  double learned_next_rate;   /* ... and rate */
+  int64_t learn_iv;           /* the write: interval (us), 0 for a clear */
+  int64_t learn_until;        /* ... and its local end */
+  int64_t heard_at;           /* local time of the last reply taken in */
+  int64_t learn_next_iv;      /* ... its next window's (0: none) */
+  int64_t learn_next_until;
+  int learn_send;    /* a write to send */
+  int learn_known;   /* a reply (or this process's write) said what it is */
+  int learn_waiting; /* learned() answered PENDING: notify on the reply */
   /* Interest (learned() asked): a call at most every poll while asked. */
   int64_t last_ask;
   int64_t poll_at; /* no call for learning alone before this local time */
@@ -955,21 +991,54 @@ static int bucket_name_ok(const char *name)
   return name && strnlen(name, BUCKET_NAME_MAX + 1) <= BUCKET_NAME_MAX;
 }
 
+/* A rate a learned-rate record can hold: > 0, finite, at least 1e-9/s. */
+static int learn_rate_ok(double rate)
+{
+  return rate > 0 && isfinite(rate) && 1e6 / rate <= (double)LEARN_IV_MAX;
+}
+
+/* What b holds at now as far as this process knows: the end of the window
+ * in force (the first, else its next one), with *rate; 0: none. */
+static int64_t known(const bucket_t *b, int64_t now, double *rate)
+{
+  if (b->learned_until > now) {
+    *rate = b->learned_rate;
+    return b->learned_until;
+  }
+  if (b->learned_until && b->learned_next_until > now) {
+    *rate = b->learned_next_rate;
+    return b->learned_next_until;
+  }
+  return 0;
+}
+
 void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
-                        int64_t until)
+                        int64_t until, double next_rate, int64_t next_until)
 {
   if (!bucket_name_ok(name) || !(rate >= 0) || !isfinite(rate) ||
-      (rate > 0 && !(1e6 / rate <= (double)LEARN_IV_MAX)))
+      (rate > 0 && !learn_rate_ok(rate)))
+    return;
+  int next = rate > 0 && next_rate != 0;
+  if (next && !(learn_rate_ok(next_rate) && next_until > until))
     return;
   pthread_mutex_lock(&r->mu);
   bucket_t *b = bucket_get(r, name);
   if (b) {
     int64_t now = now_of(r);
-    if (rate > 0 && until > now) {
+    b->learn_next_iv = 0;
+    b->learn_next_until = 0;
+    b->learned_next_until = 0;
+    if (rate > 0 && (until > now || (next && next_until > now))) {
       b->learn_iv = learn_iv_of(rate);
       b->learn_until = until;
       b->learned_rate = 1e6 / (double)b->learn_iv;
       b->learned_until = until;
+      if (next) {
+        b->learn_next_iv = learn_iv_of(next_rate);
+        b->learn_next_until = next_until;
+        b->learned_next_rate = 1e6 / (double)b->learn_next_iv;
+        b->learned_next_until = next_until;
+      }
     } else { /* a clear */
       b->learn_iv = 0;
       b->learn_until = 0;
@@ -996,11 +1065,9 @@ int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
   if (peek) { /* what is known, and nothing more */
     bucket_t *b = NULL;
     HASH_FIND(hh, r->buckets, name, strlen(name), b);
-    if (b && b->learned_until > now) {
-      u = b->learned_until;
-      if (rate)
-        *rate = b->learned_rate;
-    }
+    double lr = 0;
+    if (b && (u = known(b, now, &lr)) > 0 && rate)
+      *rate = lr;
     pthread_mutex_unlock(&r->mu);
     return u;
   }
@@ -1009,21 +1076,36 @@ int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
     b->last_ask = now;
     if (!pacer__linked(&b->active))
       pacer__list_push_back(&r->active, &b->active);
+    double lr = 0;
+    u = known(b, now, &lr);
+    /* Knowing of nothing learned since before a pause that has ended is
+     * not knowing: nobody asked while paused (the key's gate does not),
+     * so the fleet may have learned meanwhile. Asked at once, as a new
+     * bucket is. */
+    int stale = !u && b->learn_known && b->paused_until &&
+                b->paused_until <= now && b->heard_at <= b->paused_until &&
+                !b->learn_send;
+    if (stale && b->poll_at > now)
+      b->poll_at = now;
     /* the first ask since the last call wakes the store thread if it
      * sleeps past this bucket's poll (awake, it looks at every bucket
      * before it sleeps again); later ones need not */
+    if (stale && b->asked && r->st.state == PACER__REDIS_CONNECTED &&
+        !b->inflight && !b->learn_waiting)
+      pthread_cond_signal(&r->cond);
     if (!b->asked) {
       b->asked = 1;
       if (r->st.state == PACER__REDIS_CONNECTED && !b->inflight &&
           r->sleep_until > b->poll_at)
         pthread_cond_signal(&r->cond);
     }
-    if (b->learned_until > now) {
-      u = b->learned_until;
+    if (u > 0) {
       if (rate)
-        *rate = b->learned_rate;
-    } else if (!b->learn_known && r->st.state == PACER__REDIS_CONNECTED) {
-      /* nothing heard for this bucket yet: the first call's reply says */
+        *rate = lr;
+    } else if ((!b->learn_known || stale) &&
+               r->st.state == PACER__REDIS_CONNECTED) {
+      /* nothing heard for this bucket yet, or not since its pause: the
+       * next call's reply says */
       b->learn_waiting = 1;
       u = PACER__REDIS_PENDING;
     }
@@ -1047,21 +1129,31 @@ typedef struct req {
   int64_t n, pause_us;
   int learn;                     /* carries the bucket's learned-rate write */
   int64_t learn_iv, learn_until; /* ... which was this */
-  int asked;                     /* sent while learned() had asked */
-  char num[7][24];               /* the script's numeric ARGV */
+  int64_t learn_next_iv, learn_next_until; /* ... with this next window */
+  int asked;                               /* sent while learned() had asked */
+  char num[9][24];                         /* the script's numeric ARGV */
   redisReply *rep;
   int64_t arrived;
 } req_t;
 
 /* Whether b has a learned-rate write to send at now: a clear always, a rate
- * only while its until is ahead. One whose until passed before it could be
- * sent (Redis was down) is dropped: it would only delete the key, which
- * holds an older write of this process's or a newer one of another's, and
- * neither is this write's to end. */
+ * only while its until is ahead. One whose first window passed before it
+ * could be sent (Redis was down) is sent as its next window alone, if that
+ * is still ahead; one whose every window passed is dropped: it would only
+ * delete the key, which holds an older write of this process's or a newer
+ * one of another's, and neither is this write's to end. */
 static int learn_due(bucket_t *b, int64_t now)
 {
-  if (b->learn_send && b->learn_iv && b->learn_until <= now)
-    b->learn_send = 0;
+  if (b->learn_send && b->learn_iv && b->learn_until <= now) {
+    if (b->learn_next_iv && b->learn_next_until > now) {
+      b->learn_iv = b->learn_next_iv;
+      b->learn_until = b->learn_next_until;
+    } else {
+      b->learn_send = 0;
+    }
+    b->learn_next_iv = 0;
+    b->learn_next_until = 0;
+  }
   return b->learn_send;
 }
 
@@ -1125,6 +1217,8 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     x->learn = learn;
     x->learn_iv = b->learn_iv;
     x->learn_until = b->learn_until;
+    x->learn_next_iv = b->learn_next_iv;
+    x->learn_next_until = b->learn_next_until;
     x->asked = b->asked;
     x->rep = NULL;
     b->inflight = 1;
@@ -1157,6 +1251,18 @@ static int collect(pacer__redis_t *r, int64_t now, req_t *q, int64_t *next)
     snprintf(x->num[5], sizeof x->num[5], "%lld",
              (long long)(learn ? (x->learn_iv ? x->learn_iv : 1) : 0));
     snprintf(x->num[6], sizeof x->num[6], "%lld", (long long)left);
+    /* its next window: interval and time left to its end (0 0: none) */
+    int64_t nleft = 0;
+    if (learn && x->learn_iv && x->learn_next_iv) {
+      int64_t d = x->learn_next_until - now; /* > the first's */
+      nleft = d / NS_PER_US + (d % NS_PER_US != 0);
+      if (nleft > LEARN_LEFT_MAX)
+        nleft = LEARN_LEFT_MAX;
+    }
+    snprintf(x->num[7], sizeof x->num[7], "%lld",
+             (long long)(nleft > left ? x->learn_next_iv : 0));
+    snprintf(x->num[8], sizeof x->num[8], "%lld",
+             (long long)(nleft > left ? nleft : 0));
   }
   if (n == MAX_BATCH)
     *next = now;
@@ -1172,20 +1278,21 @@ static int exchange(pacer__redis_t *r, req_t *q, int n)
     bucket_t *b = q[i].b;
     /* the channel and the name only with a pause: nothing to publish else */
     int p = q[i].pause_us > 0;
-    const char *argv[15] = {"EVALSHA",        r->sha,       "3",
+    const char *argv[17] = {"EVALSHA",        r->sha,       "3",
                             b->tat_key,       b->pause_key, b->learn_key,
                             q[i].num[0],      q[i].num[1],  q[i].num[2],
                             q[i].num[3],      q[i].num[4],  p ? r->channel : "",
-                            p ? b->name : "", q[i].num[5],  q[i].num[6]};
-    size_t len[15];
-    for (int j = 0; j < 15; j++)
+                            p ? b->name : "", q[i].num[5],  q[i].num[6],
+                            q[i].num[7],      q[i].num[8]};
+    size_t len[17];
+    for (int j = 0; j < 17; j++)
       len[j] = strlen(argv[j]);
     len[3] = b->tat_len;
     len[4] = b->pause_len;
     len[5] = b->learn_len;
     len[11] = p ? r->channel_len : 0;
     len[12] = p ? b->name_len : 0;
-    if (redisAppendCommandArgv(r->c, 15, argv, len) != REDIS_OK)
+    if (redisAppendCommandArgv(r->c, 17, argv, len) != REDIS_OK)
       return -1;
   }
   for (int i = 0; i < n; i++) {
@@ -1210,10 +1317,15 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
   for (size_t i = 0; ok && i < rep->elements; i++)
     ok = rep->element[i]->type == REDIS_REPLY_INTEGER &&
          rep->element[i]->integer >= 0;
-  /* a learned rate is both fields or neither */
+  /* a learned rate is both fields or neither, its next window too, and
+   * only with a first one */
   if (ok)
     ok = (rep->element[R_LEARN_IV]->integer > 0) ==
-         (rep->element[R_LEARN_LEFT]->integer > 0);
+             (rep->element[R_LEARN_LEFT]->integer > 0) &&
+         (rep->element[R_NEXT_IV]->integer > 0) ==
+             (rep->element[R_NEXT_LEFT]->integer > 0) &&
+         (rep->element[R_LEARN_IV]->integer > 0 ||
+          rep->element[R_NEXT_IV]->integer == 0);
   if (!ok) { /* send it again: later, or after the script is loaded */
     if (x->n)
       b->demand = 1;
@@ -1223,6 +1335,8 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
       b->learn_send = 1;
       b->learn_iv = x->learn_iv;
       b->learn_until = x->learn_until;
+      b->learn_next_iv = x->learn_next_iv;
+      b->learn_next_until = x->learn_next_until;
     }
     if (x->asked)
       b->asked = 1; /* polled again, a poll interval after this one */
@@ -1243,6 +1357,7 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
     return lw;
   }
   int64_t t0 = x->arrived;
+  b->heard_at = t0;
   /* Known from now on; a learned() that answered PENDING gets its notify. */
   b->learn_known = 1;
   int lw = b->learn_waiting;
@@ -1253,18 +1368,26 @@ static int apply(pacer__redis_t *r, req_t *x, int64_t now, int *noscript)
   if (!b->learn_send) {
     int64_t iv = rep->element[R_LEARN_IV]->integer;
     int64_t left = rep->element[R_LEARN_LEFT]->integer;
+    int64_t niv = rep->element[R_NEXT_IV]->integer;
+    int64_t nleft = rep->element[R_NEXT_LEFT]->integer;
+    b->learned_until = 0;
+    b->learned_next_until = 0;
     if (iv > 0) {
       b->learned_rate = 1e6 / (double)iv;
       b->learned_until = pacer__time_add(
           t0, left > INT64_MAX / NS_PER_US ? INT64_MAX : left * NS_PER_US);
-    } else {
-      b->learned_until = 0;
+      if (niv > 0) {
+        b->learned_next_rate = 1e6 / (double)niv;
+        b->learned_next_until = pacer__time_add(
+            t0, nleft > INT64_MAX / NS_PER_US ? INT64_MAX : nleft * NS_PER_US);
+      }
     }
   }
   /* Polls come at the shortest interval while the fleet has learned
    * something of the bucket, and ever more seldom while it has not (a key
    * whose server announces nothing). */
-  if (b->learned_until > now)
+  double lr;
+  if (known(b, now, &lr) > 0)
     b->poll_iv = PACER__REDIS_LEARN_POLL_NS;
   else if (x->asked && !x->n && !x->learn)
     b->poll_iv = b->poll_iv ? 2 * b->poll_iv : PACER__REDIS_LEARN_POLL_NS;

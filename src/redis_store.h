@@ -168,23 +168,29 @@ int64_t pacer__redis_paused_until(pacer__redis_t *r, const char *name,
 
 /* Tells every process on the quota that bucket name's server asks for at
  * most rate tokens/s (> 0, finite) until the local monotonic time until:
- * a rate learned from what the server announced. The latest write wins
- * (a newer announcement is the truer one); rate 0 or until <= now clears
- * it. Takes effect here at once (pacer__redis_learned() answers it), and
- * the store thread writes it to Redis (as server time, like a pause) as
- * soon as it can. Never blocks on the network. A bad name (NULL or over 255
+ * a rate learned from what the server announced; then, when next_rate is
+ * not 0, at most next_rate until next_until (> until): the quota's pace in
+ * its next window, which every process holds to once the first window ends
+ * (learned() answers it then). The latest write wins (a newer announcement
+ * is the truer one); rate 0 clears it, and so does an until <= now with no
+ * next window ahead. Takes effect here at once (pacer__redis_learned() answers
+ * it), and the store thread writes it to Redis (as server time, like a pause)
+ * as soon as it can. Never blocks on the network. A bad name (NULL or over 255
  * bytes), a negative or non-finite rate, or one below 1e-9/s (a token per
- * 31 years, which the record cannot hold) is ignored.
+ * 31 years, which the record cannot hold) is ignored, and so is a next
+ * window with such a rate or one that does not end after until.
  * The rate travels as an interval of whole microseconds, rounded up: what
  * learned() answers, here and in every process, is 1e6 / ceil(1e6 / rate),
  * never above rate (rates above 1e6/s are held to 1e6/s). Written while
- * Redis is unreachable: kept, and sent once it is back if its until is
- * still ahead (a clear is always sent). */
+ * Redis is unreachable: kept, and sent once it is back if its until (or
+ * its next window's, then sent alone) is still ahead (a clear is always
+ * sent). */
 void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
-                        int64_t until);
+                        int64_t until, double next_rate, int64_t next_until);
 
 /* The local time until which bucket name holds a learned rate, if after
- * now, with *rate set to it; else 0 (*rate untouched). As far as this
+ * now, with *rate set to it (the first window's, then its next one's);
+ * else 0 (*rate untouched). As far as this
  * process knows: its own writes at once, another process's from the next
  * reply of a call for that bucket. Asking counts as interest: for a bucket
  * asked about but not reserved from (a key with no configured rate, whose
@@ -201,10 +207,15 @@ void pacer__redis_learn(pacer__redis_t *r, const char *name, double rate,
  * answers PACER__REDIS_PENDING while connected, and notify is called once
  * that reply is in (or an error reply, or the connection is lost, after
  * which it answers what it knows): a process new to a key learns what the
- * fleet knows before it sends. While Redis is unreachable, the last rate
- * known stays until its until, and a bucket with none answers 0. A bad
- * name answers 0. peek 1: only what is known now, with no side effect (no
- * bucket made, no interest, never PENDING): for stats. */
+ * fleet knows before it sends. So it does after a pause of the bucket: a
+ * bucket that knows of no learned rate, and has had no reply since before
+ * its pause ended, answers PENDING likewise until a call made at once
+ * replies (a paused key is not asked about, and the fleet may have learned
+ * meanwhile: without it, the key would start unpaced when the pause ends).
+ * While Redis is unreachable, the last rate known stays until its until, and a
+ * bucket with none answers 0. A bad name answers 0. peek 1: only what is known
+ * now, with no side effect (no bucket made, no interest, never PENDING): for
+ * stats. */
 int64_t pacer__redis_learned(pacer__redis_t *r, const char *name, int64_t now,
                              double *rate, int peek);
 

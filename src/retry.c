@@ -6,27 +6,43 @@
  * large the retry number. */
 #include "retry.h"
 #include <pacer/pacer.h>
+#include <string.h>
 
 /* Any fixed non-zero value will do; this one is 2^64 / golden ratio. */
 #define RNG_FALLBACK UINT64_C(0x9E3779B97F4A7C15)
 
-int pacer__retryable(int error, int status)
+void pacer__retry_set_init(pacer__retry_set_t *set, const int *statuses,
+                           size_t n)
+{
+  static const int dflt[] = PACER__RETRY_DEFAULT;
+
+  memset(set, 0, sizeof *set);
+  if (n == 0 || !statuses) {
+    statuses = dflt;
+    n = sizeof dflt / sizeof dflt[0];
+  }
+  for (size_t i = 0; i < n; i++)
+    if (statuses[i] >= 0 && statuses[i] < 640)
+      set->bits[statuses[i] / 64] |= UINT64_C(1) << (statuses[i] % 64);
+}
+
+int pacer__retryable_in(const pacer__retry_set_t *set, int error, int status)
 {
   if (error == PACER_ETRANSPORT || error == PACER_ETIMEDOUT)
     return 1;
   if (error != 0) /* PACER_EDENIED too: the address will not change */
     return 0;
-  switch (status) {
-  case 408: /* Request Timeout */
-  case 429: /* Too Many Requests */
-  case 500:
-  case 502:
-  case 503:
-  case 504:
-    return 1;
-  default:
+  if (status < 0 || status >= 640)
     return 0;
-  }
+  return (set->bits[status / 64] >> (status % 64)) & 1;
+}
+
+int pacer__retryable(int error, int status)
+{
+  pacer__retry_set_t dflt;
+
+  pacer__retry_set_init(&dflt, NULL, 0);
+  return pacer__retryable_in(&dflt, error, status);
 }
 
 pacer__outcome_kind_t pacer__breaker_outcome(int error, int status)

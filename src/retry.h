@@ -6,12 +6,32 @@
 #define PACER_RETRY_H
 
 #include "breaker.h"
+#include <stddef.h>
 #include <stdint.h>
 
+/* The HTTP statuses that may be retried (pacer_config_t.retry_statuses),
+ * one bit each for 0..639; a plain value, copied as the scheduler's
+ * settings are. */
+#define PACER__RETRY_DEFAULT                                                   \
+  {                                                                            \
+    408, 429, 500, 502, 503, 504                                               \
+  }
+typedef struct pacer__retry_set {
+  uint64_t bits[10];
+} pacer__retry_set_t;
+
+/* Fills *set with the n statuses (each 100..599, checked by the caller);
+ * n 0: the default set, 408, 429, 500, 502, 503 and 504. Can't fail. */
+void pacer__retry_set_init(pacer__retry_set_t *set, const int *statuses,
+                           size_t n);
+
 /* 1 if an attempt that ended with error (a PACER_E code, 0 for an HTTP
- * response) and status may be retried: transport errors, timeouts, and the
- * statuses 408, 429, 500, 502, 503, 504. Too large, cancelled, TLS and scheme
+ * response) and status may be retried under set: transport errors,
+ * timeouts, and the statuses in set. Too large, cancelled, TLS and scheme
  * errors are final. */
+int pacer__retryable_in(const pacer__retry_set_t *set, int error, int status);
+
+/* pacer__retryable_in() with the default set. */
 int pacer__retryable(int error, int status);
 
 /* What an attempt that ended with error and status says about its host, for

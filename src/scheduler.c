@@ -541,11 +541,14 @@ static double store_rate(const pacer__key_t *k, double l)
 }
 
 /* Writes what k's latest answer announced to the store, for the fleet
- * (announced: the answer carried a quota). Paused to the window's end (its
- * quota spent, or a Retry-After), the key's rate in the window is moot:
- * what is written then is the pace of the next window, to the end of that
- * one, so that a process which has had no answer of its own does not start
- * unpaced when the pause ends. An announcement that leaves the key on its
+ * (announced: the answer carried a quota): the rate to the window's end,
+ * then the quota's pace in the next window, to its end (unless the key
+ * already rolled into a window of its own guessing, as pacer__adapt_expire()
+ * does once), so that a process which has had no answer of its own lately
+ * is not unpaced between the window's end and the next answer. Paused to
+ * the window's end (its quota spent, or a Retry-After), the key's rate in
+ * the window is moot: what is written then is the pace of the next window,
+ * to the end of that one. An announcement that leaves the key on its
  * configured limits (the quota allows more) clears the record: the latest
  * announcement wins. A window that ends now writes nothing (the roll into
  * the next window does, at the key's gate). */
@@ -555,15 +558,19 @@ static void store_learn(pacer__sched_t *s, const pacer__key_t *k, int64_t now,
   const pacer__adapt_t *a = &k->adapt;
   if (!s->has_store || !s->cfg.adapt.announced)
     return;
+  int next = a->next_rate > 0 && a->window_ns > 0;
+  int64_t next_end = next ? pacer__time_add(a->until_ns, a->window_ns) : 0;
   if (a->reason != PACER__ADAPT_ANNOUNCED) {
     if (announced)
-      s->store.learn(s->store.ctx, k->name, 0, 0);
-  } else if (k->paused_until >= a->until_ns && a->next_rate > 0 &&
-             a->window_ns > 0) {
-    s->store.learn(s->store.ctx, k->name, a->next_rate,
-                   pacer__time_add(a->until_ns, a->window_ns));
+      s->store.learn(s->store.ctx, k->name, 0, 0, 0, 0);
+  } else if (k->paused_until >= a->until_ns && next) {
+    s->store.learn(s->store.ctx, k->name, a->next_rate, next_end, 0, 0);
   } else if (a->until_ns > now) {
-    s->store.learn(s->store.ctx, k->name, a->rate, a->until_ns);
+    if (a->rolled || !next)
+      s->store.learn(s->store.ctx, k->name, a->rate, a->until_ns, 0, 0);
+    else
+      s->store.learn(s->store.ctx, k->name, a->rate, a->until_ns, a->next_rate,
+                     next_end);
   }
 }
 
@@ -1073,10 +1080,13 @@ static int retry_or_end(pacer__sched_t *s, pacer__job_t *j,
                         const pacer__attempt_end_t *end, int64_t now,
                         int64_t ra)
 {
-  int retryable = pacer__retryable(end->error, end->status);
+  int retryable = pacer__retryable_in(&s->cfg.retry, end->error, end->status);
   unsigned max = j->max_attempts ? j->max_attempts : s->cfg.max_attempts;
   if (retryable && j->retry_ok && j->attempts < max)
     return schedule_retry(s, j, end, now, ra);
+  /* Told in the result, so that a caller sees the rule that held it. */
+  if (retryable && !j->retry_ok && j->attempts < max && !s->no_retry)
+    j->not_retried = PACER_NOT_RETRIED_UNSAFE;
   int error = end->error;
   const char *msg = NULL;
   if (error == 0 && retryable && j->retry_ok) {

@@ -42,9 +42,12 @@
  *
  * Adaptation with a store: what a key learns from an announced quota is
  * the fleet's, since the quota counts every process's requests. Each
- * announcement's rate for the key (and its end) is written to the store,
- * and its pause at an exhausted quota too (with the next window's pace, to
- * that window's end: the rate within a paused window is moot); a key draws
+ * announcement's rate for the key (and its end) is written to the store
+ * with the quota's pace in the next window (to that one's end), which the
+ * store serves once the first window ends, so that no process is unpaced
+ * between a window's end and the next answer; its pause at an exhausted
+ * quota too (with the next window's pace, to that window's end: the rate
+ * within a paused window is moot); a key draws
  * from the store at the learned rate the store holds (whoever wrote it)
  * when that is below its configured rate or it has none, so every process,
  * even one that has not had an answer yet, obeys one rate for the whole
@@ -109,6 +112,8 @@ typedef struct pacer__sched_cfg {
   pacer__concur_cfg_t concur;
   /* Retry budget (budget.h), global and per key; ratio 0: off. */
   pacer__budget_cfg_t budget;
+  /* The statuses that are retried (pacer_config_t.retry_statuses). */
+  pacer__retry_set_t retry;
 } pacer__sched_cfg_t;
 
 typedef struct pacer__sched {

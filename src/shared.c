@@ -225,12 +225,12 @@ int64_t pacer__shared_paused_until(pacer__shared_t *s, const char *name,
 }
 
 void pacer__shared_learn(pacer__shared_t *s, const char *name, double rate,
-                         int64_t until)
+                         int64_t until, double next_rate, int64_t next_until)
 {
   if (s->kind == KIND_SHM)
-    pacer__shm_learn(s->shm, name, rate, until);
+    pacer__shm_learn(s->shm, name, rate, until, next_rate, next_until);
   else
-    pacer__redis_learn(s->redis, name, rate, until);
+    pacer__redis_learn(s->redis, name, rate, until, next_rate, next_until);
 }
 
 int64_t pacer__shared_learned(pacer__shared_t *s, const char *name, int64_t now,
@@ -280,9 +280,10 @@ static int64_t ops_paused_until(void *ctx, const char *name, int64_t now)
   return pacer__shared_paused_until(ctx, name, now);
 }
 
-static void ops_learn(void *ctx, const char *name, double rate, int64_t until)
+static void ops_learn(void *ctx, const char *name, double rate, int64_t until,
+                      double next_rate, int64_t next_until)
 {
-  pacer__shared_learn(ctx, name, rate, until);
+  pacer__shared_learn(ctx, name, rate, until, next_rate, next_until);
 }
 static int64_t ops_learned(void *ctx, const char *name, int64_t now,
                            double *rate, int peek)
@@ -309,4 +310,19 @@ void pacer__shared_close(pacer__shared_t *s)
   else
     pacer__redis_close(s->redis);
   free(s);
+}
+
+const char *pacer__shared_state_name(int state)
+{
+  switch (state) {
+  case PACER__SHARED_NONE:
+    return "none";
+  case PACER__SHARED_CONNECTED:
+    return "connected";
+  case PACER__SHARED_HOLDING:
+    return "holding";
+  case PACER__SHARED_FALLBACK:
+    return "fallback";
+  }
+  return "unknown";
 }

@@ -39,6 +39,11 @@
 #define PACER__SHARED_HOLDING 2
 #define PACER__SHARED_FALLBACK 3
 
+/* The name of a PACER__SHARED_ state in the JSON stats and events: "none",
+ * "connected", "holding", "fallback"; "unknown" for any other value.
+ * Static storage. */
+const char *pacer__shared_state_name(int state);
+
 /* What the scheduler calls, with what it calls it on (ctx). take returns
  * 0 (one token taken at now), > 0 (ns to wait before asking again) or
  * PACER__SHARED_PENDING; it never blocks and never fails. paused_until
@@ -50,7 +55,8 @@ typedef struct pacer__store_ops {
                   int64_t now);
   void (*pause)(void *ctx, const char *name, int64_t until);
   int64_t (*paused_until)(void *ctx, const char *name, int64_t now);
-  void (*learn)(void *ctx, const char *name, double rate, int64_t until);
+  void (*learn)(void *ctx, const char *name, double rate, int64_t until,
+                double next_rate, int64_t next_until);
   int64_t (*learned)(void *ctx, const char *name, int64_t now, double *rate,
                      int peek);
   void *ctx;
@@ -100,17 +106,23 @@ int64_t pacer__shared_paused_until(pacer__shared_t *s, const char *name,
                                    int64_t now);
 
 /* Tells every process on the store that bucket name's server asks for at
- * most rate tokens/s (> 0, finite) until until: a rate learned from the
- * quota it announces. The latest write wins (a newer announcement is the
- * truer one); rate 0 clears it, and an until already past holds nothing.
- * A bad name, or a rate negative, not finite or too slow for the store to
- * hold (shm: below one per 2^62 ns; Redis: below 1e-9/s), is ignored.
+ * most rate tokens/s (> 0, finite) until until, and then, when next_rate is
+ * not 0, at most next_rate until next_until (> until): a rate learned from
+ * the quota it announces, and the quota's pace in its next window, which
+ * every process holds to once the first ends with no newer write (so that
+ * the fleet is never unpaced between a window's end and the next answer).
+ * The latest write wins (a newer announcement is the truer one); rate 0
+ * clears it (next_rate ignored), and an until already past holds nothing
+ * (but its next window). A bad name, or a rate negative, not finite or too
+ * slow for the store to hold (shm: below one per 2^62 ns; Redis: below
+ * 1e-9/s), is ignored; so is a next window that does not follow until.
  * Never blocks. */
 void pacer__shared_learn(pacer__shared_t *s, const char *name, double rate,
-                         int64_t until);
+                         int64_t until, double next_rate, int64_t next_until);
 
 /* The time until which bucket name holds a learned rate, if after now,
- * with *rate set to it (never above the rate written); else 0; or
+ * with *rate set to it (never above the rate written): the first window's
+ * until it ends, then the next window's; else 0; or
  * PACER__SHARED_PENDING while the store has yet to find out (Redis: a
  * bucket it has had no reply for since this process first asked; notify
  * follows the reply; never while Redis is unreachable or refusing: then 0,

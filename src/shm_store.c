@@ -60,7 +60,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
 _Static_assert(sizeof(unsigned long long) == 8, "64-bit words");
 
 #define MAGIC 0x4d48535245434150ull /* "PACERSHM" little-endian */
-#define LAYOUT_VERSION 2u           /* 2: the learned-rate word */
+#define LAYOUT_VERSION 3u /* 2: the learned-rate word; 3: its next window */
 #define HEAD_SIZE 64u
 #define NAME_MAX_LEN 200
 #define KEY_MAX_LEN 255
@@ -80,7 +80,9 @@ typedef struct slot {
   word_t tat;     /* biased time: 0 is INT64_MIN, never taken from */
   word_t pause;   /* biased time: 0 is INT64_MIN, never paused */
   word_t learn;   /* a learned rate and its end (learn_word()); 0: none */
-  word_t name[4]; /* the name's first 31 bytes, NUL-padded; diagnostics */
+  word_t learn2;  /* the rate of the window after learn's, and its end, as
+                     learn; 0: none. Written before learn. */
+  word_t name[3]; /* the name's first 23 bytes, NUL-padded; diagnostics */
 } slot_t;
 _Static_assert(sizeof(slot_t) == 64, "a slot is one cache line");
 
@@ -367,6 +369,7 @@ static void complete(pacer__shm_t *s, uint64_t k, unsigned long long w,
     raise_to(&me->pause, unbias(atomic_load(&o_slot->pause)));
     /* the later end wins, as a write would */
     raise_word(&me->learn, atomic_load(&o_slot->learn));
+    raise_word(&me->learn2, atomic_load(&o_slot->learn2));
   }
   if (now != INT64_MIN && idle_line(now) != INT64_MIN)
     raise_to(&me->tat, idle_line(now) + 1);
@@ -382,7 +385,8 @@ static int idle(pacer__shm_t *s, uint64_t k, int64_t now)
   int64_t line = idle_line(now);
   return unbias(atomic_load(&s->slot[k].tat)) <= line &&
          unbias(atomic_load(&s->slot[k].pause)) <= line &&
-         learn_until(atomic_load(&s->slot[k].learn)) <= line;
+         learn_until(atomic_load(&s->slot[k].learn)) <= line &&
+         learn_until(atomic_load(&s->slot[k].learn2)) <= line;
 }
 
 /* Finishes giving back slot k, seen holding w (frozen): freed if still
@@ -533,17 +537,28 @@ int64_t pacer__shm_paused_until(pacer__shm_t *s, const char *name, int64_t now)
 }
 
 void pacer__shm_learn(pacer__shm_t *s, const char *name, double rate,
-                      int64_t until)
+                      int64_t until, double next_rate, int64_t next_until)
 {
   size_t len = 0;
   uint64_t tag = key_tag(name, &len);
   uint64_t v = rate == 0 ? 0 : learn_word(rate, until); /* 0: a clear */
+  uint64_t v2 = 0;
+  if (v && next_rate != 0) {
+    v2 = next_until > until ? learn_word(next_rate, next_until) : 0;
+    /* the ms rounding may meet the two ends: the next one must follow */
+    if (v2 && learn_until(v2) <= learn_until(v))
+      v2 = 0;
+    if (!v2)
+      return;
+  }
   if (!s || !tag || (rate != 0 && !v))
     return;
   for (;;) {
     uint64_t k, w;
     if (locate(s, tag, name, len, INT64_MIN, 1, &k, &w))
       return;
+    /* the next window first: a reader that sees this learn word sees it */
+    atomic_store(&s->slot[k].learn2, v2);
     atomic_store(&s->slot[k].learn, v);
     if (canonical(s, k, w))
       return;
@@ -562,9 +577,20 @@ int64_t pacer__shm_learned(pacer__shm_t *s, const char *name, int64_t now,
     if (locate(s, tag, name, len, now, 0, &k, &w))
       return 0;
     uint64_t v = atomic_load(&s->slot[k].learn);
+    uint64_t v2 = atomic_load(&s->slot[k].learn2);
     if (canonical(s, k, w)) {
       int64_t u = learn_until(v);
       double r = learn_rate(v);
+      if (v && u <= now) {
+        /* the first window has ended: its next one, when v2 is the next of
+         * v or of a later write (a v2 of an earlier write ends before u:
+         * each write's next window follows its own) */
+        int64_t u2 = learn_until(v2);
+        if (v2 && u2 > u) {
+          u = u2;
+          r = learn_rate(v2);
+        }
+      }
       if (u <= now || !(r > 0))
         return 0;
       *rate = r;

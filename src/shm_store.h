@@ -95,21 +95,29 @@ int64_t pacer__shm_paused_until(pacer__shm_t *s, const char *name, int64_t now);
 
 /* Writes, for every process, that bucket `name`'s server asks for at most
  * `rate` tokens/s (> 0) until `until` (a rate learned from the quota it
- * announces). The latest write wins, a newer announcement being the truer
- * one; rate 0 clears it, and an until <= now (the reader's) holds nothing.
+ * announces), and then, when next_rate is not 0, at most next_rate until
+ * next_until (the quota's pace in its next window: the reader rolls into it
+ * when the first ends). The latest write wins, a newer announcement being
+ * the truer one; rate 0 clears it (next_rate ignored), and an until <= now
+ * (the reader's) holds nothing but its next window. Each window in a word
+ * of its own, the next one written first: a reader takes a next window
+ * only when it ends after the first one's end it read, so at worst pairs a
+ * first window with a newer write's next window.
  * Stored in one word, the rate rounded down (its interval up to a whole ns
  * and to 18 significant bits) and until up to a whole ms, so a reader never
  * pairs one writer's rate with another's end and never reads a rate above
  * the one written. A bad name or rate (negative, not finite, or slower
- * than one token per 2^62 ns), or no slot for a new name, writes nothing.
+ * than one token per 2^62 ns), a next window with such a rate or one
+ * that does not end after until, or no slot for a new name, writes nothing.
  * A slot holding a learned rate is not idle until it ends. Never blocks,
  * lock-free. */
 void pacer__shm_learn(pacer__shm_t *s, const char *name, double rate,
-                      int64_t until);
+                      int64_t until, double next_rate, int64_t next_until);
 
 /* The time until which bucket `name` holds a learned rate, if after now,
- * with *rate set to it; else 0 and *rate untouched (also for a bad name or
- * one with no bucket). Never blocks, lock-free. */
+ * with *rate set to it (the first window's, then its next one's); else 0 and
+ * *rate untouched (also for a bad name or one with no bucket). Never blocks,
+ * lock-free. */
 int64_t pacer__shm_learned(pacer__shm_t *s, const char *name, int64_t now,
                            double *rate);
 

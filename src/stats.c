@@ -18,6 +18,7 @@
  * malloc, never from jansson's (possibly replaced) allocator, so the caller
  * frees it with free(). */
 #include "adapt.h"
+#include "breaker.h"
 #include "jsontext.h"
 #include "dispatch.h"
 #include "shared.h"
@@ -102,19 +103,6 @@ static json_int_t u64(uint64_t v)
   return v > (uint64_t)JINT_MAX ? (json_int_t)JINT_MAX : (json_int_t)v;
 }
 
-static const char *breaker_name(pacer_breaker_state_t b)
-{
-  switch (b) {
-  case PACER_BREAKER_CLOSED:
-    return "closed";
-  case PACER_BREAKER_OPEN:
-    return "open";
-  case PACER_BREAKER_HALF_OPEN:
-    return "half_open";
-  }
-  return "unknown"; /* a state added later must not break the output */
-}
-
 static json_t *latency(const pacer_latency_t *l)
 {
   return json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", u64(l->count), "p50",
@@ -143,10 +131,10 @@ static json_t *keys_array(const pacer_stats_t *s)
     const pacer_key_adapt_t *a = s->key_adapt ? &s->key_adapt[i] : &none;
     json_t *o = json_pack(
         "{s:o,s:s,s:I,s:I,s:I,s:s,s:f}", "key", pacer__json_text(k->key),
-        "breaker", breaker_name(k->breaker), "queued", (json_int_t)k->queued,
-        "in_flight", (json_int_t)k->in_flight, "paused_ms",
-        (json_int_t)k->paused_ms, "adapt", pacer__adapt_reason_name(a->reason),
-        "adapted_rate", a->rate);
+        "breaker", pacer__breaker_state_name((int)k->breaker), "queued",
+        (json_int_t)k->queued, "in_flight", (json_int_t)k->in_flight,
+        "paused_ms", (json_int_t)k->paused_ms, "adapt",
+        pacer__adapt_reason_name(a->reason), "adapted_rate", a->rate);
     /* Only a key whose cap adapts to latency says so: the output of a
      * dispatcher without it stays as it was. */
     const pacer_key_concurrency_t *c =
@@ -176,21 +164,6 @@ static json_t *keys_array(const pacer_stats_t *s)
     }
   }
   return arr;
-}
-
-static const char *shared_state_name(int state)
-{
-  switch (state) {
-  case 0:
-    return "none";
-  case 1:
-    return "connected";
-  case 2:
-    return "holding";
-  case 3:
-    return "fallback";
-  }
-  return "unknown";
 }
 
 static json_t *render(const pacer_stats_t *s)
@@ -228,7 +201,7 @@ static json_t *render(const pacer_stats_t *s)
       /* shared limit */
       "shared", "grants", u64(s->shared_grants), "wait_us",
       (json_int_t)s->shared_wait_us, "errors", u64(s->shared_errors), "state",
-      shared_state_name(s->shared_state), "disconnects",
+      pacer__shared_state_name(s->shared_state), "disconnects",
       u64(s->shared_disconnects), "fallback_grants",
       u64(s->shared_fallback_grants),
       /* retry budget and slow calls */

@@ -544,6 +544,18 @@ typedef struct pacer_config {
    * with PACER_ESHED to make room (see pacer_queue_policy_t). Live: see
    * pacer_reconfigure(). */
   int queue_policy;
+  /* The HTTP statuses that are retried (docs/DESIGN.md, "Retries"):
+   * retry_status_count entries, each 100..599 (else pacer_new() fails with
+   * PACER_EINVAL), copied by pacer_new(). 0 (default, retry_statuses may
+   * then be NULL): 408, 429, 500, 502, 503 and 504. A transport error or a
+   * timeout is retried whatever this says; a status not listed ends its job
+   * at once with error 0. A method that is not idempotent is retried only
+   * with PACER_REQ_RETRY_UNSAFE or an Idempotency-Key header, whatever the
+   * status (pacer_result_t.not_retried). Not live: pacer_config_get() gives
+   * NULL and 0, and pacer_reconfigure() takes NULL and 0, or the same
+   * statuses in the same order. */
+  const int *retry_statuses;
+  size_t retry_status_count;
   /* (A field added here is also added to PACER__CONFIG_FIELDS in
    * src/config.c, which says whether pacer_reconfigure() may change it.) */
 } pacer_config_t;
@@ -624,7 +636,8 @@ typedef struct pacer_header {
 typedef enum pacer_req_flag {
   /* Retry a method that is not idempotent (POST, PATCH, any but GET, HEAD,
    * OPTIONS, TRACE, PUT and DELETE) too. Without it such a request is
-   * retried only when it has an Idempotency-Key header. */
+   * retried only when it has an Idempotency-Key header; a retryable outcome
+   * it was not retried for says so in pacer_result_t.not_retried. */
   PACER_REQ_RETRY_UNSAFE = 0x1,
   /* Skip TLS peer and host verification for this job (logs a warning). */
   PACER_REQ_INSECURE = 0x2,
@@ -684,6 +697,20 @@ PACER_EXTERN void pacer_request_init_sized(pacer_request_t *req, size_t size);
  * Any thread. */
 PACER_EXTERN int pacer_header_check(const char *name, const char *value);
 
+/* Every check pacer_submit() makes of req itself (its fields, URL, key,
+ * method and headers), without a dispatcher: for a program that checks a
+ * whole input before sending any of it (pacer check, send --strict). The
+ * outcome is the one pacer_submit() would give req, but for what depends on
+ * a dispatcher (a full queue, a shutdown, a spool's limits, the network).
+ * Returns 0 when req would be accepted, and then, if key is not NULL, copies
+ * the limiter key its job would count under (req->key, else the URL's host
+ * in lower case) into key[key_cap]; 256 bytes always hold it. Else the code
+ * pacer_submit() would return (PACER_EURL, PACER_ESCHEME, PACER_EKEY,
+ * PACER_EMETHOD, PACER_EHEADER, PACER_EINVAL). Nothing is copied or kept.
+ * Any thread. */
+PACER_EXTERN int pacer_request_check(const pacer_request_t *req, char *key,
+                                     size_t key_cap);
+
 /* What a job ended with. Everything it points to is borrowed until the
  * callback returns; copy what you keep. */
 typedef struct pacer_result {
@@ -726,7 +753,23 @@ typedef struct pacer_result {
                           finished (error PACER_ECANCELED from pacer_free() or a
                           cancelling shutdown, not from pacer_cancel()): it stays in the
                           spool and runs again after pacer_resume() */
+  /* Why the job's last outcome, which was retryable and had attempts left,
+   * was not retried (pacer_not_retried_t); PACER_NOT_RETRIED_NONE (0) when
+   * it was retried or had no cause to be. */
+  int not_retried;
 } pacer_result_t;
+
+/* pacer_result_t.not_retried. Values are only ever appended. */
+typedef enum pacer_not_retried {
+  PACER_NOT_RETRIED_NONE = 0,
+  /* The outcome was retryable (pacer_config_t.retry_statuses, a transport
+   * error, a timeout) and attempts were left, but the method is not
+   * idempotent (POST, PATCH: any but GET, HEAD, OPTIONS, TRACE, PUT and
+   * DELETE) and the job had neither PACER_REQ_RETRY_UNSAFE nor an
+   * Idempotency-Key header (a spool adds one, see spool_idempotency_keys):
+   * a retry could have done its work twice. */
+  PACER_NOT_RETRIED_UNSAFE = 1
+} pacer_not_retried_t;
 
 /* Called exactly once for each job that submit accepted: with the response or
  * the error that ended it, whatever ends it (completion, retries, cancel,
@@ -884,9 +927,10 @@ PACER_EXTERN int pacer_set_workers(pacer_t *p, unsigned workers);
  * struct holds; only that part is written). Every scalar field is copied,
  * automatic values resolved (burst, breaker_probe_timeout_ms); every
  * string and array field (ca_file, ca_path, secret_headers, user_agent,
- * spool_path, shared_limit) is set to NULL, so nothing in *cfg is borrowed
- * and nothing needs freeing. Returns 0, or PACER_EINVAL (NULL p or cfg, a
- * struct_size of 0 or larger than this library's). Any thread. */
+ * spool_path, shared_limit, retry_statuses with its count 0) is set to NULL, so
+ * nothing in *cfg is borrowed and nothing needs freeing. Returns 0, or
+ * PACER_EINVAL (NULL p or cfg, a struct_size of 0 or larger than this
+ * library's). Any thread. */
 PACER_EXTERN int pacer_config_get(pacer_t *p, pacer_config_t *cfg);
 
 /* Applies every live setting of *cfg at once, from the next decision on:
@@ -929,7 +973,8 @@ PACER_EXTERN int pacer_config_get(pacer_t *p, pacer_config_t *cfg);
  * log_user, log_level, spool_path, spool_sync, spool_idempotency_keys,
  * deny_private, shared_limit, adapt_announced, adapt_aimd, adapt_min_rate,
  * adaptive_concurrency_min, adaptive_concurrency_max, random_seed,
- * event_cb and event_user;
+ * event_cb, event_user, retry_statuses and retry_status_count (NULL and 0,
+ * or the same list);
  * changing one is PACER_EINVAL, logged at PACER_LOG_WARN with its name.
  * Fields past the caller's struct_size stay as they are. The new settings
  * are checked together as pacer_new() checks them, with its codes

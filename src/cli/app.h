@@ -101,12 +101,12 @@ void cli_say(app_t *a, const char *fmt, ...)
 void cli_clear_progress_locked(app_t *a);
 
 /* Writes the result line of a job (cli_result_append() says what id, line,
- * res, code, message and with_body give) and counts its outcome (res, or
+ * res, code, message and flags give) and counts its outcome (res, or
  * code for a job never accepted). Returns 0, or -1 when it could not be
  * written (out of memory counts as a write error). Any thread. */
 int cli_emit(app_t *a, json_t *id, unsigned long line,
              const pacer_result_t *res, int code, const char *message,
-             int with_body);
+             unsigned flags);
 /* The result line of a job line that was never accepted. */
 void cli_emit_error(app_t *a, json_t *id, unsigned long line, int code,
                     const char *msg);
@@ -147,6 +147,68 @@ int cli_write_stats(app_t *a, const pacer_stats_t *st);
  * not sent gets its result line. Returns 0, or -1 after a read error or
  * when the end of the input could not be recorded in the spool. */
 int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base);
+
+/* Why submit refused r with rc, for its result line: the header at fault
+ * by name, the spool's limit in words, else the code's message (in buf of
+ * cap bytes, or static). */
+const char *cli_refusal(const pacer_request_t *r, int rc, char *buf,
+                        size_t cap);
+
+/* ---- check.c: pacer check, send --dry-run and send --strict ---- */
+
+typedef struct cli_check_key {
+  char *name; /* NULL: a free slot */
+  uint64_t jobs;
+} cli_check_key_t;
+
+/* The counts of a check. Main thread only. */
+typedef struct cli_check {
+  uint64_t lines, jobs, bad;
+  uint64_t by_prio[2];   /* [0] low, [1] high */
+  cli_check_key_t *keys; /* open addressing, cap slots */
+  size_t nkeys, cap;
+  uint64_t other_jobs;    /* jobs of keys past the bound */
+  FILE *bad_out;          /* each bad line is written here; NULL: not */
+  const char *bad_prefix; /* before each ("pacer: " on stderr) */
+  int keep_errors;        /* keep bad lines for --json (bounded) */
+  json_t *errors;         /* [{line, error}] */
+} cli_check_t;
+
+/* The time a run takes at least, by each limit (0: no such limit). */
+typedef struct cli_estimate {
+  double rate_s, key_rate_s, concurrency_s, key_concurrency_s;
+  double total_s;      /* the slowest of them */
+  const char *slowest; /* its flag's name */
+} cli_estimate_t;
+
+void cli_check_init(cli_check_t *c);
+void cli_check_free(cli_check_t *c);
+/* Counts a bad line (why names it) and reports it. */
+void cli_check_bad(cli_check_t *c, unsigned long lineno, const char *why);
+/* Checks one job line (numbered lineno) as send would check it; counts it
+ * by priority and key. Returns 0, or -1 with the reason (naming the line)
+ * in err; the caller counts it with cli_check_bad(). */
+int cli_check_job(cli_check_t *c, const char *job, size_t len,
+                  unsigned long lineno, const cli_opts_t *o, char *err,
+                  size_t errlen);
+/* Reads fd to its end through the job source, checking every line.
+ * Returns 0, or -1 with a message in err (read error, --body-template). */
+int cli_check_fd(cli_check_t *c, int fd, const cli_opts_t *o, char *err,
+                 size_t errlen);
+void cli_check_estimate(const cli_check_t *c, const cli_opts_t *o,
+                        cli_estimate_t *e);
+/* The summary: text, or one JSON object. */
+void cli_check_report(FILE *f, const cli_check_t *c, const cli_opts_t *o,
+                      int json);
+/* pacer check and send --dry-run. Returns the exit code: 0 all good, 1 a
+ * bad line, 2 the input cannot be read. */
+int cli_cmd_check(app_t *a);
+/* send --strict, before anything is opened or sent: checks the whole
+ * input (stdin or any input that is not a regular file copied to an
+ * unlinked temporary file first, a->in_fd then reads it) and returns 0, or -1
+ * with a message in err when a line is bad (each said on stderr) or the input
+ * cannot be read. */
+int cli_strict_check(app_t *a, char *err, size_t errlen);
 
 /* ---- resume.c: pacer status and pacer resume ---- */
 

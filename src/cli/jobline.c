@@ -47,12 +47,14 @@ enum {
   K_DEADLINE,
   K_TIMEOUT,
   K_MAX_ATTEMPTS,
+  K_RETRY_UNSAFE,
   K_COUNT
 };
 
 static const char *const keys[K_COUNT] = {
-    "id",       "method", "url",         "headers",    "body",        "json",
-    "priority", "key",    "deadline_ms", "timeout_ms", "max_attempts"};
+    "id",          "method",     "url",          "headers",
+    "body",        "json",       "priority",     "key",
+    "deadline_ms", "timeout_ms", "max_attempts", "retry_unsafe"};
 
 /* The line's values by key (NULL: absent), found in one pass over the
  * object rather than a hash lookup for each key the parse asks about. */
@@ -188,6 +190,11 @@ static int parse_limits(cli_job_t *job, fields_t f, unsigned long lineno,
   if (get_ms(f[K_MAX_ATTEMPTS], "max_attempts", 1000, &n, lineno, err, errlen))
     return -1;
   job->req.max_attempts = (unsigned)n;
+  json_t *unsafe = f[K_RETRY_UNSAFE];
+  if (unsafe && !json_is_boolean(unsafe))
+    return fail(err, errlen, lineno, "\"retry_unsafe\" must be true or false");
+  if (json_is_true(unsafe) || o->retry_unsafe)
+    job->req.flags |= PACER_REQ_RETRY_UNSAFE;
   return 0;
 }
 
@@ -214,6 +221,9 @@ static int parse_body(cli_job_t *job, fields_t f, unsigned long lineno,
   return 0;
 }
 
+/* Room for "pacer-" and 32 hex digits. */
+#define IDEM_CAP 48
+
 /* 1 if the line's own headers (hdrs, may be NULL) name name. */
 static int own_header(json_t *hdrs, const char *name)
 {
@@ -233,8 +243,8 @@ static int parse_headers(cli_job_t *job, fields_t f, unsigned long lineno,
   json_t *hdrs = f[K_HEADERS];
   if (hdrs && !json_is_object(hdrs))
     return fail(err, errlen, lineno, "\"headers\" must be an object");
-  size_t cap = (hdrs ? json_object_size(hdrs) : 0) + o->header_count + 1;
-  job->headers = calloc(cap, sizeof *job->headers);
+  size_t cap = (hdrs ? json_object_size(hdrs) : 0) + o->header_count + 2;
+  job->headers = calloc(1, cap * sizeof *job->headers + IDEM_CAP);
   if (!job->headers)
     return fail(err, errlen, lineno, "out of memory");
   size_t nh = 0;
@@ -266,7 +276,72 @@ static int parse_headers(cli_job_t *job, fields_t f, unsigned long lineno,
   }
   job->req.headers = job->headers;
   job->req.header_count = nh;
+  char *idem = (char *)(job->headers + cap);
+  if (o->idempotency_keys && cli_job_idempotency_key(job, idem, IDEM_CAP)) {
+    job->headers[nh].name = "Idempotency-Key";
+    job->headers[nh].value = idem;
+    job->req.header_count = ++nh;
+  }
   return 0;
+}
+
+/* RFC 9110's idempotent methods; no method is GET. */
+static int idempotent(const char *m)
+{
+  static const char *const ok[] = {"GET",   "HEAD", "OPTIONS",
+                                   "TRACE", "PUT",  "DELETE"};
+  if (!m)
+    return 1;
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    if (!strcmp(m, ok[i]))
+      return 1;
+  return 0;
+}
+
+/* Two 64-bit FNV-1a hashes of different bases over the same bytes; each
+ * field is preceded by its length, so that no two jobs' fields run into
+ * the same bytes. */
+typedef struct idem_hash {
+  uint64_t a, b;
+} idem_hash_t;
+
+static void hash_bytes(idem_hash_t *h, const void *p, size_t n)
+{
+  const unsigned char *s = p;
+  for (size_t i = 0; i < n; i++) {
+    h->a = (h->a ^ s[i]) * UINT64_C(0x100000001b3);
+    h->b = (h->b ^ s[i]) * UINT64_C(0x100000001b3);
+    h->b ^= h->b >> 29;
+  }
+}
+
+static void hash_field(idem_hash_t *h, const void *p, size_t n)
+{
+  uint64_t len = n;
+  hash_bytes(h, &len, sizeof len);
+  hash_bytes(h, p, n);
+}
+
+int cli_job_idempotency_key(const cli_job_t *job, char *key, size_t cap)
+{
+  const pacer_request_t *r = &job->req;
+  if (idempotent(r->method) || cap < 40)
+    return 0;
+  for (size_t i = 0; i < r->header_count; i++)
+    if (!strcasecmp(r->headers[i].name, "Idempotency-Key"))
+      return 0; /* the job's own */
+  cli_buf_t id;
+  cli_buf_init(&id);
+  cli_id_append(&id, job->id);
+  idem_hash_t h = {UINT64_C(0xcbf29ce484222325), UINT64_C(0x84222325cbf29ce4)};
+  hash_field(&h, id.p, id.len);
+  cli_buf_free(&id);
+  hash_field(&h, r->method, strlen(r->method));
+  hash_field(&h, r->url, strlen(r->url));
+  hash_field(&h, r->body, r->body_len);
+  snprintf(key, cap, "pacer-%016llx%016llx", (unsigned long long)h.a,
+           (unsigned long long)h.b);
+  return 1;
 }
 
 int cli_job_parse(cli_job_t *job, const char *line, size_t len,

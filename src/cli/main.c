@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c - the `pacer` command: `pacer send JOBS.jsonl` streams job lines
  * into a dispatcher and writes one result line per job; `pacer resume` and
- * `pacer status` take up a spool.
+ * `pacer status` take up a spool; `pacer check` (and send --dry-run)
+ * checks a job file and sends nothing (check.c).
  *
  * This file holds the steps of one run, in order: options, checks and
  * files (prepare), the dispatcher and the helper threads (start), reading
@@ -51,8 +52,8 @@ static int check_fresh_spool(app_t *a, char *err, size_t errlen)
 /* pacer send: the job file (its absolute path for the spool's mark). */
 static int open_input(app_t *a, char *err, size_t errlen)
 {
-  if (!strcmp(a->o.input, "-"))
-    return 0;
+  if (!strcmp(a->o.input, "-") || a->in_fd >= 0)
+    return 0; /* stdin, or --strict's copy of a pipe */
   if (!realpath(a->o.input, a->input_path))
     snprintf(a->input_path, sizeof a->input_path, "%s", a->o.input);
   a->in_fd = open(a->o.input, O_RDONLY | O_CLOEXEC);
@@ -200,6 +201,67 @@ static int start(app_t *a)
 
 /* ---- finish: drain, report, exit code ---- */
 
+/* The files of a spool: the database, SQLite's write-ahead log and its
+ * index, a rollback journal, and the dispatcher's lock (src/spool.c). */
+static const char *const spool_files[] = {"", "-wal", "-shm", "-journal",
+                                          ".lock"};
+
+/* Removes every file of the spool at path. Returns 0, or -1 with the
+ * failure said on stderr (a file that is not there is not one). */
+static int remove_spool(const char *path)
+{
+  int rc = 0;
+  for (size_t i = 0; i < sizeof spool_files / sizeof spool_files[0]; i++) {
+    char f[CLI_INPUT_PATH_MAX + 16];
+    snprintf(f, sizeof f, "%s%s", path, spool_files[i]);
+    if (unlink(f) && errno != ENOENT) {
+      fprintf(stderr, "pacer: --spool-remove-when-done: %s: %s\n", f,
+              strerror(errno));
+      rc = -1;
+    }
+  }
+  return rc;
+}
+
+/* The end of a spooled run that was not stopped (nothing left in the
+ * spool for pacer resume): with --spool-remove-when-done, the spool goes
+ * when every job succeeded and stays, said, when some failed; without it,
+ * a run whose every job succeeded says the spool can go. */
+static void finish_spool(app_t *a, int code)
+{
+  pacer_spool_status_t ss;
+  pacer_spool_status_init(&ss);
+  if (!a->spooled || a->kept || a->write_errno ||
+      pacer_spool_status(a->o.spool_path, &ss) ||
+      ss.queued + ss.waiting + ss.in_flight > 0)
+    return; /* pacer resume has work there (the report said so) */
+  uint64_t failed = cli_tally_failed(&a->tally);
+  if (code != CLI_EXIT_OK) {
+    if (a->o.spool_remove && failed)
+      fprintf(stderr,
+              "pacer: %llu jobs failed: the spool %s is kept "
+              "(--spool-remove-when-done removes it only when every job "
+              "succeeded)\n",
+              (unsigned long long)failed, a->o.spool_path);
+    else if (a->o.spool_remove)
+      fprintf(stderr,
+              "pacer: the run did not end cleanly: the spool %s is kept\n",
+              a->o.spool_path);
+    return;
+  }
+  if (!a->o.spool_remove) {
+    if (!a->o.quiet)
+      fprintf(stderr,
+              "pacer: every job succeeded: the spool %s is no longer "
+              "needed (--spool-remove-when-done removes it)\n",
+              a->o.spool_path);
+    return;
+  }
+  if (remove_spool(a->o.spool_path) == 0 && !a->o.quiet)
+    fprintf(stderr, "pacer: every job succeeded: removed the spool %s\n",
+            a->o.spool_path);
+}
+
 /* Finishes what was accepted (after a first signal only what is in flight;
  * a second aborts that, a third stops waiting: pacer_free() then ends
  * whatever is left, each job with its result line), stops
@@ -245,6 +307,8 @@ static int finish(app_t *a, int read_failed)
       stats_failed)
     code = CLI_EXIT_FAILED;
   int sig = atomic_load(&a->first_signal);
+  if (!sig && !read_failed)
+    finish_spool(a, code);
   return sig ? 128 + sig : code;
 }
 
@@ -271,9 +335,35 @@ static void cleanup(app_t *a)
   cli_opts_free(&a->o);
 }
 
+/* The hidden actions the build runs to write the man page and the
+ * completions from the option table (docgen.c): `pacer --help-man`,
+ * `pacer --help-completion bash|zsh`. Returns 1 when argv is one of them,
+ * with the exit code in *code. */
+static int doc_action(int argc, char **argv, int *code)
+{
+  if (argc == 2 && !strcmp(argv[1], "--help-man")) {
+    cli_man(stdout);
+  } else if (argc == 3 && !strcmp(argv[1], "--help-completion")) {
+    if (cli_completion(stdout, argv[2])) {
+      fprintf(stderr, "pacer: --help-completion: bash or zsh, not '%s'\n",
+              argv[2]);
+      *code = CLI_EXIT_USAGE;
+      return 1;
+    }
+  } else {
+    return 0;
+  }
+  *code =
+      fflush(stdout) == EOF || ferror(stdout) ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+  return 1;
+}
+
 static int command(app_t *a, int argc, char **argv)
 {
   char err[1024];
+  int code;
+  if (doc_action(argc, argv, &code))
+    return code;
   cli_opts_init(&a->o);
   if (cli_opts_parse(&a->o, argc, argv, err, sizeof err))
     return usage_error(err);
@@ -287,10 +377,23 @@ static int command(app_t *a, int argc, char **argv)
   }
   if (!strcmp(a->o.command, "status"))
     return cli_cmd_status(a);
+  if (!strcmp(a->o.command, "check") || a->o.dry_run)
+    return cli_cmd_check(a);
   int resume = !strcmp(a->o.command, "resume");
+  cli_source_t src; /* --body-template is read before anything is opened */
+  if (cli_source_init(&src, &a->o, err, sizeof err)) {
+    cli_source_free(&src);
+    return usage_error(err);
+  }
+  cli_source_free(&src);
+  /* --strict: the whole input is checked before anything is opened. */
+  if (!resume && a->o.strict && cli_strict_check(a, err, sizeof err)) {
+    fprintf(stderr, "pacer: %s\n", err);
+    return CLI_EXIT_USAGE;
+  }
   if (prepare(a, resume, argc, argv, err, sizeof err))
     return usage_error(err);
-  int code = start(a);
+  code = start(a);
   if (code)
     return code;
   a->start = a->last_flush = cli_now_s();

@@ -154,10 +154,13 @@ static int set_weight(cli_opts_t *o, const cli_opt_t *opt, const char *v,
   memcpy(hs, v, (size_t)(colon - v));
   hs[colon - v] = 0;
   memcpy(ls, colon + 1, strlen(colon + 1) + 1); /* fits: checked above */
-  if (parse_u64(hs, 1000000, &h) || parse_u64(ls, 1000000, &l) || !h || !l)
+  /* L = 0 is strict priority, as the library takes it (weight_low 0, with
+   * max_low_wait_ms as the aging bound); H = 0 would starve high jobs. */
+  if (parse_u64(hs, 1000000, &h) || parse_u64(ls, 1000000, &l) || !h)
     return cli_fail(err, errlen,
-                    "%s: '%s' is not H:L with both at least 1 (like 4:1)", who,
-                    v);
+                    "%s: '%s' is not H:L with H at least 1 and L at least 0 "
+                    "(like 4:1; 1:0 is strict priority)",
+                    who, v);
   o->cfg.weight_high = (unsigned)h;
   o->cfg.weight_low = (unsigned)l;
   return 0;
@@ -359,6 +362,110 @@ static int get_headers(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
   }
   *out = a;
   return a ? 0 : -1;
+}
+
+/* ---- status lists: --retry-on and --ok-status ---- */
+
+int cli_status_listed(const uint64_t bits[10], int status)
+{
+  return status >= 0 && status < 640 &&
+         (bits[status / 64] >> (status % 64)) & 1;
+}
+
+/* "429,503": statuses 100..599, comma-separated, into bits (each once).
+ * Returns how many, or -1 with a message. */
+static int parse_statuses(const char *v, uint64_t bits[10], const char *who,
+                          char *err, size_t errlen)
+{
+  memset(bits, 0, 10 * sizeof *bits);
+  int n = 0;
+  const char *p = v;
+  for (;;) {
+    char num[8];
+    size_t len = strcspn(p, ",");
+    unsigned long long s;
+    if (len == 0 || len >= sizeof num)
+      return cli_fail(err, errlen,
+                      "%s: '%s' is not a list of HTTP statuses (like "
+                      "429,503)",
+                      who, v);
+    memcpy(num, p, len);
+    num[len] = 0;
+    if (parse_u64(num, 599, &s) || s < 100)
+      return cli_fail(err, errlen, "%s: '%s' is not an HTTP status (100..599)",
+                      who, num);
+    if (!cli_status_listed(bits, (int)s))
+      n++;
+    bits[s / 64] |= UINT64_C(1) << (s % 64);
+    if (!p[len])
+      return n;
+    p += len + 1;
+  }
+}
+
+/* bits as "429,503" (in order), or NULL when none is set. */
+static int get_statuses(const uint64_t bits[10], json_t **out)
+{
+  char buf[4 * 500 + 1];
+  size_t n = 0;
+  *out = NULL;
+  for (int s = 100; s < 600; s++)
+    if (cli_status_listed(bits, s))
+      n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%d", n ? "," : "", s);
+  if (n == 0)
+    return 0;
+  *out = json_string(buf);
+  return *out ? 0 : -1;
+}
+
+static int set_retry_on(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                        const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  uint64_t bits[10];
+  int n = parse_statuses(v, bits, who, err, errlen);
+  if (n < 0)
+    return -1;
+  int *list = malloc((size_t)n * sizeof *list);
+  if (!list)
+    return cli_fail(err, errlen, "out of memory");
+  size_t k = 0;
+  for (int s = 100; s < 600; s++)
+    if (cli_status_listed(bits, s))
+      list[k++] = s;
+  free(o->retry_on);
+  o->retry_on = list;
+  o->retry_on_count = k;
+  o->cfg.retry_statuses = list;
+  o->cfg.retry_status_count = k;
+  return 0;
+}
+
+static int get_retry_on(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
+{
+  (void)opt;
+  uint64_t bits[10] = {0};
+  for (size_t i = 0; i < o->retry_on_count; i++)
+    bits[o->retry_on[i] / 64] |= UINT64_C(1) << (o->retry_on[i] % 64);
+  return get_statuses(bits, out);
+}
+
+static int set_ok_status(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                         const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  uint64_t bits[10];
+  if (parse_statuses(v, bits, who, err, errlen) < 0)
+    return -1;
+  memcpy(o->ok_status, bits, sizeof bits);
+  return 0;
+}
+
+static int get_ok_status(const cli_opts_t *o, const cli_opt_t *opt,
+                         json_t **out)
+{
+  (void)opt;
+  return get_statuses(o->ok_status, out);
 }
 
 /* --adapt: which of the two adaptations (pacer_config_t.adapt_announced,
@@ -612,6 +719,53 @@ static int set_metrics_listen(cli_opts_t *o, const cli_opt_t *opt,
   return 0;
 }
 
+/* --define NAME=VALUE: NAME as a placeholder spells it; a later one of
+ * the same NAME replaces the earlier (a resume's over the run's). */
+static int set_define(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                      const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  const char *eq = v ? strchr(v, '=') : NULL;
+  size_t n = eq ? (size_t)(eq - v) : 0;
+  if (!eq || n == 0 ||
+      strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                "0123456789_-.") != n)
+    return cli_fail(err, errlen,
+                    "%s: expects NAME=VALUE, NAME of letters, digits, _ - .",
+                    who);
+  char *d = strdup(v);
+  if (!d)
+    return cli_fail(err, errlen, "out of memory");
+  for (size_t i = 0; i < o->define_count; i++)
+    if (!strncmp(o->defines[i], v, n + 1)) {
+      free(o->defines[i]);
+      o->defines[i] = d;
+      return 0;
+    }
+  char **nd = realloc(o->defines, (o->define_count + 1) * sizeof *nd);
+  if (!nd) {
+    free(d);
+    return cli_fail(err, errlen, "out of memory");
+  }
+  o->defines = nd;
+  nd[o->define_count++] = d;
+  return 0;
+}
+
+/* The defines as an array of "NAME=VALUE" strings. */
+static int get_defines(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
+{
+  (void)opt;
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < o->define_count; i++)
+    if (json_array_append_new(a, json_string(o->defines[i]))) {
+      json_decref(a);
+      a = NULL;
+    }
+  *out = a;
+  return a ? 0 : -1;
+}
+
 /* ---- the table ---- */
 
 static const char *const spool_syncs[] = {"normal", "full", NULL};
@@ -630,16 +784,18 @@ _Static_assert(PACER_QUEUE_BLOCK == 0 && PACER_QUEUE_FAIL == 1 &&
  * of a row on a line of its own. */
 /* clang-format off */
 static const cli_opt_t table[] = {
-    {.name = "rate", .kind = CLI_OPT_RATE, .off = CFG(rate), .flags = KEPT,
+    {.name = "rate", .short_name = 'r', .kind = CLI_OPT_RATE, .off = CFG(rate),
+     .flags = KEPT,
      .key = "rate", .arg = "N[/s|/m|/h]", .unset = "none",
      .help = "requests started per second (or minute, hour), retries "
-             "included"},
+             "included; none: no limit (lifts a resumed spool's)"},
     {.name = "burst", .kind = CLI_OPT_UINT, .off = CFG(burst), .min = 1,
      .max = 1000000000, .flags = KEPT | CLI_OPT_ZERO_AUTO, .key = "burst",
      .arg = "N", .what = "a burst of 1 or more",
      .unset = "rate/100, at least 1",
      .help = "requests that may start at once after a quiet spell"},
-    {.name = "concurrency", .kind = CLI_OPT_UINT, .off = CFG(concurrency),
+    {.name = "concurrency", .short_name = 'c', .kind = CLI_OPT_UINT,
+     .off = CFG(concurrency),
      .min = 1, .max = 1000000, .flags = KEPT, .key = "concurrency", .arg = "N",
      .what = "a number of requests", .help = "requests in flight at once"},
     {.name = "per-key-rate", .kind = CLI_OPT_RATE, .off = CFG(key_rate),
@@ -669,7 +825,7 @@ static const cli_opt_t table[] = {
      .flags = KEPT, .key = "weight", .arg = "H:L", .set = set_weight,
      .get = get_weight,
      .help = "high and low priority jobs start in this ratio while both "
-             "wait"},
+             "wait; H:0 is strict priority (see --max-low-wait)"},
     {.name = "max-low-wait", .kind = CLI_OPT_MS, .off = CFG(max_low_wait_ms),
      .max = CLI_MS_MAX, .flags = KEPT, .key = "max-low-wait", .arg = "MS",
      .what = "a number of milliseconds",
@@ -700,6 +856,32 @@ static const cli_opt_t table[] = {
      .off = CFG(retry_after_max_ms), .max = INT64_MAX / 1000000, .flags = KEPT,
      .key = "retry-max-after", .arg = "S", .what = "a number of seconds",
      .help = "a longer Retry-After is cut to this many seconds"},
+    {.name = "retry-on", .kind = CLI_OPT_CUSTOM, .off = OWN(retry_on),
+     .flags = KEPT, .key = "retry-on", .arg = "STATUS,...",
+     .unset = "408,429,500,502,503,504", .set = set_retry_on,
+     .get = get_retry_on,
+     .help = "the HTTP statuses that are retried (100..599, comma-separated); "
+             "a transport error or a timeout is always retried; another "
+             "status ends its job"},
+    {.name = "retry-unsafe", .kind = CLI_OPT_SWITCH, .off = OWN(retry_unsafe),
+     .flags = KEPT, .key = "retry-unsafe",
+     .help = "retry POST, PATCH and other methods that are not idempotent "
+             "too (a job's \"retry_unsafe\": true does it for one job); "
+             "without it, or an Idempotency-Key header, they are sent once "
+             "and their result line says \"not_retried\""},
+    {.name = "idempotency-keys", .kind = CLI_OPT_SWITCH,
+     .off = OWN(idempotency_keys), .flags = KEPT, .key = "idempotency-keys",
+     .help = "give each POST, PATCH (any method that is not idempotent) job "
+             "without one an Idempotency-Key header derived from its id, "
+             "method, URL and body, the same in every run of the job, so "
+             "it is retried and a server that honours the key does its work "
+             "once"},
+    {.name = "ok-status", .kind = CLI_OPT_CUSTOM, .off = OWN(ok_status),
+     .flags = KEPT, .key = "ok-status", .arg = "STATUS,...", .unset = "none",
+     .set = set_ok_status, .get = get_ok_status,
+     .help = "statuses that count as ok besides 2xx and 3xx (like 404,410): "
+             "their result lines say \"ok\": true and they count as "
+             "succeeded"},
     {.name = "retry-budget", .kind = CLI_OPT_CUSTOM,
      .off = CFG(retry_budget_ratio), .flags = KEPT, .key = "retry-budget",
      .arg = "RATIO[:MIN_PER_S]", .set = set_retry_budget,
@@ -801,7 +983,8 @@ static const cli_opt_t table[] = {
      .help = "added to every job (repeatable); a job's own header wins"},
     {.name = "body", .kind = CLI_OPT_SWITCH, .off = OWN(body), .flags = KEPT,
      .key = "body", .help = "put response bodies and headers in results"},
-    {.name = "out", .kind = CLI_OPT_PATH, .off = OWN(out_path), .key = "out",
+    {.name = "out", .short_name = 'o', .kind = CLI_OPT_PATH,
+     .off = OWN(out_path), .key = "out",
      .arg = "FILE", .unset = "stdout", .help = "write result lines here"},
     {.name = "stats-json", .kind = CLI_OPT_PATH, .off = OWN(stats_path),
      .key = "stats-json", .arg = "FILE", .unset = "none",
@@ -876,6 +1059,12 @@ static const cli_opt_t table[] = {
      .choices = spool_syncs,
      .help = "normal survives a crash of pacer; full also a power loss "
              "(slower)"},
+    /* The end of a spooled run (main.c). */
+    {.name = "spool-remove-when-done", .kind = CLI_OPT_SWITCH,
+     .off = OWN(spool_remove), .flags = KEPT, .key = "spool-remove-when-done",
+     .help = "once the run has ended with every job succeeded, remove the "
+             "spool (FILE.db and its -wal, -shm and .lock files); when some "
+             "failed, it is kept and the summary says so"},
     {.name = "no-idempotency-keys", .kind = CLI_OPT_SWITCH,
      .off = CFG(spool_idempotency_keys), .flags = KEPT | CLI_OPT_INVERT,
      .key = "no-idempotency-keys",
@@ -887,6 +1076,42 @@ static const cli_opt_t table[] = {
      .help = "pacer resume: write the rest of the results to an --out other "
              "than the run's (the results are then split between two "
              "files)"},
+    /* Checking and filling the input (issue #18, parts 4 and 5). */
+    {.name = "dry-run", .kind = CLI_OPT_SWITCH, .off = OWN(dry_run),
+     .help = "send: check the input as pacer check does and send nothing"},
+    {.name = "strict", .kind = CLI_OPT_SWITCH, .off = OWN(strict),
+     .key = "strict",
+     .help = "send: check the whole input first and send nothing (exit 2) "
+             "if a line is bad; stdin is copied to a temporary file in "
+             "$TMPDIR to be read twice"},
+    {.name = "json", .kind = CLI_OPT_SWITCH, .off = OWN(check_json),
+     .key = "json",
+     .help = "pacer check, send --dry-run: the report as one JSON object"},
+    {.name = "assume-latency", .kind = CLI_OPT_MS,
+     .off = OWN(assume_latency_ms), .min = 1, .max = CLI_MS_MAX,
+     .key = "assume-latency", .arg = "MS", .what = "a number of milliseconds",
+     .help = "pacer check: the response time its estimate assumes for the "
+             "concurrency bounds"},
+    {.name = "csv", .kind = CLI_OPT_SWITCH, .off = OWN(csv), .key = "csv",
+     .help = "the input is CSV (RFC 4180) with a header row; columns id, "
+             "url, method, key, priority, body, deadline_ms, timeout_ms, "
+             "max_attempts make the job, the others fill templates"},
+    {.name = "url", .kind = CLI_OPT_PATH, .off = OWN(url_template),
+     .key = "url", .arg = "TEMPLATE", .unset = "the url column",
+     .help = "--csv: each row's URL, {column} filled percent-encoded, "
+             "{define} as given"},
+    {.name = "body-template", .kind = CLI_OPT_PATH,
+     .off = OWN(body_template), .key = "body-template", .arg = "FILE",
+     .unset = "none",
+     .help = "--csv: each row's body, {column} and {define} filled; a "
+             "template starting with { or [ is JSON: values are JSON-escaped "
+             "(write \"{name}\") and the body is sent as \"json\""},
+    {.name = "define", .kind = CLI_OPT_LIST, .off = OWN(defines),
+     .flags = KEPT, .key = "define", .arg = "NAME=VALUE", .unset = "none",
+     .set = set_define, .get = get_defines,
+     .help = "fills {NAME} in the string values of job lines and in "
+             "templates (repeatable); a {NAME} with no value is an error "
+             "for its line"},
     /* Flag only: actions, not settings. */
     {.name = "help", .short_name = 'h', .kind = CLI_OPT_SWITCH,
      .off = OWN(help), .flags = CLI_OPT_ACTION,
@@ -1033,10 +1258,24 @@ int cli_opt_set(cli_opts_t *o, const cli_opt_t *opt, const char *v,
           (int64_t)u * (opt->kind == CLI_OPT_SECONDS ? 1000 : 1);
     return 0;
   case CLI_OPT_RATE:
+    /* "none" names the default of a rate whose default is no limit, so a
+     * resumed run can lift the limit its spool keeps */
+    if (opt->unset && !strcmp(opt->unset, "none") && !strcmp(v, "none")) {
+      *(double *)field = 0;
+      return 0;
+    }
     if (cli_parse_rate(v, &d))
       return cli_fail(err, errlen,
-                      "%s: '%s' is not a rate (N, N/s, N/m or N/h, N >= 0)",
-                      who, v);
+                      "%s: '%s' is not a rate (N, N/s, N/m or N/h, N > 0)", who,
+                      v);
+    /* 0 read as "no limit" surprised users who meant a small rate or a
+     * pause: no limit is what leaving the flag out gives. */
+    if (d == 0)
+      return cli_fail(err, errlen,
+                      "%s: '%s' is not a rate: no limit is the default: "
+                      "leave %s%s out (or give none)",
+                      who, v, who[0] == '-' ? "" : "--",
+                      who[0] == '-' ? who : opt->name);
     *(double *)field = d;
     return 0;
   case CLI_OPT_RATIO:
@@ -1092,7 +1331,11 @@ int cli_opt_get(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
     *out = json_integer(n);
     break;
   }
-  case CLI_OPT_RATE:
+  case CLI_OPT_RATE: /* 0, no limit, is the default no value names */
+    if (*(const double *)field == 0)
+      return 0;
+    *out = json_real(*(const double *)field);
+    break;
   case CLI_OPT_RATIO:
     *out = json_real(*(const double *)field);
     break;

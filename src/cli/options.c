@@ -18,6 +18,7 @@ void cli_opts_init(cli_opts_t *o)
   o->input = NULL;
   o->metrics_keys = 20;
   o->metrics_interval_ms = 5000;
+  o->assume_latency_ms = 100;
 }
 
 void cli_opts_free(cli_opts_t *o)
@@ -36,6 +37,19 @@ void cli_opts_free(cli_opts_t *o)
   free(o->shared);
   free(o->metrics_listen);
   free(o->metrics_file);
+  free(o->retry_on);
+  o->retry_on = NULL;
+  o->retry_on_count = 0;
+  o->cfg.retry_statuses = NULL;
+  o->cfg.retry_status_count = 0;
+  free(o->url_template);
+  free(o->body_template);
+  for (size_t i = 0; i < o->define_count; i++)
+    free(o->defines[i]);
+  free(o->defines);
+  o->defines = NULL;
+  o->define_count = 0;
+  o->url_template = o->body_template = NULL;
   o->spool_path = o->shared = o->metrics_listen = o->metrics_file = NULL;
   o->headers_from_base = 0;
   o->headers = NULL;
@@ -67,6 +81,7 @@ static void wrap(FILE *f, const char *text, int indent, int width)
 void cli_usage(FILE *f)
 {
   fprintf(f, "usage: pacer send [FLAGS] JOBS.jsonl|-\n"
+             "       pacer check [FLAGS] JOBS.jsonl|-\n"
              "       pacer resume --spool FILE.db [--out FILE] [FLAGS]\n"
              "       pacer status --spool FILE.db\n"
              "       pacer --help | --version\n\n"
@@ -77,7 +92,19 @@ void cli_usage(FILE *f)
              "\"headers\": {K: V},\n"
              "\"body\" or \"json\", \"priority\": \"high\"|\"low\", \"key\", "
              "\"deadline_ms\", \"timeout_ms\",\n"
-             "\"max_attempts\"}.\n\n"
+             "\"max_attempts\", \"retry_unsafe\": true}.\n\n"
+             "Retries: a transport error, a timeout or a status of --retry-on "
+             "is retried\n"
+             "up to --max-attempts. POST, PATCH and other methods that are "
+             "not idempotent\n"
+             "are retried only with --retry-unsafe, \"retry_unsafe\": true or "
+             "an\n"
+             "Idempotency-Key header (--idempotency-keys adds one, and so does "
+             "--spool);\n"
+             "otherwise their result line says \"not_retried\": \"unsafe "
+             "method\". A result\n"
+             "line says \"ok\": true for a 2xx or 3xx response, or a status "
+             "of --ok-status.\n\n"
              "With --spool every job is kept in a SQLite file until its result "
              "line is\n"
              "written: after a crash, pacer resume sends what is left and "
@@ -87,6 +114,15 @@ void cli_usage(FILE *f)
              "them, a flag given again overrides its setting (said on "
              "stderr), and an --out\n"
              "other than the run's is refused without --allow-out-change.\n\n"
+             "pacer check (or send --dry-run) reads the whole input and "
+             "sends nothing: it\n"
+             "reports each bad line with its number and reason, counts jobs "
+             "per priority\n"
+             "and per key, and estimates the run time from the limits; it "
+             "exits 1 if a\n"
+             "line is bad, else 0. send --strict checks the same way first "
+             "and sends\n"
+             "nothing (exit 2) if a line is bad.\n\n"
              "Exit status: 0 every job succeeded, 1 some failed, 2 usage or "
              "configuration\n"
              "error, 130/143 interrupted by SIGINT/SIGTERM.\n\nFlags:\n");
@@ -95,9 +131,11 @@ void cli_usage(FILE *f)
   size_t n;
   const cli_opt_t *t = cli_opt_table(&n);
   for (size_t i = 0; i < n; i++) {
-    char left[64], def[64], text[512];
-    snprintf(left, sizeof left, "--%s%s%s", t[i].name, t[i].arg ? " " : "",
-             t[i].arg ? t[i].arg : "");
+    char left[80], def[64], text[512], sn[8] = "";
+    if (t[i].short_name)
+      snprintf(sn, sizeof sn, "-%c, ", t[i].short_name);
+    snprintf(left, sizeof left, "%s--%s%s%s", sn, t[i].name,
+             t[i].arg ? " " : "", t[i].arg ? t[i].arg : "");
     cli_opt_show(&d, &t[i], def, sizeof def);
     snprintf(text, sizeof text, "%s%s%s%s", t[i].help, def[0] ? " [" : "", def,
              def[0] ? "]" : "");
@@ -111,6 +149,86 @@ void cli_usage(FILE *f)
        "(\"rate\": \"100/m\", \"breaker-fail-fast\": true, \"header\": "
        "[\"K: V\"]); flags given on the command line override it.",
        0, 78);
+}
+
+/* ---- did you mean ---- */
+
+#define SUGGEST_MAX 3  /* names offered at most */
+#define SUGGEST_LEN 64 /* longer names get no suggestion */
+
+/* The edit distance between a (la bytes) and b (lb), both below
+ * SUGGEST_LEN: letters added, dropped, changed, or two neighbours swapped
+ * (the optimal string alignment distance). */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+  size_t d[SUGGEST_LEN + 1][SUGGEST_LEN + 1];
+  for (size_t i = 0; i <= la; i++)
+    d[i][0] = i;
+  for (size_t j = 0; j <= lb; j++)
+    d[0][j] = j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      size_t cost = a[i - 1] != b[j - 1];
+      size_t v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v)
+        v = d[i][j - 1] + 1;
+      if (d[i - 1][j - 1] + cost < v)
+        v = d[i - 1][j - 1] + cost;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
+    }
+  return d[la][lb];
+}
+
+int cli_opt_suggest(const char *name, size_t len, int keys, char *buf,
+                    size_t cap)
+{
+  char nm[SUGGEST_LEN];
+  const char *pick[SUGGEST_MAX];
+  size_t n, npick = 0, prefixed = 0, best = SIZE_MAX;
+  const cli_opt_t *t = cli_opt_table(&n);
+  if (cap)
+    buf[0] = 0;
+  if (len == 0 || len >= SUGGEST_LEN)
+    return 0;
+  for (size_t i = 0; i < len; i++) /* "_" for "-", as --config allows */
+    nm[i] = name[i] == '_' ? '-' : name[i];
+  /* A unique (or nearly) prefix first: --ra is --rate. */
+  for (size_t i = 0; i < n; i++) {
+    const char *c = keys ? t[i].key : t[i].name;
+    if (c && len >= 2 && strlen(c) > len && !strncmp(c, nm, len) &&
+        prefixed++ < SUGGEST_MAX)
+      pick[npick++] = c;
+  }
+  if (prefixed > SUGGEST_MAX || npick == 0) {
+    /* Else the nearest, when near enough for the name's length. */
+    size_t allowed = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+    npick = 0;
+    for (size_t i = 0; i < n; i++) {
+      const char *c = keys ? t[i].key : t[i].name;
+      if (!c || strlen(c) >= SUGGEST_LEN)
+        continue;
+      size_t dist = edit_distance(nm, len, c, strlen(c));
+      if (dist > allowed || dist > best)
+        continue;
+      if (dist < best) {
+        best = dist;
+        npick = 0;
+      }
+      if (npick < SUGGEST_MAX)
+        pick[npick++] = c;
+    }
+  }
+  size_t used = 0;
+  for (size_t i = 0; i < npick && used < cap; i++) {
+    const char *sep = i == 0 ? "" : i + 1 == npick ? " or " : ", ";
+    int w = snprintf(buf + used, cap - used, keys ? "%s\"%s\"" : "%s--%s", sep,
+                     pick[i]);
+    used += w > 0 ? (size_t)w : 0;
+  }
+  return (int)npick;
 }
 
 /* ---- the --config file and the spool's settings ---- */
@@ -212,7 +330,13 @@ static int load_config(cli_opts_t *o, const char *path, char *err,
   {
     const cli_opt_t *opt = opt_of_key(k);
     if (!opt) {
-      rc = cli_fail(err, errlen, "--config %s: unknown key \"%s\"", path, k);
+      char near[256];
+      if (cli_opt_suggest(k, strlen(k), 1, near, sizeof near))
+        rc = cli_fail(err, errlen,
+                      "--config %s: unknown key \"%s\": did you mean %s?", path,
+                      k, near);
+      else
+        rc = cli_fail(err, errlen, "--config %s: unknown key \"%s\"", path, k);
       break;
     }
     if ((rc = apply_json(o, opt, k, v, path, err, errlen)))
@@ -224,6 +348,19 @@ static int load_config(cli_opts_t *o, const char *path, char *err,
 
 /* ---- the command line ---- */
 
+/* "-h" as "--help": a short name alone; NULL when there is none. */
+static const char *long_form(const char *a, char *buf, size_t cap)
+{
+  size_t n;
+  const cli_opt_t *t = cli_opt_table(&n);
+  for (size_t k = 0; a[1] && !a[2] && k < n; k++)
+    if (t[k].short_name && t[k].short_name == a[1]) {
+      snprintf(buf, cap, "--%s", t[k].name);
+      return buf;
+    }
+  return NULL;
+}
+
 /* The first pass: --config FILE, read before the other flags so that they
  * override it whatever their order. */
 static int read_config_flag(cli_opts_t *o, int argc, char **argv, char *err,
@@ -233,8 +370,16 @@ static int read_config_flag(cli_opts_t *o, int argc, char **argv, char *err,
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--"))
       break;
-    if (strncmp(argv[i], "--", 2))
+    if (strncmp(argv[i], "--", 2)) { /* -o FILE: skip its value too */
+      char buf[64];
+      const char *lf =
+          argv[i][0] == '-' ? long_form(argv[i], buf, sizeof buf) : NULL;
+      const cli_opt_t *so =
+          lf ? cli_opt_by_name(lf + 2, strlen(lf + 2), 0) : NULL;
+      if (so && so->arg)
+        i++;
       continue;
+    }
     const char *nm = argv[i] + 2;
     const cli_opt_t *opt = cli_opt_by_name(nm, strcspn(nm, "="), 1);
     if (opt && strcmp(opt->name, "config") && opt->arg && !strchr(nm, '=')) {
@@ -260,6 +405,19 @@ static int read_config_flag(cli_opts_t *o, int argc, char **argv, char *err,
   return o->config_path ? load_config(o, o->config_path, err, errlen) : 0;
 }
 
+/* The message of an unknown flag (who, the text given), with the flags
+ * closest to name (len bytes, without its dashes). */
+static int unknown_flag(const char *name, size_t len, const char *who,
+                        char *err, size_t errlen)
+{
+  char near[256];
+  if (cli_opt_suggest(name, len, 0, near, sizeof near))
+    return cli_fail(err, errlen,
+                    "unknown flag '%s': did you mean %s? (see pacer --help)",
+                    who, near);
+  return cli_fail(err, errlen, "unknown flag '%s' (see pacer --help)", who);
+}
+
 /* One flag at argv[*i] (a: its text, "-h" given as "--help"); takes its
  * value from "=" or the next argument. */
 static int parse_flag(cli_opts_t *o, const char *a, int argc, char **argv,
@@ -272,7 +430,7 @@ static int parse_flag(cli_opts_t *o, const char *a, int argc, char **argv,
   char who[96];
   snprintf(who, sizeof who, "--%.*s", (int)(nlen < 64 ? nlen : 64), name);
   if (!opt)
-    return cli_fail(err, errlen, "unknown flag '%s' (see pacer --help)", who);
+    return unknown_flag(name, nlen, who, err, errlen);
   const char *v = NULL;
   if (opt->arg) {
     if (eq)
@@ -289,19 +447,6 @@ static int parse_flag(cli_opts_t *o, const char *a, int argc, char **argv,
   return cli_opt_set(o, opt, v, who, err, errlen);
 }
 
-/* "-h" as "--help": a short name alone; NULL when there is none. */
-static const char *long_form(const char *a, char *buf, size_t cap)
-{
-  size_t n;
-  const cli_opt_t *t = cli_opt_table(&n);
-  for (size_t k = 0; a[1] && !a[2] && k < n; k++)
-    if (t[k].short_name && t[k].short_name == a[1]) {
-      snprintf(buf, cap, "--%s", t[k].name);
-      return buf;
-    }
-  return NULL;
-}
-
 /* The command and its input, once the flags are read. */
 static int check_command(const cli_opts_t *o, char *err, size_t errlen)
 {
@@ -310,10 +455,10 @@ static int check_command(const cli_opts_t *o, char *err, size_t errlen)
   if (!o->command)
     return cli_fail(err, errlen,
                     "no command (pacer send JOBS.jsonl; see --help)");
-  if (!strcmp(o->command, "send")) {
+  if (!strcmp(o->command, "send") || !strcmp(o->command, "check")) {
     if (!o->input)
-      return cli_fail(err, errlen,
-                      "send: no job file (a path, or - for stdin)");
+      return cli_fail(err, errlen, "%s: no job file (a path, or - for stdin)",
+                      o->command);
   } else if (!strcmp(o->command, "resume") || !strcmp(o->command, "status")) {
     if (o->input)
       return cli_fail(err, errlen, "%s: takes no job file (it reads the spool)",
@@ -322,9 +467,16 @@ static int check_command(const cli_opts_t *o, char *err, size_t errlen)
       return cli_fail(err, errlen, "%s: needs --spool FILE.db", o->command);
   } else {
     return cli_fail(err, errlen,
-                    "unknown command '%s' (send, resume or status)",
+                    "unknown command '%s' (send, check, resume or status)",
                     o->command);
   }
+  /* pacer resume would read on past the header row it needs. */
+  if (o->csv && o->spool_path)
+    return cli_fail(err, errlen,
+                    "--csv cannot be spooled (yet): without "
+                    "--spool, or converted to JSON lines");
+  if (!strcmp(o->command, "check") || o->dry_run)
+    return 0; /* nothing is sent, nothing written */
   /* pacer resume takes --out from the spool when it is not given. */
   if (o->spool_path && !strcmp(o->command, "send") && !o->out_path)
     return cli_fail(
@@ -356,9 +508,11 @@ int cli_opts_parse(cli_opts_t *o, int argc, char **argv, char *err,
       only_args = 1;
       continue;
     }
-    if (a[1] != '-' && !(a = long_form(a, buf, sizeof buf)))
-      return cli_fail(err, errlen, "unknown flag '%s' (see pacer --help)",
-                      argv[i]);
+    if (a[1] != '-' && !(a = long_form(a, buf, sizeof buf))) {
+      /* -rate for --rate: the rest of it as a long name. */
+      const char *nm = argv[i] + 1;
+      return unknown_flag(nm, strcspn(nm, "="), argv[i], err, errlen);
+    }
     if (parse_flag(o, a, argc, argv, &i, err, errlen))
       return -1;
   }
@@ -403,6 +557,11 @@ int cli_opts_apply_settings(cli_opts_t *o, json_t *settings, const char *who,
     const cli_opt_t *opt = cli_opt_by_key(k);
     if (!opt || !(opt->flags & CLI_OPT_KEPT))
       return cli_fail(err, errlen, "%s: unknown setting \"%s\"", who, k);
+    /* A rate of 0, no limit, as an older pacer stored it (it is the
+     * default, and refused as a value now). */
+    if (opt->kind == CLI_OPT_RATE && json_is_number(v) &&
+        json_number_value(v) == 0)
+      continue;
     if (apply_json(o, opt, k, v, who, err, errlen))
       return -1;
   }

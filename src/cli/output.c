@@ -73,14 +73,15 @@ static void stop_writing(app_t *a)
  * the spool; a job whose line failed stays (pacer_keep). Returns 1 when
  * this is the first line that failed. */
 static int emit_spooled_locked(app_t *a, const char *line, size_t n,
-                               const pacer_result_t *res, int code, int *ok)
+                               const pacer_result_t *res, int code,
+                               unsigned flags, int *ok)
 {
   int e = a->write_errno;
   if (!e && (e = write_all(fileno(a->out), line, n)))
     a->write_errno = e;
   *ok = !e;
   if (*ok)
-    cli_tally_add(&a->tally, res, code);
+    cli_tally_count(&a->tally, res, code, flags);
   return !*ok && !atomic_load(&a->write_failed);
 }
 
@@ -96,12 +97,13 @@ static double coarse_now_s(void)
 
 /* Under a->lock: buffered, flushed every 0.2 s. */
 static void emit_plain_locked(app_t *a, const char *line, size_t n,
-                              const pacer_result_t *res, int code, int *ok)
+                              const pacer_result_t *res, int code,
+                              unsigned flags, int *ok)
 {
   if (line && !a->write_errno && fwrite(line, 1, n, a->out) != n)
     a->write_errno = errno ? errno : EIO;
   *ok = !a->write_errno;
-  cli_tally_add(&a->tally, res, code);
+  cli_tally_count(&a->tally, res, code, flags);
   double t = coarse_now_s();
   if (t - a->last_flush > 0.2) {
     a->last_flush = t;
@@ -111,9 +113,9 @@ static void emit_plain_locked(app_t *a, const char *line, size_t n,
 }
 
 /* Writes the line formatted in b (rc: the formatter's return) and counts
- * res (or code). Frees b. */
+ * res (or code) as flags say. Frees b. */
 static int emit_buf(app_t *a, cli_buf_t *b, int rc, const pacer_result_t *res,
-                    int code)
+                    int code, unsigned flags)
 {
   const char *line = NULL;
   if (rc == 0) {
@@ -126,9 +128,9 @@ static int emit_buf(app_t *a, cli_buf_t *b, int rc, const pacer_result_t *res,
   if (!line && !a->write_errno)
     a->write_errno = ENOMEM;
   if (a->spooled)
-    stop = emit_spooled_locked(a, line, n, res, code, &ok);
+    stop = emit_spooled_locked(a, line, n, res, code, flags, &ok);
   else
-    emit_plain_locked(a, line, n, res, code, &ok);
+    emit_plain_locked(a, line, n, res, code, flags, &ok);
   pthread_mutex_unlock(&a->lock);
   cli_buf_free(b);
   if (stop)
@@ -140,12 +142,22 @@ static int emit_buf(app_t *a, cli_buf_t *b, int rc, const pacer_result_t *res,
  * ordinary line costs no allocation. */
 int cli_emit(app_t *a, json_t *id, unsigned long lineno,
              const pacer_result_t *res, int code, const char *message,
-             int with_body)
+             unsigned flags)
 {
   cli_buf_t b;
   cli_buf_init(&b);
-  int rc = cli_result_append(&b, id, lineno, res, code, message, with_body);
-  return emit_buf(a, &b, rc, res, code);
+  int rc = cli_result_append(&b, id, lineno, res, code, message, flags);
+  return emit_buf(a, &b, rc, res, code, flags);
+}
+
+/* The flags of res's result line: --body, and whether its status is one
+ * of --ok-status's. */
+static unsigned line_flags(const app_t *a, const pacer_result_t *res)
+{
+  unsigned f = a->o.body ? CLI_RESULT_BODY : 0;
+  if (res && cli_status_listed(a->o.ok_status, res->status))
+    f |= CLI_RESULT_OK_STATUS;
+  return f;
 }
 
 void cli_emit_error(app_t *a, json_t *id, unsigned long line, int code,
@@ -201,10 +213,11 @@ void cli_on_done(const pacer_result_t *r, void *user)
   memcpy(&line, r->tag, sizeof line);
   cli_buf_t b;
   cli_buf_init(&b);
+  unsigned flags = line_flags(a, r);
   int rc = cli_result_append_text(&b, (const char *)r->tag + sizeof line,
                                   r->tag_len - sizeof line, (unsigned long)line,
-                                  r, 0, NULL, a->o.body);
-  emit_buf(a, &b, rc, r, 0);
+                                  r, 0, NULL, flags);
+  emit_buf(a, &b, rc, r, 0, flags);
 }
 
 void cli_on_spooled(const pacer_result_t *r, void *user)
@@ -217,7 +230,7 @@ void cli_on_spooled(const pacer_result_t *r, void *user)
   int kept = r->kept,
       skipped = !kept && cli_line_written(a, (unsigned long)line);
   if (!kept && !skipped &&
-      cli_emit(a, id, (unsigned long)line, r, 0, NULL, a->o.body))
+      cli_emit(a, id, (unsigned long)line, r, 0, NULL, line_flags(a, r)))
     kept = pacer_keep(a->p, r->id) == 0; /* no line: the job stays */
   if (kept || skipped) {
     pthread_mutex_lock(&a->lock);

@@ -239,7 +239,7 @@ static void put_body(cli_buf_t *b, const pacer_result_t *res)
  * The bytes are the same as that dump's (test_cli_result.c compares). */
 static int append_rest(cli_buf_t *b, unsigned long lineno,
                        const pacer_result_t *res, int code, const char *message,
-                       int with_body);
+                       unsigned flags);
 
 void cli_id_append(cli_buf_t *b, json_t *id)
 {
@@ -251,26 +251,34 @@ void cli_id_append(cli_buf_t *b, json_t *id)
 
 int cli_result_append(cli_buf_t *b, json_t *id, unsigned long lineno,
                       const pacer_result_t *res, int code, const char *message,
-                      int with_body)
+                      unsigned flags)
 {
   PUT_LIT(b, "{\"id\":");
   cli_id_append(b, id);
-  return append_rest(b, lineno, res, code, message, with_body);
+  return append_rest(b, lineno, res, code, message, flags);
 }
 
 int cli_result_append_text(cli_buf_t *b, const char *id, size_t id_len,
                            unsigned long lineno, const pacer_result_t *res,
-                           int code, const char *message, int with_body)
+                           int code, const char *message, unsigned flags)
 {
   PUT_LIT(b, "{\"id\":");
   cli_buf_put(b, id, id_len);
-  return append_rest(b, lineno, res, code, message, with_body);
+  return append_rest(b, lineno, res, code, message, flags);
+}
+
+int cli_result_ok(const pacer_result_t *res, unsigned flags)
+{
+  if (!res || res->error)
+    return 0;
+  return (res->status >= 200 && res->status < 400) ||
+         (flags & CLI_RESULT_OK_STATUS);
 }
 
 /* The line after its id. */
 static int append_rest(cli_buf_t *b, unsigned long lineno,
                        const pacer_result_t *res, int code, const char *message,
-                       int with_body)
+                       unsigned flags)
 {
   PUT_LIT(b, ",\"line\":");
   put_int(b, (long long)(json_int_t)lineno);
@@ -301,6 +309,12 @@ static int append_rest(cli_buf_t *b, unsigned long lineno,
   } else {
     PUT_LIT(b, ",\"error\":null");
   }
+  if (cli_result_ok(res, flags))
+    PUT_LIT(b, ",\"ok\":true");
+  else
+    PUT_LIT(b, ",\"ok\":false");
+  if (res && res->not_retried == PACER_NOT_RETRIED_UNSAFE)
+    PUT_LIT(b, ",\"not_retried\":\"unsafe method\"");
   PUT_LIT(b, ",\"attempts\":");
   put_int(b, res ? (long long)res->attempts : 0);
   PUT_LIT(b, ",\"queue_ms\":");
@@ -309,7 +323,7 @@ static int append_rest(cli_buf_t *b, unsigned long lineno,
   put_ms(b, res ? res->transfer_us : 0);
   PUT_LIT(b, ",\"total_ms\":");
   put_ms(b, res ? res->total_us : 0);
-  if (with_body && res && (res->status || res->body_len))
+  if ((flags & CLI_RESULT_BODY) && res && (res->status || res->body_len))
     put_body(b, res);
   PUT_LIT(b, "}");
   return b->failed ? -1 : 0;
@@ -317,12 +331,12 @@ static int append_rest(cli_buf_t *b, unsigned long lineno,
 
 char *cli_result_line(json_t *id, unsigned long lineno,
                       const pacer_result_t *res, int code, const char *message,
-                      int with_body)
+                      unsigned flags)
 {
   cli_buf_t b;
   cli_buf_init(&b);
   char *line = NULL;
-  if (cli_result_append(&b, id, lineno, res, code, message, with_body) == 0 &&
+  if (cli_result_append(&b, id, lineno, res, code, message, flags) == 0 &&
       (line = malloc(b.len + 1)))
     memcpy(line, b.p, b.len + 1);
   cli_buf_free(&b);
@@ -331,7 +345,15 @@ char *cli_result_line(json_t *id, unsigned long lineno,
 
 void cli_tally_add(cli_tally_t *t, const pacer_result_t *res, int code)
 {
+  cli_tally_count(t, res, code, 0);
+}
+
+void cli_tally_count(cli_tally_t *t, const pacer_result_t *res, int code,
+                     unsigned flags)
+{
   t->jobs++;
+  if (res && res->not_retried == PACER_NOT_RETRIED_UNSAFE)
+    t->unsafe_not_retried++;
   /* Refused at the bound (--queue-policy fail) is no bad line. */
   if (!res && code != PACER_ESHUTDOWN && code != PACER_EFULL) {
     t->bad_input++;
@@ -340,6 +362,8 @@ void cli_tally_add(cli_tally_t *t, const pacer_result_t *res, int code)
   if (!res || res->error) {
     unsigned i = (unsigned)-(res ? res->error : code);
     t->by_error[i < CLI_ERRORS ? i : 0]++;
+  } else if (cli_result_ok(res, flags)) {
+    t->succeeded++;
   } else if (res->status >= 500) {
     t->http_5xx++;
   } else if (res->status >= 400) {
@@ -420,6 +444,13 @@ void cli_summary(FILE *f, const cli_tally_t *t, const pacer_stats_t *st,
   if (t->bad_input)
     fprintf(f, "pacer:   %-22s %llu\n", "not sent (bad line)",
             (unsigned long long)t->bad_input);
+  if (t->unsafe_not_retried)
+    fprintf(f,
+            "pacer: %llu POST/PATCH job%s not retried (the method is not "
+            "idempotent: a retry could do its work twice); to retry them: "
+            "--retry-unsafe, \"retry_unsafe\": true, or --idempotency-keys\n",
+            (unsigned long long)t->unsafe_not_retried,
+            t->unsafe_not_retried == 1 ? " was" : "s were");
   if (!st)
     return;
   fprintf(f, "pacer: %llu requests (%llu retries), %.1f requests/s\n",

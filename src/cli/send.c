@@ -41,10 +41,7 @@ static char *make_mark(const app_t *a, uint64_t offset, unsigned long line,
   return s;
 }
 
-/* Why submit refused r with rc, for its result line: the header at fault
- * by name, the spool's limit in words, else the code's message. */
-static const char *refusal(const pacer_request_t *r, int rc, char *buf,
-                           size_t cap)
+const char *cli_refusal(const pacer_request_t *r, int rc, char *buf, size_t cap)
 {
   if (rc == PACER_ETOOLARGE)
     return "too large for the spool (SQLite's row limit)";
@@ -153,7 +150,7 @@ static void batch_refuse(batch_t *b, size_t i, int rc)
 {
   char err[512], why[160];
   snprintf(err, sizeof err, "line %lu: %s", b->lines[i],
-           refusal(&b->reqs[i], rc, why, sizeof why));
+           cli_refusal(&b->reqs[i], rc, why, sizeof why));
   cli_emit_error(b->app, b->jobs[i].id, b->lines[i], rc, err);
   cli_job_clear(&b->jobs[i], 0);
   free(b->tags[i]);
@@ -280,7 +277,7 @@ static int submit_one(app_t *a, cli_job_t *job, unsigned long lineno)
   else {
     char why[160];
     snprintf(err, sizeof err, "line %lu: %s", lineno,
-             refusal(&job->req, sr, why, sizeof why));
+             cli_refusal(&job->req, sr, why, sizeof why));
   }
   if (sr == PACER_ENOMEM)
     cli_emit_nomem(a, job->id, lineno);
@@ -294,10 +291,13 @@ static int submit_one(app_t *a, cli_job_t *job, unsigned long lineno)
 
 /* One line read (r from cli_lines_next): parsed and submitted, or given its
  * error line. Returns 0, or -1 when reading must stop. */
-static int take_line(app_t *a, batch_t *b, cli_lines_t *lr, int r, char *line,
-                     size_t len, unsigned long lineno)
+static int take_line(app_t *a, batch_t *b, cli_source_t *src, cli_lines_t *lr,
+                     int r, char *line, size_t len, unsigned long lineno)
 {
   char err[512];
+  const char *job_text;
+  size_t job_len;
+  unsigned long jl;
   if (cli_line_written(a, lineno))
     return 0; /* a resumed import: reported before the crash */
   if (r == CLI_LINE_LONG) {
@@ -308,17 +308,26 @@ static int take_line(app_t *a, batch_t *b, cli_lines_t *lr, int r, char *line,
     json_decref(id);
     return 0;
   }
-  if (blank(line, len))
+  /* As they are, with --define filled, or a CSV record made a job line. */
+  int s = cli_source_line(src, line, len, lineno, &job_text, &job_len, &jl, err,
+                          sizeof err);
+  if (s < 0) {
+    json_t *id = json_integer((json_int_t)jl);
+    cli_emit_error(a, id, jl, PACER_EINVAL, err);
+    json_decref(id);
+    return 0;
+  }
+  if (s == 0 || blank(job_text, job_len))
     return 0;
   cli_job_t job;
-  if (cli_job_parse(&job, line, len, lineno, &a->o, err, sizeof err)) {
-    cli_emit_error(a, job.id, lineno, PACER_EINVAL, err);
+  if (cli_job_parse(&job, job_text, job_len, jl, &a->o, err, sizeof err)) {
+    cli_emit_error(a, job.id, jl, PACER_EINVAL, err);
     cli_job_clear(&job, 0);
     return 0;
   }
   if (!a->spooled)
-    return submit_one(a, &job, lineno);
-  (void)batch_add(b, &job, lineno); /* out of memory: reported */
+    return submit_one(a, &job, jl);
+  (void)batch_add(b, &job, jl); /* out of memory: reported */
   if (b->n == BATCH || !cli_lines_ready(lr))
     return batch_send(b, cli_lines_pos(lr), lineno, 0);
   return 0;
@@ -340,8 +349,16 @@ static void cli_trim_memory(void)
 int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base)
 {
   cli_lines_t lr;
+  cli_source_t src;
+  char err[512];
+  unsigned long jl;
+  if (cli_source_init(&src, &a->o, err, sizeof err)) {
+    fprintf(stderr, "pacer: %s\n", err);
+    return -1;
+  }
   if (cli_lines_init(&lr, fd, a->wake[0], CLI_MAX_LINE)) {
     fprintf(stderr, "pacer: out of memory\n");
+    cli_source_free(&src);
     return -1;
   }
   lr.base = base;
@@ -360,11 +377,17 @@ int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base)
       rc = -1;
       break;
     }
-    if (take_line(a, &b, &lr, r, line, len, ++lineno))
+    if (take_line(a, &b, &src, &lr, r, line, len, ++lineno))
       break;
     if ((lineno & 0xffff) == 0)
       cli_trim_memory();
   }
+  if (eof && cli_source_end(&src, &jl, err, sizeof err)) {
+    json_t *id = json_integer((json_int_t)jl);
+    cli_emit_error(a, id, jl, PACER_EINVAL, err);
+    json_decref(id);
+  }
+  cli_source_free(&src);
   /* The last batch; after a signal each gets its "interrupted" line. At the
    * end of the input the mark says the import is complete. */
   if (a->spooled && (b.n || eof) &&

@@ -107,6 +107,14 @@ reset() { curl -s -X POST "$BASE/__reset" >/dev/null; }
 
 # Prints the outcome and exits with it: 1 if a check failed, else 77 if a
 # check was skipped, else 0.
+# need_jq: the tests that read JSON with jq end here, failed, without it
+# (scripts/deps installs it).
+need_jq() {
+  command -v jq >/dev/null && return 0
+  bad "jq is not installed"
+  finish
+}
+
 finish() {
   echo
   if [ "$fails" -ne 0 ]; then

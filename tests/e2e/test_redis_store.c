@@ -200,6 +200,24 @@ static long long rint_cmd(int port, const char *fmt, const char *arg)
   return v;
 }
 
+/* The number a string key holds, on the test's own connection; -1 when
+ * the key does not exist. */
+static long long rget_ll(int port, const char *key)
+{
+  redisContext *c = rconnect(port);
+  assert_non_null(c);
+  redisReply *rep = redisCommand(c, "GET %s", key);
+  assert_non_null(rep);
+  long long v = -1;
+  if (rep->type == REDIS_REPLY_STRING)
+    v = strtoll(rep->str, NULL, 10);
+  else
+    assert_int_equal(rep->type, REDIS_REPLY_NIL);
+  freeReplyObject(rep);
+  redisFree(c);
+  return v;
+}
+
 /* ---- a store and a taker ---- */
 
 typedef struct notifier {
@@ -666,6 +684,46 @@ static int64_t heard_pause(pacer__redis_t *b, const char *name, int64_t *took)
   return pu;
 }
 
+/* A pause pulls the TAT back to its end: every process drops its
+ * reservations when it hears of it, so the tokens reserved past its end
+ * (a's, here, 400 ms ahead at 5/s) must not hold the bucket back after it.
+ * After the pause, a's grants come at the rate from its end. */
+static void pause_frees_reserved(void **state)
+{
+  NEED_REDIS();
+  pair_t *p;
+  p = pair_open("?name=pr", "?name=pr");
+  int64_t t[8];
+  size_t k = take_until(p->a, &p->n, "k", 5, 1, now_ns() + 100 * MS, t, 1);
+  assert_int_equal(k, 1);
+  sleep_ns(20 * MS); /* a's reserve call: its horizon ahead */
+  long long tat = rget_ll(p->sv.port, "pacer:{pr}:tat:k");
+  int64_t set = now_ns();
+  pacer__redis_pause(p->b, "k", set + 50 * MS);
+  sleep_ns(20 * MS); /* b's call writes it */
+  long long pend = rget_ll(p->sv.port, "pacer:{pr}:pause:k");
+  long long tat2 = rget_ll(p->sv.port, "pacer:{pr}:tat:k");
+  printf("pause: TAT %+.1f ms from the pause's end before it, %+.1f ms after "
+         "it was set\n",
+         (tat - pend) / 1e3, (tat2 - pend) / 1e3);
+  assert_true(pend > 0);
+  assert_true(tat > pend); /* reserved past the pause's end */
+  assert_true(tat2 == pend);
+  /* a hears of it, and takes again at 5/s from its last grant (its local
+   * gate): 2 grants within 450 ms of the pause's end (at about 130 and 330
+   * ms), where the tokens reserved before it would have held the first
+   * past its TAT (more than 500 ms on) */
+  int64_t took;
+  int64_t pu = heard_pause(p->a, "k", &took);
+  assert_true(pu > 0);
+  k = take_until(p->a, &p->n, "k", 5, 1,
+                 pu + (int64_t)(450 * MS * timing_scale()), t, 2);
+  printf("pause: grants after it at %+.1f and %+.1f ms\n",
+         k > 0 ? (t[0] - pu) / 1e6 : -1.0, k > 1 ? (t[1] - pu) / 1e6 : -1.0);
+  assert_int_equal(k, 2);
+  pair_close(p);
+}
+
 /* B holds reservations of "k" (20/s, ahead 1 s: its next reserve call is
  * half a second off) when A pauses "k" for 2 s: B hears of it through the
  * channel, with no take and no call of its own, holds "k" until then (every
@@ -904,7 +962,7 @@ static void learn_shared(void **state)
   assert_int_equal(pst.buckets, held);
 
   int64_t until = now_ns() + 2 * S;
-  pacer__redis_learn(p->a, "k", 7.3, until);
+  pacer__redis_learn(p->a, "k", 7.3, until, 0, 0);
   double want = rate_back(7.3);
   assert_true(want <= 7.3 && want > 7.3 * (1 - 1e-5));
   /* at once: the until written, or already the reply's (its delay later) */
@@ -930,7 +988,7 @@ static void learn_shared(void **state)
   assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{l}:tat:k"), 0);
 
   /* held to 1e6/s; the writer's view is the readers' */
-  pacer__redis_learn(p->a, "fast", 3e6, now_ns() + S);
+  pacer__redis_learn(p->a, "fast", 3e6, now_ns() + S, 0, 0);
   assert_true(pacer__redis_learned(p->a, "fast", now_ns(), &rate, 0) > 0);
   assert_true(rate == 1e6);
 
@@ -938,12 +996,12 @@ static void learn_shared(void **state)
   char longname[300];
   memset(longname, 'x', 256);
   longname[256] = '\0';
-  pacer__redis_learn(p->a, NULL, 5, now_ns() + S);
-  pacer__redis_learn(p->a, longname, 5, now_ns() + S);
-  pacer__redis_learn(p->a, "bad", 0, now_ns() + S);
-  pacer__redis_learn(p->a, "bad", -1, now_ns() + S);
-  pacer__redis_learn(p->a, "bad", NAN, now_ns() + S);
-  pacer__redis_learn(p->a, "bad", INFINITY, now_ns() + S);
+  pacer__redis_learn(p->a, NULL, 5, now_ns() + S, 0, 0);
+  pacer__redis_learn(p->a, longname, 5, now_ns() + S, 0, 0);
+  pacer__redis_learn(p->a, "bad", 0, now_ns() + S, 0, 0);
+  pacer__redis_learn(p->a, "bad", -1, now_ns() + S, 0, 0);
+  pacer__redis_learn(p->a, "bad", NAN, now_ns() + S, 0, 0);
+  pacer__redis_learn(p->a, "bad", INFINITY, now_ns() + S, 0, 0);
   assert_int_equal(
       learned_settled(p->a, "bad",
                       now_ns() + (int64_t)(500 * MS * timing_scale()), &rate),
@@ -951,7 +1009,7 @@ static void learn_shared(void **state)
   assert_int_equal(pacer__redis_learned(p->a, NULL, now_ns(), &rate, 0), 0);
   assert_int_equal(pacer__redis_learned(p->a, longname, now_ns(), &rate, 0), 0);
   longname[255] = '\0'; /* 255 bytes: a name */
-  pacer__redis_learn(p->a, longname, 5, now_ns() + S);
+  pacer__redis_learn(p->a, longname, 5, now_ns() + S, 0, 0);
   assert_true(pacer__redis_learned(p->a, longname, now_ns(), &rate, 0) > 0);
   sleep_ns(50 * MS);
   assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{l}:learn:bad"), 0);
@@ -997,14 +1055,14 @@ static void learn_latest(void **state)
   int64_t deadline = (int64_t)(500 * MS * timing_scale());
   double rate;
   int64_t u1 = now_ns() + 3 * S;
-  pacer__redis_learn(p->a, "k", 3, u1);
+  pacer__redis_learn(p->a, "k", 3, u1, 0, 0);
   assert_true(learned_until_rate(p->b, "k", rate_back(3), now_ns() + deadline,
                                  &rate) > 0);
   assert_true(rate == rate_back(3));
 
   /* b's newer one, shorter: it replaces a's, there and here */
   int64_t u2 = now_ns() + 1 * S;
-  pacer__redis_learn(p->b, "k", 5, u2);
+  pacer__redis_learn(p->b, "k", 5, u2, 0, 0);
   int64_t ub = pacer__redis_learned(p->b, "k", now_ns(), &rate, 0);
   assert_true(ub >= u2 && ub <= u2 + reply_slack());
   assert_true(rate == rate_back(5));
@@ -1022,7 +1080,7 @@ static void learn_latest(void **state)
   assert_int_equal(take_until(p->b, &p->n, "k", 20, 1,
                               now_ns() + (int64_t)(S * timing_scale()), t, 1),
                    1);
-  pacer__redis_learn(p->a, "k", 2, now_ns() + 2 * S);
+  pacer__redis_learn(p->a, "k", 2, now_ns() + 2 * S, 0, 0);
   pacer__redis_stats_t st;
   pacer__redis_stats(p->b, &st);
   uint64_t calls = st.reserve_calls;
@@ -1036,7 +1094,7 @@ static void learn_latest(void **state)
   assert_true(rate == rate_back(2));
 
   /* cleared through a: at once there, then at b, and the key is gone */
-  pacer__redis_learn(p->a, "k", 2, now_ns() - 1);
+  pacer__redis_learn(p->a, "k", 2, now_ns() - 1, 0, 0);
   rate = -1;
   assert_int_equal(pacer__redis_learned(p->a, "k", now_ns(), &rate, 0), 0);
   assert_true(rate == -1);
@@ -1056,6 +1114,98 @@ static void learn_latest(void **state)
   pair_close(p);
 }
 
+/* A learned rate's next window (the quota's pace after the window's end):
+ * another handle holds the first rate until the first until, then the next
+ * one until its end, with no write in between (no process of the fleet
+ * unpaced at the window's end); the key lives to the next window's end. A
+ * later write without a next window replaces the whole record. */
+static void learn_next_window(void **state)
+{
+  NEED_REDIS();
+  pair_t *p;
+  p = pair_open("?name=n", "?name=n");
+  double rate = 0;
+  /* the writer asks too, as a scheduler does: its bucket stays */
+  int64_t settle = now_ns() + (int64_t)(500 * MS * timing_scale());
+  assert_int_equal(learned_settled(p->a, "w", settle, &rate), 0);
+  int64_t until = now_ns() + 300 * MS, next_until = until + 300 * MS;
+  pacer__redis_learn(p->a, "w", 4, until, 10, next_until);
+  int64_t deadline = now_ns() + (int64_t)(250 * MS * timing_scale());
+  int64_t ub = learned_until_rate(p->b, "w", rate_back(4), deadline, &rate);
+  assert_true(ub >= until - 1 * MS && ub <= until + reply_slack());
+  assert_true(rate == rate_back(4));
+  /* the writer itself rolls at its until */
+  int64_t ua = pacer__redis_learned(p->a, "w", until + 1 * MS, &rate, 0);
+  printf("learn: the writer at its until: %+.2f ms from the next window's "
+         "end, %.3f/s\n",
+         (ua - next_until) / 1e6, rate);
+  assert_true(ua >= next_until);
+  assert_true(rate == rate_back(10));
+  /* the reader too, from what it holds: no call needed at the boundary */
+  sleep_ns(until + reply_slack() - now_ns());
+  int64_t ub2 = pacer__redis_learned(p->b, "w", now_ns(), &rate, 0);
+  printf("learn: the next window read %+.2f ms from its end, %.3f/s\n",
+         (ub2 - next_until) / 1e6, rate);
+  assert_true(ub2 >= next_until - 1 * MS && ub2 <= next_until + reply_slack());
+  assert_true(rate == rate_back(10));
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{n}:learn:w"), 1);
+  /* the key ends with the next window */
+  sleep_ns(next_until + reply_slack() - now_ns());
+  assert_int_equal(rint_cmd(p->sv.port, "EXISTS %s", "pacer:{n}:learn:w"), 0);
+  settle = now_ns() + (int64_t)(500 * MS * timing_scale());
+  assert_int_equal(learned_until_rate(p->b, "w", 0, settle, &rate), 0);
+  /* a newer write with no next window replaces both */
+  until = now_ns() + 200 * MS;
+  pacer__redis_learn(p->a, "w", 4, until, 10, until + 10 * S);
+  deadline = now_ns() + (int64_t)(250 * MS * timing_scale());
+  assert_true(learned_until_rate(p->b, "w", rate_back(4), deadline, &rate) > 0);
+  pacer__redis_learn(p->a, "w", 5, until, 0, 0);
+  deadline = now_ns() + (int64_t)(150 * MS * timing_scale());
+  assert_true(learned_until_rate(p->b, "w", rate_back(5), deadline, &rate) > 0);
+  sleep_ns(until + reply_slack() - now_ns());
+  settle = now_ns() + (int64_t)(500 * MS * timing_scale());
+  assert_int_equal(learned_until_rate(p->b, "w", 0, settle, &rate), 0);
+  /* a next window that does not follow, or a bad next rate: not written */
+  pacer__redis_learn(p->a, "bad2", 4, now_ns() + S, 10, now_ns());
+  pacer__redis_learn(p->a, "bad2", 4, now_ns() + S, NAN, now_ns() + 2 * S);
+  settle = now_ns() + (int64_t)(500 * MS * timing_scale());
+  assert_int_equal(learned_settled(p->a, "bad2", settle, &rate), 0);
+  pair_close(p);
+}
+
+/* A paused key is not asked about; the fleet may learn a rate meanwhile.
+ * After the pause, a bucket that knew of none does not answer "none" from
+ * before the pause: PENDING, a call at once, then the rate the fleet
+ * learned (else the key would start unpaced). */
+static void learn_after_pause(void **state)
+{
+  NEED_REDIS();
+  pair_t *p;
+  p = pair_open("?name=ap", "?name=ap");
+  double rate = 0;
+  int64_t settle = now_ns() + (int64_t)(500 * MS * timing_scale());
+  assert_int_equal(learned_settled(p->b, "k", settle, &rate), 0);
+  int64_t pause_end = now_ns() + 200 * MS;
+  pacer__redis_pause(p->b, "k", pause_end);
+  sleep_ns(50 * MS); /* b's pause written: its reply knew of no rate */
+  /* while b's key is paused (and not asked about), a learns a rate */
+  int64_t until = now_ns() + 2 * S;
+  pacer__redis_learn(p->a, "k", 6, until, 0, 0);
+  sleep_ns(pause_end + 20 * MS - now_ns());
+  uint64_t gen = notifier_gen(&p->n);
+  int64_t asked = now_ns();
+  assert_int_equal(pacer__redis_learned(p->b, "k", now_ns(), &rate, 0),
+                   PACER__REDIS_PENDING);
+  notifier_wait(&p->n, gen, asked + (int64_t)(500 * MS * timing_scale()));
+  int64_t u = pacer__redis_learned(p->b, "k", now_ns(), &rate, 0);
+  printf("learn: after a pause, the fleet's rate known %.2f ms after the "
+         "first ask\n",
+         (now_ns() - asked) / 1e6);
+  assert_true(u >= until - 1 * MS && u <= until + reply_slack());
+  assert_true(rate == rate_back(6));
+  pair_close(p);
+}
+
 /* The learned rate's key expires in Redis at its until (PTTL no more than
  * the time left; gone just after it), and learned() answers 0 from then on,
  * here and in another handle. */
@@ -1065,7 +1215,7 @@ static void learn_expires(void **state)
   pair_t *p;
   p = pair_open("?name=x&prefix=app/", "?name=x&prefix=app/");
   int64_t until = now_ns() + 400 * MS;
-  pacer__redis_learn(p->a, "h", 12, until);
+  pacer__redis_learn(p->a, "h", 12, until, 0, 0);
   double rate;
   assert_true(learned_until_rate(
                   p->b, "h", rate_back(12),
@@ -1168,7 +1318,7 @@ static void learn_refused(void **state)
   p = pair_open("?name=ro", NULL);
   double rate = -1;
   /* a learned rate read once while the server still writes */
-  pacer__redis_learn(p->a, "known", 3, now_ns() + 10 * S);
+  pacer__redis_learn(p->a, "known", 3, now_ns() + 10 * S, 0, 0);
   int64_t deadline = now_ns() + (int64_t)(500 * MS * timing_scale());
   assert_true(learned_settled(p->a, "known", deadline, &rate) > 0);
   assert_int_equal(
@@ -1203,7 +1353,7 @@ static void learn_down(void **state)
   p = pair_open("?name=d", "?name=d");
   double rate;
   int64_t deadline = (int64_t)(500 * MS * timing_scale());
-  pacer__redis_learn(p->a, "k", 4, now_ns() + 10 * S);
+  pacer__redis_learn(p->a, "k", 4, now_ns() + 10 * S, 0, 0);
   assert_true(learned_until_rate(p->b, "k", rate_back(4), now_ns() + deadline,
                                  &rate) > 0);
   server_stop(&p->sv, SIGKILL);
@@ -1221,10 +1371,10 @@ static void learn_down(void **state)
   assert_true(rate == rate_back(4));
   /* written while down: here at once; an expired one is not sent */
   int64_t until = now_ns() + 5 * S;
-  pacer__redis_learn(p->a, "k", 9, until);
+  pacer__redis_learn(p->a, "k", 9, until, 0, 0);
   assert_int_equal(pacer__redis_learned(p->a, "k", now_ns(), &rate, 0), until);
   assert_true(rate == rate_back(9));
-  pacer__redis_learn(p->a, "gone", 9, now_ns() + 50 * MS);
+  pacer__redis_learn(p->a, "gone", 9, now_ns() + 50 * MS, 0, 0);
   sleep_ns(100 * MS);
   server_start(&p->sv, p->sv.port);
   int64_t back = now_ns();
@@ -1644,9 +1794,12 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(many_buckets, teardown),
       cmocka_unit_test_teardown(pause_shared, teardown),
       cmocka_unit_test_teardown(pause_pushed, teardown),
+      cmocka_unit_test_teardown(pause_frees_reserved, teardown),
       cmocka_unit_test_teardown(keys_expire, teardown),
       cmocka_unit_test_teardown(learn_shared, teardown),
       cmocka_unit_test_teardown(learn_latest, teardown),
+      cmocka_unit_test_teardown(learn_next_window, teardown),
+      cmocka_unit_test_teardown(learn_after_pause, teardown),
       cmocka_unit_test_teardown(learn_expires, teardown),
       cmocka_unit_test_teardown(learn_asked_only, teardown),
       cmocka_unit_test_teardown(learn_refused, teardown),

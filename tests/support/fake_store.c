@@ -75,13 +75,17 @@ static int64_t paused_until(void *ctx, const char *name, int64_t now)
   return 0;
 }
 
-static void learn(void *ctx, const char *name, double rate, int64_t until)
+static void learn(void *ctx, const char *name, double rate, int64_t until,
+                  double next_rate, int64_t next_until)
 {
   fake_store_t *fs = ctx;
   fake_bucket_t *b = fake_store_bucket(fs, name);
   fs->learns++;
   b->learned_rate = rate;
   b->learned_until = rate > 0 ? until : 0; /* rate 0: a clear */
+  int next = rate > 0 && next_rate > 0 && next_until > until;
+  b->next_rate = next ? next_rate : 0;
+  b->next_until = next ? next_until : 0;
 }
 
 static int64_t learned(void *ctx, const char *name, int64_t now, double *rate,
@@ -92,10 +96,15 @@ static int64_t learned(void *ctx, const char *name, int64_t now, double *rate,
     if (fs->b[i].used && !strcmp(fs->b[i].name, name)) {
       if (fs->b[i].learn_pending)
         return peek ? 0 : PACER__SHARED_PENDING;
-      if (fs->b[i].learned_until <= now)
-        return 0;
-      *rate = fs->b[i].learned_rate;
-      return fs->b[i].learned_until;
+      if (fs->b[i].learned_until > now) {
+        *rate = fs->b[i].learned_rate;
+        return fs->b[i].learned_until;
+      }
+      if (fs->b[i].learned_until && fs->b[i].next_until > now) {
+        *rate = fs->b[i].next_rate; /* the first window ended: the next */
+        return fs->b[i].next_until;
+      }
+      return 0;
     }
   return 0;
 }

@@ -26,6 +26,8 @@ typedef struct fake_bucket {
   int64_t paused_until;
   double learned_rate; /* the latest learn() */
   int64_t learned_until;
+  double next_rate; /* ... and its next window (0: none) */
+  int64_t next_until;
   int learn_pending; /* 1: learned() answers PACER__SHARED_PENDING */
 } fake_bucket_t;
 

@@ -135,6 +135,7 @@ size_t rec_add(recorder_t *r, const pacer_result_t *res, void *user)
   e.status = res->status;
   e.transport_code = res->transport_code;
   e.kept = res->kept;
+  e.not_retried = res->not_retried;
   e.attempts = res->attempts;
   e.priority = res->priority;
   e.queue_us = res->queue_us;

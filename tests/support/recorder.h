@@ -31,6 +31,7 @@ enum {
 typedef struct rec_entry {
   uint64_t id;
   int error, status, transport_code, kept;
+  int not_retried; /* pacer_result_t.not_retried */
   unsigned attempts;
   pacer_priority_t priority;
   int64_t queue_us, transfer_us, total_us;

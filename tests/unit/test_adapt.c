@@ -1054,8 +1054,10 @@ static void new_key_waits_for_the_store_to_know(void **state)
 
 /* The latest announcement wins in the store too: one that leaves the key
  * on its configured rate (the quota allows more) clears the fleet's
- * record; rolling into the next window writes the quota's pace, unless the
- * store already holds another process's record of a later window. */
+ * record; each record carries the quota's pace in the next window, which
+ * the store serves once the first ends (so the roll writes nothing); a
+ * roll writes the quota's pace when the store holds nothing past the
+ * window, and keeps another process's record of a later window. */
 static void fleet_record_follows_the_latest_announcement(void **state)
 {
   (void)state;
@@ -1080,20 +1082,43 @@ static void fleet_record_follows_the_latest_announcement(void **state)
   fake_bucket_t *b2 = fake_store_bucket(&f->fs, "k2");
   assert_true(b2->learned_rate == 5.0); /* 10 intervals over 2 s */
   assert_int_equal(b2->learned_until, T0 + 2 * S);
+  assert_true(b2->next_rate == 10.0); /* then the quota's pace */
+  assert_int_equal(b2->next_until, T0 + 4 * S);
+  uint64_t learns = f->fs.learns;
   pacer__job_t *j3 = push(f, "k2");
   f->now = T0 + 2 * S + 1;
   next_of(f, j3);
-  assert_true(b2->learned_rate == 10.0);
-  assert_int_equal(b2->learned_until, T0 + 4 * S);
+  assert_int_equal(f->fs.learns, learns); /* the store had the next window */
+  assert_true(key_stats(f, "k2").adapted_rate == 10.0);
   ok(f, j3);
+  /* With nothing past the window in the store, the roll writes it. */
+  b2->learned_rate = 5;
+  b2->learned_until = T0 + 4 * S;
+  b2->next_rate = 0;
+  b2->next_until = 0;
+  pacer__job_t *j5 = push(f, "k2");
+  f->now = T0 + 4 * S + 1;
+  pacer__ratehdr_t q3 = quota(9, 2 * S);
+  q3.limit = 20;
+  next_of(f, j5);
+  sched_fx_end(f, j5, 200, -1, &q3); /* a new window: 9 of 20 left */
+  assert_int_equal(b2->learned_until, T0 + 6 * S + 1);
+  assert_int_equal(b2->next_until, T0 + 8 * S + 1);
+  pacer__job_t *j6 = push(f, "k2");
+  b2->next_until = 0; /* as if another process wrote no next window */
+  f->now = T0 + 6 * S + 2;
+  next_of(f, j6);
+  assert_true(b2->learned_rate == 10.0); /* the roll: the quota's pace */
+  assert_int_equal(b2->learned_until, T0 + 8 * S + 1);
+  ok(f, j6);
   /* Another process's record of the window after: the next roll keeps it. */
   b2->learned_rate = 0.5;
-  b2->learned_until = T0 + 6 * S + 1;
+  b2->learned_until = T0 + 10 * S + 1;
   pacer__job_t *j4 = push(f, "k2");
-  f->now = T0 + 4 * S + 1;
+  f->now = T0 + 8 * S + 2;
   next_of(f, j4); /* the store's bucket had its token */
   assert_true(b2->learned_rate == 0.5);
-  assert_int_equal(b2->learned_until, T0 + 6 * S + 1);
+  assert_int_equal(b2->learned_until, T0 + 10 * S + 1);
   assert_true(key_stats(f, "k2").adapted_rate == 0.5); /* the fleet's */
   ok(f, j4);
   sched_fx_free(f);

@@ -271,6 +271,80 @@ static void option_headers(void **state)
   assert_string_equal(fx->job.req.headers[3].name, "Content-Type");
 }
 
+/* "retry_unsafe" per job, --retry-unsafe for all. */
+static void retry_unsafe(void **state)
+{
+  fixture_t *fx = *state;
+  parse_ok(fx, "{\"url\": \"u\", \"method\": \"POST\"}", 1);
+  assert_int_equal(fx->job.req.flags & PACER_REQ_RETRY_UNSAFE, 0);
+  parse_ok(fx, "{\"url\": \"u\", \"method\": \"POST\", \"retry_unsafe\": true}",
+           1);
+  assert_int_equal(fx->job.req.flags & PACER_REQ_RETRY_UNSAFE,
+                   PACER_REQ_RETRY_UNSAFE);
+  parse_ok(fx, "{\"url\": \"u\", \"retry_unsafe\": false}", 1);
+  assert_int_equal(fx->job.req.flags & PACER_REQ_RETRY_UNSAFE, 0);
+  assert_int_equal(parse(fx, "{\"url\": \"u\", \"retry_unsafe\": 1}", 4), -1);
+  assert_non_null(
+      strstr(fx->err, "line 4: \"retry_unsafe\" must be true or false"));
+  OPTS(fx, "--retry-unsafe");
+  parse_ok(fx, "{\"url\": \"u\", \"method\": \"PATCH\"}", 1);
+  assert_int_equal(fx->job.req.flags & PACER_REQ_RETRY_UNSAFE,
+                   PACER_REQ_RETRY_UNSAFE);
+}
+
+/* --idempotency-keys: a key for each job whose method is not idempotent
+ * and that names none, the same for the same id, method, URL and body
+ * (whatever the line number), another when one of them differs. */
+static void idempotency_keys(void **state)
+{
+  fixture_t *fx = *state;
+  const char *post = "{\"id\": \"a\", \"url\": \"u\", \"method\": \"POST\", "
+                     "\"body\": \"x\"}";
+  parse_ok(fx, post, 1);
+  assert_null(req_header(&fx->job.req, "Idempotency-Key")); /* not asked */
+  OPTS(fx, "--idempotency-keys");
+  parse_ok(fx, post, 1);
+  const char *k = req_header(&fx->job.req, "Idempotency-Key");
+  assert_non_null(k);
+  assert_int_equal(strlen(k), 6 + 32);
+  assert_memory_equal(k, "pacer-", 6);
+  char first[64];
+  snprintf(first, sizeof first, "%s", k);
+  parse_ok(fx, post, 99); /* another line, the same job */
+  assert_string_equal(req_header(&fx->job.req, "Idempotency-Key"), first);
+  static const char *const others[] = {
+      "{\"id\": \"b\", \"url\": \"u\", \"method\": \"POST\", \"body\": \"x\"}",
+      "{\"id\": \"a\", \"url\": \"v\", \"method\": \"POST\", \"body\": \"x\"}",
+      "{\"id\": \"a\", \"url\": \"u\", \"method\": \"PATCH\", \"body\": \"x\"}",
+      "{\"id\": \"a\", \"url\": \"u\", \"method\": \"POST\", \"body\": \"y\"}",
+      "{\"id\": \"a\", \"url\": \"u\", \"method\": \"POST\"}",
+  };
+  for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+    parse_ok(fx, others[i], 1);
+    k = req_header(&fx->job.req, "Idempotency-Key");
+    assert_non_null(k);
+    if (!strcmp(k, first))
+      fail_msg("%s has the key of %s", others[i], post);
+  }
+  /* Idempotent methods need none; a job's own key is kept. */
+  parse_ok(fx, "{\"url\": \"u\", \"method\": \"PUT\"}", 1);
+  assert_null(req_header(&fx->job.req, "Idempotency-Key"));
+  parse_ok(fx, "{\"url\": \"u\"}", 1);
+  assert_null(req_header(&fx->job.req, "Idempotency-Key"));
+  parse_ok(fx,
+           "{\"url\": \"u\", \"method\": \"POST\", \"headers\": "
+           "{\"idempotency-key\": \"mine\"}}",
+           1);
+  assert_int_equal(count_header_ci(&fx->job.req, "Idempotency-Key"), 1);
+  assert_string_equal(req_header(&fx->job.req, "idempotency-key"), "mine");
+  /* The key lives with the job's headers: a job moved by value keeps it. */
+  parse_ok(fx, post, 1);
+  cli_job_t moved = fx->job;
+  memset(&fx->job, 0, sizeof fx->job);
+  assert_string_equal(req_header(&moved.req, "Idempotency-Key"), first);
+  cli_job_clear(&moved, 0);
+}
+
 static void default_deadline(void **state)
 {
   fixture_t *fx = *state;
@@ -419,6 +493,7 @@ int main(void)
       T(option_headers),     T(default_deadline),
       T(bad_lines),          T(bad_line_keeps_its_id),
       T(short_error_buffer), T(clear_ownership),
+      T(retry_unsafe),       T(idempotency_keys),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

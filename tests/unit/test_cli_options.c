@@ -241,6 +241,14 @@ static void every_flag_sets_its_field(void **state)
   {                                                                            \
     return (expr);                                                             \
   }
+OK(dry_run, o->dry_run == 1)
+OK(strict, o->strict == 1)
+OK(check_json, o->check_json == 1)
+OK(assume_latency, o->assume_latency_ms == 250)
+OK(csv, o->csv == 1)
+OK(url_template, o->url_template && !strcmp(o->url_template, "http://h/{id}"))
+OK(body_template, o->body_template && !strcmp(o->body_template, "b.json"))
+OK(define, o->define_count == 1 && !strcmp(o->defines[0], "A=b"))
 OK(rate, fabs(o->cfg.rate - 120) < 1e-9)
 OK(burst, o->cfg.burst == 7)
 OK(concurrency, o->cfg.concurrency == 9)
@@ -303,6 +311,15 @@ OK(spool, o->spool_path && !strcmp(o->spool_path, "s.db") &&
               o->cfg.spool_path == o->spool_path)
 OK(spool_sync, o->cfg.spool_sync == PACER_SPOOL_FULL)
 OK(no_idem, o->cfg.spool_idempotency_keys == 0)
+OK(spool_remove, o->spool_remove == 1)
+OK(retry_on,
+   o->retry_on_count == 2 && o->retry_on[0] == 429 && o->retry_on[1] == 503 &&
+       o->cfg.retry_statuses == o->retry_on && o->cfg.retry_status_count == 2)
+OK(retry_unsafe, o->retry_unsafe == 1)
+OK(idempotency_keys, o->idempotency_keys == 1)
+OK(ok_status, cli_status_listed(o->ok_status, 404) &&
+                  cli_status_listed(o->ok_status, 410) &&
+                  !cli_status_listed(o->ok_status, 200))
 OK(allow_out_change, o->allow_out_change == 1)
 OK(help, o->help == 1)
 OK(version, o->version == 1)
@@ -336,6 +353,10 @@ static const flag_case_t flag_cases[] = {
     C("backoff-base", "50", backoff_base),
     C("backoff-max", "900", backoff_max),
     C("retry-max-after", "60", retry_max_after),
+    C("retry-on", "503,429", retry_on),
+    C("retry-unsafe", NULL, retry_unsafe),
+    C("idempotency-keys", NULL, idempotency_keys),
+    C("ok-status", "410,404", ok_status),
     C("retry-budget", "0.5:1", retry_budget),
     C("retry-budget-window", "2000", retry_budget_window),
     C("adapt", "aimd", adapt),
@@ -373,8 +394,17 @@ static const flag_case_t flag_cases[] = {
     C("shared", "shm:q", shared),
     C("spool", "s.db", spool),
     C("spool-sync", "full", spool_sync),
+    C("spool-remove-when-done", NULL, spool_remove),
     C("no-idempotency-keys", NULL, no_idem),
     C("allow-out-change", NULL, allow_out_change),
+    C("dry-run", NULL, dry_run),
+    C("strict", NULL, strict),
+    C("json", NULL, check_json),
+    C("assume-latency", "250", assume_latency),
+    C("csv", NULL, csv),
+    C("url", "http://h/{id}", url_template),
+    C("body-template", "b.json", body_template),
+    C("define", "A=b", define),
     C("help", NULL, help),
     C("version", NULL, version),
 };
@@ -398,7 +428,14 @@ static void each_listed_flag_sets_its_field(void **state)
   int seen[N_FLAG_CASES] = {0};
   for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
     char name[64];
-    if (sscanf(line, "  --%63[a-z-]", name) != 1 || strncmp(line, "  --", 4))
+    /* "  --rate N", or with its short flag "  -r, --rate N". */
+    const char *l = line + 2;
+    if (!strncmp(line, "  -", 3) && line[3] != '-' &&
+        !strncmp(line + 4, ", --", 4))
+      l = line + 6;
+    else if (strncmp(line, "  --", 4))
+      continue;
+    if (sscanf(l, "--%63[a-z-]", name) != 1)
       continue;
     listed++;
     size_t k = 0;
@@ -648,6 +685,13 @@ static void flag_errors(void **state)
   PARSE_FAILS(fx, "--breaker-threshold", "send", "x", "--breaker-threshold",
               "half");
   PARSE_FAILS(fx, "--breaker-window", "send", "x", "--breaker-window", "1025");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "99");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "600");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "503,");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "");
+  PARSE_FAILS(fx, "--retry-on", "send", "x", "--retry-on", "5x3");
+  PARSE_FAILS(fx, "--ok-status", "send", "x", "--ok-status", "404,,410");
+  PARSE_FAILS(fx, "--ok-status", "send", "x", "--ok-status", "-404");
   PARSE_FAILS(fx, "--adapt", "send", "x", "--adapt", "both");
   PARSE_FAILS(fx, "--adapt", "send", "x", "--adapt", "");
   PARSE_FAILS(fx, "--adapt-min-rate", "send", "x", "--adapt-min-rate", "0");
@@ -1068,7 +1112,7 @@ static void settings_round_trip(void **state)
    * key is refused. */
   assert_int_equal(PARSE(fx, "send", "x"), 0);
   set = cli_opts_settings(&fx->o);
-  assert_near(json_real_value(json_object_get(set, "rate")), 0);
+  assert_null(json_object_get(set, "rate"));  /* no limit: no value */
   assert_null(json_object_get(set, "burst")); /* automatic */
   assert_int_equal(json_integer_value(json_object_get(set, "concurrency")), 50);
   json_object_set_new(set, "rate-limit", json_integer(5));
@@ -1133,11 +1177,13 @@ static const flag_case_t *case_of(const char *name)
  * file does not name another one), --help and --version (actions, not
  * settings), --allow-out-change (consent to split a resumed run's results
  * between two files is given on that resume's command line, never taken
- * from a file). */
+ * from a file), --dry-run (a send that sends nothing is asked for on its
+ * own command line, not left in a shared config file). */
 static int flag_only(const char *name)
 {
   return !strcmp(name, "config") || !strcmp(name, "help") ||
-         !strcmp(name, "version") || !strcmp(name, "allow-out-change");
+         !strcmp(name, "version") || !strcmp(name, "allow-out-change") ||
+         !strcmp(name, "dry-run");
 }
 
 /* The row's sample value as a --config file writes it. */
@@ -1218,7 +1264,9 @@ static void table_rows_reach_their_fields(void **state)
       fail_msg("%s did not set its field (%s)", flag, fx->err);
     if (opt->short_name) {
       char s[3] = {'-', opt->short_name, 0};
-      assert_int_equal(PARSE(fx, "send", "in.jsonl", s), 0);
+      assert_int_equal(value ? PARSE(fx, "send", "in.jsonl", s, value)
+                             : PARSE(fx, "send", "in.jsonl", s),
+                       0);
       if (!fc->ok(&fx->o))
         fail_msg("%s did not set the field of %s", s, flag);
     }
@@ -1252,11 +1300,24 @@ static void help_default(const char *usage, const char *name, char *out,
                          size_t cap)
 {
   char head[80], text[1024] = "";
-  snprintf(head, sizeof head, "\n  --%s", name);
-  const char *p = usage;
-  size_t hl = strlen(head);
-  while ((p = strstr(p, head)) && p[hl] != ' ' && p[hl] != '\n')
-    p += hl;
+  const char *p = NULL;
+  size_t hl = 0;
+  for (int sn = 0; !p && sn < 2; sn++) { /* "--rate", "-r, --rate" */
+    size_t n;
+    const cli_opt_t *opt = cli_opt_table(&n);
+    while (n > 0 && strcmp(opt->name, name))
+      opt++, n--;
+    if (sn && (!n || !opt->short_name))
+      break;
+    if (sn)
+      snprintf(head, sizeof head, "\n  -%c, --%s", opt->short_name, name);
+    else
+      snprintf(head, sizeof head, "\n  --%s", name);
+    p = usage;
+    hl = strlen(head);
+    while ((p = strstr(p, head)) && p[hl] != ' ' && p[hl] != '\n')
+      p += hl;
+  }
   if (!p)
     fail_msg("--help does not list --%s", name);
   p = strchr(p + 1, '\n');
@@ -1430,6 +1491,154 @@ static void metrics_listen_addresses(void **state)
   assert_non_null(strstr(err, "in brackets"));
 }
 
+/* ---- short flags, did you mean, strict priority, no rate 0 (issue #18) -- */
+
+/* The common options have short flags, each used once, and a short flag
+ * takes its value as the next argument. */
+static void short_flags(void **state)
+{
+  fixture_t *fx = *state;
+  size_t n;
+  const cli_opt_t *t = cli_opt_table(&n);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      if (t[i].short_name && t[i].short_name == t[j].short_name)
+        fail_msg("-%c names both --%s and --%s", t[i].short_name, t[i].name,
+                 t[j].name);
+  assert_int_equal(PARSE(fx, "send", "-r", "20/s", "-c", "3", "-o", "r.jsonl",
+                         "-q", "in.jsonl"),
+                   0);
+  assert_near(fx->o.cfg.rate, 20);
+  assert_int_equal(fx->o.cfg.concurrency, 3);
+  assert_string_equal(fx->o.out_path, "r.jsonl");
+  assert_int_equal(fx->o.quiet, 1);
+  assert_string_equal(fx->o.input, "in.jsonl");
+  PARSE_FAILS(fx, "--rate: needs a value", "send", "x", "-r");
+  PARSE_FAILS(fx, "--concurrency", "send", "x", "-c", "0");
+  /* The value of a short flag is not taken for --config by the first pass. */
+  assert_int_equal(PARSE(fx, "send", "x", "-o", "--config"), 0);
+  assert_string_equal(fx->o.out_path, "--config");
+  assert_null(fx->o.config_path);
+}
+
+static void suggestions(void **state)
+{
+  fixture_t *fx = *state;
+  char buf[256];
+  /* A slip of one or two letters, a swap, a prefix, "_" for "-". */
+  assert_int_equal(cli_opt_suggest("rat", 3, 0, buf, sizeof buf), 1);
+  assert_string_equal(buf, "--rate");
+  assert_int_equal(cli_opt_suggest("ra", 2, 0, buf, sizeof buf), 1);
+  assert_string_equal(buf, "--rate");
+  assert_int_equal(cli_opt_suggest("raet", 4, 0, buf, sizeof buf), 1);
+  assert_string_equal(buf, "--rate");
+  assert_int_equal(cli_opt_suggest("concurency", 10, 0, buf, sizeof buf), 1);
+  assert_string_equal(buf, "--concurrency");
+  assert_int_equal(cli_opt_suggest("per_key_rate", 12, 0, buf, sizeof buf), 1);
+  assert_string_equal(buf, "--per-key-rate");
+  assert_int_equal(cli_opt_suggest("spool-remove", 12, 0, buf, sizeof buf), 1);
+  assert_string_equal(buf, "--spool-remove-when-done");
+  /* A prefix of a few: all of them. */
+  assert_int_equal(cli_opt_suggest("max", 3, 0, buf, sizeof buf), 3);
+  assert_string_equal(buf, "--max-low-wait, --max-attempts or "
+                           "--max-response-bytes");
+  /* Nothing near: nothing said. */
+  assert_int_equal(cli_opt_suggest("frobnicate", 10, 0, buf, sizeof buf), 0);
+  assert_string_equal(buf, "");
+  assert_int_equal(cli_opt_suggest("x", 1, 0, buf, sizeof buf), 0);
+  /* --config keys: only rows a config file may hold. */
+  assert_int_equal(cli_opt_suggest("rate_limit", 10, 1, buf, sizeof buf), 0);
+  assert_int_equal(cli_opt_suggest("concurrancy", 11, 1, buf, sizeof buf), 1);
+  assert_string_equal(buf, "\"concurrency\"");
+  assert_int_equal(cli_opt_suggest("confi", 5, 1, buf, sizeof buf), 0);
+  assert_int_equal(cli_opt_suggest("confi", 5, 0, buf, sizeof buf), 1);
+  /* A small buffer is cut, never overrun. */
+  char small[6];
+  assert_int_equal(cli_opt_suggest("max", 3, 0, small, sizeof small), 3);
+  assert_int_equal(strlen(small), 5);
+
+  /* In the messages. */
+  PARSE_FAILS(fx, "unknown flag '--rat': did you mean --rate?", "send", "x",
+              "--rat", "5");
+  PARSE_FAILS(fx, "unknown flag '--concurency': did you mean --concurrency?",
+              "send", "x", "--concurency=4");
+  PARSE_FAILS(fx, "unknown flag '-rate': did you mean --rate?", "send", "x",
+              "-rate", "5");
+  PARSE_FAILS(fx, "unknown flag '--frobnicate' (see pacer --help)", "send", "x",
+              "--frobnicate");
+  const char *path = write_config(fx, "{\"concurency\": 4}");
+  PARSE_FAILS(fx, "unknown key \"concurency\": did you mean \"concurrency\"?",
+              "send", "x", "--config", path);
+}
+
+/* --weight H:0 is strict priority (weight_low 0, which the library takes,
+ * with --max-low-wait as its aging bound); H:0 survives a spooled run. */
+static void weight_strict_priority(void **state)
+{
+  fixture_t *fx = *state;
+  assert_int_equal(PARSE(fx, "send", "x", "--weight", "1:0", "--max-low-wait",
+                         "500", "--out", "o", "--spool", "s.db"),
+                   0);
+  assert_int_equal(fx->o.cfg.weight_high, 1);
+  assert_int_equal(fx->o.cfg.weight_low, 0);
+  pacer_t *p = NULL; /* the library accepts it as it stands */
+  fx->o.cfg.spool_path = NULL;
+  assert_int_equal(pacer_new(&fx->o.cfg, &p), 0);
+  pacer_free(p);
+  fx->o.cfg.spool_path = fx->o.spool_path;
+  json_t *set = cli_opts_settings(&fx->o);
+  assert_string_equal(json_string_value(json_object_get(set, "weight")), "1:0");
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db"), 0);
+  json_decref(set);
+  assert_int_equal(fx->o.cfg.weight_low, 0);
+  assert_int_equal(fx->o.cfg.max_low_wait_ms, 500);
+  PARSE_FAILS(fx, "1:0 is strict priority", "send", "x", "--weight", "0:1");
+  PARSE_FAILS(fx, "--weight", "send", "x", "--weight", "0:0");
+}
+
+/* A rate of 0 is refused with what to do instead; no limit is the
+ * default, which the spool's settings leave out (and still read as an
+ * older pacer stored it). */
+static void rate_zero_refused(void **state)
+{
+  fixture_t *fx = *state;
+  PARSE_FAILS(fx,
+              "--rate: '0' is not a rate: no limit is the default: leave "
+              "--rate out",
+              "send", "x", "--rate", "0");
+  PARSE_FAILS(fx, "leave --rate out", "send", "x", "-r", "0/m");
+  PARSE_FAILS(fx, "leave --rate out", "send", "x", "--rate=0.0");
+  PARSE_FAILS(fx, "leave --per-key-rate out", "send", "x", "--per-key-rate",
+              "0");
+  const char *path = write_config(fx, "{\"rate\": 0}");
+  PARSE_FAILS(fx, "key \"rate\": '0' is not a rate: no limit is the default",
+              "send", "x", "--config", path);
+  assert_int_equal(PARSE(fx, "send", "x", "--rate", "0.001"), 0);
+  assert_near(fx->o.cfg.rate, 0.001);
+
+  assert_int_equal(PARSE(fx, "send", "x"), 0);
+  json_t *set = cli_opts_settings(&fx->o);
+  assert_null(json_object_get(set, "rate"));
+  assert_null(json_object_get(set, "per-key-rate"));
+  json_object_set_new(set, "rate", json_real(0)); /* an older pacer's */
+  json_object_set_new(set, "per-key-rate", json_integer(0));
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db"), 0);
+  assert_near(fx->o.cfg.rate, 0);
+  assert_near(fx->o.cfg.key_rate, 0);
+  json_decref(set);
+  /* "none" lifts a rate a spool keeps; only rates whose default is none */
+  set = json_object();
+  json_object_set_new(set, "rate", json_integer(5));
+  json_object_set_new(set, "per-key-rate", json_integer(2));
+  assert_int_equal(PARSE_OVER(fx, set, "resume", "--spool", "s.db", "--rate",
+                              "none", "--per-key-rate", "none"),
+                   0);
+  assert_near(fx->o.cfg.rate, 0);
+  assert_near(fx->o.cfg.key_rate, 0);
+  json_decref(set);
+  PARSE_FAILS(fx, "not a rate", "send", "x", "--adapt-min-rate", "none");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1464,6 +1673,10 @@ int main(void)
       T(usage_lists_flags),
       T(settings_round_trip),
       T(flags_override_kept_settings),
+      T(short_flags),
+      T(suggestions),
+      T(weight_strict_priority),
+      T(rate_zero_refused),
       cmocka_unit_test(metrics_listen_addresses),
   };
 #undef T

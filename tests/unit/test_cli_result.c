@@ -127,14 +127,16 @@ static void success_line(void **state)
   assert_number(o, "queue_ms", 1.5);
   assert_number(o, "transfer_ms", 2.25);
   assert_number(o, "total_ms", 3.75);
-  assert_int_equal(json_object_size(o), 8);
+  assert_true(json_is_true(json_object_get(o, "ok")));
+  assert_int_equal(json_object_size(o), 9);
   assert_null(json_object_get(o, "body"));
   assert_null(json_object_get(o, "headers"));
 
   /* The fields come in this order. */
   static const char *const order[] = {
-      "\"id\":",       "\"line\":",     "\"status\":",      "\"error\":",
-      "\"attempts\":", "\"queue_ms\":", "\"transfer_ms\":", "\"total_ms\":"};
+      "\"id\":",       "\"line\":",        "\"status\":",
+      "\"error\":",    "\"ok\":",          "\"attempts\":",
+      "\"queue_ms\":", "\"transfer_ms\":", "\"total_ms\":"};
   const char *prev = text;
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
     const char *at = strstr(text, order[i]);
@@ -149,6 +151,47 @@ static void success_line(void **state)
   json_decref(id);
   json_decref(o);
   free(text);
+}
+
+/* "ok": a response with a 2xx or 3xx, or a status --ok-status lists;
+ * never an error or a job never accepted. "not_retried" only when the
+ * library said so. */
+static void ok_and_not_retried(void **state)
+{
+  (void)state;
+  static const struct {
+    int status, error;
+    unsigned flags;
+    int ok;
+  } cases[] = {
+      {200, 0, 0, 1},
+      {204, 0, 0, 1},
+      {302, 0, 0, 1},
+      {399, 0, 0, 1},
+      {404, 0, 0, 0},
+      {404, 0, CLI_RESULT_OK_STATUS, 1},
+      {503, 0, 0, 0},
+      {503, PACER_ERETRIES, 0, 0},
+      {200, PACER_ETOOLARGE, CLI_RESULT_OK_STATUS, 0},
+      {0, PACER_ETRANSPORT, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pacer_result_t r = result(cases[i].status, cases[i].error, "");
+    json_t *o = render(NULL, 1, &r, 0, NULL, cases[i].flags, NULL);
+    assert_int_equal(json_is_true(json_object_get(o, "ok")), cases[i].ok);
+    assert_true(json_is_boolean(json_object_get(o, "ok")));
+    assert_null(json_object_get(o, "not_retried"));
+    json_decref(o);
+  }
+  json_t *o = render(NULL, 1, NULL, PACER_EINVAL, "bad", 0, NULL);
+  assert_true(json_is_false(json_object_get(o, "ok")));
+  json_decref(o);
+  pacer_result_t r = result(503, 0, "");
+  r.not_retried = PACER_NOT_RETRIED_UNSAFE;
+  o = render(NULL, 1, &r, 0, NULL, 0, NULL);
+  assert_true(json_is_false(json_object_get(o, "ok")));
+  assert_str(o, "not_retried", "unsafe method");
+  json_decref(o);
 }
 
 static void integer_id_and_big_times(void **state)
@@ -234,7 +277,7 @@ static void never_accepted(void **state)
   assert_null(json_object_get(o, "body"));
   assert_null(json_object_get(o, "body_base64"));
   assert_null(json_object_get(o, "headers"));
-  assert_int_equal(json_object_size(o), 8);
+  assert_int_equal(json_object_size(o), 9);
   json_decref(o);
   free(text);
 
@@ -428,11 +471,17 @@ static char *ref_line(json_t *id, unsigned long lineno,
   } else {
     json_object_set_new(o, "error", json_null());
   }
+  int ok = res && !res->error &&
+           ((res->status >= 200 && res->status < 400) ||
+            (with_body & CLI_RESULT_OK_STATUS));
+  json_object_set_new(o, "ok", json_boolean(ok));
+  if (res && res->not_retried == PACER_NOT_RETRIED_UNSAFE)
+    json_object_set_new(o, "not_retried", json_string("unsafe method"));
   json_object_set_new(o, "attempts", json_integer(res ? res->attempts : 0));
   json_object_set_new(o, "queue_ms", ref_ms(res ? res->queue_us : 0));
   json_object_set_new(o, "transfer_ms", ref_ms(res ? res->transfer_us : 0));
   json_object_set_new(o, "total_ms", ref_ms(res ? res->total_us : 0));
-  if (with_body && res && (res->status || res->body_len)) {
+  if ((with_body & CLI_RESULT_BODY) && res && (res->status || res->body_len)) {
     json_object_set_new(o, "headers", ref_headers(res));
     json_t *b = json_stringn(res->body ? res->body : "", res->body_len);
     if (b) {
@@ -595,6 +644,11 @@ static void same_bytes_fields(void **state)
             r.total_us = 1234567;
             assert_same_line(idv[i], linenos[l], &r, 0, NULL, 0);
             assert_same_line(idv[i], linenos[l], &r, 0, NULL, 1);
+            r.not_retried = PACER_NOT_RETRIED_UNSAFE;
+            assert_same_line(idv[i], linenos[l], &r, 0, NULL,
+                             CLI_RESULT_OK_STATUS);
+            assert_same_line(idv[i], linenos[l], &r, 0, NULL,
+                             CLI_RESULT_OK_STATUS | CLI_RESULT_BODY);
           }
         }
   for (size_t i = 0; i < nid; i++)
@@ -778,6 +832,44 @@ static char *summary_text(const cli_tally_t *t, const pacer_stats_t *st,
   return text;
 }
 
+static void assert_contains(const char *text, const char *want);
+
+/* A status --ok-status lists counts as succeeded; jobs not retried for
+ * their method are counted, and the summary says how to retry them. */
+static void tally_ok_status_and_not_retried(void **state)
+{
+  (void)state;
+  cli_tally_t t;
+  memset(&t, 0, sizeof t);
+  pacer_result_t r = result(404, 0, "");
+  cli_tally_count(&t, &r, 0, CLI_RESULT_OK_STATUS);
+  cli_tally_count(&t, &r, 0, 0);
+  r = result(503, 0, "");
+  r.not_retried = PACER_NOT_RETRIED_UNSAFE;
+  cli_tally_count(&t, &r, 0, 0);
+  cli_tally_count(&t, &r, 0, 0);
+  assert_int_equal(t.jobs, 4);
+  assert_int_equal(t.succeeded, 1);
+  assert_int_equal(t.http_4xx, 1);
+  assert_int_equal(t.http_5xx, 2);
+  assert_int_equal(t.unsafe_not_retried, 2);
+  char *text = summary_text(&t, NULL, 1.0);
+  assert_contains(text, "2 POST/PATCH jobs were not retried");
+  assert_contains(text, "--retry-unsafe");
+  assert_contains(text, "--idempotency-keys");
+  free(text);
+  /* None: not a word of it. */
+  memset(&t, 0, sizeof t);
+  cli_tally_count(&t, &r, 0, 0);
+  text = summary_text(&t, NULL, 1.0);
+  assert_contains(text, "1 POST/PATCH job was not retried");
+  free(text);
+  memset(&t, 0, sizeof t);
+  text = summary_text(&t, NULL, 1.0);
+  assert_null(strstr(text, "not retried"));
+  free(text);
+}
+
 static void assert_contains(const char *text, const char *want)
 {
   if (!strstr(text, want))
@@ -895,6 +987,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(success_line),
       cmocka_unit_test(integer_id_and_big_times),
+      cmocka_unit_test(ok_and_not_retried),
+      cmocka_unit_test(tally_ok_status_and_not_retried),
       cmocka_unit_test(error_line),
       cmocka_unit_test(never_accepted),
       cmocka_unit_test(body_utf8_and_headers),

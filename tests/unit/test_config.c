@@ -301,6 +301,40 @@ static void bad_breaker_slow(void **state)
   EXPECT_CFG(PACER_EINVAL, c.breaker_slow_threshold = NAN);
 }
 
+static void bad_retry_statuses(void **state)
+{
+  (void)state;
+  static const int bad_low[] = {503, 99}, bad_high[] = {600},
+                   good[] = {100, 599};
+  EXPECT_CFG(PACER_EINVAL, c.retry_status_count = 1); /* no array */
+  EXPECT_CFG(PACER_EINVAL, c.retry_statuses = bad_low;
+             c.retry_status_count = 2);
+  EXPECT_CFG(PACER_EINVAL, c.retry_statuses = bad_high;
+             c.retry_status_count = 1);
+  EXPECT_CFG(0, c.retry_statuses = good; c.retry_status_count = 2);
+  EXPECT_CFG(0, c.retry_statuses = bad_high; c.retry_status_count = 0);
+}
+
+/* The statuses are copied: the caller's array may change at once. */
+static void retry_statuses_are_copied(void **state)
+{
+  (void)state;
+  int st[] = {503, 429};
+  pacer_config_t in, out;
+  pacer_config_init(&in);
+  in.retry_statuses = st;
+  in.retry_status_count = 2;
+  assert_int_equal(pacer__config_resolve(&in, &out), 0);
+  assert_ptr_not_equal(out.retry_statuses, st);
+  st[0] = 1;
+  assert_int_equal(out.retry_status_count, 2);
+  assert_int_equal(out.retry_statuses[0], 503);
+  assert_int_equal(out.retry_statuses[1], 429);
+  pacer__config_release(&out);
+  assert_null(out.retry_statuses);
+  assert_int_equal(out.retry_status_count, 0);
+}
+
 static void bad_secret_header(void **state)
 {
   static const char *const spaced[] = {"X-Ok", "X Bad", NULL};
@@ -1066,6 +1100,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(job_bad_requests, cfg_setup,
                                       cfg_teardown),
       cmocka_unit_test_setup_teardown(job_retry_ok, cfg_setup, cfg_teardown),
+      cmocka_unit_test(bad_retry_statuses),
+      cmocka_unit_test(retry_statuses_are_copied),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2143,6 +2143,90 @@ static void set_max_attempts(pacer_config_t *c, int v)
   c->max_attempts = (unsigned)v;
 }
 
+static int submit_method(pacer_t *p, const char *method, unsigned flags,
+                         uint64_t *id)
+{
+  pacer_request_t q;
+  pacer_request_init(&q);
+  q.url = "http://example.test/x";
+  q.method = method;
+  q.flags = flags;
+  return pacer_submit(p, &q, rec_on_done, &rec, id);
+}
+
+/* The result says why a POST that met a retryable 503 ended after one
+ * attempt; the flag retries it; a GET needs nothing. */
+static void result_says_an_unsafe_method_was_not_retried(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.backoff_base_ms = 0; /* a retry is due at once: the clock stays */
+  c.adapt_aimd = 0;      /* and no key is slowed by the 503s */
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_503_once});
+  uint64_t post, unsafe, get;
+  assert_int_equal(submit_method(e.p, "POST", 0, &post), 0);
+  assert_int_equal(submit_method(e.p, "POST", PACER_REQ_RETRY_UNSAFE, &unsafe),
+                   0);
+  assert_int_equal(submit_method(e.p, "GET", 0, &get), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  const rec_entry_t *r = rec_of(&rec, post);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 503);
+  assert_int_equal(r->attempts, 1);
+  assert_int_equal(r->not_retried, PACER_NOT_RETRIED_UNSAFE);
+  r = rec_of(&rec, unsafe);
+  assert_int_equal(r->status, 200);
+  assert_int_equal(r->attempts, 2);
+  assert_int_equal(r->not_retried, PACER_NOT_RETRIED_NONE);
+  r = rec_of(&rec, get);
+  assert_int_equal(r->status, 200);
+  assert_int_equal(r->not_retried, PACER_NOT_RETRIED_NONE);
+  eng_free(&e);
+}
+
+static void set_statuses(pacer_config_t *c, int v)
+{
+  static const int one[] = {503}, two[] = {500};
+  c->retry_statuses = v == 1 ? one : v == 2 ? two : NULL;
+  c->retry_status_count = v ? 1 : 0;
+}
+
+/* retry_statuses: a 503 left out of the list ends its job with its status;
+ * the list is not live: pacer_config_get() gives NULL and 0, which
+ * pacer_reconfigure() takes back, as the same list; another is refused. */
+static void retry_statuses_are_the_callers_and_fixed(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  static const int only_500[] = {500};
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.backoff_base_ms = 0;
+  c.adapt_aimd = 0;
+  c.retry_statuses = only_500;
+  c.retry_status_count = 1;
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = reply_503_once});
+  uint64_t id;
+  assert_int_equal(submit_method(e.p, "GET", 0, &id), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  assert_int_equal(rec_of(&rec, id)->status, 503);
+  assert_int_equal(rec_of(&rec, id)->attempts, 1);
+  assert_int_equal(rec_of(&rec, id)->not_retried, PACER_NOT_RETRIED_NONE);
+  pacer_config_t got;
+  pacer_config_init(&got);
+  assert_int_equal(pacer_config_get(e.p, &got), 0);
+  assert_null(got.retry_statuses);
+  assert_int_equal(got.retry_status_count, 0);
+  assert_int_equal(reconfigure_with(e.p, set_statuses, 0), 0);
+  assert_int_equal(reconfigure_with(e.p, set_statuses, 2), 0);
+  assert_int_equal(reconfigure_with(e.p, set_statuses, 1), PACER_EINVAL);
+  eng_free(&e);
+}
+
 /* A hostile backlog: 40 keys each with one attempt held at its cap of 1,
  * so every key is parked and the ready heaps are empty, then 1560 more
  * jobs over random keys, one in 26 high, against a bound of 100 under
@@ -2598,6 +2682,8 @@ int main(void)
       cmocka_unit_test(lowering_queue_max_keeps_the_backlog),
       cmocka_unit_test(reconfigure_refused_leaves_everything_unchanged),
       cmocka_unit_test(reconfigure_takes_effect_from_the_next_decision),
+      cmocka_unit_test(result_says_an_unsafe_method_was_not_retried),
+      cmocka_unit_test(retry_statuses_are_the_callers_and_fixed),
   };
   return cmocka_run_group_tests(tests, rec_group_setup, rec_group_teardown);
 }

@@ -52,6 +52,32 @@ static void retryable_errors(void **state)
   }
 }
 
+/* The statuses a caller lists replace the default set; errors keep their
+ * own rule whatever the list says. */
+static void retry_set_chosen(void **state)
+{
+  static const int only[] = {503, 599, 100};
+  pacer__retry_set_t set, dflt;
+  int s;
+
+  (void)state;
+  pacer__retry_set_init(&set, only, 3);
+  for (s = 0; s <= 999; s++)
+    assert_int_equal(pacer__retryable_in(&set, 0, s),
+                     s == 503 || s == 599 || s == 100);
+  assert_int_equal(pacer__retryable_in(&set, PACER_ETRANSPORT, 0), 1);
+  assert_int_equal(pacer__retryable_in(&set, PACER_ETIMEDOUT, 0), 1);
+  assert_int_equal(pacer__retryable_in(&set, PACER_ETOOLARGE, 503), 0);
+  assert_int_equal(pacer__retryable_in(&set, 0, -1), 0);
+  /* No list, or an empty one: the default set. */
+  pacer__retry_set_init(&dflt, NULL, 0);
+  pacer__retry_set_init(&set, only, 0);
+  for (s = 0; s <= 999; s++) {
+    assert_int_equal(pacer__retryable_in(&dflt, 0, s), pacer__retryable(0, s));
+    assert_int_equal(pacer__retryable_in(&set, 0, s), pacer__retryable(0, s));
+  }
+}
+
 #define FAIL PACER__OUTCOME_FAILURE
 #define OK PACER__OUTCOME_SUCCESS
 #define IGN PACER__OUTCOME_IGNORE
@@ -341,6 +367,7 @@ int main(void)
       cmocka_unit_test(rng_upto_uniform),
       cmocka_unit_test(backoff_bounds),
       cmocka_unit_test(backoff_first_retry_uses_base),
+      cmocka_unit_test(retry_set_chosen),
       cmocka_unit_test(backoff_degenerate),
       cmocka_unit_test(backoff_mean_is_half_cap),
   };

@@ -1010,10 +1010,71 @@ static void post_retried_only_when_allowed(void **state)
   assert_ptr_equal(a, plain);
   assert_int_equal(done(f, a, 0, 503, -1), PACER__SCHED_END);
   assert_int_equal(a->error, 0); /* not retried: the 503 ends it */
+  assert_int_equal(a->not_retried, PACER_NOT_RETRIED_UNSAFE); /* and says so */
   assert_int_equal(done(f, b, 0, 503, -1), PACER__SCHED_RETRY);
   assert_int_equal(done(f, c, PACER_ETIMEDOUT, 0, -1), PACER__SCHED_RETRY);
+  assert_int_equal(b->not_retried, 0);
+  assert_int_equal(c->not_retried, 0);
   (void)opted;
   (void)keyed;
+  sched_fx_release(f, a);
+  sched_fx_free(f);
+}
+
+/* not_retried names the method rule only when a retry was otherwise due:
+ * a retryable outcome with an attempt left. */
+static void post_not_retried_only_when_a_retry_was_due(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(NULL);
+  pacer_request_t r;
+  pacer_request_init(&r);
+  r.url = "http://example.test/send";
+  r.method = "PATCH";
+  pacer__job_t *bad = sched_fx_push_req(f, &r);  /* 400: final anyway */
+  pacer__job_t *down = sched_fx_push_req(f, &r); /* transport error */
+  r.max_attempts = 1;
+  pacer__job_t *single = sched_fx_push_req(f, &r); /* no attempt left */
+  assert_ptr_equal(sched_fx_next(f), bad);
+  assert_ptr_equal(sched_fx_next(f), down);
+  assert_ptr_equal(sched_fx_next(f), single);
+  assert_int_equal(done(f, bad, 0, 400, -1), PACER__SCHED_END);
+  assert_int_equal(bad->not_retried, PACER_NOT_RETRIED_NONE);
+  assert_int_equal(done(f, down, PACER_ETRANSPORT, 0, -1), PACER__SCHED_END);
+  assert_int_equal(down->error, PACER_ETRANSPORT);
+  assert_int_equal(down->not_retried, PACER_NOT_RETRIED_UNSAFE);
+  assert_int_equal(done(f, single, 0, 503, -1), PACER__SCHED_END);
+  assert_int_equal(single->not_retried, PACER_NOT_RETRIED_NONE);
+  sched_fx_release(f, bad);
+  sched_fx_release(f, down);
+  sched_fx_release(f, single);
+  sched_fx_free(f);
+}
+
+static void retry_only_503(pacer_config_t *c)
+{
+  static const int only[] = {503};
+  c->retry_statuses = only;
+  c->retry_status_count = 1;
+}
+
+/* retry_statuses replaces the set: a 429 ends its job, a 503 is retried,
+ * a transport error still is. */
+static void retry_statuses_choose_what_is_retried(void **state)
+{
+  (void)state;
+  sched_fx_t *f = sched_fx_new(retry_only_503);
+  pacer__job_t *a = push(f, "k", LOW), *b = push(f, "k", LOW),
+               *c = push(f, "k", LOW);
+  assert_ptr_equal(sched_fx_next(f), a);
+  assert_ptr_equal(sched_fx_next(f), b);
+  assert_ptr_equal(sched_fx_next(f), c);
+  assert_int_equal(done(f, a, 0, 429, -1), PACER__SCHED_END);
+  assert_int_equal(a->error, 0);
+  assert_int_equal(a->not_retried, PACER_NOT_RETRIED_NONE);
+  assert_int_equal(done(f, b, 0, 503, -1), PACER__SCHED_RETRY);
+  assert_int_equal(done(f, c, PACER_ETRANSPORT, 0, -1), PACER__SCHED_RETRY);
+  assert_int_equal(f->s.retried, 2);
   sched_fx_release(f, a);
   sched_fx_free(f);
 }
@@ -2165,6 +2226,8 @@ int main(void)
       cmocka_unit_test(backoff_then_retries_exhausted),
       cmocka_unit_test(transport_errors_retry_too_large_does_not),
       cmocka_unit_test(post_retried_only_when_allowed),
+      cmocka_unit_test(post_not_retried_only_when_a_retry_was_due),
+      cmocka_unit_test(retry_statuses_choose_what_is_retried),
       cmocka_unit_test(deadline_and_queue_wait_while_queued),
       cmocka_unit_test(deadline_while_waiting_and_in_flight),
       cmocka_unit_test(cancel_in_each_state),

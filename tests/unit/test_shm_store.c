@@ -237,6 +237,50 @@ static void two_mappings_share_buckets_and_pauses(void **state)
   assert_int_equal(pacer__shm_unlink(m), 0); /* gone already: fine */
 }
 
+/* A learned rate's next window: read through the other mapping once the
+ * first ends, to its own end; a write with no next window (or a clear)
+ * drops an older one; a next window that does not follow the first, or
+ * has a bad rate, writes nothing; a slot holds it until it ends. */
+static void learned_next_window(void **state)
+{
+  (void)state;
+  const char *n = seg("learn2");
+  pacer__shm_t *a = open_new(n, 0), *b = open_again(n);
+  double r = -1;
+  pacer__shm_learn(a, "k", 4, T0 + 2 * SEC, 10, T0 + 4 * SEC);
+  assert_int_equal(pacer__shm_learned(b, "k", T0, &r), T0 + 2 * SEC);
+  assert_true(r <= 4 && r > 4 * (1 - 1e-5));
+  /* the first window ends: the next one, at the quota's pace */
+  assert_int_equal(pacer__shm_learned(b, "k", T0 + 2 * SEC, &r), T0 + 4 * SEC);
+  assert_true(r <= 10 && r > 10 * (1 - 1e-5));
+  assert_int_equal(pacer__shm_learned(b, "k", T0 + 4 * SEC, &r), 0);
+  /* written in the first window's last moment, read after it */
+  pacer__shm_learn(a, "k", 4, T0 + 2 * SEC, 10, T0 + 4 * SEC);
+  assert_int_equal(pacer__shm_learned(b, "k", T0 + 3 * SEC, &r), T0 + 4 * SEC);
+  /* a later write without a next window drops the older next window */
+  pacer__shm_learn(b, "k", 5, T0 + 2 * SEC, 0, 0);
+  assert_int_equal(pacer__shm_learned(a, "k", T0 + 2 * SEC, &r), 0);
+  /* a clear drops both */
+  pacer__shm_learn(a, "k", 4, T0 + 2 * SEC, 10, T0 + 4 * SEC);
+  pacer__shm_learn(a, "k", 0, 0, 10, T0 + 4 * SEC);
+  assert_int_equal(pacer__shm_learned(b, "k", T0, &r), 0);
+  assert_int_equal(pacer__shm_learned(b, "k", T0 + 3 * SEC, &r), 0);
+  /* only the next window ahead: held from now */
+  pacer__shm_learn(a, "k", 4, T0, 10, T0 + 4 * SEC);
+  assert_int_equal(pacer__shm_learned(b, "k", T0 + SEC, &r), T0 + 4 * SEC);
+  assert_true(r <= 10 && r > 10 * (1 - 1e-5));
+  /* a next window not after the first, or with a bad rate: nothing written */
+  pacer__shm_learn(a, "k3", 4, T0 + 2 * SEC, 10, T0 + 2 * SEC);
+  assert_int_equal(pacer__shm_learned(b, "k3", T0, &r), 0);
+  pacer__shm_learn(a, "k3", 4, T0 + 2 * SEC, NAN, T0 + 4 * SEC);
+  assert_int_equal(pacer__shm_learned(b, "k3", T0, &r), 0);
+  pacer__shm_learn(a, "k3", 4, T0 + 2 * SEC, -1, T0 + 4 * SEC);
+  assert_int_equal(pacer__shm_learned(b, "k3", T0, &r), 0);
+  pacer__shm_close(a);
+  pacer__shm_close(b);
+  assert_int_equal(pacer__shm_unlink(n), 0);
+}
+
 /* A learned rate written through one mapping is read through the other:
  * never above the rate written, until a whole ms at most later than
  * written; the latest write wins; it ends at its until; it keeps its slot
@@ -249,17 +293,17 @@ static void learned_rates_shared(void **state)
   double r = -1;
   assert_int_equal(pacer__shm_learned(b, "k", T0, &r), 0);
   assert_true(r == -1); /* untouched */
-  pacer__shm_learn(a, "k", 9.5, T0 + 20 * SEC + 1);
+  pacer__shm_learn(a, "k", 9.5, T0 + 20 * SEC + 1, 0, 0);
   int64_t u = pacer__shm_learned(b, "k", T0, &r);
   assert_int_equal(u, T0 + 20 * SEC + MS); /* rounded up to a whole ms */
   assert_true(r <= 9.5 && r > 9.5 * (1 - 1e-5));
   /* Latest wins, even an earlier end and a higher rate. */
-  pacer__shm_learn(b, "k", 40, T0 + 5 * SEC);
+  pacer__shm_learn(b, "k", 40, T0 + 5 * SEC, 0, 0);
   assert_int_equal(pacer__shm_learned(a, "k", T0, &r), T0 + 5 * SEC);
   assert_true(r <= 40 && r > 40 * (1 - 1e-5));
   assert_int_equal(pacer__shm_learned(a, "k", T0 + 5 * SEC, &r), 0);
   /* An end in the past holds nothing. */
-  pacer__shm_learn(a, "k", 40, T0);
+  pacer__shm_learn(a, "k", 40, T0, 0, 0);
   assert_int_equal(pacer__shm_learned(b, "k", T0, &r), 0);
   /* The range: a billion per s to one per 100 years (a token per 2^62 ns
    * is 146 years); none out of range; bad names. */
@@ -270,30 +314,30 @@ static void learned_rates_shared(void **state)
                     1.0 / (10 * 86400.0),
                     1.0 / (100 * 365.25 * 86400.0)};
   for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
-    pacer__shm_learn(a, "k", rates[i], T0 + SEC);
+    pacer__shm_learn(a, "k", rates[i], T0 + SEC, 0, 0);
     assert_int_equal(pacer__shm_learned(b, "k", T0, &r), T0 + SEC);
     /* the interval rounded up to a whole ns, then to 18 bits */
     assert_true(r <= rates[i] && r > rates[i] * (1 - 1e-4));
   }
   double bad[] = {-1, NAN, INFINITY, 1.0 / (200 * 365.25 * 86400.0)};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    pacer__shm_learn(a, "k2", bad[i], T0 + SEC);
+    pacer__shm_learn(a, "k2", bad[i], T0 + SEC, 0, 0);
     assert_int_equal(pacer__shm_learned(b, "k2", T0, &r), 0);
   }
   /* Rate 0 clears what was there; a bad rate leaves it. */
-  pacer__shm_learn(a, "k2", 3, T0 + SEC);
-  pacer__shm_learn(a, "k2", NAN, T0 + SEC);
+  pacer__shm_learn(a, "k2", 3, T0 + SEC, 0, 0);
+  pacer__shm_learn(a, "k2", NAN, T0 + SEC, 0, 0);
   assert_int_equal(pacer__shm_learned(b, "k2", T0, &r), T0 + SEC);
-  pacer__shm_learn(a, "k2", 0, T0 + SEC);
+  pacer__shm_learn(a, "k2", 0, T0 + SEC, 0, 0);
   assert_int_equal(pacer__shm_learned(b, "k2", T0, &r), 0);
-  pacer__shm_learn(a, NULL, 1, T0 + SEC);
+  pacer__shm_learn(a, NULL, 1, T0 + SEC, 0, 0);
   assert_int_equal(pacer__shm_learned(a, NULL, T0, &r), 0);
   assert_int_equal(pacer__shm_learned(a, "k", T0, NULL), 0);
   /* Times far from 0 either way are held, rounded to the range. */
-  pacer__shm_learn(a, "far", 1, INT64_MAX);
+  pacer__shm_learn(a, "far", 1, INT64_MAX, 0, 0);
   assert_true(pacer__shm_learned(b, "far", T0, &r) >
               T0 + 10 * 365 * 86400 * SEC);
-  pacer__shm_learn(a, "far", 1, INT64_MIN);
+  pacer__shm_learn(a, "far", 1, INT64_MIN, 0, 0);
   assert_int_equal(pacer__shm_learned(b, "far", T0, &r), 0);
   pacer__shm_close(a);
   pacer__shm_close(b);
@@ -303,8 +347,8 @@ static void learned_rates_shared(void **state)
   const char *f = seg("learnfull");
   pacer__shm_t *s = open_new(f, 2);
   assert_int_equal(pacer__shm_take(s, "a", 1, 1, T0), 0);
-  pacer__shm_learn(s, "b", 1, T0 + 1000 * SEC);
-  pacer__shm_learn(s, "c", 1, T0 + 1000 * SEC); /* no room: nothing */
+  pacer__shm_learn(s, "b", 1, T0 + 1000 * SEC, 0, 0);
+  pacer__shm_learn(s, "c", 1, T0 + 1000 * SEC, 0, 0); /* no room: nothing */
   int64_t t1 = T0 + SEC + IDLE;
   assert_int_equal(pacer__shm_learned(s, "c", t1, &r), 0);
   assert_int_equal(pacer__shm_take(s, "c", 1, 1, t1), 0); /* a's slot */
@@ -645,14 +689,14 @@ static void created_0600_whatever_the_umask(void **state)
 /* ---- states a killed process leaves, made by hand ----
  *
  * The segment as shm_store.c lays it out: a 64-byte header, then 64-byte
- * slots of {id, tat, pause, learn, name[4]}; id = tag << 16 | gen << 2 |
- * F << 1 | P, times biased by 2^63 (0 is "never"). A second mapping writes
+ * slots of {id, tat, pause, learn, learn2, name[3]}; id = tag << 16 | gen << 2
+ * | F << 1 | P, times biased by 2^63 (0 is "never"). A second mapping writes
  * into it what a process killed between two steps, or two claims racing a
  * reuse, leave; the next caller must finish it and count every token
  * exactly once. */
 
 typedef struct raw_slot {
-  uint64_t id, tat, pause, learn, name[4];
+  uint64_t id, tat, pause, learn, learn2, name[3];
 } raw_slot_t;
 
 typedef struct raw {
@@ -1016,6 +1060,7 @@ int main(void)
       cmocka_unit_test(interval_rounds_up_exactly),
       cmocka_unit_test(two_mappings_share_buckets_and_pauses),
       cmocka_unit_test(learned_rates_shared),
+      cmocka_unit_test(learned_next_window),
       cmocka_unit_test(four_processes_fixed_now),
       cmocka_unit_test(four_processes_monotonic),
       cmocka_unit_test(sigkill_mid_take_leaves_it_usable),
