@@ -19,10 +19,7 @@ PACER=$1
 MOCK=$2
 . "$(dirname "$0")/lib.sh"
 
-command -v jq >/dev/null || {
-  bad "jq is not installed"
-  finish
-}
+need_jq
 
 start_mock
 total() { stats '?lists=0' | jq .total; }
