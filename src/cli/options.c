@@ -123,6 +123,11 @@ void cli_usage(FILE *f)
              "line is bad, else 0. send --strict checks the same way first "
              "and sends\n"
              "nothing (exit 2) if a line is bad.\n\n"
+             "SIGINT or SIGTERM (Ctrl-C) starts no more jobs: queued ones end "
+             "cancelled with\n"
+             "their result lines, or stay in the --spool for pacer resume; "
+             "those in flight\n"
+             "finish. A second one aborts them (kept in the spool too).\n\n"
              "Exit status: 0 every job succeeded, 1 some failed, 2 usage or "
              "configuration\n"
              "error, 130/143 interrupted by SIGINT/SIGTERM.\n\nFlags:\n");

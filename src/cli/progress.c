@@ -162,11 +162,13 @@ static void format_line(const figures_t *f, char *buf, size_t cap)
       n += w_ > 0 ? (size_t)w_ : 0;                                            \
     }                                                                          \
   } while (0)
-  PUT("pacer: %s/%s done, %.1f/s, ETA %s, %llu in flight, %llu retries "
-      "waiting, %llu failed, %u breakers open",
+  PUT("pacer: %s/%s done, %.1f/s, ETA %s, %llu in flight, %llu %s "
+      "waiting, %llu failed, %u %s open",
       done, total, f->rate, eta, (unsigned long long)f->in_flight,
-      (unsigned long long)f->retry_waiting, (unsigned long long)f->failed,
-      f->open);
+      (unsigned long long)f->retry_waiting,
+      f->retry_waiting == 1 ? "retry" : "retries",
+      (unsigned long long)f->failed, f->open,
+      f->open == 1 ? "breaker" : "breakers");
   if (f->adapted) /* keys slowed to what their servers say (--adapt) */
     PUT(", %u adapted", f->adapted);
   for (size_t i = 0; i < f->shown && i < PAUSED_SHOWN; i++) {

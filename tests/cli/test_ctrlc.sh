@@ -133,7 +133,7 @@ reset
 jobs 300 0 >"$T/p.jsonl"
 "$PACER" send --rate 150 --progress=always --progress-interval 1 --out /dev/null "$T/p.jsonl" 2>"$T/err.txt"
 check "--progress=always: plain lines on stderr" \
-  grep -Eq '^pacer: [0-9,]+/300 done, [0-9.]+/s, ETA [^,]+, [0-9]+ in flight, [0-9]+ retries waiting, [0-9]+ failed, [0-9]+ breakers open' "$T/err.txt"
+  grep -Eq '^pacer: [0-9,]+/300 done, [0-9.]+/s, ETA [^,]+, [0-9]+ in flight, [0-9]+ (retry|retries) waiting, [0-9]+ failed, [0-9]+ breakers? open' "$T/err.txt"
 check "and the last says the run ended" grep -q '^pacer: 300/300 done' "$T/err.txt"
 check "no terminal codes" bash -c "! grep -q $'\\r' '$T/err.txt'"
 "$PACER" send -q --rate 150 --progress=json --progress-interval 1 --out /dev/null "$T/p.jsonl" 2>"$T/err.txt"
@@ -158,7 +158,7 @@ if command -v script >/dev/null; then
   check "and the paused key with its countdown" \
     grep -Eq 'api\.example\.test paused [1-3] s \(429 Retry-After\)' "$T/tty-lines.txt"
   check "counting down" bash -c "grep -q 'paused 3 s' '$T/tty-lines.txt' && grep -q 'paused 1 s' '$T/tty-lines.txt'"
-  check "with the retry waiting" grep -q ' 1 retries waiting' "$T/tty-lines.txt"
+  check "with the retry waiting" grep -q ' 1 retry waiting' "$T/tty-lines.txt"
 else
   skip "no script(1): the terminal line is not checked"
 fi
