@@ -55,7 +55,7 @@ static uint64_t hash(const char *s)
 /* Counts one job of key. */
 static void count_key(cli_check_t *c, const char *key)
 {
-  if (c->nkeys * 2 >= c->cap && c->cap < CHECK_KEYS * 2) {
+  if (c->nkeys * 2 >= c->cap && c->cap < (size_t)CHECK_KEYS * 2) {
     size_t cap = c->cap ? c->cap * 2 : 64;
     cli_check_key_t *nk = calloc(cap, sizeof *nk);
     if (nk) {
@@ -170,10 +170,9 @@ int cli_check_fd(cli_check_t *c, int fd, const cli_opts_t *o, char *err,
     }
     int s = cli_source_line(&src, line, len, lineno, &job, &jlen, &jl, why,
                             sizeof why);
-    if (s < 0)
-      cli_check_bad(c, jl, why);
-    else if (s > 0 && !blank(job, jlen) &&
-             cli_check_job(c, job, jlen, jl, o, why, sizeof why))
+    /* the source refused the line, or the job it made is bad */
+    if (s < 0 || (s > 0 && !blank(job, jlen) &&
+                  cli_check_job(c, job, jlen, jl, o, why, sizeof why)))
       cli_check_bad(c, jl, why);
   }
   if (rc == 0 && cli_source_end(&src, &jl, why, sizeof why))

@@ -362,13 +362,11 @@ void cli_tally_count(cli_tally_t *t, const pacer_result_t *res, int code,
   if (!res || res->error) {
     unsigned i = (unsigned)-(res ? res->error : code);
     t->by_error[i < CLI_ERRORS ? i : 0]++;
-  } else if (cli_result_ok(res, flags)) {
-    t->succeeded++;
-  } else if (res->status >= 500) {
+  } else if (!cli_result_ok(res, flags) && res->status >= 500) {
     t->http_5xx++;
-  } else if (res->status >= 400) {
+  } else if (!cli_result_ok(res, flags) && res->status >= 400) {
     t->http_4xx++;
-  } else {
+  } else { /* ok: a 2xx, 3xx or a status of --ok-status */
     t->succeeded++;
   }
 }

@@ -132,10 +132,10 @@ static int fill_json(const cli_opts_t *o, json_t *v, char *err, size_t errlen)
   int changed = 0, r;
   if (json_is_string(v)) {
     const char *s = json_string_value(v);
-    size_t n = json_string_length(v), olen;
+    size_t n = json_string_length(v), olen = 0;
     if (!memchr(s, '{', n))
       return 0;
-    char *f;
+    char *f = NULL;
     if (cli_tpl_fill(s, n, CLI_TPL_RAW, cli_define_lookup, (void *)o, NULL,
                      NULL, &f, &olen, err, errlen))
       return -1;
