@@ -150,4 +150,13 @@ static inline double bench_argf(int argc, char **argv, const char *name,
   return v ? strtod(v, NULL) : def;
 }
 
+/* 1 if the switch "--name" (no value) is in argv. */
+static inline int bench_flag(int argc, char **argv, const char *name)
+{
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], name) == 0)
+      return 1;
+  return 0;
+}
+
 #endif
