@@ -2,10 +2,15 @@
 /* bench_load.c - the library against a real server: submits N GET jobs to
  * one URL with C in flight (and a rate, if given), waits for every callback,
  * and prints requests per second, CPU time, and the process's threads.
- * Figures 2, 3, 4 and 8 of bench/run.
+ * Figures 2, 3, 4, 8 and 11 of bench/run. Over https:// (figure 11)
+ * --cacert FILE is the configuration's ca_file and --http1.1 its
+ * http_version PACER_HTTP_1_1 (else the default: HTTP/2 where the server
+ * offers it); it also prints the dispatcher's connection counters
+ * (pacer_stats_t.conn): connections opened, TLS handshakes in full and
+ * resumed, responses by HTTP version.
  *
  * usage: bench_load --url URL [--n N] [--concurrency C] [--rate R]
- *                   [--burst B] [--workers W] */
+ *                   [--burst B] [--workers W] [--cacert FILE] [--http1.1] */
 #include "bench_util.h"
 #include <pacer/pacer.h>
 #include <stdatomic.h>
@@ -36,7 +41,8 @@ int main(int argc, char **argv)
   unsigned long n = (unsigned long)bench_argf(argc, argv, "--n", 10000);
   if (!url) {
     fprintf(stderr, "usage: bench_load --url URL [--n N] [--concurrency C] "
-                    "[--rate R] [--burst B] [--workers W]\n");
+                    "[--rate R] [--burst B] [--workers W] [--cacert FILE] "
+                    "[--http1.1]\n");
     return 2;
   }
   bench_raise_nofile();
@@ -53,6 +59,9 @@ int main(int argc, char **argv)
   cfg.queue_max = n + 1;
   cfg.max_attempts = 1;
   cfg.breaker_enabled = 0;
+  cfg.ca_file = bench_arg(argc, argv, "--cacert", NULL);
+  if (bench_flag(argc, argv, "--http1.1"))
+    cfg.http_version = PACER_HTTP_1_1;
 
   bench_cpu_t c0 = bench_cpu();
   pacer_t *p;
@@ -73,6 +82,12 @@ int main(int argc, char **argv)
   int threads = bench_threads();
   pacer_drain(p, -1);
   double secs = bench_now() - t0;
+  pacer_conn_stats_t conn = {0};
+  pacer_stats_t *st = NULL;
+  if (pacer_stats_get(p, &st) == 0) {
+    conn = st->conn;
+    pacer_stats_free(st);
+  }
   char *sw = NULL;
   size_t swlen = 0;
   FILE *swf = open_memstream(&sw, &swlen);
@@ -102,11 +117,16 @@ int main(int argc, char **argv)
          "\"cpu_user\":%.4f,\"cpu_sys\":%.4f,\"cpu_s\":%.4f,"
          "\"cpu_us_per_req\":%.2f,\"threads\":%d,\"concurrency\":%u,"
          "\"workers\":%u,\"rate\":%g,\"hwm_kb\":%ld,\"max_1s_starts\":%zu,"
-         "\"thread_switches\":{%s}}\n",
+         "\"thread_switches\":{%s},\"connections\":%llu,"
+         "\"tls_handshakes_full\":%llu,\"tls_handshakes_resumed\":%llu,"
+         "\"responses_http1\":%llu,\"responses_http2\":%llu}\n",
          n, good, atomic_load(&bad), secs, (double)good / secs,
          c1.user - c0.user, c1.sys - c0.sys, cpu, cpu * 1e6 / (double)n,
          threads, cfg.concurrency, cfg.workers, cfg.rate,
-         bench_status_kb("VmHWM"), win, sw ? sw : "");
+         bench_status_kb("VmHWM"), win, sw ? sw : "",
+         (unsigned long long)conn.opened, (unsigned long long)conn.tls_full,
+         (unsigned long long)conn.tls_resumed,
+         (unsigned long long)conn.http1, (unsigned long long)conn.http2);
   free(sw);
   free(submit_at);
   free(start_at);
