@@ -22,6 +22,9 @@
 #   NGINX_TLS_KEEPALIVE_REQUESTS=100000  requests before nginx closes a
 #                                   connection (its default, 1000, would
 #                                   close HTTP/2 connections mid-run)
+#   NGINX_TLS_H1_KEEPALIVE_REQUESTS=N  the same for the HTTP/1.1-only server
+#                                   alone: a small N makes a client open
+#                                   new connections, to resume sessions
 # Set by nginx_tls_start:
 #   NGINX_TLS_DIR       the prefix: nginx.conf, cert.pem, key.pem, access.log,
 #                       error.log, stderr, nginx.pid and the temp paths
@@ -176,6 +179,7 @@ http {
   }
   server {
     listen 127.0.0.1:$NGINX_TLS_H1_PORT ssl;
+    keepalive_requests ${NGINX_TLS_H1_KEEPALIVE_REQUESTS:-${NGINX_TLS_KEEPALIVE_REQUESTS:-100000}};
     location / { return 200 "ok\n"; }
   }
   $h2c
