@@ -84,10 +84,11 @@ static void n_wakeup(void *p)
   pthread_mutex_unlock(&in->mu);
 }
 
-static void n_set_connections(void *p, unsigned n)
+static void n_set_connections(void *p, unsigned n, unsigned host_max)
 {
   (void)p;
   (void)n;
+  (void)host_max;
 }
 
 const pacer__transport_t bench_null_transport = {.open = n_open,

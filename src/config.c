@@ -75,6 +75,10 @@ static void config_defaults(pacer_config_t *c)
   c->breaker_slow_ms = 0; /* slow calls judge nothing unless asked */
   c->breaker_slow_threshold = 0.5;
   c->queue_policy = PACER_QUEUE_BLOCK;
+  /* HTTP/2 where the server offers it; libcurl's own caps and idle time. */
+  c->http_version = PACER_HTTP_DEFAULT;
+  c->max_host_connections = 0;
+  c->idle_connection_timeout_ms = 0;
 }
 
 void pacer_config_init_sized(pacer_config_t *cfg, size_t size)
@@ -179,6 +183,13 @@ void pacer__config_release(pacer_config_t *c)
 static int check(const pacer_config_t *c, const char *const *secret_headers)
 {
   if (c->queue_max < 1)
+    return PACER_EINVAL;
+  if (c->http_version != PACER_HTTP_DEFAULT &&
+      c->http_version != PACER_HTTP_1_1 &&
+      c->http_version != PACER_HTTP_2_PRIOR_KNOWLEDGE)
+    return PACER_EINVAL;
+  if (c->idle_connection_timeout_ms < 0 ||
+      c->idle_connection_timeout_ms > PACER__IDLE_CONN_MAX_MS)
     return PACER_EINVAL;
   if (c->queue_policy != PACER_QUEUE_BLOCK &&
       c->queue_policy != PACER_QUEUE_FAIL &&
@@ -478,7 +489,10 @@ void pacer__sched_cfg_from(const pacer_config_t *c, pacer__sched_cfg_t *s)
   XX(double, breaker_slow_threshold, LIVE)                                     \
   XX(int, queue_policy, LIVE)                                                  \
   XX(const int *, retry_statuses, INTS)                                        \
-  XX(size_t, retry_status_count, COUNT)
+  XX(size_t, retry_status_count, COUNT)                                        \
+  XX(int, http_version, FIXED)                                                 \
+  XX(unsigned, max_host_connections, FIXED)                                    \
+  XX(int64_t, idle_connection_timeout_ms, FIXED)
 
 enum {
   KIND_SIZE,

@@ -7,6 +7,8 @@
 #include <pacer/pacer.h>
 
 #define PACER__MAX_WORKERS 256
+/* pacer_config_t.idle_connection_timeout_ms's bound: a day. */
+#define PACER__IDLE_CONN_MAX_MS INT64_C(86400000)
 
 /* Fills *out from in (NULL: defaults), resolves automatic values, checks
  * every field and copies every string. Returns 0 (release *out with

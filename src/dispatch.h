@@ -49,8 +49,10 @@ struct pacer {
                                 worker settled attempts (tests) */
   pacer__clock_t clock;      /* immutable */
   pacer__transport_t tx;     /* immutable */
-  pacer_config_t cfg;        /* immutable after pacer_new, but the fields
-                                the setters change are read under mu */
+  void *tx_share;     /* tx.share_open()'s, given to every worker's open(); set
+                         before the first worker, freed after the last */
+  pacer_config_t cfg; /* immutable after pacer_new, but the fields
+                         the setters change are read under mu */
   pacer__sched_t sched;
   pacer__jobs_t jobs; /* every live job, by id */
 

@@ -34,15 +34,18 @@
  * up there and reach the server as one bunch when it runs again. */
 static void assign(pacer_t *p, pacer__job_t *j, int64_t now)
 {
-  unsigned conc = p->sched.cfg.concurrency, n = p->active, k = 0;
+  /* With max_host_connections below the number of active workers, only
+   * that many take jobs (pacer__worker_takers()). */
+  unsigned conc = p->sched.cfg.concurrency, n = pacer__worker_takers(p), k = 0;
   pacer__worker_t *best = NULL;
   uint64_t best_room = 0;
   int best_idle = 0;
-  for (unsigned i = 0; i < p->nworkers; i++) {
+  for (unsigned i = 0; i < p->nworkers && k < n; i++) {
     pacer__worker_t *w = p->workers[i];
     if (w->retiring)
       continue;
-    unsigned share = conc / n + (k++ < conc % n);
+    unsigned share = conc / n + (k < conc % n);
+    k++;
     /* Then most room left, relative to share, breaks ties towards
      * balance. */
     uint64_t room = share > w->assigned ? share - w->assigned : 0;
@@ -54,11 +57,16 @@ static void assign(pacer_t *p, pacer__job_t *j, int64_t now)
       best_idle = idle;
     }
   }
-  if (!best) /* only after a lowered concurrency: keep the job moving */
-    for (unsigned i = 0; i < p->nworkers; i++)
-      if (!p->workers[i]->retiring &&
-          (!best || p->workers[i]->assigned < best->assigned))
+  if (!best) { /* only after a lowered concurrency: keep the job moving */
+    k = 0;
+    for (unsigned i = 0; i < p->nworkers && k < n; i++) {
+      if (p->workers[i]->retiring)
+        continue;
+      k++;
+      if (!best || p->workers[i]->assigned < best->assigned)
         best = p->workers[i];
+    }
+  }
   pacer__worker_give(best, j);
   p->started++;
   if (j->attempts == 1)
@@ -212,6 +220,8 @@ static void destroy(pacer_t *p)
 {
   for (unsigned i = 0; i < p->nworkers; i++)
     pacer__worker_join(p->workers[i]);
+  if (p->tx_share)
+    p->tx.share_close(p->tx_share);
   /* Before the lock and the scheduler go: the store's notify uses both.
    * Closing stops its thread, so no notify runs after. */
   pacer__shared_close(p->shared);
@@ -378,6 +388,8 @@ int pacer__new_with(const pacer_config_t *cfg, const pacer__clock_t *clock,
   rc = p->workers ? open_spool(p) : PACER_ENOMEM;
   if (rc == 0)
     rc = open_shared(p);
+  if (rc == 0 && p->tx.share_open)
+    rc = p->tx.share_open(p->tx.ctx, &p->cfg, &p->tx_share);
   if (rc) {
     destroy(p);
     return rc;

@@ -94,6 +94,7 @@ typedef struct pacer__key {
   uint8_t oom;              /* set by uthash: adding it to the table failed */
   pacer__link_t store_wait; /* in the scheduler's list of keys parked until
                                the shared store's notify */
+  pacer_conn_stats_t conn;  /* its attempts' connections (stats only) */
 } pacer__key_t;
 
 typedef struct pacer__keys {

@@ -276,6 +276,19 @@ static const metric_t metrics[] = {
     GAUGE_FN("pacer_paused_keys", paused_keys,
              "Keys paused now by a Retry-After or an exhausted announced "
              "quota."),
+    COUNTER("pacer_connections_opened_total", NULL, conn.opened,
+            "Connections opened."),
+    COUNTER("pacer_tls_handshakes_total", "kind=\"full\"", conn.tls_full,
+            "TLS handshakes of the connections opened: in full, or resuming "
+            "a session (0 both where libcurl's TLS backend is not "
+            "OpenSSL)."),
+    COUNTER("pacer_tls_handshakes_total", "kind=\"resumed\"",
+            conn.tls_resumed, NULL),
+    COUNTER("pacer_responses_total", "http_version=\"1\"", conn.http1,
+            "Attempts answered, by the response's HTTP version (1: 1.0 or "
+            "1.1)."),
+    COUNTER("pacer_responses_total", "http_version=\"2\"", conn.http2, NULL),
+    COUNTER("pacer_responses_total", "http_version=\"3\"", conn.http3, NULL),
     COUNTER("pacer_shared_grants_total", NULL, shared_grants,
             "Tokens the shared limit store granted."),
     COUNTER("pacer_shared_fallback_grants_total", NULL, shared_fallback_grants,

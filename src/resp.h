@@ -20,6 +20,11 @@ typedef struct pacer__resp {
   int other_origin;   /* 1: the response came, through a followed redirect,
                          from another origin (scheme, host, port) than the
                          job's URL; 0: from the job's own origin */
+  /* Connections (pacer_conn_stats_t), set by the transport as the attempt
+   * ends: what it opened over all its hops, and the HTTP version of its
+   * last response (1, 2 or 3; 0: none). */
+  unsigned conns_opened, tls_full, tls_resumed;
+  int http_version;
 
   pacer_header_t *headers; /* header_count entries pointing into hmem */
   size_t header_count, header_cap;

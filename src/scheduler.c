@@ -1097,6 +1097,17 @@ static int retry_or_end(pacer__sched_t *s, pacer__job_t *j,
   return PACER__SCHED_END;
 }
 
+/* Adds an attempt's connections, handshakes and protocol to c. */
+static void count_conn(pacer_conn_stats_t *c, const pacer__attempt_end_t *end)
+{
+  c->opened += end->conns_opened;
+  c->tls_full += end->tls_full;
+  c->tls_resumed += end->tls_resumed;
+  c->http1 += end->http_version == 1;
+  c->http2 += end->http_version == 2;
+  c->http3 += end->http_version == 3;
+}
+
 int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
                       const pacer__attempt_end_t *end, int64_t now)
 {
@@ -1104,6 +1115,8 @@ int pacer__sched_done(pacer__sched_t *s, pacer__job_t *j,
   k->inflight--;
   s->inflight--;
   j->attempt_end_ns = now;
+  count_conn(&s->conn, end);
+  count_conn(&k->conn, end);
 
   int cancelled = j->cancel_req || end->error == PACER_ECANCELED;
   /* A timeout that the job's deadline caused (the attempt was cut to the
@@ -1351,6 +1364,7 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
   st->retried = s->retried;
   st->retries_refused = s->retries_refused;
   st->slow_calls = s->slow_calls;
+  st->conn = s->conn;
   st->held_by_breaker = s->held_by_breaker;
   st->queued_high =
       s->queued[PACER_PRIORITY_HIGH] + s->waiting[PACER_PRIORITY_HIGH];
@@ -1364,13 +1378,16 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
   st->key_adapt = NULL;
   st->key_concurrency = NULL;
   st->key_pause = NULL;
+  st->key_conn = NULL;
   if (n == 0)
     return 0;
   st->keys = calloc(n, sizeof *st->keys);
   st->key_adapt = calloc(n, sizeof *st->key_adapt);
   st->key_concurrency = calloc(n, sizeof *st->key_concurrency);
   st->key_pause = calloc(n, sizeof *st->key_pause);
-  if (!st->keys || !st->key_adapt || !st->key_concurrency || !st->key_pause)
+  st->key_conn = calloc(n, sizeof *st->key_conn);
+  if (!st->keys || !st->key_adapt || !st->key_concurrency || !st->key_pause ||
+      !st->key_conn)
     return PACER_ENOMEM;
   pacer__key_t *k, *tmp;
   HASH_ITER(hh, s->keys.table, k, tmp)
@@ -1386,6 +1403,7 @@ int pacer__sched_stats(pacer__sched_t *s, int64_t now, pacer_stats_t *st)
                       ? pacer__breaker_state(&k->breaker, now)
                       : PACER_BREAKER_CLOSED;
     ev_breaker(s, k, gen0, state0, now);
+    st->key_conn[st->key_count - 1] = k->conn;
     ks->queued = k->queued[0] + k->queued[1];
     ks->in_flight = k->inflight;
     ks->paused_ms =

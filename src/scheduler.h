@@ -136,6 +136,7 @@ typedef struct pacer__sched {
   pacer__budget_t budget;   /* the global retry budget */
   uint64_t retries_refused; /* by a retry budget */
   uint64_t slow_calls;      /* attempts slower than cfg.breaker.slow_ns */
+  pacer_conn_stats_t conn;  /* every attempt's connections */
   /* Shared limits (has_store): the store, when the global bucket may next
    * be asked (INT64_MAX never: not used), whether that waits on a notify,
    * the keys parked on a notify, and the key tokens lost to a refused
@@ -163,6 +164,10 @@ typedef struct pacer__attempt_end {
                              the job's URL (a followed redirect) */
   pacer__ratehdr_t quota; /* the quota the response announced (found 0:
                              none, or not read: another origin) */
+  /* Connections the attempt opened, its TLS handshakes and its response's
+   * HTTP version (pacer__resp_t's; counted into pacer_conn_stats_t). */
+  unsigned conns_opened, tls_full, tls_resumed;
+  int http_version;
 } pacer__attempt_end_t;
 
 enum { PACER__SCHED_END = 0, PACER__SCHED_RETRY = 1 };
@@ -268,7 +273,7 @@ int pacer__sched_reconfigure(pacer__sched_t *s, const pacer__sched_cfg_t *cfg,
                              int64_t now);
 
 /* Fills the scheduler's part of a pacer_stats_get() snapshot at now:
- * retried, retries_refused, slow_calls, held_by_breaker, queued_high and
+ * retried, retries_refused, slow_calls, conn, held_by_breaker, queued_high and
  * queued_low (waiting retries included), in_flight, and one keys[] entry for
  * each key held (its name strdup'd), as stats.c's allocation contract says;
  * st->keys must be NULL. Returns 0, or PACER_ENOMEM with the entries filled so

@@ -10,8 +10,8 @@
  *   filled in order, so a snapshot abandoned half-way (key_count below the
  *   array's size) is still freed correctly;
  * - each keys[i].key is NULL or a strdup'd string owned by the snapshot;
- * - key_adapt, key_concurrency and key_pause are each NULL or one calloc'd
- *   array of as many entries as keys.
+ * - key_adapt, key_concurrency, key_pause and key_conn are each NULL or one
+ *   calloc'd array of as many entries as keys.
  *
  * Invariants of the rendering: every value is built with jansson, so the
  * output is valid JSON whatever a key contains; the returned text comes from
@@ -87,6 +87,7 @@ void pacer_stats_free(pacer_stats_t *s)
   free(s->key_adapt);
   free(s->key_concurrency);
   free(s->key_pause);
+  free(s->key_conn);
   free(s);
 }
 
@@ -117,6 +118,25 @@ static json_t *by_priority(const pacer_latency_t l[2])
 {
   return json_pack("{s:o,s:o}", "high", latency(&l[PACER_PRIORITY_HIGH]), "low",
                    latency(&l[PACER_PRIORITY_LOW]));
+}
+
+/* Adds a pacer_conn_stats_t's counters to o under their flat names
+ * (connections_opened, tls_handshakes_full, ...); 0 or -1 (out of memory). */
+static int add_conn(json_t *o, const pacer_conn_stats_t *c)
+{
+  const struct {
+    const char *name;
+    uint64_t v;
+  } f[] = {{"connections_opened", c->opened},
+           {"tls_handshakes_full", c->tls_full},
+           {"tls_handshakes_resumed", c->tls_resumed},
+           {"responses_http1", c->http1},
+           {"responses_http2", c->http2},
+           {"responses_http3", c->http3}};
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    if (json_object_set_new(o, f[i].name, json_integer(u64(f[i].v))))
+      return -1;
+  return 0;
 }
 
 static json_t *keys_array(const pacer_stats_t *s)
@@ -155,6 +175,11 @@ static json_t *keys_array(const pacer_stats_t *s)
                             json_pack("{s:s,s:i}", "reason",
                                       pacer_event_reason_name(kp->reason),
                                       "status", kp->status))) {
+      json_decref(o);
+      o = NULL;
+    }
+    /* A snapshot by hand may have no key_conn. */
+    if (o && s->key_conn && add_conn(o, &s->key_conn[i])) {
       json_decref(o);
       o = NULL;
     }
@@ -219,8 +244,10 @@ int pacer_stats_json(const pacer_stats_t *s, char **json)
   if (!s || (s->key_count && !s->keys))
     return PACER_EINVAL;
   json_t *root = render(s);
-  if (!root)
+  if (!root || add_conn(root, &s->conn)) {
+    json_decref(root);
     return PACER_ENOMEM;
+  }
   *json = pacer__json_dump(root);
   json_decref(root);
   return *json ? 0 : PACER_ENOMEM;

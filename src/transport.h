@@ -20,6 +20,8 @@
 /* What an attempt may use, fixed for the dispatcher's life. */
 typedef struct pacer__tx_opts {
   const pacer_config_t *cfg; /* the engine's copy; strings stay valid */
+  void *share; /* what share_open() made, or NULL: what the dispatcher's
+                  instances share (TLS sessions, DNS) */
 } pacer__tx_opts_t;
 
 typedef struct pacer__transport {
@@ -40,9 +42,16 @@ typedef struct pacer__transport {
   void (*run)(void *inst, int64_t timeout_ns, pacer__link_t *done);
   /* Makes the current or next run() return soon. Any thread. */
   void (*wakeup)(void *inst);
-  /* How many connections the instance may keep open, idle ones included;
-   * called before the first start and when the concurrency changes. */
-  void (*set_connections)(void *inst, unsigned n);
+  /* How many connections the instance may keep open, idle ones included,
+   * in all (n) and to any one host (host_max; 0: no cap of its own); called
+   * before the first start and when either changes. */
+  void (*set_connections)(void *inst, unsigned n, unsigned host_max);
+  /* Optional (NULL: nothing shared). Makes what a dispatcher's instances
+   * share, before the first open(), with the engine's configuration;
+   * returns 0 or a PACER_E code. share_close() frees it after every
+   * instance is closed. Any thread, one call at a time. */
+  int (*share_open)(void *ctx, const pacer_config_t *cfg, void **share);
+  void (*share_close)(void *share);
   void *ctx;
 } pacer__transport_t;
 

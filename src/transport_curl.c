@@ -12,6 +12,14 @@
  * socket is made: after resolution and on every hop, so neither a name that
  * resolves to a private address nor a redirect to one gets through.
  *
+ * Connections: HTTP/2 over https by default (ALPN), each transfer waiting
+ * for a connection being set up to its host rather than opening its own
+ * (CURLOPT_PIPEWAIT), so one connection per host and worker carries the
+ * streams; the dispatcher's workers share TLS sessions and the DNS cache
+ * through one share handle (never live connections: libcurl cannot share
+ * those between threads). Each worker's multi handle keeps its share of
+ * max_host_connections per host.
+ *
  * Invariants: a conn is either in the pool (job NULL) or carries exactly one
  * running attempt, added to the multi handle; a job reaches `done` once. */
 #include "clock.h"
@@ -22,6 +30,7 @@
 #include "version.h"
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,14 +60,23 @@ typedef struct conn {
   char denied_addr[INET6_ADDRSTRLEN]; /* the last one refused */
   int plain; /* the handle's options are those of a plain GET, set by the
                 last setup() (which see) */
+  unsigned conns_opened, tls_full, tls_resumed; /* this attempt's, all hops */
   unsigned redirects_max; /* 0: redirects are answers, not followed */
   unsigned redirects_left;
   int64_t deadline_ns; /* end of the whole attempt */
   char errbuf[CURL_ERROR_SIZE];
 } conn_t;
 
+/* What a dispatcher's instances share: TLS sessions and resolved names,
+ * each kind of data under its own lock. */
+typedef struct share {
+  CURLSH *sh;
+  pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+} share_t;
+
 typedef struct tx {
   CURLM *multi;
+  share_t *share; /* the dispatcher's, or NULL */
   const pacer_config_t *cfg;
   conn_t **pool;
   size_t npool, pool_cap;
@@ -161,6 +179,60 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose,
 #else
   return socket(a->family, a->socktype, a->protocol);
 #endif
+}
+
+/* OpenSSL's SSL_session_reused(), looked up in the process (libcurl's TLS
+ * backend loaded it) rather than linked: pacer does not depend on OpenSSL,
+ * and with another backend handshakes are simply not told apart. */
+typedef int (*session_reused_fn)(const void *ssl);
+static session_reused_fn session_reused;
+static pthread_once_t session_reused_once = PTHREAD_ONCE_INIT;
+static void find_session_reused(void)
+{
+  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  if (!v->ssl_version || strncmp(v->ssl_version, "OpenSSL/", 8) != 0)
+    return;
+  /* The program's global symbols: libcurl's TLS library among them when
+   * the program or libpacer was linked with libcurl (not when libpacer was
+   * itself loaded with dlopen(RTLD_LOCAL): the handshakes then go uncounted).
+   */
+  void *self = dlopen(NULL, RTLD_LAZY);
+  if (!self)
+    return;
+  void *f = dlsym(self, "SSL_session_reused");
+  /* ISO C has no conversion from void * to a function pointer; POSIX
+   * dlsym() guarantees it, through memcpy. */
+  if (f)
+    memcpy(&session_reused, &f, sizeof session_reused);
+  dlclose(self);
+}
+
+/* libcurl calls it once the hop's connection is ready (new or reused),
+ * before the request goes out: a connection this hop opened is counted,
+ * with its TLS handshake, full or resumed. */
+static int on_prereq(void *arg, char *ip, char *local_ip, int port,
+                     int local_port)
+{
+  (void)ip;
+  (void)local_ip;
+  (void)port;
+  (void)local_port;
+  conn_t *c = arg;
+  long n = 0;
+  if (curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &n) != CURLE_OK ||
+      n <= 0)
+    return CURL_PREREQFUNC_OK;
+  c->conns_opened += (unsigned)n;
+  struct curl_tlssessioninfo *ti = NULL;
+  if (session_reused &&
+      curl_easy_getinfo(c->easy, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti &&
+      ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals) {
+    if (session_reused(ti->internals))
+      c->tls_resumed++;
+    else
+      c->tls_full++;
+  }
+  return CURL_PREREQFUNC_OK;
 }
 
 /* ---- setting up one hop ---- */
@@ -268,7 +340,39 @@ static CURLcode set_wiring(conn_t *c)
     SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
     SET(CURLOPT_OPENSOCKETDATA, c);
   }
+  SET(CURLOPT_PREREQFUNCTION, on_prereq);
+  SET(CURLOPT_PREREQDATA, c);
   return cc;
+}
+
+/* The HTTP version and connection reuse: see the top of this file. */
+static CURLcode set_connection(conn_t *c)
+{
+  const pacer_config_t *cfg = c->tx->cfg;
+  CURL *e = c->easy;
+  CURLcode cc = CURLE_OK;
+  long v = cfg->http_version == PACER_HTTP_1_1 ? CURL_HTTP_VERSION_1_1
+           : cfg->http_version == PACER_HTTP_2_PRIOR_KNOWLEDGE
+               ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+               : CURL_HTTP_VERSION_2TLS;
+  SET(CURLOPT_HTTP_VERSION, v);
+  if (c->tx->share)
+    SET(CURLOPT_SHARE, c->tx->share->sh);
+  if (cfg->idle_connection_timeout_ms > 0)
+    SET(CURLOPT_MAXAGE_CONN,
+        (long)((cfg->idle_connection_timeout_ms + 999) / 1000));
+  return cc;
+}
+
+/* Whether the hop waits for a connection being set up to its host, to
+ * multiplex over it: where HTTP/2 may be spoken (https, or h2c by prior
+ * knowledge). Over HTTP/1.1 it would only delay the first requests. */
+static CURLcode set_pipewait(conn_t *c)
+{
+  int mux = c->tx->cfg->http_version == PACER_HTTP_2_PRIOR_KNOWLEDGE ||
+            (c->tx->cfg->http_version == PACER_HTTP_DEFAULT &&
+             strncasecmp(c->url, "https:", 6) == 0);
+  return curl_easy_setopt(c->easy, CURLOPT_PIPEWAIT, mux ? 1L : 0L);
 }
 
 /* The time left of the attempt at now, rounded up: curl's timer never
@@ -399,12 +503,16 @@ static int setup(conn_t *c, int64_t now)
   } else {
     cc = set_wiring(c);
     if (cc == CURLE_OK)
+      cc = set_connection(c);
+    if (cc == CURLE_OK)
       cc = set_limits(c, now);
     if (cc == CURLE_OK)
       cc = set_tls(c);
     if (cc == CURLE_OK)
       cc = set_request(c);
   }
+  if (cc == CURLE_OK)
+    cc = set_pipewait(c);
   if (cc != CURLE_OK)
     return PACER_ENOMEM; /* c->plain stays 0: the next one resets */
   c->plain = plain;
@@ -482,11 +590,83 @@ static void conn_put(tx_t *t, conn_t *c)
 
 /* ---- the interface ---- */
 
+/* ---- the share handle ---- */
+
+static void share_lock(CURL *e, curl_lock_data data, curl_lock_access access,
+                       void *arg)
+{
+  (void)e;
+  (void)access;
+  share_t *sh = arg;
+  if ((unsigned)data < CURL_LOCK_DATA_LAST)
+    pthread_mutex_lock(&sh->mu[data]);
+}
+
+static void share_unlock(CURL *e, curl_lock_data data, void *arg)
+{
+  (void)e;
+  share_t *sh = arg;
+  if ((unsigned)data < CURL_LOCK_DATA_LAST)
+    pthread_mutex_unlock(&sh->mu[data]);
+}
+
+static void share_close(void *arg)
+{
+  share_t *sh = arg;
+  if (!sh)
+    return;
+  curl_share_cleanup(sh->sh);
+  for (unsigned i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_destroy(&sh->mu[i]);
+  free(sh);
+}
+
+/* TLS sessions and the DNS cache, shared by a dispatcher's workers. A
+ * worker's connections stay its own: libcurl cannot share live connections
+ * across threads (CURL_LOCK_DATA_CONNECT is for one thread's handles). */
+static int share_open(void *ctx, const pacer_config_t *cfg, void **out)
+{
+  (void)ctx;
+  (void)cfg;
+  *out = NULL;
+  if (!global_init())
+    return PACER_ESYSTEM;
+  share_t *sh = calloc(1, sizeof *sh);
+  if (!sh)
+    return PACER_ENOMEM;
+  unsigned made = 0;
+  while (made < CURL_LOCK_DATA_LAST &&
+         pthread_mutex_init(&sh->mu[made], NULL) == 0)
+    made++;
+  if (made < CURL_LOCK_DATA_LAST) {
+    while (made)
+      pthread_mutex_destroy(&sh->mu[--made]);
+    free(sh);
+    return PACER_ESYSTEM;
+  }
+  sh->sh = curl_share_init();
+  if (!sh->sh ||
+      curl_share_setopt(sh->sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+      curl_share_setopt(sh->sh, CURLSHOPT_UNLOCKFUNC, share_unlock) !=
+          CURLSHE_OK ||
+      curl_share_setopt(sh->sh, CURLSHOPT_USERDATA, sh) != CURLSHE_OK ||
+      curl_share_setopt(sh->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+          CURLSHE_OK ||
+      curl_share_setopt(sh->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) !=
+          CURLSHE_OK) {
+    share_close(sh);
+    return PACER_ENOMEM;
+  }
+  *out = sh;
+  return 0;
+}
+
 static int tx_open(void *ctx, const pacer__tx_opts_t *opts, void **inst)
 {
   (void)ctx;
   if (!global_init())
     return PACER_ESYSTEM;
+  pthread_once(&session_reused_once, find_session_reused);
   tx_t *t = calloc(1, sizeof *t);
   if (!t)
     return PACER_ENOMEM;
@@ -496,6 +676,7 @@ static int tx_open(void *ctx, const pacer__tx_opts_t *opts, void **inst)
     return PACER_ENOMEM;
   }
   t->cfg = opts->cfg;
+  t->share = opts->share;
   atomic_init(&t->woken, 0);
   pacer__list_init(&t->running);
   pacer__list_init(&t->failed);
@@ -538,6 +719,7 @@ static void tx_start(void *inst, pacer__job_t *j, int64_t timeout_ns)
   c->job = j;
   c->url = strdup(pacer__job_url(j));
   c->get_only = c->drop_secrets = c->aborted = 0;
+  c->conns_opened = c->tls_full = c->tls_resumed = 0;
   c->redirects_max = t->cfg->follow_redirects ? t->cfg->follow_redirects
                                               : (j->follow ? 5u : 0u);
   c->redirects_left = c->redirects_max;
@@ -722,6 +904,17 @@ static void finish(tx_t *t, conn_t *c, CURLcode cc, pacer__link_t *done)
   }
   if (!ended)
     return;
+  long v = 0;
+  curl_easy_getinfo(c->easy, CURLINFO_HTTP_VERSION, &v);
+  r->http_version = status == 0                  ? 0
+                    : v == CURL_HTTP_VERSION_2_0 ? 2
+                    : v == CURL_HTTP_VERSION_3   ? 3
+                    : v == CURL_HTTP_VERSION_1_0 || v == CURL_HTTP_VERSION_1_1
+                        ? 1
+                        : 0;
+  r->conns_opened = c->conns_opened;
+  r->tls_full = c->tls_full;
+  r->tls_resumed = c->tls_resumed;
   curl_multi_remove_handle(t->multi, c->easy);
   pacer__list_unlink(&c->link);
   j->tx_data = NULL;
@@ -788,11 +981,14 @@ static void tx_wakeup(void *inst)
 
 /* libcurl's default cache is 4 connections per easy handle added at the
  * time, so between bursts it shrinks and closes connections that the next
- * burst opens again. */
-static void tx_set_connections(void *inst, unsigned n)
+ * burst opens again. host_max: this worker's share of
+ * max_host_connections; an attempt beyond it waits in libcurl for one of
+ * the host's connections to be free. */
+static void tx_set_connections(void *inst, unsigned n, unsigned host_max)
 {
   tx_t *t = inst;
   curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)(n ? n : 1));
+  curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)host_max);
 }
 
 const pacer__transport_t pacer__transport_curl = {.open = tx_open,
@@ -803,4 +999,6 @@ const pacer__transport_t pacer__transport_curl = {.open = tx_open,
                                                   .wakeup = tx_wakeup,
                                                   .set_connections =
                                                       tx_set_connections,
+                                                  .share_open = share_open,
+                                                  .share_close = share_close,
                                                   .ctx = NULL};

@@ -139,6 +139,10 @@ static void read_end(const pacer__job_t *j, int64_t wall,
   end->error = j->resp->error;
   end->status = j->resp->status;
   end->other_origin = j->resp->other_origin;
+  end->conns_opened = j->resp->conns_opened;
+  end->tls_full = j->resp->tls_full;
+  end->tls_resumed = j->resp->tls_resumed;
+  end->http_version = j->resp->http_version;
   end->retry_after_ns =
       pacer__retry_after_ns(pacer__resp_header(j->resp, "Retry-After"), wall);
   /* Another origin's quota is not the key's: as for Retry-After. */
@@ -286,9 +290,10 @@ typedef struct local {
   pacer__job_t *scanned[32];
   pacer__job_t **abort_list; /* to_abort or scanned */
   size_t nto;
-  int more;       /* the scan found more than scanned holds */
-  unsigned conns; /* connections to keep */
-  int tell;       /* conns changed: pass it on to the transport */
+  int more;            /* the scan found more than scanned holds */
+  unsigned conns;      /* connections to keep */
+  unsigned host_conns; /* of them, to one host (0: no cap of its own) */
+  int tell;            /* either changed: pass it on to the transport */
   starts_t starts;
 } local_t;
 
@@ -383,10 +388,15 @@ static int take_work(pacer__worker_t *w, local_t *t)
   take_abort_ids(w, t);
   if ((w->retiring || p->stopping) && w->assigned == 0)
     return 0;
-  /* Connections kept: the whole concurrency, for many hosts. */
+  /* Connections kept: the whole concurrency, for many hosts; to one host,
+   * the worker's share of max_host_connections. A retiring worker keeps
+   * its last share: it takes no new job. */
   t->conns = p->sched.cfg.concurrency;
-  t->tell = t->conns != w->connections;
+  t->host_conns =
+      w->retiring ? w->host_connections : pacer__worker_host_share(p, w);
+  t->tell = t->conns != w->connections || t->host_conns != w->host_connections;
   w->connections = t->conns;
+  w->host_connections = t->host_conns;
   find_aborts(w, t);
   return 1;
 }
@@ -426,7 +436,7 @@ static void run_round(pacer__worker_t *w, local_t *t)
 {
   pacer_t *p = w->p;
   if (t->tell)
-    p->tx.set_connections(w->tx, t->conns);
+    p->tx.set_connections(w->tx, t->conns, t->host_conns);
   start_jobs(w, t, p->clock.now(p->clock.ctx));
   for (size_t i = 0; i < t->nto; i++)
     p->tx.abort(w->tx, t->abort_list[i]);
@@ -467,7 +477,7 @@ int pacer__worker_start(pacer_t *p, pacer__worker_t **out)
     return PACER_ENOMEM;
   w->p = p;
   pacer__list_init(&w->inbox);
-  pacer__tx_opts_t opts = {&p->cfg};
+  pacer__tx_opts_t opts = {&p->cfg, p->tx_share};
   int rc = p->tx.open(p->tx.ctx, &opts, &w->tx);
   if (rc) {
     free(w);
@@ -489,6 +499,28 @@ void pacer__worker_join(pacer__worker_t *w)
   w->p->tx.close(w->tx);
   free(w->aborts);
   free(w);
+}
+
+unsigned pacer__worker_takers(const pacer_t *p)
+{
+  unsigned m = p->cfg.max_host_connections;
+  return m && m < p->active ? m : p->active;
+}
+
+unsigned pacer__worker_host_share(const pacer_t *p, const pacer__worker_t *w)
+{
+  unsigned m = p->cfg.max_host_connections, n = pacer__worker_takers(p);
+  if (!m || !n)
+    return 0;
+  unsigned k = 0;
+  for (unsigned i = 0; i < p->nworkers && k < n; i++) {
+    if (p->workers[i]->retiring)
+      continue;
+    if (p->workers[i] == w)
+      return m / n + (k < m % n);
+    k++;
+  }
+  return 0;
 }
 
 void pacer__worker_give(pacer__worker_t *w, pacer__job_t *j)

@@ -23,7 +23,8 @@ typedef struct pacer__worker {
   int retiring;         /* takes no new job; exits when assigned is 0; set by
                            the dispatcher */
   unsigned connections; /* the size last passed to the transport */
-  int exited;           /* its thread has returned (join it) */
+  unsigned host_connections; /* the host cap last passed to it */
+  int exited;                /* its thread has returned (join it) */
   int waking; /* the dispatcher wakes it with mu released: not to be joined */
 } pacer__worker_t;
 
@@ -35,6 +36,17 @@ int pacer__worker_start(pacer_t *p, pacer__worker_t **out);
  * NOT held. The thread returns once w is retiring or the dispatcher
  * stopping, with no job assigned. */
 void pacer__worker_join(pacer__worker_t *w);
+
+/* mu held: how many of the active workers take jobs: all of them, or
+ * max_host_connections when it is set and lower (the first ones, in the
+ * order of p->workers), so that each holds at least one connection per
+ * host. */
+unsigned pacer__worker_takers(const pacer_t *p);
+/* mu held: w's share of max_host_connections, the cap on connections to
+ * one host its transport keeps: of the takers (above), the k-th gets
+ * max / takers, the first max % takers one more; 0 when there is no cap,
+ * and for a worker that takes no jobs (it opens none). */
+unsigned pacer__worker_host_share(const pacer_t *p, const pacer__worker_t *w);
 
 /* mu held: hands INFLIGHT job j to w's inbox; w starts it after its next
  * wake (pacer__worker_wake()). */

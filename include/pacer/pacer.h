@@ -556,6 +556,30 @@ typedef struct pacer_config {
    * statuses in the same order. */
   const int *retry_statuses;
   size_t retry_status_count;
+  /* Connections (docs/DESIGN.md, "Connections"). http_version
+   * (pacer_http_version_t): PACER_HTTP_DEFAULT speaks HTTP/2 over https
+   * where the server offers it (ALPN), HTTP/1.1 otherwise: an attempt to a
+   * host whose connection is being set up waits for it and multiplexes over
+   * it (up to the server's stream limit) rather than opening its own, so a
+   * worker keeps one connection per HTTP/2 host. PACER_HTTP_1_1 never
+   * speaks HTTP/2; PACER_HTTP_2_PRIOR_KNOWLEDGE speaks HTTP/2 at once also
+   * over plain http (h2c; a server that does not fails the attempt).
+   * Not live. */
+  int http_version;
+  /* The connections open at once to one host (scheme, host and port),
+   * idle ones included, across all the dispatcher's workers; 0 (default):
+   * no cap but the concurrency. It is divided among the workers (each holds
+   * its share: max_host_connections / workers, the remainder to the first),
+   * so with fewer than workers, only max_host_connections workers start
+   * attempts. An attempt that finds its host's connections all busy waits
+   * for one (within its timeout). After pacer_set_workers() a worker's
+   * share changes; connections it opened beyond its new share close as
+   * they idle. Not live. */
+  unsigned max_host_connections;
+  /* An idle connection is reused only within this time of its last use,
+   * then closed; 0 (default): libcurl's, 118 s. Whole seconds (rounded up),
+   * <= 86,400,000 (a day). Not live. */
+  int64_t idle_connection_timeout_ms;
   /* (A field added here is also added to PACER__CONFIG_FIELDS in
    * src/config.c, which says whether pacer_reconfigure() may change it.) */
 } pacer_config_t;
@@ -588,6 +612,15 @@ typedef enum pacer_queue_policy {
   PACER_QUEUE_FAIL = 1,           /* submit returns PACER_EFULL */
   PACER_QUEUE_DROP_OLDEST_LOW = 2 /* the oldest queued low job is shed */
 } pacer_queue_policy_t;
+
+/* The HTTP versions attempts may speak (pacer_config_t.http_version). */
+typedef enum pacer_http_version {
+  PACER_HTTP_DEFAULT = 0, /* HTTP/2 over https where offered, multiplexed;
+                             HTTP/1.1 otherwise */
+  PACER_HTTP_1_1 = 1,     /* HTTP/1.1 only */
+  PACER_HTTP_2_PRIOR_KNOWLEDGE = 2 /* HTTP/2 also over plain http (h2c),
+                                      without asking first */
+} pacer_http_version_t;
 
 /* How durable a spool commit is (SQLite's synchronous setting, WAL mode).
  * NORMAL: a commit survives the process crashing or being killed at any
@@ -1179,6 +1212,22 @@ typedef struct pacer_key_pause {
                                   (429 or 503); else 0 */
 } pacer_key_pause_t;
 
+/* Connections and protocols, counted as attempts end (pacer_stats_t.conn
+ * and key_conn). A connection is counted for the attempt that opened it (an
+ * attempt that multiplexed over one or reused an idle one opened none; one
+ * that followed redirects may have opened several). TLS handshakes are told
+ * apart where libcurl's TLS backend is OpenSSL (Debian's libcurl); with
+ * another, tls_full and tls_resumed stay 0. */
+typedef struct pacer_conn_stats {
+  uint64_t opened;      /* connections opened */
+  uint64_t tls_full;    /* of them, TLS handshakes in full */
+  uint64_t tls_resumed; /* of them, TLS handshakes that resumed a session
+                           (shared by the dispatcher's workers) */
+  uint64_t http1;       /* attempts answered over HTTP/1.x */
+  uint64_t http2;       /* attempts answered over HTTP/2 */
+  uint64_t http3;       /* attempts answered over HTTP/3 */
+} pacer_conn_stats_t;
+
 /* Bucket counts of a latency, in the form Prometheus histograms take
  * (pacer_stats_prometheus()). The upper bounds are fixed for good, in
  * microseconds: PACER_HISTOGRAM_BOUNDS_US initialises an int64_t array of
@@ -1271,6 +1320,10 @@ typedef struct pacer_stats {
    * when key_count is 0), why each paused key is paused. */
   uint64_t retry_waiting;
   pacer_key_pause_t *key_pause;
+  /* Connections (pacer_conn_stats_t): in total, and key_count entries in
+   * the order of keys[] (NULL when key_count is 0). */
+  pacer_conn_stats_t conn;
+  pacer_conn_stats_t *key_conn;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

@@ -492,6 +492,23 @@ static int get_adapt(const cli_opts_t *o, const cli_opt_t *opt, json_t **out)
   return *out ? 0 : -1;
 }
 
+/* pacer_http_version_t, in order: the index is the value. */
+static const char *const http_versions[] = {"auto", "1.1", "2-prior-knowledge",
+                                            NULL};
+
+/* --http2-prior-knowledge: --http 2-prior-knowledge as a switch. */
+static int set_h2_prior(cli_opts_t *o, const cli_opt_t *opt, const char *v,
+                        const char *who, char *err, size_t errlen)
+{
+  (void)opt;
+  if (v && strcmp(v, "true") != 0 && strcmp(v, "1") != 0) {
+    snprintf(err, errlen, "%s: takes no value", who);
+    return -1;
+  }
+  o->cfg.http_version = PACER_HTTP_2_PRIOR_KNOWLEDGE;
+  return 0;
+}
+
 /* The library's bounds of adapt_min_rate: above 0, at most 1e9/s. */
 static int set_adapt_min_rate(cli_opts_t *o, const cli_opt_t *opt,
                               const char *v, const char *who, char *err,
@@ -972,6 +989,34 @@ static const cli_opt_t table[] = {
     {.name = "insecure", .kind = CLI_OPT_SWITCH, .off = CFG(tls_verify),
      .flags = KEPT | CLI_OPT_INVERT, .key = "insecure",
      .help = "do not verify TLS certificates (warns)"},
+    {.name = "http", .kind = CLI_OPT_CHOICE, .off = CFG(http_version),
+     .flags = KEPT, .key = "http", .arg = "auto|1.1|2-prior-knowledge",
+     .choices = http_versions,
+     .help = "auto speaks HTTP/2 over https where the server offers it, "
+             "requests to a host multiplexed over one connection per "
+             "worker, and HTTP/1.1 otherwise; 1.1 never speaks HTTP/2; "
+             "2-prior-knowledge speaks HTTP/2 at once, also over plain "
+             "http (h2c)"},
+    {.name = "http1.1", .kind = CLI_OPT_SWITCH, .off = CFG(http_version),
+     .help = "the same as --http 1.1"},
+    {.name = "http2-prior-knowledge", .kind = CLI_OPT_CUSTOM,
+     .off = CFG(http_version), .set = set_h2_prior, .unset = "off",
+     .help = "the same as --http 2-prior-knowledge"},
+    {.name = "max-host-connections", .kind = CLI_OPT_UINT,
+     .off = CFG(max_host_connections), .max = 1000000, .flags = KEPT,
+     .key = "max-host-connections", .arg = "N", .unset = "no cap",
+     .what = "a number of connections",
+     .help = "connections open at once to any one host (scheme, host, "
+             "port), idle ones included, across all workers; requests "
+             "beyond them wait for one; below --workers, only N workers "
+             "send"},
+    {.name = "idle-connection-timeout", .kind = CLI_OPT_MS,
+     .off = CFG(idle_connection_timeout_ms), .max = 86400000,
+     .flags = KEPT, .key = "idle-connection-timeout", .arg = "MS",
+     .what = "a number of milliseconds (at most a day)",
+     .unset = "118 s, libcurl's",
+     .help = "a connection idle for longer is closed, not reused (whole "
+             "seconds, rounded up)"},
     {.name = "deny-private", .kind = CLI_OPT_SWITCH, .off = CFG(deny_private),
      .flags = KEPT, .key = "deny-private",
      .help = "refuse to connect to loopback, private, link-local and other "

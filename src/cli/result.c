@@ -376,6 +376,34 @@ uint64_t cli_tally_failed(const cli_tally_t *t)
   return t->jobs - t->succeeded;
 }
 
+/* "connections 2 opened (TLS: 2 full handshakes, 0 resumed); responses
+ * HTTP/2 10000": what the transfers cost in connections, and the protocol
+ * spoken (nothing when no attempt was answered or opened one). */
+static void connections(FILE *f, const pacer_conn_stats_t *c)
+{
+  if (!c->opened && !c->http1 && !c->http2 && !c->http3)
+    return;
+  fprintf(f, "pacer: connections %llu opened", (unsigned long long)c->opened);
+  if (c->tls_full || c->tls_resumed)
+    fprintf(f, " (TLS: %llu full handshake%s, %llu resumed)",
+            (unsigned long long)c->tls_full, c->tls_full == 1 ? "" : "s",
+            (unsigned long long)c->tls_resumed);
+  fprintf(f, "; responses");
+  const char *sep = " ";
+  const struct {
+    const char *name;
+    uint64_t n;
+  } v[] = {{"HTTP/1.x", c->http1}, {"HTTP/2", c->http2}, {"HTTP/3", c->http3}};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    if (v[i].n) {
+      fprintf(f, "%s%s %llu", sep, v[i].name, (unsigned long long)v[i].n);
+      sep = ", ";
+    }
+  if (*sep == ' ')
+    fprintf(f, " none");
+  fprintf(f, "\n");
+}
+
 static void lat(FILE *f, const char *what, const pacer_latency_t *l)
 {
   if (!l->count) {
@@ -454,6 +482,7 @@ void cli_summary(FILE *f, const cli_tally_t *t, const pacer_stats_t *st,
   fprintf(f, "pacer: %llu requests (%llu retries), %.1f requests/s\n",
           (unsigned long long)st->started, (unsigned long long)st->retried,
           elapsed_s > 0 ? (double)st->started / elapsed_s : 0.0);
+  connections(f, &st->conn);
   if (st->retries_refused)
     fprintf(f, "pacer:   %-22s %llu\n", "retries refused (budget)",
             (unsigned long long)st->retries_refused);

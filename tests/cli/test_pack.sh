@@ -50,10 +50,11 @@ if command -v man >/dev/null; then
   "$PACER" --help >"$T/help.txt"
   missing=
   nflags=0
-  for f in $(grep -oE -- '^  (-[a-z], )?--[a-z][a-z0-9-]*' "$T/help.txt" |
-    grep -oE -- '-?-[a-z][a-z0-9-]*'); do
+  for f in $(grep -oE -- '^  (-[a-z], )?--[a-z][a-z0-9.-]*' "$T/help.txt" |
+    grep -oE -- '-?-[a-z][a-z0-9.-]*'); do
     nflags=$((nflags + 1))
-    grep -qE -- "(^|[ ,])$f([ ,]|$)" "$T/man.txt" || missing="$missing $f"
+    grep -qE -- "(^|[ ,])${f//./\\.}([ ,]|$)" "$T/man.txt" ||
+      missing="$missing $f"
   done
   if [ "$nflags" -gt 50 ] && [ -z "$missing" ]; then
     ok "the page names all $nflags flags and short flags --help lists"

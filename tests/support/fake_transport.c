@@ -6,6 +6,7 @@
  * `ended` list and is handed to the engine by that instance's run(). */
 #include "fake_transport.h"
 #include "keys.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +40,15 @@ struct fake_tx {
   keypeak_t peaks[64];
   size_t npeaks;
   fake_tx_opened_t opened;
-  char *headers; /* raw lines added to every HTTP reply; NULL: none */
+  char *headers;          /* raw lines added to every HTTP reply; NULL: none */
+  int share_token;        /* share_open() hands out its address */
+  unsigned host_caps[64]; /* by instance, in the order opened */
+  size_t ninst;
 };
 
 struct inst {
   fake_tx_t *f;
+  size_t index; /* in the order opened */
   pthread_cond_t cond;
   pacer__link_t ended;
   int woken;
@@ -93,7 +98,11 @@ static void fill(fake_tx_t *f, pacer__job_t *j, const fake_reply_t *r)
     pacer__resp_fail(resp, r->error, 7, "fake transport error");
     return;
   }
+  resp->conns_opened = r->conns;
+  resp->tls_full = r->tls_full;
+  resp->tls_resumed = r->tls_resumed;
   resp->status = r->status ? r->status : 200;
+  resp->http_version = r->http_version;
   if (r->retry_after)
     pacer__resp_add_header(resp, "Retry-After", 11, r->retry_after,
                            strlen(r->retry_after), 1 << 20);
@@ -128,7 +137,10 @@ static int t_open(void *ctx, const pacer__tx_opts_t *opts, void **out)
   const pacer_config_t *c = opts->cfg;
   pthread_mutex_lock(&f->mu);
   fake_tx_opened_t *o = &f->opened;
+  o->share_given =
+      (o->opens == 0 || o->share_given) && opts->share == &f->share_token;
   o->opens++;
+  in->index = f->ninst++;
   snprintf(o->user_agent, sizeof o->user_agent, "%s",
            c->user_agent ? c->user_agent : "");
   snprintf(o->ca_file, sizeof o->ca_file, "%s", c->ca_file ? c->ca_file : "");
@@ -164,7 +176,8 @@ static void t_start(void *p, pacer__job_t *j, int64_t timeout_ns)
 {
   inst_t *in = p;
   fake_tx_t *f = in->f;
-  fake_reply_t r = {0, 0, 200, NULL, NULL};
+  fake_reply_t r = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   if (f->fn)
     f->fn(f->user, j, &r);
   pthread_mutex_lock(&f->mu);
@@ -256,10 +269,46 @@ static void t_wakeup(void *p)
   pthread_mutex_unlock(&in->f->mu);
 }
 
-static void t_set_connections(void *p, unsigned n)
+static void t_set_connections(void *p, unsigned n, unsigned host_max)
 {
-  (void)p;
+  inst_t *in = p;
   (void)n;
+  pthread_mutex_lock(&in->f->mu);
+  if (in->index < sizeof in->f->host_caps / sizeof in->f->host_caps[0])
+    in->f->host_caps[in->index] = host_max;
+  pthread_mutex_unlock(&in->f->mu);
+}
+
+static int t_share_open(void *ctx, const pacer_config_t *cfg, void **share)
+{
+  (void)cfg;
+  fake_tx_t *f = ctx;
+  pthread_mutex_lock(&f->mu);
+  f->opened.share_opens++;
+  pthread_mutex_unlock(&f->mu);
+  *share = &f->share_token;
+  return 0;
+}
+
+static void t_share_close(void *share)
+{
+  fake_tx_t *f =
+      (fake_tx_t *)(void *)((char *)share - offsetof(fake_tx_t, share_token));
+  pthread_mutex_lock(&f->mu);
+  f->opened.share_closes++;
+  pthread_mutex_unlock(&f->mu);
+}
+
+size_t fake_tx_host_caps(fake_tx_t *f, unsigned *out, size_t cap)
+{
+  pthread_mutex_lock(&f->mu);
+  size_t n = f->ninst;
+  for (size_t i = 0;
+       i < n && i < cap && i < sizeof f->host_caps / sizeof f->host_caps[0];
+       i++)
+    out[i] = f->host_caps[i];
+  pthread_mutex_unlock(&f->mu);
+  return n;
 }
 
 pacer__transport_t fake_tx_iface(fake_tx_t *f)
@@ -271,6 +320,8 @@ pacer__transport_t fake_tx_iface(fake_tx_t *f)
                           .run = t_run,
                           .wakeup = t_wakeup,
                           .set_connections = t_set_connections,
+                          .share_open = t_share_open,
+                          .share_close = t_share_close,
                           .ctx = f};
   return t;
 }

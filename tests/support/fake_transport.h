@@ -17,6 +17,10 @@ typedef struct fake_reply {
   int status;
   const char *retry_after; /* Retry-After value, or NULL */
   const char *body;        /* or NULL */
+  /* Connections the attempt reports (pacer_conn_stats_t): opened, TLS
+   * handshakes, and the response's HTTP version (1, 2, 3; 0: none). */
+  unsigned conns, tls_full, tls_resumed;
+  int http_version;
 } fake_reply_t;
 
 /* Decides the reply for job's current attempt (job->attempts counts it).
@@ -67,9 +71,18 @@ typedef struct fake_tx_opened {
   int64_t timeout_ms, connect_timeout_ms;
   size_t max_header_bytes, max_response_bytes;
   int tls_verify;
+  /* share_open() calls and share_close() calls; the share every open() was
+   * given was share_open()'s (1), or another / none (0). */
+  unsigned share_opens, share_closes;
+  int share_given;
 } fake_tx_opened_t;
 
 void fake_tx_opened(fake_tx_t *f, fake_tx_opened_t *out);
+
+/* The host caps set_connections() gave each instance, in the order they
+ * were opened (a closed one keeps its place): up to cap of them into out;
+ * returns how many instances were opened. */
+size_t fake_tx_host_caps(fake_tx_t *f, unsigned *out, size_t cap);
 
 /* Every HTTP reply from now on also carries the header lines in lines
  * ("Name: value", separated by '\n'; copied); NULL: none again. */

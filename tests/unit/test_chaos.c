@@ -403,7 +403,8 @@ static int run_stats(const char *name, long n, int from, long *seen, int json)
   free(js);
   if (rc == 0 || json)
     pacer_stats_free(st);
-  fake_reply_t ok = {0, 0, 200, NULL, NULL};
+  fake_reply_t ok = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(f.e.tx, &ok), 3);
   assert_int_equal(pacer_drain(f.e.p, -1), 0);
   fx_free(&f);
@@ -457,7 +458,8 @@ static int run_setter(const char *name, long n, int from, long *seen, int which)
       (which != SET_RATE && which != SET_CONC &&
        (rc == PACER_ENOMEM || (which == SET_WORKERS && rc == PACER_ESYSTEM)));
   EXPECT_RC(rc, ok);
-  fake_reply_t done = {0, 0, 200, NULL, NULL};
+  fake_reply_t done = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   fake_tx_release_all(f.e.tx, &done);
   assert_int_equal(pacer_drain(f.e.p, -1), 0);
   fx_free(&f);

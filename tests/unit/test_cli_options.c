@@ -289,6 +289,11 @@ OK(ca_file, o->ca_file && !strcmp(o->ca_file, "/etc/ca.pem") &&
                 o->cfg.ca_file == o->ca_file)
 OK(insecure, o->cfg.tls_verify == 0)
 OK(deny_private, o->cfg.deny_private == 1)
+OK(http, o->cfg.http_version == PACER_HTTP_1_1)
+OK(http1_1, o->cfg.http_version == PACER_HTTP_1_1)
+OK(h2_prior, o->cfg.http_version == PACER_HTTP_2_PRIOR_KNOWLEDGE)
+OK(max_host_conns, o->cfg.max_host_connections == 4)
+OK(idle_conn, o->cfg.idle_connection_timeout_ms == 5000)
 OK(header, o->header_count == 1 && !strcmp(o->headers[0].name, "X-A") &&
                !strcmp(o->headers[0].value, "1"))
 OK(body, o->body == 1)
@@ -376,6 +381,11 @@ static const flag_case_t flag_cases[] = {
     C("decompress", NULL, decompress),
     C("ca-file", "/etc/ca.pem", ca_file),
     C("insecure", NULL, insecure),
+    C("http", "1.1", http),
+    C("http1.1", NULL, http1_1),
+    C("http2-prior-knowledge", NULL, h2_prior),
+    C("max-host-connections", "4", max_host_conns),
+    C("idle-connection-timeout", "5000", idle_conn),
     C("deny-private", NULL, deny_private),
     C("header", "X-A: 1", header),
     C("body", NULL, body),
@@ -435,7 +445,7 @@ static void each_listed_flag_sets_its_field(void **state)
       l = line + 6;
     else if (strncmp(line, "  --", 4))
       continue;
-    if (sscanf(l, "--%63[a-z-]", name) != 1)
+    if (sscanf(l, "--%63[a-z0-9.-]", name) != 1)
       continue;
     listed++;
     size_t k = 0;
@@ -1183,7 +1193,8 @@ static int flag_only(const char *name)
 {
   return !strcmp(name, "config") || !strcmp(name, "help") ||
          !strcmp(name, "version") || !strcmp(name, "allow-out-change") ||
-         !strcmp(name, "dry-run");
+         !strcmp(name, "dry-run") || !strcmp(name, "http1.1") ||
+         !strcmp(name, "http2-prior-knowledge");
 }
 
 /* The row's sample value as a --config file writes it. */
@@ -1403,6 +1414,20 @@ static void help_defaults_are_the_library_defaults(void **state)
   WANT("follow-redirects", "%u", c.follow_redirects);
   WANT("decompress", "%s", ONOFF(c.decompress));
   WANT("insecure", "%s", ONOFF(!c.tls_verify));
+  WANT("http", "%s",
+       c.http_version == PACER_HTTP_DEFAULT ? "auto" : "(not the default)");
+  WANT("http1.1", "%s", ONOFF(c.http_version == PACER_HTTP_1_1));
+  WANT("http2-prior-knowledge", "%s",
+       ONOFF(c.http_version == PACER_HTTP_2_PRIOR_KNOWLEDGE));
+  if (c.max_host_connections == 0)
+    WANT("max-host-connections", "no cap");
+  else
+    WANT("max-host-connections", "%u", c.max_host_connections);
+  if (c.idle_connection_timeout_ms == 0)
+    WANT("idle-connection-timeout", "118 s, libcurl's");
+  else
+    WANT("idle-connection-timeout", "%lld",
+         (long long)c.idle_connection_timeout_ms);
   WANT("deny-private", "%s", ONOFF(c.deny_private));
   WANT("spool-sync", "%s",
        c.spool_sync == PACER_SPOOL_FULL ? "full" : "normal");
@@ -1539,9 +1564,11 @@ static void suggestions(void **state)
   assert_int_equal(cli_opt_suggest("spool-remove", 12, 0, buf, sizeof buf), 1);
   assert_string_equal(buf, "--spool-remove-when-done");
   /* A prefix of a few: all of them. */
-  assert_int_equal(cli_opt_suggest("max", 3, 0, buf, sizeof buf), 3);
-  assert_string_equal(buf, "--max-low-wait, --max-attempts or "
-                           "--max-response-bytes");
+  assert_int_equal(cli_opt_suggest("per-key", 7, 0, buf, sizeof buf), 3);
+  assert_string_equal(buf, "--per-key-rate, --per-key-burst or "
+                           "--per-key-concurrency");
+  /* More than three: none of them (a list too long to help). */
+  assert_int_equal(cli_opt_suggest("max", 3, 0, buf, sizeof buf), 0);
   /* Nothing near: nothing said. */
   assert_int_equal(cli_opt_suggest("frobnicate", 10, 0, buf, sizeof buf), 0);
   assert_string_equal(buf, "");
@@ -1554,7 +1581,7 @@ static void suggestions(void **state)
   assert_int_equal(cli_opt_suggest("confi", 5, 0, buf, sizeof buf), 1);
   /* A small buffer is cut, never overrun. */
   char small[6];
-  assert_int_equal(cli_opt_suggest("max", 3, 0, small, sizeof small), 3);
+  assert_int_equal(cli_opt_suggest("per-key", 7, 0, small, sizeof small), 3);
   assert_int_equal(strlen(small), 5);
 
   /* In the messages. */

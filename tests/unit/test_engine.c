@@ -378,7 +378,8 @@ static void breaker_admits_exactly_k_probes_under_8_racing_threads(void **state)
 
   /* The probes succeed: CLOSED, and every held job runs. */
   __atomic_store_n(&breaker_phase, 2, __ATOMIC_SEQ_CST);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 3);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   rec_assert_once(&rec, ids, 4 + 80);
@@ -423,7 +424,8 @@ static void chaos_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
 static void *chaos_releaser(void *arg)
 {
   chaos_t *c = arg;
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   for (unsigned round = 0; !__atomic_load_n(&c->stop, __ATOMIC_SEQ_CST);
        round++) {
     if (round % 4 == 0)
@@ -566,7 +568,11 @@ static void each_job_meets_the_end_its_script_gives(void **state)
   for (int i = END_CANCEL; i < N; i += 6)
     assert_int_equal(pacer_cancel(e.p, ids[i]), 0);
   rec_wait(&rec, PER);
-  fake_reply_t okr = {0, 0, 200, NULL, "released"};
+  fake_reply_t okr = {.hold = 0,
+                      .error = 0,
+                      .status = 200,
+                      .retry_after = NULL,
+                      .body = "released"};
   for (int i = END_RELEASED; i < N; i += 6)
     assert_int_equal(fake_tx_release(e.tx, ids[i], &okr), 0);
   rec_wait(&rec, 2 * PER);
@@ -672,7 +678,8 @@ static void queue_bound_blocks_or_says_full(void **state)
   pthread_t th;
   pthread_create(&th, NULL, submit_blocking, &b);
   /* Free one place: the blocked submit gets it. */
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
   pthread_join(th, NULL);
   assert_int_equal(b.rc, 0);
@@ -716,8 +723,10 @@ static void shutdown_cancel_ends_queue_not_flight(void **state)
   assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
   rec_wait(&rec, 4);
   /* In flight: one answers 503 (not retried now), one 200. */
-  fake_reply_t r503 = {0, 0, 503, NULL, NULL};
-  fake_reply_t r200 = {0, 0, 200, NULL, NULL};
+  fake_reply_t r503 = {
+      .hold = 0, .error = 0, .status = 503, .retry_after = NULL, .body = NULL};
+  fake_reply_t r200 = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release(e.tx, r[0], &r503), 0);
   assert_int_equal(fake_tx_release(e.tx, r[1], &r200), 0);
   assert_int_equal(pacer_drain(e.p, -1), 0);
@@ -878,7 +887,8 @@ static void workers_and_concurrency_change_while_running(void **state)
  * rather than a hang. */
 static void release_rounds(eng_t *e, unsigned n, unsigned total)
 {
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   for (unsigned done = 0; done < total;) {
     fake_tx_wait_held(e->tx, total - done < n ? total - done : n);
     done += (unsigned)fake_tx_release_all(e->tx, &okr);
@@ -905,7 +915,8 @@ static void set_concurrency_caps_what_starts_next(void **state)
   assert_int_equal(pacer_set_concurrency(e.p, 3), 0);
   for (int i = 8; i < 20; i++)
     assert_int_equal(submit_key(e.p, "b", 0, &r[i]), 0);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 8); /* only a's */
   release_rounds(&e, 3, 12);
   rec_wait(&rec, 20);
@@ -1182,7 +1193,8 @@ static void drain_times_out_and_waits_for_late_jobs(void **state)
   pthread_create(&t, NULL, drain_thread, &d2);
   assert_int_equal(submit_key(e.p, "k", 0, &r[1]), 0); /* while it waits */
   fake_tx_wait_held(e.tx, 2);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release(e.tx, r[0], &okr), 0);
   rec_wait(&rec, 1);
   assert_int_equal(fake_tx_release(e.tx, r[1], &okr), 0);
@@ -1244,7 +1256,8 @@ static void batches_without_a_spool(void **state)
   static int marks[2];
   void *users[2] = {&marks[0], &marks[1]};
   /* Blocks while the queue is at its bound: free it first. */
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   for (int i = 0; i < 5; i++) {
     fake_tx_wait_held(e.tx, 1);
     assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
@@ -1298,7 +1311,8 @@ static void registering_a_handler_again_replaces_it(void **state)
   assert_int_equal(pacer_register_handler(e.p, "h", rec_on_done, &b), 0);
   assert_int_equal(pacer_submit(e.p, &q, NULL, NULL, &second), 0);
   fake_tx_wait_held(e.tx, 2);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 2);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   rec_assert_once(&a, &first, 1);
@@ -1413,7 +1427,8 @@ static void stats_count_each_kind_of_end(void **state)
   fake_clock_advance(&e.clk, 40 * MS); /* the second exp waited 50 ms */
   rec_wait(&rec, 3 + 9);
   /* The first exp answers before its 1 s timeout; then pz's pause ends. */
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release(e.tx, r[8], &okr), 0);
   rec_wait(&rec, 3 + 10);
   fake_clock_advance(&e.clk, 2 * S);
@@ -1530,7 +1545,8 @@ static void resume_loads_only_an_earlier_runs_jobs(void **state)
   assert_int_equal(pacer_resume(e.p, &info), PACER_EINVAL);
   assert_int_equal(info.loaded, 0);
   pacer__wait_idle(e.p);
-  fake_reply_t r200 = {0, 0, 200, NULL, NULL};
+  fake_reply_t r200 = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &r200), 1);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(fake_tx_starts(e.tx), 1);
@@ -1768,8 +1784,13 @@ static void cancel_shutdown_keeps_a_job_it_would_retry(void **state)
   fake_tx_wait_held(e.tx, 3);
   assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
   pacer__wait_idle(e.p); /* the shutdown has reached the queue */
-  fake_reply_t r503 = {0, 0, 503, NULL, NULL};
-  fake_reply_t rtx = {0, PACER_ETRANSPORT, 0, NULL, NULL};
+  fake_reply_t r503 = {
+      .hold = 0, .error = 0, .status = 503, .retry_after = NULL, .body = NULL};
+  fake_reply_t rtx = {.hold = 0,
+                      .error = PACER_ETRANSPORT,
+                      .status = 0,
+                      .retry_after = NULL,
+                      .body = NULL};
   assert_int_equal(fake_tx_release(e.tx, id[0], &r503), 0);
   assert_int_equal(fake_tx_release(e.tx, id[1], &rtx), 0);
   assert_int_equal(fake_tx_release(e.tx, id[2], &r503), 0);
@@ -1921,7 +1942,8 @@ static void batch_marks_are_stored_with_their_batch(void **state)
   assert_string_equal(st.mark, "line 3");
   assert_int_equal(st.queued + st.in_flight, 2);
   fake_tx_wait_held(e.tx, 2);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 2);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(rec_count(&rec), 2);
@@ -2273,7 +2295,8 @@ static void drop_oldest_low_sheds_the_oldest_of_a_hostile_backlog(void **state)
   assert_int_equal(STAT(e.p, queued_low) + STAT(e.p, queued_high), BOUND);
   assert_int_equal(STAT(e.p, queued_high), highs);
   atomic_store(&holding, 0);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), KEYS);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   rec_assert_once(&rec, ids, N);
@@ -2327,7 +2350,8 @@ static void shed_job_leaves_the_spool(void **state)
     assert_int_equal(r->kept, 0);
   }
   atomic_store(&holding, 0);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   assert_int_equal(rec_count(&rec), 11);
@@ -2420,7 +2444,8 @@ static void queue_policies_at_the_bound(void **state)
   pthread_t th;
   pthread_create(&th, NULL, submit_blocking, &b);
   atomic_store(&holding, 0);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 1); /* r0: room */
   pthread_join(th, NULL);
   assert_int_equal(b.rc, 0);
@@ -2475,7 +2500,8 @@ static void lowering_queue_max_keeps_the_backlog(void **state)
   pthread_t th;
   pthread_create(&th, NULL, submit_blocking, &b);
   atomic_store(&holding, 0);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 1);
   pthread_join(th, NULL);
   assert_int_equal(b.rc, 0);
@@ -2634,7 +2660,8 @@ static void reconfigure_takes_effect_from_the_next_decision(void **state)
   assert_int_equal(fake_tx_held(e.tx), 1);
   assert_int_equal(reconfigure_with(e.p, set_key_concurrency, 3), 0);
   fake_tx_wait_held(e.tx, 3);
-  fake_reply_t okr = {0, 0, 200, NULL, NULL};
+  fake_reply_t okr = {
+      .hold = 0, .error = 0, .status = 200, .retry_after = NULL, .body = NULL};
   assert_int_equal(fake_tx_release_all(e.tx, &okr), 3);
   assert_int_equal(pacer_drain(e.p, -1), 0);
   rec_assert_all(&rec, ids, 3, 0, 200);

@@ -53,6 +53,7 @@ static void crafted(pacer_stats_t *s, pacer_key_stats_t k[2])
   s->shared_disconnects = 21;
   s->shared_wait_us = 1500000;
   s->shared_state = 1;
+  s->conn = (pacer_conn_stats_t){22, 23, 24, 25, 26, 27};
   pacer__hist_t h;
   pacer__hist_init(&h);
   pacer__hist_add(&h, 1000);
@@ -134,6 +135,21 @@ static const char expected_scalars[] =
     "announced quota.\n"
     "# TYPE pacer_paused_keys gauge\n"
     "pacer_paused_keys 1\n"
+    "# HELP pacer_connections_opened_total Connections opened.\n"
+    "# TYPE pacer_connections_opened_total counter\n"
+    "pacer_connections_opened_total 22\n"
+    "# HELP pacer_tls_handshakes_total TLS handshakes of the connections "
+    "opened: in full, or resuming a session (0 both where libcurl's TLS "
+    "backend is not OpenSSL).\n"
+    "# TYPE pacer_tls_handshakes_total counter\n"
+    "pacer_tls_handshakes_total{kind=\"full\"} 23\n"
+    "pacer_tls_handshakes_total{kind=\"resumed\"} 24\n"
+    "# HELP pacer_responses_total Attempts answered, by the response's HTTP "
+    "version (1: 1.0 or 1.1).\n"
+    "# TYPE pacer_responses_total counter\n"
+    "pacer_responses_total{http_version=\"1\"} 25\n"
+    "pacer_responses_total{http_version=\"2\"} 26\n"
+    "pacer_responses_total{http_version=\"3\"} 27\n"
     "# HELP pacer_shared_grants_total Tokens the shared limit store granted.\n"
     "# TYPE pacer_shared_grants_total counter\n"
     "pacer_shared_grants_total 18\n"

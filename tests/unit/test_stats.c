@@ -55,6 +55,7 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->shed = 26;
   s->events_dropped = 27;
   s->retry_waiting = 28;
+  s->conn = (pacer_conn_stats_t){29, 30, 31, 32, 33, 34};
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -72,6 +73,8 @@ static pacer_stats_t *snapshot(size_t nkeys)
     assert_non_null(s->keys);
     s->key_adapt = calloc(nkeys, sizeof *s->key_adapt);
     assert_non_null(s->key_adapt);
+    s->key_conn = calloc(nkeys, sizeof *s->key_conn);
+    assert_non_null(s->key_conn);
   }
   return s;
 }
@@ -86,6 +89,10 @@ static void add_key(pacer_stats_t *s, const char *key, pacer_breaker_state_t b,
   k->queued = queued;
   k->in_flight = in_flight;
   k->paused_ms = paused_ms;
+  /* Connections: the key's index times 10, plus the field's place. */
+  uint64_t c = 10 * (uint64_t)s->key_count;
+  s->key_conn[s->key_count] =
+      (pacer_conn_stats_t){c + 1, c + 2, c + 3, c + 4, c + 5, c + 6};
   s->key_count++;
 }
 
@@ -167,8 +174,13 @@ static void check_counters(json_t *root)
       assert_int_equal(int_at(root, path), 100 * (1 + i) + j);
     }
   }
+  static const char *const conn[6] = {
+      "connections_opened", "tls_handshakes_full", "tls_handshakes_resumed",
+      "responses_http1",    "responses_http2",     "responses_http3"};
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(int_at(root, conn[i]), 29 + i);
   /* Exactly the documented members, nothing more. */
-  assert_int_equal(json_object_size(root), 18);
+  assert_int_equal(json_object_size(root), 24);
   assert_int_equal(int_at(root, "events_dropped"), 27);
   assert_int_equal(int_at(root, "retry_waiting"), 28);
 }
@@ -212,7 +224,12 @@ static void renders_every_field(void **state)
   for (size_t i = 0; i < 5; i++) {
     json_t *k = json_array_get(keys, i);
     assert_true(json_is_object(k));
-    assert_int_equal(json_object_size(k), 7);
+    assert_int_equal(json_object_size(k), 13);
+    static const char *const kconn[6] = {
+        "connections_opened", "tls_handshakes_full", "tls_handshakes_resumed",
+        "responses_http1",    "responses_http2",     "responses_http3"};
+    for (int c = 0; c < 6; c++)
+      assert_int_equal(int_at(k, kconn[c]), 10 * (json_int_t)i + c + 1);
     json_t *name = json_object_get(k, "key");
     if (want[i].key)
       assert_string_equal(json_string_value(name), want[i].key);
