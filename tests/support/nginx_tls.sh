@@ -17,11 +17,15 @@
 #
 # Options (environment, read by nginx_tls_start):
 #   NGINX_TLS_H2C=1                 also a plain-text HTTP/2 (h2c) server
+#   NGINX_TLS_TLS12=1               also an HTTP/1.1-only server that speaks
+#                                   TLS 1.2 alone (as NGINX_TLS_H1_PORT's
+#                                   otherwise)
 #   NGINX_TLS_ACCESS_LOG=0          no access log (a benchmark's server)
 #   NGINX_TLS_STREAMS=128           http2_max_concurrent_streams
 #   NGINX_TLS_KEEPALIVE_REQUESTS=100000  requests before nginx closes a
 #                                   connection (its default, 1000, would
 #                                   close HTTP/2 connections mid-run)
+#   NGINX_TLS_PROTOCOLS="TLSv1.2 TLSv1.3"  ssl_protocols
 #   NGINX_TLS_H1_KEEPALIVE_REQUESTS=N  the same for the HTTP/1.1-only server
 #                                   alone: a small N makes a client open
 #                                   new connections, to resume sessions
@@ -33,6 +37,7 @@
 #   NGINX_TLS_H1_PORT   `listen ssl`: HTTP/1.1 only
 #   NGINX_TLS_H2C_PORT  `listen http2` (h2c, prior knowledge); with
 #                       NGINX_TLS_H2C=1, else empty
+#   NGINX_TLS_TLS12_PORT  `listen ssl`, TLSv1.2 only; with NGINX_TLS_TLS12=1
 #   NGINX_TLS_LOG       the access log
 #   NGINX_TLS_PID       nginx's process id
 #
@@ -61,6 +66,7 @@ NGINX_TLS_CA=
 NGINX_TLS_H2_PORT=
 NGINX_TLS_H1_PORT=
 NGINX_TLS_H2C_PORT=
+NGINX_TLS_TLS12_PORT=
 NGINX_TLS_LOG=
 NGINX_TLS_PID=
 _nginx_tls_watchdog=
@@ -136,14 +142,35 @@ _nginx_tls_port() {
   done
 }
 
+# _nginx_tls_distinct PORT...: 0 if the PORTs not empty differ.
+_nginx_tls_distinct() {
+  local a b
+  for a in "$@"; do
+    shift
+    [ -n "$a" ] || continue
+    for b in "$@"; do
+      [ "$a" != "$b" ] || return 1
+    done
+  done
+  return 0
+}
+
 # _nginx_tls_conf DIR: writes DIR/nginx.conf for the ports chosen.
 _nginx_tls_conf() {
-  local d=$1 log="access_log off;" h2c=""
+  local d=$1 log="access_log off;" h2c="" tls12=""
   if [ "${NGINX_TLS_ACCESS_LOG:-1}" != 0 ]; then
     log="access_log $d/access.log ntls;"
   fi
   if [ -n "$NGINX_TLS_H2C_PORT" ]; then
     h2c="server { listen 127.0.0.1:$NGINX_TLS_H2C_PORT http2; location / { return 200 \"ok\\n\"; } }"
+  fi
+  if [ -n "$NGINX_TLS_TLS12_PORT" ]; then
+    tls12="server {
+    listen 127.0.0.1:$NGINX_TLS_TLS12_PORT ssl;
+    ssl_protocols TLSv1.2;
+    keepalive_requests ${NGINX_TLS_H1_KEEPALIVE_REQUESTS:-${NGINX_TLS_KEEPALIVE_REQUESTS:-100000}};
+    location / { return 200 \"ok\\n\"; }
+  }"
   fi
   cat >"$d/nginx.conf" <<EOF
 # written by tests/support/nginx_tls.sh
@@ -169,7 +196,7 @@ http {
   http2_max_concurrent_streams ${NGINX_TLS_STREAMS:-128};
   ssl_certificate $d/cert.pem;
   ssl_certificate_key $d/key.pem;
-  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_protocols ${NGINX_TLS_PROTOCOLS:-TLSv1.2 TLSv1.3};
   ssl_session_cache shared:SSL:10m;
   ssl_session_timeout 1h;
   ssl_session_tickets on;
@@ -183,6 +210,7 @@ http {
     location / { return 200 "ok\n"; }
   }
   $h2c
+  $tls12
 }
 EOF
 }
@@ -226,12 +254,15 @@ nginx_tls_start() {
     NGINX_TLS_H2_PORT=$(_nginx_tls_port)
     NGINX_TLS_H1_PORT=$(_nginx_tls_port)
     NGINX_TLS_H2C_PORT=
+    NGINX_TLS_TLS12_PORT=
     if [ "${NGINX_TLS_H2C:-0}" = 1 ]; then
       NGINX_TLS_H2C_PORT=$(_nginx_tls_port)
     fi
-    [ "$NGINX_TLS_H1_PORT" != "$NGINX_TLS_H2_PORT" ] || continue
-    [ "$NGINX_TLS_H2C_PORT" != "$NGINX_TLS_H2_PORT" ] || continue
-    [ "$NGINX_TLS_H2C_PORT" != "$NGINX_TLS_H1_PORT" ] || continue
+    if [ "${NGINX_TLS_TLS12:-0}" = 1 ]; then
+      NGINX_TLS_TLS12_PORT=$(_nginx_tls_port)
+    fi
+    _nginx_tls_distinct "$NGINX_TLS_H2_PORT" "$NGINX_TLS_H1_PORT" \
+      "$NGINX_TLS_H2C_PORT" "$NGINX_TLS_TLS12_PORT" || continue
     _nginx_tls_conf "$d"
     rm -f "$d/nginx.pid"
     : >"$d/access.log"
