@@ -20,10 +20,20 @@
  * those between threads). Each worker's multi handle keeps its share of
  * max_host_connections per host.
  *
+ * Over HTTP/1.1 (http_version PACER_HTTP_1_1) a worker's first https
+ * transfer to an origin goes alone: the others to it wait, out of the multi
+ * handle, until its response begins (its TLS session, tickets included, is
+ * then in the shared cache) or it ends, so that a run's first burst resumes
+ * that session instead of making as many full handshakes as transfers.
+ * (With HTTP/2 possible, CURLOPT_PIPEWAIT does the waiting.)
+ *
  * Invariants: a conn is either in the pool (job NULL) or carries exactly one
- * running attempt, added to the multi handle; a job reaches `done` once. */
+ * running attempt, on t->running and added to the multi handle, unless it
+ * waits for its origin's first connection (waiting_on set: not added); a
+ * job reaches `done` once. */
 #include "clock.h"
 #include "http.h"
+#include "keys.h" /* uthash, in its non-fatal out-of-memory mode */
 #include "log.h"
 #include "netguard.h"
 #include "transport.h"
@@ -44,8 +54,15 @@
 /* A URL as it appears in a log line, redacted; longer ones are cut. */
 #define LOG_URL_MAX 512
 
+typedef struct origin origin_t;
+
 typedef struct conn {
-  pacer__link_t link; /* tx->running while an attempt runs */
+  pacer__link_t link;      /* tx->running while an attempt runs */
+  origin_t *opens;         /* the origin whose first connection it is setting
+                              up, or NULL */
+  origin_t *waiting_on;    /* the origin it waits for (not in the multi
+                              handle), or NULL */
+  pacer__link_t wait_link; /* in waiting_on->waiting */
   CURL *easy;
   struct curl_slist *hdrs;
   pacer__job_t *job;
@@ -67,6 +84,20 @@ typedef struct conn {
   char errbuf[CURL_ERROR_SIZE];
 } conn_t;
 
+/* An https origin ("https://host:port" as the URL spells it) a worker
+ * has connected to over HTTP/1.1, or is connecting to for the first time. */
+struct origin {
+  UT_hash_handle hh;
+  int up;                /* its first connection answered (or ended) */
+  pacer__link_t waiting; /* conns waiting for it (while !up) */
+  uint8_t oom;           /* uthash's mark: adding it failed */
+  char name[];
+};
+
+/* Origins remembered per worker before those already up are forgotten (a
+ * crawl of many hosts must not grow it without bound). */
+#define ORIGINS_MAX 4096
+
 /* What a dispatcher's instances share: TLS sessions and resolved names,
  * each kind of data under its own lock. */
 typedef struct share {
@@ -83,6 +114,9 @@ typedef struct tx {
   atomic_int woken;
   pacer__link_t running; /* conns with an attempt in the multi handle */
   pacer__link_t failed;  /* attempts that could not start: report in run() */
+  origin_t *origins;     /* HTTP/1.1 https origins (see the top) */
+  unsigned norigins;
+  int release; /* an origin came up: add its waiting conns (run()) */
 } tx_t;
 
 /* curl_global_init() once per process, but tried again by the next open
@@ -137,10 +171,21 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
   return len;
 }
 
+/* The origin c is opening is up: its waiting conns go, from run() (no
+ * multi call may be made from inside libcurl's callbacks). */
+static void origin_up(conn_t *c)
+{
+  c->opens->up = 1;
+  c->opens = NULL;
+  c->tx->release = 1;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
   conn_t *c = arg;
   size_t len = size * n;
+  if (c->opens)
+    origin_up(c);
   if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
     c->headers_done = 0; /* after a 1xx, another head follows */
   else if ((len == 2 && data[0] == '\r') || (len == 1 && data[0] == '\n'))
@@ -590,6 +635,112 @@ static void conn_put(tx_t *t, conn_t *c)
 
 /* ---- the interface ---- */
 
+/* ---- an origin's first HTTP/1.1 connection ---- */
+
+/* The length of "https://authority" at the start of url, or 0 if it is not
+ * an https URL or no transfer need wait (HTTP/2 may be spoken: PIPEWAIT
+ * waits). */
+static size_t gated_origin(const tx_t *t, const char *url)
+{
+  if (t->cfg->http_version != PACER_HTTP_1_1 ||
+      strncasecmp(url, "https://", 8) != 0)
+    return 0;
+  return 8 + strcspn(url + 8, "/?#");
+}
+
+/* Forgets the origins already up (none has a waiting conn). */
+static void origins_prune(tx_t *t)
+{
+  origin_t *o, *tmp;
+  HASH_ITER(hh, t->origins, o, tmp)
+  {
+    if (o->up) {
+      HASH_DEL(t->origins, o);
+      free(o);
+      t->norigins--;
+    }
+  }
+}
+
+/* Whether c must wait for its origin's first connection: then it is put on
+ * the origin's waiting list (and is not to be added to the multi handle).
+ * The first transfer to an origin becomes its opener. Out of memory, c just
+ * goes. */
+static int wait_for_origin(tx_t *t, conn_t *c)
+{
+  size_t len = gated_origin(t, c->url);
+  if (!len)
+    return 0;
+  origin_t *o = NULL;
+  HASH_FIND(hh, t->origins, c->url, len, o);
+  if (o && o->up)
+    return 0;
+  if (o) {
+    c->waiting_on = o;
+    pacer__list_push_back(&o->waiting, &c->wait_link);
+    return 1;
+  }
+  if (t->norigins >= ORIGINS_MAX)
+    origins_prune(t);
+  o = calloc(1, sizeof *o + len + 1);
+  if (!o)
+    return 0;
+  memcpy(o->name, c->url, len);
+  pacer__list_init(&o->waiting);
+  HASH_ADD(hh, t->origins, name, len, o);
+  if (o->oom) {
+    free(o);
+    return 0;
+  }
+  t->norigins++;
+  c->opens = o;
+  return 0;
+}
+
+/* c's attempt ends while it opens its origin, with no answer (an answer
+ * marks it up in the header callback first): the conns waiting for it go,
+ * each on a connection of its own, and the origin, up from now on, is
+ * forgotten at once when none waits. */
+static void origin_opener_ends(tx_t *t, conn_t *c)
+{
+  origin_t *o = c->opens;
+  c->opens = NULL;
+  o->up = 1; /* releases the waiting conns, then may be pruned */
+  t->release = 1;
+  if (pacer__list_empty(&o->waiting)) {
+    HASH_DEL(t->origins, o);
+    free(o);
+    t->norigins--;
+  }
+}
+
+/* Adds the waiting conns of every origin now up to the multi handle, with
+ * their time left counted from now. Returns how many. */
+static unsigned release_waiting(tx_t *t)
+{
+  if (!t->release)
+    return 0;
+  t->release = 0;
+  unsigned n = 0;
+  int64_t now = mono_ns();
+  origin_t *o, *tmp;
+  HASH_ITER(hh, t->origins, o, tmp)
+  {
+    if (!o->up)
+      continue;
+    pacer__link_t *l;
+    while ((l = pacer__list_pop_front(&o->waiting))) {
+      conn_t *c = pacer__container_of(l, conn_t, wait_link);
+      c->waiting_on = NULL;
+      if (set_timeout(c, now) != CURLE_OK ||
+          curl_multi_add_handle(t->multi, c->easy) != CURLM_OK)
+        c->aborted = 2; /* reported by reap_aborted() */
+      n++;
+    }
+  }
+  return n;
+}
+
 /* ---- the share handle ---- */
 
 static void share_lock(CURL *e, curl_lock_data data, curl_lock_access access,
@@ -696,6 +847,12 @@ static void tx_close(void *inst)
   for (size_t i = 0; i < t->npool; i++)
     conn_free(t->pool[i]);
   free(t->pool);
+  origin_t *o, *tmp;
+  HASH_ITER(hh, t->origins, o, tmp)
+  {
+    HASH_DEL(t->origins, o);
+    free(o);
+  }
   curl_multi_cleanup(t->multi);
   free(t);
 }
@@ -725,7 +882,10 @@ static void tx_start(void *inst, pacer__job_t *j, int64_t timeout_ns)
   c->redirects_left = c->redirects_max;
   c->deadline_ns = pacer__time_add(now, timeout_ns);
   if (!c->url || setup(c, now) != 0 ||
-      curl_multi_add_handle(t->multi, c->easy) != CURLM_OK) {
+      (!wait_for_origin(t, c) &&
+       curl_multi_add_handle(t->multi, c->easy) != CURLM_OK)) {
+    if (c->opens)
+      origin_opener_ends(t, c);
     conn_put(t, c);
     fail_now(t, j, PACER_ENOMEM, "out of memory starting the attempt");
     return;
@@ -873,7 +1033,9 @@ static void finish(tx_t *t, conn_t *c, CURLcode cc, pacer__link_t *done)
   long status = 0;
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
   int ended = 1;
-  if (c->aborted) {
+  if (c->aborted == 2) {
+    pacer__resp_fail(r, PACER_ENOMEM, 0, "out of memory starting the attempt");
+  } else if (c->aborted) {
     pacer__resp_fail(r, PACER_ECANCELED, 0, "attempt aborted");
   } else if (cc != CURLE_OK) {
     int error = map_error(c, cc);
@@ -915,6 +1077,12 @@ static void finish(tx_t *t, conn_t *c, CURLcode cc, pacer__link_t *done)
   r->conns_opened = c->conns_opened;
   r->tls_full = c->tls_full;
   r->tls_resumed = c->tls_resumed;
+  if (c->opens)
+    origin_opener_ends(t, c);
+  if (c->waiting_on) { /* aborted while it waited: never added */
+    pacer__list_unlink(&c->wait_link);
+    c->waiting_on = NULL;
+  }
   curl_multi_remove_handle(t->multi, c->easy);
   pacer__list_unlink(&c->link);
   j->tx_data = NULL;
@@ -959,8 +1127,11 @@ static void tx_run(void *inst, int64_t timeout_ns, pacer__link_t *done)
     reap_aborted(t, done);
     curl_multi_perform(t->multi, &running);
     reap(t, done);
+    unsigned released = release_waiting(t);
     if (!pacer__list_empty(done) || atomic_exchange(&t->woken, 0))
       return;
+    if (released)
+      continue; /* they start now, not after a wait */
     int64_t now = mono_ns();
     if (now >= end)
       return;

@@ -181,6 +181,38 @@ static void tls_is_verified_unless_told_otherwise(void **state)
   assert_int_equal(r->error, 0);
   assert_int_equal(r->status, 200);
 
+  /* Every connection's TLS handshake is counted, full or resumed (this
+   * server resumes none); all answered over HTTP/1.1 (it offers nothing
+   * else by ALPN). */
+  pacer_config_t h = c;
+  h.workers = 2;
+  h.concurrency = 8;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&h, &p), 0);
+  enum { NT = 100 };
+  uint64_t ids[NT];
+  rec_reset(&rec);
+  for (int i = 0; i < NT; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = u;
+    assert_int_equal(pacer_submit(p, &q, rec_on_done, &rec, &ids[i]), 0);
+  }
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(p, &st), 0);
+  pacer_free(p);
+  rec_assert_once(&rec, ids, NT);
+  rec_assert_all(&rec, ids, NT, 0, 200);
+  print_message("TLS: %llu connections, %llu full handshakes, %llu resumed\n",
+                (unsigned long long)st->conn.opened,
+                (unsigned long long)st->conn.tls_full,
+                (unsigned long long)st->conn.tls_resumed);
+  assert_true(st->conn.opened >= 1 && st->conn.opened <= 8);
+  assert_int_equal(st->conn.tls_full + st->conn.tls_resumed, st->conn.opened);
+  assert_int_equal(st->conn.http1, NT);
+  pacer_stats_free(st);
+
   pacer_config_t w = one_attempt();
   w.log_cb = logcap_on_log;
   w.log_user = &logs;
@@ -316,6 +348,63 @@ static void connections_are_reused(void **state)
   assert_true(conns >= 1 && conns <= 10);
 }
 
+/* The connections pacer counts are the server's, and max_host_connections
+ * holds them: 2 workers, 10 in flight, each answer 5 ms late, a cap of 3. */
+static void connections_are_counted_and_capped(void **state)
+{
+  (void)state;
+  assert_int_equal(mock_reset(&mock), 0);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 10;
+  c.workers = 2;
+  c.max_host_connections = 3;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  enum { N = 300 };
+  uint64_t ids[N];
+  rec_reset(&rec);
+  for (int i = 0; i < N; i++)
+    ids[i] = submit_path(p, "/cap?latency_ms=5", NULL, PACER_PRIORITY_LOW, 0);
+  assert_int_equal(pacer_drain(p, 60000), 0);
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(p, &st), 0);
+  pacer_free(p);
+  rec_assert_once(&rec, ids, N);
+  rec_assert_all(&rec, ids, N, 0, 200);
+  long long conns = mock_stat(&mock, "connections");
+  print_message("max_host_connections 3: %lld connections at the server, "
+                "%llu counted\n",
+                conns, (unsigned long long)st->conn.opened);
+  assert_true(conns >= 1 && conns <= 3);
+  assert_int_equal(st->conn.opened, (uint64_t)conns);
+  assert_int_equal(st->conn.http1, N);
+  assert_int_equal(st->conn.http2 + st->conn.http3, 0);
+  assert_int_equal(st->conn.tls_full + st->conn.tls_resumed, 0);
+  assert_int_equal(st->key_count, 1);
+  assert_int_equal(st->key_conn[0].opened, st->conn.opened);
+  assert_int_equal(st->key_conn[0].http1, N);
+  pacer_stats_free(st);
+}
+
+/* HTTP/2 by prior knowledge to a server that speaks only HTTP/1.1 fails
+ * the attempt as a transport error (the option is for servers known to
+ * speak h2c). */
+static void h2_prior_knowledge_needs_a_server_that_speaks_it(void **state)
+{
+  (void)state;
+  pacer_config_t c = one_attempt();
+  c.http_version = PACER_HTTP_2_PRIOR_KNOWLEDGE;
+  char u[128];
+  snprintf(u, sizeof u, "http://127.0.0.1:%d/h2c", mock.port);
+  const rec_entry_t *r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, PACER_ETRANSPORT);
+  c.http_version = PACER_HTTP_DEFAULT;
+  r = fetch_req(&c, NULL, u, NULL, 0, NULL, 0);
+  assert_int_equal(r->error, 0);
+  assert_int_equal(r->status, 200);
+}
+
 static int thread_count(void)
 {
   int n = 0;
@@ -383,6 +472,8 @@ int main(void)
       cmocka_unit_test(gzip_is_decoded_only_when_asked_and_capped),
       cmocka_unit_test(secret_headers_are_redacted_in_logs),
       cmocka_unit_test(connections_are_reused),
+      cmocka_unit_test(connections_are_counted_and_capped),
+      cmocka_unit_test(h2_prior_knowledge_needs_a_server_that_speaks_it),
       cmocka_unit_test(a_thousand_in_flight_on_few_threads),
   };
   return cmocka_run_group_tests(tests, e2e_setup, e2e_teardown);

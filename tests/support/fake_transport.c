@@ -43,6 +43,7 @@ struct fake_tx {
   char *headers;          /* raw lines added to every HTTP reply; NULL: none */
   int share_token;        /* share_open() hands out its address */
   unsigned host_caps[64]; /* by instance, in the order opened */
+  uint64_t inst_starts[64]; /* by instance, in the order opened */
   size_t ninst;
 };
 
@@ -94,13 +95,13 @@ static keypeak_t *peak_of(fake_tx_t *f, const char *key)
 static void fill(fake_tx_t *f, pacer__job_t *j, const fake_reply_t *r)
 {
   pacer__resp_t *resp = j->resp;
+  resp->conns_opened = r->conns;
+  resp->tls_full = r->tls_full;
+  resp->tls_resumed = r->tls_resumed;
   if (r->error) {
     pacer__resp_fail(resp, r->error, 7, "fake transport error");
     return;
   }
-  resp->conns_opened = r->conns;
-  resp->tls_full = r->tls_full;
-  resp->tls_resumed = r->tls_resumed;
   resp->status = r->status ? r->status : 200;
   resp->http_version = r->http_version;
   if (r->retry_after)
@@ -192,6 +193,8 @@ static void t_start(void *p, pacer__job_t *j, int64_t timeout_ns)
   s->prio = j->prio;
   s->t = now;
   snprintf(s->key, sizeof s->key, "%s", j->key->name);
+  if (in->index < sizeof f->inst_starts / sizeof f->inst_starts[0])
+    f->inst_starts[in->index]++;
   if (++f->inflight > f->max_inflight)
     f->max_inflight = f->inflight;
   keypeak_t *k = peak_of(f, j->key->name);
@@ -297,6 +300,18 @@ static void t_share_close(void *share)
   pthread_mutex_lock(&f->mu);
   f->opened.share_closes++;
   pthread_mutex_unlock(&f->mu);
+}
+
+size_t fake_tx_inst_starts(fake_tx_t *f, uint64_t *out, size_t cap)
+{
+  pthread_mutex_lock(&f->mu);
+  size_t n = f->ninst;
+  for (size_t i = 0;
+       i < n && i < cap && i < sizeof f->inst_starts / sizeof f->inst_starts[0];
+       i++)
+    out[i] = f->inst_starts[i];
+  pthread_mutex_unlock(&f->mu);
+  return n;
 }
 
 size_t fake_tx_host_caps(fake_tx_t *f, unsigned *out, size_t cap)

@@ -83,6 +83,8 @@ void fake_tx_opened(fake_tx_t *f, fake_tx_opened_t *out);
  * were opened (a closed one keeps its place): up to cap of them into out;
  * returns how many instances were opened. */
 size_t fake_tx_host_caps(fake_tx_t *f, unsigned *out, size_t cap);
+/* The attempts each instance started, in the same order; as above. */
+size_t fake_tx_inst_starts(fake_tx_t *f, uint64_t *out, size_t cap);
 
 /* Every HTTP reply from now on also carries the header lines in lines
  * ("Name: value", separated by '\n'; copied); NULL: none again. */

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ static void assert_defaults(const pacer_config_t *c, int resolved)
   assert_int_equal(c->max_queue_wait_ms, 0);
   assert_true(c->rate == 0.0);
   assert_int_equal(c->burst, resolved ? 1 : 0);
+  assert_int_equal(c->http_version, PACER_HTTP_DEFAULT);
+  assert_int_equal(c->max_host_connections, 0);
+  assert_int_equal(c->idle_connection_timeout_ms, 0);
   assert_true(c->key_rate == 0.0);
   assert_int_equal(c->key_burst, 0);
   assert_int_equal(c->key_concurrency, 0);
@@ -252,6 +256,15 @@ static void bad_transport(void **state)
   EXPECT_CFG(PACER_EINVAL, c.log_level = (pacer_log_level_t)4);
   EXPECT_CFG(PACER_EINVAL, c.deny_private = 2);
   EXPECT_CFG(PACER_EINVAL, c.deny_private = -1);
+  EXPECT_CFG(PACER_EINVAL, c.http_version = 3);
+  EXPECT_CFG(PACER_EINVAL, c.http_version = -1);
+  EXPECT_CFG(0, c.http_version = PACER_HTTP_1_1);
+  EXPECT_CFG(0, c.http_version = PACER_HTTP_2_PRIOR_KNOWLEDGE);
+  EXPECT_CFG(PACER_EINVAL, c.idle_connection_timeout_ms = -1);
+  EXPECT_CFG(PACER_EINVAL, c.idle_connection_timeout_ms = 86400001);
+  EXPECT_CFG(0, c.idle_connection_timeout_ms = 86400000);
+  EXPECT_CFG(0, c.max_host_connections = 1);
+  EXPECT_CFG(0, c.max_host_connections = UINT_MAX);
 }
 
 static void bad_adapt(void **state)

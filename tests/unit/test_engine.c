@@ -965,6 +965,152 @@ static void set_workers_changes_the_thread_count(void **state)
   eng_free(&e);
 }
 
+/* ---- connections ---- */
+
+/* Key "a": HTTP/2, a connection opened by every third attempt, its TLS
+ * handshake in full; key "b": HTTP/1.1, a connection each, resumed; key
+ * "c": no answer (a transport error), a connection opened and no handshake. */
+static void conn_reply(void *user, const pacer__job_t *j, fake_reply_t *r)
+{
+  (void)user;
+  const char *k = j->key->name;
+  if (!strcmp(k, "a")) {
+    r->http_version = 2;
+    r->conns = j->id % 3 == 0;
+    r->tls_full = r->conns;
+  } else if (!strcmp(k, "b")) {
+    r->http_version = 1;
+    r->conns = 1;
+    r->tls_resumed = 1;
+  } else {
+    r->error = PACER_ETRANSPORT;
+    r->conns = 1;
+  }
+}
+
+static void connections_are_counted_per_key_and_in_total(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.max_attempts = 1;
+  c.breaker_enabled = 0;
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.reply = conn_reply});
+  uint64_t ids[30];
+  for (int i = 0; i < 30; i++)
+    assert_int_equal(submit_key(e.p,
+                                i < 15   ? "a"
+                                : i < 25 ? "b"
+                                         : "c",
+                                0, &ids[i]),
+                     0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, ids, 30);
+  uint64_t a_opened = 0;
+  for (int i = 0; i < 15; i++)
+    a_opened += ids[i] % 3 == 0;
+  pacer_stats_t *st;
+  assert_int_equal(pacer_stats_get(e.p, &st), 0);
+  assert_int_equal(st->conn.opened, a_opened + 10 + 5);
+  assert_int_equal(st->conn.tls_full, a_opened);
+  assert_int_equal(st->conn.tls_resumed, 10);
+  assert_int_equal(st->conn.http1, 10);
+  assert_int_equal(st->conn.http2, 15);
+  assert_int_equal(st->conn.http3, 0);
+  assert_int_equal(st->key_count, 3);
+  assert_non_null(st->key_conn);
+  for (size_t i = 0; i < st->key_count; i++) {
+    const pacer_conn_stats_t *kc = &st->key_conn[i];
+    const char *k = st->keys[i].key;
+    if (!strcmp(k, "a")) {
+      assert_int_equal(kc->opened, a_opened);
+      assert_int_equal(kc->tls_full, a_opened);
+      assert_int_equal(kc->http2, 15);
+      assert_int_equal(kc->http1 + kc->tls_resumed, 0);
+    } else if (!strcmp(k, "b")) {
+      assert_int_equal(kc->opened, 10);
+      assert_int_equal(kc->tls_resumed, 10);
+      assert_int_equal(kc->http1, 10);
+      assert_int_equal(kc->http2 + kc->tls_full, 0);
+    } else {
+      assert_string_equal(k, "c");
+      assert_int_equal(kc->opened, 5);
+      assert_int_equal(kc->http1 + kc->http2 + kc->tls_full, 0);
+    }
+  }
+  pacer_stats_free(st);
+  eng_free(&e);
+}
+
+/* max_host_connections is divided among the workers, the remainder to the
+ * first; below the number of workers, only that many take jobs. Every
+ * worker opens its transport with the dispatcher's one share. */
+static void host_connections_are_divided_among_workers(void **state)
+{
+  (void)state;
+  static const struct {
+    unsigned workers, max;
+    unsigned caps[4];
+  } cases[] = {
+      {3, 7, {3, 2, 2}},
+      {3, 2, {1, 1, 0}},
+      {4, 1, {1, 0, 0, 0}},
+      {2, 0, {0, 0}},
+  };
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    rec_reset(&rec);
+    pacer_config_t c;
+    pacer_config_init(&c);
+    c.workers = cases[ci].workers;
+    c.max_host_connections = cases[ci].max;
+    c.concurrency = 8;
+    eng_t e;
+    eng_new(&e, &c, &(eng_opts_t){.reply = reply_200_hi});
+    uint64_t ids[64];
+    for (int i = 0; i < 64; i++)
+      assert_int_equal(submit_key(e.p, "k", 0, &ids[i]), 0);
+    assert_int_equal(pacer_drain(e.p, -1), 0);
+    print_message("workers %u, max_host_connections %u\n", cases[ci].workers,
+                  cases[ci].max);
+    rec_assert_once(&rec, ids, 64);
+    unsigned caps[8] = {0};
+    uint64_t starts[8] = {0}, total = 0;
+    assert_int_equal(fake_tx_host_caps(e.tx, caps, 8), cases[ci].workers);
+    assert_int_equal(fake_tx_inst_starts(e.tx, starts, 8), cases[ci].workers);
+    unsigned takers = cases[ci].max && cases[ci].max < cases[ci].workers
+                          ? cases[ci].max
+                          : cases[ci].workers;
+    for (unsigned w = 0; w < cases[ci].workers; w++) {
+      total += starts[w];
+      /* a worker that takes no jobs never set its cap: 0 */
+      if (w < takers)
+        assert_int_equal(caps[w], cases[ci].caps[w]);
+      else
+        assert_int_equal(starts[w], 0);
+    }
+    assert_int_equal(total, 64);
+    fake_tx_opened_t o;
+    fake_tx_opened(e.tx, &o);
+    assert_int_equal(o.share_opens, 1);
+    assert_int_equal(o.share_given, 1);
+    assert_int_equal(o.share_closes, 0);
+    /* Workers added later get the same share. */
+    assert_int_equal(pacer_set_workers(e.p, cases[ci].workers + 1), 0);
+    for (int i = 0; i < 8; i++)
+      assert_int_equal(submit_key(e.p, "k", 0, &ids[i]), 0);
+    assert_int_equal(pacer_drain(e.p, -1), 0);
+    pacer_free(e.p);
+    e.p = NULL;
+    fake_tx_opened(e.tx, &o);
+    assert_int_equal(o.opens, cases[ci].workers + 1);
+    assert_int_equal(o.share_given, 1);
+    assert_int_equal(o.share_closes, 1); /* after the last worker closed */
+    eng_free(&e);
+  }
+}
+
 /* ---- time: deadlines and Retry-After through the engine ---- */
 
 static void deadline_ends_a_held_attempt(void **state)
@@ -2686,6 +2832,8 @@ int main(void)
       cmocka_unit_test(workers_and_concurrency_change_while_running),
       cmocka_unit_test(set_concurrency_caps_what_starts_next),
       cmocka_unit_test(set_workers_changes_the_thread_count),
+      cmocka_unit_test(connections_are_counted_per_key_and_in_total),
+      cmocka_unit_test(host_connections_are_divided_among_workers),
       cmocka_unit_test(deadline_ends_a_held_attempt),
       cmocka_unit_test(early_timeout_at_the_deadline_is_the_deadline),
       cmocka_unit_test(retry_after_holds_the_key_through_the_engine),
