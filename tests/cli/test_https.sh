@@ -13,16 +13,25 @@
 #     over it).
 #  b. the same with --http1.1: every request HTTP/1.1, at most 100
 #     connections, each carrying more than one request.
-#  c. --workers 4 --concurrency 4 --http1.1 to the HTTP/1.1-only server,
-#     which closes a connection after 25 requests (keepalive_requests), so
-#     pacer opens new ones all along: at most one full TLS handshake per
-#     worker (4), every other connection resumes a session ($ssl_session_
-#     reused "r"). Concurrency 4: at 100 the first connections of a worker
-#     would all start before any session exists. The first job is fed
-#     alone (a pipe) and the rest once nginx has answered it.
-#  c12. the same against a server speaking TLS 1.2 only: the other 3
-#     workers find the first job's session in the cache the workers share,
-#     and only 1 handshake is full (4 if each worker kept its own).
+#  b12. the first burst over HTTP/1.1, against a server speaking TLS 1.2
+#     only: a worker's first transfer goes alone and the others resume its
+#     session, so at most 2 full TLS handshakes (one per worker).
+#  c. --workers 4 --concurrency 4 --http1.1 to a server speaking TLS 1.2
+#     only, which closes a connection after 25 requests (keepalive_
+#     requests), so pacer opens new ones all along; the first job is fed
+#     alone (a pipe) and the rest once nginx has answered it: the other 3
+#     workers find its session in the cache the workers share, so 1 full
+#     handshake (4 if each worker kept its own; the spec's bound is one a
+#     worker) and every other connection resumes ($ssl_session_reused "r").
+#     Concurrency 4: at 100 the first connections of a worker would all
+#     start before any session exists.
+#  c13. the same over TLS 1.3 (the HTTP/1.1-only server), where the count
+#     of full handshakes is printed, not checked: with libcurl 7.88 and
+#     OpenSSL 3.0 a TLS 1.3 session offered for resumption is refused by
+#     nginx now and then, more often the busier the machine (reproduced
+#     without pacer: one thread, one multi handle, 99 transfers resuming
+#     one session, 1 full handshake on an idle machine, 6 to 84 with a
+#     core kept busy), so no bound holds.
 #  d. --max-host-connections 4 --http1.1 at --concurrency 100 --workers 2:
 #     nginx never sees more than 4 connections open ($connections_active;
 #     nothing else connects to it during the run: every request logged is
@@ -82,7 +91,8 @@ feed() {
     return
   fi
   head -1 "$T/$1.jsonl"
-  for _ in $(seq 1 $((500 * SCALE))); do
+  local i
+  for ((i = 0; i < 500 * SCALE; i++)); do
     grep -q " /$1/1 " "$NGINX_TLS_LOG" && break
     kill -0 "$2" 2>/dev/null || return 0
     sleep 0.02
@@ -173,29 +183,35 @@ if run b "$N" "$H2" --concurrency 100 --workers 2 --http1.1; then
   check "b: at most 100 connections ($(ng accepted) accepted)" [ "$(ng accepted)" -le 100 ]
   check "b: connections reused: $(ng per_conn) requests a connection" \
     awk -v x="$(ng per_conn)" 'BEGIN { exit !(x > 1) }'
-  echo "b: HTTP/1.1: $N requests over $(ng connections) connections ($(ng per_conn) a connection," \
-    "at most $(ng max_per_conn)), $(ng full) full + $(ng resumed) resumed handshakes," \
-    "at most $(ng max_active) open, $SECS s"
+  echo "b: HTTP/1.1 over TLS 1.3: $N requests over $(ng connections) connections ($(ng per_conn) a connection," \
+    "at most $(ng max_per_conn)), $(ng full) full + $(ng resumed) resumed handshakes" \
+    "(not checked: see c13), at most $(ng max_active) open, $SECS s"
 fi
 
-# ---- c. TLS sessions resumed: one full handshake per worker at most ----
-if STAGGER=1 run c "$NC" "$H1" --concurrency 4 --workers 4 --http1.1; then
+# ---- b12. the first burst over TLS 1.2 ----
+if run b12 "$NC" "$H12" --concurrency 100 --workers 2 --http1.1; then
+  check "b12: at most 2 full TLS handshakes, one per worker ($(ng full) full, $(ng resumed) resumed)" \
+    [ "$(ng full)" -le 2 ]
+  echo "b12: TLS 1.2 burst: $NC requests over $(ng connections) connections (nginx closes each" \
+    "after 25): $(ng full) full + $(ng resumed) resumed handshakes, $SECS s"
+fi
+
+# ---- c. TLS sessions shared by the workers (TLS 1.2) ----
+if STAGGER=1 run c "$NC" "$H12" --concurrency 4 --workers 4 --http1.1; then
   check "c: at most 4 full handshakes, one per worker ($(ng full))" [ "$(ng full)" -le 4 ]
+  check "c: sessions shared by the workers: 1 full handshake ($(ng full))" [ "$(ng full)" -eq 1 ]
   check "c: every other connection resumed ($(ng resumed) of $(ng connections))" \
     [ "$(($(ng full) + $(ng resumed)))" -eq "$(ng connections)" ]
   check "c: nginx closed connections, pacer opened new ones ($(ng connections) for $NC requests)" \
     [ "$(ng connections)" -ge $((NC / 25)) ]
-  echo "c: TLS 1.3 resumption: $NC requests over $(ng connections) connections (nginx closes" \
+  echo "c: TLS 1.2 resumption: $NC requests over $(ng connections) connections (nginx closes" \
     "each after 25): $(ng full) full + $(ng resumed) resumed handshakes, $SECS s"
 fi
 
-# ---- c12. TLS sessions shared by the workers (TLS 1.2) ----
-if STAGGER=1 run c12 "$NC" "$H12" --concurrency 4 --workers 4 --http1.1; then
-  check "c12: sessions shared by the workers: 1 full handshake ($(ng full))" [ "$(ng full)" -eq 1 ]
-  check "c12: every other connection resumed ($(ng resumed) of $(ng connections))" \
-    [ "$(($(ng full) + $(ng resumed)))" -eq "$(ng connections)" ]
-  echo "c12: TLS 1.2 resumption: $NC requests over $(ng connections) connections:" \
-    "$(ng full) full + $(ng resumed) resumed handshakes, $SECS s"
+# ---- c13. the same over TLS 1.3: figures only ----
+if STAGGER=1 run c13 "$NC" "$H1" --concurrency 4 --workers 4 --http1.1; then
+  echo "c13: TLS 1.3 resumption: $NC requests over $(ng connections) connections:" \
+    "$(ng full) full + $(ng resumed) resumed handshakes (not checked), $SECS s"
 fi
 
 # ---- d. --max-host-connections: never more open at once ----

@@ -218,7 +218,8 @@ EOF
 # _nginx_tls_ready: 0 once the servers answer (checked with curl over TLS,
 # verifying the certificate); 1 if nginx died (a port taken) or never did.
 _nginx_tls_ready() {
-  for _ in $(seq 1 100); do
+  local _i
+  for ((_i = 0; _i < 100; _i++)); do
     kill -0 "$NGINX_TLS_PID" 2>/dev/null || return 1
     if curl -sf --cacert "$NGINX_TLS_CA" -o /dev/null \
       "https://127.0.0.1:$NGINX_TLS_H1_PORT/__nginx_tls_ready" 2>/dev/null &&
@@ -310,14 +311,15 @@ _nginx_tls_trap() {
 # nginx_tls_stop: stops nginx (TERM, then KILL after 3 s) and its
 # watchdog; nothing if none runs. The files stay in NGINX_TLS_DIR.
 nginx_tls_stop() {
+  local _i
   if [ -n "$_nginx_tls_watchdog" ]; then
+    # (not waited for: bash may have reaped it already, and says so)
     kill "$_nginx_tls_watchdog" 2>/dev/null || true
-    wait "$_nginx_tls_watchdog" 2>/dev/null || true
     _nginx_tls_watchdog=
   fi
   if [ -n "$NGINX_TLS_PID" ]; then
     kill "$NGINX_TLS_PID" 2>/dev/null || true
-    for _ in $(seq 1 60); do
+    for ((_i = 0; _i < 60; _i++)); do
       kill -0 "$NGINX_TLS_PID" 2>/dev/null || break
       sleep 0.05
     done
@@ -332,10 +334,10 @@ nginx_tls_stop() {
 # /__nginx_tls_mark on the HTTP/1.1 server; prints the line number of its
 # log line once written.
 _nginx_tls_probe() {
-  local n
+  local n _i
   curl -sf --cacert "$NGINX_TLS_CA" -o /dev/null \
     "https://127.0.0.1:$NGINX_TLS_H1_PORT/__nginx_tls_mark" || return 1
-  for _ in $(seq 1 100); do
+  for ((_i = 0; _i < 100; _i++)); do
     n=$(grep -n ' /__nginx_tls_mark ' "$NGINX_TLS_LOG" | tail -1 | cut -d: -f1)
     if [ -n "$n" ]; then
       echo "$n"
