@@ -8,10 +8,11 @@
  * pacer_submit() called from a callback never blocks). The politeness is the
  * dispatcher's, not the crawler's: per-key limits (the key is the URL's host
  * by default) give each host key_rate requests/s with a bucket of one token
- * and key_concurrency 1, and each host has its own circuit breaker (library
- * defaults: 10 or more outcomes in the last 20, half of them 5xx or transport
- * errors, hold that host's jobs for 30 s, then let one probe through). A 404
- * is not a breaker failure: the host is healthy, the link is broken.
+ * and key_concurrency 1 over one connection (max_host_connections), and
+ * each host has its own circuit breaker (library defaults: 10 or more
+ * outcomes in the last 20, half of them 5xx or transport errors, hold that
+ * host's jobs for 30 s, then let one probe through). A 404 is not a breaker
+ * failure: the host is healthy, the link is broken.
  *
  * The crawl starts at BASE_URL/site/0 and follows only links to the same
  * scheme://host:port. A URL is fetched at most once. When PAGE_BUDGET URLs
@@ -291,9 +292,11 @@ int main(int argc, char **argv)
 
   pacer_config_t cfg;
   pacer_config_init(&cfg);
-  cfg.key_rate = rate;     /* per host */
-  cfg.key_burst = 1;       /* no bursts: evenly spaced */
-  cfg.key_concurrency = 1; /* one request at a time per host */
+  cfg.key_rate = rate;          /* per host */
+  cfg.key_burst = 1;            /* no bursts: evenly spaced */
+  cfg.key_concurrency = 1;      /* one request at a time per host */
+  cfg.max_host_connections = 1; /* and one connection to it, all workers
+                                   together */
   cfg.timeout_ms = 10000;
   cfg.event_cb = on_event; /* breakers, pauses, retries, as they happen */
   if (pthread_mutex_init(&c.lock, NULL) != 0) {
@@ -330,10 +333,12 @@ int main(int argc, char **argv)
   pacer_stats_t *st;
   if (pacer_stats_get(c.p, &st) == 0) {
     for (size_t i = 0; i < st->key_count; i++)
-      printf("crawler: host %s: breaker %s\n", st->keys[i].key,
+      printf("crawler: host %s: breaker %s, %llu connection(s) opened\n",
+             st->keys[i].key,
              st->keys[i].breaker == PACER_BREAKER_CLOSED ? "closed"
              : st->keys[i].breaker == PACER_BREAKER_OPEN ? "open"
-                                                         : "half-open");
+                                                         : "half-open",
+             (unsigned long long)st->key_conn[i].opened);
     pacer_stats_free(st);
   } else {
     fprintf(stderr, "crawler: no statistics\n");

@@ -126,6 +126,49 @@ static void silent_server_times_out(void **state)
   raw_stop(&rp);
 }
 
+/* Over HTTP/1.1 a worker's first https transfer to an origin goes alone
+ * and the others wait for it: a server that accepts and never answers the
+ * TLS handshake must not hold them past their time. The first ends at its
+ * connect timeout; the waiting ones then try on their own, each within its
+ * own time left; all five end once, timed out. */
+static void a_silent_tls_server_holds_no_waiting_transfer(void **state)
+{
+  (void)state;
+  raw_peer_t rp;
+  assert_int_equal(raw_start(&rp, RAW_SILENT, 0), 0);
+  char u[128];
+  snprintf(u, sizeof u, "https://127.0.0.1:%d/silent-tls", rp.port);
+  pacer_config_t c = one_lane(1);
+  c.concurrency = 5;
+  c.http_version = PACER_HTTP_1_1;
+  c.connect_timeout_ms = 300;
+  c.timeout_ms = 800;
+  pacer_t *p;
+  assert_int_equal(pacer_new(&c, &p), 0);
+  rec_reset(&rec);
+  uint64_t id[5];
+  int64_t t0 = rec_now_ns();
+  for (int i = 0; i < 5; i++)
+    submit(p, u, &id[i]);
+  assert_int_equal(pacer_drain(p, 10000), 0);
+  pacer_free(p);
+  rec_assert_once(&rec, id, 5);
+  int64_t last_ms = 0;
+  for (int i = 0; i < 5; i++) {
+    const rec_entry_t *r = rec_of(&rec, id[i]);
+    assert_int_equal(r->error, PACER_ETIMEDOUT);
+    int64_t ms = (r->end_ns - t0) / 1000000;
+    if (ms > last_ms)
+      last_ms = ms;
+  }
+  printf("# silent TLS server, 5 transfers over HTTP/1.1: all timed out, "
+         "the last after %lld ms; %d connections accepted\n",
+         (long long)last_ms, atomic_load(&rp.accepted));
+  assert_true(last_ms <= 800 * timing_scale() + 500);
+  assert_int_equal(atomic_load(&rp.accepted), 5);
+  raw_stop(&rp);
+}
+
 /* Slowloris: the headers come one byte every 2 s. Either bound ends it:
  * the attempt's timeout, or the low-speed limit (1 B/s over 3 s) under a
  * generous timeout. Both are PACER_ETIMEDOUT. */
@@ -524,6 +567,7 @@ int main(int argc, char **argv)
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(silent_server_times_out),
+      cmocka_unit_test(a_silent_tls_server_holds_no_waiting_transfer),
       cmocka_unit_test(dripped_headers_hit_a_time_limit),
       cmocka_unit_test(dripped_body_hits_the_low_speed_limit),
       cmocka_unit_test(resets_are_transport_errors),

@@ -302,26 +302,17 @@ static void t_share_close(void *share)
   pthread_mutex_unlock(&f->mu);
 }
 
-size_t fake_tx_inst_starts(fake_tx_t *f, uint64_t *out, size_t cap)
-{
-  pthread_mutex_lock(&f->mu);
-  size_t n = f->ninst;
-  for (size_t i = 0;
-       i < n && i < cap && i < sizeof f->inst_starts / sizeof f->inst_starts[0];
-       i++)
-    out[i] = f->inst_starts[i];
-  pthread_mutex_unlock(&f->mu);
-  return n;
-}
-
-size_t fake_tx_host_caps(fake_tx_t *f, unsigned *out, size_t cap)
+size_t fake_tx_instances(fake_tx_t *f, unsigned *caps, uint64_t *starts,
+                         size_t cap)
 {
   pthread_mutex_lock(&f->mu);
   size_t n = f->ninst;
   for (size_t i = 0;
        i < n && i < cap && i < sizeof f->host_caps / sizeof f->host_caps[0];
-       i++)
-    out[i] = f->host_caps[i];
+       i++) {
+    caps[i] = f->host_caps[i];
+    starts[i] = f->inst_starts[i];
+  }
   pthread_mutex_unlock(&f->mu);
   return n;
 }

@@ -79,12 +79,12 @@ typedef struct fake_tx_opened {
 
 void fake_tx_opened(fake_tx_t *f, fake_tx_opened_t *out);
 
-/* The host caps set_connections() gave each instance, in the order they
- * were opened (a closed one keeps its place): up to cap of them into out;
- * returns how many instances were opened. */
-size_t fake_tx_host_caps(fake_tx_t *f, unsigned *out, size_t cap);
-/* The attempts each instance started, in the same order; as above. */
-size_t fake_tx_inst_starts(fake_tx_t *f, uint64_t *out, size_t cap);
+/* Per instance, in the order they were opened (a closed one keeps its
+ * place), up to cap of them: the host cap set_connections() gave it into
+ * caps, the attempts it started into starts. Returns how many instances
+ * were opened. */
+size_t fake_tx_instances(fake_tx_t *f, unsigned *caps, uint64_t *starts,
+                         size_t cap);
 
 /* Every HTTP reply from now on also carries the header lines in lines
  * ("Name: value", separated by '\n'; copied); NULL: none again. */

@@ -1077,8 +1077,8 @@ static void host_connections_are_divided_among_workers(void **state)
     rec_assert_once(&rec, ids, 64);
     unsigned caps[8] = {0};
     uint64_t starts[8] = {0}, total = 0;
-    assert_int_equal(fake_tx_host_caps(e.tx, caps, 8), cases[ci].workers);
-    assert_int_equal(fake_tx_inst_starts(e.tx, starts, 8), cases[ci].workers);
+    assert_int_equal(fake_tx_instances(e.tx, caps, starts, 8),
+                     cases[ci].workers);
     unsigned takers = cases[ci].max && cases[ci].max < cases[ci].workers
                           ? cases[ci].max
                           : cases[ci].workers;
