@@ -17,11 +17,18 @@
 #
 # Options (environment, read by nginx_tls_start):
 #   NGINX_TLS_H2C=1                 also a plain-text HTTP/2 (h2c) server
+#   NGINX_TLS_TLS12=1               also an HTTP/1.1-only server that speaks
+#                                   TLS 1.2 alone (as NGINX_TLS_H1_PORT's
+#                                   otherwise)
 #   NGINX_TLS_ACCESS_LOG=0          no access log (a benchmark's server)
 #   NGINX_TLS_STREAMS=128           http2_max_concurrent_streams
 #   NGINX_TLS_KEEPALIVE_REQUESTS=100000  requests before nginx closes a
 #                                   connection (its default, 1000, would
 #                                   close HTTP/2 connections mid-run)
+#   NGINX_TLS_PROTOCOLS="TLSv1.2 TLSv1.3"  ssl_protocols
+#   NGINX_TLS_H1_KEEPALIVE_REQUESTS=N  the same for the HTTP/1.1-only server
+#                                   alone: a small N makes a client open
+#                                   new connections, to resume sessions
 # Set by nginx_tls_start:
 #   NGINX_TLS_DIR       the prefix: nginx.conf, cert.pem, key.pem, access.log,
 #                       error.log, stderr, nginx.pid and the temp paths
@@ -30,6 +37,7 @@
 #   NGINX_TLS_H1_PORT   `listen ssl`: HTTP/1.1 only
 #   NGINX_TLS_H2C_PORT  `listen http2` (h2c, prior knowledge); with
 #                       NGINX_TLS_H2C=1, else empty
+#   NGINX_TLS_TLS12_PORT  `listen ssl`, TLSv1.2 only; with NGINX_TLS_TLS12=1
 #   NGINX_TLS_LOG       the access log
 #   NGINX_TLS_PID       nginx's process id
 #
@@ -58,6 +66,7 @@ NGINX_TLS_CA=
 NGINX_TLS_H2_PORT=
 NGINX_TLS_H1_PORT=
 NGINX_TLS_H2C_PORT=
+NGINX_TLS_TLS12_PORT=
 NGINX_TLS_LOG=
 NGINX_TLS_PID=
 _nginx_tls_watchdog=
@@ -133,14 +142,35 @@ _nginx_tls_port() {
   done
 }
 
+# _nginx_tls_distinct PORT...: 0 if the PORTs not empty differ.
+_nginx_tls_distinct() {
+  local a b
+  for a in "$@"; do
+    shift
+    [ -n "$a" ] || continue
+    for b in "$@"; do
+      [ "$a" != "$b" ] || return 1
+    done
+  done
+  return 0
+}
+
 # _nginx_tls_conf DIR: writes DIR/nginx.conf for the ports chosen.
 _nginx_tls_conf() {
-  local d=$1 log="access_log off;" h2c=""
+  local d=$1 log="access_log off;" h2c="" tls12=""
   if [ "${NGINX_TLS_ACCESS_LOG:-1}" != 0 ]; then
     log="access_log $d/access.log ntls;"
   fi
   if [ -n "$NGINX_TLS_H2C_PORT" ]; then
     h2c="server { listen 127.0.0.1:$NGINX_TLS_H2C_PORT http2; location / { return 200 \"ok\\n\"; } }"
+  fi
+  if [ -n "$NGINX_TLS_TLS12_PORT" ]; then
+    tls12="server {
+    listen 127.0.0.1:$NGINX_TLS_TLS12_PORT ssl;
+    ssl_protocols TLSv1.2;
+    keepalive_requests ${NGINX_TLS_H1_KEEPALIVE_REQUESTS:-${NGINX_TLS_KEEPALIVE_REQUESTS:-100000}};
+    location / { return 200 \"ok\\n\"; }
+  }"
   fi
   cat >"$d/nginx.conf" <<EOF
 # written by tests/support/nginx_tls.sh
@@ -166,7 +196,7 @@ http {
   http2_max_concurrent_streams ${NGINX_TLS_STREAMS:-128};
   ssl_certificate $d/cert.pem;
   ssl_certificate_key $d/key.pem;
-  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_protocols ${NGINX_TLS_PROTOCOLS:-TLSv1.2 TLSv1.3};
   ssl_session_cache shared:SSL:10m;
   ssl_session_timeout 1h;
   ssl_session_tickets on;
@@ -176,9 +206,11 @@ http {
   }
   server {
     listen 127.0.0.1:$NGINX_TLS_H1_PORT ssl;
+    keepalive_requests ${NGINX_TLS_H1_KEEPALIVE_REQUESTS:-${NGINX_TLS_KEEPALIVE_REQUESTS:-100000}};
     location / { return 200 "ok\n"; }
   }
   $h2c
+  $tls12
 }
 EOF
 }
@@ -186,7 +218,8 @@ EOF
 # _nginx_tls_ready: 0 once the servers answer (checked with curl over TLS,
 # verifying the certificate); 1 if nginx died (a port taken) or never did.
 _nginx_tls_ready() {
-  for _ in $(seq 1 100); do
+  local _i
+  for ((_i = 0; _i < 100; _i++)); do
     kill -0 "$NGINX_TLS_PID" 2>/dev/null || return 1
     if curl -sf --cacert "$NGINX_TLS_CA" -o /dev/null \
       "https://127.0.0.1:$NGINX_TLS_H1_PORT/__nginx_tls_ready" 2>/dev/null &&
@@ -222,12 +255,15 @@ nginx_tls_start() {
     NGINX_TLS_H2_PORT=$(_nginx_tls_port)
     NGINX_TLS_H1_PORT=$(_nginx_tls_port)
     NGINX_TLS_H2C_PORT=
+    NGINX_TLS_TLS12_PORT=
     if [ "${NGINX_TLS_H2C:-0}" = 1 ]; then
       NGINX_TLS_H2C_PORT=$(_nginx_tls_port)
     fi
-    [ "$NGINX_TLS_H1_PORT" != "$NGINX_TLS_H2_PORT" ] || continue
-    [ "$NGINX_TLS_H2C_PORT" != "$NGINX_TLS_H2_PORT" ] || continue
-    [ "$NGINX_TLS_H2C_PORT" != "$NGINX_TLS_H1_PORT" ] || continue
+    if [ "${NGINX_TLS_TLS12:-0}" = 1 ]; then
+      NGINX_TLS_TLS12_PORT=$(_nginx_tls_port)
+    fi
+    _nginx_tls_distinct "$NGINX_TLS_H2_PORT" "$NGINX_TLS_H1_PORT" \
+      "$NGINX_TLS_H2C_PORT" "$NGINX_TLS_TLS12_PORT" || continue
     _nginx_tls_conf "$d"
     rm -f "$d/nginx.pid"
     : >"$d/access.log"
@@ -275,14 +311,15 @@ _nginx_tls_trap() {
 # nginx_tls_stop: stops nginx (TERM, then KILL after 3 s) and its
 # watchdog; nothing if none runs. The files stay in NGINX_TLS_DIR.
 nginx_tls_stop() {
+  local _i
   if [ -n "$_nginx_tls_watchdog" ]; then
+    # (not waited for: bash may have reaped it already, and says so)
     kill "$_nginx_tls_watchdog" 2>/dev/null || true
-    wait "$_nginx_tls_watchdog" 2>/dev/null || true
     _nginx_tls_watchdog=
   fi
   if [ -n "$NGINX_TLS_PID" ]; then
     kill "$NGINX_TLS_PID" 2>/dev/null || true
-    for _ in $(seq 1 60); do
+    for ((_i = 0; _i < 60; _i++)); do
       kill -0 "$NGINX_TLS_PID" 2>/dev/null || break
       sleep 0.05
     done
@@ -297,10 +334,10 @@ nginx_tls_stop() {
 # /__nginx_tls_mark on the HTTP/1.1 server; prints the line number of its
 # log line once written.
 _nginx_tls_probe() {
-  local n
+  local n _i
   curl -sf --cacert "$NGINX_TLS_CA" -o /dev/null \
     "https://127.0.0.1:$NGINX_TLS_H1_PORT/__nginx_tls_mark" || return 1
-  for _ in $(seq 1 100); do
+  for ((_i = 0; _i < 100; _i++)); do
     n=$(grep -n ' /__nginx_tls_mark ' "$NGINX_TLS_LOG" | tail -1 | cut -d: -f1)
     if [ -n "$n" ]; then
       echo "$n"
