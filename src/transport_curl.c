@@ -231,10 +231,16 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose,
  * and with another backend handshakes are simply not told apart. */
 typedef int (*session_reused_fn)(const void *ssl);
 static session_reused_fn session_reused;
+/* libcurl before 8.0.0 fails every request after the first on an h2c
+ * connection ("Error in the HTTP2 framing layer", curl issue #10634): with
+ * one, each h2c transfer gets a connection of its own. The library loaded,
+ * not the headers built against, decides. */
+static int h2c_reuse_broken;
 static pthread_once_t session_reused_once = PTHREAD_ONCE_INIT;
 static void find_session_reused(void)
 {
   const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  h2c_reuse_broken = v->version_num < 0x080000;
   if (!v->ssl_version || strncmp(v->ssl_version, "OpenSSL/", 8) != 0)
     return;
   /* The program's global symbols: libcurl's TLS library among them when
@@ -411,13 +417,24 @@ static CURLcode set_connection(conn_t *c)
 
 /* Whether the hop waits for a connection being set up to its host, to
  * multiplex over it: where HTTP/2 may be spoken (https, or h2c by prior
- * knowledge). Over HTTP/1.1 it would only delay the first requests. */
-static CURLcode set_pipewait(conn_t *c)
+ * knowledge). Over HTTP/1.1 it would only delay the first requests. An h2c
+ * hop on a libcurl that cannot reuse h2c connections (h2c_reuse_broken)
+ * neither waits nor shares: a fresh connection, closed after it. */
+static CURLcode set_reuse(conn_t *c)
 {
-  int mux = c->tx->cfg->http_version == PACER_HTTP_2_PRIOR_KNOWLEDGE ||
-            (c->tx->cfg->http_version == PACER_HTTP_DEFAULT &&
-             strncasecmp(c->url, "https:", 6) == 0);
-  return curl_easy_setopt(c->easy, CURLOPT_PIPEWAIT, mux ? 1L : 0L);
+  int https = strncasecmp(c->url, "https:", 6) == 0;
+  int prior = c->tx->cfg->http_version == PACER_HTTP_2_PRIOR_KNOWLEDGE;
+  int alone = prior && !https && h2c_reuse_broken;
+  int mux =
+      !alone &&
+      (prior || (c->tx->cfg->http_version == PACER_HTTP_DEFAULT && https));
+  CURL *e = c->easy;
+  CURLcode cc = curl_easy_setopt(e, CURLOPT_PIPEWAIT, mux ? 1L : 0L);
+  if (cc == CURLE_OK)
+    cc = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, alone ? 1L : 0L);
+  if (cc == CURLE_OK)
+    cc = curl_easy_setopt(e, CURLOPT_FORBID_REUSE, alone ? 1L : 0L);
+  return cc;
 }
 
 /* The time left of the attempt at now, rounded up: curl's timer never
@@ -557,7 +574,7 @@ static int setup(conn_t *c, int64_t now)
       cc = set_request(c);
   }
   if (cc == CURLE_OK)
-    cc = set_pipewait(c);
+    cc = set_reuse(c);
   if (cc != CURLE_OK)
     return PACER_ENOMEM; /* c->plain stays 0: the next one resets */
   c->plain = plain;
@@ -778,10 +795,16 @@ static void share_close(void *arg)
 static int share_open(void *ctx, const pacer_config_t *cfg, void **out)
 {
   (void)ctx;
-  (void)cfg;
   *out = NULL;
   if (!global_init())
     return PACER_ESYSTEM;
+  pthread_once(&session_reused_once, find_session_reused);
+  if (cfg->http_version == PACER_HTTP_2_PRIOR_KNOWLEDGE && h2c_reuse_broken)
+    pacer__logf(cfg, PACER_LOG_WARN,
+                "HTTP/2 by prior knowledge: libcurl %s cannot reuse an h2c "
+                "connection (fixed in 8.0.0), so each http:// request gets "
+                "a connection of its own (https is not affected)",
+                curl_version_info(CURLVERSION_NOW)->version);
   share_t *sh = calloc(1, sizeof *sh);
   if (!sh)
     return PACER_ENOMEM;

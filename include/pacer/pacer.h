@@ -563,7 +563,9 @@ typedef struct pacer_config {
    * it (up to the server's stream limit) rather than opening its own, so a
    * worker keeps one connection per HTTP/2 host. PACER_HTTP_1_1 never
    * speaks HTTP/2; PACER_HTTP_2_PRIOR_KNOWLEDGE speaks HTTP/2 at once also
-   * over plain http (h2c; a server that does not fails the attempt).
+   * over plain http (h2c; a server that does not fails the attempt; with
+   * libcurl before 8.0.0, which cannot reuse h2c connections, each http://
+   * request gets a connection of its own, and pacer_new() warns).
    * Not live. */
   int http_version;
   /* The connections open at once to one host (scheme, host and port),
