@@ -125,8 +125,8 @@ int main(int argc, char **argv)
          threads, cfg.concurrency, cfg.workers, cfg.rate,
          bench_status_kb("VmHWM"), win, sw ? sw : "",
          (unsigned long long)conn.opened, (unsigned long long)conn.tls_full,
-         (unsigned long long)conn.tls_resumed,
-         (unsigned long long)conn.http1, (unsigned long long)conn.http2);
+         (unsigned long long)conn.tls_resumed, (unsigned long long)conn.http1,
+         (unsigned long long)conn.http2);
   free(sw);
   free(submit_at);
   free(start_at);

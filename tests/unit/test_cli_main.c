@@ -188,8 +188,7 @@ static void spooled_send_never_stops_in_silence(void **state)
   long runs = 0, silent_before = 0;
   for (int from = 0; from < 2; from++) {
     for (long n = 0; n < total; n++) {
-      if (every > 1 ? n % every != 0
-                    : !full && n < total / 2 && n % 16 != 0)
+      if (every > 1 ? n % every != 0 : !full && n < total / 2 && n % 16 != 0)
         continue;
       st = run(n, from);
       silent_before += check(n, from, st) > 0;
