@@ -1344,6 +1344,7 @@ static void budget_run_failing_key(int ra)
   free(st.key_adapt);
   free(st.key_concurrency);
   free(st.key_pause);
+  free(st.key_conn);
   sched_fx_free(f);
 }
 
