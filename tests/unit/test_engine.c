@@ -1323,11 +1323,14 @@ static void drain_times_out_and_waits_for_late_jobs(void **state)
   pthread_t t;
   int64_t t0 = fake_clock_now(&e.clk);
   pthread_create(&t, NULL, drain_thread, &d);
-  /* Time moves 1 ms at a time until the drain gives up (bounded). */
-  for (int i = 0; i < 1000 && !drainer_returned(&d); i++) {
+  /* Time moves 1 ms at a time until the drain gives up (bounded). The
+   * bound is far past 100 ms: on a loaded machine the drainer may start
+   * waiting only after many steps, and it must still see time move. */
+  for (int i = 0; i < 10000000 && !drainer_returned(&d); i++) {
     fake_clock_advance(&e.clk, 1 * MS);
     sched_yield();
   }
+  assert_true(drainer_returned(&d));
   pthread_join(t, NULL);
   int64_t waited = fake_clock_now(&e.clk) - t0;
   assert_int_equal(d.rc, PACER_ETIMEDOUT);
