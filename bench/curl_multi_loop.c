@@ -90,9 +90,10 @@ int main(int argc, char **argv)
       if (msg->data.result == CURLE_OK && status == 200)
         ok++;
       else if (done - ok < 3)
-        fprintf(stderr, "curl_multi_loop: transfer ended with %s (status "
-                        "%ld)\n", curl_easy_strerror(msg->data.result),
-                status);
+        fprintf(stderr,
+                "curl_multi_loop: transfer ended with %s (status "
+                "%ld)\n",
+                curl_easy_strerror(msg->data.result), status);
       long nc = 0, ver = 0;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_NUM_CONNECTS, &nc);
       curl_easy_getinfo(msg->easy_handle, CURLINFO_HTTP_VERSION, &ver);
