@@ -60,7 +60,10 @@ struct pacer {
   pacer__link_t ended; /* ended jobs whose callback the dispatcher runs */
   int shutdown;        /* 0, or 1 + pacer_shutdown_mode_t */
   int cancel_pending;  /* the dispatcher must cancel the queue */
-  int stopping;        /* threads exit */
+  /* The jobs queued (waiting retries included) when a shutdown first
+   * cancelled the queue: each ends cancelled without starting again. */
+  uint64_t shutdown_queued;
+  int stopping; /* threads exit */
 
   pthread_t disp;
   int disp_started;

@@ -435,6 +435,8 @@ void pacer_free(pacer_t *p)
     abort();
   }
   pthread_mutex_lock(&p->mu);
+  if (p->shutdown < 1 + PACER_SHUTDOWN_CANCEL)
+    p->shutdown_queued = pacer__sched_backlog(&p->sched);
   p->shutdown = 1 + PACER_SHUTDOWN_CANCEL;
   p->cancel_pending = 1;
   uint32_t pos = 0;
@@ -488,6 +490,11 @@ int pacer_shutdown(pacer_t *p, pacer_shutdown_mode_t mode)
   /* The modes only go forward: FINISH, CANCEL, ABORT. */
   if (mode != PACER_SHUTDOWN_FINISH &&
       p->shutdown < 1 + PACER_SHUTDOWN_CANCEL) {
+    /* Counted here, under the lock the queue is cancelled under, so a
+     * snapshot taken after this call says how many will not start even
+     * if the dispatcher has already taken them off the queue and their
+     * callbacks (which count them in cancelled) have not yet run. */
+    p->shutdown_queued = pacer__sched_backlog(&p->sched);
     p->shutdown = 1 + PACER_SHUTDOWN_CANCEL;
     p->cancel_pending = 1;
   } else if (!p->shutdown) {

@@ -52,6 +52,7 @@ int pacer_stats_get(pacer_t *p, pacer_stats_t **out)
   s->expired = p->expired;
   s->events_dropped = p->events.dropped;
   s->shed = p->shed;
+  s->shutdown_queued = p->shutdown_queued;
   for (int i = 0; i < 2; i++) {
     pacer__hist_summary(&p->qwait[i], &s->queue_wait[i]);
     pacer__hist_summary(&p->xfer[i], &s->transfer[i]);
@@ -244,7 +245,9 @@ int pacer_stats_json(const pacer_stats_t *s, char **json)
   if (!s || (s->key_count && !s->keys))
     return PACER_EINVAL;
   json_t *root = render(s);
-  if (!root || add_conn(root, &s->conn)) {
+  if (!root || add_conn(root, &s->conn) ||
+      json_object_set_new(root, "shutdown_queued",
+                          json_integer(u64(s->shutdown_queued)))) {
     json_decref(root);
     return PACER_ENOMEM;
   }

@@ -928,7 +928,10 @@ typedef enum pacer_shutdown_mode {
  * submitters blocked on a full queue return it) and ends the queue as mode
  * says. Does not wait: follow with pacer_drain(). A later call may move
  * the mode on (FINISH, then CANCEL, then ABORT), never back: a CANCEL
- * after an ABORT is still an ABORT. Any thread, a callback included.
+ * after an ABORT is still an ABORT. The first call that cancels the queue
+ * counts it (pacer_stats_t.shutdown_queued: the jobs that will not start,
+ * exact in a snapshot taken after this returns). Any thread, a callback
+ * included.
  * Returns 0, or PACER_EINVAL (p NULL, or an unknown mode). */
 PACER_EXTERN int pacer_shutdown(pacer_t *p, pacer_shutdown_mode_t mode);
 
@@ -1326,6 +1329,12 @@ typedef struct pacer_stats {
    * the order of keys[] (NULL when key_count is 0). */
   pacer_conn_stats_t conn;
   pacer_conn_stats_t *key_conn;
+  /* The jobs queued (waiting retries included) when pacer_shutdown() first
+   * cancelled the queue (PACER_SHUTDOWN_CANCEL or _ABORT; 0 before): each
+   * ends PACER_ECANCELED without another attempt. Set by that call, so a
+   * snapshot taken after it is exact at once, while cancelled counts them
+   * only as their callbacks return. */
+  uint64_t shutdown_queued;
 } pacer_stats_t;
 
 /* Takes a snapshot. Returns 0 and *out (free with pacer_stats_free()), or

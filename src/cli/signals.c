@@ -11,27 +11,19 @@
 
 #include <unistd.h>
 
-static uint64_t queued(const pacer_stats_t *s)
-{
-  return s ? s->queued_high + s->queued_low : 0;
-}
-
-/* The first signal: no job starts from now on. The counts come from a
- * snapshot on each side of the shutdown: jobs the dispatcher cancelled in
- * between show in cancelled, the others are still queued in the second. */
+/* The first signal: no job starts from now on. The count of those that
+ * will not start is the dispatcher's, taken as it cancelled the queue
+ * (exact even when the dispatcher has taken them off the queue and not
+ * yet run their callbacks). */
 static void first_signal(app_t *a, const char *name)
 {
-  pacer_stats_t *s0 = NULL, *s1 = NULL;
-  if (pacer_stats_get(a->p, &s0))
-    s0 = NULL;
+  pacer_stats_t *s = NULL;
   pacer_shutdown(a->p, PACER_SHUTDOWN_CANCEL);
-  if (pacer_stats_get(a->p, &s1))
-    s1 = NULL;
-  uint64_t not_started = queued(s1), in_flight = s1 ? s1->in_flight : 0;
-  if (s0 && s1 && s1->cancelled > s0->cancelled)
-    not_started += s1->cancelled - s0->cancelled;
-  pacer_stats_free(s0);
-  pacer_stats_free(s1);
+  if (pacer_stats_get(a->p, &s))
+    s = NULL;
+  uint64_t not_started = s ? s->shutdown_queued : 0;
+  uint64_t in_flight = s ? s->in_flight : 0;
+  pacer_stats_free(s);
   char q[32], f[32];
   cli_say(a,
           "pacer: %s: %s queued jobs not started (%s), finishing %s in "

@@ -739,6 +739,95 @@ static void shutdown_cancel_ends_queue_not_flight(void **state)
   eng_free(&e);
 }
 
+/* A callback that holds the dispatcher's delivery until opened: the jobs it
+ * ended are then off the queue and not yet counted in cancelled. */
+typedef struct gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int entered, open;
+} gate_t;
+
+static void gate_on_done(const pacer_result_t *res, void *user)
+{
+  gate_t *g = user;
+  pthread_mutex_lock(&g->mu);
+  g->entered++;
+  pthread_cond_broadcast(&g->cv);
+  while (!g->open)
+    pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+  rec_add(&rec, res, user);
+}
+
+/* A cancelling shutdown counts the queue it cancels as it cancels it
+ * (shutdown_queued), so a snapshot taken after the call is exact while
+ * those jobs are neither queued nor yet in cancelled: their callbacks have
+ * not run (held here by the first). The command's first Ctrl-C message
+ * counts them so. A finishing shutdown cancels nothing; a later aborting
+ * one does not count again. */
+static void shutdown_counts_the_queue_it_cancels(void **state)
+{
+  (void)state;
+  rec_reset(&rec);
+  gate_t g = {.entered = 0, .open = 0};
+  pthread_mutex_init(&g.mu, NULL);
+  pthread_cond_init(&g.cv, NULL);
+  pacer_config_t c;
+  pacer_config_init(&c);
+  c.concurrency = 2;
+  eng_t e;
+  eng_new(&e, &c, &(eng_opts_t){.real_clock = 1, .reply = fake_reply_hold});
+  uint64_t r[7];
+  for (int i = 0; i < 7; i++) {
+    pacer_request_t q;
+    pacer_request_init(&q);
+    q.url = "http://example.test/x";
+    q.key = "k";
+    q.priority = i % 2 ? PACER_PRIORITY_HIGH : PACER_PRIORITY_LOW;
+    assert_int_equal(pacer_submit(e.p, &q, gate_on_done, &g, &r[i]), 0);
+  }
+  fake_tx_wait_held(e.tx, 2);
+  pacer_stats_t *s = NULL;
+  assert_int_equal(pacer_stats_get(e.p, &s), 0);
+  assert_int_equal(s->shutdown_queued, 0);
+  assert_int_equal(s->queued_high + s->queued_low, 5);
+  pacer_stats_free(s);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_FINISH), 0);
+  assert_int_equal(pacer_stats_get(e.p, &s), 0);
+  assert_int_equal(s->shutdown_queued, 0);
+  pacer_stats_free(s);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_CANCEL), 0);
+  pthread_mutex_lock(&g.mu);
+  while (!g.entered)
+    pthread_cond_wait(&g.cv, &g.mu);
+  pthread_mutex_unlock(&g.mu);
+  assert_int_equal(pacer_stats_get(e.p, &s), 0);
+  assert_int_equal(s->shutdown_queued, 5);
+  assert_int_equal(s->queued_high + s->queued_low, 0); /* swept */
+  assert_int_equal(s->cancelled, 0); /* counted as callbacks return */
+  assert_int_equal(s->in_flight, 2);
+  char *json = NULL;
+  assert_int_equal(pacer_stats_json(s, &json), 0);
+  assert_non_null(strstr(json, "\"shutdown_queued\":5"));
+  free(json);
+  pacer_stats_free(s);
+  pthread_mutex_lock(&g.mu);
+  g.open = 1;
+  pthread_cond_broadcast(&g.cv);
+  pthread_mutex_unlock(&g.mu);
+  rec_wait(&rec, 5);
+  assert_int_equal(pacer_shutdown(e.p, PACER_SHUTDOWN_ABORT), 0);
+  assert_int_equal(pacer_drain(e.p, -1), 0);
+  rec_assert_once(&rec, r, 7);
+  assert_int_equal(pacer_stats_get(e.p, &s), 0);
+  assert_int_equal(s->shutdown_queued, 5);
+  assert_int_equal(s->cancelled, 7); /* the 2 in flight by the abort */
+  pacer_stats_free(s);
+  eng_free(&e);
+  pthread_cond_destroy(&g.cv);
+  pthread_mutex_destroy(&g.mu);
+}
+
 /* An aborting shutdown ends the queue and the attempts in flight at once:
  * nothing is released by the transport, yet the drain returns. */
 static void shutdown_abort_ends_flight_at_once(void **state)
@@ -2830,6 +2919,7 @@ int main(void)
       cmocka_unit_test(create_and_free_10000_times),
       cmocka_unit_test(queue_bound_blocks_or_says_full),
       cmocka_unit_test(shutdown_cancel_ends_queue_not_flight),
+      cmocka_unit_test(shutdown_counts_the_queue_it_cancels),
       cmocka_unit_test(shutdown_abort_ends_flight_at_once),
       cmocka_unit_test(callbacks_may_submit_cancel_and_shut_down),
       cmocka_unit_test(workers_and_concurrency_change_while_running),

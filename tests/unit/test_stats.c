@@ -56,6 +56,7 @@ static pacer_stats_t *snapshot(size_t nkeys)
   s->events_dropped = 27;
   s->retry_waiting = 28;
   s->conn = (pacer_conn_stats_t){29, 30, 31, 32, 33, 34};
+  s->shutdown_queued = 35;
   /* Latencies: 100 * (1 + index) + field, index in the order qh ql th tl. */
   pacer_latency_t *l[4] = {
       &s->queue_wait[PACER_PRIORITY_HIGH], &s->queue_wait[PACER_PRIORITY_LOW],
@@ -180,7 +181,8 @@ static void check_counters(json_t *root)
   for (int i = 0; i < 6; i++)
     assert_int_equal(int_at(root, conn[i]), 29 + i);
   /* Exactly the documented members, nothing more. */
-  assert_int_equal(json_object_size(root), 24);
+  assert_int_equal(json_object_size(root), 25);
+  assert_int_equal(int_at(root, "shutdown_queued"), 35);
   assert_int_equal(int_at(root, "events_dropped"), 27);
   assert_int_equal(int_at(root, "retry_waiting"), 28);
 }
