@@ -17,7 +17,10 @@
  * (CURLOPT_PIPEWAIT), so one connection per host and worker carries the
  * streams; the dispatcher's workers share TLS sessions and the DNS cache
  * through one share handle (never live connections: libcurl cannot share
- * those between threads). Each worker's multi handle keeps its share of
+ * those between threads), and with OpenSSL keep TLS 1.3 tickets in a
+ * cache of their own (tlscache.h), each new connection offering a copy of
+ * one, since libcurl's single session per host is spoiled by the first
+ * handshake that uses it. Each worker's multi handle keeps its share of
  * max_host_connections per host.
  *
  * Over HTTP/1.1 (http_version PACER_HTTP_1_1) a worker's first https
@@ -36,11 +39,12 @@
 #include "keys.h" /* uthash, in its non-fatal out-of-memory mode */
 #include "log.h"
 #include "netguard.h"
+#include "tls_openssl.h"
+#include "tlscache.h"
 #include "transport.h"
 #include "version.h"
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -103,6 +107,7 @@ struct origin {
 typedef struct share {
   CURLSH *sh;
   pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+  pacer__tlscache_t *tls; /* TLS 1.3 sessions (tlscache.h), or NULL */
 } share_t;
 
 typedef struct tx {
@@ -226,36 +231,20 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose,
 #endif
 }
 
-/* OpenSSL's SSL_session_reused(), looked up in the process (libcurl's TLS
- * backend loaded it) rather than linked: pacer does not depend on OpenSSL,
- * and with another backend handshakes are simply not told apart. */
-typedef int (*session_reused_fn)(const void *ssl);
-static session_reused_fn session_reused;
 /* libcurl before 8.0.0 fails every request after the first on an h2c
  * connection ("Error in the HTTP2 framing layer", curl issue #10634): with
  * one, each h2c transfer gets a connection of its own. The library loaded,
  * not the headers built against, decides. */
 static int h2c_reuse_broken;
-static pthread_once_t session_reused_once = PTHREAD_ONCE_INIT;
-static void find_session_reused(void)
+/* OpenSSL's functions, when libcurl's TLS library is OpenSSL
+ * (tls_openssl.h): 1 when the TLS 1.3 session cache can be used. */
+static int ossl_ready;
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static void find_libraries(void)
 {
   const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
   h2c_reuse_broken = v->version_num < 0x080000;
-  if (!v->ssl_version || strncmp(v->ssl_version, "OpenSSL/", 8) != 0)
-    return;
-  /* The program's global symbols: libcurl's TLS library among them when
-   * the program or libpacer was linked with libcurl (not when libpacer was
-   * itself loaded with dlopen(RTLD_LOCAL): the handshakes then go uncounted).
-   */
-  void *self = dlopen(NULL, RTLD_LAZY);
-  if (!self)
-    return;
-  void *f = dlsym(self, "SSL_session_reused");
-  /* ISO C has no conversion from void * to a function pointer; POSIX
-   * dlsym() guarantees it, through memcpy. */
-  if (f)
-    memcpy(&session_reused, &f, sizeof session_reused);
-  dlclose(self);
+  ossl_ready = pacer__ossl_init(v->ssl_version);
 }
 
 /* libcurl calls it once the hop's connection is ready (new or reused),
@@ -275,12 +264,12 @@ static int on_prereq(void *arg, char *ip, char *local_ip, int port,
     return CURL_PREREQFUNC_OK;
   c->conns_opened += (unsigned)n;
   struct curl_tlssessioninfo *ti = NULL;
-  if (session_reused &&
-      curl_easy_getinfo(c->easy, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti &&
+  if (curl_easy_getinfo(c->easy, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti &&
       ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals) {
-    if (session_reused(ti->internals))
+    int r = pacer__ossl_session_reused(ti->internals);
+    if (r > 0)
       c->tls_resumed++;
-    else
+    else if (r == 0)
       c->tls_full++;
   }
   return CURL_PREREQFUNC_OK;
@@ -396,6 +385,20 @@ static CURLcode set_wiring(conn_t *c)
   return cc;
 }
 
+/* libcurl makes a new connection's SSL_CTX: it is hooked to the
+ * dispatcher's TLS 1.3 session cache for the hop's origin (tlscache.h). A
+ * hook that cannot be made leaves libcurl's own session choice. */
+static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *arg)
+{
+  (void)easy;
+  conn_t *c = arg;
+  const char *url = c->url;
+  if (url && strncasecmp(url, "https://", 8) == 0)
+    (void)pacer__ossl_hook(ssl_ctx, c->tx->share->tls, url,
+                           8 + strcspn(url + 8, "/?#"));
+  return CURLE_OK;
+}
+
 /* The HTTP version and connection reuse: see the top of this file. */
 static CURLcode set_connection(conn_t *c)
 {
@@ -407,8 +410,13 @@ static CURLcode set_connection(conn_t *c)
                ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
                : CURL_HTTP_VERSION_2TLS;
   SET(CURLOPT_HTTP_VERSION, v);
-  if (c->tx->share)
+  if (c->tx->share) {
     SET(CURLOPT_SHARE, c->tx->share->sh);
+    if (c->tx->share->tls) {
+      SET(CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+      SET(CURLOPT_SSL_CTX_DATA, c);
+    }
+  }
   if (cfg->idle_connection_timeout_ms > 0)
     SET(CURLOPT_MAXAGE_CONN,
         (long)((cfg->idle_connection_timeout_ms + 999) / 1000));
@@ -784,6 +792,7 @@ static void share_close(void *arg)
   if (!sh)
     return;
   curl_share_cleanup(sh->sh);
+  pacer__tlscache_free(sh->tls);
   for (unsigned i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_destroy(&sh->mu[i]);
   free(sh);
@@ -798,7 +807,7 @@ static int share_open(void *ctx, const pacer_config_t *cfg, void **out)
   *out = NULL;
   if (!global_init())
     return PACER_ESYSTEM;
-  pthread_once(&session_reused_once, find_session_reused);
+  pthread_once(&lib_once, find_libraries);
   if (cfg->http_version == PACER_HTTP_2_PRIOR_KNOWLEDGE && h2c_reuse_broken)
     pacer__logf(cfg, PACER_LOG_WARN,
                 "HTTP/2 by prior knowledge: libcurl %s cannot reuse an h2c "
@@ -831,6 +840,10 @@ static int share_open(void *ctx, const pacer_config_t *cfg, void **out)
     share_close(sh);
     return PACER_ENOMEM;
   }
+  /* Without it (another TLS library, or out of memory) libcurl's own
+   * session cache serves alone. */
+  if (ossl_ready)
+    sh->tls = pacer__tlscache_new(pacer__ossl_session_ops());
   *out = sh;
   return 0;
 }
@@ -840,7 +853,7 @@ static int tx_open(void *ctx, const pacer__tx_opts_t *opts, void **inst)
   (void)ctx;
   if (!global_init())
     return PACER_ESYSTEM;
-  pthread_once(&session_reused_once, find_session_reused);
+  pthread_once(&lib_once, find_libraries);
   tx_t *t = calloc(1, sizeof *t);
   if (!t)
     return PACER_ENOMEM;

@@ -12,13 +12,16 @@
 #     worker: transfers wait for the connection being set up and multiplex
 #     over it).
 #  b. the same with --http1.1: every request HTTP/1.1, at most 100
-#     connections, each carrying more than one request.
-#  b12. the first burst over HTTP/1.1, against a server speaking TLS 1.2
-#     only: a worker's first transfer goes alone and the others resume its
-#     session, so at most 2 full TLS handshakes (one per worker). Checked
-#     in the normal build only (2 in 25 of 25 runs, a busy core or not):
-#     under TSan a few more now and then (2 to 8 of 100 in 12 runs, 1 to 3
-#     with one worker), printed.
+#     connections, each carrying more than one request; over TLS 1.3 (the
+#     server's), a worker's first transfer goes alone and the others resume
+#     its session, each with a ticket or a copy of one of its own (the
+#     TLS 1.3 session cache, src/tlscache.h), so at most 2 full handshakes
+#     (one per worker). Checked in the normal build only, as b12.
+#  b12. the same first burst against a server speaking TLS 1.2 only: at
+#     most 2 full TLS handshakes (one per worker). Checked in the normal
+#     build only (2 in 25 of 25 runs, a busy core or not): under TSan a few
+#     more now and then (2 to 8 of 100 in 12 runs, 1 to 3 with one worker),
+#     printed.
 #  c. --workers 4 --concurrency 4 --http1.1 to a server speaking TLS 1.2
 #     only, which closes a connection after 25 requests (keepalive_
 #     requests), so pacer opens new ones all along; the first job is fed
@@ -28,13 +31,12 @@
 #     worker) and every other connection resumes ($ssl_session_reused "r").
 #     Concurrency 4: at 100 the first connections of a worker would all
 #     start before any session exists.
-#  c13. the same over TLS 1.3 (the HTTP/1.1-only server), where the count
-#     of full handshakes is printed, not checked: with libcurl 7.88 and
-#     OpenSSL 3.0 a TLS 1.3 session offered for resumption is refused by
-#     nginx now and then, more often the busier the machine (reproduced
-#     without pacer: one thread, one multi handle, 99 transfers resuming
-#     one session, 1 full handshake on an idle machine, 6 to 84 with a
-#     core kept busy), so no bound holds.
+#  c13. the same over TLS 1.3 (the HTTP/1.1-only server): 1 full handshake,
+#     every other connection resumed. Without the TLS 1.3 session cache,
+#     libcurl 7.88 offers every connection the one session object it keeps
+#     per host, which OpenSSL marks not resumable once a handshake has used
+#     it: 2 to 99 full handshakes of 100 in b, 5 to 16 of about 82 here,
+#     more the busier the machine.
 #  d. --max-host-connections 4 --http1.1 at --concurrency 100 --workers 2:
 #     nginx never sees more than 4 connections open ($connections_active;
 #     nothing else connects to it during the run: every request logged is
@@ -187,9 +189,13 @@ if run b "$N" "$H2" --concurrency 100 --workers 2 --http1.1; then
   check "b: at most 100 connections ($(ng accepted) accepted)" [ "$(ng accepted)" -le 100 ]
   check "b: connections reused: $(ng per_conn) requests a connection" \
     awk -v x="$(ng per_conn)" 'BEGIN { exit !(x > 1) }'
+  if [ "$SCALE" -eq 1 ]; then
+    check "b: at most 2 full TLS 1.3 handshakes, one per worker ($(ng full) full, $(ng resumed) resumed)" \
+      [ "$(ng full)" -le 2 ]
+  fi
   echo "b: HTTP/1.1 over TLS 1.3: $N requests over $(ng connections) connections ($(ng per_conn) a connection," \
-    "at most $(ng max_per_conn)), $(ng full) full + $(ng resumed) resumed handshakes" \
-    "(not checked: see c13), at most $(ng max_active) open, $SECS s"
+    "at most $(ng max_per_conn)), $(ng full) full + $(ng resumed) resumed handshakes," \
+    "at most $(ng max_active) open, $SECS s"
 fi
 
 # ---- b12. the first burst over TLS 1.2 ----
@@ -214,10 +220,14 @@ if STAGGER=1 run c "$NC" "$H12" --concurrency 4 --workers 4 --http1.1; then
     "each after 25): $(ng full) full + $(ng resumed) resumed handshakes, $SECS s"
 fi
 
-# ---- c13. the same over TLS 1.3: figures only ----
+# ---- c13. the same over TLS 1.3 ----
 if STAGGER=1 run c13 "$NC" "$H1" --concurrency 4 --workers 4 --http1.1; then
-  echo "c13: TLS 1.3 resumption: $NC requests over $(ng connections) connections:" \
-    "$(ng full) full + $(ng resumed) resumed handshakes (not checked), $SECS s"
+  check "c13: sessions shared by the workers: 1 full handshake ($(ng full))" [ "$(ng full)" -eq 1 ]
+  check "c13: every other connection resumed ($(ng resumed) of $(ng connections))" \
+    [ "$(($(ng full) + $(ng resumed)))" -eq "$(ng connections)" ]
+  check "c13: every handshake TLS 1.3 ($(ng tls13) of $NC requests)" [ "$(ng tls13)" -eq "$NC" ]
+  echo "c13: TLS 1.3 resumption: $NC requests over $(ng connections) connections (nginx closes" \
+    "each after 25): $(ng full) full + $(ng resumed) resumed handshakes, $SECS s"
 fi
 
 # ---- d. --max-host-connections: never more open at once ----
