@@ -262,6 +262,9 @@ static const metric_t metrics[] = {
           "Jobs queued now, retries waiting for their time included, by "
           "priority."),
     GAUGE("pacer_queued_jobs", "priority=\"low\"", queued_low, NULL),
+    GAUGE("pacer_retry_waiting_jobs", NULL, retry_waiting,
+          "Of the queued jobs, those waiting for their next attempt's time "
+          "(a backoff or a Retry-After)."),
     GAUGE("pacer_in_flight_requests", NULL, in_flight,
           "Requests in flight now."),
     GAUGE_UINT("pacer_concurrency_limit", concurrency,

@@ -45,6 +45,7 @@ static void crafted(pacer_stats_t *s, pacer_key_stats_t k[2])
   s->held_by_breaker = 15;
   s->queued_high = 16;
   s->queued_low = 17;
+  s->retry_waiting = 5;
   s->in_flight = 3;
   s->concurrency = 8;
   s->shared_grants = 18;
@@ -113,6 +114,10 @@ static const char expected_scalars[] =
     "# TYPE pacer_queued_jobs gauge\n"
     "pacer_queued_jobs{priority=\"high\"} 16\n"
     "pacer_queued_jobs{priority=\"low\"} 17\n"
+    "# HELP pacer_retry_waiting_jobs Of the queued jobs, those waiting for "
+    "their next attempt's time (a backoff or a Retry-After).\n"
+    "# TYPE pacer_retry_waiting_jobs gauge\n"
+    "pacer_retry_waiting_jobs 5\n"
     "# HELP pacer_in_flight_requests Requests in flight now.\n"
     "# TYPE pacer_in_flight_requests gauge\n"
     "pacer_in_flight_requests 3\n"
