@@ -4,7 +4,10 @@
  *
  * Invariants: every session pointer held here holds one reference of its
  * own (unused[] and newest may name the same object, each with its
- * reference); only copies leave; an origin is in the table and on the
+ * reference); the objects held are copies made here and only copies of
+ * them leave, so no connection ever holds one (OpenSSL may mark the
+ * session a connection holds not resumable, from the connection's thread,
+ * when the connection fails); an origin is in the table and on the
  * recency list together, and holds at least newest. */
 #include "tlscache.h"
 #include "keys.h" /* uthash, in its non-fatal out-of-memory mode */
@@ -113,18 +116,25 @@ void pacer__tlscache_put(pacer__tlscache_t *c, const char *origin, void *sess)
     pthread_mutex_unlock(&c->mu);
     return;
   }
+  void *own = c->ops.copy(c->ops.ctx, sess);
+  if (!own) {
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
   if (!o) {
     if (c->norigins >= PACER__TLSCACHE_ORIGINS)
       origin_drop(c, origin_of(c->lru.prev));
     o = calloc(1, sizeof *o + len + 1);
-    if (!o) {
-      pthread_mutex_unlock(&c->mu);
-      return;
+    if (o) {
+      memcpy(o->name, origin, len);
+      HASH_ADD(hh, c->table, name, len, o);
+      if (o->oom) {
+        free(o);
+        o = NULL;
+      }
     }
-    memcpy(o->name, origin, len);
-    HASH_ADD(hh, c->table, name, len, o);
-    if (o->oom) {
-      free(o);
+    if (!o) {
+      c->ops.unref(c->ops.ctx, own);
       pthread_mutex_unlock(&c->mu);
       return;
     }
@@ -138,12 +148,11 @@ void pacer__tlscache_put(pacer__tlscache_t *c, const char *origin, void *sess)
     memmove(o->unused, o->unused + 1, (o->nunused - 1) * sizeof *o->unused);
     o->nunused--;
   }
-  c->ops.ref(c->ops.ctx, sess);
-  o->unused[o->nunused++] = sess;
-  c->ops.ref(c->ops.ctx, sess);
+  o->unused[o->nunused++] = own; /* the copy's reference */
+  c->ops.ref(c->ops.ctx, own);
   if (o->newest)
     c->ops.unref(c->ops.ctx, o->newest);
-  o->newest = sess;
+  o->newest = own;
   pthread_mutex_unlock(&c->mu);
 }
 

@@ -16,8 +16,8 @@
  * brings two tickets, a resumed one one), a copy of the newest: a server
  * that takes a ticket twice (OpenSSL's stateless tickets, nginx's default)
  * resumes it, one that takes each once makes a full handshake, as without
- * this cache. Copies only: the kept objects are never handed to a
- * handshake, so none is ever spoiled. TLS 1.2 sessions are left to
+ * this cache. Copies only, in and out: no connection ever holds an object
+ * the cache keeps, so none is ever spoiled. TLS 1.2 sessions are left to
  * libcurl (any number of connections may resume one); a TLS 1.2 session
  * for an origin forgets its TLS 1.3 tickets.
  *
@@ -58,8 +58,8 @@ pacer__tlscache_t *pacer__tlscache_new(const pacer__tls_ops_t *ops);
 void pacer__tlscache_free(pacer__tlscache_t *c);
 
 /* A session a connection to origin received (a TLS 1.3 ticket; a TLS 1.2
- * session makes the origin forget its tickets). Takes its own reference:
- * the caller keeps its own. */
+ * session makes the origin forget its tickets). The cache keeps a copy of
+ * it (out of memory: none): sess stays the caller's, untouched. */
 void pacer__tlscache_put(pacer__tlscache_t *c, const char *origin, void *sess);
 
 /* The session a new connection to origin offers: a copy, owned by the

@@ -21,6 +21,7 @@ typedef struct fsess {
   int ticket;
   int tls13;     /* 1: TLS 1.3, 0: TLS 1.2 */
   int resumable; /* OpenSSL's not_resumable, inverted; copied by copy() */
+  long expires;  /* resumable while fk.now is below it; copied too */
   int refs;
   int is_copy;
 } fsess_t;
@@ -30,6 +31,7 @@ typedef struct fake {
   int live;      /* objects not yet freed */
   int fail_copy; /* copy() answers NULL */
   int copies;
+  long now; /* the fake clock of expires */
 } fake_t;
 
 static fake_t fk;
@@ -42,6 +44,7 @@ static fsess_t *fsess_new(int ticket, int tls13)
   s->ticket = ticket;
   s->tls13 = tls13;
   s->resumable = 1;
+  s->expires = 1000;
   s->refs = 1;
   pthread_mutex_lock(&fk.mu);
   fk.live++;
@@ -88,6 +91,7 @@ static void *op_copy(void *ctx, void *sess)
     return NULL;
   fsess_t *c = fsess_new(s->ticket, s->tls13);
   c->resumable = s->resumable;
+  c->expires = s->expires;
   c->is_copy = 1;
   return c;
 }
@@ -98,7 +102,7 @@ static int op_tls13(void *ctx, void *sess)
   const fsess_t *s = sess;
   if (!s->tls13)
     return -1;
-  return s->resumable ? 1 : 0;
+  return s->resumable && fk.now < s->expires ? 1 : 0;
 }
 
 static const pacer__tls_ops_t ops = {
@@ -109,6 +113,7 @@ static int setup(void **state)
   (void)state;
   pthread_mutex_init(&fk.mu, NULL);
   fk.live = fk.fail_copy = fk.copies = 0;
+  fk.now = 0;
   return 0;
 }
 
@@ -119,15 +124,22 @@ static int teardown(void **state)
   return 0;
 }
 
-/* Puts a new TLS 1.3 ticket for origin, as OpenSSL's callback would, and
- * drops the caller's reference. Returns it (still alive: the cache holds
- * it). */
-static fsess_t *put_ticket(pacer__tlscache_t *c, const char *origin, int t)
+/* Puts a new TLS 1.3 ticket for origin, resumable until expires, as
+ * OpenSSL's callback would, and drops the caller's reference (the cache
+ * keeps a copy). */
+static void put_ticket_until(pacer__tlscache_t *c, const char *origin, int t,
+                             long expires)
 {
   fsess_t *s = fsess_new(t, 1);
+  s->expires = expires;
   pacer__tlscache_put(c, origin, s);
+  assert_int_equal(s->refs, 1); /* the caller's alone */
   fsess_unref(s);
-  return s;
+}
+
+static void put_ticket(pacer__tlscache_t *c, const char *origin, int t)
+{
+  put_ticket_until(c, origin, t, 1000);
 }
 
 /* Takes a session for a new connection; asserts it is a copy; returns its
@@ -178,7 +190,12 @@ static void a_spoiled_copy_spoils_nothing_kept(void **state)
 {
   (void)state;
   pacer__tlscache_t *c = pacer__tlscache_new(&ops);
-  put_ticket(c, "https://a", 7);
+  /* the connection that received it keeps its session, and may have it
+   * marked (a failed connection): the cache kept a copy */
+  fsess_t *conn = fsess_new(7, 1);
+  pacer__tlscache_put(c, "https://a", conn);
+  conn->resumable = 0;
+  fsess_unref(conn);
   for (int i = 0; i < 100; i++) {
     fsess_t *s = pacer__tlscache_take(c, "https://a");
     assert_non_null(s);
@@ -240,10 +257,9 @@ static void expired_tickets_are_passed_over(void **state)
 {
   (void)state;
   pacer__tlscache_t *c = pacer__tlscache_new(&ops);
-  fsess_t *t1 = put_ticket(c, "https://a", 1);
-  fsess_t *t2 = put_ticket(c, "https://a", 2);
-  (void)t1;
-  t2->resumable = 0; /* expired */
+  put_ticket_until(c, "https://a", 1, 1000);
+  put_ticket_until(c, "https://a", 2, 10);
+  fk.now = 50; /* 2 expired */
   assert_int_equal(take_ticket(c, "https://a"), 1);
   /* the newest (2) cannot resume: none, and libcurl's choice stays */
   assert_int_equal(take_ticket(c, "https://a"), 0);
@@ -295,8 +311,9 @@ static void origins_are_bounded_least_recently_used_first(void **state)
   assert_int_equal(fk.live, 0);
 }
 
-/* Out of memory for a copy: none is offered (libcurl's choice stays), the
- * ticket it would have copied is let go, and nothing leaks. */
+/* Out of memory for a copy: a ticket put is not kept; none is offered
+ * (libcurl's choice stays) and the ticket it would have copied is let go;
+ * nothing leaks. */
 static void a_failed_copy_offers_nothing(void **state)
 {
   (void)state;
@@ -304,6 +321,7 @@ static void a_failed_copy_offers_nothing(void **state)
   put_ticket(c, "https://a", 1);
   put_ticket(c, "https://a", 2);
   fk.fail_copy = 1;
+  put_ticket(c, "https://a", 3); /* not kept: no copy */
   assert_int_equal(take_ticket(c, "https://a"), 0);
   fk.fail_copy = 0;
   assert_int_equal(take_ticket(c, "https://a"), 2); /* the newest again */
