@@ -392,6 +392,9 @@ void cli_source_free(cli_source_t *s);
 int cli_source_line(cli_source_t *s, const char *line, size_t len,
                     unsigned long lineno, const char **job, size_t *job_len,
                     unsigned long *job_line, char *err, size_t errlen);
+/* 1 once a CSV input's header row has been read (always 1 for JSON
+ * lines, which have none). */
+int cli_source_has_header(const cli_source_t *s);
 /* At the end of the input: -1 with a message (and *job_line) when a CSV
  * record was left open by a quote, else 0. */
 int cli_source_end(cli_source_t *s, unsigned long *job_line, char *err,

@@ -1137,16 +1137,18 @@ static const cli_opt_t table[] = {
      .key = "assume-latency", .arg = "MS", .what = "a number of milliseconds",
      .help = "pacer check: the response time its estimate assumes for the "
              "concurrency bounds"},
-    {.name = "csv", .kind = CLI_OPT_SWITCH, .off = OWN(csv), .key = "csv",
+    {.name = "csv", .kind = CLI_OPT_SWITCH, .off = OWN(csv), .flags = KEPT,
+     .key = "csv",
      .help = "the input is CSV (RFC 4180) with a header row; columns id, "
              "url, method, key, priority, body, deadline_ms, timeout_ms, "
              "max_attempts make the job, the others fill templates"},
     {.name = "url", .kind = CLI_OPT_PATH, .off = OWN(url_template),
-     .key = "url", .arg = "TEMPLATE", .unset = "the url column",
+     .flags = KEPT, .key = "url", .arg = "TEMPLATE", .unset = "the url column",
      .help = "--csv: each row's URL, {column} filled percent-encoded, "
              "{define} as given"},
     {.name = "body-template", .kind = CLI_OPT_PATH,
-     .off = OWN(body_template), .key = "body-template", .arg = "FILE",
+     .off = OWN(body_template), .flags = KEPT, .key = "body-template",
+     .arg = "FILE",
      .unset = "none",
      .help = "--csv: each row's body, {column} and {define} filled; a "
              "template starting with { or [ is JSON: values are JSON-escaped "

@@ -475,11 +475,6 @@ static int check_command(const cli_opts_t *o, char *err, size_t errlen)
                     "unknown command '%s' (send, check, resume or status)",
                     o->command);
   }
-  /* pacer resume would read on past the header row it needs. */
-  if (o->csv && o->spool_path)
-    return cli_fail(err, errlen,
-                    "--csv cannot be spooled (yet): without "
-                    "--spool, or converted to JSON lines");
   if (!strcmp(o->command, "check") || o->dry_run)
     return 0; /* nothing is sent, nothing written */
   /* pacer resume takes --out from the spool when it is not given. */

@@ -199,6 +199,10 @@ int cli_store_settings(app_t *a, char *err, size_t errlen)
     abs_path(a->o.ca_file, path, sizeof path);
     json_object_set_new(set, "ca-file", json_string(path));
   }
+  if (set && a->o.body_template) {
+    abs_path(a->o.body_template, path, sizeof path);
+    json_object_set_new(set, "body-template", json_string(path));
+  }
   if (a->o.out_path)
     abs_path(a->o.out_path, path, sizeof path);
   json_t *v = json_pack("{s:i, s:o, s:o}", "version", 1, "settings", set, "out",

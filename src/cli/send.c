@@ -15,8 +15,10 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BATCH 256 /* job lines per spool transaction */
 
@@ -298,9 +300,9 @@ static int take_line(app_t *a, batch_t *b, cli_source_t *src, cli_lines_t *lr,
   const char *job_text;
   size_t job_len;
   unsigned long jl;
-  if (cli_line_written(a, lineno))
-    return 0; /* a resumed import: reported before the crash */
   if (r == CLI_LINE_LONG) {
+    if (cli_line_written(a, lineno))
+      return 0; /* a resumed import: reported before the crash */
     json_t *id = json_integer((json_int_t)lineno);
     snprintf(err, sizeof err, "line %lu: longer than %u bytes", lineno,
              CLI_MAX_LINE);
@@ -311,6 +313,10 @@ static int take_line(app_t *a, batch_t *b, cli_source_t *src, cli_lines_t *lr,
   /* As they are, with --define filled, or a CSV record made a job line. */
   int s = cli_source_line(src, line, len, lineno, &job_text, &job_len, &jl, err,
                           sizeof err);
+  /* A resumed import: reported before the crash. Judged by the record's
+   * first line (a CSV record may span lines), once it is read whole. */
+  if (s != 0 && cli_line_written(a, jl))
+    return 0;
   if (s < 0) {
     json_t *id = json_integer((json_int_t)jl);
     cli_emit_error(a, id, jl, PACER_EINVAL, err);
@@ -346,6 +352,45 @@ static void cli_trim_memory(void)
 #endif
 }
 
+/* A CSV import resumed past its start: its header row, read again from
+ * the start of the input, names the columns of the records that follow
+ * the mark (which is always at a record's end). Returns 0, or -1 with a
+ * message. */
+static int csv_header_again(app_t *a, cli_source_t *src)
+{
+  char err[512];
+  int fd = open(a->input_path, O_RDONLY | O_CLOEXEC);
+  cli_lines_t h;
+  if (fd < 0 || cli_lines_init(&h, fd, -1, CLI_MAX_LINE)) {
+    fprintf(stderr, "pacer: reading the header row of %s again: %s\n",
+            a->input_path, fd < 0 ? strerror(errno) : "out of memory");
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  int rc = -1;
+  snprintf(err, sizeof err, "no header row");
+  for (unsigned long n = 1; rc && !cli_source_has_header(src); n++) {
+    char *line;
+    size_t len;
+    const char *job;
+    size_t job_len;
+    unsigned long jl;
+    int r = cli_lines_next(&h, &line, &len);
+    if (r != CLI_LINE || cli_source_line(src, line, len, n, &job, &job_len, &jl,
+                                         err, sizeof err) < 0)
+      break;
+    if (cli_source_has_header(src))
+      rc = 0;
+  }
+  if (rc)
+    fprintf(stderr, "pacer: reading the header row of %s again: %s\n",
+            a->input_path, err);
+  cli_lines_free(&h);
+  close(fd);
+  return rc;
+}
+
 int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base)
 {
   cli_lines_t lr;
@@ -354,6 +399,10 @@ int cli_send_all(app_t *a, int fd, unsigned long lineno, uint64_t base)
   unsigned long jl;
   if (cli_source_init(&src, &a->o, err, sizeof err)) {
     fprintf(stderr, "pacer: %s\n", err);
+    return -1;
+  }
+  if (a->o.csv && base > 0 && csv_header_again(a, &src)) {
+    cli_source_free(&src);
     return -1;
   }
   if (cli_lines_init(&lr, fd, a->wake[0], CLI_MAX_LINE)) {

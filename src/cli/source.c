@@ -61,6 +61,11 @@ int cli_source_line(cli_source_t *s, const char *line, size_t len,
   return 1;
 }
 
+int cli_source_has_header(const cli_source_t *s)
+{
+  return !s->is_csv || s->csv.cols != NULL;
+}
+
 int cli_source_end(cli_source_t *s, unsigned long *job_line, char *err,
                    size_t errlen)
 {

@@ -143,4 +143,47 @@ rc=$?
 check "no settings kept, --out given: resumes, warns, writes the line" \
   bash -c "[ $rc -eq 0 ] && grep -q 'keeps no settings' '$T/err' && [ $(ids "$T/old.out") -eq 2 ]"
 
+# ---- a CSV import stopped by a crash, resumed ----
+# 300 CSV rows, every fifth with a quoted note over two lines, sent with
+# --url "$BASE/c?job={id}", --body-template and --define, 100/s with
+# --queue-max 20 (the reading waits at the bound): killed (-9) once 30
+# have arrived, the import not complete. pacer resume with no flag (--csv,
+# --url, --body-template and --define are the run's settings) reads the
+# header row again and the rest from the mark, which is always at a
+# record's end: every row ends once, 200, in the run's --out, and the
+# server saw every job (a record resumed from its middle would be a
+# field-count error instead).
+N=300
+awk -v n="$N" 'BEGIN { print "id,note"
+  for (i = 1; i <= n; i++)
+    if (i % 5 == 0) printf "%d,\"two\nlines %d\"\n", i, i
+    else printf "%d,plain %d\n", i, i }' >"$T/c.csv"
+printf '{"note": "{note}", "who": "{who}"}' >"$T/body.tpl"
+reset
+"$PACER" send --csv --url "$BASE/c?job={id}" --body-template "$T/body.tpl" \
+  --define who=me --spool "$T/c.db" --out "$T/c.out" --rate 100 \
+  --concurrency 5 --queue-max 20 -q "$T/c.csv" 2>"$T/c.err" &
+pid=$!
+for _ in $(seq 1 250); do
+  [ "$(stats "?lists=0" | jq .total)" -ge 30 ] && break
+  sleep 0.02
+done
+kill -KILL $pid
+wait $pid 2>/dev/null
+imported=$("$PACER" status --spool "$T/c.db" | grep '^imported')
+before=$(lines "$T/c.out")
+(cd / && "$PACER" resume --spool "$T/c.db" -q) 2>"$T/c.err"
+rc=$?
+jobs_seen=$(stats | jq '[.arrivals[].job] | unique | length')
+echo "     CSV: killed with $before lines written ($imported); resume: exit $rc," \
+  "$(lines "$T/c.out") lines, $(ids "$T/c.out") ids, $(ok200 "$T/c.out") answered 200," \
+  "the server saw $jobs_seen jobs; $(tr '\n' ' ' <"$T/c.err")"
+check "CSV: the crash stopped the import partway" \
+  bash -c "echo '$imported' | grep -q 'not complete'"
+check "CSV: resume exits 0 and every row ends once, 200, in the run's --out" \
+  bash -c "[ $rc -eq 0 ] && [ $(lines "$T/c.out") -eq $N ] && [ $(ids "$T/c.out") -eq $N ] && [ $(ok200 "$T/c.out") -eq $N ]"
+check "CSV: the server saw all $N jobs ($jobs_seen)" [ "$jobs_seen" -eq "$N" ]
+check "CSV: the ids are the rows' (1 to $N)" \
+  bash -c "[ \"\$(jq -r .id '$T/c.out' | sort -n | uniq | tr '\n' ' ')\" = \"$(seq -s ' ' 1 $N) \" ]"
+
 finish
