@@ -185,14 +185,23 @@ static hook_t *hook_of(const ossl_ssl *ssl)
 }
 
 /* A ticket (TLS 1.3, after the handshake) or a session (TLS 1.2, at its
- * end): kept, and handed on to libcurl's callback, which says whether it
- * took OpenSSL's reference (the cache takes its own). */
+ * end). A TLS 1.3 ticket is the cache's alone (it keeps a copy; OpenSSL
+ * keeps its reference): given to libcurl's cache too, the connection's
+ * session object would be shared with the other workers' threads, and
+ * the connection copies it again at its next ticket while another thread
+ * may drop libcurl's reference, the two ordered only by OpenSSL's atomic
+ * reference count (ThreadSanitizer, which does not see into OpenSSL,
+ * reported it as a race). A TLS 1.2 session (the cache forgets the
+ * origin's tickets) goes to libcurl's callback, which says whether it took
+ * OpenSSL's reference. */
 static int on_new_session(ossl_ssl *ssl, ossl_sess *sess)
 {
   hook_t *h = hook_of(ssl);
   if (!h)
     return 0;
   pacer__tlscache_put(h->cache, h->origin, sess);
+  if (ossl.session_version(sess) == OSSL_TLS1_3_VERSION)
+    return 0;
   return h->curl_cb ? h->curl_cb(ssl, sess) : 0;
 }
 

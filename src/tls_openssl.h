@@ -27,8 +27,9 @@ int pacer__ossl_session_reused(const void *ssl);
 const pacer__tls_ops_t *pacer__ossl_session_ops(void);
 
 /* Hooks a new connection's SSL_CTX (ssl_ctx, before its SSL is made) to
- * cache, for origin ("https://host:port", copied): the tickets it receives
- * are put in the cache (and still given to libcurl's own callback), and
+ * cache, for origin ("https://host:port", copied): the TLS 1.3 tickets it
+ * receives are put in the cache and not given to libcurl's own callback
+ * (TLS 1.2 sessions still are), and
  * its first handshake offers what the cache takes for origin, if anything
  * (else what libcurl chose). The hook is freed with the SSL_CTX; cache must
  * outlive the connection. Returns 0, or -1 (not hooked: out of memory, or
