@@ -7,7 +7,6 @@
  * OpenSSL's, stable since 1.1.1 (the oldest version with everything used). */
 #include "tls_openssl.h"
 #include <dlfcn.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +55,6 @@ static struct {
   int ready; /* every one found, and the index made */
 } ossl;
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static const char *once_library; /* read by find() only, under once */
-
 /* The hook of one SSL_CTX, its ex_data. */
 typedef struct hook {
   pacer__tlscache_t *cache;
@@ -86,15 +82,15 @@ static void hook_free(void *parent, void *ptr, struct crypto_ex_data_st *ad,
       memcpy(&ossl.field, &f_, sizeof ossl.field);                             \
   } while (0)
 
-static void find(void)
+int pacer__ossl_init(const char *tls_library)
 {
-  if (!once_library || strncmp(once_library, "OpenSSL/", 8) != 0)
-    return;
+  if (!tls_library || strncmp(tls_library, "OpenSSL/", 8) != 0)
+    return 0;
   /* The program's global symbols: libcurl's TLS library among them when
    * the program or libpacer was linked with libcurl. */
   void *self = dlopen(NULL, RTLD_LAZY);
   if (!self)
-    return;
+    return 0;
   FIND(session_reused, "SSL_session_reused");
   FIND(sess_set_new_cb, "SSL_CTX_sess_set_new_cb");
   FIND(sess_get_new_cb, "SSL_CTX_sess_get_new_cb");
@@ -116,20 +112,10 @@ static void find(void)
       !ossl.ctx_get_ex_data || !ossl.get_ex_new_index || !ossl.in_before ||
       !ossl.set_session || !ossl.session_free || !ossl.session_up_ref ||
       !ossl.session_dup || !ossl.session_is_resumable || !ossl.session_version)
-    return;
+    return 0;
   ossl.ex_index = ossl.get_ex_new_index(OSSL_EX_INDEX_SSL_CTX, 0, NULL, NULL,
                                         NULL, hook_free);
   ossl.ready = ossl.ex_index >= 0;
-}
-
-int pacer__ossl_init(const char *tls_library)
-{
-  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&mu);
-  if (!once_library)
-    once_library = tls_library ? tls_library : "";
-  pthread_mutex_unlock(&mu);
-  pthread_once(&once, find);
   return ossl.ready;
 }
 

@@ -14,9 +14,11 @@
 
 #include "tlscache.h"
 
-/* Looks the functions up once per process (any thread). 1 when everything
- * the cache needs was found; pacer__ossl_session_reused() may work with
- * less. tls_library: curl_version_info()'s ssl_version, or NULL. */
+/* Looks the functions up. Once per process, before any other function
+ * here (the transport calls it under its pthread_once()). 1 when
+ * everything the cache needs was found; pacer__ossl_session_reused() may
+ * work with less. tls_library: curl_version_info()'s ssl_version, or
+ * NULL. */
 int pacer__ossl_init(const char *tls_library);
 
 /* SSL_session_reused() of ssl (an OpenSSL SSL *): 1 or 0; -1 if unknown. */

@@ -67,7 +67,7 @@ void pacer__tlscache_put(pacer__tlscache_t *c, const char *origin, void *sess);
  * connection then offers what libcurl chose). */
 void *pacer__tlscache_take(pacer__tlscache_t *c, const char *origin);
 
-/* Counts, for tests and the transport's log. */
+/* Counts, for tests. */
 typedef struct pacer__tlscache_stats {
   size_t origins;       /* origins kept now */
   size_t unused;        /* tickets not yet offered, kept now */

@@ -368,9 +368,8 @@ static int csv_header_again(app_t *a, cli_source_t *src)
       close(fd);
     return -1;
   }
-  int rc = -1;
   snprintf(err, sizeof err, "no header row");
-  for (unsigned long n = 1; rc && !cli_source_has_header(src); n++) {
+  for (unsigned long n = 1; !cli_source_has_header(src); n++) {
     char *line;
     size_t len;
     const char *job;
@@ -380,9 +379,8 @@ static int csv_header_again(app_t *a, cli_source_t *src)
     if (r != CLI_LINE || cli_source_line(src, line, len, n, &job, &job_len, &jl,
                                          err, sizeof err) < 0)
       break;
-    if (cli_source_has_header(src))
-      rc = 0;
   }
+  int rc = cli_source_has_header(src) ? 0 : -1;
   if (rc)
     fprintf(stderr, "pacer: reading the header row of %s again: %s\n",
             a->input_path, err);

@@ -1138,8 +1138,7 @@ static void learn_next_window(void **state)
    * later by one reply's travel (a poll's reply after the write sets the
    * until from its arrival plus the server's time left; 1.3 ms seen under
    * TSan) */
-  int64_t ua =
-      pacer__redis_learned(p->a, "w", until + reply_slack(), &rate, 0);
+  int64_t ua = pacer__redis_learned(p->a, "w", until + reply_slack(), &rate, 0);
   printf("learn: the writer at its until: %+.2f ms from the next window's "
          "end, %.3f/s\n",
          (ua - next_until) / 1e6, rate);
